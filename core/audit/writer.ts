@@ -1,0 +1,59 @@
+// Audit records: one per invocation. Changes are written before the response goes out; reads are
+// batched (flushed every 250 ms or 200 records), which keeps a read's cost off the request path.
+import type { Logger } from "pino";
+import type { NewAuditEvent } from "../../schema/database.ts";
+import type { DB } from "../operation.ts";
+
+const SECRET_KEY = /pass(word)?|secret|token|code|key|otp|credential|private/i;
+const MAX_STRING = 200;
+
+/** Input as the audit keeps it: secret-looking fields redacted, long strings cut. */
+export function redactInput(input: unknown, depth = 0): unknown {
+  if (typeof input === "string") return input.length > MAX_STRING ? `${input.slice(0, MAX_STRING)}…(${input.length} chars)` : input;
+  if (Array.isArray(input)) return depth > 3 ? "[…]" : input.slice(0, 20).map((v) => redactInput(v, depth + 1));
+  if (input && typeof input === "object") {
+    if (depth > 3) return "{…}";
+    return Object.fromEntries(
+      Object.entries(input).map(([k, v]) => [k, SECRET_KEY.test(k) ? "[redacted]" : redactInput(v, depth + 1)]),
+    );
+  }
+  return input;
+}
+
+export class AuditWriter {
+  private buffer: NewAuditEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: DB,
+    private readonly log: Logger,
+  ) {}
+
+  async record(event: NewAuditEvent, durable: boolean): Promise<void> {
+    if (durable) {
+      await this.insert([event]);
+      return;
+    }
+    this.buffer.push(event);
+    if (this.buffer.length >= 200) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), 250);
+  }
+
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.buffer;
+    this.buffer = [];
+    this.flushing = this.flushing.then(() => (batch.length ? this.insert(batch) : undefined));
+    return this.flushing;
+  }
+
+  private async insert(events: NewAuditEvent[]): Promise<void> {
+    try {
+      await this.db.insertInto("audit_events").values(events).execute();
+    } catch (err) {
+      this.log.error({ err, count: events.length }, "audit write failed");
+    }
+  }
+}

@@ -1,0 +1,124 @@
+// Balances and transactions as the customer sees them, and the operator's manual top-up or refund.
+import { sql } from "kysely";
+import { z } from "zod";
+import { Email, IdCursor, iso, Limit, Timestamp } from "../common.ts";
+import { notFound } from "../errors.ts";
+import { defineOperation } from "../operation.ts";
+import { credit, POOLS } from "./ledger.ts";
+import { Micros, money, Money, PoolName } from "./money.ts";
+
+const Balance = z
+  .object({ pool: PoolName, balance: Money, held: Money, spendable: Money, shortfall: Money })
+  .meta({ id: "Balance" });
+
+const Transaction = z
+  .object({
+    id: z.string(),
+    pool: PoolName,
+    type: z.enum(["credit", "debit"]),
+    amount: Money.meta({ description: "Always positive; `type` gives the direction" }),
+    balance_after: Money,
+    reason: z.string(),
+    metadata: z.record(z.string(), z.unknown()),
+    created_at: Timestamp,
+  })
+  .meta({ id: "Transaction" });
+
+export const getBalances = defineOperation({
+  id: "get_balances",
+  summary: "Get your balances",
+  description: "Both pools: the wallet (platform resources) and AI credits (agent tokens), with what is held by running work.",
+  tags: ["billing"],
+  scope: "billing:read",
+  effect: "read",
+  http: { method: "get", path: "/billing/balances" },
+  input: z.object({}),
+  output: z.object({ balances: z.array(Balance) }),
+  handler: async (ctx) => {
+    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount!).execute();
+    return {
+      balances: POOLS.map((pool) => {
+        const r = rows.find((x) => x.pool === pool);
+        const balance = Number(r?.balance ?? 0);
+        const held = Number(r?.held ?? 0);
+        return { pool, balance: money(balance), held: money(held), spendable: money(balance - held), shortfall: money(r?.shortfall ?? 0) };
+      }),
+    };
+  },
+});
+
+export const listTransactions = defineOperation({
+  id: "list_transactions",
+  summary: "List ledger transactions",
+  description: "Newest first.",
+  tags: ["billing"],
+  scope: "billing:read",
+  effect: "read",
+  http: { method: "get", path: "/billing/transactions" },
+  input: z.object({
+    pool: PoolName.optional(),
+    type: z.enum(["credit", "debit"]).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: Limit,
+    cursor: IdCursor,
+  }),
+  output: z.object({ transactions: z.array(Transaction), next_cursor: z.string().nullable() }),
+  handler: async (ctx, input) => {
+    let q = ctx.db
+      .selectFrom("ledger_entries")
+      .selectAll()
+      .where("account_id", "=", ctx.principal.billedAccount!)
+      .orderBy("id", "desc")
+      .limit(input.limit + 1);
+    if (input.pool) q = q.where("pool", "=", input.pool);
+    if (input.type === "credit") q = q.where("amount", ">", sql<string>`0`);
+    if (input.type === "debit") q = q.where("amount", "<=", sql<string>`0`);
+    if (input.since) q = q.where("created_at", ">=", new Date(input.since));
+    if (input.cursor) q = q.where("id", "<", input.cursor);
+    const rows = await q.execute();
+    const page = rows.slice(0, input.limit);
+    return {
+      transactions: page.map((r) => ({
+        id: String(r.id),
+        pool: r.pool,
+        type: Number(r.amount) > 0 ? ("credit" as const) : ("debit" as const),
+        amount: money(Math.abs(Number(r.amount))),
+        balance_after: money(r.balance_after),
+        reason: r.reason,
+        metadata: r.metadata as Record<string, unknown>,
+        created_at: iso(r.created_at),
+      })),
+      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+    };
+  },
+});
+
+export const grantCredit = defineOperation({
+  id: "grant_credit",
+  summary: "Grant credit to an account (operator)",
+  description: "A manual top-up or refund into one pool, with a reason. An unpaid shortfall is paid from it first.",
+  tags: ["billing", "platform"],
+  scope: "platform:admin",
+  effect: "write",
+  http: { method: "post", path: "/admin/credit" },
+  input: z.object({
+    email: Email.meta({ description: "The account to credit" }),
+    pool: PoolName,
+    amount_micros: Micros.min(1),
+    kind: z.enum(["top_up", "refund"]).default("top_up"),
+    reason: z.string().min(1).max(500),
+  }),
+  output: z.object({ transaction_id: z.string(), pool: PoolName, amount: Money, balance_after: Money }),
+  handler: async (ctx, input) => {
+    const account = await ctx.db.selectFrom("accounts").select("id").where("email", "=", input.email).executeTakeFirst();
+    if (!account) throw notFound("account", input.email);
+    const entry = await credit(ctx.db, {
+      accountId: account.id,
+      pool: input.pool,
+      amount: input.amount_micros,
+      reason: input.kind,
+      metadata: { note: input.reason, granted_by: ctx.principal.account!.id, request_id: ctx.requestId },
+    });
+    return { transaction_id: entry.id, pool: entry.pool, amount: money(entry.amount), balance_after: money(entry.balance_after) };
+  },
+});

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { placeHold, releaseHold, settleHold, sweepExpiredHolds } from "./holds.ts";
+import { credit, ledgerMismatches } from "./ledger.ts";
+
+let t: TestPlatform;
+beforeAll(async () => {
+  t = await startTestPlatform();
+});
+afterAll(() => t?.close());
+
+async function funded(amount: number) {
+  const user = await t.account();
+  await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount, reason: "top_up" });
+  return user;
+}
+
+const balanceOf = async (accountId: string) => {
+  const row = await t.platform.db
+    .selectFrom("balances")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", "ai_credits")
+    .executeTakeFirstOrThrow();
+  return { balance: Number(row.balance), held: Number(row.held), shortfall: Number(row.shortfall) };
+};
+
+describe("holds", () => {
+  it("50 concurrent holds of 1 against a balance of 10: exactly 10 succeed, never negative, ledger sums", async () => {
+    const user = await funded(10);
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () => placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled");
+    expect(ok).toHaveLength(10);
+    for (const r of results) if (r.status === "rejected") expect(r.reason.code).toBe("payment_required");
+    expect(await balanceOf(user.id)).toEqual({ balance: 10, held: 10, shortfall: 0 });
+    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+  });
+
+  it("interleaved holds, settles and releases stay exact", async () => {
+    const user = await funded(10);
+    const db = t.platform.db;
+    const worker = async (i: number) => {
+      try {
+        const hold = await placeHold(db, { accountId: user.id, pool: "ai_credits", amount: 1 });
+        if (i % 2) await settleHold(db, hold.id, { cost: 1 });
+        else await releaseHold(db, hold.id);
+        return i % 2 ? "charged" : "released";
+      } catch (err) {
+        expect((err as { code: string }).code).toBe("payment_required");
+        return "refused";
+      }
+    };
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => worker(i)));
+    const charged = outcomes.filter((o) => o === "charged").length;
+    const after = await balanceOf(user.id);
+    expect(after.held).toBe(0);
+    expect(after.balance).toBe(10 - charged);
+    expect(after.balance).toBeGreaterThanOrEqual(0);
+    expect(await ledgerMismatches(db, user.id)).toEqual([]);
+  });
+
+  it("settles the actual cost, releases the rest, and a retried settle charges once", async () => {
+    const user = await funded(1_000);
+    const hold = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 600 });
+    expect(await balanceOf(user.id)).toMatchObject({ balance: 1_000, held: 600 });
+    const first = await settleHold(t.platform.db, hold.id, { cost: 250, metadata: { model: "m" } });
+    const again = await settleHold(t.platform.db, hold.id, { cost: 250, metadata: { model: "m" } });
+    expect(first).toMatchObject({ charged: 250, shortfall: 0 });
+    expect(again).toMatchObject({ charged: 250, shortfall: 0 });
+    expect(await balanceOf(user.id)).toEqual({ balance: 750, held: 0, shortfall: 0 });
+    const debits = await t.platform.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", user.id).where("reason", "=", "ai_usage").execute();
+    expect(debits).toHaveLength(1);
+  });
+
+  it("charges an overrun from what is spendable, records the shortfall, and blocks metered work until paid", async () => {
+    const user = await funded(100);
+    const hold = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 50 });
+    const s = await settleHold(t.platform.db, hold.id, { cost: 130 });
+    expect(s).toMatchObject({ charged: 100, shortfall: 30 });
+    expect(await balanceOf(user.id)).toEqual({ balance: 0, held: 0, shortfall: 30 });
+    await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 20, reason: "top_up" });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject({
+      code: "payment_required",
+      details: { shortfall_micros: 10 },
+    });
+    await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 40, reason: "top_up" });
+    expect(await balanceOf(user.id)).toEqual({ balance: 30, held: 0, shortfall: 0 });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 })).resolves.toMatchObject({ amount: 30 });
+    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+  });
+
+  it("the sweeper releases a hold left unsettled past its expiry", async () => {
+    const user = await funded(10);
+    const hold = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10, ttlSeconds: 60 });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject({ code: "payment_required" });
+    expect(await sweepExpiredHolds(t.platform.db, new Date(Date.now() + 61_000))).toBeGreaterThanOrEqual(1);
+    expect(await balanceOf(user.id)).toMatchObject({ balance: 10, held: 0 });
+    const row = await t.platform.db.selectFrom("holds").select("state").where("id", "=", hold.id).executeTakeFirstOrThrow();
+    expect(row.state).toBe("expired");
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toBeTruthy();
+  });
+
+  it("a repeated credit idempotency key moves money once", async () => {
+    const user = await t.account();
+    const db = t.platform.db;
+    const key = "topup-1";
+    const [a, b] = await Promise.all([
+      credit(db, { accountId: user.id, pool: "wallet", amount: 500, reason: "top_up", idempotencyKey: key }),
+      credit(db, { accountId: user.id, pool: "wallet", amount: 500, reason: "top_up", idempotencyKey: key }),
+    ]);
+    expect(a.id).toBe(b.id);
+    const row = await db.selectFrom("balances").select("balance").where("account_id", "=", user.id).where("pool", "=", "wallet").executeTakeFirstOrThrow();
+    expect(Number(row.balance)).toBe(500);
+  });
+});

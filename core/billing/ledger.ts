@@ -1,0 +1,160 @@
+// The ledger: a balance changes only together with an append-only ledger row, in one transaction, guarded so
+// it never goes below zero (the balances table's CHECK is the last word), and a repeated idempotency key
+// returns the first entry instead of moving money again.
+import type { Transaction } from "kysely";
+import type { Database, Pool } from "../../schema/database.ts";
+import type { DB } from "../operation.ts";
+
+export const POOLS: Pool[] = ["wallet", "ai_credits"];
+
+export interface LedgerEntry {
+  id: string;
+  account_id: string;
+  pool: Pool;
+  amount: number;
+  balance_after: number;
+  reason: string;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+}
+
+export type Trx = Transaction<Database>;
+
+/** The calendar month (UTC) that spend caps count in. */
+export const currentPeriod = (now = new Date()) => now.toISOString().slice(0, 7);
+
+const toEntry = (r: Record<string, unknown>): LedgerEntry => ({
+  id: String(r.id),
+  account_id: String(r.account_id),
+  pool: r.pool as Pool,
+  amount: Number(r.amount),
+  balance_after: Number(r.balance_after),
+  reason: String(r.reason),
+  metadata: (r.metadata as Record<string, unknown>) ?? {},
+  created_at: r.created_at as Date,
+});
+
+/** Locks the balance row (creating it at zero if missing). */
+export async function lockBalance(trx: Trx, accountId: string, pool: Pool) {
+  await trx
+    .insertInto("balances")
+    .values({ account_id: accountId, pool, balance: 0, held: 0, shortfall: 0, period_spend: 0 })
+    .onConflict((oc) => oc.columns(["account_id", "pool"]).doNothing())
+    .execute();
+  const row = await trx
+    .selectFrom("balances")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  return {
+    balance: Number(row.balance),
+    held: Number(row.held),
+    shortfall: Number(row.shortfall),
+    period: row.period,
+    periodSpend: row.period === currentPeriod() ? Number(row.period_spend) : 0,
+  };
+}
+
+export async function appendEntry(
+  trx: Trx,
+  e: { accountId: string; pool: Pool; amount: number; balanceAfter: number; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string | null },
+): Promise<LedgerEntry> {
+  const row = await trx
+    .insertInto("ledger_entries")
+    .values({
+      account_id: e.accountId,
+      pool: e.pool,
+      amount: e.amount,
+      balance_after: e.balanceAfter,
+      reason: e.reason,
+      metadata: JSON.stringify(e.metadata ?? {}),
+      idempotency_key: e.idempotencyKey ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toEntry(row);
+}
+
+async function findByKey(db: DB | Trx, accountId: string, pool: Pool, key: string) {
+  const row = await db
+    .selectFrom("ledger_entries")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .where("idempotency_key", "=", key)
+    .executeTakeFirst();
+  return row ? toEntry(row) : null;
+}
+
+const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === "23505";
+
+type Credit = { accountId: string; pool: Pool; amount: number; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
+
+/** Adds money, inside the caller's transaction. An unpaid shortfall is paid from it first (its own row). */
+export async function creditIn(trx: Trx, c: Credit): Promise<LedgerEntry> {
+  if (!Number.isSafeInteger(c.amount) || c.amount <= 0) throw new Error("a credit is a positive whole number of micro-dollars");
+  if (c.idempotencyKey) {
+    const seen = await findByKey(trx, c.accountId, c.pool, c.idempotencyKey);
+    if (seen) return seen;
+  }
+  const bal = await lockBalance(trx, c.accountId, c.pool);
+  let balance = bal.balance + c.amount;
+  const entry = await appendEntry(trx, { ...c, balanceAfter: balance });
+  const repay = Math.min(bal.shortfall, c.amount);
+  if (repay > 0) {
+    balance -= repay;
+    await appendEntry(trx, {
+      accountId: c.accountId,
+      pool: c.pool,
+      amount: -repay,
+      balanceAfter: balance,
+      reason: "shortfall_repayment",
+      metadata: { credit_entry_id: entry.id },
+    });
+  }
+  await trx
+    .updateTable("balances")
+    .set({ balance, shortfall: bal.shortfall - repay })
+    .where("account_id", "=", c.accountId)
+    .where("pool", "=", c.pool)
+    .execute();
+  return entry;
+}
+
+/** Adds money in its own transaction; safe to retry with the same idempotency key. */
+export async function credit(db: DB, c: Credit): Promise<LedgerEntry> {
+  try {
+    return await db.transaction().execute((trx) => creditIn(trx, c));
+  } catch (err) {
+    // Two concurrent credits with one key: the loser finds the winner's entry.
+    if (c.idempotencyKey && isUniqueViolation(err)) {
+      const seen = await findByKey(db, c.accountId, c.pool, c.idempotencyKey);
+      if (seen) return seen;
+    }
+    throw err;
+  }
+}
+
+/** Proves the invariant: for every account and pool, the ledger sums to the balance (plus the unpaid
+ * shortfall never charged). Returns the mismatches; empty means consistent. */
+export async function ledgerMismatches(db: DB, accountId?: string) {
+  let q = db
+    .selectFrom("balances")
+    .leftJoin(
+      (eb) =>
+        eb
+          .selectFrom("ledger_entries")
+          .select(["account_id", "pool", (e) => e.fn.sum<string>("amount").as("total")])
+          .groupBy(["account_id", "pool"])
+          .as("l"),
+      (join) => join.onRef("l.account_id", "=", "balances.account_id").onRef("l.pool", "=", "balances.pool"),
+    )
+    .select(["balances.account_id", "balances.pool", "balances.balance", "l.total"]);
+  if (accountId) q = q.where("balances.account_id", "=", accountId);
+  const rows = await q.execute();
+  return rows
+    .filter((r) => Number(r.balance) !== Number(r.total ?? 0))
+    .map((r) => ({ account_id: r.account_id, pool: r.pool, balance: Number(r.balance), ledger_sum: Number(r.total ?? 0) }));
+}

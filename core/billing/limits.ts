@@ -1,0 +1,130 @@
+// Spend limits per pool (a low-balance alert, a monthly soft cap that alerts, a monthly hard cap that refuses
+// new paid work) and the billing events they raise — each once per month, not on every request.
+import { z } from "zod";
+import type { Pool } from "../../schema/database.ts";
+import { IdCursor, iso, Limit, Timestamp } from "../common.ts";
+import { defineOperation, type DB } from "../operation.ts";
+import { currentPeriod } from "./ledger.ts";
+import { Micros, money, Money, PoolName } from "./money.ts";
+
+type Kind = "low_balance" | "soft_cap" | "hard_cap";
+
+/** Raises the alerts an account's current state calls for, once per window (the month). */
+export async function raiseAlerts(db: DB, accountId: string, pool: Pool, opts: { spendHitHardCap?: boolean }) {
+  const limits = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  if (!limits) return;
+  const bal = await db.selectFrom("balances").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  if (!bal) return;
+  const window = currentPeriod();
+  const spent = bal.period === window ? Number(bal.period_spend) : 0;
+  const spendable = Number(bal.balance) - Number(bal.held);
+  const due: [Kind, Record<string, unknown>][] = [];
+  if (limits.low_balance_alert != null && spendable < Number(limits.low_balance_alert)) {
+    due.push(["low_balance", { spendable_micros: spendable, threshold_micros: Number(limits.low_balance_alert) }]);
+  }
+  if (limits.soft_cap != null && spent >= Number(limits.soft_cap)) {
+    due.push(["soft_cap", { period_spend_micros: spent, soft_cap_micros: Number(limits.soft_cap) }]);
+  }
+  if (limits.hard_cap != null && (opts.spendHitHardCap || spent >= Number(limits.hard_cap))) {
+    due.push(["hard_cap", { period_spend_micros: spent, hard_cap_micros: Number(limits.hard_cap) }]);
+  }
+  for (const [kind, detail] of due) {
+    await db
+      .insertInto("billing_events")
+      .values({ account_id: accountId, pool, kind, window, detail: JSON.stringify(detail) })
+      .onConflict((oc) => oc.columns(["account_id", "pool", "kind", "window"]).doNothing())
+      .execute();
+  }
+}
+
+const Limits = z
+  .object({
+    pool: PoolName,
+    low_balance_alert: Money.nullable(),
+    soft_cap: Money.nullable(),
+    hard_cap: Money.nullable(),
+  })
+  .meta({ id: "SpendLimits" });
+
+const orNull = (v: string | null | undefined) => (v == null ? null : money(v));
+
+async function readLimits(db: DB, accountId: string) {
+  const rows = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).execute();
+  return (["wallet", "ai_credits"] as Pool[]).map((pool) => {
+    const r = rows.find((x) => x.pool === pool);
+    return { pool, low_balance_alert: orNull(r?.low_balance_alert), soft_cap: orNull(r?.soft_cap), hard_cap: orNull(r?.hard_cap) };
+  });
+}
+
+export const getSpendLimits = defineOperation({
+  id: "get_spend_limits",
+  summary: "Get spend limits",
+  tags: ["billing"],
+  scope: "billing:read",
+  effect: "read",
+  http: { method: "get", path: "/billing/limits" },
+  input: z.object({}),
+  output: z.object({ limits: z.array(Limits) }),
+  handler: async (ctx) => ({ limits: await readLimits(ctx.db, ctx.principal.billedAccount!) }),
+});
+
+export const updateSpendLimits = defineOperation({
+  id: "update_spend_limits",
+  summary: "Set spend limits for a pool",
+  description:
+    "Amounts in micro-dollars; null clears a limit, an omitted field is left as it is. Caps count the calendar month (UTC). " +
+    "The hard cap refuses new paid work with 402 spend_cap_reached.",
+  tags: ["billing"],
+  scope: "billing:write",
+  effect: "write",
+  http: { method: "put", path: "/billing/limits/{pool}" },
+  input: z.object({
+    pool: PoolName,
+    low_balance_alert: Micros.nullable().optional(),
+    soft_cap: Micros.nullable().optional(),
+    hard_cap: Micros.nullable().optional(),
+  }),
+  output: Limits,
+  handler: async (ctx, input) => {
+    const accountId = ctx.principal.billedAccount!;
+    const { pool, ...changes } = input;
+    const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    await ctx.db
+      .insertInto("spend_limits")
+      .values({ account_id: accountId, pool, ...set })
+      // Nothing to change (every field omitted): `do update set` with no columns is not SQL.
+      .onConflict((oc) => (Object.keys(set).length ? oc.columns(["account_id", "pool"]).doUpdateSet(set) : oc.columns(["account_id", "pool"]).doNothing()))
+      .execute();
+    return (await readLimits(ctx.db, accountId)).find((l) => l.pool === pool)!;
+  },
+});
+
+export const listBillingEvents = defineOperation({
+  id: "list_billing_events",
+  summary: "List billing alerts",
+  description: "Low balance, soft cap and hard cap alerts; each is raised at most once per pool per month.",
+  tags: ["billing"],
+  scope: "billing:read",
+  effect: "read",
+  http: { method: "get", path: "/billing/events" },
+  input: z.object({ limit: Limit, cursor: IdCursor }),
+  output: z.object({
+    events: z.array(z.object({ id: z.string(), pool: PoolName, kind: z.string(), window: z.string(), detail: z.record(z.string(), z.unknown()), created_at: Timestamp })),
+    next_cursor: z.string().nullable(),
+  }),
+  handler: async (ctx, input) => {
+    let q = ctx.db
+      .selectFrom("billing_events")
+      .selectAll()
+      .where("account_id", "=", ctx.principal.billedAccount!)
+      .orderBy("id", "desc")
+      .limit(input.limit + 1);
+    if (input.cursor) q = q.where("id", "<", input.cursor);
+    const rows = await q.execute();
+    const page = rows.slice(0, input.limit);
+    return {
+      events: page.map((e) => ({ id: String(e.id), pool: e.pool, kind: e.kind, window: e.window, detail: e.detail as Record<string, unknown>, created_at: iso(e.created_at) })),
+      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+    };
+  },
+});

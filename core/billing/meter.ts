@@ -1,0 +1,54 @@
+// The metering API the agent runner calls around every model call:
+//   const hold = await meter.hold({ accountId, model, inputTokens, maxOutputTokens })   // 402 if it cannot pay
+//   ... call the model ...
+//   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
+import type { DB } from "../operation.ts";
+import { placeHold, releaseHold, settleHold, type Hold, type Settlement } from "./holds.ts";
+import { costOf, upperBoundOf, type PriceConfig, type TokenUsage } from "./prices.ts";
+
+export interface MeteredHold extends Hold {
+  model: string;
+}
+
+export class Meter {
+  constructor(
+    private readonly db: DB,
+    readonly prices: PriceConfig,
+  ) {}
+
+  /** Reserves the most the call can cost, from the AI-credit pool. */
+  async hold(h: { accountId: string; model: string; inputTokens: number; maxOutputTokens: number; ttlSeconds?: number; metadata?: Record<string, unknown> }): Promise<MeteredHold> {
+    const amount = Math.max(1, upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens));
+    const hold = await placeHold(this.db, {
+      accountId: h.accountId,
+      pool: "ai_credits",
+      amount,
+      ttlSeconds: h.ttlSeconds,
+      metadata: { ...h.metadata, model: h.model },
+    });
+    return { ...hold, model: h.model };
+  }
+
+  /** Charges the actual usage: one ledger row with model, token counts, context and cost. Retrying is safe. */
+  settle(hold: MeteredHold, usage: TokenUsage, context: { conversationId?: string; project?: string; runId?: string } = {}): Promise<Settlement> {
+    return settleHold(this.db, hold.id, {
+      cost: costOf(this.prices, hold.model, usage),
+      reason: "ai_usage",
+      metadata: {
+        model: hold.model,
+        input_tokens: usage.inputTokens,
+        output_tokens: usage.outputTokens,
+        cache_write_tokens: usage.cacheWriteTokens ?? 0,
+        cache_read_tokens: usage.cacheReadTokens ?? 0,
+        reasoning_tokens: usage.reasoningTokens ?? 0,
+        ...(context.conversationId ? { conversation_id: context.conversationId } : {}),
+        ...(context.project ? { project: context.project } : {}),
+        ...(context.runId ? { run_id: context.runId } : {}),
+      },
+    });
+  }
+
+  release(hold: Hold): Promise<boolean> {
+    return releaseHold(this.db, hold.id);
+  }
+}

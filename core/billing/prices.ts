@@ -1,0 +1,116 @@
+// Model prices and the token math. Prices are integers in micro-dollars per million tokens, so every cost is
+// exact until the one rounding: each call's cost is rounded UP to a whole micro-dollar, after the margin.
+import { BosunError } from "../errors.ts";
+
+export interface ModelPrice {
+  /** micro-dollars per million tokens */
+  input: number;
+  output: number;
+  cacheWrite: number;
+  cacheRead: number;
+}
+
+/** Provider usage, normalised: `inputTokens` excludes cache reads and writes (as Anthropic reports it;
+ * for OpenAI the runner passes prompt_tokens - cached_tokens). Reasoning tokens are part of output tokens in
+ * both APIs' usage; they are recorded, not charged twice. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheWriteTokens?: number;
+  cacheReadTokens?: number;
+  reasoningTokens?: number;
+}
+
+const usd = (dollarsPerMillion: number) => Math.round(dollarsPerMillion * 1_000_000);
+const price = (input: number, output: number, cacheWrite: number, cacheRead: number): ModelPrice => ({
+  input: usd(input),
+  output: usd(output),
+  cacheWrite: usd(cacheWrite),
+  cacheRead: usd(cacheRead),
+});
+
+/** List prices in USD per million tokens (input, output, cache write, cache read). OpenAI has no cache-write
+ * surcharge, so its cache writes cost the input price. Dated model ids match by prefix. */
+export const defaultPrices: Record<string, ModelPrice> = {
+  "claude-opus-4-5": price(5, 25, 6.25, 0.5),
+  "claude-opus-4-1": price(15, 75, 18.75, 1.5),
+  "claude-opus-4": price(15, 75, 18.75, 1.5),
+  "claude-sonnet-4-5": price(3, 15, 3.75, 0.3),
+  "claude-sonnet-4": price(3, 15, 3.75, 0.3),
+  "claude-3-7-sonnet": price(3, 15, 3.75, 0.3),
+  "claude-haiku-4-5": price(1, 5, 1.25, 0.1),
+  "claude-3-5-haiku": price(0.8, 4, 1, 0.08),
+  "gpt-5": price(1.25, 10, 1.25, 0.125),
+  "gpt-5-mini": price(0.25, 2, 0.25, 0.025),
+  "gpt-5-nano": price(0.05, 0.4, 0.05, 0.005),
+  "gpt-4.1": price(2, 8, 2, 0.5),
+  "gpt-4.1-mini": price(0.4, 1.6, 0.4, 0.1),
+  "gpt-4o": price(2.5, 10, 2.5, 1.25),
+  "gpt-4o-mini": price(0.15, 0.6, 0.15, 0.075),
+  "o4-mini": price(1.1, 4.4, 1.1, 0.275),
+};
+
+export interface PriceConfig {
+  prices: Record<string, ModelPrice>;
+  /** Added on top of list price, in basis points (2000 = 20%). */
+  marginBps: number;
+  /** Used for models not in the table; without it an unknown model is an error. */
+  defaultPrice?: ModelPrice;
+}
+
+type PriceInput = { input: number; output: number; cache_write?: number; cache_read?: number };
+const fromUsd = (p: PriceInput): ModelPrice => price(p.input, p.output, p.cache_write ?? p.input, p.cache_read ?? p.input);
+
+/** BOSUN_MODEL_PRICES (JSON: model → {input, output, cache_write?, cache_read?} in USD per million tokens)
+ * extends or overrides the defaults; BOSUN_PRICE_MARGIN is a fraction (0.2 = 20%); BOSUN_DEFAULT_MODEL_PRICE
+ * (same JSON shape, one price) prices unknown models. */
+export function loadPriceConfig(env: NodeJS.ProcessEnv = process.env): PriceConfig {
+  const extra = env.BOSUN_MODEL_PRICES ? (JSON.parse(env.BOSUN_MODEL_PRICES) as Record<string, PriceInput>) : {};
+  const margin = Number(env.BOSUN_PRICE_MARGIN ?? 0);
+  if (!Number.isFinite(margin) || margin < 0) throw new Error("BOSUN_PRICE_MARGIN must be a fraction ≥ 0, e.g. 0.2");
+  return {
+    prices: { ...defaultPrices, ...Object.fromEntries(Object.entries(extra).map(([m, p]) => [m, fromUsd(p)])) },
+    marginBps: Math.round(margin * 10_000),
+    defaultPrice: env.BOSUN_DEFAULT_MODEL_PRICE ? fromUsd(JSON.parse(env.BOSUN_DEFAULT_MODEL_PRICE)) : undefined,
+  };
+}
+
+export function priceOf(config: PriceConfig, model: string): ModelPrice {
+  const exact = config.prices[model];
+  if (exact) return exact;
+  const prefix = Object.keys(config.prices)
+    .filter((m) => model.startsWith(`${m}-`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (prefix) return config.prices[prefix]!;
+  if (config.defaultPrice) return config.defaultPrice;
+  throw new BosunError("not_supported", `no price is configured for model '${model}'; set BOSUN_MODEL_PRICES or BOSUN_DEFAULT_MODEL_PRICE`, {
+    model,
+  });
+}
+
+/** Σ tokens × price, plus margin, rounded up to a whole micro-dollar. Exact integer arithmetic. */
+function charge(config: PriceConfig, terms: [number, number][]): number {
+  const raw = terms.reduce((sum, [tokens, perMillion]) => sum + BigInt(tokens) * BigInt(perMillion), 0n);
+  const scaled = raw * BigInt(10_000 + config.marginBps);
+  const divisor = 1_000_000n * 10_000n;
+  return Number((scaled + divisor - 1n) / divisor);
+}
+
+export function costOf(config: PriceConfig, model: string, usage: TokenUsage): number {
+  const p = priceOf(config, model);
+  return charge(config, [
+    [usage.inputTokens, p.input],
+    [usage.outputTokens, p.output],
+    [usage.cacheWriteTokens ?? 0, p.cacheWrite],
+    [usage.cacheReadTokens ?? 0, p.cacheRead],
+  ]);
+}
+
+/** The most a call can cost: every input token at the dearer of input and cache-write prices, plus max_tokens of output. */
+export function upperBoundOf(config: PriceConfig, model: string, inputTokens: number, maxOutputTokens: number): number {
+  const p = priceOf(config, model);
+  return charge(config, [
+    [inputTokens, Math.max(p.input, p.cacheWrite)],
+    [maxOutputTokens, p.output],
+  ]);
+}

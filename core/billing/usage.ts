@@ -1,0 +1,63 @@
+// Month-to-date spend, broken down for people and dashboards, and the current burn rate.
+import { sql } from "kysely";
+import { z } from "zod";
+import { defineOperation } from "../operation.ts";
+import { currentPeriod } from "./ledger.ts";
+import { money, Money } from "./money.ts";
+
+const Breakdown = z.array(z.object({ key: z.string(), spend: Money }));
+
+export const getUsage = defineOperation({
+  id: "get_usage",
+  summary: "Get month-to-date usage",
+  description: "Spend this calendar month (UTC) by pool, by reason, by model and by project, and the burn rate.",
+  tags: ["billing"],
+  scope: "billing:read",
+  effect: "read",
+  http: { method: "get", path: "/billing/usage" },
+  input: z.object({}),
+  output: z.object({
+    period: z.string(),
+    total: Money,
+    by_pool: Breakdown,
+    by_reason: Breakdown,
+    by_model: Breakdown,
+    by_project: Breakdown,
+    burn_rate: z.object({ last_24h: Money, daily_average_7d: Money }),
+  }),
+  handler: async (ctx) => {
+    const period = currentPeriod();
+    const monthStart = new Date(`${period}-01T00:00:00.000Z`);
+    const spend = ctx.db
+      .selectFrom("ledger_entries")
+      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("amount", "<", sql<string>`0`);
+    const group = async (key: ReturnType<typeof sql<string>>) => {
+      const rows = await spend
+        .where("created_at", ">=", monthStart)
+        .select([key.as("key"), sql<string>`-sum(amount)`.as("spend")])
+        .groupBy(sql`1`)
+        .orderBy(sql`2`, "desc")
+        .execute();
+      return rows.map((r) => ({ key: r.key ?? "(none)", spend: money(r.spend) }));
+    };
+    const since = async (ms: number) => {
+      const row = await spend
+        .where("created_at", ">=", new Date(Date.now() - ms))
+        .select(sql<string>`coalesce(-sum(amount), 0)`.as("spend"))
+        .executeTakeFirstOrThrow();
+      return Number(row.spend);
+    };
+    const byPool = await group(sql<string>`pool`);
+    const day = 86_400_000;
+    return {
+      period,
+      total: money(byPool.reduce((s, r) => s + r.spend.micros, 0)),
+      by_pool: byPool,
+      by_reason: await group(sql<string>`reason`),
+      by_model: await group(sql<string>`metadata->>'model'`),
+      by_project: await group(sql<string>`metadata->>'project'`),
+      burn_rate: { last_24h: money(await since(day)), daily_average_7d: money(Math.round((await since(7 * day)) / 7)) },
+    };
+  },
+});

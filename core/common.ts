@@ -1,0 +1,25 @@
+// Schemas shared by many operations, declared once.
+import { z } from "zod";
+
+export const Slug = z
+  .string()
+  .min(3)
+  .max(40)
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, "lowercase letters, digits and hyphens; no leading or trailing hyphen")
+  .meta({ description: "Project slug", example: "my-site" });
+
+/** The `project` input field: an operation that has it is project-scoped (see operation.ts). */
+export const ProjectRef = Slug.meta({ description: "Slug of the project", example: "my-site" });
+
+export const Timestamp = z.string().meta({ description: "ISO 8601 time", example: "2026-01-01T00:00:00.000Z" });
+
+export const iso = (d: Date | string) => new Date(d).toISOString();
+export const isoOrNull = (d: Date | string | null | undefined) => (d ? iso(d) : null);
+
+export const Limit = z.number().int().min(1).max(200).default(50).meta({ description: "Page size (1-200)" });
+export const Cursor = z.string().max(200).optional().meta({ description: "Cursor from the previous page's next_cursor" });
+
+/** Cursor for lists ordered by a numeric id. */
+export const IdCursor = z.string().regex(/^\d+$/, "a next_cursor value").optional().meta({ description: "next_cursor of the previous page" });
+
+export const Email = z.email().max(254).transform((e) => e.toLowerCase());

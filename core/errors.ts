@@ -1,0 +1,77 @@
+// The one exception type of the domain. Handlers throw these; each surface maps them once
+// (REST: status + { error: { code, message, ...details } }; MCP: a tool result with isError).
+
+export const errorStatus = {
+  validation_error: 400,
+  unauthorized: 401,
+  payment_required: 402,
+  spend_cap_reached: 402,
+  insufficient_scope: 403,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  internal: 500,
+  not_supported: 501,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class BosunError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "BosunError";
+  }
+
+  get status(): number {
+    return errorStatus[this.code];
+  }
+
+  toJSON() {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export const validationError = (issues: FieldIssue[]) =>
+  new BosunError(
+    "validation_error",
+    issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; "),
+    { issues },
+  );
+
+export const unauthorized = (message = "a valid bearer token is required", details: Record<string, unknown> = {}) =>
+  new BosunError("unauthorized", message, details);
+
+export const insufficientScope = (scope: string, why = "") =>
+  new BosunError("insufficient_scope", `this needs the scope '${scope}'${why ? ` (${why})` : ""}`, {
+    required_scope: scope,
+  });
+
+export const notFound = (what: string, id: string) =>
+  new BosunError("not_found", `${what} '${id}' was not found`, { resource: what });
+
+export const conflict = (message: string, details: Record<string, unknown> = {}) =>
+  new BosunError("conflict", message, details);
+
+export const rateLimited = (retryAfterSeconds: number) =>
+  new BosunError("rate_limited", `too many requests; retry in ${retryAfterSeconds}s`, {
+    retry_after: retryAfterSeconds,
+  });
+
+/** Anything thrown that is not a BosunError is a bug: callers see a generic message, the log has the rest. */
+export function toBosunError(err: unknown): BosunError {
+  if (err instanceof BosunError) return err;
+  return new BosunError("internal", "internal error");
+}

@@ -1,0 +1,160 @@
+// Accounts: the platform's customers (and the operator, created on first start). Register, log in, me.
+import crypto from "node:crypto";
+import { z } from "zod";
+import { Email, iso, Timestamp } from "../common.ts";
+import { BosunError, conflict, unauthorized } from "../errors.ts";
+import { creditIn } from "../billing/ledger.ts";
+import { defineOperation, type DB } from "../operation.ts";
+import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.ts";
+import { checkSecondFactor } from "./totp.ts";
+
+export const AccountView = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string(),
+    is_operator: z.boolean(),
+    totp_enabled: z.boolean(),
+    created_at: Timestamp,
+  })
+  .meta({ id: "Account" });
+
+type AccountRow = { id: string; email: string; name: string; is_operator: boolean; totp_enabled: boolean; created_at: Date };
+export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
+  id: a.id,
+  email: a.email,
+  name: a.name,
+  is_operator: a.is_operator,
+  totp_enabled: a.totp_enabled,
+  created_at: iso(a.created_at),
+});
+
+const Password = z.string().min(10, "at least 10 characters").max(200);
+
+/** Creates an account, with its trial AI credit in the same transaction. */
+export async function createAccount(
+  db: DB,
+  input: { email: string; name: string; password: string; isOperator?: boolean; trialCreditMicros?: number },
+): Promise<AccountRow> {
+  const passwordHash = await hashPassword(input.password);
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto("accounts")
+      .values({
+        id: crypto.randomUUID(),
+        // Stored lowercased, as every lookup (Email) is: a capital from BOSUN_ADMIN_EMAIL must not lock the operator out.
+        email: input.email.toLowerCase(),
+        name: input.name,
+        password_hash: passwordHash,
+        is_operator: input.isOperator ?? false,
+      })
+      .onConflict((oc) => oc.column("email").doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw conflict("an account with this email already exists", { field: "email" });
+    if (input.trialCreditMicros) {
+      await creditIn(trx, { accountId: row.id, pool: "ai_credits", amount: input.trialCreditMicros, reason: "trial", idempotencyKey: "trial" });
+    }
+    return row;
+  });
+}
+
+export const register = defineOperation({
+  id: "register",
+  summary: "Create an account",
+  description: "Creates a customer account. Open only when the operator allows registration.",
+  tags: ["identity"],
+  public: true,
+  rateLimit: "auth",
+  surfaces: ["rest", "cli"],
+  effect: "write",
+  http: { method: "post", path: "/auth/register", status: 201 },
+  input: z.object({ email: Email, name: z.string().min(1).max(100), password: Password }),
+  output: AccountView,
+  handler: async (ctx, input) => {
+    if (!ctx.platform.config.allowRegistration) {
+      throw new BosunError("forbidden", "registration is closed on this platform; ask the operator for an account");
+    }
+    return accountView(await createAccount(ctx.db, { ...input, trialCreditMicros: ctx.platform.config.trialCreditMicros }));
+  },
+});
+
+export const login = defineOperation({
+  id: "login",
+  summary: "Log in and get a session token",
+  description:
+    "Exchanges email and password (and a TOTP or backup code when two-factor is on) for a short-lived bearer token. " +
+    "Answers 401 with needs_totp: true when a code is required but missing.",
+  tags: ["identity"],
+  public: true,
+  rateLimit: "auth",
+  surfaces: ["rest", "cli"],
+  effect: "write",
+  secretOutput: true,
+  http: { method: "post", path: "/auth/login" },
+  input: z.object({
+    email: Email,
+    password: z.string().min(1).max(200),
+    totp_code: z.string().max(20).optional().meta({ description: "6-digit code, or a backup code" }),
+  }),
+  output: z.object({ token: z.string(), expires_at: Timestamp, account: AccountView }),
+  handler: async (ctx, input) => {
+    const account = await ctx.db.selectFrom("accounts").selectAll().where("email", "=", input.email).executeTakeFirst();
+    const ok = await verifyPassword(input.password, account?.password_hash ?? DUMMY_HASH);
+    if (!account || !ok) throw unauthorized("invalid email or password");
+    if (account.totp_enabled) {
+      if (!input.totp_code) throw unauthorized("a two-factor code is required", { needs_totp: true });
+      await checkSecondFactor(ctx, account, input.totp_code);
+    }
+    const session = await ctx.platform.auth.issueSession(account);
+    return { ...session, account: accountView(account) };
+  },
+});
+
+export const getMe = defineOperation({
+  id: "get_me",
+  summary: "Who am I",
+  description: "The calling account and the credential in use: its kind, scopes and project restriction.",
+  tags: ["identity"],
+  scope: "account:read",
+  effect: "read",
+  http: { method: "get", path: "/me" },
+  input: z.object({}),
+  output: z.object({
+    account: AccountView,
+    credential: z.object({ kind: z.string(), prefix: z.string().nullable() }),
+    scopes: z.array(z.string()),
+    projects: z.array(z.string()).nullable(),
+  }),
+  handler: async (ctx) => {
+    const p = ctx.principal;
+    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account!.id).executeTakeFirstOrThrow();
+    return {
+      account: accountView(account),
+      credential: { kind: p.credential!.kind, prefix: p.credential!.kind === "token" ? p.credential!.prefix : null },
+      scopes: p.scopes,
+      projects: p.projects,
+    };
+  },
+});
+
+export const listAccounts = defineOperation({
+  id: "list_accounts",
+  summary: "List all accounts (operator)",
+  tags: ["platform"],
+  scope: "platform:admin",
+  effect: "read",
+  http: { method: "get", path: "/admin/accounts" },
+  input: z.object({
+    limit: z.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(254).optional().meta({ description: "next_cursor of the previous page" }),
+  }),
+  output: z.object({ accounts: z.array(AccountView), next_cursor: z.string().nullable() }),
+  handler: async (ctx, input) => {
+    let q = ctx.db.selectFrom("accounts").selectAll().orderBy("email").limit(input.limit + 1);
+    if (input.cursor) q = q.where("email", ">", input.cursor);
+    const rows = await q.execute();
+    const page = rows.slice(0, input.limit);
+    return { accounts: page.map(accountView), next_cursor: rows.length > input.limit ? page.at(-1)!.email : null };
+  },
+});

@@ -1,0 +1,47 @@
+// First start: an empty database gets its owner account, the platform operator, and an admin token.
+import crypto from "node:crypto";
+import { BosunError } from "../errors.ts";
+import type { Principal } from "../operation.ts";
+import type { Platform } from "../platform.ts";
+import { ADMIN_SCOPE } from "../scopes.ts";
+import { createAccount } from "./accounts.ts";
+import { mintToken } from "./tokens.ts";
+
+export interface OwnerBootstrap {
+  email: string;
+  password: string;
+  token: string;
+}
+
+/** Creates the owner when there is no account yet; null when the platform already has one. */
+export async function ensureOwner(platform: Platform, email = process.env.BOSUN_ADMIN_EMAIL || "admin@localhost"): Promise<OwnerBootstrap | null> {
+  const any = await platform.db.selectFrom("accounts").select("id").limit(1).executeTakeFirst();
+  if (any) return null;
+  const password = crypto.randomBytes(18).toString("base64url");
+  let account;
+  try {
+    account = await createAccount(platform.db, { email, name: "Platform operator", password, isOperator: true });
+  } catch (err) {
+    if (err instanceof BosunError && err.code === "conflict") return null; // another process won the race
+    throw err;
+  }
+  const { token } = await mintToken(platform.db, operatorPrincipal(account.id, email), {
+    name: "admin (first start)",
+    scopes: ["*", ADMIN_SCOPE],
+  });
+  return { email, password, token };
+}
+
+/** The operator acting locally (CLI bootstrap), with the operator's full power. */
+export function operatorPrincipal(accountId: string, email: string): Principal {
+  return {
+    account: { id: accountId, email, isOperator: true },
+    billedAccount: accountId,
+    credential: null,
+    scopes: ["*", ADMIN_SCOPE],
+    projects: null,
+    pins: {},
+    surface: "cli",
+    clientIp: null,
+  };
+}

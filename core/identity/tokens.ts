@@ -1,0 +1,179 @@
+// API tokens: `bsn_` + 32 random bytes, shown once, stored as a SHA-256 hash and a display prefix.
+// A token never holds more power than the credential that minted it.
+import crypto from "node:crypto";
+import { z } from "zod";
+import { iso, isoOrNull, Slug, Timestamp } from "../common.ts";
+import { insufficientScope, notFound, validationError } from "../errors.ts";
+import { defineOperation, type DB, type Principal } from "../operation.ts";
+import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../scopes.ts";
+import { newTokenSecret, REVOKE_TOPIC } from "./authenticate.ts";
+
+const ApiToken = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string().meta({ description: "First characters of the token, for recognising it" }),
+    scopes: z.array(z.string()),
+    projects: z.array(z.string()).nullable(),
+    expires_at: Timestamp.nullable(),
+    last_used_at: Timestamp.nullable(),
+    revoked_at: Timestamp.nullable(),
+    created_at: Timestamp,
+  })
+  .meta({ id: "ApiToken" });
+
+type TokenRow = {
+  id: string; name: string; prefix: string; scopes: string[]; projects: string[] | null;
+  expires_at: Date | null; last_used_at: Date | null; revoked_at: Date | null; created_at: Date;
+};
+const tokenView = (t: TokenRow): z.input<typeof ApiToken> => ({
+  id: t.id,
+  name: t.name,
+  prefix: t.prefix,
+  scopes: t.scopes,
+  projects: t.projects,
+  expires_at: isoOrNull(t.expires_at),
+  last_used_at: isoOrNull(t.last_used_at),
+  revoked_at: isoOrNull(t.revoked_at),
+  created_at: iso(t.created_at),
+});
+
+export interface MintRequest {
+  name: string;
+  scopes: string[];
+  projects?: string[] | null;
+  expiresInDays?: number | null;
+}
+
+/** Checks the request against the scope grammar and the minter's own power, then stores the token. */
+export async function mintToken(db: DB, minter: Principal, req: MintRequest) {
+  req.scopes.forEach((s, i) => {
+    if (!isKnownScope(s)) throw validationError([{ path: `scopes.${i}`, message: `unknown scope '${s}'` }]);
+  });
+  for (const s of req.scopes) {
+    if (s === ADMIN_SCOPE && !minter.account?.isOperator) throw insufficientScope(ADMIN_SCOPE, "only the platform operator holds it");
+    if (!hasScope(minter.scopes, s)) throw insufficientScope(s, "a token cannot have more power than its creator");
+  }
+  const limitTo = minter.pins.project ? [minter.pins.project] : minter.projects;
+  let projects = req.projects?.length ? [...new Set(req.projects)] : null;
+  if (limitTo) {
+    projects ??= limitTo;
+    const outside = projects.find((p) => !limitTo.includes(p));
+    if (outside) throw notFound("project", outside);
+  }
+  if (projects) {
+    const reachable = await db
+      .selectFrom("projects")
+      .innerJoin("project_members", "project_members.project_id", "projects.id")
+      .select("projects.slug")
+      .where("project_members.account_id", "=", minter.account!.id)
+      .where("projects.slug", "in", projects)
+      .execute();
+    const missing = projects.find((p) => !reachable.some((r) => r.slug === p));
+    if (missing) throw notFound("project", missing);
+  }
+  const { secret, prefix, hash } = newTokenSecret();
+  const row = await db
+    .insertInto("api_tokens")
+    .values({
+      id: crypto.randomUUID(),
+      account_id: minter.account!.id,
+      name: req.name,
+      prefix,
+      token_hash: hash,
+      scopes: [...new Set(req.scopes)],
+      projects,
+      expires_at: req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { ...tokenView(row), token: secret };
+}
+
+export const createApiToken = defineOperation({
+  id: "create_api_token",
+  summary: "Create an API token",
+  description:
+    "Mints a bearer token (shown once). Give `scopes` (see list_scopes) or a `preset` (viewer, editor, agent, full), " +
+    "optionally restricted to some projects and with an expiry.",
+  tags: ["identity"],
+  scope: "tokens:write",
+  effect: "write",
+  secretOutput: true,
+  http: { method: "post", path: "/tokens", status: 201 },
+  input: z.object({
+    name: z.string().min(1).max(100),
+    scopes: z.array(z.string().max(64)).max(64).optional(),
+    preset: z.enum(Object.keys(tokenPresets) as [string, ...string[]]).optional(),
+    projects: z.array(Slug).max(100).optional().meta({ description: "Restrict the token to these project slugs" }),
+    expires_in_days: z.number().int().min(1).max(3650).optional(),
+  }),
+  output: ApiToken.extend({ token: z.string().meta({ description: "The secret. Shown only this once." }) }),
+  handler: async (ctx, input) => {
+    const scopes = [...(input.preset ? tokenPresets[input.preset]! : []), ...(input.scopes ?? [])];
+    if (!scopes.length) throw validationError([{ path: "scopes", message: "give scopes or a preset" }]);
+    return mintToken(ctx.db, ctx.principal, {
+      name: input.name,
+      scopes,
+      projects: input.projects,
+      expiresInDays: input.expires_in_days,
+    });
+  },
+});
+
+export const listApiTokens = defineOperation({
+  id: "list_api_tokens",
+  summary: "List your API tokens",
+  tags: ["identity"],
+  scope: "tokens:read",
+  effect: "read",
+  http: { method: "get", path: "/tokens" },
+  input: z.object({ include_revoked: z.boolean().default(false) }),
+  output: z.object({ tokens: z.array(ApiToken) }),
+  handler: async (ctx, input) => {
+    let q = ctx.db.selectFrom("api_tokens").selectAll().where("account_id", "=", ctx.principal.account!.id);
+    if (!input.include_revoked) q = q.where("revoked_at", "is", null);
+    const rows = await q.orderBy("created_at", "desc").execute();
+    return { tokens: rows.map(tokenView) };
+  },
+});
+
+export const revokeApiToken = defineOperation({
+  id: "revoke_api_token",
+  summary: "Revoke an API token",
+  description: "Takes effect at once, on every Bosun process: the token's next call fails with 401.",
+  tags: ["identity"],
+  scope: "tokens:write",
+  effect: "destructive",
+  http: { method: "delete", path: "/tokens/{id}" },
+  input: z.object({ id: z.uuid() }),
+  output: ApiToken,
+  handler: async (ctx, input) => {
+    const row = await ctx.db
+      .updateTable("api_tokens")
+      .set({ revoked_at: new Date() })
+      .where("id", "=", input.id)
+      .where("account_id", "=", ctx.principal.account!.id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw notFound("token", input.id);
+    await ctx.platform.notifier.publish(REVOKE_TOPIC, row.id);
+    return tokenView(row);
+  },
+});
+
+export const listScopes = defineOperation({
+  id: "list_scopes",
+  summary: "List the scopes and token presets",
+  description: "The permission catalog: every scope with its group and description, and what each preset grants.",
+  tags: ["identity"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/scopes" },
+  input: z.object({}),
+  output: z.object({
+    scopes: z.array(z.object({ scope: z.string(), group: z.string(), description: z.string() })),
+    presets: z.record(z.string(), z.array(z.string())),
+  }),
+  handler: async () => ({ scopes: scopeCatalog, presets: tokenPresets }),
+});

@@ -1,0 +1,99 @@
+// The platform: everything an operation needs at run time, opened once per process and shared by every
+// surface. Nothing here holds state that matters across a restart; Postgres does.
+import pino, { type Logger } from "pino";
+import { migrateToLatest } from "../schema/migrations.ts";
+import { openDatabase, type DatabaseKind } from "../schema/open-database.ts";
+import { AuditWriter } from "./audit/writer.ts";
+import { sweepExpiredHolds } from "./billing/holds.ts";
+import { Meter } from "./billing/meter.ts";
+import { loadPriceConfig } from "./billing/prices.ts";
+import { loadConfig, type Config } from "./config.ts";
+import { IdempotencyStore } from "./idempotency.ts";
+import { Authenticator } from "./identity/authenticate.ts";
+import { Notifier } from "./notify.ts";
+import type { Credential, DB, Operation, Principal } from "./operation.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { allOperations, OperationRegistry } from "./registry.ts";
+import { SecretBox } from "./secrets.ts";
+
+export type CredentialChecker = (principal: Principal) => Promise<void>;
+
+export interface Platform {
+  config: Config;
+  db: DB;
+  dbKind: DatabaseKind;
+  log: Logger;
+  secrets: SecretBox;
+  notifier: Notifier;
+  rateLimiter: RateLimiter;
+  audit: AuditWriter;
+  idempotency: IdempotencyStore;
+  auth: Authenticator;
+  /** Holds and settles the cost of metered work (model calls) against AI credit. */
+  meter: Meter;
+  operations: OperationRegistry;
+  /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
+  credentialCheckers: Map<Credential["kind"], CredentialChecker>;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  config?: Partial<Config>;
+  /** Overrides config.databaseUrl; `memory://` for a throwaway embedded database. */
+  databaseUrl?: string;
+  log?: Logger;
+  /** Told of each migration as it is applied. */
+  onMigration?: (name: string, index: number, total: number) => void;
+  /** Operations served besides the built-in ones (tests use it to exercise plumbing no built-in one reaches). */
+  operations?: Operation[];
+}
+
+export async function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const config = loadConfig(process.env, options.config);
+  const url = options.databaseUrl ?? config.databaseUrl;
+  const log = options.log ?? pino({ level: config.logLevel, redact: ["*.password", "*.token", "*.authorization"] });
+  const opened = await openDatabase({ url, dataDir: config.dataDir });
+  try {
+    await migrateToLatest(opened.db, options.onMigration);
+    const secrets = SecretBox.fromConfig(config.masterKey, config.dataDir);
+    const notifier = await Notifier.start(opened.kind, opened.pool);
+    const platform: Platform = {
+      config,
+      db: opened.db,
+      dbKind: opened.kind,
+      log,
+      secrets,
+      notifier,
+      rateLimiter: new RateLimiter(),
+      audit: new AuditWriter(opened.db, log),
+      idempotency: new IdempotencyStore(opened.db, secrets),
+      auth: undefined as unknown as Authenticator,
+      meter: new Meter(opened.db, loadPriceConfig()),
+      operations: options.operations?.length ? new OperationRegistry([...allOperations, ...options.operations]) : OperationRegistry.default(),
+      credentialCheckers: new Map(),
+      close: async () => {
+        clearInterval(sweeper);
+        clearInterval(holdSweeper);
+        await platform.audit.flush();
+        await notifier.close();
+        await opened.close();
+      },
+    };
+    platform.auth = new Authenticator(platform);
+    platform.credentialCheckers.set("token", (p) => platform.auth.recheckToken((p.credential as { id: string }).id));
+    platform.credentialCheckers.set("session", async () => {});
+    const sweeper = setInterval(() => {
+      platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
+    }, 3600_000);
+    sweeper.unref();
+    // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.
+    const holdSweeper = setInterval(() => {
+      sweepExpiredHolds(opened.db).catch((err) => log.warn({ err }, "hold sweep failed"));
+    }, 30_000);
+    holdSweeper.unref();
+    return platform;
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
+}

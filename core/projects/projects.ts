@@ -1,0 +1,150 @@
+// Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
+import crypto from "node:crypto";
+import { z } from "zod";
+import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../common.ts";
+import { BosunError, conflict } from "../errors.ts";
+import { defineOperation } from "../operation.ts";
+import { projectRoles, type ProjectRole } from "../scopes.ts";
+
+export const Role = z.enum(projectRoles as [ProjectRole, ...ProjectRole[]]);
+
+export const Project = z
+  .object({
+    slug: z.string(),
+    name: z.string(),
+    kind: z.enum(["site", "instance"]),
+    role: Role.meta({ description: "Your role in the project" }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: "Project" });
+
+type ProjectRowWithRole = { slug: string; name: string; kind: "site" | "instance"; role: string; created_at: Date; updated_at: Date };
+const projectView = (p: ProjectRowWithRole): z.input<typeof Project> => ({
+  slug: p.slug,
+  name: p.name,
+  kind: p.kind,
+  role: p.role as ProjectRole,
+  created_at: iso(p.created_at),
+  updated_at: iso(p.updated_at),
+});
+
+export const createProject = defineOperation({
+  id: "create_project",
+  summary: "Create a project",
+  description: "A project holds one site or one instance. You become its owner.",
+  tags: ["projects"],
+  scope: "projects:write",
+  effect: "write",
+  http: { method: "post", path: "/projects", status: 201 },
+  input: z.object({
+    slug: Slug,
+    name: z.string().min(1).max(100),
+    kind: z.enum(["site", "instance"]),
+  }),
+  output: Project,
+  handler: async (ctx, input) => {
+    // A principal pinned to one project (MCP `project=`, an agent run) cannot reach out and make another.
+    const pin = ctx.principal.pins.project;
+    if (pin && pin !== input.slug) throw new BosunError("forbidden", `this session is pinned to project '${pin}'`);
+    const accountId = ctx.principal.account!.id;
+    // created_at on the clock audit records use: the project's trail starts here (see list_audit_events).
+    const now = new Date();
+    const created = await ctx.tx(async (trx) => {
+      const row = await trx
+        .insertInto("projects")
+        .values({ id: crypto.randomUUID(), ...input, owner_account_id: accountId, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.column("slug").doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw conflict(`the slug '${input.slug}' is taken`, { field: "slug" });
+      await trx.insertInto("project_members").values({ project_id: row.id, account_id: accountId, role: "owner" }).execute();
+      return projectView({ ...row, role: "owner" });
+    });
+    // Named only once it is ours: a refused attempt on someone else's slug must not enter their trail.
+    ctx.auditProject(created.slug);
+    return created;
+  },
+});
+
+export const listProjects = defineOperation({
+  id: "list_projects",
+  summary: "List your projects",
+  tags: ["projects"],
+  scope: "projects:read",
+  effect: "read",
+  http: { method: "get", path: "/projects" },
+  input: z.object({
+    kind: z.enum(["site", "instance"]).optional(),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ projects: z.array(Project), next_cursor: z.string().nullable() }),
+  handler: async (ctx, input) => {
+    const { account, projects, pins } = ctx.principal;
+    let q = ctx.db
+      .selectFrom("projects")
+      .innerJoin("project_members", "project_members.project_id", "projects.id")
+      .selectAll("projects")
+      .select("project_members.role")
+      .where("project_members.account_id", "=", account!.id)
+      .orderBy("projects.slug")
+      .limit(input.limit + 1);
+    if (input.kind) q = q.where("projects.kind", "=", input.kind);
+    if (input.cursor) q = q.where("projects.slug", ">", input.cursor);
+    if (projects) q = q.where("projects.slug", "in", projects.length ? projects : [""]);
+    if (pins.project) q = q.where("projects.slug", "=", pins.project);
+    const rows = await q.execute();
+    const page = rows.slice(0, input.limit);
+    return { projects: page.map(projectView), next_cursor: rows.length > input.limit ? page.at(-1)!.slug : null };
+  },
+});
+
+export const getProject = defineOperation({
+  id: "get_project",
+  summary: "Get a project",
+  tags: ["projects"],
+  scope: "projects:read",
+  effect: "read",
+  http: { method: "get", path: "/projects/{project}" },
+  input: z.object({ project: ProjectRef }),
+  output: Project,
+  handler: async (ctx) => projectView(ctx.project!),
+});
+
+export const updateProject = defineOperation({
+  id: "update_project",
+  summary: "Rename a project",
+  description: "Changes the display name. The slug and kind are fixed.",
+  tags: ["projects"],
+  scope: "projects:write",
+  effect: "write",
+  http: { method: "patch", path: "/projects/{project}" },
+  input: z.object({ project: ProjectRef, name: z.string().min(1).max(100) }),
+  output: Project,
+  handler: async (ctx, input) => {
+    const row = await ctx.db
+      .updateTable("projects")
+      .set({ name: input.name, updated_at: new Date() })
+      .where("id", "=", ctx.project!.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return projectView({ ...row, role: ctx.project!.role });
+  },
+});
+
+export const deleteProject = defineOperation({
+  id: "delete_project",
+  summary: "Delete a project",
+  description: "Deletes the project and everything in it. Only owners can.",
+  tags: ["projects"],
+  scope: "projects:delete",
+  effect: "destructive",
+  http: { method: "delete", path: "/projects/{project}" },
+  input: z.object({ project: ProjectRef }),
+  output: z.object({ deleted: z.literal(true), slug: z.string() }),
+  handler: async (ctx) => {
+    await ctx.db.deleteFrom("projects").where("id", "=", ctx.project!.id).execute();
+    return { deleted: true as const, slug: ctx.project!.slug };
+  },
+});

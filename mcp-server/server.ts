@@ -1,0 +1,112 @@
+// The MCP server: tools/list and tools/call over the operation registry, every call through the invoker.
+// Errors come back as tool results with isError and the same { error: { code, message } } body as REST.
+// One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  type CallToolResult,
+  type ServerNotification,
+} from "@modelcontextprotocol/sdk/types.js";
+import { BosunError, notFound, toBosunError } from "../core/errors.ts";
+import { invoke } from "../core/invoker.ts";
+import { isProjectScoped, type Operation, type Principal } from "../core/operation.ts";
+import type { Platform } from "../core/platform.ts";
+import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
+import { inView, onMcp, toolFor, visibleOperations } from "./tools.ts";
+import type { McpView } from "./view.ts";
+
+const VERSION = "0.1.0";
+
+interface CallContext {
+  signal: AbortSignal;
+  progressToken?: string | number;
+  sendNotification: (n: ServerNotification) => Promise<void>;
+}
+
+function errorResult(err: unknown): CallToolResult {
+  const error = toBosunError(err);
+  // No structuredContent: clients validate it against the tool's outputSchema, which describes success.
+  return { isError: true, content: [{ type: "text", text: JSON.stringify({ error: error.toJSON() }) }] };
+}
+
+function okResult(output: unknown): CallToolResult {
+  // structuredContent must be an object; every operation's output is one, this only guards the protocol.
+  const structured = output && typeof output === "object" && !Array.isArray(output) ? (output as Record<string, unknown>) : { result: output };
+  return { content: [{ type: "text", text: JSON.stringify(output) }], structuredContent: structured };
+}
+
+/**
+ * `requestId`: over HTTP, that of the POST carrying the calls (its X-Request-Id), so each call's audit record
+ * carries the id the client saw; unset (stdio), every call gets its own.
+ */
+export function createMcpServer(platform: Platform, basePrincipal: Principal, view: McpView = {}, requestId?: string): Server {
+  const pinned = !!view.project;
+  const principal: Principal = pinned ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } } : basePrincipal;
+  const visible = visibleOperations(platform.operations.operations, principal, view);
+  const visibleById = new Map(visible.map((op) => [op.id, op]));
+  const compact = view.mode === "compact";
+  const tools = compact ? compactTools(visible) : visible.map((op) => toolFor(op, pinned));
+
+  const server = new Server(
+    { name: "bosun", version: VERSION },
+    {
+      capabilities: { tools: { listChanged: false }, logging: {} },
+      instructions:
+        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}." +
+        (compact ? " Find operations with search_operations, run them with call_operation." : "") +
+        (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
+    },
+  );
+
+  /**
+   * The operation behind a tool name. One hidden only because the caller lacks its scope still goes to the
+   * invoker, which refuses it exactly as REST does (insufficient_scope); one outside the view is not a tool here.
+   */
+  function resolve(id: string): Operation {
+    const op = visibleById.get(id) ?? (platform.operations.has(id) ? platform.operations.get(id) : undefined);
+    if (!op || !onMcp(op)) throw notFound("tool", id);
+    if (!inView(op, view)) throw new BosunError("not_found", `tool '${id}' is not offered in this view (read_only or toolsets)`, { resource: "tool" });
+    return op;
+  }
+
+  async function callOperation(id: string, args: Record<string, unknown>, call: CallContext): Promise<unknown> {
+    const op = resolve(id);
+    // Pinned: the project comes from the pin. A project the caller names anyway is left for the invoker,
+    // whose pin check refuses any other project (not_found), rather than being silently replaced.
+    const input = pinned && isProjectScoped(op) && args.project === undefined ? { ...args, project: view.project } : args;
+    const { _idempotency_key: idempotencyKey, ...rest } = input as Record<string, unknown> & { _idempotency_key?: unknown };
+    return invoke(platform, op, rest, principal, {
+      requestId,
+      signal: call.signal,
+      idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
+      onProgress: (e) => {
+        if (call.progressToken === undefined) return;
+        call
+          .sendNotification({ method: "notifications/progress", params: { progressToken: call.progressToken, ...e } })
+          .catch((err) => platform.log.debug({ err }, "mcp progress not delivered"));
+      },
+    });
+  }
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const { name, arguments: args = {} } = request.params;
+    const call: CallContext = { signal: extra.signal, progressToken: request.params._meta?.progressToken, sendNotification: extra.sendNotification };
+    try {
+      if (!compact) return okResult(await callOperation(name, args, call));
+      if (name === SEARCH) return okResult(searchResult(visible, args, pinned));
+      if (name === CALL) {
+        const { id, input } = parseCall(args);
+        return okResult(await callOperation(id, input, call));
+      }
+      throw notFound("tool", name);
+    } catch (err) {
+      if (!(err instanceof BosunError)) platform.log.error({ err, tool: name }, "mcp tool failed");
+      return errorResult(err);
+    }
+  });
+
+  return server;
+}

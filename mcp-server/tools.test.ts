@@ -1,0 +1,237 @@
+// MCP tools, driven by the SDK's own Client over Streamable HTTP: one tool per operation with its schemas and
+// effect-derived annotations, filtered by scope; results with structuredContent; errors as isError results
+// with the same code and message as REST; ping, logging/setLevel, and progress notifications.
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineOperation } from "../core/operation.ts";
+import { hasScope } from "../core/scopes.ts";
+import { connectMcp } from "../testkit/mcp-client.ts";
+import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
+
+// No built-in operation reports progress yet: this one does, twice, to prove the plumbing.
+const progressProbe = defineOperation({
+  id: "progress_probe",
+  summary: "Report progress twice (test only)",
+  tags: ["testing"],
+  scope: "projects:read",
+  effect: "read",
+  http: { method: "get", path: "/testing/progress-probe" },
+  input: z.object({}),
+  output: z.object({ done: z.literal(true) }),
+  handler: async (ctx) => {
+    ctx.progress({ progress: 1, total: 2, message: "half way" });
+    ctx.progress({ progress: 2, total: 2, message: "done" });
+    return { done: true as const };
+  },
+});
+
+// Waits until its call is abandoned, and says so: proves a client hanging up reaches the handler's ctx.signal.
+let abandoned: () => void = () => {};
+const waitProbe = defineOperation({
+  id: "wait_probe",
+  summary: "Wait until cancelled (test only)",
+  tags: ["testing"],
+  scope: "projects:read",
+  effect: "read",
+  http: { method: "get", path: "/testing/wait-probe" },
+  input: z.object({}),
+  output: z.object({ done: z.literal(true) }),
+  handler: async (ctx) => {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      ctx.signal.addEventListener("abort", () => (clearTimeout(timer), abandoned(), resolve()), { once: true });
+    });
+    return { done: true as const };
+  },
+});
+
+let t: TestPlatform;
+let full: string; // every scope the operator can hold
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  t = await startTestPlatform({ operations: [progressProbe, waitProbe] });
+  full = await t.operator.token(["*", "platform:admin"]);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await t?.close();
+});
+
+async function connect(token: string, query = ""): Promise<Client> {
+  const client = await connectMcp(t.app, token, query);
+  clients.push(client);
+  return client;
+}
+
+const call = async (client: Client, name: string, args: Record<string, unknown> = {}) =>
+  (await client.callTool({ name, arguments: args })) as CallToolResult;
+const toolError = (r: CallToolResult) => JSON.parse((r.content[0] as { text: string }).text).error;
+
+describe("tools", () => {
+  it("offers one tool per operation: its id, a real description, input and output schemas, annotations from its effect", async () => {
+    const client = await connect(full);
+    const { tools } = await client.listTools();
+    const offered = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("mcp"));
+    expect(tools.map((x) => x.name).sort()).toEqual(offered.map((op) => op.id).sort());
+    expect(tools.map((x) => x.name)).not.toContain("login"); // REST/CLI only
+
+    for (const op of offered) {
+      const tool = tools.find((x) => x.name === op.id)!;
+      expect.soft(tool.description, op.id).toContain(op.summary);
+      if (op.description) expect.soft(tool.description, op.id).toContain(op.description);
+      expect.soft(tool.description!.length, op.id).toBeGreaterThan(op.summary.length + 10);
+      expect.soft(tool.inputSchema.type, op.id).toBe("object");
+      expect.soft(Object.keys(tool.inputSchema.properties ?? {}).sort(), op.id).toEqual(Object.keys(op.input.shape).sort());
+      expect.soft(tool.outputSchema?.type, op.id).toBe("object");
+      expect.soft(tool.annotations, op.id).toMatchObject({
+        readOnlyHint: op.effect === "read",
+        destructiveHint: op.effect === "destructive",
+        openWorldHint: !!op.openWorld,
+      });
+      expect.soft(typeof tool.annotations?.idempotentHint, op.id).toBe("boolean");
+      if (op.effect === "read") expect.soft(tool.annotations?.idempotentHint, op.id).toBe(true);
+    }
+    const create = tools.find((x) => x.name === "create_project")!;
+    expect(create.inputSchema.required).toEqual(expect.arrayContaining(["slug", "name", "kind"]));
+    expect(tools.find((x) => x.name === "delete_project")!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+  });
+
+  it("shows a caller only the tools its scopes allow", async () => {
+    const user = await t.account();
+    const scopes = ["projects:read", "members:read"];
+    const client = await connect(await user.token(scopes));
+    const names = (await client.listTools()).tools.map((x) => x.name).sort();
+    const allowed = t.platform.operations.operations
+      .filter((op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(scopes, op.scope!)))
+      .map((op) => op.id)
+      .sort();
+    expect(names).toEqual(allowed);
+    expect(names).toEqual(expect.arrayContaining(["list_projects", "get_project", "list_project_members", "list_scopes"]));
+    for (const hidden of ["create_project", "delete_project", "create_api_token", "list_accounts", "list_audit_events"]) {
+      expect(names).not.toContain(hidden);
+    }
+  });
+
+  it("returns structuredContent that matches the output schema and the REST answer", async () => {
+    const user = await t.account();
+    const token = await user.token(["*"]);
+    const client = await connect(token);
+    await client.listTools(); // the client validates structuredContent against the output schemas it has seen
+    const created = await call(client, "create_project", { slug: "tools-site", name: "Tools", kind: "site" });
+    expect(created.isError).toBeFalsy();
+    expect(created.structuredContent).toMatchObject({ slug: "tools-site", name: "Tools", kind: "site", role: "owner" });
+    expect(JSON.parse((created.content[0] as { text: string }).text)).toEqual(created.structuredContent);
+
+    const reads: [string, Record<string, unknown>, string][] = [
+      ["get_project", { project: "tools-site" }, "/v1/projects/tools-site"],
+      ["list_projects", {}, "/v1/projects"],
+      ["list_project_members", { project: "tools-site" }, "/v1/projects/tools-site/members"],
+      ["get_me", {}, "/v1/me"],
+      ["list_api_tokens", {}, "/v1/tokens"],
+      ["list_scopes", {}, "/v1/scopes"],
+    ];
+    for (const [name, args, path] of reads) {
+      const res = await call(client, name, args);
+      expect.soft(res.isError, name).toBeFalsy();
+      const rest = await t.request("GET", path, { token });
+      expect.soft(rest.status, name).toBe(200);
+      expect.soft(res.structuredContent, name).toEqual(rest.body);
+    }
+    const audit = await call(client, "list_audit_events", { project: "tools-site" });
+    expect(audit.isError).toBeFalsy();
+    expect((audit.structuredContent as { events: { operation: string; surface: string }[] }).events).toContainEqual(
+      expect.objectContaining({ operation: "create_project", surface: "mcp" }),
+    );
+  });
+
+  it("answers errors as isError results with the same code and message as REST", async () => {
+    const owner = await t.account();
+    const ownerToken = await owner.token(["*"]);
+    const reader = await owner.token(["projects:read"]);
+    expect((await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug: "err-site", name: "E", kind: "site" } })).status).toBe(201);
+    const ownerMcp = await connect(ownerToken);
+    const readerMcp = await connect(reader);
+
+    const cases: { what: string; client: Client; tool: string; args: Record<string, unknown>; rest: [string, string, unknown?]; token: string; code: string }[] = [
+      { what: "invalid input", client: ownerMcp, tool: "create_project", args: { slug: "Bad Slug!", name: "", kind: "house" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "validation_error" },
+      { what: "unknown field", client: ownerMcp, tool: "create_project", args: { slug: "ok-slug", name: "n", kind: "site", colour: "red" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "validation_error" },
+      { what: "conflict", client: ownerMcp, tool: "create_project", args: { slug: "err-site", name: "E", kind: "site" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "conflict" },
+      { what: "missing project", client: ownerMcp, tool: "get_project", args: { project: "no-such-site" }, rest: ["GET", "/v1/projects/no-such-site"], token: ownerToken, code: "not_found" },
+      { what: "bad path value", client: ownerMcp, tool: "get_project", args: { project: "X" }, rest: ["GET", "/v1/projects/X"], token: ownerToken, code: "validation_error" },
+      { what: "missing scope", client: readerMcp, tool: "create_project", args: { slug: "new-site", name: "N", kind: "site" }, rest: ["POST", "/v1/projects"], token: reader, code: "insufficient_scope" },
+      { what: "missing scope (destructive)", client: readerMcp, tool: "delete_project", args: { project: "err-site" }, rest: ["DELETE", "/v1/projects/err-site"], token: reader, code: "insufficient_scope" },
+    ];
+    for (const c of cases) {
+      const res = await call(c.client, c.tool, c.args);
+      expect.soft(res.isError, c.what).toBe(true);
+      expect.soft(res.structuredContent, c.what).toBeUndefined();
+      const [method, path] = c.rest;
+      const rest = await t.request(method, path, { token: c.token, body: method === "POST" ? c.args : undefined });
+      expect.soft(rest.body?.error?.code, c.what).toBe(c.code);
+      expect.soft(toolError(res), c.what).toEqual(rest.body.error);
+    }
+    // Nothing was created or deleted by the refused calls.
+    const list = await t.request("GET", "/v1/projects", { token: ownerToken });
+    expect(list.body.projects.map((p: { slug: string }) => p.slug)).toEqual(["err-site"]);
+  });
+
+  it("answers an unknown tool with isError not_found", async () => {
+    const client = await connect(full);
+    const res = await call(client, "no_such_tool");
+    expect(res.isError).toBe(true);
+    expect(toolError(res)).toMatchObject({ code: "not_found" });
+    // login exists, but is not a tool
+    expect(toolError(await call(client, "login", { email: "a@b.test", password: "x" }))).toMatchObject({ code: "not_found" });
+  });
+});
+
+describe("protocol", () => {
+  it("answers ping and logging/setLevel", async () => {
+    const client = await connect(full);
+    expect(client.getServerCapabilities()).toMatchObject({ tools: {}, logging: {} });
+    expect(client.getServerVersion()).toMatchObject({ name: "bosun" });
+    await expect(client.ping()).resolves.toEqual({});
+    await expect(client.setLoggingLevel("debug")).resolves.toEqual({});
+    await expect(client.setLoggingLevel("error")).resolves.toEqual({});
+  });
+
+  it("sends progress notifications of a long operation to the caller, in order, before the result", async () => {
+    const client = await connect(full);
+    await client.listTools();
+    const events: Progress[] = [];
+    const res = (await client.callTool({ name: "progress_probe", arguments: {} }, undefined, {
+      onprogress: (p) => events.push(p),
+      timeout: 10_000,
+    })) as CallToolResult;
+    expect(res.isError).toBeFalsy();
+    expect(res.structuredContent).toEqual({ done: true });
+    expect(events).toEqual([
+      { progress: 1, total: 2, message: "half way" },
+      { progress: 2, total: 2, message: "done" },
+    ]);
+
+    // The same through compact mode's call_operation: it takes the same path.
+    const compact = await connect(full, "mode=compact");
+    const compactEvents: Progress[] = [];
+    const viaCompact = (await compact.callTool({ name: "call_operation", arguments: { id: "progress_probe", input: {} } }, undefined, {
+      onprogress: (p) => compactEvents.push(p),
+      timeout: 10_000,
+    })) as CallToolResult;
+    expect(viaCompact.structuredContent).toEqual({ done: true });
+    expect(compactEvents.map((e) => e.progress)).toEqual([1, 2]);
+  });
+
+  it("aborts a running handler when its client goes away", async () => {
+    const client = await connectMcp(t.app, full);
+    const aborted = new Promise<void>((resolve) => (abandoned = resolve));
+    const running = client.callTool({ name: "wait_probe", arguments: {} }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 200)); // the handler is waiting now
+    await client.close(); // ends the HTTP request
+    const outcome = await Promise.race([aborted.then(() => "aborted"), new Promise((r) => setTimeout(() => r("still running"), 5_000))]);
+    expect(outcome).toBe("aborted");
+    expect(await running).toBeInstanceOf(Error);
+  });
+});

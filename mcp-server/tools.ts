@@ -1,0 +1,90 @@
+// MCP tools, derived from operations: name = operation id, JSON Schemas from the zod types, annotations from
+// the effect. Which tools a caller sees depends on its scopes and the view it asked for.
+import { z } from "zod";
+import { isProjectScoped, type Operation, type Principal } from "../core/operation.ts";
+import { hasScope } from "../core/scopes.ts";
+import type { McpView } from "./view.ts";
+
+export type { McpView };
+
+export interface ToolDef {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema: Record<string, unknown>;
+  annotations: { title: string; readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean };
+}
+
+const cache = new WeakMap<Operation, { full: ToolDef; pinned: ToolDef }>();
+
+/** A tool schema must be an object schema at its root: a named (meta id) root is emitted as a $ref, so inline it. */
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  const ref = typeof rest.$ref === "string" ? /^#\/\$defs\/(.+)$/.exec(rest.$ref)?.[1] : undefined;
+  if (!ref) return rest;
+  const defs = { ...(rest.$defs as Record<string, Record<string, unknown>>) };
+  const root = defs[ref]!;
+  delete defs[ref];
+  return Object.keys(defs).length ? { ...root, $defs: defs } : root;
+}
+
+function withoutProject(schema: Record<string, unknown>): Record<string, unknown> {
+  const { project: _p, ...properties } = (schema.properties ?? {}) as Record<string, unknown>;
+  const required = ((schema.required ?? []) as string[]).filter((r) => r !== "project");
+  return { ...schema, properties, required };
+}
+
+export function toolFor(op: Operation, pinned: boolean): ToolDef {
+  let entry = cache.get(op);
+  if (!entry) {
+    const inputSchema = jsonSchema(op.input, "input");
+    const access = op.public ? "No scope needed." : `Needs scope ${op.scope}.`;
+    const effect = { read: "Read-only.", write: "Changes data.", destructive: "Destructive: cannot be undone." }[op.effect];
+    const full: ToolDef = {
+      name: op.id,
+      title: op.summary,
+      description: [op.summary + ".", op.description, access, effect].filter(Boolean).join(" "),
+      inputSchema,
+      outputSchema: jsonSchema(op.output, "output"),
+      annotations: {
+        title: op.summary,
+        readOnlyHint: op.effect === "read",
+        destructiveHint: op.effect === "destructive",
+        idempotentHint: op.effect === "read" || op.http.method === "put" || op.http.method === "delete",
+        openWorldHint: op.openWorld ?? false,
+      },
+    };
+    entry = { full, pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutProject(inputSchema) } : full };
+    cache.set(op, entry);
+  }
+  return pinned ? entry.pinned : entry.full;
+}
+
+/** Whether MCP offers the operation at all (login and register are not tools). */
+export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mcp");
+
+/** Whether the view the client asked for (read_only, toolsets) includes the operation. */
+export const inView = (op: Operation, view: McpView) =>
+  (!view.readOnly || op.effect === "read") && (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t)));
+
+/** The operations a caller sees through MCP: offered on MCP, in its view, and within its scopes. */
+export function visibleOperations(ops: readonly Operation[], principal: Principal, view: McpView): Operation[] {
+  return ops.filter((op) => onMcp(op) && inView(op, view) && (op.public || hasScope(principal.scopes, op.scope!)));
+}
+
+/** search_operations: a plain word match over ids, summaries, descriptions and tags; best first. */
+export function searchOperations(ops: readonly Operation[], query: string, limit = 10): Operation[] {
+  const words = query.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const scored = ops.map((op) => {
+    const id = op.id.toLowerCase();
+    const text = `${op.summary} ${op.description ?? ""} ${op.tags.join(" ")}`.toLowerCase();
+    const score = words.reduce((s, w) => s + (id.includes(w) ? 3 : 0) + (text.includes(w) ? 1 : 0), 0);
+    return { op, score };
+  });
+  return scored
+    .filter((s) => s.score > 0 || words.length === 0)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, limit)
+    .map((s) => s.op);
+}

@@ -1,0 +1,91 @@
+// Reading a REST request into an operation's input and a principal.
+import type { Context } from "hono";
+import { z } from "zod";
+import { BosunError, unauthorized } from "../core/errors.ts";
+import { anonymous, type Operation, type Principal, type Surface } from "../core/operation.ts";
+import type { Platform } from "../core/platform.ts";
+
+export const MAX_JSON_BODY = 1024 * 1024;
+
+export function clientIp(c: Context, platform: Platform): string | null {
+  if (platform.config.trustProxy) {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? null;
+}
+
+export async function principalFor(c: Context, platform: Platform, surface: Surface): Promise<Principal> {
+  const ip = clientIp(c, platform);
+  // `bosun call` speaks REST; it says so, so the audit shows the CLI as the surface.
+  if (surface === "rest" && c.req.header("x-bosun-client") === "cli") surface = "cli";
+  const header = c.req.header("authorization");
+  if (!header) return anonymous(surface, ip);
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw unauthorized("Authorization must be 'Bearer <token>'");
+  return platform.auth.principal(match[1]!, surface, ip);
+}
+
+type FieldKind = "number" | "integer" | "boolean" | "array" | "other";
+const fieldKinds = new WeakMap<Operation, Map<string, FieldKind>>();
+
+/** Query strings are text; the operation's schema says which fields are numbers, booleans or lists. */
+function kindsOf(op: Operation): Map<string, FieldKind> {
+  let kinds = fieldKinds.get(op);
+  if (!kinds) {
+    const schema = z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as {
+      properties?: Record<string, { type?: string; anyOf?: { type?: string }[] }>;
+    };
+    kinds = new Map();
+    for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+      const type = prop.type ?? prop.anyOf?.find((s) => s.type && s.type !== "null")?.type;
+      kinds.set(name, (["number", "integer", "boolean", "array"].includes(type ?? "") ? type : "other") as FieldKind);
+    }
+    fieldKinds.set(op, kinds);
+  }
+  return kinds;
+}
+
+function fromQuery(op: Operation, c: Context): Record<string, unknown> {
+  const kinds = kindsOf(op);
+  // No prototype: on a plain object `?__proto__=x` would vanish instead of being refused as an unknown field.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    const kind = kinds.get(key);
+    const last = values[values.length - 1]!;
+    if (kind === "array") out[key] = values.flatMap((v) => v.split(",")).filter(Boolean);
+    else if ((kind === "number" || kind === "integer") && last.trim() !== "" && !Number.isNaN(Number(last))) out[key] = Number(last);
+    else if (kind === "boolean" && (last === "true" || last === "false")) out[key] = last === "true";
+    else out[key] = last;
+  }
+  return out;
+}
+
+async function fromBody(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+    throw new BosunError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+      content_type: type || null,
+    });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BosunError("validation_error", "the body is not valid JSON", { issues: [{ path: "", message: "invalid JSON" }] });
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new BosunError("validation_error", "the body must be a JSON object", { issues: [{ path: "", message: "expected an object" }] });
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Path params win over body or query fields of the same name: the URL names the resource. */
+export async function inputFor(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  const readsBody = op.http.method !== "get" && op.http.method !== "delete";
+  const rest = readsBody ? await fromBody(c) : fromQuery(op, c);
+  return { ...rest, ...c.req.param() };
+}

@@ -1,0 +1,36 @@
+// Ordered, in-code migrations: a bundled build finds them without reading a folder at run time.
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import * as spine from "./migrations/0001-spine.ts";
+import * as billing from "./migrations/0002-billing.ts";
+
+const migrations: Record<string, Migration> = {
+  "0001-spine": spine,
+  "0002-billing": billing,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export interface MigrationReport {
+  applied: string[];
+  pending: number;
+}
+
+/** Brings the database to the newest schema; `onStep` is told of each migration as it is applied. */
+export async function migrateToLatest(
+  db: Kysely<any>,
+  onStep: (name: string, index: number, total: number) => void = () => {},
+): Promise<MigrationReport> {
+  const migrator = new Migrator({ db, provider });
+  const pending = (await migrator.getMigrations()).filter((m) => !m.executedAt);
+  const applied: string[] = [];
+  for (const [i, m] of pending.entries()) {
+    onStep(m.name, i + 1, pending.length);
+    const { error, results } = await migrator.migrateUp();
+    const failed = results?.find((r) => r.status === "Error");
+    if (error || failed) {
+      throw new Error(`migration ${failed?.migrationName ?? m.name} failed: ${String((error as Error)?.message ?? error)}`);
+    }
+    applied.push(m.name);
+  }
+  return { applied, pending: pending.length };
+}
