@@ -5,11 +5,14 @@ import type pg from "pg";
 import type { DatabaseKind } from "../schema/open-database.ts";
 
 const CHANNEL = "bosun_events";
+/** Emitted locally after a lost LISTEN connection is back: what was published meanwhile was missed. */
+export const RESYNC_TOPIC = "resync";
 
 export class Notifier {
   private local = new EventEmitter();
   private client: pg.PoolClient | null = null;
   private closed = false;
+  private listenedBefore = false;
 
   private constructor(private readonly pool: pg.Pool | null) {
     this.local.setMaxListeners(0);
@@ -48,7 +51,12 @@ export class Notifier {
       throw err;
     }
     if (this.closed) client.release();
-    else this.client = client;
+    else {
+      const relistened = this.listenedBefore;
+      this.client = client;
+      this.listenedBefore = true;
+      if (relistened) this.local.emit(RESYNC_TOPIC, "");
+    }
   }
 
   private relisten(delayMs = 250): void {

@@ -2,6 +2,7 @@
 // Errors come back as tool results with isError and the same { error: { code, message } } body as REST.
 // One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import {
   CallToolRequestSchema,
   ListToolsRequestSchema,
@@ -40,6 +41,9 @@ function okResult(output: unknown): CallToolResult {
  * `requestId`: over HTTP, that of the POST carrying the calls (its X-Request-Id), so each call's audit record
  * carries the id the client saw; unset (stdio), every call gets its own.
  */
+// A server is built per HTTP request; one validator (and its compiled-schema cache) serves them all.
+const jsonSchemaValidator = new AjvJsonSchemaValidator();
+
 export function createMcpServer(platform: Platform, basePrincipal: Principal, view: McpView = {}, requestId?: string): Server {
   const pinned = !!view.project;
   const principal: Principal = pinned ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } } : basePrincipal;
@@ -52,6 +56,7 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
     { name: "bosun", version: VERSION },
     {
       capabilities: { tools: { listChanged: false }, logging: {} },
+      jsonSchemaValidator,
       instructions:
         "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}." +
         (compact ? " Find operations with search_operations, run them with call_operation." : "") +

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { BosunError, notFound } from "../core/errors.ts";
 import type { Platform } from "../core/platform.ts";
-import { mountMcp, type McpHttpOptions } from "../mcp-server/http.ts";
+import { mountMcp, type McpHttpOptions } from "./mcp-route.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";

@@ -6,6 +6,7 @@ import { jwtVerify, SignJWT } from "jose";
 import type { ApiTokenRow } from "../../schema/database.ts";
 import { unauthorized } from "../errors.ts";
 import type { Principal, Surface } from "../operation.ts";
+import { RESYNC_TOPIC } from "../notify.ts";
 import type { Platform } from "../platform.ts";
 import { sha256 } from "../secrets.ts";
 import { ADMIN_SCOPE } from "../scopes.ts";
@@ -31,6 +32,11 @@ export class Authenticator {
   constructor(private readonly platform: Platform) {
     this.jwtKey = platform.secrets.deriveKey("session-jwt");
     platform.notifier.on(REVOKE_TOPIC, (tokenId) => this.evict(tokenId));
+    // Revocations published while our LISTEN connection was down never reached us: trust no cached entry.
+    platform.notifier.on(RESYNC_TOPIC, () => {
+      this.byHash.clear();
+      this.byId.clear();
+    });
   }
 
   async principal(bearer: string, surface: Surface, clientIp: string | null): Promise<Principal> {
