@@ -111,7 +111,9 @@ export async function callCommand(operation: string | undefined, args: string[])
   if (process.env.BOSUN_TOKEN) headers.Authorization = `Bearer ${process.env.BOSUN_TOKEN}`;
   if (req.body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  const res = await fetch(req.url, { method: req.method, headers, body: req.body });
+  const res = await fetch(req.url, { method: req.method, headers, body: req.body }).catch((err: Error & { cause?: { code?: string } }) => {
+    throw new Error(`cannot reach Bosun at ${base} (${err.cause?.code ?? err.message}); is \`bosun serve\` running, and is BOSUN_URL right?`);
+  });
   const text = await res.text();
   let out: unknown = text;
   try {

@@ -183,6 +183,11 @@ describe("local commands", () => {
     expect(bad.stdout).toBe("");
     expect(bad.stderr).toMatch(/^bosun: .*projects:fly/m);
     expect(bad.stderr).not.toMatch(STACK_FRAME);
+    // Nothing listens there: the call says where it tried and what to check.
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const down = await run(["call", "list_projects"], { ...childEnv(dataDir), BOSUN_URL: url });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toBe(`bosun: cannot reach Bosun at ${url} (ECONNREFUSED); is \`bosun serve\` running, and is BOSUN_URL right?\n`);
     const port = await run(["serve", "--port", "not-a-port"], childEnv(dataDir));
     expect(port.code).toBe(1);
     expect(port.stderr).toBe("bosun: --port must be a port number, not 'not-a-port'\n");

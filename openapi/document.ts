@@ -25,17 +25,19 @@ const errorDescriptions: Partial<Record<ErrorCode, string>> = {
   insufficient_scope: "The credential lacks `required_scope`",
   not_found: "No such resource, or not yours",
   conflict: "Conflicts with the current state (or an Idempotency-Key reused with other input)",
+  payload_too_large: "The body is over 1 MB",
   unsupported_media_type: "The body must be JSON",
   rate_limited: "Too many requests; see Retry-After",
   internal: "A bug on our side; the request id identifies it in our logs",
 };
 
 function errorCodesFor(op: Operation): ErrorCode[] {
-  const codes: ErrorCode[] = ["validation_error"];
-  if (!op.public) codes.push("unauthorized", "insufficient_scope");
+  // A public operation still answers 401 to a bearer token that is malformed, expired or revoked.
+  const codes: ErrorCode[] = ["validation_error", "unauthorized"];
+  if (!op.public) codes.push("insufficient_scope");
   if (isProjectScoped(op) || op.http.path.includes("{")) codes.push("not_found");
   if (op.effect !== "read") codes.push("conflict");
-  if (!["get", "delete"].includes(op.http.method)) codes.push("unsupported_media_type");
+  if (!["get", "delete"].includes(op.http.method)) codes.push("payload_too_large", "unsupported_media_type");
   codes.push("rate_limited", "internal");
   return codes;
 }
