@@ -19,9 +19,13 @@ import type { McpView } from "./view.ts";
 
 const VERSION = "0.1.0";
 
+/** `_meta` key of a tools/call carrying its idempotency key: a retried write with the same key happens once. */
+export const IDEMPOTENCY_META = "bosun/idempotency_key";
+
 interface CallContext {
   signal: AbortSignal;
   progressToken?: string | number;
+  idempotencyKey?: unknown;
   sendNotification: (n: ServerNotification) => Promise<void>;
 }
 
@@ -80,7 +84,10 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
     // Pinned: the project comes from the pin. A project the caller names anyway is left for the invoker,
     // whose pin check refuses any other project (not_found), rather than being silently replaced.
     const input = pinned && isProjectScoped(op) && args.project === undefined ? { ...args, project: view.project } : args;
-    const { _idempotency_key: idempotencyKey, ...rest } = input as Record<string, unknown> & { _idempotency_key?: unknown };
+    // The key may come in the request's _meta (the MCP place for it) or, for clients that cannot set _meta,
+    // as an `_idempotency_key` argument.
+    const { _idempotency_key: argKey, ...rest } = input as Record<string, unknown> & { _idempotency_key?: unknown };
+    const idempotencyKey = call.idempotencyKey ?? argKey;
     return invoke(platform, op, rest, principal, {
       requestId,
       signal: call.signal,
@@ -98,7 +105,13 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args = {} } = request.params;
-    const call: CallContext = { signal: extra.signal, progressToken: request.params._meta?.progressToken, sendNotification: extra.sendNotification };
+    const meta = request.params._meta;
+    const call: CallContext = {
+      signal: extra.signal,
+      progressToken: meta?.progressToken,
+      idempotencyKey: meta?.[IDEMPOTENCY_META],
+      sendNotification: extra.sendNotification,
+    };
     try {
       if (!compact) return okResult(await callOperation(name, args, call));
       if (name === SEARCH) return okResult(searchResult(visible, args, pinned));

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { defineOperation } from "../core/operation.ts";
 import { hasScope } from "../core/scopes.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
+import { IDEMPOTENCY_META } from "./server.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 
 // No built-in operation reports progress yet: this one does, twice, to prove the plumbing.
@@ -176,6 +177,20 @@ describe("tools", () => {
     // Nothing was created or deleted by the refused calls.
     const list = await t.request("GET", "/v1/projects", { token: ownerToken });
     expect(list.body.projects.map((p: { slug: string }) => p.slug)).toEqual(["err-site"]);
+  });
+
+  it("a retried write with the same idempotency key in _meta happens once and answers the same", async () => {
+    const user = await t.account();
+    const client = await connect(await user.token(["projects:read", "projects:write"]));
+    const call = () =>
+      client.callTool({ name: "create_project", arguments: { slug: "once-only", name: "Once", kind: "site" }, _meta: { [IDEMPOTENCY_META]: "retry-1" } }) as Promise<CallToolResult>;
+    const first = await call();
+    const second = await call();
+    expect(first.isError).toBeFalsy();
+    expect(second).toEqual(first);
+    const fresh = (await client.callTool({ name: "create_project", arguments: { slug: "once-only", name: "Once", kind: "site" } })) as CallToolResult;
+    expect(fresh.isError).toBe(true); // without the key it is a new attempt
+    expect(toolError(fresh).code).toBe("conflict");
   });
 
   it("answers an unknown tool with isError not_found", async () => {
