@@ -4,6 +4,9 @@
 const suites: Record<string, () => Promise<{ default: () => Promise<void> }>> = {
   api: () => import("./api.ts"), // list_projects over REST and MCP vs a bare Hono + pg route
   billing: () => import("./billing.ts"), // holds + settles vs plain single-row UPDATEs
+  agent: () => import("./agent.ts"), // the runner's overhead per step vs the raw model round trip
+  sites: () => import("./sites.ts"), // publish 5,000 vs 50 files; serving a 10 KB page vs bare node:http
+  instances: () => import("./instances.ts"), // run_command("true") pooled vs ssh -S ControlMaster vs fresh ssh
 };
 
 const asked = process.argv.slice(2);

@@ -1,4 +1,4 @@
-// `bosun`: serve, mcp, migrate, token, openapi, call. Output a person reads goes to stderr; what a script
+// `bosun`: serve, mcp, migrate, token, openapi, eval, call. Output a person reads goes to stderr; what a script
 // captures (a token, a document, a JSON result) goes to stdout.
 import { Command } from "commander";
 import { callCommand } from "./call.ts";
@@ -17,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     .description("start the API, the MCP endpoint and the workers (migrates first)")
     .option("-p, --port <port>", "port", process.env.BOSUN_PORT ?? "8787")
     .option("--host <host>", "address to bind", process.env.BOSUN_HOST ?? "127.0.0.1")
+    .option("--sites-port <port>", "port of the sites listener (published sites, previews)", process.env.BOSUN_SITES_PORT ?? "8788")
     .action(serveCommand);
 
   program
@@ -47,6 +48,21 @@ export async function main(argv: string[]): Promise<void> {
     .description("print the OpenAPI document")
     .option("--version <version>", "3.1 or 3.0", "3.1")
     .action(openapiCommand);
+
+  program
+    .command("eval")
+    .description("run the agent evals (evals/): a real model when configured, else replay of stored transcripts")
+    .option("--scenario <glob...>", "only scenarios matching these globs")
+    .option("--model <id...>", "models to evaluate: provider:model or a model id (keys from the environment)")
+    .option("--replay <names>", "replay each scenario's transcripts of these names instead, e.g. pass,fail")
+    .option("--trials <k>", "trials per scenario and model", "1")
+    .option("--concurrency <n>", "trials at once (each has its own platform and server)", "2")
+    .option("--out <dir>", "where the results go (default evals/results/<timestamp>)")
+    .option("--record", "save each live run's transcript next to its scenario (recorded-<model>.json) for replay")
+    .option("--compare <runs...>", "compare two runs (result dirs or results.json): bosun eval --compare A B")
+    .option("--list", "list the scenarios")
+    // Loaded on use: the harness pulls in the runner, the test kit and every scenario.
+    .action(async (opts) => (await import("./eval.ts")).evalCommand(opts));
 
   program
     .command("call [operation]")

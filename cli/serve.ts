@@ -2,16 +2,22 @@
 import fs from "node:fs";
 import path from "node:path";
 import { serve } from "@hono/node-server";
+import { startRunner } from "../agent-runner/start.ts";
+import { createTelegram, startTelegram } from "../agent-runner/telegram/start.ts";
 import { ensureOwner } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
 import { createApp } from "../openapi/app.ts";
+import { createSitesApp } from "../openapi/sites-app.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
-export async function serveCommand(opts: { port: string; host: string }) {
+export async function serveCommand(opts: { port: string; host: string; sitesPort?: string }) {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not '${opts.port}'`);
+  const sitesPort = Number(opts.sitesPort ?? process.env.BOSUN_SITES_PORT ?? 8788);
+  if (!Number.isInteger(sitesPort) || sitesPort < 0 || sitesPort > 65535) throw new Error(`--sites-port must be a port number, not '${opts.sitesPort}'`);
   const platform = await createPlatform({
+    config: { sitesPort },
     onMigration: (name, i, total) => process.stderr.write(`migrating ${i}/${total}: ${name}\n`),
   });
   const owner = await ensureOwner(platform);
@@ -32,8 +38,10 @@ export async function serveCommand(opts: { port: string; host: string }) {
     );
   }
   const loopback = LOOPBACK.has(opts.host);
+  const telegram = createTelegram(platform);
   const app = createApp(platform, {
     mcp: loopback ? { allowedHosts: [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`] } : {},
+    telegramWebhook: telegram.webhook,
   });
   const server = serve({ fetch: app.fetch, port, hostname: opts.host }, (info) => {
     const where = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${info.port}`;
@@ -47,8 +55,26 @@ export async function serveCommand(opts: { port: string; host: string }) {
     process.stderr.write(`bosun: cannot listen on ${opts.host}:${port}: ${err.message}\n`);
     void platform.close().finally(() => process.exit(1));
   });
+  // Customer sites on their own origin (a second listener), so their JavaScript never runs on the API's.
+  const sitesHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  platform.config.sitesUrl ??= `http://${sitesHost}:${sitesPort}`;
+  const sitesServer = serve({ fetch: createSitesApp(platform).fetch, port: sitesPort, hostname: opts.host }, (info) => {
+    process.stderr.write(`  Sites http://${sitesHost}:${info.port}/s/{project}/${platform.config.sitesDomain ? ` and {project}.${platform.config.sitesDomain}` : ""}\n`);
+  });
+  // Not fatal: the API and MCP still serve; published sites wait for a free port (--sites-port).
+  sitesServer.once("error", (err) => {
+    process.stderr.write(`bosun: sites listener not started, cannot listen on ${opts.host}:${sitesPort}: ${err.message}\n`);
+  });
+  // Agent runs execute here too (any number of processes may run workers on one database).
+  const runner = startRunner(platform);
+  process.stderr.write(`  ${runner.note}\n`);
+  // The Telegram bridge (polling, or the webhook mounted above); it adapts operations like REST and MCP.
+  process.stderr.write(`  ${await startTelegram(telegram.bridge)}\n`);
   const stop = async () => {
     process.stderr.write("stopping…\n");
+    await telegram.bridge?.stop();
+    await runner.workers?.stop();
+    sitesServer.close();
     server.close();
     await platform.close();
     process.exit(0);

@@ -18,6 +18,52 @@ export interface Config {
   /** AI credit a newly registered account starts with, in micro-dollars. */
   trialCreditMicros: number;
   logLevel: string;
+  /** Where published sites are served: their own origin, never the API's (BOSUN_SITES_PORT / --sites-port). */
+  sitesPort: number;
+  /** When set, `{slug}.{sitesDomain}` serves a site by Host header (BOSUN_SITES_DOMAIN). */
+  sitesDomain: string | undefined;
+  /** The public base URL of the sites listener, for preview links (BOSUN_SITES_URL; default from host and port). */
+  sitesUrl: string | undefined;
+  /** A site's draft may hold at most this many bytes (BOSUN_SITE_QUOTA_MB, default 200). */
+  siteQuotaBytes: number;
+  /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
+  egressAllowPrivate: boolean;
+  /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
+  sshMaxCommandSeconds: number;
+  sshIdleSeconds: number;
+  sshConnectTimeoutSeconds: number;
+  /** How often each instance's metrics are sampled into the history; 0 turns sampling off. */
+  metricsIntervalSeconds: number;
+  /** The agent runner's model: operator configuration only, never chosen by a customer. */
+  agent: AgentConfig;
+  /** The Telegram bridge; off unless a bot token is set. */
+  telegram: TelegramConfig;
+}
+
+export interface TelegramConfig {
+  /** BOSUN_TELEGRAM_BOT_TOKEN: enables the bot inside `bosun serve`. */
+  botToken: string | undefined;
+  /** BOSUN_TELEGRAM_API_ROOT: the Bot API's root URL (tests point it at a local fake). */
+  apiRoot: string;
+  /** BOSUN_PUBLIC_URL: set, the bot takes updates by webhook at {publicUrl}/telegram/webhook instead of polling. */
+  publicUrl: string | undefined;
+  /** BOSUN_TELEGRAM_WEBHOOK_SECRET; unset, one is derived from the master key (the same on every process). */
+  webhookSecret: string | undefined;
+}
+
+export interface AgentConfig {
+  provider: "anthropic" | "openai";
+  model: string;
+  /** ANTHROPIC_API_KEY or OPENAI_API_KEY; unset, agent operations answer which variable to set. */
+  apiKey: string | undefined;
+  /** BOSUN_ANTHROPIC_BASE_URL / BOSUN_OPENAI_BASE_URL: another endpoint (a proxy, or a local OpenAI-compatible server). */
+  baseUrl: string | undefined;
+  maxOutputTokens: number;
+  /** Run workers in each `bosun serve` process; 0 leaves runs to other processes. */
+  workers: number;
+  maxSteps: number;
+  maxWallSeconds: number;
+  maxCostMicros: number;
 }
 
 const bool = (v: string | undefined, dflt: boolean) => (v === undefined || v === "" ? dflt : /^(1|true|yes|on)$/i.test(v));
@@ -38,6 +84,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sessionTtlSeconds: int(env.BOSUN_SESSION_TTL_SECONDS, 12 * 3600),
     trialCreditMicros: Math.round(Number(env.BOSUN_TRIAL_CREDIT_USD ?? 1) * 1e6) || 0,
     logLevel: env.BOSUN_LOG_LEVEL || "info",
+    sitesPort: Number.isInteger(Number(env.BOSUN_SITES_PORT)) && env.BOSUN_SITES_PORT ? Number(env.BOSUN_SITES_PORT) : 8788,
+    sitesDomain: env.BOSUN_SITES_DOMAIN?.trim().toLowerCase().replace(/^\.+|\.+$/g, "") || undefined,
+    sitesUrl: env.BOSUN_SITES_URL?.replace(/\/+$/, "") || undefined,
+    siteQuotaBytes: int(env.BOSUN_SITE_QUOTA_MB, 200) * 1024 * 1024,
+    egressAllowPrivate: bool(env.BOSUN_EGRESS_ALLOW_PRIVATE, false),
+    sshMaxCommandSeconds: int(env.BOSUN_SSH_MAX_COMMAND_SECONDS, 3600),
+    sshIdleSeconds: int(env.BOSUN_SSH_IDLE_SECONDS, 300),
+    sshConnectTimeoutSeconds: int(env.BOSUN_SSH_CONNECT_TIMEOUT_SECONDS, 10),
+    metricsIntervalSeconds: env.BOSUN_METRICS_INTERVAL_SECONDS === "0" ? 0 : int(env.BOSUN_METRICS_INTERVAL_SECONDS, 60),
+    agent: loadAgentConfig(env),
+    telegram: {
+      botToken: env.BOSUN_TELEGRAM_BOT_TOKEN || undefined,
+      apiRoot: env.BOSUN_TELEGRAM_API_ROOT?.replace(/\/+$/, "") || "https://api.telegram.org",
+      publicUrl: env.BOSUN_PUBLIC_URL?.replace(/\/+$/, "") || undefined,
+      webhookSecret: env.BOSUN_TELEGRAM_WEBHOOK_SECRET || undefined,
+    },
     ...overrides,
   };
+}
+
+function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+  const provider = env.BOSUN_AGENT_PROVIDER === "openai" ? "openai" : "anthropic";
+  const vendor = provider === "openai" ? "OPENAI" : "ANTHROPIC";
+  return {
+    provider,
+    model: env.BOSUN_AGENT_MODEL || (provider === "openai" ? "gpt-6-sol" : "claude-sonnet-5-5"),
+    apiKey: env[`BOSUN_${vendor}_API_KEY`] || env[`${vendor}_API_KEY`] || undefined,
+    baseUrl: env[`BOSUN_${vendor}_BASE_URL`] || undefined,
+    maxOutputTokens: int(env.BOSUN_AGENT_MAX_OUTPUT_TOKENS, 4096),
+    workers: env.BOSUN_AGENT_WORKERS === "0" ? 0 : int(env.BOSUN_AGENT_WORKERS, 2),
+    maxSteps: int(env.BOSUN_AGENT_MAX_STEPS, 40),
+    maxWallSeconds: int(env.BOSUN_AGENT_MAX_WALL_SECONDS, 1800),
+    maxCostMicros: Math.round(Number(env.BOSUN_AGENT_MAX_COST_USD ?? 2) * 1e6) || 2_000_000,
+  };
+}
+
+/** Why the agent cannot run with this configuration, naming what to set; null when it can. */
+export function agentUnavailable(agent: AgentConfig): string | null {
+  if (agent.apiKey) return null;
+  // A local OpenAI-compatible server (Ollama, vLLM, llama.cpp) usually takes no key.
+  if (agent.provider === "openai" && agent.baseUrl) return null;
+  const vendor = agent.provider === "openai" ? "OPENAI" : "ANTHROPIC";
+  return `the agent is not configured on this server: the operator must set ${vendor}_API_KEY (provider ${agent.provider}, BOSUN_AGENT_PROVIDER)`;
 }

@@ -3,19 +3,31 @@
 
 export const errorStatus = {
   validation_error: 400,
+  invalid_path: 400,
   unauthorized: 401,
   payment_required: 402,
   spend_cap_reached: 402,
   insufficient_scope: 403,
   forbidden: 403,
+  egress_denied: 403,
   not_found: 404,
   conflict: 409,
+  host_key_mismatch: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
+  nothing_to_publish: 422,
   rate_limited: 429,
   internal: 500,
   not_supported: 501,
+  // The operator has not configured what this needs (e.g. the agent's model API key).
+  not_configured: 503,
+  // A customer's server (an instance) could not be reached, refused our key, or did not answer in time.
+  unreachable: 502,
+  auth_failed: 502,
+  // The model provider (Anthropic, OpenAI, a compatible server) failed after the SDK's retries.
+  model_error: 502,
+  timeout: 504,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -11,6 +11,8 @@ const SEED = 0xb05e;
 const RANDOM_CASES = 24;
 const HUGE = "x".repeat(100_000);
 
+/** These walk every operation in the registry: their time grows with it (bounded, not a speed check). */
+const EVERY_OPERATION_TIMEOUT = 300_000;
 let t: TestPlatform;
 let token: string;
 let member: TestAccount;
@@ -208,7 +210,7 @@ describe("fuzzing every operation over REST", () => {
     }
     expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(start);
     expect(total).toBeGreaterThan(ops.length * RANDOM_CASES);
-  });
+  }, EVERY_OPERATION_TIMEOUT);
 });
 
 describe("the smallest valid input", () => {
@@ -220,5 +222,5 @@ describe("the smallest valid input", () => {
       const res = await callRest(t, op, input, { token });
       expect.soft(res.status, `${op.id} ${JSON.stringify(input)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
     }
-  });
+  }, EVERY_OPERATION_TIMEOUT);
 });

@@ -9,6 +9,8 @@ import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 import { callRest, dbSnapshot, sampleInput, toolError } from "../testkit/operation-inputs.ts";
 
+/** These walk every operation in the registry: their time grows with it (bounded, not a speed check). */
+const EVERY_OPERATION_TIMEOUT = 300_000;
 let t: TestPlatform;
 let ops: readonly Operation[];
 let tenant: TestAccount; // owns "other-proj"
@@ -77,7 +79,7 @@ describe("the one gate", () => {
       const rows = await t.platform.db.selectFrom("audit_events").selectAll().where("request_id", "=", requestId).execute();
       expect.soft(rows.map((r) => [r.operation, r.outcome]), opId).toEqual([[opId, "insufficient_scope"]]);
     }
-  });
+  }, EVERY_OPERATION_TIMEOUT);
 
   it("answers another tenant's project exactly like a missing one: 404 not_found on REST and MCP", async () => {
     const scoped = ops.filter((op) => isProjectScoped(op) && onRest(op));
@@ -112,7 +114,7 @@ describe("the one gate", () => {
     expect(toolError(got).code).toBe("not_found");
     await pinned.close();
     await client.close();
-  });
+  }, EVERY_OPERATION_TIMEOUT);
 
   it("refuses an expired and a revoked token with 401 on every operation", async () => {
     const user = await t.account();
@@ -145,5 +147,5 @@ describe("the one gate", () => {
     await expect(connectMcp(t.app, revoked)).rejects.toMatchObject({ code: 401 });
     await expect(mcpBefore.callTool({ name: "get_me", arguments: {} })).rejects.toMatchObject({ code: 401 });
     await mcpBefore.close();
-  });
+  }, EVERY_OPERATION_TIMEOUT);
 });

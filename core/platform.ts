@@ -3,12 +3,15 @@
 import pino, { type Logger } from "pino";
 import { migrateToLatest } from "../schema/migrations.ts";
 import { openDatabase, type DatabaseKind } from "../schema/open-database.ts";
+import { agentRunChecker } from "./agent/principal.ts";
+import { telegramLinkChecker } from "./agent/telegram-links.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
 import { loadPriceConfig } from "./billing/prices.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { IdempotencyStore } from "./idempotency.ts";
+import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
 import { Authenticator } from "./identity/authenticate.ts";
 import { Notifier } from "./notify.ts";
 import type { Credential, DB, Operation, Principal } from "./operation.ts";
@@ -31,6 +34,8 @@ export interface Platform {
   auth: Authenticator;
   /** Holds and settles the cost of metered work (model calls) against AI credit. */
   meter: Meter;
+  /** Instances: the pooled SSH client (one connection per instance in this process) and metrics sampling. */
+  instances: InstancesRuntime;
   operations: OperationRegistry;
   /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
   credentialCheckers: Map<Credential["kind"], CredentialChecker>;
@@ -69,19 +74,24 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       idempotency: new IdempotencyStore(opened.db, secrets),
       auth: undefined as unknown as Authenticator,
       meter: new Meter(opened.db, loadPriceConfig()),
+      instances: undefined as unknown as InstancesRuntime,
       operations: options.operations?.length ? new OperationRegistry([...allOperations, ...options.operations]) : OperationRegistry.default(),
       credentialCheckers: new Map(),
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
         await platform.audit.flush();
+        await platform.instances.close();
         await notifier.close();
         await opened.close();
       },
     };
     platform.auth = new Authenticator(platform);
+    platform.instances = startInstances(platform);
     platform.credentialCheckers.set("token", (p) => platform.auth.recheckToken((p.credential as { id: string }).id));
     platform.credentialCheckers.set("session", async () => {});
+    platform.credentialCheckers.set("agent_run", agentRunChecker(platform));
+    platform.credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
     }, 3600_000);

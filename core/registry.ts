@@ -1,4 +1,5 @@
 // Every operation Bosun has, in one list. A new operation added here appears on every surface.
+import { agentOperations } from "./agent/operations.ts";
 import { listAuditEvents } from "./audit/events.ts";
 import { getBalances, grantCredit, listTransactions } from "./billing/balances.ts";
 import { getSpendLimits, listBillingEvents, updateSpendLimits } from "./billing/limits.ts";
@@ -6,9 +7,11 @@ import { getUsage } from "./billing/usage.ts";
 import { getMe, listAccounts, login, register } from "./identity/accounts.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "./identity/tokens.ts";
 import { confirmTotp, disableTotp, setupTotp } from "./identity/totp.ts";
+import { instanceOperations } from "./instances/operations.ts";
 import type { Operation } from "./operation.ts";
 import { addProjectMember, listProjectMembers, removeProjectMember, updateProjectMember } from "./projects/members.ts";
 import { createProject, deleteProject, getProject, listProjects, updateProject } from "./projects/projects.ts";
+import { siteOperations } from "./sites/operations.ts";
 import { notFound } from "./errors.ts";
 
 export const allOperations: Operation[] = [
@@ -19,6 +22,9 @@ export const allOperations: Operation[] = [
   listProjectMembers, addProjectMember, updateProjectMember, removeProjectMember,
   listAuditEvents,
   getBalances, listTransactions, getUsage, grantCredit, getSpendLimits, updateSpendLimits, listBillingEvents,
+  ...instanceOperations,
+  ...siteOperations,
+  ...agentOperations,
 ];
 
 export class OperationRegistry {

@@ -1,6 +1,6 @@
 // MCP tools, derived from operations: name = operation id, JSON Schemas from the zod types, annotations from
 // the effect. Which tools a caller sees depends on its scopes and the view it asked for.
-import { z } from "zod";
+import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
 import { isProjectScoped, type Operation, type Principal } from "../core/operation.ts";
 import { hasScope } from "../core/scopes.ts";
 import type { McpView } from "./view.ts";
@@ -18,27 +18,10 @@ export interface ToolDef {
 
 const cache = new WeakMap<Operation, { full: ToolDef; pinned: ToolDef }>();
 
-/** A tool schema must be an object schema at its root: a named (meta id) root is emitted as a $ref, so inline it. */
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
-  const ref = typeof rest.$ref === "string" ? /^#\/\$defs\/(.+)$/.exec(rest.$ref)?.[1] : undefined;
-  if (!ref) return rest;
-  const defs = { ...(rest.$defs as Record<string, Record<string, unknown>>) };
-  const root = defs[ref]!;
-  delete defs[ref];
-  return Object.keys(defs).length ? { ...root, $defs: defs } : root;
-}
-
-function withoutProject(schema: Record<string, unknown>): Record<string, unknown> {
-  const { project: _p, ...properties } = (schema.properties ?? {}) as Record<string, unknown>;
-  const required = ((schema.required ?? []) as string[]).filter((r) => r !== "project");
-  return { ...schema, properties, required };
-}
-
 export function toolFor(op: Operation, pinned: boolean): ToolDef {
   let entry = cache.get(op);
   if (!entry) {
-    const inputSchema = jsonSchema(op.input, "input");
+    const inputSchema = toolJsonSchema(op.input, "input");
     const access = op.public ? "No scope needed." : `Needs scope ${op.scope}.`;
     const effect = { read: "Read-only.", write: "Changes data.", destructive: "Destructive: cannot be undone." }[op.effect];
     const full: ToolDef = {
@@ -46,7 +29,7 @@ export function toolFor(op: Operation, pinned: boolean): ToolDef {
       title: op.summary,
       description: [op.summary + ".", op.description, access, effect].filter(Boolean).join(" "),
       inputSchema,
-      outputSchema: jsonSchema(op.output, "output"),
+      outputSchema: toolJsonSchema(op.output, "output"),
       annotations: {
         title: op.summary,
         readOnlyHint: op.effect === "read",
@@ -55,7 +38,7 @@ export function toolFor(op: Operation, pinned: boolean): ToolDef {
         openWorldHint: op.openWorld ?? false,
       },
     };
-    entry = { full, pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutProject(inputSchema) } : full };
+    entry = { full, pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutFields(inputSchema, ["project"]) } : full };
     cache.set(op, entry);
   }
   return pinned ? entry.pinned : entry.full;

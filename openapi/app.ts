@@ -8,8 +8,10 @@ import { mountMcp, type McpHttpOptions } from "./mcp-route.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
-import { MAX_JSON_BODY } from "./request.ts";
+import { isMultipart, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
+import { mountRunStream } from "./run-stream.ts";
+import { mountTelegramWebhook, type TelegramWebhook } from "./telegram-webhook.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -21,7 +23,19 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export interface AppOptions {
   mcp?: McpHttpOptions;
+  /** The Telegram bridge's webhook, when it takes updates that way (BOSUN_PUBLIC_URL). */
+  telegramWebhook?: TelegramWebhook;
 }
+
+// Multipart bodies (file uploads: upload_asset) may carry a 10 MB file; every other body stays under the JSON limit.
+const jsonLimit = bodyLimit({
+  maxSize: MAX_JSON_BODY,
+  onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the body is over ${MAX_JSON_BODY} bytes`)),
+});
+const uploadLimit = bodyLimit({
+  maxSize: MAX_UPLOAD_BODY,
+  onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the upload is over ${MAX_UPLOAD_BODY} bytes`)),
+});
 
 export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const app = new Hono();
@@ -39,10 +53,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   });
   app.use(
     "/v1/*",
-    bodyLimit({
-      maxSize: MAX_JSON_BODY,
-      onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the body is over ${MAX_JSON_BODY} bytes`)),
-    }),
+    async (c, next) => (isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next)),
   );
 
   app.get("/healthz", async (c) => {
@@ -62,6 +73,8 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const docsPage = renderDocsPage(ops);
   app.get("/docs", (c) => c.html(docsPage));
 
+  mountRunStream(app, platform); // before the operations: its path extends list_agent_run_events
+  if (options.telegramWebhook) mountTelegramWebhook(app, options.telegramWebhook);
   mountOperations(app, platform);
   mountMcp(app, platform, options.mcp);
 

@@ -56,6 +56,18 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
     description: "An API token (`bsn_…`) or a session token from `login`",
   });
   registry.register("Error", ErrorBody);
+  // An operation taking a file (content_base64, e.g. upload_asset) also takes it as multipart (openapi/request.ts).
+  const multipartBody = (rest: z.ZodObject<z.ZodRawShape>) =>
+    "content_base64" in rest.shape
+      ? {
+          "multipart/form-data": {
+            schema: rest
+              .omit({ content_base64: true })
+              .partial()
+              .extend({ file: z.string().meta({ format: "binary", description: "The file; its name is the default filename" }) }),
+          },
+        }
+      : {};
   for (const op of operations) {
     const params = pathParams(op);
     const mask = Object.fromEntries(params.map((p) => [p, true as const]));
@@ -84,7 +96,7 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
       request: {
         params: params.length ? op.input.pick(mask) : undefined,
         query: !readsBody && hasRest ? rest : undefined,
-        body: readsBody && hasRest ? { required: true, content: { "application/json": { schema: rest } } } : undefined,
+        body: readsBody && hasRest ? { required: true, content: { "application/json": { schema: rest }, ...multipartBody(rest) } } : undefined,
         headers:
           op.effect !== "read"
             ? z.object({

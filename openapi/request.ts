@@ -6,6 +6,39 @@ import { anonymous, type Operation, type Principal, type Surface } from "../core
 import type { Platform } from "../core/platform.ts";
 
 export const MAX_JSON_BODY = 1024 * 1024;
+/** A multipart upload: one file of up to 10 MB plus form fields and multipart framing. */
+export const MAX_UPLOAD_BODY = 10 * 1024 * 1024 + 64 * 1024;
+
+export const isMultipart = (type: string | undefined) => /^multipart\/form-data\b/i.test(type ?? "");
+
+/**
+ * Multipart, for operations that take a file (an input field `content_base64`, e.g. upload_asset): the part
+ * named `file` becomes `content_base64` (and `filename`, unless a field gives one); text parts are fields.
+ */
+async function fromMultipart(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  if (!("content_base64" in op.input.shape)) {
+    throw new BosunError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+      content_type: c.req.header("content-type") ?? null,
+    });
+  }
+  let form: FormData;
+  try {
+    form = await c.req.formData();
+  } catch {
+    throw new BosunError("validation_error", "the multipart body is malformed", { issues: [{ path: "", message: "malformed multipart body" }] });
+  }
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, value] of form) {
+    if (typeof value === "string") out[key] = value;
+    else if (key === "file") {
+      out.content_base64 = Buffer.from(await value.arrayBuffer()).toString("base64");
+      out.filename ??= value.name;
+    } else {
+      throw new BosunError("validation_error", `part '${key}' is a file; send the file as the part named 'file'`, { issues: [{ path: key, message: "unexpected file part" }] });
+    }
+  }
+  return out;
+}
 
 export function clientIp(c: Context, platform: Platform): string | null {
   if (platform.config.trustProxy) {
@@ -62,7 +95,8 @@ function fromQuery(op: Operation, c: Context): Record<string, unknown> {
   return out;
 }
 
-async function fromBody(c: Context): Promise<Record<string, unknown>> {
+async function fromBody(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  if (isMultipart(c.req.header("content-type"))) return fromMultipart(op, c);
   const text = await c.req.text();
   if (text.trim() === "") return {};
   const type = c.req.header("content-type") ?? "";
@@ -86,6 +120,6 @@ async function fromBody(c: Context): Promise<Record<string, unknown>> {
 /** Path params win over body or query fields of the same name: the URL names the resource. */
 export async function inputFor(op: Operation, c: Context): Promise<Record<string, unknown>> {
   const readsBody = op.http.method !== "get" && op.http.method !== "delete";
-  const rest = readsBody ? await fromBody(c) : fromQuery(op, c);
+  const rest = readsBody ? await fromBody(op, c) : fromQuery(op, c);
   return { ...rest, ...c.req.param() };
 }

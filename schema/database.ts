@@ -144,6 +144,239 @@ export interface BillingEventsTable {
   created_at: CreatedAt;
 }
 
+/** Sites (0003-sites). Releases are a temporal table: a row is valid for from_release <= n < to_release. */
+export interface SiteBlobsTable {
+  sha256: string;
+  data: Buffer;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  created_at: CreatedAt;
+}
+
+export interface SitesTable {
+  project_id: string;
+  live_release: number | null;
+  head_release: Generated<number>;
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  password_hash: string | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SiteDraftFilesTable {
+  project_id: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface SiteDirtyPathsTable {
+  project_id: string;
+  path: string;
+}
+
+export interface SiteReleasesTable {
+  project_id: string;
+  number: number;
+  files: number;
+  bytes: ColumnType<string, number | bigint | string, never>;
+  changed: number;
+  published_by: string | null;
+  published_at: CreatedAt;
+}
+
+export interface SiteReleaseFilesTable {
+  project_id: string;
+  path: string;
+  from_release: number;
+  to_release: number | null;
+  sha256: string;
+  bytes: number;
+}
+
+export interface SiteSubmissionsTable {
+  id: Generated<string>;
+  project_id: string;
+  form_id: string;
+  data: Json<Record<string, unknown>>;
+  status: ColumnType<"new" | "read" | "archived", "new" | "read" | "archived" | undefined, "new" | "read" | "archived">;
+  created_at: CreatedAt;
+}
+
+/** Instances (0004-instances): customers' servers reached over SSH. */
+export interface InstancesTable {
+  id: string;
+  project_id: string;
+  name: string;
+  provider: Generated<string>;
+  host: string;
+  port: number;
+  username: string;
+  private_key_enc: string;
+  public_key: string;
+  key_source: "generated" | "supplied";
+  host_key_fingerprint: string | null;
+  host_key_pinned_at: Timestamp | null;
+  last_connected_at: Timestamp | null;
+  last_error: string | null;
+  metrics_due_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface InstanceMetricsTable {
+  id: Generated<string>;
+  instance_id: string;
+  at: Timestamp;
+  sample: Json<Record<string, unknown>>;
+}
+
+export interface SshKeysTable {
+  id: string;
+  account_id: string;
+  name: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: CreatedAt;
+}
+
+export interface JobsTable {
+  id: Generated<string>;
+  queue: string;
+  key: string;
+  payload: Json<Record<string, unknown>>;
+  state: ColumnType<"ready" | "leased" | "done" | "failed", "ready" | "leased" | "done" | "failed" | undefined>;
+  run_after: ColumnType<Date, Date | string | undefined, Date | string>;
+  lease_owner: string | null;
+  lease_expires_at: Timestamp | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export type AgentKind = "instance_operator" | "site_editor";
+export type AgentMode = "ask" | "auto" | "read_only";
+export type RunStatus = "queued" | "running" | "awaiting_approval" | "done" | "failed" | "cancelled";
+
+export interface AgentConversationsTable {
+  id: string;
+  project_id: string;
+  account_id: string;
+  kind: AgentKind;
+  instance: string | null;
+  title: string;
+  mode: AgentMode;
+  allow_publish: ColumnType<boolean, boolean | undefined, boolean>;
+  credential_kind: string;
+  credential_id: string;
+  scopes: string[];
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface AgentRunsTable {
+  id: string;
+  conversation_id: string;
+  status: RunStatus;
+  steps: ColumnType<number, number | undefined, number>;
+  cost_micros: ColumnType<string, number | undefined, number | string>;
+  input_tokens: ColumnType<string, number | undefined, number | string>;
+  output_tokens: ColumnType<string, number | undefined, number | string>;
+  error: Json<{ code: string; message: string }> | null;
+  deadline: Timestamp;
+  created_at: CreatedAt;
+  finished_at: Timestamp | null;
+}
+
+export interface AgentMessagesTable {
+  id: Generated<string>;
+  conversation_id: string;
+  run_id: string | null;
+  role: "user" | "assistant";
+  content: Json<unknown[]>;
+  created_at: CreatedAt;
+}
+
+export interface AgentStepsTable {
+  id: Generated<string>;
+  run_id: string;
+  kind: "model" | "tool";
+  state: "started" | "done" | "interrupted";
+  tool_use_id: string | null;
+  tool: string | null;
+  input: Json<Record<string, unknown>> | null;
+  output: string | null;
+  is_error: ColumnType<boolean, boolean | undefined, boolean>;
+  model: string | null;
+  usage: Json<Record<string, number>> | null;
+  cost_micros: ColumnType<string, number | undefined, number>;
+  duration_ms: number | null;
+  created_at: CreatedAt;
+}
+
+export interface AgentApprovalsTable {
+  id: string;
+  run_id: string;
+  conversation_id: string;
+  tool_use_id: string;
+  tool: string;
+  input: Json<Record<string, unknown>>;
+  reason: string;
+  status: ColumnType<"pending" | "approved" | "denied" | "cancelled", "pending" | undefined, "approved" | "denied" | "cancelled">;
+  decided_by: string | null;
+  decided_via: string | null;
+  note: string | null;
+  created_at: CreatedAt;
+  decided_at: Timestamp | null;
+}
+
+export interface AgentRunEventsTable {
+  id: Generated<string>;
+  run_id: string;
+  type: string;
+  data: Json<Record<string, unknown>>;
+  created_at: CreatedAt;
+}
+
+/** Telegram chat ids and user ids are bigints; pg returns them as strings. */
+type TelegramId = ColumnType<string, number | string, number | string>;
+
+export interface TelegramPairingCodesTable {
+  id: Generated<string>;
+  code_hash: string;
+  chat_id: TelegramId;
+  chat_type: string;
+  telegram_user_id: TelegramId;
+  telegram_username: string | null;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface TelegramLinksTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  instance_id: string;
+  chat_id: TelegramId;
+  telegram_user_id: TelegramId;
+  telegram_username: string | null;
+  scopes: string[];
+  credential_kind: string;
+  credential_id: string;
+  conversation_id: string | null;
+  announced_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface TelegramChatStateTable {
+  chat_id: TelegramId;
+  selected_link_id: string | null;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
@@ -157,6 +390,26 @@ export interface Database {
   holds: HoldsTable;
   spend_limits: SpendLimitsTable;
   billing_events: BillingEventsTable;
+  site_blobs: SiteBlobsTable;
+  sites: SitesTable;
+  site_draft_files: SiteDraftFilesTable;
+  site_dirty_paths: SiteDirtyPathsTable;
+  site_releases: SiteReleasesTable;
+  site_release_files: SiteReleaseFilesTable;
+  site_submissions: SiteSubmissionsTable;
+  instances: InstancesTable;
+  instance_metrics: InstanceMetricsTable;
+  ssh_keys: SshKeysTable;
+  jobs: JobsTable;
+  agent_conversations: AgentConversationsTable;
+  agent_runs: AgentRunsTable;
+  agent_messages: AgentMessagesTable;
+  agent_steps: AgentStepsTable;
+  agent_approvals: AgentApprovalsTable;
+  agent_run_events: AgentRunEventsTable;
+  telegram_pairing_codes: TelegramPairingCodesTable;
+  telegram_links: TelegramLinksTable;
+  telegram_chat_state: TelegramChatStateTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -2,10 +2,18 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
 import * as spine from "./migrations/0001-spine.ts";
 import * as billing from "./migrations/0002-billing.ts";
+import * as sites from "./migrations/0003-sites.ts";
+import * as instances from "./migrations/0004-instances.ts";
+import * as agent from "./migrations/0005-agent.ts";
+import * as telegram from "./migrations/0006-telegram.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
   "0002-billing": billing,
+  "0003-sites": sites,
+  "0004-instances": instances,
+  "0005-agent": agent,
+  "0006-telegram": telegram,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

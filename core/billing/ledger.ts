@@ -158,3 +158,10 @@ export async function ledgerMismatches(db: DB, accountId?: string) {
     .filter((r) => Number(r.balance) !== Number(r.total ?? 0))
     .map((r) => ({ account_id: r.account_id, pool: r.pool, balance: Number(r.balance), ledger_sum: Number(r.total ?? 0) }));
 }
+
+/** Balance minus what running work holds; 0 for an account that never had this pool. */
+export async function spendableMicros(db: DB, accountId: string, pool: Pool): Promise<number> {
+  const row = await db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  if (!row || Number(row.shortfall) > 0) return 0;
+  return Number(row.balance) - Number(row.held);
+}

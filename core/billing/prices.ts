@@ -29,9 +29,26 @@ const price = (input: number, output: number, cacheWrite: number, cacheRead: num
   cacheRead: usd(cacheRead),
 });
 
-/** List prices in USD per million tokens (input, output, cache write, cache read). OpenAI has no cache-write
- * surcharge, so its cache writes cost the input price. Dated model ids match by prefix. */
+/** List prices in USD per million tokens (input, output, cache write, cache read), as the vendors published them
+ * in November 2026; cache writes are the 5-minute kind. Where a vendor publishes no cache-write price its writes
+ * cost the input price. Dated model ids match by prefix (the longest wins). Operators override with
+ * BOSUN_MODEL_PRICES. */
 export const defaultPrices: Record<string, ModelPrice> = {
+  "claude-fable-5-2": price(8, 40, 10, 0.8),
+  "claude-fable-5-1": price(10, 50, 12.5, 1),
+  "claude-opus-5-5": price(4, 20, 5, 0.4),
+  "claude-opus-5": price(5, 25, 6.25, 0.5),
+  "claude-sonnet-5-5": price(2, 10, 2.5, 0.2),
+  "claude-sonnet-5": price(2, 10, 2.5, 0.2),
+  "claude-opus-4-8": price(5, 25, 6.25, 0.5),
+  "claude-opus-4-7": price(5, 25, 6.25, 0.5),
+  "claude-opus-4-6": price(5, 25, 6.25, 0.5),
+  "claude-sonnet-4-6": price(3, 15, 3.75, 0.3),
+  "gpt-6.1-sol": price(2, 10, 2.5, 0.1),
+  "gpt-6-sol": price(2, 10, 2.5, 0.2),
+  "gpt-6-luna": price(0.1, 0.5, 0.125, 0.01),
+  "gpt-5.4": price(2.5, 15, 2.5, 0.25),
+  "gpt-5.4-mini": price(0.75, 4.5, 0.75, 0.075),
   "claude-opus-4-5": price(5, 25, 6.25, 0.5),
   "claude-opus-4-1": price(15, 75, 18.75, 1.5),
   "claude-opus-4": price(15, 75, 18.75, 1.5),

@@ -1,0 +1,64 @@
+// The agent's tools for one run: the kind's operations the run's principal may call (adapted like any other
+// surface: every call goes through the invoker as the run's principal) and the runner's own bridges
+// (web search, fetch), which are not operations so the REST API is no open proxy.
+import { agentKinds } from "../core/agent/kinds.ts";
+import { invoke } from "../core/invoker.ts";
+import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
+import type { Effect, Operation, Principal } from "../core/operation.ts";
+import type { Platform } from "../core/platform.ts";
+import { hasScope } from "../core/scopes.ts";
+import type { AgentKind } from "../schema/database.ts";
+import type { ToolSpec } from "./providers/provider.ts";
+
+/** Fields the run's pins fill in; the model never chooses them. */
+const PINNED_FIELDS = ["project", "instance"] as const;
+
+export interface Bridge {
+  spec: ToolSpec;
+  execute(input: Record<string, unknown>, signal: AbortSignal): Promise<string>;
+}
+
+export interface AgentTool {
+  spec: ToolSpec;
+  effect: Effect;
+  tags: readonly string[];
+  /** The tool's answer as the model reads it (JSON for operations). Throws a BosunError on failure. */
+  execute(input: Record<string, unknown>, call: { requestId: string; signal: AbortSignal }): Promise<string>;
+}
+
+/** An operation's tool spec is the same for every run: build it once. */
+const specs = new WeakMap<object, ToolSpec>();
+function specOf(op: Operation, pinned: readonly string[]): ToolSpec {
+  let spec = specs.get(op);
+  if (!spec) {
+    spec = { name: op.id, description: [op.summary + ".", op.description].filter(Boolean).join(" "), inputSchema: withoutFields(toolJsonSchema(op.input, "input"), pinned) };
+    specs.set(op, spec);
+  }
+  return spec;
+}
+
+export function toolsForRun(platform: Platform, kind: AgentKind, principal: Principal, bridges: Bridge[]): Map<string, AgentTool> {
+  const tools = new Map<string, AgentTool>();
+  for (const id of agentKinds[kind].tools) {
+    if (!platform.operations.has(id)) continue;
+    const op = platform.operations.get(id);
+    if (op.scope && !hasScope(principal.scopes, op.scope)) continue; // e.g. no instances:exec: no shell at all
+    const pinned = PINNED_FIELDS.filter((f) => f in op.input.shape);
+    tools.set(id, {
+      spec: specOf(op, pinned),
+      effect: op.effect,
+      tags: op.tags,
+      execute: async (input, call) => {
+        const pins: Record<string, unknown> = {};
+        if (pinned.includes("project")) pins.project = principal.pins.project;
+        if (pinned.includes("instance")) pins.instance = principal.pins.instance;
+        const output = await invoke(platform, op, { ...input, ...pins }, principal, { requestId: call.requestId, signal: call.signal });
+        return JSON.stringify(output);
+      },
+    });
+  }
+  for (const bridge of bridges) {
+    tools.set(bridge.spec.name, { spec: bridge.spec, effect: "read", tags: ["web"], execute: (input, call) => bridge.execute(input, call.signal) });
+  }
+  return tools;
+}

@@ -1,0 +1,82 @@
+// `npm run bench agent`: the agent runner's own cost per step — leasing, checkpoints, the billing hold and
+// settle, the transcript, the tool call through the invoker, events — against a fake Anthropic server that
+// answers at once, reported beside the raw round trip of the same SDK call to that server. Each step of the
+// scripted run is one model call answered with one cheap tool call (list_files), then a final text.
+// Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (3).
+import { credit } from "../core/billing/ledger.ts";
+import { loadConfig } from "../core/config.ts";
+import pino from "pino";
+import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
+import { RunWorkers } from "../agent-runner/worker.ts";
+import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import { startTestPlatform } from "../testkit/harness.ts";
+
+const steps = Number(process.env.BENCH_AGENT_STEPS ?? 30);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const MODEL = "claude-sonnet-5-5";
+
+export default async function main() {
+  const fake = await startFakeAnthropic();
+  const agent = { ...loadConfig({}).agent, apiKey: "sk-bench", model: MODEL, maxSteps: steps + 5, workers: 0 };
+  const t = await startTestPlatform({ config: { agent } });
+  const provider = createAnthropicProvider({ apiKey: "sk-bench", baseURL: fake.baseURL, maxRetries: 0, promptCaching: true });
+  const workers = new RunWorkers({ platform: t.platform, provider, bridges: [], log: pino({ level: "warn" }) }, { concurrency: 1, pollMs: 5 }).start();
+  try {
+    const user = await t.account();
+    const token = await user.token(["*"]);
+    await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1e12, reason: "top_up" });
+    await t.request("POST", "/v1/projects", { token, body: { slug: "bench-site", name: "Bench", kind: "site" } });
+
+    process.stdout.write(
+      `Bosun bench: agent runner overhead per step, ${steps} tool-calling steps per run, ${rounds} runs\n` +
+        `  database: ${t.platform.dbKind === "postgres" ? "Postgres (fresh database)" : "embedded PGlite"}; model: fake Anthropic server on loopback, answering at once\n\n`,
+    );
+    let runnerMs = 0;
+    let rawMs = 0;
+    let rawRequest: Parameters<typeof provider.complete>[0] | null = null;
+    for (let r = 0; r < rounds; r++) {
+      fake.script([...Array.from({ length: steps }, () => ({ toolUse: { name: "list_files", input: {} } })), { text: "done" }]);
+      const started = performance.now();
+      const res = await t.request("POST", "/v1/projects/bench-site/agent/conversations", { token, body: { project: "bench-site", message: "look", mode: "auto" } });
+      const { run_id: runId } = res.body as { run_id: string };
+      for (;;) {
+        const run = await t.platform.db.selectFrom("agent_runs").select(["status", "error"]).where("id", "=", runId).executeTakeFirstOrThrow();
+        if (run.status === "done") break;
+        if (run.status === "failed") throw new Error(`bench run failed: ${JSON.stringify(run.error)}`);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      runnerMs += performance.now() - started;
+
+      // The same number of model calls, straight through the SDK, with a request the size of the run's last one.
+      if (!rawRequest) {
+        const last = JSON.parse(fake.requests.at(-1)!.rawBody) as { system: { text: string }[]; messages: unknown[]; tools: { name: string; description: string; input_schema: Record<string, unknown> }[] };
+        rawRequest = {
+          model: MODEL,
+          system: last.system.map((s) => s.text).join(""),
+          messages: [{ role: "user", content: [{ type: "text", text: JSON.stringify(last.messages) }] }],
+          tools: last.tools.map((x) => ({ name: x.name, description: x.description, inputSchema: x.input_schema })),
+          maxTokens: 1024,
+        };
+      }
+      fake.script(Array.from({ length: steps + 1 }, () => ({ text: "ok" })));
+      const rawStart = performance.now();
+      for (let i = 0; i <= steps; i++) await provider.complete(rawRequest);
+      rawMs += performance.now() - rawStart;
+    }
+    const perStep = runnerMs / (rounds * (steps + 1));
+    const rawPerCall = rawMs / (rounds * (steps + 1));
+    const rows = [
+      ["case", "ms per step"],
+      ["raw SDK round trip to the fake model", rawPerCall.toFixed(2)],
+      ["runner step (model call + tool call + checkpoints)", perStep.toFixed(2)],
+      ["runner overhead (the difference)", (perStep - rawPerCall).toFixed(2)],
+    ];
+    const w = Math.max(...rows.map((r) => r[0]!.length));
+    for (const [a, b] of rows) process.stdout.write(`${a!.padEnd(w)}  ${b!.padStart(8)}\n`);
+    process.stdout.write(`ratio runner step / raw round trip: ${(perStep / rawPerCall).toFixed(1)}\n`);
+  } finally {
+    await workers.stop();
+    await t.close();
+    await fake.close();
+  }
+}

@@ -1,0 +1,106 @@
+// Tool calls waiting for a person: the runner parks a run on one, and whoever decides first — REST, MCP or
+// Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
+import { z } from "zod";
+import { iso, ProjectRef, Timestamp } from "../common.ts";
+import { conflict, notFound } from "../errors.ts";
+import { enqueue } from "../jobs/queue.ts";
+import { defineOperation, type Context } from "../operation.ts";
+import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
+
+const Approval = z
+  .object({
+    id: z.string(),
+    conversation_id: z.string(),
+    run_id: z.string(),
+    tool: z.string(),
+    input: z.record(z.string(), z.unknown()),
+    reason: z.string().meta({ description: "Why it needs approval" }),
+    status: z.enum(["pending", "approved", "denied", "cancelled"]),
+    created_at: Timestamp,
+  })
+  .meta({ id: "AgentApproval" });
+
+export const listPendingApprovals = defineOperation({
+  id: "list_pending_approvals",
+  summary: "List tool calls waiting for approval",
+  description: "Agent tool calls in this project that wait for a person to approve or deny them, oldest first.",
+  tags: ["agent"],
+  scope: "agent:read",
+  effect: "read",
+  http: { method: "get", path: "/projects/{project}/agent/approvals" },
+  input: z.object({ project: ProjectRef }),
+  output: z.object({ approvals: z.array(Approval) }),
+  handler: async (ctx) => {
+    const rows = await ctx.db
+      .selectFrom("agent_approvals")
+      .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
+      .selectAll("agent_approvals")
+      .where("agent_conversations.project_id", "=", ctx.project!.id)
+      .where("agent_approvals.status", "=", "pending")
+      .orderBy("agent_approvals.created_at")
+      .limit(200)
+      .execute();
+    return { approvals: rows.map((a) => ({ ...a, input: a.input as Record<string, unknown>, created_at: iso(a.created_at) })) };
+  },
+});
+
+async function decide(ctx: Context, approvalId: string, status: "approved" | "denied", note: string | undefined) {
+  const mine = ctx.db
+    .selectFrom("agent_approvals")
+    .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
+    .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via"])
+    .where("agent_approvals.id", "=", approvalId)
+    .where("agent_conversations.project_id", "=", ctx.project!.id);
+  const existing = await mine.executeTakeFirst();
+  if (!existing) throw notFound("approval", approvalId);
+  // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
+  const decided = await ctx.db
+    .updateTable("agent_approvals")
+    .set({ status, decided_by: ctx.principal.account!.id, decided_via: ctx.principal.surface, decided_at: new Date(), note: note ?? null })
+    .where("id", "=", approvalId)
+    .where("status", "=", "pending")
+    .returning(["run_id", "tool", "conversation_id"])
+    .executeTakeFirst();
+  if (!decided) {
+    const now = await mine.executeTakeFirstOrThrow();
+    throw conflict(`this tool call was already ${now.status}${now.decided_via ? ` (via ${now.decided_via})` : ""}`, { status: now.status });
+  }
+  await appendRunEvent(ctx.platform, decided.run_id, "approval_decided", { approval_id: approvalId, tool: decided.tool, status, via: ctx.principal.surface });
+  if (await transition(ctx.db, decided.run_id, ["awaiting_approval"], "queued")) {
+    await enqueue(ctx.db, RUN_QUEUE, decided.run_id, { run_id: decided.run_id });
+  }
+  return { id: approvalId, status, run_id: decided.run_id };
+}
+
+const DecideInput = z.object({
+  project: ProjectRef,
+  approval_id: z.uuid(),
+  note: z.string().max(2000).optional().meta({ description: "Told to the agent (on deny: why, or what to do instead)" }),
+});
+const Decided = z.object({ id: z.string(), status: z.enum(["approved", "denied"]), run_id: z.string() });
+
+export const approveToolCall = defineOperation({
+  id: "approve_tool_call",
+  summary: "Approve an agent's pending tool call",
+  description: "The run resumes and makes the call.",
+  tags: ["agent"],
+  scope: "agent:write",
+  effect: "write",
+  http: { method: "post", path: "/projects/{project}/agent/approvals/{approval_id}/approve" },
+  input: DecideInput,
+  output: Decided,
+  handler: (ctx, input) => decide(ctx, input.approval_id, "approved", input.note),
+});
+
+export const denyToolCall = defineOperation({
+  id: "deny_tool_call",
+  summary: "Deny an agent's pending tool call",
+  description: "The call is not made; the agent is told it was denied (with your note) and carries on without it.",
+  tags: ["agent"],
+  scope: "agent:write",
+  effect: "write",
+  http: { method: "post", path: "/projects/{project}/agent/approvals/{approval_id}/deny" },
+  input: DecideInput,
+  output: Decided,
+  handler: (ctx, input) => decide(ctx, input.approval_id, "denied", input.note),
+});

@@ -1,0 +1,126 @@
+// Agent conversation operations without a runner: what they record, what they refuse, and who may call them.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../config.ts";
+import { credit } from "../billing/ledger.ts";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+
+let t: TestPlatform;
+beforeAll(async () => {
+  const agent = { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 };
+  t = await startTestPlatform({ config: { agent } });
+});
+afterAll(() => t?.close());
+
+async function owner(kind: "site" | "instance" = "site", creditMicros = 1_000_000) {
+  const user = await t.account();
+  const token = await user.token(["*"]);
+  const project = `${kind}-${user.id.slice(0, 8)}`;
+  expect((await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "P", kind } })).status).toBe(201);
+  if (creditMicros) await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: creditMicros, reason: "top_up" });
+  return { user, token, project };
+}
+const start = (project: string, token: string, body: Record<string, unknown> = {}) =>
+  t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "Add a contact page", ...body } });
+
+describe("happy paths", () => {
+  it("start records the message and a queued run; a second message waits for the run; cancel frees the conversation", async () => {
+    const { token, project } = await owner();
+    const res = await start(project, token);
+    expect(res.status).toBe(201);
+    const { conversation, run_id } = res.body as { conversation: { id: string; kind: string; mode: string }; run_id: string };
+    expect(conversation).toMatchObject({ kind: "site_editor", mode: "ask" });
+
+    const transcript = (await t.request("GET", `/v1/projects/${project}/agent/conversations/${conversation.id}`, { token })).body as {
+      messages: { role: string; content: unknown[] }[];
+      runs: { id: string; status: string }[];
+    };
+    expect(transcript.messages).toEqual([expect.objectContaining({ role: "user", content: [{ type: "text", text: "Add a contact page" }] })]);
+    expect(transcript.runs).toEqual([expect.objectContaining({ id: run_id, status: "queued" })]);
+    const jobs = await t.platform.db.selectFrom("jobs").select(["key", "state"]).where("key", "=", run_id).execute();
+    expect(jobs).toEqual([{ key: run_id, state: "ready" }]);
+
+    const busy = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, { token, body: { message: "and a map" } });
+    expect(busy.status).toBe(409);
+    const cancel = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/cancel`, { token, body: {} });
+    expect(cancel.body).toEqual({ cancelled_run_id: run_id });
+    const next = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, { token, body: { message: "and a map" } });
+    expect(next.status).toBe(201);
+
+    const list = (await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body as { conversations: { id: string; latest_run: { status: string } }[] };
+    expect(list.conversations).toEqual([expect.objectContaining({ id: conversation.id, latest_run: expect.objectContaining({ status: "queued" }) })]);
+    const events = (await t.request("GET", `/v1/projects/${project}/agent/runs/${run_id}/events`, { token })).body as { events: { type: string }[] };
+    expect(events.events.map((e) => e.type)).toEqual(["run_queued", "run_finished"]);
+  });
+
+  it("the run holds only the agent kind's scopes the starting token also holds; publishing only when allowed", async () => {
+    const { user, project } = await owner();
+    const narrow = await user.token(["agent:write", "files:read", "pages:read", "publish:trigger"]);
+    const res = await start(project, narrow, { allow_publish: false });
+    const id = (res.body as { conversation: { id: string } }).conversation.id;
+    const row = await t.platform.db.selectFrom("agent_conversations").select("scopes").where("id", "=", id).executeTakeFirstOrThrow();
+    expect(row.scopes.sort()).toEqual(["files:read", "pages:read"]);
+  });
+});
+
+describe("errors", () => {
+  it("an instance project needs an existing instance, named", async () => {
+    const { token, project } = await owner("instance");
+    const missing = await start(project, token);
+    expect(missing.status).toBe(400);
+    expect(JSON.stringify(missing.body)).toContain("instance");
+    const unknown = await start(project, token, { instance: "nope" });
+    expect(unknown.status).toBe(404);
+  });
+
+  it("no AI credit is 402 before anything is recorded", async () => {
+    const { token, project } = await owner("site", 0);
+    const res = await start(project, token);
+    expect(res.status).toBe(402);
+    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body).toMatchObject({ conversations: [] });
+  });
+
+  it("an unconfigured model is 503 not_configured naming the variable to set", async () => {
+    const bare = await startTestPlatform({ config: { agent: { ...loadConfig({}).agent, apiKey: undefined } } });
+    try {
+      const user = await bare.account();
+      const token = await user.token(["*"]);
+      expect(await bare.request("POST", "/v1/projects", { token, body: { slug: "bare-site", name: "S", kind: "site" } })).toMatchObject({ status: 201 });
+      const res = await bare.request("POST", "/v1/projects/bare-site/agent/conversations", { token, body: { project: "bare-site", message: "hi" } });
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ error: { code: "not_configured", message: expect.stringContaining("ANTHROPIC_API_KEY") } });
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it("deciding an approval that does not exist is 404; a bad id is 400 naming the field", async () => {
+    const { token, project } = await owner();
+    const missing = await t.request("POST", `/v1/projects/${project}/agent/approvals/00000000-0000-4000-8000-000000000000/approve`, { token, body: {} });
+    expect(missing.status).toBe(404);
+    const bad = await t.request("POST", `/v1/projects/${project}/agent/approvals/not-a-uuid/approve`, { token, body: {} });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain("approval_id");
+  });
+});
+
+describe("security", () => {
+  it("another tenant's conversation is not found, by project and by id", async () => {
+    const a = await owner();
+    const b = await owner();
+    const id = ((await start(a.project, a.token)).body as { conversation: { id: string } }).conversation.id;
+    expect((await t.request("GET", `/v1/projects/${a.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
+    // B's own project with A's conversation id: still not found.
+    expect((await t.request("GET", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
+    expect((await t.request("DELETE", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
+  });
+
+  it("talking to an agent needs agent:write; reading needs agent:read", async () => {
+    const { user, project } = await owner();
+    const readOnly = await user.token(["agent:read"]);
+    const res = await start(project, readOnly);
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ error: { required_scope: "agent:write" } });
+    const noAgent = await user.token(["projects:read"]);
+    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token: noAgent })).status).toBe(403);
+  });
+});

@@ -1,0 +1,42 @@
+// A run's event log, for polling (MCP, scripts) and for the SSE stream the HTTP app serves from it.
+import { z } from "zod";
+import { iso, ProjectRef, Timestamp } from "../common.ts";
+import { notFound } from "../errors.ts";
+import { defineOperation, type DB } from "../operation.ts";
+import { runView } from "./conversations.ts";
+
+export const RunEvent = z.object({ id: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: Timestamp });
+
+/** Events of a run after `after` (an event id), oldest first. */
+export async function runEventsAfter(db: DB, runId: string, after: string | undefined, limit = 500) {
+  let q = db.selectFrom("agent_run_events").selectAll().where("run_id", "=", runId).orderBy("id").limit(limit);
+  if (after) q = q.where("id", ">", after);
+  const rows = await q.execute();
+  return rows.map((e) => ({ id: String(e.id), type: e.type, data: e.data as Record<string, unknown>, created_at: iso(e.created_at) }));
+}
+
+export const listAgentRunEvents = defineOperation({
+  id: "list_agent_run_events",
+  summary: "List a run's events",
+  description:
+    "What a run did, in order (model steps, text, tool calls and results, approvals, the end), after an event id. " +
+    "Poll with `after` set to the last id seen until the run's status is done, failed or cancelled; " +
+    "REST clients can stream the same events from …/events/stream (Server-Sent Events).",
+  tags: ["agent"],
+  scope: "agent:read",
+  effect: "read",
+  http: { method: "get", path: "/projects/{project}/agent/runs/{run_id}/events" },
+  input: z.object({ project: ProjectRef, run_id: z.uuid(), after: z.string().regex(/^\d+$/).optional().meta({ description: "Last event id seen" }) }),
+  output: z.object({ run: z.object({ id: z.string(), status: z.string() }).passthrough(), events: z.array(RunEvent) }),
+  handler: async (ctx, input) => {
+    const run = await ctx.db
+      .selectFrom("agent_runs")
+      .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
+      .selectAll("agent_runs")
+      .where("agent_runs.id", "=", input.run_id)
+      .where("c.project_id", "=", ctx.project!.id)
+      .executeTakeFirst();
+    if (!run) throw notFound("run", input.run_id);
+    return { run: runView(run), events: await runEventsAfter(ctx.db, run.id, input.after) };
+  },
+});

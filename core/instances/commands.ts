@@ -1,0 +1,219 @@
+// run_command: a shell command on an instance, over a channel of the pooled connection. The command is the
+// caller's shell text by design; everything we add around it (cwd, env, the timeout) is quoted. The process
+// runs as the leader of its own process group (sshd starts each session with setsid), and reports its pid
+// first, so on a timeout or a cancel the whole group is killed on the server — not left running.
+// Output is captured up to a cap per stream (totals still counted) and streamed to callers that take progress.
+import { StringDecoder } from "node:string_decoder";
+import { z } from "zod";
+import { validationError } from "../errors.ts";
+import { defineOperation } from "../operation.ts";
+import { InstanceRef } from "./ref.ts";
+import type { SshPool, SshTarget } from "./pool.ts";
+import { reach } from "./runtime.ts";
+import { shq } from "./shell-quote.ts";
+
+/** Bytes of stdout and of stderr kept per command; the rest is counted, not kept. */
+export const MAX_OUTPUT_BYTES = 1024 * 1024;
+const PID_MARKER = Buffer.from("\x1ebosun-pid:");
+/** The server's own `timeout` fires this long after ours, as a backstop for a connection lost meanwhile. */
+const SERVER_GRACE_SECONDS = 5;
+
+export interface RunOptions {
+  command: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  timeoutMs: number;
+  maxBytes?: number;
+  signal?: AbortSignal;
+  onOutput?(stream: "stdout" | "stderr", text: string, totalBytes: number): void;
+}
+
+export interface RunResult {
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  timed_out: boolean;
+  duration_ms: number;
+}
+
+/** Keeps the first `max` bytes of a stream and counts all of them. */
+class Capture {
+  private chunks: Buffer[] = [];
+  kept = 0;
+  total = 0;
+  private decoder = new StringDecoder("utf8");
+  constructor(
+    private readonly max: number,
+    private readonly onText?: (text: string, total: number) => void,
+  ) {}
+
+  add(chunk: Buffer) {
+    this.total += chunk.length;
+    if (this.kept >= this.max) return;
+    const take = chunk.subarray(0, this.max - this.kept);
+    this.chunks.push(take);
+    this.kept += take.length;
+    const text = this.decoder.write(take);
+    if (text && this.onText) this.onText(text, this.total);
+  }
+
+  text() {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
+}
+
+/** The script the session runs: report our pid, set up cwd and env, then become the command. */
+export function wrapCommand(opts: Pick<RunOptions, "command" | "cwd" | "env">, timeoutSeconds: number): string {
+  const lines = [`printf '\\036bosun-pid:%s\\n' "$$"`];
+  if (opts.cwd !== undefined) {
+    // "~" and "~/x" mean the home directory, as in a shell; anything else is taken literally.
+    const cwd = opts.cwd === "~" ? `"$HOME"` : opts.cwd.startsWith("~/") ? `"$HOME"/${shq(opts.cwd.slice(2))}` : shq(opts.cwd.startsWith("-") ? `./${opts.cwd}` : opts.cwd);
+    lines.push(`cd ${cwd} || exit 1`);
+  }
+  for (const [name, value] of Object.entries(opts.env ?? {})) lines.push(`export ${name}=${shq(value)}`);
+  const inner = shq(opts.command);
+  lines.push(
+    `if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL ${timeoutSeconds + SERVER_GRACE_SECONDS} /bin/sh -c ${inner}; else exec /bin/sh -c ${inner}; fi`,
+  );
+  // Whatever the login shell is, a POSIX sh runs the script.
+  return `exec /bin/sh -c ${shq(lines.join("\n"))}`;
+}
+
+export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const max = opts.maxBytes ?? MAX_OUTPUT_BYTES;
+  const stdout = new Capture(max, opts.onOutput && ((t, n) => opts.onOutput!("stdout", t, n)));
+  const stderr = new Capture(max, opts.onOutput && ((t, n) => opts.onOutput!("stderr", t, n)));
+  let pid: number | null = null;
+  // Output before our marker (a noisy login script) is not the command's: it is dropped.
+  let prelude: Buffer | null = Buffer.alloc(0);
+  const onStdout = (chunk: Buffer) => {
+    if (!prelude) return stdout.add(chunk);
+    prelude = Buffer.concat([prelude, chunk]);
+    const at = prelude.indexOf(PID_MARKER);
+    const nl = at >= 0 ? prelude.indexOf(10, at) : -1;
+    if (nl >= 0) {
+      pid = Number(prelude.subarray(at + PID_MARKER.length, nl).toString()) || null;
+      const rest = prelude.subarray(nl + 1);
+      prelude = null;
+      if (rest.length) stdout.add(rest);
+    } else if (prelude.length > 64 * 1024) {
+      const all = prelude;
+      prelude = null;
+      stdout.add(all);
+    }
+  };
+
+  const timeoutSeconds = Math.ceil(opts.timeoutMs / 1000);
+  const handle = await pool.exec(target, wrapCommand(opts, timeoutSeconds), {
+    onStdout,
+    onStderr: (c) => stderr.add(c),
+    stdin: opts.stdin,
+    signal: opts.signal,
+  });
+
+  let timedOut = false;
+  let killing: Promise<void> | null = null;
+  const kill = () => {
+    killing ??= (async () => {
+      if (pid) {
+        // A second channel: kill the process group, so children and background jobs go too.
+        const killer = await pool
+          .exec(target, `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`, { onStdout: () => {}, onStderr: () => {}, urgent: true })
+          .catch(() => null);
+        await Promise.race([killer?.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+      }
+      handle.abort();
+    })();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, opts.timeoutMs);
+  const onAbort = () => kill();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const exit = await handle.done;
+    await killing;
+    if (prelude?.length) stdout.add(prelude);
+    return {
+      exit_code: exit.code,
+      signal: exit.signal,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      stdout_bytes: stdout.total,
+      stderr_bytes: stderr.total,
+      stdout_truncated: stdout.total > stdout.kept,
+      stderr_truncated: stderr.total > stderr.kept,
+      timed_out: timedOut,
+      duration_ms: Math.round(performance.now() - started),
+    };
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+export const RunResultSchema = z
+  .object({
+    exit_code: z.number().int().nullable().meta({ description: "null when the process was ended by a signal" }),
+    signal: z.string().nullable(),
+    stdout: z.string(),
+    stderr: z.string(),
+    stdout_bytes: z.number().int().meta({ description: "Total bytes written to stdout, kept or not" }),
+    stderr_bytes: z.number().int(),
+    stdout_truncated: z.boolean().meta({ description: `Only the first ${MAX_OUTPUT_BYTES} bytes are kept` }),
+    stderr_truncated: z.boolean(),
+    timed_out: z.boolean().meta({ description: "The command outlived timeout_seconds and was killed, with its process group" }),
+    duration_ms: z.number().int(),
+  })
+  .meta({ id: "CommandResult" });
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").max(128);
+
+export const runCommand = defineOperation({
+  id: "run_command",
+  summary: "Run a shell command on an instance",
+  description:
+    "Runs `command` with /bin/sh as the instance's user, over the pooled SSH connection. Returns the exit code, stdout and stderr " +
+    `(each capped at ${MAX_OUTPUT_BYTES} bytes, with total sizes), and the duration. A command that outlives timeout_seconds is killed ` +
+    "on the server with its whole process group. MCP clients that send a progressToken receive the output as it comes.",
+  tags: ["instances"],
+  scope: "instances:exec",
+  effect: "destructive",
+  openWorld: true,
+  http: { method: "post", path: "/projects/{project}/instances/{instance}/commands" },
+  input: z.object({
+    ...InstanceRef,
+    command: z.string().min(1).max(100_000).meta({ description: "Shell command line", example: "systemctl status nginx" }),
+    cwd: z.string().min(1).max(4096).optional().meta({ description: "Working directory (`~` is the home directory)" }),
+    env: z.record(EnvName, z.string().max(32_768)).optional().meta({ description: "Extra environment variables" }),
+    stdin: z.string().max(1024 * 1024).optional().meta({ description: "Text fed to the command's standard input" }),
+    timeout_seconds: z.number().int().min(1).max(86_400).default(60).meta({ description: "Kill the command after this long (default 60)" }),
+  }),
+  output: RunResultSchema,
+  handler: async (ctx, input) => {
+    const max = ctx.platform.config.sshMaxCommandSeconds;
+    if (input.timeout_seconds > max) throw validationError([{ path: "timeout_seconds", message: `at most ${max} on this Bosun` }]);
+    const { target, pool } = await reach(ctx, input.instance);
+    let streamed = 0;
+    return runRemote(pool, target, {
+      command: input.command,
+      cwd: input.cwd,
+      env: input.env,
+      stdin: input.stdin,
+      timeoutMs: input.timeout_seconds * 1000,
+      signal: ctx.signal,
+      onOutput: (_stream, text) => {
+        streamed += text.length;
+        ctx.progress({ progress: streamed, message: text });
+      },
+    });
+  },
+});

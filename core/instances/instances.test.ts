@@ -1,0 +1,215 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { invoke } from "../invoker.ts";
+import { startTestPlatform } from "../../testkit/harness.ts";
+import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+
+let w: InstanceWorld;
+beforeAll(async () => {
+  w = await startInstanceWorld();
+});
+afterAll(() => w?.close());
+
+const req = (method: string, url: string, body?: unknown, token = w.token) => w.t.request(method, url, { token, body });
+
+describe("instances", () => {
+  it("registers with a supplied key that is sealed at rest, never returned, and not in the audit", async () => {
+    const got = await req("GET", w.path());
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({
+      project: "srv-proj",
+      name: "box",
+      provider: "ssh",
+      host: "127.0.0.1",
+      port: w.sshd.port,
+      username: w.sshd.username,
+      key_source: "supplied",
+      host_key_fingerprint: null,
+      connection: { state: "disconnected", last_connected_at: null, last_error: null },
+    });
+    // The public half is derived from the private key: the same key material the fixture authorized.
+    expect(got.body.public_key.split(" ").slice(0, 2)).toEqual(w.sshd.publicKey.split(" ").slice(0, 2));
+    const keyBody = w.sshd.privateKey.split("\n")[1]!;
+    expect(JSON.stringify(got.body)).not.toContain(keyBody);
+    const row = await w.t.platform.db.selectFrom("instances").selectAll().where("name", "=", "box").executeTakeFirstOrThrow();
+    expect(row.private_key_enc).not.toContain(keyBody);
+    expect(w.t.platform.secrets.decrypt(row.private_key_enc)).toBe(w.sshd.privateKey);
+    await w.t.platform.audit.flush();
+    const audits = await w.t.platform.db.selectFrom("audit_events").select(["operation", "input"]).where("operation", "=", "register_instance").execute();
+    expect(audits.length).toBeGreaterThan(0);
+    for (const a of audits) {
+      expect(JSON.stringify(a.input)).not.toContain(keyBody);
+      expect((a.input as Record<string, unknown>).private_key).toBe("[redacted]");
+    }
+    const list = await req("GET", `/v1/projects/srv-proj/instances`);
+    expect(list.status).toBe(200);
+    expect(list.body.instances.map((i: { name: string }) => i.name)).toEqual(["box"]);
+  });
+
+  it("pins the host key on the first connection, then refuses a changed one until it is reset", async () => {
+    await w.t.request("POST", `/v1/projects/srv-proj/instances`, {
+      token: w.token,
+      body: { name: "pinning", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey },
+    });
+    const first = await req("POST", `${w.path("pinning")}/test`);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body).toMatchObject({ ok: true, newly_pinned: true, host_key_fingerprint: w.sshd.hostKeyFingerprint() });
+    const got = await req("GET", w.path("pinning"));
+    expect(got.body.host_key_fingerprint).toBe(w.sshd.hostKeyFingerprint());
+    expect(got.body.connection.state).toBe("connected");
+    expect(got.body.connection.last_connected_at).not.toBeNull();
+    const again = await req("POST", `${w.path("pinning")}/test`);
+    expect(again.body.newly_pinned).toBe(false);
+
+    const old = w.sshd.hostKeyFingerprint();
+    await w.sshd.rotateHostKey();
+    w.sshd.killConnections();
+    const refused = await req("POST", `${w.path("pinning")}/test`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: "host_key_mismatch", pinned: old, presented: w.sshd.hostKeyFingerprint() });
+    expect(refused.body.error.message).toContain("reset_instance_host_key");
+    // Every operation is refused, not just the test; the pin is unchanged and the failure recorded.
+    const stillPinned = await req("GET", w.path("pinning"));
+    expect(stillPinned.body.host_key_fingerprint).toBe(old);
+    expect(stillPinned.body.connection.last_error).toMatch(/^host_key_mismatch/);
+
+    const reset = await req("POST", `${w.path("pinning")}/reset-host-key`);
+    expect(reset.status).toBe(200);
+    expect(reset.body.host_key_fingerprint).toBeNull();
+    const repinned = await req("POST", `${w.path("pinning")}/test`);
+    expect(repinned.status).toBe(200);
+    expect(repinned.body).toMatchObject({ newly_pinned: true, host_key_fingerprint: w.sshd.hostKeyFingerprint() });
+  });
+
+  it("generates a key pair whose public key the customer installs; until then auth fails cleanly", async () => {
+    const reg = await req("POST", `/v1/projects/srv-proj/instances`, { name: "genkey", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username });
+    expect(reg.status).toBe(201);
+    expect(reg.body.key_source).toBe("generated");
+    expect(reg.body.public_key).toMatch(/^ssh-ed25519 AAAA[0-9A-Za-z+/=]+ bosun$/);
+    const refused = await req("POST", `${w.path("genkey")}/test`);
+    expect(refused.status).toBe(502);
+    expect(refused.body.error.code).toBe("auth_failed");
+    expect(refused.body.error.message).toContain(w.sshd.username);
+
+    fs.appendFileSync(path.join(w.sshd.home, ".ssh/authorized_keys"), `${reg.body.public_key}\n`);
+    const ok = await req("POST", `${w.path("genkey")}/test`);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+  });
+
+  it("answers an unreachable host with a typed error", async () => {
+    // A port nothing listens on: connection refused.
+    const reg = await req("POST", `/v1/projects/srv-proj/instances`, { name: "nobody", host: "127.0.0.1", port: 1, username: "x", private_key: w.sshd.privateKey });
+    expect(reg.status).toBe(201);
+    const res = await req("POST", `${w.path("nobody")}/test`);
+    expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe("unreachable");
+    expect(res.body.error.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("updates name, address and key; a new address clears the pin; names are unique", async () => {
+    await req("POST", `/v1/projects/srv-proj/instances`, { name: "upd", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey });
+    expect((await req("POST", `${w.path("upd")}/test`)).status).toBe(200);
+    const renamed = await req("PATCH", w.path("upd"), { name: "upd-2" });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.name).toBe("upd-2");
+    expect(renamed.body.host_key_fingerprint).not.toBeNull(); // same server: pin kept
+    expect((await req("GET", w.path("upd"))).status).toBe(404);
+    const taken = await req("PATCH", w.path("upd-2"), { name: "box" });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.field).toBe("name");
+
+    const moved = await req("PATCH", w.path("upd-2"), { port: 2222 });
+    expect(moved.body).toMatchObject({ port: 2222, host_key_fingerprint: null });
+    const back = await req("PATCH", w.path("upd-2"), { port: w.sshd.port, regenerate_key: true });
+    expect(back.body.key_source).toBe("generated");
+    expect(back.body.public_key).not.toBe(renamed.body.public_key);
+    expect((await req("POST", `${w.path("upd-2")}/test`)).body.error.code).toBe("auth_failed");
+    const both = await req("PATCH", w.path("upd-2"), { private_key: w.sshd.privateKey, regenerate_key: true });
+    expect(both.status).toBe(400);
+    const restored = await req("PATCH", w.path("upd-2"), { private_key: w.sshd.privateKey });
+    expect(restored.body.key_source).toBe("supplied");
+    expect((await req("POST", `${w.path("upd-2")}/test`)).status).toBe(200);
+
+    const del = await req("DELETE", w.path("upd-2"));
+    expect(del.body).toEqual({ deleted: true, instance: "upd-2" });
+    expect((await req("GET", w.path("upd-2"))).status).toBe(404);
+  });
+
+  it("refuses bad input naming the field, and writes nothing", async () => {
+    const base = { name: "bad", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...base, host: "not a host!" }, "host"],
+      [{ ...base, host: "no-such-host.invalid" }, "host"],
+      [{ ...base, port: 70000 }, "port"],
+      [{ ...base, username: "bad user" }, "username"],
+      [{ ...base, private_key: "hello" }, "private_key"],
+      [{ ...base, private_key: w.sshd.publicKey }, "private_key"],
+      [{ ...base, name: "Bad_Name!" }, "name"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await req("POST", `/v1/projects/srv-proj/instances`, body);
+      expect(res.status, field).toBe(400);
+      expect(res.body.error.issues.map((i: { path: string }) => i.path), field).toContain(field);
+    }
+    expect((await req("GET", w.path("bad"))).status).toBe(404);
+    const dup = await req("POST", `/v1/projects/srv-proj/instances`, { ...base, name: "box" });
+    expect(dup.status).toBe(409);
+  });
+
+  it("refuses a site project, another tenant's instance and a pinned-out instance", async () => {
+    expect((await req("POST", "/v1/projects", { slug: "a-site", name: "Site", kind: "site" })).status).toBe(201);
+    const onSite = await req("POST", "/v1/projects/a-site/instances", { name: "x", host: "127.0.0.1", username: "u" });
+    expect(onSite.status).toBe(422);
+    expect(onSite.body.error.message).toContain("instance");
+    expect((await req("GET", "/v1/projects/a-site/instances")).status).toBe(422);
+
+    const stranger = await (await w.t.account()).token(["*"]);
+    for (const [method, url] of [["GET", w.path()], ["POST", `${w.path()}/test`], ["DELETE", w.path()], ["GET", "/v1/projects/srv-proj/instances"]] as const) {
+      const res = await req(method, url, undefined, stranger);
+      expect(res.status, url).toBe(404);
+      expect(res.body.error.code).toBe("not_found");
+    }
+    const readOnly = await w.user.token(["instances:read"]);
+    const del = await req("DELETE", w.path(), undefined, readOnly);
+    expect(del.status).toBe(403);
+    expect(del.body.error.required_scope).toBe("instances:write");
+  });
+});
+
+describe("pins", () => {
+  it("a principal pinned to one instance reaches no other (as an agent run is)", async () => {
+    const base = await w.t.platform.auth.principal(w.token, "agent", null);
+    const pinned = { ...base, pins: { project: "srv-proj", instance: "pinning" } };
+    const got = (await invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "pinning" }, pinned)) as { name: string };
+    expect(got.name).toBe("pinning");
+    await expect(invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "box" }, pinned)).rejects.toMatchObject({ code: "not_found" });
+    await expect(invoke(w.t.platform, "run_command", { project: "srv-proj", instance: "box", command: "true" }, pinned)).rejects.toMatchObject({ code: "not_found" });
+    const list = (await invoke(w.t.platform, "list_instances", { project: "srv-proj" }, pinned)) as { instances: { name: string }[] };
+    expect(list.instances.map((i) => i.name)).toEqual(["pinning"]);
+  });
+});
+
+describe("egress policy", () => {
+  it("refuses to register or reach private addresses unless the operator allows them", async () => {
+    const t = await startTestPlatform({ config: { egressAllowPrivate: false } });
+    try {
+      const token = await (await t.account()).token(["*"]);
+      await t.request("POST", "/v1/projects", { token, body: { slug: "strict", name: "S", kind: "instance" } });
+      for (const host of ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "::ffff:192.168.0.1", "localhost"]) {
+        const res = await t.request("POST", "/v1/projects/strict/instances", { token, body: { name: "x", host, username: "u" } });
+        expect(res.status, host).toBe(403);
+        expect(res.body.error).toMatchObject({ code: "egress_denied", field: "host" });
+      }
+      // A row that predates the policy (or a host whose DNS changed) is refused at connect time too.
+      const ok = await t.request("POST", "/v1/projects/strict/instances", { token, body: { name: "pub", host: "203.0.114.1", username: "u" } });
+      expect(ok.status).toBe(201);
+      await t.platform.db.updateTable("instances").set({ host: "127.0.0.1" }).where("name", "=", "pub").execute();
+      const res = await t.request("POST", "/v1/projects/strict/instances/pub/test", { token });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe("egress_denied");
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,17 @@
+// Every instance operation, in the order they are listed on every surface (core/registry.ts spreads this).
+import type { Operation } from "../operation.ts";
+import { runCommand } from "./commands.ts";
+import { editRemoteFile, listRemoteDirectory, readRemoteFile, writeRemoteFile } from "./files.ts";
+import { tailLog } from "./logs.ts";
+import { getInstanceMetrics } from "./metrics.ts";
+import { reinstallInstance, restartInstance, shutdownInstance, startInstance } from "./power.ts";
+import { addSshKey, deleteSshKey, installSshKey, listSshKeys } from "./ssh-keys.ts";
+import { deleteInstance, getInstance, listInstances, registerInstance, resetInstanceHostKey, testInstanceConnection, updateInstance } from "./instances.ts";
+
+export const instanceOperations: Operation[] = [
+  registerInstance, listInstances, getInstance, updateInstance, deleteInstance, testInstanceConnection, resetInstanceHostKey,
+  runCommand, readRemoteFile, writeRemoteFile, editRemoteFile, listRemoteDirectory, tailLog,
+  getInstanceMetrics,
+  restartInstance, shutdownInstance, startInstance, reinstallInstance,
+  addSshKey, listSshKeys, deleteSshKey, installSshKey,
+];

@@ -1,0 +1,67 @@
+// Assets over REST: multipart upload (and base64 JSON), categories, image sizes, pagination, refusals.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { dbSnapshot } from "../../testkit/operation-inputs.ts";
+import { PNG_1X1 } from "./test-fixtures.ts";
+
+let t: TestPlatform;
+let token: string;
+const p = "/v1/projects/assets-site";
+
+beforeAll(async () => {
+  t = await startTestPlatform();
+  token = await (await t.account()).token(["*"]);
+  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "assets-site", name: "A", kind: "site" } })).status).toBe(201);
+});
+afterAll(() => t?.close());
+
+async function upload(name: string, bytes: Buffer | Uint8Array, extra: Record<string, string> = {}) {
+  const form = new FormData();
+  form.set("file", new Blob([new Uint8Array(bytes)]), name);
+  for (const [k, v] of Object.entries(extra)) form.set(k, v);
+  const res = await t.app.request(`${p}/assets`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+  return { status: res.status, body: await res.json() };
+}
+
+describe("assets", () => {
+  it("uploads by multipart and base64, detects category and image size, and lists with filters", async () => {
+    const png = await upload("logo.png", PNG_1X1);
+    expect(png.status).toBe(201);
+    expect(png.body).toMatchObject({ path: "assets/images/logo.png", category: "images", content_type: "image/png", width: 1, height: 1, bytes: PNG_1X1.length });
+    expect((await upload("site.css", Buffer.from("body{}"))).body.path).toBe("assets/css/site.css");
+    expect((await upload("font.woff2", Buffer.from([1, 2, 3]))).body.category).toBe("fonts");
+    expect((await upload("menu.pdf", Buffer.from("%PDF"))).body.category).toBe("files");
+    const json = await t.request("POST", `${p}/assets`, { token, body: { filename: "app.js", content_base64: Buffer.from("1").toString("base64") } });
+    expect(json.body).toMatchObject({ category: "js", width: null });
+    // Served by the draft like any file.
+    expect((await t.request("GET", `${p}/files?prefix=assets/`, { token })).body.count).toBe(5);
+
+    const all = await t.request("GET", `${p}/assets?per_page=2`, { token });
+    expect(all.body).toMatchObject({ total: 5, page: 1, per_page: 2 });
+    expect(all.body.assets).toHaveLength(2);
+    const page3 = await t.request("GET", `${p}/assets?per_page=2&page=3`, { token });
+    expect(page3.body.assets).toHaveLength(1);
+    const images = await t.request("GET", `${p}/assets?category=images`, { token });
+    expect(images.body.assets.map((a: { filename: string }) => a.filename)).toEqual(["logo.png"]);
+    expect((await t.request("GET", `${p}/assets?per_page=101`, { token })).status).toBe(400);
+  });
+
+  it("refuses executable types, paths, oversize files and multipart elsewhere, changing nothing", async () => {
+    const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+    for (const name of ["shell.php", "x.phtml", "a.phar", "run.exe", "x.bat", "s.sh", "p.py", "r.rb", ".htaccess", "img.php.png"]) {
+      const res = await upload(name, Buffer.from("x"));
+      expect.soft(res.status, name).toBe(400);
+      expect.soft(res.body.error.code, name).toBe("invalid_path");
+    }
+    expect((await upload("x", Buffer.from("x"), { filename: "../evil.png" })).status).toBe(400);
+    const big = await upload("big.png", Buffer.alloc(10 * 1024 * 1024 + 1));
+    expect(big.status).toBe(413);
+    const huge = await upload("huge.png", Buffer.alloc(11 * 1024 * 1024));
+    expect(huge.status).toBe(413);
+    const form = new FormData();
+    form.set("file", new Blob(["x"]), "a.html");
+    const elsewhere = await t.app.request(`${p}/files`, { method: "PUT", headers: { Authorization: `Bearer ${token}` }, body: form });
+    expect(elsewhere.status).toBe(415);
+    expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
+  });
+});

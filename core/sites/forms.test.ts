@@ -1,0 +1,68 @@
+// Forms: declaration-checked submissions through the operations (submit_form, list/update submissions).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { dbSnapshot } from "../../testkit/operation-inputs.ts";
+import { validateSubmission } from "./forms.ts";
+import { FormDef } from "./settings.ts";
+import { CONTACT_FORM } from "./test-fixtures.ts";
+
+let t: TestPlatform;
+let token: string;
+const p = "/v1/projects/forms-site";
+const call = (method: string, path: string, body?: unknown, tok = token) => t.request(method, `${p}${path}`, { token: tok, body });
+
+
+beforeAll(async () => {
+  t = await startTestPlatform();
+  token = await (await t.account()).token(["*"]);
+  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "forms-site", name: "F", kind: "site" } })).status).toBe(201);
+  expect((await call("PATCH", "/settings", { settings: { forms: [CONTACT_FORM] } })).body.updated).toEqual(["forms"]);
+});
+afterAll(() => t?.close());
+
+describe("validateSubmission", () => {
+  const form = FormDef.parse(CONTACT_FORM);
+  it("cleans valid values and names every bad field", () => {
+    expect(validateSubmission(form, { name: " Ada ", email: "ada@x.test", guests: "3", newsletter: "on", _redirect: "/thanks" })).toEqual({
+      values: { name: "Ada", email: "ada@x.test", guests: 3, newsletter: true },
+    });
+    const bad = validateSubmission(form, { email: "nope", guests: "many", extra: "x", name: "x".repeat(101) });
+    expect("issues" in bad && bad.issues.map((i) => i.path).sort()).toEqual(["email", "extra", "guests", "name"]);
+    expect(validateSubmission(form, { email: "a@b.co" })).toMatchObject({ issues: [{ path: "name", message: "is required" }] });
+  });
+});
+
+describe("form operations", () => {
+  it("lists forms, submits, lists and updates submissions", async () => {
+    expect((await call("GET", "/forms")).body.forms.map((f: { id: string }) => f.id)).toEqual(["contact"]);
+    expect((await call("GET", "/forms/contact")).body.fields).toHaveLength(5);
+    const sub = await call("POST", "/forms/contact/submissions", { data: { name: "Ada", email: "ada@x.test" } });
+    expect(sub.status).toBe(201);
+    await call("POST", "/forms/contact/submissions", { data: { name: "Bob", email: "bob@x.test" } });
+    const list = await call("GET", "/submissions?per_page=1");
+    expect(list.body).toMatchObject({ total: 2, page: 1, per_page: 1 });
+    expect(list.body.submissions[0].data).toEqual({ name: "Bob", email: "bob@x.test" });
+    const upd = await call("PATCH", `/submissions/${sub.body.id}`, { status: "archived" });
+    expect(upd.body.status).toBe("archived");
+    expect((await call("GET", "/submissions?status=archived")).body.submissions.map((s: { id: string }) => s.id)).toEqual([sub.body.id]);
+    expect((await call("GET", "/submissions?form_id=other")).body.total).toBe(0);
+  });
+
+  it("refuses malformed submissions and unknown forms, storing nothing", async () => {
+    const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+    const bad = await call("POST", "/forms/contact/submissions", { data: { email: "not-an-email" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(["email", "name"]);
+    expect((await call("POST", "/forms/nope/submissions", { data: {} })).status).toBe(404);
+    expect((await call("PATCH", "/submissions/999999", { status: "read" })).status).toBe(404);
+    expect((await call("PATCH", "/submissions/1", { status: "deleted" })).status).toBe(400);
+    expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
+  });
+
+  it("keeps submissions from a token without submissions:read and from other tenants", async () => {
+    const noScope = await (await t.account()).token(["tools:invoke"]);
+    expect((await call("GET", "/submissions", undefined, noScope)).status).toBe(403);
+    const other = await (await t.account()).token(["*"]);
+    expect((await call("GET", "/submissions", undefined, other)).status).toBe(404);
+  });
+});

@@ -1,0 +1,11 @@
+// Every site operation, in one list for the registry.
+import type { Operation } from "../operation.ts";
+import { assetOperations } from "./assets.ts";
+import { fileOperations } from "./files.ts";
+import { formOperations } from "./forms.ts";
+import { pageOperations } from "./pages.ts";
+import { publicSiteOperations } from "./public.ts";
+import { releaseOperations } from "./releases.ts";
+import { settingsOperations } from "./settings.ts";
+
+export const siteOperations: Operation[] = [...fileOperations, ...pageOperations, ...releaseOperations, ...settingsOperations, ...assetOperations, ...formOperations, ...publicSiteOperations];

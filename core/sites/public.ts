@@ -1,0 +1,184 @@
+// What a site shows the public, as public operations (no credential, rate-limited per client IP by the
+// invoker, audited like any call): its business info, its published pages as text, its forms and form
+// submission. Each site's public MCP endpoint on the sites listener (openapi/sites-mcp.ts) serves exactly
+// these with the site filled in. Only the live release is read, and nothing of a password-protected site.
+import type { Kysely } from "kysely";
+import { z } from "zod";
+import type { Database } from "../../schema/database.ts";
+import { Slug } from "../common.ts";
+import { BosunError, notFound, rateLimited } from "../errors.ts";
+import { defineOperation, type Context } from "../operation.ts";
+import { getBlob } from "./blobs.ts";
+import { releaseEntry, releaseManifest } from "./draft.ts";
+import { acceptSubmission, formsOf, requireForm } from "./forms.ts";
+import { decodeEntities, titleOf } from "./links.ts";
+import { isHtml, normalisePath } from "./paths.ts";
+import { sitesBaseUrl } from "./releases.ts";
+import { readSettings, type SiteSettings } from "./settings.ts";
+
+const MAX_PAGE_TEXT = 100_000;
+const MAX_LISTED_PAGES = 500;
+/** Form submissions per minute per client IP, shared by HTML form posts and public MCP calls. */
+export const FORM_POSTS_PER_MINUTE = 10;
+
+export interface PublicSite {
+  projectId: string;
+  slug: string;
+  liveRelease: number | null;
+  settings: SiteSettings;
+}
+
+const SiteRef = Slug.meta({ description: "Slug of the site (its project)", example: "my-site" });
+
+/**
+ * The site a public call names. A missing site, an instance project and a password-protected site all
+ * answer alike where it matters: nothing of the content leaks.
+ */
+async function publicSite(db: Kysely<Database>, slug: string): Promise<PublicSite> {
+  const row = await db
+    .selectFrom("projects as p")
+    .leftJoin("sites as s", "s.project_id", "p.id")
+    .select(["p.id", "p.slug", "s.live_release", "s.settings", "s.password_hash"])
+    .where("p.slug", "=", slug)
+    .where("p.kind", "=", "site")
+    .executeTakeFirst();
+  if (!row) throw notFound("site", slug);
+  if (row.password_hash) throw new BosunError("forbidden", "this site is password-protected; its content is not available here");
+  return { projectId: row.id, slug: row.slug, liveRelease: row.live_release ?? null, settings: readSettings(row.settings ?? {}) };
+}
+
+/** An HTML document as readable text: scripts, styles and tags removed, whitespace collapsed. */
+export function htmlToText(html: string): string {
+  const text = html
+    .replace(/<(script|style|noscript|template)\b[\s\S]*?<\/\1>/gi, " ")
+    .replace(/<title\b[\s\S]*?<\/title>/gi, " ")
+    .replace(/<(br|\/p|\/div|\/h[1-6]|\/li|\/tr|\/section|\/article|\/header|\/footer)\b[^>]*>/gi, "\n")
+    .replace(/<[^>]+>/g, " ");
+  return decodeEntities(text)
+    .replace(/[ \t\f\v\r]+/g, " ")
+    .replace(/ *\n[ \n]*/g, "\n")
+    .trim()
+    .slice(0, MAX_PAGE_TEXT);
+}
+
+const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${sitesBaseUrl(ctx.platform)}/s/${site.slug}/${path === "index.html" ? "" : path}`;
+
+export const getBusinessInfo = defineOperation({
+  id: "get_business_info",
+  summary: "Get a site's business info",
+  description: "Public: the name, tagline, language, contact details and opening hours a published site declares.",
+  tags: ["public-sites"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/sites/{site}" },
+  input: z.object({ site: SiteRef }),
+  output: z.object({
+    site_name: z.string().nullable(),
+    tagline: z.string().nullable(),
+    language: z.string().nullable(),
+    business: z.record(z.string(), z.unknown()).nullable(),
+    published: z.boolean(),
+  }),
+  handler: async (ctx, input) => {
+    const site = await publicSite(ctx.db, input.site);
+    const s = site.settings;
+    return { site_name: s.site_name ?? null, tagline: s.tagline ?? null, language: s.language ?? null, business: s.business ?? null, published: site.liveRelease !== null };
+  },
+});
+
+export const listPublishedPages = defineOperation({
+  id: "list_published_pages",
+  summary: "List a site's published pages",
+  description: "Public: the pages of the live site, with titles and URLs.",
+  tags: ["public-sites"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/sites/{site}/pages" },
+  input: z.object({ site: SiteRef }),
+  output: z.object({ pages: z.array(z.object({ slug: z.string(), title: z.string().nullable(), url: z.string() })) }),
+  handler: async (ctx, input) => {
+    const site = await publicSite(ctx.db, input.site);
+    if (site.liveRelease === null) return { pages: [] };
+    const files = (await releaseManifest(ctx.db, site.projectId, site.liveRelease)).filter((f) => isHtml(f.path)).slice(0, MAX_LISTED_PAGES);
+    const pages = [];
+    for (const f of files) {
+      pages.push({ slug: f.path.replace(/\.html?$/i, ""), title: titleOf((await getBlob(ctx.db, f.sha256)).toString("utf8")), url: pageUrl(ctx, site, f.path) });
+    }
+    return { pages };
+  },
+});
+
+export const getPublishedPage = defineOperation({
+  id: "get_published_page",
+  summary: "Read a site's published page",
+  description: "Public: one page of the live site as text (slug from list_published_pages; `index` is the home page).",
+  tags: ["public-sites"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/sites/{site}/pages/{slug}" },
+  input: z.object({ site: SiteRef, slug: z.string().min(1).max(200).regex(/^[^%?#\\\u0000-\u001f]+$/, "a page slug") }),
+  output: z.object({ slug: z.string(), title: z.string().nullable(), url: z.string(), text: z.string() }),
+  handler: async (ctx, input) => {
+    const site = await publicSite(ctx.db, input.site);
+    let path: string;
+    try {
+      path = normalisePath(`${input.slug.replace(/\.html?$/i, "")}.html`, "slug");
+    } catch {
+      throw notFound("page", input.slug);
+    }
+    const entry = site.liveRelease === null ? undefined : await releaseEntry(ctx.db, site.projectId, site.liveRelease, path);
+    if (!entry) throw notFound("page", input.slug);
+    const html = (await getBlob(ctx.db, entry.sha256)).toString("utf8");
+    return { slug: path.replace(/\.html$/, ""), title: titleOf(html), url: pageUrl(ctx, site, path), text: htmlToText(html) };
+  },
+});
+
+const FormId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a form id").meta({ description: "Form id, from list_site_forms", example: "contact" });
+
+export const listSiteForms = defineOperation({
+  id: "list_site_forms",
+  summary: "List a site's public forms",
+  description: "Public: the forms a visitor can submit on the site.",
+  tags: ["public-sites"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/sites/{site}/forms" },
+  input: z.object({ site: SiteRef }),
+  output: z.object({ forms: z.array(z.record(z.string(), z.unknown())) }),
+  handler: async (ctx, input) => ({ forms: await formsOf(ctx.db, (await publicSite(ctx.db, input.site)).projectId) }),
+});
+
+export const getSiteFormSchema = defineOperation({
+  id: "get_site_form_schema",
+  summary: "Get a public form's fields",
+  description: "Public: the fields of one form of the site (name, type, whether required).",
+  tags: ["public-sites"],
+  public: true,
+  effect: "read",
+  http: { method: "get", path: "/sites/{site}/forms/{form_id}" },
+  input: z.object({ site: SiteRef, form_id: FormId }),
+  output: z.record(z.string(), z.unknown()),
+  handler: async (ctx, input) => requireForm(ctx.db, (await publicSite(ctx.db, input.site)).projectId, input.form_id),
+});
+
+export const submitSiteForm = defineOperation({
+  id: "submit_site_form",
+  summary: "Submit a site's public form",
+  description: "Public: submits a form as a visitor would (a contact or booking request), checked against its fields. Limited per client IP.",
+  tags: ["public-sites"],
+  public: true,
+  effect: "write",
+  http: { method: "post", path: "/sites/{site}/forms/{form_id}/submissions", status: 201 },
+  input: z.object({ site: SiteRef, form_id: FormId, data: z.record(z.string().max(64), z.unknown()) }),
+  output: z.object({ id: z.string(), form_id: z.string(), created_at: z.string() }),
+  handler: async (ctx, input) => {
+    const site = await publicSite(ctx.db, input.site);
+    if (!ctx.principal.credential) {
+      const limit = ctx.platform.rateLimiter.take(`site-form:${ctx.principal.clientIp}`, FORM_POSTS_PER_MINUTE);
+      if (!limit.allowed) throw rateLimited(limit.retryAfter);
+    }
+    return acceptSubmission(ctx.db, site.projectId, input.form_id, input.data);
+  },
+});
+
+export const publicSiteOperations = [getBusinessInfo, listPublishedPages, getPublishedPage, listSiteForms, getSiteFormSchema, submitSiteForm];

@@ -1,0 +1,194 @@
+// Site settings: a whitelist. Each key is checked on its own; what passes is applied, what does not comes
+// back in `rejected` with the reason, so a typo or an unsafe header is never silently applied or silently
+// dropped. The site password is stored only as a scrypt hash and never read back.
+import { z } from "zod";
+import { ProjectRef } from "../common.ts";
+import { hashPassword } from "../identity/passwords.ts";
+import { defineOperation } from "../operation.ts";
+import { normalisePath } from "./paths.ts";
+import { loadSite, lockSite, siteChanged, siteProject } from "./site.ts";
+
+/** Response headers a site may set. Cookies, CORS, auth and framing of the response itself are Bosun's. */
+export const SAFE_HEADERS = [
+  "cache-control", "content-language", "content-security-policy", "content-security-policy-report-only", "x-frame-options",
+  "x-robots-tag", "referrer-policy", "permissions-policy", "x-content-type-options", "cross-origin-opener-policy",
+  "cross-origin-embedder-policy", "cross-origin-resource-policy", "link", "x-xss-protection",
+] as const;
+
+const SitePath = z.string().min(1).max(512).transform((p, ctx) => {
+  try {
+    return normalisePath(p);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^path: /, "") });
+    return z.NEVER;
+  }
+});
+const HeaderValue = z.string().min(1).max(2000).regex(/^[^\r\n\u0000]*$/, "must be a single line");
+/** A URL path on the site: rooted, optionally ending in `*` (a prefix match). */
+const UrlPattern = z.string().min(1).max(512).regex(/^\/[^\s\u0000-\u001f]*$/, "must start with '/' (end with '*' to match a prefix)");
+const FormField = z.object({
+  name: z.string().regex(/^[a-zA-Z][\w-]{0,63}$/, "letters, digits, '_' and '-'"),
+  label: z.string().max(200).optional(),
+  type: z.enum(["text", "textarea", "email", "tel", "number", "url", "checkbox", "date", "select"]).default("text"),
+  required: z.boolean().default(false),
+  max_length: z.number().int().min(1).max(10_000).optional(),
+  options: z.array(z.string().max(200)).max(100).optional(),
+});
+export const FormDef = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "lowercase letters, digits, '_' and '-'"),
+  title: z.string().max(200).optional(),
+  fields: z.array(FormField).min(1).max(50),
+});
+export type FormDef = z.output<typeof FormDef>;
+
+/** Every setting a site has, one schema per key (the whitelist). */
+export const settingSchemas = {
+  site_name: z.string().max(100),
+  tagline: z.string().max(300),
+  language: z.string().regex(/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/, "a language tag such as en or pt-BR"),
+  favicon: SitePath,
+  not_found_path: SitePath,
+  spa_fallback: z.boolean(),
+  redirects: z
+    .array(
+      z.object({
+        from: UrlPattern,
+        to: z.string().min(1).max(2000).regex(/^(\/|https?:\/\/)[^\s\u0000-\u001f]*$/, "a site path starting with '/' or an http(s) URL"),
+        status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(301),
+      }),
+    )
+    .max(200),
+  headers: z
+    .array(
+      z.object({
+        path: UrlPattern,
+        name: z
+          .string()
+          .transform((n) => n.toLowerCase())
+          .refine((n) => (SAFE_HEADERS as readonly string[]).includes(n), { message: `not an allowed header; allowed: ${SAFE_HEADERS.join(", ")}` }),
+        value: HeaderValue,
+      }),
+    )
+    .max(100),
+  password: z.string().min(8).max(200).nullable().meta({ description: "Password-protects the whole site; null removes it" }),
+  business: z.object({
+    name: z.string().max(200).optional(),
+    contact: z
+      .object({ email: z.string().max(254).optional(), phone: z.string().max(50).optional(), address: z.string().max(500).optional(), website: z.string().max(500).optional() })
+      .strict()
+      .optional(),
+    hours: z.union([z.string().max(1000), z.record(z.string().max(20), z.string().max(200))]).optional(),
+  }).strict(),
+  forms: z.array(FormDef).max(50).refine((forms) => new Set(forms.map((f) => f.id)).size === forms.length, { message: "form ids must be unique" }),
+} satisfies Record<string, z.ZodType>;
+
+export type SettingKey = keyof typeof settingSchemas;
+export type SiteSettings = { [K in Exclude<SettingKey, "password">]?: z.output<(typeof settingSchemas)[K]> };
+
+/** The stored settings, re-checked on the way out: anything that no longer fits is ignored, never served. */
+export function readSettings(stored: Record<string, unknown>): SiteSettings {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(stored ?? {})) {
+    if (key === "password" || !(key in settingSchemas)) continue;
+    const parsed = settingSchemas[key as SettingKey].safeParse(value);
+    if (parsed.success) out[key] = parsed.data;
+  }
+  return out as SiteSettings;
+}
+
+const SettingsView = z
+  .object({
+    site_name: z.string().optional(),
+    tagline: z.string().optional(),
+    language: z.string().optional(),
+    favicon: z.string().optional(),
+    not_found_path: z.string().optional(),
+    spa_fallback: z.boolean().optional(),
+    redirects: z.array(z.object({ from: z.string(), to: z.string(), status: z.number().int() })).optional(),
+    headers: z.array(z.object({ path: z.string(), name: z.string(), value: z.string() })).optional(),
+    business: z.record(z.string(), z.unknown()).optional(),
+    forms: z.array(z.record(z.string(), z.unknown())).optional(),
+    password_protected: z.boolean(),
+  })
+  .meta({ id: "SiteSettings" });
+
+export const getSiteSettings = defineOperation({
+  id: "get_site_settings",
+  summary: "Get the site's settings",
+  tags: ["sites"],
+  scope: "settings:read",
+  effect: "read",
+  http: { method: "get", path: "/projects/{project}/settings" },
+  input: z.object({ project: ProjectRef }),
+  output: SettingsView,
+  handler: async (ctx) => {
+    const project = siteProject(ctx);
+    const site = await loadSite(ctx.db, project.id);
+    return { ...readSettings(site.settings), password_protected: !!site.password_hash } as z.input<typeof SettingsView>;
+  },
+});
+
+export const updateSiteSettings = defineOperation({
+  id: "update_site_settings",
+  summary: "Change the site's settings",
+  description:
+    `Sets the given keys; a key set to null is removed. Allowed keys: ${Object.keys(settingSchemas).join(", ")}. ` +
+    "Each key is checked on its own: the answer lists what was updated and what was rejected (with why); rejected keys are not applied.",
+  tags: ["sites"],
+  scope: "settings:write",
+  effect: "write",
+  http: { method: "patch", path: "/projects/{project}/settings" },
+  input: z.object({
+    project: ProjectRef,
+    settings: z.record(z.string().max(100), z.unknown()).meta({ description: "Keys to set, e.g. { \"site_name\": \"Ada's Bakery\", \"spa_fallback\": true }" }),
+  }),
+  output: z.object({
+    updated: z.array(z.string()),
+    rejected: z.array(z.object({ key: z.string(), reason: z.string() })),
+    settings: SettingsView,
+  }),
+  handler: async (ctx, input) => {
+    const project = siteProject(ctx);
+    const updated: string[] = [];
+    const rejected: { key: string; reason: string }[] = [];
+    const set: Record<string, unknown> = {};
+    const removed: string[] = [];
+    let password: string | null | undefined;
+    for (const [key, value] of Object.entries(input.settings)) {
+      if (!(key in settingSchemas)) {
+        rejected.push({ key, reason: `not a site setting; allowed: ${Object.keys(settingSchemas).join(", ")}` });
+        continue;
+      }
+      if (value === null && key !== "password") {
+        removed.push(key);
+        updated.push(key);
+        continue;
+      }
+      const parsed = settingSchemas[key as SettingKey].safeParse(value);
+      if (!parsed.success) {
+        rejected.push({ key, reason: parsed.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ") });
+        continue;
+      }
+      if (key === "password") password = parsed.data as string | null;
+      else set[key] = parsed.data;
+      updated.push(key);
+    }
+    // Hashed before the transaction: scrypt is slow, and a transaction must not wait on it.
+    const passwordHash = typeof password === "string" ? await hashPassword(password) : password;
+    const settings = await ctx.tx(async (trx) => {
+      const site = await lockSite(trx, project.id);
+      const next: Record<string, unknown> = { ...site.settings, ...set };
+      for (const key of removed) delete next[key];
+      await trx
+        .updateTable("sites")
+        .set({ settings: JSON.stringify(next), ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: new Date() })
+        .where("project_id", "=", project.id)
+        .execute();
+      return { ...readSettings(next), password_protected: passwordHash !== undefined ? passwordHash !== null : !!site.password_hash };
+    });
+    if (updated.length) await siteChanged(ctx.platform, project.id);
+    return { updated, rejected, settings: settings as z.input<typeof SettingsView> };
+  },
+});
+
+export const settingsOperations = [getSiteSettings, updateSiteSettings];
