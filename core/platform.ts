@@ -18,6 +18,7 @@ import type { Credential, DB, Operation, Principal } from "./operation.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { allOperations, OperationRegistry } from "./registry.ts";
 import { SecretBox } from "./secrets.ts";
+import { sweepOrphanBlobs } from "./sites/blobs.ts";
 
 export type CredentialChecker = (principal: Principal) => Promise<void>;
 
@@ -92,8 +93,10 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     platform.credentialCheckers.set("session", async () => {});
     platform.credentialCheckers.set("agent_run", agentRunChecker(platform));
     platform.credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
+    // Hourly: expired idempotency records, and site blobs no draft or release refers to any more.
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
+      sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

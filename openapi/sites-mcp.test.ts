@@ -49,6 +49,9 @@ describe("form posts on the sites listener", () => {
     expect(json.status).toBe(201);
     const subs = await api("GET", "/projects/visit-site/submissions");
     expect(subs.body.submissions.map((s: { data: { name: string } }) => s.data.name)).toEqual(["Bob", "Ada"]);
+    const audit = await t.platform.db.selectFrom("audit_events").select(["operation", "outcome", "project", "input"]).where("operation", "=", "submit_site_form").execute();
+    expect(audit.map((a) => [a.outcome, a.project])).toEqual([["ok", "visit-site"], ["ok", "visit-site"]]);
+    expect(JSON.stringify(audit)).not.toContain("ada@x.test");
   });
 
   it("refuses malformed posts with a clear 4xx and stores nothing", async () => {

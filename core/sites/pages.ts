@@ -46,6 +46,22 @@ function requireSlug(raw: string, field: string): string {
 
 const readText = async (db: Parameters<typeof getBlob>[0], sha256: string) => (await getBlob(db, sha256)).toString("utf8");
 
+/**
+ * The draft files `keep` selects, with their text, bodies loaded a batch at a time: a site-wide rewrite runs
+ * inside one transaction, which must not take one round trip per file.
+ */
+async function draftTexts(trx: Transaction<Database>, projectId: string, keep: (path: string) => boolean) {
+  const files = (await draftManifest(trx, projectId)).filter((f) => keep(f.path));
+  const out: { path: string; text: string }[] = [];
+  for (let i = 0; i < files.length; i += 200) {
+    const batch = files.slice(i, i + 200);
+    const rows = await trx.selectFrom("site_blobs").select(["sha256", "data"]).where("sha256", "in", [...new Set(batch.map((f) => f.sha256))]).execute();
+    const bodies = new Map(rows.map((r) => [r.sha256, Buffer.from(r.data).toString("utf8")]));
+    for (const f of batch) out.push({ path: f.path, text: bodies.get(f.sha256)! });
+  }
+  return out;
+}
+
 export const listPages = defineOperation({
   id: "list_pages",
   summary: "List the draft's pages",
@@ -113,11 +129,8 @@ export const createPage = defineOperation({
 /** Rewrites links to `oldPath` in every HTML, CSS and JS file of the draft; answers the files changed. */
 async function rewriteSiteLinks(trx: Transaction<Database>, projectId: string, oldPath: string, newPath: string, quota: number) {
   const changed: string[] = [];
-  for (const file of await draftManifest(trx, projectId)) {
-    const syntax = syntaxOf(file.path);
-    if (!syntax) continue;
-    const text = await readText(trx, file.sha256);
-    const result = rewriteLinks(text, syntax, file.path, oldPath, newPath);
+  for (const file of await draftTexts(trx, projectId, (path) => syntaxOf(path) !== null)) {
+    const result = rewriteLinks(file.text, syntaxOf(file.path)!, file.path, oldPath, newPath);
     if (result.count === 0) continue;
     await writeDraftFile(trx, projectId, file.path, Buffer.from(result.text, "utf8"), quota);
     changed.push(file.path);
@@ -203,9 +216,8 @@ export const deletePage = defineOperation({
       await lockSite(trx, project.id);
       if (!(await deleteDraftFile(trx, project.id, path))) throw notFound("page", input.slug);
       const changed: string[] = [];
-      for (const file of await draftManifest(trx, project.id)) {
-        if (!isHtml(file.path)) continue;
-        const result = removeNavLinks(await readText(trx, file.sha256), file.path, path);
+      for (const file of await draftTexts(trx, project.id, isHtml)) {
+        const result = removeNavLinks(file.text, file.path, path);
         if (result.count === 0) continue;
         await writeDraftFile(trx, project.id, file.path, Buffer.from(result.text, "utf8"), ctx.platform.config.siteQuotaBytes);
         changed.push(file.path);

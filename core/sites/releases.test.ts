@@ -55,4 +55,12 @@ describe("releases", () => {
     expect((await call("GET", "/releases?before=2")).body.releases.map((r: { release: number }) => r.release)).toEqual([1]);
     expect((await call("POST", "/rollback", { release: 3 })).status).toBe(409); // already live
   });
+
+  it("deleting the project removes its draft, releases and site state", async () => {
+    await t.request("DELETE", "/v1/projects/rel-site", { token });
+    for (const table of ["sites", "site_draft_files", "site_dirty_paths", "site_releases", "site_release_files", "site_submissions"] as const) {
+      const rows = await t.platform.db.selectFrom(table).select("project_id").where("project_id", "=", projectId).execute();
+      expect.soft(rows, table).toEqual([]);
+    }
+  });
 });

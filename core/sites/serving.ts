@@ -33,7 +33,7 @@ const MAX_SITES = 10_000;
 const MAX_LOOKUPS = 100_000;
 
 export class SiteServer {
-  private sites = new Map<string, { site: LiveSite | null; at: number }>();
+  private sites = new Map<string, { site: LiveSite; at: number }>();
   private lookups = new Map<string, ManifestEntry | null>();
   private generation = 0;
   readonly blobs = new BlobCache();
@@ -64,7 +64,8 @@ export class SiteServer {
       ? { projectId: row.id, slug: row.slug, liveRelease: row.live_release ?? null, settings: readSettings(row.settings ?? {}), passwordHash: row.password_hash ?? null }
       : null;
     // Stored only if no change arrived while reading: a stale answer must not outlive the invalidation.
-    if (generation === this.generation) {
+    // Misses are not stored: a project created a moment ago (no change event yet) must be found.
+    if (site && generation === this.generation) {
       if (this.sites.size >= MAX_SITES) this.sites.clear();
       this.sites.set(slug, { site, at: Date.now() });
     }
