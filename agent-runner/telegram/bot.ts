@@ -5,6 +5,7 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { Telegraf, type Context as TgContext } from "telegraf";
 import type { Update } from "telegraf/types";
+import { ACTIVE } from "../../core/agent/runs.ts";
 import { activeLink, linkForApproval, linkPrincipal, linksOfChat, selectLink, setLinkConversation, TELEGRAM_LINK_TOPIC, type ChatLink } from "../../core/agent/telegram-links.ts";
 import { issuePairingCode } from "../../core/agent/telegram-pairing.ts";
 import { BosunError, toBosunError } from "../../core/errors.ts";
@@ -56,6 +57,7 @@ export class TelegramBridge {
   private readonly outboxes = new Map<number, ChatOutbox>();
   private readonly log: Logger;
   private launched: Promise<void> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly platform: Platform,
@@ -96,6 +98,7 @@ export class TelegramBridge {
       await this.bot.telegram.setWebhook(`${publicUrl}${WEBHOOK_PATH}`, { secret_token: this.webhookSecret, allowed_updates: ["message", "callback_query"] });
       return `telegram: @${this.bot.botInfo.username} by webhook at ${publicUrl}${WEBHOOK_PATH}`;
     }
+    //MUT await this.resumeRelays();
     await new Promise<void>((resolve, reject) => {
       this.launched = this.bot
         .launch({ allowedUpdates: ["message", "callback_query"] }, () => resolve())
@@ -107,7 +110,26 @@ export class TelegramBridge {
     return `telegram: @${this.bot.botInfo.username} by long polling`;
   }
 
+  /**
+   * After a restart, runs started from chats carry on (a worker resumes them) but nobody relays them: pick them
+   * up, from now on. Only when polling — Telegram allows one poller per bot, so exactly one process does this;
+   * with a webhook every process would, and the chat would see each event several times.
+   */
+  private async resumeRelays(): Promise<void> {
+    const runs = await this.platform.db
+      .selectFrom("telegram_links as l")
+      .innerJoin("agent_runs as r", "r.conversation_id", "l.conversation_id")
+      .innerJoin("instances as i", "i.id", "l.instance_id")
+      .select(["r.id", "l.chat_id", "i.name"])
+      .select((eb) => eb.selectFrom("agent_run_events as e").select((e) => e.fn.max("e.id").as("last")).whereRef("e.run_id", "=", "r.id").as("last"))
+      .where("r.status", "in", ACTIVE)
+      .execute();
+    for (const r of runs) this.relay.watch(r.id, Number(r.chat_id), r.name, r.last ? String(r.last) : undefined);
+    if (runs.length) this.log.info({ runs: runs.length }, "resumed relaying runs started from Telegram");
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
     this.relay.stop();
     try {
       this.bot.stop("bosun stopping");
@@ -266,7 +288,8 @@ export class TelegramBridge {
   private async onButton(ctx: TgContext): Promise<void> {
     const q = ctx.callbackQuery;
     if (!q || !("data" in q) || !q.message) return;
-    const answer = (text: string) => ctx.answerCbQuery(text).catch((err) => this.log.debug({ err: redact(err) }, "answerCallbackQuery failed"));
+    // Telegram shows at most 200 characters of an answer.
+    const answer = (text: string) => ctx.answerCbQuery(text.length > 200 ? `${text.slice(0, 199)}…` : text).catch((err) => this.log.debug({ err: redact(err) }, "answerCallbackQuery failed"));
     const chatId = q.message.chat.id;
     const m = /^([ad]):([0-9a-f-]{36}):([\w-]{11})$/.exec(q.data);
     const tagOk = m && crypto.timingSafeEqual(Buffer.from(m[3]!), Buffer.from(callbackTag(this.relay.key, chatId, m[2]!)));
@@ -287,6 +310,7 @@ export class TelegramBridge {
 
   /** Tells a chat it was linked. Every process hears the notification; the one that marks the link first speaks. */
   private async onLinkEvent(data: string): Promise<void> {
+    if (this.stopped) return;
     const event = JSON.parse(data) as { event: string; link_id: string; chat_id: string };
     if (event.event !== "linked") return;
     const claimed = await this.platform.db

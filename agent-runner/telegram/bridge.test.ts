@@ -330,6 +330,25 @@ describe("commands", () => {
     await bridge.relay.idle();
   }, 30_000);
 
+  it("after a restart, a run parked on an approval is relayed again once it is decided", async () => {
+    const { chat, user } = newChat();
+    await pair(chat, user);
+    w.sshd.writeFile("restart-dir/file", "x");
+    model.script([{ toolUse: { name: "run_command", input: { command: "rm -rf ~/restart-dir" } } }, { text: "Removed it after the restart." }]);
+    tg.sendText({ chat, from: user, text: "remove restart-dir" });
+    const ask = await approvalMessage(chat, "rm -rf ~/restart-dir");
+    await bridge.stop();
+    bridge = new TelegramBridge(w.t.platform, { minIntervalMs: 10, editIntervalMs: 60, pollMs: 200 });
+    await bridge.start();
+    // The buttons sent before the restart still work: they name the approval, not a process.
+    const press = tg.pressButton({ chat, from: user, messageId: ask.message_id, data: buttons(ask)[0]!.callback_data! });
+    expect((await tg.waitFor(() => tg.answers.find((a) => a.callback_query_id === press))).text).toBe("Approved.");
+    const after = await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes("Removed it after the restart.") && !m.text.includes("working"));
+    expect(after.text).toContain("$ rm -rf ~/restart-dir → exit 0");
+    expect(fs.existsSync(path.join(w.sshd.home, "restart-dir"))).toBe(false);
+    await bridge.relay.idle();
+  }, 30_000);
+
   it("unlinking stops a run started from the chat, and the chat is a stranger again", async () => {
     const { chat, user } = newChat();
     await pair(chat, user);

@@ -84,11 +84,11 @@ export class RunRelay {
     return this.callbackKey;
   }
 
-  /** Starts relaying a run into a chat (idempotent). */
-  watch(runId: string, chatId: number, instance: string): void {
+  /** Starts relaying a run into a chat (idempotent); `after`: only events after this one (a resumed relay). */
+  watch(runId: string, chatId: number, instance: string, after?: string): void {
     if (this.watches.has(runId)) return;
     const w: Watch = {
-      runId, chatId, instance, blocks: [], sent: [], approvals: new Map(), finished: false,
+      runId, chatId, instance, after, blocks: [], sent: [], approvals: new Map(), finished: false,
       pumping: null, again: false, lastFlushAt: 0, flushTimer: null, flushing: Promise.resolve(),
     };
     this.watches.set(runId, w);
@@ -99,6 +99,11 @@ export class RunRelay {
   async idle(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.watches.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private forget(w: Watch): void {
+    if (w.flushTimer) clearTimeout(w.flushTimer);
+    this.watches.delete(w.runId);
   }
 
   stop(): void {
@@ -122,6 +127,11 @@ export class RunRelay {
           await this.apply(w, e.type, e.data);
         }
         if (events.length === 200) w.again = true;
+        if (!events.length && !w.finished) {
+          // A run deleted with its conversation never finishes: stop watching it.
+          const run = await this.platform.db.selectFrom("agent_runs").select("id").where("id", "=", w.runId).executeTakeFirst();
+          if (!run) this.forget(w);
+        }
       } while (w.again && this.watches.has(w.runId));
     })()
       .catch((err) => this.log.warn({ err, runId: w.runId }, "relaying a run's events failed"))
@@ -161,7 +171,7 @@ export class RunRelay {
         w.finished = true;
         for (const id of w.approvals.keys()) await this.showDecision(w, id, "⏹ No longer needed", "");
         await this.flushNow(w);
-        this.watches.delete(w.runId);
+        this.forget(w);
         return;
       }
       default:
