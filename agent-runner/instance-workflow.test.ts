@@ -150,4 +150,22 @@ describe("instance operator", () => {
     for (const tool of tools) expect(Object.keys(tool.input_schema.properties)).not.toEqual(expect.arrayContaining(["project"]));
     for (const tool of tools) expect(Object.keys(tool.input_schema.properties)).not.toContain("instance");
   });
+
+  it("the instance's command rules apply: an allowed command runs without asking, a denied one never runs even in auto mode", async () => {
+    const token = await agentToken();
+    const set = await w.t.request("PATCH", w.path(), { token, body: { agent_command_rules: { allow: ["touch ~/allowed-*"], deny: ["*forbidden*"] } } });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body).toMatchObject({ agent_command_rules: { allow: ["touch ~/allowed-*"], deny: ["*forbidden*"] } });
+    fake.script([
+      { toolUse: { name: "run_command", input: { command: "touch ~/allowed-1" } } },
+      { toolUse: { name: "run_command", input: { command: "touch ~/forbidden-1" } } },
+      { text: "done" },
+    ]);
+    const { run_id: runId } = await startChat(token, "touch things", { mode: "ask" });
+    await waitFor(token, runId, "done");
+    expect(fs.existsSync(path.join(w.sshd.home, "allowed-1"))).toBe(true);
+    expect(fs.existsSync(path.join(w.sshd.home, "forbidden-1"))).toBe(false);
+    expect(fake.requests.at(-1)!.rawBody).toContain("refuses commands matching '*forbidden*'");
+    await w.t.request("PATCH", w.path(), { token, body: { agent_command_rules: { allow: [], deny: [] } } });
+  });
 });

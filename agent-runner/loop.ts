@@ -6,7 +6,7 @@ import crypto from "node:crypto";
 import { sql } from "kysely";
 import type { Logger } from "pino";
 import { agentKinds } from "../core/agent/kinds.ts";
-import { decide } from "../core/agent/policy.ts";
+import { decide, type CommandRules } from "../core/agent/policy.ts";
 import { runPrincipal } from "../core/agent/principal.ts";
 import { appendRunEvent, finishRun, transition } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
@@ -77,9 +77,10 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
     if (pending.length) {
+      const rules = await commandRules(db, conv.project_id, conv.instance);
       const results: ToolResult[] = [];
       for (const use of pending) {
-        const result = await toolStep(deps, runId, conv, tools, use, clean);
+        const result = await toolStep(deps, runId, conv, rules, tools, use, clean);
         if (result === "parked") return "awaiting_approval";
         if (result === "stopped") return "stopped";
         results.push(result);
@@ -151,6 +152,13 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
   }
 }
 
+/** The owner's command rules of the conversation's instance (none for a site). */
+async function commandRules(db: Platform["db"], projectId: string, instance: string | null): Promise<CommandRules> {
+  if (!instance) return { allow: [], deny: [] };
+  const row = await db.selectFrom("instances").select("agent_command_rules").where("project_id", "=", projectId).where("name", "=", instance).executeTakeFirst();
+  return row?.agent_command_rules ?? { allow: [], deny: [] };
+}
+
 const instanceNote = (instance: string | null) => (instance ? `\n\nThe server you operate is the instance '${instance}'.` : "");
 
 /** One tool call: its checkpoint, the approval policy, the call itself. */
@@ -158,6 +166,7 @@ async function toolStep(
   deps: RunnerDeps,
   runId: string,
   conv: { id: string; mode: "ask" | "auto" | "read_only" },
+  rules: CommandRules,
   tools: Map<string, AgentTool>,
   use: ToolUse,
   clean: (text: string) => string,
@@ -177,7 +186,7 @@ async function toolStep(
 
   const tool = tools.get(use.name);
   if (!tool) return recordRefusal(deps, runId, use, `no tool '${use.name}' is available to this agent`, result);
-  const decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input });
+  const decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
   if (decision.action === "deny") return recordRefusal(deps, runId, use, `refused by policy: ${decision.reason}`, result);
   if (decision.action === "ask") {
     const approval = await db.selectFrom("agent_approvals").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", use.id).executeTakeFirst();

@@ -223,6 +223,7 @@ export interface InstancesTable {
   metrics_due_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  agent_command_rules: ColumnType<{ allow: string[]; deny: string[] }, string | undefined, string>;
 }
 
 export interface InstanceMetricsTable {

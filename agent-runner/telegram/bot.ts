@@ -98,7 +98,7 @@ export class TelegramBridge {
       await this.bot.telegram.setWebhook(`${publicUrl}${WEBHOOK_PATH}`, { secret_token: this.webhookSecret, allowed_updates: ["message", "callback_query"] });
       return `telegram: @${this.bot.botInfo.username} by webhook at ${publicUrl}${WEBHOOK_PATH}`;
     }
-    //MUT await this.resumeRelays();
+    await this.resumeRelays();
     await new Promise<void>((resolve, reject) => {
       this.launched = this.bot
         .launch({ allowedUpdates: ["message", "callback_query"] }, () => resolve())

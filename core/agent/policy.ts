@@ -40,9 +40,29 @@ function needsApproval(call: ToolCall): string | null {
   return null;
 }
 
-export function decide(mode: AgentMode, call: ToolCall): Decision {
+/** The owner's command rules for one instance (update_instance `agent_command_rules`). */
+export interface CommandRules {
+  /** Run without approval in `ask` mode, e.g. `systemctl restart nginx`, `docker compose * restart`. */
+  allow: string[];
+  /** Refused in every mode, e.g. `*docker system prune*`. */
+  deny: string[];
+}
+
+/**
+ * A rule is a whole-command pattern where `*` stands for any text. In an allow rule `*` never spans a shell
+ * operator or substitution, so `systemctl restart *` cannot also admit `systemctl restart x; rm -rf ~`.
+ */
+export function matchesRule(rule: string, command: string, kind: "allow" | "deny"): boolean {
+  const any = kind === "allow" ? "[^;&|`$<>()\\n]*" : "[\\s\\S]*";
+  const body = rule.trim().split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(any);
+  return new RegExp(`^${body}$`).test(command.trim());
+}
+
+export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { allow: [], deny: [] }): Decision {
   const command = call.tool === "run_command" && typeof call.input.command === "string" ? call.input.command : null;
   if (command !== null) {
+    const denied = rules.deny.find((r) => matchesRule(r, command, "deny"));
+    if (denied) return { action: "deny", reason: `the instance's owner refuses commands matching '${denied}'` };
     const readOnly = isReadOnlyCommand(command);
     if (readOnly) return { action: "run" };
     if (mode === "read_only") return { action: "deny", reason: "this conversation is read-only and the command may change the server" };
@@ -50,6 +70,7 @@ export function decide(mode: AgentMode, call: ToolCall): Decision {
       const hit = DENIED_IN_AUTO.find((re) => re.test(command));
       return hit ? { action: "deny", reason: "this command is on the deny list" } : { action: "run" };
     }
+    if (rules.allow.some((r) => matchesRule(r, command, "allow"))) return { action: "run" };
     return { action: "ask", reason: `runs a command that may change the server: ${command.slice(0, 200)}` };
   }
   if (call.effect === "read") return { action: "run" };

@@ -33,6 +33,15 @@ const PrivateKey = z
   .max(16_384)
   .meta({ description: "An unencrypted private key (OpenSSH or PEM). Stored encrypted; never returned." });
 
+const CommandPattern = z.string().trim().min(1).max(300);
+/** What the instance operator agent may run without asking, and what it may never run (core/agent/policy.ts). */
+const AgentCommandRules = z
+  .object({
+    allow: z.array(CommandPattern).max(100).default([]).meta({ description: "Commands that run without approval in ask mode; `*` matches any text but no shell operator" }),
+    deny: z.array(CommandPattern).max(100).default([]).meta({ description: "Commands refused in every mode; `*` matches any text" }),
+  })
+  .meta({ id: "AgentCommandRules" });
+
 export const Instance = z
   .object({
     project: z.string(),
@@ -50,6 +59,7 @@ export const Instance = z
       last_connected_at: Timestamp.nullable(),
       last_error: z.string().nullable(),
     }),
+    agent_command_rules: AgentCommandRules,
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -68,6 +78,7 @@ export function instanceView(ctx: Context, row: InstanceRow): z.input<typeof Ins
     host_key_fingerprint: row.host_key_fingerprint,
     host_key_pinned_at: isoOrNull(row.host_key_pinned_at),
     connection: { state: ctx.platform.instances.pool.state(row.id), last_connected_at: isoOrNull(row.last_connected_at), last_error: row.last_error },
+    agent_command_rules: row.agent_command_rules,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };
@@ -206,6 +217,7 @@ export const updateInstance = defineOperation({
     username: Username.optional(),
     private_key: PrivateKey.optional(),
     regenerate_key: z.boolean().optional(),
+    agent_command_rules: AgentCommandRules.optional(),
   }),
   output: Instance,
   handler: async (ctx, input) => {
@@ -226,6 +238,7 @@ export const updateInstance = defineOperation({
       set.host = input.host;
     }
     if (input.port !== undefined) set.port = input.port;
+    if (input.agent_command_rules !== undefined) set.agent_command_rules = JSON.stringify(input.agent_command_rules);
     if (moved) Object.assign(set, { host_key_fingerprint: null, host_key_pinned_at: null });
     try {
       const updated = await ctx.db

@@ -1,6 +1,11 @@
 import { sql, type Kysely } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
+  // Per-instance command rules for the instance operator: patterns that run without approval, and ones refused.
+  await db.schema
+    .alterTable("instances")
+    .addColumn("agent_command_rules", "jsonb", (c) => c.notNull().defaultTo(sql`'{"allow":[],"deny":[]}'::jsonb`))
+    .execute();
   // Background work leased by workers in any process (core/jobs). A lease expires unless heartbeated, so a
   // crashed worker's job goes back to the queue; `key` makes enqueueing the same work twice a no-op.
   await db.schema
@@ -127,4 +132,5 @@ export async function down(db: Kysely<any>): Promise<void> {
   for (const t of ["agent_run_events", "agent_approvals", "agent_steps", "agent_messages", "agent_runs", "agent_conversations", "jobs"]) {
     await db.schema.dropTable(t).execute();
   }
+  await db.schema.alterTable("instances").dropColumn("agent_command_rules").execute();
 }
