@@ -30,6 +30,7 @@ const progressProbe = defineOperation({
 
 // Waits until its call is abandoned, and says so: proves a client hanging up reaches the handler's ctx.signal.
 let abandoned: () => void = () => {};
+let started: () => void = () => {};
 const waitProbe = defineOperation({
   id: "wait_probe",
   summary: "Wait until cancelled (test only)",
@@ -40,6 +41,7 @@ const waitProbe = defineOperation({
   input: z.object({}),
   output: z.object({ done: z.literal(true) }),
   handler: async (ctx) => {
+    started();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 10_000);
       ctx.signal.addEventListener("abort", () => (clearTimeout(timer), abandoned(), resolve()), { once: true });
@@ -242,8 +244,9 @@ describe("protocol", () => {
   it("aborts a running handler when its client goes away", async () => {
     const client = await connectMcp(t.app, full);
     const aborted = new Promise<void>((resolve) => (abandoned = resolve));
+    const waiting = new Promise<void>((resolve) => (started = resolve));
     const running = client.callTool({ name: "wait_probe", arguments: {} }).catch((err: Error) => err);
-    await new Promise((r) => setTimeout(r, 200)); // the handler is waiting now
+    await waiting; // the handler is waiting now (a fixed sleep would race a loaded machine)
     await client.close(); // ends the HTTP request
     const outcome = await Promise.race([aborted.then(() => "aborted"), new Promise((r) => setTimeout(() => r("still running"), 5_000))]);
     expect(outcome).toBe("aborted");

@@ -191,10 +191,6 @@ export class TelegramBridge {
         return this.status(chatId, mine, link);
       case "use":
         return this.use(chatId, mine, args[0]);
-      case null:
-        break;
-      default:
-        if (!link) return this.reply(chatId, `Several instances are linked: choose one with /use &lt;instance&gt;.\n${statusLines(mine, link)}`);
     }
     if (!link) return this.reply(chatId, `Several instances are linked: choose one with /use &lt;instance&gt;.\n${statusLines(mine, link)}`);
     try {
