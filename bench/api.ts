@@ -20,6 +20,7 @@ import { Hono } from "hono";
 import { CompiledQuery } from "kysely";
 import pg from "pg";
 import pino from "pino";
+import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
@@ -132,16 +133,6 @@ function listen(fetch: (req: Request, env: unknown) => Response | Promise<Respon
   });
 }
 
-async function adminQuery(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function seed(platform: Platform) {
   const accounts = [];
   for (const who of ["bench", "other"]) {
@@ -167,12 +158,9 @@ export default async function main() {
   let benchDbUrl: string | undefined;
   let dropDatabase = async () => {};
   if (onPostgres) {
-    const name = `bosun_bench_${crypto.randomBytes(6).toString("hex")}`;
-    await adminQuery(pgUrl, `CREATE DATABASE ${name}`);
-    const target = new URL(pgUrl);
-    target.pathname = `/${name}`;
-    benchDbUrl = target.toString();
-    dropDatabase = () => adminQuery(pgUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    const fresh = await freshPostgresDatabase(pgUrl!);
+    benchDbUrl = fresh.url;
+    dropDatabase = fresh.drop;
   }
 
   const closers: (() => Promise<unknown>)[] = [];

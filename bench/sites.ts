@@ -15,8 +15,8 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { serve, type ServerType } from "@hono/node-server";
 import { sql } from "kysely";
-import pg from "pg";
 import pino from "pino";
+import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
@@ -127,28 +127,15 @@ async function timePublishes(platform: Platform, principal: Principal, slug: str
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 
-async function adminQuery(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 export default async function main() {
   const pgUrl = process.env.DATABASE_URL;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-bench-sites-"));
   let dbUrl: string | undefined;
   let drop = async () => {};
   if (isPostgresUrl(pgUrl)) {
-    const name = `bosun_bench_${crypto.randomBytes(6).toString("hex")}`;
-    await adminQuery(pgUrl, `CREATE DATABASE ${name}`);
-    const target = new URL(pgUrl);
-    target.pathname = `/${name}`;
-    dbUrl = target.toString();
-    drop = () => adminQuery(pgUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    const fresh = await freshPostgresDatabase(pgUrl!);
+    dbUrl = fresh.url;
+    drop = fresh.drop;
   }
   const closers: (() => Promise<unknown>)[] = [];
   try {

@@ -3,7 +3,7 @@
 // trial never loses the others' results.
 import type { Scenario } from "./scenario.ts";
 import { summarize, type Summary } from "./scoring.ts";
-import { runTrial, type ModelSpec, type TrialResult } from "./trial.ts";
+import { emptyResult, runTrial, type ModelSpec, type TrialResult } from "./trial.ts";
 import type { Host } from "./world.ts";
 
 export interface EvalOptions {
@@ -61,25 +61,5 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
 }
 
 function harnessFailure(scenario: string, model: ModelSpec, trial: number, err: Error): TrialResult {
-  return {
-    scenario,
-    model: model.id,
-    source: model.replay ? "scripted" : "live",
-    trial,
-    pass: false,
-    reason: `harness error: ${err.message}`,
-    budgetExceeded: null,
-    messages: [],
-    runStatus: "not_started",
-    runError: null,
-    steps: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    costMicros: 0,
-    ledgerMicros: 0,
-    wallMs: 0,
-    approvals: [],
-    holdsLeftActive: 0,
-    transcript: null,
-  };
+  return { ...emptyResult({ scenario, model: model.id, trial }, model.replay ? "scripted" : "live"), reason: `harness error: ${err.message}` };
 }

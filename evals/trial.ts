@@ -308,7 +308,8 @@ function finalText(c: Conversation): string {
   return (last?.content ?? []).filter((b) => b.type === "text").map((b) => b.text ?? "").join("\n");
 }
 
-function emptyResult(base: { scenario: string; model: string; trial: number }, source: ResultSource): TrialResult {
+/** A trial that never ran far enough to measure anything. */
+export function emptyResult(base: { scenario: string; model: string; trial: number }, source: ResultSource): TrialResult {
   return {
     ...base,
     source,
