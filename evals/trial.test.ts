@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import type { Scenario } from "./scenario.ts";
 import { scenarios } from "./scenarios/index.ts";
-import { loadTranscript, SCENARIOS_DIR } from "./transcript.ts";
+import { loadTranscript } from "./transcript.ts";
 import { agentConfigFor, runTrial, type ModelSpec } from "./trial.ts";
 import { startHost, type Host } from "./world.ts";
 
