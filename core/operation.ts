@@ -3,6 +3,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database, ProjectRow } from "../schema/database.ts";
+import type { ErrorCode } from "./errors.ts";
 import type { ProjectRole } from "./scopes.ts";
 import type { Platform } from "./platform.ts";
 
@@ -104,6 +105,8 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
   surfaces?: Surface[];
   /** The response carries a secret: the idempotency store keeps it only encrypted. */
   secretOutput?: boolean;
+  /** Error codes it can answer beyond those every operation of its kind can (for the OpenAPI document). */
+  errors?: ErrorCode[];
   handler: (ctx: Context, input: z.output<I>) => Promise<z.input<O>>;
 }
 

@@ -118,6 +118,14 @@ describe("the OpenAPI document", () => {
     }
   });
 
+  it("documents the errors of what reaches outside Bosun: a server's 502/504, the agent's 402/503, a provider's 501", () => {
+    const statuses = (id: string) => Object.keys(operationsOf(doc31).find((x) => x.op.operationId === id)!.op.responses);
+    expect(statuses("run_command")).toEqual(expect.arrayContaining(["502", "504"]));
+    expect(statuses("start_agent_chat")).toEqual(expect.arrayContaining(["402", "503"]));
+    expect(statuses("reinstall_instance")).toContain("501");
+    expect(statuses("list_projects")).not.toContain("502");
+  });
+
   it("declares bearer security on every non-public operation and none on public ones", () => {
     for (const doc of [doc31, doc30]) {
       expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });

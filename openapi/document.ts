@@ -28,6 +28,11 @@ const errorDescriptions: Partial<Record<ErrorCode, string>> = {
   payload_too_large: "The body is over 1 MB",
   unsupported_media_type: "The body must be JSON",
   rate_limited: "Too many requests; see Retry-After",
+  payment_required: "Not enough credit (or a spend cap reached: spend_cap_reached)",
+  unreachable: "The customer's server could not be reached, or refused Bosun's key (auth_failed)",
+  timeout: "The customer's server (or a model) did not answer in time",
+  not_supported: "Not supported by this provider",
+  not_configured: "The operator has not configured what this needs; the message names the setting",
   internal: "A bug on our side; the request id identifies it in our logs",
 };
 
@@ -38,7 +43,9 @@ function errorCodesFor(op: Operation): ErrorCode[] {
   if (isProjectScoped(op) || op.http.path.includes("{")) codes.push("not_found");
   if (op.effect !== "read") codes.push("conflict");
   if (!["get", "delete"].includes(op.http.method)) codes.push("payload_too_large", "unsupported_media_type");
-  codes.push("rate_limited", "internal");
+  // It reaches a customer's server: that server can be down, refuse the key, or hang.
+  if (op.openWorld) codes.push("unreachable", "timeout");
+  codes.push(...(op.errors ?? []), "rate_limited", "internal");
   return codes;
 }
 

@@ -81,6 +81,7 @@ export const startAgentChat = defineOperation({
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",
+  errors: ["payment_required", "not_configured"],
   http: { method: "post", path: "/projects/{project}/agent/conversations", status: 201 },
   input: z.object({
     project: ProjectRef,
@@ -133,6 +134,7 @@ export const sendAgentMessage = defineOperation({
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",
+  errors: ["payment_required", "not_configured"],
   http: { method: "post", path: "/projects/{project}/agent/conversations/{conversation_id}/messages", status: 201 },
   input: z.object({ project: ProjectRef, conversation_id: ConversationId, message: Message }),
   output: z.object({ run_id: z.string() }),
