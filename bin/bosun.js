@@ -3,6 +3,11 @@
 import { register } from "tsx/esm/api";
 
 register();
+// `bosun call | head`: the reader left; that is not an error worth a stack trace.
+process.stdout.on("error", (err) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 const { main } = await import("../cli/main.ts");
 try {
   await main(process.argv.slice(2));
