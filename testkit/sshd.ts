@@ -216,17 +216,15 @@ export async function startSshd(): Promise<SshdFixture> {
       for (let p = parent.get(pid), hops = 0; p && hops < 10; p = parent.get(p), hops++) if (p === proc.pid) return true;
       return false;
     };
-    return [...parent.keys()].filter((pid) => comm.get(pid) === "sshd" && isDescendant(pid));
+    const pids = [...parent.keys()].filter((pid) => comm.get(pid) === "sshd" && isDescendant(pid));
+    return Object.assign(pids, { parentOf: (pid: number) => parent.get(pid) });
   };
 
-  /** Connections = the listener's direct children (one privileged monitor per connection). */
+  /** Connections = the listener's direct children (one privileged monitor per connection). Read from one
+   *  snapshot of /proc: a process may exit between listing and reading it. */
   const connectionCount = () => {
-    let n = 0;
-    for (const pid of children()) {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === proc.pid) n++;
-    }
-    return n;
+    const pids = children();
+    return pids.filter((pid) => pids.parentOf(pid) === proc.pid).length;
   };
 
   const userProcesses = () => {
