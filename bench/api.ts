@@ -14,12 +14,12 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { CompiledQuery } from "kysely";
 import pg from "pg";
 import pino from "pino";
+import { Load, type CaseResult, type LoadCase } from "./load.ts";
 import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
@@ -42,88 +42,6 @@ const LIST_SQL =
   'select "projects".*, "project_members"."role" from "projects" ' +
   'inner join "project_members" on "project_members"."project_id" = "projects"."id" ' +
   'where "project_members"."account_id" = $1 order by "projects"."slug" limit $2';
-
-interface LoadCase {
-  url: string;
-  method: "GET" | "POST";
-  headers: Record<string, string>;
-  body?: string;
-  /** Substrings every good answer contains. */
-  expect: string[];
-}
-
-interface RunResult {
-  ok: number;
-  failures: number;
-  seconds: number;
-  latencies: number[];
-  failureSample?: string;
-}
-
-interface CaseResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  failures: number;
-  failureSample?: string;
-}
-
-/** One load generator (a worker thread with its own keep-alive connections) per case. */
-class Load {
-  private worker: Worker;
-  private total: RunResult = { ok: 0, failures: 0, seconds: 0, latencies: [] };
-
-  constructor(c: LoadCase) {
-    this.worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
-      workerData: { ...c, concurrency, timeoutMs: 10_000 },
-    });
-  }
-
-  /** Runs the loop for ms; a measured run counts towards the result. Bounded: fails if the worker hangs. */
-  run(ms: number, measure: boolean): Promise<void> {
-    const limitMs = ms + 20_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the load generator did not answer within ${limitMs} ms`)), limitMs);
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      this.worker.once("error", onError);
-      this.worker.once("message", (r: RunResult) => {
-        clearTimeout(timer);
-        this.worker.off("error", onError);
-        if (measure) {
-          this.total.ok += r.ok;
-          this.total.failures += r.failures;
-          this.total.seconds += r.seconds;
-          this.total.latencies.push(...r.latencies);
-        }
-        this.total.failureSample ??= r.failureSample;
-        resolve();
-      });
-      this.worker.postMessage({ ms, measure });
-    });
-  }
-
-  result(): CaseResult {
-    const sorted = [...this.total.latencies].sort((a, b) => a - b);
-    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-    return {
-      rps: this.total.ok / this.total.seconds,
-      p50: pct(50),
-      p99: pct(99),
-      requests: this.total.ok + this.total.failures,
-      failures: this.total.failures,
-      failureSample: this.total.failureSample,
-    };
-  }
-
-  async stop(): Promise<void> {
-    this.worker.postMessage({ stop: true });
-    await this.worker.terminate();
-  }
-}
 
 function listen(fetch: (req: Request, env: unknown) => Response | Promise<Response>): Promise<{ server: ServerType; url: string; port: number }> {
   return new Promise((resolve) => {
@@ -227,7 +145,7 @@ export default async function main() {
     );
 
     const selected = Object.entries(cases).filter(([name]) => !only || only.includes(name));
-    const loads = new Map(selected.map(([name, c]) => [name, new Load(c)]));
+    const loads = new Map(selected.map(([name, c]) => [name, new Load(c, concurrency)]));
     closers.unshift(async () => {
       for (const l of loads.values()) await l.stop();
     });

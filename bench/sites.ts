@@ -12,10 +12,10 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { serve, type ServerType } from "@hono/node-server";
 import { sql } from "kysely";
 import pino from "pino";
+import { Load } from "./load.ts";
 import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
@@ -33,52 +33,6 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const publishes = Number(process.env.BENCH_PUBLISHES ?? 15);
 const GOALS = { publishRatio: 3, serveRatio: 0.5 };
-
-interface RunResult {
-  ok: number;
-  failures: number;
-  seconds: number;
-  latencies: number[];
-  failureSample?: string;
-}
-
-/** The load worker of bench/index.ts, driven the same way: { ms, measure } in, a RunResult out. */
-class Load {
-  private worker: Worker;
-  total: RunResult = { ok: 0, failures: 0, seconds: 0, latencies: [] };
-
-  constructor(url: string, expect: string[]) {
-    this.worker = new Worker(new URL("./load-worker.mjs", import.meta.url), {
-      workerData: { url, method: "GET", headers: {}, expect, concurrency, timeoutMs: 10_000 },
-    });
-  }
-
-  run(ms: number, measure: boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the load generator did not answer")), ms + 20_000);
-      this.worker.once("message", (r: RunResult) => {
-        clearTimeout(timer);
-        if (measure) {
-          this.total.ok += r.ok;
-          this.total.failures += r.failures;
-          this.total.seconds += r.seconds;
-        }
-        this.total.failureSample ??= r.failureSample;
-        resolve();
-      });
-      this.worker.postMessage({ ms, measure });
-    });
-  }
-
-  get rps() {
-    return this.total.ok / this.total.seconds;
-  }
-
-  async stop() {
-    this.worker.postMessage({ stop: true });
-    await this.worker.terminate();
-  }
-}
 
 function listen(handler: http.RequestListener | ((req: Request) => Response | Promise<Response>), node: boolean): Promise<{ server: ServerType | http.Server; url: string }> {
   return new Promise((resolve) => {
@@ -185,7 +139,8 @@ export default async function main() {
     closers.unshift(() => new Promise((r) => bare.server.close(r)));
     const sites = await listen(createSitesApp(platform).fetch, false);
     closers.unshift(() => new Promise((r) => sites.server.close(r)));
-    const loads = { baseline: new Load(`${bare.url}/`, ["10 KB"]), sites: new Load(`${sites.url}/s/bench-serve/`, ["10 KB"]) };
+    const pageLoad = (url: string) => new Load({ url, method: "GET", headers: {}, expect: ["10 KB"] }, concurrency);
+    const loads = { baseline: pageLoad(`${bare.url}/`), sites: pageLoad(`${sites.url}/s/bench-serve/`) };
     closers.unshift(async () => Promise.all(Object.values(loads).map((l) => l.stop())));
     process.stderr.write("serving…\n");
     for (const l of Object.values(loads)) await l.run(warmupSeconds * 1000, false);
@@ -193,20 +148,21 @@ export default async function main() {
       const order = r % 2 ? [loads.sites, loads.baseline] : [loads.baseline, loads.sites];
       for (const l of order) await l.run((seconds * 1000) / rounds, true);
     }
-    const serveRatio = loads.sites.rps / loads.baseline.rps;
+    const serveRatio = loads.sites.result().rps / loads.baseline.result().rps;
 
     const rows = [
       ["case", "value", "ratio", "goal", ""],
       ["publish, 50 files, 1 changed (median ms)", fmt(median(small), 2), "", "", ""],
       ["publish, 5,000 files, 1 changed (median ms)", fmt(median(large), 2), fmt(publishRatio, 2), `≤ ${GOALS.publishRatio}`, publishRatio <= GOALS.publishRatio ? "ok" : "MISSED"],
-      ["bare node:http, 10 KB from memory (req/s)", fmt(loads.baseline.rps), "", "", ""],
-      ["sites listener, published 10 KB page (req/s)", fmt(loads.sites.rps), fmt(serveRatio, 2), `≥ ${GOALS.serveRatio}`, serveRatio >= GOALS.serveRatio ? "ok" : "MISSED"],
+      ["bare node:http, 10 KB from memory (req/s)", fmt(loads.baseline.result().rps), "", "", ""],
+      ["sites listener, published 10 KB page (req/s)", fmt(loads.sites.result().rps), fmt(serveRatio, 2), `≥ ${GOALS.serveRatio}`, serveRatio >= GOALS.serveRatio ? "ok" : "MISSED"],
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()}\n`);
     for (const [name, l] of Object.entries(loads)) {
-      if (l.total.failures) {
-        process.stdout.write(`\n${name}: ${l.total.failures} wrong answers, e.g. ${l.total.failureSample}\n`);
+      const r = l.result();
+      if (r.failures) {
+        process.stdout.write(`\n${name}: ${r.failures} wrong answers, e.g. ${r.failureSample}\n`);
         process.exitCode = 1;
       }
     }
