@@ -97,6 +97,13 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
   /** An input with a `project` field makes the operation project-scoped: the invoker resolves and checks it. */
   input: I;
   output: O;
+  /**
+   * What the operation acts on. `project` (inferred from a `project` input field); `account`: the account itself
+   * (tokens, two-factor, passwords, sessions, spend limits, creating projects, account billing), refused to a
+   * credential restricted to projects; `any`: not tied to one project but safe for restricted credentials,
+   * because it filters what it returns to `principal.projects`.
+   */
+  level?: "project" | "account" | "any";
   /** `auth`: code or password entry, limited per client IP so it cannot be brute-forced. */
   rateLimit?: "default" | "auth";
   /** It reaches outside Bosun (a customer's server, the web): MCP's openWorldHint. */

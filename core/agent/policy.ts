@@ -6,7 +6,11 @@ import type { AgentMode } from "../../schema/database.ts";
 import type { Effect } from "../operation.ts";
 import { isReadOnlyCommand } from "./safety.ts";
 
-export type Decision = { action: "run" } | { action: "ask"; reason: string } | { action: "deny"; reason: string };
+export type Decision =
+  /** `readOnly`: allowed only because the classifier judged the command read-only (no person, no rule, not `auto`). */
+  | { action: "run"; readOnly?: boolean }
+  | { action: "ask"; reason: string }
+  | { action: "deny"; reason: string };
 
 /** Refused even in `auto` mode: they destroy the server or cut the owner off it. */
 const DENIED_IN_AUTO: RegExp[] = [
@@ -64,7 +68,7 @@ export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { 
     const denied = rules.deny.find((r) => matchesRule(r, command, "deny"));
     if (denied) return { action: "deny", reason: `the instance's owner refuses commands matching '${denied}'` };
     const readOnly = isReadOnlyCommand(command);
-    if (readOnly) return { action: "run" };
+    if (readOnly) return { action: "run", readOnly: true };
     if (mode === "read_only") return { action: "deny", reason: "this conversation is read-only and the command may change the server" };
     if (mode === "auto") {
       const hit = DENIED_IN_AUTO.find((re) => re.test(command));
