@@ -11,6 +11,7 @@ import { runPrincipal } from "../core/agent/principal.ts";
 import { appendRunEvent, finishRun, transition } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
 import { releaseHold } from "../core/billing/holds.ts";
+import { microsNumber, toMicros } from "../core/billing/money.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/errors.ts";
@@ -58,7 +59,7 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     const limits = platform.config.agent;
     if (run.steps >= limits.maxSteps) return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
     if (Date.now() > run.deadline.getTime()) return fail({ code: "limit_reached", message: "the run reached its wall-time limit" });
-    if (Number(run.cost_micros) >= limits.maxCostMicros) return fail({ code: "limit_reached", message: `the run reached its cost limit of $${(limits.maxCostMicros / 1e6).toFixed(2)}` });
+    if (toMicros(run.cost_micros) >= BigInt(limits.maxCostMicros)) return fail({ code: "limit_reached", message: `the run reached its cost limit of $${(limits.maxCostMicros / 1e6).toFixed(2)}` });
 
     let principal;
     try {
@@ -146,9 +147,10 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
         .where("id", "=", runId)
         .execute();
     });
-    await appendRunEvent(platform, runId, "model_step", { model: response.model, usage, cost_micros: settled.charged });
+    // A bounded amount (what one call charged), so a safe JSON number.
+    await appendRunEvent(platform, runId, "model_step", { model: response.model, usage, cost_micros: microsNumber(settled.charged) });
     for (const block of content) if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
-    if (settled.shortfall > 0) return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
+    if (settled.shortfall > 0n) return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
   }
 }
 

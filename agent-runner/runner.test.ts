@@ -116,7 +116,7 @@ describe("site editor", () => {
     expect(modelSteps).toHaveLength(3);
     // Each step's cost is the price of exactly what the server reported.
     const reported = fake.usages;
-    const expected = reported.map((u) => costOf(t.platform.meter.prices, MODEL, u));
+    const expected = reported.map((u) => Number(costOf(t.platform.meter.prices, MODEL, u)));
     expect(modelSteps.map((s) => s.cost_micros)).toEqual(expected);
     expect(modelSteps[0]!.usage).toMatchObject({ input_tokens: reported[0]!.inputTokens, output_tokens: reported[0]!.outputTokens });
     expect(run.cost_micros).toBe(expected.reduce((a, b) => a + b, 0));

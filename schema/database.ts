@@ -83,8 +83,11 @@ export interface SettingsTable {
   updated_at: Timestamp;
 }
 
-/** bigint columns come back from pg as strings; money is integer micro-dollars (1e-6 USD). */
-type Micros = ColumnType<string, number | bigint | string | undefined, number | bigint | string>;
+/** Money is integer micro-dollars (1e-6 USD) in int8 columns. pg and PGlite both return int8 and numeric as
+ * exact decimal strings (no type parser is set: other int8 columns, e.g. ids and chat ids, rely on that);
+ * core/billing converts them to bigint with toMicros and writes bigint, never a JS number that may be rounded. */
+type Micros = ColumnType<string, bigint | string | undefined, bigint | string>;
+type MicrosOnce = ColumnType<string, bigint | string, never>;
 export type Pool = "wallet" | "ai_credits";
 
 export interface BalancesTable {
@@ -104,8 +107,8 @@ export interface LedgerEntriesTable {
   id: Generated<string>;
   account_id: string;
   pool: Pool;
-  amount: ColumnType<string, number | bigint | string, never>;
-  balance_after: ColumnType<string, number | bigint | string, never>;
+  amount: MicrosOnce;
+  balance_after: MicrosOnce;
   reason: string;
   metadata: Json<Record<string, unknown>>;
   idempotency_key: string | null;
@@ -116,9 +119,9 @@ export interface HoldsTable {
   id: string;
   account_id: string;
   pool: Pool;
-  amount: ColumnType<string, number | bigint | string, never>;
+  amount: MicrosOnce;
   state: "active" | "settled" | "released" | "expired";
-  charged: ColumnType<string | null, never, number | bigint | string>;
+  charged: ColumnType<string | null, never, bigint | string>;
   ledger_entry_id: ColumnType<string | null, never, string>;
   metadata: Json<Record<string, unknown>>;
   expires_at: Timestamp;
@@ -282,7 +285,7 @@ export interface AgentRunsTable {
   conversation_id: string;
   status: RunStatus;
   steps: ColumnType<number, number | undefined, number>;
-  cost_micros: ColumnType<string, number | undefined, number | string>;
+  cost_micros: ColumnType<string, bigint | number | undefined, bigint | number | string>;
   input_tokens: ColumnType<string, number | undefined, number | string>;
   output_tokens: ColumnType<string, number | undefined, number | string>;
   error: Json<{ code: string; message: string }> | null;
@@ -312,7 +315,7 @@ export interface AgentStepsTable {
   is_error: ColumnType<boolean, boolean | undefined, boolean>;
   model: string | null;
   usage: Json<Record<string, number>> | null;
-  cost_micros: ColumnType<string, number | undefined, number>;
+  cost_micros: ColumnType<string, bigint | number | undefined, bigint | number>;
   duration_ms: number | null;
   created_at: CreatedAt;
 }

@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import type { AgentMode } from "../../schema/database.ts";
 import { spendableMicros } from "../billing/ledger.ts";
+import { microsNumber } from "../billing/money.ts";
 import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../common.ts";
 import { agentUnavailable } from "../config.ts";
 import { BosunError, conflict, notFound } from "../errors.ts";
@@ -61,7 +62,7 @@ async function assertCanRun(ctx: Context) {
   const cred = ctx.principal.credential!;
   if (cred.kind === "agent_run") throw new BosunError("forbidden", "an agent cannot start or message agents");
   const billed = ctx.project!.owner_account_id;
-  if ((await spendableMicros(ctx.db, billed, "ai_credits")) <= 0) {
+  if ((await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
     throw new BosunError("payment_required", "no AI credit left on the project owner's account; add credit to use the agent", { pool: "ai_credits" });
   }
 }
@@ -212,7 +213,7 @@ export const getAgentConversation = defineOperation({
             is_error: s.is_error,
             model: s.model,
             usage: s.usage as Record<string, number> | null,
-            cost_micros: Number(s.cost_micros),
+            cost_micros: microsNumber(s.cost_micros),
             duration_ms: s.duration_ms,
             created_at: iso(s.created_at),
           })),
@@ -237,7 +238,7 @@ export const runView = (r: RunRow) => ({
   id: r.id,
   status: r.status,
   steps: r.steps,
-  cost_micros: Number(r.cost_micros),
+  cost_micros: microsNumber(r.cost_micros),
   input_tokens: Number(r.input_tokens),
   output_tokens: Number(r.output_tokens),
   error: (r.error as { code: string; message: string } | null) ?? null,

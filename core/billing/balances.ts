@@ -5,7 +5,7 @@ import { Email, IdCursor, iso, Limit, Timestamp } from "../common.ts";
 import { notFound } from "../errors.ts";
 import { defineOperation } from "../operation.ts";
 import { credit, POOLS } from "./ledger.ts";
-import { Micros, money, Money, PoolName } from "./money.ts";
+import { absMicros, Micros, money, Money, PoolName, toMicros } from "./money.ts";
 
 const Balance = z
   .object({ pool: PoolName, balance: Money, held: Money, spendable: Money, shortfall: Money })
@@ -39,9 +39,9 @@ export const getBalances = defineOperation({
     return {
       balances: POOLS.map((pool) => {
         const r = rows.find((x) => x.pool === pool);
-        const balance = Number(r?.balance ?? 0);
-        const held = Number(r?.held ?? 0);
-        return { pool, balance: money(balance), held: money(held), spendable: money(balance - held), shortfall: money(r?.shortfall ?? 0) };
+        const balance = toMicros(r?.balance);
+        const held = toMicros(r?.held);
+        return { pool, balance: money(balance), held: money(held), spendable: money(balance - held), shortfall: money(toMicros(r?.shortfall)) };
       }),
     };
   },
@@ -81,8 +81,8 @@ export const listTransactions = defineOperation({
       transactions: page.map((r) => ({
         id: String(r.id),
         pool: r.pool,
-        type: Number(r.amount) > 0 ? ("credit" as const) : ("debit" as const),
-        amount: money(Math.abs(Number(r.amount))),
+        type: toMicros(r.amount) > 0n ? ("credit" as const) : ("debit" as const),
+        amount: money(absMicros(toMicros(r.amount))),
         balance_after: money(r.balance_after),
         reason: r.reason,
         metadata: r.metadata as Record<string, unknown>,
@@ -96,7 +96,9 @@ export const listTransactions = defineOperation({
 export const grantCredit = defineOperation({
   id: "grant_credit",
   summary: "Grant credit to an account (operator)",
-  description: "A manual top-up or refund into one pool, with a reason. An unpaid shortfall is paid from it first.",
+  description:
+    "A manual top-up or refund into one pool, with a reason. An unpaid shortfall is paid from it first. " +
+    "A grant that would take the pool's balance, or the total ever credited to it, past 10^15 micro-dollars ($1,000,000,000) is refused with 400 naming `amount_micros`, and nothing is written.",
   tags: ["billing", "platform"],
   scope: "platform:admin",
   effect: "write",
@@ -115,7 +117,8 @@ export const grantCredit = defineOperation({
     const entry = await credit(ctx.db, {
       accountId: account.id,
       pool: input.pool,
-      amount: input.amount_micros,
+      amount: BigInt(input.amount_micros),
+      field: "amount_micros",
       reason: input.kind,
       metadata: { note: input.reason, granted_by: ctx.principal.account!.id, request_id: ctx.requestId },
     });

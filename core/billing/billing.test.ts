@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { placeHold, settleHold } from "./holds.ts";
+import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
 import { credit, ledgerMismatches } from "./ledger.ts";
 
 let t: TestPlatform;
@@ -67,8 +68,8 @@ describe("happy paths", () => {
     const settled = await meter.settle(hold, { inputTokens: 1000, outputTokens: 500, cacheWriteTokens: 2000, cacheReadTokens: 10_000 }, { project: "site-a", conversationId: "c1" });
     const base = 1000 * 3 + 500 * 15 + 2000 * 3.75 + 10_000 * 0.3; // micro-dollars before margin
     const expected = Math.ceil((base * (10_000 + meter.prices.marginBps)) / 10_000);
-    expect(settled).toMatchObject({ cost: expected, charged: expected, shortfall: 0 });
-    expect(await meter.settle(hold, { inputTokens: 1, outputTokens: 1 })).toMatchObject({ charged: expected }); // a retry charges once
+    expect(settled).toMatchObject({ cost: BigInt(expected), charged: BigInt(expected), shortfall: 0n });
+    expect(await meter.settle(hold, { inputTokens: 1, outputTokens: 1 })).toMatchObject({ charged: BigInt(expected) }); // a retry charges once
 
     const usage = (await t.request("GET", "/v1/billing/usage", { token })).body as Record<string, { key: string; spend: { micros: number } }[]>;
     expect(usage.by_model).toEqual([{ key: "claude-sonnet-4-5", spend: expect.objectContaining({ micros: expected }) }]);
@@ -77,6 +78,7 @@ describe("happy paths", () => {
     expect(debits.transactions).toHaveLength(1); // the hold itself moved no money
     expect(debits.transactions[0]!.metadata).toMatchObject({ model: "claude-sonnet-4-5", input_tokens: 1000, output_tokens: 500, cache_read_tokens: 10_000, conversation_id: "c1" });
     expect((await balances(token)).ai_credits.balance.micros).toBe(2_000_000 - expected);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("crossing the soft cap raises one alert; crossing the hard cap refuses the next hold with 402 spend_cap_reached", async () => {
@@ -99,7 +101,8 @@ describe("happy paths", () => {
 
     // Raising the cap lets work go on.
     await t.request("PUT", "/v1/billing/limits/ai_credits", { token, body: { hard_cap: null } });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toMatchObject({ amount: 10 });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toMatchObject({ amount: 10n });
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("paginates transactions newest first with a cursor", async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { placeHold, releaseHold, settleHold, sweepExpiredHolds } from "./holds.ts";
-import { credit, ledgerMismatches } from "./ledger.ts";
+import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
+import { credit } from "./ledger.ts";
 
 let t: TestPlatform;
 beforeAll(async () => {
@@ -35,7 +36,7 @@ describe("holds", () => {
     expect(ok).toHaveLength(10);
     for (const r of results) if (r.status === "rejected") expect(r.reason.code).toBe("payment_required");
     expect(await balanceOf(user.id)).toEqual({ balance: 10, held: 10, shortfall: 0 });
-    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("interleaved holds, settles and releases stay exact", async () => {
@@ -58,7 +59,7 @@ describe("holds", () => {
     expect(after.held).toBe(0);
     expect(after.balance).toBe(10 - charged);
     expect(after.balance).toBeGreaterThanOrEqual(0);
-    expect(await ledgerMismatches(db, user.id)).toEqual([]);
+    await expectLedgerConsistent(db, user.id);
   });
 
   it("settles the actual cost, releases the rest, and a retried settle charges once", async () => {
@@ -67,18 +68,19 @@ describe("holds", () => {
     expect(await balanceOf(user.id)).toMatchObject({ balance: 1_000, held: 600 });
     const first = await settleHold(t.platform.db, hold.id, { cost: 250, metadata: { model: "m" } });
     const again = await settleHold(t.platform.db, hold.id, { cost: 250, metadata: { model: "m" } });
-    expect(first).toMatchObject({ charged: 250, shortfall: 0 });
-    expect(again).toMatchObject({ charged: 250, shortfall: 0 });
+    expect(first).toMatchObject({ charged: 250n, shortfall: 0n });
+    expect(again).toMatchObject({ charged: 250n, shortfall: 0n });
     expect(await balanceOf(user.id)).toEqual({ balance: 750, held: 0, shortfall: 0 });
     const debits = await t.platform.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", user.id).where("reason", "=", "ai_usage").execute();
     expect(debits).toHaveLength(1);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("charges an overrun from what is spendable, records the shortfall, and blocks metered work until paid", async () => {
     const user = await funded(100);
     const hold = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 50 });
     const s = await settleHold(t.platform.db, hold.id, { cost: 130 });
-    expect(s).toMatchObject({ charged: 100, shortfall: 30 });
+    expect(s).toMatchObject({ charged: 100n, shortfall: 30n });
     expect(await balanceOf(user.id)).toEqual({ balance: 0, held: 0, shortfall: 30 });
     await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 20, reason: "top_up" });
     await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject({
@@ -87,8 +89,8 @@ describe("holds", () => {
     });
     await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 40, reason: "top_up" });
     expect(await balanceOf(user.id)).toEqual({ balance: 30, held: 0, shortfall: 0 });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 })).resolves.toMatchObject({ amount: 30 });
-    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 })).resolves.toMatchObject({ amount: 30n });
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("the sweeper releases a hold left unsettled past its expiry", async () => {
@@ -100,6 +102,7 @@ describe("holds", () => {
     const row = await t.platform.db.selectFrom("holds").select("state").where("id", "=", hold.id).executeTakeFirstOrThrow();
     expect(row.state).toBe("expired");
     await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toBeTruthy();
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("a repeated credit idempotency key moves money once", async () => {
@@ -113,5 +116,6 @@ describe("holds", () => {
     expect(a.id).toBe(b.id);
     const row = await db.selectFrom("balances").select("balance").where("account_id", "=", user.id).where("pool", "=", "wallet").executeTakeFirstOrThrow();
     expect(Number(row.balance)).toBe(500);
+    await expectLedgerConsistent(db, user.id);
   });
 });

@@ -8,80 +8,92 @@ import { BosunError, notFound } from "../errors.ts";
 import type { DB } from "../operation.ts";
 import { raiseAlerts } from "./limits.ts";
 import { appendEntry, currentPeriod, lockBalance, type LedgerEntry } from "./ledger.ts";
+import { MAX_MICROS, maxMicros, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
 
 export interface Hold {
   id: string;
   accountId: string;
   pool: Pool;
-  amount: number;
+  amount: bigint;
   expiresAt: Date;
 }
 
 export interface Settlement {
   holdId: string;
-  cost: number;
-  charged: number;
+  cost: bigint;
+  charged: bigint;
   /** What the account could not pay; metered work stops until it is. */
-  shortfall: number;
+  shortfall: bigint;
   entry: LedgerEntry | null;
 }
 
-const money = (n: number) => `$${(n / 1e6).toFixed(6)}`;
+/** A whole number of micro-dollars ≥ 0, as bigint; a JS number must be a safe integer. */
+const wholeMicros = (v: bigint | number, what: string) => {
+  if (typeof v === "number" && !Number.isSafeInteger(v)) throw new Error(`${what} is a whole number of micro-dollars`);
+  const m = toMicros(v);
+  if (m < 0n) throw new Error(`${what} is a whole number of micro-dollars ≥ 0`);
+  return m;
+};
 
 export async function placeHold(
   db: DB,
-  h: { accountId: string; pool: Pool; amount: number; ttlSeconds?: number; metadata?: Record<string, unknown> },
+  h: { accountId: string; pool: Pool; amount: bigint | number; ttlSeconds?: number; metadata?: Record<string, unknown> },
 ): Promise<Hold> {
-  if (!Number.isSafeInteger(h.amount) || h.amount <= 0) throw new Error("a hold is a positive whole number of micro-dollars");
+  const amount = wholeMicros(h.amount, "a hold");
+  if (amount === 0n) throw new Error("a hold is a positive whole number of micro-dollars");
+  // No balance can ever pay more than the bound: refuse without asking the database (and without an int8 overflow).
+  if (amount > MAX_MICROS) throw await refusal(db, h.accountId, h.pool, amount);
   const id = crypto.randomUUID();
   const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
   const period = currentPeriod();
   const placed = await db.transaction().execute(async (trx) => {
     // One guarded UPDATE: concurrent holds serialise on the row, and each re-checks the guard after the lock.
     const row = await sql<{ balance: string }>`
-      UPDATE balances b SET held = b.held + ${h.amount}
+      UPDATE balances b SET held = b.held + ${amount}
       WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
-        AND b.shortfall = 0 AND b.balance - b.held >= ${h.amount}
+        AND b.shortfall = 0 AND b.balance - b.held >= ${amount}
         AND NOT EXISTS (
           SELECT 1 FROM spend_limits l
           WHERE l.account_id = b.account_id AND l.pool = b.pool AND l.hard_cap IS NOT NULL
-            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + ${h.amount} > l.hard_cap)
+            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + ${amount} > l.hard_cap)
       RETURNING b.balance`.execute(trx);
     if (!row.rows.length) return false;
     await trx
       .insertInto("holds")
-      .values({ id, account_id: h.accountId, pool: h.pool, amount: h.amount, state: "active", metadata: JSON.stringify(h.metadata ?? {}), expires_at: expiresAt })
+      .values({ id, account_id: h.accountId, pool: h.pool, amount, state: "active", metadata: JSON.stringify(h.metadata ?? {}), expires_at: expiresAt })
       .execute();
     return true;
   });
-  if (!placed) throw await refusal(db, h.accountId, h.pool, h.amount);
-  return { id, accountId: h.accountId, pool: h.pool, amount: h.amount, expiresAt };
+  if (!placed) throw await refusal(db, h.accountId, h.pool, amount);
+  return { id, accountId: h.accountId, pool: h.pool, amount, expiresAt };
 }
 
 /** Why a hold was refused, as the error the caller sees (402). */
-async function refusal(db: DB, accountId: string, pool: Pool, amount: number): Promise<BosunError> {
+async function refusal(db: DB, accountId: string, pool: Pool, amount: bigint): Promise<BosunError> {
   const bal = await db.selectFrom("balances").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
   const limits = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
-  const balance = Number(bal?.balance ?? 0);
-  const held = Number(bal?.held ?? 0);
+  const balance = toMicros(bal?.balance);
+  const held = toMicros(bal?.held);
   const spendable = balance - held;
-  const shortfall = Number(bal?.shortfall ?? 0);
-  if (shortfall > 0) {
-    return new BosunError("payment_required", `an unpaid shortfall of ${money(shortfall)} blocks metered work; add credit`, { pool, shortfall_micros: shortfall });
+  const shortfall = toMicros(bal?.shortfall);
+  if (shortfall > 0n) {
+    return new BosunError("payment_required", `an unpaid shortfall of ${usdText(shortfall)} blocks metered work; add credit`, { pool, shortfall_micros: microsNumber(shortfall) });
   }
-  const spent = bal?.period === currentPeriod() ? Number(bal.period_spend) : 0;
-  if (limits?.hard_cap != null && spent + held + amount > Number(limits.hard_cap)) {
+  const spent = bal?.period === currentPeriod() ? toMicros(bal.period_spend) : 0n;
+  if (limits?.hard_cap != null && spent + held + amount > toMicros(limits.hard_cap)) {
     await raiseAlerts(db, accountId, pool, { spendHitHardCap: true });
-    return new BosunError("spend_cap_reached", `the monthly hard cap of ${money(Number(limits.hard_cap))} is reached`, {
+    return new BosunError("spend_cap_reached", `the monthly hard cap of ${usdText(toMicros(limits.hard_cap))} is reached`, {
       pool,
-      hard_cap_micros: Number(limits.hard_cap),
-      period_spend_micros: spent,
+      hard_cap_micros: microsNumber(limits.hard_cap),
+      period_spend_micros: microsNumber(spent),
     });
   }
-  return new BosunError("payment_required", `not enough ${pool === "ai_credits" ? "AI credit" : "wallet balance"}: ${money(spendable)} spendable, ${money(amount)} needed`, {
+  // The amount asked for is the one figure here not bounded by a balance: past 2^53 it is given as a string.
+  const required = amount <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(amount) : String(amount);
+  return new BosunError("payment_required", `not enough ${pool === "ai_credits" ? "AI credit" : "wallet balance"}: ${usdText(spendable)} spendable, ${usdText(amount)} needed`, {
     pool,
-    spendable_micros: spendable,
-    required_micros: amount,
+    spendable_micros: microsNumber(spendable),
+    required_micros: required,
   });
 }
 
@@ -89,9 +101,11 @@ async function refusal(db: DB, accountId: string, pool: Pool, amount: number): P
 export async function settleHold(
   db: DB,
   holdId: string,
-  s: { cost: number; reason?: string; metadata?: Record<string, unknown> },
+  s: { cost: bigint | number; reason?: string; metadata?: Record<string, unknown> },
 ): Promise<Settlement> {
-  if (!Number.isSafeInteger(s.cost) || s.cost < 0) throw new Error("a cost is a whole number of micro-dollars ≥ 0");
+  // A cost past the bound (a provider reporting absurd usage) is charged as the bound: no balance can pay more,
+  // and the shortfall it leaves blocks metered work all the same.
+  const cost = minMicros(wholeMicros(s.cost, "a cost"), MAX_MICROS);
   const result = await db.transaction().execute(async (trx) => {
     const hold = await trx.selectFrom("holds").selectAll().where("id", "=", holdId).forUpdate().executeTakeFirst();
     if (!hold) throw notFound("hold", holdId);
@@ -100,19 +114,21 @@ export async function settleHold(
         ? await trx.selectFrom("ledger_entries").selectAll().where("id", "=", hold.ledger_entry_id).executeTakeFirst()
         : undefined;
       const meta = (entry?.metadata ?? {}) as { cost?: number; shortfall?: number };
+      const charged = toMicros(hold.charged);
       return {
         fresh: false,
-        settlement: { holdId, cost: meta.cost ?? Number(hold.charged), charged: Number(hold.charged), shortfall: meta.shortfall ?? 0, entry: null },
+        settlement: { holdId, cost: meta.cost != null ? toMicros(meta.cost) : charged, charged, shortfall: toMicros(meta.shortfall ?? 0), entry: null },
         pool: hold.pool,
         accountId: hold.account_id,
       };
     }
     // A hold that expired first has already given its reservation back; the call still happened, so charge it.
-    const reserved = hold.state === "active" ? Number(hold.amount) : 0;
+    const reserved = hold.state === "active" ? toMicros(hold.amount) : 0n;
     const bal = await lockBalance(trx, hold.account_id, hold.pool);
     const available = bal.balance - (bal.held - reserved);
-    const charged = Math.min(s.cost, Math.max(0, available));
-    const shortfall = s.cost - charged;
+    const charged = minMicros(cost, maxMicros(0n, available));
+    // Saturates at the bound: an overlapping expired hold could otherwise add a second overrun past it.
+    const shortfall = minMicros(cost - charged, MAX_MICROS - bal.shortfall);
     const balance = bal.balance - charged;
     await trx
       .updateTable("balances")
@@ -132,7 +148,8 @@ export async function settleHold(
       amount: -charged,
       balanceAfter: balance,
       reason: s.reason ?? "ai_usage",
-      metadata: { ...(hold.metadata as Record<string, unknown>), ...s.metadata, hold_id: holdId, cost: s.cost, shortfall },
+      // Bounded amounts, so safe JSON numbers.
+      metadata: { ...(hold.metadata as Record<string, unknown>), ...s.metadata, hold_id: holdId, cost: microsNumber(cost), shortfall: microsNumber(shortfall) },
       idempotencyKey: `hold:${holdId}`,
     });
     await trx
@@ -140,7 +157,7 @@ export async function settleHold(
       .set({ state: "settled", charged, ledger_entry_id: entry.id, closed_at: new Date() })
       .where("id", "=", holdId)
       .execute();
-    return { fresh: true, settlement: { holdId, cost: s.cost, charged, shortfall, entry }, pool: hold.pool, accountId: hold.account_id };
+    return { fresh: true, settlement: { holdId, cost, charged, shortfall, entry }, pool: hold.pool, accountId: hold.account_id };
   });
   if (result.fresh) await raiseAlerts(db, result.accountId, result.pool, {});
   return result.settlement;

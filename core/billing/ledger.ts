@@ -4,6 +4,7 @@
 import type { Transaction } from "kysely";
 import type { Database, Pool } from "../../schema/database.ts";
 import type { DB } from "../operation.ts";
+import { boundExceeded, MAX_MICROS, minMicros, toMicros } from "./money.ts";
 
 export const POOLS: Pool[] = ["wallet", "ai_credits"];
 
@@ -11,8 +12,8 @@ export interface LedgerEntry {
   id: string;
   account_id: string;
   pool: Pool;
-  amount: number;
-  balance_after: number;
+  amount: bigint;
+  balance_after: bigint;
   reason: string;
   metadata: Record<string, unknown>;
   created_at: Date;
@@ -27,8 +28,8 @@ const toEntry = (r: Record<string, unknown>): LedgerEntry => ({
   id: String(r.id),
   account_id: String(r.account_id),
   pool: r.pool as Pool,
-  amount: Number(r.amount),
-  balance_after: Number(r.balance_after),
+  amount: toMicros(r.amount as string),
+  balance_after: toMicros(r.balance_after as string),
   reason: String(r.reason),
   metadata: (r.metadata as Record<string, unknown>) ?? {},
   created_at: r.created_at as Date,
@@ -38,7 +39,7 @@ const toEntry = (r: Record<string, unknown>): LedgerEntry => ({
 export async function lockBalance(trx: Trx, accountId: string, pool: Pool) {
   await trx
     .insertInto("balances")
-    .values({ account_id: accountId, pool, balance: 0, held: 0, shortfall: 0, period_spend: 0 })
+    .values({ account_id: accountId, pool, balance: 0n, held: 0n, shortfall: 0n, period_spend: 0n })
     .onConflict((oc) => oc.columns(["account_id", "pool"]).doNothing())
     .execute();
   const row = await trx
@@ -49,17 +50,17 @@ export async function lockBalance(trx: Trx, accountId: string, pool: Pool) {
     .forUpdate()
     .executeTakeFirstOrThrow();
   return {
-    balance: Number(row.balance),
-    held: Number(row.held),
-    shortfall: Number(row.shortfall),
+    balance: toMicros(row.balance),
+    held: toMicros(row.held),
+    shortfall: toMicros(row.shortfall),
     period: row.period,
-    periodSpend: row.period === currentPeriod() ? Number(row.period_spend) : 0,
+    periodSpend: row.period === currentPeriod() ? toMicros(row.period_spend) : 0n,
   };
 }
 
 export async function appendEntry(
   trx: Trx,
-  e: { accountId: string; pool: Pool; amount: number; balanceAfter: number; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string | null },
+  e: { accountId: string; pool: Pool; amount: bigint; balanceAfter: bigint; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string | null },
 ): Promise<LedgerEntry> {
   const row = await trx
     .insertInto("ledger_entries")
@@ -90,20 +91,52 @@ async function findByKey(db: DB | Trx, accountId: string, pool: Pool, key: strin
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === "23505";
 
-type Credit = { accountId: string; pool: Pool; amount: number; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
+type Credit = {
+  accountId: string;
+  pool: Pool;
+  /** micro-dollars; a number must be a safe integer */
+  amount: bigint | number;
+  reason: string;
+  metadata?: Record<string, unknown>;
+  idempotencyKey?: string;
+  /** The input field the amount came from, named by the 400 when it would pass the bound. */
+  field?: string;
+};
 
-/** Adds money, inside the caller's transaction. An unpaid shortfall is paid from it first (its own row). */
+/** The total ever credited to a pool. With the balance, it is what MAX_MICROS bounds: every sum of the pool's
+ * ledger (debits included: they never exceed the credits) is then at most this. Credits are rare, and the
+ * account's rows are found by ledger_account_idx. */
+async function creditedTotal(trx: Trx, accountId: string, pool: Pool): Promise<bigint> {
+  const row = await trx
+    .selectFrom("ledger_entries")
+    .select((e) => e.fn.coalesce(e.fn.sum<string>("amount"), e.val("0")).as("total"))
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .where("amount", ">", "0")
+    .executeTakeFirstOrThrow();
+  return toMicros(String(row.total));
+}
+
+/** Adds money, inside the caller's transaction. An unpaid shortfall is paid from it first (its own row).
+ * A credit that would take the balance, or the total ever credited, past MAX_MICROS is refused (400 naming
+ * `field`) before anything is written. */
 export async function creditIn(trx: Trx, c: Credit): Promise<LedgerEntry> {
-  if (!Number.isSafeInteger(c.amount) || c.amount <= 0) throw new Error("a credit is a positive whole number of micro-dollars");
+  const field = c.field ?? "amount";
+  const amount = typeof c.amount === "bigint" ? c.amount : Number.isSafeInteger(c.amount) ? BigInt(c.amount) : -1n;
+  if (amount <= 0n) throw new Error("a credit is a positive whole number of micro-dollars");
+  if (amount > MAX_MICROS) throw boundExceeded(field, "this amount");
   if (c.idempotencyKey) {
     const seen = await findByKey(trx, c.accountId, c.pool, c.idempotencyKey);
     if (seen) return seen;
   }
   const bal = await lockBalance(trx, c.accountId, c.pool);
-  let balance = bal.balance + c.amount;
-  const entry = await appendEntry(trx, { ...c, balanceAfter: balance });
-  const repay = Math.min(bal.shortfall, c.amount);
-  if (repay > 0) {
+  // Checked under the row lock, so two concurrent credits cannot both pass.
+  if (bal.balance + amount > MAX_MICROS) throw boundExceeded(field, `the ${c.pool} balance after this credit`);
+  if ((await creditedTotal(trx, c.accountId, c.pool)) + amount > MAX_MICROS) throw boundExceeded(field, `the total ever credited to ${c.pool}`);
+  let balance = bal.balance + amount;
+  const entry = await appendEntry(trx, { ...c, amount, balanceAfter: balance });
+  const repay = minMicros(bal.shortfall, amount);
+  if (repay > 0n) {
     balance -= repay;
     await appendEntry(trx, {
       accountId: c.accountId,
@@ -154,14 +187,16 @@ export async function ledgerMismatches(db: DB, accountId?: string) {
     .select(["balances.account_id", "balances.pool", "balances.balance", "l.total"]);
   if (accountId) q = q.where("balances.account_id", "=", accountId);
   const rows = await q.execute();
+  // Compared as bigint: as numbers, two sums past 2^53 can round to one value and hide a mismatch. Reported
+  // as decimal strings, so a report can be JSON.
   return rows
-    .filter((r) => Number(r.balance) !== Number(r.total ?? 0))
-    .map((r) => ({ account_id: r.account_id, pool: r.pool, balance: Number(r.balance), ledger_sum: Number(r.total ?? 0) }));
+    .filter((r) => toMicros(r.balance) !== toMicros(r.total ?? "0"))
+    .map((r) => ({ account_id: r.account_id, pool: r.pool, balance: String(r.balance), ledger_sum: String(r.total ?? "0") }));
 }
 
 /** Balance minus what running work holds; 0 for an account that never had this pool. */
-export async function spendableMicros(db: DB, accountId: string, pool: Pool): Promise<number> {
+export async function spendableMicros(db: DB, accountId: string, pool: Pool): Promise<bigint> {
   const row = await db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
-  if (!row || Number(row.shortfall) > 0) return 0;
-  return Number(row.balance) - Number(row.held);
+  if (!row || toMicros(row.shortfall) > 0n) return 0n;
+  return toMicros(row.balance) - toMicros(row.held);
 }

@@ -5,7 +5,7 @@ import type { Pool } from "../../schema/database.ts";
 import { IdCursor, iso, Limit, Timestamp } from "../common.ts";
 import { defineOperation, type DB } from "../operation.ts";
 import { currentPeriod } from "./ledger.ts";
-import { Micros, money, Money, PoolName } from "./money.ts";
+import { Micros, microsNumber, money, Money, PoolName, toMicros } from "./money.ts";
 
 type Kind = "low_balance" | "soft_cap" | "hard_cap";
 
@@ -16,17 +16,18 @@ export async function raiseAlerts(db: DB, accountId: string, pool: Pool, opts: {
   const bal = await db.selectFrom("balances").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
   if (!bal) return;
   const window = currentPeriod();
-  const spent = bal.period === window ? Number(bal.period_spend) : 0;
-  const spendable = Number(bal.balance) - Number(bal.held);
+  const spent = bal.period === window ? toMicros(bal.period_spend) : 0n;
+  const spendable = toMicros(bal.balance) - toMicros(bal.held);
   const due: [Kind, Record<string, unknown>][] = [];
-  if (limits.low_balance_alert != null && spendable < Number(limits.low_balance_alert)) {
-    due.push(["low_balance", { spendable_micros: spendable, threshold_micros: Number(limits.low_balance_alert) }]);
+  // Compared as bigint; the event details are bounded amounts, so JSON numbers.
+  if (limits.low_balance_alert != null && spendable < toMicros(limits.low_balance_alert)) {
+    due.push(["low_balance", { spendable_micros: microsNumber(spendable), threshold_micros: microsNumber(limits.low_balance_alert) }]);
   }
-  if (limits.soft_cap != null && spent >= Number(limits.soft_cap)) {
-    due.push(["soft_cap", { period_spend_micros: spent, soft_cap_micros: Number(limits.soft_cap) }]);
+  if (limits.soft_cap != null && spent >= toMicros(limits.soft_cap)) {
+    due.push(["soft_cap", { period_spend_micros: microsNumber(spent), soft_cap_micros: microsNumber(limits.soft_cap) }]);
   }
-  if (limits.hard_cap != null && (opts.spendHitHardCap || spent >= Number(limits.hard_cap))) {
-    due.push(["hard_cap", { period_spend_micros: spent, hard_cap_micros: Number(limits.hard_cap) }]);
+  if (limits.hard_cap != null && (opts.spendHitHardCap || spent >= toMicros(limits.hard_cap))) {
+    due.push(["hard_cap", { period_spend_micros: microsNumber(spent), hard_cap_micros: microsNumber(limits.hard_cap) }]);
   }
   for (const [kind, detail] of due) {
     await db
@@ -88,7 +89,12 @@ export const updateSpendLimits = defineOperation({
   handler: async (ctx, input) => {
     const accountId = ctx.principal.billedAccount!;
     const { pool, ...changes } = input;
-    const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    // Caps are bounded by their schema (Micros: at most MAX_MICROS), so a cap past the bound is a 400 naming it.
+    const set = Object.fromEntries(
+      Object.entries(changes)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, v === null ? null : toMicros(v)]),
+    ) as { low_balance_alert?: bigint | null; soft_cap?: bigint | null; hard_cap?: bigint | null };
     await ctx.db
       .insertInto("spend_limits")
       .values({ account_id: accountId, pool, ...set })

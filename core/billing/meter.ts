@@ -18,7 +18,8 @@ export class Meter {
 
   /** Reserves the most the call can cost, from the AI-credit pool. */
   async hold(h: { accountId: string; model: string; inputTokens: number; maxOutputTokens: number; ttlSeconds?: number; metadata?: Record<string, unknown> }): Promise<MeteredHold> {
-    const amount = Math.max(1, upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens));
+    const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
+    const amount = bound > 1n ? bound : 1n;
     const hold = await placeHold(this.db, {
       accountId: h.accountId,
       pool: "ai_credits",

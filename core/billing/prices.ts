@@ -21,7 +21,12 @@ export interface TokenUsage {
   reasoningTokens?: number;
 }
 
-const usd = (dollarsPerMillion: number) => Math.round(dollarsPerMillion * 1_000_000);
+const usd = (dollarsPerMillion: number) => {
+  const micros = Math.round(dollarsPerMillion * 1_000_000);
+  // A price is exact integer micro-dollars (per million tokens): no NaN, infinity or negative price reaches the bigint math.
+  if (!Number.isSafeInteger(micros) || micros < 0) throw new Error(`a model price must be USD per million tokens ≥ 0, not ${dollarsPerMillion}`);
+  return micros;
+};
 const price = (input: number, output: number, cacheWrite: number, cacheRead: number): ModelPrice => ({
   input: usd(input),
   output: usd(output),
@@ -105,15 +110,22 @@ export function priceOf(config: PriceConfig, model: string): ModelPrice {
   });
 }
 
-/** Σ tokens × price, plus margin, rounded up to a whole micro-dollar. Exact integer arithmetic. */
-function charge(config: PriceConfig, terms: [number, number][]): number {
-  const raw = terms.reduce((sum, [tokens, perMillion]) => sum + BigInt(tokens) * BigInt(perMillion), 0n);
-  const scaled = raw * BigInt(10_000 + config.marginBps);
-  const divisor = 1_000_000n * 10_000n;
-  return Number((scaled + divisor - 1n) / divisor);
+/** A token count from a provider's usage: a whole number ≥ 0 (anything else is the provider's error, not a price). */
+function tokenCount(n: number): bigint {
+  if (!Number.isSafeInteger(n) || n < 0) throw new BosunError("model_error", `the model provider reported an invalid token count: ${n}`);
+  return BigInt(n);
 }
 
-export function costOf(config: PriceConfig, model: string, usage: TokenUsage): number {
+/** Σ tokens × price, plus margin, rounded up to a whole micro-dollar. Exact bigint arithmetic, whatever the
+ * size: the meter bounds what is held and charged, not this. */
+function charge(config: PriceConfig, terms: [number, number][]): bigint {
+  const raw = terms.reduce((sum, [tokens, perMillion]) => sum + tokenCount(tokens) * BigInt(perMillion), 0n);
+  const scaled = raw * BigInt(10_000 + config.marginBps);
+  const divisor = 1_000_000n * 10_000n;
+  return (scaled + divisor - 1n) / divisor;
+}
+
+export function costOf(config: PriceConfig, model: string, usage: TokenUsage): bigint {
   const p = priceOf(config, model);
   return charge(config, [
     [usage.inputTokens, p.input],
@@ -124,7 +136,7 @@ export function costOf(config: PriceConfig, model: string, usage: TokenUsage): n
 }
 
 /** The most a call can cost: every input token at the dearer of input and cache-write prices, plus max_tokens of output. */
-export function upperBoundOf(config: PriceConfig, model: string, inputTokens: number, maxOutputTokens: number): number {
+export function upperBoundOf(config: PriceConfig, model: string, inputTokens: number, maxOutputTokens: number): bigint {
   const p = priceOf(config, model);
   return charge(config, [
     [inputTokens, Math.max(p.input, p.cacheWrite)],

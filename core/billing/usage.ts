@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { z } from "zod";
 import { defineOperation } from "../operation.ts";
 import { currentPeriod } from "./ledger.ts";
-import { money, Money } from "./money.ts";
+import { money, Money, toMicros } from "./money.ts";
 
 const Breakdown = z.array(z.object({ key: z.string(), spend: Money }));
 
@@ -39,25 +39,30 @@ export const getUsage = defineOperation({
         .groupBy(sql`1`)
         .orderBy(sql`2`, "desc")
         .execute();
-      return rows.map((r) => ({ key: r.key ?? "(none)", spend: money(r.spend) }));
+      return rows.map((r) => ({ key: r.key ?? "(none)", micros: toMicros(r.spend) }));
     };
     const since = async (ms: number) => {
       const row = await spend
         .where("created_at", ">=", new Date(Date.now() - ms))
         .select(sql<string>`coalesce(-sum(amount), 0)`.as("spend"))
         .executeTakeFirstOrThrow();
-      return Number(row.spend);
+      return toMicros(row.spend);
     };
+    // Sums are numeric in SQL and bigint here, exact; shown as Money (bounded: spend never exceeds what was
+    // credited, and credits are bounded per pool).
+    const shown = (rows: { key: string; micros: bigint }[]) => rows.map((r) => ({ key: r.key, spend: money(r.micros) }));
     const byPool = await group(sql<string>`pool`);
     const day = 86_400_000;
+    const week = await since(7 * day);
     return {
       period,
-      total: money(byPool.reduce((s, r) => s + r.spend.micros, 0)),
-      by_pool: byPool,
-      by_reason: await group(sql<string>`reason`),
-      by_model: await group(sql<string>`metadata->>'model'`),
-      by_project: await group(sql<string>`metadata->>'project'`),
-      burn_rate: { last_24h: money(await since(day)), daily_average_7d: money(Math.round((await since(7 * day)) / 7)) },
+      total: money(byPool.reduce((s, r) => s + r.micros, 0n)),
+      by_pool: shown(byPool),
+      by_reason: shown(await group(sql<string>`reason`)),
+      by_model: shown(await group(sql<string>`metadata->>'model'`)),
+      by_project: shown(await group(sql<string>`metadata->>'project'`)),
+      // Rounded half up, as Math.round did for these non-negative sums.
+      burn_rate: { last_24h: money(await since(day)), daily_average_7d: money((week * 2n + 7n) / 14n) },
     };
   },
 });
