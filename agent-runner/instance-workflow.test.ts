@@ -7,7 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { credit, ledgerMismatches } from "../core/billing/ledger.ts";
+import { credit } from "../core/billing/ledger.ts";
+import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
 import { loadConfig } from "../core/config.ts";
 import { startInstanceWorld, type InstanceWorld } from "../core/instances/test-helpers.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
@@ -111,7 +112,7 @@ describe("instance operator", () => {
     const charged = await w.t.platform.db.selectFrom("ledger_entries").select("amount").where("account_id", "=", w.user.id).where("reason", "=", "ai_usage").execute();
     expect(charged).toHaveLength(5);
     expect(-charged.reduce((s, r) => s + Number(r.amount), 0)).toBe(transcript.runs[0]!.cost_micros);
-    expect(await ledgerMismatches(w.t.platform.db, w.user.id)).toEqual([]);
+    await expectLedgerConsistent(w.t.platform.db, w.user.id);
     await w.t.platform.audit.flush();
     const audit = await w.t.platform.db.selectFrom("audit_events").select("operation").where("surface", "=", "agent").where("project", "=", "ops").execute();
     expect(audit.map((a) => a.operation)).toEqual(expect.arrayContaining(["run_command", "edit_remote_file"]));

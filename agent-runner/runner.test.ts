@@ -3,7 +3,8 @@
 // metering on the ledger, and a worker stopped mid-run with another picking the run up.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import pino from "pino";
-import { ledgerMismatches, credit } from "../core/billing/ledger.ts";
+import { credit } from "../core/billing/ledger.ts";
+import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
 import { costOf } from "../core/billing/prices.ts";
 import type { AgentConfig } from "../core/config.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
@@ -122,7 +123,7 @@ describe("site editor", () => {
     expect(run.cost_micros).toBe(expected.reduce((a, b) => a + b, 0));
     const debits = await t.platform.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", user.id).where("reason", "=", "ai_usage").execute();
     expect(debits.map((d) => -Number(d.amount))).toEqual(expected);
-    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+    await expectLedgerConsistent(t.platform.db, user.id);
     expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
     // The site is live, and the audit names the agent as the surface of what it did.
     expect(((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] }).releases).toHaveLength(1);
@@ -164,7 +165,7 @@ describe("site editor", () => {
 
 describe("site workflow", () => {
   it("adds a page with a form, links it from the home page, publishes; the live site serves it and takes a submission", async () => {
-    const { token, project } = await siteOwner();
+    const { user, token, project } = await siteOwner();
     const home = '<!doctype html><html><head><title>Home</title></head><body><nav><a href="/">Home</a></nav><h1>Welcome</h1></body></html>';
     expect((await t.request("PUT", `/v1/projects/${project}/files`, { token, body: { project, path: "index.html", content: home } })).status).toBeLessThan(300);
     const form = `<form method="post" action="/s/${project}/_forms/contact"><input type="email" name="email" required><button>Send</button></form>`;
@@ -195,6 +196,7 @@ describe("site workflow", () => {
     expect(submit.status).toBeLessThan(400);
     const submissions = (await t.request("GET", `/v1/projects/${project}/submissions`, { token })).body as { submissions: { data: Record<string, unknown> }[] };
     expect(submissions.submissions.map((s) => s.data)).toEqual([{ email: "ada@example.test" }]);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 });
 
@@ -235,7 +237,7 @@ describe("metering and credentials", () => {
     const ended = await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "failed");
     expect(ended.run.error).toMatchObject({ code: "payment_required" });
     expect(fake.requests).toHaveLength(1); // the second model call was never made
-    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+    await expectLedgerConsistent(t.platform.db, user.id);
     expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
   });
 
@@ -254,6 +256,7 @@ describe("metering and credentials", () => {
     const ended = await runOf(project, token, runId, (s) => s === "failed");
     expect(ended.run.error).toMatchObject({ code: "unauthorized" });
     expect(((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] }).releases).toHaveLength(0);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 });
 
@@ -283,7 +286,7 @@ describe("durability", () => {
     expect(transcript.runs[0]!.steps_detail.filter((s) => s.tool === "write_file")).toHaveLength(1);
     expect(transcript.messages.at(-1)!.content).toEqual([{ type: "text", text: "Done: a.txt written." }]);
     expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
-    expect(await ledgerMismatches(t.platform.db, user.id)).toEqual([]);
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("a tool call caught half-done by a crash is reported as interrupted, not made again, and the crashed attempt's hold is released", async () => {
@@ -310,6 +313,6 @@ describe("durability", () => {
     expect((await t.request("GET", `/v1/projects/${project}/files/content?path=b.txt`, { token })).status).toBe(404); // not made again
     const hold = await db.selectFrom("holds").select("state").where("id", "=", stale.id).executeTakeFirstOrThrow();
     expect(hold.state).toBe("released");
-    expect(await ledgerMismatches(db, user.id)).toEqual([]);
+    await expectLedgerConsistent(db, user.id);
   });
 });
