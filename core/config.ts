@@ -1,5 +1,6 @@
 // Operator configuration, read from the environment once. Customers never set any of this.
 import path from "node:path";
+import { MAX_MICROS } from "./billing/money.ts";
 
 export interface Config {
   dataDir: string;
@@ -72,6 +73,14 @@ const int = (v: string | undefined, dflt: number) => {
   return v && Number.isFinite(n) && n > 0 ? Math.floor(n) : dflt;
 };
 
+/** BOSUN_TRIAL_CREDIT_USD in micro-dollars: unset is $1, unreadable is none; past the money bound (or below 0)
+ * it is refused at start, rather than by every registration. */
+function trialCredit(v: string | undefined): number {
+  const micros = Math.round(Number(v ?? 1) * 1e6) || 0;
+  if (!Number.isSafeInteger(micros) || micros < 0 || BigInt(micros) > MAX_MICROS) throw new Error(`BOSUN_TRIAL_CREDIT_USD must be a dollar amount from 0 to ${Number(MAX_MICROS) / 1e6}`);
+  return micros;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   return {
     dataDir: path.resolve(env.BOSUN_DATA_DIR || "./.bosun"),
@@ -82,7 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     masterKey: env.BOSUN_MASTER_KEY || undefined,
     trustProxy: bool(env.BOSUN_TRUST_PROXY, false),
     sessionTtlSeconds: int(env.BOSUN_SESSION_TTL_SECONDS, 12 * 3600),
-    trialCreditMicros: Math.round(Number(env.BOSUN_TRIAL_CREDIT_USD ?? 1) * 1e6) || 0,
+    trialCreditMicros: trialCredit(env.BOSUN_TRIAL_CREDIT_USD),
     logLevel: env.BOSUN_LOG_LEVEL || "info",
     sitesPort: Number.isInteger(Number(env.BOSUN_SITES_PORT)) && env.BOSUN_SITES_PORT ? Number(env.BOSUN_SITES_PORT) : 8788,
     sitesDomain: env.BOSUN_SITES_DOMAIN?.trim().toLowerCase().replace(/^\.+|\.+$/g, "") || undefined,

@@ -11,6 +11,7 @@ import { connectMcp } from "../../testkit/mcp-client.ts";
 import { placeHold, settleHold } from "./holds.ts";
 import { credit, ledgerMismatches } from "./ledger.ts";
 import { MAX_MICROS, money, toMicros } from "./money.ts";
+import { loadConfig } from "../config.ts";
 
 const MAX = Number(MAX_MICROS); // 10^15 µ$ = $1,000,000,000
 const TWO_53 = 2n ** 53n;
@@ -102,6 +103,27 @@ describe("the representation", () => {
     } finally {
       await readerMcp.close();
     }
+  });
+});
+
+describe("documentation and configuration", () => {
+  it("the OpenAPI document says what the representation and the bound are", async () => {
+    const doc = (await t.request("GET", "/openapi.json")).body;
+    const money = doc.components.schemas.Money;
+    expect(money.properties.micros).toMatchObject({ type: "integer", maximum: 2 * MAX, description: expect.stringContaining("2^53") });
+    const grantOp = doc.paths["/v1/admin/credit"].post;
+    const body = grantOp.requestBody.content["application/json"].schema;
+    const resolved = body.$ref ? doc.components.schemas[body.$ref.split("/").at(-1)] : body;
+    expect(resolved.properties.amount_micros).toMatchObject({ type: "integer", minimum: 1, maximum: MAX });
+    expect(grantOp.description).toContain("amount_micros");
+  });
+
+  it("a trial credit past the bound is refused at start, not by every registration", () => {
+    expect(loadConfig({ BOSUN_TRIAL_CREDIT_USD: "5" }).trialCreditMicros).toBe(5_000_000);
+    expect(loadConfig({ BOSUN_TRIAL_CREDIT_USD: "1000000000" }).trialCreditMicros).toBe(MAX);
+    expect(() => loadConfig({ BOSUN_TRIAL_CREDIT_USD: "1000000000.01" })).toThrow(/BOSUN_TRIAL_CREDIT_USD/);
+    expect(() => loadConfig({ BOSUN_TRIAL_CREDIT_USD: "-1" })).toThrow(/BOSUN_TRIAL_CREDIT_USD/);
+    expect(() => loadConfig({ BOSUN_TRIAL_CREDIT_USD: "1e300" })).toThrow(/BOSUN_TRIAL_CREDIT_USD/);
   });
 });
 
