@@ -206,6 +206,12 @@ describe("the bound", () => {
 });
 
 describe("sums past 2^53", () => {
+  it("the driver (pg or PGlite, whichever this run uses) gives int8 and numeric as exact strings, converted to bigint", async () => {
+    const row = await sql<{ a: unknown; s: unknown }>`select ${TWO_53 + 1n}::int8 as a, sum(x) as s from (values (${TWO_53}::int8), (3::int8)) v(x)`.execute(t.platform.db);
+    expect(row.rows[0]).toEqual({ a: "9007199254740993", s: "9007199254740995" });
+    expect(toMicros(row.rows[0]!.s as string)).toBe(TWO_53 + 3n);
+  });
+
   it("the ledger invariant compares exactly: a mismatch of one micro-dollar past 2^53 is found", async () => {
     const user = await t.account();
     await legacyWallet(user, TWO_53);
