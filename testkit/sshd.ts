@@ -127,13 +127,14 @@ i=1
 while [ $i -le 30 ]; do echo "2026-01-01T00:00:$i+0000 host app[1]: journal line $i"; i=$((i+1)); done
 `;
 
-/** `sudo` that really runs as root: strips -n/--, quotes each argument and runs it over SSH as root. */
+/** `sudo` that really runs as root: strips -n/--, quotes each argument and runs it over SSH as root, with a
+ *  PATH like sudo's secure_path. */
 const ROOT_SUDO = (logFile: string, key: string, port: number) => String.raw`#!/bin/sh
 printf '%s\n' "$*" >> '${logFile}'
 while [ $# -gt 0 ]; do case "$1" in -n) shift;; --) shift; break;; -*) echo "sudo stand-in: unsupported option $1" >&2; exit 1;; *) break;; esac; done
 q=
 for a in "$@"; do q="$q '$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'"; done
-exec ssh -q -i '${key}' -p ${port} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 "$q"
+exec ssh -q -i '${key}' -p ${port} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin;$q"
 `;
 
 /** Removes a user we created and its home, if it exists (homes only under the paths our users get). */
