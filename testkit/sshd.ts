@@ -160,9 +160,13 @@ function removeUser(name: string) {
 
 /** Removes users a crashed earlier run left behind (only ours: prefix match, home gone). */
 function sweepStaleUsers() {
-  for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+  const passwd = fs.readFileSync("/etc/passwd", "utf8");
+  for (const line of passwd.split("\n")) {
     const [name, , , , , home] = line.split(":");
-    if (name?.startsWith(USER_PREFIX) && home && !fs.existsSync(home)) {
+    // A spare user (`<operator>-s`) a test created has a home in /home: stale once its operator is gone.
+    const orphanSpare = name?.startsWith(USER_PREFIX) && name.endsWith("-s") && !passwd.includes(`\n${name.slice(0, -2)}:`);
+    if (orphanSpare) removeUser(name!);
+    else if (name?.startsWith(USER_PREFIX) && home && !fs.existsSync(home)) {
       try {
         execFileSync("userdel", [name], { stdio: "ignore" });
       } catch {

@@ -240,6 +240,9 @@ export const updateInstance = defineOperation({
     }
     const set: Updateable<InstancesTable> = {};
     if (input.name !== undefined) set.name = input.name;
+    if (input.username !== undefined && input.username === row.observer_username) {
+      throw validationError([{ path: "username", message: "is the instance's observer login; the operator must be another user" }]);
+    }
     if (input.username !== undefined) set.username = input.username;
     if (input.private_key !== undefined || input.regenerate_key) {
       const keys = keyPair(input.private_key);

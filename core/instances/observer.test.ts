@@ -66,6 +66,10 @@ describe("observer login", () => {
     expect(set.body.observer.public_key.split(" ").slice(0, 2)).toEqual(obs.publicKey.split(" ").slice(0, 2));
     const got = await w.t.request("GET", w.path(), { token: w.token });
     expect(got.body.observer.username).toBe(obs.username);
+    // The operator login cannot be turned into the observer afterwards either.
+    const clash = await w.t.request("PATCH", w.path(), { token: w.token, body: { username: obs.username } });
+    expect(clash.status).toBe(400);
+    expect(clash.body.error.issues[0].path).toBe("username");
     expect(JSON.stringify(got.body)).not.toMatch(/PRIVATE KEY/);
     const stored = await row();
     expect(stored.observer_private_key_enc).not.toMatch(/PRIVATE KEY/);

@@ -124,6 +124,11 @@ export async function loadInstance(ctx: Context, name: string): Promise<Instance
  */
 export async function reach(ctx: Context, name: string): Promise<{ row: InstanceRow; target: SshTarget; pool: SshPool }> {
   const row = await loadInstance(ctx, name);
+  return { row, target: targetFor(ctx, row), pool: ctx.platform.instances.pool };
+}
+
+/** The login this call reaches the instance as (see reach()). */
+export function targetFor(ctx: Context, row: InstanceRow): SshTarget {
   const observer = ctx.principal.serverLogin === "observer" ? observerTargetOf(ctx.platform, row) : null;
-  return { row, target: observer ?? targetOf(ctx.platform, row), pool: ctx.platform.instances.pool };
+  return observer ?? targetOf(ctx.platform, row);
 }
