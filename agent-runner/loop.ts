@@ -212,6 +212,16 @@ async function toolStep(
     }
   }
 
+  // Least privilege by the OS: outside `auto`, a call that runs with no person's approval and no owner's rule
+  // (a command the classifier judged read-only, or an instance read tool) reaches the server as the instance's
+  // observer login when it has one (core/instances/runtime.ts reach()), so a classifier mistake meets the OS's
+  // "permission denied" instead of the operator's rights. Pinned here, from the decision: the model cannot
+  // choose the login, and a call a person approved (decision "ask", then approved) keeps the operator login.
+  const serverLogin =
+    decision.action === "run" && (decision.readOnly === true || (conv.mode !== "auto" && tool.effect === "read" && tool.tags.includes("instances")))
+      ? ("observer" as const)
+      : undefined;
+
   const inserted = await db
     .insertInto("agent_steps")
     .values({ run_id: runId, kind: "tool", state: "started", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input) })
@@ -222,7 +232,7 @@ async function toolStep(
   let output: string;
   let isError = false;
   try {
-    output = clean(await tool.execute(use.input, { requestId: `run-${runId}-${use.id}`.slice(0, 128), signal: new AbortController().signal }));
+    output = clean(await tool.execute(use.input, { requestId: `run-${runId}-${use.id}`.slice(0, 128), signal: new AbortController().signal, serverLogin }));
   } catch (err) {
     const e = toBosunError(err);
     if (e.code === "internal") deps.log.error({ err, tool: use.name, runId }, "agent tool failed");

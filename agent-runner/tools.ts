@@ -22,8 +22,12 @@ export interface AgentTool {
   spec: ToolSpec;
   effect: Effect;
   tags: readonly string[];
-  /** The tool's answer as the model reads it (JSON for operations). Throws a BosunError on failure. */
-  execute(input: Record<string, unknown>, call: { requestId: string; signal: AbortSignal }): Promise<string>;
+  /**
+   * The tool's answer as the model reads it (JSON for operations). Throws a BosunError on failure.
+   * `serverLogin: "observer"`: the call reaches the instance as its observer login, if it has one (the runner
+   * decides this from the policy, never the model: it is no tool input).
+   */
+  execute(input: Record<string, unknown>, call: { requestId: string; signal: AbortSignal; serverLogin?: "observer" }): Promise<string>;
 }
 
 /** An operation's tool spec is the same for every run: build it once. */
@@ -52,7 +56,8 @@ export function toolsForRun(platform: Platform, kind: AgentKind, principal: Prin
         const pins: Record<string, unknown> = {};
         if (pinned.includes("project")) pins.project = principal.pins.project;
         if (pinned.includes("instance")) pins.instance = principal.pins.instance;
-        const output = await invoke(platform, op, { ...input, ...pins }, principal, { requestId: call.requestId, signal: call.signal });
+        const as = call.serverLogin ? { ...principal, serverLogin: call.serverLogin } : principal;
+        const output = await invoke(platform, op, { ...input, ...pins }, as, { requestId: call.requestId, signal: call.signal });
         return JSON.stringify(output);
       },
     });

@@ -37,6 +37,12 @@ export interface Principal {
   pins: { project?: string; instance?: string };
   surface: Surface;
   clientIp: string | null;
+  /**
+   * Which of an instance's logins this call reaches the server as. The agent runner sets "observer" for calls
+   * that run with no person's approval (core/instances/runtime.ts reach()); no other surface sets it, so no
+   * caller input can choose it. Unset: the operator login.
+   */
+  serverLogin?: "observer";
 }
 
 export const anonymous = (surface: Surface, clientIp: string | null): Principal => ({

@@ -227,6 +227,12 @@ export interface InstancesTable {
   created_at: CreatedAt;
   updated_at: Timestamp;
   agent_command_rules: ColumnType<{ allow: string[]; deny: string[] }, string | undefined, string>;
+  /** The optional observer login (core/instances/observer.ts): all set or all null. */
+  observer_username: ColumnType<string | null, string | null | undefined, string | null>;
+  observer_private_key_enc: ColumnType<string | null, string | null | undefined, string | null>;
+  observer_public_key: ColumnType<string | null, string | null | undefined, string | null>;
+  observer_key_source: ColumnType<"generated" | "supplied" | "setup" | null, "generated" | "supplied" | "setup" | null | undefined, "generated" | "supplied" | "setup" | null>;
+  observer_set_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface InstanceMetricsTable {

@@ -4,6 +4,11 @@
 // user's PATH are stand-ins that record their arguments, so power actions can be tested without ever
 // reaching the real machine. Nothing outside the fixture's temp dirs is written except the user's passwd entry.
 //
+// Options (root only, for the observer login's tests): `observer` creates a second unprivileged user with its
+// own throwaway home and key; `rootSudo` makes the user's `sudo` really run commands as root (through an SSH
+// login as root to this sshd, with a key only the fixture and that user hold), so a setup that creates users
+// can run for real. Any user the tests create under `spareUsername` is removed on stop, with its home.
+//
 // Not root (a developer's laptop): sshd runs as the current user and lets only that user in; `home` is still
 // a temp dir (the session's working dir is the real home then, so tests address files by absolute path).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -15,6 +20,21 @@ import path from "node:path";
 
 const SSHD = "/usr/sbin/sshd";
 const USER_PREFIX = "bosun-sshd-";
+
+/** A second login of the fixture (the observer): unprivileged, its own throwaway home and key. */
+export interface SshdLogin {
+  username: string;
+  home: string;
+  privateKey: string;
+  publicKey: string;
+}
+
+export interface SshdOptions {
+  /** Create a second unprivileged user, the observer (root only). */
+  observer?: boolean;
+  /** The user's `sudo` really runs its command as root, instead of recording it (root only). */
+  rootSudo?: boolean;
+}
 
 export interface SshdFixture {
   host: "127.0.0.1";
@@ -31,6 +51,11 @@ export interface SshdFixture {
   hostKeyFingerprint(): string;
   /** Path of the host public key file (known_hosts material for OpenSSH clients). */
   hostPublicKeyLine(): string;
+  /** The observer login, when started with `observer: true`. */
+  observer: SshdLogin | null;
+  /** A user name sshd lets in that does not exist yet (a test may create it, e.g. setup_instance_observer);
+   *  removed with its home on stop if it was created. */
+  spareUsername: string;
   /** Lines the `sudo` stand-in was called with (its arguments, space-joined). */
   sudoCalls(): string[];
   journalctlCalls(): string[];
@@ -49,6 +74,8 @@ export interface SshdFixture {
 }
 
 const isRoot = () => process.getuid?.() === 0;
+/** Whether this process can create Unix users (the observer options need it). */
+export const canCreateUsers = isRoot;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -100,11 +127,46 @@ i=1
 while [ $i -le 30 ]; do echo "2026-01-01T00:00:$i+0000 host app[1]: journal line $i"; i=$((i+1)); done
 `;
 
+/** `sudo` that really runs as root: strips -n/--, quotes each argument and runs it over SSH as root, with a
+ *  PATH like sudo's secure_path. */
+const ROOT_SUDO = (logFile: string, key: string, port: number) => String.raw`#!/bin/sh
+printf '%s\n' "$*" >> '${logFile}'
+while [ $# -gt 0 ]; do case "$1" in -n) shift;; --) shift; break;; -*) echo "sudo stand-in: unsupported option $1" >&2; exit 1;; *) break;; esac; done
+q=
+for a in "$@"; do q="$q '$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'"; done
+exec ssh -q -i '${key}' -p ${port} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin;$q"
+`;
+
+/** Removes a user we created and its home, if it exists (homes only under the paths our users get). */
+function removeUser(name: string) {
+  let home: string | undefined;
+  try {
+    home = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).split(":")[5];
+  } catch {
+    return; // no such user
+  }
+  try {
+    execFileSync("pkill", ["-KILL", "-u", name], { stdio: "ignore" });
+  } catch {
+    /* no processes */
+  }
+  try {
+    execFileSync("userdel", [name], { stdio: "ignore" });
+  } catch {
+    /* swept on the next start */
+  }
+  if (home && (home.startsWith(`/home/${USER_PREFIX}`) || home.startsWith(path.join(os.tmpdir(), USER_PREFIX)))) fs.rmSync(home, { recursive: true, force: true });
+}
+
 /** Removes users a crashed earlier run left behind (only ours: prefix match, home gone). */
 function sweepStaleUsers() {
-  for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+  const passwd = fs.readFileSync("/etc/passwd", "utf8");
+  for (const line of passwd.split("\n")) {
     const [name, , , , , home] = line.split(":");
-    if (name?.startsWith(USER_PREFIX) && home && !fs.existsSync(home)) {
+    // A spare user (`<operator>-s`) a test created has a home in /home: stale once its operator is gone.
+    const orphanSpare = name?.startsWith(USER_PREFIX) && name.endsWith("-s") && !passwd.includes(`\n${name.slice(0, -2)}:`);
+    if (orphanSpare) removeUser(name!);
+    else if (name?.startsWith(USER_PREFIX) && home && !fs.existsSync(home)) {
       try {
         execFileSync("userdel", [name], { stdio: "ignore" });
       } catch {
@@ -114,8 +176,9 @@ function sweepStaleUsers() {
   }
 }
 
-export async function startSshd(): Promise<SshdFixture> {
+export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
   const root = isRoot();
+  if ((opts.observer || opts.rootSudo) && !root) throw new Error("the sshd fixture's observer and rootSudo options need root (they create Unix users)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-"));
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-home-"));
   let username: string;
@@ -147,24 +210,47 @@ export async function startSshd(): Promise<SshdFixture> {
   fs.writeFileSync(authorizedKeys, `${publicKey}\n`, { mode: 0o600 });
   const sudoLog = path.join(home, "sudo.log");
   const journalLog = path.join(home, "journalctl.log");
-  fs.writeFileSync(path.join(bin, "sudo"), STAND_IN(sudoLog), { mode: 0o755 });
+  const port = await freePort();
+  const spareUsername = `${username}-s`;
+  const rootKeys = path.join(dir, "root_authorized_keys");
+  if (opts.rootSudo) {
+    // The user's key to root lives in its home (0600): holding it is what sudo rights are.
+    const rootKey = path.join(ssh, "root_ed25519");
+    keygen(rootKey, "bosun-test-root-sudo");
+    fs.copyFileSync(`${rootKey}.pub`, rootKeys);
+    fs.rmSync(`${rootKey}.pub`);
+    fs.writeFileSync(path.join(bin, "sudo"), ROOT_SUDO(sudoLog, rootKey, port), { mode: 0o755 });
+  } else fs.writeFileSync(path.join(bin, "sudo"), STAND_IN(sudoLog), { mode: 0o755 });
   fs.writeFileSync(path.join(bin, "journalctl"), JOURNALCTL(journalLog), { mode: 0o755 });
   if (root) execFileSync("chown", ["-R", `${uid}:${gid}`, home]);
 
+  let observer: SshdLogin | null = null;
+  if (opts.observer) {
+    const name = `${username}-o`;
+    const obsHome = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-home-"));
+    execFileSync("useradd", ["-M", "-d", obsHome, "-s", "/bin/sh", "-p", "*", name], { stdio: "ignore" });
+    const obsKey = path.join(dir, "observer_ed25519");
+    keygen(obsKey, "bosun-test-observer");
+    fs.mkdirSync(path.join(obsHome, ".ssh"), { mode: 0o700 });
+    const obsPublic = fs.readFileSync(`${obsKey}.pub`, "utf8").trim();
+    fs.writeFileSync(path.join(obsHome, ".ssh", "authorized_keys"), `${obsPublic}\n`, { mode: 0o600 });
+    execFileSync("chown", ["-R", `${name}:`, obsHome]);
+    observer = { username: name, home: obsHome, privateKey: fs.readFileSync(obsKey, "utf8"), publicKey: obsPublic };
+  }
+
   const hostKey = path.join(dir, "host_ed25519");
   keygen(hostKey, "bosun-test-host");
-  const port = await freePort();
   const config = [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
     `HostKey ${hostKey}`,
     `PidFile ${path.join(dir, "sshd.pid")}`,
-    `AllowUsers ${username}`,
+    `AllowUsers ${[username, ...(observer ? [observer.username] : []), ...(root ? [spareUsername] : []), ...(opts.rootSudo ? ["root"] : [])].join(" ")}`,
     "UsePAM no",
     "PasswordAuthentication no",
     "KbdInteractiveAuthentication no",
     "PubkeyAuthentication yes",
-    "PermitRootLogin no",
+    `PermitRootLogin ${opts.rootSudo ? "prohibit-password" : "no"}`,
     `AuthorizedKeysFile ${root ? ".ssh/authorized_keys" : authorizedKeys}`,
     // The home lives under /tmp; its ownership is right but the check adds nothing for a throwaway user.
     "StrictModes no",
@@ -172,6 +258,8 @@ export async function startSshd(): Promise<SshdFixture> {
     "Subsystem sftp internal-sftp",
     "MaxStartups 100:30:200",
     "LogLevel VERBOSE",
+    // Root's keys are the fixture's, never /root/.ssh (Match blocks come last).
+    ...(opts.rootSudo ? ["Match User root", `  AuthorizedKeysFile ${rootKeys}`] : []),
     "",
   ].join("\n");
   const configFile = path.join(dir, "sshd_config");
@@ -249,6 +337,8 @@ export async function startSshd(): Promise<SshdFixture> {
     port,
     username,
     home,
+    observer,
+    spareUsername,
     privateKey,
     publicKey,
     writeFile: (relative, data, mode = 0o644) => {
@@ -310,6 +400,8 @@ export async function startSshd(): Promise<SshdFixture> {
         } catch {
           /* swept on the next start */
         }
+        if (observer) removeUser(observer.username);
+        removeUser(spareUsername);
       }
       fs.rmSync(dir, { recursive: true, force: true });
       fs.rmSync(home, { recursive: true, force: true });

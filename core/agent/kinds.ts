@@ -18,7 +18,7 @@ export const agentKinds: Record<AgentKind, AgentKindSpec> = {
     kind: "instance_operator",
     projectKind: "instance",
     scopes: ["instances:read", "instances:files", "instances:exec"],
-    tools: ["run_command", "read_remote_file", "edit_remote_file", "write_remote_file", "list_remote_directory", "tail_log", "get_instance_metrics"],
+    tools: ["run_command", "read_remote_file", "edit_remote_file", "write_remote_file", "list_remote_directory", "tail_log", "get_instance_metrics", "setup_instance_observer"],
     system:
       "You operate one Linux server for its owner through tools that run on that server. Diagnose before you change " +
       "anything: read logs, configs and service status first. Make the smallest change that fixes the problem, verify it, " +

@@ -27,7 +27,7 @@ const Username = z
   .max(32)
   .regex(/^[a-z_][a-z0-9_.-]*\$?$/i, "a Unix user name")
   .meta({ description: "User Bosun logs in as", example: "deploy" });
-const PrivateKey = z
+export const PrivateKey = z
   .string()
   .min(1)
   .max(16_384)
@@ -60,6 +60,15 @@ export const Instance = z
       last_error: z.string().nullable(),
     }),
     agent_command_rules: AgentCommandRules,
+    observer: z
+      .object({
+        username: z.string(),
+        public_key: z.string().meta({ description: "The public half of the observer's key (its private key is never returned)" }),
+        key_source: z.enum(["generated", "supplied", "setup"]).meta({ description: "setup: created by setup_instance_observer" }),
+        set_at: Timestamp.nullable(),
+      })
+      .nullable()
+      .meta({ description: "The unprivileged login the agent's unapproved commands run as; null: none (they run as `username`)" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -79,13 +88,17 @@ export function instanceView(ctx: Context, row: InstanceRow): z.input<typeof Ins
     host_key_pinned_at: isoOrNull(row.host_key_pinned_at),
     connection: { state: ctx.platform.instances.pool.state(row.id), last_connected_at: isoOrNull(row.last_connected_at), last_error: row.last_error },
     agent_command_rules: row.agent_command_rules,
+    observer:
+      row.observer_username && row.observer_public_key && row.observer_key_source
+        ? { username: row.observer_username, public_key: row.observer_public_key, key_source: row.observer_key_source, set_at: isoOrNull(row.observer_set_at) }
+        : null,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };
 }
 
 /** A key pair for an instance: the one supplied (checked, public half derived) or a fresh ed25519 pair. */
-function keyPair(privateKey: string | undefined): { private: string; public: string; source: "generated" | "supplied" } {
+export function keyPair(privateKey: string | undefined): { private: string; public: string; source: "generated" | "supplied" } {
   if (privateKey === undefined) {
     const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "bosun" });
     return { private: pair.private, public: pair.public.trim(), source: "generated" };
@@ -227,6 +240,9 @@ export const updateInstance = defineOperation({
     }
     const set: Updateable<InstancesTable> = {};
     if (input.name !== undefined) set.name = input.name;
+    if (input.username !== undefined && input.username === row.observer_username) {
+      throw validationError([{ path: "username", message: "is the instance's observer login; the operator must be another user" }]);
+    }
     if (input.username !== undefined) set.username = input.username;
     if (input.private_key !== undefined || input.regenerate_key) {
       const keys = keyPair(input.private_key);

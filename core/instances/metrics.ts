@@ -10,7 +10,7 @@ import { defineOperation, type DB } from "../operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { loadInstance, targetOf, type InstanceRow } from "./runtime.ts";
+import { loadInstance, targetFor, targetOf, type InstanceRow } from "./runtime.ts";
 
 const SCRIPT = [
   "head -n 1 /proc/stat",
@@ -160,7 +160,7 @@ export const getInstanceMetrics = defineOperation({
   }),
   handler: async (ctx, input) => {
     const row = await loadInstance(ctx, input.instance);
-    const current = input.live ? await sampleMetrics(ctx.platform.instances.pool, targetOf(ctx.platform, row), ctx.signal) : null;
+    const current = input.live ? await sampleMetrics(ctx.platform.instances.pool, targetFor(ctx, row), ctx.signal) : null;
     let history: z.infer<typeof Point>[] = [];
     if (input.period) {
       const since = new Date(Date.now() - PERIODS[input.period] * 1000);

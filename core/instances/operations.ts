@@ -4,6 +4,7 @@ import { runCommand } from "./commands.ts";
 import { editRemoteFile, listRemoteDirectory, readRemoteFile, writeRemoteFile } from "./files.ts";
 import { tailLog } from "./logs.ts";
 import { getInstanceMetrics } from "./metrics.ts";
+import { removeInstanceObserver, setInstanceObserver, setupInstanceObserver } from "./observer.ts";
 import { reinstallInstance, restartInstance, shutdownInstance, startInstance } from "./power.ts";
 import { addSshKey, deleteSshKey, installSshKey, listSshKeys } from "./ssh-keys.ts";
 import { deleteInstance, getInstance, listInstances, registerInstance, resetInstanceHostKey, testInstanceConnection, updateInstance } from "./instances.ts";
@@ -14,4 +15,5 @@ export const instanceOperations: Operation[] = [
   getInstanceMetrics,
   restartInstance, shutdownInstance, startInstance, reinstallInstance,
   addSshKey, listSshKeys, deleteSshKey, installSshKey,
+  setupInstanceObserver, setInstanceObserver, removeInstanceObserver,
 ];

@@ -2,6 +2,8 @@
 // closed when idle, and opened again transparently after a drop. Commands share it as channels, at most
 // MAX_CHANNELS at a time (OpenSSH's MaxSessions defaults to 10; one more is kept for the SFTP session), the
 // rest queue. Host keys are checked against the pinned fingerprint before authenticating.
+// An instance may have two logins (the operator, and an unprivileged observer: core/instances/observer.ts):
+// each has its own pooled connection, keyed by instance and login, with the same host-key check and pin.
 import crypto from "node:crypto";
 import ssh2 from "ssh2";
 import type { ClientChannel, SFTPWrapper } from "ssh2";
@@ -23,7 +25,14 @@ export interface SshTarget {
   /** The pinned SHA256 fingerprint, or null: the first successful connection pins what it sees. */
   hostKeyFingerprint: string | null;
   version: string;
+  /** Which of the instance's logins this is; unset means the operator. */
+  login?: "operator" | "observer";
 }
+
+export type Login = NonNullable<SshTarget["login"]>;
+const LOGINS: readonly Login[] = ["operator", "observer"];
+/** The pool key of a target's connection: one per instance and login. */
+const keyOf = (id: string, login: Login = "operator") => (login === "operator" ? id : `${id}#${login}`);
 
 export interface PoolOptions {
   policy: EgressPolicy;
@@ -187,22 +196,26 @@ export class SshPool {
   constructor(private readonly opts: PoolOptions) {}
 
   /** Commands running and waiting on the instance's connection (for tests and diagnostics). */
-  load(id: string): { active: number; waiting: number } {
-    const c = this.conns.get(id);
+  load(id: string, login: Login = "operator"): { active: number; waiting: number } {
+    const c = this.conns.get(keyOf(id, login));
     return { active: c?.active ?? 0, waiting: c?.waitingCount ?? 0 };
   }
 
   /** "connected" while this process holds an open, authenticated connection to the instance. */
-  state(id: string): "connected" | "connecting" | "disconnected" {
-    const c = this.conns.get(id);
+  state(id: string, login: Login = "operator"): "connected" | "connecting" | "disconnected" {
+    const c = this.conns.get(keyOf(id, login));
     if (!c || c.closed) return "disconnected";
     return c.fingerprint ? "connected" : "connecting";
   }
 
-  /** Drops the instance's connection (its settings changed, or it was deleted); running channels end. */
+  /** Drops the instance's connections, every login's (its settings changed, or it was deleted); running channels end. */
   evict(id: string) {
-    this.conns.get(id)?.close();
-    this.conns.delete(id);
+    for (const login of LOGINS) this.dropKey(keyOf(id, login));
+  }
+
+  private dropKey(key: string) {
+    this.conns.get(key)?.close();
+    this.conns.delete(key);
   }
 
   async close() {
@@ -212,16 +225,17 @@ export class SshPool {
 
   /** An authenticated connection to the target, opened if needed. */
   async connection(target: SshTarget): Promise<Connection> {
-    let conn = this.conns.get(target.id);
+    const key = keyOf(target.id, target.login);
+    let conn = this.conns.get(key);
     if (conn && (conn.closed || conn.target.version !== target.version)) {
-      this.evict(target.id);
+      this.dropKey(key);
       conn = undefined;
     }
     if (!conn) {
       conn = new Connection(target, new Client(), (c) => this.open(c), this.opts.idleMs, (gone) => {
-        if (this.conns.get(target.id) === gone) this.conns.delete(target.id);
+        if (this.conns.get(key) === gone) this.conns.delete(key);
       });
-      this.conns.set(target.id, conn);
+      this.conns.set(key, conn);
     }
     await conn.ready;
     return conn;
@@ -321,7 +335,7 @@ export class SshPool {
         const message = (err as Error).message;
         if (!reconnected && (conn.closed || /not connected|no response|connection closed/i.test(message))) {
           reconnected = true;
-          this.evict(target.id);
+          this.dropKey(keyOf(target.id, target.login));
           continue;
         }
         // The server refused a session it still counts as open (its MaxSessions lags our channel closes): brief retry.
@@ -390,7 +404,7 @@ export class SshPool {
       } catch (err) {
         conn.release();
         if (attempt === 0 && conn.closed) {
-          this.evict(target.id);
+          this.dropKey(keyOf(target.id, target.login));
           continue;
         }
         throw new BosunError("unreachable", `could not open SFTP on ${target.host}: ${(err as Error).message}`);

@@ -38,7 +38,10 @@ export function startInstances(platform: Pick<Platform, "config" | "db" | "log" 
       return current?.host_key_fingerprint ?? fingerprint;
     },
     onOutcome: async (target, error) => {
-      const set = error ? { last_error: `${error.code}: ${error.message}`.slice(0, 500) } : { last_connected_at: new Date(), last_error: null };
+      // The observer's failures are worth showing the owner; its successes say nothing of the operator login.
+      if (target.login === "observer" && !error) return;
+      const who = target.login === "observer" ? `observer login '${target.username}': ` : "";
+      const set = error ? { last_error: `${who}${error.code}: ${error.message}`.slice(0, 500) } : { last_connected_at: new Date(), last_error: null };
       await db
         .updateTable("instances")
         .set(set)
@@ -77,6 +80,17 @@ export function targetOf(platform: Pick<Platform, "secrets">, row: InstanceRow):
   };
 }
 
+/** The instance's observer login as a target (same host, port and pinned host key), or null when it has none. */
+export function observerTargetOf(platform: Pick<Platform, "secrets">, row: InstanceRow): SshTarget | null {
+  if (!row.observer_username || !row.observer_private_key_enc) return null;
+  return {
+    ...targetOf(platform, row),
+    username: row.observer_username,
+    privateKey: platform.secrets.decrypt(row.observer_private_key_enc),
+    login: "observer",
+  };
+}
+
 /** Instances live in projects of kind 'instance'; any other project is refused before anything else. */
 export function requireInstanceProject(ctx: Context) {
   const project = ctx.project!;
@@ -103,8 +117,18 @@ export async function loadInstance(ctx: Context, name: string): Promise<Instance
   return row;
 }
 
-/** The instance and its SSH target, for operations that reach the server. */
+/**
+ * The instance and its SSH target, for operations that reach the server. A principal narrowed to the
+ * observer login (principal.serverLogin, set by the agent runner for what runs without approval) reaches the
+ * server as the instance's observer when it has one; with no observer configured, as the operator, as before.
+ */
 export async function reach(ctx: Context, name: string): Promise<{ row: InstanceRow; target: SshTarget; pool: SshPool }> {
   const row = await loadInstance(ctx, name);
-  return { row, target: targetOf(ctx.platform, row), pool: ctx.platform.instances.pool };
+  return { row, target: targetFor(ctx, row), pool: ctx.platform.instances.pool };
+}
+
+/** The login this call reaches the instance as (see reach()). */
+export function targetFor(ctx: Context, row: InstanceRow): SshTarget {
+  const observer = ctx.principal.serverLogin === "observer" ? observerTargetOf(ctx.platform, row) : null;
+  return observer ?? targetOf(ctx.platform, row);
 }

@@ -127,7 +127,7 @@ export const deleteSshKey = defineOperation({
 });
 
 /** Installing a key is as powerful as a shell: the caller must also hold instances:exec, in token and role. */
-function requireExec(ctx: Context) {
+export function requireExec(ctx: Context) {
   const role = ctx.project!.role;
   if (!hasScope(ctx.principal.scopes, "instances:exec")) throw insufficientScope("instances:exec", "installing a key grants a shell");
   if (!hasScope(roleCaps[role], "instances:exec")) throw insufficientScope("instances:exec", `your role in project '${ctx.project!.slug}' is ${role}`);

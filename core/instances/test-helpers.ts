@@ -2,7 +2,7 @@
 // instance project whose instance points at that sshd.
 import type { Config } from "../config.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
-import { startSshd, type SshdFixture } from "../../testkit/sshd.ts";
+import { startSshd, type SshdFixture, type SshdOptions } from "../../testkit/sshd.ts";
 
 export interface InstanceWorld {
   t: TestPlatform;
@@ -16,11 +16,11 @@ export interface InstanceWorld {
   close(): Promise<void>;
 }
 
-export async function startInstanceWorld(opts: { project?: string; instance?: string; config?: Partial<Config> } = {}): Promise<InstanceWorld> {
+export async function startInstanceWorld(opts: { project?: string; instance?: string; config?: Partial<Config>; sshd?: SshdOptions } = {}): Promise<InstanceWorld> {
   const [t, sshd] = await Promise.all([
     // No background metrics sampling unless a test asks: it would open connections a test does not expect.
     startTestPlatform({ config: { egressAllowPrivate: true, metricsIntervalSeconds: 0, ...opts.config } }),
-    startSshd(),
+    startSshd(opts.sshd),
   ]);
   const user = await t.account();
   const token = await user.token(["projects:*", "instances:*"]);
