@@ -2,9 +2,10 @@
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { conflict, notFound } from "../errors.ts";
+import { conflict, insufficientScope, notFound } from "../errors.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { defineOperation, type Context } from "../operation.ts";
+import { hasScope, roleCaps } from "../scopes.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
 
 const Approval = z
@@ -44,15 +45,39 @@ export const listPendingApprovals = defineOperation({
   },
 });
 
+/**
+ * The scope a tool call itself needs, from the operation registry (run_command → instances:exec, publish_site →
+ * publish:trigger). The runner's bridges (web search, fetch) are not operations and need none beyond agent:write.
+ */
+export function toolScope(ctx: Pick<Context, "platform">, tool: string): string | null {
+  return ctx.platform.operations.has(tool) ? (ctx.platform.operations.get(tool).scope ?? null) : null;
+}
+
+/**
+ * Deciding on a call is wielding its power: approving `run_command` is running it. So the decider must hold the
+ * tool's own scope — in their credential's scopes and under their role in the project — besides agent:write;
+ * otherwise anyone who may talk to agents could approve what they could never do themselves. Denying needs it
+ * too: a viewer-grade token must not steer an operator's run either way.
+ */
+function assertHoldsToolScope(ctx: Context, tool: string) {
+  const needed = toolScope(ctx, tool);
+  if (!needed) return;
+  if (!hasScope(ctx.principal.scopes, needed)) throw insufficientScope(needed, `deciding on a ${tool} call needs the scope the call itself needs`);
+  if (!hasScope(roleCaps[ctx.project!.role], needed)) {
+    throw insufficientScope(needed, `deciding on a ${tool} call needs it, and your role in project '${ctx.project!.slug}' is ${ctx.project!.role}`);
+  }
+}
+
 async function decide(ctx: Context, approvalId: string, status: "approved" | "denied", note: string | undefined) {
   const mine = ctx.db
     .selectFrom("agent_approvals")
     .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
-    .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via"])
+    .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via", "agent_approvals.tool"])
     .where("agent_approvals.id", "=", approvalId)
     .where("agent_conversations.project_id", "=", ctx.project!.id);
   const existing = await mine.executeTakeFirst();
   if (!existing) throw notFound("approval", approvalId);
+  assertHoldsToolScope(ctx, existing.tool);
   // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
   const decided = await ctx.db
     .updateTable("agent_approvals")
@@ -82,7 +107,7 @@ const Decided = z.object({ id: z.string(), status: z.enum(["approved", "denied"]
 export const approveToolCall = defineOperation({
   id: "approve_tool_call",
   summary: "Approve an agent's pending tool call",
-  description: "The run resumes and makes the call.",
+  description: "The run resumes and makes the call. Needs, besides agent:write, the scope the tool itself needs (run_command: instances:exec; publish_site: publish:trigger).",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",
@@ -95,7 +120,8 @@ export const approveToolCall = defineOperation({
 export const denyToolCall = defineOperation({
   id: "deny_tool_call",
   summary: "Deny an agent's pending tool call",
-  description: "The call is not made; the agent is told it was denied (with your note) and carries on without it.",
+  description:
+    "The call is not made; the agent is told it was denied (with your note) and carries on without it. Needs, besides agent:write, the scope the tool itself needs.",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",
