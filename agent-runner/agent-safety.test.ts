@@ -73,6 +73,12 @@ const startChat = async (message: string, mode = "ask") => {
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body as { conversation: { id: string }; run_id: string };
 };
+async function memberToken(role: "viewer" | "developer", scopes: string[]) {
+  const m = await w.t.account();
+  const ownerToken = await w.user.token(["*"]);
+  expect((await w.t.request("POST", "/v1/projects/ops/members", { token: ownerToken, body: { email: m.email, role } })).status).toBe(201);
+  return m.token(scopes);
+}
 const lastApproval = (page: Page) => page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as { approval_id: string; tool: string; reason: string };
 
 describe("the lethal trifecta", () => {
@@ -93,6 +99,14 @@ describe("the lethal trifecta", () => {
     expect(hits.length).toBe(before); // nothing left the building
     const run = await w.t.platform.db.selectFrom("agent_runs").select("untrusted_input").where("id", "=", runId).executeTakeFirstOrThrow();
     expect(run.untrusted_input).toMatchObject({ tool: "read_remote_file" });
+
+    // A viewer listing pending approvals does not see the password the model put into the URL.
+    const viewer = await memberToken("viewer", ["*"]);
+    const listed = await w.t.request("GET", "/v1/projects/ops/agent/approvals", { token: viewer });
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).not.toContain("hunter2");
+    expect(listed.body.approvals[0]).toMatchObject({ tool: "fetch_url", input: {}, hidden: { required_scope: "instances:files" } });
+    expect(JSON.stringify((await w.t.request("GET", "/v1/projects/ops/agent/approvals", { token })).body)).toContain("hunter2");
 
     expect((await w.t.request("POST", `/v1/projects/ops/agent/approvals/${asked.approval_id}/deny`, { token, body: { note: "no" } })).status).toBe(200);
     await waitFor(runId, "done");

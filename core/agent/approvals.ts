@@ -6,6 +6,8 @@ import { conflict, insufficientScope, notFound } from "../errors.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { defineOperation, type Context } from "../operation.ts";
 import { hasScope, roleCaps } from "../scopes.ts";
+import { agentKinds } from "./kinds.ts";
+import { derivedHidden, eventCutoff, readerOf, type Hidden } from "./redaction.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
 
 const Approval = z
@@ -18,6 +20,10 @@ const Approval = z
     reason: z.string().meta({ description: "Why it needs approval" }),
     status: z.enum(["pending", "approved", "denied", "cancelled"]),
     created_at: Timestamp,
+    hidden: z
+      .object({ required_scope: z.string(), reason: z.string() })
+      .optional()
+      .meta({ description: "Present when input and reason are hidden from you: the agent wrote them after reading a result you may not read" }),
   })
   .meta({ id: "AgentApproval" });
 
@@ -36,14 +42,49 @@ export const listPendingApprovals = defineOperation({
       .selectFrom("agent_approvals")
       .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
       .selectAll("agent_approvals")
+      .select("agent_conversations.kind")
       .where("agent_conversations.project_id", "=", ctx.project!.id)
       .where("agent_approvals.status", "=", "pending")
       .orderBy("agent_approvals.created_at")
       .limit(200)
       .execute();
-    return { approvals: rows.map((a) => ({ ...a, input: a.input as Record<string, unknown>, created_at: iso(a.created_at) })) };
+    const hidden = await hiddenApprovals(ctx, rows);
+    return {
+      approvals: rows.map(({ kind: _kind, tool_use_id: _use, ...a }) => {
+        const h = hidden.get(a.id);
+        return { ...a, input: h ? {} : (a.input as Record<string, unknown>), reason: h ? `[hidden: ${h.reason}]` : a.reason, created_at: iso(a.created_at), ...(h ? { hidden: h } : {}) };
+      }),
+    };
   },
 });
+
+/**
+ * Approvals whose input the reader may not see: asked for after the conversation took in a result they may not
+ * read (the same rule as transcripts, redaction.ts), so the input may repeat it.
+ */
+async function hiddenApprovals(ctx: Context, rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[]) {
+  const out = new Map<string, Hidden>();
+  if (!rows.length) return out;
+  const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+  const cutoffs = new Map<string, Awaited<ReturnType<typeof eventCutoff>>>();
+  for (const r of rows) {
+    if (!cutoffs.has(r.conversation_id)) cutoffs.set(r.conversation_id, await eventCutoff(ctx.platform, reader, r.conversation_id, agentKinds[r.kind].tools));
+  }
+  if (![...cutoffs.values()].some(Boolean)) return out;
+  const asked = await ctx.db
+    .selectFrom("agent_run_events")
+    .select(["id", "data"])
+    .where("type", "=", "approval_requested")
+    .where("run_id", "in", [...new Set(rows.map((r) => r.run_id))])
+    .execute();
+  const askedAt = new Map(asked.map((e) => [String((e.data as { approval_id?: string }).approval_id), BigInt(e.id)]));
+  for (const r of rows) {
+    const cutoff = cutoffs.get(r.conversation_id);
+    const at = askedAt.get(r.id);
+    if (cutoff && (at === undefined || at > BigInt(cutoff.id))) out.set(r.id, derivedHidden(cutoff));
+  }
+  return out;
+}
 
 /**
  * The scope a tool call itself needs, from the operation registry (run_command → instances:exec, publish_site →

@@ -51,7 +51,7 @@ const resultHidden = (tool: string, scope: string): Hidden => ({
   required_scope: scope,
   reason: `the result of ${tool} needs the scope '${scope}', which you do not hold here`,
 });
-const derivedHidden = (cause: { tool: string; scope: string }): Hidden => ({
+export const derivedHidden = (cause: { tool: string; scope: string }): Hidden => ({
   required_scope: cause.scope,
   reason: `written by the agent after it read the result of ${cause.tool}, which needs the scope '${cause.scope}'`,
 });
