@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { agentKinds } from "../core/agent/kinds.ts";
 import { decide, type CommandRules } from "../core/agent/policy.ts";
 import { runPrincipal } from "../core/agent/principal.ts";
+import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
 import { appendRunEvent, finishRun, transition } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
 import { releaseHold } from "../core/billing/holds.ts";
@@ -188,7 +189,9 @@ async function toolStep(
 
   const tool = tools.get(use.name);
   if (!tool) return recordRefusal(deps, runId, use, `no tool '${use.name}' is available to this agent`, result);
-  const decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
+  let decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
+  // The lethal trifecta: after untrusted input, an outbound tool needs a person (or is refused in read_only).
+  if (tool.traits.outbound) decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(db, conv.id));
   if (decision.action === "deny") return recordRefusal(deps, runId, use, `refused by policy: ${decision.reason}`, result);
   if (decision.action === "ask") {
     const approval = await db.selectFrom("agent_approvals").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", use.id).executeTakeFirst();
@@ -222,6 +225,8 @@ async function toolStep(
       ? ("observer" as const)
       : undefined;
 
+  // Tainted before the call, so a crash mid-call cannot leave a run that read untrusted content untainted.
+  if (tool.traits.untrusted) await markUntrusted(db, runId, use.name);
   const inserted = await db
     .insertInto("agent_steps")
     .values({ run_id: runId, kind: "tool", state: "started", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input) })

@@ -2,6 +2,7 @@
 // surface: every call goes through the invoker as the run's principal) and the runner's own bridges
 // (web search, fetch), which are not operations so the REST API is no open proxy.
 import { agentKinds } from "../core/agent/kinds.ts";
+import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
 import { invoke } from "../core/invoker.ts";
 import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
 import type { Effect, Operation, Principal } from "../core/operation.ts";
@@ -22,6 +23,8 @@ export interface AgentTool {
   spec: ToolSpec;
   effect: Effect;
   tags: readonly string[];
+  /** Whether its result is untrusted and whether it can send data out (the lethal trifecta, core/agent/trifecta.ts). */
+  traits: TaintTraits;
   /**
    * The tool's answer as the model reads it (JSON for operations). Throws a BosunError on failure.
    * `serverLogin: "observer"`: the call reaches the instance as its observer login, if it has one (the runner
@@ -52,6 +55,7 @@ export function toolsForRun(platform: Platform, kind: AgentKind, principal: Prin
       spec: specOf(op, pinned),
       effect: op.effect,
       tags: op.tags,
+      traits: operationTraits(op),
       execute: async (input, call) => {
         const pins: Record<string, unknown> = {};
         if (pinned.includes("project")) pins.project = principal.pins.project;
@@ -63,7 +67,7 @@ export function toolsForRun(platform: Platform, kind: AgentKind, principal: Prin
     });
   }
   for (const bridge of bridges) {
-    tools.set(bridge.spec.name, { spec: bridge.spec, effect: "read", tags: ["web"], execute: (input, call) => bridge.execute(input, call.signal) });
+    tools.set(bridge.spec.name, { spec: bridge.spec, effect: "read", tags: ["web"], traits: bridgeTraits, execute: (input, call) => bridge.execute(input, call.signal) });
   }
   return tools;
 }

@@ -298,6 +298,8 @@ export interface AgentRunsTable {
   deadline: Timestamp;
   created_at: CreatedAt;
   finished_at: Timestamp | null;
+  /** The first untrusted content the run took in (the lethal trifecta); null while it has read none. */
+  untrusted_input: ColumnType<{ tool: string; at: string } | null, string | null | undefined, string | null>;
 }
 
 export interface AgentMessagesTable {

@@ -7,6 +7,7 @@ import * as instances from "./migrations/0004-instances.ts";
 import * as agent from "./migrations/0005-agent.ts";
 import * as telegram from "./migrations/0006-telegram.ts";
 import * as instanceObserver from "./migrations/0007-instance-observer.ts";
+import * as agentRunTaint from "./migrations/0008-agent-run-taint.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   "0005-agent": agent,
   "0006-telegram": telegram,
   "0007-instance-observer": instanceObserver,
+  "0008-agent-run-taint": agentRunTaint,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

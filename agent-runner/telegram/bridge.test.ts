@@ -14,6 +14,7 @@ import { startFakeTelegram, type FakeTelegram, type SentMessage } from "../../te
 import { createAnthropicProvider } from "../providers/anthropic.ts";
 import { RunWorkers } from "../worker.ts";
 import { TelegramBridge } from "./bot.ts";
+import { callbackData } from "./relay.ts";
 
 let w: InstanceWorld;
 let tg: FakeTelegram;
@@ -71,11 +72,11 @@ async function say(chat: number, from: number, text: string, match: (m: SentMess
   return tg.waitForMessage((m) => m.chat_id === chat && !before.has(m.message_id) && match(m));
 }
 
-async function pair(chat: number, user: number, instance = "web"): Promise<{ linkId: string; memberId: string }> {
+async function pair(chat: number, user: number, instance = "web", scopes = ["agent:*", "instances:*", "billing:read"]): Promise<{ linkId: string; memberId: string }> {
   // A fresh member per pairing: code entries are limited per account (10 a minute), and this file pairs often.
   const member = await w.t.account();
   expect((await w.t.request("POST", "/v1/projects/ops/members", { token: ownerToken, body: { email: member.email, role: "developer" } })).status).toBe(201);
-  const token = await member.token(["agent:*", "instances:*", "billing:read"]);
+  const token = await member.token(scopes);
   const links = (await w.t.platform.db.selectFrom("telegram_links").select("id").where("chat_id", "=", String(chat)).execute()).length;
   const reply = await say(chat, user, links ? "/link" : "/start", (m) => CODE.test(m.text));
   const code = CODE.exec(reply.text)![0];
@@ -362,5 +363,31 @@ describe("commands", () => {
     await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes("⏹ Cancelled."));
     expect((await say(chat, user, "are you there?")).text).toContain("not linked");
     await bridge.relay.idle();
+  }, 30_000);
+
+  it("a chat whose link lacks instances:exec can neither approve nor deny a command, even with a valid button", async () => {
+    const { chat, user } = newChat();
+    await pair(chat, user, "web", ["agent:*", "instances:read", "instances:files"]);
+    w.sshd.writeFile("tg-scope/file", "x");
+    model.script([{ toolUse: { name: "run_command", input: { command: "rm -rf ~/tg-scope" } } }, { text: "Removed." }]);
+    // A run on the same instance, started over REST by someone who may run commands.
+    const start = await w.t.request("POST", "/v1/projects/ops/agent/conversations", { token, body: { project: "ops", instance: "web", message: "remove tg-scope" } });
+    expect(start.status).toBe(201);
+    let approvalId: string | undefined;
+    for (let i = 0; i < 200 && !approvalId; i++) {
+      approvalId = (await w.t.platform.db.selectFrom("agent_approvals").select("id").where("run_id", "=", start.body.run_id).executeTakeFirst())?.id;
+      if (!approvalId) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(approvalId).toBeDefined();
+    const anyMessage = tg.messagesIn(chat).at(-1)!;
+    for (const action of ["a", "d"] as const) {
+      const press = tg.pressButton({ chat, from: user, messageId: anyMessage.message_id, data: callbackData(bridge.relay.key, action, chat, approvalId!) });
+      const answer = await tg.waitFor(() => tg.answers.find((a) => a.callback_query_id === press));
+      expect(answer.text).toContain("instances:exec");
+    }
+    const row = await w.t.platform.db.selectFrom("agent_approvals").select(["status"]).where("id", "=", approvalId!).executeTakeFirstOrThrow();
+    expect(row.status).toBe("pending");
+    expect(fs.existsSync(path.join(w.sshd.home, "tg-scope/file"))).toBe(true);
+    await w.t.request("POST", `/v1/projects/ops/agent/conversations/${start.body.conversation.id}/cancel`, { token, body: {} });
   }, 30_000);
 });

@@ -6,6 +6,8 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { RUN_EVENT_TOPIC } from "../../core/agent/runs.ts";
 import { runEventsAfter } from "../../core/agent/events.ts";
+import { redactEvents } from "../../core/agent/redaction.ts";
+import { chatEventCutoff } from "../../core/agent/telegram-links.ts";
 import type { Platform } from "../../core/platform.ts";
 import { escapeHtml, markdownToHtml, markdownToPlain, splitMarkdown, toolLine } from "./format.ts";
 import type { ChatOutbox, Rendered } from "./outbox.ts";
@@ -121,7 +123,8 @@ export class RunRelay {
     w.pumping = (async () => {
       do {
         w.again = false;
-        const events = await runEventsAfter(this.platform.db, w.runId, w.after, 200);
+        // The chat sees what its link's scopes may read: model text after a hidden result is hidden (redaction.ts).
+        const events = redactEvents(await runEventsAfter(this.platform.db, w.runId, w.after, 200), await chatEventCutoff(this.platform, w.chatId, w.runId));
         for (const e of events) {
           w.after = e.id;
           await this.apply(w, e.type, e.data);

@@ -2,9 +2,12 @@
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { conflict, notFound } from "../errors.ts";
+import { conflict, insufficientScope, notFound } from "../errors.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { defineOperation, type Context } from "../operation.ts";
+import { hasScope, roleCaps } from "../scopes.ts";
+import { agentKinds } from "./kinds.ts";
+import { derivedHidden, eventCutoff, readerOf, type Hidden } from "./redaction.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
 
 const Approval = z
@@ -17,6 +20,10 @@ const Approval = z
     reason: z.string().meta({ description: "Why it needs approval" }),
     status: z.enum(["pending", "approved", "denied", "cancelled"]),
     created_at: Timestamp,
+    hidden: z
+      .object({ required_scope: z.string(), reason: z.string() })
+      .optional()
+      .meta({ description: "Present when input and reason are hidden from you: the agent wrote them after reading a result you may not read" }),
   })
   .meta({ id: "AgentApproval" });
 
@@ -35,24 +42,83 @@ export const listPendingApprovals = defineOperation({
       .selectFrom("agent_approvals")
       .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
       .selectAll("agent_approvals")
+      .select("agent_conversations.kind")
       .where("agent_conversations.project_id", "=", ctx.project!.id)
       .where("agent_approvals.status", "=", "pending")
       .orderBy("agent_approvals.created_at")
       .limit(200)
       .execute();
-    return { approvals: rows.map((a) => ({ ...a, input: a.input as Record<string, unknown>, created_at: iso(a.created_at) })) };
+    const hidden = await hiddenApprovals(ctx, rows);
+    return {
+      approvals: rows.map(({ kind: _kind, tool_use_id: _use, ...a }) => {
+        const h = hidden.get(a.id);
+        return { ...a, input: h ? {} : (a.input as Record<string, unknown>), reason: h ? `[hidden: ${h.reason}]` : a.reason, created_at: iso(a.created_at), ...(h ? { hidden: h } : {}) };
+      }),
+    };
   },
 });
+
+/**
+ * Approvals whose input the reader may not see: asked for after the conversation took in a result they may not
+ * read (the same rule as transcripts, redaction.ts), so the input may repeat it.
+ */
+async function hiddenApprovals(ctx: Context, rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[]) {
+  const out = new Map<string, Hidden>();
+  if (!rows.length) return out;
+  const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+  const cutoffs = new Map<string, Awaited<ReturnType<typeof eventCutoff>>>();
+  for (const r of rows) {
+    if (!cutoffs.has(r.conversation_id)) cutoffs.set(r.conversation_id, await eventCutoff(ctx.platform, reader, r.conversation_id, agentKinds[r.kind].tools));
+  }
+  if (![...cutoffs.values()].some(Boolean)) return out;
+  const asked = await ctx.db
+    .selectFrom("agent_run_events")
+    .select(["id", "data"])
+    .where("type", "=", "approval_requested")
+    .where("run_id", "in", [...new Set(rows.map((r) => r.run_id))])
+    .execute();
+  const askedAt = new Map(asked.map((e) => [String((e.data as { approval_id?: string }).approval_id), BigInt(e.id)]));
+  for (const r of rows) {
+    const cutoff = cutoffs.get(r.conversation_id);
+    const at = askedAt.get(r.id);
+    if (cutoff && (at === undefined || at > BigInt(cutoff.id))) out.set(r.id, derivedHidden(cutoff));
+  }
+  return out;
+}
+
+/**
+ * The scope a tool call itself needs, from the operation registry (run_command → instances:exec, publish_site →
+ * publish:trigger). The runner's bridges (web search, fetch) are not operations and need none beyond agent:write.
+ */
+export function toolScope(ctx: Pick<Context, "platform">, tool: string): string | null {
+  return ctx.platform.operations.has(tool) ? (ctx.platform.operations.get(tool).scope ?? null) : null;
+}
+
+/**
+ * Deciding on a call is wielding its power: approving `run_command` is running it. So the decider must hold the
+ * tool's own scope — in their credential's scopes and under their role in the project — besides agent:write;
+ * otherwise anyone who may talk to agents could approve what they could never do themselves. Denying needs it
+ * too: a viewer-grade token must not steer an operator's run either way.
+ */
+function assertHoldsToolScope(ctx: Context, tool: string) {
+  const needed = toolScope(ctx, tool);
+  if (!needed) return;
+  if (!hasScope(ctx.principal.scopes, needed)) throw insufficientScope(needed, `deciding on a ${tool} call needs the scope the call itself needs`);
+  if (!hasScope(roleCaps[ctx.project!.role], needed)) {
+    throw insufficientScope(needed, `deciding on a ${tool} call needs it, and your role in project '${ctx.project!.slug}' is ${ctx.project!.role}`);
+  }
+}
 
 async function decide(ctx: Context, approvalId: string, status: "approved" | "denied", note: string | undefined) {
   const mine = ctx.db
     .selectFrom("agent_approvals")
     .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
-    .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via"])
+    .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via", "agent_approvals.tool"])
     .where("agent_approvals.id", "=", approvalId)
     .where("agent_conversations.project_id", "=", ctx.project!.id);
   const existing = await mine.executeTakeFirst();
   if (!existing) throw notFound("approval", approvalId);
+  assertHoldsToolScope(ctx, existing.tool);
   // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
   const decided = await ctx.db
     .updateTable("agent_approvals")
@@ -82,7 +148,7 @@ const Decided = z.object({ id: z.string(), status: z.enum(["approved", "denied"]
 export const approveToolCall = defineOperation({
   id: "approve_tool_call",
   summary: "Approve an agent's pending tool call",
-  description: "The run resumes and makes the call.",
+  description: "The run resumes and makes the call. Needs, besides agent:write, the scope the tool itself needs (run_command: instances:exec; publish_site: publish:trigger).",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",
@@ -95,7 +161,8 @@ export const approveToolCall = defineOperation({
 export const denyToolCall = defineOperation({
   id: "deny_tool_call",
   summary: "Deny an agent's pending tool call",
-  description: "The call is not made; the agent is told it was denied (with your note) and carries on without it.",
+  description:
+    "The call is not made; the agent is told it was denied (with your note) and carries on without it. Needs, besides agent:write, the scope the tool itself needs.",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",

@@ -10,6 +10,7 @@ import { agentUnavailable } from "../config.ts";
 import { BosunError, conflict, notFound } from "../errors.ts";
 import { defineOperation, type Context } from "../operation.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
+import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
 
 const ConversationId = z.uuid().meta({ description: "The conversation's id" });
@@ -31,6 +32,10 @@ const RunSummary = z.object({
   created_at: Timestamp,
   finished_at: Timestamp.nullable(),
 });
+
+const HiddenNote = z
+  .object({ required_scope: z.string(), reason: z.string() })
+  .meta({ id: "AgentTranscriptHidden", description: "Present where the transcript hides something from you: why, and the scope that would show it" });
 
 const ConversationSummary = z
   .object({
@@ -158,7 +163,10 @@ export const sendAgentMessage = defineOperation({
 export const getAgentConversation = defineOperation({
   id: "get_agent_conversation",
   summary: "Get an agent conversation's full transcript",
-  description: "Messages, every step (model calls with tokens and cost; tool calls with input, output and duration), runs and approvals.",
+  description:
+    "Messages, every step (model calls with tokens and cost; tool calls with input, output and duration), runs and approvals. " +
+    "A tool's result shows only to a reader holding the scope that reads it (instance tools: instances:files); what the " +
+    "agent wrote after a result hidden from you is hidden too. Hidden parts carry `hidden` saying why.",
   tags: ["agent"],
   scope: "agent:read",
   effect: "read",
@@ -182,11 +190,17 @@ export const getAgentConversation = defineOperation({
             cost_micros: z.number().int(),
             duration_ms: z.number().int().nullable(),
             created_at: Timestamp,
+            hidden: z.object({ input: HiddenNote.optional(), output: HiddenNote.optional() }).optional(),
           }),
         ),
       }),
     ),
-    approvals: z.array(z.object({ id: z.string(), run_id: z.string(), tool: z.string(), input: z.record(z.string(), z.unknown()), reason: z.string(), status: z.string(), decided_via: z.string().nullable(), created_at: Timestamp, decided_at: Timestamp.nullable() })),
+    approvals: z.array(
+      z.object({
+        id: z.string(), run_id: z.string(), tool: z.string(), input: z.record(z.string(), z.unknown()), reason: z.string(), status: z.string(),
+        decided_via: z.string().nullable(), created_at: Timestamp, decided_at: Timestamp.nullable(), hidden: HiddenNote.optional(),
+      }),
+    ),
   }),
   handler: async (ctx, input) => {
     const conv = await loadConversation(ctx, input.conversation_id);
@@ -197,38 +211,54 @@ export const getAgentConversation = defineOperation({
       ? await db.selectFrom("agent_steps").selectAll().where("run_id", "in", runs.map((r) => r.id)).orderBy("id").execute()
       : [];
     const approvals = await db.selectFrom("agent_approvals").selectAll().where("conversation_id", "=", conv.id).orderBy("created_at").execute();
+    // Redacted for this reader: their credential's scopes under their role here (redaction.ts).
+    const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+    const redacted = redactMessages(
+      ctx.platform,
+      reader,
+      messages.map((m) => ({ role: m.role, content: m.content as Record<string, unknown>[], run_id: m.run_id, created_at: iso(m.created_at) })),
+    );
     return {
       conversation: summary(conv),
-      messages: messages.map((m) => ({ role: m.role, content: m.content as Record<string, unknown>[], run_id: m.run_id, created_at: iso(m.created_at) })),
+      messages: redacted.messages,
       runs: runs.map((r) => ({
         ...runView(r),
         steps_detail: steps
           .filter((s) => s.run_id === r.id)
-          .map((s) => ({
-            kind: s.kind,
-            state: s.state,
-            tool: s.tool,
-            input: s.input as Record<string, unknown> | null,
-            output: s.output,
-            is_error: s.is_error,
-            model: s.model,
-            usage: s.usage as Record<string, number> | null,
-            cost_micros: microsNumber(s.cost_micros),
-            duration_ms: s.duration_ms,
-            created_at: iso(s.created_at),
-          })),
+          .map((s) => {
+            const hiddenInput = s.tool_use_id ? redacted.inputs.get(s.tool_use_id) : undefined;
+            const hiddenOutput = s.tool_use_id ? redacted.results.get(s.tool_use_id) : undefined;
+            return {
+              kind: s.kind,
+              state: s.state,
+              tool: s.tool,
+              input: hiddenInput ? {} : (s.input as Record<string, unknown> | null),
+              output: hiddenOutput ? `[hidden: ${hiddenOutput.reason}]` : s.output,
+              is_error: s.is_error,
+              model: s.model,
+              usage: s.usage as Record<string, number> | null,
+              cost_micros: microsNumber(s.cost_micros),
+              duration_ms: s.duration_ms,
+              created_at: iso(s.created_at),
+              ...(hiddenInput || hiddenOutput ? { hidden: { ...(hiddenInput ? { input: hiddenInput } : {}), ...(hiddenOutput ? { output: hiddenOutput } : {}) } } : {}),
+            };
+          }),
       })),
-      approvals: approvals.map((a) => ({
-        id: a.id,
-        run_id: a.run_id,
-        tool: a.tool,
-        input: a.input as Record<string, unknown>,
-        reason: a.reason,
-        status: a.status,
-        decided_via: a.decided_via,
-        created_at: iso(a.created_at),
-        decided_at: isoOrNull(a.decided_at),
-      })),
+      approvals: approvals.map((a) => {
+        const hidden = redacted.inputs.get(a.tool_use_id);
+        return {
+          id: a.id,
+          run_id: a.run_id,
+          tool: a.tool,
+          input: hidden ? {} : (a.input as Record<string, unknown>),
+          reason: hidden ? `[hidden: ${hidden.reason}]` : a.reason,
+          status: a.status,
+          decided_via: a.decided_via,
+          created_at: iso(a.created_at),
+          decided_at: isoOrNull(a.decided_at),
+          ...(hidden ? { hidden } : {}),
+        };
+      }),
     };
   },
 });

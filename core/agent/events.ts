@@ -4,6 +4,8 @@ import { iso, ProjectRef, Timestamp } from "../common.ts";
 import { notFound } from "../errors.ts";
 import { defineOperation, type DB } from "../operation.ts";
 import { runView } from "./conversations.ts";
+import { agentKinds } from "./kinds.ts";
+import { eventCutoff, readerOf, redactEvents } from "./redaction.ts";
 
 export const RunEvent = z.object({ id: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: Timestamp });
 
@@ -21,7 +23,8 @@ export const listAgentRunEvents = defineOperation({
   description:
     "What a run did, in order (model steps, text, tool calls and results, approvals, the end), after an event id. " +
     "Poll with `after` set to the last id seen until the run's status is done, failed or cancelled; " +
-    "REST clients can stream the same events from …/events/stream (Server-Sent Events).",
+    "REST clients can stream the same events from …/events/stream (Server-Sent Events). What the agent wrote after a tool " +
+    "result you may not read (see get_agent_conversation) is hidden, with `hidden` saying why.",
   tags: ["agent"],
   scope: "agent:read",
   effect: "read",
@@ -33,10 +36,14 @@ export const listAgentRunEvents = defineOperation({
       .selectFrom("agent_runs")
       .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
       .selectAll("agent_runs")
+      .select("c.kind")
       .where("agent_runs.id", "=", input.run_id)
       .where("c.project_id", "=", ctx.project!.id)
       .executeTakeFirst();
     if (!run) throw notFound("run", input.run_id);
-    return { run: runView(run), events: await runEventsAfter(ctx.db, run.id, input.after) };
+    const events = await runEventsAfter(ctx.db, run.id, input.after);
+    const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+    const cutoff = await eventCutoff(ctx.platform, reader, run.conversation_id, agentKinds[run.kind].tools);
+    return { run: runView(run), events: redactEvents(events, cutoff) };
   },
 });

@@ -5,6 +5,8 @@
 import { unauthorized } from "../errors.ts";
 import type { DB, Principal } from "../operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
+import { agentKinds } from "./kinds.ts";
+import { eventCutoff, readerOf } from "./redaction.ts";
 
 /** Told to every process when a chat is linked or unlinked, so the bot can say so in the chat. */
 export const TELEGRAM_LINK_TOPIC = "telegram_link";
@@ -109,4 +111,29 @@ export async function linkForApproval(db: DB, chatId: number | string, approvalI
     .where("a.id", "=", approvalId)
     .where("l.chat_id", "=", String(chatId))
     .executeTakeFirst();
+}
+
+/**
+ * Where a chat's view of a run stops being shown in full (redaction.ts): judged by the scopes of the chat's link to
+ * the run's instance, under its person's role. A chat with no such link sees nothing hideable.
+ */
+export async function chatEventCutoff(platform: Pick<Platform, "db" | "operations">, chatId: number | string, runId: string) {
+  const run = await platform.db
+    .selectFrom("agent_runs as r")
+    .innerJoin("agent_conversations as c", "c.id", "r.conversation_id")
+    .select(["c.id as conversation_id", "c.kind", "c.project_id", "c.instance"])
+    .where("r.id", "=", runId)
+    .executeTakeFirst();
+  if (!run) return null;
+  const link = await platform.db
+    .selectFrom("telegram_links as l")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("project_members as m", (j) => j.onRef("m.project_id", "=", "l.project_id").onRef("m.account_id", "=", "l.account_id"))
+    .select(["l.scopes", "m.role"])
+    .where("l.chat_id", "=", String(chatId))
+    .where("l.project_id", "=", run.project_id)
+    .where("i.name", "=", run.instance ?? "")
+    .executeTakeFirst();
+  const reader = link?.role ? readerOf(link.scopes, link.role) : readerOf([], "viewer");
+  return eventCutoff(platform, reader, run.conversation_id, agentKinds[run.kind].tools);
 }
