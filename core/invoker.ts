@@ -124,7 +124,7 @@ export async function invoke(
 async function gate(platform: Platform, op: Operation, principal: Principal, options: InvokeOptions) {
   const { config, rateLimiter } = platform;
   if (op.rateLimit === "auth") {
-    const state = rateLimiter.take(`auth:${principal.clientIp}`, config.authRateLimitPerMinute);
+    const state = await platform.securityLimiter.take(`auth:${principal.clientIp}`, config.authRateLimitPerMinute);
     if (options.meta) options.meta.rateLimit = state;
     if (!state.allowed) throw rateLimited(state.retryAfter);
   }

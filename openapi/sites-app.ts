@@ -143,7 +143,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   }
 
   async function login(c: Context, site: LiveSite, base: string) {
-    const limit = platform.rateLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
+    const limit = await platform.securityLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
     if (!limit.allowed) return plain(c, 429, "Too many attempts", `Try again in ${limit.retryAfter} s.`, { "Retry-After": String(limit.retryAfter) });
     if (!site.passwordHash) return c.redirect(`${base}/`, 303);
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
@@ -164,7 +164,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     const started = performance.now();
     let outcome = "ok";
     try {
-      const limit = platform.rateLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
+      const limit = await platform.securityLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
       if (!limit.allowed) {
         c.header("Retry-After", String(limit.retryAfter));
         throw new BosunError("rate_limited", `too many form posts; retry in ${limit.retryAfter}s`, { retry_after: limit.retryAfter });
