@@ -408,4 +408,21 @@ describe("deep nesting as raw JSON text", () => {
     expect(authed.status).toBe(400);
     expect((await t.app.request("/v1/projects/deep-proj", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
   });
+
+  it("answers an MCP tools/call with deeply nested arguments as a tool error naming the field", async () => {
+    const depth = 200_000;
+    const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_project","arguments":{"slug":"deep-mcp","name":"D","kind":"site","x":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${token}` },
+      body,
+    });
+    const text = await res.text();
+    expect(res.status, text.slice(0, 300)).toBe(200);
+    const message = JSON.parse(/^data: (.*)$/m.exec(text)?.[1] ?? text);
+    const error = toolError(message.result);
+    expect(error.code, text.slice(0, 300)).toBe("validation_error");
+    expect((error.issues as { path: string }[])[0]!.path).toMatch(/^x\.0\.0/);
+    expect((await t.app.request("/v1/projects/deep-mcp", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
+  });
 });
