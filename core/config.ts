@@ -1,6 +1,7 @@
 // Operator configuration, read from the environment once. Customers never set any of this.
 import path from "node:path";
 import { MAX_MICROS } from "./billing/money.ts";
+import proxyAddr from "proxy-addr";
 
 export interface Config {
   dataDir: string;
@@ -13,8 +14,13 @@ export interface Config {
   authRateLimitPerMinute: number;
   /** base64 of 32 bytes; when unset a key file in the data dir is used (created on first start). */
   masterKey: string | undefined;
-  /** Trust X-Forwarded-For for the client IP (set only behind a proxy you run). */
-  trustProxy: boolean;
+  /**
+   * Which proxies in front of Bosun to believe about the client's address (BOSUN_TRUST_PROXY), as Express's
+   * `trust proxy`: false (unset) trusts none; a number trusts that many hops from the socket (`true` = 1); a
+   * list trusts peers inside those CIDRs (or `loopback`, `linklocal`, `uniquelocal`). The client IP is then
+   * the first untrusted address, read from the right of X-Forwarded-For: a client cannot choose it.
+   */
+  trustProxy: TrustProxy;
   sessionTtlSeconds: number;
   /** AI credit a newly registered account starts with, in micro-dollars. */
   trialCreditMicros: number;
@@ -39,6 +45,24 @@ export interface Config {
   agent: AgentConfig;
   /** The Telegram bridge; off unless a bot token is set. */
   telegram: TelegramConfig;
+}
+
+export type TrustProxy = boolean | number | string[];
+
+/** BOSUN_TRUST_PROXY: unset/false/0 → none; true → 1 hop; `2` → 2 hops; `10.0.0.0/8, loopback` → those peers. */
+export function parseTrustProxy(v: string | undefined): TrustProxy {
+  const value = (v ?? "").trim();
+  if (value === "" || /^(0|false|no|off)$/i.test(value)) return false;
+  // `true` once meant "believe the left-most entry", which any client can write; now it is the one proxy in front.
+  if (/^(true|yes|on)$/i.test(value)) return 1;
+  if (/^\d+$/.test(value)) return Number(value);
+  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    proxyAddr.compile(list);
+  } catch (err) {
+    throw new Error(`BOSUN_TRUST_PROXY: ${(err as Error).message} (give a hop count, or proxy addresses/CIDRs separated by commas)`);
+  }
+  return list;
 }
 
 export interface TelegramConfig {
@@ -89,7 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimitPerMinute: int(env.BOSUN_RATE_LIMIT_PER_MINUTE, 1200),
     authRateLimitPerMinute: int(env.BOSUN_AUTH_RATE_LIMIT_PER_MINUTE, 10),
     masterKey: env.BOSUN_MASTER_KEY || undefined,
-    trustProxy: bool(env.BOSUN_TRUST_PROXY, false),
+    trustProxy: parseTrustProxy(env.BOSUN_TRUST_PROXY),
     sessionTtlSeconds: int(env.BOSUN_SESSION_TTL_SECONDS, 12 * 3600),
     trialCreditMicros: trialCredit(env.BOSUN_TRIAL_CREDIT_USD),
     logLevel: env.BOSUN_LOG_LEVEL || "info",

@@ -4,62 +4,40 @@
 // checked — never resolving again between check and connect, so DNS rebinding cannot slip past the check.
 import dns from "node:dns/promises";
 import net from "node:net";
+import ipaddr from "ipaddr.js";
 import { BosunError } from "./errors.ts";
 
 export interface EgressPolicy {
   allowPrivate: boolean;
 }
 
-const blocked = new net.BlockList();
-for (const [addr, prefix] of [
-  ["0.0.0.0", 8], // "this network"
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10], // carrier-grade NAT
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16], // link-local, cloud metadata
-  ["172.16.0.0", 12],
-  ["192.0.0.0", 24],
-  ["192.0.2.0", 24],
-  ["192.168.0.0", 16],
-  ["198.18.0.0", 15],
-  ["198.51.100.0", 24],
-  ["203.0.113.0", 24],
-  ["224.0.0.0", 4], // multicast
-  ["240.0.0.0", 4], // reserved, broadcast
-] as const) {
-  blocked.addSubnet(addr, prefix, "ipv4");
-}
-for (const [addr, prefix] of [
-  ["::", 128],
-  ["::1", 128],
-  ["64:ff9b::", 96], // NAT64: embeds an IPv4 address we cannot see through cheaply
-  ["100::", 64],
-  ["2001:db8::", 32],
-  ["fc00::", 7], // unique local
-  ["fe80::", 10], // link-local
-  ["fec0::", 10],
-  ["ff00::", 8], // multicast
-] as const) {
-  blocked.addSubnet(addr, prefix, "ipv6");
-}
+/**
+ * IPv6 prefixes whose low 32 bits are an IPv4 address the packet ends up at: IPv4-mapped, SIIT (RFC 6145),
+ * the NAT64 well-known prefix (RFC 6052) and IPv4-compatible (`::/96`, deprecated). We judge the IPv4 inside.
+ */
+const EMBEDS_IPV4_LOW32 = ["::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "::/96"].map((c) => ipaddr.IPv6.parseCIDR(c));
+const SIX_TO_FOUR = ipaddr.IPv6.parseCIDR("2002::/16");
 
-/** Whether an IP address is outside the public internet. */
+const v4 = (bytes: number[]) => ipaddr.IPv4.parse(bytes.join("."));
+
+/**
+ * Whether an IP address is outside the public internet. Ranges come from `ipaddr.js` (maintained against the
+ * IANA special-purpose registries): anything but plain `unicast` is refused. Translation prefixes that carry
+ * an IPv4 address at a fixed place (mapped, SIIT, NAT64 `64:ff9b::/96`, 6to4, IPv4-compatible) are judged by
+ * that IPv4 address; those where it is obfuscated or placed by local choice (Teredo `2001::/32`, local NAT64
+ * `64:ff9b:1::/48`) are refused outright, since we cannot tell where they lead.
+ */
 export function isPrivateAddress(ip: string): boolean {
-  const family = net.isIP(ip);
-  if (family === 0) throw new Error(`not an IP address: ${ip}`);
-  if (family === 6) {
-    // Canonical form first (the URL parser compresses it), so every spelling of an address is judged alike;
-    // IPv4-mapped and IPv4-compatible forms are the IPv4 address in disguise.
-    const canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1).toLowerCase();
-    const embedded = /^::(?:ffff:)?([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-    if (embedded && canonical !== "::1") {
-      const hi = parseInt(embedded[1]!, 16);
-      const lo = parseInt(embedded[2]!, 16);
-      return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
-    }
-    return blocked.check(canonical, "ipv6");
-  }
-  return blocked.check(ip, "ipv4");
+  if (net.isIP(ip) === 0) throw new Error(`not an IP address: ${ip}`);
+  const addr = ipaddr.parse(ip);
+  if (addr.kind() === "ipv4") return (addr as ipaddr.IPv4).range() !== "unicast";
+  const six = addr as ipaddr.IPv6;
+  const bytes = six.toByteArray();
+  // `::` and `::1` sit inside `::/96` but are IPv6's own unspecified and loopback addresses.
+  if (six.range() === "unspecified" || six.range() === "loopback") return true;
+  if (EMBEDS_IPV4_LOW32.some((cidr) => six.match(cidr))) return isPrivateAddress(v4(bytes.slice(12)).toString());
+  if (six.match(SIX_TO_FOUR)) return isPrivateAddress(v4(bytes.slice(2, 6)).toString());
+  return six.range() !== "unicast";
 }
 
 export const egressDenied = (host: string, address: string) =>

@@ -1,11 +1,17 @@
 // Fuzzing every operation over REST with malformed requests: the answer is always a 4xx with
 // { error: { code, message } } (never a 5xx), a validation error names the offending field, and nothing is
 // written. Deterministic: cases are drawn from a seeded generator, a fixed number per operation.
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "./config.ts";
+import { errorStatus, type ErrorCode } from "./errors.ts";
+import { MAX_INPUT_DEPTH } from "./input-guard.ts";
 import type { Operation } from "./operation.ts";
 import { ADMIN_SCOPE } from "./scopes.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../testkit/harness.ts";
-import { callRest, concrete, dbSnapshot, inputSchema, pathParams, readsBody, sampleInput, type JsonSchema } from "../testkit/operation-inputs.ts";
+import { connectMcp } from "../testkit/mcp-client.ts";
+import { callRest, concrete, dbSnapshot, inputSchema, pathParams, readsBody, sampleInput, toolError, type JsonSchema } from "../testkit/operation-inputs.ts";
 
 const SEED = 0xb05e;
 const RANDOM_CASES = 24;
@@ -18,7 +24,9 @@ let token: string;
 let member: TestAccount;
 
 beforeAll(async () => {
-  t = await startTestPlatform();
+  // A model key, so agent operations record and enqueue (no worker runs here) instead of answering 503
+  // not_configured: a fuzzer must reach their input handling.
+  t = await startTestPlatform({ config: { agent: { ...loadConfig({}).agent, apiKey: "fuzz-not-a-real-key" } } });
   token = await t.operator.token(["*", ADMIN_SCOPE]);
   expect((await t.request("POST", "/v1/projects", { token, body: { slug: "fuzz-proj", name: "Fuzz", kind: "site" } })).status).toBe(201);
   member = await t.account();
@@ -223,4 +231,198 @@ describe("the smallest valid input", () => {
       expect.soft(res.status, `${op.id} ${JSON.stringify(input)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
     }
   }, EVERY_OPERATION_TIMEOUT);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Property-based (fast-check) over every operation's input schema, on REST and MCP: a valid input with one
+// field (or an extra key) replaced by something hostile. Inputs the invoker's guard must refuse — nesting past
+// MAX_INPUT_DEPTH, control characters in a field name, NUL or a lone surrogate in a string — answer 400 and
+// change nothing; anything else (huge numbers, oversized strings) may be accepted or refused, but never answers
+// a 5xx, and every accepted write leaves its audit record.
+
+const FC_SEED = 0xb05e;
+const GUARD_RUNS = 6;
+const FREE_RUNS = 6;
+
+function nest(kind: "array" | "object", depth: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = kind === "array" ? [v] : { a: v };
+  return v;
+}
+
+/** Refused by the invoker's guard wherever they appear. */
+const guardValue = fc.oneof(
+  fc.tuple(fc.constantFrom("array" as const, "object" as const), fc.integer({ min: MAX_INPUT_DEPTH + 1, max: 3000 })).map(([k, d]) => nest(k, d)),
+  fc.tuple(fc.string({ maxLength: 8 }), fc.constantFrom("\u0000", "\u0001", "\n", "\u001f", "\u007f", "\u009b"), fc.string({ maxLength: 8 })).map(([a, c, b]) => ({ [`${a}${c}${b}`]: "x" })),
+  fc.tuple(fc.string({ maxLength: 20 }), fc.constantFrom("\ud800", "\udbff", "\udc00", "\udfff")).map(([s, lone]) => `${s}${lone}`),
+  fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([a, b]) => `${a}\u0000${b}`),
+);
+
+/** May be valid for some field; must never break anything. */
+const freeValue = fc.oneof(
+  fc.constantFrom(1e308, -1e308, 2 ** 53, 2 ** 53 + 2, -(2 ** 63), 1e21, Number.MAX_SAFE_INTEGER * 10, Number.MIN_VALUE, 0.1, -0),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map((n) => Number(n)),
+  fc.integer({ min: 5_000, max: 600_000 }).map((n) => "x".repeat(n)),
+  fc.integer({ min: 1_000, max: 100_000 }).map((n) => "🚢".repeat(n)),
+  fc.string({ unit: "grapheme", maxLength: 60 }),
+  fc.array(fc.string({ maxLength: 10 }), { maxLength: 5_000 }),
+  fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 20 }),
+);
+
+/** Where the hostile value goes: a field of the schema, a new top-level key, or inside an object field. */
+function placed(op: Operation, base: Record<string, unknown>, fields: string[], value: fc.Arbitrary<unknown>, allowNested: boolean) {
+  return fc.tuple(fc.constantFrom(...(fields.length ? fields : ["zz_extra"])), value, fc.boolean()).map(([field, v, nested]) => {
+    const input: Record<string, unknown> = { ...base };
+    const current = input[field];
+    if (allowNested && nested && current && typeof current === "object" && !Array.isArray(current)) input[field] = { ...current, zz: v };
+    else input[field] = v;
+    return { field, input };
+  });
+}
+
+const isGet = (op: Operation) => !readsBody(op);
+
+/** A REST request for `input`; GET/DELETE carry fields in the query, values that are not text as JSON text. */
+function restFor(op: Operation, base: Record<string, unknown>, input: Record<string, unknown>) {
+  const params = pathParams(op);
+  const path = op.http.path.replace(/\{(\w+)\}/g, (_, n: string) => encodeURIComponent(wire(base[n])));
+  const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !params.includes(k)));
+  if (readsBody(op)) return { path: `/v1${path}`, body: JSON.stringify(rest) };
+  const qs = new URLSearchParams(Object.entries(rest).map(([k, v]) => [k, wire(v)])).toString();
+  return { path: `/v1${path}${qs ? `?${qs}` : ""}` };
+}
+
+async function auditOk(requestId: string | null, opId: string, surface: string) {
+  let q = t.platform.db.selectFrom("audit_events").select((eb) => eb.fn.countAll<string>().as("n")).where("operation", "=", opId).where("surface", "=", surface).where("outcome", "=", "ok");
+  if (requestId) q = q.where("request_id", "=", requestId);
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+describe("fast-check over every operation's input schema", () => {
+  let mcp: Client;
+  beforeAll(async () => {
+    mcp = await connectMcp(t.app, token);
+  });
+  afterAll(() => mcp?.close());
+
+  const hints = () => ({ project: "fuzz-proj", account_id: member.id, email: member.email });
+
+  it("REST: hostile values are refused with a 400 naming the field, changing nothing; nothing answers a 5xx; accepted writes are audited", async () => {
+    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
+    let calls = 0;
+    for (const op of ops) {
+      const base = sampleInput(op, hints());
+      const params = pathParams(op);
+      const fields = Object.keys(inputSchema(op).properties ?? {}).filter((f) => !params.includes(f));
+      const send = async (input: Record<string, unknown>) => {
+        const req = restFor(op, base, input);
+        const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+        if (req.body !== undefined) headers["Content-Type"] = "application/json";
+        const res = await t.app.request(req.path, { method: op.http.method.toUpperCase(), headers, body: req.body });
+        calls++;
+        const text = await res.text();
+        return { status: res.status, requestId: res.headers.get("x-request-id"), text };
+      };
+
+      // Query strings carry text only: there, a control character in a field name is what reaches the guard.
+      const guard = isGet(op)
+        ? fc.tuple(fc.string({ maxLength: 6 }), fc.constantFrom("\u0000", "\u0001", "\n", "\u007f")).map(([a, c]) => ({ field: `${a}${c}`, input: { ...base, [`${a}${c}`]: "x" } }))
+        : placed(op, base, fields, guardValue, true);
+      const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+      await fc.assert(
+        fc.asyncProperty(guard, async ({ field, input }) => {
+          const res = await send(input);
+          const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
+          expect(res.status, where).toBe(400);
+          const error = JSON.parse(res.text).error;
+          expect(error.code, where).toBe("validation_error");
+          const paths: string[] = error.issues.map((i: { path: string }) => i.path);
+          const named = JSON.stringify(field).slice(1, -1);
+          expect(paths.some((p) => p === field || p === named || p.startsWith(`${field}.`) || p.startsWith(`${named}.`)), `${where} ${JSON.stringify(paths)}`).toBe(true);
+        }),
+        { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
+      );
+      expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`).toEqual(before);
+
+      await fc.assert(
+        fc.asyncProperty(placed(op, base, fields, freeValue, !isGet(op)), async ({ field, input }) => {
+          const res = await send(input);
+          const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
+          expect(res.status, where).toBeLessThan(500);
+          if (res.status < 300 && op.effect !== "read") expect(await auditOk(res.requestId, op.id, "rest"), where).toBe(1);
+        }),
+        { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
+      );
+    }
+    expect(calls).toBeGreaterThanOrEqual(ops.length * (GUARD_RUNS + FREE_RUNS));
+  }, EVERY_OPERATION_TIMEOUT);
+
+  it("MCP: the same, for every tool", async () => {
+    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("mcp"));
+    for (const op of ops) {
+      const base = sampleInput(op, hints());
+      const fields = Object.keys(inputSchema(op).properties ?? {});
+      const call = async (input: Record<string, unknown>) => {
+        const before = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
+        const result = (await mcp.callTool({ name: op.id, arguments: input })) as { isError?: boolean };
+        const after = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
+        return { result, error: result.isError ? toolError(result) : null, audited: after - before };
+      };
+      const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+      await fc.assert(
+        fc.asyncProperty(placed(op, base, fields, guardValue, true), async ({ field, input }) => {
+          const { error } = await call(input);
+          const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
+          expect(error?.code, where).toBe("validation_error");
+          const paths = ((error?.issues ?? []) as { path: string }[]).map((i) => i.path);
+          expect(paths.some((p) => p === field || p.startsWith(`${field}.`)), `${where} ${JSON.stringify(paths)}`).toBe(true);
+        }),
+        { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
+      );
+      expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`).toEqual(before);
+
+      await fc.assert(
+        fc.asyncProperty(placed(op, base, fields, freeValue, true), async ({ field, input }) => {
+          const { error, audited } = await call(input);
+          const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
+          if (error) expect(errorStatus[error.code as ErrorCode] ?? 500, where).toBeLessThan(500);
+          else if (op.effect !== "read") expect(audited, where).toBe(1);
+        }),
+        { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
+      );
+    }
+  }, EVERY_OPERATION_TIMEOUT);
+});
+
+describe("deep nesting as raw JSON text", () => {
+  it("answers 400 naming the field, never 500, anonymously on a public form post and with a token anywhere", async () => {
+    const depth = 200_000; // far past any stack a recursive walk could use
+    const deep = `{"data":{"name":${"[".repeat(depth)}${"]".repeat(depth)}}}`;
+    const anon = await t.app.request("/v1/sites/no-such-site/forms/contact/submissions", { method: "POST", headers: { "Content-Type": "application/json" }, body: deep });
+    const body = await anon.json();
+    expect(anon.status, JSON.stringify(body).slice(0, 300)).toBe(400);
+    expect(body.error.issues[0].path).toMatch(/^data\.name\.0\.0/);
+    const objects = `{"slug":"deep-proj","name":"Deep","kind":"site","x":${'{"a":'.repeat(depth / 2)}1${"}".repeat(depth / 2)}}`;
+    const authed = await t.app.request("/v1/projects", { method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` }, body: objects });
+    expect(authed.status).toBe(400);
+    expect((await t.app.request("/v1/projects/deep-proj", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
+  });
+
+  it("answers an MCP tools/call with deeply nested arguments as a tool error naming the field", async () => {
+    const depth = 200_000;
+    const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_project","arguments":{"slug":"deep-mcp","name":"D","kind":"site","x":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${token}` },
+      body,
+    });
+    const text = await res.text();
+    expect(res.status, text.slice(0, 300)).toBe(200);
+    const message = JSON.parse(/^data: (.*)$/m.exec(text)?.[1] ?? text);
+    const error = toolError(message.result);
+    expect(error.code, text.slice(0, 300)).toBe("validation_error");
+    expect((error.issues as { path: string }[])[0]!.path).toMatch(/^x\.0\.0/);
+    expect((await t.app.request("/v1/projects/deep-mcp", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
+  });
 });

@@ -6,7 +6,8 @@ import type { Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database } from "../schema/database.ts";
 import { redactInput } from "./audit/writer.ts";
-import { BosunError, insufficientScope, notFound, rateLimited, toBosunError, unauthorized, validationError, type FieldIssue } from "./errors.ts";
+import { BosunError, insufficientScope, notFound, rateLimited, toBosunError, unauthorized, validationError } from "./errors.ts";
+import { inputIssues } from "./input-guard.ts";
 import { isProjectScoped, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
 import type { Platform } from "./platform.ts";
 import { resolveProjectAccess } from "./projects/access.ts";
@@ -30,13 +31,6 @@ export function zodIssues(error: z.ZodError) {
   }));
 }
 
-/** Postgres text and jsonb cannot hold U+0000: refuse it as the caller's error naming the field, not a database failure. */
-function nulIssues(value: unknown, path: string[] = []): FieldIssue[] {
-  if (typeof value === "string") return value.includes("\u0000") ? [{ path: path.join("."), message: "must not contain NUL characters" }] : [];
-  if (value && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => nulIssues(v, [...path, k]));
-  return [];
-}
-
 export async function invoke(
   platform: Platform,
   opOrId: Operation | string,
@@ -53,10 +47,10 @@ export async function invoke(
   let outcome = "ok";
   try {
     await gate(platform, op, principal, options);
+    const guarded = inputIssues(rawInput);
+    if (guarded.length) throw validationError(guarded);
     const parsed = op.input.safeParse(rawInput ?? {});
     if (!parsed.success) throw validationError(zodIssues(parsed.error));
-    const nul = nulIssues(parsed.data);
-    if (nul.length) throw validationError(nul);
     const input = parsed.data as Record<string, unknown>;
     auditInput = redactInput(input);
 
@@ -124,7 +118,7 @@ export async function invoke(
 async function gate(platform: Platform, op: Operation, principal: Principal, options: InvokeOptions) {
   const { config, rateLimiter } = platform;
   if (op.rateLimit === "auth") {
-    const state = rateLimiter.take(`auth:${principal.clientIp}`, config.authRateLimitPerMinute);
+    const state = await platform.securityLimiter.take(`auth:${principal.clientIp}`, config.authRateLimitPerMinute);
     if (options.meta) options.meta.rateLimit = state;
     if (!state.allowed) throw rateLimited(state.retryAfter);
   }

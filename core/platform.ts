@@ -15,7 +15,7 @@ import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
 import { Authenticator } from "./identity/authenticate.ts";
 import { Notifier } from "./notify.ts";
 import type { Credential, DB, Operation, Principal } from "./operation.ts";
-import { RateLimiter } from "./rate-limit.ts";
+import { RateLimiter, SharedRateLimiter } from "./rate-limit.ts";
 import { allOperations, OperationRegistry } from "./registry.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
@@ -30,6 +30,8 @@ export interface Platform {
   secrets: SecretBox;
   notifier: Notifier;
   rateLimiter: RateLimiter;
+  /** Security limits (login, codes, pairing, form posts), shared by every process on the database. */
+  securityLimiter: SharedRateLimiter;
   audit: AuditWriter;
   idempotency: IdempotencyStore;
   auth: Authenticator;
@@ -71,6 +73,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       secrets,
       notifier,
       rateLimiter: new RateLimiter(),
+      securityLimiter: new SharedRateLimiter(opened.db),
       audit: new AuditWriter(opened.db, log),
       idempotency: new IdempotencyStore(opened.db, secrets),
       auth: undefined as unknown as Authenticator,
@@ -81,6 +84,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
+        clearInterval(limitSweeper);
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();
@@ -104,6 +108,10 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       sweepExpiredHolds(opened.db).catch((err) => log.warn({ err }, "hold sweep failed"));
     }, 30_000);
     holdSweeper.unref();
+    const limitSweeper = setInterval(() => {
+      platform.securityLimiter.prune().catch((err) => log.warn({ err }, "rate-limit sweep failed"));
+    }, 60_000);
+    limitSweeper.unref();
     return platform;
   } catch (err) {
     await opened.close();

@@ -1,6 +1,11 @@
 // Reading a REST request into an operation's input and a principal.
+import type { IncomingMessage } from "node:http";
+import net from "node:net";
 import type { Context } from "hono";
+import ipaddr from "ipaddr.js";
+import proxyAddr from "proxy-addr";
 import { z } from "zod";
+import type { TrustProxy } from "../core/config.ts";
 import { BosunError, unauthorized } from "../core/errors.ts";
 import { anonymous, type Operation, type Principal, type Surface } from "../core/operation.ts";
 import type { Platform } from "../core/platform.ts";
@@ -40,13 +45,34 @@ async function fromMultipart(op: Operation, c: Context): Promise<Record<string, 
   return out;
 }
 
+const trustFns = new WeakMap<object, (addr: string, i: number) => boolean>();
+
+/** The compiled trust function of BOSUN_TRUST_PROXY (compiled once per config). */
+function trustOf(trust: TrustProxy): ((addr: string, i: number) => boolean) | null {
+  if (trust === false || trust === 0 || (Array.isArray(trust) && !trust.length)) return null;
+  const hops = trust === true ? 1 : trust;
+  if (typeof hops === "number") return (_addr, i) => i < hops;
+  let fn = trustFns.get(hops);
+  if (!fn) trustFns.set(hops, (fn = proxyAddr.compile(hops)));
+  return fn;
+}
+
+/**
+ * The client's address, for every HTTP surface (REST, MCP, the sites listener): the socket's peer, or with
+ * BOSUN_TRUST_PROXY the first address that is not a trusted proxy, walking X-Forwarded-For from the right
+ * (proxy-addr, as Express does). Entries a client wrote itself sit left of that and are never believed.
+ */
 export function clientIp(c: Context, platform: Platform): string | null {
-  if (platform.config.trustProxy) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) return forwarded;
-  }
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? null;
+  const socket = incoming?.socket?.remoteAddress;
+  const trust = trustOf(platform.config.trustProxy);
+  // In-process requests (tests, app.request) have no socket: only a hop count can reach past it.
+  const found = trust
+    ? proxyAddr({ headers: { "x-forwarded-for": c.req.header("x-forwarded-for") }, socket: { remoteAddress: socket } } as unknown as IncomingMessage, trust)
+    : socket;
+  if (!found || !net.isIP(found)) return socket ?? null;
+  // One spelling per address, so `::ffff:1.2.3.4` and `1.2.3.4` share one rate-limit window.
+  return ipaddr.process(found).toString();
 }
 
 export async function principalFor(c: Context, platform: Platform, surface: Surface): Promise<Principal> {

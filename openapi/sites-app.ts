@@ -7,7 +7,8 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
-import { BosunError, toBosunError } from "../core/errors.ts";
+import { BosunError, toBosunError, validationError } from "../core/errors.ts";
+import { inputIssues } from "../core/input-guard.ts";
 import type { Platform } from "../core/platform.ts";
 import { acceptSubmission } from "../core/sites/forms.ts";
 import { FORM_POSTS_PER_MINUTE } from "../core/sites/public.ts";
@@ -143,7 +144,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   }
 
   async function login(c: Context, site: LiveSite, base: string) {
-    const limit = platform.rateLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
+    const limit = await platform.securityLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
     if (!limit.allowed) return plain(c, 429, "Too many attempts", `Try again in ${limit.retryAfter} s.`, { "Retry-After": String(limit.retryAfter) });
     if (!site.passwordHash) return c.redirect(`${base}/`, 303);
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
@@ -164,7 +165,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     const started = performance.now();
     let outcome = "ok";
     try {
-      const limit = platform.rateLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
+      const limit = await platform.securityLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
       if (!limit.allowed) {
         c.header("Retry-After", String(limit.retryAfter));
         throw new BosunError("rate_limited", `too many form posts; retry in ${limit.retryAfter}s`, { retry_after: limit.retryAfter });
@@ -172,6 +173,9 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
       const length = Number(c.req.header("content-length") ?? 0);
       if (length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
       const data = await readFormBody(c);
+      // The invoker's input checks, for this one path that reaches core without it.
+      const guarded = inputIssues(data);
+      if (guarded.length) throw validationError(guarded);
       const stored = await acceptSubmission(platform.db, site.projectId, formId, data);
       const next = typeof data._redirect === "string" && /^\/(?!\/)[^\s\\]*$/.test(data._redirect) ? data._redirect : null;
       if (!wantsJson && next) return c.redirect(next, 303);

@@ -71,6 +71,40 @@ describe("form posts on the sites listener", () => {
   });
 });
 
+describe("hostile form posts on the sites listener", () => {
+  it("answers deep nesting, control characters in names, NUL and lone surrogates with a 400 naming the field, storing nothing", async () => {
+    const count = async () => (await api("GET", "/projects/visit-site/submissions")).body.total;
+    const before = await count();
+    // Every post here is from 127.0.0.1: start from a fresh form-post window, and leave one for the tests after.
+    const freshWindow = () => t.platform.db.deleteFrom("rate_limits").where("key", "like", "site-form:%").execute();
+    await freshWindow();
+    const json = (raw: string) => post("/s/visit-site/_forms/contact", raw, { "Content-Type": "application/json", Accept: "application/json" });
+    const deep = `{"name":${"[".repeat(30_000)}${"]".repeat(30_000)},"email":"a@b.co"}`;
+    const cases: [string, string][] = [
+      [deep, "name"],
+      [`{"name":"A","email":"a@b.co","_x":${'{"a":'.repeat(40)}1${"}".repeat(40)}}`, "_x"],
+      // JSON escapes, sent as text: a NUL in a name and in a value, and a lone surrogate.
+      [String.raw`{"name":"A","email":"a@b.co","_n\u0000":"x"}`, String.raw`_n\u0000`],
+      [String.raw`{"name":"A\u0000B","email":"a@b.co"}`, "name"],
+      [String.raw`{"name":"A\ud800","email":"a@b.co"}`, "name"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await json(body);
+      const text = await res.text();
+      expect(res.status, `${body.slice(0, 60)}: ${text.slice(0, 200)}`).toBe(400);
+      const error = JSON.parse(text).error;
+      expect(error.code).toBe("validation_error");
+      const paths: string[] = error.issues.map((i: { path: string }) => i.path);
+      expect(paths.some((p) => p === field || p.startsWith(`${field}.`)), `${body.slice(0, 60)}: ${paths}`).toBe(true);
+    }
+    // An urlencoded post carries the same checks.
+    const form = await post("/s/visit-site/_forms/contact", new URLSearchParams({ name: "A\u0000B", email: "a@b.co" }));
+    expect(form.status).toBe(400);
+    expect(await count()).toBe(before);
+    await freshWindow();
+  });
+});
+
 async function siteMcp(slug: string) {
   const client = new Client({ name: "visitor", version: "0.0.0" });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${origin}/s/${slug}/mcp`)));

@@ -389,6 +389,13 @@ export interface TelegramChatStateTable {
   updated_at: Generated<Date>;
 }
 
+/** Security-limit windows shared by all processes (core/rate-limit.ts). */
+export interface RateLimitsTable {
+  key: string;
+  count: number;
+  reset_at: Date;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
@@ -422,6 +429,7 @@ export interface Database {
   telegram_pairing_codes: TelegramPairingCodesTable;
   telegram_links: TelegramLinksTable;
   telegram_chat_state: TelegramChatStateTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type Account = Selectable<AccountsTable>;

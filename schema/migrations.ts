@@ -8,6 +8,7 @@ import * as agent from "./migrations/0005-agent.ts";
 import * as telegram from "./migrations/0006-telegram.ts";
 import * as instanceObserver from "./migrations/0007-instance-observer.ts";
 import * as agentRunTaint from "./migrations/0008-agent-run-taint.ts";
+import * as rateLimits from "./migrations/0009-rate-limits.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   "0006-telegram": telegram,
   "0007-instance-observer": instanceObserver,
   "0008-agent-run-taint": agentRunTaint,
+  "0009-rate-limits": rateLimits,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

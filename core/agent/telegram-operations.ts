@@ -66,7 +66,7 @@ export const linkTelegramChat = defineOperation({
     assertPerson(ctx);
     const instance = await loadInstance(ctx, input.instance);
     // Code entries per account, besides the per-IP `auth` limit: a code is 40 bits, but guessing must stay hopeless.
-    const limit = ctx.platform.rateLimiter.take(`telegram-code:${ctx.principal.account!.id}`, ENTRIES_PER_MINUTE);
+    const limit = await ctx.platform.securityLimiter.take(`telegram-code:${ctx.principal.account!.id}`, ENTRIES_PER_MINUTE);
     if (!limit.allowed) throw rateLimited(limit.retryAfter);
     let scopes: string[];
     if (input.scopes) {

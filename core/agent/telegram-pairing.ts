@@ -39,7 +39,7 @@ function randomCode(): string {
 /** A fresh code for a private chat, replacing any live one it had. Rate-limited per chat. */
 export async function issuePairingCode(platform: Platform, chat: TelegramChat): Promise<{ code: string; expiresAt: Date }> {
   if (chat.chatType !== "private") throw new BosunError("forbidden", "only private chats can be linked");
-  const state = platform.rateLimiter.take(`telegram-pair:${chat.chatId}`, ISSUE_PER_MINUTE);
+  const state = await platform.securityLimiter.take(`telegram-pair:${chat.chatId}`, ISSUE_PER_MINUTE);
   if (!state.allowed) throw rateLimited(state.retryAfter);
   const code = randomCode();
   const expiresAt = new Date(Date.now() + CODE_TTL_MS);

@@ -174,7 +174,7 @@ export const submitSiteForm = defineOperation({
   handler: async (ctx, input) => {
     const site = await publicSite(ctx.db, input.site);
     if (!ctx.principal.credential) {
-      const limit = ctx.platform.rateLimiter.take(`site-form:${ctx.principal.clientIp}`, FORM_POSTS_PER_MINUTE);
+      const limit = await ctx.platform.securityLimiter.take(`site-form:${ctx.principal.clientIp}`, FORM_POSTS_PER_MINUTE);
       if (!limit.allowed) throw rateLimited(limit.retryAfter);
     }
     return acceptSubmission(ctx.db, site.projectId, input.form_id, input.data);
