@@ -101,7 +101,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
         if (!checkPreview(platform, site.projectId, preview[1]!)) return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
         const base = `${target.base}/_preview/${preview[1]}`;
         if (preview[2] === undefined) return c.redirect(`${base}/`, 301);
-        return await serveFile(c, site, { kind: "draft" }, preview[2], base, true);
+        return await serveFile(c, await server.draft(site), { kind: "draft" }, preview[2], base, true);
       }
 
       if (rest === "/mcp") return await mcp(c, site);

@@ -31,6 +31,8 @@ beforeAll(async () => {
     expect((await api("POST", `/projects/${slug}/releases`)).status).toBe(201);
   }
   await api("PATCH", "/projects/locked-site/settings", { settings: { password: "secret password" } });
+  // The password is a draft setting until published.
+  expect((await api("POST", "/projects/locked-site/releases")).body.settings_changed).toBe(true);
 });
 afterAll(async () => {
   await new Promise((r) => server?.close(r));

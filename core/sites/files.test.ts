@@ -52,7 +52,7 @@ describe("draft files: happy paths", () => {
     expect(del.body).toEqual({ deleted: true, path: "assets/logo.png" });
 
     const diff = await t.request("GET", `${base}/draft/diff`, { token });
-    expect(diff.body).toEqual({ live_release: null, added: ["index.html"], modified: [], deleted: [], changed: true });
+    expect(diff.body).toEqual({ live_release: null, added: ["index.html"], modified: [], deleted: [], settings: [], changed: true });
   });
 });
 

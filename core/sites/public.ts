@@ -38,7 +38,9 @@ async function publicSite(db: Kysely<Database>, slug: string): Promise<PublicSit
   const row = await db
     .selectFrom("projects as p")
     .leftJoin("sites as s", "s.project_id", "p.id")
-    .select(["p.id", "p.slug", "s.live_release", "s.settings", "s.password_hash"])
+    // The live release's settings and password: a draft change is not public until published.
+    .leftJoin("site_releases as r", (j) => j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"))
+    .select(["p.id", "p.slug", "s.live_release", "r.settings", "r.password_hash"])
     .where("p.slug", "=", slug)
     .where("p.kind", "=", "site")
     .executeTakeFirst();
