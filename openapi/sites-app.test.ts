@@ -24,6 +24,9 @@ beforeAll(async () => {
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(`http://127.0.0.1:${info.port}`));
   });
   t.platform.config.sitesUrl = origin;
+  // These tests exercise path mode (`/s/{slug}/`); each site on its own origin (the default) is in
+  // sites-origin.test.ts.
+  t.platform.config.sitesPathMode = true;
 });
 afterAll(async () => {
   await new Promise((r) => server?.close(r));

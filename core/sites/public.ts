@@ -13,7 +13,7 @@ import { releaseEntry, releaseManifest } from "./draft.ts";
 import { acceptSubmission, formsOf, requireForm } from "./forms.ts";
 import { decodeEntities, titleOf } from "./links.ts";
 import { isHtml, normalisePath } from "./paths.ts";
-import { sitesBaseUrl } from "./releases.ts";
+import { siteUrl } from "./origin.ts";
 import { readSettings, type SiteSettings } from "./settings.ts";
 
 const MAX_PAGE_TEXT = 100_000;
@@ -63,7 +63,7 @@ export function htmlToText(html: string): string {
     .slice(0, MAX_PAGE_TEXT);
 }
 
-const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${sitesBaseUrl(ctx.platform)}/s/${site.slug}/${path === "index.html" ? "" : path}`;
+const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${siteUrl(ctx.platform, site.slug)}/${path === "index.html" ? "" : path}`;
 
 export const getBusinessInfo = defineOperation({
   id: "get_business_info",

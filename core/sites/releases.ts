@@ -10,6 +10,7 @@ import { iso, ProjectRef, Timestamp } from "../common.ts";
 import { BosunError, conflict, notFound } from "../errors.ts";
 import { defineOperation } from "../operation.ts";
 import type { Platform } from "../platform.ts";
+import { siteUrl } from "./origin.ts";
 import { deleteDraftFile, diffManifests, draftManifest, releaseManifest, setDraftEntry } from "./draft.ts";
 import { liveSettings, lockSite, sameSettings, siteChanged, siteProject } from "./site.ts";
 
@@ -248,14 +249,12 @@ export function checkPreview(platform: Platform, projectId: string, token: strin
   return expected.length === given.length && crypto.timingSafeEqual(expected, given);
 }
 
-export function sitesBaseUrl(platform: Platform): string {
-  return platform.config.sitesUrl ?? `http://127.0.0.1:${platform.config.sitesPort}`;
-}
+export { sitesBaseUrl } from "./origin.ts";
 
 export const createPreviewLink = defineOperation({
   id: "create_preview_link",
   summary: "Create a preview link for the draft",
-  description: "A signed URL on the sites origin that shows the draft (not the live site) until it expires.",
+  description: "A signed URL on the site's own origin that shows the draft (files and settings, not the live site) until it expires.",
   tags: ["sites"],
   scope: "files:read",
   // Creates nothing stored: the link is a signature, and shows only what files:read can already read.
@@ -267,7 +266,7 @@ export const createPreviewLink = defineOperation({
     const project = siteProject(ctx);
     const expiresAt = Math.floor(Date.now() / 1000) + input.expires_in_minutes * 60;
     const token = signPreview(ctx.platform, project.id, expiresAt);
-    return { url: `${sitesBaseUrl(ctx.platform)}/s/${project.slug}/_preview/${token}/`, expires_at: iso(new Date(expiresAt * 1000)) };
+    return { url: `${siteUrl(ctx.platform, project.slug)}/_preview/${token}/`, expires_at: iso(new Date(expiresAt * 1000)) };
   },
 });
 
