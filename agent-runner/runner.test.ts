@@ -168,7 +168,7 @@ describe("site workflow", () => {
     const { user, token, project } = await siteOwner();
     const home = '<!doctype html><html><head><title>Home</title></head><body><nav><a href="/">Home</a></nav><h1>Welcome</h1></body></html>';
     expect((await t.request("PUT", `/v1/projects/${project}/files`, { token, body: { project, path: "index.html", content: home } })).status).toBeLessThan(300);
-    const form = `<form method="post" action="/s/${project}/_forms/contact"><input type="email" name="email" required><button>Send</button></form>`;
+    const form = `<form method="post" action="/_forms/contact"><input type="email" name="email" required><button>Send</button></form>`;
     fake.script([
       { toolUse: { name: "read_file", input: { path: "index.html" } } },
       { toolUse: { name: "create_page", input: { slug: "Contact", title: "Contact", content: `<h1>Contact us</h1>${form}` } } },
@@ -187,11 +187,11 @@ describe("site workflow", () => {
     expect(done.events.filter((e) => e.type === "tool_result").every((e) => e.data.is_error === false)).toBe(true);
 
     const sites = createSitesApp(t.platform);
-    const live = async (p: string, init?: RequestInit) => sites.request(`http://127.0.0.1/s/${project}/${p}`, init);
+    const live = async (p: string, init?: RequestInit) => sites.request(`http://${project}.localhost/${p}`, init);
     expect(await (await live("")).text()).toContain('<a href="/contact.html">Contact</a>');
     const contact = await live("contact.html");
     expect(contact.status).toBe(200);
-    expect(await contact.text()).toContain(`action="/s/${project}/_forms/contact"`);
+    expect(await contact.text()).toContain(`action="/_forms/contact"`);
     const submit = await live("_forms/contact", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "email=ada%40example.test" });
     expect(submit.status).toBeLessThan(400);
     const submissions = (await t.request("GET", `/v1/projects/${project}/submissions`, { token })).body as { submissions: { data: Record<string, unknown> }[] };

@@ -95,7 +95,7 @@ export default async function main() {
   try {
     const platform = await createPlatform({
       databaseUrl: dbUrl,
-      config: { dataDir, databaseUrl: dbUrl, rateLimitPerMinute: 1_000_000_000 },
+      config: { dataDir, databaseUrl: dbUrl, rateLimitPerMinute: 1_000_000_000, sitesPathMode: true }, // load generator fetches `/s/{slug}/`
       log: pino({ level: "warn" }),
     });
     closers.push(() => platform.close());

@@ -7,6 +7,7 @@ import { createTelegram, startTelegram } from "../agent-runner/telegram/start.ts
 import { ensureOwner } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
 import { createApp } from "../openapi/app.ts";
+import { siteUrl } from "../core/sites/origin.ts";
 import { createSitesApp } from "../openapi/sites-app.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -59,7 +60,13 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   const sitesHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   platform.config.sitesUrl ??= `http://${sitesHost}:${sitesPort}`;
   const sitesServer = serve({ fetch: createSitesApp(platform).fetch, port: sitesPort, hostname: opts.host }, (info) => {
-    process.stderr.write(`  Sites http://${sitesHost}:${info.port}/s/{project}/${platform.config.sitesDomain ? ` and {project}.${platform.config.sitesDomain}` : ""}\n`);
+    // Each site on its own origin unless path mode was asked for (then say what that gives up).
+    process.stderr.write(`  Sites ${siteUrl(platform, "{project}")}/   (each site on its own origin; previews from create_preview_link)\n`);
+    if (platform.config.sitesPathMode) {
+      process.stderr.write(
+        "  warning: BOSUN_SITES_PATH_MODE is on: every site shares one origin, so a site's pages can read other sites' pages and password cookies. Use it only for sites you trust.\n",
+      );
+    }
   });
   // Not fatal: the API and MCP still serve; published sites wait for a free port (--sites-port).
   sitesServer.once("error", (err) => {

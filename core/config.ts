@@ -31,6 +31,11 @@ export interface Config {
   sitesDomain: string | undefined;
   /** The public base URL of the sites listener, for preview links (BOSUN_SITES_URL; default from host and port). */
   sitesUrl: string | undefined;
+  /**
+   * Serve every site under `/s/{slug}/` of one shared origin (BOSUN_SITES_PATH_MODE) instead of each on its own
+   * host. Sites can then read each other's pages and cookies as same-origin: only for trusted content.
+   */
+  sitesPathMode: boolean;
   /** A site's draft may hold at most this many bytes (BOSUN_SITE_QUOTA_MB, default 200). */
   siteQuotaBytes: number;
   /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
@@ -120,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sitesPort: Number.isInteger(Number(env.BOSUN_SITES_PORT)) && env.BOSUN_SITES_PORT ? Number(env.BOSUN_SITES_PORT) : 8788,
     sitesDomain: env.BOSUN_SITES_DOMAIN?.trim().toLowerCase().replace(/^\.+|\.+$/g, "") || undefined,
     sitesUrl: env.BOSUN_SITES_URL?.replace(/\/+$/, "") || undefined,
+    sitesPathMode: bool(env.BOSUN_SITES_PATH_MODE, false),
     siteQuotaBytes: int(env.BOSUN_SITE_QUOTA_MB, 200) * 1024 * 1024,
     egressAllowPrivate: bool(env.BOSUN_EGRESS_ALLOW_PRIVATE, false),
     sshMaxCommandSeconds: int(env.BOSUN_SSH_MAX_COMMAND_SECONDS, 3600),

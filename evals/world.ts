@@ -25,7 +25,8 @@ export interface Host {
 export async function startHost(agent: AgentConfig): Promise<Host> {
   // The harness starts its own workers with the trial's provider; the platform's config only has to say the
   // agent is configured (an API key or a replay stand-in) and which model the runner asks for.
-  const t = await startTestPlatform({ config: { egressAllowPrivate: true, metricsIntervalSeconds: 0, agent: { ...agent, workers: 0 } } });
+  // Path mode: verifiers fetch live sites over real HTTP, and Node does not resolve `{slug}.localhost`.
+  const t = await startTestPlatform({ config: { egressAllowPrivate: true, metricsIntervalSeconds: 0, sitesPathMode: true, agent: { ...agent, workers: 0 } } });
   let server: ServerType;
   const port = await new Promise<number>((resolve) => {
     server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));

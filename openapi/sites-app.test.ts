@@ -24,6 +24,9 @@ beforeAll(async () => {
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(`http://127.0.0.1:${info.port}`));
   });
   t.platform.config.sitesUrl = origin;
+  // These tests exercise path mode (`/s/{slug}/`); each site on its own origin (the default) is in
+  // sites-origin.test.ts.
+  t.platform.config.sitesPathMode = true;
 });
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
@@ -150,8 +153,12 @@ describe("a site, end to end over REST", () => {
 
     const set = await api("PATCH", `${p}/settings`, { settings: { password: "correct horse" } });
     expect(set.body.settings.password_protected).toBe(true);
+    expect(set.body.unpublished).toEqual(["password"]);
     const stored = await t.platform.db.selectFrom("sites").select(["password_hash", "settings"]).executeTakeFirstOrThrow();
     expect(JSON.stringify(stored)).not.toContain("correct horse");
+    // A draft setting: the live site is open until the password is published.
+    expect((await get("/s/spa-site/")).status).toBe(200);
+    expect((await api("POST", `${p}/releases`)).body).toMatchObject({ files_changed: 0, settings_changed: true });
     const locked = await get("/s/spa-site/");
     expect(locked.status).toBe(401);
     expect(await locked.text()).toContain('type="password"');
@@ -168,9 +175,16 @@ describe("a site, end to end over REST", () => {
     expect((await get("/s/spa-site/", { Cookie: cookie.split(";")[0]!.replace(/=.*/, "=forged") })).status).toBe(401);
     // A new password logs everyone out.
     await api("PATCH", `${p}/settings`, { settings: { password: "another secret" } });
+    await api("POST", `${p}/releases`);
     expect((await get("/s/spa-site/", { Cookie: cookie.split(";")[0]! })).status).toBe(401);
     await api("PATCH", `${p}/settings`, { settings: { password: null } });
+    expect((await get("/s/spa-site/")).status).toBe(401);
+    await api("POST", `${p}/releases`);
     expect((await get("/s/spa-site/")).status).toBe(200);
+    // Rolling back restores the release's settings with its files: the password is back.
+    const releases = (await api("GET", `${p}/releases`)).body.releases as { release: number }[];
+    expect((await api("POST", `${p}/rollback`, { release: releases[1]!.release })).status).toBe(200);
+    expect((await get("/s/spa-site/")).status).toBe(401);
   });
 
   it("answers unknown sites, instance projects and other paths with 404", async () => {

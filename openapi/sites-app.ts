@@ -1,6 +1,7 @@
 // The sites listener: customer sites on their own origin (never the API's, where customer JavaScript could
-// act with a user's credentials). Serves `/s/{slug}/…`, and `{slug}.{BOSUN_SITES_DOMAIN}` by Host header;
-// signed draft previews under `…/_preview/{token}/`; the password form at `…/_auth`; form posts at
+// act with a user's credentials), and each site on an origin of its own: `{slug}.localhost` or
+// `{slug}.{BOSUN_SITES_DOMAIN}` by Host header; `/s/{slug}/…` only in path mode (BOSUN_SITES_PATH_MODE), where
+// an old `/s/` link otherwise redirects to the site's own origin. Signed draft previews under `…/_preview/{token}/`; the password form at `…/_auth`; form posts at
 // `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. What to answer is decided in core/sites.
 import crypto from "node:crypto";
 import type { Context } from "hono";
@@ -13,6 +14,7 @@ import type { Platform } from "../core/platform.ts";
 import { acceptSubmission } from "../core/sites/forms.ts";
 import { FORM_POSTS_PER_MINUTE } from "../core/sites/public.ts";
 import { escapeHtml } from "../core/sites/links.ts";
+import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
 import { SiteServer, type LiveSite, type Source } from "../core/sites/serving.ts";
 import { clientIp } from "./request.ts";
@@ -30,15 +32,13 @@ interface Target {
 
 function targetOf(c: Context, platform: Platform): Target | { redirect: string; status: 301 | 307 } | null {
   const url = new URL(c.req.url);
-  const domain = platform.config.sitesDomain;
-  if (domain) {
-    const host = (c.req.header("host") ?? url.host).toLowerCase().replace(/:\d+$/, "");
-    if (host.endsWith(`.${domain}`)) {
-      const label = host.slice(0, -domain.length - 1);
-      if (/^[a-z0-9-]+$/.test(label)) return { slug: label, base: "", rest: url.pathname };
-    }
-  }
+  const slug = siteFromHost(platform.config, c.req.header("host") ?? url.host);
+  if (slug) return { slug, base: "", rest: url.pathname };
   const m = /^\/s\/([a-z0-9-]{1,40})(\/.*)?$/.exec(url.pathname);
+  if (!platform.config.sitesPathMode) {
+    // Sites are served only on their own origins: an `/s/{slug}/` address (an old link) moves there.
+    return m ? { redirect: `${siteUrl(platform, m[1]!)}${m[2] ?? "/"}${url.search}`, status: 301 } : null;
+  }
   if (!m) {
     // A root-relative link (`/about`, `/css/site.css`) on a page served under /s/{slug}/ lands at the root of
     // the shared origin; the page's own address (Referer, same origin) says which site it meant.
@@ -102,7 +102,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
         if (!checkPreview(platform, site.projectId, preview[1]!)) return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
         const base = `${target.base}/_preview/${preview[1]}`;
         if (preview[2] === undefined) return c.redirect(`${base}/`, 301);
-        return await serveFile(c, site, { kind: "draft" }, preview[2], base, true);
+        return await serveFile(c, await server.draft(site), { kind: "draft" }, preview[2], base, true);
       }
 
       if (rest === "/mcp") return await mcp(c, site);

@@ -21,6 +21,7 @@ beforeAll(async () => {
     server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(`http://127.0.0.1:${info.port}`));
   });
   t.platform.config.sitesUrl = origin;
+  t.platform.config.sitesPathMode = true; // addressed as `/s/{slug}/`; own origins are in sites-origin.test.ts
   for (const slug of ["visit-site", "locked-site"]) {
     expect((await api("POST", "/projects", { slug, name: slug, kind: "site" })).status).toBe(201);
     await api("POST", `/projects/${slug}/pages`, { slug: "index", title: "Ada's Bakery", content: "<h1>Bread</h1><script>var x=1</script><p>Open daily &amp; fresh.</p>" });
@@ -31,6 +32,8 @@ beforeAll(async () => {
     expect((await api("POST", `/projects/${slug}/releases`)).status).toBe(201);
   }
   await api("PATCH", "/projects/locked-site/settings", { settings: { password: "secret password" } });
+  // The password is a draft setting until published.
+  expect((await api("POST", "/projects/locked-site/releases")).body.settings_changed).toBe(true);
 });
 afterAll(async () => {
   await new Promise((r) => server?.close(r));

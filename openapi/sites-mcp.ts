@@ -1,7 +1,8 @@
-// A public MCP endpoint per site, at `/s/{slug}/mcp` on the sites origin: no authentication, read-only plus
-// form submission, blind to password-protected sites — so any AI agent can ask a customer's site what a
-// visitor could. The tools are the public site operations (core/sites/public.ts) with the site filled in,
-// called through the invoker as an anonymous principal (rate-limited per client IP, audited).
+// A public MCP endpoint per site, at `/mcp` on the site's own origin (`/s/{slug}/mcp` in path mode): no
+// authentication, read-only plus form submission, blind to password-protected sites — so any AI agent can
+// ask a customer's site what a visitor could. The tools are the public site operations (core/sites/public.ts)
+// with the site filled in, called through the invoker as an anonymous principal (rate-limited per client IP,
+// audited).
 // Stateless Streamable HTTP: one server per POST.
 import type { Context } from "hono";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";

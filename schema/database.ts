@@ -187,6 +187,9 @@ export interface SiteReleasesTable {
   changed: number;
   published_by: string | null;
   published_at: CreatedAt;
+  /** The settings and password hash this release was published with: what the live site serves. */
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  password_hash: string | null;
 }
 
 export interface SiteReleaseFilesTable {

@@ -9,6 +9,7 @@ import * as telegram from "./migrations/0006-telegram.ts";
 import * as instanceObserver from "./migrations/0007-instance-observer.ts";
 import * as agentRunTaint from "./migrations/0008-agent-run-taint.ts";
 import * as rateLimits from "./migrations/0009-rate-limits.ts";
+import * as siteReleaseSettings from "./migrations/0010-site-release-settings.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -20,9 +21,16 @@ const migrations: Record<string, Migration> = {
   "0007-instance-observer": instanceObserver,
   "0008-agent-run-taint": agentRunTaint,
   "0009-rate-limits": rateLimits,
+  "0010-site-release-settings": siteReleaseSettings,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the database to exactly migration `name` (tests of a migration on data written before it). */
+export async function migrateTo(db: Kysely<any>, name: string): Promise<void> {
+  const { error } = await new Migrator({ db, provider }).migrateTo(name);
+  if (error) throw error;
+}
 
 export interface MigrationReport {
   applied: string[];

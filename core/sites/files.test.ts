@@ -52,7 +52,7 @@ describe("draft files: happy paths", () => {
     expect(del.body).toEqual({ deleted: true, path: "assets/logo.png" });
 
     const diff = await t.request("GET", `${base}/draft/diff`, { token });
-    expect(diff.body).toEqual({ live_release: null, added: ["index.html"], modified: [], deleted: [], changed: true });
+    expect(diff.body).toEqual({ live_release: null, added: ["index.html"], modified: [], deleted: [], settings: [], changed: true });
   });
 });
 
@@ -90,6 +90,36 @@ describe("draft files: bad input changes nothing", () => {
     expect(ambiguous.body.error.issues[0].path).toBe("old_str");
     const traversal = await put("../etc/passwd", "x");
     expect(traversal.body.error.issues[0].path).toBe("path");
+    expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
+  });
+
+  it("refuses names with trailing dots or spaces, bidi and invisible characters, and device names: 400 naming the field, nothing written", async () => {
+    await put("keep.html", "x");
+    const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+    const asset = (filename: string) => t.request("POST", `${base}/assets`, { token, body: { filename, content_base64: "eA==" } });
+    const rename = (to: string) => t.request("POST", `${base}/files/rename`, { token, body: { from: "keep.html", to } });
+    const cases: [string, () => Promise<{ status: number; body: any }>, string][] = [
+      ["trailing space", () => put("shell.php ", "<?php"), "path"],
+      ["trailing dot", () => put("shell.php.", "<?php"), "path"],
+      ["trailing dot in a folder", () => put("cgi-bin./x.html", "x"), "path"],
+      ["bidi override", () => put("invoice\u202Elmth.exe", "x"), "path"],
+      ["zero width", () => put("ind\u200Bex.html", "x"), "path"],
+      ["no-break space", () => put("a\u00A0.html", "x"), "path"],
+      ["device name", () => put("con.html", "x"), "path"],
+      ["device folder", () => put("aux/index.html", "x"), "path"],
+      ["asset trailing space", () => asset("logo.php "), "filename"],
+      ["asset bidi", () => asset("gnp\u202E.php"), "filename"],
+      ["asset device", () => asset("nul.png"), "filename"],
+      ["rename trailing dot", () => rename("shell.php."), "to"],
+      ["rename device", () => rename("lpt1.html"), "to"],
+    ];
+    for (const [label, call, field] of cases) {
+      const res = await call();
+      expect.soft(res.status, label).toBe(400);
+      expect.soft(res.body?.error?.code, label).toBe("invalid_path");
+      expect.soft(res.body?.error?.issues?.[0]?.path, label).toBe(field);
+      expect.soft(res.body?.error?.message, label).toMatch(new RegExp(`^${field}: `));
+    }
     expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
   });
 

@@ -7,7 +7,8 @@ import { exactReplace } from "../text-edit.ts";
 import { getBlob } from "./blobs.ts";
 import { deleteDraftFile, diffManifests, draftEntry, draftManifest, releaseManifest, setDraftEntry, writeDraftFile } from "./draft.ts";
 import { blockedReason, contentTypeOf, invalidPath, isText, MAX_PATH_LENGTH, normalisePath, normalisePrefix } from "./paths.ts";
-import { loadSite, lockSite, siteProject, touchSite } from "./site.ts";
+import { unpublishedSettings } from "./settings.ts";
+import { liveSettings, loadSite, lockSite, siteProject, touchSite } from "./site.ts";
 
 export const FilePath = z.string().min(1).max(MAX_PATH_LENGTH).meta({ description: "Path inside the site, e.g. `about.html` or `assets/css/site.css`", example: "index.html" });
 
@@ -193,7 +194,9 @@ export const editFile = defineOperation({
 export const diffDraft = defineOperation({
   id: "diff_draft",
   summary: "Compare the draft with the live site",
-  description: "Paths added, modified and deleted in the draft relative to the live release (all added when nothing is live).",
+  description:
+    "Paths added, modified and deleted in the draft relative to the live release (all added when nothing is live), and the " +
+    "setting keys that differ (settings go live with publish too).",
   tags: ["sites"],
   scope: "files:read",
   effect: "read",
@@ -204,13 +207,15 @@ export const diffDraft = defineOperation({
     added: z.array(z.string()),
     modified: z.array(z.string()),
     deleted: z.array(z.string()),
+    settings: z.array(z.string()).meta({ description: "Setting keys (\"password\" included) that differ from the live site" }),
     changed: z.boolean(),
   }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     const site = await loadSite(ctx.db, project.id);
     const diff = diffManifests(await releaseManifest(ctx.db, project.id, site.live_release), await draftManifest(ctx.db, project.id));
-    return { live_release: site.live_release, ...diff, changed: diff.added.length + diff.modified.length + diff.deleted.length > 0 };
+    const settings = unpublishedSettings(site, await liveSettings(ctx.db, project.id, site.live_release));
+    return { live_release: site.live_release, ...diff, settings, changed: diff.added.length + diff.modified.length + diff.deleted.length + settings.length > 0 };
   },
 });
 

@@ -17,6 +17,10 @@ beforeAll(async () => {
   token = await (await t.account()).token(["*"]);
   expect((await t.request("POST", "/v1/projects", { token, body: { slug: "forms-site", name: "F", kind: "site" } })).status).toBe(201);
   expect((await call("PATCH", "/settings", { settings: { forms: [CONTACT_FORM] } })).body.updated).toEqual(["forms"]);
+  // A form declared only in the draft takes no posts: accepting them is a live effect.
+  expect((await call("POST", "/forms/contact/submissions", { data: { name: "Ada", email: "ada@x.test" } })).status).toBe(404);
+  expect((await call("GET", "/forms")).body.forms).toEqual([]);
+  expect((await call("POST", "/releases")).status).toBe(201);
 });
 afterAll(() => t?.close());
 

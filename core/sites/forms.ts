@@ -1,6 +1,6 @@
-// Forms and submissions. A form is declared in the site settings (id, fields with type and required); a
-// visitor's post (the sites listener), an agent's submit_form and the public per-site MCP all go through
-// `acceptSubmission`, which validates against the declaration and stores only declared fields.
+// Forms and submissions. A form is declared in the site settings (id, fields with type and required) and takes
+// posts once published; a visitor's post (the sites listener), an agent's submit_form and the public per-site
+// MCP all go through `acceptSubmission`, which validates against the declaration and stores only declared fields.
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
@@ -8,7 +8,7 @@ import { iso, ProjectRef, Timestamp } from "../common.ts";
 import { notFound, validationError, type FieldIssue } from "../errors.ts";
 import { defineOperation } from "../operation.ts";
 import { FormDef, readSettings } from "./settings.ts";
-import { loadSite, siteProject } from "./site.ts";
+import { liveSettings, loadSite, siteProject } from "./site.ts";
 
 export const MAX_SUBMISSION_BYTES = 64 * 1024;
 const DEFAULT_MAX = { textarea: 5000, other: 500 };
@@ -79,8 +79,13 @@ export function validateSubmission(form: FormDef, data: Record<string, unknown>)
   return issues.length ? { issues } : { values };
 }
 
+/**
+ * The forms visitors can submit: those of the live release's settings. A form declared in the draft takes
+ * posts only once published (accepting posts is a live effect, like any setting).
+ */
 export async function formsOf(db: Kysely<Database>, projectId: string): Promise<FormDef[]> {
-  return readSettings((await loadSite(db, projectId)).settings).forms ?? [];
+  const site = await loadSite(db, projectId);
+  return readSettings((await liveSettings(db, projectId, site.live_release)).settings).forms ?? [];
 }
 
 export async function requireForm(db: Kysely<Database>, projectId: string, formId: string): Promise<FormDef> {
@@ -115,6 +120,7 @@ const SubmitResult = z.object({ id: z.string(), form_id: z.string(), created_at:
 export const listForms = defineOperation({
   id: "list_forms",
   summary: "List the site's forms",
+  description: "The published forms (those of the live release); forms only in the draft are in get_site_settings.",
   tags: ["sites"],
   scope: "submissions:read",
   effect: "read",

@@ -10,9 +10,20 @@ export const invalidPath = (why: string, field = "path") =>
   new BosunError("invalid_path", `${field}: ${why}`, { issues: [{ path: field, message: why }], field });
 
 /**
+ * Characters a name must not hold although they look like nothing (or reorder what is shown): C0/C1 controls,
+ * Unicode format characters (bidi embeddings and overrides U+202A–202E, isolates U+2066–2069, marks U+200E/F,
+ * zero-width U+200B–200D, U+FEFF, soft hyphen…), other default-ignorable code points, lone surrogates,
+ * line/paragraph separators and every space but U+0020 (a no-break space would pass for a plain one).
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\P{Zs} ]/u;
+/** CON, PRN, AUX, NUL, COM0–9, LPT0–9 (also with superscript digits), CONIN$, CONOUT$: with any extension. */
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\.|$)/i;
+
+/**
  * The normal form of a draft path: relative, '/'-separated, no empty, '.' or '..' segments. A leading '/' is
- * accepted (site-rooted) and dropped; anything that would climb out of the site, NUL and control characters,
- * backslashes (Windows separators a browser treats as '/') and over-long names are refused, not repaired.
+ * accepted (site-rooted) and dropped; anything that would climb out of the site, NUL, control, bidi and other
+ * invisible characters, backslashes (Windows separators a browser treats as '/'), names ending in a dot or a
+ * space, Windows device names and over-long names are refused, not repaired.
  */
 export function normalisePath(raw: string, field = "path"): string {
   if (typeof raw !== "string" || raw.length === 0) throw invalidPath("must not be empty", field);
@@ -21,11 +32,19 @@ export function normalisePath(raw: string, field = "path"): string {
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw invalidPath("must not contain NUL or control characters", field);
   if (raw.includes("\\")) throw invalidPath("must use '/' as the separator, not '\\'", field);
   if (/^[a-z][a-z0-9+.-]*:/i.test(raw)) throw invalidPath("must be a path inside the site, not a URL", field);
+  if (INVISIBLE.test(raw)) {
+    throw invalidPath("must not contain invisible, bidirectional-override or other format characters (e.g. U+200B, U+202E)", field);
+  }
   const segments: string[] = [];
   for (const segment of raw.replace(/^\/+/, "").split("/")) {
     if (segment === "" || segment === ".") continue;
     if (segment === "..") throw invalidPath("must not contain '..' segments", field);
     if (segment.length > MAX_SEGMENT) throw invalidPath(`each segment must be at most ${MAX_SEGMENT} characters`, field);
+    // Windows and some servers drop trailing dots and spaces: `shell.php.` or `shell.php ` would become
+    // `shell.php` there, past the blocked-type check. Refused, not trimmed, so the name stays what was asked.
+    if (/[. ]$/.test(segment)) throw invalidPath(`'${segment}' must not end with a dot or a space`, field);
+    if (/^ /.test(segment)) throw invalidPath(`'${segment}' must not start with a space`, field);
+    if (WINDOWS_DEVICE.test(segment)) throw invalidPath(`'${segment}' is a reserved device name on Windows`, field);
     segments.push(segment);
   }
   if (segments.length === 0) throw invalidPath("must name a file inside the site", field);
@@ -114,7 +133,13 @@ const BLOCKED_NAMES = new Set([".htaccess", ".htpasswd", "web.config", ".user.in
 
 /** Why a file name is refused, or null when it is fine. */
 export function blockedReason(path: string): string | null {
-  const name = path.slice(path.lastIndexOf("/") + 1).toLowerCase();
+  // Judged on the name as a server or OS would see it: compatibility forms folded (`ｐｈｐ` is `php`), case
+  // ignored, trailing dots and spaces dropped (normalisePath refuses those anyway; this holds for any caller).
+  const name = path
+    .slice(path.lastIndexOf("/") + 1)
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(/[. ]+$/, "");
   if (BLOCKED_NAMES.has(name)) return `'${name}' is a server configuration file`;
   const parts = name.split(".").slice(1);
   const bad = parts.find((p) => BLOCKED.has(p));

@@ -13,7 +13,7 @@ import { releaseEntry, releaseManifest } from "./draft.ts";
 import { acceptSubmission, formsOf, requireForm } from "./forms.ts";
 import { decodeEntities, titleOf } from "./links.ts";
 import { isHtml, normalisePath } from "./paths.ts";
-import { sitesBaseUrl } from "./releases.ts";
+import { siteUrl } from "./origin.ts";
 import { readSettings, type SiteSettings } from "./settings.ts";
 
 const MAX_PAGE_TEXT = 100_000;
@@ -38,7 +38,9 @@ async function publicSite(db: Kysely<Database>, slug: string): Promise<PublicSit
   const row = await db
     .selectFrom("projects as p")
     .leftJoin("sites as s", "s.project_id", "p.id")
-    .select(["p.id", "p.slug", "s.live_release", "s.settings", "s.password_hash"])
+    // The live release's settings and password: a draft change is not public until published.
+    .leftJoin("site_releases as r", (j) => j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"))
+    .select(["p.id", "p.slug", "s.live_release", "r.settings", "r.password_hash"])
     .where("p.slug", "=", slug)
     .where("p.kind", "=", "site")
     .executeTakeFirst();
@@ -61,7 +63,7 @@ export function htmlToText(html: string): string {
     .slice(0, MAX_PAGE_TEXT);
 }
 
-const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${sitesBaseUrl(ctx.platform)}/s/${site.slug}/${path === "index.html" ? "" : path}`;
+const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${siteUrl(ctx.platform, site.slug)}/${path === "index.html" ? "" : path}`;
 
 export const getBusinessInfo = defineOperation({
   id: "get_business_info",

@@ -56,6 +56,43 @@ describe("releases", () => {
     expect((await call("POST", "/rollback", { release: 3 })).status).toBe(409); // already live
   });
 
+  it("carries settings with the release: draft until publish, restored by rollback, reset by discard", async () => {
+    const settings = (body: Record<string, unknown>) => call("PATCH", "/settings", { settings: body });
+    const got = async () => (await call("GET", "/settings")).body;
+    const live = (await got()).live_release as number;
+    await settings({ site_name: "Before", redirects: [{ from: "/a", to: "/b" }] });
+    expect((await got()).unpublished).toEqual(["redirects", "site_name"]);
+    expect((await call("GET", "/draft/diff")).body).toMatchObject({ settings: ["redirects", "site_name"], changed: true });
+    // A settings-only change publishes: a new release with the same files.
+    const first = await call("POST", "/releases");
+    expect(first.body).toMatchObject({ release: live + 1, files_changed: 0, settings_changed: true });
+    expect(await got()).toMatchObject({ live_release: live + 1, unpublished: [], live: { site_name: "Before" } });
+    expect((await call("POST", "/releases")).body.error.code).toBe("nothing_to_publish");
+
+    await settings({ site_name: "After", redirects: null, password: "a long password" });
+    const pending = await got();
+    expect(pending).toMatchObject({ draft: { site_name: "After", password_protected: true }, live: { site_name: "Before", password_protected: false } });
+    expect(pending.draft.redirects).toBeUndefined();
+    expect(pending.live.redirects).toEqual([{ from: "/a", to: "/b", status: 301 }]);
+    expect(pending.unpublished).toEqual(["password", "redirects", "site_name"]);
+    // Discard resets the draft's settings (password included) to the live ones.
+    expect((await call("POST", "/draft/discard")).body.settings_reset).toBe(true);
+    expect(await got()).toMatchObject({ draft: { site_name: "Before", password_protected: false }, unpublished: [] });
+
+    await settings({ site_name: "After", password: "a long password" });
+    expect((await call("POST", "/releases")).body).toMatchObject({ release: live + 2, settings_changed: true });
+    const stored = await t.platform.db.selectFrom("site_releases").select(["number", "settings", "password_hash"]).where("project_id", "=", projectId).orderBy("number").execute();
+    expect(stored.at(-1)!.settings).toMatchObject({ site_name: "After" });
+    expect(stored.at(-1)!.password_hash).toMatch(/^scrypt\$/);
+    // Rollback puts release n's settings live again; the draft keeps its own.
+    await call("POST", "/rollback", { release: live + 1 });
+    expect(await got()).toMatchObject({ live: { site_name: "Before", password_protected: false }, draft: { site_name: "After", password_protected: true } });
+    expect((await got()).unpublished).toEqual(["password", "site_name"]);
+    // Publishing the unchanged draft after a rollback is how its settings go back live.
+    expect((await call("POST", "/releases")).body).toMatchObject({ release: live + 3, files_changed: 0, settings_changed: false });
+    expect((await got()).live).toMatchObject({ site_name: "After", password_protected: true });
+  });
+
   it("deleting the project removes its draft, releases and site state", async () => {
     await t.request("DELETE", "/v1/projects/rel-site", { token });
     for (const table of ["sites", "site_draft_files", "site_dirty_paths", "site_releases", "site_release_files", "site_submissions"] as const) {

@@ -1,6 +1,8 @@
 // Publishing: a release is an immutable path → hash map. Release files are a temporal table (see the 0003
 // migration), so publishing touches only the dirty paths: one changed file in a 5,000-file site writes one
-// or two rows. Rollback just points `live_release` at an earlier release; the draft is left alone.
+// or two rows. Rollback just points `live_release` at an earlier release; the draft is left alone. A release
+// also carries the site settings and password hash it was published with: they are what is served, so a
+// settings change reaches visitors only through publish, and a rollback restores the settings with the files.
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
@@ -8,8 +10,9 @@ import { iso, ProjectRef, Timestamp } from "../common.ts";
 import { BosunError, conflict, notFound } from "../errors.ts";
 import { defineOperation } from "../operation.ts";
 import type { Platform } from "../platform.ts";
+import { siteUrl } from "./origin.ts";
 import { deleteDraftFile, diffManifests, draftManifest, releaseManifest, setDraftEntry } from "./draft.ts";
-import { lockSite, siteChanged, siteProject, touchSite } from "./site.ts";
+import { liveSettings, lockSite, sameSettings, siteChanged, siteProject } from "./site.ts";
 
 export const Release = z
   .object({
@@ -25,13 +28,20 @@ export const Release = z
 export const publishSite = defineOperation({
   id: "publish_site",
   summary: "Publish the draft",
-  description: "Makes the draft a new immutable release and puts it live. 422 nothing_to_publish when the draft equals the live release.",
+  description:
+    "Makes the draft (files and settings) a new immutable release and puts it live. 422 nothing_to_publish when the draft equals the live release.",
   tags: ["sites"],
   scope: "publish:trigger",
   effect: "write",
   http: { method: "post", path: "/projects/{project}/releases", status: 201 },
   input: z.object({ project: ProjectRef }),
-  output: z.object({ release: z.number().int(), files: z.number().int(), files_changed: z.number().int(), published_at: Timestamp }),
+  output: z.object({
+    release: z.number().int(),
+    files: z.number().int(),
+    files_changed: z.number().int(),
+    settings_changed: z.boolean().meta({ description: "Whether the settings (or password) differ from the previous newest release" }),
+    published_at: Timestamp,
+  }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     const result = await ctx.tx(async (trx) => {
@@ -50,9 +60,17 @@ export const publishSite = defineOperation({
       const changes = dirty.filter((d) => d.draft_sha !== d.head_sha);
       const head = site.head_release;
       const headRow = head
-        ? await trx.selectFrom("site_releases").select(["files", "bytes"]).where("project_id", "=", pid).where("number", "=", head).executeTakeFirstOrThrow()
-        : { files: 0, bytes: "0" };
-      if (changes.length === 0) {
+        ? await trx
+            .selectFrom("site_releases")
+            .select(["files", "bytes", "settings", "password_hash"])
+            .where("project_id", "=", pid)
+            .where("number", "=", head)
+            .executeTakeFirstOrThrow()
+        : { files: 0, bytes: "0", settings: {}, password_hash: null };
+      const settingsDiffer = (other: { settings: Record<string, unknown>; password_hash: string | null }) =>
+        !sameSettings(site.settings, other.settings) || (site.password_hash ?? null) !== (other.password_hash ?? null);
+      const settingsChanged = settingsDiffer(headRow);
+      if (changes.length === 0 && !settingsChanged) {
         // The draft equals the newest release. That is nothing to publish when it is live (or nothing ever
         // was published); after a rollback, publishing it again is how it goes back live.
         if (site.live_release === head || (head === 0 && headRow.files === 0)) {
@@ -64,7 +82,8 @@ export const publishSite = defineOperation({
       if (site.live_release !== null && site.live_release !== head) {
         // After a rollback the dirty paths say how the draft differs from the newest release, not the live one.
         const vsLive = diffManifests(await releaseManifest(trx, pid, site.live_release), await draftManifest(trx, pid));
-        if (vsLive.added.length + vsLive.modified.length + vsLive.deleted.length === 0) {
+        const liveRow = await liveSettings(trx, pid, site.live_release);
+        if (vsLive.added.length + vsLive.modified.length + vsLive.deleted.length === 0 && !settingsDiffer(liveRow)) {
           throw new BosunError("nothing_to_publish", "the draft is the same as the live release; change something first", {
             live_release: site.live_release,
           });
@@ -99,12 +118,21 @@ export const publishSite = defineOperation({
       }
       const row = await trx
         .insertInto("site_releases")
-        .values({ project_id: pid, number: next, files, bytes, changed: changes.length, published_by: ctx.principal.account?.id ?? null })
+        .values({
+          project_id: pid,
+          number: next,
+          files,
+          bytes,
+          changed: changes.length,
+          published_by: ctx.principal.account?.id ?? null,
+          settings: JSON.stringify(site.settings ?? {}),
+          password_hash: site.password_hash,
+        })
         .returning(["published_at"])
         .executeTakeFirstOrThrow();
       await trx.updateTable("sites").set({ head_release: next, live_release: next, updated_at: sql`now()` }).where("project_id", "=", pid).execute();
       await trx.deleteFrom("site_dirty_paths").where("project_id", "=", pid).execute();
-      return { release: next, files, files_changed: changes.length, published_at: iso(row.published_at) };
+      return { release: next, files, files_changed: changes.length, settings_changed: settingsChanged, published_at: iso(row.published_at) };
     });
     await siteChanged(ctx.platform, project.id);
     return result;
@@ -114,13 +142,20 @@ export const publishSite = defineOperation({
 export const discardDraft = defineOperation({
   id: "discard_draft",
   summary: "Discard the draft's changes",
-  description: "Resets the draft to the live release (to an empty site when nothing is live). No file body is copied.",
+  description:
+    "Resets the draft (files and settings) to the live release (to an empty site when nothing is live). No file body is copied.",
   tags: ["sites"],
   scope: "publish:trigger",
   effect: "destructive",
   http: { method: "post", path: "/projects/{project}/draft/discard" },
   input: z.object({ project: ProjectRef }),
-  output: z.object({ live_release: z.number().int().nullable(), added: z.array(z.string()), modified: z.array(z.string()), deleted: z.array(z.string()) }),
+  output: z.object({
+    live_release: z.number().int().nullable(),
+    added: z.array(z.string()),
+    modified: z.array(z.string()),
+    deleted: z.array(z.string()),
+    settings_reset: z.boolean().meta({ description: "Whether the draft's settings differed from the live ones (and were reset)" }),
+  }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     return ctx.tx(async (trx) => {
@@ -132,8 +167,14 @@ export const discardDraft = defineOperation({
       const liveByPath = new Map(live.map((e) => [e.path, e]));
       for (const path of diff.added) await deleteDraftFile(trx, project.id, path);
       for (const path of [...diff.modified, ...diff.deleted]) await setDraftEntry(trx, project.id, liveByPath.get(path)!);
-      await touchSite(trx, project.id);
-      return { live_release: site.live_release, ...diff };
+      const liveRow = await liveSettings(trx, project.id, site.live_release);
+      const settingsReset = !sameSettings(site.settings, liveRow.settings) || (site.password_hash ?? null) !== (liveRow.password_hash ?? null);
+      await trx
+        .updateTable("sites")
+        .set({ settings: JSON.stringify(liveRow.settings ?? {}), password_hash: liveRow.password_hash, updated_at: sql`now()` })
+        .where("project_id", "=", project.id)
+        .execute();
+      return { live_release: site.live_release, ...diff, settings_reset: settingsReset };
     });
   },
 });
@@ -208,14 +249,12 @@ export function checkPreview(platform: Platform, projectId: string, token: strin
   return expected.length === given.length && crypto.timingSafeEqual(expected, given);
 }
 
-export function sitesBaseUrl(platform: Platform): string {
-  return platform.config.sitesUrl ?? `http://127.0.0.1:${platform.config.sitesPort}`;
-}
+export { sitesBaseUrl } from "./origin.ts";
 
 export const createPreviewLink = defineOperation({
   id: "create_preview_link",
   summary: "Create a preview link for the draft",
-  description: "A signed URL on the sites origin that shows the draft (not the live site) until it expires.",
+  description: "A signed URL on the site's own origin that shows the draft (files and settings, not the live site) until it expires.",
   tags: ["sites"],
   scope: "files:read",
   // Creates nothing stored: the link is a signature, and shows only what files:read can already read.
@@ -227,7 +266,7 @@ export const createPreviewLink = defineOperation({
     const project = siteProject(ctx);
     const expiresAt = Math.floor(Date.now() / 1000) + input.expires_in_minutes * 60;
     const token = signPreview(ctx.platform, project.id, expiresAt);
-    return { url: `${sitesBaseUrl(ctx.platform)}/s/${project.slug}/_preview/${token}/`, expires_at: iso(new Date(expiresAt * 1000)) };
+    return { url: `${siteUrl(ctx.platform, project.slug)}/_preview/${token}/`, expires_at: iso(new Date(expiresAt * 1000)) };
   },
 });
 

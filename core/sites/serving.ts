@@ -1,7 +1,8 @@
 // What the sites listener serves, decided here (openapi/sites-app.ts only speaks HTTP): which site a request
 // names, which file of which release answers a path, redirects, the custom 404 and SPA fallback, and the
-// password gate. Live state is cached per process and dropped when a site changes (publish, rollback,
-// settings) on any process; a release's files are immutable, so their lookups are cached without expiry.
+// password gate. Live state is cached per process and dropped when a site changes (publish, rollback) on any
+// process; a release's files are immutable, so their lookups are cached without expiry. The settings and
+// password served are the live release's, never the draft's: only publishing changes what visitors get.
 import crypto from "node:crypto";
 import type { Platform } from "../platform.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
@@ -56,7 +57,8 @@ export class SiteServer {
     const row = await this.platform.db
       .selectFrom("projects as p")
       .leftJoin("sites as s", "s.project_id", "p.id")
-      .select(["p.id", "p.slug", "s.live_release", "s.settings", "s.password_hash"])
+      .leftJoin("site_releases as r", (j) => j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"))
+      .select(["p.id", "p.slug", "s.live_release", "r.settings", "r.password_hash"])
       .where("p.slug", "=", slug)
       .where("p.kind", "=", "site")
       .executeTakeFirst();
@@ -70,6 +72,12 @@ export class SiteServer {
       this.sites.set(slug, { site, at: Date.now() });
     }
     return site;
+  }
+
+  /** The site as its draft would serve it (a signed preview): the draft's settings, read fresh. */
+  async draft(site: LiveSite): Promise<LiveSite> {
+    const row = await this.platform.db.selectFrom("sites").select(["settings", "password_hash"]).where("project_id", "=", site.projectId).executeTakeFirst();
+    return { ...site, settings: readSettings(row?.settings ?? {}), passwordHash: row?.password_hash ?? null };
   }
 
   private async entry(site: LiveSite, source: Source, path: string): Promise<ManifestEntry | null> {

@@ -31,7 +31,10 @@ describe("site settings", () => {
     expect(res.body.rejected).toEqual([]);
     expect(res.body.updated).toHaveLength(9);
     const got = await t.request("GET", `${p}/settings`, { token });
-    expect(got.body).toMatchObject({
+    expect(got.body.live_release).toBeNull();
+    expect(got.body.live).toEqual({ password_protected: false });
+    expect(got.body.unpublished).toEqual(["business", "favicon", "forms", "headers", "language", "redirects", "site_name", "spa_fallback", "tagline"]);
+    expect(got.body.draft).toMatchObject({
       site_name: "Ada's Bakery",
       favicon: "img/favicon.png",
       redirects: [{ from: "/old*", to: "/new*", status: 301 }],
@@ -39,7 +42,7 @@ describe("site settings", () => {
       password_protected: false,
     });
     expect((await patch({ tagline: null })).body.updated).toEqual(["tagline"]);
-    expect((await t.request("GET", `${p}/settings`, { token })).body.tagline).toBeUndefined();
+    expect((await t.request("GET", `${p}/settings`, { token })).body.draft.tagline).toBeUndefined();
   });
 
   it("rejects unknown and unsafe keys, applies nothing of them, and never returns the password", async () => {

@@ -1,12 +1,15 @@
 // Site settings: a whitelist. Each key is checked on its own; what passes is applied, what does not comes
 // back in `rejected` with the reason, so a typo or an unsafe header is never silently applied or silently
 // dropped. The site password is stored only as a scrypt hash and never read back.
+// Settings are part of the draft, like files: every one of them changes what visitors get (password,
+// redirects, headers, forms, 404 page…), so they go live only with publish_site, stored with the release
+// (rollback restores them). An agent without publish:trigger therefore cannot change the live site.
 import { z } from "zod";
 import { ProjectRef } from "../common.ts";
 import { hashPassword } from "../identity/passwords.ts";
 import { defineOperation } from "../operation.ts";
 import { normalisePath } from "./paths.ts";
-import { loadSite, lockSite, siteChanged, siteProject } from "./site.ts";
+import { liveSettings, loadSite, lockSite, sameSettings, siteProject } from "./site.ts";
 
 /** Response headers a site may set. Cookies, CORS, auth and framing of the response itself are Bosun's. */
 export const SAFE_HEADERS = [
@@ -112,28 +115,52 @@ const SettingsView = z
   })
   .meta({ id: "SiteSettings" });
 
+/** Which settings differ between the draft and the live release ("password" when the password does). */
+export function unpublishedSettings(
+  draft: { settings: Record<string, unknown>; password_hash: string | null },
+  live: { settings: Record<string, unknown>; password_hash: string | null },
+): string[] {
+  const keys = new Set([...Object.keys(draft.settings ?? {}), ...Object.keys(live.settings ?? {})]);
+  const out = [...keys].filter((k) => k !== "password" && !sameSettings({ v: draft.settings?.[k] ?? null }, { v: live.settings?.[k] ?? null }));
+  if ((draft.password_hash ?? null) !== (live.password_hash ?? null)) out.push("password");
+  return out.sort();
+}
+
+const view = (stored: { settings: Record<string, unknown>; password_hash: string | null }) =>
+  ({ ...readSettings(stored.settings), password_protected: !!stored.password_hash }) as z.input<typeof SettingsView>;
+
 export const getSiteSettings = defineOperation({
   id: "get_site_settings",
-  summary: "Get the site's settings",
+  summary: "Get the site's settings (draft and live)",
+  description:
+    "`draft` is what the next publish will put live; `live` is what visitors get now (the live release's settings). " +
+    "`unpublished` lists the keys that differ: they take effect only when the site is published.",
   tags: ["sites"],
   scope: "settings:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/settings" },
   input: z.object({ project: ProjectRef }),
-  output: SettingsView,
+  output: z.object({
+    draft: SettingsView,
+    live: SettingsView,
+    live_release: z.number().int().nullable().meta({ description: "The live release (null: nothing published yet, so nothing is served)" }),
+    unpublished: z.array(z.string()),
+  }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     const site = await loadSite(ctx.db, project.id);
-    return { ...readSettings(site.settings), password_protected: !!site.password_hash } as z.input<typeof SettingsView>;
+    const live = await liveSettings(ctx.db, project.id, site.live_release);
+    return { draft: view(site), live: view(live), live_release: site.live_release, unpublished: unpublishedSettings(site, live) };
   },
 });
 
 export const updateSiteSettings = defineOperation({
   id: "update_site_settings",
-  summary: "Change the site's settings",
+  summary: "Change the site's draft settings",
   description:
-    `Sets the given keys; a key set to null is removed. Allowed keys: ${Object.keys(settingSchemas).join(", ")}. ` +
-    "Each key is checked on its own: the answer lists what was updated and what was rejected (with why); rejected keys are not applied.",
+    `Sets the given keys in the draft; a key set to null is removed. Allowed keys: ${Object.keys(settingSchemas).join(", ")}. ` +
+    "Each key is checked on its own: the answer lists what was updated and what was rejected (with why); rejected keys are not applied. " +
+    "Like files, settings take effect only when the site is published.",
   tags: ["sites"],
   scope: "settings:write",
   effect: "write",
@@ -145,7 +172,9 @@ export const updateSiteSettings = defineOperation({
   output: z.object({
     updated: z.array(z.string()),
     rejected: z.array(z.object({ key: z.string(), reason: z.string() })),
-    settings: SettingsView,
+    settings: SettingsView.meta({ description: "The draft's settings after the change" }),
+    live_release: z.number().int().nullable(),
+    unpublished: z.array(z.string()).meta({ description: "Keys that differ from the live site until it is published" }),
   }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
@@ -175,19 +204,28 @@ export const updateSiteSettings = defineOperation({
     }
     // Hashed before the transaction: scrypt is slow, and a transaction must not wait on it.
     const passwordHash = typeof password === "string" ? await hashPassword(password) : password;
-    const settings = await ctx.tx(async (trx) => {
+    // Only the draft changes: the serving path reads the live release's settings, so nothing here is seen by
+    // visitors (and no serving cache needs dropping) until publish_site.
+    return await ctx.tx(async (trx) => {
       const site = await lockSite(trx, project.id);
       const next: Record<string, unknown> = { ...site.settings, ...set };
       for (const key of removed) delete next[key];
-      await trx
+      const draft = { settings: next, password_hash: passwordHash !== undefined ? passwordHash : site.password_hash };
+      const stored = await trx
         .updateTable("sites")
         .set({ settings: JSON.stringify(next), ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: new Date() })
         .where("project_id", "=", project.id)
-        .execute();
-      return { ...readSettings(next), password_protected: passwordHash !== undefined ? passwordHash !== null : !!site.password_hash };
+        .returning(["settings"])
+        .executeTakeFirstOrThrow();
+      const live = await liveSettings(trx, project.id, site.live_release);
+      return {
+        updated,
+        rejected,
+        settings: view(draft),
+        live_release: site.live_release,
+        unpublished: unpublishedSettings({ ...draft, settings: stored.settings }, live),
+      };
     });
-    if (updated.length) await siteChanged(ctx.platform, project.id);
-    return { updated, rejected, settings: settings as z.input<typeof SettingsView> };
   },
 });
 

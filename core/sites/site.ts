@@ -1,5 +1,6 @@
 // The site behind a project: its kind check, its row (created on first write), and the signal that a live
-// site changed (published, rolled back, settings), which the serving listener's cache listens for.
+// site changed (published, rolled back), which the serving listener's cache listens for. `settings` and
+// `password_hash` here are the draft's; the live ones are stored with each release (see liveSettings).
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
 import { conflict } from "../errors.ts";
@@ -56,3 +57,23 @@ export async function touchSite(trx: Transaction<Database>, projectId: string) {
 export async function siteChanged(platform: Platform, projectId: string): Promise<void> {
   await platform.notifier.publish(SITE_CHANGED_TOPIC, projectId).catch((err) => platform.log.warn({ err }, "site change not broadcast"));
 }
+
+/** What the live release was published with (settings, password hash); nothing live reads as empty. */
+export async function liveSettings(
+  db: Kysely<Database>,
+  projectId: string,
+  liveRelease: number | null,
+): Promise<{ settings: Record<string, unknown>; password_hash: string | null }> {
+  if (liveRelease === null) return { settings: {}, password_hash: null };
+  const row = await db
+    .selectFrom("site_releases")
+    .select(["settings", "password_hash"])
+    .where("project_id", "=", projectId)
+    .where("number", "=", liveRelease)
+    .executeTakeFirst();
+  return row ?? { settings: {}, password_hash: null };
+}
+
+/** Whether two stored settings maps are equal (jsonb answers keys in one canonical order, so text compares). */
+export const sameSettings = (a: Record<string, unknown> | null | undefined, b: Record<string, unknown> | null | undefined) =>
+  JSON.stringify(a ?? {}) === JSON.stringify(b ?? {});

@@ -16,7 +16,8 @@ const scenario: Scenario = {
   },
   async verify(w) {
     const c = checks();
-    const s = await w.apiOk("GET", `/v1/projects/${w.project}/settings`);
+    // The draft's settings: the instruction does not ask to publish, and settings go live only with a publish.
+    const s = (await w.apiOk("GET", `/v1/projects/${w.project}/settings`)).draft;
     c.check(s.site_name === NAME, `site_name is ${JSON.stringify(NAME)} (found ${JSON.stringify(s.site_name)})`);
     c.check(s.tagline === "Garden design in Leeds" && s.language === "en-GB", "the tagline and language are unchanged");
     return c.verdict();
