@@ -68,6 +68,7 @@ export const register = defineOperation({
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
+  level: "any",
   http: { method: "post", path: "/auth/register", status: 201 },
   input: z.object({ email: Email, name: z.string().min(1).max(100), password: Password }),
   output: AccountView,
@@ -90,6 +91,7 @@ export const login = defineOperation({
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
+  level: "any",
   secretOutput: true,
   http: { method: "post", path: "/auth/login" },
   input: z.object({
@@ -118,6 +120,7 @@ export const getMe = defineOperation({
   tags: ["identity"],
   scope: "account:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/me" },
   input: z.object({}),
   output: z.object({
@@ -144,6 +147,7 @@ export const listAccounts = defineOperation({
   tags: ["platform"],
   scope: "platform:admin",
   effect: "read",
+  level: "account",
   http: { method: "get", path: "/admin/accounts" },
   input: z.object({
     limit: z.number().int().min(1).max(200).default(50),
