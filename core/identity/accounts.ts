@@ -5,7 +5,7 @@ import { Email, iso, Timestamp } from "../common.ts";
 import { BosunError, conflict, unauthorized } from "../errors.ts";
 import { creditIn } from "../billing/ledger.ts";
 import { defineOperation, type DB } from "../operation.ts";
-import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.ts";
+import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
 import { checkSecondFactor } from "./totp.ts";
 
 export const AccountView = z
@@ -28,8 +28,6 @@ export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
   totp_enabled: a.totp_enabled,
   created_at: iso(a.created_at),
 });
-
-const Password = z.string().min(10, "at least 10 characters").max(200);
 
 /** Creates an account, with its trial AI credit in the same transaction. */
 export async function createAccount(
@@ -99,7 +97,12 @@ export const login = defineOperation({
     password: z.string().min(1).max(200),
     totp_code: z.string().max(20).optional().meta({ description: "6-digit code, or a backup code" }),
   }),
-  output: z.object({ token: z.string(), expires_at: Timestamp, account: AccountView }),
+  output: z.object({
+    token: z.string(),
+    expires_at: Timestamp,
+    session_id: z.string().meta({ description: "The session's id, as list_sessions shows it" }),
+    account: AccountView,
+  }),
   handler: async (ctx, input) => {
     const account = await ctx.db.selectFrom("accounts").selectAll().where("email", "=", input.email).executeTakeFirst();
     const ok = await verifyPassword(input.password, account?.password_hash ?? DUMMY_HASH);
@@ -108,7 +111,7 @@ export const login = defineOperation({
       if (!input.totp_code) throw unauthorized("a two-factor code is required", { needs_totp: true });
       await checkSecondFactor(ctx, account, input.totp_code);
     }
-    const session = await ctx.platform.auth.issueSession(account);
+    const session = await ctx.platform.auth.issueSession(account, { surface: ctx.principal.surface, clientIp: ctx.principal.clientIp });
     return { ...session, account: accountView(account) };
   },
 });
