@@ -33,7 +33,7 @@ export interface ApiTokensTable {
   created_at: CreatedAt;
 }
 
-export type SessionEndReason = "logout" | "revoked" | "password_changed" | "two_factor_changed";
+export type SessionEndReason = "logout" | "revoked" | "password_changed" | "password_reset" | "two_factor_changed";
 
 /** A login session; its token is a JWT whose `jti` is this id. */
 export interface SessionsTable {

@@ -15,7 +15,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("expires_at", "timestamptz", (c) => c.notNull())
     .addColumn("last_used_at", "timestamptz")
     .addColumn("ended_at", "timestamptz")
-    // logout | revoked | password_changed | two_factor_changed
+    // logout | revoked | password_changed | password_reset | two_factor_changed
     .addColumn("end_reason", "text")
     .execute();
   await db.schema.createIndex("sessions_account_idx").on("sessions").columns(["account_id", "created_at"]).execute();
