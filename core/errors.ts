@@ -8,6 +8,9 @@ export const errorStatus = {
   payment_required: 402,
   spend_cap_reached: 402,
   insufficient_scope: 403,
+  // A credential restricted to projects (a token's `projects`, an agent run, a Telegram link, an MCP pin)
+  // called an operation that acts on the whole account.
+  restricted_credential: 403,
   forbidden: 403,
   egress_denied: 403,
   not_found: 404,
@@ -70,6 +73,14 @@ export const insufficientScope = (scope: string, why = "") =>
   new BosunError("insufficient_scope", `this needs the scope '${scope}'${why ? ` (${why})` : ""}`, {
     required_scope: scope,
   });
+
+export const restrictedCredential = (operation: string, projects: string[]) =>
+  new BosunError(
+    "restricted_credential",
+    `${operation} acts on the whole account, and this credential is restricted to project(s) ${projects.map((p) => `'${p}'`).join(", ") || "(none)"}; ` +
+      "use a login session or a token without a project restriction",
+    { operation, level: "account", projects },
+  );
 
 export const notFound = (what: string, id: string) =>
   new BosunError("not_found", `${what} '${id}' was not found`, { resource: what });

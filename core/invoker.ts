@@ -6,9 +6,9 @@ import type { Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database } from "../schema/database.ts";
 import { redactInput } from "./audit/writer.ts";
-import { BosunError, insufficientScope, notFound, rateLimited, toBosunError, unauthorized, validationError } from "./errors.ts";
+import { BosunError, insufficientScope, notFound, rateLimited, restrictedCredential, toBosunError, unauthorized, validationError } from "./errors.ts";
 import { inputIssues } from "./input-guard.ts";
-import { isProjectScoped, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
+import { isProjectScoped, levelOf, reachableProjects, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
 import type { Platform } from "./platform.ts";
 import { resolveProjectAccess } from "./projects/access.ts";
 import type { RateLimitState } from "./rate-limit.ts";
@@ -114,7 +114,10 @@ export async function invoke(
   }
 }
 
-/** Who may call at all: credential still valid, within its rate limit, holding the operation's scope. */
+/**
+ * Who may call at all: credential still valid, within its rate limit, not restricted to projects when the
+ * operation acts on the account, holding the operation's scope.
+ */
 async function gate(platform: Platform, op: Operation, principal: Principal, options: InvokeOptions) {
   const { config, rateLimiter } = platform;
   if (op.rateLimit === "auth") {
@@ -139,6 +142,9 @@ async function gate(platform: Platform, op: Operation, principal: Principal, opt
     if (options.meta) options.meta.rateLimit = state;
     if (!state.allowed) throw rateLimited(state.retryAfter);
   }
+  // Before the scope check: to a restricted credential, no scope would open an account-level operation.
+  const reach = reachableProjects(principal);
+  if (reach && levelOf(op) === "account") throw restrictedCredential(op.id, reach);
   if (op.scope && !hasScope(principal.scopes, op.scope)) throw insufficientScope(op.scope);
 }
 

@@ -1,5 +1,5 @@
-// Two Bosun processes on one Postgres: a token revoked on one fails at once on the other, although the
-// other had it cached. (Only meaningful on Postgres: an embedded database has one process.)
+// Two Bosun processes on one Postgres: a token revoked (or a login session ended) on one fails at once on the
+// other, although the other had it cached. (Only meaningful on Postgres: an embedded database has one process.)
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -11,6 +11,7 @@ import { createAccount } from "./identity/accounts.ts";
 import { operatorPrincipal } from "./identity/bootstrap.ts";
 import { mintToken } from "./identity/tokens.ts";
 import { invoke } from "./invoker.ts";
+import { anonymous } from "./operation.ts";
 import { createPlatform, type Platform } from "./platform.ts";
 
 const url = process.env.DATABASE_URL;
@@ -71,4 +72,24 @@ it.skipIf(!url?.startsWith("postgres"))("a revocation missed while the LISTEN co
   await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'", [name]);
   await revoke();
   expect(await refusedOnB()).toBe(true);
+});
+
+it.skipIf(!url?.startsWith("postgres"))("a session ended on one process is refused at once on another that had it cached", async () => {
+  const { a, b } = await twoProcesses();
+  await createAccount(a.db, { email: "s@example.test", name: "s", password: "long-enough-pw" });
+  const login = () => invoke(a, "login", { email: "s@example.test", password: "long-enough-pw" }, anonymous("rest", "127.0.0.1")) as Promise<{ token: string }>;
+  const { token: other } = await login();
+  const { token: mine } = await login();
+  const otherOnB = await b.auth.principal(other, "rest", null);
+  await expect(invoke(b, "get_me", {}, otherOnB)).resolves.toMatchObject({ credential: { kind: "session" } }); // cached on B now
+  // The password changes on A (through a session there): B must refuse the other session at its next call.
+  await invoke(a, "change_password", { current_password: "long-enough-pw", new_password: "another-long-pw" }, await a.auth.principal(mine, "rest", null));
+  let refused = false;
+  for (let i = 0; i < 100 && !refused; i++) {
+    refused = await invoke(b, "get_me", {}, otherOnB).then(() => false, (err) => err.code === "unauthorized");
+    if (!refused) await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(refused).toBe(true);
+  await expect(b.auth.principal(other, "rest", null)).rejects.toMatchObject({ code: "unauthorized" });
+  await expect(invoke(b, "get_me", {}, await b.auth.principal(mine, "rest", null))).resolves.toBeTruthy();
 });

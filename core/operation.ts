@@ -130,6 +130,14 @@ const ID_PATTERN = /^[a-z][a-z0-9_]{1,63}$/;
 export function defineOperation<I extends AnyObject, O extends z.ZodType>(spec: OperationSpec<I, O>): Operation {
   if (!ID_PATTERN.test(spec.id)) throw new Error(`operation id '${spec.id}' must be snake_case, at most 64 chars`);
   if (!spec.public && !spec.scope) throw new Error(`operation ${spec.id} needs a scope or public: true`);
+  // Forgetting the level of an operation that is not tied to one project would let a project-restricted
+  // credential reach it: each such operation says, on purpose, whether it acts on the account or filters.
+  if (!("project" in spec.input.shape) && !spec.level) {
+    throw new Error(`operation ${spec.id} has no project input: declare level "account" or "any"`);
+  }
+  if (spec.level === "project" && !("project" in spec.input.shape)) {
+    throw new Error(`operation ${spec.id}: level "project" needs a project input`);
+  }
   for (const param of spec.http.path.matchAll(/\{(\w+)\}/g)) {
     if (!(param[1]! in spec.input.shape)) throw new Error(`operation ${spec.id}: path param {${param[1]}} is not an input field`);
   }
@@ -138,3 +146,19 @@ export function defineOperation<I extends AnyObject, O extends z.ZodType>(spec: 
 }
 
 export const isProjectScoped = (op: Operation) => "project" in op.input.shape;
+
+/** What an operation acts on (see OperationSpec.level); defineOperation guarantees one is known. */
+export const levelOf = (op: Operation): "project" | "account" | "any" => op.level ?? "project";
+
+/**
+ * The projects a principal may reach, or null for every project its account can reach. A token's project list,
+ * an agent run's or a Telegram link's project, an MCP `project=` pin: all narrow it, and they intersect.
+ */
+export function reachableProjects(p: Principal): string[] | null {
+  const pin = p.pins.project;
+  if (!pin) return p.projects;
+  return !p.projects || p.projects.includes(pin) ? [pin] : [];
+}
+
+/** A credential restricted to projects: it never reaches an account-level operation. */
+export const isRestricted = (p: Principal): boolean => reachableProjects(p) !== null;

@@ -94,7 +94,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     platform.auth = new Authenticator(platform);
     platform.instances = startInstances(platform);
     platform.credentialCheckers.set("token", (p) => platform.auth.recheckToken((p.credential as { id: string }).id));
-    platform.credentialCheckers.set("session", async () => {});
+    platform.credentialCheckers.set("session", (p) => platform.auth.recheckSession((p.credential as { id: string }).id));
     platform.credentialCheckers.set("agent_run", agentRunChecker(platform));
     platform.credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
     // Hourly: expired idempotency records, and site blobs no draft or release refers to any more.

@@ -5,6 +5,7 @@ import { getBalances, grantCredit, listTransactions } from "./billing/balances.t
 import { getSpendLimits, listBillingEvents, updateSpendLimits } from "./billing/limits.ts";
 import { getUsage } from "./billing/usage.ts";
 import { getMe, listAccounts, login, register } from "./identity/accounts.ts";
+import { sessionOperations } from "./identity/sessions.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "./identity/tokens.ts";
 import { confirmTotp, disableTotp, setupTotp } from "./identity/totp.ts";
 import { instanceOperations } from "./instances/operations.ts";
@@ -18,6 +19,7 @@ export const allOperations: Operation[] = [
   register, login, getMe, listAccounts,
   createApiToken, listApiTokens, revokeApiToken, listScopes,
   setupTotp, confirmTotp, disableTotp,
+  ...sessionOperations,
   createProject, listProjects, getProject, updateProject, deleteProject,
   listProjectMembers, addProjectMember, updateProjectMember, removeProjectMember,
   listAuditEvents,

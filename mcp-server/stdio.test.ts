@@ -30,6 +30,7 @@ const progressProbe = defineOperation({
   tags: ["testing"],
   scope: "projects:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/testing/progress-probe" },
   input: z.object({}),
   output: z.object({ done: z.literal(true) }),

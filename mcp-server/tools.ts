@@ -1,7 +1,7 @@
 // MCP tools, derived from operations: name = operation id, JSON Schemas from the zod types, annotations from
 // the effect. Which tools a caller sees depends on its scopes and the view it asked for.
 import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
-import { isProjectScoped, type Operation, type Principal } from "../core/operation.ts";
+import { isProjectScoped, isRestricted, levelOf, type Operation, type Principal } from "../core/operation.ts";
 import { hasScope } from "../core/scopes.ts";
 import type { McpView } from "./view.ts";
 
@@ -51,9 +51,15 @@ export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mc
 export const inView = (op: Operation, view: McpView) =>
   (!view.readOnly || op.effect === "read") && (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t)));
 
-/** The operations a caller sees through MCP: offered on MCP, in its view, and within its scopes. */
+/**
+ * The operations a caller sees through MCP: offered on MCP, in its view, within its scopes, and not acting on
+ * the account when the credential (or the view's pin) restricts it to projects.
+ */
 export function visibleOperations(ops: readonly Operation[], principal: Principal, view: McpView): Operation[] {
-  return ops.filter((op) => onMcp(op) && inView(op, view) && (op.public || hasScope(principal.scopes, op.scope!)));
+  const restricted = isRestricted(principal);
+  return ops.filter(
+    (op) => onMcp(op) && inView(op, view) && (op.public || hasScope(principal.scopes, op.scope!)) && !(restricted && levelOf(op) === "account"),
+  );
 }
 
 /** search_operations: a plain word match over ids, summaries, descriptions and tags; best first. */

@@ -209,6 +209,7 @@ describe("@hono/zod-openapi pitfalls", () => {
       tags: ["projects"],
       scope: "projects:read",
       effect: "read",
+      level: "any",
       http: { method: "get", path: "/projects/{slug}" },
       input: z.object({ slug: Slug }),
       output: z.object({}),

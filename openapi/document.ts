@@ -3,7 +3,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { errorStatus, type ErrorCode } from "../core/errors.ts";
-import { isProjectScoped, type Operation } from "../core/operation.ts";
+import { isProjectScoped, levelOf, type Operation } from "../core/operation.ts";
 
 const ErrorBody = z
   .object({
@@ -23,6 +23,7 @@ const errorDescriptions: Partial<Record<ErrorCode, string>> = {
   validation_error: "Invalid input; `issues` names each field",
   unauthorized: "Missing, invalid, expired or revoked credential",
   insufficient_scope: "The credential lacks `required_scope`",
+  restricted_credential: "The operation acts on the whole account; the credential is restricted to projects",
   not_found: "No such resource, or not yours",
   conflict: "Conflicts with the current state (or an Idempotency-Key reused with other input)",
   payload_too_large: "The body is over 1 MB",
@@ -40,6 +41,7 @@ function errorCodesFor(op: Operation): ErrorCode[] {
   // A public operation still answers 401 to a bearer token that is malformed, expired or revoked.
   const codes: ErrorCode[] = ["validation_error", "unauthorized"];
   if (!op.public) codes.push("insufficient_scope");
+  if (levelOf(op) === "account") codes.push("restricted_credential");
   if (isProjectScoped(op) || op.http.path.includes("{")) codes.push("not_found");
   if (op.effect !== "read") codes.push("conflict");
   if (!["get", "delete"].includes(op.http.method)) codes.push("payload_too_large", "unsupported_media_type");

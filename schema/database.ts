@@ -33,6 +33,21 @@ export interface ApiTokensTable {
   created_at: CreatedAt;
 }
 
+export type SessionEndReason = "logout" | "revoked" | "password_changed" | "password_reset" | "two_factor_changed";
+
+/** A login session; its token is a JWT whose `jti` is this id. */
+export interface SessionsTable {
+  id: string;
+  account_id: string;
+  surface: string;
+  client_ip: string | null;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  last_used_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  end_reason: SessionEndReason | null;
+}
+
 export interface ProjectsTable {
   id: string;
   slug: string;
@@ -402,6 +417,7 @@ export interface RateLimitsTable {
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
+  sessions: SessionsTable;
   projects: ProjectsTable;
   project_members: ProjectMembersTable;
   audit_events: AuditEventsTable;
@@ -437,6 +453,7 @@ export interface Database {
 
 export type Account = Selectable<AccountsTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type SessionRow = Selectable<SessionsTable>;
 export type ProjectRow = Selectable<ProjectsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
 export type ProjectUpdate = Updateable<ProjectsTable>;

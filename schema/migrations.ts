@@ -10,6 +10,7 @@ import * as instanceObserver from "./migrations/0007-instance-observer.ts";
 import * as agentRunTaint from "./migrations/0008-agent-run-taint.ts";
 import * as rateLimits from "./migrations/0009-rate-limits.ts";
 import * as siteReleaseSettings from "./migrations/0010-site-release-settings.ts";
+import * as sessions from "./migrations/0011-sessions.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   "0008-agent-run-taint": agentRunTaint,
   "0009-rate-limits": rateLimits,
   "0010-site-release-settings": siteReleaseSettings,
+  "0011-sessions": sessions,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

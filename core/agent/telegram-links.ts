@@ -59,6 +59,14 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
       // natural expiry does not: a link is made for the long run, and the person still holds their access.
       const token = await platform.db.selectFrom("api_tokens").select("revoked_at").where("id", "=", link.credential_id).executeTakeFirst();
       if (!token || token.revoked_at) throw unauthorized("the token that linked this Telegram chat has been revoked");
+    } else if (link.credential_kind === "session") {
+      // Likewise a session ended to get someone out (revoked, password or two-factor changed). A plain logout
+      // or the session's expiry does not: the person still holds their access. (No row: a session from before
+      // sessions were stored, which nobody can have ended.)
+      const session = await platform.db.selectFrom("sessions").select("end_reason").where("id", "=", link.credential_id).executeTakeFirst();
+      if (session?.end_reason && session.end_reason !== "logout") {
+        throw unauthorized("the login session that linked this Telegram chat was ended");
+      }
     }
   };
 }

@@ -2,7 +2,7 @@
 import { sql } from "kysely";
 import { z } from "zod";
 import { iso, Limit, ProjectRef, Timestamp } from "../common.ts";
-import { defineOperation } from "../operation.ts";
+import { defineOperation, reachableProjects } from "../operation.ts";
 
 const AuditEvent = z
   .object({
@@ -23,10 +23,13 @@ const AuditEvent = z
 export const listAuditEvents = defineOperation({
   id: "list_audit_events",
   summary: "List audit events",
-  description: "Newest first. Without `project`: your own calls and all calls on your projects.",
+  description:
+    "Newest first. Without `project`: your own calls and all calls on your projects. A credential restricted to " +
+    "projects sees only those projects' events and its own calls.",
   tags: ["audit"],
   scope: "audit:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/audit-events" },
   input: z.object({
     project: ProjectRef.optional(),
@@ -47,16 +50,17 @@ export const listAuditEvents = defineOperation({
     if (ctx.project) {
       q = q.where("project", "=", ctx.project.slug).where("at", ">=", ctx.project.created_at);
     } else {
-      // A token restricted to some projects, or a principal pinned to one, sees those projects' events and its
-      // account's calls outside any project, never the account's other projects.
-      const { projects, pins } = ctx.principal;
-      let reach = projects;
-      if (pins.project) reach = !projects || projects.includes(pins.project) ? [pins.project] : [];
-      if (reach && !reach.length) reach = [""]; // reaches nothing; `in ()` is not SQL
+      // A credential restricted to projects (a token's list, an agent run's or Telegram link's project, an MCP
+      // pin) sees those projects' events and its own calls, never the account's other calls: those name other
+      // projects, tokens and account changes.
+      const reach = reachableProjects(ctx.principal);
+      const cred = ctx.principal.credential;
+      const ownPrefix = cred?.kind === "token" ? cred.prefix : null;
+      const inReach = reach && !reach.length ? [""] : reach; // reaches nothing; `in ()` is not SQL
       q = q.where((eb) =>
         eb.or([
-          reach
-            ? eb.and([eb("account_id", "=", me), eb.or([eb("project", "is", null), eb("project", "in", reach)])])
+          inReach
+            ? eb.and([eb("account_id", "=", me), eb("token_prefix", "=", ownPrefix ?? "")])
             : eb("account_id", "=", me),
           eb.exists(
             eb
@@ -66,7 +70,7 @@ export const listAuditEvents = defineOperation({
               .whereRef("projects.slug", "=", "audit_events.project")
               .whereRef("projects.created_at", "<=", "audit_events.at")
               .where("project_members.account_id", "=", me)
-              .$if(!!reach, (sq) => sq.where("projects.slug", "in", reach!)),
+              .$if(!!inReach, (sq) => sq.where("projects.slug", "in", inReach!)),
           ),
         ]),
       );

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { z } from "zod";
 import { Email, IdCursor, iso, Limit, Timestamp } from "../common.ts";
 import { notFound } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { defineOperation, reachableProjects } from "../operation.ts";
 import { credit, POOLS } from "./ledger.ts";
 import { absMicros, Micros, money, Money, PoolName, toMicros } from "./money.ts";
 
@@ -31,6 +31,7 @@ export const getBalances = defineOperation({
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/billing/balances" },
   input: z.object({}),
   output: z.object({ balances: z.array(Balance) }),
@@ -50,10 +51,11 @@ export const getBalances = defineOperation({
 export const listTransactions = defineOperation({
   id: "list_transactions",
   summary: "List ledger transactions",
-  description: "Newest first.",
+  description: "Newest first. A credential restricted to projects sees only its projects' entries.",
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/billing/transactions" },
   input: z.object({
     pool: PoolName.optional(),
@@ -70,6 +72,9 @@ export const listTransactions = defineOperation({
       .where("account_id", "=", ctx.principal.billedAccount!)
       .orderBy("id", "desc")
       .limit(input.limit + 1);
+    // A credential restricted to projects sees only what its projects spent, not top-ups or other projects' spend.
+    const reach = reachableProjects(ctx.principal);
+    if (reach) q = q.where(sql<string>`metadata->>'project'`, "in", reach.length ? reach : [""]);
     if (input.pool) q = q.where("pool", "=", input.pool);
     if (input.type === "credit") q = q.where("amount", ">", sql<string>`0`);
     if (input.type === "debit") q = q.where("amount", "<=", sql<string>`0`);
@@ -102,6 +107,7 @@ export const grantCredit = defineOperation({
   tags: ["billing", "platform"],
   scope: "platform:admin",
   effect: "write",
+  level: "account",
   http: { method: "post", path: "/admin/credit" },
   input: z.object({
     email: Email.meta({ description: "The account to credit" }),

@@ -63,6 +63,7 @@ export const getSpendLimits = defineOperation({
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
+  level: "account",
   http: { method: "get", path: "/billing/limits" },
   input: z.object({}),
   output: z.object({ limits: z.array(Limits) }),
@@ -78,6 +79,7 @@ export const updateSpendLimits = defineOperation({
   tags: ["billing"],
   scope: "billing:write",
   effect: "write",
+  level: "account",
   http: { method: "put", path: "/billing/limits/{pool}" },
   input: z.object({
     pool: PoolName,
@@ -112,6 +114,7 @@ export const listBillingEvents = defineOperation({
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
+  level: "account",
   http: { method: "get", path: "/billing/events" },
   input: z.object({ limit: Limit, cursor: IdCursor }),
   output: z.object({

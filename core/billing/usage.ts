@@ -1,7 +1,7 @@
 // Month-to-date spend, broken down for people and dashboards, and the current burn rate.
 import { sql } from "kysely";
 import { z } from "zod";
-import { defineOperation } from "../operation.ts";
+import { defineOperation, reachableProjects } from "../operation.ts";
 import { currentPeriod } from "./ledger.ts";
 import { money, Money, toMicros } from "./money.ts";
 
@@ -14,6 +14,7 @@ export const getUsage = defineOperation({
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/billing/usage" },
   input: z.object({}),
   output: z.object({
@@ -28,10 +29,13 @@ export const getUsage = defineOperation({
   handler: async (ctx) => {
     const period = currentPeriod();
     const monthStart = new Date(`${period}-01T00:00:00.000Z`);
+    // A credential restricted to projects sees only its projects' spend, never the account's other projects'.
+    const reach = reachableProjects(ctx.principal);
     const spend = ctx.db
       .selectFrom("ledger_entries")
       .where("account_id", "=", ctx.principal.billedAccount!)
-      .where("amount", "<", sql<string>`0`);
+      .where("amount", "<", sql<string>`0`)
+      .$if(!!reach, (q) => q.where(sql<string>`metadata->>'project'`, "in", reach!.length ? reach! : [""]));
     const group = async (key: ReturnType<typeof sql<string>>) => {
       const rows = await spend
         .where("created_at", ">=", monthStart)

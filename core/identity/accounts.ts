@@ -5,7 +5,7 @@ import { Email, iso, Timestamp } from "../common.ts";
 import { BosunError, conflict, unauthorized } from "../errors.ts";
 import { creditIn } from "../billing/ledger.ts";
 import { defineOperation, type DB } from "../operation.ts";
-import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.ts";
+import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
 import { checkSecondFactor } from "./totp.ts";
 
 export const AccountView = z
@@ -28,8 +28,6 @@ export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
   totp_enabled: a.totp_enabled,
   created_at: iso(a.created_at),
 });
-
-const Password = z.string().min(10, "at least 10 characters").max(200);
 
 /** Creates an account, with its trial AI credit in the same transaction. */
 export async function createAccount(
@@ -68,6 +66,7 @@ export const register = defineOperation({
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
+  level: "any",
   http: { method: "post", path: "/auth/register", status: 201 },
   input: z.object({ email: Email, name: z.string().min(1).max(100), password: Password }),
   output: AccountView,
@@ -90,6 +89,7 @@ export const login = defineOperation({
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
+  level: "any",
   secretOutput: true,
   http: { method: "post", path: "/auth/login" },
   input: z.object({
@@ -97,7 +97,12 @@ export const login = defineOperation({
     password: z.string().min(1).max(200),
     totp_code: z.string().max(20).optional().meta({ description: "6-digit code, or a backup code" }),
   }),
-  output: z.object({ token: z.string(), expires_at: Timestamp, account: AccountView }),
+  output: z.object({
+    token: z.string(),
+    expires_at: Timestamp,
+    session_id: z.string().meta({ description: "The session's id, as list_sessions shows it" }),
+    account: AccountView,
+  }),
   handler: async (ctx, input) => {
     const account = await ctx.db.selectFrom("accounts").selectAll().where("email", "=", input.email).executeTakeFirst();
     const ok = await verifyPassword(input.password, account?.password_hash ?? DUMMY_HASH);
@@ -106,7 +111,7 @@ export const login = defineOperation({
       if (!input.totp_code) throw unauthorized("a two-factor code is required", { needs_totp: true });
       await checkSecondFactor(ctx, account, input.totp_code);
     }
-    const session = await ctx.platform.auth.issueSession(account);
+    const session = await ctx.platform.auth.issueSession(account, { surface: ctx.principal.surface, clientIp: ctx.principal.clientIp });
     return { ...session, account: accountView(account) };
   },
 });
@@ -118,6 +123,7 @@ export const getMe = defineOperation({
   tags: ["identity"],
   scope: "account:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/me" },
   input: z.object({}),
   output: z.object({
@@ -144,6 +150,7 @@ export const listAccounts = defineOperation({
   tags: ["platform"],
   scope: "platform:admin",
   effect: "read",
+  level: "account",
   http: { method: "get", path: "/admin/accounts" },
   input: z.object({
     limit: z.number().int().min(1).max(200).default(50),

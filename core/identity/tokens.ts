@@ -4,7 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { iso, isoOrNull, Slug, Timestamp } from "../common.ts";
 import { insufficientScope, notFound, validationError } from "../errors.ts";
-import { defineOperation, type DB, type Principal } from "../operation.ts";
+import { defineOperation, isRestricted, type DB, type Principal } from "../operation.ts";
 import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../scopes.ts";
 import { newTokenSecret, REVOKE_TOPIC } from "./authenticate.ts";
 
@@ -90,6 +90,18 @@ export async function mintToken(db: DB, minter: Principal, req: MintRequest) {
   return { ...tokenView(row), token: secret };
 }
 
+const NO_TOKEN = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * A credential restricted to projects sees and revokes only itself (a leaked CI token can retire itself, but
+ * neither learn of nor cut off the account's other tokens); agent runs and Telegram links see no token.
+ * undefined: not restricted, every token of the account.
+ */
+function restrictedSelf(p: Principal): string | null | undefined {
+  if (!isRestricted(p)) return undefined;
+  return p.credential?.kind === "token" ? p.credential.id : null;
+}
+
 export const createApiToken = defineOperation({
   id: "create_api_token",
   summary: "Create an API token",
@@ -99,6 +111,7 @@ export const createApiToken = defineOperation({
   tags: ["identity"],
   scope: "tokens:write",
   effect: "write",
+  level: "account",
   secretOutput: true,
   http: { method: "post", path: "/tokens", status: 201 },
   input: z.object({
@@ -124,14 +137,18 @@ export const createApiToken = defineOperation({
 export const listApiTokens = defineOperation({
   id: "list_api_tokens",
   summary: "List your API tokens",
+  description: "A token restricted to projects sees only itself.",
   tags: ["identity"],
   scope: "tokens:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/tokens" },
   input: z.object({ include_revoked: z.boolean().default(false) }),
   output: z.object({ tokens: z.array(ApiToken) }),
   handler: async (ctx, input) => {
     let q = ctx.db.selectFrom("api_tokens").selectAll().where("account_id", "=", ctx.principal.account!.id);
+    const self = restrictedSelf(ctx.principal);
+    if (self !== undefined) q = q.where("id", "=", self ?? NO_TOKEN);
     if (!input.include_revoked) q = q.where("revoked_at", "is", null);
     const rows = await q.orderBy("created_at", "desc").execute();
     return { tokens: rows.map(tokenView) };
@@ -141,10 +158,13 @@ export const listApiTokens = defineOperation({
 export const revokeApiToken = defineOperation({
   id: "revoke_api_token",
   summary: "Revoke an API token",
-  description: "Takes effect at once, on every Bosun process: the token's next call fails with 401.",
+  description:
+    "Takes effect at once, on every Bosun process: the token's next call fails with 401. A token restricted to " +
+    "projects can revoke only itself.",
   tags: ["identity"],
   scope: "tokens:write",
   effect: "destructive",
+  level: "any",
   http: { method: "delete", path: "/tokens/{id}" },
   input: z.object({ id: z.uuid() }),
   output: ApiToken,
@@ -154,6 +174,7 @@ export const revokeApiToken = defineOperation({
       .set({ revoked_at: new Date() })
       .where("id", "=", input.id)
       .where("account_id", "=", ctx.principal.account!.id)
+      .$if(restrictedSelf(ctx.principal) !== undefined, (q) => q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN))
       .returningAll()
       .executeTakeFirst();
     if (!row) throw notFound("token", input.id);
@@ -169,6 +190,7 @@ export const listScopes = defineOperation({
   tags: ["identity"],
   public: true,
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/scopes" },
   input: z.object({}),
   output: z.object({

@@ -9,6 +9,7 @@ import type { Account } from "../../schema/database.ts";
 import { BosunError, conflict, unauthorized } from "../errors.ts";
 import { defineOperation, type Context } from "../operation.ts";
 import { sha256 } from "../secrets.ts";
+import { endOtherSessions } from "./sessions.ts";
 
 const Code = z.string().min(6).max(20).meta({ description: "6-digit TOTP code, or a backup code" });
 const BACKUP_CODES = 10;
@@ -67,6 +68,7 @@ export const setupTotp = defineOperation({
   tags: ["identity"],
   scope: "account:write",
   effect: "write",
+  level: "account",
   secretOutput: true,
   http: { method: "post", path: "/me/totp/setup" },
   input: z.object({}),
@@ -87,10 +89,13 @@ export const setupTotp = defineOperation({
 export const confirmTotp = defineOperation({
   id: "confirm_totp",
   summary: "Turn two-factor on",
-  description: "Confirms setup with a current code from the authenticator app; returns one-time backup codes (shown once).",
+  description:
+    "Confirms setup with a current code from the authenticator app; returns one-time backup codes (shown once). " +
+    "Ends every other login session of the account.",
   tags: ["identity"],
   scope: "account:write",
   effect: "write",
+  level: "account",
   rateLimit: "auth",
   secretOutput: true,
   http: { method: "post", path: "/me/totp/confirm" },
@@ -108,6 +113,8 @@ export const confirmTotp = defineOperation({
       .set({ totp_enabled: true, totp_backup_hashes: codes.map((c) => sha256(normalizeBackup(c))) })
       .where("id", "=", account.id)
       .execute();
+    // A session opened before two-factor was on never gave a code: it must log in again.
+    await endOtherSessions(ctx, "two_factor_changed");
     return { enabled: true as const, backup_codes: codes };
   },
 });
@@ -115,9 +122,11 @@ export const confirmTotp = defineOperation({
 export const disableTotp = defineOperation({
   id: "disable_totp",
   summary: "Turn two-factor off",
+  description: "Needs a current code. Ends every other login session of the account.",
   tags: ["identity"],
   scope: "account:write",
   effect: "destructive",
+  level: "account",
   rateLimit: "auth",
   http: { method: "post", path: "/me/totp/disable" },
   input: z.object({ code: Code }),
@@ -131,6 +140,7 @@ export const disableTotp = defineOperation({
       .set({ totp_enabled: false, totp_secret_enc: null, totp_backup_hashes: [], totp_last_step: null })
       .where("id", "=", account.id)
       .execute();
+    await endOtherSessions(ctx, "two_factor_changed");
     return { enabled: false as const };
   },
 });

@@ -73,6 +73,7 @@ export const addSshKey = defineOperation({
   tags: ["instances"],
   scope: "instances:write",
   effect: "write",
+  level: "account",
   http: { method: "post", path: "/ssh-keys", status: 201 },
   input: z.object({
     name: z.string().min(1).max(100),
@@ -98,6 +99,7 @@ export const listSshKeys = defineOperation({
   tags: ["instances"],
   scope: "instances:read",
   effect: "read",
+  level: "account",
   http: { method: "get", path: "/ssh-keys" },
   input: z.object({}),
   output: z.object({ keys: z.array(SshKey) }),
@@ -116,6 +118,7 @@ export const deleteSshKey = defineOperation({
   tags: ["instances"],
   scope: "instances:write",
   effect: "destructive",
+  level: "account",
   http: { method: "delete", path: "/ssh-keys/{key_id}" },
   input: z.object({ key_id: KeyId }),
   output: z.object({ deleted: z.literal(true), id: z.string() }),

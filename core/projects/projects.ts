@@ -3,7 +3,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../common.ts";
 import { BosunError, conflict } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { defineOperation, reachableProjects } from "../operation.ts";
 import { projectRoles, type ProjectRole } from "../scopes.ts";
 
 export const Role = z.enum(projectRoles as [ProjectRole, ...ProjectRole[]]);
@@ -36,6 +36,7 @@ export const createProject = defineOperation({
   tags: ["projects"],
   scope: "projects:write",
   effect: "write",
+  level: "account",
   http: { method: "post", path: "/projects", status: 201 },
   input: z.object({
     slug: Slug,
@@ -73,6 +74,7 @@ export const listProjects = defineOperation({
   tags: ["projects"],
   scope: "projects:read",
   effect: "read",
+  level: "any",
   http: { method: "get", path: "/projects" },
   input: z.object({
     kind: z.enum(["site", "instance"]).optional(),
@@ -81,7 +83,8 @@ export const listProjects = defineOperation({
   }),
   output: z.object({ projects: z.array(Project), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    const { account, projects, pins } = ctx.principal;
+    const { account } = ctx.principal;
+    const projects = reachableProjects(ctx.principal);
     let q = ctx.db
       .selectFrom("projects")
       .innerJoin("project_members", "project_members.project_id", "projects.id")
@@ -93,7 +96,6 @@ export const listProjects = defineOperation({
     if (input.kind) q = q.where("projects.kind", "=", input.kind);
     if (input.cursor) q = q.where("projects.slug", ">", input.cursor);
     if (projects) q = q.where("projects.slug", "in", projects.length ? projects : [""]);
-    if (pins.project) q = q.where("projects.slug", "=", pins.project);
     const rows = await q.execute();
     const page = rows.slice(0, input.limit);
     return { projects: page.map(projectView), next_cursor: rows.length > input.limit ? page.at(-1)!.slug : null };
