@@ -121,11 +121,12 @@ export const DANGEROUS: Record<string, string[]> = {
   ],
   "comments and separators": [
     "ls # ; rm -rf /", "ls #x", "ls\nrm -rf /", "ls #\nrm -rf /", "ls\tx", "ls\t-la", "ls\rrm -rf /", "ls\r", "ls\u0000x", "ls\u001b[2K", "ls\u007f",
-    "ls\\\n-la", "cat /etc/passwd\n", "\nls",
+    "ls\\\n-la", "cat /etc/passwd\n", "\nls", "ls\u00a0-la", "cat\u2028/etc/x", "ls \u202e-la", "ls\u200b", "ls\u3000x",
   ],
   "paths that act when read": [
     "cat /dev/watchdog", "head -c 1 /dev/watchdog0", "tail /dev/ttyS0", "grep x /dev/sda", "cat /proc/1/fd/3", "cat /proc/self/fd/0", "wc -c /dev/zero",
     "cat /var/log/../../dev/watchdog", "cat dev/watchdog", "cat ./dev/watchdog", "cat /dev/stdin", "cat /dev/fd/0", "uniq /dev/tty",
+    "cat /proc/self/root/dev/watchdog", "cat /proc/1/cwd/x", "head /proc/1/task/1/fd/0", "cat proc/self/root/dev/watchdog",
   ],
   "malformed or incomplete": ["echo 'unterminated", "ls \"x", "ls >", "", "   ", "ls " + "a".repeat(20_000), "ls )", "ls (", "`", "$(", "ls <"],
 };

@@ -158,7 +158,8 @@ export function contentPathProblem(p: string): string | null {
   if (p.split("/").includes("..")) return `${p} climbs out of its directory with ..`;
   const n = path.normalize(p).replace(/^\/+/, "");
   if (p !== "/dev/null" && /^dev(\/|$)/.test(n)) return `${p} is a device`;
-  if (/^proc\/[^/]+\/(fd|map_files)(\/|$)/.test(n)) return `${p} is a process's open file`;
+  // /proc/<pid>/fd/N, /proc/<pid>/root/dev/…, /proc/<pid>/task/<tid>/cwd/…: links into a process's view.
+  if (/^proc\/(.+\/)?(fd|map_files|root|cwd|exe)(\/|$)/.test(n)) return `${p} reaches through a process's open files or root`;
   return null;
 }
 const contentPaths: OperandCheck = (ops, _p, prog) => {

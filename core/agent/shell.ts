@@ -47,6 +47,9 @@ export function parsePlain(line: string): PlainParse {
   // Tabs, newlines, carriage returns and other control characters: separators and display tricks the
   // person approving may not see. Only spaces separate words in the safe grammar.
   if (/[\x00-\x1f\x7f]/.test(line)) return no("the command line contains a control character (tab, newline, CR, …)");
+  // Unicode spaces, bidi overrides and other invisible characters: the parser and bash may split differently
+  // around them, and they can make the line look different to the person reading it.
+  if (/[\p{Z}\p{Cf}]/u.test(line.replace(/ /g, ""))) return no("the command line contains an invisible or unusual space character");
   if (!line.trim()) return no("empty command");
   const tree = parse(line);
   if (!tree) return no("the command line is too complex to check");
