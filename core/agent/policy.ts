@@ -195,11 +195,11 @@ function matchesSequence(pattern: string[], words: string[]): boolean {
   return words.length > 0 && globWord(p!, words[0]!, ".*") && matchesSequence(more, words.slice(1));
 }
 
-function matchesDeny(rule: string, line: string): boolean {
+function matchesDeny(rule: string, commands: string[][]): boolean {
   const ruleWords = rule.trim().split(/ +/).filter(Boolean);
   if (!ruleWords.length) return false;
   const want = shape(ruleWords, true);
-  for (const words of commandWords(line)) {
+  for (const words of commands) {
     for (let start = 0; start < words.length; start++) {
       const have = shape(words.slice(start), false);
       if (want.program !== "*" && !globWord(want.program, have.program, ".*")) continue;
@@ -213,7 +213,7 @@ function matchesDeny(rule: string, line: string): boolean {
 
 /** Whether a rule matches a command line (see the rule semantics above). */
 export function matchesRule(rule: string, command: string, kind: "allow" | "deny"): boolean {
-  return kind === "allow" ? matchesAllow(rule, command) : matchesDeny(rule, command);
+  return kind === "allow" ? matchesAllow(rule, command) : matchesDeny(rule, commandWords(command));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -222,7 +222,8 @@ export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { 
   if (call.tool === "run_command") {
     const command = typeof call.input.command === "string" ? call.input.command : null;
     if (command === null) return mode === "read_only" ? { action: "deny", reason: "run_command without a command line" } : { action: "ask", reason: "run_command without a command line" };
-    const denied = rules.deny.find((r) => matchesRule(r, command, "deny"));
+    const commands = rules.deny.length ? commandWords(command) : []; // parsed once for all the rules
+    const denied = rules.deny.find((r) => matchesDeny(r, commands));
     if (denied) return { action: "deny", reason: `the instance's owner refuses commands matching '${denied}'` };
     const other = callProblem(call.input);
     const verdict = classifyCommand(command);
