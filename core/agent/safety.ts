@@ -259,6 +259,10 @@ const listing = opts(
  * sudo, env, xargs, nice, timeout and other wrappers; awk, sed (w/e commands), perl, python, shells; tee; sort
  * (-o, --compress-program); network clients (curl, wget, dig, host, nslookup, nc); nginx -t (opens and creates
  * log files, loads modules as root); anything that follows forever (tail -f, journalctl -f, dmesg -w).
+ * Deliberately allowed: `grep -r`/`-R` (while recursing, GNU grep skips devices, FIFOs and sockets by default;
+ * -D/--devices is not allowed), `ls -R`, `find` with tests and printing only, `ps` without `e` (environments).
+ * Every program is looked up by name on the login's PATH: a writable directory early on PATH is the OS's
+ * problem to prevent (the observer login), since putting a file there already needs an approved write.
  */
 const ALLOWLIST: Record<string, Check> = {
   ls: opts(
