@@ -19,7 +19,8 @@ const bash = await Language.load(require.resolve("tree-sitter-bash/tree-sitter-b
 const parser = new Parser();
 parser.setLanguage(bash);
 
-export const MAX_LINE = 10_000;
+/** Longer lines are asked: diagnostic commands are short, and parse time grows with length. */
+export const MAX_LINE = 4096;
 
 export type PlainParse = { ok: true; commands: string[][] } | { ok: false; reason: string };
 
@@ -31,7 +32,7 @@ const TILDE_WORD = /^~(\/[A-Za-z0-9_@%+=:,./-]*)?$/;
 const PROGRAM = /^(\/(usr\/)?s?bin\/)?[a-z0-9][a-z0-9._+-]*$/;
 
 /** Parsing time allowed per line: pathological input (thousands of `<` or `|`) is refused, not waited for. */
-const PARSE_BUDGET_MS = 200;
+const PARSE_BUDGET_MS = 1000;
 
 function parse(line: string) {
   const deadline = performance.now() + PARSE_BUDGET_MS;
@@ -127,6 +128,10 @@ function statement(node: Node, out: string[][]): string | null {
 
 /** Only `>/dev/null`, `2>/dev/null`, `1>/dev/null`, and duplicating stdout/stderr onto each other (`2>&1`, `>&2`). */
 function redirect(node: Node): string | null {
+  // `x 0>/dev/null`: the grammar may read `0` as an argument where bash reads a descriptor. A redirection
+  // glued to the word before it is ambiguous, so it is refused rather than guessed.
+  const before = node.previousSibling;
+  if (before && before.endIndex === node.startIndex) return `the redirection ${node.text} is glued to the word before it (write a space before it)`;
   let fd: string | null = null;
   let op: string | null = null;
   let target: Node | null = null;
