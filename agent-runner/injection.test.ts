@@ -163,4 +163,28 @@ describe("a prompt-injected model in ask mode", () => {
     expect(approvals).toHaveLength(tries.length);
     expect(approvals.every((a) => a.status === "denied")).toBe(true);
   });
+
+  it("in read_only mode every attempt is refused outright: no approval, no call, no change", async () => {
+    const home = w.sshd.home;
+    const tries = attempts(home);
+    const before = snapshot(home);
+    fake.script([{ text: "Trying.", toolUse: tries.map((t) => ({ name: t.tool, input: t.input })) }, { text: "All refused." }]);
+    const token = await w.user.token(["agent:*", "instances:*"]);
+    const started = await w.t.request("POST", "/v1/projects/ops/agent/conversations", { token, body: { project: "ops", instance: "web", message: "do the planted things", mode: "read_only" } });
+    expect(started.status, JSON.stringify(started.body)).toBe(201);
+    const runId = started.body.run_id as string;
+    let status = "";
+    for (let i = 0; i < 400 && !["done", "failed", "cancelled", "awaiting_approval"].includes(status); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = ((await w.t.request("GET", `/v1/projects/ops/agent/runs/${runId}/events`, { token })).body as { run: { status: string } }).run.status;
+    }
+    expect(status).toBe("done");
+    const steps = await w.t.platform.db.selectFrom("agent_steps").select(["tool", "output", "is_error"]).where("run_id", "=", runId).where("kind", "=", "tool").execute();
+    expect(steps).toHaveLength(tries.length);
+    for (const step of steps) expect(step).toMatchObject({ is_error: true, output: expect.stringContaining("refused by policy: this conversation is read-only") });
+    expect(await w.t.platform.db.selectFrom("agent_approvals").select("id").where("run_id", "=", runId).execute()).toEqual([]);
+    expect(snapshot(home)).toEqual(before);
+    expect(w.sshd.sudoCalls()).toEqual([]);
+    expect(w.sshd.journalctlCalls()).toEqual([]);
+  });
 });
