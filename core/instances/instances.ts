@@ -9,6 +9,7 @@ import type { InstancesTable } from "../../schema/database.ts";
 import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../common.ts";
 import { resolveEgress } from "../egress.ts";
 import { BosunError, conflict, validationError } from "../errors.ts";
+import { ruleProblem } from "../agent/policy.ts";
 import { defineOperation, type Context } from "../operation.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
 import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./runtime.ts";
@@ -33,12 +34,38 @@ export const PrivateKey = z
   .max(16_384)
   .meta({ description: "An unencrypted private key (OpenSSH or PEM). Stored encrypted; never returned." });
 
-const CommandPattern = z.string().trim().min(1).max(300);
+/** A rule is refused when it could admit a shell (`sh -c *`, `python3 *`, `* x`): see core/agent/policy.ts. */
+const commandPattern = (kind: "allow" | "deny") =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(300)
+    .superRefine((rule, ctx) => {
+      const problem = ruleProblem(rule, kind);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
 /** What the instance operator agent may run without asking, and what it may never run (core/agent/policy.ts). */
 const AgentCommandRules = z
   .object({
-    allow: z.array(CommandPattern).max(100).default([]).meta({ description: "Commands that run without approval in ask mode; `*` matches any text but no shell operator" }),
-    deny: z.array(CommandPattern).max(100).default([]).meta({ description: "Commands refused in every mode; `*` matches any text" }),
+    allow: z
+      .array(commandPattern("allow"))
+      .max(100)
+      .default([])
+      .meta({
+        description:
+          "Commands that run without approval in ask mode: words separated by spaces, matched against the parsed command, which must be one simple command. " +
+          "`*` alone is exactly one word not starting with `-`; `*` inside a word is any characters but `/`. Shells, interpreters and wrappers (sh, bash, python, env, sudo, xargs, …) and `*` as the program are refused.",
+      }),
+    deny: z
+      .array(commandPattern("deny"))
+      .max(100)
+      .default([])
+      .meta({
+        description:
+          "Commands refused in every mode, matched against every command in the line (and after wrappers such as sudo): the program by base name, " +
+          "its short options as a set of letters (`rm -rf` matches `rm -r -f`), its other words in order; `*` is any words or, inside a word, any characters.",
+      }),
   })
   .meta({ id: "AgentCommandRules" });
 
