@@ -112,7 +112,7 @@ export const DANGEROUS: Record<string, string[]> = {
   "redirections": [
     "ls > x", "ls >> x", "ls >| x", "ls &> x", "ls &>> x", "ls >& x", "ls 1>/tmp/x", "ls 2>/tmp/x", "ls 3>/dev/null", "ls 2>&1>/tmp/x",
     "cat x > /dev/null/../../etc/passwd", "echo x > $FILE", "echo hi >> ~/.bashrc", "ls >/dev/tty", "ls >/dev/sda", "ls 2>&3", "ls >&-", "ls 1>&2- x",
-    "ls > /dev/null2", "ls >'/dev/null'x", "cat /etc/hosts 0>/dev/null", "uniq a 3>/dev/null", "ls>/dev/null", "ls -la /tmp 2>/dev/null -R",
+    "ls > /dev/null2", "ls >'/dev/null'x", "cat /etc/hosts 0>/dev/null", "uniq a 3>/dev/null", "ls>/dev/null", "ls -la /tmp 2>/dev/null -R", "dmesg 2>&3 -n 1", "dmesg 2>&1 -n 1", "dmesg >/dev/null -C >/dev/null", "hostname 2>/dev/null evil 2>&1",
   ],
   "control flow, subshells, functions, background": [
     "(ls)", "(ls; cat x)", "{ ls; }", "ls &", "ls & rm -rf /", "! ls", "if true; then ls; fi", "for f in a; do cat $f; done", "while true; do ls; done",

@@ -139,6 +139,9 @@ function redirect(node: Node): string | null {
     if (!child) continue;
     if (child.type === "file_descriptor") fd = child.text;
     else if (!child.isNamed) op = child.type;
+    // The grammar folds words after a redirection into it as further destinations (`2>&3 -n 1`): bash passes
+    // them to the program, so they would escape the allowlist. Only one destination is accepted.
+    else if (target) return `words after the redirection ${node.text} are not allowed (put redirections last)`;
     else target = child;
   }
   if (fd !== null && fd !== "1" && fd !== "2") return `redirecting descriptor ${fd} is not allowed`;
