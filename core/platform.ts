@@ -13,6 +13,7 @@ import { loadConfig, type Config } from "./config.ts";
 import { IdempotencyStore } from "./idempotency.ts";
 import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
 import { Authenticator } from "./identity/authenticate.ts";
+import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import type { Credential, DB, Operation, Principal } from "./operation.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -29,6 +30,8 @@ export interface Platform {
   log: Logger;
   secrets: SecretBox;
   notifier: Notifier;
+  /** Outgoing email (core/mail.ts); `configured` is false without BOSUN_SMTP_URL. */
+  mail: Mailer;
   rateLimiter: RateLimiter;
   audit: AuditWriter;
   idempotency: IdempotencyStore;
@@ -70,6 +73,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       log,
       secrets,
       notifier,
+      mail: new Mailer(config.mail, log),
       rateLimiter: new RateLimiter(),
       audit: new AuditWriter(opened.db, log),
       idempotency: new IdempotencyStore(opened.db, secrets),
@@ -84,6 +88,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();
+        platform.mail.close();
         await opened.close();
       },
     };

@@ -6,10 +6,12 @@ import { getSpendLimits, listBillingEvents, updateSpendLimits } from "./billing/
 import { getUsage } from "./billing/usage.ts";
 import { getMe, listAccounts, login, register } from "./identity/accounts.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "./identity/tokens.ts";
+import { onboardingOperations } from "./identity/onboarding.ts";
 import { confirmTotp, disableTotp, setupTotp } from "./identity/totp.ts";
+import { invitationOperations } from "./projects/invitations.ts";
 import { instanceOperations } from "./instances/operations.ts";
 import type { Operation } from "./operation.ts";
-import { addProjectMember, listProjectMembers, removeProjectMember, updateProjectMember } from "./projects/members.ts";
+import { listProjectMembers, removeProjectMember, updateProjectMember } from "./projects/members.ts";
 import { createProject, deleteProject, getProject, listProjects, updateProject } from "./projects/projects.ts";
 import { siteOperations } from "./sites/operations.ts";
 import { notFound } from "./errors.ts";
@@ -19,7 +21,9 @@ export const allOperations: Operation[] = [
   createApiToken, listApiTokens, revokeApiToken, listScopes,
   setupTotp, confirmTotp, disableTotp,
   createProject, listProjects, getProject, updateProject, deleteProject,
-  listProjectMembers, addProjectMember, updateProjectMember, removeProjectMember,
+  listProjectMembers, updateProjectMember, removeProjectMember,
+  ...onboardingOperations,
+  ...invitationOperations,
   listAuditEvents,
   getBalances, listTransactions, getUsage, grantCredit, getSpendLimits, updateSpendLimits, listBillingEvents,
   ...instanceOperations,

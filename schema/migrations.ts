@@ -6,6 +6,7 @@ import * as sites from "./migrations/0003-sites.ts";
 import * as instances from "./migrations/0004-instances.ts";
 import * as agent from "./migrations/0005-agent.ts";
 import * as telegram from "./migrations/0006-telegram.ts";
+import * as onboarding from "./migrations/0007-onboarding.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   "0004-instances": instances,
   "0005-agent": agent,
   "0006-telegram": telegram,
+  "0007-onboarding": onboarding,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

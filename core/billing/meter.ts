@@ -3,6 +3,7 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../operation.ts";
+import { credit } from "./ledger.ts";
 import { placeHold, releaseHold, settleHold, type Hold, type Settlement } from "./holds.ts";
 import { costOf, upperBoundOf, type PriceConfig, type TokenUsage } from "./prices.ts";
 
@@ -19,6 +20,7 @@ export class Meter {
   /** Reserves the most the call can cost, from the AI-credit pool. */
   async hold(h: { accountId: string; model: string; inputTokens: number; maxOutputTokens: number; ttlSeconds?: number; metadata?: Record<string, unknown> }): Promise<MeteredHold> {
     const amount = Math.max(1, upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens));
+    await this.coverOperator(h.accountId, amount);
     const hold = await placeHold(this.db, {
       accountId: h.accountId,
       pool: "ai_credits",
@@ -46,6 +48,25 @@ export class Meter {
         ...(context.runId ? { run_id: context.runId } : {}),
       },
     });
+  }
+
+  /**
+   * The platform operator pays their own provider bill: their use is metered like anyone's (ledger rows, get_usage)
+   * but never refused for lack of credit. Before a hold, whatever the hold needs beyond the spendable balance is
+   * credited as `operator_self_credit` (a ledger row, so balance = ledger sum still holds). Spend caps the operator
+   * set still apply.
+   */
+  async operatorTopUp(accountId: string, needed: number): Promise<void> {
+    const bal = await this.db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", "ai_credits").executeTakeFirst();
+    const spendable = Number(bal?.balance ?? 0) - Number(bal?.held ?? 0);
+    // A credit repays an unpaid shortfall first, so it must cover that too.
+    const amount = Math.max(0, needed - spendable) + Number(bal?.shortfall ?? 0);
+    if (amount > 0) await credit(this.db, { accountId, pool: "ai_credits", amount, reason: "operator_self_credit" });
+  }
+
+  private async coverOperator(accountId: string, amount: number): Promise<void> {
+    const row = await this.db.selectFrom("accounts").select("is_operator").where("id", "=", accountId).executeTakeFirst();
+    if (row?.is_operator) await this.operatorTopUp(accountId, amount);
   }
 
   release(hold: Hold): Promise<boolean> {
