@@ -12,8 +12,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { requireProgram } from "../core/programs.ts";
 
-const SSHD = "/usr/sbin/sshd";
 const USER_PREFIX = "bosun-sshd-";
 
 export interface SshdFixture {
@@ -115,6 +115,9 @@ function sweepStaleUsers() {
 }
 
 export async function startSshd(): Promise<SshdFixture> {
+  // Before anything is created: a machine without OpenSSH gets one line naming the package, not spawn ENOENT.
+  const sshd = requireProgram("sshd", "an OpenSSH server for instance scenarios");
+  requireProgram("ssh-keygen", "an OpenSSH server for instance scenarios");
   const root = isRoot();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-"));
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-home-"));
@@ -178,7 +181,7 @@ export async function startSshd(): Promise<SshdFixture> {
   fs.writeFileSync(configFile, config);
 
   let logText = "";
-  const proc = spawn(SSHD, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(sshd, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   proc.stderr!.on("data", (d) => {
     logText = (logText + d.toString()).slice(-20_000);
   });
