@@ -42,6 +42,10 @@ export const createAccountOp = defineOperation({
       expiresAt,
       subject: "Your Bosun account",
       intro: `An account was created for you on Bosun (${account.email}). Follow this link to choose your password:`,
+    }).catch(async (err) => {
+      // Not sent: remove the account nobody can reach, so the operator can simply try again.
+      await ctx.db.deleteFrom("accounts").where("id", "=", account.id).execute();
+      throw err;
     });
     return { account: accountView(account), emailed: delivery.emailed, set_password_link: delivery.link, expires_at: expiresAt.toISOString() };
   },
