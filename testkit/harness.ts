@@ -35,8 +35,11 @@ export interface TestPlatform {
   account(opts?: { email?: string; operator?: boolean }): Promise<TestAccount>;
   /** A REST call through the real app (in-process fetch). JSON bodies are sent as JSON. */
   request(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<TestResponse>;
-  /** Makes `member` a member of `project` the only way there is: `inviterToken` invites, the member accepts. */
-  addMember(project: string, inviterToken: string, member: { email: string }, role: string): Promise<void>;
+  /**
+   * Makes `member` a member of `project` the only way there is: `inviterToken` invites, the member accepts. With SMTP
+   * configured the link is emailed: `readLink` fetches it from the test's mailbox.
+   */
+  addMember(project: string, inviterToken: string, member: { email: string }, role: string, readLink?: (email: string) => Promise<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -113,10 +116,10 @@ export async function startTestPlatform(
     return { status: res.status, headers: res.headers, body: parsed };
   };
 
-  const addMember: TestPlatform["addMember"] = async (project, inviterToken, member, role) => {
+  const addMember: TestPlatform["addMember"] = async (project, inviterToken, member, role, readLink) => {
     const invited = await request("POST", `/v1/projects/${project}/invitations`, { token: inviterToken, body: { email: member.email, role } });
     if (invited.status !== 201) throw new Error(`invite_member: ${invited.status} ${JSON.stringify(invited.body)}`);
-    const token = tokenFromLink(invited.body.invitation_link);
+    const token = tokenFromLink(invited.body.invitation_link ?? (await readLink!(member.email)));
     const accepted = await request("POST", "/v1/auth/accept-invitation", { body: { token } });
     if (accepted.status !== 200) throw new Error(`accept_invitation: ${accepted.status} ${JSON.stringify(accepted.body)}`);
   };
