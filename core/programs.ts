@@ -48,7 +48,11 @@ export function requireProgram(spec: ProgramSpec | keyof typeof PROGRAMS, purpos
   const explicit = p.env ? env[p.env] : undefined;
   if (explicit) {
     if (isExecutable(explicit)) return explicit;
-    throw new MissingProgramError(p.command, p.debianPackage, `${purpose} needs ${p.command}, but ${p.env}=${explicit} is not an executable file`);
+    throw new MissingProgramError(
+      p.command,
+      p.debianPackage,
+      `${purpose} needs ${p.command}, but ${p.env}=${explicit} is not an executable file: install the ${p.debianPackage} package (apt-get install ${p.debianPackage}) or point ${p.env} at it`,
+    );
   }
   const candidates = [...(env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, p.command)), ...(p.paths ?? [])];
   const found = candidates.find(isExecutable);
