@@ -86,7 +86,8 @@ export async function startTestPlatform(
   const account = async (o: { email?: string; operator?: boolean } = {}): Promise<TestAccount> => {
     const email = o.email ?? `user-${crypto.randomBytes(4).toString("hex")}@example.test`;
     const password = `pw-${crypto.randomBytes(8).toString("hex")}`;
-    const row = await createAccount(platform.db, { email, name: email.split("@")[0]!, password, isOperator: o.operator });
+    // Verified: an established account, as if it had followed its link long ago (and so without trial credit).
+    const row = await createAccount(platform.db, { email, name: email.split("@")[0]!, password, isOperator: o.operator, emailVerified: true });
     const minter = { ...operatorPrincipal(row.id, email), account: { id: row.id, email, isOperator: !!o.operator } };
     return {
       id: row.id,

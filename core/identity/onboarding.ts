@@ -4,7 +4,6 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { Email, Timestamp } from "../common.ts";
-import { BosunError } from "../errors.ts";
 import { defineOperation } from "../operation.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, Password, sendVerification } from "./accounts.ts";
 import { consumeLinkToken, deliverLink, issueLinkToken } from "./one-time.ts";
@@ -59,6 +58,8 @@ export const setPassword = defineOperation({
     "proves the address, so it also verifies the email. Two-factor, when on, stays on.",
   tags: ["identity"],
   public: true,
+  // Acts on one account (the link's); a credential restricted to projects has no business here.
+  level: "account",
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
@@ -82,6 +83,8 @@ export const verifyEmail = defineOperation({
   description: "Completes the link sent by register or send_email_verification. The first verification grants the trial AI credit.",
   tags: ["identity"],
   public: true,
+  // Acts on one account (the link's); a credential restricted to projects has no business here.
+  level: "account",
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
@@ -97,23 +100,22 @@ export const verifyEmail = defineOperation({
 export const sendEmailVerification = defineOperation({
   id: "send_email_verification",
   summary: "Send a new email verification link",
-  description: "Emails a fresh verification link to your address (earlier links stop working). Needs a server that sends email.",
+  description:
+    "Emails a fresh verification link to your address (earlier links stop working). On a server that sends no email, " +
+    "nothing is sent (emailed: false): ask the operator.",
   tags: ["identity"],
   scope: "account:write",
   level: "account",
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
-  errors: ["not_configured"],
   http: { method: "post", path: "/me/email-verification" },
   input: z.object({}),
   output: z.object({ already_verified: z.boolean(), emailed: z.boolean() }),
   handler: async (ctx) => {
     const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account!.id).executeTakeFirstOrThrow();
     if (account.email_verified_at) return { already_verified: true, emailed: false };
-    if (!ctx.platform.mail.configured) {
-      throw new BosunError("not_configured", "this server sends no email (no BOSUN_SMTP_URL); ask the operator to grant credit or set up email");
-    }
+    // Without SMTP nothing is sent (emailed: false), and the link is never handed to the account itself.
     const sent = await sendVerification(ctx.platform, account);
     return { already_verified: false, emailed: sent.emailed };
   },
@@ -127,6 +129,8 @@ export const requestPasswordReset = defineOperation({
     "has one or not. The operator, when the server sends no email, gets the link in the answer to pass on.",
   tags: ["identity"],
   public: true,
+  // Acts on one account (the link's); a credential restricted to projects has no business here.
+  level: "account",
   rateLimit: "auth",
   surfaces: ["rest", "cli"],
   effect: "write",
