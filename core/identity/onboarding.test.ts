@@ -214,6 +214,9 @@ describe("without SMTP", () => {
     expect(stranger.body).toEqual({ accepted: true, reset_link: null });
     const op = await u.request("POST", "/v1/auth/password-reset", { token: await u.operator.token(["*", ADMIN_SCOPE]), body: { email: user.email } });
     expect(op.body.reset_link).toMatch(/reset-password#token=/);
+    // Not with a narrower token of the operator's.
+    const narrow = await u.request("POST", "/v1/auth/password-reset", { token: await u.operator.token(["projects:read"]), body: { email: user.email } });
+    expect(narrow.body).toEqual({ accepted: true, reset_link: null });
     // A registrant cannot verify themselves without a mailbox: no link is handed to them.
     const reg = await u.request("POST", "/v1/auth/register", { body: { email: "self@example.test", name: "S", password: "a-long-password" } });
     expect(reg.status).toBe(201);

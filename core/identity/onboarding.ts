@@ -5,6 +5,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { Email, Timestamp } from "../common.ts";
 import { defineOperation } from "../operation.ts";
+import { ADMIN_SCOPE, hasScope } from "../scopes.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, Password, sendVerification } from "./accounts.ts";
 import { consumeLinkToken, deliverLink, issueLinkToken } from "./one-time.ts";
 import { hashPassword } from "./passwords.ts";
@@ -139,7 +140,9 @@ export const requestPasswordReset = defineOperation({
   input: z.object({ email: Email }),
   output: z.object({ accepted: z.literal(true), reset_link: LinkOut }),
   handler: async (ctx, input) => {
-    const forOperator = !!ctx.principal.account?.isOperator && !ctx.platform.mail.configured;
+    // The operator's full-power credential only: a narrower token of the operator's must not mint reset links.
+    const p = ctx.principal;
+    const forOperator = !!p.account?.isOperator && hasScope(p.scopes, ADMIN_SCOPE) && p.projects === null && !ctx.platform.mail.configured;
     const account = await ctx.db.selectFrom("accounts").select(["id", "email"]).where("email", "=", input.email).executeTakeFirst();
     if (!account || (!ctx.platform.mail.configured && !forOperator)) return { accepted: true as const, reset_link: null };
     const { token, expiresAt } = await issueLinkToken(ctx.db, { purpose: "reset_password", email: account.email, accountId: account.id });
