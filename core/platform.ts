@@ -13,6 +13,7 @@ import { loadConfig, type Config } from "./config.ts";
 import { IdempotencyStore } from "./idempotency.ts";
 import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
 import { Authenticator } from "./identity/authenticate.ts";
+import { sweepLinkTokens } from "./identity/one-time.ts";
 import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import type { Credential, DB, Operation, Principal } from "./operation.ts";
@@ -102,6 +103,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
+      sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

@@ -9,7 +9,7 @@ import { ledgerMismatches } from "../billing/ledger.ts";
 import { Email } from "../common.ts";
 import { ADMIN_SCOPE } from "../scopes.ts";
 import { createAccount } from "./accounts.ts";
-import { tokenFromLink } from "./one-time.ts";
+import { issueLinkToken, sweepLinkTokens, tokenFromLink } from "./one-time.ts";
 
 const TRIAL = 1_500_000;
 let t: TestPlatform;
@@ -108,6 +108,18 @@ describe("create_account (operator)", () => {
     } finally {
       smtp.refuse(false);
     }
+  });
+
+  it("links used or expired long ago are swept; live ones stay", async () => {
+    const user = await t.account();
+    const live = await issueLinkToken(t.platform.db, { purpose: "reset_password", email: user.email, accountId: user.id });
+    const old = await issueLinkToken(t.platform.db, { purpose: "verify_email", email: user.email, accountId: user.id });
+    await t.platform.db.updateTable("one_time_tokens").set({ expires_at: new Date(Date.now() - 2 * 86_400_000) })
+      .where("account_id", "=", user.id).where("purpose", "=", "verify_email").execute();
+    expect(await sweepLinkTokens(t.platform.db)).toBeGreaterThanOrEqual(1);
+    const left = await t.platform.db.selectFrom("one_time_tokens").select("purpose").where("account_id", "=", user.id).execute();
+    expect(left.map((r) => r.purpose)).toEqual(["reset_password"]);
+    expect(live.token).not.toBe(old.token);
   });
 
   it("an expired link is refused like a used one", async () => {

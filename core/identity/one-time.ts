@@ -130,3 +130,13 @@ export async function deliverLink(
   });
   return { emailed: true, link: null };
 }
+
+/** Deletes links used or expired more than a day ago (hourly, from the platform's sweeper); returns how many. */
+export async function sweepLinkTokens(db: DB, now = new Date()): Promise<number> {
+  const before = new Date(now.getTime() - 86_400_000);
+  const res = await db
+    .deleteFrom("one_time_tokens")
+    .where((eb) => eb.or([eb("used_at", "<", before), eb("expires_at", "<", before)]))
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
