@@ -3,6 +3,7 @@
 // prints what got better or worse between two runs. Progress goes to stderr; the report paths to stdout.
 import path from "node:path";
 import { loadConfig } from "../core/config.ts";
+import { requireProgram } from "../core/programs.ts";
 import { compareRuns, formatComparison } from "../evals/compare.ts";
 import { Progress } from "../evals/progress.ts";
 import { readRun, writeReports } from "../evals/report.ts";
@@ -67,6 +68,11 @@ export async function evalCommand(opts: EvalCliOptions): Promise<void> {
     return;
   }
   if (!scenarios.length) throw new Error(`no scenario matches ${opts.scenario?.join(", ")}; see bosun eval --list`);
+  // Checked up front: otherwise every instance trial would fail on its own with the same cause.
+  if (scenarios.some((s) => s.kind === "instance_operator")) {
+    requireProgram("sshd", "bosun eval (its instance scenarios run a throwaway OpenSSH server)");
+    requireProgram("ssh-keygen", "bosun eval (its instance scenarios run a throwaway OpenSSH server)");
+  }
   const models = resolveModels(opts);
   const trials = Math.max(1, Number(opts.trials ?? 1) || 1);
   const concurrency = Math.max(1, Number(opts.concurrency ?? 2) || 1);

@@ -4,7 +4,8 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
 import { createTelegram, startTelegram } from "../agent-runner/telegram/start.ts";
-import { ensureOwner } from "../core/identity/bootstrap.ts";
+import { agentUnavailable } from "../core/config.ts";
+import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
 import { createApp } from "../openapi/app.ts";
 import { siteUrl } from "../core/sites/origin.ts";
@@ -22,21 +23,14 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     onMigration: (name, i, total) => process.stderr.write(`migrating ${i}/${total}: ${name}\n`),
   });
   const owner = await ensureOwner(platform);
+  const apiUrl = `http://${opts.host === "0.0.0.0" || opts.host === "::" ? "localhost" : opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+  // Links in emails (set password, invitations) point here unless BOSUN_PUBLIC_URL says where people reach us.
+  platform.config.publicUrl ??= apiUrl;
   if (owner) {
     const file = path.join(platform.config.dataDir, "admin-token");
     fs.mkdirSync(platform.config.dataDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(file, `${owner.token}\n`, { mode: 0o600 });
-    process.stderr.write(
-      [
-        "",
-        "  First start: created the platform owner account.",
-        `    email:       ${owner.email}`,
-        `    password:    ${owner.password}`,
-        `    admin token: ${owner.token}`,
-        `  The token is also in ${file} (readable only by you). It is not shown again.`,
-        "",
-      ].join("\n") + "\n",
-    );
+    process.stderr.write(firstStartMessage({ ...owner, apiUrl, tokenFile: file, agentUnavailable: agentUnavailable(platform.config.agent), mail: platform.mail.configured }));
   }
   const loopback = LOOPBACK.has(opts.host);
   const telegram = createTelegram(platform);
@@ -88,4 +82,38 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** What the owner reads on the first start: who they are, how to log in, how to try the agent, how to add people. */
+export function firstStartMessage(o: OwnerBootstrap & { apiUrl: string; tokenFile: string; agentUnavailable: string | null; mail: boolean }): string {
+  const agent = o.agentUnavailable
+    ? [
+        "  To try the agent, first give this server a model: set ANTHROPIC_API_KEY (or OPENAI_API_KEY with",
+        "  BOSUN_AGENT_PROVIDER=openai) and restart bosun serve. Then:",
+      ]
+    : ["  To try the agent:"];
+  return [
+    "",
+    "  First start: created the platform owner account (the operator).",
+    `    email:       ${o.email}`,
+    `    password:    ${o.password}`,
+    `    admin token: ${o.token}`,
+    `  The token is also in ${o.tokenFile} (readable only by you). It is not shown again.`,
+    "",
+    "  Log in with the email and password (POST /v1/auth/login), or use the token directly:",
+    `    export BOSUN_URL=${o.apiUrl} BOSUN_TOKEN=$(cat ${o.tokenFile})`,
+    "    bosun call get_me",
+    "",
+    ...agent,
+    "    bosun call create_project --slug my-site --name 'My site' --kind site",
+    "    bosun call start_agent_chat --project my-site --message 'Create a home page that says hello'",
+    "  Your own use of the agent is metered (bosun call get_usage) but never refused for lack of credit.",
+    "",
+    "  Add people without opening registration: bosun call create_account --email them@example.com --name Them,",
+    "  or bosun call invite_member --project my-site --email them@example.com --role developer.",
+    o.mail
+      ? "  Their one-time links go out by email."
+      : "  This server sends no email (set BOSUN_SMTP_URL): the one-time link is printed in the answer for you to pass on.",
+    "",
+  ].join("\n") + "\n";
 }

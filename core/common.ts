@@ -22,4 +22,12 @@ export const Cursor = z.string().max(200).optional().meta({ description: "Cursor
 /** Cursor for lists ordered by a numeric id. */
 export const IdCursor = z.string().regex(/^\d+$/, "a next_cursor value").optional().meta({ description: "next_cursor of the previous page" });
 
-export const Email = z.email().max(254).transform((e) => e.toLowerCase());
+/**
+ * An email address as a mailbox of any domain: `admin@localhost` (the first-start owner) is as valid as
+ * `a@example.com`. WHATWG's form-validation pattern, not zod's default, which demands a dotted public domain.
+ * Lowercased, as stored: every lookup compares lowercased addresses.
+ */
+export const Email = z
+  .email({ pattern: z.regexes.html5Email, error: "a valid email address, like name@example.com or admin@localhost" })
+  .max(254)
+  .transform((e) => e.toLowerCase());

@@ -50,6 +50,17 @@ export interface Config {
   agent: AgentConfig;
   /** The Telegram bridge; off unless a bot token is set. */
   telegram: TelegramConfig;
+  /** Outgoing email: invitations, set-password, verification and reset links. */
+  mail: MailConfig;
+  /** Where people reach this server (BOSUN_PUBLIC_URL), for links in emails; `bosun serve` fills it from its address. */
+  publicUrl: string | undefined;
+}
+
+export interface MailConfig {
+  /** BOSUN_SMTP_URL, e.g. smtp://user:pass@mail.example.com:587 or smtps://…; unset, links go back to the operator or inviter. */
+  smtpUrl: string | undefined;
+  /** BOSUN_MAIL_FROM: the From of every email. */
+  from: string;
 }
 
 export type TrustProxy = boolean | number | string[];
@@ -139,6 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       publicUrl: env.BOSUN_PUBLIC_URL?.replace(/\/+$/, "") || undefined,
       webhookSecret: env.BOSUN_TELEGRAM_WEBHOOK_SECRET || undefined,
     },
+    mail: { smtpUrl: env.BOSUN_SMTP_URL || undefined, from: env.BOSUN_MAIL_FROM || "Bosun <bosun@localhost>" },
+    publicUrl: env.BOSUN_PUBLIC_URL?.replace(/\/+$/, "") || undefined,
     ...overrides,
   };
 }

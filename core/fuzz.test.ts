@@ -30,8 +30,7 @@ beforeAll(async () => {
   token = await t.operator.token(["*", ADMIN_SCOPE]);
   expect((await t.request("POST", "/v1/projects", { token, body: { slug: "fuzz-proj", name: "Fuzz", kind: "site" } })).status).toBe(201);
   member = await t.account();
-  const added = await t.request("POST", "/v1/projects/fuzz-proj/members", { token, body: { email: member.email, role: "developer" } });
-  expect(added.status).toBe(201);
+  await t.addMember("fuzz-proj", token, member, "developer");
 });
 afterAll(() => t?.close());
 

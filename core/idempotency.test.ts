@@ -118,8 +118,7 @@ describe("Idempotency-Key on REST", () => {
     const ownerToken = await owner.token(["*"]);
     const member = await t.account();
     expect((await createProject(ownerToken, null, { slug: "idem-access", name: "A", kind: "site" })).status).toBe(201);
-    const added = await t.request("POST", "/v1/projects/idem-access/members", { token: ownerToken, body: { email: member.email, role: "maintainer" } });
-    expect(added.status).toBe(201);
+    await t.addMember("idem-access", ownerToken, member, "maintainer");
     const token = await member.token(["projects:write"]);
     const rename = () => t.request("PATCH", "/v1/projects/idem-access", { token, body: { name: "Renamed" }, headers: { "Idempotency-Key": "key-access" } });
     expect((await rename()).status).toBe(200);

@@ -13,6 +13,8 @@ import { loadConfig, type Config } from "./config.ts";
 import { IdempotencyStore } from "./idempotency.ts";
 import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
 import { Authenticator } from "./identity/authenticate.ts";
+import { sweepLinkTokens } from "./identity/one-time.ts";
+import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import type { Credential, DB, Operation, Principal } from "./operation.ts";
 import { RateLimiter, SharedRateLimiter } from "./rate-limit.ts";
@@ -29,6 +31,8 @@ export interface Platform {
   log: Logger;
   secrets: SecretBox;
   notifier: Notifier;
+  /** Outgoing email (core/mail.ts); `configured` is false without BOSUN_SMTP_URL. */
+  mail: Mailer;
   rateLimiter: RateLimiter;
   /** Security limits (login, codes, pairing, form posts), shared by every process on the database. */
   securityLimiter: SharedRateLimiter;
@@ -72,6 +76,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       log,
       secrets,
       notifier,
+      mail: new Mailer(config.mail, log),
       rateLimiter: new RateLimiter(),
       securityLimiter: new SharedRateLimiter(opened.db),
       audit: new AuditWriter(opened.db, log),
@@ -88,6 +93,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();
+        platform.mail.close();
         await opened.close();
       },
     };
@@ -101,6 +107,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
+      sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

@@ -7,10 +7,12 @@ import { getUsage } from "./billing/usage.ts";
 import { getMe, listAccounts, login, register } from "./identity/accounts.ts";
 import { sessionOperations } from "./identity/sessions.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "./identity/tokens.ts";
+import { onboardingOperations } from "./identity/onboarding.ts";
 import { confirmTotp, disableTotp, setupTotp } from "./identity/totp.ts";
+import { invitationOperations } from "./projects/invitations.ts";
 import { instanceOperations } from "./instances/operations.ts";
 import type { Operation } from "./operation.ts";
-import { addProjectMember, listProjectMembers, removeProjectMember, updateProjectMember } from "./projects/members.ts";
+import { listProjectMembers, removeProjectMember, updateProjectMember } from "./projects/members.ts";
 import { createProject, deleteProject, getProject, listProjects, updateProject } from "./projects/projects.ts";
 import { siteOperations } from "./sites/operations.ts";
 import { notFound } from "./errors.ts";
@@ -21,7 +23,9 @@ export const allOperations: Operation[] = [
   setupTotp, confirmTotp, disableTotp,
   ...sessionOperations,
   createProject, listProjects, getProject, updateProject, deleteProject,
-  listProjectMembers, addProjectMember, updateProjectMember, removeProjectMember,
+  listProjectMembers, updateProjectMember, removeProjectMember,
+  ...onboardingOperations,
+  ...invitationOperations,
   listAuditEvents,
   getBalances, listTransactions, getUsage, grantCredit, getSpendLimits, updateSpendLimits, listBillingEvents,
   ...instanceOperations,

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { BosunError, notFound } from "../core/errors.ts";
 import type { Platform } from "../core/platform.ts";
+import { mountAccountPages } from "./account-pages.ts";
 import { mountMcp, type McpHttpOptions } from "./mcp-route.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
@@ -72,6 +73,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   });
   const docsPage = renderDocsPage(ops);
   app.get("/docs", (c) => c.html(docsPage));
+  mountAccountPages(app);
 
   mountRunStream(app, platform); // before the operations: its path extends list_agent_run_events
   if (options.telegramWebhook) mountTelegramWebhook(app, options.telegramWebhook);

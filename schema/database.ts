@@ -16,6 +16,8 @@ export interface AccountsTable {
   /** The last accepted TOTP time step, so a code cannot be replayed. */
   totp_last_step: ColumnType<string | null, number | null | undefined, number | null>;
   totp_backup_hashes: Generated<string[]>;
+  /** Set once the owner proved they read this mailbox; trial credit waits for it. */
+  email_verified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
 }
 
@@ -414,6 +416,33 @@ export interface RateLimitsTable {
   reset_at: Date;
 }
 
+export interface ProjectInvitationsTable {
+  id: string;
+  project_id: string;
+  email: string;
+  role: "owner" | "maintainer" | "developer" | "viewer";
+  invited_by: string | null;
+  expires_at: Timestamp;
+  accepted_at: Timestamp | null;
+  accepted_by: string | null;
+  revoked_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export type OneTimePurpose = "set_password" | "verify_email" | "reset_password" | "invitation";
+
+export interface OneTimeTokensTable {
+  id: string;
+  purpose: OneTimePurpose;
+  token_hash: string;
+  email: string;
+  account_id: string | null;
+  invitation_id: string | null;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
@@ -449,6 +478,8 @@ export interface Database {
   telegram_links: TelegramLinksTable;
   telegram_chat_state: TelegramChatStateTable;
   rate_limits: RateLimitsTable;
+  project_invitations: ProjectInvitationsTable;
+  one_time_tokens: OneTimeTokensTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -11,6 +11,7 @@ import * as agentRunTaint from "./migrations/0008-agent-run-taint.ts";
 import * as rateLimits from "./migrations/0009-rate-limits.ts";
 import * as siteReleaseSettings from "./migrations/0010-site-release-settings.ts";
 import * as sessions from "./migrations/0011-sessions.ts";
+import * as onboarding from "./migrations/0012-onboarding.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   "0009-rate-limits": rateLimits,
   "0010-site-release-settings": siteReleaseSettings,
   "0011-sessions": sessions,
+  "0012-onboarding": onboarding,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

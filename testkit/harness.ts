@@ -11,6 +11,7 @@ import type { Hono } from "hono";
 import type { Config } from "../core/config.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
+import { tokenFromLink } from "../core/identity/one-time.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import type { Operation } from "../core/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
@@ -34,6 +35,11 @@ export interface TestPlatform {
   account(opts?: { email?: string; operator?: boolean }): Promise<TestAccount>;
   /** A REST call through the real app (in-process fetch). JSON bodies are sent as JSON. */
   request(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<TestResponse>;
+  /**
+   * Makes `member` a member of `project` the only way there is: `inviterToken` invites, the member accepts. With SMTP
+   * configured the link is emailed: `readLink` fetches it from the test's mailbox.
+   */
+  addMember(project: string, inviterToken: string, member: { email: string }, role: string, readLink?: (email: string) => Promise<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,7 +86,8 @@ export async function startTestPlatform(
   const account = async (o: { email?: string; operator?: boolean } = {}): Promise<TestAccount> => {
     const email = o.email ?? `user-${crypto.randomBytes(4).toString("hex")}@example.test`;
     const password = `pw-${crypto.randomBytes(8).toString("hex")}`;
-    const row = await createAccount(platform.db, { email, name: email.split("@")[0]!, password, isOperator: o.operator });
+    // Verified: an established account, as if it had followed its link long ago (and so without trial credit).
+    const row = await createAccount(platform.db, { email, name: email.split("@")[0]!, password, isOperator: o.operator, emailVerified: true });
     const minter = { ...operatorPrincipal(row.id, email), account: { id: row.id, email, isOperator: !!o.operator } };
     return {
       id: row.id,
@@ -110,8 +117,17 @@ export async function startTestPlatform(
     return { status: res.status, headers: res.headers, body: parsed };
   };
 
+  const addMember: TestPlatform["addMember"] = async (project, inviterToken, member, role, readLink) => {
+    const invited = await request("POST", `/v1/projects/${project}/invitations`, { token: inviterToken, body: { email: member.email, role } });
+    if (invited.status !== 201) throw new Error(`invite_member: ${invited.status} ${JSON.stringify(invited.body)}`);
+    const token = tokenFromLink(invited.body.invitation_link ?? (await readLink!(member.email)));
+    const accepted = await request("POST", "/v1/auth/accept-invitation", { body: { token } });
+    if (accepted.status !== 200) throw new Error(`accept_invitation: ${accepted.status} ${JSON.stringify(accepted.body)}`);
+  };
+
   const operator = await account({ email: "operator@example.test", operator: true });
   return {
+    addMember,
     platform,
     app,
     dataDir,

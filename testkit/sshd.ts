@@ -17,8 +17,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { requireProgram } from "../core/programs.ts";
 
-const SSHD = "/usr/sbin/sshd";
 const USER_PREFIX = "bosun-sshd-";
 
 /** A second login of the fixture (the observer): unprivileged, its own throwaway home and key. */
@@ -177,6 +177,9 @@ function sweepStaleUsers() {
 }
 
 export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
+  // Before anything is created: a machine without OpenSSH gets one line naming the package, not spawn ENOENT.
+  const sshd = requireProgram("sshd", "an OpenSSH server for instance scenarios");
+  requireProgram("ssh-keygen", "an OpenSSH server for instance scenarios");
   const root = isRoot();
   if ((opts.observer || opts.rootSudo) && !root) throw new Error("the sshd fixture's observer and rootSudo options need root (they create Unix users)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-"));
@@ -266,7 +269,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
   fs.writeFileSync(configFile, config);
 
   let logText = "";
-  const proc = spawn(SSHD, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(sshd, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   proc.stderr!.on("data", (d) => {
     logText = (logText + d.toString()).slice(-20_000);
   });

@@ -75,7 +75,7 @@ async function say(chat: number, from: number, text: string, match: (m: SentMess
 async function pair(chat: number, user: number, instance = "web", scopes = ["agent:*", "instances:*", "billing:read"]): Promise<{ linkId: string; memberId: string }> {
   // A fresh member per pairing: code entries are limited per account (10 a minute), and this file pairs often.
   const member = await w.t.account();
-  expect((await w.t.request("POST", "/v1/projects/ops/members", { token: ownerToken, body: { email: member.email, role: "developer" } })).status).toBe(201);
+  await w.t.addMember("ops", ownerToken, member, "developer");
   const token = await member.token(scopes);
   const links = (await w.t.platform.db.selectFrom("telegram_links").select("id").where("chat_id", "=", String(chat)).execute()).length;
   const reply = await say(chat, user, links ? "/link" : "/start", (m) => CODE.test(m.text));

@@ -67,7 +67,9 @@ async function assertCanRun(ctx: Context) {
   const cred = ctx.principal.credential!;
   if (cred.kind === "agent_run") throw new BosunError("forbidden", "an agent cannot start or message agents");
   const billed = ctx.project!.owner_account_id;
-  if ((await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
+  // The operator's own projects are metered but never refused for credit (Meter.operatorTopUp).
+  const owner = await ctx.db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
+  if (!owner?.is_operator && (await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
     throw new BosunError("payment_required", "no AI credit left on the project owner's account; add credit to use the agent", { pool: "ai_credits" });
   }
 }

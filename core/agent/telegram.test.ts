@@ -108,7 +108,7 @@ describe("link_telegram_chat", () => {
   it("limits code entries per account", async () => {
     const user = await w.t.account();
     const owner = await w.user.token(["*"]);
-    expect((await w.t.request("POST", "/v1/projects/tg-ops/members", { token: owner, body: { email: user.email, role: "developer" } })).status).toBe(201);
+    await w.t.addMember("tg-ops", owner, user, "developer");
     const token = await user.token(["agent:*", "instances:*"]);
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await link(token, { code: `WRNG-${String(i).padStart(4, "2")}` })).status);
@@ -121,7 +121,7 @@ describe("the telegram_link credential", () => {
   async function linked(scopes = ["agent:*", "instances:*", "billing:read"]) {
     const user = await w.t.account();
     const owner = await w.user.token(["*"]);
-    await w.t.request("POST", "/v1/projects/tg-ops/members", { token: owner, body: { email: user.email, role: "developer" } });
+    await w.t.addMember("tg-ops", owner, user, "developer");
     const token = await user.token(scopes);
     const chat = newChat();
     const { code } = await issuePairingCode(w.t.platform, chat);

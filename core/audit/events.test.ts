@@ -160,8 +160,7 @@ describe("list_audit_events", () => {
     memberToken = await member.token(["*"]);
     expect((await project(ownerToken, "filter-one")).status).toBe(201);
     expect((await project(ownerToken, "filter-two")).status).toBe(201);
-    const add = await t.request("POST", "/v1/projects/filter-one/members", { token: ownerToken, body: { email: member.email, role: "developer" } });
-    expect(add.status).toBe(201);
+    await t.addMember("filter-one", ownerToken, member, "developer");
     await t.request("GET", "/v1/projects/filter-one", { token: memberToken });
     await t.request("GET", "/v1/projects/nowhere", { token: ownerToken });
     await sleep(5);

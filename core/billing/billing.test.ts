@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { placeHold, settleHold } from "./holds.ts";
 import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
+import { issueLinkToken } from "../identity/one-time.ts";
 import { credit, ledgerMismatches } from "./ledger.ts";
 
 let t: TestPlatform;
@@ -31,12 +32,16 @@ const events = async (token: string) =>
   ((await t.request("GET", "/v1/billing/events", { token })).body as { events: { kind: string; pool: string }[] }).events;
 
 describe("happy paths", () => {
-  it("a registered account starts with its trial AI credit, in micros, cents and dollars", async () => {
+  it("a registered account gets its trial AI credit once its email is verified, in micros, cents and dollars", async () => {
     const email = "trial@example.test";
     const reg = await t.request("POST", "/v1/auth/register", { body: { email, name: "Trial", password: "a-long-password" } });
     expect(reg.status).toBe(201);
     const login = await t.request("POST", "/v1/auth/login", { body: { email, password: "a-long-password" } });
     const token = (login.body as { token: string }).token;
+    expect((await balances(token)).ai_credits.balance.micros).toBe(0);
+    // The link register emails (this platform sends no email, so it is issued here; onboarding.test.ts follows a real one).
+    const link = await issueLinkToken(t.platform.db, { purpose: "verify_email", email, accountId: (reg.body as { id: string }).id });
+    expect((await t.request("POST", "/v1/auth/verify-email", { body: { token: link.token } })).status).toBe(200);
     const b = await balances(token);
     expect(b.ai_credits).toMatchObject({ balance: { micros: 2_000_000, cents: 200, dollars: "2.00" } });
     expect(b.wallet.balance.micros).toBe(0);

@@ -3,6 +3,8 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../operation.ts";
+import { credit } from "./ledger.ts";
+import { maxMicros, toMicros } from "./money.ts";
 import { placeHold, releaseHold, settleHold, type Hold, type Settlement } from "./holds.ts";
 import { costOf, upperBoundOf, type PriceConfig, type TokenUsage } from "./prices.ts";
 
@@ -20,6 +22,7 @@ export class Meter {
   async hold(h: { accountId: string; model: string; inputTokens: number; maxOutputTokens: number; ttlSeconds?: number; metadata?: Record<string, unknown> }): Promise<MeteredHold> {
     const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
     const amount = bound > 1n ? bound : 1n;
+    await this.coverOperator(h.accountId, amount);
     const hold = await placeHold(this.db, {
       accountId: h.accountId,
       pool: "ai_credits",
@@ -47,6 +50,25 @@ export class Meter {
         ...(context.runId ? { run_id: context.runId } : {}),
       },
     });
+  }
+
+  /**
+   * The platform operator pays their own provider bill: their use is metered like anyone's (ledger rows, get_usage)
+   * but never refused for lack of credit. Before a hold, whatever the hold needs beyond the spendable balance is
+   * credited as `operator_self_credit` (a ledger row, so balance = ledger sum still holds). Spend caps the operator
+   * set still apply.
+   */
+  async operatorTopUp(accountId: string, needed: bigint): Promise<void> {
+    const bal = await this.db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", "ai_credits").executeTakeFirst();
+    const spendable = toMicros(bal?.balance) - toMicros(bal?.held);
+    // A credit repays an unpaid shortfall first, so it must cover that too.
+    const amount = maxMicros(0n, needed - spendable) + toMicros(bal?.shortfall);
+    if (amount > 0n) await credit(this.db, { accountId, pool: "ai_credits", amount, reason: "operator_self_credit" });
+  }
+
+  private async coverOperator(accountId: string, amount: bigint): Promise<void> {
+    const row = await this.db.selectFrom("accounts").select("is_operator").where("id", "=", accountId).executeTakeFirst();
+    if (row?.is_operator) await this.operatorTopUp(accountId, amount);
   }
 
   release(hold: Hold): Promise<boolean> {

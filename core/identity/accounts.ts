@@ -7,6 +7,22 @@ import { creditIn } from "../billing/ledger.ts";
 import { defineOperation, type DB } from "../operation.ts";
 import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
 import { checkSecondFactor } from "./totp.ts";
+import type { Platform } from "../platform.ts";
+import { deliverLink, issueLinkToken, type Delivery } from "./one-time.ts";
+
+/** Emails a verification link; without SMTP nothing is sent (the person must not verify with a link they hand themselves). */
+export async function sendVerification(platform: Platform, account: { id: string; email: string }): Promise<Delivery> {
+  if (!platform.mail.configured) return { emailed: false, link: null };
+  const { token, expiresAt } = await issueLinkToken(platform.db, { purpose: "verify_email", email: account.email, accountId: account.id });
+  return deliverLink(platform, {
+    to: account.email,
+    purpose: "verify_email",
+    token,
+    expiresAt,
+    subject: "Confirm your email address for Bosun",
+    intro: "Follow this link to confirm this address for your Bosun account:",
+  });
+}
 
 export const AccountView = z
   .object({
@@ -15,24 +31,31 @@ export const AccountView = z
     name: z.string(),
     is_operator: z.boolean(),
     totp_enabled: z.boolean(),
+    email_verified: z.boolean().meta({ description: "The owner followed a link sent to this address; trial credit waits for it" }),
     created_at: Timestamp,
   })
   .meta({ id: "Account" });
 
-type AccountRow = { id: string; email: string; name: string; is_operator: boolean; totp_enabled: boolean; created_at: Date };
+type AccountRow = {
+  id: string; email: string; name: string; is_operator: boolean; totp_enabled: boolean; email_verified_at: Date | null; created_at: Date;
+};
 export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
   id: a.id,
   email: a.email,
   name: a.name,
   is_operator: a.is_operator,
   totp_enabled: a.totp_enabled,
+  email_verified: a.email_verified_at !== null,
   created_at: iso(a.created_at),
 });
 
-/** Creates an account, with its trial AI credit in the same transaction. */
+/**
+ * Creates an account. `emailVerified`: the address is already proven (the operator's own, or an invitation
+ * accepted from it); trial credit is granted only with a proven address (see markEmailVerified).
+ */
 export async function createAccount(
   db: DB,
-  input: { email: string; name: string; password: string; isOperator?: boolean; trialCreditMicros?: number },
+  input: { email: string; name: string; password: string; isOperator?: boolean; emailVerified?: boolean; trialCreditMicros?: number },
 ): Promise<AccountRow> {
   const passwordHash = await hashPassword(input.password);
   return db.transaction().execute(async (trx) => {
@@ -45,22 +68,45 @@ export async function createAccount(
         name: input.name,
         password_hash: passwordHash,
         is_operator: input.isOperator ?? false,
+        email_verified_at: input.emailVerified ? new Date() : null,
       })
       .onConflict((oc) => oc.column("email").doNothing())
       .returningAll()
       .executeTakeFirst();
     if (!row) throw conflict("an account with this email already exists", { field: "email" });
-    if (input.trialCreditMicros) {
+    if (input.trialCreditMicros && input.emailVerified && !input.isOperator) {
       await creditIn(trx, { accountId: row.id, pool: "ai_credits", amount: input.trialCreditMicros, reason: "trial", idempotencyKey: "trial" });
     }
     return row;
   });
 }
 
+/**
+ * Records that the account's owner read a link sent to its address. The first time, a customer account gets its
+ * trial AI credit (once: the ledger's idempotency key), in the same transaction. Returns the account row.
+ */
+export async function markEmailVerified(db: DB, accountId: string, trialCreditMicros: number): Promise<AccountRow> {
+  return db.transaction().execute(async (trx) => {
+    const fresh = await trx
+      .updateTable("accounts")
+      .set({ email_verified_at: new Date() })
+      .where("id", "=", accountId)
+      .where("email_verified_at", "is", null)
+      .returningAll()
+      .executeTakeFirst();
+    if (fresh && trialCreditMicros > 0 && !fresh.is_operator) {
+      await creditIn(trx, { accountId, pool: "ai_credits", amount: trialCreditMicros, reason: "trial", idempotencyKey: "trial" });
+    }
+    return fresh ?? (await trx.selectFrom("accounts").selectAll().where("id", "=", accountId).executeTakeFirstOrThrow());
+  });
+}
+
 export const register = defineOperation({
   id: "register",
   summary: "Create an account",
-  description: "Creates a customer account. Open only when the operator allows registration.",
+  description:
+    "Creates a customer account. Open only when the operator allows registration. A verification link goes to the " +
+    "address (when the server sends email); the trial AI credit is granted once it is followed (verify_email).",
   tags: ["identity"],
   public: true,
   rateLimit: "auth",
@@ -74,7 +120,9 @@ export const register = defineOperation({
     if (!ctx.platform.config.allowRegistration) {
       throw new BosunError("forbidden", "registration is closed on this platform; ask the operator for an account");
     }
-    return accountView(await createAccount(ctx.db, { ...input, trialCreditMicros: ctx.platform.config.trialCreditMicros }));
+    const account = await createAccount(ctx.db, input);
+    await sendVerification(ctx.platform, account).catch((err) => ctx.platform.log.warn({ err: String(err) }, "verification email not sent"));
+    return accountView(account);
   },
 });
 

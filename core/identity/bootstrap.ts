@@ -20,7 +20,7 @@ export async function ensureOwner(platform: Platform, email = process.env.BOSUN_
   const password = crypto.randomBytes(18).toString("base64url");
   let account;
   try {
-    account = await createAccount(platform.db, { email, name: "Platform operator", password, isOperator: true });
+    account = await createAccount(platform.db, { email, name: "Platform operator", password, isOperator: true, emailVerified: true });
   } catch (err) {
     if (err instanceof BosunError && err.code === "conflict") return null; // another process won the race
     throw err;

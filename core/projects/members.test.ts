@@ -25,8 +25,7 @@ async function team(): Promise<Team> {
   expect((await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug, name: slug, kind: "site" } })).status).toBe(201);
   const members = { maintainer: await t.account(), developer: await t.account(), viewer: await t.account() };
   for (const [role, account] of Object.entries(members)) {
-    const res = await t.request("POST", `/v1/projects/${slug}/members`, { token: ownerToken, body: { email: account.email, role } });
-    expect(res.status).toBe(201);
+    await t.addMember(slug, ownerToken, account, role);
   }
   return { slug, owner, ownerToken, ...members };
 }
@@ -64,12 +63,12 @@ describe("project members", () => {
     expect(await roleOf(p.slug, p.viewer.id)).toBeNull();
   });
 
-  it("answers 404 for an unknown email or a non-member, and 409 for someone already a member", async () => {
+  it("adds nobody directly (members join by invitation only), and answers 404 for a non-member", async () => {
     const p = await team();
-    const unknown = await t.request("POST", `/v1/projects/${p.slug}/members`, { token: p.ownerToken, body: { email: "nobody@example.test", role: "viewer" } });
-    expect(unknown.status).toBe(404);
-    const twice = await t.request("POST", `/v1/projects/${p.slug}/members`, { token: p.ownerToken, body: { email: p.developer.email.toUpperCase(), role: "viewer" } });
-    expect(twice.status).toBe(409);
+    // add_project_member is gone: it told any caller whether an email had an account, and added accounts without consent.
+    const direct = await t.request("POST", `/v1/projects/${p.slug}/members`, { token: p.ownerToken, body: { email: p.developer.email, role: "viewer" } });
+    expect(direct.status).toBe(404);
+    expect(t.platform.operations.has("add_project_member")).toBe(false);
     expect(await roleOf(p.slug, p.developer.id)).toBe("developer");
     const outsider = await t.account();
     for (const [method, body] of [["PATCH", { role: "viewer" }], ["DELETE", undefined]] as const) {
@@ -87,7 +86,7 @@ describe("project members", () => {
     expect(res.body.error.code).toBe("insufficient_scope");
     expect(res.body.error.required_scope).toBe("projects:write");
     expect(res.body.error.message).toContain("viewer");
-    const added = await t.request("POST", `/v1/projects/${p.slug}/members`, { token, body: { email: (await t.account()).email, role: "viewer" } });
+    const added = await t.request("POST", `/v1/projects/${p.slug}/invitations`, { token, body: { email: (await t.account()).email, role: "viewer" } });
     expect(added.status).toBe(403);
     expect((await t.request("GET", `/v1/projects/${p.slug}`, { token })).body.name).toBe(p.slug);
   });
@@ -97,7 +96,7 @@ describe("project members", () => {
     const token = await p.developer.token(["members:read", "members:write"]);
     expect((await t.request("GET", `/v1/projects/${p.slug}/members`, { token })).status).toBe(200);
     const newcomer = await t.account();
-    const add = await t.request("POST", `/v1/projects/${p.slug}/members`, { token, body: { email: newcomer.email, role: "viewer" } });
+    const add = await t.request("POST", `/v1/projects/${p.slug}/invitations`, { token, body: { email: newcomer.email, role: "viewer" } });
     expect(add.status).toBe(403);
     expect(add.body.error.required_scope).toBe("members:write");
     const change = await t.request("PATCH", `/v1/projects/${p.slug}/members/${p.viewer.id}`, { token, body: { role: "maintainer" } });
@@ -114,14 +113,15 @@ describe("project members", () => {
     const url = `/v1/projects/${p.slug}`;
     expect((await t.request("PATCH", url, { token, body: { name: "Renamed by maintainer" } })).status).toBe(200);
     const newcomer = await t.account();
-    expect((await t.request("POST", `${url}/members`, { token, body: { email: newcomer.email, role: "developer" } })).status).toBe(201);
+    await t.addMember(p.slug, token, newcomer, "developer");
+    expect(await roleOf(p.slug, newcomer.id)).toBe("developer");
     expect((await t.request("PATCH", `${url}/members/${p.viewer.id}`, { token, body: { role: "maintainer" } })).status).toBe(200);
 
     const del = await t.request("DELETE", url, { token });
     expect(del.status).toBe(403);
     expect(del.body.error.required_scope).toBe("projects:delete");
     const refused = [
-      ["POST", `${url}/members`, { email: (await t.account()).email, role: "owner" }],
+      ["POST", `${url}/invitations`, { email: (await t.account()).email, role: "owner" }],
       ["PATCH", `${url}/members/${p.developer.id}`, { role: "owner" }],
       ["PATCH", `${url}/members/${p.maintainer.id}`, { role: "owner" }],
       ["PATCH", `${url}/members/${p.owner.id}`, { role: "viewer" }],

@@ -1,7 +1,8 @@
 // Project members. Roles: owner > maintainer > developer > viewer (see roleCaps in scopes.ts).
-// Only owners make or unmake owners, and a project always keeps at least one owner.
+// Only owners make or unmake owners, and a project always keeps at least one owner. People join only by accepting
+// an invitation (invitations.ts): there is no operation that adds an account to a project without its consent.
 import { z } from "zod";
-import { Email, iso, ProjectRef, Timestamp } from "../common.ts";
+import { iso, ProjectRef, Timestamp } from "../common.ts";
 import { conflict, insufficientScope, notFound } from "../errors.ts";
 import { defineOperation, type Context, type DB } from "../operation.ts";
 import { Role } from "./projects.ts";
@@ -63,30 +64,6 @@ export const listProjectMembers = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ members: z.array(Member) }),
   handler: async (ctx) => ({ members: (await memberQuery(ctx).orderBy("accounts.email").execute()).map(memberView) }),
-});
-
-export const addProjectMember = defineOperation({
-  id: "add_project_member",
-  summary: "Add a member to a project",
-  tags: ["projects"],
-  scope: "members:write",
-  effect: "write",
-  http: { method: "post", path: "/projects/{project}/members", status: 201 },
-  input: z.object({ project: ProjectRef, email: Email, role: Role }),
-  output: Member,
-  handler: async (ctx, input) => {
-    requireOwnerFor(ctx, input.role);
-    const account = await ctx.db.selectFrom("accounts").select("id").where("email", "=", input.email).executeTakeFirst();
-    if (!account) throw notFound("account", input.email);
-    const added = await ctx.db
-      .insertInto("project_members")
-      .values({ project_id: ctx.project!.id, account_id: account.id, role: input.role })
-      .onConflict((oc) => oc.columns(["project_id", "account_id"]).doNothing())
-      .returning("account_id")
-      .executeTakeFirst();
-    if (!added) throw conflict(`${input.email} is already a member`);
-    return memberView(await memberQuery(ctx).where("accounts.id", "=", account.id).executeTakeFirstOrThrow());
-  },
 });
 
 export const updateProjectMember = defineOperation({

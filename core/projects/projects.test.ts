@@ -137,7 +137,7 @@ describe("a token restricted to some projects", () => {
       ["GET", "/v1/projects/not-b", undefined],
       ["PATCH", "/v1/projects/not-b", { name: "Touched" }],
       ["GET", "/v1/projects/not-b/members", undefined],
-      ["POST", "/v1/projects/not-b/members", { email: user.email, role: "viewer" }],
+      ["POST", "/v1/projects/not-b/invitations", { email: user.email, role: "viewer" }],
       ["DELETE", "/v1/projects/not-b", undefined],
       ["GET", "/v1/audit-events?project=not-b", undefined],
     ] as const;
