@@ -12,7 +12,7 @@ import { redactEvents } from "../core/agent/redaction.ts";
 import { chatEventCutoff } from "../core/agent/telegram-links.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { startInstanceWorld, type InstanceWorld } from "../core/instances/test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { createFetchUrl } from "./bridges/fetch-url.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";

@@ -10,7 +10,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { startInstanceWorld, type InstanceWorld } from "../core/instances/test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";

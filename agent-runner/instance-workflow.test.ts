@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { credit } from "../core/billing/ledger.ts";
 import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
 import { loadConfig } from "../core/config.ts";
-import { startInstanceWorld, type InstanceWorld } from "../core/instances/test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";

@@ -15,7 +15,7 @@ import { releaseHold } from "../core/billing/holds.ts";
 import { microsNumber, toMicros } from "../core/billing/money.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
-import { toBosunError } from "../core/errors.ts";
+import { toBosunError } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
 import { inputTokenBound, type ChatMessage, type ContentBlock, type ModelProvider } from "./providers/provider.ts";
 import { toolsForRun, type AgentTool, type Bridge } from "./tools.ts";

@@ -9,7 +9,7 @@ import { costOf } from "../core/billing/prices.ts";
 import type { AgentConfig } from "../core/config.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
-import { createSitesApp } from "../openapi/sites-app.ts";
+import { createSitesApp } from "../sites-server/app.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";
 

@@ -7,7 +7,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import type { AgentConfig } from "../core/config.ts";
-import { createSitesApp } from "../openapi/sites-app.ts";
+import { createSitesApp } from "../sites-server/app.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { siteFetch } from "../testkit/site-fetch.ts";

@@ -3,11 +3,11 @@
 // (web search, fetch), which are not operations so the REST API is no open proxy.
 import { agentKinds } from "../core/agent/kinds.ts";
 import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
-import { invoke } from "../core/invoker.ts";
-import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
-import type { Effect, Operation, Principal } from "../core/operation.ts";
+import { invoke } from "../core/kernel/invoker.ts";
+import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
+import type { Effect, Operation, Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
-import { hasScope } from "../core/scopes.ts";
+import { hasScope } from "../core/kernel/scopes.ts";
 import type { AgentKind } from "../schema/database.ts";
 import type { ToolSpec } from "./providers/provider.ts";
 

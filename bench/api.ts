@@ -24,9 +24,9 @@ import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
-import { invoke } from "../core/invoker.ts";
+import { invoke } from "../core/kernel/invoker.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
-import { createApp } from "../openapi/app.ts";
+import { createApp } from "../http/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);

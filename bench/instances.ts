@@ -18,7 +18,7 @@ import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import { runRemote } from "../core/instances/commands.ts";
 import { targetOf } from "../core/instances/runtime.ts";
-import { invoke } from "../core/invoker.ts";
+import { invoke } from "../core/kernel/invoker.ts";
 import { createPlatform } from "../core/platform.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
 import { freshPostgresDatabase } from "../testkit/harness.ts";

@@ -20,11 +20,11 @@ import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
-import { invoke } from "../core/invoker.ts";
-import type { Principal } from "../core/operation.ts";
+import { invoke } from "../core/kernel/invoker.ts";
+import type { Principal } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { sha256Hex } from "../core/sites/blobs.ts";
-import { createSitesApp } from "../openapi/sites-app.ts";
+import { createSitesApp } from "../sites-server/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);

@@ -1,8 +1,8 @@
 // `bosun call <operation> [--field value ...] [--json '{...}']`: every operation as a CLI command against a
 // running server, with --help generated from its schema. Prints the JSON result on stdout.
 import { z } from "zod";
-import type { Operation } from "../core/operation.ts";
-import { OperationRegistry } from "../core/registry.ts";
+import type { Operation } from "../core/kernel/operation.ts";
+import { OperationRegistry } from "../core/kernel/registry.ts";
 
 type Prop = { type?: string; description?: string; enum?: unknown[]; anyOf?: { type?: string }[] };
 

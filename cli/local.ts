@@ -2,9 +2,9 @@
 import { ensureOwner, operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import { createPlatform } from "../core/platform.ts";
-import { OperationRegistry } from "../core/registry.ts";
-import { tokenPresets } from "../core/scopes.ts";
-import { openApiDocument } from "../openapi/document.ts";
+import { OperationRegistry } from "../core/kernel/registry.ts";
+import { tokenPresets } from "../core/kernel/scopes.ts";
+import { openApiDocument } from "../http/document.ts";
 
 export async function migrateCommand() {
   const platform = await createPlatform({

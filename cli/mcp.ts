@@ -6,9 +6,9 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontex
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import pino from "pino";
-import { BosunError } from "../core/errors.ts";
+import { BosunError } from "../core/kernel/errors.ts";
 import { createPlatform } from "../core/platform.ts";
-import { allOperations } from "../core/registry.ts";
+import { allOperations } from "../core/kernel/registry.ts";
 import { createMcpServer } from "../mcp-server/server.ts";
 import { parseView, tagsOf, viewQuery, type RawView } from "../mcp-server/view.ts";
 

@@ -3,13 +3,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
-import { createTelegram, startTelegram } from "../agent-runner/telegram/start.ts";
+import { createTelegram, startTelegram } from "../telegram/start.ts";
 import { agentUnavailable } from "../core/config.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
-import { createApp } from "../openapi/app.ts";
+import { createApp } from "../http/app.ts";
 import { siteUrl } from "../core/sites/origin.ts";
-import { createSitesApp } from "../openapi/sites-app.ts";
+import { createSitesApp } from "../sites-server/app.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 

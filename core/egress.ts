@@ -5,7 +5,7 @@
 import dns from "node:dns/promises";
 import net from "node:net";
 import ipaddr from "ipaddr.js";
-import { BosunError } from "./errors.ts";
+import { BosunError } from "./kernel/errors.ts";
 
 export interface EgressPolicy {
   allowPrivate: boolean;

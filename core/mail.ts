@@ -4,7 +4,7 @@
 import nodemailer, { type Transporter } from "nodemailer";
 import type { Logger } from "pino";
 import type { MailConfig } from "./config.ts";
-import { BosunError } from "./errors.ts";
+import { BosunError } from "./kernel/errors.ts";
 
 export interface MailMessage {
   to: string;

@@ -10,8 +10,8 @@ import { afterAll, expect, it } from "vitest";
 import { createAccount } from "./identity/accounts.ts";
 import { operatorPrincipal } from "./identity/bootstrap.ts";
 import { mintToken } from "./identity/tokens.ts";
-import { invoke } from "./invoker.ts";
-import { anonymous } from "./operation.ts";
+import { invoke } from "./kernel/invoker.ts";
+import { anonymous } from "./kernel/operation.ts";
 import { createPlatform, type Platform } from "./platform.ts";
 
 const url = process.env.DATABASE_URL;

@@ -14,7 +14,7 @@ import { RunWorkers } from "../agent-runner/worker.ts";
 import { ledgerMismatches } from "../core/billing/ledger.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
 import type { AgentConfig } from "../core/config.ts";
-import { BosunError } from "../core/errors.ts";
+import { BosunError } from "../core/kernel/errors.ts";
 import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import type { FakeModelServer } from "../testkit/fake-model.ts";
 import { startFakeOpenAI } from "../testkit/fake-openai.ts";

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { credit } from "../core/billing/ledger.ts";
 import type { AgentConfig } from "../core/config.ts";
-import { createSitesApp } from "../openapi/sites-app.ts";
+import { createSitesApp } from "../sites-server/app.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../testkit/harness.ts";
 import { startSshd, type SshdFixture } from "../testkit/sshd.ts";
 import type { Scenario } from "./scenario.ts";

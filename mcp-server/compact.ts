@@ -2,9 +2,9 @@
 // search_operations finds operations (ids, summaries, input schemas); call_operation runs one by id through
 // the same path as a full-mode tool call, so scopes, pins and the invoker apply unchanged.
 import { z } from "zod";
-import { validationError } from "../core/errors.ts";
-import { zodIssues } from "../core/invoker.ts";
-import type { Operation } from "../core/operation.ts";
+import { validationError } from "../core/kernel/errors.ts";
+import { zodIssues } from "../core/kernel/invoker.ts";
+import type { Operation } from "../core/kernel/operation.ts";
 import { searchOperations, toolFor, type ToolDef } from "./tools.ts";
 
 export const SEARCH = "search_operations";

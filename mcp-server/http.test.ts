@@ -3,8 +3,8 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../openapi/app.ts";
-import { MAX_JSON_BODY } from "../openapi/request.ts";
+import { createApp } from "../http/app.ts";
+import { MAX_JSON_BODY } from "../http/request.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 

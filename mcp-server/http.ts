@@ -1,10 +1,10 @@
 // Streamable HTTP, stateless: each POST gets a server built for its principal and view (query: read_only,
 // project, toolsets, mode) and is answered on its own. Nothing is kept between requests, so any process
 // behind a load balancer can answer, and a revoked token fails on its next request. Authentication, body
-// limits and error mapping belong to the HTTP app that mounts this (openapi/mcp-route.ts).
+// limits and error mapping belong to the HTTP app that mounts this (http/mcp-route.ts).
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { BosunError } from "../core/errors.ts";
-import type { Principal } from "../core/operation.ts";
+import { BosunError } from "../core/kernel/errors.ts";
+import type { Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { createMcpServer } from "./server.ts";
 import { parseView, tagsOf } from "./view.ts";

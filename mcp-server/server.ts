@@ -9,9 +9,9 @@ import {
   type CallToolResult,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
-import { BosunError, notFound, toBosunError } from "../core/errors.ts";
-import { invoke } from "../core/invoker.ts";
-import { isProjectScoped, type Operation, type Principal } from "../core/operation.ts";
+import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
+import { invoke } from "../core/kernel/invoker.ts";
+import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
 import { inView, onMcp, toolFor, visibleOperations } from "./tools.ts";

@@ -15,7 +15,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult, JSONRPCMessage, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineOperation } from "../core/operation.ts";
+import { defineOperation } from "../core/kernel/operation.ts";
 import { freshPostgresDatabase, startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
 

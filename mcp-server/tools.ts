@@ -1,8 +1,8 @@
 // MCP tools, derived from operations: name = operation id, JSON Schemas from the zod types, annotations from
 // the effect. Which tools a caller sees depends on its scopes and the view it asked for.
-import { toolJsonSchema, withoutFields } from "../core/json-schema.ts";
-import { isProjectScoped, isRestricted, levelOf, type Operation, type Principal } from "../core/operation.ts";
-import { hasScope } from "../core/scopes.ts";
+import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
+import { isProjectScoped, isRestricted, levelOf, type Operation, type Principal } from "../core/kernel/operation.ts";
+import { hasScope } from "../core/kernel/scopes.ts";
 import type { McpView } from "./view.ts";
 
 export type { McpView };

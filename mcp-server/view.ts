@@ -1,8 +1,8 @@
 // The MCP view: which slice of the tools a client asked for. The same four knobs arrive as query parameters
 // on /mcp (read_only, project, toolsets, mode) and as flags of `bosun mcp`; both are parsed here. A typo is
 // refused rather than read as "no restriction" or "no tools": a caller's mistake must not look like success.
-import { Slug } from "../core/common.ts";
-import { validationError, type FieldIssue } from "../core/errors.ts";
+import { Slug } from "../core/kernel/common.ts";
+import { validationError, type FieldIssue } from "../core/kernel/errors.ts";
 
 export interface McpView {
   /** Only read tools. */

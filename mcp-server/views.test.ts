@@ -3,7 +3,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasScope } from "../core/scopes.ts";
+import { hasScope } from "../core/kernel/scopes.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 

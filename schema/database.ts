@@ -409,7 +409,7 @@ export interface TelegramChatStateTable {
   updated_at: Generated<Date>;
 }
 
-/** Security-limit windows shared by all processes (core/rate-limit.ts). */
+/** Security-limit windows shared by all processes (core/kernel/rate-limit.ts). */
 export interface RateLimitsTable {
   key: string;
   count: number;

@@ -13,10 +13,10 @@ import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { tokenFromLink } from "../core/identity/one-time.ts";
 import { mintToken } from "../core/identity/tokens.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Operation } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
-import { createApp, type AppOptions } from "../openapi/app.ts";
+import { createApp, type AppOptions } from "../http/app.ts";
 
 export interface TestAccount {
   id: string;

@@ -4,7 +4,7 @@
 import { expect } from "vitest";
 import { ledgerMismatches } from "../core/billing/ledger.ts";
 import { MAX_MICROS, toMicros } from "../core/billing/money.ts";
-import type { DB } from "../core/operation.ts";
+import type { DB } from "../core/kernel/operation.ts";
 
 export async function expectLedgerConsistent(db: DB, accountId: string): Promise<void> {
   expect(await ledgerMismatches(db, accountId), "balance = ledger sum").toEqual([]);

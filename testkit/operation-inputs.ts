@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
-import type { DB, Operation } from "../core/operation.ts";
+import type { DB, Operation } from "../core/kernel/operation.ts";
 import type { TestPlatform, TestResponse } from "./harness.ts";
 
 export interface JsonSchema {

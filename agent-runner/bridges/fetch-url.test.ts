@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveEgress, type EgressPolicy } from "../../core/egress.ts";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { createFetchUrl, fetchUrl } from "./fetch-url.ts";
 
 let server: http.Server;

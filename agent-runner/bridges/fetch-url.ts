@@ -8,7 +8,7 @@
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
-import { BosunError, validationError } from "../../core/errors.ts";
+import { BosunError, validationError } from "../../core/kernel/errors.ts";
 import { resolveEgress, type EgressPolicy } from "../../core/egress.ts";
 import type { Bridge } from "../tools.ts";
 import { htmlToText } from "./html-to-text.ts";

@@ -1,6 +1,6 @@
 // The real @tavily/core client against the fake Tavily search endpoint over real HTTP on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { startFakeTavily, type FakeTavily } from "../../testkit/fake-tavily.ts";
 import { createWebSearch, webSearchConfig } from "./web-search.ts";
 

@@ -4,7 +4,7 @@
 // the client would otherwise fall back to Tavily's anonymous "keyless" mode, sending customers' queries to a
 // service no one here has an agreement with.
 import { tavily } from "@tavily/core";
-import { BosunError, validationError } from "../../core/errors.ts";
+import { BosunError, validationError } from "../../core/kernel/errors.ts";
 import type { Bridge } from "../tools.ts";
 
 export interface WebSearchConfig {

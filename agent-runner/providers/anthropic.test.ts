@@ -1,6 +1,6 @@
 // The real @anthropic-ai/sdk client against the fake Messages API over real HTTP on 127.0.0.1.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../../testkit/fake-anthropic.ts";
 import { createAnthropicProvider } from "./anthropic.ts";
 import type { ModelDelta, ModelRequest } from "./provider.ts";

@@ -1,6 +1,6 @@
 // What a failed model call becomes once the SDK's own retries are spent: one typed BosunError, whichever SDK
 // failed, so the loop decides on codes (and `details.retryable`), never on SDK classes or message text.
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 
 export type ProviderName = "anthropic" | "openai";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { startFakeAnthropic } from "../../testkit/fake-anthropic.ts";
 import type { FakeModelServer } from "../../testkit/fake-model.ts";
 import { startFakeOpenAI } from "../../testkit/fake-openai.ts";

@@ -2,7 +2,7 @@
 // customers never choose the provider, the base URL or the key. With nothing configured the agent operations
 // answer `not_configured` (503) naming the variable to set.
 import { agentUnavailable, loadConfig, type AgentConfig } from "../../core/config.ts";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { createAnthropicProvider } from "./anthropic.ts";
 import { createOpenAIProvider } from "./openai.ts";
 import type { ModelProvider } from "./provider.ts";

@@ -1,6 +1,6 @@
 // The real `openai` client against the fake Chat Completions API over real HTTP on 127.0.0.1.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BosunError } from "../../core/errors.ts";
+import { BosunError } from "../../core/kernel/errors.ts";
 import { startFakeOpenAI, type FakeModelServer } from "../../testkit/fake-openai.ts";
 import { createOpenAIProvider, defaultMaxTokensParam, toParams, type OpenAIProviderOptions } from "./openai.ts";
 import type { ModelDelta, ModelRequest } from "./provider.ts";

@@ -1,5 +1,5 @@
 // Deciding on a tool call needs the power the call uses: a token that may talk to agents but lacks the tool's own
-// scope can neither approve nor deny it, on REST and on MCP (Telegram: agent-runner/telegram/bridge.test.ts).
+// scope can neither approve nor deny it, on REST and on MCP (Telegram: telegram/bridge.test.ts).
 // The parked runs are recorded directly: what is under test is the decision, not the runner that parks them.
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

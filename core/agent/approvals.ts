@@ -1,11 +1,11 @@
 // Tool calls waiting for a person: the runner parks a run on one, and whoever decides first — REST, MCP or
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
 import { z } from "zod";
-import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { conflict, insufficientScope, notFound } from "../errors.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
 import { enqueue } from "../jobs/queue.ts";
-import { defineOperation, type Context } from "../operation.ts";
-import { hasScope, roleCaps } from "../scopes.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
+import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { agentKinds } from "./kinds.ts";
 import { derivedHidden, eventCutoff, readerOf, type Hidden } from "./redaction.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";

@@ -1,8 +1,8 @@
 // A run's event log, for polling (MCP, scripts) and for the SSE stream the HTTP app serves from it.
 import { z } from "zod";
-import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { notFound } from "../errors.ts";
-import { defineOperation, type DB } from "../operation.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { notFound } from "../kernel/errors.ts";
+import { defineOperation, type DB } from "../kernel/operation.ts";
 import { runView } from "./conversations.ts";
 import { agentKinds } from "./kinds.ts";
 import { eventCutoff, readerOf, redactEvents } from "./redaction.ts";

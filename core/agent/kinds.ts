@@ -2,7 +2,7 @@
 // these), which operations are its tools, and what it is told. An agent can never do more than the person
 // who started it, and never more than its kind.
 import type { AgentKind } from "../../schema/database.ts";
-import { hasScope } from "../scopes.ts";
+import { hasScope } from "../kernel/scopes.ts";
 
 export interface AgentKindSpec {
   kind: AgentKind;

@@ -1,5 +1,5 @@
 // The agent's operations, for the registry.
-import type { Operation } from "../operation.ts";
+import type { Operation } from "../kernel/operation.ts";
 import { approveToolCall, denyToolCall, listPendingApprovals } from "./approvals.ts";
 import { cancelAgentRun, deleteAgentConversation, getAgentConversation, listAgentConversations, sendAgentMessage, startAgentChat } from "./conversations.ts";
 import { listAgentRunEvents } from "./events.ts";

@@ -5,7 +5,7 @@
 // (`find / -delete`), so in `ask` mode anything not provably read-only waits for approval.
 import path from "node:path/posix";
 import type { AgentMode } from "../../schema/database.ts";
-import type { Effect } from "../operation.ts";
+import type { Effect } from "../kernel/operation.ts";
 import { classifyCommand, contentPathProblem } from "./safety.ts";
 import { commandWords, parsePlain } from "./shell.ts";
 

@@ -2,8 +2,8 @@
 // narrowed to the agent kind's scopes and pinned to the conversation's project (and instance). The run's
 // credential is re-checked on every call, so revoking the person's token, cancelling the run or removing the
 // person from the project stops the agent at its next step.
-import { unauthorized } from "../errors.ts";
-import type { Principal } from "../operation.ts";
+import { unauthorized } from "../kernel/errors.ts";
+import type { Principal } from "../kernel/operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
 
 export async function runPrincipal(platform: Platform, runId: string): Promise<Principal> {

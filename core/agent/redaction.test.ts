@@ -1,6 +1,6 @@
 // Which scope shows a tool's result, and how a transcript is redacted for a reader who lacks it.
 import { describe, expect, it } from "vitest";
-import { OperationRegistry } from "../registry.ts";
+import { OperationRegistry } from "../kernel/registry.ts";
 import { readerOf, redactEvents, redactMessages, resultScope } from "./redaction.ts";
 
 const platform = { operations: OperationRegistry.default() };

@@ -4,8 +4,8 @@
 // and tool inputs may repeat what it read — everything the model produced after a result hidden from the reader is
 // hidden too. The transcript says what was hidden and which scope would show it. The user's own messages, the
 // tools called, statuses, costs and the outcome stay visible.
-import type { ProjectRole } from "../scopes.ts";
-import { hasScope, isKnownScope, roleCaps } from "../scopes.ts";
+import type { ProjectRole } from "../kernel/scopes.ts";
+import { hasScope, isKnownScope, roleCaps } from "../kernel/scopes.ts";
 import type { Platform } from "../platform.ts";
 
 /** What a reader may see: their credential's scopes under their role in the project. */

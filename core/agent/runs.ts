@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import type { RunStatus } from "../../schema/database.ts";
 import { enqueue } from "../jobs/queue.ts";
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
 export const RUN_QUEUE = "agent_runs";

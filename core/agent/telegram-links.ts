@@ -2,8 +2,8 @@
 // scopes granted to the link and pinned to that project and instance. The credential is re-checked on every
 // call (and so at every step of a run started from the chat): the link must still exist, its person must still
 // be a member of the project, and the token that made the link must not be revoked.
-import { unauthorized } from "../errors.ts";
-import type { DB, Principal } from "../operation.ts";
+import { unauthorized } from "../kernel/errors.ts";
+import type { DB, Principal } from "../kernel/operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
 import { agentKinds } from "./kinds.ts";
 import { eventCutoff, readerOf } from "./redaction.ts";

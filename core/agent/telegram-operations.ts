@@ -2,12 +2,12 @@
 // person enters it here with their own credential and chooses what the chat may do (at most what they hold).
 import crypto from "node:crypto";
 import { z } from "zod";
-import { iso, Timestamp } from "../common.ts";
-import { BosunError, insufficientScope, rateLimited, validationError } from "../errors.ts";
+import { iso, Timestamp } from "../kernel/common.ts";
+import { BosunError, insufficientScope, rateLimited, validationError } from "../kernel/errors.ts";
 import { InstanceRef } from "../instances/ref.ts";
 import { loadInstance } from "../instances/runtime.ts";
-import { defineOperation, type Context } from "../operation.ts";
-import { hasScope, isKnownScope } from "../scopes.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
+import { hasScope, isKnownScope } from "../kernel/scopes.ts";
 import { cancelActiveRun } from "./runs.ts";
 import { TELEGRAM_LINK_TOPIC } from "./telegram-links.ts";
 import { consumePairingCode, ENTRIES_PER_MINUTE } from "./telegram-pairing.ts";

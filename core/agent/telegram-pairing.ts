@@ -3,8 +3,8 @@
 // name a chat id, only the chat sees its code. Codes are stored as keyed hashes, used once, expire in 10 minutes,
 // and each chat holds at most one live code.
 import crypto from "node:crypto";
-import { BosunError, rateLimited } from "../errors.ts";
-import type { DB } from "../operation.ts";
+import { BosunError, rateLimited } from "../kernel/errors.ts";
+import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
 export const CODE_TTL_MS = 10 * 60_000;

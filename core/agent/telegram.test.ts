@@ -2,8 +2,8 @@
 // rate-limited, private chats only), link_telegram_chat / get_telegram_link / unlink_telegram_chat, and the
 // telegram_link credential check the invoker runs on every call.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "../instances/test-helpers.ts";
-import { invoke } from "../invoker.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
+import { invoke } from "../kernel/invoker.ts";
 import { dbSnapshot } from "../../testkit/operation-inputs.ts";
 import { linkPrincipal } from "./telegram-links.ts";
 import { issuePairingCode, normalizeCode } from "./telegram-pairing.ts";

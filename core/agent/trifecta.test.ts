@@ -1,7 +1,7 @@
 // The trifecta rule on its own: it only ever makes a decision stricter, only for outbound tools of a tainted
 // conversation, and leaves `auto` alone. Which tools are untrusted or outbound follows from their definitions.
 import { describe, expect, it } from "vitest";
-import { OperationRegistry } from "../registry.ts";
+import { OperationRegistry } from "../kernel/registry.ts";
 import { agentKinds } from "./kinds.ts";
 import { applyTrifecta, bridgeTraits, operationTraits } from "./trifecta.ts";
 

@@ -7,7 +7,7 @@
 // Kept apart from `decide` (policy.ts) on purpose: it is a second, independent rule applied after it, so it can
 // only turn a "run" into "ask" or "deny", never the other way.
 import type { AgentMode } from "../../schema/database.ts";
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 import type { Decision } from "./policy.ts";
 
 export interface TaintTraits {

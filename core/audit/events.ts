@@ -1,8 +1,8 @@
 // Reading the audit trail: your own calls, and every call touching a project you belong to.
 import { sql } from "kysely";
 import { z } from "zod";
-import { iso, Limit, ProjectRef, Timestamp } from "../common.ts";
-import { defineOperation, reachableProjects } from "../operation.ts";
+import { iso, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 
 const AuditEvent = z
   .object({

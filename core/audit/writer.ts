@@ -2,7 +2,7 @@
 // batched (flushed every 250 ms or 200 records), which keeps a read's cost off the request path.
 import type { Logger } from "pino";
 import type { NewAuditEvent } from "../../schema/database.ts";
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 
 const SECRET_KEY = /pass(word)?|secret|token|code|key|otp|credential|private/i;
 const MAX_STRING = 200;

@@ -1,9 +1,9 @@
 // Balances and transactions as the customer sees them, and the operator's manual top-up or refund.
 import { sql } from "kysely";
 import { z } from "zod";
-import { Email, IdCursor, iso, Limit, Timestamp } from "../common.ts";
-import { notFound } from "../errors.ts";
-import { defineOperation, reachableProjects } from "../operation.ts";
+import { Email, IdCursor, iso, Limit, Timestamp } from "../kernel/common.ts";
+import { notFound } from "../kernel/errors.ts";
+import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { credit, POOLS } from "./ledger.ts";
 import { absMicros, Micros, money, Money, PoolName, toMicros } from "./money.ts";
 

@@ -4,8 +4,8 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import type { Pool } from "../../schema/database.ts";
-import { BosunError, notFound } from "../errors.ts";
-import type { DB } from "../operation.ts";
+import { BosunError, notFound } from "../kernel/errors.ts";
+import type { DB } from "../kernel/operation.ts";
 import { raiseAlerts } from "./limits.ts";
 import { appendEntry, currentPeriod, lockBalance, type LedgerEntry } from "./ledger.ts";
 import { MAX_MICROS, maxMicros, microsNumber, minMicros, toMicros, usdText } from "./money.ts";

@@ -3,7 +3,7 @@
 // returns the first entry instead of moving money again.
 import type { Transaction } from "kysely";
 import type { Database, Pool } from "../../schema/database.ts";
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 import { boundExceeded, MAX_MICROS, minMicros, toMicros } from "./money.ts";
 
 export const POOLS: Pool[] = ["wallet", "ai_credits"];

@@ -2,8 +2,8 @@
 // new paid work) and the billing events they raise — each once per month, not on every request.
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
-import { IdCursor, iso, Limit, Timestamp } from "../common.ts";
-import { defineOperation, type DB } from "../operation.ts";
+import { IdCursor, iso, Limit, Timestamp } from "../kernel/common.ts";
+import { defineOperation, type DB } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
 import { Micros, microsNumber, money, Money, PoolName, toMicros } from "./money.ts";
 

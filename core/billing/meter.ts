@@ -2,7 +2,7 @@
 //   const hold = await meter.hold({ accountId, model, inputTokens, maxOutputTokens })   // 402 if it cannot pay
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 import { credit } from "./ledger.ts";
 import { maxMicros, toMicros } from "./money.ts";
 import { placeHold, releaseHold, settleHold, type Hold, type Settlement } from "./holds.ts";

@@ -4,7 +4,7 @@
 // its ledger (spend, usage, burn rate) too. Both pools together stay under 2^53 with room to spare.
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
-import { validationError } from "../errors.ts";
+import { validationError } from "../kernel/errors.ts";
 
 /** The bound on any pool's balance and on the total ever credited to it: 10^15 micro-dollars ($1,000,000,000). */
 export const MAX_MICROS = 1_000_000_000_000_000n;

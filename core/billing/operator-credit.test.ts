@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { loadConfig } from "../config.ts";
-import { ADMIN_SCOPE } from "../scopes.ts";
+import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { ledgerMismatches } from "./ledger.ts";
 
 let t: TestPlatform;

@@ -1,6 +1,6 @@
 // Model prices and the token math. Prices are integers in micro-dollars per million tokens, so every cost is
 // exact until the one rounding: each call's cost is rounded UP to a whole micro-dollar, after the margin.
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 
 export interface ModelPrice {
   /** micro-dollars per million tokens */

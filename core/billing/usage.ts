@@ -1,7 +1,7 @@
 // Month-to-date spend, broken down for people and dashboards, and the current burn rate.
 import { sql } from "kysely";
 import { z } from "zod";
-import { defineOperation, reachableProjects } from "../operation.ts";
+import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
 import { money, Money, toMicros } from "./money.ts";
 

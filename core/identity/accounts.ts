@@ -1,10 +1,10 @@
 // Accounts: the platform's customers (and the operator, created on first start). Register, log in, me.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Email, iso, Timestamp } from "../common.ts";
-import { BosunError, conflict, unauthorized } from "../errors.ts";
+import { Email, iso, Timestamp } from "../kernel/common.ts";
+import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
 import { creditIn } from "../billing/ledger.ts";
-import { defineOperation, type DB } from "../operation.ts";
+import { defineOperation, type DB } from "../kernel/operation.ts";
 import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
 import { checkSecondFactor } from "./totp.ts";
 import type { Platform } from "../platform.ts";

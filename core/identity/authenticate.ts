@@ -6,12 +6,12 @@
 import crypto from "node:crypto";
 import { jwtVerify, SignJWT } from "jose";
 import type { ApiTokenRow, SessionRow } from "../../schema/database.ts";
-import { unauthorized } from "../errors.ts";
-import type { Principal, Surface } from "../operation.ts";
+import { unauthorized } from "../kernel/errors.ts";
+import type { Principal, Surface } from "../kernel/operation.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
 import type { Platform } from "../platform.ts";
 import { sha256 } from "../secrets.ts";
-import { ADMIN_SCOPE } from "../scopes.ts";
+import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 
 export const TOKEN_PREFIX = "bsn_";
 const CACHE_TTL_MS = 30_000;

@@ -1,9 +1,9 @@
 // First start: an empty database gets its owner account, the platform operator, and an admin token.
 import crypto from "node:crypto";
-import { BosunError } from "../errors.ts";
-import type { Principal } from "../operation.ts";
+import { BosunError } from "../kernel/errors.ts";
+import type { Principal } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
-import { ADMIN_SCOPE } from "../scopes.ts";
+import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { createAccount } from "./accounts.ts";
 import { mintToken } from "./tokens.ts";
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { startSmtpServer, type SmtpFixture } from "../../testkit/smtp.ts";
 import { ledgerMismatches } from "../billing/ledger.ts";
-import { Email } from "../common.ts";
-import { ADMIN_SCOPE } from "../scopes.ts";
+import { Email } from "../kernel/common.ts";
+import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { createAccount } from "./accounts.ts";
 import { issueLinkToken, sweepLinkTokens, tokenFromLink } from "./one-time.ts";
 

@@ -3,9 +3,9 @@
 // password with the same kind of link (one-time.ts). Invitations to projects are in projects/invitations.ts.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Email, Timestamp } from "../common.ts";
-import { defineOperation } from "../operation.ts";
-import { ADMIN_SCOPE, hasScope } from "../scopes.ts";
+import { Email, Timestamp } from "../kernel/common.ts";
+import { defineOperation } from "../kernel/operation.ts";
+import { ADMIN_SCOPE, hasScope } from "../kernel/scopes.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, sendVerification } from "./accounts.ts";
 import { Password } from "./passwords.ts";
 import { consumeLinkToken, deliverLink, issueLinkToken } from "./one-time.ts";

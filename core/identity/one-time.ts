@@ -5,8 +5,8 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import type { OneTimePurpose } from "../../schema/database.ts";
-import { validationError } from "../errors.ts";
-import type { DB } from "../operation.ts";
+import { validationError } from "../kernel/errors.ts";
+import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
 const HOUR = 3600_000;

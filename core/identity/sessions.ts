@@ -4,9 +4,9 @@
 // session's next call fails with 401 wherever it lands.
 import { z } from "zod";
 import type { SessionEndReason } from "../../schema/database.ts";
-import { iso, isoOrNull, Timestamp } from "../common.ts";
-import { conflict, notFound, validationError } from "../errors.ts";
-import { defineOperation, type Context, type DB, type Principal } from "../operation.ts";
+import { iso, isoOrNull, Timestamp } from "../kernel/common.ts";
+import { conflict, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation, type Context, type DB, type Principal } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { SESSION_END_TOPIC } from "./authenticate.ts";
 import { hashPassword, Password, verifyPassword } from "./passwords.ts";

@@ -2,10 +2,10 @@
 // A token never holds more power than the credential that minted it.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { iso, isoOrNull, Slug, Timestamp } from "../common.ts";
-import { insufficientScope, notFound, validationError } from "../errors.ts";
-import { defineOperation, isRestricted, type DB, type Principal } from "../operation.ts";
-import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../scopes.ts";
+import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
+import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation, isRestricted, type DB, type Principal } from "../kernel/operation.ts";
+import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../kernel/scopes.ts";
 import { newTokenSecret, REVOKE_TOPIC } from "./authenticate.ts";
 
 const ApiToken = z

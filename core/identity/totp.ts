@@ -6,8 +6,8 @@ import { sql } from "kysely";
 import { generateSecret, generateURI, verify } from "otplib";
 import { z } from "zod";
 import type { Account } from "../../schema/database.ts";
-import { BosunError, conflict, unauthorized } from "../errors.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { sha256 } from "../secrets.ts";
 import { endOtherSessions } from "./sessions.ts";
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectMcp } from "../../testkit/mcp-client.ts";
-import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {

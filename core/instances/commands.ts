@@ -5,8 +5,8 @@
 // Output is captured up to a cap per stream (totals still counted) and streamed to callers that take progress.
 import { StringDecoder } from "node:string_decoder";
 import { z } from "zod";
-import { validationError } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { validationError } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
 import { reach } from "./runtime.ts";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 import { tailCommand } from "./logs.ts";
 
 let w: InstanceWorld;

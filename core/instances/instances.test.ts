@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invoke } from "../invoker.ts";
+import { invoke } from "../kernel/invoker.ts";
 import { startTestPlatform } from "../../testkit/harness.ts";
-import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {

@@ -6,11 +6,11 @@ import ssh2 from "ssh2";
 import { sql, type Updateable } from "kysely";
 import { z } from "zod";
 import type { InstancesTable } from "../../schema/database.ts";
-import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../common.ts";
+import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { resolveEgress } from "../egress.ts";
-import { BosunError, conflict, validationError } from "../errors.ts";
+import { BosunError, conflict, validationError } from "../kernel/errors.ts";
 import { ruleProblem } from "../agent/policy.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
 import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./runtime.ts";
 

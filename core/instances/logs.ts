@@ -1,8 +1,8 @@
 // tail_log: the last lines of a log file or of a systemd unit's journal, optionally only those matching a
 // pattern. The file path, unit name and pattern are arguments (quoted), never shell text.
 import { z } from "zod";
-import { BosunError, notFound, validationError } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { BosunError, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import { reach } from "./runtime.ts";

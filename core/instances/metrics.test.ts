@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMetrics } from "./metrics.ts";
-import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {

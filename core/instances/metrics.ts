@@ -4,9 +4,9 @@
 // returns a live sample and the history of a period.
 import { sql } from "kysely";
 import { z } from "zod";
-import { Timestamp } from "../common.ts";
-import { BosunError } from "../errors.ts";
-import { defineOperation, type DB } from "../operation.ts";
+import { Timestamp } from "../kernel/common.ts";
+import { BosunError } from "../kernel/errors.ts";
+import { defineOperation, type DB } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";

@@ -5,12 +5,12 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invoke } from "../invoker.ts";
-import type { Principal } from "../operation.ts";
+import { invoke } from "../kernel/invoker.ts";
+import type { Principal } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { setupCommand } from "./observer.ts";
 import { observerTargetOf, targetOf } from "./runtime.ts";
-import { startInstanceWorld, type InstanceWorld } from "./test-helpers.ts";
+import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {

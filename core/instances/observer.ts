@@ -6,8 +6,8 @@
 // user with its key (or a generated one the owner installs). The private key is sealed at rest, never returned.
 import ssh2 from "ssh2";
 import { z } from "zod";
-import { BosunError, validationError } from "../errors.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { BosunError, validationError } from "../kernel/errors.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { Instance, instanceView, keyPair, PrivateKey } from "./instances.ts";
 import { InstanceRef } from "./ref.ts";

@@ -1,5 +1,5 @@
-// Every instance operation, in the order they are listed on every surface (core/registry.ts spreads this).
-import type { Operation } from "../operation.ts";
+// Every instance operation, in the order they are listed on every surface (core/kernel/registry.ts spreads this).
+import type { Operation } from "../kernel/operation.ts";
 import { runCommand } from "./commands.ts";
 import { editRemoteFile, listRemoteDirectory, readRemoteFile, writeRemoteFile } from "./files.ts";
 import { tailLog } from "./logs.ts";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSshd, type SshdFixture } from "../../testkit/sshd.ts";
 import { runRemote } from "./commands.ts";
 import { MAX_CHANNELS, SshPool, type SshTarget } from "./pool.ts";
-import type { BosunError } from "../errors.ts";
+import type { BosunError } from "../kernel/errors.ts";
 
 let sshd: SshdFixture;
 let pool: SshPool;

@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import ssh2 from "ssh2";
 import type { ClientChannel, SFTPWrapper } from "ssh2";
 import { connectEgress, type EgressPolicy } from "../egress.ts";
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;

@@ -2,8 +2,8 @@
 // The only provider now is `ssh` — a server the customer brings — which can restart and shut down over SSH
 // with `sudo -n` (never prompting), and nothing else: it cannot create, start, reinstall or delete a machine.
 import { z } from "zod";
-import { BosunError } from "../errors.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { BosunError } from "../kernel/errors.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";

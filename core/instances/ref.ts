@@ -1,7 +1,7 @@
 // How an operation names an instance: its project and its name. A leaf module (zod and common only), so every
 // instance module can import it without an import cycle.
 import { z } from "zod";
-import { ProjectRef } from "../common.ts";
+import { ProjectRef } from "../kernel/common.ts";
 
 export const InstanceName = z
   .string()

@@ -3,8 +3,8 @@
 // named, with the project-kind and pin checks every instance operation needs.
 import type { Selectable } from "kysely";
 import type { InstancesTable } from "../../schema/database.ts";
-import { BosunError, notFound } from "../errors.ts";
-import type { Context } from "../operation.ts";
+import { BosunError, notFound } from "../kernel/errors.ts";
+import type { Context } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { sampleDueInstances } from "./metrics.ts";
 import { SshPool, type SshTarget } from "./pool.ts";

@@ -3,10 +3,10 @@
 import crypto from "node:crypto";
 import ssh2 from "ssh2";
 import { z } from "zod";
-import { iso, Timestamp } from "../common.ts";
-import { BosunError, conflict, insufficientScope, notFound, validationError } from "../errors.ts";
-import { defineOperation, type Context } from "../operation.ts";
-import { hasScope, roleCaps } from "../scopes.ts";
+import { iso, Timestamp } from "../kernel/common.ts";
+import { BosunError, conflict, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
+import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import { reach } from "./runtime.ts";

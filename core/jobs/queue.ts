@@ -3,7 +3,7 @@
 // hung) makes the job available again. `key` names the work (e.g. a run id), so enqueueing it twice is a no-op.
 import crypto from "node:crypto";
 import { sql } from "kysely";
-import type { DB } from "../operation.ts";
+import type { DB } from "../kernel/operation.ts";
 
 export interface Job {
   id: string;

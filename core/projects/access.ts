@@ -1,9 +1,9 @@
 // Project access, checked by the invoker for every project-scoped operation. A project the caller cannot
 // reach — another tenant's, outside the token's project list, outside the pin — is "not found", so
 // existence never leaks.
-import { notFound } from "../errors.ts";
-import type { Context, DB, Principal } from "../operation.ts";
-import type { ProjectRole } from "../scopes.ts";
+import { notFound } from "../kernel/errors.ts";
+import type { Context, DB, Principal } from "../kernel/operation.ts";
+import type { ProjectRole } from "../kernel/scopes.ts";
 
 export async function resolveProjectAccess(db: DB, principal: Principal, slug: string): Promise<NonNullable<Context["project"]>> {
   const account = principal.account;

@@ -4,13 +4,13 @@
 // the answer, the email and the stored rows are the same either way.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Email, iso, ProjectRef, Timestamp } from "../common.ts";
-import { BosunError, insufficientScope, notFound, validationError } from "../errors.ts";
+import { Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { BosunError, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { AccountView, accountView, createAccount, markEmailVerified } from "../identity/accounts.ts";
 import { Password } from "../identity/passwords.ts";
 import { LinkToken } from "../identity/onboarding.ts";
 import { consumeLinkToken, deliverLink, invalidLink, issueLinkToken, peekLinkToken } from "../identity/one-time.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
 const Status = z.enum(["pending", "accepted", "revoked", "expired"]);

@@ -2,9 +2,9 @@
 // Only owners make or unmake owners, and a project always keeps at least one owner. People join only by accepting
 // an invitation (invitations.ts): there is no operation that adds an account to a project without its consent.
 import { z } from "zod";
-import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { conflict, insufficientScope, notFound } from "../errors.ts";
-import { defineOperation, type Context, type DB } from "../operation.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
+import { defineOperation, type Context, type DB } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
 const Member = z

@@ -1,10 +1,10 @@
 // Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../common.ts";
-import { BosunError, conflict } from "../errors.ts";
-import { defineOperation, reachableProjects } from "../operation.ts";
-import { projectRoles, type ProjectRole } from "../scopes.ts";
+import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { BosunError, conflict } from "../kernel/errors.ts";
+import { defineOperation, reachableProjects } from "../kernel/operation.ts";
+import { projectRoles, type ProjectRole } from "../kernel/scopes.ts";
 
 export const Role = z.enum(projectRoles as [ProjectRole, ...ProjectRole[]]);
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { dbSnapshot } from "../../testkit/operation-inputs.ts";
-import { PNG_1X1 } from "./test-fixtures.ts";
+import { PNG_1X1 } from "../../testkit/sites.ts";
 
 let t: TestPlatform;
 let token: string;

@@ -3,12 +3,12 @@
 // width and height (stored with the blob, computed once).
 import { sql } from "kysely";
 import { z } from "zod";
-import { ProjectRef } from "../common.ts";
-import { defineOperation } from "../operation.ts";
+import { ProjectRef } from "../kernel/common.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { decodeContent } from "./files.ts";
 import { writeDraftFile, MAX_FILE_BYTES } from "./draft.ts";
 import { assetCategories, blockedReason, categoryOf, contentTypeOf, invalidPath, normalisePath } from "./paths.ts";
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 import { lockSite, siteProject } from "./site.ts";
 
 const Category = z.enum(assetCategories);

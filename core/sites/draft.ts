@@ -3,7 +3,7 @@
 // manifest is the set of release-file rows valid at its number (from_release <= n < to_release).
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 import { putBlob } from "./blobs.ts";
 import { blockedReason, invalidPath } from "./paths.ts";
 

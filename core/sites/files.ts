@@ -1,8 +1,8 @@
 // Draft files: the site's working copy, edited by people and agents; nothing here is live until published.
 import { z } from "zod";
-import { ProjectRef } from "../common.ts";
-import { conflict, notFound, validationError } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { ProjectRef } from "../kernel/common.ts";
+import { conflict, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { exactReplace } from "../text-edit.ts";
 import { getBlob } from "./blobs.ts";
 import { deleteDraftFile, diffManifests, draftEntry, draftManifest, releaseManifest, setDraftEntry, writeDraftFile } from "./draft.ts";

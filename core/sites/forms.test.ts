@@ -4,7 +4,7 @@ import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { dbSnapshot } from "../../testkit/operation-inputs.ts";
 import { validateSubmission } from "./forms.ts";
 import { FormDef } from "./settings.ts";
-import { CONTACT_FORM } from "./test-fixtures.ts";
+import { CONTACT_FORM } from "../../testkit/sites.ts";
 
 let t: TestPlatform;
 let token: string;

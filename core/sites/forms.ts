@@ -4,9 +4,9 @@
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
-import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { notFound, validationError, type FieldIssue } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { notFound, validationError, type FieldIssue } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { FormDef, readSettings } from "./settings.ts";
 import { liveSettings, loadSite, siteProject } from "./site.ts";
 

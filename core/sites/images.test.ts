@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { imageSize } from "./images.ts";
-import { PNG_1X1 } from "./test-fixtures.ts";
+import { PNG_1X1 } from "../../testkit/sites.ts";
 
 describe("imageSize", () => {
   it("reads PNG, GIF, JPEG and WebP headers", () => {

@@ -1,5 +1,5 @@
 // Every site operation, in one list for the registry.
-import type { Operation } from "../operation.ts";
+import type { Operation } from "../kernel/operation.ts";
 import { assetOperations } from "./assets.ts";
 import { fileOperations } from "./files.ts";
 import { formOperations } from "./forms.ts";

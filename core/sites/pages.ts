@@ -3,9 +3,9 @@
 import type { Transaction } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
-import { ProjectRef } from "../common.ts";
-import { conflict, notFound, validationError } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { ProjectRef } from "../kernel/common.ts";
+import { conflict, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { getBlob } from "./blobs.ts";
 import { deleteDraftFile, draftEntry, draftManifest, setDraftEntry, writeDraftFile } from "./draft.ts";
 import { pageDocument, removeNavLinks, rewriteLinks, syntaxOf, titleOf, withTitle } from "./links.ts";

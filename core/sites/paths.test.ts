@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 import { blockedReason, categoryOf, contentTypeOf, isText, normalisePath, normalisePrefix } from "./paths.ts";
 
 const refused = (raw: string) => {

@@ -1,6 +1,6 @@
 // Site file paths and what a path says about a file: its normal form, its Content-Type, its asset category,
 // and whether its type is refused. Pure, so the serving listener and every operation agree on one answer.
-import { BosunError } from "../errors.ts";
+import { BosunError } from "../kernel/errors.ts";
 
 export const MAX_PATH_LENGTH = 512;
 const MAX_SEGMENT = 255;

@@ -1,13 +1,13 @@
 // What a site shows the public, as public operations (no credential, rate-limited per client IP by the
 // invoker, audited like any call): its business info, its published pages as text, its forms and form
-// submission. Each site's public MCP endpoint on the sites listener (openapi/sites-mcp.ts) serves exactly
+// submission. Each site's public MCP endpoint on the sites listener (sites-server/mcp.ts) serves exactly
 // these with the site filled in. Only the live release is read, and nothing of a password-protected site.
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
-import { Slug } from "../common.ts";
-import { BosunError, notFound, rateLimited } from "../errors.ts";
-import { defineOperation, type Context } from "../operation.ts";
+import { Slug } from "../kernel/common.ts";
+import { BosunError, notFound, rateLimited } from "../kernel/errors.ts";
+import { defineOperation, type Context } from "../kernel/operation.ts";
 import { getBlob } from "./blobs.ts";
 import { releaseEntry, releaseManifest } from "./draft.ts";
 import { acceptSubmission, formsOf, requireForm } from "./forms.ts";

@@ -6,9 +6,9 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
-import { iso, ProjectRef, Timestamp } from "../common.ts";
-import { BosunError, conflict, notFound } from "../errors.ts";
-import { defineOperation } from "../operation.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { BosunError, conflict, notFound } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { siteUrl } from "./origin.ts";
 import { deleteDraftFile, diffManifests, draftManifest, releaseManifest, setDraftEntry } from "./draft.ts";

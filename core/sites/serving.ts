@@ -1,4 +1,4 @@
-// What the sites listener serves, decided here (openapi/sites-app.ts only speaks HTTP): which site a request
+// What the sites listener serves, decided here (sites-server/app.ts only speaks HTTP): which site a request
 // names, which file of which release answers a path, redirects, the custom 404 and SPA fallback, and the
 // password gate. Live state is cached per process and dropped when a site changes (publish, rollback) on any
 // process; a release's files are immutable, so their lookups are cached without expiry. The settings and

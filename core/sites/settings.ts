@@ -5,9 +5,9 @@
 // redirects, headers, forms, 404 page…), so they go live only with publish_site, stored with the release
 // (rollback restores them). An agent without publish:trigger therefore cannot change the live site.
 import { z } from "zod";
-import { ProjectRef } from "../common.ts";
+import { ProjectRef } from "../kernel/common.ts";
 import { hashPassword } from "../identity/passwords.ts";
-import { defineOperation } from "../operation.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { normalisePath } from "./paths.ts";
 import { liveSettings, loadSite, lockSite, sameSettings, siteProject } from "./site.ts";
 

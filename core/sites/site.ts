@@ -3,8 +3,8 @@
 // `password_hash` here are the draft's; the live ones are stored with each release (see liveSettings).
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
-import { conflict } from "../errors.ts";
-import type { Context } from "../operation.ts";
+import { conflict } from "../kernel/errors.ts";
+import type { Context } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
 export const SITE_CHANGED_TOPIC = "site_changed";

@@ -1,0 +1,164 @@
+// An operation is every capability Bosun has, defined once and adapted by every surface (REST, MCP, agent,
+// Telegram, CLI). This file holds the types; `invoker.ts` is the one gate every call passes through.
+import type { Kysely, Transaction } from "kysely";
+import type { z } from "zod";
+import type { Database, ProjectRow } from "../../schema/database.ts";
+import type { ErrorCode } from "./errors.ts";
+import type { ProjectRole } from "./scopes.ts";
+import type { Platform } from "../platform.ts";
+
+export type Surface = "rest" | "mcp" | "agent" | "telegram" | "cli";
+export type Effect = "read" | "write" | "destructive";
+
+/** How a caller proved who they are. Each kind has a checker that re-validates it on every call. */
+export type Credential =
+  | { kind: "token"; id: string; prefix: string }
+  | { kind: "session"; id: string }
+  | { kind: "agent_run"; id: string }
+  | { kind: "telegram_link"; id: string };
+
+export interface PrincipalAccount {
+  id: string;
+  email: string;
+  isOperator: boolean;
+}
+
+export interface Principal {
+  /** null: anonymous, allowed only for `public` operations. */
+  account: PrincipalAccount | null;
+  /** The account that pays for what this call consumes. */
+  billedAccount: string | null;
+  credential: Credential | null;
+  /** Scope patterns held (see scopes.ts). */
+  scopes: string[];
+  /** A token's project restriction (slugs); null means every project the account can reach. */
+  projects: string[] | null;
+  /** A narrowed principal (agent run, MCP `project=`) reaches only these. */
+  pins: { project?: string; instance?: string };
+  surface: Surface;
+  clientIp: string | null;
+  /**
+   * Which of an instance's logins this call reaches the server as. The agent runner sets "observer" for calls
+   * that run with no person's approval (core/instances/runtime.ts reach()); no other surface sets it, so no
+   * caller input can choose it. Unset: the operator login.
+   */
+  serverLogin?: "observer";
+}
+
+export const anonymous = (surface: Surface, clientIp: string | null): Principal => ({
+  account: null,
+  billedAccount: null,
+  credential: null,
+  scopes: [],
+  projects: null,
+  pins: {},
+  surface,
+  clientIp,
+});
+
+export interface ProgressEvent {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+export type DB = Kysely<Database>;
+
+export interface Context {
+  principal: Principal;
+  platform: Platform;
+  /** The outer handle. Inside `tx`, use the transaction handle only (PGlite has one connection). */
+  db: DB;
+  /** Runs fn in a transaction. Never hold one across a network call. */
+  tx<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  progress(event: ProgressEvent): void;
+  signal: AbortSignal;
+  requestId: string;
+  /** For project-scoped operations: the project, resolved and access-checked by the invoker. */
+  project: (ProjectRow & { role: ProjectRole }) | null;
+  /** Lets a handler name the project an account-level call touched (e.g. create_project) for the audit. */
+  auditProject(slug: string): void;
+}
+
+export interface HttpBinding {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  /** OpenAPI path template under /v1, e.g. `/projects/{project}`; path params are input fields. */
+  path: string;
+  status?: number;
+}
+
+type AnyObject = z.ZodObject<z.ZodRawShape>;
+
+export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
+  /** snake_case: the operationId, the MCP tool name, the agent tool name, the CLI verb. */
+  id: string;
+  summary: string;
+  description?: string;
+  tags: [string, ...string[]];
+  /** The one scope it needs. Omit only with `public: true`. */
+  scope?: string;
+  public?: boolean;
+  effect: Effect;
+  http: HttpBinding;
+  /** An input with a `project` field makes the operation project-scoped: the invoker resolves and checks it. */
+  input: I;
+  output: O;
+  /**
+   * What the operation acts on. `project` (inferred from a `project` input field); `account`: the account itself
+   * (tokens, two-factor, passwords, sessions, spend limits, creating projects, account billing), refused to a
+   * credential restricted to projects; `any`: not tied to one project but safe for restricted credentials,
+   * because it filters what it returns to `principal.projects`.
+   */
+  level?: "project" | "account" | "any";
+  /** `auth`: code or password entry, limited per client IP so it cannot be brute-forced. */
+  rateLimit?: "default" | "auth";
+  /** It reaches outside Bosun (a customer's server, the web): MCP's openWorldHint. */
+  openWorld?: boolean;
+  /** Where it is offered; all surfaces when unset (login and register make no sense as an agent's tool). */
+  surfaces?: Surface[];
+  /** The response carries a secret: the idempotency store keeps it only encrypted. */
+  secretOutput?: boolean;
+  /** Error codes it can answer beyond those every operation of its kind can (for the OpenAPI document). */
+  errors?: ErrorCode[];
+  handler: (ctx: Context, input: z.output<I>) => Promise<z.input<O>>;
+}
+
+export type Operation = OperationSpec<AnyObject, z.ZodType>;
+
+const ID_PATTERN = /^[a-z][a-z0-9_]{1,63}$/;
+
+export function defineOperation<I extends AnyObject, O extends z.ZodType>(spec: OperationSpec<I, O>): Operation {
+  if (!ID_PATTERN.test(spec.id)) throw new Error(`operation id '${spec.id}' must be snake_case, at most 64 chars`);
+  if (!spec.public && !spec.scope) throw new Error(`operation ${spec.id} needs a scope or public: true`);
+  // Forgetting the level of an operation that is not tied to one project would let a project-restricted
+  // credential reach it: each such operation says, on purpose, whether it acts on the account or filters.
+  if (!("project" in spec.input.shape) && !spec.level) {
+    throw new Error(`operation ${spec.id} has no project input: declare level "account" or "any"`);
+  }
+  if (spec.level === "project" && !("project" in spec.input.shape)) {
+    throw new Error(`operation ${spec.id}: level "project" needs a project input`);
+  }
+  for (const param of spec.http.path.matchAll(/\{(\w+)\}/g)) {
+    if (!(param[1]! in spec.input.shape)) throw new Error(`operation ${spec.id}: path param {${param[1]}} is not an input field`);
+  }
+  // Unknown fields are refused, never silently dropped: a caller's typo must not look like success.
+  return { ...spec, input: spec.input.strict() } as unknown as Operation;
+}
+
+export const isProjectScoped = (op: Operation) => "project" in op.input.shape;
+
+/** What an operation acts on (see OperationSpec.level); defineOperation guarantees one is known. */
+export const levelOf = (op: Operation): "project" | "account" | "any" => op.level ?? "project";
+
+/**
+ * The projects a principal may reach, or null for every project its account can reach. A token's project list,
+ * an agent run's or a Telegram link's project, an MCP `project=` pin: all narrow it, and they intersect.
+ */
+export function reachableProjects(p: Principal): string[] | null {
+  const pin = p.pins.project;
+  if (!pin) return p.projects;
+  return !p.projects || p.projects.includes(pin) ? [pin] : [];
+}
+
+/** A credential restricted to projects: it never reaches an account-level operation. */
+export const isRestricted = (p: Principal): boolean => reachableProjects(p) !== null;

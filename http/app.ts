@@ -1,0 +1,89 @@
+// The HTTP surface: REST under /v1, /openapi.json, /docs, /healthz and the MCP endpoint at /mcp.
+import crypto from "node:crypto";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { BosunError, notFound } from "../core/kernel/errors.ts";
+import type { Platform } from "../core/platform.ts";
+import { mountAccountPages } from "./account-pages.ts";
+import { mountMcp, type McpHttpOptions } from "./mcp-route.ts";
+import { renderDocsPage } from "./docs-page.ts";
+import { openApiDocument } from "./document.ts";
+import { errorResponse } from "./http-errors.ts";
+import { isMultipart, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
+import { mountOperations } from "./routes.ts";
+import { mountRunStream } from "./run-stream.ts";
+import { mountTelegramWebhook, type TelegramWebhook } from "../telegram/webhook.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    requestId: string;
+  }
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export interface AppOptions {
+  mcp?: McpHttpOptions;
+  /** The Telegram bridge's webhook, when it takes updates that way (BOSUN_PUBLIC_URL). */
+  telegramWebhook?: TelegramWebhook;
+}
+
+// Multipart bodies (file uploads: upload_asset) may carry a 10 MB file; every other body stays under the JSON limit.
+const jsonLimit = bodyLimit({
+  maxSize: MAX_JSON_BODY,
+  onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the body is over ${MAX_JSON_BODY} bytes`)),
+});
+const uploadLimit = bodyLimit({
+  maxSize: MAX_UPLOAD_BODY,
+  onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the upload is over ${MAX_UPLOAD_BODY} bytes`)),
+});
+
+export function createApp(platform: Platform, options: AppOptions = {}): Hono {
+  const app = new Hono();
+  const ops = platform.operations.operations;
+  const documents = new Map<string, string>();
+
+  app.use("*", async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    await next();
+    // A handler that returns its own Response (the MCP transport) drops headers set before it.
+    if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
+  });
+  app.use(
+    "/v1/*",
+    async (c, next) => (isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next)),
+  );
+
+  app.get("/healthz", async (c) => {
+    await platform.db.selectNoFrom((eb) => eb.lit(1).as("ok")).execute();
+    return c.json({ ok: true, database: platform.dbKind });
+  });
+  app.get("/openapi.json", (c) => {
+    const version = c.req.query("version") === "3.0" ? "3.0" : "3.1";
+    const origin = new URL(c.req.url).origin;
+    const key = `${version} ${origin}`;
+    if (!documents.has(key)) {
+      if (documents.size >= 16) documents.clear(); // the origin comes from the Host header: keep the cache bounded
+      documents.set(key, JSON.stringify(openApiDocument(ops, version, origin)));
+    }
+    return c.body(documents.get(key)!, 200, { "Content-Type": "application/json" });
+  });
+  const docsPage = renderDocsPage(ops);
+  app.get("/docs", (c) => c.html(docsPage));
+  mountAccountPages(app);
+
+  mountRunStream(app, platform); // before the operations: its path extends list_agent_run_events
+  if (options.telegramWebhook) mountTelegramWebhook(app, options.telegramWebhook);
+  mountOperations(app, platform);
+  mountMcp(app, platform, options.mcp);
+
+  app.notFound((c) => errorResponse(c, notFound("route", `${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    platform.log.error({ err, requestId: c.get("requestId") }, "unhandled error");
+    return errorResponse(c, err);
+  });
+  return app;
+}

@@ -1,0 +1,46 @@
+// Mounts the MCP Streamable HTTP endpoint at /mcp: Host/Origin guard, body limit, bearer auth, then the
+// mcp-server handler. Errors before the MCP layer answer like REST errors.
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { BosunError, unauthorized } from "../core/kernel/errors.ts";
+import type { Platform } from "../core/platform.ts";
+import { checkHostAndOrigin, mcpHttpHandler } from "../mcp-server/http.ts";
+import { errorResponse } from "./http-errors.ts";
+import { MAX_JSON_BODY, principalFor } from "./request.ts";
+
+export interface McpHttpOptions {
+  /** Host header values accepted (DNS-rebinding guard), e.g. `127.0.0.1:8787`; set when bound to a loopback address. */
+  allowedHosts?: string[];
+}
+
+export function mountMcp(app: Hono, platform: Platform, options: McpHttpOptions = {}) {
+  const handle = mcpHttpHandler(platform);
+  const { allowedHosts } = options;
+
+  if (allowedHosts) {
+    app.use("/mcp", async (c, next) => {
+      try {
+        checkHostAndOrigin(c.req.header("host") ?? new URL(c.req.url).host, c.req.header("origin"), allowedHosts);
+      } catch (err) {
+        return errorResponse(c, err);
+      }
+      await next();
+    });
+  }
+  app.use(
+    "/mcp",
+    bodyLimit({
+      maxSize: MAX_JSON_BODY,
+      onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the body is over ${MAX_JSON_BODY} bytes`)),
+    }),
+  );
+  app.all("/mcp", async (c) => {
+    try {
+      const principal = await principalFor(c, platform, "mcp");
+      if (!principal.credential) throw unauthorized();
+      return await handle(c.req.raw, principal, c.get("requestId"));
+    } catch (err) {
+      return errorResponse(c, err);
+    }
+  });
+}

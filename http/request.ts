@@ -1,0 +1,151 @@
+// Reading a REST request into an operation's input and a principal.
+import type { IncomingMessage } from "node:http";
+import net from "node:net";
+import type { Context } from "hono";
+import ipaddr from "ipaddr.js";
+import proxyAddr from "proxy-addr";
+import { z } from "zod";
+import type { TrustProxy } from "../core/config.ts";
+import { BosunError, unauthorized } from "../core/kernel/errors.ts";
+import { anonymous, type Operation, type Principal, type Surface } from "../core/kernel/operation.ts";
+import type { Platform } from "../core/platform.ts";
+
+export const MAX_JSON_BODY = 1024 * 1024;
+/** A multipart upload: one file of up to 10 MB plus form fields and multipart framing. */
+export const MAX_UPLOAD_BODY = 10 * 1024 * 1024 + 64 * 1024;
+
+export const isMultipart = (type: string | undefined) => /^multipart\/form-data\b/i.test(type ?? "");
+
+/**
+ * Multipart, for operations that take a file (an input field `content_base64`, e.g. upload_asset): the part
+ * named `file` becomes `content_base64` (and `filename`, unless a field gives one); text parts are fields.
+ */
+async function fromMultipart(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  if (!("content_base64" in op.input.shape)) {
+    throw new BosunError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+      content_type: c.req.header("content-type") ?? null,
+    });
+  }
+  let form: FormData;
+  try {
+    form = await c.req.formData();
+  } catch {
+    throw new BosunError("validation_error", "the multipart body is malformed", { issues: [{ path: "", message: "malformed multipart body" }] });
+  }
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, value] of form) {
+    if (typeof value === "string") out[key] = value;
+    else if (key === "file") {
+      out.content_base64 = Buffer.from(await value.arrayBuffer()).toString("base64");
+      out.filename ??= value.name;
+    } else {
+      throw new BosunError("validation_error", `part '${key}' is a file; send the file as the part named 'file'`, { issues: [{ path: key, message: "unexpected file part" }] });
+    }
+  }
+  return out;
+}
+
+const trustFns = new WeakMap<object, (addr: string, i: number) => boolean>();
+
+/** The compiled trust function of BOSUN_TRUST_PROXY (compiled once per config). */
+function trustOf(trust: TrustProxy): ((addr: string, i: number) => boolean) | null {
+  if (trust === false || trust === 0 || (Array.isArray(trust) && !trust.length)) return null;
+  const hops = trust === true ? 1 : trust;
+  if (typeof hops === "number") return (_addr, i) => i < hops;
+  let fn = trustFns.get(hops);
+  if (!fn) trustFns.set(hops, (fn = proxyAddr.compile(hops)));
+  return fn;
+}
+
+/**
+ * The client's address, for every HTTP surface (REST, MCP, the sites listener): the socket's peer, or with
+ * BOSUN_TRUST_PROXY the first address that is not a trusted proxy, walking X-Forwarded-For from the right
+ * (proxy-addr, as Express does). Entries a client wrote itself sit left of that and are never believed.
+ */
+export function clientIp(c: Context, platform: Platform): string | null {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  const socket = incoming?.socket?.remoteAddress;
+  const trust = trustOf(platform.config.trustProxy);
+  // In-process requests (tests, app.request) have no socket: only a hop count can reach past it.
+  const found = trust
+    ? proxyAddr({ headers: { "x-forwarded-for": c.req.header("x-forwarded-for") }, socket: { remoteAddress: socket } } as unknown as IncomingMessage, trust)
+    : socket;
+  if (!found || !net.isIP(found)) return socket ?? null;
+  // One spelling per address, so `::ffff:1.2.3.4` and `1.2.3.4` share one rate-limit window.
+  return ipaddr.process(found).toString();
+}
+
+export async function principalFor(c: Context, platform: Platform, surface: Surface): Promise<Principal> {
+  const ip = clientIp(c, platform);
+  // `bosun call` speaks REST; it says so, so the audit shows the CLI as the surface.
+  if (surface === "rest" && c.req.header("x-bosun-client") === "cli") surface = "cli";
+  const header = c.req.header("authorization");
+  if (!header) return anonymous(surface, ip);
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw unauthorized("Authorization must be 'Bearer <token>'");
+  return platform.auth.principal(match[1]!, surface, ip);
+}
+
+type FieldKind = "number" | "integer" | "boolean" | "array" | "other";
+const fieldKinds = new WeakMap<Operation, Map<string, FieldKind>>();
+
+/** Query strings are text; the operation's schema says which fields are numbers, booleans or lists. */
+function kindsOf(op: Operation): Map<string, FieldKind> {
+  let kinds = fieldKinds.get(op);
+  if (!kinds) {
+    const schema = z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as {
+      properties?: Record<string, { type?: string; anyOf?: { type?: string }[] }>;
+    };
+    kinds = new Map();
+    for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+      const type = prop.type ?? prop.anyOf?.find((s) => s.type && s.type !== "null")?.type;
+      kinds.set(name, (["number", "integer", "boolean", "array"].includes(type ?? "") ? type : "other") as FieldKind);
+    }
+    fieldKinds.set(op, kinds);
+  }
+  return kinds;
+}
+
+function fromQuery(op: Operation, c: Context): Record<string, unknown> {
+  const kinds = kindsOf(op);
+  // No prototype: on a plain object `?__proto__=x` would vanish instead of being refused as an unknown field.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    const kind = kinds.get(key);
+    const last = values[values.length - 1]!;
+    if (kind === "array") out[key] = values.flatMap((v) => v.split(",")).filter(Boolean);
+    else if ((kind === "number" || kind === "integer") && last.trim() !== "" && !Number.isNaN(Number(last))) out[key] = Number(last);
+    else if (kind === "boolean" && (last === "true" || last === "false")) out[key] = last === "true";
+    else out[key] = last;
+  }
+  return out;
+}
+
+async function fromBody(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  if (isMultipart(c.req.header("content-type"))) return fromMultipart(op, c);
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+    throw new BosunError("unsupported_media_type", "send the body as JSON with Content-Type: application/json", {
+      content_type: type || null,
+    });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BosunError("validation_error", "the body is not valid JSON", { issues: [{ path: "", message: "invalid JSON" }] });
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new BosunError("validation_error", "the body must be a JSON object", { issues: [{ path: "", message: "expected an object" }] });
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Path params win over body or query fields of the same name: the URL names the resource. */
+export async function inputFor(op: Operation, c: Context): Promise<Record<string, unknown>> {
+  const readsBody = op.http.method !== "get" && op.http.method !== "delete";
+  const rest = readsBody ? await fromBody(op, c) : fromQuery(op, c);
+  return { ...rest, ...c.req.param() };
+}

@@ -1,0 +1,42 @@
+// REST: one route per operation under /v1, all through the invoker. No behaviour lives here.
+import type { Context, Hono } from "hono";
+import { invoke, type InvokeOptions } from "../core/kernel/invoker.ts";
+import type { Operation } from "../core/kernel/operation.ts";
+import type { Platform } from "../core/platform.ts";
+import { errorResponse } from "./http-errors.ts";
+import { inputFor, principalFor } from "./request.ts";
+
+function setRateLimitHeaders(c: Context, meta: NonNullable<InvokeOptions["meta"]>) {
+  const rl = meta.rateLimit;
+  if (!rl) return;
+  c.header("X-RateLimit-Limit", String(rl.limit));
+  c.header("X-RateLimit-Remaining", String(rl.remaining));
+  c.header("X-RateLimit-Reset", String(rl.reset));
+}
+
+export function mountOperations(app: Hono, platform: Platform) {
+  for (const op of platform.operations.operations) {
+    if (op.surfaces && !op.surfaces.includes("rest")) continue;
+    const path = `/v1${op.http.path.replace(/\{(\w+)\}/g, ":$1")}`;
+    app.on(op.http.method.toUpperCase(), path, (c) => handle(c, platform, op));
+  }
+}
+
+async function handle(c: Context, platform: Platform, op: Operation): Promise<Response> {
+  const meta: NonNullable<InvokeOptions["meta"]> = {};
+  try {
+    const principal = await principalFor(c, platform, "rest");
+    const input = await inputFor(op, c);
+    const output = await invoke(platform, op, input, principal, {
+      requestId: c.get("requestId"),
+      idempotencyKey: c.req.header("idempotency-key"),
+      signal: c.req.raw.signal,
+      meta,
+    });
+    setRateLimitHeaders(c, meta);
+    return c.json(output as object, (op.http.status ?? 200) as 200);
+  } catch (err) {
+    setRateLimitHeaders(c, meta);
+    return errorResponse(c, err);
+  }
+}

@@ -1,0 +1,250 @@
+// The sites listener: customer sites on their own origin (never the API's, where customer JavaScript could
+// act with a user's credentials), and each site on an origin of its own: `{slug}.localhost` or
+// `{slug}.{BOSUN_SITES_DOMAIN}` by Host header; `/s/{slug}/…` only in path mode (BOSUN_SITES_PATH_MODE), where
+// an old `/s/` link otherwise redirects to the site's own origin. Signed draft previews under `…/_preview/{token}/`; the password form at `…/_auth`; form posts at
+// `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. What to answer is decided in core/sites.
+import crypto from "node:crypto";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { getCookie } from "hono/cookie";
+import { BosunError, toBosunError, validationError } from "../core/kernel/errors.ts";
+import { inputIssues } from "../core/kernel/input-guard.ts";
+import type { Platform } from "../core/platform.ts";
+import { acceptSubmission } from "../core/sites/forms.ts";
+import { FORM_POSTS_PER_MINUTE } from "../core/sites/public.ts";
+import { escapeHtml } from "../core/sites/links.ts";
+import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
+import { checkPreview } from "../core/sites/releases.ts";
+import { SiteServer, type LiveSite, type Source } from "../core/sites/serving.ts";
+import { clientIp } from "../http/request.ts";
+import { sitesMcpHandler } from "./mcp.ts";
+
+const MAX_FORM_BODY = 64 * 1024;
+
+interface Target {
+  slug: string;
+  /** URL prefix the site lives under: `/s/slug`, or `` on its own host. */
+  base: string;
+  /** The rest of the path, still percent-encoded, starting with `/`. */
+  rest: string;
+}
+
+function targetOf(c: Context, platform: Platform): Target | { redirect: string; status: 301 | 307 } | null {
+  const url = new URL(c.req.url);
+  const slug = siteFromHost(platform.config, c.req.header("host") ?? url.host);
+  if (slug) return { slug, base: "", rest: url.pathname };
+  const m = /^\/s\/([a-z0-9-]{1,40})(\/.*)?$/.exec(url.pathname);
+  if (!platform.config.sitesPathMode) {
+    // Sites are served only on their own origins: an `/s/{slug}/` address (an old link) moves there.
+    return m ? { redirect: `${siteUrl(platform, m[1]!)}${m[2] ?? "/"}${url.search}`, status: 301 } : null;
+  }
+  if (!m) {
+    // A root-relative link (`/about`, `/css/site.css`) on a page served under /s/{slug}/ lands at the root of
+    // the shared origin; the page's own address (Referer, same origin) says which site it meant.
+    const referer = c.req.header("referer");
+    const from = referer && URL.canParse(referer) ? new URL(referer) : null;
+    const site = from && from.origin === url.origin ? /^\/s\/([a-z0-9-]{1,40})\//.exec(from.pathname) : null;
+    return site ? { redirect: `/s/${site[1]}${url.pathname}${url.search}`, status: 307 } : null;
+  }
+  if (m[2] === undefined) return { redirect: `/s/${m[1]}/${url.search}`, status: 301 };
+  return { slug: m[1]!, base: `/s/${m[1]}`, rest: m[2] };
+}
+
+const page = (title: string, body: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>` +
+  `<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}input,button{font:inherit;padding:.4rem}</style></head><body>${body}</body></html>`;
+
+function plain(c: Context, status: number, title: string, text: string, extra: Record<string, string> = {}) {
+  return c.body(page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>`), status as 404, {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    ...extra,
+  });
+}
+
+function passwordForm(c: Context, base: string, wrong: boolean) {
+  const body =
+    `<h1>This site is password-protected</h1>${wrong ? "<p role=alert>That password is not right.</p>" : ""}` +
+    `<form method="post" action="${escapeHtml(base)}/_auth"><label>Password <input type="password" name="password" autofocus required></label> <button>Enter</button></form>`;
+  return c.body(page("Password required", body), 401, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+}
+
+const etagMatches = (header: string | undefined, etag: string) =>
+  !!header && (header.trim() === "*" || header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag));
+
+export function createSitesApp(platform: Platform, server = new SiteServer(platform)): Hono {
+  const app = new Hono();
+  const mcp = sitesMcpHandler(platform);
+  // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
+  app.use(
+    "*",
+    bodyLimit({ maxSize: MAX_FORM_BODY, onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`) }),
+  );
+
+  app.all("*", async (c) => {
+    try {
+      const target = targetOf(c, platform);
+      if (!target) return plain(c, 404, "Not found", "There is no site here.");
+      if ("redirect" in target) return c.redirect(target.redirect, target.status);
+      const site = await server.site(target.slug);
+      if (!site) return plain(c, 404, "Not found", "There is no site here.");
+
+      let rest: string;
+      try {
+        rest = decodeURIComponent(target.rest);
+      } catch {
+        return plain(c, 400, "Bad request", "The address is not valid.");
+      }
+
+      const preview = /^\/_preview\/([^/]+)(\/.*)?$/.exec(rest);
+      if (preview) {
+        if (!checkPreview(platform, site.projectId, preview[1]!)) return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
+        const base = `${target.base}/_preview/${preview[1]}`;
+        if (preview[2] === undefined) return c.redirect(`${base}/`, 301);
+        return await serveFile(c, await server.draft(site), { kind: "draft" }, preview[2], base, true);
+      }
+
+      if (rest === "/mcp") return await mcp(c, site);
+      const cookie = getCookie(c, server.cookieName(site));
+      if (rest === "/_auth" && c.req.method === "POST") return await login(c, site, target.base);
+      if (!server.unlocked(site, cookie)) return passwordForm(c, target.base, false);
+
+      const form = /^\/_forms\/([^/]+)$/.exec(rest);
+      if (form) return await formPost(c, site, form[1]!);
+
+      if (site.liveRelease === null) return plain(c, 404, "Not published yet", "This site has not been published.");
+      return await serveFile(c, site, { kind: "live", release: site.liveRelease }, rest, target.base, false);
+    } catch (err) {
+      const error = toBosunError(err);
+      if (error.code === "internal") platform.log.error({ err }, "sites listener failed");
+      return plain(c, error.status, error.code === "internal" ? "Something went wrong" : error.code, error.code === "internal" ? "Please try again." : error.message);
+    }
+  });
+
+  async function serveFile(c: Context, site: LiveSite, source: Source, path: string, base: string, isPreview: boolean) {
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") return plain(c, 405, "Method not allowed", "Only GET and HEAD.", { Allow: "GET, HEAD" });
+    const found = await server.resolve(site, source, path, base);
+    if (found.kind === "redirect") return c.redirect(found.location, found.status as 301);
+    if (found.kind === "not_found") return plain(c, 404, "Not found", "There is no page at this address.");
+    const etag = `"${found.entry.sha256}"`;
+    const headers: Record<string, string> = {
+      "Content-Type": found.contentType,
+      ETag: etag,
+      // Revalidate every time: the ETag makes that a 304, and a publish shows at once.
+      "Cache-Control": isPreview || site.passwordHash ? "private, no-cache" : "no-cache",
+      "X-Content-Type-Options": "nosniff",
+    };
+    if (isPreview) headers["X-Robots-Tag"] = "noindex";
+    for (const [name, value] of server.customHeaders(site, path)) headers[name] = value;
+    if (found.status === 200 && etagMatches(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
+    const body = c.req.method === "HEAD" ? null : await server.blobs.get(platform.db, found.entry.sha256);
+    headers["Content-Length"] = String(found.entry.bytes);
+    return new Response(body as Uint8Array<ArrayBuffer> | null, { status: found.status, headers });
+  }
+
+  async function login(c: Context, site: LiveSite, base: string) {
+    const limit = await platform.securityLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
+    if (!limit.allowed) return plain(c, 429, "Too many attempts", `Try again in ${limit.retryAfter} s.`, { "Retry-After": String(limit.retryAfter) });
+    if (!site.passwordHash) return c.redirect(`${base}/`, 303);
+    const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const password = typeof body.password === "string" ? body.password : "";
+    const mac = password ? await server.unlock(site, password) : null;
+    if (!mac) return passwordForm(c, base, true);
+    const https = new URL(c.req.url).protocol === "https:" || (platform.config.trustProxy && c.req.header("x-forwarded-proto") === "https");
+    const secure = https ? "; Secure" : "";
+    c.header("Set-Cookie", `${server.cookieName(site)}=${mac}; Path=${base || "/"}; HttpOnly; SameSite=Lax; Max-Age=${7 * 24 * 3600}${secure}`);
+    return c.redirect(`${base}/`, 303);
+  }
+
+  async function formPost(c: Context, site: LiveSite, formId: string) {
+    const wantsJson = /json/i.test(c.req.header("accept") ?? "") || /json/i.test(c.req.header("content-type") ?? "");
+    const reply = (status: number, payload: Record<string, unknown>, title: string, text: string) =>
+      wantsJson ? c.json(payload, status as 400) : plain(c, status, title, text);
+    if (c.req.method !== "POST") return plain(c, 405, "Method not allowed", "Forms take POST.", { Allow: "POST" });
+    const started = performance.now();
+    let outcome = "ok";
+    try {
+      const limit = await platform.securityLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
+      if (!limit.allowed) {
+        c.header("Retry-After", String(limit.retryAfter));
+        throw new BosunError("rate_limited", `too many form posts; retry in ${limit.retryAfter}s`, { retry_after: limit.retryAfter });
+      }
+      const length = Number(c.req.header("content-length") ?? 0);
+      if (length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
+      const data = await readFormBody(c);
+      // The invoker's input checks, for this one path that reaches core without it.
+      const guarded = inputIssues(data);
+      if (guarded.length) throw validationError(guarded);
+      const stored = await acceptSubmission(platform.db, site.projectId, formId, data);
+      const next = typeof data._redirect === "string" && /^\/(?!\/)[^\s\\]*$/.test(data._redirect) ? data._redirect : null;
+      if (!wantsJson && next) return c.redirect(next, 303);
+      return reply(201, stored, "Thank you", "Your message was sent.");
+    } catch (err) {
+      const error = toBosunError(err);
+      outcome = error.code;
+      if (error.code === "internal") platform.log.error({ err }, "form post failed");
+      const issues = (error.details.issues as { path: string; message: string }[] | undefined) ?? [];
+      return reply(error.status, { error: error.toJSON() }, "The form was not sent", issues.length ? issues.map((i) => `${i.path}: ${i.message}`).join("; ") : error.message);
+    } finally {
+      // A visitor's post is a write into the project: it enters the audit trail like submit_site_form does
+      // (the form id only; what a visitor typed is personal data and stays in the submission).
+      await platform.audit
+        .record(
+          {
+            request_id: crypto.randomUUID(),
+            at: new Date(),
+            account_id: null,
+            token_prefix: null,
+            operation: "submit_site_form",
+            surface: "rest",
+            project: site.slug,
+            outcome,
+            duration_ms: Math.round(performance.now() - started),
+            client_ip: clientIp(c, platform),
+            input: JSON.stringify({ site: site.slug, form_id: formId.slice(0, 64), via: "form_post" }),
+          },
+          true,
+        )
+        .catch((err) => platform.log.warn({ err }, "form post audit failed"));
+    }
+  }
+
+  return app;
+}
+
+/** A form post as field → value: urlencoded, multipart (no files) or a JSON object. */
+async function readFormBody(c: Context): Promise<Record<string, unknown>> {
+  const type = c.req.header("content-type") ?? "";
+  const malformed = (message: string) => new BosunError("validation_error", message, { issues: [{ path: "", message }] });
+  const raw = Buffer.from(await c.req.arrayBuffer());
+  const text = raw.toString("utf8");
+  if (raw.length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
+  if (/^application\/json\b/i.test(type)) {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw malformed("the body is not valid JSON");
+    }
+    if (!body || typeof body !== "object" || Array.isArray(body)) throw malformed("the body must be a JSON object");
+    return body as Record<string, unknown>;
+  }
+  if (/^application\/x-www-form-urlencoded\b/i.test(type)) {
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [k, v] of new URLSearchParams(text)) out[k] = k in out ? [out[k], v].flat() : v;
+    return out;
+  }
+  if (/^multipart\/form-data\b/i.test(type)) {
+    const form = await new Response(raw, { headers: { "content-type": type } }).formData().catch(() => {
+      throw malformed("the multipart body is malformed");
+    });
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [k, v] of form) {
+      if (typeof v !== "string") throw malformed(`field '${k}' is a file; forms take text fields only`);
+      out[k] = k in out ? [out[k], v].flat() : v;
+    }
+    return out;
+  }
+  throw new BosunError("unsupported_media_type", "post the form as application/x-www-form-urlencoded, multipart/form-data or JSON");
+}

@@ -1,0 +1,259 @@
+// Relays a run's stored events into a chat: the reply streams into one message that is edited as events
+// arrive (throttled), tool calls show as short status lines, a long reply continues in further messages, and
+// each approval the run asks for gets its own message with Approve / Deny buttons. Events are read from the
+// run's event log (woken by the notifier, with a slow poll as a safety net), so nothing is lost between nodes.
+import crypto from "node:crypto";
+import type { Logger } from "pino";
+import { RUN_EVENT_TOPIC } from "../core/agent/runs.ts";
+import { runEventsAfter } from "../core/agent/events.ts";
+import { redactEvents } from "../core/agent/redaction.ts";
+import { chatEventCutoff } from "../core/agent/telegram-links.ts";
+import type { Platform } from "../core/platform.ts";
+import { escapeHtml, markdownToHtml, markdownToPlain, splitMarkdown, toolLine } from "./format.ts";
+import type { ChatOutbox, Rendered } from "./outbox.ts";
+
+export interface RelayOptions {
+  /** Least time between two edits of a run's stream. */
+  editIntervalMs: number;
+  /** How often watched runs are re-read even without a notification. */
+  pollMs: number;
+}
+
+type Block = { kind: "text"; text: string } | { kind: "tool"; tool: string; line: string; result?: string } | { kind: "note"; text: string };
+
+interface Watch {
+  runId: string;
+  chatId: number;
+  instance: string;
+  after?: string;
+  blocks: Block[];
+  sent: { id: number; source: string; plain: boolean }[];
+  approvals: Map<string, { messageId: number; html: string; plain: string }>;
+  finished: boolean;
+  pumping: Promise<void> | null;
+  again: boolean;
+  lastFlushAt: number;
+  flushTimer: NodeJS.Timeout | null;
+  flushing: Promise<void>;
+}
+
+const WORKING = "⏳ working…";
+const WAITING = "⏸ waiting for your approval";
+const DETAIL_LIMIT = 3000;
+
+/** Callback data for a button bound to one approval in one chat: `a:`/`d:`, the approval id, and a tag. */
+export function callbackData(key: Uint8Array, action: "a" | "d", chatId: number | string, approvalId: string): string {
+  return `${action}:${approvalId}:${callbackTag(key, chatId, approvalId)}`;
+}
+export function callbackTag(key: Uint8Array, chatId: number | string, approvalId: string): string {
+  return crypto.createHmac("sha256", key).update(`${chatId}:${approvalId}`).digest("base64url").slice(0, 11);
+}
+
+/** The exact command or change an approval is about, as the person must see it before deciding. */
+export function approvalDetail(tool: string, input: Record<string, unknown>): string {
+  let detail: string;
+  if (tool === "run_command") detail = `$ ${String(input.command ?? "")}${input.cwd ? `\n(in ${String(input.cwd)})` : ""}`;
+  else if (tool === "edit_remote_file") detail = `${String(input.path)}\n- ${String(input.old_str ?? "")}\n+ ${String(input.new_str ?? "")}`;
+  else if (tool === "write_remote_file") detail = `${String(input.path)}\n${String(input.content ?? "")}`;
+  else detail = JSON.stringify(input, null, 2);
+  return detail.length > DETAIL_LIMIT ? `${detail.slice(0, DETAIL_LIMIT)}\n… (${detail.length - DETAIL_LIMIT} more characters: see the conversation in Bosun)` : detail;
+}
+
+export class RunRelay {
+  private readonly watches = new Map<string, Watch>();
+  private readonly poller: NodeJS.Timeout;
+  private readonly callbackKey: Uint8Array;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly outbox: (chatId: number) => ChatOutbox,
+    private readonly options: RelayOptions,
+    private readonly log: Logger,
+  ) {
+    this.callbackKey = platform.secrets.deriveKey("telegram-callback");
+    platform.notifier.on(RUN_EVENT_TOPIC, (data) => {
+      const runId = data.split(":")[0]!;
+      const w = this.watches.get(runId);
+      if (w) this.pump(w);
+    });
+    this.poller = setInterval(() => {
+      for (const w of this.watches.values()) this.pump(w);
+    }, options.pollMs);
+    this.poller.unref();
+  }
+
+  get key(): Uint8Array {
+    return this.callbackKey;
+  }
+
+  /** Starts relaying a run into a chat (idempotent); `after`: only events after this one (a resumed relay). */
+  watch(runId: string, chatId: number, instance: string, after?: string): void {
+    if (this.watches.has(runId)) return;
+    const w: Watch = {
+      runId, chatId, instance, after, blocks: [], sent: [], approvals: new Map(), finished: false,
+      pumping: null, again: false, lastFlushAt: 0, flushTimer: null, flushing: Promise.resolve(),
+    };
+    this.watches.set(runId, w);
+    this.pump(w);
+  }
+
+  /** Resolves once every watched run has finished relaying (tests; shutdown). */
+  async idle(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.watches.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private forget(w: Watch): void {
+    if (w.flushTimer) clearTimeout(w.flushTimer);
+    this.watches.delete(w.runId);
+  }
+
+  stop(): void {
+    clearInterval(this.poller);
+    for (const w of this.watches.values()) if (w.flushTimer) clearTimeout(w.flushTimer);
+    this.watches.clear();
+  }
+
+  /** Reads new events; one reader per run at a time, re-run if woken meanwhile. */
+  private pump(w: Watch): void {
+    if (w.pumping) {
+      w.again = true;
+      return;
+    }
+    w.pumping = (async () => {
+      do {
+        w.again = false;
+        // The chat sees what its link's scopes may read: model text after a hidden result is hidden (redaction.ts).
+        const events = redactEvents(await runEventsAfter(this.platform.db, w.runId, w.after, 200), await chatEventCutoff(this.platform, w.chatId, w.runId));
+        for (const e of events) {
+          w.after = e.id;
+          await this.apply(w, e.type, e.data);
+        }
+        if (events.length === 200) w.again = true;
+        if (!events.length && !w.finished) {
+          // A run deleted with its conversation never finishes: stop watching it.
+          const run = await this.platform.db.selectFrom("agent_runs").select("id").where("id", "=", w.runId).executeTakeFirst();
+          if (!run) this.forget(w);
+        }
+      } while (w.again && this.watches.has(w.runId));
+    })()
+      .catch((err) => this.log.warn({ err, runId: w.runId }, "relaying a run's events failed"))
+      .finally(() => {
+        w.pumping = null;
+      });
+  }
+
+  private async apply(w: Watch, type: string, data: Record<string, unknown>): Promise<void> {
+    switch (type) {
+      case "text":
+        if (String(data.text ?? "").trim()) w.blocks.push({ kind: "text", text: String(data.text) });
+        break;
+      case "tool_call":
+        w.blocks.push({ kind: "tool", tool: String(data.tool), line: toolLine(String(data.tool), (data.input ?? {}) as Record<string, unknown>) });
+        break;
+      case "tool_result": {
+        const block = w.blocks.find((b): b is Extract<Block, { kind: "tool" }> => b.kind === "tool" && b.tool === data.tool && b.result === undefined);
+        if (block) block.result = data.is_error ? "error" : typeof data.exit_code === "number" ? `exit ${data.exit_code}` : "ok";
+        break;
+      }
+      case "tool_refused":
+        w.blocks.push({ kind: "note", text: `⛔ ${String(data.tool)}: ${clip(String(data.reason ?? "refused"), 300)}` });
+        break;
+      case "approval_requested":
+        await this.flushNow(w); // the stream first, so the question comes after what led to it
+        await this.askApproval(w, String(data.approval_id), String(data.tool), (data.input ?? {}) as Record<string, unknown>, String(data.reason ?? ""));
+        break;
+      case "approval_decided":
+        await this.showDecision(w, String(data.approval_id), data.status === "approved" ? "✅ Approved" : "❌ Denied", String(data.via ?? ""));
+        break;
+      case "run_finished": {
+        const error = data.error as { code?: string; message?: string } | undefined;
+        if (data.status === "failed") w.blocks.push({ kind: "note", text: `⚠️ Stopped: ${clip(error?.message ?? "the run failed", 500)}` });
+        if (data.status === "cancelled") w.blocks.push({ kind: "note", text: "⏹ Cancelled." });
+        if (data.status === "done" && !w.blocks.some((b) => b.kind === "text")) w.blocks.push({ kind: "note", text: "Done." });
+        w.finished = true;
+        for (const id of w.approvals.keys()) await this.showDecision(w, id, "⏹ No longer needed", "");
+        await this.flushNow(w);
+        this.forget(w);
+        return;
+      }
+      default:
+        return;
+    }
+    this.scheduleFlush(w);
+  }
+
+  private source(w: Watch): string {
+    const chunks: string[] = [];
+    w.blocks.forEach((b, i) => {
+      const text = b.kind === "tool" ? `${b.line}${b.result ? ` → ${b.result}` : " …"}` : b.text;
+      // Consecutive tool calls read as one list of status lines.
+      if (b.kind === "tool" && w.blocks[i - 1]?.kind === "tool") chunks[chunks.length - 1] += `\n${text}`;
+      else chunks.push(text);
+    });
+    if (!w.finished) chunks.push(w.approvals.size ? WAITING : WORKING);
+    return chunks.join("\n\n");
+  }
+
+  private scheduleFlush(w: Watch): void {
+    if (w.flushTimer) return;
+    const wait = Math.max(0, w.lastFlushAt + this.options.editIntervalMs - Date.now());
+    w.flushTimer = setTimeout(() => {
+      w.flushTimer = null;
+      void this.flushNow(w).catch((err) => this.log.warn({ err, runId: w.runId }, "updating the chat failed"));
+    }, wait);
+  }
+
+  /** Brings the chat's messages up to date with the run's stream: edits what changed, sends what is new. */
+  private flushNow(w: Watch): Promise<void> {
+    if (w.flushTimer) {
+      clearTimeout(w.flushTimer);
+      w.flushTimer = null;
+    }
+    const next = w.flushing.then(async () => {
+      w.lastFlushAt = Date.now();
+      const parts = splitMarkdown(this.source(w));
+      const box = this.outbox(w.chatId);
+      for (const [i, part] of parts.entries()) {
+        const rendered: Rendered = { html: markdownToHtml(part), plain: markdownToPlain(part) };
+        const sent = w.sent[i];
+        if (!sent) {
+          const m = await box.send(rendered);
+          w.sent.push({ id: m.messageId, source: part, plain: m.plain });
+        } else if (sent.source !== part) {
+          const r = await box.edit(sent.id, rendered, sent.plain);
+          Object.assign(sent, { source: part, plain: r.plain });
+        }
+      }
+    });
+    w.flushing = next.catch((err) => this.log.warn({ err, runId: w.runId }, "updating the chat failed"));
+    return w.flushing;
+  }
+
+  private async askApproval(w: Watch, approvalId: string, tool: string, input: Record<string, unknown>, reason: string) {
+    const detail = approvalDetail(tool, input);
+    const html = `⏸ <b>Approve?</b> ${escapeHtml(tool)} on <b>${escapeHtml(w.instance)}</b>\n<pre>${escapeHtml(detail)}</pre>${reason ? `\n<i>${escapeHtml(clip(reason, 300))}</i>` : ""}`;
+    const plain = `⏸ Approve? ${tool} on ${w.instance}\n${detail}${reason ? `\n${clip(reason, 300)}` : ""}`;
+    const keyboard = {
+      inline_keyboard: [[
+        { text: "✅ Approve", callback_data: callbackData(this.callbackKey, "a", w.chatId, approvalId) },
+        { text: "❌ Deny", callback_data: callbackData(this.callbackKey, "d", w.chatId, approvalId) },
+      ]],
+    };
+    const m = await this.outbox(w.chatId).send({ html, plain, keyboard });
+    w.approvals.set(approvalId, { messageId: m.messageId, html, plain });
+  }
+
+  /** Replaces an approval message's buttons with its outcome, whoever decided it (here, REST or MCP). */
+  private async showDecision(w: Watch, approvalId: string, outcome: string, via: string) {
+    const a = w.approvals.get(approvalId);
+    if (!a) return;
+    w.approvals.delete(approvalId);
+    const suffix = `${outcome}${via && via !== "telegram" ? ` (via ${via})` : ""}`;
+    await this.outbox(w.chatId)
+      .edit(a.messageId, { html: `${a.html}\n${escapeHtml(suffix)}`, plain: `${a.plain}\n${suffix}` })
+      .catch((err) => this.log.warn({ err, runId: w.runId }, "could not update an approval message"));
+  }
+}
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
