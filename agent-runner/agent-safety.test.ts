@@ -80,7 +80,7 @@ const startChat = async (message: string, mode = "ask") => {
 async function memberToken(role: "viewer" | "developer", scopes: string[]) {
   const m = await w.t.account();
   const ownerToken = await w.user.token(["*"]);
-  expect((await w.t.request("POST", "/v1/projects/ops/members", { token: ownerToken, body: { email: m.email, role } })).status).toBe(201);
+  await w.t.addMember("ops", ownerToken, m, role);
   return m.token(scopes);
 }
 const lastApproval = (page: Page) => page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as { approval_id: string; tool: string; reason: string };
@@ -179,7 +179,7 @@ describe("transcripts respect scopes", () => {
     const dev = await w.t.account();
     const ownerToken = await w.user.token(["*"]);
     for (const [m, role] of [[viewer, "viewer"], [dev, "developer"]] as const) {
-      expect((await w.t.request("POST", "/v1/projects/ops/members", { token: ownerToken, body: { email: m.email, role } })).status).toBe(201);
+      await w.t.addMember("ops", ownerToken, m, role);
     }
     const readers = [await viewer.token(["*"]), await dev.token(["agent:read", "instances:read"])];
     for (const reader of readers) {
