@@ -18,7 +18,7 @@ describe("the operator's own AI use", () => {
     for (let i = 0; i < 3; i++) {
       const hold = await meter.hold({ accountId: t.operator.id, model: "claude-sonnet-5-5", inputTokens: 2000, maxOutputTokens: 1000 });
       const settled = await meter.settle(hold, { inputTokens: 2000, outputTokens: 400 }, { project: "ops" });
-      expect(settled.shortfall).toBe(0);
+      expect(settled.shortfall).toBe(0n);
       expect(settled.charged).toBeGreaterThan(0);
     }
     const token = await t.operator.token(["*", ADMIN_SCOPE]);

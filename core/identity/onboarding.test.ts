@@ -175,10 +175,14 @@ describe("password reset", () => {
     expect(unknown.body).toEqual(known.body);
     expect(known.body).toEqual({ accepted: true, reset_link: null });
 
+    const session = await login(user.email, user.password);
+    expect(session.status).toBe(200);
     const mail = await smtp.next(user.email);
     const token = tokenFromLink(mail.links.find((l) => l.includes("/account/reset-password#token="))!);
     const set = await t.request("POST", "/v1/auth/set-password", { body: { token, password: "brand-new-password" } });
     expect(set.status).toBe(200);
+    // The reset ends every session opened with the old password.
+    expect((await t.request("GET", "/v1/me", { token: session.body.token })).status).toBe(401);
     expect((await login(user.email, user.password)).status).toBe(401);
     expect((await login(user.email, "brand-new-password")).status).toBe(200);
     expect((await t.request("POST", "/v1/auth/set-password", { body: { token, password: "another-password" } })).status).toBe(400);

@@ -8,6 +8,7 @@ import { defineOperation } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope } from "../kernel/scopes.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, sendVerification } from "./accounts.ts";
 import { Password } from "./passwords.ts";
+import { endSessions } from "./sessions.ts";
 import { consumeLinkToken, deliverLink, issueLinkToken } from "./one-time.ts";
 import { hashPassword } from "./passwords.ts";
 
@@ -72,6 +73,8 @@ export const setPassword = defineOperation({
     const passwordHash = await hashPassword(input.password);
     const link = await consumeLinkToken(ctx.db, ["set_password", "reset_password"], input.token);
     await ctx.db.updateTable("accounts").set({ password_hash: passwordHash }).where("id", "=", link.account_id!).execute();
+    // Whoever knew the old password is logged out everywhere (a reset is how an owner gets an intruder out).
+    await endSessions(ctx.platform, link.account_id!, "password_reset");
     // Any other reset link still in the mailbox is spent too.
     await ctx.db.updateTable("one_time_tokens").set({ used_at: new Date() }).where("account_id", "=", link.account_id!)
       .where("purpose", "in", ["set_password", "reset_password"]).where("used_at", "is", null).execute();
