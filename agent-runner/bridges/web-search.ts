@@ -3,6 +3,7 @@
 // (read in @tavily/core's source: `${apiBaseURL || "https://api.tavily.com"}/search`). Without a key we refuse:
 // the client would otherwise fall back to Tavily's anonymous "keyless" mode, sending customers' queries to a
 // service no one here has an agreement with.
+import { readVariable } from "../../core/config.ts";
 import { tavily } from "@tavily/core";
 import { BosunError, validationError } from "../../core/kernel/errors.ts";
 import type { Bridge } from "../tools.ts";
@@ -15,8 +16,8 @@ export interface WebSearchConfig {
 }
 
 export const webSearchConfig = (env: NodeJS.ProcessEnv = process.env): WebSearchConfig => ({
-  apiKey: env.TAVILY_API_KEY || undefined,
-  baseURL: env.BOSUN_TAVILY_BASE_URL || undefined,
+  apiKey: readVariable("TAVILY_API_KEY", env),
+  baseURL: readVariable("BOSUN_TAVILY_BASE_URL", env),
 });
 
 export interface SearchResult {

@@ -1,5 +1,6 @@
 // Model prices and the token math. Prices are integers in micro-dollars per million tokens, so every cost is
 // exact until the one rounding: each call's cost is rounded UP to a whole micro-dollar, after the margin.
+import { readVariable } from "../config.ts";
 import { BosunError } from "../kernel/errors.ts";
 
 export interface ModelPrice {
@@ -87,13 +88,15 @@ const fromUsd = (p: PriceInput): ModelPrice => price(p.input, p.output, p.cache_
  * extends or overrides the defaults; BOSUN_PRICE_MARGIN is a fraction (0.2 = 20%); BOSUN_DEFAULT_MODEL_PRICE
  * (same JSON shape, one price) prices unknown models. */
 export function loadPriceConfig(env: NodeJS.ProcessEnv = process.env): PriceConfig {
-  const extra = env.BOSUN_MODEL_PRICES ? (JSON.parse(env.BOSUN_MODEL_PRICES) as Record<string, PriceInput>) : {};
-  const margin = Number(env.BOSUN_PRICE_MARGIN ?? 0);
+  const extraJson = readVariable("BOSUN_MODEL_PRICES", env);
+  const extra = extraJson ? (JSON.parse(extraJson) as Record<string, PriceInput>) : {};
+  const margin = Number(readVariable("BOSUN_PRICE_MARGIN", env));
   if (!Number.isFinite(margin) || margin < 0) throw new Error("BOSUN_PRICE_MARGIN must be a fraction ≥ 0, e.g. 0.2");
+  const defaultJson = readVariable("BOSUN_DEFAULT_MODEL_PRICE", env);
   return {
     prices: { ...defaultPrices, ...Object.fromEntries(Object.entries(extra).map(([m, p]) => [m, fromUsd(p)])) },
     marginBps: Math.round(margin * 10_000),
-    defaultPrice: env.BOSUN_DEFAULT_MODEL_PRICE ? fromUsd(JSON.parse(env.BOSUN_DEFAULT_MODEL_PRICE)) : undefined,
+    defaultPrice: defaultJson ? fromUsd(JSON.parse(defaultJson)) : undefined,
   };
 }
 

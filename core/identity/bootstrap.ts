@@ -1,4 +1,5 @@
 // First start: an empty database gets its owner account, the platform operator, and an admin token.
+import { readVariable } from "../config.ts";
 import crypto from "node:crypto";
 import { BosunError } from "../kernel/errors.ts";
 import type { Principal } from "../kernel/operation.ts";
@@ -14,7 +15,7 @@ export interface OwnerBootstrap {
 }
 
 /** Creates the owner when there is no account yet; null when the platform already has one. */
-export async function ensureOwner(platform: Platform, email = process.env.BOSUN_ADMIN_EMAIL || "admin@localhost"): Promise<OwnerBootstrap | null> {
+export async function ensureOwner(platform: Platform, email = readVariable("BOSUN_ADMIN_EMAIL")): Promise<OwnerBootstrap | null> {
   const any = await platform.db.selectFrom("accounts").select("id").limit(1).executeTakeFirst();
   if (any) return null;
   const password = crypto.randomBytes(18).toString("base64url");

@@ -98,3 +98,31 @@ export function toBosunError(err: unknown): BosunError {
   if (err instanceof BosunError) return err;
   return new BosunError("internal", "internal error");
 }
+
+/** One line per code for docs/errors.md (`npm run docs`); typed so a new code cannot go undocumented. */
+export const errorMeaning: Record<ErrorCode, string> = {
+  validation_error: "the input does not match the operation's schema; `issues[].path` names each field",
+  invalid_path: "a site or remote file path is refused (traversal, control or invisible characters, executable types)",
+  unauthorized: "no valid credential: missing, expired or revoked token, ended session, wrong password or code",
+  payment_required: "not enough balance (AI credit or wallet) for the work",
+  spend_cap_reached: "the pool's monthly hard cap (`update_spend_limits`) is reached",
+  insufficient_scope: "the credential lacks the scope; `required_scope` names it",
+  restricted_credential: "an account-level operation called with a credential restricted to projects",
+  forbidden: "allowed by scope but not here: closed registration, a pinned session, a password-protected site, a permission denied on the server",
+  egress_denied: "an outbound connection to a private, loopback or link-local address while `BOSUN_EGRESS_ALLOW_PRIVATE` is off",
+  not_found: "no such resource — also another tenant's, never 403; `resource` names the kind",
+  conflict: "the state forbids it: a duplicate slug, a decided approval, an Idempotency-Key reused with another body",
+  host_key_mismatch: "the instance's SSH host key differs from the pinned one; `reset_instance_host_key` after checking",
+  payload_too_large: "the body or a file is over its limit",
+  unsupported_media_type: "the request's Content-Type is not one the route takes",
+  unprocessable: "well-formed but the server could not do it (e.g. a file operation the instance failed)",
+  nothing_to_publish: "`publish_site` with a draft equal to the live release",
+  rate_limited: "too many calls; `retry_after` (and the `Retry-After` header) says when to try again",
+  internal: "a bug, never the caller's mistake: the log has the details",
+  not_supported: "the instance's provider cannot do this (e.g. start or reinstall on `ssh`)",
+  not_configured: "the operator has not configured what this needs (e.g. the agent's model API key), naming it",
+  unreachable: "the instance's server could not be reached",
+  auth_failed: "the instance's server refused Bosun's key",
+  model_error: "the model provider failed after the SDK's retries",
+  timeout: "the instance's server (or the command) did not answer in time",
+};
