@@ -52,6 +52,27 @@ describe("happy paths", () => {
     expect(events.events.map((e) => e.type)).toEqual(["run_queued", "run_finished"]);
   });
 
+  it("delete_agent_conversation removes the conversation with its messages and runs, and leaves the others", async () => {
+    const { token, project } = await owner();
+    const doomed = (await start(project, token)).body as { conversation: { id: string }; run_id: string };
+    const kept = (await start(project, token, { message: "Keep me" })).body as { conversation: { id: string } };
+    const base = `/v1/projects/${project}/agent/conversations`;
+
+    const del = await t.request("DELETE", `${base}/${doomed.conversation.id}`, { token });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(del.body).toEqual({ deleted: true });
+    expect((await t.request("GET", `${base}/${doomed.conversation.id}`, { token })).status).toBe(404);
+    const listed = (await t.request("GET", base, { token })).body.conversations.map((c: { id: string }) => c.id);
+    expect(listed).toEqual([kept.conversation.id]);
+    const db = t.platform.db;
+    expect(await db.selectFrom("agent_runs").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
+    expect(await db.selectFrom("agent_messages").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
+    // The other conversation's run is untouched.
+    expect((await t.request("GET", `${base}/${kept.conversation.id}`, { token })).body.runs).toEqual([expect.objectContaining({ status: "queued" })]);
+    // Deleting again: it is gone.
+    expect((await t.request("DELETE", `${base}/${doomed.conversation.id}`, { token })).status).toBe(404);
+  });
+
   it("the run holds only the agent kind's scopes the starting token also holds; publishing only when allowed", async () => {
     const { user, project } = await owner();
     const narrow = await user.token(["agent:write", "files:read", "pages:read", "publish:trigger"]);
