@@ -15,7 +15,7 @@ import { issueLinkToken, tokenFromLink } from "../identity/one-time.ts";
 import { isProjectScoped, levelOf, type Operation } from "./operation.ts";
 import { ADMIN_SCOPE, scopeCatalog } from "./scopes.ts";
 import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
-import type { TestAccount, TestPlatform } from "../../testkit/harness.ts";
+import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
 import { connectMcp } from "../../testkit/mcp-client.ts";
 import { callRest, inputSchema, pathParams, readsBody, sampleInput, toolError, concrete } from "../../testkit/operation-inputs.ts";
 import { CONTACT_FORM, PNG_1X1 } from "../../testkit/sites.ts";
@@ -167,7 +167,7 @@ beforeAll(async () => {
   password = user.password;
   stranger = await t.account();
   const full = await user.token(allScopes.filter((s) => s !== ADMIN_SCOPE));
-  const ok = async (res: Promise<{ status: number; body: any }>) => {
+  const ok = async (res: Promise<TestResponse>) => {
     const r = await res;
     if (r.status >= 300) throw new Error(`fixture: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
