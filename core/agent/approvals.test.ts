@@ -44,9 +44,7 @@ const statusOf = async (id: string) => (await t.platform.db.selectFrom("agent_ap
 
 async function member(role: string, scopes: string[]) {
   const m = await t.account();
-  for (const project of ["ops", "web"]) {
-    await t.addMember(project, ownerToken, m, role);
-  }
+  for (const project of ["ops", "web"]) await t.addMember(project, ownerToken, m, role); // members join by invitation only
   return m.token(scopes);
 }
 
@@ -120,5 +118,32 @@ describe("approvals need the approved power", () => {
       await full.close();
     }
     expect(await statusOf(approvalId)).toBe("denied");
+  });
+
+  it("approve_tool_call resumes the run: decided once, the run queued again with a job, the event recorded, gone from list_pending_approvals", async () => {
+    const { approvalId, runId } = await parked("web", "write_file", { path: "a.html", content: "x" });
+    const pending = async () => (await t.request("GET", "/v1/projects/web/agent/approvals", { token: ownerToken })).body.approvals.map((a: { id: string }) => a.id);
+    expect(await pending()).toContain(approvalId);
+
+    const res = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/approve`, { token: ownerToken, body: { note: "go ahead" } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toEqual({ id: approvalId, status: "approved", run_id: runId });
+    const db = t.platform.db;
+    const row = await db.selectFrom("agent_approvals").select(["status", "decided_by", "decided_via", "note"]).where("id", "=", approvalId).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: "approved", decided_by: owner.id, decided_via: "rest", note: "go ahead" });
+    expect((await db.selectFrom("agent_runs").select("status").where("id", "=", runId).executeTakeFirstOrThrow()).status).toBe("queued");
+    expect(await db.selectFrom("jobs").select("state").where("key", "=", runId).execute()).toEqual([{ state: "ready" }]);
+    const events = await db.selectFrom("agent_run_events").select(["type", "data"]).where("run_id", "=", runId).execute();
+    expect(events.filter((e) => e.type === "approval_decided")).toHaveLength(1);
+    expect(await pending()).not.toContain(approvalId);
+
+    // Decided once: a second decision, either way, is a conflict naming how it was decided, and changes nothing.
+    for (const action of ["approve", "deny"]) {
+      const again = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/${action}`, { token: ownerToken, body: {} });
+      expect(again.status, action).toBe(409);
+      expect(again.body.error.message).toContain("already approved (via rest)");
+    }
+    expect(await statusOf(approvalId)).toBe("approved");
+    expect(await db.selectFrom("jobs").select("state").where("key", "=", runId).execute()).toHaveLength(1);
   });
 });

@@ -1,4 +1,5 @@
 // Agent conversation operations without a runner: what they record, what they refuse, and who may call them.
+import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config.ts";
 import { credit } from "../billing/ledger.ts";
@@ -50,6 +51,54 @@ describe("happy paths", () => {
     expect(list.conversations).toEqual([expect.objectContaining({ id: conversation.id, latest_run: expect.objectContaining({ status: "queued" }) })]);
     const events = (await t.request("GET", `/v1/projects/${project}/agent/runs/${run_id}/events`, { token })).body as { events: { type: string }[] };
     expect(events.events.map((e) => e.type)).toEqual(["run_queued", "run_finished"]);
+  });
+
+  it("delete_agent_conversation removes the conversation with its messages and runs, and leaves the others", async () => {
+    const { token, project } = await owner();
+    const doomed = (await start(project, token)).body as { conversation: { id: string }; run_id: string };
+    const kept = (await start(project, token, { message: "Keep me" })).body as { conversation: { id: string } };
+    const base = `/v1/projects/${project}/agent/conversations`;
+
+    const del = await t.request("DELETE", `${base}/${doomed.conversation.id}`, { token });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(del.body).toEqual({ deleted: true });
+    expect((await t.request("GET", `${base}/${doomed.conversation.id}`, { token })).status).toBe(404);
+    const listed = (await t.request("GET", base, { token })).body.conversations.map((c: { id: string }) => c.id);
+    expect(listed).toEqual([kept.conversation.id]);
+    const db = t.platform.db;
+    expect(await db.selectFrom("agent_runs").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
+    expect(await db.selectFrom("agent_messages").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
+    // The other conversation's run is untouched.
+    expect((await t.request("GET", `${base}/${kept.conversation.id}`, { token })).body.runs).toEqual([expect.objectContaining({ status: "queued" })]);
+    // Deleting again: it is gone.
+    expect((await t.request("DELETE", `${base}/${doomed.conversation.id}`, { token })).status).toBe(404);
+  });
+
+  it("cancel_agent_run ends a run parked on an approval, cancels the approval, and shows in get_agent_conversation and list_agent_run_events", async () => {
+    const { token, project } = await owner();
+    const { conversation, run_id } = (await start(project, token)).body as { conversation: { id: string }; run_id: string };
+    const db = t.platform.db;
+    // Parked as the runner parks a run: awaiting a person's decision on one call.
+    await db.updateTable("agent_runs").set({ status: "awaiting_approval" }).where("id", "=", run_id).execute();
+    const approvalId = crypto.randomUUID();
+    await db
+      .insertInto("agent_approvals")
+      .values({ id: approvalId, run_id, conversation_id: conversation.id, tool_use_id: "toolu_1", tool: "write_file", input: JSON.stringify({ path: "a.html", content: "x" }), reason: "test" })
+      .execute();
+    const base = `/v1/projects/${project}/agent`;
+    const seen = (await t.request("GET", `${base}/runs/${run_id}/events`, { token })).body.events as { id: string; type: string }[];
+
+    const cancel = await t.request("POST", `${base}/conversations/${conversation.id}/cancel`, { token, body: {} });
+    expect(cancel.body).toEqual({ cancelled_run_id: run_id });
+    expect((await db.selectFrom("agent_approvals").select("status").where("id", "=", approvalId).executeTakeFirstOrThrow()).status).toBe("cancelled");
+    expect((await t.request("GET", `${base}/approvals`, { token })).body.approvals).toEqual([]);
+    const got = (await t.request("GET", `${base}/conversations/${conversation.id}`, { token })).body;
+    expect(got.runs).toEqual([expect.objectContaining({ id: run_id, status: "cancelled" })]);
+    const later = await t.request("GET", `${base}/runs/${run_id}/events?after=${seen.at(-1)?.id}`, { token });
+    expect(later.body.run).toMatchObject({ id: run_id, status: "cancelled" });
+    expect(later.body.events.map((e: { type: string }) => e.type)).toEqual(["run_finished"]);
+    // Nothing left to cancel.
+    expect((await t.request("POST", `${base}/conversations/${conversation.id}/cancel`, { token, body: {} })).body).toEqual({ cancelled_run_id: null });
   });
 
   it("the run holds only the agent kind's scopes the starting token also holds; publishing only when allowed", async () => {

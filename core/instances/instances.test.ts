@@ -241,3 +241,31 @@ describe("egress policy", () => {
     }
   });
 });
+
+describe("delete_instance", () => {
+  it("drops its pooled connection, answers 404 for it afterwards and frees its name", async () => {
+    const body = { name: "gone", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey };
+    const created = await req("POST", "/v1/projects/srv-proj/instances", body);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const idOf = async () => (await w.t.platform.db.selectFrom("instances").select("id").where("name", "=", "gone").executeTakeFirstOrThrow()).id;
+    const id = await idOf();
+    expect((await req("POST", `${w.path("gone")}/test`)).status).toBe(200);
+    const pool = w.t.platform.instances.pool;
+    expect(pool.state(id)).toBe("connected");
+
+    const del = await req("DELETE", w.path("gone"));
+    expect(del.body).toEqual({ deleted: true, instance: "gone" });
+    expect(pool.state(id)).toBe("disconnected");
+    expect(await w.t.platform.db.selectFrom("instances").select("id").where("id", "=", id).execute()).toEqual([]);
+    const cmd = await req("POST", `${w.path("gone")}/commands`, { command: "true" });
+    expect(cmd.status).toBe(404);
+    expect(cmd.body.error).toMatchObject({ code: "not_found", resource: "instance" });
+    const names = (await req("GET", "/v1/projects/srv-proj/instances")).body.instances.map((i: { name: string }) => i.name);
+    expect(names).not.toContain("gone");
+
+    const again = await req("POST", "/v1/projects/srv-proj/instances", body);
+    expect(again.status).toBe(201);
+    expect(await idOf()).not.toBe(id);
+    expect((await req("DELETE", w.path("gone"))).status).toBe(200);
+  });
+});

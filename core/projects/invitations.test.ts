@@ -154,3 +154,29 @@ describe("invitations", () => {
     expect(t.platform.operations.get("accept_invitation").level).toBe("account");
   });
 });
+
+describe("list_invitations and revoke_invitation", () => {
+  it("list every invitation of the project with its state, filter by state, and revoking changes only that one", async () => {
+    const p = await project();
+    const q = await project();
+    const joiner = await t.account();
+    const a = await invite(p.slug, p.token, "list-a@example.test", "viewer");
+    const b = await invite(p.slug, p.token, "list-b@example.test");
+    await invite(q.slug, q.token, "elsewhere@example.test");
+    await invite(p.slug, p.token, joiner.email);
+    expect((await t.request("POST", "/v1/auth/accept-invitation", { body: { token: await linkIn(joiner.email) } })).status).toBe(200);
+    const list = async (query = "") => (await t.request("GET", `/v1/projects/${p.slug}/invitations${query}`, { token: p.token })).body.invitations as { id: string; email: string; role: string; status: string; invited_by: string }[];
+    const byEmail = (xs: { email: string; status: string }[]) => Object.fromEntries(xs.map((x) => [x.email, x.status]));
+
+    expect(byEmail(await list())).toEqual({ "list-a@example.test": "pending", "list-b@example.test": "pending", [joiner.email]: "accepted" });
+    expect((await list()).find((x) => x.email === "list-a@example.test")).toMatchObject({ role: "viewer", invited_by: p.owner.id });
+
+    const revoked = await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${a.body.invitation.id}`, { token: p.token });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect(byEmail(await list())).toEqual({ "list-a@example.test": "revoked", "list-b@example.test": "pending", [joiner.email]: "accepted" });
+    expect((await list("?status=pending")).map((x) => x.id)).toEqual([b.body.invitation.id]);
+    expect((await list("?status=revoked")).map((x) => x.email)).toEqual(["list-a@example.test"]);
+    // The other project's invitation is untouched, and not listed here.
+    expect((await t.request("GET", `/v1/projects/${q.slug}/invitations?status=pending`, { token: q.token })).body.invitations).toHaveLength(1);
+  });
+});

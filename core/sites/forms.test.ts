@@ -70,3 +70,27 @@ describe("form operations", () => {
     expect((await call("GET", "/submissions", undefined, other)).status).toBe(404);
   });
 });
+
+describe("public forms (list_site_forms, get_site_form_schema)", () => {
+  it("show anyone the live forms only: a form declared in the draft appears once published; an unknown form or site is 404", async () => {
+    const pub = (path: string) => t.request("GET", `/v1/sites/forms-site${path}`);
+    const live = await pub("/forms");
+    expect(live.status).toBe(200);
+    expect(live.body.forms.map((f: { id: string }) => f.id)).toEqual(["contact"]);
+    const schema = await pub("/forms/contact");
+    expect(schema.status).toBe(200);
+    expect(schema.body).toMatchObject({ id: "contact", title: "Contact us" });
+    expect(schema.body.fields.map((f: { name: string }) => f.name)).toEqual(CONTACT_FORM.fields.map((f) => f.name));
+
+    const newsletter = { id: "newsletter", title: "News", fields: [{ name: "email", type: "email", required: true }] };
+    expect((await call("PATCH", "/settings", { settings: { forms: [CONTACT_FORM, newsletter] } })).status).toBe(200);
+    expect((await pub("/forms")).body.forms.map((f: { id: string }) => f.id)).toEqual(["contact"]);
+    expect((await pub("/forms/newsletter")).status).toBe(404);
+    expect((await call("POST", "/releases")).status).toBe(201);
+    expect((await pub("/forms")).body.forms.map((f: { id: string }) => f.id)).toEqual(["contact", "newsletter"]);
+    expect((await pub("/forms/newsletter")).body.fields).toEqual([expect.objectContaining({ name: "email", type: "email", required: true })]);
+
+    expect((await pub("/forms/nope")).body.error).toMatchObject({ code: "not_found" });
+    expect((await t.request("GET", "/v1/sites/no-such-site/forms")).status).toBe(404);
+  });
+});

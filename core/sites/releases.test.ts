@@ -101,3 +101,36 @@ describe("releases", () => {
     }
   });
 });
+
+describe("list_releases and create_preview_link", () => {
+  it("list releases newest first with the live one marked, paged by `before`; a preview link is signed and expires when asked", async () => {
+    await t.request("POST", "/v1/projects", { token, body: { slug: "rel-list", name: "L", kind: "site" } });
+    const q = (method: string, path: string, body?: unknown) => t.request(method, `/v1/projects/rel-list${path}`, { token, body });
+    expect((await q("GET", "/releases")).body).toEqual({ releases: [], live_release: null });
+    for (const content of ["one", "two", "three"]) {
+      await q("PUT", "/files", { path: "index.html", content });
+      expect((await q("POST", "/releases")).status).toBe(201);
+    }
+    expect((await q("POST", "/rollback", { release: 2 })).status).toBe(200);
+    const all = (await q("GET", "/releases")).body;
+    expect(all.live_release).toBe(2);
+    expect(all.releases.map((r: { release: number; live: boolean }) => [r.release, r.live])).toEqual([[3, false], [2, true], [1, false]]);
+    expect(all.releases[0]).toMatchObject({ files: 1, bytes: 5 });
+    const page = (await q("GET", "/releases?limit=1&before=3")).body.releases.map((r: { release: number }) => r.release);
+    expect(page).toEqual([2]);
+
+    const before = Date.now();
+    const link = await q("POST", "/preview-links", { expires_in_minutes: 5 });
+    expect(link.status, JSON.stringify(link.body)).toBe(201);
+    expect(link.body.url).toMatch(/\/_preview\/[^/]+\/$/);
+    const expires = Date.parse(link.body.expires_at);
+    expect(expires).toBeGreaterThan(before + 4 * 60_000);
+    expect(expires).toBeLessThanOrEqual(before + 5 * 60_000 + 1000);
+    expect(new URL(link.body.url).hostname.startsWith("rel-list.")).toBe(true);
+    // Another site's link differs: the token is bound to its site.
+    await t.request("POST", "/v1/projects", { token, body: { slug: "rel-other", name: "O", kind: "site" } });
+    const other = await t.request("POST", "/v1/projects/rel-other/preview-links", { token, body: { expires_in_minutes: 5 } });
+    expect(other.status).toBe(201);
+    expect(other.body.url.split("/_preview/")[1]).not.toBe(link.body.url.split("/_preview/")[1]);
+  });
+});
