@@ -7,7 +7,7 @@ import { BosunError } from "../core/kernel/errors.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { createMcpServer } from "./server.ts";
-import { parseView, tagsOf } from "./view.ts";
+import { parseView, tagsOf, type McpView } from "./view.ts";
 
 /**
  * A web page on another site can make a browser send requests to a loopback server by rebinding its own name
@@ -36,17 +36,22 @@ const methodNotAllowed = () =>
     headers: { Allow: "POST", "Content-Type": "application/json" },
   });
 
-/** Answers one MCP HTTP request for an authenticated principal. */
+/** Answers one MCP HTTP request for an authenticated principal, in the view its query asks for. */
 export function mcpHttpHandler(platform: Platform) {
   const knownTags = tagsOf(platform.operations.operations);
-  return async (request: Request, principal: Principal, requestId?: string): Promise<Response> => {
-    if (request.method !== "POST") return methodNotAllowed();
-    const view = parseView(Object.fromEntries(new URL(request.url).searchParams), knownTags);
-    const server = createMcpServer(platform, principal, view, requestId);
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    await server.connect(transport);
-    // The client went away: closing the server aborts the handlers still running (their ctx.signal).
-    request.signal.addEventListener("abort", () => void server.close(), { once: true });
-    return transport.handleRequest(request);
+  return (request: Request, principal: Principal, requestId?: string): Promise<Response> => {
+    const view = request.method === "POST" ? parseView(Object.fromEntries(new URL(request.url).searchParams), knownTags) : {};
+    return answerMcp(platform, request, principal, view, requestId);
   };
+}
+
+/** Answers one MCP HTTP request in a given view (the API's /mcp parses it from the query; a site's is fixed). */
+export async function answerMcp(platform: Platform, request: Request, principal: Principal, view: McpView, requestId?: string): Promise<Response> {
+  if (request.method !== "POST") return methodNotAllowed();
+  const server = createMcpServer(platform, principal, view, requestId);
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  await server.connect(transport);
+  // The client went away: closing the server aborts the handlers still running (their ctx.signal).
+  request.signal.addEventListener("abort", () => void server.close(), { once: true });
+  return transport.handleRequest(request);
 }

@@ -14,7 +14,7 @@ import { invoke } from "../core/kernel/invoker.ts";
 import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
-import { inView, onMcp, toolFor, visibleOperations } from "./tools.ts";
+import { fixedTools, inView, onMcp, operationIdOf, toolFor, visibleOperations } from "./tools.ts";
 import type { McpView } from "./view.ts";
 
 const VERSION = "0.1.0";
@@ -53,18 +53,20 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
   const principal: Principal = pinned ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } } : basePrincipal;
   const visible = visibleOperations(platform.operations.operations, principal, view);
   const visibleById = new Map(visible.map((op) => [op.id, op]));
-  const compact = view.mode === "compact";
-  const tools = compact ? compactTools(visible) : visible.map((op) => toolFor(op, pinned));
+  const { fixed } = view;
+  const compact = view.mode === "compact" && !fixed;
+  const tools = fixed ? fixedTools(visible, fixed) : compact ? compactTools(visible) : visible.map((op) => toolFor(op, pinned));
 
   const server = new Server(
-    { name: "bosun", version: VERSION },
+    { name: fixed?.name ?? "bosun", version: VERSION },
     {
       capabilities: { tools: { listChanged: false }, logging: {} },
       jsonSchemaValidator,
       instructions:
+        fixed?.instructions ??
         "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}." +
-        (compact ? " Find operations with search_operations, run them with call_operation." : "") +
-        (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
+          (compact ? " Find operations with search_operations, run them with call_operation." : "") +
+          (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
     },
   );
 
@@ -72,9 +74,10 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
    * The operation behind a tool name. One hidden only because the caller lacks its scope still goes to the
    * invoker, which refuses it exactly as REST does (insufficient_scope); one outside the view is not a tool here.
    */
-  function resolve(id: string): Operation {
-    const op = visibleById.get(id) ?? (platform.operations.has(id) ? platform.operations.get(id) : undefined);
-    if (!op || !onMcp(op)) throw notFound("tool", id);
+  function resolve(name: string): Operation {
+    const id = operationIdOf(name, view);
+    const op = id === undefined ? undefined : (visibleById.get(id) ?? (platform.operations.has(id) ? platform.operations.get(id) : undefined));
+    if (!op || !onMcp(op)) throw notFound("tool", name);
     if (!inView(op, view)) throw new BosunError("not_found", `tool '${id}' is not offered in this view (read_only or toolsets)`, { resource: "tool" });
     return op;
   }
@@ -83,7 +86,8 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
     const op = resolve(id);
     // Pinned: the project comes from the pin. A project the caller names anyway is left for the invoker,
     // whose pin check refuses any other project (not_found), rather than being silently replaced.
-    const input = pinned && isProjectScoped(op) && args.project === undefined ? { ...args, project: view.project } : args;
+    // A fixed view's arguments (a site's own endpoint: its site) are the endpoint's, not the client's to change.
+    const input = fixed ? { ...args, ...fixed.args } : pinned && isProjectScoped(op) && args.project === undefined ? { ...args, project: view.project } : args;
     // The key may come in the request's _meta (the MCP place for it) or, for clients that cannot set _meta,
     // as an `_idempotency_key` argument.
     const { _idempotency_key: argKey, ...rest } = input as Record<string, unknown> & { _idempotency_key?: unknown };

@@ -3,7 +3,7 @@
 import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
 import { isProjectScoped, isRestricted, levelOf, type Operation, type Principal } from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
-import type { McpView } from "./view.ts";
+import type { FixedView, McpView } from "./view.ts";
 
 export type { McpView };
 
@@ -47,9 +47,26 @@ export function toolFor(op: Operation, pinned: boolean): ToolDef {
 /** Whether MCP offers the operation at all (login and register are not tools). */
 export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mcp");
 
-/** Whether the view the client asked for (read_only, toolsets) includes the operation. */
+/** Whether the view (read_only, toolsets, a fixed tool set) includes the operation. */
 export const inView = (op: Operation, view: McpView) =>
-  (!view.readOnly || op.effect === "read") && (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t)));
+  (!view.readOnly || op.effect === "read") &&
+  (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t))) &&
+  (!view.fixed || Object.values(view.fixed.tools).includes(op.id));
+
+/** The operation id behind a tool name: the name itself, or in a fixed view its entry (undefined: no such tool). */
+export const operationIdOf = (name: string, view: McpView): string | undefined =>
+  !view.fixed ? name : Object.hasOwn(view.fixed.tools, name) ? view.fixed.tools[name] : undefined;
+
+/** A fixed view's tools: renamed, and without the arguments the endpoint sets. */
+export function fixedTools(visible: readonly Operation[], fixed: FixedView): ToolDef[] {
+  const byId = new Map(visible.map((op) => [op.id, op]));
+  return Object.entries(fixed.tools).flatMap(([name, id]) => {
+    const op = byId.get(id);
+    if (!op) return [];
+    const tool = toolFor(op, false);
+    return [{ ...tool, name, inputSchema: withoutFields(tool.inputSchema, Object.keys(fixed.args)) }];
+  });
+}
 
 /**
  * The operations a caller sees through MCP: offered on MCP, in its view, within its scopes, and not acting on

@@ -13,6 +13,19 @@ export interface McpView {
   toolsets?: string[];
   /** `compact`: two tools, search_operations and call_operation, for small context windows. */
   mode?: "full" | "compact";
+  /** A fixed view set by the endpoint, never by the client (a site's public MCP). */
+  fixed?: FixedView;
+}
+
+/**
+ * Exactly these tools and nothing else: tool name → operation id, with `args` set by the endpoint on every
+ * call (whatever the client sends) and absent from the tools' schemas.
+ */
+export interface FixedView {
+  name: string;
+  instructions: string;
+  tools: Record<string, string>;
+  args: Record<string, unknown>;
 }
 
 /** The view as it arrives: query strings, or commander flags (where --read-only is a boolean). */

@@ -3,16 +3,14 @@
 // `{slug}.{BOSUN_SITES_DOMAIN}` by Host header; `/s/{slug}/…` only in path mode (BOSUN_SITES_PATH_MODE), where
 // an old `/s/` link otherwise redirects to the site's own origin. Signed draft previews under `…/_preview/{token}/`; the password form at `…/_auth`; form posts at
 // `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. What to answer is decided in core/sites.
-import crypto from "node:crypto";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
-import { BosunError, toBosunError, validationError } from "../core/kernel/errors.ts";
-import { inputIssues } from "../core/kernel/input-guard.ts";
+import { BosunError, toBosunError } from "../core/kernel/errors.ts";
+import { invoke } from "../core/kernel/invoker.ts";
+import { anonymous } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
-import { acceptSubmission } from "../core/sites/forms.ts";
-import { FORM_POSTS_PER_MINUTE } from "../core/sites/public.ts";
 import { escapeHtml } from "../core/sites/links.ts";
 import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
@@ -157,56 +155,32 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     return c.redirect(`${base}/`, 303);
   }
 
+  // A form post is submit_site_form in a browser's wire format: the invoker validates, limits, audits and maps
+  // errors; this only reads the body and answers with a page, a redirect or JSON.
   async function formPost(c: Context, site: LiveSite, formId: string) {
     const wantsJson = /json/i.test(c.req.header("accept") ?? "") || /json/i.test(c.req.header("content-type") ?? "");
     const reply = (status: number, payload: Record<string, unknown>, title: string, text: string) =>
       wantsJson ? c.json(payload, status as 400) : plain(c, status, title, text);
     if (c.req.method !== "POST") return plain(c, 405, "Method not allowed", "Forms take POST.", { Allow: "POST" });
-    const started = performance.now();
-    let outcome = "ok";
     try {
-      const limit = await platform.securityLimiter.take(`site-form:${clientIp(c, platform)}`, FORM_POSTS_PER_MINUTE);
-      if (!limit.allowed) {
-        c.header("Retry-After", String(limit.retryAfter));
-        throw new BosunError("rate_limited", `too many form posts; retry in ${limit.retryAfter}s`, { retry_after: limit.retryAfter });
-      }
-      const length = Number(c.req.header("content-length") ?? 0);
-      if (length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
       const data = await readFormBody(c);
-      // The invoker's input checks, for this one path that reaches core without it.
-      const guarded = inputIssues(data);
-      if (guarded.length) throw validationError(guarded);
-      const stored = await acceptSubmission(platform.db, site.projectId, formId, data);
+      const input = { site: site.slug, form_id: formId, data };
+      const stored = (await invoke(platform, "submit_site_form", input, anonymous("sites", clientIp(c, platform)))) as Record<string, unknown>;
       const next = typeof data._redirect === "string" && /^\/(?!\/)[^\s\\]*$/.test(data._redirect) ? data._redirect : null;
       if (!wantsJson && next) return c.redirect(next, 303);
       return reply(201, stored, "Thank you", "Your message was sent.");
     } catch (err) {
+      // The invoker logs its own failures; a bug before it (reading the body) is logged here.
+      if (!(err instanceof BosunError)) platform.log.error({ err }, "form post failed");
       const error = toBosunError(err);
-      outcome = error.code;
-      if (error.code === "internal") platform.log.error({ err }, "form post failed");
-      const issues = (error.details.issues as { path: string; message: string }[] | undefined) ?? [];
-      return reply(error.status, { error: error.toJSON() }, "The form was not sent", issues.length ? issues.map((i) => `${i.path}: ${i.message}`).join("; ") : error.message);
-    } finally {
-      // A visitor's post is a write into the project: it enters the audit trail like submit_site_form does
-      // (the form id only; what a visitor typed is personal data and stays in the submission).
-      await platform.audit
-        .record(
-          {
-            request_id: crypto.randomUUID(),
-            at: new Date(),
-            account_id: null,
-            token_prefix: null,
-            operation: "submit_site_form",
-            surface: "rest",
-            project: site.slug,
-            outcome,
-            duration_ms: Math.round(performance.now() - started),
-            client_ip: clientIp(c, platform),
-            input: JSON.stringify({ site: site.slug, form_id: formId.slice(0, 64), via: "form_post" }),
-          },
-          true,
-        )
-        .catch((err) => platform.log.warn({ err }, "form post audit failed"));
+      if (error.code === "rate_limited") c.header("Retry-After", String(error.details.retry_after ?? 1));
+      // The post's fields are the operation's `data`: name them as the visitor's form does.
+      const issues = (error.details.issues as { path: string; message: string }[] | undefined)?.map((i) => ({
+        ...i,
+        path: i.path === "data" ? "" : i.path.replace(/^data\./, ""),
+      }));
+      const json = issues ? { error: { ...error.toJSON(), issues } } : { error: error.toJSON() };
+      return reply(error.status, json, "The form was not sent", issues?.length ? issues.map((i) => `${i.path}: ${i.message}`).join("; ") : error.message);
     }
   }
 

@@ -2,7 +2,7 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CONTACT_FORM } from "../testkit/sites.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { toolError } from "../testkit/operation-inputs.ts";
@@ -168,6 +168,97 @@ describe("the public site operations on the API", () => {
     const rows = await t.platform.db.selectFrom("audit_events").select(["operation", "account_id"]).where("operation", "=", "get_business_info").execute();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.account_id === null)).toBe(true);
+  });
+});
+
+describe("one door: the listener's form posts and public MCP go through the invoker", () => {
+  const auditRows = async (operation: string) => {
+    await t.platform.audit.flush();
+    return t.platform.db
+      .selectFrom("audit_events")
+      .select(["surface", "outcome", "project", "input", "account_id"])
+      .where("operation", "=", operation)
+      .orderBy("at")
+      .execute();
+  };
+  /** The keys each limiter was asked for while `fn` ran. */
+  async function limiterKeys(fn: () => Promise<void>) {
+    const general = vi.spyOn(t.platform.rateLimiter, "take");
+    const security = vi.spyOn(t.platform.securityLimiter, "take");
+    try {
+      await fn();
+      return { general: general.mock.calls.map((c) => c[0]), security: security.mock.calls.map((c) => c[0]) };
+    } finally {
+      general.mockRestore();
+      security.mockRestore();
+    }
+  }
+
+  it("a form post writes exactly one audit row (surface sites, no visitor data) and takes each limit once", async () => {
+    await t.platform.db.deleteFrom("rate_limits").where("key", "like", "site-form:%").execute();
+    const before = (await auditRows("submit_site_form")).length;
+    const keys = await limiterKeys(async () => {
+      const res = await post("/s/visit-site/_forms/contact", new URLSearchParams({ name: "Door", email: "door@x.test" }), { Accept: "application/json" });
+      expect(res.status).toBe(201);
+    });
+    expect(keys).toEqual({ general: ["ip:127.0.0.1"], security: ["site-form:127.0.0.1"] });
+    const rows = (await auditRows("submit_site_form")).slice(before);
+    expect(rows).toEqual([{ surface: "sites", outcome: "ok", project: "visit-site", input: { site: "visit-site", form_id: "contact" }, account_id: null }]);
+    // A refused post is one row too, with the invoker's outcome.
+    const refused = await post("/s/visit-site/_forms/contact", new URLSearchParams({ email: "bad" }));
+    expect(refused.status).toBe(400);
+    expect((await auditRows("submit_site_form")).slice(before + 1).map((r) => [r.surface, r.outcome])).toEqual([["sites", "validation_error"]]);
+    await t.platform.db.deleteFrom("rate_limits").where("key", "like", "site-form:%").execute();
+  });
+
+  it("a visitor who unlocked a password-protected site may post its forms; its MCP stays closed", async () => {
+    const login = await post("/s/locked-site/_auth", new URLSearchParams({ password: "secret password" }));
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    const res = await post("/s/locked-site/_forms/contact", new URLSearchParams({ name: "In", email: "in@x.test" }), { Cookie: cookie });
+    expect(res.status).toBe(201);
+    const client = await siteMcp("locked-site");
+    const sent = await client.callTool({ name: "submit_form", arguments: { form_id: "contact", data: { name: "Agent", email: "agent@x.test" } } });
+    expect(toolError(sent).code).toBe("forbidden");
+    await client.close();
+    await t.platform.db.deleteFrom("rate_limits").where("key", "like", "site-form:%").execute();
+  });
+
+  it("a public MCP call writes exactly one audit row and takes the invoker's limit once; the protocol's own requests take none", async () => {
+    const client = await siteMcp("visit-site");
+    const before = (await auditRows("get_business_info")).length;
+    const keys = await limiterKeys(async () => {
+      await client.listTools();
+      expect((await client.callTool({ name: "get_business_info", arguments: {} })).isError).toBeFalsy();
+    });
+    expect(keys).toEqual({ general: ["ip:127.0.0.1"], security: [] });
+    expect((await auditRows("get_business_info")).slice(before)).toEqual([{ surface: "mcp", outcome: "ok", project: null, input: { site: "visit-site" }, account_id: null }]);
+
+    const submitted = (await auditRows("submit_site_form")).length;
+    const submitKeys = await limiterKeys(async () => {
+      const sent = await client.callTool({ name: "submit_form", arguments: { form_id: "contact", data: { name: "Bot", email: "bot@x.test" } } });
+      expect(sent.isError).toBeFalsy();
+    });
+    expect(submitKeys).toEqual({ general: ["ip:127.0.0.1"], security: ["site-form:127.0.0.1"] });
+    expect((await auditRows("submit_site_form")).slice(submitted).map((r) => [r.surface, r.outcome, r.project])).toEqual([["mcp", "ok", "visit-site"]]);
+    await client.close();
+    await t.platform.db.deleteFrom("rate_limits").where("key", "like", "site-form:%").execute();
+  });
+
+  it("offers only the fixed tools, pins the site, and answers GET with the MCP server's 405", async () => {
+    const client = await siteMcp("visit-site");
+    const { tools } = await client.listTools();
+    expect(tools.every((x) => !("site" in ((x.inputSchema.properties ?? {}) as object)))).toBe(true);
+    // Another public operation, or a listed one under its operation id, is not a tool here.
+    for (const name of ["login", "submit_site_form", "list_site_forms"]) {
+      expect(toolError(await client.callTool({ name, arguments: {} })).code, name).toBe("not_found");
+    }
+    // A `site` argument cannot point the endpoint elsewhere.
+    const info = await client.callTool({ name: "get_business_info", arguments: { site: "locked-site" } });
+    expect(info.structuredContent).toMatchObject({ site_name: "Ada's Bakery" });
+    await client.close();
+    const get = await fetch(`${origin}/s/visit-site/mcp`, { headers: { Accept: "text/event-stream" } });
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
   });
 });
 

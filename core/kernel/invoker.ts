@@ -52,7 +52,7 @@ export async function invoke(
     const parsed = op.input.safeParse(rawInput ?? {});
     if (!parsed.success) throw validationError(zodIssues(parsed.error));
     const input = parsed.data as Record<string, unknown>;
-    auditInput = redactInput(input);
+    auditInput = redactInput(op.auditInput ? op.auditInput(input) : input);
 
     let project: Context["project"] = null;
     if (isProjectScoped(op) && typeof input.project === "string") {

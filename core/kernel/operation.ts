@@ -7,7 +7,11 @@ import type { ErrorCode } from "./errors.ts";
 import type { ProjectRole } from "./scopes.ts";
 import type { Platform } from "../platform.ts";
 
-export type Surface = "rest" | "mcp" | "agent" | "telegram" | "cli";
+/**
+ * `sites`: a visitor's form post on the sites listener, which admits it only past the site's password (if any),
+ * so no caller input can choose it.
+ */
+export type Surface = "rest" | "mcp" | "agent" | "telegram" | "cli" | "sites";
 export type Effect = "read" | "write" | "destructive";
 
 /** How a caller proved who they are. Each kind has a checker that re-validates it on every call. */
@@ -118,6 +122,8 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
   surfaces?: Surface[];
   /** The response carries a secret: the idempotency store keeps it only encrypted. */
   secretOutput?: boolean;
+  /** What the audit record keeps of the input, when not all of it (a visitor's form data is personal data). */
+  auditInput?: (input: z.output<I>) => unknown;
   /** Error codes it can answer beyond those every operation of its kind can (for the OpenAPI document). */
   errors?: ErrorCode[];
   handler: (ctx: Context, input: z.output<I>) => Promise<z.input<O>>;

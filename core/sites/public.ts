@@ -34,7 +34,7 @@ const SiteRef = Slug.meta({ description: "Slug of the site (its project)", examp
  * The site a public call names. A missing site, an instance project and a password-protected site all
  * answer alike where it matters: nothing of the content leaks.
  */
-async function publicSite(db: Kysely<Database>, slug: string): Promise<PublicSite> {
+async function publicSite(db: Kysely<Database>, slug: string, admitted = false): Promise<PublicSite> {
   const row = await db
     .selectFrom("projects as p")
     .leftJoin("sites as s", "s.project_id", "p.id")
@@ -45,7 +45,7 @@ async function publicSite(db: Kysely<Database>, slug: string): Promise<PublicSit
     .where("p.kind", "=", "site")
     .executeTakeFirst();
   if (!row) throw notFound("site", slug);
-  if (row.password_hash) throw new BosunError("forbidden", "this site is password-protected; its content is not available here");
+  if (row.password_hash && !admitted) throw new BosunError("forbidden", "this site is password-protected; its content is not available here");
   return { projectId: row.id, slug: row.slug, liveRelease: row.live_release ?? null, settings: readSettings(row.settings ?? {}) };
 }
 
@@ -179,8 +179,13 @@ export const submitSiteForm = defineOperation({
   http: { method: "post", path: "/sites/{site}/forms/{form_id}/submissions", status: 201 },
   input: z.object({ site: SiteRef, form_id: FormId, data: z.record(z.string().max(64), z.unknown()) }),
   output: z.object({ id: z.string(), form_id: z.string(), created_at: z.string() }),
+  // What a visitor typed is personal data: it stays in the submission, out of the audit trail.
+  auditInput: (input) => ({ site: input.site, form_id: input.form_id }),
   handler: async (ctx, input) => {
-    const site = await publicSite(ctx.db, input.site);
+    // A form post on the sites listener (surface `sites`) comes only past the site's password: a visitor who
+    // unlocked a protected site may use its forms. Everywhere else a protected site stays closed.
+    const site = await publicSite(ctx.db, input.site, ctx.principal.surface === "sites");
+    ctx.auditProject(site.slug);
     if (!ctx.principal.credential) {
       const limit = await ctx.platform.securityLimiter.take(`site-form:${ctx.principal.clientIp}`, FORM_POSTS_PER_MINUTE);
       if (!limit.allowed) throw rateLimited(limit.retryAfter);
