@@ -45,7 +45,7 @@ const statusOf = async (id: string) => (await t.platform.db.selectFrom("agent_ap
 async function member(role: string, scopes: string[]) {
   const m = await t.account();
   for (const project of ["ops", "web"]) {
-    expect((await t.request("POST", `/v1/projects/${project}/members`, { token: ownerToken, body: { email: m.email, role } })).status).toBe(201);
+    await t.addMember(project, ownerToken, m, role);
   }
   return m.token(scopes);
 }
