@@ -160,7 +160,7 @@ export class RunRelay {
     } catch (err) {
       const e = toBosunError(err);
       if (e.code === "not_found") this.forget(w);
-      else if (e.code === "unauthorized") await this.end(w, "⏹ Cancelled. This chat is no longer linked.");
+      else if (e.code === "unauthorized") await this.end(w, `⏹ Cancelled. This chat's link no longer holds: ${clip(e.message, 300)}.`);
       else if (e.code === "insufficient_scope") await this.end(w, `⏹ This chat may not follow the run: ${clip(e.message, 300)}`);
       else throw err;
       return null;
