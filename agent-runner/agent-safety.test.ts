@@ -7,11 +7,10 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
-import { runEventsAfter } from "../core/agent/events.ts";
-import { redactEvents } from "../core/agent/redaction.ts";
-import { chatEventCutoff } from "../core/agent/telegram-links.ts";
+import { linkPrincipal } from "../core/agent/telegram-links.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
+import { invoke } from "../core/kernel/invoker.ts";
 import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
 import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
 import { createFetchUrl } from "./bridges/fetch-url.ts";
@@ -207,20 +206,21 @@ describe("transcripts respect scopes", () => {
       expect(String(stream.body)).not.toContain(SECRET);
     }
 
-    // A Telegram chat's relay judges by its link's scopes (the relay applies exactly this to what it sends).
+    // A Telegram chat's relay reads the events through the invoker as the chat's link, so the link's scopes decide.
     const db = w.t.platform.db;
     const ids = await db.selectFrom("projects as p").innerJoin("instances as i", "i.project_id", "p.id").select(["p.id as project_id", "i.id as instance_id"]).where("p.slug", "=", "ops").where("i.name", "=", "web").executeTakeFirstOrThrow();
     const relayed = async (scopes: string[], chat: number) => {
+      const linkId = crypto.randomUUID();
       await db
         .insertInto("telegram_links")
-        .values({ id: crypto.randomUUID(), account_id: dev.id, ...ids, chat_id: chat, telegram_user_id: chat, telegram_username: null, scopes, credential_kind: "session", credential_id: crypto.randomUUID() })
+        .values({ id: linkId, account_id: dev.id, ...ids, chat_id: chat, telegram_user_id: chat, telegram_username: null, scopes, credential_kind: "session", credential_id: crypto.randomUUID() })
         .execute();
-      return JSON.stringify(redactEvents(await runEventsAfter(db, runId, undefined), await chatEventCutoff(w.t.platform, chat, runId)));
+      return JSON.stringify(await invoke(w.t.platform, "list_agent_run_events", { project: "ops", run_id: runId }, await linkPrincipal(w.t.platform, linkId)));
     };
     expect(await relayed(["agent:*", "instances:read"], 9_100_000_001)).not.toContain(SECRET);
     expect(await relayed(["agent:*", "instances:exec"], 9_100_000_002)).toContain(SECRET);
-    const unlinked = redactEvents(await runEventsAfter(db, runId, undefined), await chatEventCutoff(w.t.platform, 9_100_000_003, runId));
-    expect(JSON.stringify(unlinked)).not.toContain(SECRET);
+    // A chat with no link reads nothing at all.
+    await expect(linkPrincipal(w.t.platform, crypto.randomUUID())).rejects.toMatchObject({ code: "unauthorized" });
 
     // Holding instances:files (or instances:exec, which reads as much) shows it.
     const filesReader = await dev.token(["agent:read", "instances:files"]);

@@ -1,18 +1,29 @@
-// One run, step by step. Every step is checkpointed in Postgres before the next begins: a model call's usage,
+// One run, step by step. Every step is checkpointed (by core/agent/run-state.ts) before the next begins: a model call's usage,
 // cost and reply; a tool call as `started` before it is made and `done` after. So a run picked up by another
 // worker after a crash resumes from its last checkpoint, never makes a tool call twice (a call caught
 // `started` is reported to the model as interrupted), and parks on an approval without holding a process.
-import crypto from "node:crypto";
-import { sql } from "kysely";
 import type { Logger } from "pino";
+import { approvalOf, requestApproval } from "../core/agent/approvals.ts";
 import { agentKinds } from "../core/agent/kinds.ts";
 import { decide, type CommandRules } from "../core/agent/policy.ts";
 import { runPrincipal } from "../core/agent/principal.ts";
 import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
-import { appendRunEvent, finishRun, transition } from "../core/agent/runs.ts";
+import { finishRun } from "../core/agent/runs.ts";
+import {
+  beginRun,
+  beginToolStep,
+  commandRulesOf,
+  completeModelStep,
+  completeToolStep,
+  loadConversation,
+  loadRun,
+  loadTranscript,
+  priorToolStep,
+  recordMessage,
+  recordRefusal,
+} from "../core/agent/run-state.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
-import { releaseHold } from "../core/billing/holds.ts";
-import { microsNumber, toMicros } from "../core/billing/money.ts";
+import { toMicros } from "../core/billing/money.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
@@ -38,12 +49,7 @@ const SECRET_PATTERNS = [new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, "g"), /
  */
 export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: () => boolean, signal: AbortSignal): Promise<string> {
   const { platform } = deps;
-  const db = platform.db;
-  if (!(await transition(db, runId, ["queued", "running"], "running"))) return "not runnable";
-  // A hold still active for this run belongs to an attempt that crashed mid-call: give it back.
-  const stale = await db.selectFrom("holds").select("id").where("state", "=", "active").where(({ eb, ref }) => eb(ref("metadata", "->>").key("run_id" as never), "=", runId)).execute();
-  for (const h of stale) await releaseHold(db, h.id);
-  await appendRunEvent(platform, runId, "run_started", {});
+  if (!(await beginRun(platform, runId))) return "not runnable";
 
   const secrets = [platform.config.agent.apiKey].filter((s): s is string => !!s);
   const clean = (text: string) => capOutput(redact(text, secrets, SECRET_PATTERNS));
@@ -55,7 +61,7 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
 
   for (;;) {
     if (!stillLeased() || signal.aborted) return "lease lost";
-    const run = await db.selectFrom("agent_runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
+    const run = await loadRun(platform, runId);
     if (run.status !== "running") return run.status;
     const limits = platform.config.agent;
     if (run.steps >= limits.maxSteps) return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
@@ -70,16 +76,14 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });
     }
-    const conv = await db.selectFrom("agent_conversations").selectAll().where("id", "=", run.conversation_id).executeTakeFirstOrThrow();
+    const conv = await loadConversation(platform, run.conversation_id);
     const tools = toolsForRun(platform, conv.kind, principal, deps.bridges);
-    const messages = (await db.selectFrom("agent_messages").select(["role", "content"]).where("conversation_id", "=", conv.id).orderBy("id").execute()).map(
-      (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
-    );
+    const messages = (await loadTranscript(platform, conv.id)).map((m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage);
     const last = messages.at(-1)!;
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
     if (pending.length) {
-      const rules = await commandRules(db, conv.project_id, conv.instance);
+      const rules = await commandRulesOf(platform, conv.project_id, conv.instance);
       const results: ToolResult[] = [];
       for (const use of pending) {
         const result = await toolStep(deps, runId, conv, rules, tools, use, clean);
@@ -87,7 +91,7 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
         if (result === "stopped") return "stopped";
         results.push(result);
       }
-      await db.insertInto("agent_messages").values({ conversation_id: conv.id, run_id: runId, role: "user", content: JSON.stringify(results) }).execute();
+      await recordMessage(platform, runId, conv.id, "user", results);
       continue;
     }
     if (last.role === "assistant") {
@@ -131,35 +135,9 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     };
     // An empty reply still closes the turn; the APIs refuse an assistant message with no content.
     const content = response.content.length ? response.content : [{ type: "text" as const, text: "" }];
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("agent_steps")
-        .values({ run_id: runId, kind: "model", state: "done", model: response.model, usage: JSON.stringify(usage), cost_micros: settled.charged, duration_ms: Math.round(performance.now() - started) })
-        .execute();
-      await trx.insertInto("agent_messages").values({ conversation_id: conv.id, run_id: runId, role: "assistant", content: JSON.stringify(content) }).execute();
-      await trx
-        .updateTable("agent_runs")
-        .set((eb) => ({
-          steps: eb("steps", "+", 1),
-          cost_micros: sql<string>`cost_micros + ${settled.charged}`,
-          input_tokens: sql<string>`input_tokens + ${usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens}`,
-          output_tokens: sql<string>`output_tokens + ${usage.output_tokens}`,
-        }))
-        .where("id", "=", runId)
-        .execute();
-    });
-    // A bounded amount (what one call charged), so a safe JSON number.
-    await appendRunEvent(platform, runId, "model_step", { model: response.model, usage, cost_micros: microsNumber(settled.charged) });
-    for (const block of content) if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
+    await completeModelStep(platform, runId, conv.id, { model: response.model, usage, charged: settled.charged, durationMs: Math.round(performance.now() - started), content });
     if (settled.shortfall > 0n) return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
   }
-}
-
-/** The owner's command rules of the conversation's instance (none for a site). */
-async function commandRules(db: Platform["db"], projectId: string, instance: string | null): Promise<CommandRules> {
-  if (!instance) return { allow: [], deny: [] };
-  const row = await db.selectFrom("instances").select("agent_command_rules").where("project_id", "=", projectId).where("name", "=", instance).executeTakeFirst();
-  return row?.agent_command_rules ?? { allow: [], deny: [] };
 }
 
 const instanceNote = (instance: string | null) => (instance ? `\n\nThe server you operate is the instance '${instance}'.` : "");
@@ -175,43 +153,29 @@ async function toolStep(
   clean: (text: string) => string,
 ): Promise<ToolResult | "parked" | "stopped"> {
   const { platform } = deps;
-  const db = platform.db;
   const result = (content: string, isError = false): ToolResult => ({ type: "tool_result", toolUseId: use.id, content, ...(isError ? { isError } : {}) });
-
-  const step = await db.selectFrom("agent_steps").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", use.id).executeTakeFirst();
-  if (step?.state === "done") return result(step.output ?? "", step.is_error);
-  if (step) {
-    // Started and never finished: the worker died during the call. Its effect is unknown, so it is not repeated.
-    const message = "interrupted: the runner restarted during this call, so whether it took effect is unknown; check before repeating it";
-    await db.updateTable("agent_steps").set({ state: "interrupted", output: message, is_error: true }).where("id", "=", step.id).execute();
+  const refuse = async (message: string) => {
+    await recordRefusal(platform, runId, use, message);
     return result(message, true);
-  }
+  };
+
+  // Made before (done), or started and never finished (interrupted: not repeated): its checkpointed result.
+  const prior = await priorToolStep(platform, runId, use.id);
+  if (prior) return result(prior.output, prior.isError);
 
   const tool = tools.get(use.name);
-  if (!tool) return recordRefusal(deps, runId, use, `no tool '${use.name}' is available to this agent`, result);
+  if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
   let decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
   // The lethal trifecta: after untrusted input, an outbound tool needs a person (or is refused in read_only).
-  if (tool.traits.outbound) decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(db, conv.id));
-  if (decision.action === "deny") return recordRefusal(deps, runId, use, `refused by policy: ${decision.reason}`, result);
+  if (tool.traits.outbound) decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(platform, conv.id));
+  if (decision.action === "deny") return refuse(`refused by policy: ${decision.reason}`);
   if (decision.action === "ask") {
-    const approval = await db.selectFrom("agent_approvals").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", use.id).executeTakeFirst();
-    if (!approval) {
-      const id = crypto.randomUUID();
-      const parked = await db.transaction().execute(async (trx) => {
-        if (!(await transition(trx, runId, ["running"], "awaiting_approval"))) return false;
-        await trx
-          .insertInto("agent_approvals")
-          .values({ id, run_id: runId, conversation_id: conv.id, tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), reason: decision.reason })
-          .execute();
-        await appendRunEvent(platform, runId, "approval_requested", { approval_id: id, tool: use.name, input: use.input, reason: decision.reason }, trx);
-        return true;
-      });
-      return parked ? "parked" : "stopped";
-    }
+    const approval = await approvalOf(platform, runId, use.id);
+    if (!approval) return (await requestApproval(platform, runId, conv.id, use, decision.reason)) ? "parked" : "stopped";
     if (approval.status === "pending") return "parked";
     if (approval.status === "cancelled") return "stopped";
     if (approval.status === "denied") {
-      return recordRefusal(deps, runId, use, `the user denied this call${approval.note ? `: ${approval.note}` : ""}`, result);
+      return refuse(`the user denied this call${approval.note ? `: ${approval.note}` : ""}`);
     }
   }
 
@@ -226,13 +190,8 @@ async function toolStep(
       : undefined;
 
   // Tainted before the call, so a crash mid-call cannot leave a run that read untrusted content untainted.
-  if (tool.traits.untrusted) await markUntrusted(db, runId, use.name);
-  const inserted = await db
-    .insertInto("agent_steps")
-    .values({ run_id: runId, kind: "tool", state: "started", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input) })
-    .returning("id")
-    .executeTakeFirstOrThrow();
-  await appendRunEvent(platform, runId, "tool_call", { tool: use.name, input: use.input });
+  if (tool.traits.untrusted) await markUntrusted(platform, runId, use.name);
+  const stepId = await beginToolStep(platform, runId, use);
   const started = performance.now();
   let output: string;
   let isError = false;
@@ -245,22 +204,6 @@ async function toolStep(
     isError = true;
   }
   const durationMs = Math.round(performance.now() - started);
-  await db.updateTable("agent_steps").set({ state: "done", output, is_error: isError, duration_ms: durationMs }).where("id", "=", inserted.id).execute();
-  await appendRunEvent(platform, runId, "tool_result", { tool: use.name, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) });
+  await completeToolStep(platform, runId, stepId, use.name, { output, isError, durationMs });
   return result(output, isError);
-}
-
-/** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */
-function exitCodeOf(output: string): { exit_code?: number | null } {
-  const m = /^\{"exit_code":(-?\d+|null)[,}]/.exec(output);
-  return m ? { exit_code: m[1] === "null" ? null : Number(m[1]) } : {};
-}
-
-async function recordRefusal(deps: RunnerDeps, runId: string, use: ToolUse, message: string, result: (c: string, e?: boolean) => ToolResult): Promise<ToolResult> {
-  await deps.platform.db
-    .insertInto("agent_steps")
-    .values({ run_id: runId, kind: "tool", state: "done", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), output: message, is_error: true, duration_ms: 0 })
-    .execute();
-  await appendRunEvent(deps.platform, runId, "tool_refused", { tool: use.name, reason: message });
-  return result(message, true);
 }

@@ -1,14 +1,13 @@
 // The agent's tools for one run: the kind's operations the run's principal may call (adapted like any other
 // surface: every call goes through the invoker as the run's principal) and the runner's own bridges
 // (web search, fetch), which are not operations so the REST API is no open proxy.
-import { agentKinds } from "../core/agent/kinds.ts";
+import { agentKinds, type AgentKind } from "../core/agent/kinds.ts";
 import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
 import type { Effect, Operation, Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
-import type { AgentKind } from "../schema/database.ts";
 import type { ToolSpec } from "./providers/provider.ts";
 
 /** Fields the run's pins fill in; the model never chooses them. */

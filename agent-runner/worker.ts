@@ -1,8 +1,9 @@
 // Runner workers: lease run jobs from the Postgres queue, heartbeat the lease while a run executes, and let
 // go of it when the run finishes, parks on an approval, or fails. Any number of processes may run workers
 // on one database; a crashed worker's lease expires and another worker resumes its run from the checkpoint.
-import { finishRun, RUN_QUEUE } from "../core/agent/runs.ts";
-import { finish, heartbeat, lease, workerId, type Job } from "../core/jobs/queue.ts";
+import { finishRunJob, heartbeatRunJob, leaseRunJob, type Job } from "../core/agent/run-state.ts";
+import { finishRun } from "../core/agent/runs.ts";
+import { workerId } from "../core/jobs/queue.ts";
 import { executeRun, type RunnerDeps } from "./loop.ts";
 
 export interface WorkerOptions {
@@ -44,7 +45,7 @@ export class RunWorkers {
     while (!this.stopping) {
       let job: Job | null = null;
       try {
-        job = await lease(this.deps.platform.db, RUN_QUEUE, owner, leaseMs);
+        job = await leaseRunJob(this.deps.platform, owner, leaseMs);
       } catch (err) {
         this.deps.log.warn({ err }, "leasing a run failed");
       }
@@ -63,7 +64,7 @@ export class RunWorkers {
     this.inFlight.add(abort);
     let leased = true;
     const beat = setInterval(() => {
-      heartbeat(platform.db, job, leaseMs)
+      heartbeatRunJob(platform, job, leaseMs)
         .then((ok) => {
           if (!ok) {
             leased = false;
@@ -76,16 +77,16 @@ export class RunWorkers {
       const outcome = await executeRun(this.deps, runId, () => leased && !this.stopping, abort.signal);
       // A lost lease belongs to another worker now. Stopping hands the run back at once. Anything else ends this
       // job (an approval queues a new one).
-      if (outcome !== "lease lost") await finish(platform.db, job, { state: "done" });
-      else if (leased) await finish(platform.db, job, { state: "retry", afterMs: 0 });
+      if (outcome !== "lease lost") await finishRunJob(platform, job, { state: "done" });
+      else if (leased) await finishRunJob(platform, job, { state: "retry", afterMs: 0 });
     } catch (err) {
       // A bug or a database outage mid-run: retry the run from its checkpoint a few times, then fail it.
       log.error({ err, runId, attempt: job.attempts }, "agent run step failed");
       if (job.attempts >= (this.options.maxAttempts ?? 3)) {
         await finishRun(platform, runId, ["running", "queued"], "failed", { code: "internal", message: "the run failed repeatedly; see the server log" }).catch(() => {});
-        await finish(platform.db, job, { state: "failed", error: String((err as Error).message) }).catch(() => {});
+        await finishRunJob(platform, job, { state: "failed", error: String((err as Error).message) }).catch(() => {});
       } else {
-        await finish(platform.db, job, { state: "retry", afterMs: 1000 * 2 ** job.attempts, error: String((err as Error).message) }).catch(() => {});
+        await finishRunJob(platform, job, { state: "retry", afterMs: 1000 * 2 ** job.attempts, error: String((err as Error).message) }).catch(() => {});
       }
     } finally {
       clearInterval(beat);

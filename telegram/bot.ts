@@ -5,7 +5,7 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { Telegraf, type Context as TgContext } from "telegraf";
 import type { Update } from "telegraf/types";
-import { ACTIVE } from "../core/agent/runs.ts";
+import { activeChatRuns, claimLinkAnnouncement, latestRunOf } from "../core/agent/telegram-chats.ts";
 import { activeLink, linkForApproval, linkPrincipal, linksOfChat, selectLink, setLinkConversation, TELEGRAM_LINK_TOPIC, type ChatLink } from "../core/agent/telegram-links.ts";
 import { issuePairingCode } from "../core/agent/telegram-pairing.ts";
 import { BosunError, toBosunError } from "../core/kernel/errors.ts";
@@ -116,15 +116,8 @@ export class TelegramBridge {
    * with a webhook every process would, and the chat would see each event several times.
    */
   private async resumeRelays(): Promise<void> {
-    const runs = await this.platform.db
-      .selectFrom("telegram_links as l")
-      .innerJoin("agent_runs as r", "r.conversation_id", "l.conversation_id")
-      .innerJoin("instances as i", "i.id", "l.instance_id")
-      .select(["r.id", "l.chat_id", "i.name"])
-      .select((eb) => eb.selectFrom("agent_run_events as e").select((e) => e.fn.max("e.id").as("last")).whereRef("e.run_id", "=", "r.id").as("last"))
-      .where("r.status", "in", ACTIVE)
-      .execute();
-    for (const r of runs) this.relay.watch(r.id, Number(r.chat_id), r.name, r.last ? String(r.last) : undefined);
+    const runs = await activeChatRuns(this.platform);
+    for (const r of runs) this.relay.watch(r.runId, r.chatId, r.link, r.lastEventId);
     if (runs.length) this.log.info({ runs: runs.length }, "resumed relaying runs started from Telegram");
   }
 
@@ -170,7 +163,7 @@ export class TelegramBridge {
     if (!text) return this.explain(chatId, "I read text messages only.");
     const [head = "", ...args] = text.split(/\s+/);
     const command = head.startsWith("/") ? head.slice(1).split("@")[0]!.toLowerCase() : null;
-    const links = await linksOfChat(this.platform.db, chatId);
+    const links = await linksOfChat(this.platform, chatId);
 
     if (command === "start" && !links.length) return this.sendPairingCode(ctx);
     if (command === "link") return this.sendPairingCode(ctx);
@@ -198,7 +191,7 @@ export class TelegramBridge {
       const call = (op: string, input: Record<string, unknown>) => invoke(this.platform, op, input, principal, { requestId: `tg-${crypto.randomUUID()}` });
       switch (command) {
         case "new":
-          await setLinkConversation(this.platform.db, link.id, null);
+          await setLinkConversation(this.platform, link.id, null);
           return this.reply(chatId, `New conversation with <b>${escapeHtml(link.instance)}</b>. What should the agent do?`);
         case "stop": {
           if (!link.conversationId) return this.reply(chatId, "Nothing is running.");
@@ -233,10 +226,10 @@ export class TelegramBridge {
     }
     if (!runId) {
       const out = (await call("start_agent_chat", { project: link.project, instance: link.instance, message: text, mode: "ask" })) as { conversation: { id: string }; run_id: string };
-      await setLinkConversation(this.platform.db, link.id, out.conversation.id);
+      await setLinkConversation(this.platform, link.id, out.conversation.id);
       runId = out.run_id;
     }
-    this.relay.watch(runId, chatId, link.instance);
+    this.relay.watch(runId, chatId, link);
   }
 
   private async sendPairingCode(ctx: TgContext) {
@@ -259,12 +252,7 @@ export class TelegramBridge {
   private async status(chatId: number, links: ChatLink[], link: ChatLink | undefined) {
     let run = "";
     if (link?.conversationId) {
-      const latest = await this.platform.db
-        .selectFrom("agent_runs")
-        .select(["status", "steps"])
-        .where("conversation_id", "=", link.conversationId)
-        .orderBy("created_at", "desc")
-        .executeTakeFirst();
+      const latest = await latestRunOf(this.platform, link.conversationId);
       if (latest) run = `\nLatest run: ${escapeHtml(latest.status)} (${latest.steps} steps)`;
     }
     return this.reply(chatId, `${statusLines(links, link)}${run}`);
@@ -276,7 +264,7 @@ export class TelegramBridge {
     if (matches.length !== 1) {
       return this.reply(chatId, `${matches.length ? "That name is in several projects: use project/instance." : `No linked instance '${escapeHtml(name)}'.`}\n${statusLines(links, undefined)}`);
     }
-    await selectLink(this.platform.db, chatId, matches[0]!.id);
+    await selectLink(this.platform, chatId, matches[0]!.id);
     return this.reply(chatId, `Now talking to <b>${escapeHtml(matches[0]!.instance)}</b> (${escapeHtml(matches[0]!.project)}).`);
   }
 
@@ -290,7 +278,7 @@ export class TelegramBridge {
     const m = /^([ad]):([0-9a-f-]{36}):([\w-]{11})$/.exec(q.data);
     const tagOk = m && crypto.timingSafeEqual(Buffer.from(m[3]!), Buffer.from(callbackTag(this.relay.key, chatId, m[2]!)));
     if (!m || !tagOk) return void (await answer("This button is not valid here."));
-    const link = await linkForApproval(this.platform.db, chatId, m[2]!);
+    const link = await linkForApproval(this.platform, chatId, m[2]!);
     if (!link) return void (await answer("This chat can no longer decide that."));
     if (String(link.telegram_user_id) !== String(q.from.id)) return void (await answer("Only the person who linked this chat can decide."));
     if (link.status !== "pending") return void (await answer(`Already ${link.status}.`));
@@ -309,15 +297,8 @@ export class TelegramBridge {
     if (this.stopped) return;
     const event = JSON.parse(data) as { event: string; link_id: string; chat_id: string };
     if (event.event !== "linked") return;
-    const claimed = await this.platform.db
-      .updateTable("telegram_links")
-      .set({ announced_at: new Date() })
-      .where("id", "=", event.link_id)
-      .where("announced_at", "is", null)
-      .returning("id")
-      .executeTakeFirst();
-    if (!claimed) return;
-    const links = await linksOfChat(this.platform.db, event.chat_id);
+    if (!(await claimLinkAnnouncement(this.platform, event.link_id))) return;
+    const links = await linksOfChat(this.platform, event.chat_id);
     const link = links.find((l) => l.id === event.link_id);
     if (!link) return;
     await this.reply(Number(event.chat_id), `✅ Linked to <b>${escapeHtml(link.instance)}</b> (project ${escapeHtml(link.project)}). Send a message to talk to its agent.\n\n${escapeHtml(HELP)}`);

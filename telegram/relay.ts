@@ -2,12 +2,15 @@
 // arrive (throttled), tool calls show as short status lines, a long reply continues in further messages, and
 // each approval the run asks for gets its own message with Approve / Deny buttons. Events are read from the
 // run's event log (woken by the notifier, with a slow poll as a safety net), so nothing is lost between nodes.
+// They are read like an SSE client reads them: list_agent_run_events through the invoker, as the chat's link, so
+// the link's scopes decide what is hidden (core/agent/redaction.ts) and a link that no longer holds reads nothing.
 import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { RUN_EVENT_TOPIC } from "../core/agent/runs.ts";
-import { runEventsAfter } from "../core/agent/events.ts";
-import { redactEvents } from "../core/agent/redaction.ts";
-import { chatEventCutoff } from "../core/agent/telegram-links.ts";
+import { RUN_EVENTS_PAGE } from "../core/agent/events.ts";
+import { linkPrincipal } from "../core/agent/telegram-links.ts";
+import { toBosunError } from "../core/kernel/errors.ts";
+import { invoke } from "../core/kernel/invoker.ts";
 import type { Platform } from "../core/platform.ts";
 import { escapeHtml, markdownToHtml, markdownToPlain, splitMarkdown, toolLine } from "./format.ts";
 import type { ChatOutbox, Rendered } from "./outbox.ts";
@@ -24,6 +27,9 @@ type Block = { kind: "text"; text: string } | { kind: "tool"; tool: string; line
 interface Watch {
   runId: string;
   chatId: number;
+  /** The link the chat follows the run through: its principal reads the events. */
+  linkId: string;
+  project: string;
   instance: string;
   after?: string;
   blocks: Block[];
@@ -87,10 +93,10 @@ export class RunRelay {
   }
 
   /** Starts relaying a run into a chat (idempotent); `after`: only events after this one (a resumed relay). */
-  watch(runId: string, chatId: number, instance: string, after?: string): void {
+  watch(runId: string, chatId: number, link: { id: string; project: string; instance: string }, after?: string): void {
     if (this.watches.has(runId)) return;
     const w: Watch = {
-      runId, chatId, instance, after, blocks: [], sent: [], approvals: new Map(), finished: false,
+      runId, chatId, linkId: link.id, project: link.project, instance: link.instance, after, blocks: [], sent: [], approvals: new Map(), finished: false,
       pumping: null, again: false, lastFlushAt: 0, flushTimer: null, flushing: Promise.resolve(),
     };
     this.watches.set(runId, w);
@@ -123,24 +129,51 @@ export class RunRelay {
     w.pumping = (async () => {
       do {
         w.again = false;
-        // The chat sees what its link's scopes may read: model text after a hidden result is hidden (redaction.ts).
-        const events = redactEvents(await runEventsAfter(this.platform.db, w.runId, w.after, 200), await chatEventCutoff(this.platform, w.chatId, w.runId));
+        const events = await this.read(w);
+        if (!events) return;
         for (const e of events) {
           w.after = e.id;
           await this.apply(w, e.type, e.data);
         }
-        if (events.length === 200) w.again = true;
-        if (!events.length && !w.finished) {
-          // A run deleted with its conversation never finishes: stop watching it.
-          const run = await this.platform.db.selectFrom("agent_runs").select("id").where("id", "=", w.runId).executeTakeFirst();
-          if (!run) this.forget(w);
-        }
+        if (events.length === RUN_EVENTS_PAGE) w.again = true;
       } while (w.again && this.watches.has(w.runId));
     })()
       .catch((err) => this.log.warn({ err, runId: w.runId }, "relaying a run's events failed"))
       .finally(() => {
         w.pumping = null;
       });
+  }
+
+  /**
+   * The run's next events as the chat's link may read them, or null when the chat can follow the run no more: the
+   * run is gone (deleted with its conversation), or the link no longer holds (unlinked, its token revoked — the
+   * run, which acts through the same link, is stopped with it) or may not read runs.
+   */
+  private async read(w: Watch): Promise<{ id: string; type: string; data: Record<string, unknown> }[] | null> {
+    try {
+      const principal = await linkPrincipal(this.platform, w.linkId);
+      const input = { project: w.project, run_id: w.runId, ...(w.after ? { after: w.after } : {}) };
+      const page = (await invoke(this.platform, "list_agent_run_events", input, principal, { requestId: `tg-${crypto.randomUUID()}` })) as {
+        events: { id: string; type: string; data: Record<string, unknown> }[];
+      };
+      return page.events;
+    } catch (err) {
+      const e = toBosunError(err);
+      if (e.code === "not_found") this.forget(w);
+      else if (e.code === "unauthorized") await this.end(w, `⏹ Cancelled. This chat's link no longer holds: ${clip(e.message, 300)}.`);
+      else if (e.code === "insufficient_scope") await this.end(w, `⏹ This chat may not follow the run: ${clip(e.message, 300)}`);
+      else throw err;
+      return null;
+    }
+  }
+
+  /** The run is over for this chat: a last note, open approvals closed, the stream flushed. */
+  private async end(w: Watch, note: string | null): Promise<void> {
+    if (note) w.blocks.push({ kind: "note", text: note });
+    w.finished = true;
+    for (const id of w.approvals.keys()) await this.showDecision(w, id, "⏹ No longer needed", "");
+    await this.flushNow(w);
+    this.forget(w);
   }
 
   private async apply(w: Watch, type: string, data: Record<string, unknown>): Promise<void> {
@@ -168,14 +201,9 @@ export class RunRelay {
         break;
       case "run_finished": {
         const error = data.error as { code?: string; message?: string } | undefined;
-        if (data.status === "failed") w.blocks.push({ kind: "note", text: `⚠️ Stopped: ${clip(error?.message ?? "the run failed", 500)}` });
-        if (data.status === "cancelled") w.blocks.push({ kind: "note", text: "⏹ Cancelled." });
-        if (data.status === "done" && !w.blocks.some((b) => b.kind === "text")) w.blocks.push({ kind: "note", text: "Done." });
-        w.finished = true;
-        for (const id of w.approvals.keys()) await this.showDecision(w, id, "⏹ No longer needed", "");
-        await this.flushNow(w);
-        this.forget(w);
-        return;
+        if (data.status === "failed") return this.end(w, `⚠️ Stopped: ${clip(error?.message ?? "the run failed", 500)}`);
+        if (data.status === "cancelled") return this.end(w, "⏹ Cancelled.");
+        return this.end(w, data.status === "done" && !w.blocks.some((b) => b.kind === "text") ? "Done." : null);
       }
       default:
         return;

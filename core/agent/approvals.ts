@@ -1,10 +1,12 @@
 // Tool calls waiting for a person: the runner parks a run on one, and whoever decides first — REST, MCP or
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
+import crypto from "node:crypto";
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { defineOperation, type Context } from "../kernel/operation.ts";
+import type { Platform } from "../platform.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { agentKinds } from "./kinds.ts";
 import { derivedHidden, eventCutoff, readerOf, type Hidden } from "./redaction.ts";
@@ -136,6 +138,34 @@ async function decide(ctx: Context, approvalId: string, status: "approved" | "de
     await enqueue(ctx.db, RUN_QUEUE, decided.run_id, { run_id: decided.run_id });
   }
   return { id: approvalId, status, run_id: decided.run_id };
+}
+
+/**
+ * Parks a running run on a tool call that needs a person: the run goes to awaiting_approval, the approval is
+ * created and approval_requested told, in one transaction. False when the run was no longer running (cancelled).
+ */
+export async function requestApproval(
+  platform: Pick<Platform, "db" | "notifier">,
+  runId: string,
+  conversationId: string,
+  use: { id: string; name: string; input: Record<string, unknown> },
+  reason: string,
+): Promise<boolean> {
+  const id = crypto.randomUUID();
+  return platform.db.transaction().execute(async (trx) => {
+    if (!(await transition(trx, runId, ["running"], "awaiting_approval"))) return false;
+    await trx
+      .insertInto("agent_approvals")
+      .values({ id, run_id: runId, conversation_id: conversationId, tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), reason })
+      .execute();
+    await appendRunEvent(platform, runId, "approval_requested", { approval_id: id, tool: use.name, input: use.input, reason }, trx);
+    return true;
+  });
+}
+
+/** The approval a run asked for on one tool call, if it asked: its status and the decider's note. */
+export async function approvalOf(platform: Pick<Platform, "db">, runId: string, toolUseId: string) {
+  return platform.db.selectFrom("agent_approvals").select(["id", "status", "note"]).where("run_id", "=", runId).where("tool_use_id", "=", toolUseId).executeTakeFirst();
 }
 
 const DecideInput = z.object({

@@ -9,8 +9,11 @@ import { eventCutoff, readerOf, redactEvents } from "./redaction.ts";
 
 export const RunEvent = z.object({ id: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: Timestamp });
 
+/** list_agent_run_events' page size: a full page may have more behind it. */
+export const RUN_EVENTS_PAGE = 500;
+
 /** Events of a run after `after` (an event id), oldest first. */
-export async function runEventsAfter(db: DB, runId: string, after: string | undefined, limit = 500) {
+export async function runEventsAfter(db: DB, runId: string, after: string | undefined, limit = RUN_EVENTS_PAGE) {
   let q = db.selectFrom("agent_run_events").selectAll().where("run_id", "=", runId).orderBy("id").limit(limit);
   if (after) q = q.where("id", ">", after);
   const rows = await q.execute();

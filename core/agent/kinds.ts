@@ -2,6 +2,8 @@
 // these), which operations are its tools, and what it is told. An agent can never do more than the person
 // who started it, and never more than its kind.
 import type { AgentKind } from "../../schema/database.ts";
+
+export type { AgentKind };
 import { hasScope } from "../kernel/scopes.ts";
 
 export interface AgentKindSpec {

@@ -53,7 +53,7 @@ export async function transition(db: DB, runId: string, from: RunStatus[], to: R
  * Appends to the run's event log and wakes streams on every node. Pass `db` to write it in the transaction that
  * made the change it reports, so no reader sees the change without its event.
  */
-export async function appendRunEvent(platform: Platform, runId: string, type: string, data: Record<string, unknown>, db: DB = platform.db): Promise<void> {
+export async function appendRunEvent(platform: Pick<Platform, "db" | "notifier">, runId: string, type: string, data: Record<string, unknown>, db: DB = platform.db): Promise<void> {
   const row = await db
     .insertInto("agent_run_events")
     .values({ run_id: runId, type, data: JSON.stringify(data) })

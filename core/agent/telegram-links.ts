@@ -3,10 +3,8 @@
 // call (and so at every step of a run started from the chat): the link must still exist, its person must still
 // be a member of the project, and the token that made the link must not be revoked.
 import { unauthorized } from "../kernel/errors.ts";
-import type { DB, Principal } from "../kernel/operation.ts";
+import type { Principal } from "../kernel/operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
-import { agentKinds } from "./kinds.ts";
-import { eventCutoff, readerOf } from "./redaction.ts";
 
 /** Told to every process when a chat is linked or unlinked, so the bot can say so in the chat. */
 export const TELEGRAM_LINK_TOPIC = "telegram_link";
@@ -72,8 +70,8 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
 }
 
 /** Every instance a chat is linked to, the selected one marked. */
-export async function linksOfChat(db: DB, chatId: number | string): Promise<ChatLink[]> {
-  const rows = await db
+export async function linksOfChat(platform: Pick<Platform, "db">, chatId: number | string): Promise<ChatLink[]> {
+  const rows = await platform.db
     .selectFrom("telegram_links as l")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .innerJoin("instances as i", "i.id", "l.instance_id")
@@ -95,21 +93,21 @@ export async function linksOfChat(db: DB, chatId: number | string): Promise<Chat
 /** The link messages go to: the selected one, or the only one. */
 export const activeLink = (links: ChatLink[]) => links.find((l) => l.selected) ?? (links.length === 1 ? links[0] : undefined);
 
-export async function selectLink(db: DB, chatId: number | string, linkId: string): Promise<void> {
-  await db
+export async function selectLink(platform: Pick<Platform, "db">, chatId: number | string, linkId: string): Promise<void> {
+  await platform.db
     .insertInto("telegram_chat_state")
     .values({ chat_id: String(chatId), selected_link_id: linkId })
     .onConflict((oc) => oc.column("chat_id").doUpdateSet({ selected_link_id: linkId, updated_at: new Date() }))
     .execute();
 }
 
-export async function setLinkConversation(db: DB, linkId: string, conversationId: string | null): Promise<void> {
-  await db.updateTable("telegram_links").set({ conversation_id: conversationId }).where("id", "=", linkId).execute();
+export async function setLinkConversation(platform: Pick<Platform, "db">, linkId: string, conversationId: string | null): Promise<void> {
+  await platform.db.updateTable("telegram_links").set({ conversation_id: conversationId }).where("id", "=", linkId).execute();
 }
 
 /** The link in this chat through which an approval may be decided: same project and instance as its conversation. */
-export async function linkForApproval(db: DB, chatId: number | string, approvalId: string) {
-  return db
+export async function linkForApproval(platform: Pick<Platform, "db">, chatId: number | string, approvalId: string) {
+  return platform.db
     .selectFrom("agent_approvals as a")
     .innerJoin("agent_conversations as c", "c.id", "a.conversation_id")
     .innerJoin("instances as i", (j) => j.onRef("i.project_id", "=", "c.project_id").onRef("i.name", "=", "c.instance"))
@@ -119,29 +117,4 @@ export async function linkForApproval(db: DB, chatId: number | string, approvalI
     .where("a.id", "=", approvalId)
     .where("l.chat_id", "=", String(chatId))
     .executeTakeFirst();
-}
-
-/**
- * Where a chat's view of a run stops being shown in full (redaction.ts): judged by the scopes of the chat's link to
- * the run's instance, under its person's role. A chat with no such link sees nothing hideable.
- */
-export async function chatEventCutoff(platform: Pick<Platform, "db" | "operations">, chatId: number | string, runId: string) {
-  const run = await platform.db
-    .selectFrom("agent_runs as r")
-    .innerJoin("agent_conversations as c", "c.id", "r.conversation_id")
-    .select(["c.id as conversation_id", "c.kind", "c.project_id", "c.instance"])
-    .where("r.id", "=", runId)
-    .executeTakeFirst();
-  if (!run) return null;
-  const link = await platform.db
-    .selectFrom("telegram_links as l")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
-    .leftJoin("project_members as m", (j) => j.onRef("m.project_id", "=", "l.project_id").onRef("m.account_id", "=", "l.account_id"))
-    .select(["l.scopes", "m.role"])
-    .where("l.chat_id", "=", String(chatId))
-    .where("l.project_id", "=", run.project_id)
-    .where("i.name", "=", run.instance ?? "")
-    .executeTakeFirst();
-  const reader = link?.role ? readerOf(link.scopes, link.role) : readerOf([], "viewer");
-  return eventCutoff(platform, reader, run.conversation_id, agentKinds[run.kind].tools);
 }

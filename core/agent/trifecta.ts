@@ -7,7 +7,7 @@
 // Kept apart from `decide` (policy.ts) on purpose: it is a second, independent rule applied after it, so it can
 // only turn a "run" into "ask" or "deny", never the other way.
 import type { AgentMode } from "../../schema/database.ts";
-import type { DB } from "../kernel/operation.ts";
+import type { Platform } from "../platform.ts";
 import type { Decision } from "./policy.ts";
 
 export interface TaintTraits {
@@ -38,8 +38,8 @@ export interface Taint {
  * Records that `runId` is about to take in untrusted content from `tool`. Written before the tool runs, so a
  * run resumed after a crash mid-call is tainted all the same; the first source is kept.
  */
-export async function markUntrusted(db: DB, runId: string, tool: string): Promise<void> {
-  await db
+export async function markUntrusted(platform: Pick<Platform, "db">, runId: string, tool: string): Promise<void> {
+  await platform.db
     .updateTable("agent_runs")
     .set({ untrusted_input: JSON.stringify({ tool, at: new Date().toISOString() }) })
     .where("id", "=", runId)
@@ -48,8 +48,8 @@ export async function markUntrusted(db: DB, runId: string, tool: string): Promis
 }
 
 /** The conversation's first untrusted input, if any run of it took one in (its transcript is the model's context). */
-export async function conversationTaint(db: DB, conversationId: string): Promise<Taint | null> {
-  const row = await db
+export async function conversationTaint(platform: Pick<Platform, "db">, conversationId: string): Promise<Taint | null> {
+  const row = await platform.db
     .selectFrom("agent_runs")
     .select("untrusted_input")
     .where("conversation_id", "=", conversationId)

@@ -1,0 +1,166 @@
+// A run's life as functions: everything the runner (agent-runner/) records while it executes a run — its steps,
+// messages, refusals, taint and holds — is written here, so core owns the run's state and the runner holds none
+// of its SQL. Each write that a reader must see together with its event commits with that event.
+import { sql } from "kysely";
+import { releaseHold } from "../billing/holds.ts";
+import { microsNumber } from "../billing/money.ts";
+import { finish, heartbeat, lease, type Job } from "../jobs/queue.ts";
+import type { Platform } from "../platform.ts";
+import type { CommandRules } from "./policy.ts";
+import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
+
+export type { Job };
+type P = Pick<Platform, "db" | "notifier">;
+
+/** A tool call as the model made it. */
+export interface ToolCallRef {
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
+}
+
+// ---- the run's job -----------------------------------------------------------------------------------------
+
+/** The next run job to execute, leased to `owner` for `leaseMs`. */
+export const leaseRunJob = (platform: Pick<Platform, "db">, owner: string, leaseMs: number) => lease(platform.db, RUN_QUEUE, owner, leaseMs);
+/** Extends a run job's lease; false when it was lost to another worker. */
+export const heartbeatRunJob = (platform: Pick<Platform, "db">, job: Job, leaseMs: number) => heartbeat(platform.db, job, leaseMs);
+/** Lets go of a run job: done, failed, or back in the queue after `afterMs`. */
+export const finishRunJob = (platform: Pick<Platform, "db">, job: Job, outcome: Parameters<typeof finish>[2]) => finish(platform.db, job, outcome);
+
+// ---- the run -----------------------------------------------------------------------------------------------
+
+/**
+ * Takes a queued (or crashed, still `running`) run into `running`. A hold still active for it belongs to an
+ * attempt that crashed mid-call: it is given back. False when the run is not runnable.
+ */
+export async function beginRun(platform: P, runId: string): Promise<boolean> {
+  if (!(await transition(platform.db, runId, ["queued", "running"], "running"))) return false;
+  const stale = await platform.db
+    .selectFrom("holds")
+    .select("id")
+    .where("state", "=", "active")
+    .where(({ eb, ref }) => eb(ref("metadata", "->>").key("run_id" as never), "=", runId))
+    .execute();
+  for (const h of stale) await releaseHold(platform.db, h.id);
+  await appendRunEvent(platform, runId, "run_started", {});
+  return true;
+}
+
+/** The run as it stands (status, steps so far, cost, deadline). */
+export async function loadRun(platform: Pick<Platform, "db">, runId: string) {
+  return platform.db.selectFrom("agent_runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
+}
+
+/** The conversation a run belongs to: its kind, mode, project and instance. */
+export async function loadConversation(platform: Pick<Platform, "db">, conversationId: string) {
+  return platform.db.selectFrom("agent_conversations").selectAll().where("id", "=", conversationId).executeTakeFirstOrThrow();
+}
+
+/** The conversation's transcript, oldest first: what the model reads. */
+export async function loadTranscript(platform: Pick<Platform, "db">, conversationId: string): Promise<{ role: "user" | "assistant"; content: unknown[] }[]> {
+  const rows = await platform.db.selectFrom("agent_messages").select(["role", "content"]).where("conversation_id", "=", conversationId).orderBy("id").execute();
+  return rows.map((m) => ({ role: m.role, content: m.content as unknown[] }));
+}
+
+/** Appends a message of the run to its conversation (tool results go back as a `user` message). */
+export async function recordMessage(platform: Pick<Platform, "db">, runId: string, conversationId: string, role: "user" | "assistant", content: unknown[]): Promise<void> {
+  await platform.db.insertInto("agent_messages").values({ conversation_id: conversationId, run_id: runId, role, content: JSON.stringify(content) }).execute();
+}
+
+/** The owner's command rules of the conversation's instance (none for a site). */
+export async function commandRulesOf(platform: Pick<Platform, "db">, projectId: string, instance: string | null): Promise<CommandRules> {
+  if (!instance) return { allow: [], deny: [] };
+  const row = await platform.db.selectFrom("instances").select("agent_command_rules").where("project_id", "=", projectId).where("name", "=", instance).executeTakeFirst();
+  return row?.agent_command_rules ?? { allow: [], deny: [] };
+}
+
+// ---- model steps -------------------------------------------------------------------------------------------
+
+export interface ModelStep {
+  model: string;
+  usage: { input_tokens: number; output_tokens: number; cache_write_tokens: number; cache_read_tokens: number; reasoning_tokens: number };
+  /** What the call was charged, in micro-dollars. */
+  charged: bigint;
+  durationMs: number;
+  /** The model's reply, as it goes into the transcript. */
+  content: { type: string; text?: string }[];
+}
+
+/**
+ * Checkpoints a model call: its step, the reply in the transcript and the run's totals in one transaction, then
+ * the model_step event and one text event per text block.
+ */
+export async function completeModelStep(platform: P, runId: string, conversationId: string, step: ModelStep): Promise<void> {
+  const { usage } = step;
+  await platform.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("agent_steps")
+      .values({ run_id: runId, kind: "model", state: "done", model: step.model, usage: JSON.stringify(usage), cost_micros: step.charged, duration_ms: step.durationMs })
+      .execute();
+    await trx.insertInto("agent_messages").values({ conversation_id: conversationId, run_id: runId, role: "assistant", content: JSON.stringify(step.content) }).execute();
+    await trx
+      .updateTable("agent_runs")
+      .set((eb) => ({
+        steps: eb("steps", "+", 1),
+        cost_micros: sql<string>`cost_micros + ${step.charged}`,
+        input_tokens: sql<string>`input_tokens + ${usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens}`,
+        output_tokens: sql<string>`output_tokens + ${usage.output_tokens}`,
+      }))
+      .where("id", "=", runId)
+      .execute();
+  });
+  // A bounded amount (what one call charged), so a safe JSON number.
+  await appendRunEvent(platform, runId, "model_step", { model: step.model, usage, cost_micros: microsNumber(step.charged) });
+  for (const block of step.content) if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
+}
+
+// ---- tool steps --------------------------------------------------------------------------------------------
+
+const INTERRUPTED = "interrupted: the runner restarted during this call, so whether it took effect is unknown; check before repeating it";
+
+/**
+ * What became of a tool call this run already made: its result when done; when it was started and never finished
+ * (the worker died during the call) its effect is unknown, so it is marked interrupted, not repeated. Null: not
+ * made yet.
+ */
+export async function priorToolStep(platform: Pick<Platform, "db">, runId: string, toolUseId: string): Promise<{ output: string; isError: boolean } | null> {
+  const step = await platform.db.selectFrom("agent_steps").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", toolUseId).executeTakeFirst();
+  if (!step) return null;
+  if (step.state === "done") return { output: step.output ?? "", isError: step.is_error };
+  await platform.db.updateTable("agent_steps").set({ state: "interrupted", output: INTERRUPTED, is_error: true }).where("id", "=", step.id).execute();
+  return { output: INTERRUPTED, isError: true };
+}
+
+/** Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id. */
+export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string> {
+  const inserted = await platform.db
+    .insertInto("agent_steps")
+    .values({ run_id: runId, kind: "tool", state: "started", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input) })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  await appendRunEvent(platform, runId, "tool_call", { tool: use.name, input: use.input });
+  return inserted.id;
+}
+
+/** Checkpoints a tool call's result. */
+export async function completeToolStep(platform: P, runId: string, stepId: string, tool: string, result: { output: string; isError: boolean; durationMs: number }): Promise<void> {
+  const { output, isError, durationMs } = result;
+  await platform.db.updateTable("agent_steps").set({ state: "done", output, is_error: isError, duration_ms: durationMs }).where("id", "=", stepId).execute();
+  await appendRunEvent(platform, runId, "tool_result", { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) });
+}
+
+/** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */
+function exitCodeOf(output: string): { exit_code?: number | null } {
+  const m = /^\{"exit_code":(-?\d+|null)[,}]/.exec(output);
+  return m ? { exit_code: m[1] === "null" ? null : Number(m[1]) } : {};
+}
+
+/** A tool call refused without being made (no such tool, policy, a person's denial): a done step with the reason. */
+export async function recordRefusal(platform: P, runId: string, use: ToolCallRef, message: string): Promise<void> {
+  await platform.db
+    .insertInto("agent_steps")
+    .values({ run_id: runId, kind: "tool", state: "done", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), output: message, is_error: true, duration_ms: 0 })
+    .execute();
+  await appendRunEvent(platform, runId, "tool_refused", { tool: use.name, reason: message });
+}

@@ -1,0 +1,54 @@
+// What the Telegram bridge keeps about its chats besides links (telegram-links.ts): which runs a chat follows,
+// the latest run for /status, and who announces a new link. Reading a run's events is not here: the bridge reads
+// them through the invoker (list_agent_run_events), as the chat's link, like any SSE client.
+import type { Platform } from "../platform.ts";
+import { ACTIVE } from "./runs.ts";
+
+/** A run started from a chat that is still active, with the link it was started through and its last event. */
+export interface ChatRun {
+  runId: string;
+  chatId: number;
+  link: { id: string; project: string; instance: string };
+  lastEventId: string | undefined;
+}
+
+/** Active runs of conversations held by a chat link: after a restart, the bridge relays them again. */
+export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<ChatRun[]> {
+  const rows = await platform.db
+    .selectFrom("telegram_links as l")
+    .innerJoin("agent_runs as r", "r.conversation_id", "l.conversation_id")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .innerJoin("projects as p", "p.id", "l.project_id")
+    .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
+    .select((eb) => eb.selectFrom("agent_run_events as e").select((e) => e.fn.max("e.id").as("last")).whereRef("e.run_id", "=", "r.id").as("last"))
+    .where("r.status", "in", ACTIVE)
+    .execute();
+  return rows.map((r) => ({
+    runId: r.id,
+    chatId: Number(r.chat_id),
+    link: { id: r.link_id, project: r.slug, instance: r.name },
+    lastEventId: r.last ? String(r.last) : undefined,
+  }));
+}
+
+/** The latest run of a chat's conversation, for /status. */
+export async function latestRunOf(platform: Pick<Platform, "db">, conversationId: string): Promise<{ status: string; steps: number } | undefined> {
+  return platform.db
+    .selectFrom("agent_runs")
+    .select(["status", "steps"])
+    .where("conversation_id", "=", conversationId)
+    .orderBy("created_at", "desc")
+    .executeTakeFirst();
+}
+
+/** Claims telling the chat about a new link: every process hears of it, exactly one claims it. */
+export async function claimLinkAnnouncement(platform: Pick<Platform, "db">, linkId: string): Promise<boolean> {
+  const claimed = await platform.db
+    .updateTable("telegram_links")
+    .set({ announced_at: new Date() })
+    .where("id", "=", linkId)
+    .where("announced_at", "is", null)
+    .returning("id")
+    .executeTakeFirst();
+  return !!claimed;
+}
