@@ -1,5 +1,5 @@
 // Commands that act on the local database directly: migrate, token create (operator bootstrap), openapi.
-import { ensureOwner, operatorPrincipal } from "../core/identity/bootstrap.ts";
+import { ensureOwner, operatorPrincipal, ownerAccount } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import { createPlatform } from "../core/platform.ts";
 import { OperationRegistry } from "../core/kernel/registry.ts";
@@ -26,12 +26,7 @@ export async function tokenCreateCommand(opts: { name: string; scopes?: string; 
   try {
     const created = await ensureOwner(platform);
     if (created) process.stderr.write(`created the owner account ${created.email} (password: ${created.password})\n`);
-    const owner = await platform.db
-      .selectFrom("accounts")
-      .select(["id", "email"])
-      .where("is_operator", "=", true)
-      .orderBy("created_at")
-      .executeTakeFirstOrThrow();
+    const owner = await ownerAccount(platform);
     const token = await mintToken(platform.db, operatorPrincipal(owner.id, owner.email), {
       name: opts.name,
       scopes,

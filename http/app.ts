@@ -2,6 +2,7 @@
 import crypto from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { checkDatabase } from "../core/health.ts";
 import { BosunError, notFound } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
 import { mountAccountPages } from "./account-pages.ts";
@@ -58,7 +59,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   );
 
   app.get("/healthz", async (c) => {
-    await platform.db.selectNoFrom((eb) => eb.lit(1).as("ok")).execute();
+    await checkDatabase(platform);
     return c.json({ ok: true, database: platform.dbKind });
   });
   app.get("/openapi.json", (c) => {

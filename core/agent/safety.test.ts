@@ -120,7 +120,7 @@ const SYNTAX: Syntax[] = [
   { text: "FOO=1", prefixOnly: true }, { text: "LD_PRELOAD=/tmp/x.so", prefixOnly: true }, { text: "sudo", prefixOnly: true }, { text: "env", prefixOnly: true },
   { text: "xargs", prefixOnly: true }, { text: "timeout 5", prefixOnly: true },
 ];
-const unescape = (s: string) => s.replace(/^\\([ntr])$/, (_m, c: string) => ({ n: "\n", t: "\t", r: "\r" })[c]!);
+const unescapeControl = (s: string) => s.replace(/^\\([ntr])$/, (_m, c: string) => ({ n: "\n", t: "\t", r: "\r" })[c]!);
 
 type Insert = { at: number; words: string[]; prefixOnly?: boolean };
 const commandArb = fc.constantFrom(...TEMPLATES).chain((t) =>
@@ -132,7 +132,7 @@ const commandArb = fc.constantFrom(...TEMPLATES).chain((t) =>
         at: fc.nat(),
         item: fc.oneof(
           fc.constantFrom(...t.bad).map((words): Omit<Insert, "at"> => ({ words })),
-          fc.constantFrom(...SYNTAX).map((s): Omit<Insert, "at"> => ({ words: [unescape(s.text)], prefixOnly: s.prefixOnly })),
+          fc.constantFrom(...SYNTAX).map((s): Omit<Insert, "at"> => ({ words: [unescapeControl(s.text)], prefixOnly: s.prefixOnly })),
         ),
       }),
       { maxLength: 2 },

@@ -33,6 +33,16 @@ export async function ensureOwner(platform: Platform, email = readVariable("BOSU
   return { email, password, token };
 }
 
+/** The first operator account, for local commands that act as the owner (the CLI's `token create`). */
+export async function ownerAccount(platform: Platform): Promise<{ id: string; email: string }> {
+  return platform.db
+    .selectFrom("accounts")
+    .select(["id", "email"])
+    .where("is_operator", "=", true)
+    .orderBy("created_at")
+    .executeTakeFirstOrThrow();
+}
+
 /** The operator acting locally (CLI bootstrap), with the operator's full power. */
 export function operatorPrincipal(accountId: string, email: string): Principal {
   return {
