@@ -8,7 +8,7 @@ import { microsNumber } from "../billing/money.ts";
 import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { agentUnavailable } from "../config.ts";
 import { BosunError, conflict, notFound } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
@@ -54,19 +54,19 @@ type ConversationRow = { id: string; kind: "instance_operator" | "site_editor"; 
 const summary = (c: ConversationRow) => ({ ...c, created_at: iso(c.created_at), updated_at: iso(c.updated_at) });
 
 /** The conversation, in the project the invoker resolved; another project's is not found. */
-export async function loadConversation(ctx: Context, id: string) {
-  const row = await ctx.db.selectFrom("agent_conversations").selectAll().where("id", "=", id).where("project_id", "=", ctx.project!.id).executeTakeFirst();
+export async function loadConversation(ctx: ProjectContext, id: string) {
+  const row = await ctx.db.selectFrom("agent_conversations").selectAll().where("id", "=", id).where("project_id", "=", ctx.project.id).executeTakeFirst();
   if (!row) throw notFound("conversation", id);
   return row;
 }
 
 /** What must hold before any run is started: a configured model, AI credit, and a person behind the call. */
-async function assertCanRun(ctx: Context) {
+async function assertCanRun(ctx: ProjectContext) {
   const why = agentUnavailable(ctx.platform.config.agent);
   if (why) throw new BosunError("not_configured", why);
-  const cred = ctx.principal.credential!;
+  const cred = ctx.principal.credential;
   if (cred.kind === "agent_run") throw new BosunError("forbidden", "an agent cannot start or message agents");
-  const billed = ctx.project!.owner_account_id;
+  const billed = ctx.project.owner_account_id;
   // The operator's own projects are metered but never refused for credit (Meter.operatorTopUp).
   const owner = await ctx.db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
   if (!owner?.is_operator && (await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
@@ -74,7 +74,7 @@ async function assertCanRun(ctx: Context) {
   }
 }
 
-const limitsOf = (ctx: Context) => ({
+const limitsOf = (ctx: ProjectContext) => ({
   maxSteps: ctx.platform.config.agent.maxSteps,
   maxWallSeconds: ctx.platform.config.agent.maxWallSeconds,
   maxCostMicros: ctx.platform.config.agent.maxCostMicros,
@@ -100,7 +100,7 @@ export const startAgentChat = defineOperation({
   }),
   output: z.object({ conversation: ConversationSummary, run_id: z.string() }),
   handler: async (ctx, input) => {
-    const project = ctx.project!;
+    const project = ctx.project;
     const kind = project.kind === "instance" ? agentKinds.instance_operator : agentKinds.site_editor;
     if (kind.projectKind === "instance") {
       if (!input.instance) throw new BosunError("validation_error", "name the instance the agent works on", { issues: [{ path: "instance", message: "required on an instance project" }] });
@@ -110,7 +110,7 @@ export const startAgentChat = defineOperation({
       throw new BosunError("validation_error", "a site project has no instances", { issues: [{ path: "instance", message: "only on instance projects" }] });
     }
     await assertCanRun(ctx);
-    const cred = ctx.principal.credential!;
+    const cred = ctx.principal.credential;
     const scopes = narrowScopes(kind, ctx.principal.scopes, input.allow_publish);
     const id = crypto.randomUUID();
     const row = await ctx.db
@@ -118,7 +118,7 @@ export const startAgentChat = defineOperation({
       .values({
         id,
         project_id: project.id,
-        account_id: ctx.principal.account!.id,
+        account_id: ctx.principal.account.id,
         kind: kind.kind,
         instance: input.instance ?? null,
         title: input.message.slice(0, 80),
@@ -150,7 +150,7 @@ export const sendAgentMessage = defineOperation({
     const conv = await loadConversation(ctx, input.conversation_id);
     await assertCanRun(ctx);
     // The run acts under the credential that sends the newest message.
-    const cred = ctx.principal.credential!;
+    const cred = ctx.principal.credential;
     const scopes = narrowScopes(agentKinds[conv.kind], ctx.principal.scopes, conv.allow_publish);
     await ctx.db.updateTable("agent_conversations").set({ credential_kind: cred.kind, credential_id: cred.id, scopes }).where("id", "=", conv.id).execute();
     try {
@@ -214,7 +214,7 @@ export const getAgentConversation = defineOperation({
       : [];
     const approvals = await db.selectFrom("agent_approvals").selectAll().where("conversation_id", "=", conv.id).orderBy("created_at").execute();
     // Redacted for this reader: their credential's scopes under their role here (redaction.ts).
-    const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+    const reader = readerOf(ctx.principal.scopes, ctx.project.role);
     const redacted = redactMessages(
       ctx.platform,
       reader,
@@ -292,7 +292,7 @@ export const listAgentConversations = defineOperation({
     let q = ctx.db
       .selectFrom("agent_conversations")
       .selectAll()
-      .where("project_id", "=", ctx.project!.id)
+      .where("project_id", "=", ctx.project.id)
       .orderBy("updated_at", "desc")
       .orderBy("id", "desc")
       .limit(input.limit + 1);

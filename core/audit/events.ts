@@ -43,7 +43,7 @@ export const listAuditEvents = defineOperation({
   }),
   output: z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    const me = ctx.principal.account!.id;
+    const me = ctx.principal.account.id;
     let q = ctx.db.selectFrom("audit_events").selectAll().orderBy("id", "desc").limit(input.limit + 1);
     // Events name projects by slug, and a deleted project's slug can be taken again by anyone: a project's
     // trail starts at its creation, so whoever takes a slug next never sees the events of the one before.

@@ -36,7 +36,7 @@ export const getBalances = defineOperation({
   input: z.object({}),
   output: z.object({ balances: z.array(Balance) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount!).execute();
+    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount).execute();
     return {
       balances: POOLS.map((pool) => {
         const r = rows.find((x) => x.pool === pool);
@@ -69,7 +69,7 @@ export const listTransactions = defineOperation({
     let q = ctx.db
       .selectFrom("ledger_entries")
       .selectAll()
-      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("account_id", "=", ctx.principal.billedAccount)
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     // A credential restricted to projects sees only what its projects spent, not top-ups or other projects' spend.
@@ -126,7 +126,7 @@ export const grantCredit = defineOperation({
       amount: BigInt(input.amount_micros),
       field: "amount_micros",
       reason: input.kind,
-      metadata: { note: input.reason, granted_by: ctx.principal.account!.id, request_id: ctx.requestId },
+      metadata: { note: input.reason, granted_by: ctx.principal.account.id, request_id: ctx.requestId },
     });
     return { transaction_id: entry.id, pool: entry.pool, amount: money(entry.amount), balance_after: money(entry.balance_after) };
   },

@@ -67,7 +67,7 @@ export const getSpendLimits = defineOperation({
   http: { method: "get", path: "/billing/limits" },
   input: z.object({}),
   output: z.object({ limits: z.array(Limits) }),
-  handler: async (ctx) => ({ limits: await readLimits(ctx.db, ctx.principal.billedAccount!) }),
+  handler: async (ctx) => ({ limits: await readLimits(ctx.db, ctx.principal.billedAccount) }),
 });
 
 export const updateSpendLimits = defineOperation({
@@ -89,7 +89,7 @@ export const updateSpendLimits = defineOperation({
   }),
   output: Limits,
   handler: async (ctx, input) => {
-    const accountId = ctx.principal.billedAccount!;
+    const accountId = ctx.principal.billedAccount;
     const { pool, ...changes } = input;
     // Caps are bounded by their schema (Micros: at most MAX_MICROS), so a cap past the bound is a 400 naming it.
     const set = Object.fromEntries(
@@ -125,7 +125,7 @@ export const listBillingEvents = defineOperation({
     let q = ctx.db
       .selectFrom("billing_events")
       .selectAll()
-      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("account_id", "=", ctx.principal.billedAccount)
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) q = q.where("id", "<", input.cursor);

@@ -182,10 +182,10 @@ export const getMe = defineOperation({
   }),
   handler: async (ctx) => {
     const p = ctx.principal;
-    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account!.id).executeTakeFirstOrThrow();
+    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account.id).executeTakeFirstOrThrow();
     return {
       account: accountView(account),
-      credential: { kind: p.credential!.kind, prefix: p.credential!.kind === "token" ? p.credential!.prefix : null },
+      credential: { kind: p.credential.kind, prefix: p.credential.kind === "token" ? p.credential.prefix : null },
       scopes: p.scopes,
       projects: p.projects,
     };

@@ -1,7 +1,7 @@
 // First start: an empty database gets its owner account, the platform operator, and an admin token.
 import crypto from "node:crypto";
 import { BosunError } from "../kernel/errors.ts";
-import type { Principal } from "../kernel/operation.ts";
+import type { AccountPrincipal } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { createAccount } from "./accounts.ts";
@@ -33,7 +33,7 @@ export async function ensureOwner(platform: Platform, email = process.env.BOSUN_
 }
 
 /** The operator acting locally (CLI bootstrap), with the operator's full power. */
-export function operatorPrincipal(accountId: string, email: string): Principal {
+export function operatorPrincipal(accountId: string, email: string): AccountPrincipal {
   return {
     account: { id: accountId, email, isOperator: true },
     billedAccount: accountId,

@@ -10,9 +10,9 @@ import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/
 import { resolveEgress } from "../egress.ts";
 import { BosunError, conflict, validationError } from "../kernel/errors.ts";
 import { ruleProblem } from "../agent/policy.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
-import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./runtime.ts";
+import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./reach.ts";
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const Host = z
@@ -101,9 +101,9 @@ export const Instance = z
   })
   .meta({ id: "Instance" });
 
-export function instanceView(ctx: Context, row: InstanceRow): z.input<typeof Instance> {
+export function instanceView(ctx: ProjectContext, row: InstanceRow): z.input<typeof Instance> {
   return {
-    project: ctx.project!.slug,
+    project: ctx.project.slug,
     name: row.name,
     provider: row.provider,
     host: row.host,
@@ -141,7 +141,7 @@ export function keyPair(privateKey: string | undefined): { private: string; publ
 }
 
 /** Registration refuses hosts the egress policy would never connect to, so instances cannot map a private network. */
-async function checkHost(ctx: Context, host: string) {
+async function checkHost(ctx: ProjectContext, host: string) {
   try {
     await resolveEgress(host, { allowPrivate: ctx.platform.config.egressAllowPrivate });
   } catch (err) {
@@ -184,7 +184,7 @@ export const registerInstance = defineOperation({
         .insertInto("instances")
         .values({
           id: crypto.randomUUID(),
-          project_id: ctx.project!.id,
+          project_id: ctx.project.id,
           name: input.name,
           host: input.host,
           port: input.port,
@@ -216,7 +216,7 @@ export const listInstances = defineOperation({
   output: z.object({ instances: z.array(Instance), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     requireInstanceProject(ctx);
-    let q = ctx.db.selectFrom("instances").selectAll().where("project_id", "=", ctx.project!.id).orderBy("name").limit(input.limit + 1);
+    let q = ctx.db.selectFrom("instances").selectAll().where("project_id", "=", ctx.project.id).orderBy("name").limit(input.limit + 1);
     if (input.cursor) q = q.where("name", ">", input.cursor);
     const pin = ctx.principal.pins.instance;
     if (pin) q = q.where((eb) => eb.or([eb("name", "=", pin), eb(sql<string>`id::text`, "=", pin)]));

@@ -48,7 +48,7 @@ export const createProject = defineOperation({
     // A principal pinned to one project (MCP `project=`, an agent run) cannot reach out and make another.
     const pin = ctx.principal.pins.project;
     if (pin && pin !== input.slug) throw new BosunError("forbidden", `this session is pinned to project '${pin}'`);
-    const accountId = ctx.principal.account!.id;
+    const accountId = ctx.principal.account.id;
     // created_at on the clock audit records use: the project's trail starts here (see list_audit_events).
     const now = new Date();
     const created = await ctx.tx(async (trx) => {
@@ -111,7 +111,7 @@ export const getProject = defineOperation({
   http: { method: "get", path: "/projects/{project}" },
   input: z.object({ project: ProjectRef }),
   output: Project,
-  handler: async (ctx) => projectView(ctx.project!),
+  handler: async (ctx) => projectView(ctx.project),
 });
 
 export const updateProject = defineOperation({
@@ -128,10 +128,10 @@ export const updateProject = defineOperation({
     const row = await ctx.db
       .updateTable("projects")
       .set({ name: input.name, updated_at: new Date() })
-      .where("id", "=", ctx.project!.id)
+      .where("id", "=", ctx.project.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return projectView({ ...row, role: ctx.project!.role });
+    return projectView({ ...row, role: ctx.project.role });
   },
 });
 
@@ -146,7 +146,7 @@ export const deleteProject = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ deleted: z.literal(true), slug: z.string() }),
   handler: async (ctx) => {
-    await ctx.db.deleteFrom("projects").where("id", "=", ctx.project!.id).execute();
-    return { deleted: true as const, slug: ctx.project!.slug };
+    await ctx.db.deleteFrom("projects").where("id", "=", ctx.project.id).execute();
+    return { deleted: true as const, slug: ctx.project.slug };
   },
 });
