@@ -5,9 +5,10 @@ import { z } from "zod";
 import type { AgentMode } from "../../schema/database.ts";
 import { spendableMicros } from "../billing/ledger.ts";
 import { microsNumber } from "../billing/money.ts";
-import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentUnavailable } from "../config.ts";
-import { BosunError, conflict, notFound } from "../kernel/errors.ts";
+import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
@@ -103,11 +104,11 @@ export const startAgentChat = defineOperation({
     const project = ctx.project;
     const kind = project.kind === "instance" ? agentKinds.instance_operator : agentKinds.site_editor;
     if (kind.projectKind === "instance") {
-      if (!input.instance) throw new BosunError("validation_error", "name the instance the agent works on", { issues: [{ path: "instance", message: "required on an instance project" }] });
+      if (!input.instance) throw validationError([{ path: "instance", message: "required on an instance project" }], "name the instance the agent works on");
       const exists = await ctx.db.selectFrom("instances").select("id").where("project_id", "=", project.id).where("name", "=", input.instance).executeTakeFirst();
       if (!exists) throw notFound("instance", input.instance);
     } else if (input.instance) {
-      throw new BosunError("validation_error", "a site project has no instances", { issues: [{ path: "instance", message: "only on instance projects" }] });
+      throw validationError([{ path: "instance", message: "only on instance projects" }], "a site project has no instances");
     }
     await assertCanRun(ctx);
     const cred = ctx.principal.credential;
@@ -156,7 +157,7 @@ export const sendAgentMessage = defineOperation({
     try {
       return { run_id: await startRun(ctx.platform, conv.id, input.message, limitsOf(ctx)) };
     } catch (err) {
-      if (String((err as { code?: string }).code) === "23505") throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
+      if (isUniqueViolation(err)) throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
       throw err;
     }
   },
@@ -297,13 +298,12 @@ export const listAgentConversations = defineOperation({
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) {
-      const [at, id] = input.cursor.split("|");
-      const when = new Date(at ?? "");
-      if (Number.isNaN(when.getTime()) || !id) throw new BosunError("validation_error", "not a cursor from this list", { issues: [{ path: "cursor", message: "invalid cursor" }] });
+      const [at = "", id = ""] = decodeCursor(input.cursor, 2);
+      const when = new Date(at);
+      if (Number.isNaN(when.getTime())) throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
       q = q.where((eb) => eb.or([eb("updated_at", "<", when), eb.and([eb("updated_at", "=", when), eb("id", "<", id)])]));
     }
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => encodeCursor(iso(last.updated_at), last.id));
     const runs = page.length
       ? await ctx.db
           .selectFrom("agent_runs")
@@ -314,13 +314,12 @@ export const listAgentConversations = defineOperation({
           .orderBy("created_at", "desc")
           .execute()
       : [];
-    const last = page.at(-1);
     return {
       conversations: page.map((c) => {
         const run = runs.find((r) => r.conversation_id === c.id);
         return { ...summary(c), latest_run: run ? runView(run) : null };
       }),
-      next_cursor: rows.length > input.limit && last ? `${iso(last.updated_at)}|${last.id}` : null,
+      next_cursor,
     };
   },
 });

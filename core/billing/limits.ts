@@ -2,7 +2,8 @@
 // new paid work) and the billing events they raise — each once per month, not on every request.
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
-import { IdCursor, iso, Limit, Timestamp } from "../kernel/common.ts";
+import { iso, Timestamp } from "../kernel/common.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { defineOperation, type DB } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
 import { Micros, microsNumber, money, Money, PoolName, toMicros } from "./money.ts";
@@ -129,11 +130,10 @@ export const listBillingEvents = defineOperation({
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) q = q.where("id", "<", input.cursor);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
     return {
       events: page.map((e) => ({ id: String(e.id), pool: e.pool, kind: e.kind, window: e.window, detail: e.detail as Record<string, unknown>, created_at: iso(e.created_at) })),
-      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+      next_cursor,
     };
   },
 });

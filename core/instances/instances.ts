@@ -6,9 +6,10 @@ import ssh2 from "ssh2";
 import { sql, type Updateable } from "kysely";
 import { z } from "zod";
 import type { InstancesTable } from "../../schema/database.ts";
-import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { resolveEgress } from "../egress.ts";
-import { BosunError, conflict, validationError } from "../kernel/errors.ts";
+import { BosunError, conflict, isUniqueViolation, validationError } from "../kernel/errors.ts";
 import { ruleProblem } from "../agent/policy.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
@@ -152,7 +153,6 @@ async function checkHost(ctx: ProjectContext, host: string) {
 }
 
 const nameTaken = (name: string) => conflict(`an instance named '${name}' already exists in this project`, { field: "name" });
-const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === "23505";
 
 export const registerInstance = defineOperation({
   id: "register_instance",
@@ -220,9 +220,8 @@ export const listInstances = defineOperation({
     if (input.cursor) q = q.where("name", ">", input.cursor);
     const pin = ctx.principal.pins.instance;
     if (pin) q = q.where((eb) => eb.or([eb("name", "=", pin), eb(sql<string>`id::text`, "=", pin)]));
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
-    return { instances: page.map((r) => instanceView(ctx, r)), next_cursor: rows.length > input.limit ? page.at(-1)!.name : null };
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.name);
+    return { instances: page.map((r) => instanceView(ctx, r)), next_cursor };
   },
 });
 

@@ -1,7 +1,8 @@
 // Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { projectRoles, type ProjectRole } from "../kernel/scopes.ts";
@@ -96,9 +97,8 @@ export const listProjects = defineOperation({
     if (input.kind) q = q.where("projects.kind", "=", input.kind);
     if (input.cursor) q = q.where("projects.slug", ">", input.cursor);
     if (projects) q = q.where("projects.slug", "in", projects.length ? projects : [""]);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
-    return { projects: page.map(projectView), next_cursor: rows.length > input.limit ? page.at(-1)!.slug : null };
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.slug);
+    return { projects: page.map(projectView), next_cursor };
   },
 });
 
