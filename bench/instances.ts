@@ -17,7 +17,7 @@ import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import { runRemote } from "../core/instances/commands.ts";
-import { targetOf } from "../core/instances/runtime.ts";
+import { targetOf } from "../core/instances/reach.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { createPlatform } from "../core/platform.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";

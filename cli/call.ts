@@ -1,13 +1,13 @@
 // `bosun call <operation> [--field value ...] [--json '{...}']`: every operation as a CLI command against a
 // running server, with --help generated from its schema. Prints the JSON result on stdout.
-import { z } from "zod";
+import { toolJsonSchema } from "../core/kernel/json-schema.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 import { OperationRegistry } from "../core/kernel/registry.ts";
 
 type Prop = { type?: string; description?: string; enum?: unknown[]; anyOf?: { type?: string }[] };
 
 function schemaOf(op: Operation) {
-  return z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as { properties?: Record<string, Prop>; required?: string[] };
+  return toolJsonSchema(op.input, "input") as { properties?: Record<string, Prop>; required?: string[] };
 }
 
 const typeOf = (p: Prop) => p.type ?? p.anyOf?.find((s) => s.type && s.type !== "null")?.type ?? "string";

@@ -16,13 +16,13 @@ import { Authenticator } from "./identity/authenticate.ts";
 import { sweepLinkTokens } from "./identity/one-time.ts";
 import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
-import type { Credential, DB, Operation, Principal } from "./kernel/operation.ts";
+import type { AuthenticatedPrincipal, Credential, DB, Operation } from "./kernel/operation.ts";
 import { RateLimiter, SharedRateLimiter } from "./kernel/rate-limit.ts";
 import { allOperations, OperationRegistry } from "./kernel/registry.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
 
-export type CredentialChecker = (principal: Principal) => Promise<void>;
+export type CredentialChecker = (principal: AuthenticatedPrincipal) => Promise<void>;
 
 export interface Platform {
   config: Config;
@@ -69,23 +69,27 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     await migrateToLatest(opened.db, options.onMigration);
     const secrets = SecretBox.fromConfig(config.masterKey, config.dataDir);
     const notifier = await Notifier.start(opened.kind, opened.pool);
+    // What the longer-lived services are built from; each is complete before the platform object exists.
+    const base = { config, db: opened.db, log, secrets, notifier };
+    const auth = new Authenticator(base);
+    const instances = startInstances(base);
+    const credentialCheckers = new Map<Credential["kind"], CredentialChecker>([
+      ["token", (p) => auth.recheckToken(p.credential.id)],
+      ["session", (p) => auth.recheckSession(p.credential.id)],
+    ]);
     const platform: Platform = {
-      config,
-      db: opened.db,
+      ...base,
       dbKind: opened.kind,
-      log,
-      secrets,
-      notifier,
       mail: new Mailer(config.mail, log),
       rateLimiter: new RateLimiter(),
       securityLimiter: new SharedRateLimiter(opened.db),
       audit: new AuditWriter(opened.db, log),
       idempotency: new IdempotencyStore(opened.db, secrets),
-      auth: undefined as unknown as Authenticator,
+      auth,
       meter: new Meter(opened.db, loadPriceConfig()),
-      instances: undefined as unknown as InstancesRuntime,
+      instances,
       operations: options.operations?.length ? new OperationRegistry([...allOperations, ...options.operations]) : OperationRegistry.default(),
-      credentialCheckers: new Map(),
+      credentialCheckers,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
@@ -97,12 +101,9 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         await opened.close();
       },
     };
-    platform.auth = new Authenticator(platform);
-    platform.instances = startInstances(platform);
-    platform.credentialCheckers.set("token", (p) => platform.auth.recheckToken((p.credential as { id: string }).id));
-    platform.credentialCheckers.set("session", (p) => platform.auth.recheckSession((p.credential as { id: string }).id));
-    platform.credentialCheckers.set("agent_run", agentRunChecker(platform));
-    platform.credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
+    // These two check through other credential kinds' checkers, so they need the finished platform.
+    credentialCheckers.set("agent_run", agentRunChecker(platform));
+    credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
     // Hourly: expired idempotency records, and site blobs no draft or release refers to any more.
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));

@@ -1,12 +1,11 @@
 // /docs: a self-contained API reference rendered from the registry (no CDN: it works offline and behind
 // strict CSPs). The machine-readable source of truth stays /openapi.json.
-import { z } from "zod";
+import { escapeHtml as esc } from "../core/html.ts";
+import { toolJsonSchema } from "../core/kernel/json-schema.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
 function fieldRows(op: Operation): string {
-  const schema = z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as {
+  const schema = toolJsonSchema(op.input, "input") as {
     properties?: Record<string, { type?: string; description?: string }>;
     required?: string[];
   };

@@ -1,7 +1,7 @@
 // BosunError → HTTP, in one place: status, `{ error: { code, message, ...details } }`, and the headers
 // some codes carry (Retry-After on 429, WWW-Authenticate on 401).
 import type { Context } from "hono";
-import { BosunError, toBosunError } from "../core/kernel/errors.ts";
+import { toBosunError } from "../core/kernel/errors.ts";
 
 export function errorResponse(c: Context, err: unknown): Response {
   const error = toBosunError(err);
@@ -9,6 +9,3 @@ export function errorResponse(c: Context, err: unknown): Response {
   if (error.code === "unauthorized") c.header("WWW-Authenticate", 'Bearer realm="bosun"');
   return c.json({ error: error.toJSON() }, error.status as 400);
 }
-
-export const httpError = (code: ConstructorParameters<typeof BosunError>[0], message: string, details?: Record<string, unknown>) =>
-  new BosunError(code, message, details);

@@ -4,9 +4,9 @@ import net from "node:net";
 import type { Context } from "hono";
 import ipaddr from "ipaddr.js";
 import proxyAddr from "proxy-addr";
-import { z } from "zod";
 import type { TrustProxy } from "../core/config.ts";
-import { BosunError, unauthorized } from "../core/kernel/errors.ts";
+import { BosunError, unauthorized, validationError } from "../core/kernel/errors.ts";
+import { toolJsonSchema } from "../core/kernel/json-schema.ts";
 import { anonymous, type Operation, type Principal, type Surface } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 
@@ -30,7 +30,7 @@ async function fromMultipart(op: Operation, c: Context): Promise<Record<string, 
   try {
     form = await c.req.formData();
   } catch {
-    throw new BosunError("validation_error", "the multipart body is malformed", { issues: [{ path: "", message: "malformed multipart body" }] });
+    throw validationError([{ path: "", message: "malformed multipart body" }], "the multipart body is malformed");
   }
   const out: Record<string, unknown> = Object.create(null);
   for (const [key, value] of form) {
@@ -39,7 +39,7 @@ async function fromMultipart(op: Operation, c: Context): Promise<Record<string, 
       out.content_base64 = Buffer.from(await value.arrayBuffer()).toString("base64");
       out.filename ??= value.name;
     } else {
-      throw new BosunError("validation_error", `part '${key}' is a file; send the file as the part named 'file'`, { issues: [{ path: key, message: "unexpected file part" }] });
+      throw validationError([{ path: key, message: "unexpected file part" }], `part '${key}' is a file; send the file as the part named 'file'`);
     }
   }
   return out;
@@ -93,7 +93,7 @@ const fieldKinds = new WeakMap<Operation, Map<string, FieldKind>>();
 function kindsOf(op: Operation): Map<string, FieldKind> {
   let kinds = fieldKinds.get(op);
   if (!kinds) {
-    const schema = z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as {
+    const schema = toolJsonSchema(op.input, "input") as {
       properties?: Record<string, { type?: string; anyOf?: { type?: string }[] }>;
     };
     kinds = new Map();
@@ -135,10 +135,10 @@ async function fromBody(op: Operation, c: Context): Promise<Record<string, unkno
   try {
     body = JSON.parse(text);
   } catch {
-    throw new BosunError("validation_error", "the body is not valid JSON", { issues: [{ path: "", message: "invalid JSON" }] });
+    throw validationError([{ path: "", message: "invalid JSON" }], "the body is not valid JSON");
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) {
-    throw new BosunError("validation_error", "the body must be a JSON object", { issues: [{ path: "", message: "expected an object" }] });
+    throw validationError([{ path: "", message: "expected an object" }], "the body must be a JSON object");
   }
   return body as Record<string, unknown>;
 }

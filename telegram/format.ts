@@ -1,11 +1,13 @@
 // Text for Telegram: the model writes Markdown, Telegram takes a small HTML subset. Long text is split under
 // the 4096-character limit at paragraph or line boundaries, before rendering, so no tag is ever cut in two; a
 // code fence cut by a split is closed at the end of one part and reopened at the start of the next.
+import { escapeHtml } from "../core/html.ts";
 
 /** Telegram's limit is 4096 characters after entity parsing; leave room for the fences a split adds. */
 export const MESSAGE_LIMIT = 4000;
 
-export const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+// Telegram's HTML mode accepts &quot; and numeric entities, so the one escaper serves it too.
+export { escapeHtml };
 
 const FENCE = /^\s*```/;
 

@@ -3,7 +3,7 @@
 // to prove a refused call wrote nothing.
 import crypto from "node:crypto";
 import { sql } from "kysely";
-import { z } from "zod";
+import { toolJsonSchema } from "../core/kernel/json-schema.ts";
 import type { DB, Operation } from "../core/kernel/operation.ts";
 import type { TestPlatform, TestResponse } from "./harness.ts";
 
@@ -26,7 +26,7 @@ export interface JsonSchema {
 }
 
 export const inputSchema = (op: Operation): JsonSchema =>
-  z.toJSONSchema(op.input, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  toolJsonSchema(op.input, "input") as JsonSchema;
 
 export const pathParams = (op: Operation): string[] => [...op.http.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
 

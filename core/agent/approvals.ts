@@ -5,7 +5,7 @@ import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
 import { enqueue } from "../jobs/queue.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type Context, type ProjectContext } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { agentKinds } from "./kinds.ts";
@@ -45,7 +45,7 @@ export const listPendingApprovals = defineOperation({
       .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
       .selectAll("agent_approvals")
       .select("agent_conversations.kind")
-      .where("agent_conversations.project_id", "=", ctx.project!.id)
+      .where("agent_conversations.project_id", "=", ctx.project.id)
       .where("agent_approvals.status", "=", "pending")
       .orderBy("agent_approvals.created_at")
       .limit(200)
@@ -64,10 +64,10 @@ export const listPendingApprovals = defineOperation({
  * Approvals whose input the reader may not see: asked for after the conversation took in a result they may not
  * read (the same rule as transcripts, redaction.ts), so the input may repeat it.
  */
-async function hiddenApprovals(ctx: Context, rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[]) {
+async function hiddenApprovals(ctx: ProjectContext, rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[]) {
   const out = new Map<string, Hidden>();
   if (!rows.length) return out;
-  const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+  const reader = readerOf(ctx.principal.scopes, ctx.project.role);
   const cutoffs = new Map<string, Awaited<ReturnType<typeof eventCutoff>>>();
   for (const r of rows) {
     if (!cutoffs.has(r.conversation_id)) cutoffs.set(r.conversation_id, await eventCutoff(ctx.platform, reader, r.conversation_id, agentKinds[r.kind].tools));
@@ -102,29 +102,29 @@ export function toolScope(ctx: Pick<Context, "platform">, tool: string): string 
  * otherwise anyone who may talk to agents could approve what they could never do themselves. Denying needs it
  * too: a viewer-grade token must not steer an operator's run either way.
  */
-function assertHoldsToolScope(ctx: Context, tool: string) {
+function assertHoldsToolScope(ctx: ProjectContext, tool: string) {
   const needed = toolScope(ctx, tool);
   if (!needed) return;
   if (!hasScope(ctx.principal.scopes, needed)) throw insufficientScope(needed, `deciding on a ${tool} call needs the scope the call itself needs`);
-  if (!hasScope(roleCaps[ctx.project!.role], needed)) {
-    throw insufficientScope(needed, `deciding on a ${tool} call needs it, and your role in project '${ctx.project!.slug}' is ${ctx.project!.role}`);
+  if (!hasScope(roleCaps[ctx.project.role], needed)) {
+    throw insufficientScope(needed, `deciding on a ${tool} call needs it, and your role in project '${ctx.project.slug}' is ${ctx.project.role}`);
   }
 }
 
-async function decide(ctx: Context, approvalId: string, status: "approved" | "denied", note: string | undefined) {
+async function decide(ctx: ProjectContext, approvalId: string, status: "approved" | "denied", note: string | undefined) {
   const mine = ctx.db
     .selectFrom("agent_approvals")
     .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
     .select(["agent_approvals.id", "agent_approvals.status", "agent_approvals.decided_via", "agent_approvals.tool"])
     .where("agent_approvals.id", "=", approvalId)
-    .where("agent_conversations.project_id", "=", ctx.project!.id);
+    .where("agent_conversations.project_id", "=", ctx.project.id);
   const existing = await mine.executeTakeFirst();
   if (!existing) throw notFound("approval", approvalId);
   assertHoldsToolScope(ctx, existing.tool);
   // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
   const decided = await ctx.db
     .updateTable("agent_approvals")
-    .set({ status, decided_by: ctx.principal.account!.id, decided_via: ctx.principal.surface, decided_at: new Date(), note: note ?? null })
+    .set({ status, decided_by: ctx.principal.account.id, decided_via: ctx.principal.surface, decided_at: new Date(), note: note ?? null })
     .where("id", "=", approvalId)
     .where("status", "=", "pending")
     .returning(["run_id", "tool", "conversation_id"])

@@ -5,10 +5,11 @@ import { z } from "zod";
 import type { AgentMode } from "../../schema/database.ts";
 import { spendableMicros } from "../billing/ledger.ts";
 import { microsNumber } from "../billing/money.ts";
-import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentUnavailable } from "../config.ts";
-import { BosunError, conflict, notFound } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
@@ -54,19 +55,19 @@ type ConversationRow = { id: string; kind: "instance_operator" | "site_editor"; 
 const summary = (c: ConversationRow) => ({ ...c, created_at: iso(c.created_at), updated_at: iso(c.updated_at) });
 
 /** The conversation, in the project the invoker resolved; another project's is not found. */
-export async function loadConversation(ctx: Context, id: string) {
-  const row = await ctx.db.selectFrom("agent_conversations").selectAll().where("id", "=", id).where("project_id", "=", ctx.project!.id).executeTakeFirst();
+export async function loadConversation(ctx: ProjectContext, id: string) {
+  const row = await ctx.db.selectFrom("agent_conversations").selectAll().where("id", "=", id).where("project_id", "=", ctx.project.id).executeTakeFirst();
   if (!row) throw notFound("conversation", id);
   return row;
 }
 
 /** What must hold before any run is started: a configured model, AI credit, and a person behind the call. */
-async function assertCanRun(ctx: Context) {
+async function assertCanRun(ctx: ProjectContext) {
   const why = agentUnavailable(ctx.platform.config.agent);
   if (why) throw new BosunError("not_configured", why);
-  const cred = ctx.principal.credential!;
+  const cred = ctx.principal.credential;
   if (cred.kind === "agent_run") throw new BosunError("forbidden", "an agent cannot start or message agents");
-  const billed = ctx.project!.owner_account_id;
+  const billed = ctx.project.owner_account_id;
   // The operator's own projects are metered but never refused for credit (Meter.operatorTopUp).
   const owner = await ctx.db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
   if (!owner?.is_operator && (await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
@@ -74,7 +75,7 @@ async function assertCanRun(ctx: Context) {
   }
 }
 
-const limitsOf = (ctx: Context) => ({
+const limitsOf = (ctx: ProjectContext) => ({
   maxSteps: ctx.platform.config.agent.maxSteps,
   maxWallSeconds: ctx.platform.config.agent.maxWallSeconds,
   maxCostMicros: ctx.platform.config.agent.maxCostMicros,
@@ -100,17 +101,17 @@ export const startAgentChat = defineOperation({
   }),
   output: z.object({ conversation: ConversationSummary, run_id: z.string() }),
   handler: async (ctx, input) => {
-    const project = ctx.project!;
+    const project = ctx.project;
     const kind = project.kind === "instance" ? agentKinds.instance_operator : agentKinds.site_editor;
     if (kind.projectKind === "instance") {
-      if (!input.instance) throw new BosunError("validation_error", "name the instance the agent works on", { issues: [{ path: "instance", message: "required on an instance project" }] });
+      if (!input.instance) throw validationError([{ path: "instance", message: "required on an instance project" }], "name the instance the agent works on");
       const exists = await ctx.db.selectFrom("instances").select("id").where("project_id", "=", project.id).where("name", "=", input.instance).executeTakeFirst();
       if (!exists) throw notFound("instance", input.instance);
     } else if (input.instance) {
-      throw new BosunError("validation_error", "a site project has no instances", { issues: [{ path: "instance", message: "only on instance projects" }] });
+      throw validationError([{ path: "instance", message: "only on instance projects" }], "a site project has no instances");
     }
     await assertCanRun(ctx);
-    const cred = ctx.principal.credential!;
+    const cred = ctx.principal.credential;
     const scopes = narrowScopes(kind, ctx.principal.scopes, input.allow_publish);
     const id = crypto.randomUUID();
     const row = await ctx.db
@@ -118,7 +119,7 @@ export const startAgentChat = defineOperation({
       .values({
         id,
         project_id: project.id,
-        account_id: ctx.principal.account!.id,
+        account_id: ctx.principal.account.id,
         kind: kind.kind,
         instance: input.instance ?? null,
         title: input.message.slice(0, 80),
@@ -150,13 +151,13 @@ export const sendAgentMessage = defineOperation({
     const conv = await loadConversation(ctx, input.conversation_id);
     await assertCanRun(ctx);
     // The run acts under the credential that sends the newest message.
-    const cred = ctx.principal.credential!;
+    const cred = ctx.principal.credential;
     const scopes = narrowScopes(agentKinds[conv.kind], ctx.principal.scopes, conv.allow_publish);
     await ctx.db.updateTable("agent_conversations").set({ credential_kind: cred.kind, credential_id: cred.id, scopes }).where("id", "=", conv.id).execute();
     try {
       return { run_id: await startRun(ctx.platform, conv.id, input.message, limitsOf(ctx)) };
     } catch (err) {
-      if (String((err as { code?: string }).code) === "23505") throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
+      if (isUniqueViolation(err)) throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
       throw err;
     }
   },
@@ -214,7 +215,7 @@ export const getAgentConversation = defineOperation({
       : [];
     const approvals = await db.selectFrom("agent_approvals").selectAll().where("conversation_id", "=", conv.id).orderBy("created_at").execute();
     // Redacted for this reader: their credential's scopes under their role here (redaction.ts).
-    const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+    const reader = readerOf(ctx.principal.scopes, ctx.project.role);
     const redacted = redactMessages(
       ctx.platform,
       reader,
@@ -292,18 +293,17 @@ export const listAgentConversations = defineOperation({
     let q = ctx.db
       .selectFrom("agent_conversations")
       .selectAll()
-      .where("project_id", "=", ctx.project!.id)
+      .where("project_id", "=", ctx.project.id)
       .orderBy("updated_at", "desc")
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) {
-      const [at, id] = input.cursor.split("|");
-      const when = new Date(at ?? "");
-      if (Number.isNaN(when.getTime()) || !id) throw new BosunError("validation_error", "not a cursor from this list", { issues: [{ path: "cursor", message: "invalid cursor" }] });
+      const [at = "", id = ""] = decodeCursor(input.cursor, 2);
+      const when = new Date(at);
+      if (Number.isNaN(when.getTime())) throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
       q = q.where((eb) => eb.or([eb("updated_at", "<", when), eb.and([eb("updated_at", "=", when), eb("id", "<", id)])]));
     }
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => encodeCursor(iso(last.updated_at), last.id));
     const runs = page.length
       ? await ctx.db
           .selectFrom("agent_runs")
@@ -314,13 +314,12 @@ export const listAgentConversations = defineOperation({
           .orderBy("created_at", "desc")
           .execute()
       : [];
-    const last = page.at(-1);
     return {
       conversations: page.map((c) => {
         const run = runs.find((r) => r.conversation_id === c.id);
         return { ...summary(c), latest_run: run ? runView(run) : null };
       }),
-      next_cursor: rows.length > input.limit && last ? `${iso(last.updated_at)}|${last.id}` : null,
+      next_cursor,
     };
   },
 });

@@ -41,11 +41,11 @@ export const listAgentRunEvents = defineOperation({
       .selectAll("agent_runs")
       .select("c.kind")
       .where("agent_runs.id", "=", input.run_id)
-      .where("c.project_id", "=", ctx.project!.id)
+      .where("c.project_id", "=", ctx.project.id)
       .executeTakeFirst();
     if (!run) throw notFound("run", input.run_id);
     const events = await runEventsAfter(ctx.db, run.id, input.after);
-    const reader = readerOf(ctx.principal.scopes, ctx.project!.role);
+    const reader = readerOf(ctx.principal.scopes, ctx.project.role);
     const cutoff = await eventCutoff(ctx.platform, reader, run.conversation_id, agentKinds[run.kind].tools);
     return { run: runView(run), events: redactEvents(events, cutoff) };
   },

@@ -3,10 +3,10 @@
 // credential is re-checked on every call, so revoking the person's token, cancelling the run or removing the
 // person from the project stops the agent at its next step.
 import { unauthorized } from "../kernel/errors.ts";
-import type { Principal } from "../kernel/operation.ts";
+import type { AuthenticatedPrincipal, Credential } from "../kernel/operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
 
-export async function runPrincipal(platform: Platform, runId: string): Promise<Principal> {
+export async function runPrincipal(platform: Platform, runId: string): Promise<AuthenticatedPrincipal> {
   const row = await platform.db
     .selectFrom("agent_runs")
     .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
@@ -35,11 +35,11 @@ export function agentRunChecker(platform: Platform): CredentialChecker {
       .selectFrom("agent_runs")
       .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
       .select(["agent_runs.status", "c.credential_kind", "c.credential_id"])
-      .where("agent_runs.id", "=", principal.credential!.id)
+      .where("agent_runs.id", "=", principal.credential.id)
       .executeTakeFirst();
     if (!run || run.status !== "running") throw unauthorized(`this agent run is ${run?.status ?? "gone"}`);
     const underlying = platform.credentialCheckers.get(run.credential_kind as "token");
     if (!underlying) throw unauthorized(`the run's credential kind '${run.credential_kind}' is not accepted`);
-    await underlying({ ...principal, credential: { kind: run.credential_kind, id: run.credential_id } as Principal["credential"] });
+    await underlying({ ...principal, credential: { kind: run.credential_kind, id: run.credential_id } as Credential });
   };
 }

@@ -48,7 +48,7 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
       .selectFrom("telegram_links as l")
       .leftJoin("project_members as m", (j) => j.onRef("m.project_id", "=", "l.project_id").onRef("m.account_id", "=", "l.account_id"))
       .select(["l.credential_kind", "l.credential_id", "m.role"])
-      .where("l.id", "=", principal.credential!.id)
+      .where("l.id", "=", principal.credential.id)
       .executeTakeFirst();
     if (!link) throw unauthorized("this Telegram chat is no longer linked");
     if (!link.role) throw unauthorized("the person who linked this Telegram chat no longer has access to its project");

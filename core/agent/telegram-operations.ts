@@ -5,8 +5,8 @@ import { z } from "zod";
 import { iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, insufficientScope, rateLimited, validationError } from "../kernel/errors.ts";
 import { InstanceRef } from "../instances/ref.ts";
-import { loadInstance } from "../instances/runtime.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { loadInstance } from "../instances/reach.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, isKnownScope } from "../kernel/scopes.ts";
 import { cancelActiveRun } from "./runs.ts";
 import { TELEGRAM_LINK_TOPIC } from "./telegram-links.ts";
@@ -28,9 +28,9 @@ const TelegramLink = z
   .meta({ id: "TelegramLink" });
 
 type LinkRow = { id: string; chat_id: string; telegram_user_id: string; telegram_username: string | null; scopes: string[]; created_at: Date };
-const view = (ctx: Context, instance: string, l: LinkRow): z.input<typeof TelegramLink> => ({
+const view = (ctx: ProjectContext, instance: string, l: LinkRow): z.input<typeof TelegramLink> => ({
   id: l.id,
-  project: ctx.project!.slug,
+  project: ctx.project.slug,
   instance,
   chat_id: Number(l.chat_id),
   telegram_user: { id: Number(l.telegram_user_id), username: l.telegram_username },
@@ -39,7 +39,7 @@ const view = (ctx: Context, instance: string, l: LinkRow): z.input<typeof Telegr
 });
 
 /** A person links chats; an agent run or a chat cannot link further chats. */
-function assertPerson(ctx: Context) {
+function assertPerson(ctx: ProjectContext) {
   const kind = ctx.principal.credential?.kind;
   if (kind !== "token" && kind !== "session") throw new BosunError("forbidden", "only a person's token or session can link a Telegram chat");
 }
@@ -66,7 +66,7 @@ export const linkTelegramChat = defineOperation({
     assertPerson(ctx);
     const instance = await loadInstance(ctx, input.instance);
     // Code entries per account, besides the per-IP `auth` limit: a code is 40 bits, but guessing must stay hopeless.
-    const limit = await ctx.platform.securityLimiter.take(`telegram-code:${ctx.principal.account!.id}`, ENTRIES_PER_MINUTE);
+    const limit = await ctx.platform.securityLimiter.take(`telegram-code:${ctx.principal.account.id}`, ENTRIES_PER_MINUTE);
     if (!limit.allowed) throw rateLimited(limit.retryAfter);
     let scopes: string[];
     if (input.scopes) {
@@ -79,7 +79,7 @@ export const linkTelegramChat = defineOperation({
       scopes = DEFAULT_LINK_SCOPES.filter((s) => hasScope(ctx.principal.scopes, s));
     }
     if (!hasScope(scopes, "agent:write")) throw validationError([{ path: "scopes", message: "a chat needs agent:write to talk to the agent" }]);
-    const cred = ctx.principal.credential!;
+    const cred = ctx.principal.credential;
     const link = await ctx.tx(async (trx) => {
       const chat = await consumePairingCode(ctx.platform, trx, input.code);
       if (chat.chat_type !== "private") throw new BosunError("forbidden", "only private chats can be linked");
@@ -87,8 +87,8 @@ export const linkTelegramChat = defineOperation({
         .insertInto("telegram_links")
         .values({
           id: crypto.randomUUID(),
-          account_id: ctx.principal.account!.id,
-          project_id: ctx.project!.id,
+          account_id: ctx.principal.account.id,
+          project_id: ctx.project.id,
           instance_id: instance.id,
           chat_id: chat.chat_id,
           telegram_user_id: chat.telegram_user_id,
@@ -136,12 +136,12 @@ export const getTelegramLink = defineOperation({
   handler: async (ctx, input) => {
     const instance = await loadInstance(ctx, input.instance);
     let q = ctx.db.selectFrom("telegram_links").selectAll().where("instance_id", "=", instance.id).orderBy("created_at");
-    if (!managesLinks(ctx)) q = q.where("account_id", "=", ctx.principal.account!.id);
+    if (!managesLinks(ctx)) q = q.where("account_id", "=", ctx.principal.account.id);
     return { links: (await q.execute()).map((l) => view(ctx, instance.name, l)) };
   },
 });
 
-const managesLinks = (ctx: Context) => ctx.project!.role === "owner" || ctx.project!.role === "maintainer";
+const managesLinks = (ctx: ProjectContext) => ctx.project.role === "owner" || ctx.project.role === "maintainer";
 
 export const unlinkTelegramChat = defineOperation({
   id: "unlink_telegram_chat",
@@ -158,7 +158,7 @@ export const unlinkTelegramChat = defineOperation({
   handler: async (ctx, input) => {
     const instance = await loadInstance(ctx, input.instance);
     let q = ctx.db.deleteFrom("telegram_links").where("instance_id", "=", instance.id);
-    if (!managesLinks(ctx)) q = q.where("account_id", "=", ctx.principal.account!.id);
+    if (!managesLinks(ctx)) q = q.where("account_id", "=", ctx.principal.account.id);
     if (input.chat_id !== undefined) q = q.where("chat_id", "=", String(input.chat_id));
     const gone = await q.returning(["id", "chat_id"]).execute();
     for (const link of gone) {
@@ -166,7 +166,7 @@ export const unlinkTelegramChat = defineOperation({
       const convs = await ctx.db.selectFrom("agent_conversations").select("id").where("credential_kind", "=", "telegram_link").where("credential_id", "=", link.id).execute();
       for (const c of convs) await cancelActiveRun(ctx.platform, c.id);
       await ctx.platform.notifier
-        .publish(TELEGRAM_LINK_TOPIC, JSON.stringify({ event: "unlinked", link_id: link.id, chat_id: link.chat_id, project: ctx.project!.slug, instance: instance.name }))
+        .publish(TELEGRAM_LINK_TOPIC, JSON.stringify({ event: "unlinked", link_id: link.id, chat_id: link.chat_id, project: ctx.project.slug, instance: instance.name }))
         .catch(() => {});
     }
     return { unlinked: gone.length };

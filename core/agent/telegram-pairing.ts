@@ -3,7 +3,7 @@
 // name a chat id, only the chat sees its code. Codes are stored as keyed hashes, used once, expire in 10 minutes,
 // and each chat holds at most one live code.
 import crypto from "node:crypto";
-import { BosunError, rateLimited } from "../kernel/errors.ts";
+import { BosunError, rateLimited, validationError } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
@@ -77,7 +77,8 @@ export async function consumePairingCode(platform: Platform, trx: DB, code: stri
     .executeTakeFirst();
   if (row) return row;
   // One answer for unknown, used and expired codes: which one it was would help a guesser.
-  throw new BosunError("validation_error", "this pairing code is not valid: it is wrong, expired or already used; send /start to the bot for a new one", {
-    issues: [{ path: "code", message: "invalid, expired or already used" }],
-  });
+  throw validationError(
+    [{ path: "code", message: "invalid, expired or already used" }],
+    "this pairing code is not valid: it is wrong, expired or already used; send /start to the bot for a new one",
+  );
 }

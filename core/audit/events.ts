@@ -1,7 +1,8 @@
 // Reading the audit trail: your own calls, and every call touching a project you belong to.
 import { sql } from "kysely";
 import { z } from "zod";
-import { iso, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { Limit, pageOf } from "../kernel/pagination.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 
 const AuditEvent = z
@@ -43,7 +44,7 @@ export const listAuditEvents = defineOperation({
   }),
   output: z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    const me = ctx.principal.account!.id;
+    const me = ctx.principal.account.id;
     let q = ctx.db.selectFrom("audit_events").selectAll().orderBy("id", "desc").limit(input.limit + 1);
     // Events name projects by slug, and a deleted project's slug can be taken again by anyone: a project's
     // trail starts at its creation, so whoever takes a slug next never sees the events of the one before.
@@ -81,8 +82,7 @@ export const listAuditEvents = defineOperation({
     if (input.since) q = q.where("at", ">=", new Date(input.since));
     if (input.cursor) q = q.where("id", "<", sql<string>`${input.cursor}::bigint`);
     await ctx.platform.audit.flush(); // batched reads first, so the trail is complete up to now
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
     return {
       events: page.map((e) => ({
         id: String(e.id),
@@ -97,7 +97,7 @@ export const listAuditEvents = defineOperation({
         client_ip: e.client_ip,
         input: (e.input as Record<string, unknown> | null) ?? null,
       })),
-      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+      next_cursor,
     };
   },
 });

@@ -1,7 +1,8 @@
 // Balances and transactions as the customer sees them, and the operator's manual top-up or refund.
 import { sql } from "kysely";
 import { z } from "zod";
-import { Email, IdCursor, iso, Limit, Timestamp } from "../kernel/common.ts";
+import { Email, iso, Timestamp } from "../kernel/common.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { notFound } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { credit, POOLS } from "./ledger.ts";
@@ -36,7 +37,7 @@ export const getBalances = defineOperation({
   input: z.object({}),
   output: z.object({ balances: z.array(Balance) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount!).execute();
+    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount).execute();
     return {
       balances: POOLS.map((pool) => {
         const r = rows.find((x) => x.pool === pool);
@@ -69,7 +70,7 @@ export const listTransactions = defineOperation({
     let q = ctx.db
       .selectFrom("ledger_entries")
       .selectAll()
-      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("account_id", "=", ctx.principal.billedAccount)
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     // A credential restricted to projects sees only what its projects spent, not top-ups or other projects' spend.
@@ -80,8 +81,7 @@ export const listTransactions = defineOperation({
     if (input.type === "debit") q = q.where("amount", "<=", sql<string>`0`);
     if (input.since) q = q.where("created_at", ">=", new Date(input.since));
     if (input.cursor) q = q.where("id", "<", input.cursor);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
     return {
       transactions: page.map((r) => ({
         id: String(r.id),
@@ -93,7 +93,7 @@ export const listTransactions = defineOperation({
         metadata: r.metadata as Record<string, unknown>,
         created_at: iso(r.created_at),
       })),
-      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+      next_cursor,
     };
   },
 });
@@ -126,7 +126,7 @@ export const grantCredit = defineOperation({
       amount: BigInt(input.amount_micros),
       field: "amount_micros",
       reason: input.kind,
-      metadata: { note: input.reason, granted_by: ctx.principal.account!.id, request_id: ctx.requestId },
+      metadata: { note: input.reason, granted_by: ctx.principal.account.id, request_id: ctx.requestId },
     });
     return { transaction_id: entry.id, pool: entry.pool, amount: money(entry.amount), balance_after: money(entry.balance_after) };
   },

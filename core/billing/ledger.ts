@@ -3,6 +3,7 @@
 // returns the first entry instead of moving money again.
 import type { Transaction } from "kysely";
 import type { Database, Pool } from "../../schema/database.ts";
+import { isUniqueViolation } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import { boundExceeded, MAX_MICROS, minMicros, toMicros } from "./money.ts";
 
@@ -89,7 +90,6 @@ async function findByKey(db: DB | Trx, accountId: string, pool: Pool, key: strin
   return row ? toEntry(row) : null;
 }
 
-const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === "23505";
 
 type Credit = {
   accountId: string;

@@ -2,7 +2,8 @@
 // new paid work) and the billing events they raise — each once per month, not on every request.
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
-import { IdCursor, iso, Limit, Timestamp } from "../kernel/common.ts";
+import { iso, Timestamp } from "../kernel/common.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { defineOperation, type DB } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
 import { Micros, microsNumber, money, Money, PoolName, toMicros } from "./money.ts";
@@ -67,7 +68,7 @@ export const getSpendLimits = defineOperation({
   http: { method: "get", path: "/billing/limits" },
   input: z.object({}),
   output: z.object({ limits: z.array(Limits) }),
-  handler: async (ctx) => ({ limits: await readLimits(ctx.db, ctx.principal.billedAccount!) }),
+  handler: async (ctx) => ({ limits: await readLimits(ctx.db, ctx.principal.billedAccount) }),
 });
 
 export const updateSpendLimits = defineOperation({
@@ -89,7 +90,7 @@ export const updateSpendLimits = defineOperation({
   }),
   output: Limits,
   handler: async (ctx, input) => {
-    const accountId = ctx.principal.billedAccount!;
+    const accountId = ctx.principal.billedAccount;
     const { pool, ...changes } = input;
     // Caps are bounded by their schema (Micros: at most MAX_MICROS), so a cap past the bound is a 400 naming it.
     const set = Object.fromEntries(
@@ -125,15 +126,14 @@ export const listBillingEvents = defineOperation({
     let q = ctx.db
       .selectFrom("billing_events")
       .selectAll()
-      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("account_id", "=", ctx.principal.billedAccount)
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) q = q.where("id", "<", input.cursor);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
     return {
       events: page.map((e) => ({ id: String(e.id), pool: e.pool, kind: e.kind, window: e.window, detail: e.detail as Record<string, unknown>, created_at: iso(e.created_at) })),
-      next_cursor: rows.length > input.limit ? String(page.at(-1)!.id) : null,
+      next_cursor,
     };
   },
 });

@@ -33,7 +33,7 @@ export const getUsage = defineOperation({
     const reach = reachableProjects(ctx.principal);
     const spend = ctx.db
       .selectFrom("ledger_entries")
-      .where("account_id", "=", ctx.principal.billedAccount!)
+      .where("account_id", "=", ctx.principal.billedAccount)
       .where("amount", "<", sql<string>`0`)
       .$if(!!reach, (q) => q.where(sql<string>`metadata->>'project'`, "in", reach!.length ? reach! : [""]));
     const group = async (key: ReturnType<typeof sql<string>>) => {

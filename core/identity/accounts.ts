@@ -3,6 +3,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { Email, iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
+import { pageOf } from "../kernel/pagination.ts";
 import { creditIn } from "../billing/ledger.ts";
 import { defineOperation, type DB } from "../kernel/operation.ts";
 import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
@@ -182,10 +183,10 @@ export const getMe = defineOperation({
   }),
   handler: async (ctx) => {
     const p = ctx.principal;
-    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account!.id).executeTakeFirstOrThrow();
+    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account.id).executeTakeFirstOrThrow();
     return {
       account: accountView(account),
-      credential: { kind: p.credential!.kind, prefix: p.credential!.kind === "token" ? p.credential!.prefix : null },
+      credential: { kind: p.credential.kind, prefix: p.credential.kind === "token" ? p.credential.prefix : null },
       scopes: p.scopes,
       projects: p.projects,
     };
@@ -208,8 +209,7 @@ export const listAccounts = defineOperation({
   handler: async (ctx, input) => {
     let q = ctx.db.selectFrom("accounts").selectAll().orderBy("email").limit(input.limit + 1);
     if (input.cursor) q = q.where("email", ">", input.cursor);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
-    return { accounts: page.map(accountView), next_cursor: rows.length > input.limit ? page.at(-1)!.email : null };
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.email);
+    return { accounts: page.map(accountView), next_cursor };
   },
 });

@@ -35,7 +35,7 @@ export class Authenticator {
   private lastUsedWritten = new Map<string, number>();
   private readonly jwtKey: Uint8Array;
 
-  constructor(private readonly platform: Platform) {
+  constructor(private readonly platform: Pick<Platform, "config" | "db" | "log" | "notifier" | "secrets">) {
     this.jwtKey = platform.secrets.deriveKey("session-jwt");
     platform.notifier.on(REVOKE_TOPIC, (tokenId) => this.evict(tokenId));
     platform.notifier.on(SESSION_END_TOPIC, (sessionId) => this.sessions.delete(sessionId));

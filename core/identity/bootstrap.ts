@@ -2,7 +2,7 @@
 import { readVariable } from "../config.ts";
 import crypto from "node:crypto";
 import { BosunError } from "../kernel/errors.ts";
-import type { Principal } from "../kernel/operation.ts";
+import type { AccountPrincipal } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { createAccount } from "./accounts.ts";
@@ -44,7 +44,7 @@ export async function ownerAccount(platform: Platform): Promise<{ id: string; em
 }
 
 /** The operator acting locally (CLI bootstrap), with the operator's full power. */
-export function operatorPrincipal(accountId: string, email: string): Principal {
+export function operatorPrincipal(accountId: string, email: string): AccountPrincipal {
   return {
     account: { id: accountId, email, isOperator: true },
     billedAccount: accountId,

@@ -118,7 +118,7 @@ export const sendEmailVerification = defineOperation({
   input: z.object({}),
   output: z.object({ already_verified: z.boolean(), emailed: z.boolean() }),
   handler: async (ctx) => {
-    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account!.id).executeTakeFirstOrThrow();
+    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account.id).executeTakeFirstOrThrow();
     if (account.email_verified_at) return { already_verified: true, emailed: false };
     // Without SMTP nothing is sent (emailed: false), and the link is never handed to the account itself.
     const sent = await sendVerification(ctx.platform, account);

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { SessionEndReason } from "../../schema/database.ts";
 import { iso, isoOrNull, Timestamp } from "../kernel/common.ts";
 import { conflict, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, type Context, type DB, type Principal } from "../kernel/operation.ts";
+import { defineOperation, type DB, type Principal, type AuthedContext } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { SESSION_END_TOPIC } from "./authenticate.ts";
 import { hashPassword, Password, verifyPassword } from "./passwords.ts";
@@ -38,8 +38,8 @@ export async function endSessions(
 export const currentSession = (p: Principal): string | null => (p.credential?.kind === "session" ? p.credential.id : null);
 
 /** Ends every session of the caller's account but the one making the call (after a password or two-factor change). */
-export const endOtherSessions = (ctx: Context, reason: SessionEndReason) =>
-  endSessions(ctx.platform, ctx.principal.account!.id, reason, { except: currentSession(ctx.principal) });
+export const endOtherSessions = (ctx: AuthedContext, reason: SessionEndReason) =>
+  endSessions(ctx.platform, ctx.principal.account.id, reason, { except: currentSession(ctx.principal) });
 
 const Session = z
   .object({
@@ -68,7 +68,7 @@ export const listSessions = defineOperation({
     const rows = await ctx.db
       .selectFrom("sessions")
       .selectAll()
-      .where("account_id", "=", ctx.principal.account!.id)
+      .where("account_id", "=", ctx.principal.account.id)
       .where("ended_at", "is", null)
       .where("expires_at", ">", new Date())
       .orderBy("created_at", "desc")
@@ -101,7 +101,7 @@ export const revokeSession = defineOperation({
   input: z.object({ id: z.uuid() }),
   output: z.object({ ended: z.literal(true), id: z.string() }),
   handler: async (ctx, input) => {
-    const [id] = await endSessions(ctx.platform, ctx.principal.account!.id, "revoked", { only: input.id });
+    const [id] = await endSessions(ctx.platform, ctx.principal.account.id, "revoked", { only: input.id });
     if (!id) throw notFound("session", input.id);
     return { ended: true as const, id };
   },
@@ -121,7 +121,7 @@ export const logout = defineOperation({
   handler: async (ctx) => {
     const current = currentSession(ctx.principal);
     if (!current) throw conflict("this call uses an API token, not a login session: revoke a token with revoke_api_token");
-    await endSessions(ctx.platform, ctx.principal.account!.id, "logout", { only: current });
+    await endSessions(ctx.platform, ctx.principal.account.id, "logout", { only: current });
     return { ended: true as const, id: current };
   },
 });
@@ -141,7 +141,7 @@ export const changePassword = defineOperation({
   input: z.object({ current_password: z.string().min(1).max(200), new_password: Password }),
   output: z.object({ changed: z.literal(true), sessions_ended: z.number().int() }),
   handler: async (ctx, input) => {
-    const accountId = ctx.principal.account!.id;
+    const accountId = ctx.principal.account.id;
     const account = await ctx.db.selectFrom("accounts").select("password_hash").where("id", "=", accountId).executeTakeFirstOrThrow();
     if (!(await verifyPassword(input.current_password, account.password_hash))) {
       throw validationError([{ path: "current_password", message: "is not your current password" }]);

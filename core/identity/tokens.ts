@@ -4,7 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, isRestricted, type DB, type Principal } from "../kernel/operation.ts";
+import { defineOperation, isRestricted, type AccountPrincipal, type DB, type Principal } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../kernel/scopes.ts";
 import { newTokenSecret, REVOKE_TOPIC } from "./authenticate.ts";
 
@@ -46,7 +46,7 @@ export interface MintRequest {
 }
 
 /** Checks the request against the scope grammar and the minter's own power, then stores the token. */
-export async function mintToken(db: DB, minter: Principal, req: MintRequest) {
+export async function mintToken(db: DB, minter: AccountPrincipal, req: MintRequest) {
   req.scopes.forEach((s, i) => {
     if (!isKnownScope(s)) throw validationError([{ path: `scopes.${i}`, message: `unknown scope '${s}'` }]);
   });
@@ -66,7 +66,7 @@ export async function mintToken(db: DB, minter: Principal, req: MintRequest) {
       .selectFrom("projects")
       .innerJoin("project_members", "project_members.project_id", "projects.id")
       .select("projects.slug")
-      .where("project_members.account_id", "=", minter.account!.id)
+      .where("project_members.account_id", "=", minter.account.id)
       .where("projects.slug", "in", projects)
       .execute();
     const missing = projects.find((p) => !reachable.some((r) => r.slug === p));
@@ -77,7 +77,7 @@ export async function mintToken(db: DB, minter: Principal, req: MintRequest) {
     .insertInto("api_tokens")
     .values({
       id: crypto.randomUUID(),
-      account_id: minter.account!.id,
+      account_id: minter.account.id,
       name: req.name,
       prefix,
       token_hash: hash,
@@ -146,7 +146,7 @@ export const listApiTokens = defineOperation({
   input: z.object({ include_revoked: z.boolean().default(false) }),
   output: z.object({ tokens: z.array(ApiToken) }),
   handler: async (ctx, input) => {
-    let q = ctx.db.selectFrom("api_tokens").selectAll().where("account_id", "=", ctx.principal.account!.id);
+    let q = ctx.db.selectFrom("api_tokens").selectAll().where("account_id", "=", ctx.principal.account.id);
     const self = restrictedSelf(ctx.principal);
     if (self !== undefined) q = q.where("id", "=", self ?? NO_TOKEN);
     if (!input.include_revoked) q = q.where("revoked_at", "is", null);
@@ -173,7 +173,7 @@ export const revokeApiToken = defineOperation({
       .updateTable("api_tokens")
       .set({ revoked_at: new Date() })
       .where("id", "=", input.id)
-      .where("account_id", "=", ctx.principal.account!.id)
+      .where("account_id", "=", ctx.principal.account.id)
       .$if(restrictedSelf(ctx.principal) !== undefined, (q) => q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN))
       .returningAll()
       .executeTakeFirst();

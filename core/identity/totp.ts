@@ -7,7 +7,7 @@ import { generateSecret, generateURI, verify } from "otplib";
 import { z } from "zod";
 import type { Account } from "../../schema/database.ts";
 import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type AuthedContext, type Context } from "../kernel/operation.ts";
 import { sha256 } from "../secrets.ts";
 import { endOtherSessions } from "./sessions.ts";
 
@@ -58,8 +58,8 @@ export async function checkSecondFactor(ctx: Context, account: Account, code: st
   throw unauthorized("the two-factor code is not valid", { needs_totp: true });
 }
 
-const loadAccount = (ctx: Context) =>
-  ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account!.id).executeTakeFirstOrThrow();
+const loadAccount = (ctx: AuthedContext) =>
+  ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account.id).executeTakeFirstOrThrow();
 
 export const setupTotp = defineOperation({
   id: "setup_totp",

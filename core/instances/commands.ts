@@ -9,7 +9,7 @@ import { validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { reach } from "./runtime.ts";
+import { reach } from "./reach.ts";
 import { shq } from "./shell-quote.ts";
 
 /** Bytes of stdout and of stderr kept per command; the rest is counted, not kept. */

@@ -11,7 +11,7 @@ import { BosunError, conflict, notFound, validationError } from "../kernel/error
 import { defineOperation } from "../kernel/operation.ts";
 import { exactReplace } from "../text-edit.ts";
 import { InstanceRef } from "./ref.ts";
-import { reach } from "./runtime.ts";
+import { reach } from "./reach.ts";
 
 /** The most read_remote_file returns, and the largest file edit_remote_file will load. */
 export const MAX_READ_BYTES = 1024 * 1024;

@@ -6,13 +6,14 @@ import ssh2 from "ssh2";
 import { sql, type Updateable } from "kysely";
 import { z } from "zod";
 import type { InstancesTable } from "../../schema/database.ts";
-import { Cursor, iso, isoOrNull, Limit, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { resolveEgress } from "../egress.ts";
-import { BosunError, conflict, validationError } from "../kernel/errors.ts";
+import { BosunError, conflict, isUniqueViolation, validationError } from "../kernel/errors.ts";
 import { ruleProblem } from "../agent/policy.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
-import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./runtime.ts";
+import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./reach.ts";
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const Host = z
@@ -101,9 +102,9 @@ export const Instance = z
   })
   .meta({ id: "Instance" });
 
-export function instanceView(ctx: Context, row: InstanceRow): z.input<typeof Instance> {
+export function instanceView(ctx: ProjectContext, row: InstanceRow): z.input<typeof Instance> {
   return {
-    project: ctx.project!.slug,
+    project: ctx.project.slug,
     name: row.name,
     provider: row.provider,
     host: row.host,
@@ -141,7 +142,7 @@ export function keyPair(privateKey: string | undefined): { private: string; publ
 }
 
 /** Registration refuses hosts the egress policy would never connect to, so instances cannot map a private network. */
-async function checkHost(ctx: Context, host: string) {
+async function checkHost(ctx: ProjectContext, host: string) {
   try {
     await resolveEgress(host, { allowPrivate: ctx.platform.config.egressAllowPrivate });
   } catch (err) {
@@ -152,7 +153,6 @@ async function checkHost(ctx: Context, host: string) {
 }
 
 const nameTaken = (name: string) => conflict(`an instance named '${name}' already exists in this project`, { field: "name" });
-const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === "23505";
 
 export const registerInstance = defineOperation({
   id: "register_instance",
@@ -184,7 +184,7 @@ export const registerInstance = defineOperation({
         .insertInto("instances")
         .values({
           id: crypto.randomUUID(),
-          project_id: ctx.project!.id,
+          project_id: ctx.project.id,
           name: input.name,
           host: input.host,
           port: input.port,
@@ -216,13 +216,12 @@ export const listInstances = defineOperation({
   output: z.object({ instances: z.array(Instance), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     requireInstanceProject(ctx);
-    let q = ctx.db.selectFrom("instances").selectAll().where("project_id", "=", ctx.project!.id).orderBy("name").limit(input.limit + 1);
+    let q = ctx.db.selectFrom("instances").selectAll().where("project_id", "=", ctx.project.id).orderBy("name").limit(input.limit + 1);
     if (input.cursor) q = q.where("name", ">", input.cursor);
     const pin = ctx.principal.pins.instance;
     if (pin) q = q.where((eb) => eb.or([eb("name", "=", pin), eb(sql<string>`id::text`, "=", pin)]));
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
-    return { instances: page.map((r) => instanceView(ctx, r)), next_cursor: rows.length > input.limit ? page.at(-1)!.name : null };
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.name);
+    return { instances: page.map((r) => instanceView(ctx, r)), next_cursor };
   },
 });
 

@@ -5,7 +5,7 @@ import { BosunError, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
-import { reach } from "./runtime.ts";
+import { reach } from "./reach.ts";
 import { shellArgs, shq } from "./shell-quote.ts";
 
 const MAX_LINES = 10_000;

@@ -10,7 +10,7 @@ import { defineOperation, type DB } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { loadInstance, targetFor, targetOf, type InstanceRow } from "./runtime.ts";
+import { loadInstance, targetFor, targetOf, type InstanceRow } from "./reach.ts";
 
 const SCRIPT = [
   "head -n 1 /proc/stat",

@@ -9,7 +9,7 @@ import { invoke } from "../kernel/invoker.ts";
 import type { Principal } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { setupCommand } from "./observer.ts";
-import { observerTargetOf, targetOf } from "./runtime.ts";
+import { observerTargetOf, targetOf } from "./reach.ts";
 import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;

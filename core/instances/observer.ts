@@ -1,5 +1,5 @@
 // An instance's observer login: a second, unprivileged Unix user (no sudo, no write outside its home). When an
-// instance has one, what the agent runs without a person's approval logs in as the observer (runtime.ts
+// instance has one, what the agent runs without a person's approval logs in as the observer (reach.ts
 // reach(), agent-runner/loop.ts), so a mistake of the read-only classifier cannot write as the operator: the
 // OS refuses it. Two ways to get one: setup_instance_observer creates the user through the operator login
 // (root or passwordless sudo) and installs a key Bosun generates; set_instance_observer registers an existing
@@ -7,11 +7,11 @@
 import ssh2 from "ssh2";
 import { z } from "zod";
 import { BosunError, validationError } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { Instance, instanceView, keyPair, PrivateKey } from "./instances.ts";
 import { InstanceRef } from "./ref.ts";
-import { loadInstance, observerTargetOf, targetOf, type InstanceRow } from "./runtime.ts";
+import { loadInstance, observerTargetOf, targetOf, type InstanceRow } from "./reach.ts";
 import { shq } from "./shell-quote.ts";
 import { requireExec } from "./ssh-keys.ts";
 
@@ -82,7 +82,7 @@ function checkUsername(row: InstanceRow, username: string) {
   if (username === "root") throw validationError([{ path: "username", message: "root cannot be an observer" }]);
 }
 
-async function storeObserver(ctx: Context, row: InstanceRow, observer: { username: string; privateKey: string; publicKey: string; source: "generated" | "supplied" | "setup" }) {
+async function storeObserver(ctx: ProjectContext, row: InstanceRow, observer: { username: string; privateKey: string; publicKey: string; source: "generated" | "supplied" | "setup" }) {
   const now = new Date();
   const updated = await ctx.db
     .updateTable("instances")

@@ -3,11 +3,11 @@
 // with `sudo -n` (never prompting), and nothing else: it cannot create, start, reinstall or delete a machine.
 import { z } from "zod";
 import { BosunError } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { reach, type InstanceRow } from "./runtime.ts";
+import { reach, type InstanceRow } from "./reach.ts";
 
 export type PowerAction = "start" | "restart" | "shutdown";
 
@@ -75,7 +75,7 @@ export function providerFor(row: InstanceRow): InstanceProvider {
   return p;
 }
 
-async function withProvider(ctx: Context, name: string, fn: (p: InstanceProvider, pc: ProviderContext) => Promise<void>) {
+async function withProvider(ctx: ProjectContext, name: string, fn: (p: InstanceProvider, pc: ProviderContext) => Promise<void>) {
   const { row, target, pool } = await reach(ctx, name);
   await fn(providerFor(row), { row, target, pool, signal: ctx.signal });
   return { instance: row.name, provider: row.provider };

@@ -5,11 +5,11 @@ import ssh2 from "ssh2";
 import { z } from "zod";
 import { iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { runRemote } from "./commands.ts";
 import { InstanceRef } from "./ref.ts";
-import { reach } from "./runtime.ts";
+import { reach } from "./reach.ts";
 import { shq } from "./shell-quote.ts";
 
 const KEY_TYPES = new Set([
@@ -84,7 +84,7 @@ export const addSshKey = defineOperation({
     const key = parsePublicKey(input.public_key);
     const row = await ctx.db
       .insertInto("ssh_keys")
-      .values({ id: crypto.randomUUID(), account_id: ctx.principal.account!.id, name: input.name, public_key: key.line, fingerprint: key.fingerprint })
+      .values({ id: crypto.randomUUID(), account_id: ctx.principal.account.id, name: input.name, public_key: key.line, fingerprint: key.fingerprint })
       .onConflict((oc) => oc.columns(["account_id", "fingerprint"]).doNothing())
       .returningAll()
       .executeTakeFirst();
@@ -104,7 +104,7 @@ export const listSshKeys = defineOperation({
   input: z.object({}),
   output: z.object({ keys: z.array(SshKey) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("ssh_keys").selectAll().where("account_id", "=", ctx.principal.account!.id).orderBy("created_at").orderBy("id").limit(1000).execute();
+    const rows = await ctx.db.selectFrom("ssh_keys").selectAll().where("account_id", "=", ctx.principal.account.id).orderBy("created_at").orderBy("id").limit(1000).execute();
     return { keys: rows.map(keyView) };
   },
 });
@@ -123,17 +123,17 @@ export const deleteSshKey = defineOperation({
   input: z.object({ key_id: KeyId }),
   output: z.object({ deleted: z.literal(true), id: z.string() }),
   handler: async (ctx, input) => {
-    const row = await ctx.db.deleteFrom("ssh_keys").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account!.id).returning("id").executeTakeFirst();
+    const row = await ctx.db.deleteFrom("ssh_keys").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account.id).returning("id").executeTakeFirst();
     if (!row) throw notFound("ssh key", input.key_id);
     return { deleted: true as const, id: row.id };
   },
 });
 
 /** Installing a key is as powerful as a shell: the caller must also hold instances:exec, in token and role. */
-export function requireExec(ctx: Context) {
-  const role = ctx.project!.role;
+export function requireExec(ctx: ProjectContext) {
+  const role = ctx.project.role;
   if (!hasScope(ctx.principal.scopes, "instances:exec")) throw insufficientScope("instances:exec", "installing a key grants a shell");
-  if (!hasScope(roleCaps[role], "instances:exec")) throw insufficientScope("instances:exec", `your role in project '${ctx.project!.slug}' is ${role}`);
+  if (!hasScope(roleCaps[role], "instances:exec")) throw insufficientScope("instances:exec", `your role in project '${ctx.project.slug}' is ${role}`);
 }
 
 /** Appends the key line unless a line with the same key (type and data) is there; makes ~/.ssh as sshd wants it. */
@@ -171,7 +171,7 @@ export const installSshKey = defineOperation({
     }
     let key: PublicKey;
     if (input.key_id !== undefined) {
-      const row = await ctx.db.selectFrom("ssh_keys").select("public_key").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account!.id).executeTakeFirst();
+      const row = await ctx.db.selectFrom("ssh_keys").select("public_key").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account.id).executeTakeFirst();
       if (!row) throw notFound("ssh key", input.key_id);
       key = parsePublicKey(row.public_key, "key_id");
     } else key = parsePublicKey(input.public_key!);

@@ -16,12 +16,6 @@ export const Timestamp = z.string().meta({ description: "ISO 8601 time", example
 export const iso = (d: Date | string) => new Date(d).toISOString();
 export const isoOrNull = (d: Date | string | null | undefined) => (d ? iso(d) : null);
 
-export const Limit = z.number().int().min(1).max(200).default(50).meta({ description: "Page size (1-200)" });
-export const Cursor = z.string().max(200).optional().meta({ description: "Cursor from the previous page's next_cursor" });
-
-/** Cursor for lists ordered by a numeric id. */
-export const IdCursor = z.string().regex(/^\d+$/, "a next_cursor value").optional().meta({ description: "next_cursor of the previous page" });
-
 /**
  * An email address as a mailbox of any domain: `admin@localhost` (the first-start owner) is as valid as
  * `a@example.com`. WHATWG's form-validation pattern, not zod's default, which demands a dotted public domain.

@@ -59,12 +59,13 @@ export interface FieldIssue {
   message: string;
 }
 
-export const validationError = (issues: FieldIssue[]) =>
-  new BosunError(
-    "validation_error",
-    issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; "),
-    { issues },
-  );
+/** The one way to build a validation error: field issues, and a message (by default, the issues joined). */
+export const validationError = (issues: FieldIssue[], message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")) =>
+  new BosunError("validation_error", message, { issues });
+
+/** Postgres's unique_violation: an insert or update met a unique index (a name taken, a key replayed). */
+export const isUniqueViolation = (err: unknown): boolean =>
+  typeof err === "object" && err !== null && "code" in err && String(err.code) === "23505";
 
 export const unauthorized = (message = "a valid bearer token is required", details: Record<string, unknown> = {}) =>
   new BosunError("unauthorized", message, details);

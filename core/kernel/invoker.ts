@@ -8,7 +8,7 @@ import type { Database } from "../../schema/database.ts";
 import { redactInput } from "../audit/writer.ts";
 import { BosunError, insufficientScope, notFound, rateLimited, restrictedCredential, toBosunError, unauthorized, validationError } from "./errors.ts";
 import { inputIssues } from "./input-guard.ts";
-import { isProjectScoped, levelOf, reachableProjects, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
+import { isAuthenticated, isProjectScoped, levelOf, reachableProjects, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
 import type { Platform } from "../platform.ts";
 import { resolveProjectAccess } from "../projects/access.ts";
 import type { RateLimitState } from "./rate-limit.ts";
@@ -133,7 +133,7 @@ async function gate(platform: Platform, op: Operation, principal: Principal, opt
     }
     return;
   }
-  if (!principal.account || !principal.credential) throw unauthorized();
+  if (!isAuthenticated(principal)) throw unauthorized();
   const checker = platform.credentialCheckers.get(principal.credential.kind);
   if (!checker) throw unauthorized(`credential kind '${principal.credential.kind}' is not accepted`);
   await checker(principal);

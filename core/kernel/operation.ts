@@ -43,7 +43,7 @@ export interface Principal {
   clientIp: string | null;
   /**
    * Which of an instance's logins this call reaches the server as. The agent runner sets "observer" for calls
-   * that run with no person's approval (core/instances/runtime.ts reach()); no other surface sets it, so no
+   * that run with no person's approval (core/instances/reach.ts reach()); no other surface sets it, so no
    * caller input can choose it. Unset: the operator login.
    */
   serverLogin?: "observer";
@@ -68,6 +68,22 @@ export interface ProgressEvent {
 
 export type DB = Kysely<Database>;
 
+/** A principal acting as an account (the CLI's local operator has no credential). */
+export interface AccountPrincipal extends Principal {
+  account: PrincipalAccount;
+  billedAccount: string;
+}
+
+/** A principal the invoker has authenticated: every non-public operation's handler sees one. */
+export interface AuthenticatedPrincipal extends AccountPrincipal {
+  credential: Credential;
+}
+
+export const isAuthenticated = (p: Principal): p is AuthenticatedPrincipal => !!(p.account && p.credential && p.billedAccount);
+
+/** The project a project-scoped call names, resolved and access-checked by the invoker. */
+export type ProjectAccess = ProjectRow & { role: ProjectRole };
+
 export interface Context {
   principal: Principal;
   platform: Platform;
@@ -79,7 +95,7 @@ export interface Context {
   signal: AbortSignal;
   requestId: string;
   /** For project-scoped operations: the project, resolved and access-checked by the invoker. */
-  project: (ProjectRow & { role: ProjectRole }) | null;
+  project: ProjectAccess | null;
   /** Lets a handler name the project an account-level call touched (e.g. create_project) for the audit. */
   auditProject(slug: string): void;
 }
@@ -93,7 +109,27 @@ export interface HttpBinding {
 
 type AnyObject = z.ZodObject<z.ZodRawShape>;
 
-export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
+/** True when the input has a required `project` field: the invoker then always resolves ctx.project. */
+type NamesProject<I extends AnyObject> = "project" extends keyof I["shape"]
+  ? undefined extends z.output<I>["project" & keyof z.output<I>]
+    ? false
+    : true
+  : false;
+
+/**
+ * The context a handler sees, carrying what the invoker guarantees: an authenticated principal unless the
+ * operation is public, and the resolved project when the input requires one.
+ */
+export type OperationContext<I extends AnyObject, Public extends boolean> = Omit<Context, "principal" | "project"> & {
+  principal: Public extends true ? Principal : AuthenticatedPrincipal;
+  project: NamesProject<I> extends true ? ProjectAccess : ProjectAccess | null;
+};
+
+/** Narrowed contexts for helpers that handlers pass theirs to. */
+export type AuthedContext = OperationContext<AnyObject, false>;
+export type ProjectContext = Omit<AuthedContext, "project"> & { project: ProjectAccess };
+
+export interface OperationSpec<I extends AnyObject, O extends z.ZodType, Public extends boolean = false> {
   /** snake_case: the operationId, the MCP tool name, the agent tool name, the CLI verb. */
   id: string;
   summary: string;
@@ -101,7 +137,7 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
   tags: [string, ...string[]];
   /** The one scope it needs. Omit only with `public: true`. */
   scope?: string;
-  public?: boolean;
+  public?: Public;
   effect: Effect;
   http: HttpBinding;
   /** An input with a `project` field makes the operation project-scoped: the invoker resolves and checks it. */
@@ -126,14 +162,20 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType> {
   auditInput?: (input: z.output<I>) => unknown;
   /** Error codes it can answer beyond those every operation of its kind can (for the OpenAPI document). */
   errors?: ErrorCode[];
-  handler: (ctx: Context, input: z.output<I>) => Promise<z.input<O>>;
+  handler: (ctx: OperationContext<I, Public>, input: z.output<I>) => Promise<z.input<O>>;
 }
 
-export type Operation = OperationSpec<AnyObject, z.ZodType>;
+/** An operation as surfaces and the invoker hold it: the handler takes the invoker's context and parsed input. */
+export interface Operation extends Omit<OperationSpec<AnyObject, z.ZodType, boolean>, "handler" | "auditInput"> {
+  handler: (ctx: Context, input: unknown) => Promise<unknown>;
+  auditInput?: (input: unknown) => unknown;
+}
 
 const ID_PATTERN = /^[a-z][a-z0-9_]{1,63}$/;
 
-export function defineOperation<I extends AnyObject, O extends z.ZodType>(spec: OperationSpec<I, O>): Operation {
+export function defineOperation<I extends AnyObject, O extends z.ZodType, Public extends boolean = false>(
+  spec: OperationSpec<I, O, Public>,
+): Operation {
   if (!ID_PATTERN.test(spec.id)) throw new Error(`operation id '${spec.id}' must be snake_case, at most 64 chars`);
   if (!spec.public && !spec.scope) throw new Error(`operation ${spec.id} needs a scope or public: true`);
   // Forgetting the level of an operation that is not tied to one project would let a project-restricted
@@ -144,11 +186,26 @@ export function defineOperation<I extends AnyObject, O extends z.ZodType>(spec: 
   if (spec.level === "project" && !("project" in spec.input.shape)) {
     throw new Error(`operation ${spec.id}: level "project" needs a project input`);
   }
-  for (const param of spec.http.path.matchAll(/\{(\w+)\}/g)) {
-    if (!(param[1]! in spec.input.shape)) throw new Error(`operation ${spec.id}: path param {${param[1]}} is not an input field`);
+  for (const [, param = ""] of spec.http.path.matchAll(/\{(\w+)\}/g)) {
+    if (!(param in spec.input.shape)) throw new Error(`operation ${spec.id}: path param {${param}} is not an input field`);
   }
-  // Unknown fields are refused, never silently dropped: a caller's typo must not look like success.
-  return { ...spec, input: spec.input.strict() } as unknown as Operation;
+  const { handler, auditInput, ...rest } = spec;
+  return {
+    ...rest,
+    ...(auditInput ? { auditInput: (input: unknown) => auditInput(input as z.output<I>) } : {}),
+    // Unknown fields are refused, never silently dropped: a caller's typo must not look like success.
+    input: spec.input.strict(),
+    // The invoker has parsed the input with this schema and established what OperationContext states;
+    // `guaranteed` re-checks the latter so the one type assertion below can never lie.
+    handler: (ctx, input) => handler(guaranteed(ctx, spec, input) as OperationContext<I, Public>, input as z.output<I>),
+  };
+}
+
+function guaranteed(ctx: Context, spec: { id: string; public?: boolean }, input: unknown): Context {
+  if (!spec.public && !isAuthenticated(ctx.principal)) throw new Error(`${spec.id}: invoked without an authenticated principal`);
+  const named = typeof input === "object" && input !== null && "project" in input && typeof input.project === "string";
+  if (named && !ctx.project) throw new Error(`${spec.id}: invoked without its project resolved`);
+  return ctx;
 }
 
 export const isProjectScoped = (op: Operation) => "project" in op.input.shape;

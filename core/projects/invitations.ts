@@ -10,7 +10,7 @@ import { AccountView, accountView, createAccount, markEmailVerified } from "../i
 import { Password } from "../identity/passwords.ts";
 import { LinkToken } from "../identity/onboarding.ts";
 import { consumeLinkToken, deliverLink, invalidLink, issueLinkToken, peekLinkToken } from "../identity/one-time.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
 const Status = z.enum(["pending", "accepted", "revoked", "expired"]);
@@ -44,8 +44,8 @@ const invitationView = (r: InvitationRow): z.input<typeof Invitation> => ({
 });
 
 /** Only owners hand out (or take back) the owner role. */
-function requireOwnerFor(ctx: Context, role: string) {
-  if (role === "owner" && ctx.project!.role !== "owner") throw insufficientScope("members:write", "only owners can invite owners");
+function requireOwnerFor(ctx: ProjectContext, role: string) {
+  if (role === "owner" && ctx.project.role !== "owner") throw insufficientScope("members:write", "only owners can invite owners");
 }
 
 export const inviteMember = defineOperation({
@@ -70,7 +70,7 @@ export const inviteMember = defineOperation({
   }),
   handler: async (ctx, input) => {
     requireOwnerFor(ctx, input.role);
-    const project = ctx.project!;
+    const project = ctx.project;
     const id = crypto.randomUUID();
     const row = await ctx.tx(async (trx) => {
       await trx.updateTable("project_invitations").set({ revoked_at: new Date() })
@@ -78,7 +78,7 @@ export const inviteMember = defineOperation({
         .where("accepted_at", "is", null).where("revoked_at", "is", null).execute();
       return trx
         .insertInto("project_invitations")
-        .values({ id, project_id: project.id, email: input.email, role: input.role, invited_by: ctx.principal.account!.id, expires_at: new Date(Date.now() + 7 * 86_400_000) })
+        .values({ id, project_id: project.id, email: input.email, role: input.role, invited_by: ctx.principal.account.id, expires_at: new Date(Date.now() + 7 * 86_400_000) })
         .returningAll()
         .executeTakeFirstOrThrow();
     });
@@ -90,7 +90,7 @@ export const inviteMember = defineOperation({
         token,
         expiresAt,
         subject: `You are invited to ${project.name} on Bosun`,
-        intro: `${ctx.principal.account!.email} invited you to the project "${project.name}" (${project.slug}) on Bosun as ${input.role}. Follow this link to accept:`,
+        intro: `${ctx.principal.account.email} invited you to the project "${project.name}" (${project.slug}) on Bosun as ${input.role}. Follow this link to accept:`,
       });
       return { invitation: invitationView(row), emailed: delivery.emailed, invitation_link: delivery.link };
     } catch (err) {
@@ -114,7 +114,7 @@ export const listInvitations = defineOperation({
   }),
   output: z.object({ invitations: z.array(Invitation) }),
   handler: async (ctx, input) => {
-    const rows = await ctx.db.selectFrom("project_invitations").selectAll().where("project_id", "=", ctx.project!.id)
+    const rows = await ctx.db.selectFrom("project_invitations").selectAll().where("project_id", "=", ctx.project.id)
       .orderBy("created_at", "desc").limit(500).execute();
     const views = rows.map(invitationView);
     return { invitations: input.status ? views.filter((v) => v.status === input.status) : views };
@@ -133,7 +133,7 @@ export const revokeInvitation = defineOperation({
   output: Invitation,
   handler: async (ctx, input) => {
     const current = await ctx.db.selectFrom("project_invitations").selectAll()
-      .where("id", "=", input.invitation_id).where("project_id", "=", ctx.project!.id).executeTakeFirst();
+      .where("id", "=", input.invitation_id).where("project_id", "=", ctx.project.id).executeTakeFirst();
     if (!current) throw notFound("invitation", input.invitation_id);
     requireOwnerFor(ctx, current.role);
     if (current.accepted_at) throw new BosunError("conflict", "this invitation was already accepted; remove the member instead");

@@ -4,19 +4,19 @@
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
-import { defineOperation, type Context, type DB } from "../kernel/operation.ts";
+import { defineOperation, type DB, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
 const Member = z
   .object({ account_id: z.string(), email: z.string(), name: z.string(), role: Role, added_at: Timestamp })
   .meta({ id: "ProjectMember" });
 
-const memberQuery = (ctx: Context) =>
+const memberQuery = (ctx: ProjectContext) =>
   ctx.db
     .selectFrom("project_members")
     .innerJoin("accounts", "accounts.id", "project_members.account_id")
     .select(["accounts.id as account_id", "accounts.email", "accounts.name", "project_members.role", "project_members.created_at"])
-    .where("project_members.project_id", "=", ctx.project!.id);
+    .where("project_members.project_id", "=", ctx.project.id);
 
 type MemberRow = { account_id: string; email: string; name: string; role: string; created_at: Date };
 const memberView = (m: MemberRow): z.input<typeof Member> => ({
@@ -27,8 +27,8 @@ const memberView = (m: MemberRow): z.input<typeof Member> => ({
   added_at: iso(m.created_at),
 });
 
-function requireOwnerFor(ctx: Context, ...roles: (string | undefined)[]) {
-  if (roles.includes("owner") && ctx.project!.role !== "owner") {
+function requireOwnerFor(ctx: ProjectContext, ...roles: (string | undefined)[]) {
+  if (roles.includes("owner") && ctx.project.role !== "owner") {
     throw insufficientScope("members:write", "only owners can add, change or remove owners");
   }
 }
@@ -37,13 +37,13 @@ function requireOwnerFor(ctx: Context, ...roles: (string | undefined)[]) {
  * Runs `change`, which takes owner `accountId` away, only if another owner remains. The project row is locked
  * first, so two owners stepping down at once queue and the second sees the first's change.
  */
-async function keepingAnOwner(ctx: Context, accountId: string, change: (db: DB) => Promise<unknown>) {
+async function keepingAnOwner(ctx: ProjectContext, accountId: string, change: (db: DB) => Promise<unknown>) {
   await ctx.tx(async (trx) => {
-    await trx.selectFrom("projects").select("id").where("id", "=", ctx.project!.id).forUpdate().execute();
+    await trx.selectFrom("projects").select("id").where("id", "=", ctx.project.id).forUpdate().execute();
     const others = await trx
       .selectFrom("project_members")
       .select("account_id")
-      .where("project_id", "=", ctx.project!.id)
+      .where("project_id", "=", ctx.project.id)
       .where("role", "=", "owner")
       .where("account_id", "!=", accountId)
       .execute();
@@ -83,7 +83,7 @@ export const updateProjectMember = defineOperation({
       db
         .updateTable("project_members")
         .set({ role: input.role })
-        .where("project_id", "=", ctx.project!.id)
+        .where("project_id", "=", ctx.project.id)
         .where("account_id", "=", input.account_id)
         .execute();
     if (current.role === "owner" && input.role !== "owner") await keepingAnOwner(ctx, input.account_id, update);
@@ -106,7 +106,7 @@ export const removeProjectMember = defineOperation({
     if (!current) throw notFound("member", input.account_id);
     requireOwnerFor(ctx, current.role);
     const remove = (db: DB) =>
-      db.deleteFrom("project_members").where("project_id", "=", ctx.project!.id).where("account_id", "=", input.account_id).execute();
+      db.deleteFrom("project_members").where("project_id", "=", ctx.project.id).where("account_id", "=", input.account_id).execute();
     if (current.role === "owner") await keepingAnOwner(ctx, input.account_id, remove);
     else await remove(ctx.db);
     return { removed: true as const, account_id: input.account_id };

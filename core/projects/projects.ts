@@ -1,7 +1,8 @@
 // Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Cursor, iso, Limit, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { projectRoles, type ProjectRole } from "../kernel/scopes.ts";
@@ -48,7 +49,7 @@ export const createProject = defineOperation({
     // A principal pinned to one project (MCP `project=`, an agent run) cannot reach out and make another.
     const pin = ctx.principal.pins.project;
     if (pin && pin !== input.slug) throw new BosunError("forbidden", `this session is pinned to project '${pin}'`);
-    const accountId = ctx.principal.account!.id;
+    const accountId = ctx.principal.account.id;
     // created_at on the clock audit records use: the project's trail starts here (see list_audit_events).
     const now = new Date();
     const created = await ctx.tx(async (trx) => {
@@ -96,9 +97,8 @@ export const listProjects = defineOperation({
     if (input.kind) q = q.where("projects.kind", "=", input.kind);
     if (input.cursor) q = q.where("projects.slug", ">", input.cursor);
     if (projects) q = q.where("projects.slug", "in", projects.length ? projects : [""]);
-    const rows = await q.execute();
-    const page = rows.slice(0, input.limit);
-    return { projects: page.map(projectView), next_cursor: rows.length > input.limit ? page.at(-1)!.slug : null };
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.slug);
+    return { projects: page.map(projectView), next_cursor };
   },
 });
 
@@ -111,7 +111,7 @@ export const getProject = defineOperation({
   http: { method: "get", path: "/projects/{project}" },
   input: z.object({ project: ProjectRef }),
   output: Project,
-  handler: async (ctx) => projectView(ctx.project!),
+  handler: async (ctx) => projectView(ctx.project),
 });
 
 export const updateProject = defineOperation({
@@ -128,10 +128,10 @@ export const updateProject = defineOperation({
     const row = await ctx.db
       .updateTable("projects")
       .set({ name: input.name, updated_at: new Date() })
-      .where("id", "=", ctx.project!.id)
+      .where("id", "=", ctx.project.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    return projectView({ ...row, role: ctx.project!.role });
+    return projectView({ ...row, role: ctx.project.role });
   },
 });
 
@@ -146,7 +146,7 @@ export const deleteProject = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ deleted: z.literal(true), slug: z.string() }),
   handler: async (ctx) => {
-    await ctx.db.deleteFrom("projects").where("id", "=", ctx.project!.id).execute();
-    return { deleted: true as const, slug: ctx.project!.slug };
+    await ctx.db.deleteFrom("projects").where("id", "=", ctx.project.id).execute();
+    return { deleted: true as const, slug: ctx.project.slug };
   },
 });

@@ -36,14 +36,18 @@ describe("assets", () => {
     // Served by the draft like any file.
     expect((await t.request("GET", `${p}/files?prefix=assets/`, { token })).body.count).toBe(5);
 
-    const all = await t.request("GET", `${p}/assets?per_page=2`, { token });
-    expect(all.body).toMatchObject({ total: 5, page: 1, per_page: 2 });
+    const all = await t.request("GET", `${p}/assets?limit=2`, { token });
     expect(all.body.assets).toHaveLength(2);
-    const page3 = await t.request("GET", `${p}/assets?per_page=2&page=3`, { token });
+    expect(all.body.next_cursor).toBe(all.body.assets[1].path);
+    const page2 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(all.body.next_cursor)}`, { token });
+    const page3 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(page2.body.next_cursor)}`, { token });
     expect(page3.body.assets).toHaveLength(1);
+    expect(page3.body.next_cursor).toBeNull();
+    const paths = [...all.body.assets, ...page2.body.assets, ...page3.body.assets].map((a: { path: string }) => a.path);
+    expect(new Set(paths).size).toBe(5);
     const images = await t.request("GET", `${p}/assets?category=images`, { token });
     expect(images.body.assets.map((a: { filename: string }) => a.filename)).toEqual(["logo.png"]);
-    expect((await t.request("GET", `${p}/assets?per_page=101`, { token })).status).toBe(400);
+    expect((await t.request("GET", `${p}/assets?limit=201`, { token })).status).toBe(400);
   });
 
   it("refuses executable types, paths, oversize files and multipart elsewhere, changing nothing", async () => {

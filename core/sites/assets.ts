@@ -1,9 +1,9 @@
 // Assets: files uploaded into the draft under `assets/{category}/`, the category read from the extension.
 // Executable and server-side types are refused whatever the route (see paths.ts), and images get their
 // width and height (stored with the blob, computed once).
-import { sql } from "kysely";
 import { z } from "zod";
 import { ProjectRef } from "../kernel/common.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { decodeContent } from "./files.ts";
 import { writeDraftFile, MAX_FILE_BYTES } from "./draft.ts";
@@ -76,24 +76,25 @@ export const listAssets = defineOperation({
   input: z.object({
     project: ProjectRef,
     category: Category.optional(),
-    page: z.number().int().min(1).max(100_000).default(1),
-    per_page: z.number().int().min(1).max(100).default(20),
+    limit: Limit,
+    cursor: Cursor,
   }),
-  output: z.object({ assets: z.array(Asset), page: z.number().int(), per_page: z.number().int(), total: z.number().int() }),
+  output: z.object({ assets: z.array(Asset), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
     const prefix = input.category ? `${PREFIX}${input.category}/` : PREFIX;
-    const base = ctx.db.selectFrom("site_draft_files as f").where("f.project_id", "=", project.id).where("f.path", "like", `${prefix}%`);
-    const total = await base.select(sql<string>`count(*)`.as("n")).executeTakeFirstOrThrow();
-    const rows = await base
+    let q = ctx.db
+      .selectFrom("site_draft_files as f")
       .innerJoin("site_blobs as b", "b.sha256", "f.sha256")
       .select(["f.path", "f.sha256", "f.bytes", "b.width", "b.height"])
+      .where("f.project_id", "=", project.id)
+      .where("f.path", "like", `${prefix}%`)
       .orderBy("f.path")
-      .limit(input.per_page)
-      .offset((input.page - 1) * input.per_page)
-      .execute();
+      .limit(input.limit + 1);
+    if (input.cursor) q = q.where("f.path", ">", input.cursor);
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.path);
     return {
-      assets: rows.map((r) => ({
+      assets: page.map((r) => ({
         path: r.path,
         filename: r.path.slice(r.path.lastIndexOf("/") + 1),
         category: categoryOf(r.path),
@@ -103,9 +104,7 @@ export const listAssets = defineOperation({
         width: r.width,
         height: r.height,
       })),
-      page: input.page,
-      per_page: input.per_page,
-      total: Number(total.n),
+      next_cursor,
     };
   },
 });

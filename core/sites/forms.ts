@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { notFound, validationError, type FieldIssue } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { FormDef, readSettings } from "./settings.ts";
@@ -167,27 +168,25 @@ export const listSubmissions = defineOperation({
     project: ProjectRef,
     form_id: FormId.optional(),
     status: Status.optional(),
-    page: z.number().int().min(1).max(100_000).default(1),
-    per_page: z.number().int().min(1).max(100).default(20),
+    limit: Limit,
+    cursor: IdCursor,
   }),
-  output: z.object({ submissions: z.array(Submission), page: z.number().int(), per_page: z.number().int(), total: z.number().int() }),
+  output: z.object({ submissions: z.array(Submission), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
     let q = ctx.db.selectFrom("site_submissions").where("project_id", "=", project.id);
     if (input.form_id) q = q.where("form_id", "=", input.form_id);
     if (input.status) q = q.where("status", "=", input.status);
-    const total = await q.select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+    if (input.cursor) q = q.where("id", "<", input.cursor);
     const rows = await q
       .selectAll()
       .orderBy("id", "desc")
-      .limit(input.per_page)
-      .offset((input.page - 1) * input.per_page)
+      .limit(input.limit + 1)
       .execute();
+    const { page, next_cursor } = pageOf(rows, input.limit, (last) => String(last.id));
     return {
-      submissions: rows.map((r) => ({ id: String(r.id), form_id: r.form_id, data: r.data, status: r.status, created_at: iso(r.created_at) })),
-      page: input.page,
-      per_page: input.per_page,
-      total: Number(total.n),
+      submissions: page.map((r) => ({ id: String(r.id), form_id: r.form_id, data: r.data, status: r.status, created_at: iso(r.created_at) })),
+      next_cursor,
     };
   },
 });

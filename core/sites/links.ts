@@ -1,5 +1,6 @@
 // Finding and rewriting a site's internal links to one page, in HTML, CSS and JavaScript. Pure text work:
 // only strings that resolve to the page are touched, so renaming a page changes nothing else in a file.
+import { escapeHtml } from "../html.ts";
 import { extensionOf } from "./paths.ts";
 
 export type LinkSyntax = "html" | "css" | "js";
@@ -103,7 +104,7 @@ export function removeNavLinks(html: string, fromFile: string, pagePath: string)
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'", apos: "'", nbsp: " " };
 export const decodeEntities = (s: string) => s.replace(/&(amp|lt|gt|quot|#39|apos|nbsp);/g, (_, e: string) => ENTITIES[e]!);
-export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "#39" }[c]};`);
+export { escapeHtml };
 
 export function titleOf(html: string): string | null {
   const m = /<title\b[^>]*>([\s\S]*?)<\/title>/i.exec(html);

@@ -4,7 +4,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
 import { conflict } from "../kernel/errors.ts";
-import type { Context } from "../kernel/operation.ts";
+import type { ProjectContext } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
 export const SITE_CHANGED_TOPIC = "site_changed";
@@ -18,8 +18,8 @@ export interface SiteState {
 }
 
 /** The project of a site operation; an instance project is refused, naming its kind. */
-export function siteProject(ctx: Context) {
-  const project = ctx.project!;
+export function siteProject(ctx: ProjectContext) {
+  const project = ctx.project;
   if (project.kind !== "site") {
     throw conflict(`project '${project.slug}' is an ${project.kind}, not a site; this operation works on site projects`, {
       kind: project.kind,
