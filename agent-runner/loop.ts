@@ -105,7 +105,7 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     let hold: MeteredHold;
     try {
       hold = await platform.meter.hold({
-        accountId: principal.billedAccount!,
+        accountId: principal.billedAccount,
         model: request.model,
         inputTokens: inputTokenBound(request),
         maxOutputTokens: request.maxTokens,

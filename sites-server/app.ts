@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
-import { BosunError, toBosunError } from "../core/kernel/errors.ts";
+import { BosunError, toBosunError, validationError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { anonymous } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
@@ -190,7 +190,7 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
 /** A form post as field → value: urlencoded, multipart (no files) or a JSON object. */
 async function readFormBody(c: Context): Promise<Record<string, unknown>> {
   const type = c.req.header("content-type") ?? "";
-  const malformed = (message: string) => new BosunError("validation_error", message, { issues: [{ path: "", message }] });
+  const malformed = (message: string) => validationError([{ path: "", message }], message);
   const raw = Buffer.from(await c.req.arrayBuffer());
   const text = raw.toString("utf8");
   if (raw.length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
