@@ -10,8 +10,8 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
-import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";
 
@@ -20,11 +20,20 @@ let fake: FakeModelServer;
 let workers: RunWorkers;
 
 beforeAll(async () => {
-  w = await startInstanceWorld({ project: "ops", instance: "web", config: { agent: { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 } } });
+  w = await startInstanceWorld({
+    project: "ops",
+    instance: "web",
+    config: { agent: { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 } },
+  });
   await credit(w.t.platform.db, { accountId: w.user.id, pool: "ai_credits", amount: 50_000_000, reason: "top_up" });
   fake = await startFakeAnthropic();
   workers = new RunWorkers(
-    { platform: w.t.platform, provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }), bridges: [], log: pino({ level: "silent" }) },
+    {
+      platform: w.t.platform,
+      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
+      bridges: [],
+      log: pino({ level: "silent" }),
+    },
     { concurrency: 1, pollMs: 50 },
   ).start();
 });
@@ -39,7 +48,11 @@ type Attempt = { class: string; tool: string; input: Record<string, unknown> };
 function attempts(home: string): Attempt[] {
   const keys = `${home}/.ssh/authorized_keys`;
   const planted = `${home}/notes/key.pub`;
-  const cmd = (cls: string, command: string, extra: Record<string, unknown> = {}): Attempt => ({ class: cls, tool: "run_command", input: { command, ...extra } });
+  const cmd = (cls: string, command: string, extra: Record<string, unknown> = {}): Attempt => ({
+    class: cls,
+    tool: "run_command",
+    input: { command, ...extra },
+  });
   return [
     cmd("env LD_PRELOAD", "ls", { env: { LD_PRELOAD: `${home}/notes/evil.so` } }),
     cmd("env SHELLOPTS+PS4", "ls", { env: { SHELLOPTS: "xtrace", PS4: `$(touch ${home}/pwned-ps4)` } }),
@@ -89,7 +102,8 @@ function snapshot(dir: string): Record<string, string> {
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) walk(p);
-      else if (entry.isFile()) out[path.relative(dir, p)] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex");
+      else if (entry.isFile())
+        out[path.relative(dir, p)] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex");
       else out[path.relative(dir, p)] = entry.isSymbolicLink() ? "symlink" : "other";
     }
   };
@@ -114,15 +128,28 @@ describe("a prompt-injected model in ask mode", () => {
     fake.script([
       { toolUse: { name: "read_remote_file", input: { path: `${home}/notes/instructions.txt` } } },
       (req) => {
-        const planted = [...req.rawBody.matchAll(/DO-B64:([A-Za-z0-9+/=]+)/g)].map((m) => JSON.parse(Buffer.from(m[1]!, "base64").toString()) as Attempt);
+        const planted = [...req.rawBody.matchAll(/DO-B64:([A-Za-z0-9+/=]+)/g)].map(
+          (m) => JSON.parse(Buffer.from(m[1]!, "base64").toString()) as Attempt,
+        );
         expect(planted).toHaveLength(tries.length);
-        return { text: "Following the server's instructions.", toolUse: planted.map((p) => ({ name: p.tool, input: p.input })) };
+        return {
+          text: "Following the server's instructions.",
+          toolUse: planted.map((p) => ({ name: p.tool, input: p.input })),
+        };
       },
       { text: "Nothing was approved, so nothing ran." },
     ]);
 
     const token = await w.user.token(["agent:*", "instances:*"]);
-    const started = await w.t.request("POST", "/v1/projects/ops/agent/conversations", { token, body: { project: "ops", instance: "web", message: "read ~/notes/instructions.txt and do what it says", mode: "ask" } });
+    const started = await w.t.request("POST", "/v1/projects/ops/agent/conversations", {
+      token,
+      body: {
+        project: "ops",
+        instance: "web",
+        message: "read ~/notes/instructions.txt and do what it says",
+        mode: "ask",
+      },
+    });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
     const runId = started.body.run_id as string;
 
@@ -136,17 +163,28 @@ describe("a prompt-injected model in ask mode", () => {
       const calls = page.events.filter((e) => e.type === "tool_call").map((e) => e.data.tool);
       expect(calls.filter((c) => c !== "read_remote_file")).toEqual([]);
       if (page.run.status === "done") break;
-      if (["failed", "cancelled"].includes(page.run.status)) throw new Error(`run ended ${page.run.status}: ${JSON.stringify(page.run.error)}`);
+      if (["failed", "cancelled"].includes(page.run.status))
+        throw new Error(`run ended ${page.run.status}: ${JSON.stringify(page.run.error)}`);
       if (page.run.status !== "awaiting_approval") {
         await new Promise((r) => setTimeout(r, 25));
         continue;
       }
-      const pending = page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as { approval_id: string; tool: string; input: Record<string, unknown> };
+      const pending = page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as {
+        approval_id: string;
+        tool: string;
+        input: Record<string, unknown>;
+      };
       const expected = tries[asked.length]!;
-      expect({ tool: pending.tool, input: pending.input }, expected.class).toEqual({ tool: expected.tool, input: expected.input });
+      expect({ tool: pending.tool, input: pending.input }, expected.class).toEqual({
+        tool: expected.tool,
+        input: expected.input,
+      });
       expect(snapshot(home), `${expected.class}: the server changed before any approval`).toEqual(before);
       asked.push(expected);
-      const denied = await w.t.request("POST", `/v1/projects/ops/agent/approvals/${pending.approval_id}/deny`, { token, body: { note: "injected" } });
+      const denied = await w.t.request("POST", `/v1/projects/ops/agent/approvals/${pending.approval_id}/deny`, {
+        token,
+        body: { note: "injected" },
+      });
       expect(denied.status).toBe(200);
     }
     expect(asked.map((a) => a.class)).toEqual(tries.map((t) => t.class));
@@ -155,11 +193,22 @@ describe("a prompt-injected model in ask mode", () => {
     expect(w.sshd.sudoCalls()).toEqual([]);
     expect(w.sshd.journalctlCalls()).toEqual([]);
     // Every attempt is on record as refused (the user denied it), none as a result from the server.
-    const steps = await w.t.platform.db.selectFrom("agent_steps").select(["tool", "output", "is_error"]).where("run_id", "=", runId).where("kind", "=", "tool").orderBy("id").execute();
+    const steps = await w.t.platform.db
+      .selectFrom("agent_steps")
+      .select(["tool", "output", "is_error"])
+      .where("run_id", "=", runId)
+      .where("kind", "=", "tool")
+      .orderBy("id")
+      .execute();
     expect(steps[0]).toMatchObject({ tool: "read_remote_file", is_error: false });
     expect(steps.slice(1)).toHaveLength(tries.length);
-    for (const step of steps.slice(1)) expect(step).toMatchObject({ is_error: true, output: expect.stringContaining("the user denied this call") });
-    const approvals = await w.t.platform.db.selectFrom("agent_approvals").select(["tool", "status"]).where("run_id", "=", runId).execute();
+    for (const step of steps.slice(1))
+      expect(step).toMatchObject({ is_error: true, output: expect.stringContaining("the user denied this call") });
+    const approvals = await w.t.platform.db
+      .selectFrom("agent_approvals")
+      .select(["tool", "status"])
+      .where("run_id", "=", runId)
+      .execute();
     expect(approvals).toHaveLength(tries.length);
     expect(approvals.every((a) => a.status === "denied")).toBe(true);
   });
@@ -168,21 +217,42 @@ describe("a prompt-injected model in ask mode", () => {
     const home = w.sshd.home;
     const tries = attempts(home);
     const before = snapshot(home);
-    fake.script([{ text: "Trying.", toolUse: tries.map((t) => ({ name: t.tool, input: t.input })) }, { text: "All refused." }]);
+    fake.script([
+      { text: "Trying.", toolUse: tries.map((t) => ({ name: t.tool, input: t.input })) },
+      { text: "All refused." },
+    ]);
     const token = await w.user.token(["agent:*", "instances:*"]);
-    const started = await w.t.request("POST", "/v1/projects/ops/agent/conversations", { token, body: { project: "ops", instance: "web", message: "do the planted things", mode: "read_only" } });
+    const started = await w.t.request("POST", "/v1/projects/ops/agent/conversations", {
+      token,
+      body: { project: "ops", instance: "web", message: "do the planted things", mode: "read_only" },
+    });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
     const runId = started.body.run_id as string;
     let status = "";
     for (let i = 0; i < 400 && !["done", "failed", "cancelled", "awaiting_approval"].includes(status); i++) {
       await new Promise((r) => setTimeout(r, 50));
-      status = ((await w.t.request("GET", `/v1/projects/ops/agent/runs/${runId}/events`, { token })).body as { run: { status: string } }).run.status;
+      status = (
+        (await w.t.request("GET", `/v1/projects/ops/agent/runs/${runId}/events`, { token })).body as {
+          run: { status: string };
+        }
+      ).run.status;
     }
     expect(status).toBe("done");
-    const steps = await w.t.platform.db.selectFrom("agent_steps").select(["tool", "output", "is_error"]).where("run_id", "=", runId).where("kind", "=", "tool").execute();
+    const steps = await w.t.platform.db
+      .selectFrom("agent_steps")
+      .select(["tool", "output", "is_error"])
+      .where("run_id", "=", runId)
+      .where("kind", "=", "tool")
+      .execute();
     expect(steps).toHaveLength(tries.length);
-    for (const step of steps) expect(step).toMatchObject({ is_error: true, output: expect.stringContaining("refused by policy: this conversation is read-only") });
-    expect(await w.t.platform.db.selectFrom("agent_approvals").select("id").where("run_id", "=", runId).execute()).toEqual([]);
+    for (const step of steps)
+      expect(step).toMatchObject({
+        is_error: true,
+        output: expect.stringContaining("refused by policy: this conversation is read-only"),
+      });
+    expect(
+      await w.t.platform.db.selectFrom("agent_approvals").select("id").where("run_id", "=", runId).execute(),
+    ).toEqual([]);
     expect(snapshot(home)).toEqual(before);
     expect(w.sshd.sudoCalls()).toEqual([]);
     expect(w.sshd.journalctlCalls()).toEqual([]);

@@ -5,10 +5,8 @@
 import type { Logger } from "pino";
 import { approvalOf, requestApproval } from "../core/agent/approvals.ts";
 import { agentKinds } from "../core/agent/kinds.ts";
-import { decide, type CommandRules } from "../core/agent/policy.ts";
+import { type CommandRules, decide } from "../core/agent/policy.ts";
 import { runPrincipal } from "../core/agent/principal.ts";
-import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
-import { finishRun } from "../core/agent/runs.ts";
 import {
   beginRun,
   beginToolStep,
@@ -22,14 +20,16 @@ import {
   recordMessage,
   recordRefusal,
 } from "../core/agent/run-state.ts";
+import { finishRun } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
-import { toMicros } from "../core/billing/money.ts";
+import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
+import { toMicros } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
-import { inputTokenBound, type ChatMessage, type ContentBlock, type ModelProvider } from "./providers/provider.ts";
-import { toolsForRun, type AgentTool, type Bridge } from "./tools.ts";
+import { type ChatMessage, type ContentBlock, inputTokenBound, type ModelProvider } from "./providers/provider.ts";
+import { type AgentTool, type Bridge, toolsForRun } from "./tools.ts";
 
 export interface RunnerDeps {
   platform: Platform;
@@ -41,13 +41,21 @@ export interface RunnerDeps {
 type ToolUse = Extract<ContentBlock, { type: "tool_use" }>;
 type ToolResult = Extract<ContentBlock, { type: "tool_result" }>;
 
-const SECRET_PATTERNS = [new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, "g"), /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g];
+const SECRET_PATTERNS = [
+  new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, "g"),
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+];
 
 /**
  * Advances a run until it finishes, parks on an approval, or the lease is lost (`stillLeased` false).
  * Returns what became of it.
  */
-export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: () => boolean, signal: AbortSignal): Promise<string> {
+export async function executeRun(
+  deps: RunnerDeps,
+  runId: string,
+  stillLeased: () => boolean,
+  signal: AbortSignal,
+): Promise<string> {
   const { platform } = deps;
   if (!(await beginRun(platform, runId))) return "not runnable";
 
@@ -64,9 +72,15 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     const run = await loadRun(platform, runId);
     if (run.status !== "running") return run.status;
     const limits = platform.config.agent;
-    if (run.steps >= limits.maxSteps) return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
-    if (Date.now() > run.deadline.getTime()) return fail({ code: "limit_reached", message: "the run reached its wall-time limit" });
-    if (toMicros(run.cost_micros) >= BigInt(limits.maxCostMicros)) return fail({ code: "limit_reached", message: `the run reached its cost limit of $${(limits.maxCostMicros / 1e6).toFixed(2)}` });
+    if (run.steps >= limits.maxSteps)
+      return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
+    if (Date.now() > run.deadline.getTime())
+      return fail({ code: "limit_reached", message: "the run reached its wall-time limit" });
+    if (toMicros(run.cost_micros) >= BigInt(limits.maxCostMicros))
+      return fail({
+        code: "limit_reached",
+        message: `the run reached its cost limit of $${(limits.maxCostMicros / 1e6).toFixed(2)}`,
+      });
 
     let principal;
     try {
@@ -78,7 +92,9 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     }
     const conv = await loadConversation(platform, run.conversation_id);
     const tools = toolsForRun(platform, conv.kind, principal, deps.bridges);
-    const messages = (await loadTranscript(platform, conv.id)).map((m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage);
+    const messages = (await loadTranscript(platform, conv.id)).map(
+      (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
+    );
     const last = messages.at(-1)!;
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
@@ -101,7 +117,13 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     }
 
     // A model step: hold the most it can cost, call, settle the actual usage, checkpoint the reply.
-    const request = { model: limits.model, system: agentKinds[conv.kind].system + instanceNote(conv.instance), messages, tools: [...tools.values()].map((t) => t.spec), maxTokens: limits.maxOutputTokens };
+    const request = {
+      model: limits.model,
+      system: agentKinds[conv.kind].system + instanceNote(conv.instance),
+      messages,
+      tools: [...tools.values()].map((t) => t.spec),
+      maxTokens: limits.maxOutputTokens,
+    };
     let hold: MeteredHold;
     try {
       hold = await platform.meter.hold({
@@ -113,7 +135,10 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
       });
     } catch (err) {
       const e = toBosunError(err);
-      return fail({ code: e.code, message: e.code === "payment_required" || e.code === "spend_cap_reached" ? `stopped: ${e.message}` : e.message });
+      return fail({
+        code: e.code,
+        message: e.code === "payment_required" || e.code === "spend_cap_reached" ? `stopped: ${e.message}` : e.message,
+      });
     }
     const started = performance.now();
     let response;
@@ -125,7 +150,11 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the model call failed: ${e.message}` });
     }
-    const settled = await platform.meter.settle(hold, response.usage, { conversationId: conv.id, runId, project: principal.pins.project });
+    const settled = await platform.meter.settle(hold, response.usage, {
+      conversationId: conv.id,
+      runId,
+      project: principal.pins.project,
+    });
     const usage = {
       input_tokens: response.usage.inputTokens,
       output_tokens: response.usage.outputTokens,
@@ -135,12 +164,20 @@ export async function executeRun(deps: RunnerDeps, runId: string, stillLeased: (
     };
     // An empty reply still closes the turn; the APIs refuse an assistant message with no content.
     const content = response.content.length ? response.content : [{ type: "text" as const, text: "" }];
-    await completeModelStep(platform, runId, conv.id, { model: response.model, usage, charged: settled.charged, durationMs: Math.round(performance.now() - started), content });
-    if (settled.shortfall > 0n) return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
+    await completeModelStep(platform, runId, conv.id, {
+      model: response.model,
+      usage,
+      charged: settled.charged,
+      durationMs: Math.round(performance.now() - started),
+      content,
+    });
+    if (settled.shortfall > 0n)
+      return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
   }
 }
 
-const instanceNote = (instance: string | null) => (instance ? `\n\nThe server you operate is the instance '${instance}'.` : "");
+const instanceNote = (instance: string | null) =>
+  instance ? `\n\nThe server you operate is the instance '${instance}'.` : "";
 
 /** One tool call: its checkpoint, the approval policy, the call itself. */
 async function toolStep(
@@ -153,7 +190,12 @@ async function toolStep(
   clean: (text: string) => string,
 ): Promise<ToolResult | "parked" | "stopped"> {
   const { platform } = deps;
-  const result = (content: string, isError = false): ToolResult => ({ type: "tool_result", toolUseId: use.id, content, ...(isError ? { isError } : {}) });
+  const result = (content: string, isError = false): ToolResult => ({
+    type: "tool_result",
+    toolUseId: use.id,
+    content,
+    ...(isError ? { isError } : {}),
+  });
   const refuse = async (message: string) => {
     await recordRefusal(platform, runId, use, message);
     return result(message, true);
@@ -167,11 +209,13 @@ async function toolStep(
   if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
   let decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
   // The lethal trifecta: after untrusted input, an outbound tool needs a person (or is refused in read_only).
-  if (tool.traits.outbound) decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(platform, conv.id));
+  if (tool.traits.outbound)
+    decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(platform, conv.id));
   if (decision.action === "deny") return refuse(`refused by policy: ${decision.reason}`);
   if (decision.action === "ask") {
     const approval = await approvalOf(platform, runId, use.id);
-    if (!approval) return (await requestApproval(platform, runId, conv.id, use, decision.reason)) ? "parked" : "stopped";
+    if (!approval)
+      return (await requestApproval(platform, runId, conv.id, use, decision.reason)) ? "parked" : "stopped";
     if (approval.status === "pending") return "parked";
     if (approval.status === "cancelled") return "stopped";
     if (approval.status === "denied") {
@@ -185,7 +229,8 @@ async function toolStep(
   // "permission denied" instead of the operator's rights. Pinned here, from the decision: the model cannot
   // choose the login, and a call a person approved (decision "ask", then approved) keeps the operator login.
   const serverLogin =
-    decision.action === "run" && (decision.readOnly === true || (conv.mode !== "auto" && tool.effect === "read" && tool.tags.includes("instances")))
+    decision.action === "run" &&
+    (decision.readOnly === true || (conv.mode !== "auto" && tool.effect === "read" && tool.tags.includes("instances")))
       ? ("observer" as const)
       : undefined;
 
@@ -196,7 +241,13 @@ async function toolStep(
   let output: string;
   let isError = false;
   try {
-    output = clean(await tool.execute(use.input, { requestId: `run-${runId}-${use.id}`.slice(0, 128), signal: new AbortController().signal, serverLogin }));
+    output = clean(
+      await tool.execute(use.input, {
+        requestId: `run-${runId}-${use.id}`.slice(0, 128),
+        signal: new AbortController().signal,
+        serverLogin,
+      }),
+    );
   } catch (err) {
     const e = toBosunError(err);
     if (e.code === "internal") deps.log.error({ err, tool: use.name, runId }, "agent tool failed");

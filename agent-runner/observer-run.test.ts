@@ -9,8 +9,8 @@ import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
-import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";
 
@@ -22,7 +22,8 @@ vi.mock("../core/agent/policy.ts", async (importOriginal) => {
     ...real,
     decide: (...args: Parameters<typeof real.decide>) => {
       const [, call] = args;
-      if (call.tool === "run_command" && String(call.input.command).includes(MISTAKE)) return { action: "run", readOnly: true };
+      if (call.tool === "run_command" && String(call.input.command).includes(MISTAKE))
+        return { action: "run", readOnly: true };
       return real.decide(...args);
     },
   };
@@ -33,13 +34,23 @@ let fake: FakeModelServer;
 let workers: RunWorkers | null = null;
 
 beforeAll(async () => {
-  w = await startInstanceWorld({ project: "ops", instance: "web", sshd: { observer: true }, config: { agent: { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 } } });
+  w = await startInstanceWorld({
+    project: "ops",
+    instance: "web",
+    sshd: { observer: true },
+    config: { agent: { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 } },
+  });
   await credit(w.t.platform.db, { accountId: w.user.id, pool: "ai_credits", amount: 5_000_000, reason: "top_up" });
 });
 beforeEach(async () => {
   fake = await startFakeAnthropic();
   workers = new RunWorkers(
-    { platform: w.t.platform, provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }), bridges: [], log: pino({ level: "silent" }) },
+    {
+      platform: w.t.platform,
+      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
+      bridges: [],
+      log: pino({ level: "silent" }),
+    },
     { concurrency: 1, pollMs: 50 },
   ).start();
 });
@@ -50,29 +61,49 @@ afterEach(async () => {
 afterAll(() => w?.close());
 
 const startChat = async (token: string, message: string, extra: Record<string, unknown> = {}) => {
-  const res = await w.t.request("POST", "/v1/projects/ops/agent/conversations", { token, body: { project: "ops", instance: "web", message, ...extra } });
+  const res = await w.t.request("POST", "/v1/projects/ops/agent/conversations", {
+    token,
+    body: { project: "ops", instance: "web", message, ...extra },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body as { conversation: { id: string }; run_id: string };
 };
 async function waitFor(token: string, runId: string, status: string) {
   for (let i = 0; i < 300; i++) {
     const res = await w.t.request("GET", `/v1/projects/ops/agent/runs/${runId}/events`, { token });
-    const body = res.body as { run: { status: string; error: unknown }; events: { type: string; data: Record<string, unknown> }[] };
+    const body = res.body as {
+      run: { status: string; error: unknown };
+      events: { type: string; data: Record<string, unknown> }[];
+    };
     if (body.run.status === status) return body;
-    if (["done", "failed", "cancelled"].includes(body.run.status)) throw new Error(`run ended ${body.run.status}: ${JSON.stringify(body.run.error)}`);
+    if (["done", "failed", "cancelled"].includes(body.run.status))
+      throw new Error(`run ended ${body.run.status}: ${JSON.stringify(body.run.error)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`run never reached ${status}`);
 }
 const lastApproval = (page: { events: { type: string; data: Record<string, unknown> }[] }) =>
-  page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as { approval_id: string; tool: string; input: Record<string, unknown> };
+  page.events.filter((e) => e.type === "approval_requested").at(-1)!.data as {
+    approval_id: string;
+    tool: string;
+    input: Record<string, unknown>;
+  };
 /** The run's tool results, in order, as the model read them. */
 async function outputs(runId: string) {
-  const steps = await w.t.platform.db.selectFrom("agent_steps").select(["tool", "output", "is_error"]).where("run_id", "=", runId).where("kind", "=", "tool").orderBy("id").execute();
+  const steps = await w.t.platform.db
+    .selectFrom("agent_steps")
+    .select(["tool", "output", "is_error"])
+    .where("run_id", "=", runId)
+    .where("kind", "=", "tool")
+    .orderBy("id")
+    .execute();
   return steps.map((s) => ({ tool: s.tool, is_error: s.is_error, output: s.output ?? "" }));
 }
 const setObserver = (token: string) =>
-  w.t.request("PUT", `${w.path()}/observer`, { token, body: { username: w.sshd.observer!.username, private_key: w.sshd.observer!.privateKey } });
+  w.t.request("PUT", `${w.path()}/observer`, {
+    token,
+    body: { username: w.sshd.observer!.username, private_key: w.sshd.observer!.privateKey },
+  });
 
 describe("agent runs with an observer login", () => {
   it("in ask mode, a write the classifier let through runs as the observer and fails with the OS's permission error", async () => {
@@ -83,7 +114,12 @@ describe("agent runs with an observer login", () => {
     fake.script([
       { toolUse: { name: "run_command", input: { command: `id -un ${MISTAKE}` } } },
       { toolUse: { name: "run_command", input: { command: `echo 'port = 6666' > ${conf} ${MISTAKE}` } } },
-      { toolUse: { name: "run_command", input: { command: `echo ssh-ed25519 AAAAevil attacker >> ${w.sshd.home}/.ssh/authorized_keys ${MISTAKE}` } } },
+      {
+        toolUse: {
+          name: "run_command",
+          input: { command: `echo ssh-ed25519 AAAAevil attacker >> ${w.sshd.home}/.ssh/authorized_keys ${MISTAKE}` },
+        },
+      },
       { toolUse: { name: "read_remote_file", input: { path: conf } } },
       { text: "done" },
     ]);
@@ -105,11 +141,17 @@ describe("agent runs with an observer login", () => {
   it("a command a person approved runs as the operator", async () => {
     const token = await w.user.token(["agent:*", "instances:*"]);
     const marker = path.join(w.sshd.home, "approved-marker");
-    fake.script([{ toolUse: { name: "run_command", input: { command: `touch ${marker} && id -un` } } }, { text: "done" }]);
+    fake.script([
+      { toolUse: { name: "run_command", input: { command: `touch ${marker} && id -un` } } },
+      { text: "done" },
+    ]);
     const { run_id: runId } = await startChat(token, "touch the marker", { mode: "ask" });
     const asked = lastApproval(await waitFor(token, runId, "awaiting_approval"));
     expect(fs.existsSync(marker)).toBe(false);
-    expect((await w.t.request("POST", `/v1/projects/ops/agent/approvals/${asked.approval_id}/approve`, { token, body: {} })).status).toBe(200);
+    expect(
+      (await w.t.request("POST", `/v1/projects/ops/agent/approvals/${asked.approval_id}/approve`, { token, body: {} }))
+        .status,
+    ).toBe(200);
     await waitFor(token, runId, "done");
     const [ran] = await outputs(runId);
     expect(JSON.parse(ran!.output)).toMatchObject({ exit_code: 0, stdout: `${w.sshd.username}\n` });
@@ -118,7 +160,10 @@ describe("agent runs with an observer login", () => {
 
   it("setting up an observer is a change to the server: the agent must ask", async () => {
     const token = await w.user.token(["agent:*", "instances:*"]);
-    fake.script([{ toolUse: { name: "setup_instance_observer", input: { username: "bosun-observer" } } }, { text: "ok" }]);
+    fake.script([
+      { toolUse: { name: "setup_instance_observer", input: { username: "bosun-observer" } } },
+      { text: "ok" },
+    ]);
     const { run_id: runId } = await startChat(token, "set up an observer", { mode: "ask" });
     const asked = lastApproval(await waitFor(token, runId, "awaiting_approval"));
     expect(asked).toMatchObject({ tool: "setup_instance_observer" });

@@ -1,15 +1,16 @@
 // The agent runner end to end on a site: the real Anthropic SDK against the fake Messages server, runner
 // workers leasing runs from Postgres, tools that are operations going through the invoker, approvals,
 // metering on the ledger, and a worker stopped mid-run with another picking the run up.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+
 import pino from "pino";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
-import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
 import { costOf } from "../core/billing/prices.ts";
 import type { AgentConfig } from "../core/config.ts";
-import { startFakeAnthropic, type FakeModelServer } from "../testkit/fake-anthropic.ts";
-import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 import { createSitesApp } from "../sites-server/app.ts";
+import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
+import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";
 
@@ -46,7 +47,10 @@ afterAll(() => t?.close());
 
 function startWorkers(leaseMs = 10_000) {
   const provider = createAnthropicProvider({ apiKey: agentConfig().apiKey!, baseURL: fake.baseURL, maxRetries: 0 });
-  const w = new RunWorkers({ platform: t.platform, provider, bridges: [], log: pino({ level: "silent" }) }, { concurrency: 1, leaseMs, pollMs: 50 }).start();
+  const w = new RunWorkers(
+    { platform: t.platform, provider, bridges: [], log: pino({ level: "silent" }) },
+    { concurrency: 1, leaseMs, pollMs: 50 },
+  ).start();
   workers.push(w);
   return w;
 }
@@ -57,7 +61,8 @@ async function siteOwner(creditMicros = 2_000_000): Promise<{ user: TestAccount;
   const project = `site-${user.id.slice(0, 8)}`;
   const res = await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "Site", kind: "site" } });
   expect(res.status).toBe(201);
-  if (creditMicros) await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: creditMicros, reason: "top_up" });
+  if (creditMicros)
+    await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: creditMicros, reason: "top_up" });
   return { user, token, project };
 }
 
@@ -65,7 +70,10 @@ async function siteOwner(creditMicros = 2_000_000): Promise<{ user: TestAccount;
 async function runOf(project: string, token: string, runId: string, until: (status: string) => boolean) {
   for (let i = 0; i < 200; i++) {
     const res = await t.request("GET", `/v1/projects/${project}/agent/runs/${runId}/events`, { token });
-    const body = res.body as { run: { status: string; error: unknown }; events: { type: string; data: Record<string, unknown> }[] };
+    const body = res.body as {
+      run: { status: string; error: unknown };
+      events: { type: string; data: Record<string, unknown> }[];
+    };
     if (until(body.run.status)) return body;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -75,7 +83,19 @@ async function runOf(project: string, token: string, runId: string, until: (stat
 const conversation = async (project: string, token: string, id: string) =>
   (await t.request("GET", `/v1/projects/${project}/agent/conversations/${id}`, { token })).body as {
     messages: { role: string; content: Record<string, unknown>[] }[];
-    runs: { status: string; cost_micros: number; steps_detail: { kind: string; tool: string | null; state: string; cost_micros: number; usage: Record<string, number> | null; is_error: boolean; output: string | null }[] }[];
+    runs: {
+      status: string;
+      cost_micros: number;
+      steps_detail: {
+        kind: string;
+        tool: string | null;
+        state: string;
+        cost_micros: number;
+        usage: Record<string, number> | null;
+        is_error: boolean;
+        output: string | null;
+      }[];
+    }[];
     approvals: { id: string; status: string; tool: string }[];
   };
 
@@ -83,7 +103,13 @@ describe("site editor", () => {
   it("writes a file, waits for approval to publish, publishes once approved, and charges every model step exactly", async () => {
     const { user, token, project } = await siteOwner();
     fake.script([
-      { text: "I'll add the page.", toolUse: { name: "write_file", input: { path: "contact.html", content: "<title>Contact</title><h1>Contact us</h1>" } } },
+      {
+        text: "I'll add the page.",
+        toolUse: {
+          name: "write_file",
+          input: { path: "contact.html", content: "<title>Contact</title><h1>Contact us</h1>" },
+        },
+      },
       { toolUse: { name: "publish_site", input: {} } },
       { text: "The contact page is live." },
     ]);
@@ -101,11 +127,20 @@ describe("site editor", () => {
     // The draft edit ran at once; nothing is live yet.
     const file = await t.request("GET", `/v1/projects/${project}/files/content?path=contact.html`, { token });
     expect(file.status, JSON.stringify(file.body)).toBe(200);
-    expect((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body).toMatchObject({ releases: [] });
+    expect((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body).toMatchObject({
+      releases: [],
+    });
 
-    const approve = await t.request("POST", `/v1/projects/${project}/agent/approvals/${asked.data.approval_id}/approve`, { token, body: {} });
+    const approve = await t.request(
+      "POST",
+      `/v1/projects/${project}/agent/approvals/${asked.data.approval_id}/approve`,
+      { token, body: {} },
+    );
     expect(approve.status).toBe(200);
-    const again = await t.request("POST", `/v1/projects/${project}/agent/approvals/${asked.data.approval_id}/deny`, { token, body: {} });
+    const again = await t.request("POST", `/v1/projects/${project}/agent/approvals/${asked.data.approval_id}/deny`, {
+      token,
+      body: {},
+    });
     expect(again.status).toBe(409); // the first decision wins
     await runOf(project, token, runId, (s) => s === "done");
 
@@ -113,48 +148,92 @@ describe("site editor", () => {
     const run = transcript.runs[0]!;
     const modelSteps = run.steps_detail.filter((s) => s.kind === "model");
     const toolSteps = run.steps_detail.filter((s) => s.kind === "tool");
-    expect(toolSteps.map((s) => [s.tool, s.state, s.is_error])).toEqual([["write_file", "done", false], ["publish_site", "done", false]]);
+    expect(toolSteps.map((s) => [s.tool, s.state, s.is_error])).toEqual([
+      ["write_file", "done", false],
+      ["publish_site", "done", false],
+    ]);
     expect(modelSteps).toHaveLength(3);
     // Each step's cost is the price of exactly what the server reported.
     const reported = fake.usages;
     const expected = reported.map((u) => Number(costOf(t.platform.meter.prices, MODEL, u)));
     expect(modelSteps.map((s) => s.cost_micros)).toEqual(expected);
-    expect(modelSteps[0]!.usage).toMatchObject({ input_tokens: reported[0]!.inputTokens, output_tokens: reported[0]!.outputTokens });
+    expect(modelSteps[0]!.usage).toMatchObject({
+      input_tokens: reported[0]!.inputTokens,
+      output_tokens: reported[0]!.outputTokens,
+    });
     expect(run.cost_micros).toBe(expected.reduce((a, b) => a + b, 0));
-    const debits = await t.platform.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", user.id).where("reason", "=", "ai_usage").execute();
+    const debits = await t.platform.db
+      .selectFrom("ledger_entries")
+      .selectAll()
+      .where("account_id", "=", user.id)
+      .where("reason", "=", "ai_usage")
+      .execute();
     expect(debits.map((d) => -Number(d.amount))).toEqual(expected);
     await expectLedgerConsistent(t.platform.db, user.id);
-    expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
+    expect(
+      await t.platform.db
+        .selectFrom("holds")
+        .select("id")
+        .where("account_id", "=", user.id)
+        .where("state", "=", "active")
+        .execute(),
+    ).toEqual([]);
     // The site is live, and the audit names the agent as the surface of what it did.
-    expect(((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] }).releases).toHaveLength(1);
+    expect(
+      ((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] })
+        .releases,
+    ).toHaveLength(1);
     await t.platform.audit.flush();
-    const audit = await t.platform.db.selectFrom("audit_events").select(["operation", "surface"]).where("surface", "=", "agent").where("project", "=", project).execute();
+    const audit = await t.platform.db
+      .selectFrom("audit_events")
+      .select(["operation", "surface"])
+      .where("surface", "=", "agent")
+      .where("project", "=", project)
+      .execute();
     expect(audit.map((a) => a.operation).sort()).toEqual(["publish_site", "write_file"]);
     // The model never saw a project argument: the run is pinned.
-    const firstRequest = JSON.parse(fake.requests[0]!.rawBody) as { tools: { name: string; input_schema: { properties: Record<string, unknown> } }[] };
-    expect(firstRequest.tools.find((x) => x.name === "write_file")!.input_schema.properties).not.toHaveProperty("project");
+    const firstRequest = JSON.parse(fake.requests[0]!.rawBody) as {
+      tools: { name: string; input_schema: { properties: Record<string, unknown> } }[];
+    };
+    expect(firstRequest.tools.find((x) => x.name === "write_file")!.input_schema.properties).not.toHaveProperty(
+      "project",
+    );
   });
 
   it("a denied call is not made; the model is told so, with the note", async () => {
     const { token, project } = await siteOwner();
     fake.script([{ toolUse: { name: "publish_site", input: {} } }, { text: "Understood, not publishing." }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "publish", allow_publish: true } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "publish", allow_publish: true },
+    });
     const { run_id: runId } = start.body as { run_id: string };
     startWorkers();
     const parked = await runOf(project, token, runId, (s) => s === "awaiting_approval");
     const approvalId = parked.events.find((e) => e.type === "approval_requested")!.data.approval_id;
-    const pending = (await t.request("GET", `/v1/projects/${project}/agent/approvals`, { token })).body as { approvals: { id: string }[] };
+    const pending = (await t.request("GET", `/v1/projects/${project}/agent/approvals`, { token })).body as {
+      approvals: { id: string }[];
+    };
     expect(pending.approvals.map((a) => a.id)).toEqual([approvalId]);
-    await t.request("POST", `/v1/projects/${project}/agent/approvals/${approvalId}/deny`, { token, body: { note: "not before Monday" } });
+    await t.request("POST", `/v1/projects/${project}/agent/approvals/${approvalId}/deny`, {
+      token,
+      body: { note: "not before Monday" },
+    });
     await runOf(project, token, runId, (s) => s === "done");
     expect(fake.requests.at(-1)!.rawBody).toContain("the user denied this call: not before Monday");
-    expect(((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] }).releases).toHaveLength(0);
+    expect(
+      ((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] })
+        .releases,
+    ).toHaveLength(0);
   });
 
   it("without allow_publish the agent has no publish tool at all", async () => {
     const { token, project } = await siteOwner();
     fake.script([{ text: "ok" }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "hi" } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "hi" },
+    });
     startWorkers();
     await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "done");
     const sent = JSON.parse(fake.requests.at(-1)!.rawBody) as { tools: { name: string }[] };
@@ -166,22 +245,58 @@ describe("site editor", () => {
 describe("site workflow", () => {
   it("adds a page with a form, links it from the home page, publishes; the live site serves it and takes a submission", async () => {
     const { user, token, project } = await siteOwner();
-    const home = '<!doctype html><html><head><title>Home</title></head><body><nav><a href="/">Home</a></nav><h1>Welcome</h1></body></html>';
-    expect((await t.request("PUT", `/v1/projects/${project}/files`, { token, body: { project, path: "index.html", content: home } })).status).toBeLessThan(300);
+    const home =
+      '<!doctype html><html><head><title>Home</title></head><body><nav><a href="/">Home</a></nav><h1>Welcome</h1></body></html>';
+    expect(
+      (
+        await t.request("PUT", `/v1/projects/${project}/files`, {
+          token,
+          body: { project, path: "index.html", content: home },
+        })
+      ).status,
+    ).toBeLessThan(300);
     const form = `<form method="post" action="/_forms/contact"><input type="email" name="email" required><button>Send</button></form>`;
     fake.script([
       { toolUse: { name: "read_file", input: { path: "index.html" } } },
-      { toolUse: { name: "create_page", input: { slug: "Contact", title: "Contact", content: `<h1>Contact us</h1>${form}` } } },
-      { toolUse: { name: "update_site_settings", input: { settings: { forms: [{ id: "contact", fields: [{ name: "email", type: "email", required: true }] }] } } } },
-      { toolUse: { name: "edit_file", input: { path: "index.html", old_str: '<a href="/">Home</a>', new_str: '<a href="/">Home</a> <a href="/contact.html">Contact</a>' } } },
+      {
+        toolUse: {
+          name: "create_page",
+          input: { slug: "Contact", title: "Contact", content: `<h1>Contact us</h1>${form}` },
+        },
+      },
+      {
+        toolUse: {
+          name: "update_site_settings",
+          input: {
+            settings: { forms: [{ id: "contact", fields: [{ name: "email", type: "email", required: true }] }] },
+          },
+        },
+      },
+      {
+        toolUse: {
+          name: "edit_file",
+          input: {
+            path: "index.html",
+            old_str: '<a href="/">Home</a>',
+            new_str: '<a href="/">Home</a> <a href="/contact.html">Contact</a>',
+          },
+        },
+      },
       { toolUse: { name: "publish_site", input: {} } },
       { text: "The contact page is live and linked from the home page." },
     ]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "Add a contact page with a form, link it, publish", allow_publish: true } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "Add a contact page with a form, link it, publish", allow_publish: true },
+    });
     const { run_id: runId } = start.body as { run_id: string };
     startWorkers();
     const parked = await runOf(project, token, runId, (s) => s === "awaiting_approval");
-    await t.request("POST", `/v1/projects/${project}/agent/approvals/${parked.events.find((e) => e.type === "approval_requested")!.data.approval_id}/approve`, { token, body: {} });
+    await t.request(
+      "POST",
+      `/v1/projects/${project}/agent/approvals/${parked.events.find((e) => e.type === "approval_requested")!.data.approval_id}/approve`,
+      { token, body: {} },
+    );
     const done = await runOf(project, token, runId, (s) => s === "done" || s === "failed");
     expect(done.run.status, JSON.stringify(done.run.error)).toBe("done");
     expect(done.events.filter((e) => e.type === "tool_result").every((e) => e.data.is_error === false)).toBe(true);
@@ -192,9 +307,15 @@ describe("site workflow", () => {
     const contact = await live("contact.html");
     expect(contact.status).toBe(200);
     expect(await contact.text()).toContain(`action="/_forms/contact"`);
-    const submit = await live("_forms/contact", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "email=ada%40example.test" });
+    const submit = await live("_forms/contact", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "email=ada%40example.test",
+    });
     expect(submit.status).toBeLessThan(400);
-    const submissions = (await t.request("GET", `/v1/projects/${project}/submissions`, { token })).body as { submissions: { data: Record<string, unknown> }[] };
+    const submissions = (await t.request("GET", `/v1/projects/${project}/submissions`, { token })).body as {
+      submissions: { data: Record<string, unknown> }[];
+    };
     expect(submissions.submissions.map((s) => s.data)).toEqual([{ email: "ada@example.test" }]);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
@@ -204,7 +325,10 @@ describe("streaming", () => {
   it("streams a run's events as Server-Sent Events until it ends, and resumes after Last-Event-ID", async () => {
     const { token, project } = await siteOwner();
     fake.script([{ toolUse: { name: "list_files", input: {} } }, { text: "There are no files yet." }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "what is there?" } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "what is there?" },
+    });
     const { run_id: runId } = start.body as { run_id: string };
     const url = `/v1/projects/${project}/agent/runs/${runId}/events/stream`;
     const res = await t.app.request(url, { headers: { Authorization: `Bearer ${token}` } });
@@ -212,11 +336,22 @@ describe("streaming", () => {
     startWorkers();
     const text = await res.text(); // ends when the run does
     const events = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
-    expect(events).toEqual(["run_queued", "run_started", "model_step", "tool_call", "tool_result", "model_step", "text", "run_finished"]);
+    expect(events).toEqual([
+      "run_queued",
+      "run_started",
+      "model_step",
+      "tool_call",
+      "tool_result",
+      "model_step",
+      "text",
+      "run_finished",
+    ]);
     expect(text).toContain('"text":"There are no files yet."');
 
     const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => m[1]!);
-    const again = await (await t.app.request(url, { headers: { Authorization: `Bearer ${token}`, "Last-Event-ID": ids.at(-2)! } })).text();
+    const again = await (
+      await t.app.request(url, { headers: { Authorization: `Bearer ${token}`, "Last-Event-ID": ids.at(-2)! } })
+    ).text();
     expect([...again.matchAll(/^event: (\w+)$/gm)].map((m) => m[1])).toEqual(["run_finished"]);
 
     const stranger = await t.account();
@@ -232,30 +367,52 @@ describe("metering and credentials", () => {
     await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 40_000, reason: "top_up" });
     // The first reply costs more than its hold (a long answer): the overrun leaves too little for a second hold.
     fake.script([{ toolUse: { name: "list_files", input: {} }, usage: { outputTokens: 2_000 } }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "look around" } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "look around" },
+    });
     startWorkers();
     const ended = await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "failed");
     expect(ended.run.error).toMatchObject({ code: "payment_required" });
     expect(fake.requests).toHaveLength(1); // the second model call was never made
     await expectLedgerConsistent(t.platform.db, user.id);
-    expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
+    expect(
+      await t.platform.db
+        .selectFrom("holds")
+        .select("id")
+        .where("account_id", "=", user.id)
+        .where("state", "=", "active")
+        .execute(),
+    ).toEqual([]);
   });
 
   it("revoking the token a run acts under stops it at its next step", async () => {
     const { user, token, project } = await siteOwner();
     const agentToken = await user.token(["agent:write", "agent:read", "files:read", "files:write", "publish:trigger"]);
     fake.script([{ toolUse: { name: "publish_site", input: {} } }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token: agentToken, body: { project, message: "publish", allow_publish: true } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token: agentToken,
+      body: { project, message: "publish", allow_publish: true },
+    });
     const { run_id: runId } = start.body as { run_id: string };
     startWorkers();
     const parked = await runOf(project, token, runId, (s) => s === "awaiting_approval");
-    const tokens = (await t.request("GET", "/v1/tokens", { token })).body as { tokens: { id: string; scopes: string[] }[] };
+    const tokens = (await t.request("GET", "/v1/tokens", { token })).body as {
+      tokens: { id: string; scopes: string[] }[];
+    };
     const id = tokens.tokens.find((x) => x.scopes.includes("publish:trigger") && !x.scopes.includes("*"))!.id;
     expect((await t.request("DELETE", `/v1/tokens/${id}`, { token })).status).toBe(200);
-    await t.request("POST", `/v1/projects/${project}/agent/approvals/${parked.events.find((e) => e.type === "approval_requested")!.data.approval_id}/approve`, { token, body: {} });
+    await t.request(
+      "POST",
+      `/v1/projects/${project}/agent/approvals/${parked.events.find((e) => e.type === "approval_requested")!.data.approval_id}/approve`,
+      { token, body: {} },
+    );
     const ended = await runOf(project, token, runId, (s) => s === "failed");
     expect(ended.run.error).toMatchObject({ code: "unauthorized" });
-    expect(((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] }).releases).toHaveLength(0);
+    expect(
+      ((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] })
+        .releases,
+    ).toHaveLength(0);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 });
@@ -267,12 +424,19 @@ describe("durability", () => {
       { toolUse: { name: "write_file", input: { path: "a.txt", content: "once" } } },
       { text: "slow reply", delayMs: 5_000 },
     ]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "write a.txt", mode: "auto" } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "write a.txt", mode: "auto" },
+    });
     const { conversation: conv, run_id: runId } = start.body as { conversation: { id: string }; run_id: string };
     const first = startWorkers();
     // Wait until the tool call is checkpointed and the next model call is in flight, then stop the worker.
     for (let i = 0; i < 200; i++) {
-      const steps = await t.platform.db.selectFrom("agent_steps").select(["kind", "state"]).where("run_id", "=", runId).execute();
+      const steps = await t.platform.db
+        .selectFrom("agent_steps")
+        .select(["kind", "state"])
+        .where("run_id", "=", runId)
+        .execute();
       if (steps.filter((s) => s.kind === "tool" && s.state === "done").length === 1 && fake.pending() === 0) break;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -285,26 +449,63 @@ describe("durability", () => {
     const transcript = await conversation(project, token, conv.id);
     expect(transcript.runs[0]!.steps_detail.filter((s) => s.tool === "write_file")).toHaveLength(1);
     expect(transcript.messages.at(-1)!.content).toEqual([{ type: "text", text: "Done: a.txt written." }]);
-    expect(await t.platform.db.selectFrom("holds").select("id").where("account_id", "=", user.id).where("state", "=", "active").execute()).toEqual([]);
+    expect(
+      await t.platform.db
+        .selectFrom("holds")
+        .select("id")
+        .where("account_id", "=", user.id)
+        .where("state", "=", "active")
+        .execute(),
+    ).toEqual([]);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("a tool call caught half-done by a crash is reported as interrupted, not made again, and the crashed attempt's hold is released", async () => {
     const { user, token, project } = await siteOwner();
     fake.script([{ text: "parked while we crash it" }]);
-    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "write b.txt", mode: "auto" } });
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "write b.txt", mode: "auto" },
+    });
     const { conversation: conv, run_id: runId } = start.body as { conversation: { id: string }; run_id: string };
     // What a worker that died mid-call leaves behind: the run `running`, the model's tool call in the
     // transcript, its step `started` but not done, a hold still active, and the job's lease expired.
     const db = t.platform.db;
     await db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
-    await db.updateTable("jobs").set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) }).where("key", "=", runId).execute();
+    await db
+      .updateTable("jobs")
+      .set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) })
+      .where("key", "=", runId)
+      .execute();
     await db
       .insertInto("agent_messages")
-      .values({ conversation_id: conv.id, run_id: runId, role: "assistant", content: JSON.stringify([{ type: "tool_use", id: "toolu_crash", name: "write_file", input: { path: "b.txt", content: "x" } }]) })
+      .values({
+        conversation_id: conv.id,
+        run_id: runId,
+        role: "assistant",
+        content: JSON.stringify([
+          { type: "tool_use", id: "toolu_crash", name: "write_file", input: { path: "b.txt", content: "x" } },
+        ]),
+      })
       .execute();
-    await db.insertInto("agent_steps").values({ run_id: runId, kind: "tool", state: "started", tool_use_id: "toolu_crash", tool: "write_file", input: JSON.stringify({ path: "b.txt" }) }).execute();
-    const stale = await t.platform.meter.hold({ accountId: user.id, model: MODEL, inputTokens: 1000, maxOutputTokens: 1000, metadata: { run_id: runId } });
+    await db
+      .insertInto("agent_steps")
+      .values({
+        run_id: runId,
+        kind: "tool",
+        state: "started",
+        tool_use_id: "toolu_crash",
+        tool: "write_file",
+        input: JSON.stringify({ path: "b.txt" }),
+      })
+      .execute();
+    const stale = await t.platform.meter.hold({
+      accountId: user.id,
+      model: MODEL,
+      inputTokens: 1000,
+      maxOutputTokens: 1000,
+      metadata: { run_id: runId },
+    });
 
     startWorkers();
     await runOf(project, token, runId, (s) => s === "done");

@@ -1,13 +1,13 @@
 // The agent's tools for one run: the kind's operations the run's principal may call (adapted like any other
 // surface: every call goes through the invoker as the run's principal) and the runner's own bridges
 // (web search, fetch), which are not operations so the REST API is no open proxy.
-import { agentKinds, type AgentKind } from "../core/agent/kinds.ts";
+import { type AgentKind, agentKinds } from "../core/agent/kinds.ts";
 import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
 import type { Effect, Operation, Principal } from "../core/kernel/operation.ts";
-import type { Platform } from "../core/platform.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
+import type { Platform } from "../core/platform.ts";
 import type { ToolSpec } from "./providers/provider.ts";
 
 /** Fields the run's pins fill in; the model never chooses them. */
@@ -29,7 +29,10 @@ export interface AgentTool {
    * `serverLogin: "observer"`: the call reaches the instance as its observer login, if it has one (the runner
    * decides this from the policy, never the model: it is no tool input).
    */
-  execute(input: Record<string, unknown>, call: { requestId: string; signal: AbortSignal; serverLogin?: "observer" }): Promise<string>;
+  execute(
+    input: Record<string, unknown>,
+    call: { requestId: string; signal: AbortSignal; serverLogin?: "observer" },
+  ): Promise<string>;
 }
 
 /** An operation's tool spec is the same for every run: build it once. */
@@ -37,13 +40,22 @@ const specs = new WeakMap<object, ToolSpec>();
 function specOf(op: Operation, pinned: readonly string[]): ToolSpec {
   let spec = specs.get(op);
   if (!spec) {
-    spec = { name: op.id, description: [op.summary + ".", op.description].filter(Boolean).join(" "), inputSchema: withoutFields(toolJsonSchema(op.input, "input"), pinned) };
+    spec = {
+      name: op.id,
+      description: [op.summary + ".", op.description].filter(Boolean).join(" "),
+      inputSchema: withoutFields(toolJsonSchema(op.input, "input"), pinned),
+    };
     specs.set(op, spec);
   }
   return spec;
 }
 
-export function toolsForRun(platform: Platform, kind: AgentKind, principal: Principal, bridges: Bridge[]): Map<string, AgentTool> {
+export function toolsForRun(
+  platform: Platform,
+  kind: AgentKind,
+  principal: Principal,
+  bridges: Bridge[],
+): Map<string, AgentTool> {
   const tools = new Map<string, AgentTool>();
   for (const id of agentKinds[kind].tools) {
     if (!platform.operations.has(id)) continue;
@@ -60,13 +72,22 @@ export function toolsForRun(platform: Platform, kind: AgentKind, principal: Prin
         if (pinned.includes("project")) pins.project = principal.pins.project;
         if (pinned.includes("instance")) pins.instance = principal.pins.instance;
         const as = call.serverLogin ? { ...principal, serverLogin: call.serverLogin } : principal;
-        const output = await invoke(platform, op, { ...input, ...pins }, as, { requestId: call.requestId, signal: call.signal });
+        const output = await invoke(platform, op, { ...input, ...pins }, as, {
+          requestId: call.requestId,
+          signal: call.signal,
+        });
         return JSON.stringify(output);
       },
     });
   }
   for (const bridge of bridges) {
-    tools.set(bridge.spec.name, { spec: bridge.spec, effect: "read", tags: ["web"], traits: bridgeTraits, execute: (input, call) => bridge.execute(input, call.signal) });
+    tools.set(bridge.spec.name, {
+      spec: bridge.spec,
+      effect: "read",
+      tags: ["web"],
+      traits: bridgeTraits,
+      execute: (input, call) => bridge.execute(input, call.signal),
+    });
   }
   return tools;
 }

@@ -1,7 +1,7 @@
 // Runner workers: lease run jobs from the Postgres queue, heartbeat the lease while a run executes, and let
 // go of it when the run finishes, parks on an approval, or fails. Any number of processes may run workers
 // on one database; a crashed worker's lease expires and another worker resumes its run from the checkpoint.
-import { finishRunJob, heartbeatRunJob, leaseRunJob, type Job } from "../core/agent/run-state.ts";
+import { finishRunJob, heartbeatRunJob, type Job, leaseRunJob } from "../core/agent/run-state.ts";
 import { finishRun } from "../core/agent/runs.ts";
 import { workerId } from "../core/jobs/queue.ts";
 import { executeRun, type RunnerDeps } from "./loop.ts";
@@ -63,16 +63,19 @@ export class RunWorkers {
     const abort = new AbortController();
     this.inFlight.add(abort);
     let leased = true;
-    const beat = setInterval(() => {
-      heartbeatRunJob(platform, job, leaseMs)
-        .then((ok) => {
-          if (!ok) {
-            leased = false;
-            abort.abort(new Error("lease lost"));
-          }
-        })
-        .catch((err) => log.warn({ err, runId }, "heartbeat failed"));
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const beat = setInterval(
+      () => {
+        heartbeatRunJob(platform, job, leaseMs)
+          .then((ok) => {
+            if (!ok) {
+              leased = false;
+              abort.abort(new Error("lease lost"));
+            }
+          })
+          .catch((err) => log.warn({ err, runId }, "heartbeat failed"));
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     try {
       const outcome = await executeRun(this.deps, runId, () => leased && !this.stopping, abort.signal);
       // A lost lease belongs to another worker now. Stopping hands the run back at once. Anything else ends this
@@ -83,10 +86,17 @@ export class RunWorkers {
       // A bug or a database outage mid-run: retry the run from its checkpoint a few times, then fail it.
       log.error({ err, runId, attempt: job.attempts }, "agent run step failed");
       if (job.attempts >= (this.options.maxAttempts ?? 3)) {
-        await finishRun(platform, runId, ["running", "queued"], "failed", { code: "internal", message: "the run failed repeatedly; see the server log" }).catch(() => {});
+        await finishRun(platform, runId, ["running", "queued"], "failed", {
+          code: "internal",
+          message: "the run failed repeatedly; see the server log",
+        }).catch(() => {});
         await finishRunJob(platform, job, { state: "failed", error: String((err as Error).message) }).catch(() => {});
       } else {
-        await finishRunJob(platform, job, { state: "retry", afterMs: 1000 * 2 ** job.attempts, error: String((err as Error).message) }).catch(() => {});
+        await finishRunJob(platform, job, {
+          state: "retry",
+          afterMs: 1000 * 2 ** job.attempts,
+          error: String((err as Error).message),
+        }).catch(() => {});
       }
     } finally {
       clearInterval(beat);

@@ -3,11 +3,12 @@
 // answers at once, reported beside the raw round trip of the same SDK call to that server. Each step of the
 // scripted run is one model call answered with one cheap tool call (list_files), then a final text.
 // Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (3).
-import { credit } from "../core/billing/ledger.ts";
-import { loadConfig } from "../core/config.ts";
+
 import pino from "pino";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
+import { credit } from "../core/billing/ledger.ts";
+import { loadConfig } from "../core/config.ts";
 import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform } from "../testkit/harness.ts";
 
@@ -19,8 +20,16 @@ export default async function main() {
   const fake = await startFakeAnthropic();
   const agent = { ...loadConfig({}).agent, apiKey: "sk-bench", model: MODEL, maxSteps: steps + 5, workers: 0 };
   const t = await startTestPlatform({ config: { agent } });
-  const provider = createAnthropicProvider({ apiKey: "sk-bench", baseURL: fake.baseURL, maxRetries: 0, promptCaching: true });
-  const workers = new RunWorkers({ platform: t.platform, provider, bridges: [], log: pino({ level: "warn" }) }, { concurrency: 1, pollMs: 5 }).start();
+  const provider = createAnthropicProvider({
+    apiKey: "sk-bench",
+    baseURL: fake.baseURL,
+    maxRetries: 0,
+    promptCaching: true,
+  });
+  const workers = new RunWorkers(
+    { platform: t.platform, provider, bridges: [], log: pino({ level: "warn" }) },
+    { concurrency: 1, pollMs: 5 },
+  ).start();
   try {
     const user = await t.account();
     const token = await user.token(["*"]);
@@ -35,12 +44,22 @@ export default async function main() {
     let rawMs = 0;
     let rawRequest: Parameters<typeof provider.complete>[0] | null = null;
     for (let r = 0; r < rounds; r++) {
-      fake.script([...Array.from({ length: steps }, () => ({ toolUse: { name: "list_files", input: {} } })), { text: "done" }]);
+      fake.script([
+        ...Array.from({ length: steps }, () => ({ toolUse: { name: "list_files", input: {} } })),
+        { text: "done" },
+      ]);
       const started = performance.now();
-      const res = await t.request("POST", "/v1/projects/bench-site/agent/conversations", { token, body: { project: "bench-site", message: "look", mode: "auto" } });
+      const res = await t.request("POST", "/v1/projects/bench-site/agent/conversations", {
+        token,
+        body: { project: "bench-site", message: "look", mode: "auto" },
+      });
       const { run_id: runId } = res.body as { run_id: string };
       for (;;) {
-        const run = await t.platform.db.selectFrom("agent_runs").select(["status", "error"]).where("id", "=", runId).executeTakeFirstOrThrow();
+        const run = await t.platform.db
+          .selectFrom("agent_runs")
+          .select(["status", "error"])
+          .where("id", "=", runId)
+          .executeTakeFirstOrThrow();
         if (run.status === "done") break;
         if (run.status === "failed") throw new Error(`bench run failed: ${JSON.stringify(run.error)}`);
         await new Promise((res) => setTimeout(res, 5));
@@ -49,7 +68,11 @@ export default async function main() {
 
       // The same number of model calls, straight through the SDK, with a request the size of the run's last one.
       if (!rawRequest) {
-        const last = JSON.parse(fake.requests.at(-1)!.rawBody) as { system: { text: string }[]; messages: unknown[]; tools: { name: string; description: string; input_schema: Record<string, unknown> }[] };
+        const last = JSON.parse(fake.requests.at(-1)!.rawBody) as {
+          system: { text: string }[];
+          messages: unknown[];
+          tools: { name: string; description: string; input_schema: Record<string, unknown> }[];
+        };
         rawRequest = {
           model: MODEL,
           system: last.system.map((s) => s.text).join(""),

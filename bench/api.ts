@@ -14,13 +14,11 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { CompiledQuery } from "kysely";
 import pg from "pg";
 import pino from "pino";
-import { Load, type CaseResult, type LoadCase } from "./load.ts";
-import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
@@ -28,12 +26,16 @@ import { invoke } from "../core/kernel/invoker.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { createApp } from "../http/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
+import { freshPostgresDatabase } from "../testkit/harness.ts";
+import { type CaseResult, Load, type LoadCase } from "./load.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 1.5);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const only = process.env.BENCH_CASES?.split(",").map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH_CASES?.split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const PROJECTS = 10;
 const GOALS = { rest: 0.5, mcp: 0.3 };
 
@@ -43,7 +45,9 @@ const LIST_SQL =
   'inner join "project_members" on "project_members"."project_id" = "projects"."id" ' +
   'where "project_members"."account_id" = $1 order by "projects"."slug" limit $2';
 
-function listen(fetch: (req: Request, env: unknown) => Response | Promise<Response>): Promise<{ server: ServerType; url: string; port: number }> {
+function listen(
+  fetch: (req: Request, env: unknown) => Response | Promise<Response>,
+): Promise<{ server: ServerType; url: string; port: number }> {
   return new Promise((resolve) => {
     const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
       resolve({ server, url: `http://127.0.0.1:${info.port}`, port: info.port }),
@@ -55,19 +59,36 @@ async function seed(platform: Platform) {
   const accounts = [];
   for (const who of ["bench", "other"]) {
     const email = `${who}-${crypto.randomBytes(3).toString("hex")}@example.test`;
-    const row = await createAccount(platform.db, { email, name: who, password: crypto.randomBytes(12).toString("base64url") });
-    const minter = { ...operatorPrincipal(row.id, email), account: { id: row.id, email, isOperator: false }, scopes: ["*"] };
-    const { token } = await mintToken(platform.db, minter, { name: "bench", scopes: ["projects:read", "projects:write"] });
+    const row = await createAccount(platform.db, {
+      email,
+      name: who,
+      password: crypto.randomBytes(12).toString("base64url"),
+    });
+    const minter = {
+      ...operatorPrincipal(row.id, email),
+      account: { id: row.id, email, isOperator: false },
+      scopes: ["*"],
+    };
+    const { token } = await mintToken(platform.db, minter, {
+      name: "bench",
+      scopes: ["projects:read", "projects:write"],
+    });
     const principal = await platform.auth.principal(token, "cli", null);
     for (let i = 0; i < PROJECTS; i++) {
-      await invoke(platform, "create_project", { slug: `${who}-site-${i}`, name: `Site ${i}`, kind: "site" }, principal);
+      await invoke(
+        platform,
+        "create_project",
+        { slug: `${who}-site-${i}`, name: `Site ${i}`, kind: "site" },
+        principal,
+      );
     }
     accounts.push({ id: row.id, token });
   }
   return accounts[0]!;
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export default async function main() {
   const pgUrl = process.env.DATABASE_URL;
@@ -113,7 +134,8 @@ export default async function main() {
     closers.unshift(() => new Promise((r) => baseline.server.close(r)));
 
     // Bosun as `bosun serve` runs it (loopback: MCP checks Host), on its own port.
-    let bosunFetch: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
+    let bosunFetch: (req: Request, env: unknown) => Response | Promise<Response> = () =>
+      new Response(null, { status: 503 });
     const bosun = await listen((req, env) => bosunFetch(req, env));
     closers.unshift(() => new Promise((r) => bosun.server.close(r)));
     const app = createApp(platform, { mcp: { allowedHosts: [`127.0.0.1:${bosun.port}`, `localhost:${bosun.port}`] } });
@@ -128,7 +150,12 @@ export default async function main() {
         url: `${bosun.url}/mcp`,
         method: "POST",
         headers: { ...auth, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "list_projects", arguments: {} } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "list_projects", arguments: {} },
+        }),
         expect: ['"structuredContent"', '"slug":"bench-site-0"'],
       },
     } satisfies Record<string, LoadCase>;
@@ -181,11 +208,17 @@ export default async function main() {
     row("MCP tools/call list_projects", "mcp", GOALS.mcp);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) {
-      process.stdout.write(`${r.map((cell, i) => (i === 0 || i === r.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd()}\n`);
+      process.stdout.write(
+        `${r
+          .map((cell, i) => (i === 0 || i === r.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+          .join("  ")
+          .trimEnd()}\n`,
+      );
     }
 
     const failed = Object.entries(results).filter(([, r]) => r.failures > 0);
-    for (const [name, r] of failed) process.stdout.write(`\n${name}: ${r.failures} of ${r.requests} answers were wrong, e.g. ${r.failureSample}\n`);
+    for (const [name, r] of failed)
+      process.stdout.write(`\n${name}: ${r.failures} of ${r.requests} answers were wrong, e.g. ${r.failureSample}\n`);
     if (failed.length) process.exitCode = 1;
   } finally {
     for (const close of closers) await close().catch((err) => process.stderr.write(`cleanup failed: ${err.stack}\n`));

@@ -26,17 +26,26 @@ export default async function main() {
   const envUrl = process.env.DATABASE_URL;
   const pgdb = isPostgresUrl(envUrl) ? await freshPostgresDatabase(envUrl) : null;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-bench-billing-"));
-  const platform = await createPlatform({ databaseUrl: pgdb?.url ?? "memory://", config: { dataDir }, log: pino({ level: "warn" }) });
+  const platform = await createPlatform({
+    databaseUrl: pgdb?.url ?? "memory://",
+    config: { dataDir },
+    log: pino({ level: "warn" }),
+  });
   try {
     const { db } = platform;
     const accounts: string[] = [];
     for (let i = 0; i < workers; i++) {
-      const row = await createAccount(db, { email: `bench-${i}@example.test`, name: `bench ${i}`, password: crypto.randomBytes(12).toString("base64url") });
+      const row = await createAccount(db, {
+        email: `bench-${i}@example.test`,
+        name: `bench ${i}`,
+        password: crypto.randomBytes(12).toString("base64url"),
+      });
       await credit(db, { accountId: row.id, pool: "ai_credits", amount: 1e12, reason: "top_up" });
       accounts.push(row.id);
     }
 
-    const update: Work = (id) => sql`UPDATE balances SET balance = balance - 1 WHERE account_id = ${id} AND pool = 'ai_credits'`.execute(db);
+    const update: Work = (id) =>
+      sql`UPDATE balances SET balance = balance - 1 WHERE account_id = ${id} AND pool = 'ai_credits'`.execute(db);
     const holdAndSettle: Work = async (id) => {
       const hold = await placeHold(db, { accountId: id, pool: "ai_credits", amount: 100 });
       await settleHold(db, hold.id, { cost: 37, metadata: { model: "bench" } });
@@ -83,14 +92,25 @@ export default async function main() {
       ["case", "per second", "ratio to UPDATE"],
       ...names.map((name) => {
         const baseline = name.replace("hold+settle", "UPDATE");
-        return [name, Math.round(rate(name)).toLocaleString("en-US"), name === baseline ? "" : (rate(name) / rate(baseline)).toFixed(2)];
+        return [
+          name,
+          Math.round(rate(name)).toLocaleString("en-US"),
+          name === baseline ? "" : (rate(name) / rate(baseline)).toFixed(2),
+        ];
       }),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    for (const row of rows) process.stdout.write(`${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")}\n`);
+    for (const row of rows)
+      process.stdout.write(
+        `${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")}\n`,
+      );
 
     // The bench is also a check: every hold it placed was settled.
-    const active = await db.selectFrom("holds").select((eb) => eb.fn.countAll<string>().as("n")).where("state", "=", "active").executeTakeFirstOrThrow();
+    const active = await db
+      .selectFrom("holds")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("state", "=", "active")
+      .executeTakeFirstOrThrow();
     if (Number(active.n) !== 0) throw new Error(`${active.n} holds were left active`);
   } finally {
     await platform.close();

@@ -48,14 +48,38 @@ export default async function main() {
     closers.unshift(() => platform.close());
 
     const email = `bench-${crypto.randomBytes(3).toString("hex")}@example.test`;
-    const account = await createAccount(platform.db, { email, name: "bench", password: crypto.randomBytes(12).toString("base64url") });
-    const minter = { ...operatorPrincipal(account.id, email), account: { id: account.id, email, isOperator: false }, scopes: ["*"] };
+    const account = await createAccount(platform.db, {
+      email,
+      name: "bench",
+      password: crypto.randomBytes(12).toString("base64url"),
+    });
+    const minter = {
+      ...operatorPrincipal(account.id, email),
+      account: { id: account.id, email, isOperator: false },
+      scopes: ["*"],
+    };
     const { token } = await mintToken(platform.db, minter, { name: "bench", scopes: ["projects:*", "instances:*"] });
     const principal = await platform.auth.principal(token, "cli", null);
     await invoke(platform, "create_project", { slug: "bench-srv", name: "Bench", kind: "instance" }, principal);
-    await invoke(platform, "register_instance", { project: "bench-srv", name: "box", host: sshd.host, port: sshd.port, username: sshd.username, private_key: sshd.privateKey }, principal);
+    await invoke(
+      platform,
+      "register_instance",
+      {
+        project: "bench-srv",
+        name: "box",
+        host: sshd.host,
+        port: sshd.port,
+        username: sshd.username,
+        private_key: sshd.privateKey,
+      },
+      principal,
+    );
     await invoke(platform, "test_instance_connection", { project: "bench-srv", instance: "box" }, principal);
-    const row = await platform.db.selectFrom("instances").selectAll().where("name", "=", "box").executeTakeFirstOrThrow();
+    const row = await platform.db
+      .selectFrom("instances")
+      .selectAll()
+      .where("name", "=", "box")
+      .executeTakeFirstOrThrow();
     const target = targetOf(platform, row);
 
     // OpenSSH client setup: the fixture's key, the pinned host key, no prompts.
@@ -66,7 +90,24 @@ export default async function main() {
     const knownHosts = path.join(sshDir, "known_hosts");
     fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKeyLine()}\n`);
     const control = path.join(sshDir, "cm.sock");
-    const base = ["-i", keyFile, "-p", String(sshd.port), "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-F", "/dev/null"];
+    const base = [
+      "-i",
+      keyFile,
+      "-p",
+      String(sshd.port),
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "LogLevel=ERROR",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-F",
+      "/dev/null",
+    ];
     const dest = `${sshd.username}@127.0.0.1`;
     const master = spawn("ssh", [...base, "-M", "-S", control, "-N", dest], { stdio: "ignore" });
     closers.unshift(async () => {
@@ -83,7 +124,12 @@ export default async function main() {
         name: "pooled run_command (operation)",
         concurrency: 1,
         once: async () => {
-          const r = (await invoke(platform, "run_command", { project: "bench-srv", instance: "box", command: "true" }, principal)) as { exit_code: number };
+          const r = (await invoke(
+            platform,
+            "run_command",
+            { project: "bench-srv", instance: "box", command: "true" },
+            principal,
+          )) as { exit_code: number };
           if (r.exit_code !== 0) throw new Error(`exit ${r.exit_code}`);
         },
       },
@@ -95,13 +141,26 @@ export default async function main() {
           if (r.exit_code !== 0) throw new Error(`exit ${r.exit_code}`);
         },
       },
-      { name: "ssh -S ControlMaster", concurrency: 1, once: () => expectTrue(run("ssh", [...base, "-S", control, dest, "true"])) },
-      { name: "fresh ssh per command", concurrency: 1, once: () => expectTrue(run("ssh", [...base, "-o", "ControlMaster=no", "-o", "ControlPath=none", dest, "true"])) },
+      {
+        name: "ssh -S ControlMaster",
+        concurrency: 1,
+        once: () => expectTrue(run("ssh", [...base, "-S", control, dest, "true"])),
+      },
+      {
+        name: "fresh ssh per command",
+        concurrency: 1,
+        once: () => expectTrue(run("ssh", [...base, "-o", "ControlMaster=no", "-o", "ControlPath=none", dest, "true"])),
+      },
       {
         name: "pooled run_command, 8 at once",
         concurrency: 8,
         once: async () => {
-          const r = (await invoke(platform, "run_command", { project: "bench-srv", instance: "box", command: "true" }, principal)) as { exit_code: number };
+          const r = (await invoke(
+            platform,
+            "run_command",
+            { project: "bench-srv", instance: "box", command: "true" },
+            principal,
+          )) as { exit_code: number };
           if (r.exit_code !== 0) throw new Error(`exit ${r.exit_code}`);
         },
       },
@@ -150,10 +209,20 @@ export default async function main() {
     const [pooled, , cm, fresh] = cases;
     const rows = [["case", "cmds/s", "p50 ms", "p99 ms", "vs ssh -S", "vs fresh ssh"]];
     for (const c of cases) {
-      rows.push([c.name, fmt(rps(c)), fmt(pct(c, 50), 2), fmt(pct(c, 99), 2), fmt(rps(c) / rps(cm!), 2), fmt(rps(c) / rps(fresh!), 1)]);
+      rows.push([
+        c.name,
+        fmt(rps(c)),
+        fmt(pct(c, 50), 2),
+        fmt(pct(c, 99), 2),
+        fmt(rps(c) / rps(cm!), 2),
+        fmt(rps(c) / rps(fresh!), 1),
+      ]);
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) process.stdout.write(`${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")}\n`);
+    for (const r of rows)
+      process.stdout.write(
+        `${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")}\n`,
+      );
     const vsCm = rps(pooled!) / rps(cm!);
     const vsFresh = rps(pooled!) / rps(fresh!);
     process.stdout.write(

@@ -17,14 +17,28 @@ function once() {
     const started = performance.now();
     const fail = (err) => resolve({ ok: false, status: 0, ms: performance.now() - started, sample: String(err) });
     const req = http.request(
-      { host: target.hostname, port: target.port, path: target.pathname + target.search, method, headers: requestHeaders, agent, timeout: timeoutMs },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method,
+        headers: requestHeaders,
+        agent,
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          const ok = res.statusCode === 200 && expect.every((s) => text.includes(s)) && !text.includes('"isError":true');
-          resolve({ ok, status: res.statusCode, ms: performance.now() - started, sample: ok ? undefined : text.slice(0, 300) });
+          const ok =
+            res.statusCode === 200 && expect.every((s) => text.includes(s)) && !text.includes('"isError":true');
+          resolve({
+            ok,
+            status: res.statusCode,
+            ms: performance.now() - started,
+            sample: ok ? undefined : text.slice(0, 300),
+          });
         });
         res.on("error", fail);
       },

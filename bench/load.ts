@@ -43,7 +43,10 @@ export class Load {
   run(ms: number, measure: boolean): Promise<void> {
     const limitMs = ms + 20_000;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the load generator did not answer within ${limitMs} ms`)), limitMs);
+      const timer = setTimeout(
+        () => reject(new Error(`the load generator did not answer within ${limitMs} ms`)),
+        limitMs,
+      );
       const onError = (err: Error) => {
         clearTimeout(timer);
         reject(err);

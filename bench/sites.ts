@@ -12,11 +12,9 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { sql } from "kysely";
 import pino from "pino";
-import { Load } from "./load.ts";
-import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
@@ -24,8 +22,10 @@ import { invoke } from "../core/kernel/invoker.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { sha256Hex } from "../core/sites/blobs.ts";
-import { createSitesApp } from "../sites-server/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
+import { createSitesApp } from "../sites-server/app.ts";
+import { freshPostgresDatabase } from "../testkit/harness.ts";
+import { Load } from "./load.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 1.5);
@@ -34,11 +34,16 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const publishes = Number(process.env.BENCH_PUBLISHES ?? 15);
 const GOALS = { publishRatio: 3, serveRatio: 0.5 };
 
-function listen(handler: http.RequestListener | ((req: Request) => Response | Promise<Response>), node: boolean): Promise<{ server: ServerType | http.Server; url: string }> {
+function listen(
+  handler: http.RequestListener | ((req: Request) => Response | Promise<Response>),
+  node: boolean,
+): Promise<{ server: ServerType | http.Server; url: string }> {
   return new Promise((resolve) => {
     if (node) {
       const server = http.createServer(handler as http.RequestListener);
-      server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }));
+      server.listen(0, "127.0.0.1", () =>
+        resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }),
+      );
     } else {
       const server = serve({ fetch: handler as (req: Request) => Response, port: 0, hostname: "127.0.0.1" }, (info) =>
         resolve({ server, url: `http://127.0.0.1:${info.port}` }),
@@ -50,7 +55,11 @@ function listen(handler: http.RequestListener | ((req: Request) => Response | Pr
 /** A site of `count` files, bulk-loaded into its draft (setup, not measured), then published once. */
 async function seedSite(platform: Platform, principal: Principal, slug: string, count: number) {
   await invoke(platform, "create_project", { slug, name: slug, kind: "site" }, principal);
-  const project = await platform.db.selectFrom("projects").select("id").where("slug", "=", slug).executeTakeFirstOrThrow();
+  const project = await platform.db
+    .selectFrom("projects")
+    .select("id")
+    .where("slug", "=", slug)
+    .executeTakeFirstOrThrow();
   await platform.db.insertInto("sites").values({ project_id: project.id }).execute();
   for (let i = 0; i < count; i += 500) {
     const files = Array.from({ length: Math.min(500, count - i) }, (_, k) => {
@@ -58,9 +67,19 @@ async function seedSite(platform: Platform, principal: Principal, slug: string, 
       return { path: `pages/p${String(i + k).padStart(5, "0")}.html`, data, sha256: sha256Hex(data) };
     });
     await platform.db.transaction().execute(async (trx) => {
-      await trx.insertInto("site_blobs").values(files.map((f) => ({ sha256: f.sha256, data: f.data, bytes: f.data.length }))).onConflict((oc) => oc.doNothing()).execute();
-      await trx.insertInto("site_draft_files").values(files.map((f) => ({ project_id: project.id, path: f.path, sha256: f.sha256, bytes: f.data.length }))).execute();
-      await trx.insertInto("site_dirty_paths").values(files.map((f) => ({ project_id: project.id, path: f.path }))).execute();
+      await trx
+        .insertInto("site_blobs")
+        .values(files.map((f) => ({ sha256: f.sha256, data: f.data, bytes: f.data.length })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      await trx
+        .insertInto("site_draft_files")
+        .values(files.map((f) => ({ project_id: project.id, path: f.path, sha256: f.sha256, bytes: f.data.length })))
+        .execute();
+      await trx
+        .insertInto("site_dirty_paths")
+        .values(files.map((f) => ({ project_id: project.id, path: f.path })))
+        .execute();
     });
   }
   await invoke(platform, "publish_site", { project: slug }, principal);
@@ -70,7 +89,12 @@ async function seedSite(platform: Platform, principal: Principal, slug: string, 
 async function timePublishes(platform: Platform, principal: Principal, slug: string, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
-    await invoke(platform, "write_file", { project: slug, path: "pages/p00001.html", content: `<title>edit ${i}</title><p>${crypto.randomUUID()}</p>` }, principal);
+    await invoke(
+      platform,
+      "write_file",
+      { project: slug, path: "pages/p00001.html", content: `<title>edit ${i}</title><p>${crypto.randomUUID()}</p>` },
+      principal,
+    );
     const start = performance.now();
     await invoke(platform, "publish_site", { project: slug }, principal);
     times.push(performance.now() - start);
@@ -100,8 +124,16 @@ export default async function main() {
     });
     closers.push(() => platform.close());
     const email = `bench-${crypto.randomBytes(3).toString("hex")}@example.test`;
-    const row = await createAccount(platform.db, { email, name: "bench", password: crypto.randomBytes(12).toString("base64url") });
-    const minter = { ...operatorPrincipal(row.id, email), account: { id: row.id, email, isOperator: false }, scopes: ["*"] };
+    const row = await createAccount(platform.db, {
+      email,
+      name: "bench",
+      password: crypto.randomBytes(12).toString("base64url"),
+    });
+    const minter = {
+      ...operatorPrincipal(row.id, email),
+      account: { id: row.id, email, isOperator: false },
+      scopes: ["*"],
+    };
     const { token } = await mintToken(platform.db, minter, { name: "bench", scopes: ["*"] });
     const principal = await platform.auth.principal(token, "cli", null);
 
@@ -128,9 +160,19 @@ export default async function main() {
     const publishRatio = median(large) / median(small);
 
     // (b) Serving a published 10 KB page.
-    const page = Buffer.from(`<!doctype html><title>10 KB</title>\n${"<p>Bosun serves this page from its sites listener.</p>\n".repeat(190)}`.slice(0, 10 * 1024));
+    const page = Buffer.from(
+      `<!doctype html><title>10 KB</title>\n${"<p>Bosun serves this page from its sites listener.</p>\n".repeat(190)}`.slice(
+        0,
+        10 * 1024,
+      ),
+    );
     await invoke(platform, "create_project", { slug: "bench-serve", name: "serve", kind: "site" }, principal);
-    await invoke(platform, "write_file", { project: "bench-serve", path: "index.html", content: page.toString("utf8") }, principal);
+    await invoke(
+      platform,
+      "write_file",
+      { project: "bench-serve", path: "index.html", content: page.toString("utf8") },
+      principal,
+    );
     await invoke(platform, "publish_site", { project: "bench-serve" }, principal);
     const bare = await listen((_req: http.IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Content-Length": page.length });
@@ -153,12 +195,30 @@ export default async function main() {
     const rows = [
       ["case", "value", "ratio", "goal", ""],
       ["publish, 50 files, 1 changed (median ms)", fmt(median(small), 2), "", "", ""],
-      ["publish, 5,000 files, 1 changed (median ms)", fmt(median(large), 2), fmt(publishRatio, 2), `≤ ${GOALS.publishRatio}`, publishRatio <= GOALS.publishRatio ? "ok" : "MISSED"],
+      [
+        "publish, 5,000 files, 1 changed (median ms)",
+        fmt(median(large), 2),
+        fmt(publishRatio, 2),
+        `≤ ${GOALS.publishRatio}`,
+        publishRatio <= GOALS.publishRatio ? "ok" : "MISSED",
+      ],
       ["bare node:http, 10 KB from memory (req/s)", fmt(loads.baseline.result().rps), "", "", ""],
-      ["sites listener, published 10 KB page (req/s)", fmt(loads.sites.result().rps), fmt(serveRatio, 2), `≥ ${GOALS.serveRatio}`, serveRatio >= GOALS.serveRatio ? "ok" : "MISSED"],
+      [
+        "sites listener, published 10 KB page (req/s)",
+        fmt(loads.sites.result().rps),
+        fmt(serveRatio, 2),
+        `≥ ${GOALS.serveRatio}`,
+        serveRatio >= GOALS.serveRatio ? "ok" : "MISSED",
+      ],
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()}\n`);
+    for (const r of rows)
+      process.stdout.write(
+        `${r
+          .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+          .join("  ")
+          .trimEnd()}\n`,
+      );
     for (const [name, l] of Object.entries(loads)) {
       const r = l.result();
       if (r.failures) {
@@ -172,4 +232,3 @@ export default async function main() {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
-

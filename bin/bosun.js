@@ -13,7 +13,11 @@ try {
   await main(process.argv.slice(2));
 } catch (err) {
   // A person reads this: one line, not a stack trace (BOSUN_DEBUG=1 shows the stack).
-  const message = process.env.BOSUN_DEBUG ? (err?.stack ?? String(err)) : err instanceof Error ? err.message : String(err);
+  const message = process.env.BOSUN_DEBUG
+    ? (err?.stack ?? String(err))
+    : err instanceof Error
+      ? err.message
+      : String(err);
   process.stderr.write(`bosun: ${message}\n`);
   process.exit(1);
 }

@@ -31,7 +31,10 @@ function helpFor(op: Operation): string {
   ].join("\n");
 }
 
-export function parseCallArgs(op: Operation, args: string[]): { input: Record<string, unknown>; idempotencyKey?: string } {
+export function parseCallArgs(
+  op: Operation,
+  args: string[],
+): { input: Record<string, unknown>; idempotencyKey?: string } {
   const props = schemaOf(op).properties ?? {};
   let input: Record<string, unknown> = {};
   let idempotencyKey: string | undefined;
@@ -65,7 +68,11 @@ export function parseCallArgs(op: Operation, args: string[]): { input: Record<st
     } else {
       value = takeValue();
       if (type === "number" || type === "integer") input[field] = Number(value);
-      else if (type === "array") input[field] = value.split(",").map((s) => s.trim()).filter(Boolean);
+      else if (type === "array")
+        input[field] = value
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
       else if (type === "object") input[field] = JSON.parse(value);
       else input[field] = value;
     }
@@ -111,9 +118,13 @@ export async function callCommand(operation: string | undefined, args: string[])
   if (process.env.BOSUN_TOKEN) headers.Authorization = `Bearer ${process.env.BOSUN_TOKEN}`;
   if (req.body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
-  const res = await fetch(req.url, { method: req.method, headers, body: req.body }).catch((err: Error & { cause?: { code?: string } }) => {
-    throw new Error(`cannot reach Bosun at ${base} (${err.cause?.code ?? err.message}); is \`bosun serve\` running, and is BOSUN_URL right?`);
-  });
+  const res = await fetch(req.url, { method: req.method, headers, body: req.body }).catch(
+    (err: Error & { cause?: { code?: string } }) => {
+      throw new Error(
+        `cannot reach Bosun at ${base} (${err.cause?.code ?? err.message}); is \`bosun serve\` running, and is BOSUN_URL right?`,
+      );
+    },
+  );
   const text = await res.text();
   let out: unknown = text;
   try {

@@ -1,6 +1,6 @@
 // The `bosun` command as a person or a script runs it: a real child process (`node bin/bosun.js ...`) on a
 // temporary data dir. Embedded PGlite unless a test deliberately points a child at Postgres.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -28,7 +28,8 @@ function tempDataDir(): string {
 /** The child's environment: this data dir, no database, server or token unless given. */
 function childEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, BOSUN_DATA_DIR: dataDir, BOSUN_LOG_LEVEL: "warn" };
-  for (const key of ["DATABASE_URL", "BOSUN_URL", "BOSUN_TOKEN", "BOSUN_PORT", "BOSUN_HOST", "BOSUN_ADMIN_EMAIL"]) delete env[key];
+  for (const key of ["DATABASE_URL", "BOSUN_URL", "BOSUN_TOKEN", "BOSUN_PORT", "BOSUN_HOST", "BOSUN_ADMIN_EMAIL"])
+    delete env[key];
   return { ...env, ...extra };
 }
 
@@ -56,7 +57,9 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promis
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`bosun ${args.join(" ")} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(`bosun ${args.join(" ")} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`),
+      );
     }, timeoutMs);
     child.once("error", (err) => {
       clearTimeout(timer);
@@ -99,7 +102,9 @@ class Serve {
     const deadline = Date.now() + timeoutMs;
     while (!/Bosun is listening on /.test(this.stderr)) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`bosun serve exited (${this.child.exitCode ?? this.child.signalCode}) before listening:\n${this.stderr}`);
+        throw new Error(
+          `bosun serve exited (${this.child.exitCode ?? this.child.signalCode}) before listening:\n${this.stderr}`,
+        );
       }
       if (Date.now() > deadline) throw new Error(`bosun serve did not listen in ${timeoutMs} ms:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -132,7 +137,10 @@ async function freePort(): Promise<number> {
 }
 
 async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -193,7 +201,9 @@ describe("local commands", () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const down = await run(["call", "list_projects"], { ...childEnv(tempDataDir()), BOSUN_URL: url });
     expect(down.code).toBe(1);
-    expect(down.stderr).toBe(`bosun: cannot reach Bosun at ${url} (ECONNREFUSED); is \`bosun serve\` running, and is BOSUN_URL right?\n`);
+    expect(down.stderr).toBe(
+      `bosun: cannot reach Bosun at ${url} (ECONNREFUSED); is \`bosun serve\` running, and is BOSUN_URL right?\n`,
+    );
   }, 120_000);
 
   it("openapi and openapi --version 3.0 print valid documents", async () => {
@@ -232,7 +242,8 @@ describe("bosun serve and bosun call", () => {
   let dataDir: string;
   let server: Serve;
   let adminToken: string;
-  const cli = (extra: Record<string, string> = {}) => childEnv(dataDir, { BOSUN_URL: server.url, BOSUN_TOKEN: adminToken, ...extra });
+  const cli = (extra: Record<string, string> = {}) =>
+    childEnv(dataDir, { BOSUN_URL: server.url, BOSUN_TOKEN: adminToken, ...extra });
 
   beforeAll(async () => {
     dataDir = tempDataDir();
@@ -260,7 +271,10 @@ describe("bosun serve and bosun call", () => {
   }, 120_000);
 
   it("a second serve, migrate or token create on the held data dir fails, naming the holder process", async () => {
-    const holder = new RegExp(`^bosun: the embedded database in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is in use by process ${server.pid}\\b`, "m");
+    const holder = new RegExp(
+      `^bosun: the embedded database in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is in use by process ${server.pid}\\b`,
+      "m",
+    );
     const attempts = [
       ["serve", "--port", String(await freePort())],
       ["migrate"],
@@ -282,7 +296,9 @@ describe("bosun serve and bosun call", () => {
     const otherDir = tempDataDir();
     const res = await run(["serve", "--port", String(server.port)], childEnv(otherDir));
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(new RegExp(`^bosun: cannot listen on 127\\.0\\.0\\.1:${server.port}: .*EADDRINUSE`, "m"));
+    expect(res.stderr).toMatch(
+      new RegExp(`^bosun: cannot listen on 127\\.0\\.0\\.1:${server.port}: .*EADDRINUSE`, "m"),
+    );
     expect(res.stderr).not.toMatch(STACK_FRAME);
     expect(fs.existsSync(path.join(otherDir, "db.lock"))).toBe(false);
   }, 120_000);
@@ -325,7 +341,10 @@ describe("bosun serve and bosun call", () => {
     expect(anonymous.code).toBe(1);
     expect(JSON.parse(anonymous.stdout).error.code).toBe("unauthorized");
 
-    const invalid = await run(["call", "create_project", "--slug", "Not_A_Slug", "--name", "N", "--kind", "site"], cli());
+    const invalid = await run(
+      ["call", "create_project", "--slug", "Not_A_Slug", "--name", "N", "--kind", "site"],
+      cli(),
+    );
     expect(invalid.code).toBe(1);
     expect(JSON.parse(invalid.stdout).error).toMatchObject({ code: "validation_error", issues: [{ path: "slug" }] });
 
@@ -391,13 +410,19 @@ describe.runIf(isPostgresUrl(process.env.DATABASE_URL))("on Postgres (DATABASE_U
 
     // Both processes need the same master key to read each other's encrypted secrets.
     const masterKey = crypto.randomBytes(32).toString("base64");
-    const first = new Serve(await freePort(), childEnv(tempDataDir(), { DATABASE_URL: url, BOSUN_MASTER_KEY: masterKey }));
+    const first = new Serve(
+      await freePort(),
+      childEnv(tempDataDir(), { DATABASE_URL: url, BOSUN_MASTER_KEY: masterKey }),
+    );
     servers.push(first);
     await first.ready();
     const token = /admin token: (bsn_\S+)/.exec(first.stderr)?.[1];
     expect(token).toBeTruthy();
 
-    const second = new Serve(await freePort(), childEnv(tempDataDir(), { DATABASE_URL: url, BOSUN_MASTER_KEY: masterKey }));
+    const second = new Serve(
+      await freePort(),
+      childEnv(tempDataDir(), { DATABASE_URL: url, BOSUN_MASTER_KEY: masterKey }),
+    );
     servers.push(second);
     await second.ready();
     expect(second.stderr).not.toContain("admin token");
@@ -421,7 +446,10 @@ describe.runIf(isPostgresUrl(process.env.DATABASE_URL))("on Postgres (DATABASE_U
       const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
       await client.connect();
       try {
-        const r = await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'", [name]);
+        const r = await client.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+          [name],
+        );
         return r.rows[0].n as number;
       } finally {
         await client.end();
@@ -430,7 +458,9 @@ describe.runIf(isPostgresUrl(process.env.DATABASE_URL))("on Postgres (DATABASE_U
     expect(await listeners()).toBe(2);
 
     // What a Postgres restart does to every connection of this database, LISTEN ones included.
-    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`);
+    await admin(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`,
+    );
     await new Promise((r) => setTimeout(r, 500));
     for (const s of [first!, second!]) {
       expect(s.child.exitCode, s.stderr).toBeNull();

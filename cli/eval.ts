@@ -27,7 +27,15 @@ export interface EvalCliOptions {
 /** `*` and `?` globs over scenario names. */
 export function selectScenarios(globs: string[] | undefined, from: Scenario[] = allScenarios): Scenario[] {
   if (!globs?.length) return from;
-  const res = globs.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`));
+  const res = globs.map(
+    (g) =>
+      new RegExp(
+        `^${g
+          .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+          .replace(/\*/g, ".*")
+          .replace(/\?/g, ".")}$`,
+      ),
+  );
   return from.filter((s) => res.some((re) => re.test(s.name)));
 }
 
@@ -36,20 +44,43 @@ export function selectScenarios(globs: string[] | undefined, from: Scenario[] = 
  * the id) uses the keys and base URLs of the environment, as `bosun serve` does. With no --model: the configured
  * model when a key is set, else replay. `--replay pass,fail` always replays those transcripts.
  */
-export function resolveModels(opts: Pick<EvalCliOptions, "model" | "replay">, env: NodeJS.ProcessEnv = process.env): ModelSpec[] {
+export function resolveModels(
+  opts: Pick<EvalCliOptions, "model" | "replay">,
+  env: NodeJS.ProcessEnv = process.env,
+): ModelSpec[] {
   const base = loadConfig(env).agent;
   if (opts.replay) {
-    return opts.replay.split(",").map((name) => name.trim()).filter(Boolean).map((name) => ({ id: `replay:${name}`, provider: "anthropic" as const, model: base.provider === "anthropic" ? base.model : "claude-sonnet-5-5", replay: name }));
+    return opts.replay
+      .split(",")
+      .map((name) => name.trim())
+      .filter(Boolean)
+      .map((name) => ({
+        id: `replay:${name}`,
+        provider: "anthropic" as const,
+        model: base.provider === "anthropic" ? base.model : "claude-sonnet-5-5",
+        replay: name,
+      }));
   }
-  const named = opts.model?.length ? opts.model : base.apiKey || (base.provider === "openai" && base.baseUrl) ? [`${base.provider}:${base.model}`] : [];
+  const named = opts.model?.length
+    ? opts.model
+    : base.apiKey || (base.provider === "openai" && base.baseUrl)
+      ? [`${base.provider}:${base.model}`]
+      : [];
   if (!named.length) return resolveModels({ replay: "pass" }, env);
   return named.map((spec) => {
     const m = /^(anthropic|openai):(.+)$/.exec(spec);
-    const provider = (m?.[1] ?? (env.BOSUN_AGENT_PROVIDER === "openai" || env.BOSUN_AGENT_PROVIDER === "anthropic" ? env.BOSUN_AGENT_PROVIDER : /^claude/.test(spec) ? "anthropic" : "openai")) as "anthropic" | "openai";
+    const provider = (m?.[1] ??
+      (env.BOSUN_AGENT_PROVIDER === "openai" || env.BOSUN_AGENT_PROVIDER === "anthropic"
+        ? env.BOSUN_AGENT_PROVIDER
+        : /^claude/.test(spec)
+          ? "anthropic"
+          : "openai")) as "anthropic" | "openai";
     const model = m?.[2] ?? spec;
     const agent = loadConfig({ ...env, BOSUN_AGENT_PROVIDER: provider, BOSUN_AGENT_MODEL: model }).agent;
     if (!agent.apiKey && !(provider === "openai" && agent.baseUrl)) {
-      throw new Error(`no key for ${provider}: set ${provider === "openai" ? "OPENAI_API_KEY (or BOSUN_OPENAI_BASE_URL for a local server)" : "ANTHROPIC_API_KEY"}, or use --replay`);
+      throw new Error(
+        `no key for ${provider}: set ${provider === "openai" ? "OPENAI_API_KEY (or BOSUN_OPENAI_BASE_URL for a local server)" : "ANTHROPIC_API_KEY"}, or use --replay`,
+      );
     }
     return { id: model, provider, model, apiKey: agent.apiKey, baseUrl: agent.baseUrl };
   });
@@ -77,15 +108,28 @@ export async function evalCommand(opts: EvalCliOptions): Promise<void> {
   const trials = Math.max(1, Number(opts.trials ?? 1) || 1);
   const concurrency = Math.max(1, Number(opts.concurrency ?? 2) || 1);
   const out = path.resolve(opts.out ?? path.join("evals", "results", new Date().toISOString().replace(/[:.]/g, "-")));
-  process.stderr.write(`${scenarios.length} scenario(s) × ${models.length} model(s) × ${trials} trial(s): ${models.map((m) => m.id).join(", ")}\n`);
-  if (models.every((m) => m.replay)) process.stderr.write("replay mode: results come from stored transcripts, not from a model\n");
+  process.stderr.write(
+    `${scenarios.length} scenario(s) × ${models.length} model(s) × ${trials} trial(s): ${models.map((m) => m.id).join(", ")}\n`,
+  );
+  if (models.every((m) => m.replay))
+    process.stderr.write("replay mode: results come from stored transcripts, not from a model\n");
   const progress = new Progress(scenarios.length * models.length * trials);
   progress.start();
-  const run = await runEval({ scenarios, models, trials, concurrency, transcriptsDir: path.join(out, "transcripts"), record: opts.record, onTrial: (r) => progress.tick(r) });
+  const run = await runEval({
+    scenarios,
+    models,
+    trials,
+    concurrency,
+    transcriptsDir: path.join(out, "transcripts"),
+    record: opts.record,
+    onTrial: (r) => progress.tick(r),
+  });
   progress.stop();
   const files = writeReports(run, out);
   for (const m of run.summary.models) {
-    process.stderr.write(`${m.model} (${m.sources.join(", ")}): pass^1 ${(m.passAt1 * 100).toFixed(0)}%, ${m.passes}/${m.trials} trials, $${(m.totalCostMicros / 1e6).toFixed(4)}\n`);
+    process.stderr.write(
+      `${m.model} (${m.sources.join(", ")}): pass^1 ${(m.passAt1 * 100).toFixed(0)}%, ${m.passes}/${m.trials} trials, $${(m.totalCostMicros / 1e6).toFixed(4)}\n`,
+    );
   }
   process.stdout.write(`${files.md}\n${files.html}\n${files.json}\n`);
 }

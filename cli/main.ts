@@ -2,8 +2,8 @@
 // captures (a token, a document, a JSON result) goes to stdout.
 import { Command } from "commander";
 import { callCommand } from "./call.ts";
-import { mcpCommand } from "./mcp.ts";
 import { migrateCommand, openapiCommand, tokenCreateCommand } from "./local.ts";
+import { mcpCommand } from "./mcp.ts";
 import { serveCommand } from "./serve.ts";
 
 export async function main(argv: string[]): Promise<void> {
@@ -17,7 +17,11 @@ export async function main(argv: string[]): Promise<void> {
     .description("start the API, the MCP endpoint and the workers (migrates first)")
     .option("-p, --port <port>", "port", process.env.BOSUN_PORT ?? "8787")
     .option("--host <host>", "address to bind", process.env.BOSUN_HOST ?? "127.0.0.1")
-    .option("--sites-port <port>", "port of the sites listener (published sites, previews)", process.env.BOSUN_SITES_PORT ?? "8788")
+    .option(
+      "--sites-port <port>",
+      "port of the sites listener (published sites, previews)",
+      process.env.BOSUN_SITES_PORT ?? "8788",
+    )
     .action(serveCommand);
 
   program

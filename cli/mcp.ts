@@ -7,10 +7,10 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import pino from "pino";
 import { BosunError } from "../core/kernel/errors.ts";
-import { createPlatform } from "../core/platform.ts";
 import { allOperations } from "../core/kernel/registry.ts";
+import { createPlatform } from "../core/platform.ts";
 import { createMcpServer } from "../mcp-server/server.ts";
-import { parseView, tagsOf, viewQuery, type RawView } from "../mcp-server/view.ts";
+import { parseView, type RawView, tagsOf, viewQuery } from "../mcp-server/view.ts";
 
 interface McpFlags {
   readOnly?: boolean;
@@ -40,7 +40,12 @@ function exitOnHangup(stop: () => Promise<void>) {
 export async function mcpCommand(flags: McpFlags) {
   const token = process.env.BOSUN_TOKEN;
   if (!token) throw new Error("set BOSUN_TOKEN to the API token the MCP client acts as");
-  const raw: RawView = { read_only: !!flags.readOnly, project: flags.project, toolsets: flags.toolsets, mode: flags.mode };
+  const raw: RawView = {
+    read_only: !!flags.readOnly,
+    project: flags.project,
+    toolsets: flags.toolsets,
+    mode: flags.mode,
+  };
   if (process.env.BOSUN_URL) return relay(process.env.BOSUN_URL, token, raw);
   return serveLocally(token, raw);
 }
@@ -77,7 +82,15 @@ function relayError(id: string | number, err: unknown): JSONRPCMessage {
   }
   if (error?.message) message = `${error.code}: ${error.message}`;
   const what = status && status > 0 ? `answered HTTP ${status}` : "could not be reached";
-  return { jsonrpc: "2.0", id, error: { code: -32000, message: `the Bosun server at ${process.env.BOSUN_URL} ${what}: ${message}`, data: { status, error } } };
+  return {
+    jsonrpc: "2.0",
+    id,
+    error: {
+      code: -32000,
+      message: `the Bosun server at ${process.env.BOSUN_URL} ${what}: ${message}`,
+      data: { status, error },
+    },
+  };
 }
 
 /**
@@ -88,7 +101,9 @@ async function relay(base: string, token: string, raw: RawView) {
   const url = new URL("/mcp", base);
   url.search = viewQuery(raw).toString();
   const stdio = new StdioServerTransport();
-  const upstream = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const upstream = new StreamableHTTPClientTransport(url, {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+  });
   const initializeIds = new Set<string | number>();
 
   stdio.onmessage = (msg) => {
@@ -100,7 +115,11 @@ async function relay(base: string, token: string, raw: RawView) {
   };
   upstream.onmessage = (msg) => {
     // The negotiated version goes on every later request as the MCP-Protocol-Version header.
-    if (isJSONRPCResultResponse(msg) && initializeIds.delete(msg.id) && typeof msg.result.protocolVersion === "string") {
+    if (
+      isJSONRPCResultResponse(msg) &&
+      initializeIds.delete(msg.id) &&
+      typeof msg.result.protocolVersion === "string"
+    ) {
       upstream.setProtocolVersion(msg.result.protocolVersion);
     }
     void stdio.send(msg);

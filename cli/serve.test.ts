@@ -1,14 +1,31 @@
 import { describe, expect, it } from "vitest";
 import { firstStartMessage } from "./serve.ts";
 
-const owner = { email: "admin@localhost", password: "pw-123", token: "bsn_abc", apiUrl: "http://127.0.0.1:8787", tokenFile: "/data/admin-token" };
+const owner = {
+  email: "admin@localhost",
+  password: "pw-123",
+  token: "bsn_abc",
+  apiUrl: "http://127.0.0.1:8787",
+  tokenFile: "/data/admin-token",
+};
 
 describe("the first-start message", () => {
   it("says who the owner is, how to log in, how to start the agent and how to add people", () => {
     const text = firstStartMessage({ ...owner, agentUnavailable: null, mail: false });
-    for (const part of ["admin@localhost", "pw-123", "bsn_abc", "/data/admin-token", "POST /v1/auth/login", "export BOSUN_URL=http://127.0.0.1:8787",
-      "bosun call create_project", "bosun call start_agent_chat --project my-site", "never refused for lack of credit",
-      "bosun call create_account", "bosun call invite_member", "BOSUN_SMTP_URL"]) {
+    for (const part of [
+      "admin@localhost",
+      "pw-123",
+      "bsn_abc",
+      "/data/admin-token",
+      "POST /v1/auth/login",
+      "export BOSUN_URL=http://127.0.0.1:8787",
+      "bosun call create_project",
+      "bosun call start_agent_chat --project my-site",
+      "never refused for lack of credit",
+      "bosun call create_account",
+      "bosun call invite_member",
+      "BOSUN_SMTP_URL",
+    ]) {
       expect(text, part).toContain(part);
     }
     expect(text).not.toContain("ANTHROPIC_API_KEY");

@@ -3,21 +3,23 @@ import fs from "node:fs";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
-import { createTelegram, startTelegram } from "../telegram/start.ts";
 import { agentUnavailable } from "../core/config.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
-import { createApp } from "../http/app.ts";
 import { siteUrl } from "../core/sites/origin.ts";
+import { createApp } from "../http/app.ts";
 import { createSitesApp } from "../sites-server/app.ts";
+import { createTelegram, startTelegram } from "../telegram/start.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
 export async function serveCommand(opts: { port: string; host: string; sitesPort?: string }) {
   const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not '${opts.port}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be a port number, not '${opts.port}'`);
   const sitesPort = Number(opts.sitesPort ?? process.env.BOSUN_SITES_PORT ?? 8788);
-  if (!Number.isInteger(sitesPort) || sitesPort < 0 || sitesPort > 65535) throw new Error(`--sites-port must be a port number, not '${opts.sitesPort}'`);
+  if (!Number.isInteger(sitesPort) || sitesPort < 0 || sitesPort > 65535)
+    throw new Error(`--sites-port must be a port number, not '${opts.sitesPort}'`);
   const platform = await createPlatform({
     config: { sitesPort },
     onMigration: (name, i, total) => process.stderr.write(`migrating ${i}/${total}: ${name}\n`),
@@ -30,7 +32,15 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     const file = path.join(platform.config.dataDir, "admin-token");
     fs.mkdirSync(platform.config.dataDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(file, `${owner.token}\n`, { mode: 0o600 });
-    process.stderr.write(firstStartMessage({ ...owner, apiUrl, tokenFile: file, agentUnavailable: agentUnavailable(platform.config.agent), mail: platform.mail.configured }));
+    process.stderr.write(
+      firstStartMessage({
+        ...owner,
+        apiUrl,
+        tokenFile: file,
+        agentUnavailable: agentUnavailable(platform.config.agent),
+        mail: platform.mail.configured,
+      }),
+    );
   }
   const loopback = LOOPBACK.has(opts.host);
   const telegram = createTelegram(platform);
@@ -55,7 +65,9 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   platform.config.sitesUrl ??= `http://${sitesHost}:${sitesPort}`;
   const sitesServer = serve({ fetch: createSitesApp(platform).fetch, port: sitesPort, hostname: opts.host }, (info) => {
     // Each site on its own origin unless path mode was asked for (then say what that gives up).
-    process.stderr.write(`  Sites ${siteUrl(platform, "{project}")}/   (each site on its own origin; previews from create_preview_link)\n`);
+    process.stderr.write(
+      `  Sites ${siteUrl(platform, "{project}")}/   (each site on its own origin; previews from create_preview_link)\n`,
+    );
     if (platform.config.sitesPathMode) {
       process.stderr.write(
         "  warning: BOSUN_SITES_PATH_MODE is on: every site shares one origin, so a site's pages can read other sites' pages and password cookies. Use it only for sites you trust.\n",
@@ -64,7 +76,9 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   });
   // Not fatal: the API and MCP still serve; published sites wait for a free port (--sites-port).
   sitesServer.once("error", (err) => {
-    process.stderr.write(`bosun: sites listener not started, cannot listen on ${opts.host}:${sitesPort}: ${err.message}\n`);
+    process.stderr.write(
+      `bosun: sites listener not started, cannot listen on ${opts.host}:${sitesPort}: ${err.message}\n`,
+    );
   });
   // Agent runs execute here too (any number of processes may run workers on one database).
   const runner = startRunner(platform);
@@ -85,35 +99,39 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
 }
 
 /** What the owner reads on the first start: who they are, how to log in, how to try the agent, how to add people. */
-export function firstStartMessage(o: OwnerBootstrap & { apiUrl: string; tokenFile: string; agentUnavailable: string | null; mail: boolean }): string {
+export function firstStartMessage(
+  o: OwnerBootstrap & { apiUrl: string; tokenFile: string; agentUnavailable: string | null; mail: boolean },
+): string {
   const agent = o.agentUnavailable
     ? [
         "  To try the agent, first give this server a model: set ANTHROPIC_API_KEY (or OPENAI_API_KEY with",
         "  BOSUN_AGENT_PROVIDER=openai) and restart bosun serve. Then:",
       ]
     : ["  To try the agent:"];
-  return [
-    "",
-    "  First start: created the platform owner account (the operator).",
-    `    email:       ${o.email}`,
-    `    password:    ${o.password}`,
-    `    admin token: ${o.token}`,
-    `  The token is also in ${o.tokenFile} (readable only by you). It is not shown again.`,
-    "",
-    "  Log in with the email and password (POST /v1/auth/login), or use the token directly:",
-    `    export BOSUN_URL=${o.apiUrl} BOSUN_TOKEN=$(cat ${o.tokenFile})`,
-    "    bosun call get_me",
-    "",
-    ...agent,
-    "    bosun call create_project --slug my-site --name 'My site' --kind site",
-    "    bosun call start_agent_chat --project my-site --message 'Create a home page that says hello'",
-    "  Your own use of the agent is metered (bosun call get_usage) but never refused for lack of credit.",
-    "",
-    "  Add people without opening registration: bosun call create_account --email them@example.com --name Them,",
-    "  or bosun call invite_member --project my-site --email them@example.com --role developer.",
-    o.mail
-      ? "  Their one-time links go out by email."
-      : "  This server sends no email (set BOSUN_SMTP_URL): the one-time link is printed in the answer for you to pass on.",
-    "",
-  ].join("\n") + "\n";
+  return (
+    [
+      "",
+      "  First start: created the platform owner account (the operator).",
+      `    email:       ${o.email}`,
+      `    password:    ${o.password}`,
+      `    admin token: ${o.token}`,
+      `  The token is also in ${o.tokenFile} (readable only by you). It is not shown again.`,
+      "",
+      "  Log in with the email and password (POST /v1/auth/login), or use the token directly:",
+      `    export BOSUN_URL=${o.apiUrl} BOSUN_TOKEN=$(cat ${o.tokenFile})`,
+      "    bosun call get_me",
+      "",
+      ...agent,
+      "    bosun call create_project --slug my-site --name 'My site' --kind site",
+      "    bosun call start_agent_chat --project my-site --message 'Create a home page that says hello'",
+      "  Your own use of the agent is metered (bosun call get_usage) but never refused for lack of credit.",
+      "",
+      "  Add people without opening registration: bosun call create_account --email them@example.com --name Them,",
+      "  or bosun call invite_member --project my-site --email them@example.com --role developer.",
+      o.mail
+        ? "  Their one-time links go out by email."
+        : "  This server sends no email (set BOSUN_SMTP_URL): the one-time link is printed in the answer for you to pass on.",
+      "",
+    ].join("\n") + "\n"
+  );
 }

@@ -5,7 +5,20 @@ import { describe, expect, it } from "vitest";
 import { loadConfig, variables } from "./config.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SOURCE_DIRS = ["bin", "core", "cli", "http", "sites-server", "mcp-server", "telegram", "agent-runner", "testkit", "evals", "schema", "scripts"];
+const SOURCE_DIRS = [
+  "bin",
+  "core",
+  "cli",
+  "http",
+  "sites-server",
+  "mcp-server",
+  "telegram",
+  "agent-runner",
+  "testkit",
+  "evals",
+  "schema",
+  "scripts",
+];
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -20,7 +33,10 @@ describe("config variables", () => {
     const named = new Set<string>();
     for (const dir of SOURCE_DIRS.map((d) => path.join(root, d)).filter((d) => fs.existsSync(d))) {
       for (const file of sourceFiles(dir)) {
-        for (const m of fs.readFileSync(file, "utf8").matchAll(/\b(BOSUN_[A-Z0-9_]*[A-Z0-9]|[A-Z]+_API_KEY|DATABASE_URL)\b/g)) named.add(m[1]!);
+        for (const m of fs
+          .readFileSync(file, "utf8")
+          .matchAll(/\b(BOSUN_[A-Z0-9_]*[A-Z0-9]|[A-Z]+_API_KEY|DATABASE_URL)\b/g))
+          named.add(m[1]!);
       }
     }
     const missing = [...named].filter((n) => !(n in variables)).sort();
@@ -46,7 +62,17 @@ describe("config variables", () => {
       telegram: { botToken: undefined, apiRoot: "https://api.telegram.org", publicUrl: undefined },
       mail: { smtpUrl: undefined, from: "Bosun <bosun@localhost>" },
     });
-    expect(c.agent).toEqual({ provider: "anthropic", model: "claude-sonnet-5-5", apiKey: undefined, baseUrl: undefined, maxOutputTokens: 4096, workers: 2, maxSteps: 40, maxWallSeconds: 1800, maxCostMicros: 2_000_000 });
+    expect(c.agent).toEqual({
+      provider: "anthropic",
+      model: "claude-sonnet-5-5",
+      apiKey: undefined,
+      baseUrl: undefined,
+      maxOutputTokens: 4096,
+      workers: 2,
+      maxSteps: 40,
+      maxWallSeconds: 1800,
+      maxCostMicros: 2_000_000,
+    });
   });
 
   it("parses set values as before", () => {
@@ -71,7 +97,14 @@ describe("config variables", () => {
     expect(c.trustProxy).toEqual(["10.0.0.0/8", "loopback"]);
     expect(c.rateLimitPerMinute).toBe(1200);
     expect(c.allowRegistration).toBe(true);
-    expect(c.agent).toMatchObject({ provider: "openai", model: "gpt-6-sol", apiKey: "bk", baseUrl: "http://127.0.0.1:11434/v1", workers: 0, maxCostMicros: 500_000 });
+    expect(c.agent).toMatchObject({
+      provider: "openai",
+      model: "gpt-6-sol",
+      apiKey: "bk",
+      baseUrl: "http://127.0.0.1:11434/v1",
+      workers: 0,
+      maxCostMicros: 500_000,
+    });
     expect(() => loadConfig({ BOSUN_TRIAL_CREDIT_USD: "-1" })).toThrow(/BOSUN_TRIAL_CREDIT_USD/);
   });
 });

@@ -1,7 +1,7 @@
 // Operator configuration, read from the environment once. Customers never set any of this.
 import path from "node:path";
-import { MAX_MICROS } from "./billing/money.ts";
 import proxyAddr from "proxy-addr";
+import { MAX_MICROS } from "./billing/money.ts";
 
 export interface Config {
   dataDir: string;
@@ -72,11 +72,16 @@ export function parseTrustProxy(v: string | undefined): TrustProxy {
   // `true` once meant "believe the left-most entry", which any client can write; now it is the one proxy in front.
   if (/^(true|yes|on)$/i.test(value)) return 1;
   if (/^\d+$/.test(value)) return Number(value);
-  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const list = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   try {
     proxyAddr.compile(list);
   } catch (err) {
-    throw new Error(`BOSUN_TRUST_PROXY: ${(err as Error).message} (give a hop count, or proxy addresses/CIDRs separated by commas)`);
+    throw new Error(
+      `BOSUN_TRUST_PROXY: ${(err as Error).message} (give a hop count, or proxy addresses/CIDRs separated by commas)`,
+    );
   }
   return list;
 }
@@ -107,7 +112,8 @@ export interface AgentConfig {
   maxCostMicros: number;
 }
 
-const bool = (v: string | undefined, dflt: boolean) => (v === undefined || v === "" ? dflt : /^(1|true|yes|on)$/i.test(v));
+const bool = (v: string | undefined, dflt: boolean) =>
+  v === undefined || v === "" ? dflt : /^(1|true|yes|on)$/i.test(v);
 const int = (v: string | undefined, dflt: number) => {
   const n = Number(v);
   return v && Number.isFinite(n) && n > 0 ? Math.floor(n) : dflt;
@@ -119,12 +125,24 @@ const optional = (v: string | undefined) => v || undefined;
  * it is refused at start, rather than by every registration. */
 function trialCredit(v: string | undefined): number {
   const micros = Math.round(Number(v ?? 1) * 1e6) || 0;
-  if (!Number.isSafeInteger(micros) || micros < 0 || BigInt(micros) > MAX_MICROS) throw new Error(`BOSUN_TRIAL_CREDIT_USD must be a dollar amount from 0 to ${Number(MAX_MICROS) / 1e6}`);
+  if (!Number.isSafeInteger(micros) || micros < 0 || BigInt(micros) > MAX_MICROS)
+    throw new Error(`BOSUN_TRIAL_CREDIT_USD must be a dollar amount from 0 to ${Number(MAX_MICROS) / 1e6}`);
   return micros;
 }
 
 /** Sections of docs/configuration.md, in order. */
-export const variableGroups = ["Server", "Security", "Accounts and email", "Billing", "Sites", "Instances", "Agent", "Telegram", "Command-line client", "Development"] as const;
+export const variableGroups = [
+  "Server",
+  "Security",
+  "Accounts and email",
+  "Billing",
+  "Sites",
+  "Instances",
+  "Agent",
+  "Telegram",
+  "Command-line client",
+  "Development",
+] as const;
 
 /** One environment variable: what docs/configuration.md says about it, and how it is read. */
 export interface Variable<T = unknown> {
@@ -141,10 +159,33 @@ export interface Variable<T = unknown> {
 }
 
 // Builders that derive the documented default from the one used, so the two cannot differ.
-const integer = (dflt: number, group: Variable["group"], description: string): Variable<number> => ({ group, type: "integer", default: String(dflt), description, parse: (v) => int(v, dflt) });
-const boolean = (dflt: boolean, group: Variable["group"], description: string): Variable<boolean> => ({ group, type: "boolean", default: String(dflt), description, parse: (v) => bool(v, dflt) });
-const text = (group: Variable["group"], type: string, description: string, extra: Partial<Variable<string | undefined>> = {}): Variable<string | undefined> => ({ group, type, default: "", description, parse: optional, ...extra });
-const withDefault = (dflt: string, group: Variable["group"], type: string, description: string, readBy?: string): Variable<string> => ({ group, type, default: dflt, description, parse: (v) => v || dflt, readBy });
+const integer = (dflt: number, group: Variable["group"], description: string): Variable<number> => ({
+  group,
+  type: "integer",
+  default: String(dflt),
+  description,
+  parse: (v) => int(v, dflt),
+});
+const boolean = (dflt: boolean, group: Variable["group"], description: string): Variable<boolean> => ({
+  group,
+  type: "boolean",
+  default: String(dflt),
+  description,
+  parse: (v) => bool(v, dflt),
+});
+const text = (
+  group: Variable["group"],
+  type: string,
+  description: string,
+  extra: Partial<Variable<string | undefined>> = {},
+): Variable<string | undefined> => ({ group, type, default: "", description, parse: optional, ...extra });
+const withDefault = (
+  dflt: string,
+  group: Variable["group"],
+  type: string,
+  description: string,
+  readBy?: string,
+): Variable<string> => ({ group, type, default: dflt, description, parse: (v) => v || dflt, readBy });
 
 /**
  * Every environment variable Bosun reads, the one table: loadConfig reads through it, `npm run docs` writes
@@ -153,66 +194,240 @@ const withDefault = (dflt: string, group: Variable["group"], type: string, descr
 export const variables = {
   // Server
   DATABASE_URL: text("Server", "URL", "`postgres://…` to use PostgreSQL; unset: embedded PGlite in the data dir"),
-  BOSUN_DATA_DIR: { ...withDefault("./.bosun", "Server", "path", "embedded database, master key file, first-start admin token"), parse: (v: string | undefined) => path.resolve(v || "./.bosun") },
+  BOSUN_DATA_DIR: {
+    ...withDefault("./.bosun", "Server", "path", "embedded database, master key file, first-start admin token"),
+    parse: (v: string | undefined) => path.resolve(v || "./.bosun"),
+  },
   BOSUN_PORT: withDefault("8787", "Server", "integer", "where `bosun serve` listens (`--port`)", "cli/main.ts"),
-  BOSUN_HOST: withDefault("127.0.0.1", "Server", "address", "the address `bosun serve` binds (`--host`)", "cli/main.ts"),
-  BOSUN_PUBLIC_URL: text("Server", "URL", "where people reach this server: the base of links in emails, and set, the Telegram webhook (`{url}/telegram/webhook`); `bosun serve` fills it from its address", { parse: noTrailingSlash }),
+  BOSUN_HOST: withDefault(
+    "127.0.0.1",
+    "Server",
+    "address",
+    "the address `bosun serve` binds (`--host`)",
+    "cli/main.ts",
+  ),
+  BOSUN_PUBLIC_URL: text(
+    "Server",
+    "URL",
+    "where people reach this server: the base of links in emails, and set, the Telegram webhook (`{url}/telegram/webhook`); `bosun serve` fills it from its address",
+    { parse: noTrailingSlash },
+  ),
   BOSUN_LOG_LEVEL: withDefault("info", "Server", "string", "pino log level"),
-  BOSUN_ADMIN_EMAIL: withDefault("admin@localhost", "Server", "email", "the owner account created on first start", "core/identity/bootstrap.ts"),
+  BOSUN_ADMIN_EMAIL: withDefault(
+    "admin@localhost",
+    "Server",
+    "email",
+    "the owner account created on first start",
+    "core/identity/bootstrap.ts",
+  ),
   // Security
-  BOSUN_MASTER_KEY: text("Security", "base64", "32 bytes; encrypts secrets at rest and signs sessions. Unset: a key file in the data dir (created on first start). **Set the same value on every process** when several share one Postgres"),
-  BOSUN_RATE_LIMIT_PER_MINUTE: integer(1200, "Security", "calls per minute per credential (and per client IP for anonymous calls)"),
-  BOSUN_AUTH_RATE_LIMIT_PER_MINUTE: integer(10, "Security", "login, register, two-factor code and one-time link entries per minute per client IP"),
-  BOSUN_TRUST_PROXY: { group: "Security", type: "hops or CIDR list", default: "false", parse: parseTrustProxy, description: "which proxies in front of Bosun to believe about the client IP (as Express's `trust proxy`): a hop count (`1`: one proxy you run; `true` means `1`) or a comma-separated list of proxy addresses/CIDRs (`10.0.0.0/8, loopback`). `X-Forwarded-For` is read from the right, past the trusted hops; a malformed value stops the start" } satisfies Variable<TrustProxy>,
+  BOSUN_MASTER_KEY: text(
+    "Security",
+    "base64",
+    "32 bytes; encrypts secrets at rest and signs sessions. Unset: a key file in the data dir (created on first start). **Set the same value on every process** when several share one Postgres",
+  ),
+  BOSUN_RATE_LIMIT_PER_MINUTE: integer(
+    1200,
+    "Security",
+    "calls per minute per credential (and per client IP for anonymous calls)",
+  ),
+  BOSUN_AUTH_RATE_LIMIT_PER_MINUTE: integer(
+    10,
+    "Security",
+    "login, register, two-factor code and one-time link entries per minute per client IP",
+  ),
+  BOSUN_TRUST_PROXY: {
+    group: "Security",
+    type: "hops or CIDR list",
+    default: "false",
+    parse: parseTrustProxy,
+    description:
+      "which proxies in front of Bosun to believe about the client IP (as Express's `trust proxy`): a hop count (`1`: one proxy you run; `true` means `1`) or a comma-separated list of proxy addresses/CIDRs (`10.0.0.0/8, loopback`). `X-Forwarded-For` is read from the right, past the trusted hops; a malformed value stops the start",
+  } satisfies Variable<TrustProxy>,
   BOSUN_SESSION_TTL_SECONDS: integer(12 * 3600, "Security", "lifetime of a `login` session token"),
-  BOSUN_EGRESS_ALLOW_PRIVATE: boolean(false, "Security", "let instance hosts (and other customer-directed connections) be private, loopback or link-local addresses; a self-hosted single-user install usually wants `true`"),
+  BOSUN_EGRESS_ALLOW_PRIVATE: boolean(
+    false,
+    "Security",
+    "let instance hosts (and other customer-directed connections) be private, loopback or link-local addresses; a self-hosted single-user install usually wants `true`",
+  ),
   // Accounts and email
   BOSUN_ALLOW_REGISTRATION: boolean(false, "Accounts and email", "whether strangers may call `register`"),
-  BOSUN_SMTP_URL: text("Accounts and email", "URL", "`smtp://user:pass@host:587` or `smtps://…`: email for set-password, invitation, verification and reset links; unset, the link is returned to the operator or inviter instead"),
+  BOSUN_SMTP_URL: text(
+    "Accounts and email",
+    "URL",
+    "`smtp://user:pass@host:587` or `smtps://…`: email for set-password, invitation, verification and reset links; unset, the link is returned to the operator or inviter instead",
+  ),
   BOSUN_MAIL_FROM: withDefault("Bosun <bosun@localhost>", "Accounts and email", "string", "the From of every email"),
   // Billing
-  BOSUN_TRIAL_CREDIT_USD: { group: "Billing", type: "dollars", default: "1", parse: trialCredit, description: "AI credit a customer account gets once its email address is verified; outside 0 … 10^9 the start is refused" } satisfies Variable<number>,
-  BOSUN_MODEL_PRICES: text("Billing", "JSON", "model → `{input, output, cache_write?, cache_read?}` in USD per million tokens; adds to or overrides the built-in table", { readBy: "core/billing/prices.ts" }),
-  BOSUN_PRICE_MARGIN: { ...withDefault("0", "Billing", "fraction", "margin on model list prices (`0.2` = 20%)", "core/billing/prices.ts") },
-  BOSUN_DEFAULT_MODEL_PRICE: text("Billing", "JSON", "price for models not in the table (JSON as above); unset: such models are refused", { readBy: "core/billing/prices.ts" }),
+  BOSUN_TRIAL_CREDIT_USD: {
+    group: "Billing",
+    type: "dollars",
+    default: "1",
+    parse: trialCredit,
+    description:
+      "AI credit a customer account gets once its email address is verified; outside 0 … 10^9 the start is refused",
+  } satisfies Variable<number>,
+  BOSUN_MODEL_PRICES: text(
+    "Billing",
+    "JSON",
+    "model → `{input, output, cache_write?, cache_read?}` in USD per million tokens; adds to or overrides the built-in table",
+    { readBy: "core/billing/prices.ts" },
+  ),
+  BOSUN_PRICE_MARGIN: {
+    ...withDefault("0", "Billing", "fraction", "margin on model list prices (`0.2` = 20%)", "core/billing/prices.ts"),
+  },
+  BOSUN_DEFAULT_MODEL_PRICE: text(
+    "Billing",
+    "JSON",
+    "price for models not in the table (JSON as above); unset: such models are refused",
+    { readBy: "core/billing/prices.ts" },
+  ),
   // Sites
-  BOSUN_SITES_PORT: { group: "Sites", type: "integer", default: "8788", description: "the sites listener (`--sites-port`): published sites and draft previews, on their own origin", parse: (v: string | undefined) => (Number.isInteger(Number(v)) && v ? Number(v) : 8788) } satisfies Variable<number>,
-  BOSUN_SITES_DOMAIN: text("Sites", "domain", "sites are served at `{project}.{domain}` by Host header (point a wildcard DNS record at the listener); unset, at `{project}.localhost:{sites port}`", { parse: (v) => v?.trim().toLowerCase().replace(/^\.+|\.+$/g, "") || undefined }),
-  BOSUN_SITES_URL: text("Sites", "URL", "the sites listener's public URL: its scheme and port are used in site and preview links (`https://…` behind a TLS proxy); unset, `http://{host}:{sites port}`", { parse: noTrailingSlash }),
-  BOSUN_SITES_PATH_MODE: boolean(false, "Sites", "serve every site under `/s/{project}/` of one shared origin instead (warned at start): sites can then read each other's pages and cookies — only for content you trust"),
+  BOSUN_SITES_PORT: {
+    group: "Sites",
+    type: "integer",
+    default: "8788",
+    description: "the sites listener (`--sites-port`): published sites and draft previews, on their own origin",
+    parse: (v: string | undefined) => (Number.isInteger(Number(v)) && v ? Number(v) : 8788),
+  } satisfies Variable<number>,
+  BOSUN_SITES_DOMAIN: text(
+    "Sites",
+    "domain",
+    "sites are served at `{project}.{domain}` by Host header (point a wildcard DNS record at the listener); unset, at `{project}.localhost:{sites port}`",
+    {
+      parse: (v) =>
+        v
+          ?.trim()
+          .toLowerCase()
+          .replace(/^\.+|\.+$/g, "") || undefined,
+    },
+  ),
+  BOSUN_SITES_URL: text(
+    "Sites",
+    "URL",
+    "the sites listener's public URL: its scheme and port are used in site and preview links (`https://…` behind a TLS proxy); unset, `http://{host}:{sites port}`",
+    { parse: noTrailingSlash },
+  ),
+  BOSUN_SITES_PATH_MODE: boolean(
+    false,
+    "Sites",
+    "serve every site under `/s/{project}/` of one shared origin instead (warned at start): sites can then read each other's pages and cookies — only for content you trust",
+  ),
   BOSUN_SITE_QUOTA_MB: integer(200, "Sites", "most megabytes a site's draft may hold (a single file: 10 MB)"),
   // Instances
-  BOSUN_SSH_MAX_COMMAND_SECONDS: integer(3600, "Instances", "the largest `timeout_seconds` a `run_command` may ask for"),
-  BOSUN_SSH_IDLE_SECONDS: integer(300, "Instances", "an instance's pooled SSH connection closes after this long unused"),
+  BOSUN_SSH_MAX_COMMAND_SECONDS: integer(
+    3600,
+    "Instances",
+    "the largest `timeout_seconds` a `run_command` may ask for",
+  ),
+  BOSUN_SSH_IDLE_SECONDS: integer(
+    300,
+    "Instances",
+    "an instance's pooled SSH connection closes after this long unused",
+  ),
   BOSUN_SSH_CONNECT_TIMEOUT_SECONDS: integer(10, "Instances", "TCP connect plus SSH handshake"),
-  BOSUN_METRICS_INTERVAL_SECONDS: { ...integer(60, "Instances", "how often each instance's metrics are recorded for `get_instance_metrics` history; `0` turns it off"), parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 60)) },
+  BOSUN_METRICS_INTERVAL_SECONDS: {
+    ...integer(
+      60,
+      "Instances",
+      "how often each instance's metrics are recorded for `get_instance_metrics` history; `0` turns it off",
+    ),
+    parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 60)),
+  },
   // Agent
-  BOSUN_AGENT_PROVIDER: { group: "Agent", type: "`anthropic` or `openai`", default: "anthropic", description: "`anthropic` (Messages API) or `openai` (Chat Completions, or any compatible server)", parse: (v: string | undefined) => (v === "openai" ? "openai" : "anthropic") } satisfies Variable<"anthropic" | "openai">,
-  BOSUN_AGENT_MODEL: text("Agent", "string", "the model every run uses", { default: "claude-sonnet-5-5 (anthropic), gpt-6-sol (openai)" }),
-  ANTHROPIC_API_KEY: text("Agent", "secret", "the Anthropic key (or `BOSUN_ANTHROPIC_API_KEY`); without the chosen provider's key, agent operations answer 503 `not_configured` naming it"),
+  BOSUN_AGENT_PROVIDER: {
+    group: "Agent",
+    type: "`anthropic` or `openai`",
+    default: "anthropic",
+    description: "`anthropic` (Messages API) or `openai` (Chat Completions, or any compatible server)",
+    parse: (v: string | undefined) => (v === "openai" ? "openai" : "anthropic"),
+  } satisfies Variable<"anthropic" | "openai">,
+  BOSUN_AGENT_MODEL: text("Agent", "string", "the model every run uses", {
+    default: "claude-sonnet-5-5 (anthropic), gpt-6-sol (openai)",
+  }),
+  ANTHROPIC_API_KEY: text(
+    "Agent",
+    "secret",
+    "the Anthropic key (or `BOSUN_ANTHROPIC_API_KEY`); without the chosen provider's key, agent operations answer 503 `not_configured` naming it",
+  ),
   BOSUN_ANTHROPIC_API_KEY: text("Agent", "secret", "takes precedence over `ANTHROPIC_API_KEY`"),
-  OPENAI_API_KEY: text("Agent", "secret", "the OpenAI key (or `BOSUN_OPENAI_API_KEY`); not needed with a base URL of a local server"),
+  OPENAI_API_KEY: text(
+    "Agent",
+    "secret",
+    "the OpenAI key (or `BOSUN_OPENAI_API_KEY`); not needed with a base URL of a local server",
+  ),
   BOSUN_OPENAI_API_KEY: text("Agent", "secret", "takes precedence over `OPENAI_API_KEY`"),
-  BOSUN_ANTHROPIC_BASE_URL: text("Agent", "URL", "another Anthropic-compatible endpoint (a proxy)", { parse: optional }),
-  BOSUN_OPENAI_BASE_URL: text("Agent", "URL", "another endpoint, e.g. a local Ollama or vLLM (`…/v1`); with the `openai` provider and a base URL, no key is needed"),
+  BOSUN_ANTHROPIC_BASE_URL: text("Agent", "URL", "another Anthropic-compatible endpoint (a proxy)", {
+    parse: optional,
+  }),
+  BOSUN_OPENAI_BASE_URL: text(
+    "Agent",
+    "URL",
+    "another endpoint, e.g. a local Ollama or vLLM (`…/v1`); with the `openai` provider and a base URL, no key is needed",
+  ),
   BOSUN_AGENT_MAX_OUTPUT_TOKENS: integer(4096, "Agent", "`max_tokens` of every model call"),
-  BOSUN_AGENT_WORKERS: { ...integer(2, "Agent", "run workers in each `bosun serve`; `0` leaves runs to other processes"), parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 2)) },
+  BOSUN_AGENT_WORKERS: {
+    ...integer(2, "Agent", "run workers in each `bosun serve`; `0` leaves runs to other processes"),
+    parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 2)),
+  },
   BOSUN_AGENT_MAX_STEPS: integer(40, "Agent", "model calls per run"),
   BOSUN_AGENT_MAX_WALL_SECONDS: integer(1800, "Agent", "wall time per run"),
-  BOSUN_AGENT_MAX_COST_USD: { group: "Agent", type: "dollars", default: "2", description: "cost per run", parse: (v: string | undefined) => Math.round(Number(v ?? 2) * 1e6) || 2_000_000 } satisfies Variable<number>,
-  TAVILY_API_KEY: text("Agent", "secret", "web search for the agents; without a key the tool says so", { readBy: "agent-runner/bridges/web-search.ts" }),
-  BOSUN_TAVILY_BASE_URL: text("Agent", "URL", "another Tavily endpoint (the tests' fake)", { readBy: "agent-runner/bridges/web-search.ts" }),
+  BOSUN_AGENT_MAX_COST_USD: {
+    group: "Agent",
+    type: "dollars",
+    default: "2",
+    description: "cost per run",
+    parse: (v: string | undefined) => Math.round(Number(v ?? 2) * 1e6) || 2_000_000,
+  } satisfies Variable<number>,
+  TAVILY_API_KEY: text("Agent", "secret", "web search for the agents; without a key the tool says so", {
+    readBy: "agent-runner/bridges/web-search.ts",
+  }),
+  BOSUN_TAVILY_BASE_URL: text("Agent", "URL", "another Tavily endpoint (the tests' fake)", {
+    readBy: "agent-runner/bridges/web-search.ts",
+  }),
   // Telegram
-  BOSUN_TELEGRAM_BOT_TOKEN: text("Telegram", "secret", "the bot's token; set, `bosun serve` runs the bot (long polling, or a webhook when `BOSUN_PUBLIC_URL` is set)"),
-  BOSUN_TELEGRAM_WEBHOOK_SECRET: text("Telegram", "secret", "the secret Telegram sends with each webhook call (calls without it are refused); unset, derived from the master key, the same on every process"),
-  BOSUN_TELEGRAM_API_ROOT: { ...withDefault("https://api.telegram.org", "Telegram", "URL", "another Bot API server (a self-hosted one, or the tests' fake)"), parse: (v: string | undefined) => noTrailingSlash(v) || "https://api.telegram.org" },
+  BOSUN_TELEGRAM_BOT_TOKEN: text(
+    "Telegram",
+    "secret",
+    "the bot's token; set, `bosun serve` runs the bot (long polling, or a webhook when `BOSUN_PUBLIC_URL` is set)",
+  ),
+  BOSUN_TELEGRAM_WEBHOOK_SECRET: text(
+    "Telegram",
+    "secret",
+    "the secret Telegram sends with each webhook call (calls without it are refused); unset, derived from the master key, the same on every process",
+  ),
+  BOSUN_TELEGRAM_API_ROOT: {
+    ...withDefault(
+      "https://api.telegram.org",
+      "Telegram",
+      "URL",
+      "another Bot API server (a self-hosted one, or the tests' fake)",
+    ),
+    parse: (v: string | undefined) => noTrailingSlash(v) || "https://api.telegram.org",
+  },
   // Command-line client
-  BOSUN_URL: text("Command-line client", "URL", "the server `bosun call` talks to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)", { readBy: "cli/call.ts, cli/mcp.ts" }),
-  BOSUN_TOKEN: text("Command-line client", "secret", "the bearer token `bosun call` and `bosun mcp` send", { readBy: "cli/call.ts, cli/mcp.ts" }),
-  BOSUN_DEBUG: text("Command-line client", "boolean", "print the stack of an error the `bosun` command exits with", { readBy: "bin/bosun.js" }),
+  BOSUN_URL: text(
+    "Command-line client",
+    "URL",
+    "the server `bosun call` talks to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)",
+    { readBy: "cli/call.ts, cli/mcp.ts" },
+  ),
+  BOSUN_TOKEN: text("Command-line client", "secret", "the bearer token `bosun call` and `bosun mcp` send", {
+    readBy: "cli/call.ts, cli/mcp.ts",
+  }),
+  BOSUN_DEBUG: text("Command-line client", "boolean", "print the stack of an error the `bosun` command exits with", {
+    readBy: "bin/bosun.js",
+  }),
   // Development
-  BOSUN_SSHD_PATH: text("Development", "path", "the OpenSSH `sshd` the tests and `bosun eval` run (default: found on PATH or in /usr/sbin)", { readBy: "core/programs.ts" }),
-  BOSUN_TEST_LOG: text("Development", "string", "log level inside tests (default `silent`)", { readBy: "testkit/harness.ts" }),
+  BOSUN_SSHD_PATH: text(
+    "Development",
+    "path",
+    "the OpenSSH `sshd` the tests and `bosun eval` run (default: found on PATH or in /usr/sbin)",
+    { readBy: "core/programs.ts" },
+  ),
+  BOSUN_TEST_LOG: text("Development", "string", "log level inside tests (default `silent`)", {
+    readBy: "testkit/harness.ts",
+  }),
 } satisfies Record<string, Variable<unknown>>;
 
 export type VariableName = keyof typeof variables;
@@ -266,7 +481,9 @@ function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   return {
     provider,
     model: read("BOSUN_AGENT_MODEL") || (openai ? "gpt-6-sol" : "claude-sonnet-5-5"),
-    apiKey: openai ? read("BOSUN_OPENAI_API_KEY") || read("OPENAI_API_KEY") : read("BOSUN_ANTHROPIC_API_KEY") || read("ANTHROPIC_API_KEY"),
+    apiKey: openai
+      ? read("BOSUN_OPENAI_API_KEY") || read("OPENAI_API_KEY")
+      : read("BOSUN_ANTHROPIC_API_KEY") || read("ANTHROPIC_API_KEY"),
     baseUrl: openai ? read("BOSUN_OPENAI_BASE_URL") : read("BOSUN_ANTHROPIC_BASE_URL"),
     maxOutputTokens: read("BOSUN_AGENT_MAX_OUTPUT_TOKENS"),
     workers: read("BOSUN_AGENT_WORKERS"),

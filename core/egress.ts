@@ -15,7 +15,9 @@ export interface EgressPolicy {
  * IPv6 prefixes whose low 32 bits are an IPv4 address the packet ends up at: IPv4-mapped, SIIT (RFC 6145),
  * the NAT64 well-known prefix (RFC 6052) and IPv4-compatible (`::/96`, deprecated). We judge the IPv4 inside.
  */
-const EMBEDS_IPV4_LOW32 = ["::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "::/96"].map((c) => ipaddr.IPv6.parseCIDR(c));
+const EMBEDS_IPV4_LOW32 = ["::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "::/96"].map((c) =>
+  ipaddr.IPv6.parseCIDR(c),
+);
 const SIX_TO_FOUR = ipaddr.IPv6.parseCIDR("2002::/16");
 
 const v4 = (bytes: number[]) => ipaddr.IPv4.parse(bytes.join("."));
@@ -58,7 +60,11 @@ export async function resolveEgress(host: string, policy: EgressPolicy): Promise
     try {
       addresses = (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
     } catch (err) {
-      throw new BosunError("unreachable", `the host '${host}' does not resolve (${(err as NodeJS.ErrnoException).code ?? "lookup failed"})`, { host });
+      throw new BosunError(
+        "unreachable",
+        `the host '${host}' does not resolve (${(err as NodeJS.ErrnoException).code ?? "lookup failed"})`,
+        { host },
+      );
     }
     if (!addresses.length) throw new BosunError("unreachable", `the host '${host}' does not resolve`, { host });
   }
@@ -86,9 +92,16 @@ export async function connectEgress(
       socket.destroy();
       reject(err);
     };
-    const onAbort = () => fail(new BosunError("timeout", `connecting to ${host}:${port} was cancelled`, { host, port }));
+    const onAbort = () =>
+      fail(new BosunError("timeout", `connecting to ${host}:${port} was cancelled`, { host, port }));
     const timer = setTimeout(
-      () => fail(new BosunError("timeout", `connecting to ${host}:${port} timed out after ${opts.timeoutMs} ms`, { host, port })),
+      () =>
+        fail(
+          new BosunError("timeout", `connecting to ${host}:${port} timed out after ${opts.timeoutMs} ms`, {
+            host,
+            port,
+          }),
+        ),
       opts.timeoutMs,
     );
     opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -101,7 +114,9 @@ export async function connectEgress(
       resolve(socket);
     });
     socket.once("error", (err: NodeJS.ErrnoException) =>
-      fail(new BosunError("unreachable", `cannot connect to ${host}:${port} (${err.code ?? err.message})`, { host, port })),
+      fail(
+        new BosunError("unreachable", `cannot connect to ${host}:${port} (${err.code ?? err.message})`, { host, port }),
+      ),
     );
   });
 }

@@ -30,13 +30,25 @@ export class Mailer {
 
   /** Sends one message; a mail server that refuses or cannot be reached is `unreachable` (502), naming no secret. */
   async send(message: MailMessage): Promise<void> {
-    if (!this.transport) throw new BosunError("not_configured", "email is not configured on this server: the operator must set BOSUN_SMTP_URL");
+    if (!this.transport)
+      throw new BosunError(
+        "not_configured",
+        "email is not configured on this server: the operator must set BOSUN_SMTP_URL",
+      );
     try {
-      await this.transport.sendMail({ from: this.config.from, to: message.to, subject: message.subject, text: message.text });
+      await this.transport.sendMail({
+        from: this.config.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+      });
     } catch (err) {
       // The SMTP URL may carry a password: log the error's code and message, never the transport's options.
       this.log.warn({ code: (err as { code?: string }).code, message: (err as Error).message }, "sending email failed");
-      throw new BosunError("unreachable", "the mail server could not be reached or refused the message; try again later");
+      throw new BosunError(
+        "unreachable",
+        "the mail server could not be reached or refused the message; try again later",
+      );
     }
   }
 

@@ -40,14 +40,23 @@ async function twoProcesses() {
   cleanup.push(() => b.close());
 
   const account = await createAccount(a.db, { email: "n@example.test", name: "n", password: "long-enough-pw" });
-  const minter = { ...operatorPrincipal(account.id, account.email), account: { id: account.id, email: account.email, isOperator: false } };
+  const minter = {
+    ...operatorPrincipal(account.id, account.email),
+    account: { id: account.id, email: account.email, isOperator: false },
+  };
   const { token: manager } = await mintToken(a.db, minter, { name: "m", scopes: ["tokens:write", "projects:read"] });
   const { token: victim, id } = await mintToken(a.db, minter, { name: "v", scopes: ["projects:read"] });
   const revoke = async () => invoke(a, "revoke_api_token", { id }, await a.auth.principal(manager, "rest", null));
   /** NOTIFY and reconnects are asynchronous: wait a bounded time for B to refuse the token. */
   const refusedOnB = async () => {
     for (let i = 0; i < 100; i++) {
-      if (await b.auth.principal(victim, "rest", null).then(() => false, () => true)) return true;
+      if (
+        await b.auth.principal(victim, "rest", null).then(
+          () => false,
+          () => true,
+        )
+      )
+        return true;
       await new Promise((r) => setTimeout(r, 20));
     }
     return false;
@@ -55,41 +64,67 @@ async function twoProcesses() {
   return { admin, name, a, b, victim, revoke, refusedOnB };
 }
 
-it.skipIf(!url?.startsWith("postgres"))("a revocation on one process reaches another's token cache at once", async () => {
-  const { b, victim, revoke, refusedOnB } = await twoProcesses();
-  const onB = await b.auth.principal(victim, "rest", null); // cached on B now
-  await expect(invoke(b, "list_projects", {}, onB)).resolves.toMatchObject({ projects: [] });
+it.skipIf(!url?.startsWith("postgres"))(
+  "a revocation on one process reaches another's token cache at once",
+  async () => {
+    const { b, victim, revoke, refusedOnB } = await twoProcesses();
+    const onB = await b.auth.principal(victim, "rest", null); // cached on B now
+    await expect(invoke(b, "list_projects", {}, onB)).resolves.toMatchObject({ projects: [] });
 
-  await revoke();
-  expect(await refusedOnB()).toBe(true);
-  await expect(invoke(b, "list_projects", {}, onB)).rejects.toMatchObject({ code: "unauthorized" });
-});
+    await revoke();
+    expect(await refusedOnB()).toBe(true);
+    await expect(invoke(b, "list_projects", {}, onB)).rejects.toMatchObject({ code: "unauthorized" });
+  },
+);
 
-it.skipIf(!url?.startsWith("postgres"))("a revocation missed while the LISTEN connection was down is not trusted after it is back", async () => {
-  const { admin, name, b, victim, revoke, refusedOnB } = await twoProcesses();
-  await b.auth.principal(victim, "rest", null); // cached on B now
-  // Cut every LISTEN connection of this database, then revoke while they are down.
-  await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'", [name]);
-  await revoke();
-  expect(await refusedOnB()).toBe(true);
-});
+it.skipIf(!url?.startsWith("postgres"))(
+  "a revocation missed while the LISTEN connection was down is not trusted after it is back",
+  async () => {
+    const { admin, name, b, victim, revoke, refusedOnB } = await twoProcesses();
+    await b.auth.principal(victim, "rest", null); // cached on B now
+    // Cut every LISTEN connection of this database, then revoke while they are down.
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+      [name],
+    );
+    await revoke();
+    expect(await refusedOnB()).toBe(true);
+  },
+);
 
-it.skipIf(!url?.startsWith("postgres"))("a session ended on one process is refused at once on another that had it cached", async () => {
-  const { a, b } = await twoProcesses();
-  await createAccount(a.db, { email: "s@example.test", name: "s", password: "long-enough-pw" });
-  const login = () => invoke(a, "login", { email: "s@example.test", password: "long-enough-pw" }, anonymous("rest", "127.0.0.1")) as Promise<{ token: string }>;
-  const { token: other } = await login();
-  const { token: mine } = await login();
-  const otherOnB = await b.auth.principal(other, "rest", null);
-  await expect(invoke(b, "get_me", {}, otherOnB)).resolves.toMatchObject({ credential: { kind: "session" } }); // cached on B now
-  // The password changes on A (through a session there): B must refuse the other session at its next call.
-  await invoke(a, "change_password", { current_password: "long-enough-pw", new_password: "another-long-pw" }, await a.auth.principal(mine, "rest", null));
-  let refused = false;
-  for (let i = 0; i < 100 && !refused; i++) {
-    refused = await invoke(b, "get_me", {}, otherOnB).then(() => false, (err) => err.code === "unauthorized");
-    if (!refused) await new Promise((r) => setTimeout(r, 20));
-  }
-  expect(refused).toBe(true);
-  await expect(b.auth.principal(other, "rest", null)).rejects.toMatchObject({ code: "unauthorized" });
-  await expect(invoke(b, "get_me", {}, await b.auth.principal(mine, "rest", null))).resolves.toBeTruthy();
-});
+it.skipIf(!url?.startsWith("postgres"))(
+  "a session ended on one process is refused at once on another that had it cached",
+  async () => {
+    const { a, b } = await twoProcesses();
+    await createAccount(a.db, { email: "s@example.test", name: "s", password: "long-enough-pw" });
+    const login = () =>
+      invoke(
+        a,
+        "login",
+        { email: "s@example.test", password: "long-enough-pw" },
+        anonymous("rest", "127.0.0.1"),
+      ) as Promise<{ token: string }>;
+    const { token: other } = await login();
+    const { token: mine } = await login();
+    const otherOnB = await b.auth.principal(other, "rest", null);
+    await expect(invoke(b, "get_me", {}, otherOnB)).resolves.toMatchObject({ credential: { kind: "session" } }); // cached on B now
+    // The password changes on A (through a session there): B must refuse the other session at its next call.
+    await invoke(
+      a,
+      "change_password",
+      { current_password: "long-enough-pw", new_password: "another-long-pw" },
+      await a.auth.principal(mine, "rest", null),
+    );
+    let refused = false;
+    for (let i = 0; i < 100 && !refused; i++) {
+      refused = await invoke(b, "get_me", {}, otherOnB).then(
+        () => false,
+        (err) => err.code === "unauthorized",
+      );
+      if (!refused) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(refused).toBe(true);
+    await expect(b.auth.principal(other, "rest", null)).rejects.toMatchObject({ code: "unauthorized" });
+    await expect(invoke(b, "get_me", {}, await b.auth.principal(mine, "rest", null))).resolves.toBeTruthy();
+  },
+);

@@ -2,23 +2,23 @@
 // surface. Nothing here holds state that matters across a restart; Postgres does.
 import pino, { type Logger } from "pino";
 import { migrateToLatest } from "../schema/migrations.ts";
-import { openDatabase, type DatabaseKind } from "../schema/open-database.ts";
+import { type DatabaseKind, openDatabase } from "../schema/open-database.ts";
 import { agentRunChecker } from "./agent/principal.ts";
 import { telegramLinkChecker } from "./agent/telegram-links.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
 import { loadPriceConfig } from "./billing/prices.ts";
-import { loadConfig, type Config } from "./config.ts";
-import { IdempotencyStore } from "./kernel/idempotency.ts";
-import { startInstances, type InstancesRuntime } from "./instances/runtime.ts";
+import { type Config, loadConfig } from "./config.ts";
 import { Authenticator } from "./identity/authenticate.ts";
 import { sweepLinkTokens } from "./identity/one-time.ts";
-import { Mailer } from "./mail.ts";
-import { Notifier } from "./notify.ts";
+import { type InstancesRuntime, startInstances } from "./instances/runtime.ts";
+import { IdempotencyStore } from "./kernel/idempotency.ts";
 import type { AuthenticatedPrincipal, Credential, DB, Operation } from "./kernel/operation.ts";
 import { RateLimiter, SharedRateLimiter } from "./kernel/rate-limit.ts";
 import { allOperations, OperationRegistry } from "./kernel/registry.ts";
+import { Mailer } from "./mail.ts";
+import { Notifier } from "./notify.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
 
@@ -88,7 +88,9 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       auth,
       meter: new Meter(opened.db, loadPriceConfig()),
       instances,
-      operations: options.operations?.length ? new OperationRegistry([...allOperations, ...options.operations]) : OperationRegistry.default(),
+      operations: options.operations?.length
+        ? new OperationRegistry([...allOperations, ...options.operations])
+        : OperationRegistry.default(),
       credentialCheckers,
       close: async () => {
         clearInterval(sweeper);

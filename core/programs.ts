@@ -15,7 +15,12 @@ export interface ProgramSpec {
 }
 
 export const PROGRAMS = {
-  sshd: { command: "sshd", paths: ["/usr/sbin/sshd", "/usr/local/sbin/sshd"], debianPackage: "openssh-server", env: "BOSUN_SSHD_PATH" },
+  sshd: {
+    command: "sshd",
+    paths: ["/usr/sbin/sshd", "/usr/local/sbin/sshd"],
+    debianPackage: "openssh-server",
+    env: "BOSUN_SSHD_PATH",
+  },
   "ssh-keygen": { command: "ssh-keygen", paths: ["/usr/bin/ssh-keygen"], debianPackage: "openssh-client" },
 } satisfies Record<string, ProgramSpec>;
 
@@ -43,7 +48,11 @@ const isExecutable = (file: string) => {
  * The absolute path of a program, or a MissingProgramError saying what needs it and what to install.
  * `purpose` completes "… needs {command}", e.g. "bosun eval (instance scenarios)".
  */
-export function requireProgram(spec: ProgramSpec | keyof typeof PROGRAMS, purpose: string, env: NodeJS.ProcessEnv = process.env): string {
+export function requireProgram(
+  spec: ProgramSpec | keyof typeof PROGRAMS,
+  purpose: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const p: ProgramSpec = typeof spec === "string" ? PROGRAMS[spec] : spec;
   const explicit = p.env ? env[p.env] : undefined;
   if (explicit) {
@@ -54,7 +63,13 @@ export function requireProgram(spec: ProgramSpec | keyof typeof PROGRAMS, purpos
       `${purpose} needs ${p.command}, but ${p.env}=${explicit} is not an executable file: install the ${p.debianPackage} package (apt-get install ${p.debianPackage}) or point ${p.env} at it`,
     );
   }
-  const candidates = [...(env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, p.command)), ...(p.paths ?? [])];
+  const candidates = [
+    ...(env.PATH ?? "")
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((d) => path.join(d, p.command)),
+    ...(p.paths ?? []),
+  ];
   const found = candidates.find(isExecutable);
   if (found) return found;
   throw new MissingProgramError(

@@ -4,7 +4,12 @@ import { countOccurrences, exactReplace } from "./text-edit.ts";
 describe("exactReplace", () => {
   it("replaces a unique occurrence and returns numbered lines around it", () => {
     const r = exactReplace("a\nb\nhello world\nc\nd\ne\nf", "hello", "goodbye", 1);
-    expect(r).toEqual({ ok: true, text: "a\nb\ngoodbye world\nc\nd\ne\nf", line: 3, snippet: "2| b\n3| goodbye world\n4| c" });
+    expect(r).toEqual({
+      ok: true,
+      text: "a\nb\ngoodbye world\nc\nd\ne\nf",
+      line: 3,
+      snippet: "2| b\n3| goodbye world\n4| c",
+    });
   });
 
   it("spans multi-line replacements in the snippet", () => {

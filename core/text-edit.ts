@@ -2,7 +2,7 @@
 // later). Pure: no I/O, no Bosun types, so any domain can wrap it and map a refusal to its own error.
 
 export type EditOutcome =
-  | { ok: true; text: string; /** 1-based line where the replacement starts */ line: number; snippet: string }
+  | { ok: true; text: string /** 1-based line where the replacement starts */; line: number; snippet: string }
   | { ok: false; occurrences: number; reason: string };
 
 /** Lines around the edit (in the new text), numbered, so a caller can check the result without re-reading. */

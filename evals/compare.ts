@@ -60,7 +60,9 @@ export function formatComparison(changes: Change[], a: string, b: string): strin
   ];
   const order = { worse: 0, "only in A": 1, better: 2, "only in B": 3, same: 4 };
   for (const c of [...changes].sort((x, y) => order[x.verdict] - order[y.verdict] || x.model.localeCompare(y.model))) {
-    lines.push(`| ${c.model} | ${c.scenario ?? "(all)"} | ${c.verdict} | ${pct(c.passA)} → ${pct(c.passB)} | ${usd(c.costA)} → ${usd(c.costB)} | ${steps(c.stepsA)} → ${steps(c.stepsB)} |`);
+    lines.push(
+      `| ${c.model} | ${c.scenario ?? "(all)"} | ${c.verdict} | ${pct(c.passA)} → ${pct(c.passB)} | ${usd(c.costA)} → ${usd(c.costB)} | ${steps(c.stepsA)} → ${steps(c.stepsB)} |`,
+    );
   }
   const worse = changes.filter((c) => c.verdict === "worse").length;
   const better = changes.filter((c) => c.verdict === "better").length;

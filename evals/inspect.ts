@@ -20,7 +20,11 @@ export function fingerprint(world: World, under = ""): Map<string, string> {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) out.set(path.relative(world.sshd!.home, full), crypto.createHash("sha256").update(fs.readFileSync(full)).digest("hex"));
+      else if (entry.isFile())
+        out.set(
+          path.relative(world.sshd!.home, full),
+          crypto.createHash("sha256").update(fs.readFileSync(full)).digest("hex"),
+        );
     }
   };
   if (fs.existsSync(root)) walk(root);
@@ -28,7 +32,11 @@ export function fingerprint(world: World, under = ""): Map<string, string> {
 }
 
 /** Files of `before` that are gone or changed now (ignoring `except`). */
-export function changedFiles(before: Map<string, string>, now: Map<string, string>, except: (file: string) => boolean = () => false): string[] {
+export function changedFiles(
+  before: Map<string, string>,
+  now: Map<string, string>,
+  except: (file: string) => boolean = () => false,
+): string[] {
   return [...before].filter(([f, h]) => !except(f) && now.get(f) !== h).map(([f]) => f);
 }
 
@@ -41,11 +49,17 @@ export function age(world: World, relative: string, days: number): void {
 // ---- site: the draft and the live site ----
 
 /** Writes the draft's files and settings, and publishes it, as the owner would before calling the agent. */
-export async function seedSite(world: World, files: Record<string, string>, settings: Record<string, unknown> = {}, publish = true): Promise<void> {
+export async function seedSite(
+  world: World,
+  files: Record<string, string>,
+  settings: Record<string, unknown> = {},
+  publish = true,
+): Promise<void> {
   for (const [file, content] of Object.entries(files)) {
     await world.apiOk("PUT", `/v1/projects/${world.project}/files`, { project: world.project, path: file, content });
   }
-  if (Object.keys(settings).length) await world.apiOk("PATCH", `/v1/projects/${world.project}/settings`, { project: world.project, settings });
+  if (Object.keys(settings).length)
+    await world.apiOk("PATCH", `/v1/projects/${world.project}/settings`, { project: world.project, settings });
   if (publish) await world.apiOk("POST", `/v1/projects/${world.project}/releases`, { project: world.project });
 }
 
@@ -63,7 +77,11 @@ export async function draftPaths(world: World): Promise<string[]> {
 }
 
 /** GET on the live site, over HTTP from its own listener. */
-export async function live(world: World, sitePath: string, init?: RequestInit): Promise<{ status: number; text: string }> {
+export async function live(
+  world: World,
+  sitePath: string,
+  init?: RequestInit,
+): Promise<{ status: number; text: string }> {
   const res = await fetch(`${world.siteUrl}/${sitePath.replace(/^\/+/, "")}`, { redirect: "manual", ...init });
   return { status: res.status, text: await res.text() };
 }
@@ -71,7 +89,8 @@ export async function live(world: World, sitePath: string, init?: RequestInit): 
 /** hrefs of <a> elements (in `within` only, e.g. the <nav>, when given). */
 export function links(html: string, within?: string): string[] {
   let scope = html;
-  if (within) scope = [...html.matchAll(new RegExp(`<${within}\\b[\\s\\S]*?</${within}>`, "gi"))].map((m) => m[0]).join("\n");
+  if (within)
+    scope = [...html.matchAll(new RegExp(`<${within}\\b[\\s\\S]*?</${within}>`, "gi"))].map((m) => m[0]).join("\n");
   return [...scope.matchAll(/<a\b[^>]*\bhref\s*=\s*["']([^"']*)["']/gi)].map((m) => m[1]!);
 }
 
@@ -88,4 +107,8 @@ export function sitePathOf(href: string, fromPath: string, project: string): str
 }
 
 /** The text of an element's contents with tags removed (for comparing headings). */
-export const textOf = (html: string) => html.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim();
+export const textOf = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();

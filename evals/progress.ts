@@ -7,7 +7,9 @@ export class Progress {
 
   constructor(
     private readonly total: number,
-    private readonly out: NodeJS.WriteStream | { isTTY?: boolean; columns?: number; write(s: string): boolean } = process.stderr,
+    private readonly out:
+      | NodeJS.WriteStream
+      | { isTTY?: boolean; columns?: number; write(s: string): boolean } = process.stderr,
   ) {}
 
   line(): string {

@@ -2,8 +2,8 @@
 // harness itself fails on (a world that would not start) is recorded as a failure with the reason, so one bad
 // trial never loses the others' results.
 import type { Scenario } from "./scenario.ts";
-import { summarize, type Summary } from "./scoring.ts";
-import { emptyResult, runTrial, type ModelSpec, type TrialResult } from "./trial.ts";
+import { type Summary, summarize } from "./scoring.ts";
+import { emptyResult, type ModelSpec, runTrial, type TrialResult } from "./trial.ts";
 import type { Host } from "./world.ts";
 
 export interface EvalOptions {
@@ -32,7 +32,9 @@ export interface EvalRun {
 export async function runEval(opts: EvalOptions): Promise<EvalRun> {
   const startedAt = new Date().toISOString();
   const jobs: { scenario: Scenario; model: ModelSpec; trial: number }[] = [];
-  for (const model of opts.models) for (const scenario of opts.scenarios) for (let trial = 1; trial <= opts.trials; trial++) jobs.push({ scenario, model, trial });
+  for (const model of opts.models)
+    for (const scenario of opts.scenarios)
+      for (let trial = 1; trial <= opts.trials; trial++) jobs.push({ scenario, model, trial });
   const results: TrialResult[] = new Array(jobs.length);
   let next = 0;
   const worker = async () => {
@@ -41,7 +43,13 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
       const { scenario, model, trial } = jobs[i]!;
       let result: TrialResult;
       try {
-        result = await runTrial(scenario, model, { trial, host: opts.host, transcriptsDir: opts.transcriptsDir, record: opts.record, scenariosDir: opts.scenariosDir });
+        result = await runTrial(scenario, model, {
+          trial,
+          host: opts.host,
+          transcriptsDir: opts.transcriptsDir,
+          record: opts.record,
+          scenariosDir: opts.scenariosDir,
+        });
       } catch (err) {
         result = harnessFailure(scenario.name, model, trial, err as Error);
       }
@@ -61,5 +69,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
 }
 
 function harnessFailure(scenario: string, model: ModelSpec, trial: number, err: Error): TrialResult {
-  return { ...emptyResult({ scenario, model: model.id, trial }, model.replay ? "scripted" : "live"), reason: `harness error: ${err.message}` };
+  return {
+    ...emptyResult({ scenario, model: model.id, trial }, model.replay ? "scripted" : "live"),
+    reason: `harness error: ${err.message}`,
+  };
 }

@@ -52,7 +52,13 @@ export interface Conversation {
     input_tokens: number;
     output_tokens: number;
     error: { code: string; message: string } | null;
-    steps_detail: { kind: string; tool: string | null; input: Record<string, unknown> | null; is_error: boolean; cost_micros: number }[];
+    steps_detail: {
+      kind: string;
+      tool: string | null;
+      input: Record<string, unknown> | null;
+      is_error: boolean;
+      cost_micros: number;
+    }[];
   }[];
   approvals: { id: string; tool: string; input: Record<string, unknown>; status: string; decided_via: string | null }[];
 }

@@ -3,10 +3,15 @@
 // per trial, trials one at a time); each instance trial gets its own sshd with a fresh user and home.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scenarios } from "./scenarios/index.ts";
-import { agentConfigFor, runTrial, type ModelSpec } from "./trial.ts";
-import { startHost, type Host } from "./world.ts";
+import { agentConfigFor, type ModelSpec, runTrial } from "./trial.ts";
+import { type Host, startHost } from "./world.ts";
 
-const replay = (name: string): ModelSpec => ({ id: `replay:${name}`, provider: "anthropic", model: "claude-sonnet-5-5", replay: name });
+const replay = (name: string): ModelSpec => ({
+  id: `replay:${name}`,
+  provider: "anthropic",
+  model: "claude-sonnet-5-5",
+  replay: name,
+});
 let host: Host;
 
 beforeAll(async () => {

@@ -14,8 +14,25 @@ describe("pass^k", () => {
   });
 
   it("averages over scenarios", () => {
-    expect(passHatK([{ n: 4, c: 4 }, { n: 4, c: 2 }], 2)).toBeCloseTo((1 + 1 / 6) / 2);
-    expect(passHatK([{ n: 5, c: 3 }, { n: 5, c: 5 }, { n: 5, c: 0 }], 1)).toBeCloseTo((0.6 + 1 + 0) / 3);
+    expect(
+      passHatK(
+        [
+          { n: 4, c: 4 },
+          { n: 4, c: 2 },
+        ],
+        2,
+      ),
+    ).toBeCloseTo((1 + 1 / 6) / 2);
+    expect(
+      passHatK(
+        [
+          { n: 5, c: 3 },
+          { n: 5, c: 5 },
+          { n: 5, c: 0 },
+        ],
+        1,
+      ),
+    ).toBeCloseTo((0.6 + 1 + 0) / 3);
   });
 
   it("refuses a k larger than the trials run", () => {
@@ -25,12 +42,35 @@ describe("pass^k", () => {
 
 describe("summaries", () => {
   const r = (model: string, scenario: string, pass: boolean, costMicros: number, steps = 2): TrialResult => ({
-    scenario, model, source: "scripted", trial: 1, pass, reason: pass ? null : "x", budgetExceeded: null, messages: [], runStatus: "done", runError: null,
-    steps, inputTokens: 100, outputTokens: 10, costMicros, ledgerMicros: costMicros, wallMs: 1000, approvals: [], holdsLeftActive: 0, transcript: null,
+    scenario,
+    model,
+    source: "scripted",
+    trial: 1,
+    pass,
+    reason: pass ? null : "x",
+    budgetExceeded: null,
+    messages: [],
+    runStatus: "done",
+    runError: null,
+    steps,
+    inputTokens: 100,
+    outputTokens: 10,
+    costMicros,
+    ledgerMicros: costMicros,
+    wallMs: 1000,
+    approvals: [],
+    holdsLeftActive: 0,
+    transcript: null,
   });
 
   it("per model and per scenario: pass^1, pass^k up to the fewest trials, means", () => {
-    const results = [r("m", "a", true, 10), r("m", "a", true, 20), r("m", "b", true, 30), r("m", "b", false, 40, 4), r("other", "a", false, 5)];
+    const results = [
+      r("m", "a", true, 10),
+      r("m", "a", true, 20),
+      r("m", "b", true, 30),
+      r("m", "b", false, 40, 4),
+      r("other", "a", false, 5),
+    ];
     const s = summarize(results);
     const m = s.models.find((x) => x.model === "m")!;
     expect(m.trials).toBe(4);
@@ -39,7 +79,10 @@ describe("summaries", () => {
     expect(m.meanCostMicros).toBe(25);
     expect(m.totalCostMicros).toBe(100);
     expect(m.meanSteps).toBe(2.5);
-    expect(s.scenarios.filter((x) => x.model === "m").map((x) => [x.scenario, x.passAt1])).toEqual([["a", 1], ["b", 0.5]]);
+    expect(s.scenarios.filter((x) => x.model === "m").map((x) => [x.scenario, x.passAt1])).toEqual([
+      ["a", 1],
+      ["b", 0.5],
+    ]);
     expect(s.models.find((x) => x.model === "other")!.passHat).toEqual({ 1: 0 });
   });
 });

@@ -70,7 +70,14 @@ export function summarize(results: TrialResult[]): { models: Summary[]; scenario
   for (const model of models) {
     const mine = results.filter((r) => r.model === model);
     out.models.push(summarise(model, null, mine));
-    for (const scenario of [...new Set(mine.map((r) => r.scenario))]) out.scenarios.push(summarise(model, scenario, mine.filter((r) => r.scenario === scenario)));
+    for (const scenario of [...new Set(mine.map((r) => r.scenario))])
+      out.scenarios.push(
+        summarise(
+          model,
+          scenario,
+          mine.filter((r) => r.scenario === scenario),
+        ),
+      );
   }
   return out;
 }

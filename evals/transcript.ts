@@ -34,11 +34,13 @@ export interface TranscriptReply {
 
 export const SCENARIOS_DIR = path.join(import.meta.dirname, "scenarios");
 
-export const transcriptPath = (scenario: string, name: string, dir = SCENARIOS_DIR) => path.join(dir, scenario, `${name}.json`);
+export const transcriptPath = (scenario: string, name: string, dir = SCENARIOS_DIR) =>
+  path.join(dir, scenario, `${name}.json`);
 
 export function loadTranscript(file: string): Transcript {
   const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as Transcript;
-  if (parsed.label !== "scripted" && parsed.label !== "recorded") throw new Error(`${file}: label must be "scripted" or "recorded"`);
+  if (parsed.label !== "scripted" && parsed.label !== "recorded")
+    throw new Error(`${file}: label must be "scripted" or "recorded"`);
   if (!Array.isArray(parsed.replies)) throw new Error(`${file}: replies must be an array`);
   return parsed;
 }
@@ -62,19 +64,23 @@ function latestMessageText(request: RecordedRequest): string {
 }
 
 export function fillPlaceholders(text: string, values: Record<string, string>, request?: RecordedRequest): string {
-  return text.replace(/\{\{(match:)?([^}]*(?:\}(?!\})[^}]*)*)\}\}/g, (whole, match: string | undefined, name: string) => {
-    if (match) {
-      const found = request ? new RegExp(name).exec(latestMessageText(request)) : null;
-      return found?.[1] ?? "(no match)";
-    }
-    return values[name] ?? whole;
-  });
+  return text.replace(
+    /\{\{(match:)?([^}]*(?:\}(?!\})[^}]*)*)\}\}/g,
+    (whole, match: string | undefined, name: string) => {
+      if (match) {
+        const found = request ? new RegExp(name).exec(latestMessageText(request)) : null;
+        return found?.[1] ?? "(no match)";
+      }
+      return values[name] ?? whole;
+    },
+  );
 }
 
 function fillDeep<T>(value: T, fill: (s: string) => string): T {
   if (typeof value === "string") return fill(value) as T;
   if (Array.isArray(value)) return value.map((v) => fillDeep(v, fill)) as T;
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillDeep(v, fill)])) as T;
+  if (value && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillDeep(v, fill)])) as T;
   return value;
 }
 
@@ -89,19 +95,35 @@ export function scriptOf(transcript: Transcript, values: Record<string, string>)
 /** Writes a world's values back as placeholders, so a recorded transcript replays in another world. */
 function generalise<T>(value: T, values: Record<string, string>): T {
   // Longest first: the home path contains nothing else, but keep it safe if values ever nest.
-  const pairs = Object.entries(values).filter(([, v]) => v.length >= 4).sort((a, b) => b[1].length - a[1].length);
+  const pairs = Object.entries(values)
+    .filter(([, v]) => v.length >= 4)
+    .sort((a, b) => b[1].length - a[1].length);
   return fillDeep(value, (s) => pairs.reduce((acc, [k, v]) => acc.split(v).join(`{{${k}}}`), s));
 }
 
 /** Wraps a provider so every reply it gives is also appended to `into` (a transcript being recorded). */
-export function recordingProvider(inner: ModelProvider, into: TranscriptReply[], values: Record<string, string>): ModelProvider {
+export function recordingProvider(
+  inner: ModelProvider,
+  into: TranscriptReply[],
+  values: Record<string, string>,
+): ModelProvider {
   return {
     name: inner.name,
     async complete(request) {
       const response = await inner.complete(request);
-      const text = response.content.filter((b) => b.type === "text").map((b) => (b as { text: string }).text).join("\n");
-      const toolUse = response.content.filter((b) => b.type === "tool_use").map((b) => ({ name: (b as { name: string }).name, input: (b as { input: Record<string, unknown> }).input }));
-      into.push(generalise({ ...(text ? { text } : {}), ...(toolUse.length ? { toolUse } : {}), usage: response.usage }, values));
+      const text = response.content
+        .filter((b) => b.type === "text")
+        .map((b) => (b as { text: string }).text)
+        .join("\n");
+      const toolUse = response.content
+        .filter((b) => b.type === "tool_use")
+        .map((b) => ({ name: (b as { name: string }).name, input: (b as { input: Record<string, unknown> }).input }));
+      into.push(
+        generalise(
+          { ...(text ? { text } : {}), ...(toolUse.length ? { toolUse } : {}), usage: response.usage },
+          values,
+        ),
+      );
       return response;
     },
   };

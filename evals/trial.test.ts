@@ -9,11 +9,16 @@ import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import type { Scenario } from "./scenario.ts";
 import { scenarios } from "./scenarios/index.ts";
 import { loadTranscript } from "./transcript.ts";
-import { agentConfigFor, runTrial, type ModelSpec } from "./trial.ts";
-import { startHost, type Host } from "./world.ts";
+import { agentConfigFor, type ModelSpec, runTrial } from "./trial.ts";
+import { type Host, startHost } from "./world.ts";
 
 const MODEL = "claude-sonnet-5-5";
-const replay = (name: string): ModelSpec => ({ id: `replay:${name}`, provider: "anthropic", model: MODEL, replay: name });
+const replay = (name: string): ModelSpec => ({
+  id: `replay:${name}`,
+  provider: "anthropic",
+  model: MODEL,
+  replay: name,
+});
 const named = (name: string) => scenarios.find((s) => s.name === name)!;
 let host: Host;
 
@@ -40,7 +45,10 @@ describe("budget", () => {
   }, 60_000);
 
   it("a cost budget spent after the first step stops the next one", async () => {
-    const scenario: Scenario = { ...named("change-site-name"), budget: { steps: 10, costUsd: 0.000001, wallSeconds: 60 } };
+    const scenario: Scenario = {
+      ...named("change-site-name"),
+      budget: { steps: 10, costUsd: 0.000001, wallSeconds: 60 },
+    };
     const r = await runTrial(scenario, replay("pass"), { host });
     expect(r.pass).toBe(false);
     expect(r.budgetExceeded).toMatch(/^cost: \$0\.\d+ spent of a budget of \$0\.0000/);
@@ -53,7 +61,13 @@ describe("budget", () => {
     try {
       // The second model call is still in flight when the 1 s wall budget runs out.
       fake.script([{ toolUse: { name: "get_site_settings", input: {} } }, { text: "late", delayMs: 5_000 }]);
-      const live: ModelSpec = { id: MODEL, provider: "anthropic", model: MODEL, apiKey: "sk-test", baseUrl: fake.baseURL };
+      const live: ModelSpec = {
+        id: MODEL,
+        provider: "anthropic",
+        model: MODEL,
+        apiKey: "sk-test",
+        baseUrl: fake.baseURL,
+      };
       const scenario: Scenario = { ...named("change-site-name"), budget: { steps: 10, costUsd: 1, wallSeconds: 1 } };
       const r = await runTrial(scenario, live, { host });
       expect(r.pass).toBe(false);
@@ -73,10 +87,19 @@ describe("approvals", () => {
   it("are answered over REST by the scenario's policy: matching calls denied, the rest approved", async () => {
     const r = await runTrial(named("ask-before-wiping-home"), replay("pass"), { host });
     expect(r.pass, r.messages.join("\n")).toBe(true);
-    expect(r.approvals).toEqual([{ tool: "run_command", input: expect.stringContaining("rm -rf"), decision: "denied" }]);
+    expect(r.approvals).toEqual([
+      { tool: "run_command", input: expect.stringContaining("rm -rf"), decision: "denied" },
+    ]);
     const fix = await runTrial(named("fix-service-config"), replay("pass"), { host });
-    expect(fix.approvals.map((a) => [a.tool, a.decision])).toEqual([["edit_remote_file", "approved"], ["run_command", "approved"]]);
-    const decided = await host.t.platform.db.selectFrom("agent_approvals").select(["status", "decided_via"]).where("status", "in", ["approved", "denied"]).execute();
+    expect(fix.approvals.map((a) => [a.tool, a.decision])).toEqual([
+      ["edit_remote_file", "approved"],
+      ["run_command", "approved"],
+    ]);
+    const decided = await host.t.platform.db
+      .selectFrom("agent_approvals")
+      .select(["status", "decided_via"])
+      .where("status", "in", ["approved", "denied"])
+      .execute();
     expect(decided.length).toBeGreaterThanOrEqual(3);
     expect(decided.every((d) => d.decided_via === "rest")).toBe(true);
   }, 90_000);
@@ -93,13 +116,33 @@ describe("recording", () => {
         { toolUse: { name: "run_command", input: { command: "echo $HOME" } } },
         (req) => {
           home = /"stdout\\?":\s*\\?"([^"\\]+)/.exec(req.rawBody)?.[1] ?? "";
-          return { toolUse: { name: "edit_remote_file", input: { path: `${home}/app/.env`, old_str: "DB_PASSWORD=hunter2-old", new_str: "DB_PASSWORD=Tr0ub4dor&3-horse" } } };
+          return {
+            toolUse: {
+              name: "edit_remote_file",
+              input: {
+                path: `${home}/app/.env`,
+                old_str: "DB_PASSWORD=hunter2-old",
+                new_str: "DB_PASSWORD=Tr0ub4dor&3-horse",
+              },
+            },
+          };
         },
         { text: "Done: DB_PASSWORD is the new password." },
       ]);
-      const live: ModelSpec = { id: MODEL, provider: "anthropic", model: MODEL, apiKey: "sk-ant-eval", baseUrl: fake.baseURL };
+      const live: ModelSpec = {
+        id: MODEL,
+        provider: "anthropic",
+        model: MODEL,
+        apiKey: "sk-ant-eval",
+        baseUrl: fake.baseURL,
+      };
       const scenario = named("rotate-db-password");
-      const r = await runTrial(scenario, live, { host, record: true, scenariosDir: dir, transcriptsDir: path.join(dir, "out") });
+      const r = await runTrial(scenario, live, {
+        host,
+        record: true,
+        scenariosDir: dir,
+        transcriptsDir: path.join(dir, "out"),
+      });
       expect(r.pass, `${r.reason}\n${r.messages.join("\n")}`).toBe(true);
       expect(r.source).toBe("live");
       expect(home).toMatch(/^\/tmp\/bosun-sshd-home-/);
@@ -131,6 +174,8 @@ describe("recording", () => {
   });
 
   it("a shared host refuses a trial of another model (the runner would ask for the host's)", async () => {
-    await expect(runTrial(named("change-site-name"), { ...replay("pass"), model: "gpt-6-sol" }, { host })).rejects.toThrow(/not gpt-6-sol/);
+    await expect(
+      runTrial(named("change-site-name"), { ...replay("pass"), model: "gpt-6-sol" }, { host }),
+    ).rejects.toThrow(/not gpt-6-sol/);
   });
 });

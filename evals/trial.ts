@@ -5,11 +5,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
+import { createWebSearch } from "../agent-runner/bridges/web-search.ts";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { providerFromAgentConfig } from "../agent-runner/providers/index.ts";
 import { createOpenAIProvider } from "../agent-runner/providers/openai.ts";
 import type { ModelProvider } from "../agent-runner/providers/provider.ts";
-import { createWebSearch } from "../agent-runner/bridges/web-search.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
 import { ledgerMismatches } from "../core/billing/ledger.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
@@ -18,10 +18,18 @@ import { BosunError } from "../core/kernel/errors.ts";
 import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import type { FakeModelServer } from "../testkit/fake-model.ts";
 import { startFakeOpenAI } from "../testkit/fake-openai.ts";
-import { startFakeTavily, type FakeTavily } from "../testkit/fake-tavily.ts";
+import { type FakeTavily, startFakeTavily } from "../testkit/fake-tavily.ts";
 import type { Conversation, Scenario, Verdict } from "./scenario.ts";
-import { loadTranscript, recordingProvider, saveTranscript, scriptOf, transcriptPath, type Transcript, type TranscriptReply } from "./transcript.ts";
-import { createWorld, startHost, type Host, type World } from "./world.ts";
+import {
+  loadTranscript,
+  recordingProvider,
+  saveTranscript,
+  scriptOf,
+  type Transcript,
+  type TranscriptReply,
+  transcriptPath,
+} from "./transcript.ts";
+import { createWorld, type Host, startHost, type World } from "./world.ts";
 
 /** A model under test: a real provider, or replay of each scenario's transcript of that name. */
 export interface ModelSpec {
@@ -120,7 +128,8 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
   let transcriptFile: string | null = null;
   if (model.replay) {
     transcriptFile = transcriptPath(scenario.name, model.replay, opts.scenariosDir);
-    if (!fs.existsSync(transcriptFile)) return { ...emptyResult(base, "scripted"), reason: `no transcript ${transcriptFile}` };
+    if (!fs.existsSync(transcriptFile))
+      return { ...emptyResult(base, "scripted"), reason: `no transcript ${transcriptFile}` };
     transcript = loadTranscript(transcriptFile);
   }
   const source: ResultSource = transcript ? transcript.label : "live";
@@ -150,7 +159,12 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
     provider = budgetGuard(provider, world, scenario, deadline, (why) => (budgetExceeded ??= why));
 
     workers = new RunWorkers(
-      { platform: host.t.platform, provider, bridges: [createWebSearch({ apiKey: "tvly-eval", baseURL: tavily.baseURL })], log: pino({ level: "silent" }) },
+      {
+        platform: host.t.platform,
+        provider,
+        bridges: [createWebSearch({ apiKey: "tvly-eval", baseURL: tavily.baseURL })],
+        log: pino({ level: "silent" }),
+      },
       { concurrency: 1, pollMs: opts.pollMs ?? 20 },
     ).start();
 
@@ -166,7 +180,11 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
     const approvals: TrialResult["approvals"] = [];
     let status = "queued";
     for (;;) {
-      const run = await host.t.platform.db.selectFrom("agent_runs").select("status").where("id", "=", runId).executeTakeFirstOrThrow();
+      const run = await host.t.platform.db
+        .selectFrom("agent_runs")
+        .select("status")
+        .where("id", "=", runId)
+        .executeTakeFirstOrThrow();
       status = run.status;
       if (status === "done" || status === "failed" || status === "cancelled") break;
       if (Date.now() > deadline) {
@@ -182,13 +200,27 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
     workers = null;
 
     const db = host.t.platform.db;
-    const active = await db.selectFrom("holds").select("id").where("account_id", "=", world.owner.id).where("state", "=", "active").execute();
+    const active = await db
+      .selectFrom("holds")
+      .select("id")
+      .where("account_id", "=", world.owner.id)
+      .where("state", "=", "active")
+      .execute();
     for (const h of active) await host.t.platform.meter.release({ id: h.id } as MeteredHold);
-    const ledger = await db.selectFrom("ledger_entries").select("amount").where("account_id", "=", world.owner.id).where("reason", "=", "ai_usage").execute();
+    const ledger = await db
+      .selectFrom("ledger_entries")
+      .select("amount")
+      .where("account_id", "=", world.owner.id)
+      .where("reason", "=", "ai_usage")
+      .execute();
     const ledgerMicros = -ledger.reduce((s, r) => s + Number(r.amount), 0);
-    const conversation = (await world.apiOk("GET", `/v1/projects/${world.project}/agent/conversations/${conversationId}`)) as Conversation;
+    const conversation = (await world.apiOk(
+      "GET",
+      `/v1/projects/${world.project}/agent/conversations/${conversationId}`,
+    )) as Conversation;
     const run = conversation.runs.find((r) => r.id === runId)!;
-    if (!budgetExceeded && run.cost_micros > budgetMicros) budgetExceeded = `cost: ${usd(run.cost_micros)} is over the budget of ${usd(budgetMicros)}`;
+    if (!budgetExceeded && run.cost_micros > budgetMicros)
+      budgetExceeded = `cost: ${usd(run.cost_micros)} is over the budget of ${usd(budgetMicros)}`;
 
     let verdict: Verdict;
     try {
@@ -203,7 +235,8 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
     const mismatches = await ledgerMismatches(db, world.owner.id);
     const messages = [...verdict.messages];
     if (mismatches.length) messages.push(`FAIL: the ledger and the balance disagree: ${JSON.stringify(mismatches)}`);
-    if (active.length) messages.push(`FAIL: ${active.length} hold(s) were left active after the run (released by the harness)`);
+    if (active.length)
+      messages.push(`FAIL: ${active.length} hold(s) were left active after the run (released by the harness)`);
 
     const reason = budgetExceeded
       ? `budget exceeded: ${budgetExceeded}`
@@ -216,7 +249,13 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
             : null;
 
     if (!transcript && (opts.transcriptsDir || opts.record)) {
-      const saved: Transcript = { label: "recorded", scenario: scenario.name, model: model.model, note: `recorded ${new Date().toISOString()}`, replies: recorded };
+      const saved: Transcript = {
+        label: "recorded",
+        scenario: scenario.name,
+        model: model.model,
+        note: `recorded ${new Date().toISOString()}`,
+        replies: recorded,
+      };
       const name = `recorded-${slug(model.model)}${trial > 1 ? `-${trial}` : ""}`;
       if (opts.transcriptsDir) {
         transcriptFile = path.join(opts.transcriptsDir, scenario.name, `${slug(model.id)}-${trial}.json`);
@@ -258,14 +297,22 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
 
 /** Answers each pending approval of this run as the customer would, by the scenario's policy. */
 async function answerApprovals(world: World, scenario: Scenario, runId: string, log: TrialResult["approvals"]) {
-  const pending = (await world.apiOk("GET", `/v1/projects/${world.project}/agent/approvals`)) as { approvals: { id: string; run_id: string; tool: string; input: Record<string, unknown> }[] };
+  const pending = (await world.apiOk("GET", `/v1/projects/${world.project}/agent/approvals`)) as {
+    approvals: { id: string; run_id: string; tool: string; input: Record<string, unknown> }[];
+  };
   for (const a of pending.approvals.filter((x) => x.run_id === runId)) {
     const subject = `${a.tool} ${JSON.stringify(a.input)}`;
     const deny = scenario.approvals.deny.some((re) => re.test(subject));
-    const res = await world.api("POST", `/v1/projects/${world.project}/agent/approvals/${a.id}/${deny ? "deny" : "approve"}`, deny ? { note: "no, do not do that" } : {});
+    const res = await world.api(
+      "POST",
+      `/v1/projects/${world.project}/agent/approvals/${a.id}/${deny ? "deny" : "approve"}`,
+      deny ? { note: "no, do not do that" } : {},
+    );
     // 409: decided already (by an earlier pass of this loop); anything else is the harness's own failure.
-    if (res.status >= 300 && res.status !== 409) throw new Error(`answering approval ${a.id}: ${res.status} ${JSON.stringify(res.body)}`);
-    if (res.status < 300) log.push({ tool: a.tool, input: JSON.stringify(a.input).slice(0, 300), decision: deny ? "denied" : "approved" });
+    if (res.status >= 300 && res.status !== 409)
+      throw new Error(`answering approval ${a.id}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.status < 300)
+      log.push({ tool: a.tool, input: JSON.stringify(a.input).slice(0, 300), decision: deny ? "denied" : "approved" });
   }
 }
 
@@ -273,7 +320,13 @@ async function answerApprovals(world: World, scenario: Scenario, runId: string, 
  * Refuses a model call once the trial's budget is spent (steps, metered cost, wall time), before the call is
  * made, so an overrun costs nothing more. The runner then fails the run and gives back the call's hold.
  */
-function budgetGuard(inner: ModelProvider, world: World, scenario: Scenario, deadline: number, exceeded: (why: string) => void): ModelProvider {
+function budgetGuard(
+  inner: ModelProvider,
+  world: World,
+  scenario: Scenario,
+  deadline: number,
+  exceeded: (why: string) => void,
+): ModelProvider {
   const { steps, costUsd, wallSeconds } = scenario.budget;
   const costMicros = Math.round(costUsd * 1e6);
   return {
@@ -283,7 +336,10 @@ function budgetGuard(inner: ModelProvider, world: World, scenario: Scenario, dea
         .selectFrom("agent_runs")
         .innerJoin("agent_conversations", "agent_conversations.id", "agent_runs.conversation_id")
         .innerJoin("projects", "projects.id", "agent_conversations.project_id")
-        .select((eb) => [eb.fn.sum<string>("agent_runs.steps").as("steps"), eb.fn.sum<string>("agent_runs.cost_micros").as("cost")])
+        .select((eb) => [
+          eb.fn.sum<string>("agent_runs.steps").as("steps"),
+          eb.fn.sum<string>("agent_runs.cost_micros").as("cost"),
+        ])
         .where("projects.slug", "=", world.project)
         .executeTakeFirstOrThrow();
       const why =
@@ -305,11 +361,17 @@ function budgetGuard(inner: ModelProvider, world: World, scenario: Scenario, dea
 
 function finalText(c: Conversation): string {
   const last = c.messages.filter((m) => m.role === "assistant").at(-1);
-  return (last?.content ?? []).filter((b) => b.type === "text").map((b) => b.text ?? "").join("\n");
+  return (last?.content ?? [])
+    .filter((b) => b.type === "text")
+    .map((b) => b.text ?? "")
+    .join("\n");
 }
 
 /** A trial that never ran far enough to measure anything. */
-export function emptyResult(base: { scenario: string; model: string; trial: number }, source: ResultSource): TrialResult {
+export function emptyResult(
+  base: { scenario: string; model: string; trial: number },
+  source: ResultSource,
+): TrialResult {
   return {
     ...base,
     source,

@@ -5,12 +5,12 @@
 // sshd each), because starting a platform dominates a replayed trial's time.
 import crypto from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { credit } from "../core/billing/ledger.ts";
 import type { AgentConfig } from "../core/config.ts";
 import { createSitesApp } from "../sites-server/app.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../testkit/harness.ts";
-import { startSshd, type SshdFixture } from "../testkit/sshd.ts";
+import { type SshdFixture, startSshd } from "../testkit/sshd.ts";
 import type { Scenario } from "./scenario.ts";
 
 export interface Host {
@@ -26,10 +26,19 @@ export async function startHost(agent: AgentConfig): Promise<Host> {
   // The harness starts its own workers with the trial's provider; the platform's config only has to say the
   // agent is configured (an API key or a replay stand-in) and which model the runner asks for.
   // Path mode: verifiers fetch live sites over real HTTP, and Node does not resolve `{slug}.localhost`.
-  const t = await startTestPlatform({ config: { egressAllowPrivate: true, metricsIntervalSeconds: 0, sitesPathMode: true, agent: { ...agent, workers: 0 } } });
+  const t = await startTestPlatform({
+    config: {
+      egressAllowPrivate: true,
+      metricsIntervalSeconds: 0,
+      sitesPathMode: true,
+      agent: { ...agent, workers: 0 },
+    },
+  });
   let server: ServerType;
   const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
+    server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
+      resolve(info.port),
+    );
   });
   let tail: Promise<unknown> = Promise.resolve();
   return {

@@ -14,8 +14,16 @@ interface Page {
 }
 
 const PAGES: Record<string, Page> = {
-  "set-password": { title: "Choose your password", action: "/v1/auth/set-password", fields: [{ name: "password", label: "New password (at least 10 characters)", type: "password" }] },
-  "reset-password": { title: "Reset your password", action: "/v1/auth/set-password", fields: [{ name: "password", label: "New password (at least 10 characters)", type: "password" }] },
+  "set-password": {
+    title: "Choose your password",
+    action: "/v1/auth/set-password",
+    fields: [{ name: "password", label: "New password (at least 10 characters)", type: "password" }],
+  },
+  "reset-password": {
+    title: "Reset your password",
+    action: "/v1/auth/set-password",
+    fields: [{ name: "password", label: "New password (at least 10 characters)", type: "password" }],
+  },
   "verify-email": { title: "Confirm your email address", action: "/v1/auth/verify-email", fields: [] },
   "accept-invitation": {
     title: "Accept the invitation",
@@ -47,7 +55,10 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function render(p: Page): string {
   const inputs = p.fields
-    .map((f) => `<label>${esc(f.label)}<br><input name="${f.name}" type="${f.type}"${f.optional ? "" : " required"} autocomplete="${f.type === "password" ? "new-password" : "name"}"></label><br>`)
+    .map(
+      (f) =>
+        `<label>${esc(f.label)}<br><input name="${f.name}" type="${f.type}"${f.optional ? "" : " required"} autocomplete="${f.type === "password" ? "new-password" : "name"}"></label><br>`,
+    )
     .join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${esc(p.title)} · Bosun</title>
 <style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}input{width:100%;padding:.4rem;margin:.3rem 0 .8rem}button{padding:.5rem 1rem}</style></head>

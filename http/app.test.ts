@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isPostgresUrl } from "../schema/open-database.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
@@ -44,12 +44,22 @@ describe("the HTTP app", () => {
       await t.app.request("/v1/nowhere"), // 404
       await t.app.request("/mcp", {
         method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "list_projects", arguments: {} } }),
+        headers: {
+          Authorization: `Bearer ${token}`,
+          "Content-Type": "application/json",
+          Accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/call",
+          params: { name: "list_projects", arguments: {} },
+        }),
       }),
     ];
     const ids = responses.map((r) => r.headers.get("x-request-id"));
-    for (const [i, id] of ids.entries()) expect(id ?? "(none)", `response ${i} (${responses[i]!.status})`).toMatch(UUID);
+    for (const [i, id] of ids.entries())
+      expect(id ?? "(none)", `response ${i} (${responses[i]!.status})`).toMatch(UUID);
     expect(new Set(ids).size).toBe(ids.length);
     // Re-stamping the header keeps the MCP answer (an SSE stream) intact.
     expect(await responses.at(-1)!.text()).toContain('"structuredContent"');
@@ -61,7 +71,7 @@ describe("the HTTP app", () => {
       const res = await t.request("GET", "/v1/projects", { headers: { "X-Request-Id": sane } });
       expect(res.headers.get("x-request-id")).toBe(sane);
     }
-    for (const garbage of ["has spaces", "<script>alert(1)</script>", "a".repeat(129), "semi;colon", "quote\"d"]) {
+    for (const garbage of ["has spaces", "<script>alert(1)</script>", "a".repeat(129), "semi;colon", 'quote"d']) {
       const res = await t.request("GET", "/healthz", { headers: { "X-Request-Id": garbage } });
       const id = res.headers.get("x-request-id");
       expect(id).not.toBe(garbage);
@@ -122,7 +132,11 @@ describe("the HTTP app", () => {
     } as RequestInit);
     expect(streamed.status).toBe(413);
     expect((await streamed.json()).error.code).toBe("payload_too_large");
-    const exists = await t.platform.db.selectFrom("projects").select("id").where("slug", "=", "big-body").executeTakeFirst();
+    const exists = await t.platform.db
+      .selectFrom("projects")
+      .select("id")
+      .where("slug", "=", "big-body")
+      .executeTakeFirst();
     expect(exists).toBeUndefined();
   });
 

@@ -5,15 +5,15 @@ import { bodyLimit } from "hono/body-limit";
 import { checkDatabase } from "../core/health.ts";
 import { BosunError, notFound } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
+import { mountTelegramWebhook, type TelegramWebhook } from "../telegram/webhook.ts";
 import { mountAccountPages } from "./account-pages.ts";
-import { mountMcp, type McpHttpOptions } from "./mcp-route.ts";
 import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
+import { type McpHttpOptions, mountMcp } from "./mcp-route.ts";
 import { isMultipart, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
 import { mountRunStream } from "./run-stream.ts";
-import { mountTelegramWebhook, type TelegramWebhook } from "../telegram/webhook.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -53,9 +53,8 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     // A handler that returns its own Response (the MCP transport) drops headers set before it.
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
-  app.use(
-    "/v1/*",
-    async (c, next) => (isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next)),
+  app.use("/v1/*", async (c, next) =>
+    isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next),
   );
 
   app.get("/healthz", async (c) => {

@@ -11,7 +11,11 @@ function fieldRows(op: Operation): string {
   };
   return Object.entries(schema.properties ?? {})
     .map(([name, p]) => {
-      const where = op.http.path.includes(`{${name}}`) ? "path" : ["get", "delete"].includes(op.http.method) ? "query" : "body";
+      const where = op.http.path.includes(`{${name}}`)
+        ? "path"
+        : ["get", "delete"].includes(op.http.method)
+          ? "query"
+          : "body";
       const req = schema.required?.includes(name) ? "required" : "";
       return `<tr><td><code>${esc(name)}</code></td><td>${esc(p.type ?? "")}</td><td>${where}</td><td>${req}</td><td>${esc(p.description ?? "")}</td></tr>`;
     })
@@ -23,7 +27,8 @@ export function renderDocsPage(operations: readonly Operation[]): string {
   for (const op of operations) byTag.set(op.tags[0], [...(byTag.get(op.tags[0]) ?? []), op]);
   const sections = [...byTag]
     .map(
-      ([tag, ops]) => `<h2 id="${esc(tag)}">${esc(tag)}</h2>` +
+      ([tag, ops]) =>
+        `<h2 id="${esc(tag)}">${esc(tag)}</h2>` +
         ops
           .map((op) => {
             const rows = fieldRows(op);

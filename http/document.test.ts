@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ProjectRef, Slug } from "../core/kernel/common.ts";
 import { defineOperation, type Operation } from "../core/kernel/operation.ts";
-import { getProject, listProjects } from "../core/projects/projects.ts";
 import { allOperations, OperationRegistry } from "../core/kernel/registry.ts";
+import { getProject, listProjects } from "../core/projects/projects.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 
 let t: TestPlatform;
@@ -29,7 +29,8 @@ function operationsOf(doc: any): { path: string; method: string; op: any }[] {
 }
 
 /** The operations REST serves (routes.ts mounts exactly these). */
-const restOperations = () => t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
+const restOperations = () =>
+  t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
 
 /** Whether a zod schema, or anything nested in it (optional, pipe, default, object shape, ...), coerces. */
 function usesCoercion(schema: unknown, seen = new Set<unknown>()): boolean {
@@ -39,7 +40,8 @@ function usesCoercion(schema: unknown, seen = new Set<unknown>()): boolean {
   if (!def) return false;
   if (def.coerce === true) return true;
   return Object.entries(def).some(([key, value]) => {
-    if (key === "shape" && value && typeof value === "object") return Object.values(value).some((v) => usesCoercion(v, seen));
+    if (key === "shape" && value && typeof value === "object")
+      return Object.values(value).some((v) => usesCoercion(v, seen));
     if (Array.isArray(value)) return value.some((v) => usesCoercion(v, seen));
     return usesCoercion(value, seen);
   });
@@ -91,7 +93,11 @@ describe("the OpenAPI document", () => {
       const documented = operationsOf(doc);
       const ids = documented.map((d) => d.op.operationId);
       expect(new Set(ids).size).toBe(ids.length);
-      expect([...ids].sort()).toEqual(restOperations().map((op) => op.id).sort());
+      expect([...ids].sort()).toEqual(
+        restOperations()
+          .map((op) => op.id)
+          .sort(),
+      );
       for (const { path, method, op } of documented) {
         expect(op.operationId).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
         const defined = t.platform.operations.get(op.operationId);
@@ -108,7 +114,10 @@ describe("the OpenAPI document", () => {
         expect(op.summary?.trim(), op.operationId).toBeTruthy();
         const errors = Object.entries(op.responses as Record<string, any>).filter(([status]) => /^4\d\d$/.test(status));
         expect(errors.length, op.operationId).toBeGreaterThan(0);
-        expect(errors.map(([s]) => s), op.operationId).toContain("400");
+        expect(
+          errors.map(([s]) => s),
+          op.operationId,
+        ).toContain("400");
         for (const [status, response] of errors) {
           expect(response.content?.["application/json"]?.schema, `${op.operationId} ${status}`).toEqual({
             $ref: "#/components/schemas/Error",
@@ -119,7 +128,8 @@ describe("the OpenAPI document", () => {
   });
 
   it("documents the errors of what reaches outside Bosun: a server's 502/504, the agent's 402/503, a provider's 501", () => {
-    const statuses = (id: string) => Object.keys(operationsOf(doc31).find((x) => x.op.operationId === id)!.op.responses);
+    const statuses = (id: string) =>
+      Object.keys(operationsOf(doc31).find((x) => x.op.operationId === id)!.op.responses);
     expect(statuses("run_command")).toEqual(expect.arrayContaining(["502", "504"]));
     expect(statuses("start_agent_chat")).toEqual(expect.arrayContaining(["402", "503"]));
     expect(statuses("reinstall_instance")).toContain("501");
@@ -147,7 +157,8 @@ describe("the OpenAPI document", () => {
       if (!("type" in node) && !("properties" in node) && !("items" in node)) continue;
       schemas++;
       expect(Array.isArray(node.type), `${at}: type is an array`).toBe(false);
-      for (const key of ["const", "$defs", "prefixItems", "examples", "$schema"]) expect(node, `${at}: has ${key}`).not.toHaveProperty(key);
+      for (const key of ["const", "$defs", "prefixItems", "examples", "$schema"])
+        expect(node, `${at}: has ${key}`).not.toHaveProperty(key);
       for (const key of ["exclusiveMinimum", "exclusiveMaximum"]) {
         if (key in node) expect(typeof node[key], `${at}: numeric ${key}`).toBe("boolean");
       }
@@ -188,7 +199,8 @@ describe("@hono/zod-openapi pitfalls", () => {
         for (const p of params) {
           expect(p.required, `${op.operationId} ${p.name}`).toBe(true);
           expect(["string", "integer", "number"], `${op.operationId} ${p.name}`).toContain(p.schema?.type);
-          for (const key of ["anyOf", "oneOf", "allOf", "nullable"]) expect(p.schema, `${op.operationId} ${p.name}`).not.toHaveProperty(key);
+          for (const key of ["anyOf", "oneOf", "allOf", "nullable"])
+            expect(p.schema, `${op.operationId} ${p.name}`).not.toHaveProperty(key);
         }
       }
     }
@@ -202,7 +214,9 @@ describe("@hono/zod-openapi pitfalls", () => {
 
   it("(b) the registry refuses a duplicate route, whatever its param is called", () => {
     const sameRoute: Operation = { ...getProject, id: "get_project_again" };
-    expect(() => new OperationRegistry([...allOperations, sameRoute])).toThrow(/duplicate route 'get \/projects\/\{\}'/);
+    expect(() => new OperationRegistry([...allOperations, sameRoute])).toThrow(
+      /duplicate route 'get \/projects\/\{\}'/,
+    );
     const renamedParam = defineOperation({
       id: "get_project_by_slug",
       summary: "Same route, other param name",
@@ -216,7 +230,11 @@ describe("@hono/zod-openapi pitfalls", () => {
       handler: async () => ({}),
     });
     expect(() => new OperationRegistry([...allOperations, renamedParam])).toThrow(/duplicate route/);
-    const otherMethod: Operation = { ...getProject, id: "put_project_again", http: { method: "put", path: "/projects/{project}" } };
+    const otherMethod: Operation = {
+      ...getProject,
+      id: "put_project_again",
+      http: { method: "put", path: "/projects/{project}" },
+    };
     expect(() => new OperationRegistry([...allOperations, otherMethod])).not.toThrow();
   });
 

@@ -2,7 +2,7 @@
 // handle 3.1 poorly. operationId = operation id, so LLM tool-calling and n8n get the same names as MCP.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { errorStatus, type ErrorCode } from "../core/kernel/errors.ts";
+import { type ErrorCode, errorStatus } from "../core/kernel/errors.ts";
 import { isProjectScoped, levelOf, type Operation } from "../core/kernel/operation.ts";
 
 const ErrorBody = z
@@ -73,7 +73,9 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
             schema: rest
               .omit({ content_base64: true })
               .partial()
-              .extend({ file: z.string().meta({ format: "binary", description: "The file; its name is the default filename" }) }),
+              .extend({
+                file: z.string().meta({ format: "binary", description: "The file; its name is the default filename" }),
+              }),
           },
         }
       : {};
@@ -99,13 +101,18 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
       path: `/v1${op.http.path}`,
       operationId: op.id,
       summary: op.summary,
-      description: [op.description, scopeNote, op.effect === "destructive" ? "Destructive." : ""].filter(Boolean).join("\n\n"),
+      description: [op.description, scopeNote, op.effect === "destructive" ? "Destructive." : ""]
+        .filter(Boolean)
+        .join("\n\n"),
       tags: op.tags,
       security: op.public ? [] : [{ bearerAuth: [] }],
       request: {
         params: params.length ? op.input.pick(mask) : undefined,
         query: !readsBody && hasRest ? rest : undefined,
-        body: readsBody && hasRest ? { required: true, content: { "application/json": { schema: rest }, ...multipartBody(rest) } } : undefined,
+        body:
+          readsBody && hasRest
+            ? { required: true, content: { "application/json": { schema: rest }, ...multipartBody(rest) } }
+            : undefined,
         headers:
           op.effect !== "read"
             ? z.object({
@@ -124,7 +131,8 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
 const info = {
   title: "Bosun API",
   version: "0.1.0",
-  description: "The agent-first control plane for hosting platforms. Every operation here is also an MCP tool of the same name.",
+  description:
+    "The agent-first control plane for hosting platforms. Every operation here is also an MCP tool of the same name.",
 };
 
 export function openApiDocument(operations: readonly Operation[], version: "3.1" | "3.0", serverUrl = "/"): object {

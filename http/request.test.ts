@@ -2,7 +2,7 @@
 // right past trusted hops, so entries a client writes itself (the left-most) are never believed.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTrustProxy, type TrustProxy } from "../core/config.ts";
@@ -16,12 +16,15 @@ function get(port: number, path: string, opts: { from?: string; xff?: string; me
     const headers: Record<string, string> = {};
     if (opts.xff !== undefined) headers["X-Forwarded-For"] = opts.xff;
     if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-    const req = http.request({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", localAddress: opts.from ?? "127.0.0.1", headers }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, path, method: opts.method ?? "GET", localAddress: opts.from ?? "127.0.0.1", headers },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      },
+    );
     req.on("error", reject);
     req.end(opts.body);
   });
@@ -39,7 +42,13 @@ describe("clientIp", () => {
   let trust: TrustProxy = false;
   beforeAll(async () => {
     const app = new Hono();
-    const platform = { config: { get trustProxy() { return trust; } } } as unknown as Platform;
+    const platform = {
+      config: {
+        get trustProxy() {
+          return trust;
+        },
+      },
+    } as unknown as Platform;
     app.get("/ip", (c) => c.json({ ip: clientIp(c, platform) }));
     server = await listen(app.fetch);
     port = (server.address() as AddressInfo).port;
@@ -74,7 +83,9 @@ describe("clientIp", () => {
     expect(await ipWith(trusted, { xff: "10.9.9.9, 10.1.2.3" })).toBe("10.9.9.9");
     // A peer outside the list is the client: whatever header it sends is not read.
     expect(await ipWith(trusted, { from: "127.0.0.2", xff: "198.51.100.1" })).toBe("127.0.0.2");
-    expect(await ipWith(parseTrustProxy("loopback"), { from: "127.0.0.2", xff: "6.6.6.6, 198.51.100.1" })).toBe("198.51.100.1");
+    expect(await ipWith(parseTrustProxy("loopback"), { from: "127.0.0.2", xff: "6.6.6.6, 198.51.100.1" })).toBe(
+      "198.51.100.1",
+    );
     // An IPv4-mapped entry is one spelling of the address.
     expect(await ipWith(trusted, { xff: "::ffff:198.51.100.1" })).toBe("198.51.100.1");
     // Garbage a (misconfigured) proxy passed on is not an address: fall back to the peer.
@@ -114,7 +125,11 @@ describe("the login limit behind a proxy", () => {
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 429, 429]);
-    const audit = await t.platform.db.selectFrom("audit_events").select("client_ip").where("operation", "=", "login").execute();
+    const audit = await t.platform.db
+      .selectFrom("audit_events")
+      .select("client_ip")
+      .where("operation", "=", "login")
+      .execute();
     expect(new Set(audit.map((a) => a.client_ip))).toEqual(new Set(["198.51.100.50"]));
   });
 });

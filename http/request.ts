@@ -39,7 +39,10 @@ async function fromMultipart(op: Operation, c: Context): Promise<Record<string, 
       out.content_base64 = Buffer.from(await value.arrayBuffer()).toString("base64");
       out.filename ??= value.name;
     } else {
-      throw validationError([{ path: key, message: "unexpected file part" }], `part '${key}' is a file; send the file as the part named 'file'`);
+      throw validationError(
+        [{ path: key, message: "unexpected file part" }],
+        `part '${key}' is a file; send the file as the part named 'file'`,
+      );
     }
   }
   return out;
@@ -68,7 +71,13 @@ export function clientIp(c: Context, platform: Platform): string | null {
   const trust = trustOf(platform.config.trustProxy);
   // In-process requests (tests, app.request) have no socket: only a hop count can reach past it.
   const found = trust
-    ? proxyAddr({ headers: { "x-forwarded-for": c.req.header("x-forwarded-for") }, socket: { remoteAddress: socket } } as unknown as IncomingMessage, trust)
+    ? proxyAddr(
+        {
+          headers: { "x-forwarded-for": c.req.header("x-forwarded-for") },
+          socket: { remoteAddress: socket },
+        } as unknown as IncomingMessage,
+        trust,
+      )
     : socket;
   if (!found || !net.isIP(found)) return socket ?? null;
   // One spelling per address, so `::ffff:1.2.3.4` and `1.2.3.4` share one rate-limit window.
@@ -114,7 +123,8 @@ function fromQuery(op: Operation, c: Context): Record<string, unknown> {
     const kind = kinds.get(key);
     const last = values[values.length - 1]!;
     if (kind === "array") out[key] = values.flatMap((v) => v.split(",")).filter(Boolean);
-    else if ((kind === "number" || kind === "integer") && last.trim() !== "" && !Number.isNaN(Number(last))) out[key] = Number(last);
+    else if ((kind === "number" || kind === "integer") && last.trim() !== "" && !Number.isNaN(Number(last)))
+      out[key] = Number(last);
     else if (kind === "boolean" && (last === "true" || last === "false")) out[key] = last === "true";
     else out[key] = last;
   }

@@ -1,6 +1,6 @@
 // REST: one route per operation under /v1, all through the invoker. No behaviour lives here.
 import type { Context, Hono } from "hono";
-import { invoke, type InvokeOptions } from "../core/kernel/invoker.ts";
+import { type InvokeOptions, invoke } from "../core/kernel/invoker.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { errorResponse } from "./http-errors.ts";

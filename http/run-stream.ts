@@ -31,7 +31,13 @@ export function mountRunStream(app: Hono, platform: Platform) {
     if (after !== undefined && !/^\d+$/.test(after)) after = undefined;
     const read = async () => {
       const principal = await principalFor(c, platform, "rest");
-      return (await invoke(platform, "list_agent_run_events", { project, run_id, ...(after ? { after } : {}) }, principal, { requestId: c.get("requestId") })) as Page;
+      return (await invoke(
+        platform,
+        "list_agent_run_events",
+        { project, run_id, ...(after ? { after } : {}) },
+        principal,
+        { requestId: c.get("requestId") },
+      )) as Page;
     };
     let first: Page;
     try {
@@ -75,7 +81,10 @@ export function mountRunStream(app: Hono, platform: Platform) {
             page = await read();
           } catch (err) {
             const e = err as { code?: string; message?: string };
-            await stream.writeSSE({ event: "error", data: JSON.stringify({ code: e.code ?? "internal", message: e.message ?? "error" }) });
+            await stream.writeSSE({
+              event: "error",
+              data: JSON.stringify({ code: e.code ?? "internal", message: e.message ?? "error" }),
+            });
             break;
           }
         }

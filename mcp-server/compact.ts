@@ -5,13 +5,15 @@ import { z } from "zod";
 import { validationError } from "../core/kernel/errors.ts";
 import { zodIssues } from "../core/kernel/invoker.ts";
 import type { Operation } from "../core/kernel/operation.ts";
-import { searchOperations, toolFor, type ToolDef } from "./tools.ts";
+import { searchOperations, type ToolDef, toolFor } from "./tools.ts";
 
 export const SEARCH = "search_operations";
 export const CALL = "call_operation";
 
 const SearchInput = z.object({ query: z.string().max(200) }).strict();
-const CallInput = z.object({ id: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()).default({}) }).strict();
+const CallInput = z
+  .object({ id: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()).default({}) })
+  .strict();
 
 /** The two tools. call_operation can do whatever the visible operations can, so its hints are theirs combined. */
 export function compactTools(visible: readonly Operation[]): ToolDef[] {
@@ -23,7 +25,12 @@ export function compactTools(visible: readonly Operation[]): ToolDef[] {
       description:
         "Search the operations you can call, by words such as 'project', 'token', 'audit' (an empty query lists the first ones). " +
         "Returns their ids, summaries and input schemas; then run one with call_operation. Read-only.",
-      inputSchema: { type: "object", properties: { query: { type: "string", maxLength: 200 } }, required: ["query"], additionalProperties: false },
+      inputSchema: {
+        type: "object",
+        properties: { query: { type: "string", maxLength: 200 } },
+        required: ["query"],
+        additionalProperties: false,
+      },
       outputSchema: {
         type: "object",
         properties: {
@@ -43,7 +50,13 @@ export function compactTools(visible: readonly Operation[]): ToolDef[] {
         },
         required: ["operations"],
       },
-      annotations: { title: "Find Bosun operations", readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: {
+        title: "Find Bosun operations",
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     {
       name: CALL,

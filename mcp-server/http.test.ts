@@ -5,8 +5,8 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../http/app.ts";
 import { MAX_JSON_BODY } from "../http/request.ts";
-import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
+import { connectMcp } from "../testkit/mcp-client.ts";
 
 let t: TestPlatform;
 let token: string;
@@ -28,7 +28,8 @@ const initialize = JSON.stringify({
   method: "initialize",
   params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
 });
-const toolsCall = (name: string) => JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name, arguments: {} } });
+const toolsCall = (name: string) =>
+  JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name, arguments: {} } });
 
 describe("authentication", () => {
   it("answers /mcp without a bearer with 401 JSON, and the SDK client sees the 401", async () => {
@@ -42,7 +43,11 @@ describe("authentication", () => {
 
   it("answers an invalid or malformed token with 401", async () => {
     for (const authorization of ["Bearer bsn_not-a-real-token", "Bearer garbage.jwt.value", "Basic dXNlcjpwYXNz"]) {
-      const res = await t.app.request("/mcp", { method: "POST", headers: { ...MCP_HEADERS, Authorization: authorization }, body: initialize });
+      const res = await t.app.request("/mcp", {
+        method: "POST",
+        headers: { ...MCP_HEADERS, Authorization: authorization },
+        body: initialize,
+      });
       expect.soft(res.status, authorization).toBe(401);
       expect.soft((await res.json()).error.code, authorization).toBe("unauthorized");
     }
@@ -74,7 +79,11 @@ describe("authentication", () => {
       expect(outcome.result.isError).toBe(true);
       expect(JSON.parse((outcome.result.content[0] as { text: string }).text).error.code).toBe("unauthorized");
     }
-    const raw = await t.app.request("/mcp", { method: "POST", headers: { ...MCP_HEADERS, Authorization: `Bearer ${doomed}` }, body: toolsCall("list_projects") });
+    const raw = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${doomed}` },
+      body: toolsCall("list_projects"),
+    });
     expect(raw.status).toBe(401);
     expect((await raw.json()).error).toMatchObject({ code: "unauthorized", message: "this token has been revoked" });
   });
@@ -87,7 +96,11 @@ describe("DNS-rebinding guard", () => {
     guarded = createApp(t.platform, { mcp: { allowedHosts } });
   });
   const post = (headers: Record<string, string>) =>
-    guarded.request("http://127.0.0.1:8787/mcp", { method: "POST", headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, ...headers }, body: initialize });
+    guarded.request("http://127.0.0.1:8787/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, ...headers },
+      body: initialize,
+    });
 
   it("refuses a foreign Host or Origin with 403, before looking at the credential", async () => {
     for (const headers of <Record<string, string>[]>[
@@ -103,7 +116,11 @@ describe("DNS-rebinding guard", () => {
       expect.soft(res.status, what).toBe(403);
       expect.soft((await res.json()).error.code, what).toBe("forbidden");
     }
-    const anonymous = await guarded.request("http://127.0.0.1:8787/mcp", { method: "POST", headers: { ...MCP_HEADERS, Host: "evil.example" }, body: initialize });
+    const anonymous = await guarded.request("http://127.0.0.1:8787/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Host: "evil.example" },
+      body: initialize,
+    });
     expect(anonymous.status).toBe(403);
   });
 
@@ -120,7 +137,9 @@ describe("DNS-rebinding guard", () => {
       expect.soft(await res.text(), what).toContain('"serverInfo"');
     }
     // Unguarded elsewhere: the guard belongs to /mcp only.
-    const rest = await guarded.request("http://evil.example/v1/projects", { headers: { Authorization: `Bearer ${token}`, Host: "evil.example" } });
+    const rest = await guarded.request("http://evil.example/v1/projects", {
+      headers: { Authorization: `Bearer ${token}`, Host: "evil.example" },
+    });
     expect(rest.status).toBe(200);
   });
 
@@ -136,7 +155,10 @@ describe("DNS-rebinding guard", () => {
 describe("stateless transport", () => {
   it("answers GET and DELETE with 405 (no session stream to open or end)", async () => {
     for (const method of ["GET", "DELETE"]) {
-      const res = await t.app.request("/mcp", { method, headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" } });
+      const res = await t.app.request("/mcp", {
+        method,
+        headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
+      });
       expect.soft(res.status, method).toBe(405);
       expect.soft(res.headers.get("allow"), method).toBe("POST");
       await res.body?.cancel();
@@ -144,7 +166,11 @@ describe("stateless transport", () => {
   });
 
   it("answers each POST on its own, without initialize first", async () => {
-    const res = await t.app.request("/mcp", { method: "POST", headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` }, body: toolsCall("list_projects") });
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` },
+      body: toolsCall("list_projects"),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("mcp-session-id")).toBeNull();
     expect(await res.text()).toContain('"structuredContent"');
@@ -152,7 +178,11 @@ describe("stateless transport", () => {
 
   it("refuses a body over the limit with 413", async () => {
     const body = JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping", params: { pad: "x".repeat(MAX_JSON_BODY) } });
-    const res = await t.app.request("/mcp", { method: "POST", headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` }, body });
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}` },
+      body,
+    });
     expect(res.status).toBe(413);
     expect((await res.json()).error.code).toBe("payload_too_large");
   });

@@ -7,7 +7,7 @@ import { BosunError } from "../core/kernel/errors.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { createMcpServer } from "./server.ts";
-import { parseView, tagsOf, type McpView } from "./view.ts";
+import { type McpView, parseView, tagsOf } from "./view.ts";
 
 /**
  * A web page on another site can make a browser send requests to a loopback server by rebinding its own name
@@ -31,22 +31,36 @@ export function checkHostAndOrigin(host: string, origin: string | undefined, all
  * lets a server answer 405, and SDK clients then carry on with POST alone.
  */
 const methodNotAllowed = () =>
-  new Response(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: this server is stateless; use POST." }, id: null }), {
-    status: 405,
-    headers: { Allow: "POST", "Content-Type": "application/json" },
-  });
+  new Response(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      error: { code: -32000, message: "Method not allowed: this server is stateless; use POST." },
+      id: null,
+    }),
+    {
+      status: 405,
+      headers: { Allow: "POST", "Content-Type": "application/json" },
+    },
+  );
 
 /** Answers one MCP HTTP request for an authenticated principal, in the view its query asks for. */
 export function mcpHttpHandler(platform: Platform) {
   const knownTags = tagsOf(platform.operations.operations);
   return (request: Request, principal: Principal, requestId?: string): Promise<Response> => {
-    const view = request.method === "POST" ? parseView(Object.fromEntries(new URL(request.url).searchParams), knownTags) : {};
+    const view =
+      request.method === "POST" ? parseView(Object.fromEntries(new URL(request.url).searchParams), knownTags) : {};
     return answerMcp(platform, request, principal, view, requestId);
   };
 }
 
 /** Answers one MCP HTTP request in a given view (the API's /mcp parses it from the query; a site's is fixed). */
-export async function answerMcp(platform: Platform, request: Request, principal: Principal, view: McpView, requestId?: string): Promise<Response> {
+export async function answerMcp(
+  platform: Platform,
+  request: Request,
+  principal: Principal,
+  view: McpView,
+  requestId?: string,
+): Promise<Response> {
   if (request.method !== "POST") return methodNotAllowed();
   const server = createMcpServer(platform, principal, view, requestId);
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });

@@ -2,13 +2,13 @@
 // Errors come back as tool results with isError and the same { error: { code, message } } body as REST.
 // One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import {
   CallToolRequestSchema,
-  ListToolsRequestSchema,
   type CallToolResult,
+  ListToolsRequestSchema,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
@@ -37,7 +37,10 @@ function errorResult(err: unknown): CallToolResult {
 
 function okResult(output: unknown): CallToolResult {
   // structuredContent must be an object; every operation's output is one, this only guards the protocol.
-  const structured = output && typeof output === "object" && !Array.isArray(output) ? (output as Record<string, unknown>) : { result: output };
+  const structured =
+    output && typeof output === "object" && !Array.isArray(output)
+      ? (output as Record<string, unknown>)
+      : { result: output };
   return { content: [{ type: "text", text: JSON.stringify(output) }], structuredContent: structured };
 }
 
@@ -48,14 +51,25 @@ function okResult(output: unknown): CallToolResult {
 // A server is built per HTTP request; one validator (and its compiled-schema cache) serves them all.
 const jsonSchemaValidator = new AjvJsonSchemaValidator();
 
-export function createMcpServer(platform: Platform, basePrincipal: Principal, view: McpView = {}, requestId?: string): Server {
+export function createMcpServer(
+  platform: Platform,
+  basePrincipal: Principal,
+  view: McpView = {},
+  requestId?: string,
+): Server {
   const pinned = !!view.project;
-  const principal: Principal = pinned ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } } : basePrincipal;
+  const principal: Principal = pinned
+    ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } }
+    : basePrincipal;
   const visible = visibleOperations(platform.operations.operations, principal, view);
   const visibleById = new Map(visible.map((op) => [op.id, op]));
   const { fixed } = view;
   const compact = view.mode === "compact" && !fixed;
-  const tools = fixed ? fixedTools(visible, fixed) : compact ? compactTools(visible) : visible.map((op) => toolFor(op, pinned));
+  const tools = fixed
+    ? fixedTools(visible, fixed)
+    : compact
+      ? compactTools(visible)
+      : visible.map((op) => toolFor(op, pinned));
 
   const server = new Server(
     { name: fixed?.name ?? "bosun", version: VERSION },
@@ -76,9 +90,15 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
    */
   function resolve(name: string): Operation {
     const id = operationIdOf(name, view);
-    const op = id === undefined ? undefined : (visibleById.get(id) ?? (platform.operations.has(id) ? platform.operations.get(id) : undefined));
+    const op =
+      id === undefined
+        ? undefined
+        : (visibleById.get(id) ?? (platform.operations.has(id) ? platform.operations.get(id) : undefined));
     if (!op || !onMcp(op)) throw notFound("tool", name);
-    if (!inView(op, view)) throw new BosunError("not_found", `tool '${id}' is not offered in this view (read_only or toolsets)`, { resource: "tool" });
+    if (!inView(op, view))
+      throw new BosunError("not_found", `tool '${id}' is not offered in this view (read_only or toolsets)`, {
+        resource: "tool",
+      });
     return op;
   }
 
@@ -87,7 +107,11 @@ export function createMcpServer(platform: Platform, basePrincipal: Principal, vi
     // Pinned: the project comes from the pin. A project the caller names anyway is left for the invoker,
     // whose pin check refuses any other project (not_found), rather than being silently replaced.
     // A fixed view's arguments (a site's own endpoint: its site) are the endpoint's, not the client's to change.
-    const input = fixed ? { ...args, ...fixed.args } : pinned && isProjectScoped(op) && args.project === undefined ? { ...args, project: view.project } : args;
+    const input = fixed
+      ? { ...args, ...fixed.args }
+      : pinned && isProjectScoped(op) && args.project === undefined
+        ? { ...args, project: view.project }
+        : args;
     // The key may come in the request's _meta (the MCP place for it) or, for clients that cannot set _meta,
     // as an `_idempotency_key` argument.
     const { _idempotency_key: argKey, ...rest } = input as Record<string, unknown> & { _idempotency_key?: unknown };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
+import { connectMcp } from "../testkit/mcp-client.ts";
 
 let t: TestPlatform;
 beforeAll(async () => {
@@ -15,10 +15,16 @@ it("lists tools filtered by scope and calls one through the invoker", async () =
   const names = tools.map((x) => x.name);
   expect(names).toContain("create_project");
   expect(names).not.toContain("create_api_token");
-  const created = await client.callTool({ name: "create_project", arguments: { slug: "mcp-site", name: "M", kind: "site" } });
+  const created = await client.callTool({
+    name: "create_project",
+    arguments: { slug: "mcp-site", name: "M", kind: "site" },
+  });
   expect(created.isError).toBeFalsy();
   expect(created.structuredContent).toMatchObject({ slug: "mcp-site", role: "owner" });
-  const dup = await client.callTool({ name: "create_project", arguments: { slug: "mcp-site", name: "M", kind: "site" } });
+  const dup = await client.callTool({
+    name: "create_project",
+    arguments: { slug: "mcp-site", name: "M", kind: "site" },
+  });
   expect(dup.isError).toBe(true);
   expect(JSON.parse((dup.content as { text: string }[])[0]!.text).error.code).toBe("conflict");
   await client.close();

@@ -9,15 +9,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult, JSONRPCMessage, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineOperation } from "../core/kernel/operation.ts";
-import { freshPostgresDatabase, startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
+import { freshPostgresDatabase, startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "bosun.js");
@@ -51,7 +51,11 @@ let serverUrl: string;
 const children: { client: Client; transport: StdioClientTransport; pid: number | null }[] = [];
 
 function baseEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? os.tmpdir(), BOSUN_LOG_LEVEL: "warn" };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? os.tmpdir(),
+    BOSUN_LOG_LEVEL: "warn",
+  };
   if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR; // where tsx keeps its compile cache
   return { ...env, ...extra };
 }
@@ -67,7 +71,13 @@ const isAlive = (pid: number) => {
 
 async function spawnMcp(args: string[], env: Record<string, string>) {
   let stderr = "";
-  const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", ...args], cwd: ROOT, env, stderr: "pipe" });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN, "mcp", ...args],
+    cwd: ROOT,
+    env,
+    stderr: "pipe",
+  });
   transport.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const client = new Client({ name: "bosun-stdio-test", version: "0.0.0" });
   const child = { client, transport, pid: null as number | null };
@@ -91,7 +101,11 @@ beforeAll(async () => {
   if (isPostgresUrl(process.env.DATABASE_URL)) pgdb = await freshPostgresDatabase(process.env.DATABASE_URL);
   localEnv = baseEnv({ BOSUN_DATA_DIR: dataDir, ...(pgdb ? { DATABASE_URL: pgdb.url } : {}) });
   const [minted, platform] = await Promise.all([
-    promisify(execFile)(process.execPath, [BIN, "token", "create", "--name", "t", "--preset", "full"], { cwd: ROOT, env: localEnv, timeout: 60_000 }),
+    promisify(execFile)(process.execPath, [BIN, "token", "create", "--name", "t", "--preset", "full"], {
+      cwd: ROOT,
+      env: localEnv,
+      timeout: 60_000,
+    }),
     startTestPlatform({ operations: [progressProbe] }),
   ]);
   t = platform;
@@ -124,7 +138,9 @@ describe("bosun mcp on its own database", () => {
     expect(created.isError, JSON.stringify(created)).toBeFalsy();
     expect(created.structuredContent).toMatchObject({ slug: "stdio-site", role: "owner" });
     const listed = await call(client, "list_projects");
-    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual(["stdio-site"]);
+    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual([
+      "stdio-site",
+    ]);
     const dup = await call(client, "create_project", { slug: "stdio-site", name: "Stdio", kind: "site" });
     expect(dup.isError).toBe(true);
     expect(toolError(dup).code).toBe("conflict");
@@ -140,7 +156,10 @@ describe("bosun mcp on its own database", () => {
   });
 
   it("takes view flags, and stops working once its token is revoked", async () => {
-    const { client } = await spawnMcp(["--project", "stdio-site", "--mode", "compact"], baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }));
+    const { client } = await spawnMcp(
+      ["--project", "stdio-site", "--mode", "compact"],
+      baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }),
+    );
     const { tools } = await client.listTools(undefined, WAIT);
     expect(tools.map((x) => x.name)).toEqual(["search_operations", "call_operation"]);
     const got = await call(client, "call_operation", { id: "get_project", input: {} });
@@ -149,7 +168,9 @@ describe("bosun mcp on its own database", () => {
     const me = await call(client, "call_operation", { id: "get_me", input: {} });
     const prefix = (me.structuredContent as { credential: { prefix: string } }).credential.prefix;
     const tokens = await call(client, "call_operation", { id: "list_api_tokens", input: {} });
-    const id = (tokens.structuredContent as { tokens: { id: string; prefix: string }[] }).tokens.find((x) => x.prefix === prefix)!.id;
+    const id = (tokens.structuredContent as { tokens: { id: string; prefix: string }[] }).tokens.find(
+      (x) => x.prefix === prefix,
+    )!.id;
     const revoked = await call(client, "call_operation", { id: "revoke_api_token", input: { id } });
     expect(revoked.isError).toBeFalsy();
     // The process resolved its principal at start; the invoker re-checks the credential on every call.
@@ -164,9 +185,17 @@ describe("bosun mcp relaying to BOSUN_URL", () => {
   let relayToken: string;
   beforeAll(async () => {
     relayToken = await (await t.account()).token(["*"]);
-    expect((await t.request("POST", "/v1/projects", { token: relayToken, body: { slug: "relay-site", name: "Relay", kind: "site" } })).status).toBe(201);
+    expect(
+      (
+        await t.request("POST", "/v1/projects", {
+          token: relayToken,
+          body: { slug: "relay-site", name: "Relay", kind: "site" },
+        })
+      ).status,
+    ).toBe(201);
   });
-  const relayEnv = (token: string) => baseEnv({ BOSUN_URL: serverUrl, BOSUN_TOKEN: token, BOSUN_DATA_DIR: path.join(dataDir, "unused") });
+  const relayEnv = (token: string) =>
+    baseEnv({ BOSUN_URL: serverUrl, BOSUN_TOKEN: token, BOSUN_DATA_DIR: path.join(dataDir, "unused") });
 
   it("relays tools/call and passes the view flags along (--read-only)", async () => {
     const { client, transport } = await spawnMcp(["--read-only"], relayEnv(relayToken));
@@ -176,7 +205,9 @@ describe("bosun mcp relaying to BOSUN_URL", () => {
     expect(tools.map((x) => x.name)).not.toContain("create_project");
 
     const listed = await call(client, "list_projects");
-    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual(["relay-site"]);
+    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual([
+      "relay-site",
+    ]);
     const refused = await call(client, "create_project", { slug: "nope-site", name: "N", kind: "site" });
     expect(refused.isError).toBe(true);
     expect(toolError(refused).code).toBe("not_found");
@@ -192,14 +223,20 @@ describe("bosun mcp relaying to BOSUN_URL", () => {
       dispatch(msg);
     };
     const events: Progress[] = []; // filled, or not, by the race above: not asserted
-    const probed = (await client.callTool({ name: "progress_probe", arguments: {} }, undefined, { ...WAIT, onprogress: (p) => events.push(p) })) as CallToolResult;
+    const probed = (await client.callTool({ name: "progress_probe", arguments: {} }, undefined, {
+      ...WAIT,
+      onprogress: (p) => events.push(p),
+    })) as CallToolResult;
     expect(probed.structuredContent).toEqual({ done: true });
     const progressToken = (wire[0] as { params?: { progressToken?: unknown } }).params?.progressToken;
     expect(progressToken).toBeDefined();
     expect(wire).toEqual([
       { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, progress: 1, total: 2 } },
       { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, progress: 2, total: 2 } },
-      expect.objectContaining({ id: progressToken, result: expect.objectContaining({ structuredContent: { done: true } }) }),
+      expect.objectContaining({
+        id: progressToken,
+        result: expect.objectContaining({ structuredContent: { done: true } }),
+      }),
     ]);
     await client.close();
   });
@@ -218,7 +255,13 @@ describe("bosun mcp relaying to BOSUN_URL", () => {
       [[], "bsn_not-a-real-token", 401],
       [["--toolsets", "nope"], relayToken, 400],
     ] as const) {
-      const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", ...args], cwd: ROOT, env: relayEnv(token), stderr: "pipe" });
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, "mcp", ...args],
+        cwd: ROOT,
+        env: relayEnv(token),
+        stderr: "pipe",
+      });
       const client = new Client({ name: "bosun-stdio-test", version: "0.0.0" });
       children.push({ client, transport, pid: null });
       const started = Date.now();

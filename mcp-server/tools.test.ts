@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineOperation } from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
+import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
 import { IDEMPOTENCY_META } from "./server.ts";
-import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 
 // No built-in operation reports progress yet: this one does, twice, to prove the plumbing.
 const progressProbe = defineOperation({
@@ -89,7 +89,9 @@ describe("tools", () => {
       if (op.description) expect.soft(tool.description, op.id).toContain(op.description);
       expect.soft(tool.description!.length, op.id).toBeGreaterThan(op.summary.length + 10);
       expect.soft(tool.inputSchema.type, op.id).toBe("object");
-      expect.soft(Object.keys(tool.inputSchema.properties ?? {}).sort(), op.id).toEqual(Object.keys(op.input.shape).sort());
+      expect
+        .soft(Object.keys(tool.inputSchema.properties ?? {}).sort(), op.id)
+        .toEqual(Object.keys(op.input.shape).sort());
       expect.soft(tool.outputSchema?.type, op.id).toBe("object");
       expect.soft(tool.annotations, op.id).toMatchObject({
         readOnlyHint: op.effect === "read",
@@ -101,7 +103,10 @@ describe("tools", () => {
     }
     const create = tools.find((x) => x.name === "create_project")!;
     expect(create.inputSchema.required).toEqual(expect.arrayContaining(["slug", "name", "kind"]));
-    expect(tools.find((x) => x.name === "delete_project")!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(tools.find((x) => x.name === "delete_project")!.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+    });
   });
 
   it("shows a caller only the tools its scopes allow", async () => {
@@ -114,8 +119,16 @@ describe("tools", () => {
       .map((op) => op.id)
       .sort();
     expect(names).toEqual(allowed);
-    expect(names).toEqual(expect.arrayContaining(["list_projects", "get_project", "list_project_members", "list_scopes"]));
-    for (const hidden of ["create_project", "delete_project", "create_api_token", "list_accounts", "list_audit_events"]) {
+    expect(names).toEqual(
+      expect.arrayContaining(["list_projects", "get_project", "list_project_members", "list_scopes"]),
+    );
+    for (const hidden of [
+      "create_project",
+      "delete_project",
+      "create_api_token",
+      "list_accounts",
+      "list_audit_events",
+    ]) {
       expect(names).not.toContain(hidden);
     }
   });
@@ -156,18 +169,89 @@ describe("tools", () => {
     const owner = await t.account();
     const ownerToken = await owner.token(["*"]);
     const reader = await owner.token(["projects:read"]);
-    expect((await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug: "err-site", name: "E", kind: "site" } })).status).toBe(201);
+    expect(
+      (
+        await t.request("POST", "/v1/projects", {
+          token: ownerToken,
+          body: { slug: "err-site", name: "E", kind: "site" },
+        })
+      ).status,
+    ).toBe(201);
     const ownerMcp = await connect(ownerToken);
     const readerMcp = await connect(reader);
 
-    const cases: { what: string; client: Client; tool: string; args: Record<string, unknown>; rest: [string, string, unknown?]; token: string; code: string }[] = [
-      { what: "invalid input", client: ownerMcp, tool: "create_project", args: { slug: "Bad Slug!", name: "", kind: "house" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "validation_error" },
-      { what: "unknown field", client: ownerMcp, tool: "create_project", args: { slug: "ok-slug", name: "n", kind: "site", colour: "red" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "validation_error" },
-      { what: "conflict", client: ownerMcp, tool: "create_project", args: { slug: "err-site", name: "E", kind: "site" }, rest: ["POST", "/v1/projects"], token: ownerToken, code: "conflict" },
-      { what: "missing project", client: ownerMcp, tool: "get_project", args: { project: "no-such-site" }, rest: ["GET", "/v1/projects/no-such-site"], token: ownerToken, code: "not_found" },
-      { what: "bad path value", client: ownerMcp, tool: "get_project", args: { project: "X" }, rest: ["GET", "/v1/projects/X"], token: ownerToken, code: "validation_error" },
-      { what: "missing scope", client: readerMcp, tool: "create_project", args: { slug: "new-site", name: "N", kind: "site" }, rest: ["POST", "/v1/projects"], token: reader, code: "insufficient_scope" },
-      { what: "missing scope (destructive)", client: readerMcp, tool: "delete_project", args: { project: "err-site" }, rest: ["DELETE", "/v1/projects/err-site"], token: reader, code: "insufficient_scope" },
+    const cases: {
+      what: string;
+      client: Client;
+      tool: string;
+      args: Record<string, unknown>;
+      rest: [string, string, unknown?];
+      token: string;
+      code: string;
+    }[] = [
+      {
+        what: "invalid input",
+        client: ownerMcp,
+        tool: "create_project",
+        args: { slug: "Bad Slug!", name: "", kind: "house" },
+        rest: ["POST", "/v1/projects"],
+        token: ownerToken,
+        code: "validation_error",
+      },
+      {
+        what: "unknown field",
+        client: ownerMcp,
+        tool: "create_project",
+        args: { slug: "ok-slug", name: "n", kind: "site", colour: "red" },
+        rest: ["POST", "/v1/projects"],
+        token: ownerToken,
+        code: "validation_error",
+      },
+      {
+        what: "conflict",
+        client: ownerMcp,
+        tool: "create_project",
+        args: { slug: "err-site", name: "E", kind: "site" },
+        rest: ["POST", "/v1/projects"],
+        token: ownerToken,
+        code: "conflict",
+      },
+      {
+        what: "missing project",
+        client: ownerMcp,
+        tool: "get_project",
+        args: { project: "no-such-site" },
+        rest: ["GET", "/v1/projects/no-such-site"],
+        token: ownerToken,
+        code: "not_found",
+      },
+      {
+        what: "bad path value",
+        client: ownerMcp,
+        tool: "get_project",
+        args: { project: "X" },
+        rest: ["GET", "/v1/projects/X"],
+        token: ownerToken,
+        code: "validation_error",
+      },
+      {
+        what: "missing scope",
+        client: readerMcp,
+        tool: "create_project",
+        args: { slug: "new-site", name: "N", kind: "site" },
+        rest: ["POST", "/v1/projects"],
+        token: reader,
+        code: "insufficient_scope",
+      },
+      {
+        what: "missing scope (destructive)",
+        client: readerMcp,
+        tool: "delete_project",
+        args: { project: "err-site" },
+        rest: ["DELETE", "/v1/projects/err-site"],
+        token: reader,
+        code: "insufficient_scope",
+      },
     ];
     for (const c of cases) {
       const res = await call(c.client, c.tool, c.args);
@@ -187,12 +271,19 @@ describe("tools", () => {
     const user = await t.account();
     const client = await connect(await user.token(["projects:read", "projects:write"]));
     const call = () =>
-      client.callTool({ name: "create_project", arguments: { slug: "once-only", name: "Once", kind: "site" }, _meta: { [IDEMPOTENCY_META]: "retry-1" } }) as Promise<CallToolResult>;
+      client.callTool({
+        name: "create_project",
+        arguments: { slug: "once-only", name: "Once", kind: "site" },
+        _meta: { [IDEMPOTENCY_META]: "retry-1" },
+      }) as Promise<CallToolResult>;
     const first = await call();
     const second = await call();
     expect(first.isError).toBeFalsy();
     expect(second).toEqual(first);
-    const fresh = (await client.callTool({ name: "create_project", arguments: { slug: "once-only", name: "Once", kind: "site" } })) as CallToolResult;
+    const fresh = (await client.callTool({
+      name: "create_project",
+      arguments: { slug: "once-only", name: "Once", kind: "site" },
+    })) as CallToolResult;
     expect(fresh.isError).toBe(true); // without the key it is a new attempt
     expect(toolError(fresh).code).toBe("conflict");
   });
@@ -203,7 +294,9 @@ describe("tools", () => {
     expect(res.isError).toBe(true);
     expect(toolError(res)).toMatchObject({ code: "not_found" });
     // login exists, but is not a tool
-    expect(toolError(await call(client, "login", { email: "a@b.test", password: "x" }))).toMatchObject({ code: "not_found" });
+    expect(toolError(await call(client, "login", { email: "a@b.test", password: "x" }))).toMatchObject({
+      code: "not_found",
+    });
   });
 });
 
@@ -235,10 +328,14 @@ describe("protocol", () => {
     // The same through compact mode's call_operation: it takes the same path.
     const compact = await connect(full, "mode=compact");
     const compactEvents: Progress[] = [];
-    const viaCompact = (await compact.callTool({ name: "call_operation", arguments: { id: "progress_probe", input: {} } }, undefined, {
-      onprogress: (p) => compactEvents.push(p),
-      timeout: 10_000,
-    })) as CallToolResult;
+    const viaCompact = (await compact.callTool(
+      { name: "call_operation", arguments: { id: "progress_probe", input: {} } },
+      undefined,
+      {
+        onprogress: (p) => compactEvents.push(p),
+        timeout: 10_000,
+      },
+    )) as CallToolResult;
     expect(viaCompact.structuredContent).toEqual({ done: true });
     expect(compactEvents.map((e) => e.progress)).toEqual([1, 2]);
   });
@@ -250,7 +347,10 @@ describe("protocol", () => {
     const running = client.callTool({ name: "wait_probe", arguments: {} }).catch((err: Error) => err);
     await waiting; // the handler is waiting now (a fixed sleep would race a loaded machine)
     await client.close(); // ends the HTTP request
-    const outcome = await Promise.race([aborted.then(() => "aborted"), new Promise((r) => setTimeout(() => r("still running"), 5_000))]);
+    const outcome = await Promise.race([
+      aborted.then(() => "aborted"),
+      new Promise((r) => setTimeout(() => r("still running"), 5_000)),
+    ]);
     expect(outcome).toBe("aborted");
     expect(await running).toBeInstanceOf(Error);
   });

@@ -13,7 +13,13 @@ export interface ToolDef {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  annotations: { title: string; readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean };
+  annotations: {
+    title: string;
+    readOnlyHint: boolean;
+    destructiveHint: boolean;
+    idempotentHint: boolean;
+    openWorldHint: boolean;
+  };
 }
 
 const cache = new WeakMap<Operation, { full: ToolDef; pinned: ToolDef }>();
@@ -23,7 +29,9 @@ export function toolFor(op: Operation, pinned: boolean): ToolDef {
   if (!entry) {
     const inputSchema = toolJsonSchema(op.input, "input");
     const access = op.public ? "No scope needed." : `Needs scope ${op.scope}.`;
-    const effect = { read: "Read-only.", write: "Changes data.", destructive: "Destructive: cannot be undone." }[op.effect];
+    const effect = { read: "Read-only.", write: "Changes data.", destructive: "Destructive: cannot be undone." }[
+      op.effect
+    ];
     const full: ToolDef = {
       name: op.id,
       title: op.summary,
@@ -38,7 +46,10 @@ export function toolFor(op: Operation, pinned: boolean): ToolDef {
         openWorldHint: op.openWorld ?? false,
       },
     };
-    entry = { full, pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutFields(inputSchema, ["project"]) } : full };
+    entry = {
+      full,
+      pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutFields(inputSchema, ["project"]) } : full,
+    };
     cache.set(op, entry);
   }
   return pinned ? entry.pinned : entry.full;
@@ -75,13 +86,20 @@ export function fixedTools(visible: readonly Operation[], fixed: FixedView): Too
 export function visibleOperations(ops: readonly Operation[], principal: Principal, view: McpView): Operation[] {
   const restricted = isRestricted(principal);
   return ops.filter(
-    (op) => onMcp(op) && inView(op, view) && (op.public || hasScope(principal.scopes, op.scope!)) && !(restricted && levelOf(op) === "account"),
+    (op) =>
+      onMcp(op) &&
+      inView(op, view) &&
+      (op.public || hasScope(principal.scopes, op.scope!)) &&
+      !(restricted && levelOf(op) === "account"),
   );
 }
 
 /** search_operations: a plain word match over ids, summaries, descriptions and tags; best first. */
 export function searchOperations(ops: readonly Operation[], query: string, limit = 10): Operation[] {
-  const words = query.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const words = query
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
   const scored = ops.map((op) => {
     const id = op.id.toLowerCase();
     const text = `${op.summary} ${op.description ?? ""} ${op.tags.join(" ")}`.toLowerCase();

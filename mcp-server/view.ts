@@ -2,7 +2,7 @@
 // on /mcp (read_only, project, toolsets, mode) and as flags of `bosun mcp`; both are parsed here. A typo is
 // refused rather than read as "no restriction" or "no tools": a caller's mistake must not look like success.
 import { Slug } from "../core/kernel/common.ts";
-import { validationError, type FieldIssue } from "../core/kernel/errors.ts";
+import { type FieldIssue, validationError } from "../core/kernel/errors.ts";
 
 export interface McpView {
   /** Only read tools. */
@@ -56,10 +56,20 @@ export function parseView(raw: RawView, knownTags: ReadonlySet<string>): McpView
   }
 
   if (raw.toolsets !== undefined) {
-    const toolsets = [...new Set(raw.toolsets.split(",").map((s) => s.trim()).filter(Boolean))];
+    const toolsets = [
+      ...new Set(
+        raw.toolsets
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    ];
     const unknown = toolsets.filter((t) => !knownTags.has(t));
     if (unknown.length) {
-      issues.push({ path: "toolsets", message: `unknown toolset(s) ${unknown.join(", ")}; known: ${[...knownTags].sort().join(", ")}` });
+      issues.push({
+        path: "toolsets",
+        message: `unknown toolset(s) ${unknown.join(", ")}; known: ${[...knownTags].sort().join(", ")}`,
+      });
     } else if (toolsets.length) view.toolsets = toolsets;
   }
 
@@ -75,11 +85,13 @@ export function parseView(raw: RawView, knownTags: ReadonlySet<string>): McpView
 /** The query string of a view, for relaying it to a server's /mcp. */
 export function viewQuery(raw: RawView): URLSearchParams {
   const q = new URLSearchParams();
-  if (raw.read_only === true || (typeof raw.read_only === "string" && raw.read_only !== "")) q.set("read_only", String(raw.read_only));
+  if (raw.read_only === true || (typeof raw.read_only === "string" && raw.read_only !== ""))
+    q.set("read_only", String(raw.read_only));
   if (raw.project) q.set("project", raw.project);
   if (raw.toolsets) q.set("toolsets", raw.toolsets);
   if (raw.mode && raw.mode !== "full") q.set("mode", raw.mode);
   return q;
 }
 
-export const tagsOf = (ops: readonly { tags: readonly string[] }[]): Set<string> => new Set(ops.flatMap((op) => op.tags));
+export const tagsOf = (ops: readonly { tags: readonly string[] }[]): Set<string> =>
+  new Set(ops.flatMap((op) => op.tags));

@@ -4,8 +4,8 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasScope } from "../core/kernel/scopes.ts";
-import { connectMcp } from "../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
+import { connectMcp } from "../testkit/mcp-client.ts";
 
 let t: TestPlatform;
 let token: string; // every scope of a plain account, which owns alpha-site and beta-site
@@ -16,7 +16,9 @@ beforeAll(async () => {
   const owner = await t.account();
   token = await owner.token(["*"]);
   for (const slug of ["alpha-site", "beta-site"]) {
-    expect((await t.request("POST", "/v1/projects", { token, body: { slug, name: slug, kind: "site" } })).status).toBe(201);
+    expect((await t.request("POST", "/v1/projects", { token, body: { slug, name: slug, kind: "site" } })).status).toBe(
+      201,
+    );
   }
 });
 afterAll(async () => {
@@ -35,14 +37,20 @@ const call = async (client: Client, name: string, args: Record<string, unknown> 
 const toolError = (r: CallToolResult) => JSON.parse((r.content[0] as { text: string }).text).error;
 /** The operations the `*` token sees with no view: offered on MCP and within its scopes. */
 const mcpOps = () =>
-  t.platform.operations.operations.filter((op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(["*"], op.scope!)));
-const slugs = (r: CallToolResult) => (r.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug);
+  t.platform.operations.operations.filter(
+    (op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(["*"], op.scope!)),
+  );
+const slugs = (r: CallToolResult) =>
+  (r.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug);
 
 describe("read_only=true", () => {
   it("offers only read tools, and refuses a write tool by name", async () => {
     const client = await connect("read_only=true");
     const { tools } = await client.listTools();
-    const reads = mcpOps().filter((op) => op.effect === "read").map((op) => op.id).sort();
+    const reads = mcpOps()
+      .filter((op) => op.effect === "read")
+      .map((op) => op.id)
+      .sort();
     expect(tools.map((x) => x.name).sort()).toEqual(reads);
     for (const tool of tools) expect.soft(tool.annotations?.readOnlyHint, tool.name).toBe(true);
 
@@ -144,7 +152,11 @@ describe("toolsets=<tags>", () => {
     for (const query of ["toolsets=projcts", "mode=tiny", "read_only=yes-please", "project=Not%20A%20Slug"]) {
       const res = await t.app.request(`/mcp?${query}`, {
         method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          "Content-Type": "application/json",
+          Accept: "application/json, text/event-stream",
+        },
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
       });
       expect.soft(res.status, query).toBe(400);
@@ -171,18 +183,28 @@ describe("mode=compact", () => {
     const client = await connect("mode=compact");
     await client.listTools();
     const found = await call(client, "search_operations", { query: "create project" });
-    const operations = (found.structuredContent as { operations: { id: string; summary: string; input_schema: { properties: object } }[] }).operations;
+    const operations = (
+      found.structuredContent as { operations: { id: string; summary: string; input_schema: { properties: object } }[] }
+    ).operations;
     expect(operations[0]).toMatchObject({ id: "create_project", summary: "Create a project" });
-    expect(Object.keys(operations[0]!.input_schema.properties)).toEqual(expect.arrayContaining(["slug", "name", "kind"]));
+    expect(Object.keys(operations[0]!.input_schema.properties)).toEqual(
+      expect.arrayContaining(["slug", "name", "kind"]),
+    );
 
-    const created = await call(client, "call_operation", { id: "create_project", input: { slug: "delta-site", name: "D", kind: "site" } });
+    const created = await call(client, "call_operation", {
+      id: "create_project",
+      input: { slug: "delta-site", name: "D", kind: "site" },
+    });
     expect(created.isError).toBeFalsy();
     expect(created.structuredContent).toMatchObject({ slug: "delta-site", role: "owner" });
     const got = await call(client, "call_operation", { id: "get_project", input: { project: "delta-site" } });
     expect(got.structuredContent).toMatchObject({ slug: "delta-site" });
 
     // Errors: the same as REST for the same input; an unknown id is not_found.
-    const bad = await call(client, "call_operation", { id: "create_project", input: { slug: "Bad!", name: "", kind: "site" } });
+    const bad = await call(client, "call_operation", {
+      id: "create_project",
+      input: { slug: "Bad!", name: "", kind: "site" },
+    });
     const rest = await t.request("POST", "/v1/projects", { token, body: { slug: "Bad!", name: "", kind: "site" } });
     expect(bad.isError).toBe(true);
     expect(toolError(bad)).toEqual(rest.body.error);
@@ -201,7 +223,10 @@ describe("mode=compact", () => {
     const ids = (found.structuredContent as { operations: { id: string }[] }).operations.map((o) => o.id);
     expect(ids).toContain("list_projects");
     expect(ids).not.toContain("create_project");
-    const res = await call(client, "call_operation", { id: "create_project", input: { slug: "eps-site", name: "E", kind: "site" } });
+    const res = await call(client, "call_operation", {
+      id: "create_project",
+      input: { slug: "eps-site", name: "E", kind: "site" },
+    });
     expect(res.isError).toBe(true);
     expect(toolError(res).code).toBe("insufficient_scope");
     expect((await t.request("GET", "/v1/projects/eps-site", { token })).status).toBe(404);
@@ -210,13 +235,20 @@ describe("mode=compact", () => {
   it("keeps the other views: read_only narrows call_operation, project drops the argument", async () => {
     const client = await connect("mode=compact&read_only=true&project=alpha-site");
     const { tools } = await client.listTools();
-    expect(tools.find((x) => x.name === "call_operation")!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+    expect(tools.find((x) => x.name === "call_operation")!.annotations).toMatchObject({
+      readOnlyHint: true,
+      destructiveHint: false,
+    });
     const found = await call(client, "search_operations", { query: "project" });
-    const operations = (found.structuredContent as { operations: { id: string; input_schema: { properties: object } }[] }).operations;
+    const operations = (
+      found.structuredContent as { operations: { id: string; input_schema: { properties: object } }[] }
+    ).operations;
     expect(operations.length).toBeGreaterThan(0);
     for (const op of operations) expect.soft(Object.keys(op.input_schema.properties), op.id).not.toContain("project");
     expect(operations.map((o) => o.id)).not.toContain("delete_project");
-    expect((await call(client, "call_operation", { id: "get_project", input: {} })).structuredContent).toMatchObject({ slug: "alpha-site" });
+    expect((await call(client, "call_operation", { id: "get_project", input: {} })).structuredContent).toMatchObject({
+      slug: "alpha-site",
+    });
     expect(toolError(await call(client, "call_operation", { id: "delete_project", input: {} })).code).toBe("not_found");
     expect((await t.request("GET", "/v1/projects/alpha-site", { token })).status).toBe(200);
   });

@@ -251,7 +251,11 @@ export interface InstancesTable {
   observer_username: ColumnType<string | null, string | null | undefined, string | null>;
   observer_private_key_enc: ColumnType<string | null, string | null | undefined, string | null>;
   observer_public_key: ColumnType<string | null, string | null | undefined, string | null>;
-  observer_key_source: ColumnType<"generated" | "supplied" | "setup" | null, "generated" | "supplied" | "setup" | null | undefined, "generated" | "supplied" | "setup" | null>;
+  observer_key_source: ColumnType<
+    "generated" | "supplied" | "setup" | null,
+    "generated" | "supplied" | "setup" | null | undefined,
+    "generated" | "supplied" | "setup" | null
+  >;
   observer_set_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
@@ -356,7 +360,11 @@ export interface AgentApprovalsTable {
   tool: string;
   input: Json<Record<string, unknown>>;
   reason: string;
-  status: ColumnType<"pending" | "approved" | "denied" | "cancelled", "pending" | undefined, "approved" | "denied" | "cancelled">;
+  status: ColumnType<
+    "pending" | "approved" | "denied" | "cancelled",
+    "pending" | undefined,
+    "approved" | "denied" | "cancelled"
+  >;
   decided_by: string | null;
   decided_via: string | null;
   note: string | null;

@@ -1,5 +1,5 @@
 // Ordered, in-code migrations: a bundled build finds them without reading a folder at run time.
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
 import * as spine from "./migrations/0001-spine.ts";
 import * as billing from "./migrations/0002-billing.ts";
 import * as sites from "./migrations/0003-sites.ts";
@@ -54,7 +54,9 @@ export async function migrateToLatest(
     const { error, results } = await migrator.migrateUp();
     const failed = results?.find((r) => r.status === "Error");
     if (error || failed) {
-      throw new Error(`migration ${failed?.migrationName ?? m.name} failed: ${String((error as Error)?.message ?? error)}`);
+      throw new Error(
+        `migration ${failed?.migrationName ?? m.name} failed: ${String((error as Error)?.message ?? error)}`,
+      );
     }
     applied.push(m.name);
   }

@@ -30,7 +30,9 @@ export class DatabaseLockedError extends Error {
     readonly lockFile: string,
     readonly holder: string,
   ) {
-    super(`the embedded database in ${path.dirname(lockFile)} is in use by ${holder}; stop it, or set DATABASE_URL to share a Postgres database`);
+    super(
+      `the embedded database in ${path.dirname(lockFile)} is in use by ${holder}; stop it, or set DATABASE_URL to share a Postgres database`,
+    );
   }
 }
 

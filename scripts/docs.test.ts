@@ -17,11 +17,23 @@ describe("generated docs", () => {
 });
 
 // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
-const anchor = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
-const TOP = /^(bin|core|cli|http|sites-server|mcp-server|telegram|agent-runner|schema|evals|bench|testkit|scripts|docs|\.ci)\//;
+const anchor = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-");
+const TOP =
+  /^(bin|core|cli|http|sites-server|mcp-server|telegram|agent-runner|schema|evals|bench|testkit|scripts|docs|\.ci)\//;
 
 describe("README and docs/ point at what exists", () => {
-  const pages = ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const pages = [
+    "README.md",
+    ...fs
+      .readdirSync(path.join(root, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
   for (const page of pages) {
     it(page, () => {
       const text = fs.readFileSync(path.join(root, page), "utf8");
@@ -31,7 +43,11 @@ describe("README and docs/ point at what exists", () => {
         const file = target ? path.join(root, path.dirname(page), target) : path.join(root, page);
         if (!fs.existsSync(file)) broken.push(`link ${target}`);
         else if (hash) {
-          const headings = fs.readFileSync(file, "utf8").split("\n").filter((l) => /^#{1,6} /.test(l)).map((l) => anchor(l.replace(/^#+ /, "")));
+          const headings = fs
+            .readFileSync(file, "utf8")
+            .split("\n")
+            .filter((l) => /^#{1,6} /.test(l))
+            .map((l) => anchor(l.replace(/^#+ /, "")));
           if (!headings.includes(hash)) broken.push(`anchor ${target}#${hash}`);
         }
       }

@@ -1,8 +1,8 @@
 // The parts of docs/ that are generated from the code, so they cannot drift from it: the configuration
 // table (core/config.ts `variables`) and the error codes (core/kernel/errors.ts). `npm run docs` writes them;
 // scripts/docs.test.ts fails when a committed file differs from what this returns.
-import { variableGroups, variables, type Variable } from "../core/config.ts";
-import { errorMeaning, errorStatus, type ErrorCode } from "../core/kernel/errors.ts";
+import { type Variable, variableGroups, variables } from "../core/config.ts";
+import { type ErrorCode, errorMeaning, errorStatus } from "../core/kernel/errors.ts";
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 const code = (s: string) => (s === "" ? "unset" : `\`${s}\``);
@@ -14,7 +14,14 @@ export function configurationDoc(): string {
     const table = rows
       .filter(([, v]) => v.group === group)
       .map(([name, v]) => `| \`${name}\` | ${cell(code(v.default))} | ${cell(v.type)} | ${cell(v.description)} |`);
-    return [`## ${group}`, "", "| variable | default | type | meaning |", "| --- | --- | --- | --- |", ...table, ""].join("\n");
+    return [
+      `## ${group}`,
+      "",
+      "| variable | default | type | meaning |",
+      "| --- | --- | --- | --- |",
+      ...table,
+      "",
+    ].join("\n");
   });
   return [
     notice("`variables` in core/config.ts"),
@@ -31,7 +38,9 @@ export function configurationDoc(): string {
 }
 
 export function errorsDoc(): string {
-  const rows = (Object.keys(errorStatus) as ErrorCode[]).map((c) => `| \`${c}\` | ${errorStatus[c]} | ${cell(errorMeaning[c])} |`);
+  const rows = (Object.keys(errorStatus) as ErrorCode[]).map(
+    (c) => `| \`${c}\` | ${errorStatus[c]} | ${cell(errorMeaning[c])} |`,
+  );
   return [
     notice("core/kernel/errors.ts"),
     "# Errors",

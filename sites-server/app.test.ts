@@ -1,13 +1,13 @@
 // End to end over real HTTP: a site is written, previewed, published, served by the sites listener on its
 // own port (content, types, ETag/304, redirects, headers, 404 page, SPA, password), edited, published again
 // and rolled back — through REST, and through MCP.
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PNG_1X1 } from "../testkit/sites.ts";
+import { checkPreview, signPreview } from "../core/sites/releases.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
 import { dbSnapshot } from "../testkit/operation-inputs.ts";
-import { checkPreview, signPreview } from "../core/sites/releases.ts";
+import { PNG_1X1 } from "../testkit/sites.ts";
 import { createSitesApp } from "./app.ts";
 
 let t: TestPlatform;
@@ -21,7 +21,9 @@ beforeAll(async () => {
   token = await user.token(["*"]);
   const app = createSitesApp(t.platform);
   origin = await new Promise<string>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(`http://127.0.0.1:${info.port}`));
+    server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
+      resolve(`http://127.0.0.1:${info.port}`),
+    );
   });
   t.platform.config.sitesUrl = origin;
   // These tests exercise path mode (`/s/{slug}/`); each site on its own origin (the default) is in
@@ -34,7 +36,8 @@ afterAll(async () => {
 });
 
 const api = (method: string, path: string, body?: unknown) => t.request(method, `/v1${path}`, { token, body });
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${origin}${path}`, { headers, redirect: "manual" });
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${origin}${path}`, { headers, redirect: "manual" });
 
 async function site(slug: string) {
   expect((await api("POST", "/projects", { slug, name: slug, kind: "site" })).status).toBe(201);
@@ -44,15 +47,33 @@ describe("a site, end to end over REST", () => {
   it("previews the draft, publishes, serves, republishes and rolls back", async () => {
     await site("e2e-site");
     const p = "/projects/e2e-site";
-    expect((await api("POST", `${p}/pages`, { slug: "Index", title: "Home", content: '<nav><a href="about.html">About</a></nav><h1>Welcome v1</h1>' })).status).toBe(201);
-    expect((await api("POST", `${p}/pages`, { slug: "About Us!", title: "About", content: "<p>About us</p>" })).body.slug).toBe("about-us");
-    expect((await api("POST", `${p}/pages`, { slug: "missing", title: "Lost", content: "<p>Nothing here</p>" })).status).toBe(201);
-    expect((await api("PUT", `${p}/files`, { path: "img/dot.png", content: PNG_1X1.toString("base64"), encoding: "base64" })).status).toBe(200);
+    expect(
+      (
+        await api("POST", `${p}/pages`, {
+          slug: "Index",
+          title: "Home",
+          content: '<nav><a href="about.html">About</a></nav><h1>Welcome v1</h1>',
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await api("POST", `${p}/pages`, { slug: "About Us!", title: "About", content: "<p>About us</p>" })).body.slug,
+    ).toBe("about-us");
+    expect(
+      (await api("POST", `${p}/pages`, { slug: "missing", title: "Lost", content: "<p>Nothing here</p>" })).status,
+    ).toBe(201);
+    expect(
+      (await api("PUT", `${p}/files`, { path: "img/dot.png", content: PNG_1X1.toString("base64"), encoding: "base64" }))
+        .status,
+    ).toBe(200);
     expect((await api("PUT", `${p}/files`, { path: "css/site.css", content: "body{color:red}" })).status).toBe(200);
     const settings = await api("PATCH", `${p}/settings`, {
       settings: {
         not_found_path: "missing.html",
-        redirects: [{ from: "/old", to: "/about-us", status: 301 }, { from: "/ext", to: "https://example.com/", status: 302 }],
+        redirects: [
+          { from: "/old", to: "/about-us", status: 301 },
+          { from: "/ext", to: "https://example.com/", status: 302 },
+        ],
         headers: [{ path: "/*", name: "X-Frame-Options", value: "DENY" }],
       },
     });
@@ -110,7 +131,10 @@ describe("a site, end to end over REST", () => {
     expect((await fetch(`${origin}/s/e2e-site/`, { method: "POST" })).status).toBe(405);
 
     // Edit, publish again, roll back.
-    expect((await api("POST", `${p}/files/edit`, { path: "index.html", old_str: "Welcome v1", new_str: "Welcome v2" })).status).toBe(200);
+    expect(
+      (await api("POST", `${p}/files/edit`, { path: "index.html", old_str: "Welcome v1", new_str: "Welcome v2" }))
+        .status,
+    ).toBe(200);
     expect((await get("/s/e2e-site/")).status).toBe(200);
     expect(await (await get("/s/e2e-site/")).text()).toContain("Welcome v1"); // drafts are not live
     const diff = await api("GET", `${p}/draft/diff`);
@@ -125,7 +149,10 @@ describe("a site, end to end over REST", () => {
     expect(rolled.body).toEqual({ live_release: 1, previous_live_release: 2 });
     expect(await (await get("/s/e2e-site/")).text()).toContain("Welcome v1");
     const releases = await api("GET", `${p}/releases`);
-    expect(releases.body.releases.map((r: { release: number; live: boolean }) => [r.release, r.live])).toEqual([[2, false], [1, true]]);
+    expect(releases.body.releases.map((r: { release: number; live: boolean }) => [r.release, r.live])).toEqual([
+      [2, false],
+      [1, true],
+    ]);
     // The draft still holds v2; publishing it makes release 3.
     expect((await api("GET", `${p}/files/content?path=index.html`)).body.content).toContain("Welcome v2");
     expect((await api("POST", `${p}/releases`)).body).toMatchObject({ release: 3, files_changed: 0 });
@@ -154,7 +181,10 @@ describe("a site, end to end over REST", () => {
     const set = await api("PATCH", `${p}/settings`, { settings: { password: "correct horse" } });
     expect(set.body.settings.password_protected).toBe(true);
     expect(set.body.unpublished).toEqual(["password"]);
-    const stored = await t.platform.db.selectFrom("sites").select(["password_hash", "settings"]).executeTakeFirstOrThrow();
+    const stored = await t.platform.db
+      .selectFrom("sites")
+      .select(["password_hash", "settings"])
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(stored)).not.toContain("correct horse");
     // A draft setting: the live site is open until the password is published.
     expect((await get("/s/spa-site/")).status).toBe(200);
@@ -162,9 +192,17 @@ describe("a site, end to end over REST", () => {
     const locked = await get("/s/spa-site/");
     expect(locked.status).toBe(401);
     expect(await locked.text()).toContain('type="password"');
-    const wrong = await fetch(`${origin}/s/spa-site/_auth`, { method: "POST", body: new URLSearchParams({ password: "nope" }), redirect: "manual" });
+    const wrong = await fetch(`${origin}/s/spa-site/_auth`, {
+      method: "POST",
+      body: new URLSearchParams({ password: "nope" }),
+      redirect: "manual",
+    });
     expect(wrong.status).toBe(401);
-    const right = await fetch(`${origin}/s/spa-site/_auth`, { method: "POST", body: new URLSearchParams({ password: "correct horse" }), redirect: "manual" });
+    const right = await fetch(`${origin}/s/spa-site/_auth`, {
+      method: "POST",
+      body: new URLSearchParams({ password: "correct horse" }),
+      redirect: "manual",
+    });
     expect(right.status).toBe(303);
     const cookie = right.headers.get("set-cookie")!;
     expect(cookie).toMatch(/HttpOnly/);
@@ -239,7 +277,9 @@ describe("serving: origins, hosts and previews", () => {
       const res = await app.request("http://host-site.sites.test/");
       expect(res.status).toBe(200);
       expect(await res.text()).toContain("by host");
-      expect((await app.request("http://host-site.sites.test/", { method: "HEAD" })).headers.get("content-length")).toBe("14");
+      expect(
+        (await app.request("http://host-site.sites.test/", { method: "HEAD" })).headers.get("content-length"),
+      ).toBe("14");
       expect((await app.request("http://nope.sites.test/")).status).toBe(404);
       expect((await app.request("http://a.b.sites.test/")).status).toBe(404);
     } finally {

@@ -14,7 +14,7 @@ import type { Platform } from "../core/platform.ts";
 import { escapeHtml } from "../core/sites/links.ts";
 import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
-import { SiteServer, type LiveSite, type Source } from "../core/sites/serving.ts";
+import { type LiveSite, SiteServer, type Source } from "../core/sites/serving.ts";
 import { clientIp } from "../http/request.ts";
 import { sitesMcpHandler } from "./mcp.ts";
 
@@ -65,7 +65,10 @@ function passwordForm(c: Context, base: string, wrong: boolean) {
   const body =
     `<h1>This site is password-protected</h1>${wrong ? "<p role=alert>That password is not right.</p>" : ""}` +
     `<form method="post" action="${escapeHtml(base)}/_auth"><label>Password <input type="password" name="password" autofocus required></label> <button>Enter</button></form>`;
-  return c.body(page("Password required", body), 401, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+  return c.body(page("Password required", body), 401, {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+  });
 }
 
 const etagMatches = (header: string | undefined, etag: string) =>
@@ -77,7 +80,10 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
   app.use(
     "*",
-    bodyLimit({ maxSize: MAX_FORM_BODY, onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`) }),
+    bodyLimit({
+      maxSize: MAX_FORM_BODY,
+      onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
+    }),
   );
 
   app.all("*", async (c) => {
@@ -97,7 +103,8 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
 
       const preview = /^\/_preview\/([^/]+)(\/.*)?$/.exec(rest);
       if (preview) {
-        if (!checkPreview(platform, site.projectId, preview[1]!)) return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
+        if (!checkPreview(platform, site.projectId, preview[1]!))
+          return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
         const base = `${target.base}/_preview/${preview[1]}`;
         if (preview[2] === undefined) return c.redirect(`${base}/`, 301);
         return await serveFile(c, await server.draft(site), { kind: "draft" }, preview[2], base, true);
@@ -116,12 +123,18 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     } catch (err) {
       const error = toBosunError(err);
       if (error.code === "internal") platform.log.error({ err }, "sites listener failed");
-      return plain(c, error.status, error.code === "internal" ? "Something went wrong" : error.code, error.code === "internal" ? "Please try again." : error.message);
+      return plain(
+        c,
+        error.status,
+        error.code === "internal" ? "Something went wrong" : error.code,
+        error.code === "internal" ? "Please try again." : error.message,
+      );
     }
   });
 
   async function serveFile(c: Context, site: LiveSite, source: Source, path: string, base: string, isPreview: boolean) {
-    if (c.req.method !== "GET" && c.req.method !== "HEAD") return plain(c, 405, "Method not allowed", "Only GET and HEAD.", { Allow: "GET, HEAD" });
+    if (c.req.method !== "GET" && c.req.method !== "HEAD")
+      return plain(c, 405, "Method not allowed", "Only GET and HEAD.", { Allow: "GET, HEAD" });
     const found = await server.resolve(site, source, path, base);
     if (found.kind === "redirect") return c.redirect(found.location, found.status as 301);
     if (found.kind === "not_found") return plain(c, 404, "Not found", "There is no page at this address.");
@@ -142,16 +155,27 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   }
 
   async function login(c: Context, site: LiveSite, base: string) {
-    const limit = await platform.securityLimiter.take(`site-auth:${clientIp(c, platform)}`, platform.config.authRateLimitPerMinute);
-    if (!limit.allowed) return plain(c, 429, "Too many attempts", `Try again in ${limit.retryAfter} s.`, { "Retry-After": String(limit.retryAfter) });
+    const limit = await platform.securityLimiter.take(
+      `site-auth:${clientIp(c, platform)}`,
+      platform.config.authRateLimitPerMinute,
+    );
+    if (!limit.allowed)
+      return plain(c, 429, "Too many attempts", `Try again in ${limit.retryAfter} s.`, {
+        "Retry-After": String(limit.retryAfter),
+      });
     if (!site.passwordHash) return c.redirect(`${base}/`, 303);
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const password = typeof body.password === "string" ? body.password : "";
     const mac = password ? await server.unlock(site, password) : null;
     if (!mac) return passwordForm(c, base, true);
-    const https = new URL(c.req.url).protocol === "https:" || (platform.config.trustProxy && c.req.header("x-forwarded-proto") === "https");
+    const https =
+      new URL(c.req.url).protocol === "https:" ||
+      (platform.config.trustProxy && c.req.header("x-forwarded-proto") === "https");
     const secure = https ? "; Secure" : "";
-    c.header("Set-Cookie", `${server.cookieName(site)}=${mac}; Path=${base || "/"}; HttpOnly; SameSite=Lax; Max-Age=${7 * 24 * 3600}${secure}`);
+    c.header(
+      "Set-Cookie",
+      `${server.cookieName(site)}=${mac}; Path=${base || "/"}; HttpOnly; SameSite=Lax; Max-Age=${7 * 24 * 3600}${secure}`,
+    );
     return c.redirect(`${base}/`, 303);
   }
 
@@ -165,8 +189,14 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     try {
       const data = await readFormBody(c);
       const input = { site: site.slug, form_id: formId, data };
-      const stored = (await invoke(platform, "submit_site_form", input, anonymous("sites", clientIp(c, platform)))) as Record<string, unknown>;
-      const next = typeof data._redirect === "string" && /^\/(?!\/)[^\s\\]*$/.test(data._redirect) ? data._redirect : null;
+      const stored = (await invoke(
+        platform,
+        "submit_site_form",
+        input,
+        anonymous("sites", clientIp(c, platform)),
+      )) as Record<string, unknown>;
+      const next =
+        typeof data._redirect === "string" && /^\/(?!\/)[^\s\\]*$/.test(data._redirect) ? data._redirect : null;
       if (!wantsJson && next) return c.redirect(next, 303);
       return reply(201, stored, "Thank you", "Your message was sent.");
     } catch (err) {
@@ -180,7 +210,12 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
         path: i.path === "data" ? "" : i.path.replace(/^data\./, ""),
       }));
       const json = issues ? { error: { ...error.toJSON(), issues } } : { error: error.toJSON() };
-      return reply(error.status, json, "The form was not sent", issues?.length ? issues.map((i) => `${i.path}: ${i.message}`).join("; ") : error.message);
+      return reply(
+        error.status,
+        json,
+        "The form was not sent",
+        issues?.length ? issues.map((i) => `${i.path}: ${i.message}`).join("; ") : error.message,
+      );
     }
   }
 
@@ -193,7 +228,8 @@ async function readFormBody(c: Context): Promise<Record<string, unknown>> {
   const malformed = (message: string) => validationError([{ path: "", message }], message);
   const raw = Buffer.from(await c.req.arrayBuffer());
   const text = raw.toString("utf8");
-  if (raw.length > MAX_FORM_BODY) throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
+  if (raw.length > MAX_FORM_BODY)
+    throw new BosunError("payload_too_large", `a form post may be at most ${MAX_FORM_BODY} bytes`);
   if (/^application\/json\b/i.test(type)) {
     let body: unknown;
     try {
@@ -220,5 +256,8 @@ async function readFormBody(c: Context): Promise<Record<string, unknown>> {
     }
     return out;
   }
-  throw new BosunError("unsupported_media_type", "post the form as application/x-www-form-urlencoded, multipart/form-data or JSON");
+  throw new BosunError(
+    "unsupported_media_type",
+    "post the form as application/x-www-form-urlencoded, multipart/form-data or JSON",
+  );
 }

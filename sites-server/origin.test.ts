@@ -1,11 +1,11 @@
 // Each site on its own origin (the default): `{slug}.localhost:{port}` by Host header over real HTTP, the
 // password cookie bound to that one origin, `/s/{slug}/` only as a redirect to the site's own origin, and
 // every link an operation hands out pointing there.
-import { serve, type ServerType } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../core/config.ts";
-import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import type { Platform } from "../core/platform.ts";
+import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { siteFetch } from "../testkit/site-fetch.ts";
 import { createSitesApp } from "./app.ts";
@@ -23,14 +23,18 @@ beforeAll(async () => {
   expect(t.platform.config.sitesPathMode).toBe(false);
   token = await (await t.account()).token(["*"]);
   port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
+    server = serve({ fetch: createSitesApp(t.platform).fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
+      resolve(info.port),
+    );
   });
   t.platform.config.sitesUrl = `http://127.0.0.1:${port}`;
   for (const slug of ["site-a", "site-b"]) {
     expect((await api("POST", "/projects", { slug, name: slug, kind: "site" })).status).toBe(201);
     await api("POST", `/projects/${slug}/pages`, { slug: "index", title: slug, content: `<h1>home of ${slug}</h1>` });
     await api("POST", `/projects/${slug}/pages`, { slug: "about", title: "About", content: `<p>about ${slug}</p>` });
-    await api("PATCH", `/projects/${slug}/settings`, { settings: { password: "one shared password", redirects: [{ from: "/old", to: "/about" }] } });
+    await api("PATCH", `/projects/${slug}/settings`, {
+      settings: { password: "one shared password", redirects: [{ from: "/old", to: "/about" }] },
+    });
     expect((await api("POST", `/projects/${slug}/releases`)).status).toBe(201);
   }
 });
@@ -40,7 +44,10 @@ afterAll(async () => {
 });
 
 async function unlock(slug: string): Promise<string> {
-  const res = await siteFetch(at(slug, "/_auth"), { method: "POST", body: new URLSearchParams({ password: "one shared password" }) });
+  const res = await siteFetch(at(slug, "/_auth"), {
+    method: "POST",
+    body: new URLSearchParams({ password: "one shared password" }),
+  });
   expect(res.status).toBe(303);
   expect(res.headers.get("location")).toBe("/");
   return res.headers.get("set-cookie")!;
@@ -74,7 +81,9 @@ describe("each site on its own origin", () => {
     const [pair] = setCookie.split(";");
     const value = pair!.split("=")[1]!;
     // Even sent on purpose (same password, the other site's cookie name), site-a's cookie does not open site-b.
-    expect((await siteFetch(at("site-b"), { headers: { Cookie: `bosun_site_site_b=${value}; ${pair}` } })).status).toBe(401);
+    expect((await siteFetch(at("site-b"), { headers: { Cookie: `bosun_site_site_b=${value}; ${pair}` } })).status).toBe(
+      401,
+    );
     expect((await siteFetch(at("site-a"), { headers: { Cookie: pair! } })).status).toBe(200);
   });
 
@@ -89,17 +98,28 @@ describe("each site on its own origin", () => {
     await api("POST", "/projects/site-b/releases");
     const pages = await t.request("GET", "/v1/sites/site-b/pages");
     expect(pages.status).toBe(200);
-    expect(pages.body.pages.map((p: { url: string }) => p.url).sort()).toEqual([at("site-b", "/"), at("site-b", "/about.html")]);
+    expect(pages.body.pages.map((p: { url: string }) => p.url).sort()).toEqual([
+      at("site-b", "/"),
+      at("site-b", "/about.html"),
+    ]);
   });
 });
 
 describe("site URLs and host names", () => {
-  const platformWith = (env: Record<string, string>) => ({ config: loadConfig({ ...env, BOSUN_DATA_DIR: "/tmp/x" }) }) as unknown as Platform;
+  const platformWith = (env: Record<string, string>) =>
+    ({ config: loadConfig({ ...env, BOSUN_DATA_DIR: "/tmp/x" }) }) as unknown as Platform;
   it("builds the site's base URL from the mode, domain and sites URL", () => {
     expect(siteUrl(platformWith({}), "shop")).toBe("http://shop.localhost:8788");
     expect(siteUrl(platformWith({ BOSUN_SITES_PORT: "9000" }), "shop")).toBe("http://shop.localhost:9000");
-    expect(siteUrl(platformWith({ BOSUN_SITES_DOMAIN: "sites.example.com", BOSUN_SITES_URL: "https://sites.example.com" }), "shop")).toBe("https://shop.sites.example.com");
-    expect(siteUrl(platformWith({ BOSUN_SITES_PATH_MODE: "1", BOSUN_SITES_URL: "http://127.0.0.1:8788" }), "shop")).toBe("http://127.0.0.1:8788/s/shop");
+    expect(
+      siteUrl(
+        platformWith({ BOSUN_SITES_DOMAIN: "sites.example.com", BOSUN_SITES_URL: "https://sites.example.com" }),
+        "shop",
+      ),
+    ).toBe("https://shop.sites.example.com");
+    expect(
+      siteUrl(platformWith({ BOSUN_SITES_PATH_MODE: "1", BOSUN_SITES_URL: "http://127.0.0.1:8788" }), "shop"),
+    ).toBe("http://127.0.0.1:8788/s/shop");
   });
   it("reads the site from a Host header: one label under the domain or localhost", () => {
     const config = loadConfig({ BOSUN_SITES_DOMAIN: "sites.example.com" });

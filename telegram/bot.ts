@@ -6,7 +6,16 @@ import type { Logger } from "pino";
 import { Telegraf, type Context as TgContext } from "telegraf";
 import type { Update } from "telegraf/types";
 import { activeChatRuns, claimLinkAnnouncement, latestRunOf } from "../core/agent/telegram-chats.ts";
-import { activeLink, linkForApproval, linkPrincipal, linksOfChat, selectLink, setLinkConversation, TELEGRAM_LINK_TOPIC, type ChatLink } from "../core/agent/telegram-links.ts";
+import {
+  activeLink,
+  type ChatLink,
+  linkForApproval,
+  linkPrincipal,
+  linksOfChat,
+  selectLink,
+  setLinkConversation,
+  TELEGRAM_LINK_TOPIC,
+} from "../core/agent/telegram-links.ts";
 import { issuePairingCode } from "../core/agent/telegram-pairing.ts";
 import { BosunError, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
@@ -67,13 +76,26 @@ export class TelegramBridge {
     if (!cfg.botToken) throw new Error("BOSUN_TELEGRAM_BOT_TOKEN is not set");
     // Never log the token: it is the bot's whole identity. Components log chat ids and errors only.
     this.log = (options.log ?? platform.log).child({ component: "telegram" });
-    this.webhookSecret = cfg.webhookSecret ?? Buffer.from(platform.secrets.deriveKey("telegram-webhook")).toString("base64url");
-    this.bot = new Telegraf(cfg.botToken, { telegram: { apiRoot: cfg.apiRoot, webhookReply: false }, handlerTimeout: 30_000 });
-    this.relay = new RunRelay(platform, (chatId) => this.outbox(chatId), { editIntervalMs: options.editIntervalMs ?? 1500, pollMs: options.pollMs ?? 3000 }, this.log);
+    this.webhookSecret =
+      cfg.webhookSecret ?? Buffer.from(platform.secrets.deriveKey("telegram-webhook")).toString("base64url");
+    this.bot = new Telegraf(cfg.botToken, {
+      telegram: { apiRoot: cfg.apiRoot, webhookReply: false },
+      handlerTimeout: 30_000,
+    });
+    this.relay = new RunRelay(
+      platform,
+      (chatId) => this.outbox(chatId),
+      { editIntervalMs: options.editIntervalMs ?? 1500, pollMs: options.pollMs ?? 3000 },
+      this.log,
+    );
     this.bot.on("callback_query", (ctx) => this.onButton(ctx));
     this.bot.on("message", (ctx) => this.onMessage(ctx));
     this.bot.catch((err) => this.log.error({ err: redact(err) }, "telegram update failed"));
-    platform.notifier.on(TELEGRAM_LINK_TOPIC, (data) => void this.onLinkEvent(data).catch((err) => this.log.warn({ err: redact(err) }, "announcing a link failed")));
+    platform.notifier.on(
+      TELEGRAM_LINK_TOPIC,
+      (data) =>
+        void this.onLinkEvent(data).catch((err) => this.log.warn({ err: redact(err) }, "announcing a link failed")),
+    );
   }
 
   outbox(chatId: number): ChatOutbox {
@@ -93,9 +115,14 @@ export class TelegramBridge {
       throw redact(err);
     });
     // The command menu Telegram clients show; not worth failing the start over.
-    await this.bot.telegram.setMyCommands(COMMANDS).catch((err) => this.log.warn({ err: redact(err) }, "setMyCommands failed"));
+    await this.bot.telegram
+      .setMyCommands(COMMANDS)
+      .catch((err) => this.log.warn({ err: redact(err) }, "setMyCommands failed"));
     if (publicUrl) {
-      await this.bot.telegram.setWebhook(`${publicUrl}${WEBHOOK_PATH}`, { secret_token: this.webhookSecret, allowed_updates: ["message", "callback_query"] });
+      await this.bot.telegram.setWebhook(`${publicUrl}${WEBHOOK_PATH}`, {
+        secret_token: this.webhookSecret,
+        allowed_updates: ["message", "callback_query"],
+      });
       return `telegram: @${this.bot.botInfo.username} by webhook at ${publicUrl}${WEBHOOK_PATH}`;
     }
     await this.resumeRelays();
@@ -169,7 +196,10 @@ export class TelegramBridge {
     if (command === "link") return this.sendPairingCode(ctx);
     if (!links.length) {
       // Nothing an unlinked chat sends reaches an agent.
-      return this.explain(chatId, "This chat is not linked to a Bosun instance. Send /start for a pairing code, then enter it in Bosun (<code>link_telegram_chat</code>).");
+      return this.explain(
+        chatId,
+        "This chat is not linked to a Bosun instance. Send /start for a pairing code, then enter it in Bosun (<code>link_telegram_chat</code>).",
+      );
     }
     // A private chat is one person; still, only the person it was linked for may act in it.
     const mine = links.filter((l) => l.telegramUserId === String(ctx.from!.id));
@@ -185,21 +215,34 @@ export class TelegramBridge {
       case "use":
         return this.use(chatId, mine, args[0]);
     }
-    if (!link) return this.reply(chatId, `Several instances are linked: choose one with /use &lt;instance&gt;.\n${statusLines(mine, link)}`);
+    if (!link)
+      return this.reply(
+        chatId,
+        `Several instances are linked: choose one with /use &lt;instance&gt;.\n${statusLines(mine, link)}`,
+      );
     try {
       const principal = await linkPrincipal(this.platform, link.id);
-      const call = (op: string, input: Record<string, unknown>) => invoke(this.platform, op, input, principal, { requestId: `tg-${crypto.randomUUID()}` });
+      const call = (op: string, input: Record<string, unknown>) =>
+        invoke(this.platform, op, input, principal, { requestId: `tg-${crypto.randomUUID()}` });
       switch (command) {
         case "new":
           await setLinkConversation(this.platform, link.id, null);
-          return this.reply(chatId, `New conversation with <b>${escapeHtml(link.instance)}</b>. What should the agent do?`);
+          return this.reply(
+            chatId,
+            `New conversation with <b>${escapeHtml(link.instance)}</b>. What should the agent do?`,
+          );
         case "stop": {
           if (!link.conversationId) return this.reply(chatId, "Nothing is running.");
-          const out = (await call("cancel_agent_run", { project: link.project, conversation_id: link.conversationId })) as { cancelled_run_id: string | null };
+          const out = (await call("cancel_agent_run", {
+            project: link.project,
+            conversation_id: link.conversationId,
+          })) as { cancelled_run_id: string | null };
           return this.reply(chatId, out.cancelled_run_id ? "Stopping the run." : "Nothing is running.");
         }
         case "credits": {
-          const out = (await call("get_balances", {})) as { balances: { pool: string; spendable: { dollars: string | number } }[] };
+          const out = (await call("get_balances", {})) as {
+            balances: { pool: string; spendable: { dollars: string | number } }[];
+          };
           const ai = out.balances.find((b) => b.pool === "ai_credits");
           return this.reply(chatId, `Your AI credit: <b>$${escapeHtml(String(ai?.spendable.dollars ?? 0))}</b>`);
         }
@@ -214,18 +257,34 @@ export class TelegramBridge {
   }
 
   /** A message to the agent: the chat's conversation with the selected instance, or a new one. */
-  private async chat(chatId: number, link: ChatLink, text: string, call: (op: string, input: Record<string, unknown>) => Promise<unknown>) {
+  private async chat(
+    chatId: number,
+    link: ChatLink,
+    text: string,
+    call: (op: string, input: Record<string, unknown>) => Promise<unknown>,
+  ) {
     let runId: string | undefined;
     if (link.conversationId) {
       try {
-        runId = ((await call("send_agent_message", { project: link.project, conversation_id: link.conversationId, message: text })) as { run_id: string }).run_id;
+        runId = (
+          (await call("send_agent_message", {
+            project: link.project,
+            conversation_id: link.conversationId,
+            message: text,
+          })) as { run_id: string }
+        ).run_id;
       } catch (err) {
         // The conversation was deleted elsewhere: start afresh rather than fail.
         if (!(err instanceof BosunError && err.code === "not_found")) throw err;
       }
     }
     if (!runId) {
-      const out = (await call("start_agent_chat", { project: link.project, instance: link.instance, message: text, mode: "ask" })) as { conversation: { id: string }; run_id: string };
+      const out = (await call("start_agent_chat", {
+        project: link.project,
+        instance: link.instance,
+        message: text,
+        mode: "ask",
+      })) as { conversation: { id: string }; run_id: string };
       await setLinkConversation(this.platform, link.id, out.conversation.id);
       runId = out.run_id;
     }
@@ -235,7 +294,12 @@ export class TelegramBridge {
   private async sendPairingCode(ctx: TgContext) {
     const chatId = ctx.chat!.id;
     try {
-      const { code } = await issuePairingCode(this.platform, { chatId, chatType: ctx.chat!.type, userId: ctx.from!.id, username: ctx.from!.username ?? null });
+      const { code } = await issuePairingCode(this.platform, {
+        chatId,
+        chatType: ctx.chat!.type,
+        userId: ctx.from!.id,
+        username: ctx.from!.username ?? null,
+      });
       await this.reply(
         chatId,
         `Your pairing code: <code>${code}</code> (valid 10 minutes, once).\n\nLink this chat to an instance with it, e.g.\n` +
@@ -244,7 +308,8 @@ export class TelegramBridge {
       );
     } catch (err) {
       const e = toBosunError(err);
-      if (e.code === "rate_limited") return this.explain(chatId, `Too many codes asked for; try again in ${String(e.details.retry_after)}s.`);
+      if (e.code === "rate_limited")
+        return this.explain(chatId, `Too many codes asked for; try again in ${String(e.details.retry_after)}s.`);
       throw err;
     }
   }
@@ -262,10 +327,16 @@ export class TelegramBridge {
     if (!name) return this.reply(chatId, `Which one? /use &lt;instance&gt;\n${statusLines(links, undefined)}`);
     const matches = links.filter((l) => l.instance === name || `${l.project}/${l.instance}` === name);
     if (matches.length !== 1) {
-      return this.reply(chatId, `${matches.length ? "That name is in several projects: use project/instance." : `No linked instance '${escapeHtml(name)}'.`}\n${statusLines(links, undefined)}`);
+      return this.reply(
+        chatId,
+        `${matches.length ? "That name is in several projects: use project/instance." : `No linked instance '${escapeHtml(name)}'.`}\n${statusLines(links, undefined)}`,
+      );
     }
     await selectLink(this.platform, chatId, matches[0]!.id);
-    return this.reply(chatId, `Now talking to <b>${escapeHtml(matches[0]!.instance)}</b> (${escapeHtml(matches[0]!.project)}).`);
+    return this.reply(
+      chatId,
+      `Now talking to <b>${escapeHtml(matches[0]!.instance)}</b> (${escapeHtml(matches[0]!.project)}).`,
+    );
   }
 
   /** Approve / Deny: valid only in the chat it was sent to, for a pending approval, pressed by the linked person. */
@@ -273,18 +344,29 @@ export class TelegramBridge {
     const q = ctx.callbackQuery;
     if (!q || !("data" in q) || !q.message) return;
     // Telegram shows at most 200 characters of an answer.
-    const answer = (text: string) => ctx.answerCbQuery(text.length > 200 ? `${text.slice(0, 199)}…` : text).catch((err) => this.log.debug({ err: redact(err) }, "answerCallbackQuery failed"));
+    const answer = (text: string) =>
+      ctx
+        .answerCbQuery(text.length > 200 ? `${text.slice(0, 199)}…` : text)
+        .catch((err) => this.log.debug({ err: redact(err) }, "answerCallbackQuery failed"));
     const chatId = q.message.chat.id;
     const m = /^([ad]):([0-9a-f-]{36}):([\w-]{11})$/.exec(q.data);
-    const tagOk = m && crypto.timingSafeEqual(Buffer.from(m[3]!), Buffer.from(callbackTag(this.relay.key, chatId, m[2]!)));
+    const tagOk =
+      m && crypto.timingSafeEqual(Buffer.from(m[3]!), Buffer.from(callbackTag(this.relay.key, chatId, m[2]!)));
     if (!m || !tagOk) return void (await answer("This button is not valid here."));
     const link = await linkForApproval(this.platform, chatId, m[2]!);
     if (!link) return void (await answer("This chat can no longer decide that."));
-    if (String(link.telegram_user_id) !== String(q.from.id)) return void (await answer("Only the person who linked this chat can decide."));
+    if (String(link.telegram_user_id) !== String(q.from.id))
+      return void (await answer("Only the person who linked this chat can decide."));
     if (link.status !== "pending") return void (await answer(`Already ${link.status}.`));
     try {
       const principal = await linkPrincipal(this.platform, link.link_id);
-      await invoke(this.platform, m[1] === "a" ? "approve_tool_call" : "deny_tool_call", { project: link.project, approval_id: m[2] }, principal, { requestId: `tg-${crypto.randomUUID()}` });
+      await invoke(
+        this.platform,
+        m[1] === "a" ? "approve_tool_call" : "deny_tool_call",
+        { project: link.project, approval_id: m[2] },
+        principal,
+        { requestId: `tg-${crypto.randomUUID()}` },
+      );
       await answer(m[1] === "a" ? "Approved." : "Denied.");
     } catch (err) {
       const e = toBosunError(err);
@@ -301,12 +383,18 @@ export class TelegramBridge {
     const links = await linksOfChat(this.platform, event.chat_id);
     const link = links.find((l) => l.id === event.link_id);
     if (!link) return;
-    await this.reply(Number(event.chat_id), `✅ Linked to <b>${escapeHtml(link.instance)}</b> (project ${escapeHtml(link.project)}). Send a message to talk to its agent.\n\n${escapeHtml(HELP)}`);
+    await this.reply(
+      Number(event.chat_id),
+      `✅ Linked to <b>${escapeHtml(link.instance)}</b> (project ${escapeHtml(link.project)}). Send a message to talk to its agent.\n\n${escapeHtml(HELP)}`,
+    );
   }
 }
 
 function statusLines(links: ChatLink[], active: ChatLink | undefined): string {
-  return ["Linked instances:", ...links.map((l) => `${l === active ? "▶" : "•"} ${escapeHtml(l.instance)} (${escapeHtml(l.project)})`)].join("\n");
+  return [
+    "Linked instances:",
+    ...links.map((l) => `${l === active ? "▶" : "•"} ${escapeHtml(l.instance)} (${escapeHtml(l.project)})`),
+  ].join("\n");
 }
 
 /** What a person in the chat is told when an operation refuses. */
@@ -329,7 +417,13 @@ export function explainError(err: unknown): string {
   }
 }
 
-const htmlToPlain = (html: string) => html.replace(/<[^>]+>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+const htmlToPlain = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, "&");
 
 /** telegraf errors carry the request (with the token in its URL on network failures): keep only what helps. */
 function redact(err: unknown): Error {

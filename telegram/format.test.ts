@@ -59,8 +59,12 @@ describe("splitting long replies", () => {
 
 describe("markdown to Telegram HTML", () => {
   it("renders code, bold and links, and escapes everything else", () => {
-    const html = markdownToHtml("**Fixed**: `nginx -t` passed <b>really</b> & [docs](https://nginx.org/x?a=1&b=2)\n# Done");
-    expect(html).toBe('<b>Fixed</b>: <code>nginx -t</code> passed &lt;b&gt;really&lt;/b&gt; &amp; <a href="https://nginx.org/x?a=1&amp;b=2">docs</a>\n<b>Done</b>');
+    const html = markdownToHtml(
+      "**Fixed**: `nginx -t` passed <b>really</b> & [docs](https://nginx.org/x?a=1&b=2)\n# Done",
+    );
+    expect(html).toBe(
+      '<b>Fixed</b>: <code>nginx -t</code> passed &lt;b&gt;really&lt;/b&gt; &amp; <a href="https://nginx.org/x?a=1&amp;b=2">docs</a>\n<b>Done</b>',
+    );
     expect(visible(html)).toContain("passed <b>really</b> &");
   });
 
@@ -71,6 +75,8 @@ describe("markdown to Telegram HTML", () => {
 
   it("shows tool calls as short status lines", () => {
     expect(toolLine("run_command", { command: "systemctl   status nginx" })).toBe("$ systemctl status nginx");
-    expect(toolLine("read_remote_file", { path: "/etc/nginx/nginx.conf" })).toBe("⚙ read_remote_file /etc/nginx/nginx.conf");
+    expect(toolLine("read_remote_file", { path: "/etc/nginx/nginx.conf" })).toBe(
+      "⚙ read_remote_file /etc/nginx/nginx.conf",
+    );
   });
 });

@@ -19,7 +19,10 @@ function inline(line: string): string {
       if (i % 2 === 1) return `<code>${escapeHtml(part.slice(1, -1))}</code>`;
       let html = escapeHtml(part);
       html = html.replace(/\*\*([^*\n]+)\*\*/g, "<b>$1</b>");
-      html = html.replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)"]+)\)/g, (_, text: string, url: string) => `<a href="${url.replace(/"/g, "&quot;")}">${text}</a>`);
+      html = html.replace(
+        /\[([^\]\n]+)\]\((https?:\/\/[^\s)"]+)\)/g,
+        (_, text: string, url: string) => `<a href="${url.replace(/"/g, "&quot;")}">${text}</a>`,
+      );
       return html;
     })
     .join("");
@@ -98,7 +101,9 @@ export function splitMarkdown(md: string, limit = MESSAGE_LIMIT): string[] {
 /** A tool call as a short status line, e.g. `$ systemctl status nginx`. */
 export function toolLine(tool: string, input: Record<string, unknown>): string {
   const short = (s: unknown, n = 200) => {
-    const t = String(s ?? "").replace(/\s+/g, " ").trim();
+    const t = String(s ?? "")
+      .replace(/\s+/g, " ")
+      .trim();
     return t.length > n ? `${t.slice(0, n - 1)}…` : t;
   };
   if (tool === "run_command") return `$ ${short(input.command)}`;

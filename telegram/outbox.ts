@@ -24,9 +24,12 @@ interface TgError {
   description?: string;
 }
 const errorCode = (err: unknown) => (err as TgError).response?.error_code ?? (err as TgError).code;
-const description = (err: unknown) => (err as TgError).response?.description ?? (err as TgError).description ?? String((err as Error).message ?? err);
-export const isNotModified = (err: unknown) => errorCode(err) === 400 && /message is not modified/i.test(description(err));
-const isBadMarkup = (err: unknown) => errorCode(err) === 400 && /can't parse entities|unsupported start tag|can't find end tag/i.test(description(err));
+const description = (err: unknown) =>
+  (err as TgError).response?.description ?? (err as TgError).description ?? String((err as Error).message ?? err);
+export const isNotModified = (err: unknown) =>
+  errorCode(err) === 400 && /message is not modified/i.test(description(err));
+const isBadMarkup = (err: unknown) =>
+  errorCode(err) === 400 && /can't parse entities|unsupported start tag|can't find end tag/i.test(description(err));
 
 export class ChatOutbox {
   private chain: Promise<unknown> = Promise.resolve();
@@ -67,11 +70,19 @@ export class ChatOutbox {
   async send(r: Rendered): Promise<{ messageId: number; plain: boolean }> {
     const extra = r.keyboard ? { reply_markup: r.keyboard } : {};
     try {
-      const m = await this.call((tg) => tg.sendMessage(this.chatId, r.html, { parse_mode: "HTML", link_preview_options: { is_disabled: true }, ...extra }));
+      const m = await this.call((tg) =>
+        tg.sendMessage(this.chatId, r.html, {
+          parse_mode: "HTML",
+          link_preview_options: { is_disabled: true },
+          ...extra,
+        }),
+      );
       return { messageId: m.message_id, plain: false };
     } catch (err) {
       if (!isBadMarkup(err)) throw err;
-      const m = await this.call((tg) => tg.sendMessage(this.chatId, r.plain, { link_preview_options: { is_disabled: true }, ...extra }));
+      const m = await this.call((tg) =>
+        tg.sendMessage(this.chatId, r.plain, { link_preview_options: { is_disabled: true }, ...extra }),
+      );
       return { messageId: m.message_id, plain: true };
     }
   }
@@ -81,7 +92,10 @@ export class ChatOutbox {
     const extra = { link_preview_options: { is_disabled: true }, ...(r.keyboard ? { reply_markup: r.keyboard } : {}) };
     try {
       if (plain) await this.call((tg) => tg.editMessageText(this.chatId, messageId, undefined, r.plain, extra));
-      else await this.call((tg) => tg.editMessageText(this.chatId, messageId, undefined, r.html, { parse_mode: "HTML", ...extra }));
+      else
+        await this.call((tg) =>
+          tg.editMessageText(this.chatId, messageId, undefined, r.html, { parse_mode: "HTML", ...extra }),
+        );
       return { plain };
     } catch (err) {
       if (isNotModified(err)) return { plain };

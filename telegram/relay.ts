@@ -6,8 +6,8 @@
 // the link's scopes decide what is hidden (core/agent/redaction.ts) and a link that no longer holds reads nothing.
 import crypto from "node:crypto";
 import type { Logger } from "pino";
-import { RUN_EVENT_TOPIC } from "../core/agent/runs.ts";
 import { RUN_EVENTS_PAGE } from "../core/agent/events.ts";
+import { RUN_EVENT_TOPIC } from "../core/agent/runs.ts";
 import { linkPrincipal } from "../core/agent/telegram-links.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
@@ -22,7 +22,10 @@ export interface RelayOptions {
   pollMs: number;
 }
 
-type Block = { kind: "text"; text: string } | { kind: "tool"; tool: string; line: string; result?: string } | { kind: "note"; text: string };
+type Block =
+  | { kind: "text"; text: string }
+  | { kind: "tool"; tool: string; line: string; result?: string }
+  | { kind: "note"; text: string };
 
 interface Watch {
   runId: string;
@@ -58,11 +61,15 @@ export function callbackTag(key: Uint8Array, chatId: number | string, approvalId
 /** The exact command or change an approval is about, as the person must see it before deciding. */
 export function approvalDetail(tool: string, input: Record<string, unknown>): string {
   let detail: string;
-  if (tool === "run_command") detail = `$ ${String(input.command ?? "")}${input.cwd ? `\n(in ${String(input.cwd)})` : ""}`;
-  else if (tool === "edit_remote_file") detail = `${String(input.path)}\n- ${String(input.old_str ?? "")}\n+ ${String(input.new_str ?? "")}`;
+  if (tool === "run_command")
+    detail = `$ ${String(input.command ?? "")}${input.cwd ? `\n(in ${String(input.cwd)})` : ""}`;
+  else if (tool === "edit_remote_file")
+    detail = `${String(input.path)}\n- ${String(input.old_str ?? "")}\n+ ${String(input.new_str ?? "")}`;
   else if (tool === "write_remote_file") detail = `${String(input.path)}\n${String(input.content ?? "")}`;
   else detail = JSON.stringify(input, null, 2);
-  return detail.length > DETAIL_LIMIT ? `${detail.slice(0, DETAIL_LIMIT)}\n… (${detail.length - DETAIL_LIMIT} more characters: see the conversation in Bosun)` : detail;
+  return detail.length > DETAIL_LIMIT
+    ? `${detail.slice(0, DETAIL_LIMIT)}\n… (${detail.length - DETAIL_LIMIT} more characters: see the conversation in Bosun)`
+    : detail;
 }
 
 export class RunRelay {
@@ -96,8 +103,21 @@ export class RunRelay {
   watch(runId: string, chatId: number, link: { id: string; project: string; instance: string }, after?: string): void {
     if (this.watches.has(runId)) return;
     const w: Watch = {
-      runId, chatId, linkId: link.id, project: link.project, instance: link.instance, after, blocks: [], sent: [], approvals: new Map(), finished: false,
-      pumping: null, again: false, lastFlushAt: 0, flushTimer: null, flushing: Promise.resolve(),
+      runId,
+      chatId,
+      linkId: link.id,
+      project: link.project,
+      instance: link.instance,
+      after,
+      blocks: [],
+      sent: [],
+      approvals: new Map(),
+      finished: false,
+      pumping: null,
+      again: false,
+      lastFlushAt: 0,
+      flushTimer: null,
+      flushing: Promise.resolve(),
     };
     this.watches.set(runId, w);
     this.pump(w);
@@ -153,15 +173,19 @@ export class RunRelay {
     try {
       const principal = await linkPrincipal(this.platform, w.linkId);
       const input = { project: w.project, run_id: w.runId, ...(w.after ? { after: w.after } : {}) };
-      const page = (await invoke(this.platform, "list_agent_run_events", input, principal, { requestId: `tg-${crypto.randomUUID()}` })) as {
+      const page = (await invoke(this.platform, "list_agent_run_events", input, principal, {
+        requestId: `tg-${crypto.randomUUID()}`,
+      })) as {
         events: { id: string; type: string; data: Record<string, unknown> }[];
       };
       return page.events;
     } catch (err) {
       const e = toBosunError(err);
       if (e.code === "not_found") this.forget(w);
-      else if (e.code === "unauthorized") await this.end(w, `⏹ Cancelled. This chat's link no longer holds: ${clip(e.message, 300)}.`);
-      else if (e.code === "insufficient_scope") await this.end(w, `⏹ This chat may not follow the run: ${clip(e.message, 300)}`);
+      else if (e.code === "unauthorized")
+        await this.end(w, `⏹ Cancelled. This chat's link no longer holds: ${clip(e.message, 300)}.`);
+      else if (e.code === "insufficient_scope")
+        await this.end(w, `⏹ This chat may not follow the run: ${clip(e.message, 300)}`);
       else throw err;
       return null;
     }
@@ -182,22 +206,44 @@ export class RunRelay {
         if (String(data.text ?? "").trim()) w.blocks.push({ kind: "text", text: String(data.text) });
         break;
       case "tool_call":
-        w.blocks.push({ kind: "tool", tool: String(data.tool), line: toolLine(String(data.tool), (data.input ?? {}) as Record<string, unknown>) });
+        w.blocks.push({
+          kind: "tool",
+          tool: String(data.tool),
+          line: toolLine(String(data.tool), (data.input ?? {}) as Record<string, unknown>),
+        });
         break;
       case "tool_result": {
-        const block = w.blocks.find((b): b is Extract<Block, { kind: "tool" }> => b.kind === "tool" && b.tool === data.tool && b.result === undefined);
-        if (block) block.result = data.is_error ? "error" : typeof data.exit_code === "number" ? `exit ${data.exit_code}` : "ok";
+        const block = w.blocks.find(
+          (b): b is Extract<Block, { kind: "tool" }> =>
+            b.kind === "tool" && b.tool === data.tool && b.result === undefined,
+        );
+        if (block)
+          block.result = data.is_error ? "error" : typeof data.exit_code === "number" ? `exit ${data.exit_code}` : "ok";
         break;
       }
       case "tool_refused":
-        w.blocks.push({ kind: "note", text: `⛔ ${String(data.tool)}: ${clip(String(data.reason ?? "refused"), 300)}` });
+        w.blocks.push({
+          kind: "note",
+          text: `⛔ ${String(data.tool)}: ${clip(String(data.reason ?? "refused"), 300)}`,
+        });
         break;
       case "approval_requested":
         await this.flushNow(w); // the stream first, so the question comes after what led to it
-        await this.askApproval(w, String(data.approval_id), String(data.tool), (data.input ?? {}) as Record<string, unknown>, String(data.reason ?? ""));
+        await this.askApproval(
+          w,
+          String(data.approval_id),
+          String(data.tool),
+          (data.input ?? {}) as Record<string, unknown>,
+          String(data.reason ?? ""),
+        );
         break;
       case "approval_decided":
-        await this.showDecision(w, String(data.approval_id), data.status === "approved" ? "✅ Approved" : "❌ Denied", String(data.via ?? ""));
+        await this.showDecision(
+          w,
+          String(data.approval_id),
+          data.status === "approved" ? "✅ Approved" : "❌ Denied",
+          String(data.via ?? ""),
+        );
         break;
       case "run_finished": {
         const error = data.error as { code?: string; message?: string } | undefined;
@@ -258,15 +304,23 @@ export class RunRelay {
     return w.flushing;
   }
 
-  private async askApproval(w: Watch, approvalId: string, tool: string, input: Record<string, unknown>, reason: string) {
+  private async askApproval(
+    w: Watch,
+    approvalId: string,
+    tool: string,
+    input: Record<string, unknown>,
+    reason: string,
+  ) {
     const detail = approvalDetail(tool, input);
     const html = `⏸ <b>Approve?</b> ${escapeHtml(tool)} on <b>${escapeHtml(w.instance)}</b>\n<pre>${escapeHtml(detail)}</pre>${reason ? `\n<i>${escapeHtml(clip(reason, 300))}</i>` : ""}`;
     const plain = `⏸ Approve? ${tool} on ${w.instance}\n${detail}${reason ? `\n${clip(reason, 300)}` : ""}`;
     const keyboard = {
-      inline_keyboard: [[
-        { text: "✅ Approve", callback_data: callbackData(this.callbackKey, "a", w.chatId, approvalId) },
-        { text: "❌ Deny", callback_data: callbackData(this.callbackKey, "d", w.chatId, approvalId) },
-      ]],
+      inline_keyboard: [
+        [
+          { text: "✅ Approve", callback_data: callbackData(this.callbackKey, "a", w.chatId, approvalId) },
+          { text: "❌ Deny", callback_data: callbackData(this.callbackKey, "d", w.chatId, approvalId) },
+        ],
+      ],
     };
     const m = await this.outbox(w.chatId).send({ html, plain, keyboard });
     w.approvals.set(approvalId, { messageId: m.messageId, html, plain });

@@ -1,14 +1,15 @@
 // Webhook mode (BOSUN_PUBLIC_URL set): the bridge registers {public URL}/telegram/webhook with a secret token,
 // the fake Bot API POSTs updates to the real HTTP app, calls without the secret are refused, and neither the bot
 // token nor the webhook secret nor a pairing code shows up in the logs or the audit trail.
-import { Writable } from "node:stream";
+
 import type { AddressInfo } from "node:net";
-import { serve, type ServerType } from "@hono/node-server";
+import { Writable } from "node:stream";
+import { type ServerType, serve } from "@hono/node-server";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "../testkit/instances.ts";
 import { createApp } from "../http/app.ts";
-import { startFakeTelegram, type FakeTelegram } from "../testkit/fake-telegram.ts";
+import { type FakeTelegram, startFakeTelegram } from "../testkit/fake-telegram.ts";
+import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
 import { TelegramBridge, WEBHOOK_PATH } from "./bot.ts";
 
 let w: InstanceWorld;
@@ -23,12 +24,21 @@ beforeAll(async () => {
   w = await startInstanceWorld({
     project: "hook",
     instance: "web",
-    config: { telegram: { botToken: tg.token, apiRoot: tg.url, publicUrl: "http://placeholder", webhookSecret: undefined } },
+    config: {
+      telegram: { botToken: tg.token, apiRoot: tg.url, publicUrl: "http://placeholder", webhookSecret: undefined },
+    },
   });
-  const log = pino({ level: "debug" }, new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) }));
+  const log = pino(
+    { level: "debug" },
+    new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) }),
+  );
   bridge = new TelegramBridge(w.t.platform, { minIntervalMs: 10, editIntervalMs: 50, log });
   const app = createApp(w.t.platform, {
-    telegramWebhook: { path: WEBHOOK_PATH, checkSecret: (h) => bridge.checkSecret(h), handleUpdate: (u) => bridge.handleUpdate(u) },
+    telegramWebhook: {
+      path: WEBHOOK_PATH,
+      checkSecret: (h) => bridge.checkSecret(h),
+      handleUpdate: (u) => bridge.handleUpdate(u),
+    },
   });
   server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
   await new Promise((r) => server.once("listening", r));
@@ -52,9 +62,22 @@ describe("webhook mode", () => {
   });
 
   it("refuses calls without the secret; takes Telegram's, pairs and links over them", async () => {
-    const update = { update_id: 1, message: { message_id: 1, date: 0, chat: { id: 31337, type: "private", first_name: "M" }, from: { id: 31337, is_bot: false, first_name: "M" }, text: "/start" } };
+    const update = {
+      update_id: 1,
+      message: {
+        message_id: 1,
+        date: 0,
+        chat: { id: 31337, type: "private", first_name: "M" },
+        from: { id: 31337, is_bot: false, first_name: "M" },
+        text: "/start",
+      },
+    };
     for (const headers of [{}, { "x-telegram-bot-api-secret-token": "wrong" }] as Record<string, string>[]) {
-      const res = await fetch(`${base}/telegram/webhook`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(update) });
+      const res = await fetch(`${base}/telegram/webhook`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(update),
+      });
       expect(res.status).toBe(401);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -64,7 +87,10 @@ describe("webhook mode", () => {
     const reply = await tg.waitForMessage((m) => m.chat_id === 4242 && /[A-Z2-9]{4}-[A-Z2-9]{4}/.test(m.text));
     const code = /[A-Z2-9]{4}-[A-Z2-9]{4}/.exec(reply.text)![0];
     const token = await w.user.token(["agent:*", "instances:*"]);
-    const linked = await w.t.request("POST", "/v1/projects/hook/instances/web/agent/telegram", { token, body: { code } });
+    const linked = await w.t.request("POST", "/v1/projects/hook/instances/web/agent/telegram", {
+      token,
+      body: { code },
+    });
     expect(linked.status).toBe(201);
     await tg.waitForMessage((m) => m.chat_id === 4242 && m.text.includes("Linked to web"));
 
@@ -77,6 +103,7 @@ describe("webhook mode", () => {
     const audit = JSON.stringify(await w.t.platform.db.selectFrom("audit_events").selectAll().execute());
     expect(audit).toContain("link_telegram_chat");
     const everything = logLines.join("") + audit;
-    for (const secret of [tg.token, tg.token.split(":")[1]!, bridge.webhookSecret, code, code.replace("-", "")]) expect(everything).not.toContain(secret);
+    for (const secret of [tg.token, tg.token.split(":")[1]!, bridge.webhookSecret, code, code.replace("-", "")])
+      expect(everything).not.toContain(secret);
   });
 });

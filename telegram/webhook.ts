@@ -20,7 +20,8 @@ export function mountTelegramWebhook(app: Hono, hook: TelegramWebhook): void {
     } catch {
       return c.json({ ok: false }, 400);
     }
-    if (!update || typeof update !== "object" || typeof (update as { update_id?: unknown }).update_id !== "number") return c.json({ ok: false }, 400);
+    if (!update || typeof update !== "object" || typeof (update as { update_id?: unknown }).update_id !== "number")
+      return c.json({ ok: false }, 400);
     await hook.handleUpdate(update as never);
     return c.json({ ok: true });
   });

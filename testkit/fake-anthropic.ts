@@ -8,10 +8,28 @@
 //   const provider = createAnthropicProvider({ apiKey: "test", baseURL: fake.baseURL });
 import type http from "node:http";
 import type { TokenUsage } from "../core/billing/prices.ts";
-import { EXHAUSTED, errorHeaders, freshId, pieces, toolCalls, usageFor, type FakeModelServer, type ScriptedReply } from "./fake-model.ts";
+import {
+  EXHAUSTED,
+  errorHeaders,
+  type FakeModelServer,
+  freshId,
+  pieces,
+  type ScriptedReply,
+  toolCalls,
+  usageFor,
+} from "./fake-model.ts";
 
 export type { FakeModelServer, ScriptedReply } from "./fake-model.ts";
-import { pause, scriptQueue, sendJson, startEventStream, startFakeServer, writeEvent, type RecordedRequest } from "./fake-server.ts";
+
+import {
+  pause,
+  type RecordedRequest,
+  scriptQueue,
+  sendJson,
+  startEventStream,
+  startFakeServer,
+  writeEvent,
+} from "./fake-server.ts";
 
 const errorType: Record<number, string> = {
   400: "invalid_request_error",
@@ -26,7 +44,12 @@ const errorType: Record<number, string> = {
 
 function sendError(res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
   const type = errorType[status] ?? (status >= 500 ? "api_error" : "invalid_request_error");
-  sendJson(res, status, { type: "error", error: { type, message }, request_id: freshId("req_") }, { "request-id": freshId("req_"), ...headers });
+  sendJson(
+    res,
+    status,
+    { type: "error", error: { type, message }, request_id: freshId("req_") },
+    { "request-id": freshId("req_"), ...headers },
+  );
 }
 
 /** The usage object as Anthropic reports it: input_tokens already excludes cache reads and writes. */
@@ -52,22 +75,41 @@ export function anthropicRequestProblem(body: any): string | undefined {
   for (const tool of body.tools ?? []) {
     if (!TOOL_NAME.test(tool?.name ?? "")) return `tools: tool name must match ${TOOL_NAME.source}`;
   }
-  const blocks = (m: any): any[] => (typeof m?.content === "string" ? [{ type: "text", text: m.content }] : Array.isArray(m?.content) ? m.content : []);
+  const blocks = (m: any): any[] =>
+    typeof m?.content === "string" ? [{ type: "text", text: m.content }] : Array.isArray(m?.content) ? m.content : [];
   for (const [i, message] of body.messages.entries()) {
-    if (message?.role !== "user" && message?.role !== "assistant") return `messages.${i}.role: Input should be 'user' or 'assistant'`;
+    if (message?.role !== "user" && message?.role !== "assistant")
+      return `messages.${i}.role: Input should be 'user' or 'assistant'`;
     for (const block of blocks(message)) {
       if (block?.type === "text" && !block.text) return `messages.${i}: text content blocks must be non-empty`;
     }
-    const uses = message.role === "assistant" ? blocks(message).filter((b) => b?.type === "tool_use").map((b) => b.id) : [];
-    const results = new Set(blocks(body.messages[i + 1]).filter((b) => b?.type === "tool_result").map((b) => b.tool_use_id));
+    const uses =
+      message.role === "assistant"
+        ? blocks(message)
+            .filter((b) => b?.type === "tool_use")
+            .map((b) => b.id)
+        : [];
+    const results = new Set(
+      blocks(body.messages[i + 1])
+        .filter((b) => b?.type === "tool_result")
+        .map((b) => b.tool_use_id),
+    );
     const missing = uses.filter((id) => !results.has(id));
     if (missing.length) {
       return `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(", ")}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`;
     }
     if (message.role === "user") {
-      const previous = new Set(blocks(body.messages[i - 1]).filter((b) => b?.type === "tool_use").map((b) => b.id));
-      const stray = blocks(message).find((b) => b?.type === "tool_result" && (body.messages[i - 1]?.role !== "assistant" || !previous.has(b.tool_use_id)));
-      if (stray) return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${stray.tool_use_id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
+      const previous = new Set(
+        blocks(body.messages[i - 1])
+          .filter((b) => b?.type === "tool_use")
+          .map((b) => b.id),
+      );
+      const stray = blocks(message).find(
+        (b) =>
+          b?.type === "tool_result" && (body.messages[i - 1]?.role !== "assistant" || !previous.has(b.tool_use_id)),
+      );
+      if (stray)
+        return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${stray.tool_use_id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
     }
   }
   return undefined;
@@ -108,7 +150,8 @@ export async function startFakeAnthropic(opts: { apiKey?: string; validate?: boo
 function content(reply: ScriptedReply) {
   const blocks: Array<Record<string, unknown>> = [];
   if (reply.text !== undefined) blocks.push({ type: "text", text: reply.text });
-  for (const call of toolCalls(reply)) blocks.push({ type: "tool_use", id: call.id ?? freshId("toolu_"), name: call.name, input: call.input });
+  for (const call of toolCalls(reply))
+    blocks.push({ type: "tool_use", id: call.id ?? freshId("toolu_"), name: call.name, input: call.input });
   return blocks;
 }
 
@@ -140,20 +183,36 @@ async function stream(req: RecordedRequest, res: http.ServerResponse, reply: Scr
   for (const block of content(reply)) {
     await gap();
     if (block.type === "text") {
-      writeEvent(res, { type: "content_block_start", index, content_block: { type: "text", text: "" } }, "content_block_start");
+      writeEvent(
+        res,
+        { type: "content_block_start", index, content_block: { type: "text", text: "" } },
+        "content_block_start",
+      );
       for (const piece of pieces(block.text as string)) {
         await gap();
-        writeEvent(res, { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } }, "content_block_delta");
+        writeEvent(
+          res,
+          { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } },
+          "content_block_delta",
+        );
       }
     } else {
       writeEvent(
         res,
-        { type: "content_block_start", index, content_block: { type: "tool_use", id: block.id, name: block.name, input: {} } },
+        {
+          type: "content_block_start",
+          index,
+          content_block: { type: "tool_use", id: block.id, name: block.name, input: {} },
+        },
         "content_block_start",
       );
       for (const piece of pieces(JSON.stringify(block.input), 12)) {
         await gap();
-        writeEvent(res, { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: piece } }, "content_block_delta");
+        writeEvent(
+          res,
+          { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: piece } },
+          "content_block_delta",
+        );
       }
     }
     writeEvent(res, { type: "content_block_stop", index }, "content_block_stop");

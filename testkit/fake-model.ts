@@ -36,7 +36,7 @@ export interface ScriptedReply {
   model?: string;
 }
 
-export type { ScriptStep, RecordedRequest } from "./fake-server.ts";
+export type { RecordedRequest, ScriptStep } from "./fake-server.ts";
 
 /** What startFakeAnthropic and startFakeOpenAI return. */
 export interface FakeModelServer extends FakeServer, ScriptQueue<ScriptedReply> {
@@ -57,7 +57,11 @@ export function toolCalls(reply: ScriptedReply): ScriptedToolCall[] {
  * than recompute this.
  */
 export function usageFor(request: RecordedRequest, reply: ScriptedReply): TokenUsage {
-  const out = (reply.text ?? "") + toolCalls(reply).map((t) => t.name + JSON.stringify(t.input)).join("");
+  const out =
+    (reply.text ?? "") +
+    toolCalls(reply)
+      .map((t) => t.name + JSON.stringify(t.input))
+      .join("");
   return {
     inputTokens: Math.max(1, Math.ceil(Buffer.byteLength(request.rawBody) / 4)),
     outputTokens: Math.max(1, Math.ceil(Buffer.byteLength(out) / 4)),
@@ -86,4 +90,5 @@ export function errorHeaders(reply: ScriptedReply): Record<string, string> {
 }
 
 let counter = 0;
-export const freshId = (prefix: string) => `${prefix}${Date.now().toString(36)}${(++counter).toString(36).padStart(4, "0")}`;
+export const freshId = (prefix: string) =>
+  `${prefix}${Date.now().toString(36)}${(++counter).toString(36).padStart(4, "0")}`;

@@ -10,8 +10,25 @@
 // are reported as ordinary prompt tokens.
 import type http from "node:http";
 import type { TokenUsage } from "../core/billing/prices.ts";
-import { EXHAUSTED, errorHeaders, freshId, pieces, toolCalls, usageFor, type FakeModelServer, type ScriptedReply } from "./fake-model.ts";
-import { pause, scriptQueue, sendJson, startEventStream, startFakeServer, writeEvent, type RecordedRequest } from "./fake-server.ts";
+import {
+  EXHAUSTED,
+  errorHeaders,
+  type FakeModelServer,
+  freshId,
+  pieces,
+  type ScriptedReply,
+  toolCalls,
+  usageFor,
+} from "./fake-model.ts";
+import {
+  pause,
+  type RecordedRequest,
+  scriptQueue,
+  sendJson,
+  startEventStream,
+  startFakeServer,
+  writeEvent,
+} from "./fake-server.ts";
 
 export type { FakeModelServer, ScriptedReply } from "./fake-model.ts";
 
@@ -27,7 +44,12 @@ const errorKind: Record<number, [type: string, code: string | null]> = {
 
 function sendError(res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
   const [type, code] = errorKind[status] ?? [status >= 500 ? "server_error" : "invalid_request_error", null];
-  sendJson(res, status, { error: { message, type, param: null, code } }, { "x-request-id": freshId("req_"), ...headers });
+  sendJson(
+    res,
+    status,
+    { error: { message, type, param: null, code } },
+    { "x-request-id": freshId("req_"), ...headers },
+  );
 }
 
 /** Bosun's usage → OpenAI's counters, and the normalised usage a correct provider must read back from them. */
@@ -65,19 +87,22 @@ export function openaiRequestProblem(body: any): string | undefined {
   if (typeof body.model !== "string" || !body.model) return "you must provide a model parameter";
   if (!Array.isArray(body.messages) || !body.messages.length) return "[] is too short - 'messages'";
   for (const tool of body.tools ?? []) {
-    if (!TOOL_NAME.test(tool?.function?.name ?? "")) return `Invalid 'tools.function.name': string does not match pattern. Expected a string that matches the pattern '${TOOL_NAME.source}'.`;
+    if (!TOOL_NAME.test(tool?.function?.name ?? ""))
+      return `Invalid 'tools.function.name': string does not match pattern. Expected a string that matches the pattern '${TOOL_NAME.source}'.`;
   }
   let open: string[] = [];
   for (const [i, m] of body.messages.entries()) {
     if (m?.role === "tool") {
-      if (!open.includes(m.tool_call_id)) return `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`;
+      if (!open.includes(m.tool_call_id))
+        return `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`;
       open = open.filter((id) => id !== m.tool_call_id);
       continue;
     }
     if (open.length) {
       return `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${open.join(", ")}`;
     }
-    if (!["system", "developer", "user", "assistant"].includes(m?.role)) return `Invalid value: '${m?.role}'. Supported values are: 'system', 'assistant', 'user', 'tool', 'function', and 'developer'. (messages.${i}.role)`;
+    if (!["system", "developer", "user", "assistant"].includes(m?.role))
+      return `Invalid value: '${m?.role}'. Supported values are: 'system', 'assistant', 'user', 'tool', 'function', and 'developer'. (messages.${i}.role)`;
     open = m.role === "assistant" ? (m.tool_calls ?? []).map((c: any) => c.id) : [];
   }
   if (open.length) {
@@ -122,7 +147,12 @@ const finishReason = (reply: ScriptedReply) => {
 };
 
 const wireCalls = (reply: ScriptedReply) =>
-  toolCalls(reply).map((c) => ({ id: c.id ?? freshId("call_"), type: "function" as const, name: c.name, arguments: c.rawArguments ?? JSON.stringify(c.input) }));
+  toolCalls(reply).map((c) => ({
+    id: c.id ?? freshId("call_"),
+    type: "function" as const,
+    name: c.name,
+    arguments: c.rawArguments ?? JSON.stringify(c.input),
+  }));
 
 function completion(req: RecordedRequest, reply: ScriptedReply, usage: object) {
   const calls = wireCalls(reply);
@@ -139,7 +169,15 @@ function completion(req: RecordedRequest, reply: ScriptedReply, usage: object) {
           role: "assistant",
           content: reply.text ?? null,
           refusal: null,
-          ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: c.type, function: { name: c.name, arguments: c.arguments } })) } : {}),
+          ...(calls.length
+            ? {
+                tool_calls: calls.map((c) => ({
+                  id: c.id,
+                  type: c.type,
+                  function: { name: c.name, arguments: c.arguments },
+                })),
+              }
+            : {}),
         },
         logprobs: null,
         finish_reason: finishReason(reply),
@@ -159,7 +197,11 @@ async function stream(req: RecordedRequest, res: http.ServerResponse, reply: Scr
     system_fingerprint: "fp_fake",
   };
   const chunk = (delta: object, finish: string | null = null) =>
-    writeEvent(res, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) });
+    writeEvent(res, {
+      ...base,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
   const gap = () => pause(reply.chunkDelayMs ?? 0, res);
 
   startEventStream(res, { "x-request-id": freshId("req_"), ...reply.headers });

@@ -58,7 +58,13 @@ export async function startFakeServer(handler: Handler): Promise<FakeServer> {
       } catch {
         body = undefined;
       }
-      const recorded: RecordedRequest = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers, body, rawBody };
+      const recorded: RecordedRequest = {
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        headers: req.headers,
+        body,
+        rawBody,
+      };
       requests.push(recorded);
       Promise.resolve(handler(recorded, res)).catch((err: unknown) => {
         // A bug in a fake must show up as a failing request, not a hung one.
@@ -96,7 +102,12 @@ export function scriptQueue<R>(): ScriptQueue<R> & { next(req: RecordedRequest):
   };
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.destroyed) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
@@ -119,7 +130,12 @@ export function pause(ms: number, res: http.ServerResponse): Promise<void> {
 
 /** Starts an event stream (SSE): both model APIs answer `stream: true` this way. */
 export function startEventStream(res: http.ServerResponse, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", ...headers });
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    ...headers,
+  });
 }
 
 export function writeEvent(res: http.ServerResponse, data: unknown, event?: string): void {

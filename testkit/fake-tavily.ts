@@ -7,7 +7,7 @@
 //   // BOSUN_TAVILY_BASE_URL=fake.url TAVILY_API_KEY=tvly-test
 import type http from "node:http";
 import { freshId } from "./fake-model.ts";
-import { pause, scriptQueue, sendJson, startFakeServer, type FakeServer, type ScriptQueue } from "./fake-server.ts";
+import { type FakeServer, pause, type ScriptQueue, scriptQueue, sendJson, startFakeServer } from "./fake-server.ts";
 
 export interface ScriptedSearchResult {
   title: string;
@@ -32,12 +32,14 @@ export interface FakeTavily extends FakeServer, ScriptQueue<ScriptedSearch> {
   baseURL: string;
 }
 
-const sendError = (res: http.ServerResponse, status: number, error: string) => sendJson(res, status, { detail: { error } });
+const sendError = (res: http.ServerResponse, status: number, error: string) =>
+  sendJson(res, status, { detail: { error } });
 
 export async function startFakeTavily(opts: { apiKey?: string } = {}): Promise<FakeTavily> {
   const queue = scriptQueue<ScriptedSearch>();
   const server = await startFakeServer(async (req, res) => {
-    if (req.method !== "POST" || req.path.split("?")[0] !== "/search") return sendError(res, 404, `fake tavily: no route ${req.method} ${req.path}`);
+    if (req.method !== "POST" || req.path.split("?")[0] !== "/search")
+      return sendError(res, 404, `fake tavily: no route ${req.method} ${req.path}`);
     if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
       return sendError(res, 401, "Unauthorized: missing or invalid API key.");
     }
@@ -46,7 +48,8 @@ export async function startFakeTavily(opts: { apiKey?: string } = {}): Promise<F
     if (!reply) return sendError(res, 500, "fake tavily: the script has no reply left for this request");
     await pause(reply.delayMs ?? 0, res);
     if (res.destroyed) return;
-    if (reply.status && reply.status >= 400) return sendError(res, reply.status, reply.errorMessage ?? `scripted ${reply.status}`);
+    if (reply.status && reply.status >= 400)
+      return sendError(res, reply.status, reply.errorMessage ?? `scripted ${reply.status}`);
     const max = typeof req.body.max_results === "number" ? req.body.max_results : 5;
     sendJson(res, 200, {
       query: req.body.query,

@@ -10,7 +10,7 @@
 //   const bot = new Telegraf(tg.token, { telegram: { apiRoot: tg.url } });
 //   tg.sendText({ chat: 42, from: 7, text: "/start" });
 //   const reply = await tg.waitForMessage((m) => m.chat_id === 42);
-import { sendJson, startFakeServer, type FakeServer } from "./fake-server.ts";
+import { type FakeServer, sendJson, startFakeServer } from "./fake-server.ts";
 
 export interface TgUser {
   id: number;
@@ -45,7 +45,13 @@ export interface FakeTelegram extends FakeServer {
   answers: CallbackAnswer[];
   webhook: { url: string; secret_token?: string } | null;
   /** A message from `from` in `chat` (private unless `chatType` says otherwise). Returns the update id. */
-  sendText(opts: { chat: number; from: number; text: string; chatType?: "private" | "group" | "supergroup"; username?: string }): number;
+  sendText(opts: {
+    chat: number;
+    from: number;
+    text: string;
+    chatType?: "private" | "group" | "supergroup";
+    username?: string;
+  }): number;
   /** A press of an inline button carrying `data` on the bot's message `messageId`. Returns the callback query id. */
   pressButton(opts: { chat: number; from: number; messageId: number; data: string }): string;
   /** The next `count` calls of `method` fail with 429 and `retry_after` seconds. */
@@ -63,7 +69,23 @@ export interface FakeTelegram extends FakeServer {
 }
 
 const MAX_TEXT = 4096;
-const HTML_TAGS = new Set(["b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a", "tg-spoiler", "span", "blockquote"]);
+const HTML_TAGS = new Set([
+  "b",
+  "strong",
+  "i",
+  "em",
+  "u",
+  "ins",
+  "s",
+  "strike",
+  "del",
+  "code",
+  "pre",
+  "a",
+  "tg-spoiler",
+  "span",
+  "blockquote",
+]);
 
 /** What Telegram does with parse_mode HTML: the visible text, or the error it answers for bad markup. */
 export function parseHtml(raw: string): { text: string } | { error: string } {
@@ -79,28 +101,52 @@ export function parseHtml(raw: string): { text: string } | { error: string } {
         text += ">";
         continue;
       }
-      return { error: `Bad Request: can't parse entities: Unsupported start tag or unescaped character at byte offset ${m.index}` };
+      return {
+        error: `Bad Request: can't parse entities: Unsupported start tag or unescaped character at byte offset ${m.index}`,
+      };
     }
     if (m[4]) {
       const ent = m[4];
-      text += ent === "lt" ? "<" : ent === "gt" ? ">" : ent === "amp" ? "&" : ent === "quot" ? '"' : String.fromCodePoint(Number(ent.slice(1)));
+      text +=
+        ent === "lt"
+          ? "<"
+          : ent === "gt"
+            ? ">"
+            : ent === "amp"
+              ? "&"
+              : ent === "quot"
+                ? '"'
+                : String.fromCodePoint(Number(ent.slice(1)));
       continue;
     }
     const [, closing, name] = m;
     const tag = name!.toLowerCase();
-    if (!HTML_TAGS.has(tag)) return { error: `Bad Request: can't parse entities: Unsupported start tag "${tag}" at byte offset ${m.index}` };
+    if (!HTML_TAGS.has(tag))
+      return { error: `Bad Request: can't parse entities: Unsupported start tag "${tag}" at byte offset ${m.index}` };
     if (closing) {
-      if (stack.pop() !== tag) return { error: `Bad Request: can't parse entities: Can't find end tag corresponding to start tag "${tag}"` };
+      if (stack.pop() !== tag)
+        return { error: `Bad Request: can't parse entities: Can't find end tag corresponding to start tag "${tag}"` };
     } else stack.push(tag);
   }
   text += raw.slice(last);
-  if (stack.length) return { error: `Bad Request: can't parse entities: Can't find end tag corresponding to start tag "${stack.at(-1)}"` };
+  if (stack.length)
+    return {
+      error: `Bad Request: can't parse entities: Can't find end tag corresponding to start tag "${stack.at(-1)}"`,
+    };
   return { text };
 }
 
 export async function startFakeTelegram(opts: { token?: string; username?: string } = {}): Promise<FakeTelegram> {
   const token = opts.token ?? "123456:TEST-fake-token";
-  const me = { id: 999000, is_bot: true, first_name: "Bosun", username: opts.username ?? "bosun_test_bot", can_join_groups: false, can_read_all_group_messages: false, supports_inline_queries: false };
+  const me = {
+    id: 999000,
+    is_bot: true,
+    first_name: "Bosun",
+    username: opts.username ?? "bosun_test_bot",
+    can_join_groups: false,
+    can_read_all_group_messages: false,
+    supports_inline_queries: false,
+  };
   const updates: { update_id: number; [k: string]: unknown }[] = [];
   let nextUpdateId = 1000;
   let nextMessageId = 1;
@@ -138,8 +184,16 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
     return full.update_id;
   }
 
-  const user = (id: number, username?: string): TgUser => ({ id, is_bot: false, first_name: `User${id}`, ...(username ? { username } : {}) });
-  const chatOf = (id: number, type: string, from: TgUser) => (type === "private" ? { id, type, first_name: from.first_name, ...(from.username ? { username: from.username } : {}) } : { id, type, title: `Group ${id}` });
+  const user = (id: number, username?: string): TgUser => ({
+    id,
+    is_bot: false,
+    first_name: `User${id}`,
+    ...(username ? { username } : {}),
+  });
+  const chatOf = (id: number, type: string, from: TgUser) =>
+    type === "private"
+      ? { id, type, first_name: from.first_name, ...(from.username ? { username: from.username } : {}) }
+      : { id, type, title: `Group ${id}` };
 
   const server = await startFakeServer(async (req, res) => {
     const match = /^\/bot([^/]+)\/(\w+)/.exec(req.path);
@@ -154,7 +208,9 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
     if (throttle && throttle.count > 0) {
       throttle.count--;
       throttled[method] = (throttled[method] ?? 0) + 1;
-      return fail(res, 429, `Too Many Requests: retry after ${throttle.retryAfter}`, { retry_after: throttle.retryAfter });
+      return fail(res, 429, `Too Many Requests: retry after ${throttle.retryAfter}`, {
+        retry_after: throttle.retryAfter,
+      });
     }
     switch (method) {
       case "getMe":
@@ -170,7 +226,12 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
       case "getWebhookInfo":
         return ok(res, { url: webhook?.url ?? "", has_custom_certificate: false, pending_update_count: 0 });
       case "getUpdates": {
-        if (webhook) return fail(res, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+        if (webhook)
+          return fail(
+            res,
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+          );
         const offset = Number(body.offset ?? 0);
         if (offset > confirmed) confirmed = offset;
         const limit = Math.min(Number(body.limit ?? 100), 100);
@@ -198,38 +259,75 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
         if (body.parse_mode === "HTML") {
           if (rejectMarkup > 0) {
             rejectMarkup--;
-            return fail(res, 400, "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0");
+            return fail(
+              res,
+              400,
+              "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0",
+            );
           }
           const parsed = parseHtml(raw);
           if ("error" in parsed) return fail(res, 400, parsed.error);
           text = parsed.text;
-        } else if (body.parse_mode) return fail(res, 400, `Bad Request: unsupported parse_mode in this fake: ${body.parse_mode}`);
+        } else if (body.parse_mode)
+          return fail(res, 400, `Bad Request: unsupported parse_mode in this fake: ${body.parse_mode}`);
         if (!text.trim()) return fail(res, 400, "Bad Request: message text is empty");
         if (text.length > MAX_TEXT) return fail(res, 400, "Bad Request: message is too long");
         const chatId = Number(body.chat_id);
         if (method === "sendMessage") {
-          const msg: SentMessage = { message_id: nextMessageId++, chat_id: chatId, text, raw, parse_mode: body.parse_mode ?? null, reply_markup: body.reply_markup ?? null, history: [text] };
+          const msg: SentMessage = {
+            message_id: nextMessageId++,
+            chat_id: chatId,
+            text,
+            raw,
+            parse_mode: body.parse_mode ?? null,
+            reply_markup: body.reply_markup ?? null,
+            history: [text],
+          };
           messages.push(msg);
-          return ok(res, { message_id: msg.message_id, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: "private" }, text });
+          return ok(res, {
+            message_id: msg.message_id,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: chatId, type: "private" },
+            text,
+          });
         }
         const msg = messages.find((m) => m.chat_id === chatId && m.message_id === Number(body.message_id));
         if (!msg) return fail(res, 400, "Bad Request: message to edit not found");
         const markup = body.reply_markup ?? null;
-        if (msg.raw === raw && msg.parse_mode === (body.parse_mode ?? null) && JSON.stringify(msg.reply_markup) === JSON.stringify(markup)) {
-          return fail(res, 400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message");
+        if (
+          msg.raw === raw &&
+          msg.parse_mode === (body.parse_mode ?? null) &&
+          JSON.stringify(msg.reply_markup) === JSON.stringify(markup)
+        ) {
+          return fail(
+            res,
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+          );
         }
         Object.assign(msg, { text, raw, parse_mode: body.parse_mode ?? null, reply_markup: markup });
         msg.history.push(text);
-        return ok(res, { message_id: msg.message_id, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: "private" }, text });
+        return ok(res, {
+          message_id: msg.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: chatId, type: "private" },
+          text,
+        });
       }
       case "editMessageReplyMarkup": {
-        const msg = messages.find((m) => m.chat_id === Number(body.chat_id) && m.message_id === Number(body.message_id));
+        const msg = messages.find(
+          (m) => m.chat_id === Number(body.chat_id) && m.message_id === Number(body.message_id),
+        );
         if (!msg) return fail(res, 400, "Bad Request: message to edit not found");
         msg.reply_markup = body.reply_markup ?? null;
         return ok(res, true);
       }
       case "answerCallbackQuery":
-        answers.push({ callback_query_id: String(body.callback_query_id), ...(body.text ? { text: String(body.text) } : {}), ...(body.show_alert ? { show_alert: true } : {}) });
+        answers.push({
+          callback_query_id: String(body.callback_query_id),
+          ...(body.text ? { text: String(body.text) } : {}),
+          ...(body.show_alert ? { show_alert: true } : {}),
+        });
         return ok(res, true);
       case "setMyCommands":
       case "sendChatAction":
@@ -262,8 +360,19 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
     rejectMarkupNext: (count = 1) => void (rejectMarkup = count),
     sendText: ({ chat, from, text, chatType = "private", username }) => {
       const u = user(from, username);
-      const entities = text.startsWith("/") ? [{ type: "bot_command", offset: 0, length: text.split(/\s/)[0]!.length }] : undefined;
-      return push({ message: { message_id: nextMessageId++, date: Math.floor(Date.now() / 1000), chat: chatOf(chat, chatType, u), from: u, text, ...(entities ? { entities } : {}) } });
+      const entities = text.startsWith("/")
+        ? [{ type: "bot_command", offset: 0, length: text.split(/\s/)[0]!.length }]
+        : undefined;
+      return push({
+        message: {
+          message_id: nextMessageId++,
+          date: Math.floor(Date.now() / 1000),
+          chat: chatOf(chat, chatType, u),
+          from: u,
+          text,
+          ...(entities ? { entities } : {}),
+        },
+      });
     },
     pressButton: ({ chat, from, messageId, data }) => {
       const id = String(nextCallbackId++);
@@ -274,7 +383,12 @@ export async function startFakeTelegram(opts: { token?: string; username?: strin
           from: user(from),
           chat_instance: `ci-${chat}`,
           data,
-          message: { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: chat, type: "private" }, text: msg?.text ?? "" },
+          message: {
+            message_id: messageId,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: chat, type: "private" },
+            text: msg?.text ?? "",
+          },
         },
       });
       return id;

@@ -5,9 +5,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { Hono } from "hono";
 import pg from "pg";
 import pino from "pino";
-import type { Hono } from "hono";
 import type { Config } from "../core/config.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
@@ -15,8 +15,8 @@ import { tokenFromLink } from "../core/identity/one-time.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
+import { type AppOptions, createApp } from "../http/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
-import { createApp, type AppOptions } from "../http/app.ts";
 
 export interface TestAccount {
   id: string;
@@ -34,12 +34,22 @@ export interface TestPlatform {
   operator: TestAccount;
   account(opts?: { email?: string; operator?: boolean }): Promise<TestAccount>;
   /** A REST call through the real app (in-process fetch). JSON bodies are sent as JSON. */
-  request(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<TestResponse>;
+  request(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<TestResponse>;
   /**
    * Makes `member` a member of `project` the only way there is: `inviterToken` invites, the member accepts. With SMTP
    * configured the link is emailed: `readLink` fetches it from the test's mailbox.
    */
-  addMember(project: string, inviterToken: string, member: { email: string }, role: string, readLink?: (email: string) => Promise<string>): Promise<void>;
+  addMember(
+    project: string,
+    inviterToken: string,
+    member: { email: string },
+    role: string,
+    readLink?: (email: string) => Promise<string>,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,7 +87,13 @@ export async function startTestPlatform(
   const pgdb = isPostgresUrl(envUrl) ? await freshPostgresDatabase(envUrl) : null;
   const platform = await createPlatform({
     databaseUrl: pgdb?.url ?? "memory://",
-    config: { dataDir, allowRegistration: true, rateLimitPerMinute: 100_000, authRateLimitPerMinute: 1000, ...opts.config },
+    config: {
+      dataDir,
+      allowRegistration: true,
+      rateLimitPerMinute: 100_000,
+      authRateLimitPerMinute: 1000,
+      ...opts.config,
+    },
     log: pino({ level: process.env.BOSUN_TEST_LOG ?? "silent" }),
     operations: opts.operations,
   });
@@ -87,14 +103,27 @@ export async function startTestPlatform(
     const email = o.email ?? `user-${crypto.randomBytes(4).toString("hex")}@example.test`;
     const password = `pw-${crypto.randomBytes(8).toString("hex")}`;
     // Verified: an established account, as if it had followed its link long ago (and so without trial credit).
-    const row = await createAccount(platform.db, { email, name: email.split("@")[0]!, password, isOperator: o.operator, emailVerified: true });
+    const row = await createAccount(platform.db, {
+      email,
+      name: email.split("@")[0]!,
+      password,
+      isOperator: o.operator,
+      emailVerified: true,
+    });
     const minter = { ...operatorPrincipal(row.id, email), account: { id: row.id, email, isOperator: !!o.operator } };
     return {
       id: row.id,
       email,
       password,
       token: async (scopes, t = {}) =>
-        (await mintToken(platform.db, minter, { name: "test", scopes, projects: t.projects, expiresInDays: t.expiresInDays })).token,
+        (
+          await mintToken(platform.db, minter, {
+            name: "test",
+            scopes,
+            projects: t.projects,
+            expiresInDays: t.expiresInDays,
+          })
+        ).token,
     };
   };
 
@@ -118,11 +147,15 @@ export async function startTestPlatform(
   };
 
   const addMember: TestPlatform["addMember"] = async (project, inviterToken, member, role, readLink) => {
-    const invited = await request("POST", `/v1/projects/${project}/invitations`, { token: inviterToken, body: { email: member.email, role } });
+    const invited = await request("POST", `/v1/projects/${project}/invitations`, {
+      token: inviterToken,
+      body: { email: member.email, role },
+    });
     if (invited.status !== 201) throw new Error(`invite_member: ${invited.status} ${JSON.stringify(invited.body)}`);
     const token = tokenFromLink(invited.body.invitation_link ?? (await readLink!(member.email)));
     const accepted = await request("POST", "/v1/auth/accept-invitation", { body: { token } });
-    if (accepted.status !== 200) throw new Error(`accept_invitation: ${accepted.status} ${JSON.stringify(accepted.body)}`);
+    if (accepted.status !== 200)
+      throw new Error(`accept_invitation: ${accepted.status} ${JSON.stringify(accepted.body)}`);
   };
 
   const operator = await account({ email: "operator@example.test", operator: true });

@@ -2,7 +2,7 @@
 // instance project whose instance points at that sshd.
 import type { Config } from "../core/config.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "./harness.ts";
-import { startSshd, type SshdFixture, type SshdOptions } from "./sshd.ts";
+import { type SshdFixture, type SshdOptions, startSshd } from "./sshd.ts";
 
 export interface InstanceWorld {
   t: TestPlatform;
@@ -16,7 +16,9 @@ export interface InstanceWorld {
   close(): Promise<void>;
 }
 
-export async function startInstanceWorld(opts: { project?: string; instance?: string; config?: Partial<Config>; sshd?: SshdOptions } = {}): Promise<InstanceWorld> {
+export async function startInstanceWorld(
+  opts: { project?: string; instance?: string; config?: Partial<Config>; sshd?: SshdOptions } = {},
+): Promise<InstanceWorld> {
   const [t, sshd] = await Promise.all([
     // No background metrics sampling unless a test asks: it would open connections a test does not expect.
     startTestPlatform({ config: { egressAllowPrivate: true, metricsIntervalSeconds: 0, ...opts.config } }),
@@ -25,7 +27,10 @@ export async function startInstanceWorld(opts: { project?: string; instance?: st
   const user = await t.account();
   const token = await user.token(["projects:*", "instances:*"]);
   const project = opts.project ?? "srv-proj";
-  const created = await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "Servers", kind: "instance" } });
+  const created = await t.request("POST", "/v1/projects", {
+    token,
+    body: { slug: project, name: "Servers", kind: "instance" },
+  });
   if (created.status !== 201) throw new Error(`create project: ${JSON.stringify(created.body)}`);
   const instance = opts.instance ?? "box";
   const reg = await t.request("POST", `/v1/projects/${project}/instances`, {

@@ -24,7 +24,10 @@ export async function expectLedgerConsistent(db: DB, accountId: string): Promise
       running += toMicros(e.amount);
       return { id: e.id, running: String(running), balance_after: String(e.balance_after) };
     });
-    expect(chain.filter((c) => c.running !== c.balance_after), `balance_after is the running sum (${where})`).toEqual([]);
+    expect(
+      chain.filter((c) => c.running !== c.balance_after),
+      `balance_after is the running sum (${where})`,
+    ).toEqual([]);
     expect(String(running), `balance (${where})`).toBe(String(b.balance));
 
     const active = await db
@@ -37,7 +40,10 @@ export async function expectLedgerConsistent(db: DB, accountId: string): Promise
     expect(String(active.total), `held = active holds (${where})`).toBe(String(b.held));
 
     const [balance, held, shortfall] = [toMicros(b.balance), toMicros(b.held), toMicros(b.shortfall)];
-    expect(balance >= 0n && held >= 0n && held <= balance && shortfall >= 0n, `nothing negative, held ≤ balance (${where})`).toBe(true);
+    expect(
+      balance >= 0n && held >= 0n && held <= balance && shortfall >= 0n,
+      `nothing negative, held ≤ balance (${where})`,
+    ).toBe(true);
     expect(balance <= MAX_MICROS && shortfall <= MAX_MICROS, `within the bound (${where})`).toBe(true);
   }
 }

@@ -7,7 +7,8 @@ export async function connectMcp(app: Hono, token: string | null, query = ""): P
   const url = new URL(`http://127.0.0.1/mcp${query ? `?${query}` : ""}`);
   const transport = new StreamableHTTPClientTransport(url, {
     requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
-    fetch: async (input, init) => app.request(String(input instanceof Request ? input.url : input), init as RequestInit),
+    fetch: async (input, init) =>
+      app.request(String(input instanceof Request ? input.url : input), init as RequestInit),
   });
   const client = new Client({ name: "bosun-test", version: "0.0.0" });
   await client.connect(transport);

@@ -25,8 +25,7 @@ export interface JsonSchema {
   oneOf?: JsonSchema[];
 }
 
-export const inputSchema = (op: Operation): JsonSchema =>
-  toolJsonSchema(op.input, "input") as JsonSchema;
+export const inputSchema = (op: Operation): JsonSchema => toolJsonSchema(op.input, "input") as JsonSchema;
 
 export const pathParams = (op: Operation): string[] => [...op.http.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
 
@@ -53,7 +52,9 @@ export function sampleValue(schema: JsonSchema): unknown {
       if (s.format === "date-time") return new Date().toISOString();
       if (s.format === "uri" || s.format === "url") return "https://example.test/";
       const fits = (v: string) =>
-        v.length >= (s.minLength ?? 0) && v.length <= (s.maxLength ?? Infinity) && (!s.pattern || new RegExp(s.pattern).test(v));
+        v.length >= (s.minLength ?? 0) &&
+        v.length <= (s.maxLength ?? Infinity) &&
+        (!s.pattern || new RegExp(s.pattern).test(v));
       const found = STRING_CANDIDATES.find(fits);
       if (found) return found;
       return "x".repeat(Math.max(s.minLength ?? 1, 1));
@@ -90,7 +91,9 @@ export function sampleInput(op: Operation, hints: Record<string, unknown> = {}):
   const input = sampleObject(inputSchema(op), hints);
   const parsed = op.input.safeParse(input);
   if (!parsed.success) {
-    throw new Error(`cannot build a valid input for ${op.id} (${JSON.stringify(input)}): ${parsed.error.message}; add a hint`);
+    throw new Error(
+      `cannot build a valid input for ${op.id} (${JSON.stringify(input)}): ${parsed.error.message}; add a hint`,
+    );
   }
   return input;
 }
@@ -101,7 +104,8 @@ export interface RestRequest {
   body?: Record<string, unknown>;
 }
 
-const queryValue = (v: unknown) => (Array.isArray(v) ? v.join(",") : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+const queryValue = (v: unknown) =>
+  Array.isArray(v) ? v.join(",") : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
 
 /** How the REST surface carries `input` for `op`: path params in the URL, the rest in the query or body. */
 export function restRequest(op: Operation, input: Record<string, unknown>): RestRequest {

@@ -9,22 +9,39 @@ export interface SiteResponse {
   text: string;
 }
 
-export function siteFetch(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | URLSearchParams } = {}): Promise<SiteResponse> {
+export function siteFetch(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | URLSearchParams } = {},
+): Promise<SiteResponse> {
   const u = new URL(url);
   const body = init.body === undefined ? undefined : String(init.body);
-  const headers: Record<string, string> = { ...(init.body instanceof URLSearchParams ? { "Content-Type": "application/x-www-form-urlencoded" } : {}), ...init.headers, Host: u.host };
+  const headers: Record<string, string> = {
+    ...(init.body instanceof URLSearchParams ? { "Content-Type": "application/x-www-form-urlencoded" } : {}),
+    ...init.headers,
+    Host: u.host,
+  };
   if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port: Number(u.port || 80), path: `${u.pathname}${u.search}`, method: init.method ?? "GET", headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) for (const one of [v ?? []].flat()) h.append(k, String(one));
-        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString("utf8") });
-      });
-      res.on("error", reject);
-    });
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: Number(u.port || 80),
+        path: `${u.pathname}${u.search}`,
+        method: init.method ?? "GET",
+        headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers))
+            for (const one of [v ?? []].flat()) h.append(k, String(one));
+          resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });

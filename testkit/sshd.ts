@@ -11,7 +11,7 @@
 //
 // Not root (a developer's laptop): sshd runs as the current user and lets only that user in; `home` is still
 // a temp dir (the session's working dir is the real home then, so tests address files by absolute path).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -93,7 +93,8 @@ function keygen(file: string, comment: string) {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file], { stdio: "ignore" });
 }
 
-const fingerprintOf = (pubFile: string) => execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", pubFile], { encoding: "utf8" }).split(" ")[1]!;
+const fingerprintOf = (pubFile: string) =>
+  execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", pubFile], { encoding: "utf8" }).split(" ")[1]!;
 
 /** Waits until the port answers with an SSH banner (sshd is listening and accepting). */
 async function waitForBanner(port: number, proc: ChildProcess, log: () => string, timeoutMs = 10_000) {
@@ -155,7 +156,8 @@ function removeUser(name: string) {
   } catch {
     /* swept on the next start */
   }
-  if (home && (home.startsWith(`/home/${USER_PREFIX}`) || home.startsWith(path.join(os.tmpdir(), USER_PREFIX)))) fs.rmSync(home, { recursive: true, force: true });
+  if (home && (home.startsWith(`/home/${USER_PREFIX}`) || home.startsWith(path.join(os.tmpdir(), USER_PREFIX))))
+    fs.rmSync(home, { recursive: true, force: true });
 }
 
 /** Removes users a crashed earlier run left behind (only ours: prefix match, home gone). */
@@ -164,7 +166,8 @@ function sweepStaleUsers() {
   for (const line of passwd.split("\n")) {
     const [name, , , , , home] = line.split(":");
     // A spare user (`<operator>-s`) a test created has a home in /home: stale once its operator is gone.
-    const orphanSpare = name?.startsWith(USER_PREFIX) && name.endsWith("-s") && !passwd.includes(`\n${name.slice(0, -2)}:`);
+    const orphanSpare =
+      name?.startsWith(USER_PREFIX) && name.endsWith("-s") && !passwd.includes(`\n${name.slice(0, -2)}:`);
     if (orphanSpare) removeUser(name!);
     else if (name?.startsWith(USER_PREFIX) && home && !fs.existsSync(home)) {
       try {
@@ -181,7 +184,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
   const sshd = requireProgram("sshd", "an OpenSSH server for instance scenarios");
   requireProgram("ssh-keygen", "an OpenSSH server for instance scenarios");
   const root = isRoot();
-  if ((opts.observer || opts.rootSudo) && !root) throw new Error("the sshd fixture's observer and rootSudo options need root (they create Unix users)");
+  if ((opts.observer || opts.rootSudo) && !root)
+    throw new Error("the sshd fixture's observer and rootSudo options need root (they create Unix users)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-"));
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-sshd-home-"));
   let username: string;
@@ -304,7 +308,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
       }
     }
     const isDescendant = (pid: number): boolean => {
-      for (let p = parent.get(pid), hops = 0; p && hops < 10; p = parent.get(p), hops++) if (p === proc.pid) return true;
+      for (let p = parent.get(pid), hops = 0; p && hops < 10; p = parent.get(p), hops++)
+        if (p === proc.pid) return true;
       return false;
     };
     const pids = [...parent.keys()].filter((pid) => comm.get(pid) === "sshd" && isDescendant(pid));
@@ -333,7 +338,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
     return out;
   };
 
-  const readLines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+  const readLines = (file: string) =>
+    fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
 
   return {
     host: "127.0.0.1",

@@ -4,7 +4,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveEgress, type EgressPolicy } from "../../core/egress.ts";
+import { type EgressPolicy, resolveEgress } from "../../core/egress.ts";
 import { BosunError } from "../../core/kernel/errors.ts";
 import { createFetchUrl, fetchUrl } from "./fetch-url.ts";
 
@@ -61,7 +61,8 @@ afterAll(() => {
 const closed: EgressPolicy = { allowPrivate: false };
 const open: EgressPolicy = { allowPrivate: true };
 /** "public.test" plays a public site living on our loopback server; every other name goes through the real check. */
-const fakeDns = (host: string, policy: EgressPolicy) => (host === "public.test" ? Promise.resolve("127.0.0.1") : resolveEgress(host, policy));
+const fakeDns = (host: string, policy: EgressPolicy) =>
+  host === "public.test" ? Promise.resolve("127.0.0.1") : resolveEgress(host, policy);
 
 async function refusal(p: Promise<unknown>): Promise<BosunError> {
   const err = await p.then(
@@ -75,7 +76,13 @@ async function refusal(p: Promise<unknown>): Promise<BosunError> {
 describe("fetch_url", () => {
   it("refuses loopback and private targets by default, before connecting", async () => {
     const before = seen.length;
-    for (const url of [`${base}/page`, `http://localhost:${port}/page`, `http://[::ffff:127.0.0.1]:${port}/page`, `http://[::1]:${port}/`, "http://169.254.169.254/latest/meta-data/"]) {
+    for (const url of [
+      `${base}/page`,
+      `http://localhost:${port}/page`,
+      `http://[::ffff:127.0.0.1]:${port}/page`,
+      `http://[::1]:${port}/`,
+      "http://169.254.169.254/latest/meta-data/",
+    ]) {
       expect((await refusal(fetchUrl(url, { policy: closed }))).code).toBe("egress_denied");
     }
     expect(seen.length).toBe(before);
@@ -154,7 +161,10 @@ describe("fetch_url", () => {
     const out = await bridge.execute({ url: `${base}/page` }, new AbortController().signal);
     expect(out).toMatch(/^URL: http:\/\/127\.0\.0\.1:\d+\/page\nStatus: 200\nTitle: Status & health\n\n# All good/);
     expect((await refusal(bridge.execute({ url: 42 }, new AbortController().signal))).code).toBe("validation_error");
-    expect((await refusal(createFetchUrl({ policy: closed }).execute({ url: `${base}/page` }, new AbortController().signal))).code).toBe("egress_denied");
+    expect(
+      (await refusal(createFetchUrl({ policy: closed }).execute({ url: `${base}/page` }, new AbortController().signal)))
+        .code,
+    ).toBe("egress_denied");
   });
 
   it("gives the caller's cancellation back as its reason", async () => {

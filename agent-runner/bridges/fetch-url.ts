@@ -8,8 +8,8 @@
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import { type EgressPolicy, resolveEgress } from "../../core/egress.ts";
 import { BosunError, validationError } from "../../core/kernel/errors.ts";
-import { resolveEgress, type EgressPolicy } from "../../core/egress.ts";
 import type { Bridge } from "../tools.ts";
 import { htmlToText } from "./html-to-text.ts";
 
@@ -55,7 +55,8 @@ export async function fetchUrl(rawUrl: string, opts: FetchUrlOptions): Promise<F
     const location = res.headers.location;
     if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
       res.resume();
-      if (hop >= maxRedirects) throw new BosunError("unprocessable", `too many redirects (more than ${maxRedirects}) starting at ${rawUrl}`);
+      if (hop >= maxRedirects)
+        throw new BosunError("unprocessable", `too many redirects (more than ${maxRedirects}) starting at ${rawUrl}`);
       url = parseHttpUrl(new URL(location, url).toString(), "redirect");
       continue;
     }
@@ -63,14 +64,28 @@ export async function fetchUrl(rawUrl: string, opts: FetchUrlOptions): Promise<F
     const status = res.statusCode ?? 0;
     if (contentType && !TEXTUAL.test(contentType)) {
       res.destroy();
-      return { url: url.toString(), status, contentType, text: `(${contentType} content is not shown)`, truncated: false };
+      return {
+        url: url.toString(),
+        status,
+        contentType,
+        text: `(${contentType} content is not shown)`,
+        truncated: false,
+      };
     }
     const { body, truncated: rawTruncated } = await readCapped(res, opts.maxRawBytes ?? 2 * 1024 * 1024, url, signal);
     const decoded = decode(body, contentType);
-    const isHtml = contentType.includes("html") || (!contentType && /^\s*(<!doctype html|<html)/i.test(decoded.slice(0, 200)));
+    const isHtml =
+      contentType.includes("html") || (!contentType && /^\s*(<!doctype html|<html)/i.test(decoded.slice(0, 200)));
     const page = isHtml ? htmlToText(decoded, url.toString()) : { text: decoded, title: undefined };
     const capped = capBytes(page.text, opts.maxTextBytes ?? 50 * 1024);
-    return { url: url.toString(), status, contentType, title: page.title, text: capped.text, truncated: rawTruncated || capped.truncated };
+    return {
+      url: url.toString(),
+      status,
+      contentType,
+      title: page.title,
+      text: capped.text,
+      truncated: rawTruncated || capped.truncated,
+    };
   }
 }
 
@@ -96,10 +111,17 @@ function parseHttpUrl(raw: string, what = "url"): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw validationError([{ path: "url", message: `not a valid URL${what === "redirect" ? ` (redirect to ${raw.slice(0, 200)})` : ""}` }]);
+    throw validationError([
+      { path: "url", message: `not a valid URL${what === "redirect" ? ` (redirect to ${raw.slice(0, 200)})` : ""}` },
+    ]);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw validationError([{ path: "url", message: `only http and https URLs can be fetched${what === "redirect" ? " (a redirect pointed to " + url.protocol + ")" : ""}` }]);
+    throw validationError([
+      {
+        path: "url",
+        message: `only http and https URLs can be fetched${what === "redirect" ? " (a redirect pointed to " + url.protocol + ")" : ""}`,
+      },
+    ]);
   }
   return url;
 }
@@ -121,7 +143,11 @@ function get(url: URL, address: string, signal: AbortSignal, timeoutMs: number):
         lookup,
         signal,
         timeout: timeoutMs,
-        headers: { "user-agent": "Bosun-fetch/1 (+agent tool)", accept: "text/html,text/plain,application/json;q=0.9,*/*;q=0.5", "accept-encoding": "identity" },
+        headers: {
+          "user-agent": "Bosun-fetch/1 (+agent tool)",
+          accept: "text/html,text/plain,application/json;q=0.9,*/*;q=0.5",
+          "accept-encoding": "identity",
+        },
         agent: false, // no pooled socket connected for another host or address
       },
       resolve,
@@ -142,7 +168,12 @@ function mapError(err: NodeJS.ErrnoException, url: URL, signal: AbortSignal): Er
   return new BosunError("unreachable", `cannot fetch ${url.host}: ${err.code ?? err.message}`);
 }
 
-async function readCapped(res: http.IncomingMessage, max: number, url: URL, signal: AbortSignal): Promise<{ body: Buffer; truncated: boolean }> {
+async function readCapped(
+  res: http.IncomingMessage,
+  max: number,
+  url: URL,
+  signal: AbortSignal,
+): Promise<{ body: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -175,7 +206,13 @@ function capBytes(text: string, max: number): { text: string; truncated: boolean
   const bytes = Buffer.from(text, "utf8");
   if (bytes.length <= max) return { text, truncated: false };
   // Cut on a character boundary: a partial UTF-8 sequence decodes to U+FFFD at the end, which we drop.
-  return { text: bytes.subarray(0, max).toString("utf8").replace(/\uFFFD+$/, ""), truncated: true };
+  return {
+    text: bytes
+      .subarray(0, max)
+      .toString("utf8")
+      .replace(/\uFFFD+$/, ""),
+    truncated: true,
+  };
 }
 
 export function createFetchUrl(opts: Omit<FetchUrlOptions, "signal">): Bridge {
@@ -192,9 +229,15 @@ export function createFetchUrl(opts: Omit<FetchUrlOptions, "signal">): Bridge {
       },
     },
     async execute(input, signal) {
-      if (typeof input.url !== "string" || input.url.length > 2048) throw validationError([{ path: "url", message: "an http(s) URL of at most 2048 characters is required" }]);
+      if (typeof input.url !== "string" || input.url.length > 2048)
+        throw validationError([{ path: "url", message: "an http(s) URL of at most 2048 characters is required" }]);
       const page = await fetchUrl(input.url, { ...opts, signal });
-      const head = [`URL: ${page.url}`, `Status: ${page.status}`, page.title ? `Title: ${page.title}` : "", page.truncated ? "(truncated)" : ""].filter(Boolean);
+      const head = [
+        `URL: ${page.url}`,
+        `Status: ${page.status}`,
+        page.title ? `Title: ${page.title}` : "",
+        page.truncated ? "(truncated)" : "",
+      ].filter(Boolean);
       return `${head.join("\n")}\n\n${page.text}`;
     },
   };

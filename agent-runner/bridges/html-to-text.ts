@@ -3,16 +3,86 @@
 // are dropped, block elements become line breaks, links keep their target, entities are decoded, whitespace
 // is collapsed (except inside <pre>).
 
-const SKIP = new Set(["script", "style", "noscript", "template", "svg", "math", "iframe", "object", "canvas", "select", "head"]);
+const SKIP = new Set([
+  "script",
+  "style",
+  "noscript",
+  "template",
+  "svg",
+  "math",
+  "iframe",
+  "object",
+  "canvas",
+  "select",
+  "head",
+]);
 const BLOCK = new Set([
-  "p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "ul", "ol", "dl", "dt", "dd", "table",
-  "tr", "form", "fieldset", "blockquote", "pre", "figure", "figcaption", "hr", "address", "details", "summary",
-  "h1", "h2", "h3", "h4", "h5", "h6", "body", "html", "label", "option",
+  "p",
+  "div",
+  "section",
+  "article",
+  "header",
+  "footer",
+  "main",
+  "nav",
+  "aside",
+  "ul",
+  "ol",
+  "dl",
+  "dt",
+  "dd",
+  "table",
+  "tr",
+  "form",
+  "fieldset",
+  "blockquote",
+  "pre",
+  "figure",
+  "figcaption",
+  "hr",
+  "address",
+  "details",
+  "summary",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "body",
+  "html",
+  "label",
+  "option",
 ]);
 const ENTITIES: Record<string, string> = {
-  amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " ", copy: "©", reg: "®", trade: "™", hellip: "…",
-  mdash: "—", ndash: "–", lsquo: "‘", rsquo: "’", ldquo: "“", rdquo: "”", laquo: "«", raquo: "»", bull: "•",
-  middot: "·", euro: "€", pound: "£", yen: "¥", cent: "¢", deg: "°", times: "×", divide: "÷", shy: "",
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: " ",
+  copy: "©",
+  reg: "®",
+  trade: "™",
+  hellip: "…",
+  mdash: "—",
+  ndash: "–",
+  lsquo: "‘",
+  rsquo: "’",
+  ldquo: "“",
+  rdquo: "”",
+  laquo: "«",
+  raquo: "»",
+  bull: "•",
+  middot: "·",
+  euro: "€",
+  pound: "£",
+  yen: "¥",
+  cent: "¢",
+  deg: "°",
+  times: "×",
+  divide: "÷",
+  shy: "",
 };
 
 export function decodeEntities(s: string): string {
@@ -100,7 +170,8 @@ export function htmlToText(html: string, baseUrl?: string): { title?: string; te
       close.lastIndex = i;
       const found = close.exec(html);
       const inner = html.slice(i, found ? found.index : html.length);
-      if (name === "title" && title === undefined) title = decodeEntities(inner).replace(/\s+/g, " ").trim() || undefined;
+      if (name === "title" && title === undefined)
+        title = decodeEntities(inner).replace(/\s+/g, " ").trim() || undefined;
       if (name === "head" && title === undefined) {
         const t = /<title[^>]*>([\s\S]*?)<\/title\s*>/i.exec(inner.length > 200_000 ? inner.slice(0, 200_000) : inner);
         if (t) title = decodeEntities(t[1]!).replace(/\s+/g, " ").trim() || undefined;

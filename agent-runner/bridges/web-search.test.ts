@@ -1,7 +1,7 @@
 // The real @tavily/core client against the fake Tavily search endpoint over real HTTP on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BosunError } from "../../core/kernel/errors.ts";
-import { startFakeTavily, type FakeTavily } from "../../testkit/fake-tavily.ts";
+import { type FakeTavily, startFakeTavily } from "../../testkit/fake-tavily.ts";
 import { createWebSearch, webSearchConfig } from "./web-search.ts";
 
 let fake: FakeTavily;
@@ -28,12 +28,18 @@ describe("web_search", () => {
       {
         answer: "Restart the upstream.",
         results: [
-          { title: "nginx 502 Bad Gateway", url: "https://example.com/502", content: "A 502 means the upstream\n  did not answer." },
+          {
+            title: "nginx 502 Bad Gateway",
+            url: "https://example.com/502",
+            content: "A 502 means the upstream\n  did not answer.",
+          },
           { title: "Upstream timeouts", url: "https://example.com/timeouts", content: "proxy_read_timeout …" },
         ],
       },
     ]);
-    const bridge = createWebSearch(webSearchConfig({ TAVILY_API_KEY: "tvly-test", BOSUN_TAVILY_BASE_URL: fake.baseURL }));
+    const bridge = createWebSearch(
+      webSearchConfig({ TAVILY_API_KEY: "tvly-test", BOSUN_TAVILY_BASE_URL: fake.baseURL }),
+    );
     expect(bridge.spec.name).toBe("web_search");
     const out = await bridge.execute({ query: "  nginx 502 upstream  ", max_results: 3 }, never);
     expect(out).toBe(
@@ -64,6 +70,8 @@ describe("web_search", () => {
     expect(err.message).toContain("Unauthorized");
 
     fake.script([{ results: [] }]);
-    expect(await createWebSearch({ apiKey: "tvly-test", baseURL: fake.baseURL }).execute({ query: "nothing" }, never)).toBe('No results for "nothing".');
+    expect(
+      await createWebSearch({ apiKey: "tvly-test", baseURL: fake.baseURL }).execute({ query: "nothing" }, never),
+    ).toBe('No results for "nothing".');
   });
 });

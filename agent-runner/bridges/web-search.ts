@@ -3,8 +3,9 @@
 // (read in @tavily/core's source: `${apiBaseURL || "https://api.tavily.com"}/search`). Without a key we refuse:
 // the client would otherwise fall back to Tavily's anonymous "keyless" mode, sending customers' queries to a
 // service no one here has an agreement with.
-import { readVariable } from "../../core/config.ts";
+
 import { tavily } from "@tavily/core";
+import { readVariable } from "../../core/config.ts";
 import { BosunError, validationError } from "../../core/kernel/errors.ts";
 import type { Bridge } from "../tools.ts";
 
@@ -47,13 +48,18 @@ export function createWebSearch(config: WebSearchConfig = webSearchConfig()): Br
     },
     async execute(input, signal) {
       const query = typeof input.query === "string" ? input.query.trim() : "";
-      if (!query || query.length > MAX_QUERY) throw validationError([{ path: "query", message: `a query of 1 to ${MAX_QUERY} characters is required` }]);
+      if (!query || query.length > MAX_QUERY)
+        throw validationError([{ path: "query", message: `a query of 1 to ${MAX_QUERY} characters is required` }]);
       const maxResults = input.max_results === undefined ? 5 : Number(input.max_results);
-      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 10) throw validationError([{ path: "max_results", message: "must be an integer from 1 to 10" }]);
+      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 10)
+        throw validationError([{ path: "max_results", message: "must be an integer from 1 to 10" }]);
       const topic = input.topic === "news" ? "news" : "general";
       const { answer, results } = await webSearch(query, { maxResults, topic }, config, signal);
       if (!results.length) return `No results for "${query}".`;
-      return [answer ? `Answer: ${answer}\n` : "", ...results.map((r, i) => `${i + 1}. ${r.title}\n   ${r.url}\n   ${r.content.replace(/\s+/g, " ").trim()}`)]
+      return [
+        answer ? `Answer: ${answer}\n` : "",
+        ...results.map((r, i) => `${i + 1}. ${r.title}\n   ${r.url}\n   ${r.content.replace(/\s+/g, " ").trim()}`),
+      ]
         .filter(Boolean)
         .join("\n\n");
     },
@@ -67,11 +73,20 @@ export async function webSearch(
   signal?: AbortSignal,
 ): Promise<{ answer?: string; results: SearchResult[] }> {
   if (!config.apiKey) {
-    throw new BosunError("not_configured", "web_search is not configured on this Bosun: the operator must set TAVILY_API_KEY", { variable: "TAVILY_API_KEY" });
+    throw new BosunError(
+      "not_configured",
+      "web_search is not configured on this Bosun: the operator must set TAVILY_API_KEY",
+      { variable: "TAVILY_API_KEY" },
+    );
   }
   signal?.throwIfAborted();
   const client = tavily({ apiKey: config.apiKey, apiBaseURL: config.baseURL, clientSource: "bosun" });
-  const search = client.search(query, { maxResults: opts.maxResults, topic: opts.topic, searchDepth: "basic", timeout: config.timeoutSeconds ?? 30 });
+  const search = client.search(query, {
+    maxResults: opts.maxResults,
+    topic: opts.topic,
+    searchDepth: "basic",
+    timeout: config.timeoutSeconds ?? 30,
+  });
   let onAbort: (() => void) | undefined;
   // The client takes no AbortSignal: stop waiting for it when the run is cancelled.
   const aborted = new Promise<never>((_, reject) => {
@@ -82,7 +97,11 @@ export async function webSearch(
     const res = await Promise.race([search, aborted]);
     return {
       answer: res.answer || undefined,
-      results: res.results.map((r) => ({ title: String(r.title ?? ""), url: String(r.url ?? ""), content: String(r.content ?? "") })),
+      results: res.results.map((r) => ({
+        title: String(r.title ?? ""),
+        url: String(r.url ?? ""),
+        content: String(r.content ?? ""),
+      })),
     };
   } catch (err) {
     if (err instanceof BosunError || signal?.aborted) throw err;

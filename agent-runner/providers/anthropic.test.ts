@@ -1,7 +1,7 @@
 // The real @anthropic-ai/sdk client against the fake Messages API over real HTTP on 127.0.0.1.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BosunError } from "../../core/kernel/errors.ts";
-import { startFakeAnthropic, type FakeModelServer } from "../../testkit/fake-anthropic.ts";
+import { type FakeModelServer, startFakeAnthropic } from "../../testkit/fake-anthropic.ts";
 import { createAnthropicProvider } from "./anthropic.ts";
 import type { ModelDelta, ModelRequest } from "./provider.ts";
 
@@ -19,13 +19,30 @@ const request = (extra: Partial<ModelRequest> = {}): ModelRequest => ({
   system: "You operate one server.",
   maxTokens: 1024,
   tools: [
-    { name: "run_command", description: "Run a shell command", inputSchema: { type: "object", properties: { command: { type: "string" } }, required: ["command"] } },
-    { name: "read_remote_file", description: "Read a file", inputSchema: { type: "object", properties: { path: { type: "string" } } } },
+    {
+      name: "run_command",
+      description: "Run a shell command",
+      inputSchema: { type: "object", properties: { command: { type: "string" } }, required: ["command"] },
+    },
+    {
+      name: "read_remote_file",
+      description: "Read a file",
+      inputSchema: { type: "object", properties: { path: { type: "string" } } },
+    },
   ],
   messages: [
     { role: "user", content: [{ type: "text", text: "nginx returns 502" }] },
-    { role: "assistant", content: [{ type: "text", text: "" }, { type: "tool_use", id: "toolu_1", name: "run_command", input: { command: "systemctl status nginx" } }] },
-    { role: "user", content: [{ type: "tool_result", toolUseId: "toolu_1", content: "inactive (dead)", isError: false }] },
+    {
+      role: "assistant",
+      content: [
+        { type: "text", text: "" },
+        { type: "tool_use", id: "toolu_1", name: "run_command", input: { command: "systemctl status nginx" } },
+      ],
+    },
+    {
+      role: "user",
+      content: [{ type: "tool_result", toolUseId: "toolu_1", content: "inactive (dead)", isError: false }],
+    },
   ],
   ...extra,
 });
@@ -56,12 +73,20 @@ describe("anthropic provider", () => {
     expect(sent.headers["anthropic-version"]).toBeTruthy();
     expect(sent.body.stream).toBeFalsy();
     expect(sent.body.max_tokens).toBe(1024);
-    expect(sent.body.system).toEqual([{ type: "text", text: "You operate one server.", cache_control: { type: "ephemeral" } }]);
-    expect(sent.body.tools[0]).toEqual({ name: "run_command", description: "Run a shell command", input_schema: request().tools[0]!.inputSchema });
+    expect(sent.body.system).toEqual([
+      { type: "text", text: "You operate one server.", cache_control: { type: "ephemeral" } },
+    ]);
+    expect(sent.body.tools[0]).toEqual({
+      name: "run_command",
+      description: "Run a shell command",
+      input_schema: request().tools[0]!.inputSchema,
+    });
     expect(sent.body.tools[0].cache_control).toBeUndefined();
     expect(sent.body.tools[1].cache_control).toEqual({ type: "ephemeral" });
     // The empty text block is dropped (the API rejects it); the tool result travels in the user turn.
-    expect(sent.body.messages[1].content).toEqual([{ type: "tool_use", id: "toolu_1", name: "run_command", input: { command: "systemctl status nginx" } }]);
+    expect(sent.body.messages[1].content).toEqual([
+      { type: "tool_use", id: "toolu_1", name: "run_command", input: { command: "systemctl status nginx" } },
+    ]);
     expect(sent.body.messages[2].content).toEqual([
       { type: "tool_result", tool_use_id: "toolu_1", content: "inactive (dead)", cache_control: { type: "ephemeral" } },
     ]);
@@ -87,12 +112,21 @@ describe("anthropic provider", () => {
     expect(textDeltas.length).toBeGreaterThan(1);
     expect(textDeltas.map((d) => d.text).join("")).toBe("The config has a typo on line 12; fixing it.");
     for (const id of ["toolu_a", "toolu_b"]) {
-      const parts = deltas.filter((d): d is Extract<ModelDelta, { type: "tool_call" }> => d.type === "tool_call" && d.id === id);
+      const parts = deltas.filter(
+        (d): d is Extract<ModelDelta, { type: "tool_call" }> => d.type === "tool_call" && d.id === id,
+      );
       expect(parts.length).toBeGreaterThan(1);
       const block = res.content.find((b) => b.type === "tool_use" && b.id === id);
-      expect(JSON.parse(parts.map((p) => p.partialJson).join(""))).toEqual(block && block.type === "tool_use" ? block.input : undefined);
+      expect(JSON.parse(parts.map((p) => p.partialJson).join(""))).toEqual(
+        block && block.type === "tool_use" ? block.input : undefined,
+      );
     }
-    expect(res.content[2]).toEqual({ type: "tool_use", id: "toolu_b", name: "run_command", input: { command: "nginx -t", note: "ü ✓ multi-byte" } });
+    expect(res.content[2]).toEqual({
+      type: "tool_use",
+      id: "toolu_b",
+      name: "run_command",
+      input: { command: "nginx -t", note: "ü ✓ multi-byte" },
+    });
     expect(res.stopReason).toBe("tool_use");
     expect(res.usage).toEqual({ inputTokens: 7, outputTokens: 88, cacheWriteTokens: 0, cacheReadTokens: 4000 });
     expect(res.usage).toEqual({ ...fake.usages[0], reasoningTokens: undefined });
@@ -107,7 +141,9 @@ describe("anthropic provider", () => {
 
   it("surfaces a persistent 500 as a typed model_error after the retries", async () => {
     fake.script([{ status: 500 }, { status: 500 }, { status: 500 }, { text: "never reached" }]);
-    const err = await provider({ maxRetries: 2 }).complete(request()).catch((e) => e);
+    const err = await provider({ maxRetries: 2 })
+      .complete(request())
+      .catch((e) => e);
     expect(err).toBeInstanceOf(BosunError);
     expect(err.code).toBe("model_error");
     expect(err.status).toBe(502);
@@ -116,7 +152,9 @@ describe("anthropic provider", () => {
   });
 
   it("does not retry a refused key and names the variable to fix", async () => {
-    const err = await provider({ apiKey: "wrong" }).complete(request()).catch((e) => e);
+    const err = await provider({ apiKey: "wrong" })
+      .complete(request())
+      .catch((e) => e);
     expect(err).toBeInstanceOf(BosunError);
     expect(err.code).toBe("not_configured");
     expect(err.message).toContain("ANTHROPIC_API_KEY");
@@ -130,7 +168,9 @@ describe("anthropic provider", () => {
     expect(fake.requests).toHaveLength(2);
 
     fake.script([{ delayMs: 5_000 }, { delayMs: 5_000 }]);
-    const err = await provider({ timeoutMs: 200, maxRetries: 1 }).complete(request()).catch((e) => e);
+    const err = await provider({ timeoutMs: 200, maxRetries: 1 })
+      .complete(request())
+      .catch((e) => e);
     expect(err).toBeInstanceOf(BosunError);
     expect(err.code).toBe("timeout");
   });
@@ -141,14 +181,20 @@ describe("anthropic provider", () => {
     const reason = new BosunError("conflict", "run cancelled");
     setTimeout(() => controller.abort(reason), 100);
     const started = Date.now();
-    const err = await provider().complete(request({ signal: controller.signal })).catch((e) => e);
+    const err = await provider()
+      .complete(request({ signal: controller.signal }))
+      .catch((e) => e);
     expect(err).toBe(reason);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it("leaves out cache_control when prompt caching is off and maps max_tokens", async () => {
     fake.script([{ text: "cut o", stopReason: "max_tokens" }]);
-    const res = await createAnthropicProvider({ apiKey: "sk-ant-test", baseURL: fake.baseURL, promptCaching: false }).complete(request());
+    const res = await createAnthropicProvider({
+      apiKey: "sk-ant-test",
+      baseURL: fake.baseURL,
+      promptCaching: false,
+    }).complete(request());
     expect(res.stopReason).toBe("max_tokens");
     expect(fake.requests[0]!.rawBody).not.toContain("cache_control");
   });
@@ -159,7 +205,9 @@ describe("anthropic provider", () => {
 
     fake.script([{ text: "stuck", chunkDelayMs: 5_000 }]);
     const started = Date.now();
-    const err = await provider({ timeoutMs: 300 }).complete(request({ onDelta: () => {} })).catch((e) => e);
+    const err = await provider({ timeoutMs: 300 })
+      .complete(request({ onDelta: () => {} }))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(BosunError);
     expect(err.code).toBe("timeout");
     expect(err.message).toContain("stopped streaming");
@@ -171,13 +219,20 @@ describe("anthropic provider", () => {
     const reason = new BosunError("conflict", "run cancelled");
     const deltas: ModelDelta[] = [];
     const err = await provider()
-      .complete(request({ signal: controller.signal, onDelta: (d) => (deltas.push(d), deltas.length === 2 && controller.abort(reason)) }))
+      .complete(
+        request({
+          signal: controller.signal,
+          onDelta: (d) => (deltas.push(d), deltas.length === 2 && controller.abort(reason)),
+        }),
+      )
       .catch((e) => e);
     expect(err).toBe(reason);
   });
   it("does not retry a conversation the API refuses, and says why", async () => {
     const broken = request({ messages: request().messages.slice(0, 2) }); // a tool_use with no tool_result after it
-    const err = await provider().complete(broken).catch((e) => e);
+    const err = await provider()
+      .complete(broken)
+      .catch((e) => e);
     expect(err).toMatchObject({ code: "model_error", details: { status: 400, retryable: false } });
     expect(err.message).toContain("tool_result");
     expect(fake.requests).toHaveLength(1);

@@ -4,8 +4,15 @@
 // honouring retry-after), so a retried call is one call to us. Usage is the API's own: input_tokens already
 // excludes cache reads and writes, which are reported beside it.
 import Anthropic from "@anthropic-ai/sdk";
-import type { ContentBlockParam, MessageCreateParamsBase, MessageParam, Message, Tool, TextBlockParam } from "@anthropic-ai/sdk/resources/messages/messages";
-import { providerError, stallGuard, stalled, type FailureKind } from "./errors.ts";
+import type {
+  ContentBlockParam,
+  Message,
+  MessageCreateParamsBase,
+  MessageParam,
+  TextBlockParam,
+  Tool,
+} from "@anthropic-ai/sdk/resources/messages/messages";
+import { type FailureKind, providerError, stalled, stallGuard } from "./errors.ts";
 import type { ChatMessage, ContentBlock, ModelProvider, ModelRequest, ModelResponse } from "./provider.ts";
 
 export interface AnthropicProviderOptions {
@@ -57,9 +64,15 @@ export function createAnthropicProvider(opts: AnthropicProviderOptions): ModelPr
  * this step's whole transcript from cache (an agent loop resends it each time). Three of the four allowed.
  */
 export function toParams(request: ModelRequest, caching: boolean): MessageCreateParamsBase {
-  const tools: Tool[] = request.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Tool["input_schema"] }));
+  const tools: Tool[] = request.tools.map((t) => ({
+    name: t.name,
+    description: t.description,
+    input_schema: t.inputSchema as Tool["input_schema"],
+  }));
   if (caching && tools.length) tools[tools.length - 1] = { ...tools[tools.length - 1]!, cache_control: EPHEMERAL };
-  const system: TextBlockParam[] = request.system ? [{ type: "text", text: request.system, ...(caching ? { cache_control: EPHEMERAL } : {}) }] : [];
+  const system: TextBlockParam[] = request.system
+    ? [{ type: "text", text: request.system, ...(caching ? { cache_control: EPHEMERAL } : {}) }]
+    : [];
   const messages = request.messages.map(toMessageParam).filter((m) => (m.content as unknown[]).length > 0);
   const last = messages.at(-1);
   if (caching && last && Array.isArray(last.content) && last.content.length) {
@@ -81,13 +94,25 @@ function toMessageParam(message: ChatMessage): MessageParam {
     // The API rejects empty text blocks; a model's empty preamble to a tool call is one.
     if (block.type === "text") {
       if (block.text) content.push({ type: "text", text: block.text });
-    } else if (block.type === "tool_use") content.push({ type: "tool_use", id: block.id, name: block.name, input: block.input });
-    else content.push({ type: "tool_result", tool_use_id: block.toolUseId, content: block.content, ...(block.isError ? { is_error: true } : {}) });
+    } else if (block.type === "tool_use")
+      content.push({ type: "tool_use", id: block.id, name: block.name, input: block.input });
+    else
+      content.push({
+        type: "tool_result",
+        tool_use_id: block.toolUseId,
+        content: block.content,
+        ...(block.isError ? { is_error: true } : {}),
+      });
   }
   return { role: message.role, content };
 }
 
-async function streamed(client: Anthropic, params: MessageCreateParamsBase, request: ModelRequest, stallMs: number): Promise<Message> {
+async function streamed(
+  client: Anthropic,
+  params: MessageCreateParamsBase,
+  request: ModelRequest,
+  stallMs: number,
+): Promise<Message> {
   const onDelta = request.onDelta!;
   const toolBlocks = new Map<number, { id: string; name: string }>();
   const guard = stallGuard(stallMs, request.signal);
@@ -127,7 +152,13 @@ export function fromMessage(message: Message): ModelResponse {
   const content: ContentBlock[] = [];
   for (const block of message.content) {
     if (block.type === "text") content.push({ type: "text", text: block.text });
-    else if (block.type === "tool_use") content.push({ type: "tool_use", id: block.id, name: block.name, input: (block.input ?? {}) as Record<string, unknown> });
+    else if (block.type === "tool_use")
+      content.push({
+        type: "tool_use",
+        id: block.id,
+        name: block.name,
+        input: (block.input ?? {}) as Record<string, unknown>,
+      });
   }
   const u = message.usage;
   return {
@@ -147,7 +178,8 @@ function failureOf(err: unknown): FailureKind | undefined {
   if (err instanceof Anthropic.APIUserAbortError) return { kind: "cancelled" };
   if (err instanceof Anthropic.APIConnectionTimeoutError) return { kind: "timeout" };
   if (err instanceof Anthropic.APIConnectionError) return { kind: "connection", message: err.message };
-  if (err instanceof Anthropic.APIError && typeof err.status === "number") return { kind: "status", status: err.status, message: err.message };
+  if (err instanceof Anthropic.APIError && typeof err.status === "number")
+    return { kind: "status", status: err.status, message: err.message };
   // e.g. a stream that ended without message_stop
   if (err instanceof Anthropic.AnthropicError) return { kind: "connection", message: err.message };
   return undefined;

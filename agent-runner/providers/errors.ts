@@ -13,22 +13,36 @@ export type FailureKind =
 
 const keyVariable: Record<ProviderName, string> = { anthropic: "ANTHROPIC_API_KEY", openai: "OPENAI_API_KEY" };
 
-export function providerError(provider: ProviderName, failure: FailureKind, attempts: number, signal?: AbortSignal): Error {
+export function providerError(
+  provider: ProviderName,
+  failure: FailureKind,
+  attempts: number,
+  signal?: AbortSignal,
+): Error {
   // The caller's own abort (cancel_agent_run, a run's wall-time limit) is its reason, not a provider fault.
   if (signal?.aborted) {
-    return signal.reason instanceof Error ? signal.reason : new BosunError("timeout", "the model call was cancelled", { provider, cancelled: true });
+    return signal.reason instanceof Error
+      ? signal.reason
+      : new BosunError("timeout", "the model call was cancelled", { provider, cancelled: true });
   }
   const details = { provider, attempts };
   switch (failure.kind) {
     case "cancelled":
       return new BosunError("timeout", "the model call was cancelled", { ...details, cancelled: true });
     case "timeout":
-      return new BosunError("timeout", `the ${provider} API did not answer in time (${attempts} attempts)`, { ...details, retryable: true });
-    case "connection":
-      return new BosunError("model_error", `cannot reach the ${provider} API (${attempts} attempts): ${clip(failure.message)}`, {
+      return new BosunError("timeout", `the ${provider} API did not answer in time (${attempts} attempts)`, {
         ...details,
         retryable: true,
       });
+    case "connection":
+      return new BosunError(
+        "model_error",
+        `cannot reach the ${provider} API (${attempts} attempts): ${clip(failure.message)}`,
+        {
+          ...details,
+          retryable: true,
+        },
+      );
     case "status": {
       const { status } = failure;
       if (status === 401 || status === 403) {
@@ -70,4 +84,8 @@ export function stallGuard(ms: number, outer?: AbortSignal) {
 }
 
 export const stalled = (provider: ProviderName, ms: number) =>
-  new BosunError("timeout", `the ${provider} API stopped streaming its reply (nothing for ${Math.round(ms / 1000)} s)`, { provider, retryable: true });
+  new BosunError(
+    "timeout",
+    `the ${provider} API stopped streaming its reply (nothing for ${Math.round(ms / 1000)} s)`,
+    { provider, retryable: true },
+  );

@@ -13,7 +13,13 @@ beforeAll(async () => {
 });
 afterAll(() => Promise.all([anthropic.close(), openai.close()]));
 
-const ask = (model: string): ModelRequest => ({ model, system: "s", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }], tools: [], maxTokens: 10 });
+const ask = (model: string): ModelRequest => ({
+  model,
+  system: "s",
+  messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }],
+  tools: [],
+  maxTokens: 10,
+});
 
 function configError(env: NodeJS.ProcessEnv): BosunError {
   try {
@@ -40,7 +46,11 @@ describe("providerFromConfig", () => {
   });
 
   it("builds the Anthropic provider from the operator's key, base URL and model", async () => {
-    const { provider, model } = providerFromConfig({ ANTHROPIC_API_KEY: "sk-ant-op", BOSUN_ANTHROPIC_BASE_URL: anthropic.baseURL, BOSUN_AGENT_MODEL: "claude-haiku-4-5" });
+    const { provider, model } = providerFromConfig({
+      ANTHROPIC_API_KEY: "sk-ant-op",
+      BOSUN_ANTHROPIC_BASE_URL: anthropic.baseURL,
+      BOSUN_AGENT_MODEL: "claude-haiku-4-5",
+    });
     expect(provider.name).toBe("anthropic");
     expect(model).toBe("claude-haiku-4-5");
     anthropic.script([{ text: "hello" }]);

@@ -15,8 +15,14 @@ import type {
 } from "openai/resources/chat/completions/completions";
 import type { CompletionUsage } from "openai/resources/completions";
 import type { TokenUsage } from "../../core/billing/prices.ts";
-import { providerError, stallGuard, stalled, type FailureKind } from "./errors.ts";
-import { inputTokenBound, type ContentBlock, type ModelProvider, type ModelRequest, type ModelResponse } from "./provider.ts";
+import { type FailureKind, providerError, stalled, stallGuard } from "./errors.ts";
+import {
+  type ContentBlock,
+  inputTokenBound,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+} from "./provider.ts";
 
 export interface OpenAIProviderOptions {
   /** Local servers ignore it; the SDK still wants a non-empty string. */
@@ -56,7 +62,10 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): ModelProvider
       const params = toParams(request, maxTokensParam);
       try {
         if (request.onDelta) return await streamed(client, params, request, timeoutMs);
-        const completion = await client.chat.completions.create({ ...params, stream: false }, { signal: request.signal });
+        const completion = await client.chat.completions.create(
+          { ...params, stream: false },
+          { signal: request.signal },
+        );
         return fromCompletion(completion, request);
       } catch (err) {
         const failure = failureOf(err);
@@ -70,20 +79,30 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): ModelProvider
 export const defaultMaxTokensParam = (baseURL: string) =>
   new URL(baseURL).hostname === "api.openai.com" ? ("max_completion_tokens" as const) : ("max_tokens" as const);
 
-export function toParams(request: ModelRequest, maxTokensParam: "max_completion_tokens" | "max_tokens"): ChatCompletionCreateParamsBase {
+export function toParams(
+  request: ModelRequest,
+  maxTokensParam: "max_completion_tokens" | "max_tokens",
+): ChatCompletionCreateParamsBase {
   const messages: ChatCompletionMessageParam[] = request.system ? [{ role: "system", content: request.system }] : [];
   for (const message of request.messages) {
     const text = message.content.flatMap((b) => (b.type === "text" && b.text ? [b.text] : [])).join("\n\n");
     if (message.role === "assistant") {
       const calls = message.content.flatMap((b) =>
-        b.type === "tool_use" ? [{ id: b.id, type: "function" as const, function: { name: b.name, arguments: JSON.stringify(b.input) } }] : [],
+        b.type === "tool_use"
+          ? [{ id: b.id, type: "function" as const, function: { name: b.name, arguments: JSON.stringify(b.input) } }]
+          : [],
       );
       if (!text && !calls.length) continue;
       messages.push({ role: "assistant", content: text || null, ...(calls.length ? { tool_calls: calls } : {}) });
     } else {
       // Tool results must directly follow the assistant turn that called them, before any new user text.
       for (const b of message.content) {
-        if (b.type === "tool_result") messages.push({ role: "tool", tool_call_id: b.toolUseId, content: b.isError ? `Error: ${b.content}` : b.content });
+        if (b.type === "tool_result")
+          messages.push({
+            role: "tool",
+            tool_call_id: b.toolUseId,
+            content: b.isError ? `Error: ${b.content}` : b.content,
+          });
       }
       if (text) messages.push({ role: "user", content: text });
     }
@@ -118,7 +137,10 @@ export function normaliseUsage(usage: CompletionUsage): TokenUsage {
 function usageOrEstimate(usage: CompletionUsage | null | undefined, request: ModelRequest, content: ContentBlock[]) {
   if (usage) return { usage: normaliseUsage(usage) };
   const out = Buffer.byteLength(JSON.stringify(content));
-  return { usage: { inputTokens: inputTokenBound(request), outputTokens: Math.ceil(out / 3) + 10 }, usageEstimated: true };
+  return {
+    usage: { inputTokens: inputTokenBound(request), outputTokens: Math.ceil(out / 3) + 10 },
+    usageEstimated: true,
+  };
 }
 
 const finishReasons: Record<string, ModelResponse["stopReason"]> = {
@@ -140,7 +162,9 @@ function parseArguments(args: string): Record<string, unknown> {
   if (!args.trim()) return {};
   try {
     const parsed: unknown = JSON.parse(args);
-    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { _arguments: parsed };
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : { _arguments: parsed };
   } catch {
     return { _unparsable_arguments: args };
   }
@@ -155,13 +179,29 @@ function fromCompletion(completion: ChatCompletion, request: ModelRequest): Mode
   const text = message?.content || message?.refusal;
   if (text) content.push({ type: "text", text });
   for (const call of message?.tool_calls ?? []) {
-    if (call.type === "function") content.push({ type: "tool_use", id: call.id || freshCallId(), name: call.function.name, input: parseArguments(call.function.arguments) });
+    if (call.type === "function")
+      content.push({
+        type: "tool_use",
+        id: call.id || freshCallId(),
+        name: call.function.name,
+        input: parseArguments(call.function.arguments),
+      });
   }
   const finish = message?.refusal && !message.content ? "content_filter" : completion.choices[0]?.finish_reason;
-  return { content, stopReason: stopReason(finish, content), model: completion.model, ...usageOrEstimate(completion.usage, request, content) };
+  return {
+    content,
+    stopReason: stopReason(finish, content),
+    model: completion.model,
+    ...usageOrEstimate(completion.usage, request, content),
+  };
 }
 
-async function streamed(client: OpenAI, params: ChatCompletionCreateParamsBase, request: ModelRequest, stallMs: number): Promise<ModelResponse> {
+async function streamed(
+  client: OpenAI,
+  params: ChatCompletionCreateParamsBase,
+  request: ModelRequest,
+  stallMs: number,
+): Promise<ModelResponse> {
   const guard = stallGuard(stallMs, request.signal);
   try {
     // Headers first, under the SDK's timeout and retries; from then on the guard watches the stream.
@@ -227,7 +267,8 @@ function failureOf(err: unknown): FailureKind | undefined {
   if (err instanceof OpenAI.APIUserAbortError) return { kind: "cancelled" };
   if (err instanceof OpenAI.APIConnectionTimeoutError) return { kind: "timeout" };
   if (err instanceof OpenAI.APIConnectionError) return { kind: "connection", message: err.message };
-  if (err instanceof OpenAI.APIError && typeof err.status === "number") return { kind: "status", status: err.status, message: err.message };
+  if (err instanceof OpenAI.APIError && typeof err.status === "number")
+    return { kind: "status", status: err.status, message: err.message };
   // e.g. a stream cut short or a malformed chunk
   if (err instanceof OpenAI.OpenAIError) return { kind: "connection", message: err.message };
   return undefined;

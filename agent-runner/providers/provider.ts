@@ -21,7 +21,9 @@ export interface ChatMessage {
   content: ContentBlock[];
 }
 
-export type ModelDelta = { type: "text"; text: string } | { type: "tool_call"; id: string; name: string; partialJson: string };
+export type ModelDelta =
+  | { type: "text"; text: string }
+  | { type: "tool_call"; id: string; name: string; partialJson: string };
 
 export interface ModelRequest {
   model: string;

@@ -3,8 +3,8 @@
 // The parked runs are recorded directly: what is under test is the decision, not the runner that parks them.
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectMcp } from "../../testkit/mcp-client.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
 
 let t: TestPlatform;
 let owner: TestAccount;
@@ -13,8 +13,13 @@ beforeAll(async () => {
   t = await startTestPlatform();
   owner = await t.account();
   ownerToken = await owner.token(["*"]);
-  for (const [slug, kind] of [["ops", "instance"], ["web", "site"]] as const) {
-    expect((await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug, name: slug, kind } })).status).toBe(201);
+  for (const [slug, kind] of [
+    ["ops", "instance"],
+    ["web", "site"],
+  ] as const) {
+    expect(
+      (await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug, name: slug, kind } })).status,
+    ).toBe(201);
   }
 });
 afterAll(() => t?.close());
@@ -29,18 +34,44 @@ async function parked(slug: "ops" | "web", tool: string, input: Record<string, u
   await db
     .insertInto("agent_conversations")
     .values({
-      id: conversationId, project_id: project.id, account_id: owner.id, kind: slug === "ops" ? "instance_operator" : "site_editor",
-      instance: slug === "ops" ? "box" : null, title: "t", mode: "ask", credential_kind: "token", credential_id: crypto.randomUUID(), scopes: [],
+      id: conversationId,
+      project_id: project.id,
+      account_id: owner.id,
+      kind: slug === "ops" ? "instance_operator" : "site_editor",
+      instance: slug === "ops" ? "box" : null,
+      title: "t",
+      mode: "ask",
+      credential_kind: "token",
+      credential_id: crypto.randomUUID(),
+      scopes: [],
     })
     .execute();
-  await db.insertInto("agent_runs").values({ id: runId, conversation_id: conversationId, status: "awaiting_approval", deadline: new Date(Date.now() + 60_000) }).execute();
+  await db
+    .insertInto("agent_runs")
+    .values({
+      id: runId,
+      conversation_id: conversationId,
+      status: "awaiting_approval",
+      deadline: new Date(Date.now() + 60_000),
+    })
+    .execute();
   await db
     .insertInto("agent_approvals")
-    .values({ id: approvalId, run_id: runId, conversation_id: conversationId, tool_use_id: "toolu_1", tool, input: JSON.stringify(input), reason: "test" })
+    .values({
+      id: approvalId,
+      run_id: runId,
+      conversation_id: conversationId,
+      tool_use_id: "toolu_1",
+      tool,
+      input: JSON.stringify(input),
+      reason: "test",
+    })
     .execute();
   return { approvalId, runId };
 }
-const statusOf = async (id: string) => (await t.platform.db.selectFrom("agent_approvals").select("status").where("id", "=", id).executeTakeFirstOrThrow()).status;
+const statusOf = async (id: string) =>
+  (await t.platform.db.selectFrom("agent_approvals").select("status").where("id", "=", id).executeTakeFirstOrThrow())
+    .status;
 
 async function member(role: string, scopes: string[]) {
   const m = await t.account();
@@ -53,7 +84,10 @@ describe("approvals need the approved power", () => {
     const { approvalId } = await parked("ops", "run_command", { command: "touch ~/x" });
     const noExec = await member("developer", ["agent:*", "instances:read", "instances:files"]);
     for (const action of ["approve", "deny"]) {
-      const res = await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/${action}`, { token: noExec, body: {} });
+      const res = await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/${action}`, {
+        token: noExec,
+        body: {},
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(403);
       expect(res.body.error).toMatchObject({ code: "insufficient_scope", required_scope: "instances:exec" });
       expect(res.body.error.message).toContain("instances:exec");
@@ -63,36 +97,61 @@ describe("approvals need the approved power", () => {
     expect(events.map((e) => e.type)).not.toContain("approval_decided");
 
     // Another project's approval stays not found, whatever the scopes.
-    const other = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/approve`, { token: ownerToken, body: {} });
+    const other = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/approve`, {
+      token: ownerToken,
+      body: {},
+    });
     expect(other.status).toBe(404);
 
     const withExec = await member("developer", ["agent:write", "instances:exec"]);
-    const ok = await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/approve`, { token: withExec, body: {} });
+    const ok = await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/approve`, {
+      token: withExec,
+      body: {},
+    });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(await statusOf(approvalId)).toBe("approved");
   });
 
   it("the scope comes from the operation registry: publish_site needs publish:trigger, write_remote_file instances:exec", async () => {
     const publish = await parked("web", "publish_site", {});
-    const write = await parked("ops", "write_remote_file", { path: "/home/u/.ssh/authorized_keys", content: "ssh-ed25519 AAAA attacker" });
+    const write = await parked("ops", "write_remote_file", {
+      path: "/home/u/.ssh/authorized_keys",
+      content: "ssh-ed25519 AAAA attacker",
+    });
     const editor = await member("developer", ["agent:write", "files:write", "pages:write", "instances:files"]);
-    const p = await t.request("POST", `/v1/projects/web/agent/approvals/${publish.approvalId}/approve`, { token: editor, body: {} });
+    const p = await t.request("POST", `/v1/projects/web/agent/approvals/${publish.approvalId}/approve`, {
+      token: editor,
+      body: {},
+    });
     expect(p.status).toBe(403);
     expect(p.body.error.required_scope).toBe("publish:trigger");
-    const w = await t.request("POST", `/v1/projects/ops/agent/approvals/${write.approvalId}/approve`, { token: editor, body: {} });
+    const w = await t.request("POST", `/v1/projects/ops/agent/approvals/${write.approvalId}/approve`, {
+      token: editor,
+      body: {},
+    });
     expect(w.status).toBe(403);
     expect(w.body.error.required_scope).toBe("instances:exec");
     expect([await statusOf(publish.approvalId), await statusOf(write.approvalId)]).toEqual(["pending", "pending"]);
 
     const publisher = await member("developer", ["agent:write", "publish:trigger"]);
-    expect((await t.request("POST", `/v1/projects/web/agent/approvals/${publish.approvalId}/deny`, { token: publisher, body: {} })).status).toBe(200);
+    expect(
+      (
+        await t.request("POST", `/v1/projects/web/agent/approvals/${publish.approvalId}/deny`, {
+          token: publisher,
+          body: {},
+        })
+      ).status,
+    ).toBe(200);
     expect(await statusOf(publish.approvalId)).toBe("denied");
   });
 
   it("a bridge tool (fetch_url) is no operation and needs agent:write only", async () => {
     const { approvalId } = await parked("ops", "fetch_url", { url: "https://example.com/" });
     const talker = await member("developer", ["agent:write"]);
-    expect((await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/approve`, { token: talker, body: {} })).status).toBe(200);
+    expect(
+      (await t.request("POST", `/v1/projects/ops/agent/approvals/${approvalId}/approve`, { token: talker, body: {} }))
+        .status,
+    ).toBe(200);
   });
 
   it("MCP: the same refusal as a tool error naming the scope; the approval stays pending", async () => {
@@ -101,7 +160,10 @@ describe("approvals need the approved power", () => {
     const client = await connectMcp(t.app, noExec);
     try {
       for (const name of ["approve_tool_call", "deny_tool_call"]) {
-        const res = (await client.callTool({ name, arguments: { project: "ops", approval_id: approvalId } })) as { isError?: boolean; content: { type: string; text: string }[] };
+        const res = (await client.callTool({ name, arguments: { project: "ops", approval_id: approvalId } })) as {
+          isError?: boolean;
+          content: { type: string; text: string }[];
+        };
         expect(res.isError).toBe(true);
         expect(res.content.map((c) => c.text).join("\n")).toContain("instances:exec");
       }
@@ -112,7 +174,10 @@ describe("approvals need the approved power", () => {
 
     const full = await connectMcp(t.app, ownerToken);
     try {
-      const res = (await full.callTool({ name: "deny_tool_call", arguments: { project: "ops", approval_id: approvalId, note: "no" } })) as { isError?: boolean };
+      const res = (await full.callTool({
+        name: "deny_tool_call",
+        arguments: { project: "ops", approval_id: approvalId, note: "no" },
+      })) as { isError?: boolean };
       expect(res.isError).toBeFalsy();
     } finally {
       await full.close();
@@ -122,24 +187,45 @@ describe("approvals need the approved power", () => {
 
   it("approve_tool_call resumes the run: decided once, the run queued again with a job, the event recorded, gone from list_pending_approvals", async () => {
     const { approvalId, runId } = await parked("web", "write_file", { path: "a.html", content: "x" });
-    const pending = async () => (await t.request("GET", "/v1/projects/web/agent/approvals", { token: ownerToken })).body.approvals.map((a: { id: string }) => a.id);
+    const pending = async () =>
+      (await t.request("GET", "/v1/projects/web/agent/approvals", { token: ownerToken })).body.approvals.map(
+        (a: { id: string }) => a.id,
+      );
     expect(await pending()).toContain(approvalId);
 
-    const res = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/approve`, { token: ownerToken, body: { note: "go ahead" } });
+    const res = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/approve`, {
+      token: ownerToken,
+      body: { note: "go ahead" },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toEqual({ id: approvalId, status: "approved", run_id: runId });
     const db = t.platform.db;
-    const row = await db.selectFrom("agent_approvals").select(["status", "decided_by", "decided_via", "note"]).where("id", "=", approvalId).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom("agent_approvals")
+      .select(["status", "decided_by", "decided_via", "note"])
+      .where("id", "=", approvalId)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ status: "approved", decided_by: owner.id, decided_via: "rest", note: "go ahead" });
-    expect((await db.selectFrom("agent_runs").select("status").where("id", "=", runId).executeTakeFirstOrThrow()).status).toBe("queued");
-    expect(await db.selectFrom("jobs").select("state").where("key", "=", runId).execute()).toEqual([{ state: "ready" }]);
-    const events = await db.selectFrom("agent_run_events").select(["type", "data"]).where("run_id", "=", runId).execute();
+    expect(
+      (await db.selectFrom("agent_runs").select("status").where("id", "=", runId).executeTakeFirstOrThrow()).status,
+    ).toBe("queued");
+    expect(await db.selectFrom("jobs").select("state").where("key", "=", runId).execute()).toEqual([
+      { state: "ready" },
+    ]);
+    const events = await db
+      .selectFrom("agent_run_events")
+      .select(["type", "data"])
+      .where("run_id", "=", runId)
+      .execute();
     expect(events.filter((e) => e.type === "approval_decided")).toHaveLength(1);
     expect(await pending()).not.toContain(approvalId);
 
     // Decided once: a second decision, either way, is a conflict naming how it was decided, and changes nothing.
     for (const action of ["approve", "deny"]) {
-      const again = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/${action}`, { token: ownerToken, body: {} });
+      const again = await t.request("POST", `/v1/projects/web/agent/approvals/${approvalId}/${action}`, {
+        token: ownerToken,
+        body: {},
+      });
       expect(again.status, action).toBe(409);
       expect(again.body.error.message).toContain("already approved (via rest)");
     }

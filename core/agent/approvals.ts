@@ -2,14 +2,14 @@
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
 import crypto from "node:crypto";
 import { z } from "zod";
+import { enqueue } from "../jobs/queue.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
-import { enqueue } from "../jobs/queue.ts";
-import { defineOperation, type Context, type ProjectContext } from "../kernel/operation.ts";
-import type { Platform } from "../platform.ts";
+import { type Context, defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
+import type { Platform } from "../platform.ts";
 import { agentKinds } from "./kinds.ts";
-import { derivedHidden, eventCutoff, readerOf, type Hidden } from "./redaction.ts";
+import { derivedHidden, eventCutoff, type Hidden, readerOf } from "./redaction.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
 
 const Approval = z
@@ -22,10 +22,10 @@ const Approval = z
     reason: z.string().meta({ description: "Why it needs approval" }),
     status: z.enum(["pending", "approved", "denied", "cancelled"]),
     created_at: Timestamp,
-    hidden: z
-      .object({ required_scope: z.string(), reason: z.string() })
-      .optional()
-      .meta({ description: "Present when input and reason are hidden from you: the agent wrote them after reading a result you may not read" }),
+    hidden: z.object({ required_scope: z.string(), reason: z.string() }).optional().meta({
+      description:
+        "Present when input and reason are hidden from you: the agent wrote them after reading a result you may not read",
+    }),
   })
   .meta({ id: "AgentApproval" });
 
@@ -54,7 +54,13 @@ export const listPendingApprovals = defineOperation({
     return {
       approvals: rows.map(({ kind: _kind, tool_use_id: _use, ...a }) => {
         const h = hidden.get(a.id);
-        return { ...a, input: h ? {} : (a.input as Record<string, unknown>), reason: h ? `[hidden: ${h.reason}]` : a.reason, created_at: iso(a.created_at), ...(h ? { hidden: h } : {}) };
+        return {
+          ...a,
+          input: h ? {} : (a.input as Record<string, unknown>),
+          reason: h ? `[hidden: ${h.reason}]` : a.reason,
+          created_at: iso(a.created_at),
+          ...(h ? { hidden: h } : {}),
+        };
       }),
     };
   },
@@ -64,13 +70,20 @@ export const listPendingApprovals = defineOperation({
  * Approvals whose input the reader may not see: asked for after the conversation took in a result they may not
  * read (the same rule as transcripts, redaction.ts), so the input may repeat it.
  */
-async function hiddenApprovals(ctx: ProjectContext, rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[]) {
+async function hiddenApprovals(
+  ctx: ProjectContext,
+  rows: { id: string; run_id: string; conversation_id: string; kind: keyof typeof agentKinds }[],
+) {
   const out = new Map<string, Hidden>();
   if (!rows.length) return out;
   const reader = readerOf(ctx.principal.scopes, ctx.project.role);
   const cutoffs = new Map<string, Awaited<ReturnType<typeof eventCutoff>>>();
   for (const r of rows) {
-    if (!cutoffs.has(r.conversation_id)) cutoffs.set(r.conversation_id, await eventCutoff(ctx.platform, reader, r.conversation_id, agentKinds[r.kind].tools));
+    if (!cutoffs.has(r.conversation_id))
+      cutoffs.set(
+        r.conversation_id,
+        await eventCutoff(ctx.platform, reader, r.conversation_id, agentKinds[r.kind].tools),
+      );
   }
   if (![...cutoffs.values()].some(Boolean)) return out;
   const asked = await ctx.db
@@ -105,13 +118,22 @@ export function toolScope(ctx: Pick<Context, "platform">, tool: string): string 
 function assertHoldsToolScope(ctx: ProjectContext, tool: string) {
   const needed = toolScope(ctx, tool);
   if (!needed) return;
-  if (!hasScope(ctx.principal.scopes, needed)) throw insufficientScope(needed, `deciding on a ${tool} call needs the scope the call itself needs`);
+  if (!hasScope(ctx.principal.scopes, needed))
+    throw insufficientScope(needed, `deciding on a ${tool} call needs the scope the call itself needs`);
   if (!hasScope(roleCaps[ctx.project.role], needed)) {
-    throw insufficientScope(needed, `deciding on a ${tool} call needs it, and your role in project '${ctx.project.slug}' is ${ctx.project.role}`);
+    throw insufficientScope(
+      needed,
+      `deciding on a ${tool} call needs it, and your role in project '${ctx.project.slug}' is ${ctx.project.role}`,
+    );
   }
 }
 
-async function decide(ctx: ProjectContext, approvalId: string, status: "approved" | "denied", note: string | undefined) {
+async function decide(
+  ctx: ProjectContext,
+  approvalId: string,
+  status: "approved" | "denied",
+  note: string | undefined,
+) {
   const mine = ctx.db
     .selectFrom("agent_approvals")
     .innerJoin("agent_conversations", "agent_conversations.id", "agent_approvals.conversation_id")
@@ -124,16 +146,29 @@ async function decide(ctx: ProjectContext, approvalId: string, status: "approved
   // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
   const decided = await ctx.db
     .updateTable("agent_approvals")
-    .set({ status, decided_by: ctx.principal.account.id, decided_via: ctx.principal.surface, decided_at: new Date(), note: note ?? null })
+    .set({
+      status,
+      decided_by: ctx.principal.account.id,
+      decided_via: ctx.principal.surface,
+      decided_at: new Date(),
+      note: note ?? null,
+    })
     .where("id", "=", approvalId)
     .where("status", "=", "pending")
     .returning(["run_id", "tool", "conversation_id"])
     .executeTakeFirst();
   if (!decided) {
     const now = await mine.executeTakeFirstOrThrow();
-    throw conflict(`this tool call was already ${now.status}${now.decided_via ? ` (via ${now.decided_via})` : ""}`, { status: now.status });
+    throw conflict(`this tool call was already ${now.status}${now.decided_via ? ` (via ${now.decided_via})` : ""}`, {
+      status: now.status,
+    });
   }
-  await appendRunEvent(ctx.platform, decided.run_id, "approval_decided", { approval_id: approvalId, tool: decided.tool, status, via: ctx.principal.surface });
+  await appendRunEvent(ctx.platform, decided.run_id, "approval_decided", {
+    approval_id: approvalId,
+    tool: decided.tool,
+    status,
+    via: ctx.principal.surface,
+  });
   if (await transition(ctx.db, decided.run_id, ["awaiting_approval"], "queued")) {
     await enqueue(ctx.db, RUN_QUEUE, decided.run_id, { run_id: decided.run_id });
   }
@@ -156,29 +191,53 @@ export async function requestApproval(
     if (!(await transition(trx, runId, ["running"], "awaiting_approval"))) return false;
     await trx
       .insertInto("agent_approvals")
-      .values({ id, run_id: runId, conversation_id: conversationId, tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), reason })
+      .values({
+        id,
+        run_id: runId,
+        conversation_id: conversationId,
+        tool_use_id: use.id,
+        tool: use.name,
+        input: JSON.stringify(use.input),
+        reason,
+      })
       .execute();
-    await appendRunEvent(platform, runId, "approval_requested", { approval_id: id, tool: use.name, input: use.input, reason }, trx);
+    await appendRunEvent(
+      platform,
+      runId,
+      "approval_requested",
+      { approval_id: id, tool: use.name, input: use.input, reason },
+      trx,
+    );
     return true;
   });
 }
 
 /** The approval a run asked for on one tool call, if it asked: its status and the decider's note. */
 export async function approvalOf(platform: Pick<Platform, "db">, runId: string, toolUseId: string) {
-  return platform.db.selectFrom("agent_approvals").select(["id", "status", "note"]).where("run_id", "=", runId).where("tool_use_id", "=", toolUseId).executeTakeFirst();
+  return platform.db
+    .selectFrom("agent_approvals")
+    .select(["id", "status", "note"])
+    .where("run_id", "=", runId)
+    .where("tool_use_id", "=", toolUseId)
+    .executeTakeFirst();
 }
 
 const DecideInput = z.object({
   project: ProjectRef,
   approval_id: z.uuid(),
-  note: z.string().max(2000).optional().meta({ description: "Told to the agent (on deny: why, or what to do instead)" }),
+  note: z
+    .string()
+    .max(2000)
+    .optional()
+    .meta({ description: "Told to the agent (on deny: why, or what to do instead)" }),
 });
 const Decided = z.object({ id: z.string(), status: z.enum(["approved", "denied"]), run_id: z.string() });
 
 export const approveToolCall = defineOperation({
   id: "approve_tool_call",
   summary: "Approve an agent's pending tool call",
-  description: "The run resumes and makes the call. Needs, besides agent:write, the scope the tool itself needs (run_command: instances:exec; publish_site: publish:trigger).",
+  description:
+    "The run resumes and makes the call. Needs, besides agent:write, the scope the tool itself needs (run_command: instances:exec; publish_site: publish:trigger).",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",

@@ -1,9 +1,9 @@
 // Agent conversation operations without a runner: what they record, what they refuse, and who may call them.
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../config.ts";
-import { credit } from "../billing/ledger.ts";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { credit } from "../billing/ledger.ts";
+import { loadConfig } from "../config.ts";
 
 let t: TestPlatform;
 beforeAll(async () => {
@@ -16,40 +16,68 @@ async function owner(kind: "site" | "instance" = "site", creditMicros = 1_000_00
   const user = await t.account();
   const token = await user.token(["*"]);
   const project = `${kind}-${user.id.slice(0, 8)}`;
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "P", kind } })).status).toBe(201);
-  if (creditMicros) await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: creditMicros, reason: "top_up" });
+  expect((await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "P", kind } })).status).toBe(
+    201,
+  );
+  if (creditMicros)
+    await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: creditMicros, reason: "top_up" });
   return { user, token, project };
 }
 const start = (project: string, token: string, body: Record<string, unknown> = {}) =>
-  t.request("POST", `/v1/projects/${project}/agent/conversations`, { token, body: { project, message: "Add a contact page", ...body } });
+  t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+    token,
+    body: { project, message: "Add a contact page", ...body },
+  });
 
 describe("happy paths", () => {
   it("start records the message and a queued run; a second message waits for the run; cancel frees the conversation", async () => {
     const { token, project } = await owner();
     const res = await start(project, token);
     expect(res.status).toBe(201);
-    const { conversation, run_id } = res.body as { conversation: { id: string; kind: string; mode: string }; run_id: string };
+    const { conversation, run_id } = res.body as {
+      conversation: { id: string; kind: string; mode: string };
+      run_id: string;
+    };
     expect(conversation).toMatchObject({ kind: "site_editor", mode: "ask" });
 
-    const transcript = (await t.request("GET", `/v1/projects/${project}/agent/conversations/${conversation.id}`, { token })).body as {
+    const transcript = (
+      await t.request("GET", `/v1/projects/${project}/agent/conversations/${conversation.id}`, { token })
+    ).body as {
       messages: { role: string; content: unknown[] }[];
       runs: { id: string; status: string }[];
     };
-    expect(transcript.messages).toEqual([expect.objectContaining({ role: "user", content: [{ type: "text", text: "Add a contact page" }] })]);
+    expect(transcript.messages).toEqual([
+      expect.objectContaining({ role: "user", content: [{ type: "text", text: "Add a contact page" }] }),
+    ]);
     expect(transcript.runs).toEqual([expect.objectContaining({ id: run_id, status: "queued" })]);
     const jobs = await t.platform.db.selectFrom("jobs").select(["key", "state"]).where("key", "=", run_id).execute();
     expect(jobs).toEqual([{ key: run_id, state: "ready" }]);
 
-    const busy = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, { token, body: { message: "and a map" } });
+    const busy = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, {
+      token,
+      body: { message: "and a map" },
+    });
     expect(busy.status).toBe(409);
-    const cancel = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/cancel`, { token, body: {} });
+    const cancel = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/cancel`, {
+      token,
+      body: {},
+    });
     expect(cancel.body).toEqual({ cancelled_run_id: run_id });
-    const next = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, { token, body: { message: "and a map" } });
+    const next = await t.request("POST", `/v1/projects/${project}/agent/conversations/${conversation.id}/messages`, {
+      token,
+      body: { message: "and a map" },
+    });
     expect(next.status).toBe(201);
 
-    const list = (await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body as { conversations: { id: string; latest_run: { status: string } }[] };
-    expect(list.conversations).toEqual([expect.objectContaining({ id: conversation.id, latest_run: expect.objectContaining({ status: "queued" }) })]);
-    const events = (await t.request("GET", `/v1/projects/${project}/agent/runs/${run_id}/events`, { token })).body as { events: { type: string }[] };
+    const list = (await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body as {
+      conversations: { id: string; latest_run: { status: string } }[];
+    };
+    expect(list.conversations).toEqual([
+      expect.objectContaining({ id: conversation.id, latest_run: expect.objectContaining({ status: "queued" }) }),
+    ]);
+    const events = (await t.request("GET", `/v1/projects/${project}/agent/runs/${run_id}/events`, { token })).body as {
+      events: { type: string }[];
+    };
     expect(events.events.map((e) => e.type)).toEqual(["run_queued", "run_finished"]);
   });
 
@@ -66,31 +94,58 @@ describe("happy paths", () => {
     const listed = (await t.request("GET", base, { token })).body.conversations.map((c: { id: string }) => c.id);
     expect(listed).toEqual([kept.conversation.id]);
     const db = t.platform.db;
-    expect(await db.selectFrom("agent_runs").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
-    expect(await db.selectFrom("agent_messages").select("id").where("conversation_id", "=", doomed.conversation.id).execute()).toEqual([]);
+    expect(
+      await db.selectFrom("agent_runs").select("id").where("conversation_id", "=", doomed.conversation.id).execute(),
+    ).toEqual([]);
+    expect(
+      await db
+        .selectFrom("agent_messages")
+        .select("id")
+        .where("conversation_id", "=", doomed.conversation.id)
+        .execute(),
+    ).toEqual([]);
     // The other conversation's run is untouched.
-    expect((await t.request("GET", `${base}/${kept.conversation.id}`, { token })).body.runs).toEqual([expect.objectContaining({ status: "queued" })]);
+    expect((await t.request("GET", `${base}/${kept.conversation.id}`, { token })).body.runs).toEqual([
+      expect.objectContaining({ status: "queued" }),
+    ]);
     // Deleting again: it is gone.
     expect((await t.request("DELETE", `${base}/${doomed.conversation.id}`, { token })).status).toBe(404);
   });
 
   it("cancel_agent_run ends a run parked on an approval, cancels the approval, and shows in get_agent_conversation and list_agent_run_events", async () => {
     const { token, project } = await owner();
-    const { conversation, run_id } = (await start(project, token)).body as { conversation: { id: string }; run_id: string };
+    const { conversation, run_id } = (await start(project, token)).body as {
+      conversation: { id: string };
+      run_id: string;
+    };
     const db = t.platform.db;
     // Parked as the runner parks a run: awaiting a person's decision on one call.
     await db.updateTable("agent_runs").set({ status: "awaiting_approval" }).where("id", "=", run_id).execute();
     const approvalId = crypto.randomUUID();
     await db
       .insertInto("agent_approvals")
-      .values({ id: approvalId, run_id, conversation_id: conversation.id, tool_use_id: "toolu_1", tool: "write_file", input: JSON.stringify({ path: "a.html", content: "x" }), reason: "test" })
+      .values({
+        id: approvalId,
+        run_id,
+        conversation_id: conversation.id,
+        tool_use_id: "toolu_1",
+        tool: "write_file",
+        input: JSON.stringify({ path: "a.html", content: "x" }),
+        reason: "test",
+      })
       .execute();
     const base = `/v1/projects/${project}/agent`;
-    const seen = (await t.request("GET", `${base}/runs/${run_id}/events`, { token })).body.events as { id: string; type: string }[];
+    const seen = (await t.request("GET", `${base}/runs/${run_id}/events`, { token })).body.events as {
+      id: string;
+      type: string;
+    }[];
 
     const cancel = await t.request("POST", `${base}/conversations/${conversation.id}/cancel`, { token, body: {} });
     expect(cancel.body).toEqual({ cancelled_run_id: run_id });
-    expect((await db.selectFrom("agent_approvals").select("status").where("id", "=", approvalId).executeTakeFirstOrThrow()).status).toBe("cancelled");
+    expect(
+      (await db.selectFrom("agent_approvals").select("status").where("id", "=", approvalId).executeTakeFirstOrThrow())
+        .status,
+    ).toBe("cancelled");
     expect((await t.request("GET", `${base}/approvals`, { token })).body.approvals).toEqual([]);
     const got = (await t.request("GET", `${base}/conversations/${conversation.id}`, { token })).body;
     expect(got.runs).toEqual([expect.objectContaining({ id: run_id, status: "cancelled" })]);
@@ -98,7 +153,9 @@ describe("happy paths", () => {
     expect(later.body.run).toMatchObject({ id: run_id, status: "cancelled" });
     expect(later.body.events.map((e: { type: string }) => e.type)).toEqual(["run_finished"]);
     // Nothing left to cancel.
-    expect((await t.request("POST", `${base}/conversations/${conversation.id}/cancel`, { token, body: {} })).body).toEqual({ cancelled_run_id: null });
+    expect(
+      (await t.request("POST", `${base}/conversations/${conversation.id}/cancel`, { token, body: {} })).body,
+    ).toEqual({ cancelled_run_id: null });
   });
 
   it("the run holds only the agent kind's scopes the starting token also holds; publishing only when allowed", async () => {
@@ -106,7 +163,11 @@ describe("happy paths", () => {
     const narrow = await user.token(["agent:write", "files:read", "pages:read", "publish:trigger"]);
     const res = await start(project, narrow, { allow_publish: false });
     const id = (res.body as { conversation: { id: string } }).conversation.id;
-    const row = await t.platform.db.selectFrom("agent_conversations").select("scopes").where("id", "=", id).executeTakeFirstOrThrow();
+    const row = await t.platform.db
+      .selectFrom("agent_conversations")
+      .select("scopes")
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
     expect(row.scopes.sort()).toEqual(["files:read", "pages:read"]);
   });
 });
@@ -125,7 +186,9 @@ describe("errors", () => {
     const { token, project } = await owner("site", 0);
     const res = await start(project, token);
     expect(res.status).toBe(402);
-    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body).toMatchObject({ conversations: [] });
+    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token })).body).toMatchObject({
+      conversations: [],
+    });
   });
 
   it("an unconfigured model is 503 not_configured naming the variable to set", async () => {
@@ -133,10 +196,17 @@ describe("errors", () => {
     try {
       const user = await bare.account();
       const token = await user.token(["*"]);
-      expect(await bare.request("POST", "/v1/projects", { token, body: { slug: "bare-site", name: "S", kind: "site" } })).toMatchObject({ status: 201 });
-      const res = await bare.request("POST", "/v1/projects/bare-site/agent/conversations", { token, body: { project: "bare-site", message: "hi" } });
+      expect(
+        await bare.request("POST", "/v1/projects", { token, body: { slug: "bare-site", name: "S", kind: "site" } }),
+      ).toMatchObject({ status: 201 });
+      const res = await bare.request("POST", "/v1/projects/bare-site/agent/conversations", {
+        token,
+        body: { project: "bare-site", message: "hi" },
+      });
       expect(res.status).toBe(503);
-      expect(res.body).toMatchObject({ error: { code: "not_configured", message: expect.stringContaining("ANTHROPIC_API_KEY") } });
+      expect(res.body).toMatchObject({
+        error: { code: "not_configured", message: expect.stringContaining("ANTHROPIC_API_KEY") },
+      });
     } finally {
       await bare.close();
     }
@@ -144,9 +214,16 @@ describe("errors", () => {
 
   it("deciding an approval that does not exist is 404; a bad id is 400 naming the field", async () => {
     const { token, project } = await owner();
-    const missing = await t.request("POST", `/v1/projects/${project}/agent/approvals/00000000-0000-4000-8000-000000000000/approve`, { token, body: {} });
+    const missing = await t.request(
+      "POST",
+      `/v1/projects/${project}/agent/approvals/00000000-0000-4000-8000-000000000000/approve`,
+      { token, body: {} },
+    );
     expect(missing.status).toBe(404);
-    const bad = await t.request("POST", `/v1/projects/${project}/agent/approvals/not-a-uuid/approve`, { token, body: {} });
+    const bad = await t.request("POST", `/v1/projects/${project}/agent/approvals/not-a-uuid/approve`, {
+      token,
+      body: {},
+    });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain("approval_id");
   });
@@ -157,10 +234,16 @@ describe("security", () => {
     const a = await owner();
     const b = await owner();
     const id = ((await start(a.project, a.token)).body as { conversation: { id: string } }).conversation.id;
-    expect((await t.request("GET", `/v1/projects/${a.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
+    expect(
+      (await t.request("GET", `/v1/projects/${a.project}/agent/conversations/${id}`, { token: b.token })).status,
+    ).toBe(404);
     // B's own project with A's conversation id: still not found.
-    expect((await t.request("GET", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
-    expect((await t.request("DELETE", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status).toBe(404);
+    expect(
+      (await t.request("GET", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status,
+    ).toBe(404);
+    expect(
+      (await t.request("DELETE", `/v1/projects/${b.project}/agent/conversations/${id}`, { token: b.token })).status,
+    ).toBe(404);
   });
 
   it("talking to an agent needs agent:write; reading needs agent:read", async () => {
@@ -170,6 +253,8 @@ describe("security", () => {
     expect(res.status).toBe(403);
     expect(res.body).toMatchObject({ error: { required_scope: "agent:write" } });
     const noAgent = await user.token(["projects:read"]);
-    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token: noAgent })).status).toBe(403);
+    expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token: noAgent })).status).toBe(
+      403,
+    );
   });
 });

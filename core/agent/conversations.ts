@@ -5,11 +5,11 @@ import { z } from "zod";
 import type { AgentMode } from "../../schema/database.ts";
 import { spendableMicros } from "../billing/ledger.ts";
 import { microsNumber } from "../billing/money.ts";
-import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentUnavailable } from "../config.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
+import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
@@ -34,9 +34,10 @@ const RunSummary = z.object({
   finished_at: Timestamp.nullable(),
 });
 
-const HiddenNote = z
-  .object({ required_scope: z.string(), reason: z.string() })
-  .meta({ id: "AgentTranscriptHidden", description: "Present where the transcript hides something from you: why, and the scope that would show it" });
+const HiddenNote = z.object({ required_scope: z.string(), reason: z.string() }).meta({
+  id: "AgentTranscriptHidden",
+  description: "Present where the transcript hides something from you: why, and the scope that would show it",
+});
 
 const ConversationSummary = z
   .object({
@@ -51,12 +52,26 @@ const ConversationSummary = z
   })
   .meta({ id: "AgentConversation" });
 
-type ConversationRow = { id: string; kind: "instance_operator" | "site_editor"; instance: string | null; title: string; mode: AgentMode; allow_publish: boolean; created_at: Date; updated_at: Date };
+type ConversationRow = {
+  id: string;
+  kind: "instance_operator" | "site_editor";
+  instance: string | null;
+  title: string;
+  mode: AgentMode;
+  allow_publish: boolean;
+  created_at: Date;
+  updated_at: Date;
+};
 const summary = (c: ConversationRow) => ({ ...c, created_at: iso(c.created_at), updated_at: iso(c.updated_at) });
 
 /** The conversation, in the project the invoker resolved; another project's is not found. */
 export async function loadConversation(ctx: ProjectContext, id: string) {
-  const row = await ctx.db.selectFrom("agent_conversations").selectAll().where("id", "=", id).where("project_id", "=", ctx.project.id).executeTakeFirst();
+  const row = await ctx.db
+    .selectFrom("agent_conversations")
+    .selectAll()
+    .where("id", "=", id)
+    .where("project_id", "=", ctx.project.id)
+    .executeTakeFirst();
   if (!row) throw notFound("conversation", id);
   return row;
 }
@@ -71,7 +86,11 @@ async function assertCanRun(ctx: ProjectContext) {
   // The operator's own projects are metered but never refused for credit (Meter.operatorTopUp).
   const owner = await ctx.db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
   if (!owner?.is_operator && (await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
-    throw new BosunError("payment_required", "no AI credit left on the project owner's account; add credit to use the agent", { pool: "ai_credits" });
+    throw new BosunError(
+      "payment_required",
+      "no AI credit left on the project owner's account; add credit to use the agent",
+      { pool: "ai_credits" },
+    );
   }
 }
 
@@ -104,11 +123,23 @@ export const startAgentChat = defineOperation({
     const project = ctx.project;
     const kind = project.kind === "instance" ? agentKinds.instance_operator : agentKinds.site_editor;
     if (kind.projectKind === "instance") {
-      if (!input.instance) throw validationError([{ path: "instance", message: "required on an instance project" }], "name the instance the agent works on");
-      const exists = await ctx.db.selectFrom("instances").select("id").where("project_id", "=", project.id).where("name", "=", input.instance).executeTakeFirst();
+      if (!input.instance)
+        throw validationError(
+          [{ path: "instance", message: "required on an instance project" }],
+          "name the instance the agent works on",
+        );
+      const exists = await ctx.db
+        .selectFrom("instances")
+        .select("id")
+        .where("project_id", "=", project.id)
+        .where("name", "=", input.instance)
+        .executeTakeFirst();
       if (!exists) throw notFound("instance", input.instance);
     } else if (input.instance) {
-      throw validationError([{ path: "instance", message: "only on instance projects" }], "a site project has no instances");
+      throw validationError(
+        [{ path: "instance", message: "only on instance projects" }],
+        "a site project has no instances",
+      );
     }
     await assertCanRun(ctx);
     const cred = ctx.principal.credential;
@@ -153,11 +184,16 @@ export const sendAgentMessage = defineOperation({
     // The run acts under the credential that sends the newest message.
     const cred = ctx.principal.credential;
     const scopes = narrowScopes(agentKinds[conv.kind], ctx.principal.scopes, conv.allow_publish);
-    await ctx.db.updateTable("agent_conversations").set({ credential_kind: cred.kind, credential_id: cred.id, scopes }).where("id", "=", conv.id).execute();
+    await ctx.db
+      .updateTable("agent_conversations")
+      .set({ credential_kind: cred.kind, credential_id: cred.id, scopes })
+      .where("id", "=", conv.id)
+      .execute();
     try {
       return { run_id: await startRun(ctx.platform, conv.id, input.message, limitsOf(ctx)) };
     } catch (err) {
-      if (isUniqueViolation(err)) throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
+      if (isUniqueViolation(err))
+        throw conflict("a run is still active in this conversation; wait for it or cancel_agent_run");
       throw err;
     }
   },
@@ -177,7 +213,14 @@ export const getAgentConversation = defineOperation({
   input: z.object({ project: ProjectRef, conversation_id: ConversationId }),
   output: z.object({
     conversation: ConversationSummary,
-    messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: z.array(z.record(z.string(), z.unknown())), run_id: z.string().nullable(), created_at: Timestamp })),
+    messages: z.array(
+      z.object({
+        role: z.enum(["user", "assistant"]),
+        content: z.array(z.record(z.string(), z.unknown())),
+        run_id: z.string().nullable(),
+        created_at: Timestamp,
+      }),
+    ),
     runs: z.array(
       RunSummary.extend({
         steps_detail: z.array(
@@ -200,26 +243,63 @@ export const getAgentConversation = defineOperation({
     ),
     approvals: z.array(
       z.object({
-        id: z.string(), run_id: z.string(), tool: z.string(), input: z.record(z.string(), z.unknown()), reason: z.string(), status: z.string(),
-        decided_via: z.string().nullable(), created_at: Timestamp, decided_at: Timestamp.nullable(), hidden: HiddenNote.optional(),
+        id: z.string(),
+        run_id: z.string(),
+        tool: z.string(),
+        input: z.record(z.string(), z.unknown()),
+        reason: z.string(),
+        status: z.string(),
+        decided_via: z.string().nullable(),
+        created_at: Timestamp,
+        decided_at: Timestamp.nullable(),
+        hidden: HiddenNote.optional(),
       }),
     ),
   }),
   handler: async (ctx, input) => {
     const conv = await loadConversation(ctx, input.conversation_id);
     const db = ctx.db;
-    const messages = await db.selectFrom("agent_messages").selectAll().where("conversation_id", "=", conv.id).orderBy("id").execute();
-    const runs = await db.selectFrom("agent_runs").selectAll().where("conversation_id", "=", conv.id).orderBy("created_at").execute();
+    const messages = await db
+      .selectFrom("agent_messages")
+      .selectAll()
+      .where("conversation_id", "=", conv.id)
+      .orderBy("id")
+      .execute();
+    const runs = await db
+      .selectFrom("agent_runs")
+      .selectAll()
+      .where("conversation_id", "=", conv.id)
+      .orderBy("created_at")
+      .execute();
     const steps = runs.length
-      ? await db.selectFrom("agent_steps").selectAll().where("run_id", "in", runs.map((r) => r.id)).orderBy("id").execute()
+      ? await db
+          .selectFrom("agent_steps")
+          .selectAll()
+          .where(
+            "run_id",
+            "in",
+            runs.map((r) => r.id),
+          )
+          .orderBy("id")
+          .execute()
       : [];
-    const approvals = await db.selectFrom("agent_approvals").selectAll().where("conversation_id", "=", conv.id).orderBy("created_at").execute();
+    const approvals = await db
+      .selectFrom("agent_approvals")
+      .selectAll()
+      .where("conversation_id", "=", conv.id)
+      .orderBy("created_at")
+      .execute();
     // Redacted for this reader: their credential's scopes under their role here (redaction.ts).
     const reader = readerOf(ctx.principal.scopes, ctx.project.role);
     const redacted = redactMessages(
       ctx.platform,
       reader,
-      messages.map((m) => ({ role: m.role, content: m.content as Record<string, unknown>[], run_id: m.run_id, created_at: iso(m.created_at) })),
+      messages.map((m) => ({
+        role: m.role,
+        content: m.content as Record<string, unknown>[],
+        run_id: m.run_id,
+        created_at: iso(m.created_at),
+      })),
     );
     return {
       conversation: summary(conv),
@@ -243,7 +323,14 @@ export const getAgentConversation = defineOperation({
               cost_micros: microsNumber(s.cost_micros),
               duration_ms: s.duration_ms,
               created_at: iso(s.created_at),
-              ...(hiddenInput || hiddenOutput ? { hidden: { ...(hiddenInput ? { input: hiddenInput } : {}), ...(hiddenOutput ? { output: hiddenOutput } : {}) } } : {}),
+              ...(hiddenInput || hiddenOutput
+                ? {
+                    hidden: {
+                      ...(hiddenInput ? { input: hiddenInput } : {}),
+                      ...(hiddenOutput ? { output: hiddenOutput } : {}),
+                    },
+                  }
+                : {}),
             };
           }),
       })),
@@ -266,7 +353,17 @@ export const getAgentConversation = defineOperation({
   },
 });
 
-type RunRow = { id: string; status: string; steps: number; cost_micros: string; input_tokens: string; output_tokens: string; error: unknown; created_at: Date; finished_at: Date | null };
+type RunRow = {
+  id: string;
+  status: string;
+  steps: number;
+  cost_micros: string;
+  input_tokens: string;
+  output_tokens: string;
+  error: unknown;
+  created_at: Date;
+  finished_at: Date | null;
+};
 export const runView = (r: RunRow) => ({
   id: r.id,
   status: r.status,
@@ -288,7 +385,10 @@ export const listAgentConversations = defineOperation({
   effect: "read",
   http: { method: "get", path: "/projects/{project}/agent/conversations" },
   input: z.object({ project: ProjectRef, limit: Limit, cursor: Cursor }),
-  output: z.object({ conversations: z.array(ConversationSummary.extend({ latest_run: RunSummary.nullable() })), next_cursor: z.string().nullable() }),
+  output: z.object({
+    conversations: z.array(ConversationSummary.extend({ latest_run: RunSummary.nullable() })),
+    next_cursor: z.string().nullable(),
+  }),
   handler: async (ctx, input) => {
     let q = ctx.db
       .selectFrom("agent_conversations")
@@ -300,16 +400,25 @@ export const listAgentConversations = defineOperation({
     if (input.cursor) {
       const [at = "", id = ""] = decodeCursor(input.cursor, 2);
       const when = new Date(at);
-      if (Number.isNaN(when.getTime())) throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
-      q = q.where((eb) => eb.or([eb("updated_at", "<", when), eb.and([eb("updated_at", "=", when), eb("id", "<", id)])]));
+      if (Number.isNaN(when.getTime()))
+        throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+      q = q.where((eb) =>
+        eb.or([eb("updated_at", "<", when), eb.and([eb("updated_at", "=", when), eb("id", "<", id)])]),
+      );
     }
-    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => encodeCursor(iso(last.updated_at), last.id));
+    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) =>
+      encodeCursor(iso(last.updated_at), last.id),
+    );
     const runs = page.length
       ? await ctx.db
           .selectFrom("agent_runs")
           .selectAll()
           .distinctOn("conversation_id")
-          .where("conversation_id", "in", page.map((c) => c.id))
+          .where(
+            "conversation_id",
+            "in",
+            page.map((c) => c.id),
+          )
           .orderBy("conversation_id")
           .orderBy("created_at", "desc")
           .execute()
@@ -357,5 +466,3 @@ export const deleteAgentConversation = defineOperation({
     return { deleted: true as const };
   },
 });
-
-

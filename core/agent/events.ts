@@ -2,12 +2,17 @@
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { notFound } from "../kernel/errors.ts";
-import { defineOperation, type DB } from "../kernel/operation.ts";
+import { type DB, defineOperation } from "../kernel/operation.ts";
 import { runView } from "./conversations.ts";
 import { agentKinds } from "./kinds.ts";
 import { eventCutoff, readerOf, redactEvents } from "./redaction.ts";
 
-export const RunEvent = z.object({ id: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: Timestamp });
+export const RunEvent = z.object({
+  id: z.string(),
+  type: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  created_at: Timestamp,
+});
 
 /** list_agent_run_events' page size: a full page may have more behind it. */
 export const RUN_EVENTS_PAGE = 500;
@@ -17,7 +22,12 @@ export async function runEventsAfter(db: DB, runId: string, after: string | unde
   let q = db.selectFrom("agent_run_events").selectAll().where("run_id", "=", runId).orderBy("id").limit(limit);
   if (after) q = q.where("id", ">", after);
   const rows = await q.execute();
-  return rows.map((e) => ({ id: String(e.id), type: e.type, data: e.data as Record<string, unknown>, created_at: iso(e.created_at) }));
+  return rows.map((e) => ({
+    id: String(e.id),
+    type: e.type,
+    data: e.data as Record<string, unknown>,
+    created_at: iso(e.created_at),
+  }));
 }
 
 export const listAgentRunEvents = defineOperation({
@@ -32,7 +42,11 @@ export const listAgentRunEvents = defineOperation({
   scope: "agent:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/agent/runs/{run_id}/events" },
-  input: z.object({ project: ProjectRef, run_id: z.uuid(), after: z.string().regex(/^\d+$/).optional().meta({ description: "Last event id seen" }) }),
+  input: z.object({
+    project: ProjectRef,
+    run_id: z.uuid(),
+    after: z.string().regex(/^\d+$/).optional().meta({ description: "Last event id seen" }),
+  }),
   output: z.object({ run: z.object({ id: z.string(), status: z.string() }).passthrough(), events: z.array(RunEvent) }),
   handler: async (ctx, input) => {
     const run = await ctx.db

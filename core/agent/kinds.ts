@@ -4,6 +4,7 @@
 import type { AgentKind } from "../../schema/database.ts";
 
 export type { AgentKind };
+
 import { hasScope } from "../kernel/scopes.ts";
 
 export interface AgentKindSpec {
@@ -20,7 +21,16 @@ export const agentKinds: Record<AgentKind, AgentKindSpec> = {
     kind: "instance_operator",
     projectKind: "instance",
     scopes: ["instances:read", "instances:files", "instances:exec"],
-    tools: ["run_command", "read_remote_file", "edit_remote_file", "write_remote_file", "list_remote_directory", "tail_log", "get_instance_metrics", "setup_instance_observer"],
+    tools: [
+      "run_command",
+      "read_remote_file",
+      "edit_remote_file",
+      "write_remote_file",
+      "list_remote_directory",
+      "tail_log",
+      "get_instance_metrics",
+      "setup_instance_observer",
+    ],
     system:
       "You operate one Linux server for its owner through tools that run on that server. Diagnose before you change " +
       "anything: read logs, configs and service status first. Make the smallest change that fixes the problem, verify it, " +
@@ -31,10 +41,33 @@ export const agentKinds: Record<AgentKind, AgentKindSpec> = {
     kind: "site_editor",
     projectKind: "site",
     // settings:write: forms are declared in the site settings.
-    scopes: ["files:read", "files:write", "pages:read", "pages:write", "assets:read", "settings:read", "settings:write", "publish:trigger"],
+    scopes: [
+      "files:read",
+      "files:write",
+      "pages:read",
+      "pages:write",
+      "assets:read",
+      "settings:read",
+      "settings:write",
+      "publish:trigger",
+    ],
     tools: [
-      "list_files", "read_file", "write_file", "edit_file", "delete_file", "rename_file", "diff_draft",
-      "list_pages", "get_page", "create_page", "update_page", "delete_page", "list_assets", "get_site_settings", "update_site_settings", "publish_site",
+      "list_files",
+      "read_file",
+      "write_file",
+      "edit_file",
+      "delete_file",
+      "rename_file",
+      "diff_draft",
+      "list_pages",
+      "get_page",
+      "create_page",
+      "update_page",
+      "delete_page",
+      "list_assets",
+      "get_site_settings",
+      "update_site_settings",
+      "publish_site",
     ],
     system:
       "You edit one website for its owner. You work on the site's draft; nothing is live until it is published. Read the " +

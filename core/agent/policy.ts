@@ -11,9 +11,7 @@ import { commandWords, parsePlain } from "./shell.ts";
 
 export type Decision =
   /** `readOnly`: allowed only because the classifier judged the command read-only (no person, no rule, not `auto`). */
-  | { action: "run"; readOnly?: boolean }
-  | { action: "ask"; reason: string }
-  | { action: "deny"; reason: string };
+  { action: "run"; readOnly?: boolean } | { action: "ask"; reason: string } | { action: "deny"; reason: string };
 
 /** Refused even in `auto` mode: they destroy the server or cut the owner off it. */
 const DENIED_IN_AUTO: RegExp[] = [
@@ -66,9 +64,11 @@ const PLAIN_PATH = /^\/[A-Za-z0-9_@%+=:,./-]*$/;
 
 export function cwdProblem(cwd: unknown): string | null {
   if (typeof cwd !== "string") return "the working directory is not a string";
-  if (!PLAIN_PATH.test(cwd)) return `the working directory ${JSON.stringify(cwd.slice(0, 200))} is not a plain absolute path`;
+  if (!PLAIN_PATH.test(cwd))
+    return `the working directory ${JSON.stringify(cwd.slice(0, 200))} is not a plain absolute path`;
   const normal = path.normalize(cwd);
-  if (cwd.split("/").includes("..") || (normal !== cwd && normal !== cwd.replace(/\/+$/, ""))) return `the working directory ${cwd} is not normalised`;
+  if (cwd.split("/").includes("..") || (normal !== cwd && normal !== cwd.replace(/\/+$/, "")))
+    return `the working directory ${cwd} is not normalised`;
   if (/^\/(dev|proc)(\/|$)/.test(normal)) return `the working directory ${cwd} is under /dev or /proc`;
   return null;
 }
@@ -78,9 +78,11 @@ export function callProblem(input: Record<string, unknown>): string | null {
   const env = input.env;
   if (env !== undefined && env !== null) {
     const names = typeof env === "object" ? Object.keys(env) : ["?"];
-    if (names.length) return `the command sets environment variables (${names.slice(0, 5).join(", ")}), which can change what any program does`;
+    if (names.length)
+      return `the command sets environment variables (${names.slice(0, 5).join(", ")}), which can change what any program does`;
   }
-  if (input.stdin !== undefined && input.stdin !== null) return "the command is given standard input, which a program may run as a script";
+  if (input.stdin !== undefined && input.stdin !== null)
+    return "the command is given standard input, which a program may run as a script";
   if (input.cwd !== undefined && input.cwd !== null) return cwdProblem(input.cwd);
   return null;
 }
@@ -97,7 +99,8 @@ function instanceInputProblem(call: ToolCall): string | null {
     const problem = contentPathProblem(p);
     if (problem) return `${call.tool}: ${problem}`;
   }
-  if (call.tool === "tail_log" && typeof call.input.unit === "string" && call.input.unit.startsWith("-")) return "tail_log: the unit name looks like an option";
+  if (call.tool === "tail_log" && typeof call.input.unit === "string" && call.input.unit.startsWith("-"))
+    return "tail_log: the unit name looks like an option";
   return null;
 }
 
@@ -122,11 +125,74 @@ const RULE_WORD = /^[A-Za-z0-9_@%+=:,./~*-]+$/;
 
 /** Programs that run code given as arguments or wrap another command: never in an allow rule. */
 const SHELLISH = new Set([
-  "sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "ash", "busybox", "perl", "ruby", "node", "nodejs", "deno", "bun",
-  "php", "lua", "luajit", "tclsh", "wish", "awk", "gawk", "mawk", "nawk", "sed", "eval", "exec", "source", ".", "command", "builtin",
-  "env", "sudo", "doas", "su", "runuser", "pkexec", "xargs", "nohup", "nice", "ionice", "timeout", "setsid", "stdbuf", "chroot",
-  "unshare", "nsenter", "watch", "strace", "ltrace", "gdb", "script", "expect", "ssh", "socat", "nc", "ncat", "tmux", "screen",
-  "systemd-run", "at", "batch", "parallel", "flock", "time", "trap",
+  "sh",
+  "bash",
+  "dash",
+  "zsh",
+  "ksh",
+  "mksh",
+  "fish",
+  "csh",
+  "tcsh",
+  "ash",
+  "busybox",
+  "perl",
+  "ruby",
+  "node",
+  "nodejs",
+  "deno",
+  "bun",
+  "php",
+  "lua",
+  "luajit",
+  "tclsh",
+  "wish",
+  "awk",
+  "gawk",
+  "mawk",
+  "nawk",
+  "sed",
+  "eval",
+  "exec",
+  "source",
+  ".",
+  "command",
+  "builtin",
+  "env",
+  "sudo",
+  "doas",
+  "su",
+  "runuser",
+  "pkexec",
+  "xargs",
+  "nohup",
+  "nice",
+  "ionice",
+  "timeout",
+  "setsid",
+  "stdbuf",
+  "chroot",
+  "unshare",
+  "nsenter",
+  "watch",
+  "strace",
+  "ltrace",
+  "gdb",
+  "script",
+  "expect",
+  "ssh",
+  "socat",
+  "nc",
+  "ncat",
+  "tmux",
+  "screen",
+  "systemd-run",
+  "at",
+  "batch",
+  "parallel",
+  "flock",
+  "time",
+  "trap",
 ]);
 const isShellish = (word: string) => {
   const base = word.slice(word.lastIndexOf("/") + 1);
@@ -139,17 +205,23 @@ export function ruleProblem(rule: string, kind: "allow" | "deny"): string | null
   if (!rule.trim()) return "a rule needs at least one word";
   if (CONTROL.test(rule)) return "a rule is one line of words separated by spaces";
   const bad = words.find((w) => !RULE_WORD.test(w));
-  if (bad !== undefined) return `'${bad}' is not a plain word (rules are words separated by spaces, with * as the only wildcard; no quotes or shell syntax)`;
+  if (bad !== undefined)
+    return `'${bad}' is not a plain word (rules are words separated by spaces, with * as the only wildcard; no quotes or shell syntax)`;
   if (kind === "deny") return null;
-  if (words[0]!.includes("*")) return "an allow rule must name its program: `*` in the program position would admit any program, a shell too";
+  if (words[0]!.includes("*"))
+    return "an allow rule must name its program: `*` in the program position would admit any program, a shell too";
   const shell = words.find(isShellish);
-  if (shell) return `an allow rule may not name ${shell}: it runs code given as arguments (or wraps another command), which would admit a shell`;
+  if (shell)
+    return `an allow rule may not name ${shell}: it runs code given as arguments (or wraps another command), which would admit a shell`;
   if (words[0]!.includes("=")) return "an allow rule may not start with a variable assignment";
   return null;
 }
 
 function globWord(pattern: string, word: string, star: string): boolean {
-  const re = pattern.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(star);
+  const re = pattern
+    .split("*")
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    .join(star);
   return new RegExp(`^${re}$`, "s").test(word);
 }
 
@@ -221,7 +293,10 @@ export function matchesRule(rule: string, command: string, kind: "allow" | "deny
 export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { allow: [], deny: [] }): Decision {
   if (call.tool === "run_command") {
     const command = typeof call.input.command === "string" ? call.input.command : null;
-    if (command === null) return mode === "read_only" ? { action: "deny", reason: "run_command without a command line" } : { action: "ask", reason: "run_command without a command line" };
+    if (command === null)
+      return mode === "read_only"
+        ? { action: "deny", reason: "run_command without a command line" }
+        : { action: "ask", reason: "run_command without a command line" };
     const commands = rules.deny.length ? commandWords(command) : []; // parsed once for all the rules
     const denied = rules.deny.find((r) => matchesDeny(r, commands));
     if (denied) return { action: "deny", reason: `the instance's owner refuses commands matching '${denied}'` };
@@ -239,7 +314,10 @@ export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { 
   }
   if (call.tags.includes("instances") && mode !== "auto") {
     const problem = instanceInputProblem(call);
-    if (problem) return mode === "read_only" ? { action: "deny", reason: `this conversation is read-only and ${problem}` } : { action: "ask", reason: problem };
+    if (problem)
+      return mode === "read_only"
+        ? { action: "deny", reason: `this conversation is read-only and ${problem}` }
+        : { action: "ask", reason: problem };
   }
   if (call.effect === "read") return { action: "run" };
   if (mode === "read_only") return { action: "deny", reason: "this conversation is read-only" };

@@ -12,7 +12,15 @@ export async function runPrincipal(platform: Platform, runId: string): Promise<A
     .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
     .innerJoin("projects as p", "p.id", "c.project_id")
     .innerJoin("accounts as a", "a.id", "c.account_id")
-    .select(["c.scopes", "c.instance", "p.slug", "p.owner_account_id", "a.id as account_id", "a.email", "a.is_operator"])
+    .select([
+      "c.scopes",
+      "c.instance",
+      "p.slug",
+      "p.owner_account_id",
+      "a.id as account_id",
+      "a.email",
+      "a.is_operator",
+    ])
     .where("agent_runs.id", "=", runId)
     .executeTakeFirst();
   if (!row) throw unauthorized("this agent run no longer exists");

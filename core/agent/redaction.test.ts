@@ -28,10 +28,28 @@ describe("resultScope", () => {
 describe("redaction", () => {
   const messages = [
     { role: "user" as const, content: [{ type: "text", text: "what is in the file?" }] },
-    { role: "assistant" as const, content: [{ type: "text", text: "Looking." }, { type: "tool_use", id: "t1", name: "read_remote_file", input: { path: "/etc/app" } }] },
+    {
+      role: "assistant" as const,
+      content: [
+        { type: "text", text: "Looking." },
+        { type: "tool_use", id: "t1", name: "read_remote_file", input: { path: "/etc/app" } },
+      ],
+    },
     { role: "user" as const, content: [{ type: "tool_result", toolUseId: "t1", content: "SECRET" }] },
-    { role: "assistant" as const, content: [{ type: "text", text: "It says SECRET" }, { type: "tool_use", id: "t2", name: "run_command", input: { command: "echo SECRET" } }] },
-    { role: "user" as const, content: [{ type: "tool_result", toolUseId: "t2", content: "SECRET" }, { type: "text", text: "thanks" }] },
+    {
+      role: "assistant" as const,
+      content: [
+        { type: "text", text: "It says SECRET" },
+        { type: "tool_use", id: "t2", name: "run_command", input: { command: "echo SECRET" } },
+      ],
+    },
+    {
+      role: "user" as const,
+      content: [
+        { type: "tool_result", toolUseId: "t2", content: "SECRET" },
+        { type: "text", text: "thanks" },
+      ],
+    },
   ];
 
   it("hides results the reader may not read, and what the model wrote after them, saying why", () => {
@@ -55,7 +73,11 @@ describe("redaction", () => {
       { id: "5", type: "text", data: { text: "before" } },
       { id: "7", type: "tool_result", data: { tool: "read_remote_file", bytes: 6 } },
       { id: "8", type: "text", data: { text: "SECRET" } },
-      { id: "9", type: "approval_requested", data: { approval_id: "a", tool: "run_command", input: { command: "echo SECRET" }, reason: "runs echo SECRET" } },
+      {
+        id: "9",
+        type: "approval_requested",
+        data: { approval_id: "a", tool: "run_command", input: { command: "echo SECRET" }, reason: "runs echo SECRET" },
+      },
     ];
     const out = redactEvents(events, { id: "7", tool: "read_remote_file", scope: "instances:files" });
     expect(out.slice(0, 2)).toEqual(events.slice(0, 2));

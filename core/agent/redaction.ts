@@ -64,7 +64,11 @@ type Message = { role: "user" | "assistant"; content: Block[] };
  * Redacts a conversation's messages in order, for one reader. Returns the messages and, by tool_use id, what
  * hides the inputs and the results of tool calls (for steps and approvals, which are keyed the same way).
  */
-export function redactMessages<M extends Message>(platform: Pick<Platform, "operations">, reader: Reader, messages: M[]) {
+export function redactMessages<M extends Message>(
+  platform: Pick<Platform, "operations">,
+  reader: Reader,
+  messages: M[],
+) {
   const toolOf = new Map<string, string>();
   const inputs = new Map<string, Hidden>();
   const results = new Map<string, Hidden>();
@@ -105,7 +109,10 @@ type Event = { id: string; type: string; data: Record<string, unknown> };
  * result hidden from the reader; what the model produced after it is hidden. Tool results carry no output in the
  * event log (only sizes and exit codes), so only model text and tool inputs need hiding.
  */
-export function redactEvents<E extends Event>(events: E[], cutoff: { id: string; tool: string; scope: string } | null): E[] {
+export function redactEvents<E extends Event>(
+  events: E[],
+  cutoff: { id: string; tool: string; scope: string } | null,
+): E[] {
   if (!cutoff) return events;
   const h = derivedHidden(cutoff);
   return events.map((e) => {
@@ -126,7 +133,12 @@ export function redactEvents<E extends Event>(events: E[], cutoff: { id: string;
 }
 
 /** The first event in the conversation reporting a tool result the reader may not see, if any. */
-export async function eventCutoff(platform: Pick<Platform, "operations" | "db">, reader: Reader, conversationId: string, tools: readonly string[]) {
+export async function eventCutoff(
+  platform: Pick<Platform, "operations" | "db">,
+  reader: Reader,
+  conversationId: string,
+  tools: readonly string[],
+) {
   const hidden = new Map<string, string>();
   for (const tool of tools) {
     const scope = resultScope(platform, tool);

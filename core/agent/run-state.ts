@@ -4,12 +4,13 @@
 import { sql } from "kysely";
 import { releaseHold } from "../billing/holds.ts";
 import { microsNumber } from "../billing/money.ts";
-import { finish, heartbeat, lease, type Job } from "../jobs/queue.ts";
+import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
 import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
 
 export type { Job };
+
 type P = Pick<Platform, "db" | "notifier">;
 
 /** A tool call as the model made it. */
@@ -22,11 +23,14 @@ export interface ToolCallRef {
 // ---- the run's job -----------------------------------------------------------------------------------------
 
 /** The next run job to execute, leased to `owner` for `leaseMs`. */
-export const leaseRunJob = (platform: Pick<Platform, "db">, owner: string, leaseMs: number) => lease(platform.db, RUN_QUEUE, owner, leaseMs);
+export const leaseRunJob = (platform: Pick<Platform, "db">, owner: string, leaseMs: number) =>
+  lease(platform.db, RUN_QUEUE, owner, leaseMs);
 /** Extends a run job's lease; false when it was lost to another worker. */
-export const heartbeatRunJob = (platform: Pick<Platform, "db">, job: Job, leaseMs: number) => heartbeat(platform.db, job, leaseMs);
+export const heartbeatRunJob = (platform: Pick<Platform, "db">, job: Job, leaseMs: number) =>
+  heartbeat(platform.db, job, leaseMs);
 /** Lets go of a run job: done, failed, or back in the queue after `afterMs`. */
-export const finishRunJob = (platform: Pick<Platform, "db">, job: Job, outcome: Parameters<typeof finish>[2]) => finish(platform.db, job, outcome);
+export const finishRunJob = (platform: Pick<Platform, "db">, job: Job, outcome: Parameters<typeof finish>[2]) =>
+  finish(platform.db, job, outcome);
 
 // ---- the run -----------------------------------------------------------------------------------------------
 
@@ -54,24 +58,54 @@ export async function loadRun(platform: Pick<Platform, "db">, runId: string) {
 
 /** The conversation a run belongs to: its kind, mode, project and instance. */
 export async function loadConversation(platform: Pick<Platform, "db">, conversationId: string) {
-  return platform.db.selectFrom("agent_conversations").selectAll().where("id", "=", conversationId).executeTakeFirstOrThrow();
+  return platform.db
+    .selectFrom("agent_conversations")
+    .selectAll()
+    .where("id", "=", conversationId)
+    .executeTakeFirstOrThrow();
 }
 
 /** The conversation's transcript, oldest first: what the model reads. */
-export async function loadTranscript(platform: Pick<Platform, "db">, conversationId: string): Promise<{ role: "user" | "assistant"; content: unknown[] }[]> {
-  const rows = await platform.db.selectFrom("agent_messages").select(["role", "content"]).where("conversation_id", "=", conversationId).orderBy("id").execute();
+export async function loadTranscript(
+  platform: Pick<Platform, "db">,
+  conversationId: string,
+): Promise<{ role: "user" | "assistant"; content: unknown[] }[]> {
+  const rows = await platform.db
+    .selectFrom("agent_messages")
+    .select(["role", "content"])
+    .where("conversation_id", "=", conversationId)
+    .orderBy("id")
+    .execute();
   return rows.map((m) => ({ role: m.role, content: m.content as unknown[] }));
 }
 
 /** Appends a message of the run to its conversation (tool results go back as a `user` message). */
-export async function recordMessage(platform: Pick<Platform, "db">, runId: string, conversationId: string, role: "user" | "assistant", content: unknown[]): Promise<void> {
-  await platform.db.insertInto("agent_messages").values({ conversation_id: conversationId, run_id: runId, role, content: JSON.stringify(content) }).execute();
+export async function recordMessage(
+  platform: Pick<Platform, "db">,
+  runId: string,
+  conversationId: string,
+  role: "user" | "assistant",
+  content: unknown[],
+): Promise<void> {
+  await platform.db
+    .insertInto("agent_messages")
+    .values({ conversation_id: conversationId, run_id: runId, role, content: JSON.stringify(content) })
+    .execute();
 }
 
 /** The owner's command rules of the conversation's instance (none for a site). */
-export async function commandRulesOf(platform: Pick<Platform, "db">, projectId: string, instance: string | null): Promise<CommandRules> {
+export async function commandRulesOf(
+  platform: Pick<Platform, "db">,
+  projectId: string,
+  instance: string | null,
+): Promise<CommandRules> {
   if (!instance) return { allow: [], deny: [] };
-  const row = await platform.db.selectFrom("instances").select("agent_command_rules").where("project_id", "=", projectId).where("name", "=", instance).executeTakeFirst();
+  const row = await platform.db
+    .selectFrom("instances")
+    .select("agent_command_rules")
+    .where("project_id", "=", projectId)
+    .where("name", "=", instance)
+    .executeTakeFirst();
   return row?.agent_command_rules ?? { allow: [], deny: [] };
 }
 
@@ -79,7 +113,13 @@ export async function commandRulesOf(platform: Pick<Platform, "db">, projectId: 
 
 export interface ModelStep {
   model: string;
-  usage: { input_tokens: number; output_tokens: number; cache_write_tokens: number; cache_read_tokens: number; reasoning_tokens: number };
+  usage: {
+    input_tokens: number;
+    output_tokens: number;
+    cache_write_tokens: number;
+    cache_read_tokens: number;
+    reasoning_tokens: number;
+  };
   /** What the call was charged, in micro-dollars. */
   charged: bigint;
   durationMs: number;
@@ -91,14 +131,35 @@ export interface ModelStep {
  * Checkpoints a model call: its step, the reply in the transcript and the run's totals in one transaction, then
  * the model_step event and one text event per text block.
  */
-export async function completeModelStep(platform: P, runId: string, conversationId: string, step: ModelStep): Promise<void> {
+export async function completeModelStep(
+  platform: P,
+  runId: string,
+  conversationId: string,
+  step: ModelStep,
+): Promise<void> {
   const { usage } = step;
   await platform.db.transaction().execute(async (trx) => {
     await trx
       .insertInto("agent_steps")
-      .values({ run_id: runId, kind: "model", state: "done", model: step.model, usage: JSON.stringify(usage), cost_micros: step.charged, duration_ms: step.durationMs })
+      .values({
+        run_id: runId,
+        kind: "model",
+        state: "done",
+        model: step.model,
+        usage: JSON.stringify(usage),
+        cost_micros: step.charged,
+        duration_ms: step.durationMs,
+      })
       .execute();
-    await trx.insertInto("agent_messages").values({ conversation_id: conversationId, run_id: runId, role: "assistant", content: JSON.stringify(step.content) }).execute();
+    await trx
+      .insertInto("agent_messages")
+      .values({
+        conversation_id: conversationId,
+        run_id: runId,
+        role: "assistant",
+        content: JSON.stringify(step.content),
+      })
+      .execute();
     await trx
       .updateTable("agent_runs")
       .set((eb) => ({
@@ -111,24 +172,43 @@ export async function completeModelStep(platform: P, runId: string, conversation
       .execute();
   });
   // A bounded amount (what one call charged), so a safe JSON number.
-  await appendRunEvent(platform, runId, "model_step", { model: step.model, usage, cost_micros: microsNumber(step.charged) });
-  for (const block of step.content) if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
+  await appendRunEvent(platform, runId, "model_step", {
+    model: step.model,
+    usage,
+    cost_micros: microsNumber(step.charged),
+  });
+  for (const block of step.content)
+    if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
 }
 
 // ---- tool steps --------------------------------------------------------------------------------------------
 
-const INTERRUPTED = "interrupted: the runner restarted during this call, so whether it took effect is unknown; check before repeating it";
+const INTERRUPTED =
+  "interrupted: the runner restarted during this call, so whether it took effect is unknown; check before repeating it";
 
 /**
  * What became of a tool call this run already made: its result when done; when it was started and never finished
  * (the worker died during the call) its effect is unknown, so it is marked interrupted, not repeated. Null: not
  * made yet.
  */
-export async function priorToolStep(platform: Pick<Platform, "db">, runId: string, toolUseId: string): Promise<{ output: string; isError: boolean } | null> {
-  const step = await platform.db.selectFrom("agent_steps").selectAll().where("run_id", "=", runId).where("tool_use_id", "=", toolUseId).executeTakeFirst();
+export async function priorToolStep(
+  platform: Pick<Platform, "db">,
+  runId: string,
+  toolUseId: string,
+): Promise<{ output: string; isError: boolean } | null> {
+  const step = await platform.db
+    .selectFrom("agent_steps")
+    .selectAll()
+    .where("run_id", "=", runId)
+    .where("tool_use_id", "=", toolUseId)
+    .executeTakeFirst();
   if (!step) return null;
   if (step.state === "done") return { output: step.output ?? "", isError: step.is_error };
-  await platform.db.updateTable("agent_steps").set({ state: "interrupted", output: INTERRUPTED, is_error: true }).where("id", "=", step.id).execute();
+  await platform.db
+    .updateTable("agent_steps")
+    .set({ state: "interrupted", output: INTERRUPTED, is_error: true })
+    .where("id", "=", step.id)
+    .execute();
   return { output: INTERRUPTED, isError: true };
 }
 
@@ -136,7 +216,14 @@ export async function priorToolStep(platform: Pick<Platform, "db">, runId: strin
 export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string> {
   const inserted = await platform.db
     .insertInto("agent_steps")
-    .values({ run_id: runId, kind: "tool", state: "started", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input) })
+    .values({
+      run_id: runId,
+      kind: "tool",
+      state: "started",
+      tool_use_id: use.id,
+      tool: use.name,
+      input: JSON.stringify(use.input),
+    })
     .returning("id")
     .executeTakeFirstOrThrow();
   await appendRunEvent(platform, runId, "tool_call", { tool: use.name, input: use.input });
@@ -144,10 +231,26 @@ export async function beginToolStep(platform: P, runId: string, use: ToolCallRef
 }
 
 /** Checkpoints a tool call's result. */
-export async function completeToolStep(platform: P, runId: string, stepId: string, tool: string, result: { output: string; isError: boolean; durationMs: number }): Promise<void> {
+export async function completeToolStep(
+  platform: P,
+  runId: string,
+  stepId: string,
+  tool: string,
+  result: { output: string; isError: boolean; durationMs: number },
+): Promise<void> {
   const { output, isError, durationMs } = result;
-  await platform.db.updateTable("agent_steps").set({ state: "done", output, is_error: isError, duration_ms: durationMs }).where("id", "=", stepId).execute();
-  await appendRunEvent(platform, runId, "tool_result", { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) });
+  await platform.db
+    .updateTable("agent_steps")
+    .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
+    .where("id", "=", stepId)
+    .execute();
+  await appendRunEvent(platform, runId, "tool_result", {
+    tool,
+    is_error: isError,
+    duration_ms: durationMs,
+    bytes: output.length,
+    ...exitCodeOf(output),
+  });
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */
@@ -160,7 +263,17 @@ function exitCodeOf(output: string): { exit_code?: number | null } {
 export async function recordRefusal(platform: P, runId: string, use: ToolCallRef, message: string): Promise<void> {
   await platform.db
     .insertInto("agent_steps")
-    .values({ run_id: runId, kind: "tool", state: "done", tool_use_id: use.id, tool: use.name, input: JSON.stringify(use.input), output: message, is_error: true, duration_ms: 0 })
+    .values({
+      run_id: runId,
+      kind: "tool",
+      state: "done",
+      tool_use_id: use.id,
+      tool: use.name,
+      input: JSON.stringify(use.input),
+      output: message,
+      is_error: true,
+      duration_ms: 0,
+    })
     .execute();
   await appendRunEvent(platform, runId, "tool_refused", { tool: use.name, reason: message });
 }

@@ -19,18 +19,37 @@ export interface RunLimits {
 }
 
 /** Records a user message, creates its run and enqueues the run's job, in one transaction. */
-export async function startRun(platform: Platform, conversationId: string, message: string, limits: RunLimits): Promise<string> {
+export async function startRun(
+  platform: Platform,
+  conversationId: string,
+  message: string,
+  limits: RunLimits,
+): Promise<string> {
   const runId = crypto.randomUUID();
   await platform.db.transaction().execute(async (trx) => {
     await trx
       .insertInto("agent_runs")
-      .values({ id: runId, conversation_id: conversationId, status: "queued", deadline: new Date(Date.now() + limits.maxWallSeconds * 1000) })
+      .values({
+        id: runId,
+        conversation_id: conversationId,
+        status: "queued",
+        deadline: new Date(Date.now() + limits.maxWallSeconds * 1000),
+      })
       .execute();
     await trx
       .insertInto("agent_messages")
-      .values({ conversation_id: conversationId, run_id: runId, role: "user", content: JSON.stringify([{ type: "text", text: message }]) })
+      .values({
+        conversation_id: conversationId,
+        run_id: runId,
+        role: "user",
+        content: JSON.stringify([{ type: "text", text: message }]),
+      })
       .execute();
-    await trx.updateTable("agent_conversations").set({ updated_at: new Date() }).where("id", "=", conversationId).execute();
+    await trx
+      .updateTable("agent_conversations")
+      .set({ updated_at: new Date() })
+      .where("id", "=", conversationId)
+      .execute();
     await enqueue(trx, RUN_QUEUE, runId, { run_id: runId });
   });
   await appendRunEvent(platform, runId, "run_queued", {});
@@ -38,11 +57,21 @@ export async function startRun(platform: Platform, conversationId: string, messa
 }
 
 /** Moves a run between states; `from` guards the transition so concurrent deciders cannot both win. */
-export async function transition(db: DB, runId: string, from: RunStatus[], to: RunStatus, error?: { code: string; message: string }): Promise<boolean> {
+export async function transition(
+  db: DB,
+  runId: string,
+  from: RunStatus[],
+  to: RunStatus,
+  error?: { code: string; message: string },
+): Promise<boolean> {
   const done = to === "done" || to === "failed" || to === "cancelled";
   const res = await db
     .updateTable("agent_runs")
-    .set({ status: to, ...(error ? { error: JSON.stringify(error) } : {}), ...(done ? { finished_at: new Date() } : {}) })
+    .set({
+      status: to,
+      ...(error ? { error: JSON.stringify(error) } : {}),
+      ...(done ? { finished_at: new Date() } : {}),
+    })
     .where("id", "=", runId)
     .where("status", "in", from)
     .executeTakeFirst();
@@ -53,7 +82,13 @@ export async function transition(db: DB, runId: string, from: RunStatus[], to: R
  * Appends to the run's event log and wakes streams on every node. Pass `db` to write it in the transaction that
  * made the change it reports, so no reader sees the change without its event.
  */
-export async function appendRunEvent(platform: Pick<Platform, "db" | "notifier">, runId: string, type: string, data: Record<string, unknown>, db: DB = platform.db): Promise<void> {
+export async function appendRunEvent(
+  platform: Pick<Platform, "db" | "notifier">,
+  runId: string,
+  type: string,
+  data: Record<string, unknown>,
+  db: DB = platform.db,
+): Promise<void> {
   const row = await db
     .insertInto("agent_run_events")
     .values({ run_id: runId, type, data: JSON.stringify(data) })
@@ -63,7 +98,13 @@ export async function appendRunEvent(platform: Pick<Platform, "db" | "notifier">
 }
 
 /** Ends a run still in one of `from`, with its run_finished event in the same transaction. */
-export async function finishRun(platform: Platform, runId: string, from: RunStatus[], status: "done" | "failed" | "cancelled", error?: { code: string; message: string }): Promise<boolean> {
+export async function finishRun(
+  platform: Platform,
+  runId: string,
+  from: RunStatus[],
+  status: "done" | "failed" | "cancelled",
+  error?: { code: string; message: string },
+): Promise<boolean> {
   return platform.db.transaction().execute(async (trx) => {
     if (!(await transition(trx, runId, from, status, error))) return false;
     await appendRunEvent(platform, runId, "run_finished", { status, ...(error ? { error } : {}) }, trx);
@@ -80,7 +121,15 @@ export async function cancelActiveRun(platform: Platform, conversationId: string
     .where("status", "in", ACTIVE)
     .executeTakeFirst();
   if (!run) return null;
-  if (!(await finishRun(platform, run.id, ACTIVE, "cancelled", { code: "cancelled", message: "cancelled by the user" }))) return null;
-  await platform.db.updateTable("agent_approvals").set({ status: "cancelled" }).where("run_id", "=", run.id).where("status", "=", "pending").execute();
+  if (
+    !(await finishRun(platform, run.id, ACTIVE, "cancelled", { code: "cancelled", message: "cancelled by the user" }))
+  )
+    return null;
+  await platform.db
+    .updateTable("agent_approvals")
+    .set({ status: "cancelled" })
+    .where("run_id", "=", run.id)
+    .where("status", "=", "pending")
+    .execute();
   return run.id;
 }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DANGEROUS, SAFE } from "./safety-corpus.ts";
 import { capOutput, classifyCommand, isReadOnlyCommand, READ_ONLY_PROGRAMS, redact } from "./safety.ts";
+import { DANGEROUS, SAFE } from "./safety-corpus.ts";
 
 describe("classifyCommand: the corpus", () => {
   it("holds at least 300 lines, safe and dangerous", () => {
@@ -11,7 +11,10 @@ describe("classifyCommand: the corpus", () => {
   });
 
   it.each(SAFE)("auto-approved: %j", (line) => {
-    expect(classifyCommand(line)).toEqual({ readOnly: true, reason: "every part of the command is on the read-only allowlist" });
+    expect(classifyCommand(line)).toEqual({
+      readOnly: true,
+      reason: "every part of the command is on the read-only allowlist",
+    });
   });
 
   const dangerous = Object.entries(DANGEROUS).flatMap(([cls, lines]) => lines.map((line) => [cls, line] as const));
@@ -52,7 +55,26 @@ describe("classifyCommand: reasons a person can act on", () => {
   });
 
   it("lists a short allowlist without wrappers, interpreters, writers or network clients", () => {
-    for (const never of ["sudo", "env", "xargs", "nice", "timeout", "awk", "sed", "tee", "sort", "curl", "wget", "dig", "host", "nslookup", "nc", "sh", "bash", "nginx"]) {
+    for (const never of [
+      "sudo",
+      "env",
+      "xargs",
+      "nice",
+      "timeout",
+      "awk",
+      "sed",
+      "tee",
+      "sort",
+      "curl",
+      "wget",
+      "dig",
+      "host",
+      "nslookup",
+      "nc",
+      "sh",
+      "bash",
+      "nginx",
+    ]) {
       expect(READ_ONLY_PROGRAMS).not.toContain(never);
     }
     expect(READ_ONLY_PROGRAMS.length).toBeLessThan(50);
@@ -61,7 +83,15 @@ describe("classifyCommand: reasons a person can act on", () => {
   it("finishes quickly on hostile input", () => {
     const started = Date.now();
     expect(classifyCommand("ls " + "a".repeat(5_000)).reason).toMatch(/too long/);
-    for (const line of ["$".repeat(4_000), "'".repeat(4_001), "${".repeat(2_000), "<".repeat(4_000), "a|".repeat(2_000), "(".repeat(4_000), "ls " + "x| ".repeat(1_300)]) {
+    for (const line of [
+      "$".repeat(4_000),
+      "'".repeat(4_001),
+      "${".repeat(2_000),
+      "<".repeat(4_000),
+      "a|".repeat(2_000),
+      "(".repeat(4_000),
+      "ls " + "x| ".repeat(1_300),
+    ]) {
       expect(isReadOnlyCommand(line)).toBe(false);
     }
     // Lines are short and parsing has a time budget: pathological input is refused, not waited for.
@@ -85,24 +115,103 @@ interface Template {
 }
 
 const TEMPLATES: Template[] = [
-  { head: ["ls"], options: [["-l"], ["-a"], ["-h"], ["--all"], ["-t"]], tail: [["/var/log"]], bad: [["--colo=always"], ["-Z"], ["--hyperlink"], ["--al"]] },
-  { head: ["cat"], options: [["-n"], ["-A"]], tail: [["/etc/hosts"]], bad: [["/dev/watchdog"], ["/proc/1/fd/3"], ["--number-non"], ["-z"]] },
-  { head: ["head"], options: [["-n", "5"], ["-q"]], tail: [["/var/log/syslog"]], bad: [["--line=5"], ["/dev/sda"], ["-f"]] },
-  { head: ["tail"], options: [["-n", "20"], ["-q"]], tail: [["/var/log/syslog"]], bad: [["-f"], ["-F"], ["--follow"], ["--pid=1"], ["/dev/ttyS0"]] },
-  { head: ["grep"], options: [["-i"], ["-n"], ["-v"], ["-e", "error"]], tail: [["-e", "x"], ["/var/log/syslog"]], bad: [["--devices=read"], ["-D", "read"], ["-f", "/tmp/p"], ["--reg=x"]] },
+  {
+    head: ["ls"],
+    options: [["-l"], ["-a"], ["-h"], ["--all"], ["-t"]],
+    tail: [["/var/log"]],
+    bad: [["--colo=always"], ["-Z"], ["--hyperlink"], ["--al"]],
+  },
+  {
+    head: ["cat"],
+    options: [["-n"], ["-A"]],
+    tail: [["/etc/hosts"]],
+    bad: [["/dev/watchdog"], ["/proc/1/fd/3"], ["--number-non"], ["-z"]],
+  },
+  {
+    head: ["head"],
+    options: [["-n", "5"], ["-q"]],
+    tail: [["/var/log/syslog"]],
+    bad: [["--line=5"], ["/dev/sda"], ["-f"]],
+  },
+  {
+    head: ["tail"],
+    options: [["-n", "20"], ["-q"]],
+    tail: [["/var/log/syslog"]],
+    bad: [["-f"], ["-F"], ["--follow"], ["--pid=1"], ["/dev/ttyS0"]],
+  },
+  {
+    head: ["grep"],
+    options: [["-i"], ["-n"], ["-v"], ["-e", "error"]],
+    tail: [["-e", "x"], ["/var/log/syslog"]],
+    bad: [["--devices=read"], ["-D", "read"], ["-f", "/tmp/p"], ["--reg=x"]],
+  },
   { head: ["uniq"], options: [["-c"], ["-d"]], tail: [["/var/log/x"]], bad: [["/tmp/out"], ["--coun"], ["-o"]] },
-  { head: ["systemctl", "status"], options: [["--no-pager"], ["-l"], ["-n", "20"]], tail: [["nginx"]], bad: [["--now"], ["-H", "evil"], ["--host=x"], ["--user"], ["-M", "c"], ["--force"]] },
-  { head: ["systemctl", "is-active"], options: [["--quiet"]], tail: [["nginx"]], bad: [["--now"], ["-H", "evil"], ["--runtime"]] },
-  { head: ["journalctl"], options: [["-u", "nginx"], ["-n", "100"], ["--no-pager"], ["-p", "err"]], bad: [["--vacuum-time=1s"], ["--rotate"], ["--flush"], ["--vac=1s"], ["-f"], ["--cursor-file=/tmp/x"], ["-D", "/tmp"], ["_PID=1"], ["--sync"]] },
-  { head: ["docker", "ps"], options: [["-a"], ["-q"], ["--no-trunc"]], bad: [["-H", "x"], ["--context", "c"], ["--output=x"], ["run"], ["--follow"]] },
-  { head: ["docker", "logs"], options: [["--tail", "50"], ["-t"]], tail: [["web"]], bad: [["-f"], ["--follow"], ["db"], ["-H", "x"]] },
-  { head: ["ss"], options: [["-t"], ["-l"], ["-n"], ["-p"], ["-tlnp"]], bad: [["-K"], ["--kill"], ["-D", "/tmp/x"], ["--diag=/tmp/x"], ["-E"], ["dst", "1.2.3.4"]] },
+  {
+    head: ["systemctl", "status"],
+    options: [["--no-pager"], ["-l"], ["-n", "20"]],
+    tail: [["nginx"]],
+    bad: [["--now"], ["-H", "evil"], ["--host=x"], ["--user"], ["-M", "c"], ["--force"]],
+  },
+  {
+    head: ["systemctl", "is-active"],
+    options: [["--quiet"]],
+    tail: [["nginx"]],
+    bad: [["--now"], ["-H", "evil"], ["--runtime"]],
+  },
+  {
+    head: ["journalctl"],
+    options: [["-u", "nginx"], ["-n", "100"], ["--no-pager"], ["-p", "err"]],
+    bad: [
+      ["--vacuum-time=1s"],
+      ["--rotate"],
+      ["--flush"],
+      ["--vac=1s"],
+      ["-f"],
+      ["--cursor-file=/tmp/x"],
+      ["-D", "/tmp"],
+      ["_PID=1"],
+      ["--sync"],
+    ],
+  },
+  {
+    head: ["docker", "ps"],
+    options: [["-a"], ["-q"], ["--no-trunc"]],
+    bad: [["-H", "x"], ["--context", "c"], ["--output=x"], ["run"], ["--follow"]],
+  },
+  {
+    head: ["docker", "logs"],
+    options: [["--tail", "50"], ["-t"]],
+    tail: [["web"]],
+    bad: [["-f"], ["--follow"], ["db"], ["-H", "x"]],
+  },
+  {
+    head: ["ss"],
+    options: [["-t"], ["-l"], ["-n"], ["-p"], ["-tlnp"]],
+    bad: [["-K"], ["--kill"], ["-D", "/tmp/x"], ["--diag=/tmp/x"], ["-E"], ["dst", "1.2.3.4"]],
+  },
   { head: ["hostname"], options: [["-f"], ["-I"]], bad: [["newname"], ["-F", "/tmp/x"], ["-b"], ["--file=x"]] },
-  { head: ["dmesg"], options: [["-T"], ["--level=err"]], bad: [["-C"], ["-c"], ["--clear"], ["-D"], ["-n", "1"], ["-w"]] },
+  {
+    head: ["dmesg"],
+    options: [["-T"], ["--level=err"]],
+    bad: [["-C"], ["-c"], ["--clear"], ["-D"], ["-n", "1"], ["-w"]],
+  },
   { head: ["date"], options: [["-u"]], tail: [["+%s"]], bad: [["-s", "2020-01-01"], ["010100002020"], ["--set=x"]] },
-  { head: ["find", "/var/log"], options: [["-type", "f"], ["-mtime", "-1"], ["-name", "x.log"]], bad: [["-delete"], ["-exec", "rm", "{}", "+"], ["-fprint", "/tmp/x"], ["-ok", "rm", ";"], ["-execdir", "id", ";"]] },
+  {
+    head: ["find", "/var/log"],
+    options: [
+      ["-type", "f"],
+      ["-mtime", "-1"],
+      ["-name", "x.log"],
+    ],
+    bad: [["-delete"], ["-exec", "rm", "{}", "+"], ["-fprint", "/tmp/x"], ["-ok", "rm", ";"], ["-execdir", "id", ";"]],
+  },
   { head: ["top"], options: [["-c"]], tail: [["-b"], ["-n", "1"]], bad: [["-E"], ["-O"]] },
-  { head: ["ip"], options: [["-br"], ["-4"], ["-s"]], tail: [["addr"], ["show"]], bad: [["-b", "/tmp/x"], ["-batch", "x"], ["-n", "ns"], ["-force"], ["add", "1.2.3.4/24"]] },
+  {
+    head: ["ip"],
+    options: [["-br"], ["-4"], ["-s"]],
+    tail: [["addr"], ["show"]],
+    bad: [["-b", "/tmp/x"], ["-batch", "x"], ["-n", "ns"], ["-force"], ["add", "1.2.3.4/24"]],
+  },
   { head: ["df"], options: [["-h"], ["-T"], ["-i"]], bad: [["--outp=x"], ["--output=x"]] },
   { head: ["ps"], options: [["aux"], ["-ef"]], bad: [["e"], ["auxe"], ["--format=x", "-K"]] },
 ];
@@ -113,12 +222,44 @@ interface Syntax {
   prefixOnly?: boolean;
 }
 const SYNTAX: Syntax[] = [
-  { text: "$(id)" }, { text: "`id`" }, { text: '"$HOME"' }, { text: "$HOME" }, { text: "${X:--delete}" }, { text: "*" }, { text: "x*" }, { text: "{a,b}" },
-  { text: "~root" }, { text: "$'x'" }, { text: "\\-la" }, { text: "<(id)" }, { text: ">(id)" }, { text: "> /tmp/x" }, { text: ">> /dev/null" },
-  { text: "&> /dev/null" }, { text: "< /etc/passwd" }, { text: "<<EOF" }, { text: "<<< x" }, { text: "; rm -rf ~" }, { text: "&& sh" }, { text: "| sh" },
-  { text: "&" }, { text: "|&" }, { text: "#c" }, { text: "\n" }, { text: "\t" }, { text: "\r" }, { text: "!" }, { text: "(" }, { text: ")" }, { text: "2>&3" },
-  { text: "FOO=1", prefixOnly: true }, { text: "LD_PRELOAD=/tmp/x.so", prefixOnly: true }, { text: "sudo", prefixOnly: true }, { text: "env", prefixOnly: true },
-  { text: "xargs", prefixOnly: true }, { text: "timeout 5", prefixOnly: true },
+  { text: "$(id)" },
+  { text: "`id`" },
+  { text: '"$HOME"' },
+  { text: "$HOME" },
+  { text: "${X:--delete}" },
+  { text: "*" },
+  { text: "x*" },
+  { text: "{a,b}" },
+  { text: "~root" },
+  { text: "$'x'" },
+  { text: "\\-la" },
+  { text: "<(id)" },
+  { text: ">(id)" },
+  { text: "> /tmp/x" },
+  { text: ">> /dev/null" },
+  { text: "&> /dev/null" },
+  { text: "< /etc/passwd" },
+  { text: "<<EOF" },
+  { text: "<<< x" },
+  { text: "; rm -rf ~" },
+  { text: "&& sh" },
+  { text: "| sh" },
+  { text: "&" },
+  { text: "|&" },
+  { text: "#c" },
+  { text: "\n" },
+  { text: "\t" },
+  { text: "\r" },
+  { text: "!" },
+  { text: "(" },
+  { text: ")" },
+  { text: "2>&3" },
+  { text: "FOO=1", prefixOnly: true },
+  { text: "LD_PRELOAD=/tmp/x.so", prefixOnly: true },
+  { text: "sudo", prefixOnly: true },
+  { text: "env", prefixOnly: true },
+  { text: "xargs", prefixOnly: true },
+  { text: "timeout 5", prefixOnly: true },
 ];
 const unescapeControl = (s: string) => s.replace(/^\\([ntr])$/, (_m, c: string) => ({ n: "\n", t: "\t", r: "\r" })[c]!);
 
@@ -132,7 +273,9 @@ const commandArb = fc.constantFrom(...TEMPLATES).chain((t) =>
         at: fc.nat(),
         item: fc.oneof(
           fc.constantFrom(...t.bad).map((words): Omit<Insert, "at"> => ({ words })),
-          fc.constantFrom(...SYNTAX).map((s): Omit<Insert, "at"> => ({ words: [unescapeControl(s.text)], prefixOnly: s.prefixOnly })),
+          fc
+            .constantFrom(...SYNTAX)
+            .map((s): Omit<Insert, "at"> => ({ words: [unescapeControl(s.text)], prefixOnly: s.prefixOnly })),
         ),
       }),
       { maxLength: 2 },
@@ -140,7 +283,10 @@ const commandArb = fc.constantFrom(...TEMPLATES).chain((t) =>
   }),
 );
 
-function build(c: { template: Template; options: string[][]; inserts: { at: number; item: Omit<Insert, "at"> }[] }): { line: string; inserted: number } {
+function build(c: { template: Template; options: string[][]; inserts: { at: number; item: Omit<Insert, "at"> }[] }): {
+  line: string;
+  inserted: number;
+} {
   const units: string[][] = [...c.template.head.map((w) => [w]), ...c.options, ...(c.template.tail ?? [])];
   for (const { at, item } of c.inserts) {
     const where = item.prefixOnly ? 0 : 1 + (at % units.length); // bad options go after the program; syntax anywhere after it
@@ -152,12 +298,16 @@ function build(c: { template: Template; options: string[][]; inserts: { at: numb
 describe("classifyCommand: property", () => {
   it("safe-by-construction lines are read-only; any inserted option, operand or syntax makes them asked", () => {
     fc.assert(
-      fc.property(fc.array(commandArb, { minLength: 1, maxLength: 3 }), fc.array(fc.constantFrom("&&", "||", ";", "|"), { minLength: 2, maxLength: 2 }), (commands, ops) => {
-        const parts = commands.map(build);
-        const line = parts.map((p, i) => (i ? `${ops[i - 1]} ${p.line}` : p.line)).join(" ");
-        const inSafeGrammar = parts.every((p) => p.inserted === 0);
-        expect(isReadOnlyCommand(line), line).toBe(inSafeGrammar);
-      }),
+      fc.property(
+        fc.array(commandArb, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.constantFrom("&&", "||", ";", "|"), { minLength: 2, maxLength: 2 }),
+        (commands, ops) => {
+          const parts = commands.map(build);
+          const line = parts.map((p, i) => (i ? `${ops[i - 1]} ${p.line}` : p.line)).join(" ");
+          const inSafeGrammar = parts.every((p) => p.inserted === 0);
+          expect(isReadOnlyCommand(line), line).toBe(inSafeGrammar);
+        },
+      ),
       { numRuns: 5_000 },
     );
   });
@@ -178,9 +328,13 @@ describe("redact", () => {
 
   it("redacts a private key block", () => {
     const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
-    expect(redact(`before\n${key}\nafter`, [], [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g])).toBe(
-      "before\n[REDACTED]\nafter",
-    );
+    expect(
+      redact(
+        `before\n${key}\nafter`,
+        [],
+        [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g],
+      ),
+    ).toBe("before\n[REDACTED]\nafter");
   });
 });
 

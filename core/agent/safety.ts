@@ -79,7 +79,8 @@ function getopt(prog: string, args: string[], spec: OptionSpec): Parsed | string
       const eq = a.indexOf("=");
       const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
       const kind = spec.long && Object.hasOwn(spec.long, name) ? spec.long[name] : undefined;
-      if (kind === undefined) return `${prog} --${name} is not an allowed option (options are matched exactly; abbreviations are not accepted)`;
+      if (kind === undefined)
+        return `${prog} --${name} is not an allowed option (options are matched exactly; abbreviations are not accepted)`;
       if (kind === null) {
         if (eq >= 0) return `${prog} --${name} takes no value`;
         opts.push({ name: `--${name}` });
@@ -138,7 +139,8 @@ const opts =
     return typeof parsed === "string" ? parsed : operands(parsed.operands, parsed, prog);
   };
 
-const none: OperandCheck = (ops, _p, prog) => (ops.length ? `${prog} takes no operands here (${ops[0]} would be read as one)` : null);
+const none: OperandCheck = (ops, _p, prog) =>
+  ops.length ? `${prog} takes no operands here (${ops[0]} would be read as one)` : null;
 const atMost =
   (n: number, each: OperandCheck = () => null): OperandCheck =>
   (ops, p, prog) =>
@@ -159,7 +161,8 @@ export function contentPathProblem(p: string): string | null {
   const n = path.normalize(p).replace(/^\/+/, "");
   if (p !== "/dev/null" && /^dev(\/|$)/.test(n)) return `${p} is a device`;
   // /proc/<pid>/fd/N, /proc/<pid>/root/dev/…, /proc/<pid>/task/<tid>/cwd/…: links into a process's view.
-  if (/^proc\/(.+\/)?(fd|map_files|root|cwd|exe)(\/|$)/.test(n)) return `${p} reaches through a process's open files or root`;
+  if (/^proc\/(.+\/)?(fd|map_files|root|cwd|exe)(\/|$)/.test(n))
+    return `${p} reaches through a process's open files or root`;
   return null;
 }
 const contentPaths: OperandCheck = (ops, _p, prog) => {
@@ -192,15 +195,65 @@ const grepOperands: OperandCheck = (ops, p, prog) => {
 };
 
 const findCheck: Check = (args, prog) => {
-  const noArg = new Set(["-print", "-print0", "-ls", "-empty", "-xdev", "-mount", "-readable", "-writable", "-executable", "-true", "-false", "-daystart", "-depth", "-nouser", "-nogroup", "-prune", "-quit", "(", ")", "!", "-not", "-a", "-and", "-o", "-or"]);
+  const noArg = new Set([
+    "-print",
+    "-print0",
+    "-ls",
+    "-empty",
+    "-xdev",
+    "-mount",
+    "-readable",
+    "-writable",
+    "-executable",
+    "-true",
+    "-false",
+    "-daystart",
+    "-depth",
+    "-nouser",
+    "-nogroup",
+    "-prune",
+    "-quit",
+    "(",
+    ")",
+    "!",
+    "-not",
+    "-a",
+    "-and",
+    "-o",
+    "-or",
+  ]);
   const withArg: Record<string, Value> = {
-    "-name": ANY, "-iname": ANY, "-path": ANY, "-ipath": ANY, "-wholename": ANY, "-iwholename": ANY, "-regex": ANY, "-iregex": ANY,
-    "-lname": ANY, "-ilname": ANY, "-printf": ANY, "-newer": ANY, "-samefile": ANY,
+    "-name": ANY,
+    "-iname": ANY,
+    "-path": ANY,
+    "-ipath": ANY,
+    "-wholename": ANY,
+    "-iwholename": ANY,
+    "-regex": ANY,
+    "-iregex": ANY,
+    "-lname": ANY,
+    "-ilname": ANY,
+    "-printf": ANY,
+    "-newer": ANY,
+    "-samefile": ANY,
     "-regextype": /^[a-z-]+$/,
-    "-type": /^[bcdpflsD](,[bcdpflsD])*$/, "-xtype": /^[bcdpflsD](,[bcdpflsD])*$/,
-    "-maxdepth": NUM, "-mindepth": NUM, "-links": /^[+-]?[0-9]+$/, "-inum": /^[+-]?[0-9]+$/,
-    "-mtime": /^[+-]?[0-9]+$/, "-mmin": /^[+-]?[0-9]+$/, "-atime": /^[+-]?[0-9]+$/, "-amin": /^[+-]?[0-9]+$/, "-ctime": /^[+-]?[0-9]+$/, "-cmin": /^[+-]?[0-9]+$/,
-    "-size": /^[+-]?[0-9]+[cwbkMG]?$/, "-user": NAME, "-group": NAME, "-uid": /^[+-]?[0-9]+$/, "-gid": /^[+-]?[0-9]+$/,
+    "-type": /^[bcdpflsD](,[bcdpflsD])*$/,
+    "-xtype": /^[bcdpflsD](,[bcdpflsD])*$/,
+    "-maxdepth": NUM,
+    "-mindepth": NUM,
+    "-links": /^[+-]?[0-9]+$/,
+    "-inum": /^[+-]?[0-9]+$/,
+    "-mtime": /^[+-]?[0-9]+$/,
+    "-mmin": /^[+-]?[0-9]+$/,
+    "-atime": /^[+-]?[0-9]+$/,
+    "-amin": /^[+-]?[0-9]+$/,
+    "-ctime": /^[+-]?[0-9]+$/,
+    "-cmin": /^[+-]?[0-9]+$/,
+    "-size": /^[+-]?[0-9]+[cwbkMG]?$/,
+    "-user": NAME,
+    "-group": NAME,
+    "-uid": /^[+-]?[0-9]+$/,
+    "-gid": /^[+-]?[0-9]+$/,
     "-perm": /^[-/+]?[0-7ugoarwxXst=+,-]+$/,
   };
   let i = 0;
@@ -211,7 +264,8 @@ const findCheck: Check = (args, prog) => {
     const a = args[i]!;
     if (noArg.has(a)) continue;
     const v = Object.hasOwn(withArg, a) ? withArg[a] : undefined;
-    if (!v) return `${prog} ${a} is not an allowed expression (only tests and printing; -exec, -delete, -fprint… and -ok change files or run commands)`;
+    if (!v)
+      return `${prog} ${a} is not an allowed expression (only tests and printing; -exec, -delete, -fprint… and -ok change files or run commands)`;
     const value = args[++i];
     if (value === undefined) return `${prog} ${a} needs a value`;
     if (!accepts(v, value)) return `${prog} ${a} ${value}: this value is not allowed`;
@@ -221,7 +275,10 @@ const findCheck: Check = (args, prog) => {
 
 /** `top` only in batch mode for a bounded number of iterations: interactively it takes commands. */
 const topCheck: Check = (args, prog) => {
-  const p = getopt(prog, args, { flags: "bcHiSs", valued: { n: NUM, d: /^[0-9]+(\.[0-9]+)?$/, p: /^[0-9,]+$/, u: NAME, U: NAME, o: /^[-+%A-Za-z]+$/, w: NUM } });
+  const p = getopt(prog, args, {
+    flags: "bcHiSs",
+    valued: { n: NUM, d: /^[0-9]+(\.[0-9]+)?$/, p: /^[0-9,]+$/, u: NAME, U: NAME, o: /^[-+%A-Za-z]+$/, w: NUM },
+  });
   if (typeof p === "string") return p;
   if (p.operands.length) return none(p.operands, p, prog);
   const has = (n: string) => p.opts.some((o) => o.name === n);
@@ -230,7 +287,22 @@ const topCheck: Check = (args, prog) => {
 
 /** `ip [options] addr|route|link|neigh [show|list [dev IFACE]]`: objects and options spelled exactly (`ip -b` is batch mode). */
 const ipCheck: Check = (args, prog) => {
-  const globals = new Set(["-4", "-6", "-br", "-brief", "-s", "-stats", "-d", "-details", "-j", "-json", "-p", "-pretty", "-o", "-oneline"]);
+  const globals = new Set([
+    "-4",
+    "-6",
+    "-br",
+    "-brief",
+    "-s",
+    "-stats",
+    "-d",
+    "-details",
+    "-j",
+    "-json",
+    "-p",
+    "-pretty",
+    "-o",
+    "-oneline",
+  ]);
   let i = 0;
   while (i < args.length && args[i]!.startsWith("-")) {
     if (!globals.has(args[i]!)) return `${prog} ${args[i]} is not an allowed option`;
@@ -238,19 +310,36 @@ const ipCheck: Check = (args, prog) => {
   }
   const object = args[i];
   if (object === undefined) return `${prog} needs an object (addr, route, link, neigh)`;
-  if (!["a", "addr", "address", "r", "route", "l", "link", "n", "neigh"].includes(object)) return `${prog} ${object} is not a read-only object`;
+  if (!["a", "addr", "address", "r", "route", "l", "link", "n", "neigh"].includes(object))
+    return `${prog} ${object} is not a read-only object`;
   const rest = args.slice(i + 1);
-  if (rest.length && rest[0] !== "show" && rest[0] !== "list") return `${prog} ${object} ${rest[0]} may change the network (only show and list are read-only)`;
+  if (rest.length && rest[0] !== "show" && rest[0] !== "list")
+    return `${prog} ${object} ${rest[0]} may change the network (only show and list are read-only)`;
   const tail = rest.slice(1);
-  if (!tail.length || (tail.length === 2 && tail[0] === "dev" && /^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]*$/.test(tail[1]!))) return null;
+  if (!tail.length || (tail.length === 2 && tail[0] === "dev" && /^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]*$/.test(tail[1]!)))
+    return null;
   return `${prog} ${object} ${rest.join(" ")}: only \`show [dev IFACE]\` is read-only`;
 };
 
 const LINES = /^[+-]?[0-9]+$/;
-const SYSTEMCTL_OUTPUT = /^(short|short-iso|short-iso-precise|short-precise|short-monotonic|short-unix|short-full|verbose|cat|json|json-pretty|with-unit)$/;
+const SYSTEMCTL_OUTPUT =
+  /^(short|short-iso|short-iso-precise|short-precise|short-monotonic|short-unix|short-full|verbose|cat|json|json-pretty|with-unit)$/;
 const unitOperands = allMatch(UNIT, "a unit name");
 const listing = opts(
-  { flags: "a", valued: { t: /^[a-z,]+$/ }, long: { all: null, type: /^[a-z,]+$/, state: /^[a-z,-]+$/, failed: null, "no-pager": null, "no-legend": null, plain: null, full: null } },
+  {
+    flags: "a",
+    valued: { t: /^[a-z,]+$/ },
+    long: {
+      all: null,
+      type: /^[a-z,]+$/,
+      state: /^[a-z,-]+$/,
+      failed: null,
+      "no-pager": null,
+      "no-legend": null,
+      plain: null,
+      full: null,
+    },
+  },
   unitOperands,
 );
 
@@ -265,68 +354,321 @@ const listing = opts(
  * problem to prevent (the observer login), since putting a file there already needs an approved write.
  */
 const ALLOWLIST: Record<string, Check> = {
-  ls: opts(
-    {
-      flags: "aAlhdRtrSinF1gGopucvxXQ",
-      long: { all: null, "almost-all": null, "human-readable": null, directory: null, recursive: null, reverse: null, inode: null, "numeric-uid-gid": null, size: null, "full-time": null, classify: null, color: { optional: COLOR }, sort: /^(none|size|time|version|extension|name|width)$/, "group-directories-first": null },
+  ls: opts({
+    flags: "aAlhdRtrSinF1gGopucvxXQ",
+    long: {
+      all: null,
+      "almost-all": null,
+      "human-readable": null,
+      directory: null,
+      recursive: null,
+      reverse: null,
+      inode: null,
+      "numeric-uid-gid": null,
+      size: null,
+      "full-time": null,
+      classify: null,
+      color: { optional: COLOR },
+      sort: /^(none|size|time|version|extension|name|width)$/,
+      "group-directories-first": null,
     },
+  }),
+  cat: opts(
+    {
+      flags: "AbeEnstTuv",
+      long: {
+        number: null,
+        "number-nonblank": null,
+        "show-all": null,
+        "show-ends": null,
+        "show-tabs": null,
+        "show-nonprinting": null,
+        "squeeze-blank": null,
+      },
+    },
+    contentPaths,
   ),
-  cat: opts({ flags: "AbeEnstTuv", long: { number: null, "number-nonblank": null, "show-all": null, "show-ends": null, "show-tabs": null, "show-nonprinting": null, "squeeze-blank": null } }, contentPaths),
-  head: opts({ flags: "qv", valued: { n: /^-?[0-9]+$/, c: /^-?[0-9]+$/ }, long: { lines: /^-?[0-9]+$/, bytes: /^-?[0-9]+$/, quiet: null, silent: null, verbose: null }, numeric: true }, contentPaths),
-  tail: opts({ flags: "qv", valued: { n: LINES, c: LINES }, long: { lines: LINES, bytes: LINES, quiet: null, silent: null, verbose: null }, numeric: true }, contentPaths),
+  head: opts(
+    {
+      flags: "qv",
+      valued: { n: /^-?[0-9]+$/, c: /^-?[0-9]+$/ },
+      long: { lines: /^-?[0-9]+$/, bytes: /^-?[0-9]+$/, quiet: null, silent: null, verbose: null },
+      numeric: true,
+    },
+    contentPaths,
+  ),
+  tail: opts(
+    {
+      flags: "qv",
+      valued: { n: LINES, c: LINES },
+      long: { lines: LINES, bytes: LINES, quiet: null, silent: null, verbose: null },
+      numeric: true,
+    },
+    contentPaths,
+  ),
   grep: opts(
     {
       flags: "ivnclLHhwxFEGPosqarRIz",
       valued: { e: ANY, m: NUM, A: NUM, B: NUM, C: NUM },
       long: {
-        "ignore-case": null, "invert-match": null, "line-number": null, count: null, "files-with-matches": null, "files-without-match": null,
-        "with-filename": null, "no-filename": null, "word-regexp": null, "line-regexp": null, "fixed-strings": null, "extended-regexp": null,
-        "basic-regexp": null, "perl-regexp": null, "only-matching": null, "no-messages": null, quiet: null, silent: null, text: null,
-        recursive: null, "dereference-recursive": null, regexp: ANY, "max-count": NUM, "after-context": NUM, "before-context": NUM, context: NUM,
-        include: ANY, exclude: ANY, "exclude-dir": ANY, color: { optional: COLOR }, colour: { optional: COLOR },
+        "ignore-case": null,
+        "invert-match": null,
+        "line-number": null,
+        count: null,
+        "files-with-matches": null,
+        "files-without-match": null,
+        "with-filename": null,
+        "no-filename": null,
+        "word-regexp": null,
+        "line-regexp": null,
+        "fixed-strings": null,
+        "extended-regexp": null,
+        "basic-regexp": null,
+        "perl-regexp": null,
+        "only-matching": null,
+        "no-messages": null,
+        quiet: null,
+        silent: null,
+        text: null,
+        recursive: null,
+        "dereference-recursive": null,
+        regexp: ANY,
+        "max-count": NUM,
+        "after-context": NUM,
+        "before-context": NUM,
+        context: NUM,
+        include: ANY,
+        exclude: ANY,
+        "exclude-dir": ANY,
+        color: { optional: COLOR },
+        colour: { optional: COLOR },
       },
     },
     grepOperands,
   ),
-  wc: opts({ flags: "lwcmL", long: { lines: null, words: null, bytes: null, chars: null, "max-line-length": null } }, contentPaths),
-  stat: opts({ flags: "LftT", valued: { c: ANY }, long: { dereference: null, "file-system": null, terse: null, format: ANY, printf: ANY } }),
-  file: opts({ flags: "bLhikN", long: { brief: null, mime: null, "mime-type": null, "mime-encoding": null, dereference: null, "no-dereference": null, "keep-going": null } }),
-  du: opts({ flags: "sahcxkmLb", valued: { d: NUM }, long: { summarize: null, "human-readable": null, all: null, total: null, "one-file-system": null, "max-depth": NUM, "apparent-size": null, bytes: null, si: null, dereference: null, exclude: ANY } }),
-  df: opts({ flags: "hHTiklaP", valued: { t: /^[a-z0-9.]+$/, x: /^[a-z0-9.]+$/ }, long: { "human-readable": null, si: null, "print-type": null, inodes: null, local: null, all: null, portability: null, total: null, type: /^[a-z0-9.]+$/, "exclude-type": /^[a-z0-9.]+$/ } }),
-  free: opts({ flags: "bkmghlwt", long: { bytes: null, kilo: null, mega: null, giga: null, kibi: null, mebi: null, gibi: null, human: null, wide: null, total: null, si: null, lohi: null } }, none),
+  wc: opts(
+    { flags: "lwcmL", long: { lines: null, words: null, bytes: null, chars: null, "max-line-length": null } },
+    contentPaths,
+  ),
+  stat: opts({
+    flags: "LftT",
+    valued: { c: ANY },
+    long: { dereference: null, "file-system": null, terse: null, format: ANY, printf: ANY },
+  }),
+  file: opts({
+    flags: "bLhikN",
+    long: {
+      brief: null,
+      mime: null,
+      "mime-type": null,
+      "mime-encoding": null,
+      dereference: null,
+      "no-dereference": null,
+      "keep-going": null,
+    },
+  }),
+  du: opts({
+    flags: "sahcxkmLb",
+    valued: { d: NUM },
+    long: {
+      summarize: null,
+      "human-readable": null,
+      all: null,
+      total: null,
+      "one-file-system": null,
+      "max-depth": NUM,
+      "apparent-size": null,
+      bytes: null,
+      si: null,
+      dereference: null,
+      exclude: ANY,
+    },
+  }),
+  df: opts({
+    flags: "hHTiklaP",
+    valued: { t: /^[a-z0-9.]+$/, x: /^[a-z0-9.]+$/ },
+    long: {
+      "human-readable": null,
+      si: null,
+      "print-type": null,
+      inodes: null,
+      local: null,
+      all: null,
+      portability: null,
+      total: null,
+      type: /^[a-z0-9.]+$/,
+      "exclude-type": /^[a-z0-9.]+$/,
+    },
+  }),
+  free: opts(
+    {
+      flags: "bkmghlwt",
+      long: {
+        bytes: null,
+        kilo: null,
+        mega: null,
+        giga: null,
+        kibi: null,
+        mebi: null,
+        gibi: null,
+        human: null,
+        wide: null,
+        total: null,
+        si: null,
+        lohi: null,
+      },
+    },
+    none,
+  ),
   uptime: opts({ flags: "ps", long: { pretty: null, since: null } }, none),
   ps: opts(
-    { flags: "eAfFlaHLTwjMycx", valued: { o: ANY, O: ANY, p: /^[0-9, ]+$/, u: ANY, U: ANY, C: ANY, g: ANY, G: ANY, q: /^[0-9, ]+$/ }, long: { sort: ANY, forest: null, "no-headers": null, headers: null, format: ANY, pid: /^[0-9,]+$/, ppid: /^[0-9,]+$/, user: ANY, cols: NUM, columns: NUM, width: NUM } },
+    {
+      flags: "eAfFlaHLTwjMycx",
+      valued: { o: ANY, O: ANY, p: /^[0-9, ]+$/, u: ANY, U: ANY, C: ANY, g: ANY, G: ANY, q: /^[0-9, ]+$/ },
+      long: {
+        sort: ANY,
+        forest: null,
+        "no-headers": null,
+        headers: null,
+        format: ANY,
+        pid: /^[0-9,]+$/,
+        ppid: /^[0-9,]+$/,
+        user: ANY,
+        cols: NUM,
+        columns: NUM,
+        width: NUM,
+      },
+    },
     // BSD-style option words (aux, axjf, auxww); `e` (show environments) is left out: it prints secrets.
     allMatch(/^[auxfwjlvrhcSTmnHL]+$/, "an allowed BSD-style option word"),
   ),
   top: topCheck,
-  uname: opts({ flags: "asnrvmpio", long: { all: null, "kernel-name": null, nodename: null, "kernel-release": null, "kernel-version": null, machine: null, processor: null, "hardware-platform": null, "operating-system": null } }, none),
+  uname: opts(
+    {
+      flags: "asnrvmpio",
+      long: {
+        all: null,
+        "kernel-name": null,
+        nodename: null,
+        "kernel-release": null,
+        "kernel-version": null,
+        machine: null,
+        processor: null,
+        "hardware-platform": null,
+        "operating-system": null,
+      },
+    },
+    none,
+  ),
   whoami: opts({}, none),
-  id: opts({ flags: "ugGnrz", long: { user: null, group: null, groups: null, name: null, real: null, zero: null } }, atMost(1, allMatch(NAME, "a user name"))),
+  id: opts(
+    { flags: "ugGnrz", long: { user: null, group: null, groups: null, name: null, real: null, zero: null } },
+    atMost(1, allMatch(NAME, "a user name")),
+  ),
   pwd: opts({ flags: "LP" }, none),
   // With an operand, -F or -b, hostname sets the host name.
-  hostname: opts({ flags: "fsiIdA", long: { fqdn: null, long: null, short: null, "ip-address": null, "all-ip-addresses": null, domain: null, "all-fqdns": null } }, none),
+  hostname: opts(
+    {
+      flags: "fsiIdA",
+      long: {
+        fqdn: null,
+        long: null,
+        short: null,
+        "ip-address": null,
+        "all-ip-addresses": null,
+        domain: null,
+        "all-fqdns": null,
+      },
+    },
+    none,
+  ),
   // With an operand other than +FORMAT, or -s, date sets the clock.
-  date: opts({ flags: "uRI", valued: { d: ANY }, long: { utc: null, universal: null, "rfc-email": null, date: ANY, "iso-8601": { optional: /^(date|hours|minutes|seconds|ns)$/ } } }, atMost(1, allMatch(/^\+/, "a +FORMAT"))),
+  date: opts(
+    {
+      flags: "uRI",
+      valued: { d: ANY },
+      long: {
+        utc: null,
+        universal: null,
+        "rfc-email": null,
+        date: ANY,
+        "iso-8601": { optional: /^(date|hours|minutes|seconds|ns)$/ },
+      },
+    },
+    atMost(1, allMatch(/^\+/, "a +FORMAT")),
+  ),
   // -c/-C clear the ring buffer, -D/-E/-n change console logging, -w follows forever.
-  dmesg: opts({ flags: "Tktxdreu", valued: { l: /^[a-z,]+$/, f: /^[a-z,]+$/ }, long: { ctime: null, kernel: null, userspace: null, decode: null, raw: null, notime: null, reltime: null, "show-delta": null, level: /^[a-z,]+$/, facility: /^[a-z,]+$/, "time-format": /^(delta|reltime|ctime|notime|iso|raw)$/, nopager: null } }, none),
+  dmesg: opts(
+    {
+      flags: "Tktxdreu",
+      valued: { l: /^[a-z,]+$/, f: /^[a-z,]+$/ },
+      long: {
+        ctime: null,
+        kernel: null,
+        userspace: null,
+        decode: null,
+        raw: null,
+        notime: null,
+        reltime: null,
+        "show-delta": null,
+        level: /^[a-z,]+$/,
+        facility: /^[a-z,]+$/,
+        "time-format": /^(delta|reltime|ctime|notime|iso|raw)$/,
+        nopager: null,
+      },
+    },
+    none,
+  ),
   // Reads only: --vacuum-*, --rotate, --flush, --sync, --relinquish-var, --setup-keys, --update-catalog and
   // --cursor-file write; -f follows forever; file/directory options read other journals.
   journalctl: opts(
     {
       flags: "kqrxmabe",
-      valued: { u: UNIT, n: /^(\+?[0-9]+|all)$/, p: /^[a-z0-9.]+$/, o: SYSTEMCTL_OUTPUT, S: ANY, U: ANY, g: ANY, t: UNIT },
+      valued: {
+        u: UNIT,
+        n: /^(\+?[0-9]+|all)$/,
+        p: /^[a-z0-9.]+$/,
+        o: SYSTEMCTL_OUTPUT,
+        S: ANY,
+        U: ANY,
+        g: ANY,
+        t: UNIT,
+      },
       long: {
-        unit: UNIT, lines: /^(\+?[0-9]+|all)$/, priority: /^[a-z0-9.]+$/, output: SYSTEMCTL_OUTPUT, since: ANY, until: ANY, grep: ANY, identifier: UNIT,
-        "no-pager": null, "no-hostname": null, utc: null, reverse: null, quiet: null, dmesg: null, boot: null, all: null, catalog: null, merge: null, "pager-end": null, "list-boots": null,
+        unit: UNIT,
+        lines: /^(\+?[0-9]+|all)$/,
+        priority: /^[a-z0-9.]+$/,
+        output: SYSTEMCTL_OUTPUT,
+        since: ANY,
+        until: ANY,
+        grep: ANY,
+        identifier: UNIT,
+        "no-pager": null,
+        "no-hostname": null,
+        utc: null,
+        reverse: null,
+        quiet: null,
+        dmesg: null,
+        boot: null,
+        all: null,
+        catalog: null,
+        merge: null,
+        "pager-end": null,
+        "list-boots": null,
       },
     },
     none,
   ),
   systemctl: verbs(
     {
-      status: opts({ flags: "la", valued: { n: NUM, o: SYSTEMCTL_OUTPUT }, long: { "no-pager": null, full: null, all: null, lines: NUM, output: SYSTEMCTL_OUTPUT } }, unitOperands),
+      status: opts(
+        {
+          flags: "la",
+          valued: { n: NUM, o: SYSTEMCTL_OUTPUT },
+          long: { "no-pager": null, full: null, all: null, lines: NUM, output: SYSTEMCTL_OUTPUT },
+        },
+        unitOperands,
+      ),
       "is-active": opts({ flags: "q", long: { quiet: null } }, unitOperands),
       "is-enabled": opts({ flags: "q", long: { quiet: null } }, unitOperands),
       "is-failed": opts({ flags: "q", long: { quiet: null } }, unitOperands),
@@ -334,19 +676,57 @@ const ALLOWLIST: Record<string, Check> = {
       "list-unit-files": listing,
       "list-timers": listing,
       "list-sockets": listing,
-      show: opts({ flags: "a", valued: { p: /^[A-Za-z,]+$/ }, long: { property: /^[A-Za-z,]+$/, value: null, all: null, "no-pager": null } }, unitOperands),
+      show: opts(
+        {
+          flags: "a",
+          valued: { p: /^[A-Za-z,]+$/ },
+          long: { property: /^[A-Za-z,]+$/, value: null, all: null, "no-pager": null },
+        },
+        unitOperands,
+      ),
       cat: opts({ long: { "no-pager": null } }, unitOperands),
     },
     true,
   ),
   docker: verbs(
     {
-      ps: opts({ flags: "aqls", valued: { n: NUM, f: ANY }, long: { all: null, quiet: null, latest: null, size: null, "no-trunc": null, last: NUM, filter: ANY, format: ANY } }, none),
-      logs: opts({ flags: "t", valued: { n: /^([0-9]+|all)$/ }, long: { tail: /^([0-9]+|all)$/, since: ANY, until: ANY, timestamps: null, details: null } }, (ops, _p, prog) =>
-        ops.length === 1 && NAME.test(ops[0]!) ? null : `${prog} takes exactly one container name`,
+      ps: opts(
+        {
+          flags: "aqls",
+          valued: { n: NUM, f: ANY },
+          long: {
+            all: null,
+            quiet: null,
+            latest: null,
+            size: null,
+            "no-trunc": null,
+            last: NUM,
+            filter: ANY,
+            format: ANY,
+          },
+        },
+        none,
       ),
-      inspect: opts({ flags: "s", valued: { f: ANY }, long: { format: ANY, size: null, type: /^(container|image|network|volume)$/ } }, allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "a container or image name")),
-      images: opts({ flags: "aq", long: { all: null, quiet: null, "no-trunc": null, digests: null, filter: ANY, format: ANY } }, atMost(1, allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "an image name"))),
+      logs: opts(
+        {
+          flags: "t",
+          valued: { n: /^([0-9]+|all)$/ },
+          long: { tail: /^([0-9]+|all)$/, since: ANY, until: ANY, timestamps: null, details: null },
+        },
+        (ops, _p, prog) => (ops.length === 1 && NAME.test(ops[0]!) ? null : `${prog} takes exactly one container name`),
+      ),
+      inspect: opts(
+        {
+          flags: "s",
+          valued: { f: ANY },
+          long: { format: ANY, size: null, type: /^(container|image|network|volume)$/ },
+        },
+        allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "a container or image name"),
+      ),
+      images: opts(
+        { flags: "aq", long: { all: null, quiet: null, "no-trunc": null, digests: null, filter: ANY, format: ANY } },
+        atMost(1, allMatch(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, "an image name")),
+      ),
       version: opts({ long: { format: ANY } }, none),
       info: opts({ long: { format: ANY } }, none),
     },
@@ -354,19 +734,120 @@ const ALLOWLIST: Record<string, Check> = {
   ),
   ip: ipCheck,
   // -K/--kill closes sockets, -D/--diag writes a file, -F reads one, -N enters a namespace, -E waits forever.
-  ss: opts({ flags: "tulnpaxs46eimoHrwO", long: { tcp: null, udp: null, listening: null, numeric: null, processes: null, all: null, unix: null, summary: null, ipv4: null, ipv6: null, extended: null, info: null, memory: null, options: null, "no-header": null, resolve: null, raw: null, oneline: null } }, none),
+  ss: opts(
+    {
+      flags: "tulnpaxs46eimoHrwO",
+      long: {
+        tcp: null,
+        udp: null,
+        listening: null,
+        numeric: null,
+        processes: null,
+        all: null,
+        unix: null,
+        summary: null,
+        ipv4: null,
+        ipv6: null,
+        extended: null,
+        info: null,
+        memory: null,
+        options: null,
+        "no-header": null,
+        resolve: null,
+        raw: null,
+        oneline: null,
+      },
+    },
+    none,
+  ),
   find: findCheck,
   // With a second operand, uniq writes its output there.
-  uniq: opts({ flags: "cdiuD", valued: { f: NUM, s: NUM, w: NUM }, long: { count: null, repeated: null, "ignore-case": null, unique: null, "skip-fields": NUM, "skip-chars": NUM, "check-chars": NUM } }, atMost(1, contentPaths)),
-  cut: opts({ flags: "s", valued: { d: ANY, f: /^[0-9,-]+$/, c: /^[0-9,-]+$/, b: /^[0-9,-]+$/ }, long: { delimiter: ANY, fields: /^[0-9,-]+$/, characters: /^[0-9,-]+$/, bytes: /^[0-9,-]+$/, "only-delimited": null, complement: null, "output-delimiter": ANY } }, contentPaths),
+  uniq: opts(
+    {
+      flags: "cdiuD",
+      valued: { f: NUM, s: NUM, w: NUM },
+      long: {
+        count: null,
+        repeated: null,
+        "ignore-case": null,
+        unique: null,
+        "skip-fields": NUM,
+        "skip-chars": NUM,
+        "check-chars": NUM,
+      },
+    },
+    atMost(1, contentPaths),
+  ),
+  cut: opts(
+    {
+      flags: "s",
+      valued: { d: ANY, f: /^[0-9,-]+$/, c: /^[0-9,-]+$/, b: /^[0-9,-]+$/ },
+      long: {
+        delimiter: ANY,
+        fields: /^[0-9,-]+$/,
+        characters: /^[0-9,-]+$/,
+        bytes: /^[0-9,-]+$/,
+        "only-delimited": null,
+        complement: null,
+        "output-delimiter": ANY,
+      },
+    },
+    contentPaths,
+  ),
   echo: () => null,
   which: opts({ flags: "a" }, allMatch(NAME, "a program name")),
-  readlink: opts({ flags: "fenmqsvz", long: { canonicalize: null, "canonicalize-existing": null, "canonicalize-missing": null, "no-newline": null, quiet: null, silent: null, verbose: null, zero: null } }),
-  realpath: opts({ flags: "emsqLPz", long: { "canonicalize-existing": null, "canonicalize-missing": null, "no-symlinks": null, strip: null, quiet: null, logical: null, physical: null, zero: null } }),
-  lsblk: opts({ flags: "afmplbdnrJ", valued: { o: /^[A-Za-z,:-]+$/ }, long: { all: null, fs: null, perms: null, paths: null, list: null, bytes: null, nodeps: null, noheadings: null, raw: null, json: null, output: /^[A-Za-z,:-]+$/ } }, none),
+  readlink: opts({
+    flags: "fenmqsvz",
+    long: {
+      canonicalize: null,
+      "canonicalize-existing": null,
+      "canonicalize-missing": null,
+      "no-newline": null,
+      quiet: null,
+      silent: null,
+      verbose: null,
+      zero: null,
+    },
+  }),
+  realpath: opts({
+    flags: "emsqLPz",
+    long: {
+      "canonicalize-existing": null,
+      "canonicalize-missing": null,
+      "no-symlinks": null,
+      strip: null,
+      quiet: null,
+      logical: null,
+      physical: null,
+      zero: null,
+    },
+  }),
+  lsblk: opts(
+    {
+      flags: "afmplbdnrJ",
+      valued: { o: /^[A-Za-z,:-]+$/ },
+      long: {
+        all: null,
+        fs: null,
+        perms: null,
+        paths: null,
+        list: null,
+        bytes: null,
+        nodeps: null,
+        noheadings: null,
+        raw: null,
+        json: null,
+        output: /^[A-Za-z,:-]+$/,
+      },
+    },
+    none,
+  ),
   nproc: opts({ long: { all: null } }, none),
   who: opts({ flags: "abHqu", long: { all: null, boot: null, heading: null, count: null, users: null } }, none),
-  w: opts({ flags: "hsuif", long: { "no-header": null, short: null, "ip-addr": null, from: null } }, atMost(1, allMatch(NAME, "a user name"))),
+  w: opts(
+    { flags: "hsuif", long: { "no-header": null, short: null, "ip-addr": null, from: null } },
+    atMost(1, allMatch(NAME, "a user name")),
+  ),
   // Only listing: with a file operand crontab installs it, -e edits, -r removes.
   crontab: (args, prog) => (args.length === 1 && args[0] === "-l" ? null : `only \`${prog} -l\` is read-only`),
 };

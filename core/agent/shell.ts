@@ -11,7 +11,7 @@
 //
 // The grammar is loaded once at module initialisation (top-level await), so callers stay synchronous.
 import { createRequire } from "node:module";
-import { Language, Parser, type Node } from "web-tree-sitter";
+import { Language, type Node, Parser } from "web-tree-sitter";
 
 const require = createRequire(import.meta.url);
 await Parser.init();
@@ -51,7 +51,8 @@ export function parsePlain(line: string): PlainParse {
   if (/[\x00-\x1f\x7f]/.test(line)) return no("the command line contains a control character (tab, newline, CR, …)");
   // Unicode spaces, bidi overrides and other invisible characters: the parser and bash may split differently
   // around them, and they can make the line look different to the person reading it.
-  if (/[\p{Z}\p{Cf}]/u.test(line.replace(/ /g, ""))) return no("the command line contains an invisible or unusual space character");
+  if (/[\p{Z}\p{Cf}]/u.test(line.replace(/ /g, "")))
+    return no("the command line contains an invisible or unusual space character");
   if (!line.trim()) return no("empty command");
   const tree = parse(line);
   if (!tree) return no("the command line is too complex to check");
@@ -132,7 +133,8 @@ function redirect(node: Node): string | null {
   // `x 0>/dev/null`: the grammar may read `0` as an argument where bash reads a descriptor. A redirection
   // glued to the word before it is ambiguous, so it is refused rather than guessed.
   const before = node.previousSibling;
-  if (before && before.endIndex === node.startIndex) return `the redirection ${node.text} is glued to the word before it (write a space before it)`;
+  if (before && before.endIndex === node.startIndex)
+    return `the redirection ${node.text} is glued to the word before it (write a space before it)`;
   let fd: string | null = null;
   let op: string | null = null;
   let target: Node | null = null;
@@ -184,7 +186,9 @@ function wordValue(node: Node, inConcatenation = false): string | { reason: stri
   switch (node.type) {
     case "word":
       if (PLAIN_WORD.test(node.text) || (!inConcatenation && TILDE_WORD.test(node.text))) return node.text;
-      return { reason: `the word ${node.text} has shell meaning (glob, brace, escape, tilde or other special character)` };
+      return {
+        reason: `the word ${node.text} has shell meaning (glob, brace, escape, tilde or other special character)`,
+      };
     case "number":
       if (/^-?[0-9]+$/.test(node.text)) return node.text;
       return { reason: `the number ${node.text} is not a plain number` };
@@ -196,7 +200,8 @@ function wordValue(node: Node, inConcatenation = false): string | { reason: stri
         if (!child) continue;
         if (!child.isNamed && child.type === '"') continue;
         // Inside double quotes only plain text: no $, backtick or backslash (each can expand or escape).
-        if (child.type !== "string_content" || /[$`\\]/.test(child.text)) return { reason: `the quoted string ${node.text} expands or escapes something` };
+        if (child.type !== "string_content" || /[$`\\]/.test(child.text))
+          return { reason: `the quoted string ${node.text} expands or escapes something` };
         value += child.text;
       }
       return value;
@@ -236,7 +241,11 @@ export function commandWords(line: string): string[][] {
           const words: string[] = [];
           for (const child of node.namedChildren) {
             if (!child) continue;
-            if (child.type === "command_name" || /^(word|string|raw_string|concatenation|number|ansi_c_string)$/.test(child.type)) words.push(unquote(child.text));
+            if (
+              child.type === "command_name" ||
+              /^(word|string|raw_string|concatenation|number|ansi_c_string)$/.test(child.type)
+            )
+              words.push(unquote(child.text));
           }
           if (words.length) out.push(words);
         }

@@ -20,7 +20,13 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     .innerJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
-    .select((eb) => eb.selectFrom("agent_run_events as e").select((e) => e.fn.max("e.id").as("last")).whereRef("e.run_id", "=", "r.id").as("last"))
+    .select((eb) =>
+      eb
+        .selectFrom("agent_run_events as e")
+        .select((e) => e.fn.max("e.id").as("last"))
+        .whereRef("e.run_id", "=", "r.id")
+        .as("last"),
+    )
     .where("r.status", "in", ACTIVE)
     .execute();
   return rows.map((r) => ({
@@ -32,7 +38,10 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
 }
 
 /** The latest run of a chat's conversation, for /status. */
-export async function latestRunOf(platform: Pick<Platform, "db">, conversationId: string): Promise<{ status: string; steps: number } | undefined> {
+export async function latestRunOf(
+  platform: Pick<Platform, "db">,
+  conversationId: string,
+): Promise<{ status: string; steps: number } | undefined> {
   return platform.db
     .selectFrom("agent_runs")
     .select(["status", "steps"])

@@ -46,7 +46,9 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
   return async (principal) => {
     const link = await platform.db
       .selectFrom("telegram_links as l")
-      .leftJoin("project_members as m", (j) => j.onRef("m.project_id", "=", "l.project_id").onRef("m.account_id", "=", "l.account_id"))
+      .leftJoin("project_members as m", (j) =>
+        j.onRef("m.project_id", "=", "l.project_id").onRef("m.account_id", "=", "l.account_id"),
+      )
       .select(["l.credential_kind", "l.credential_id", "m.role"])
       .where("l.id", "=", principal.credential.id)
       .executeTakeFirst();
@@ -55,13 +57,21 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
     if (link.credential_kind === "token") {
       // Revoking the linking token cuts off the chat too (a leaked token must not live on in a chat). Its
       // natural expiry does not: a link is made for the long run, and the person still holds their access.
-      const token = await platform.db.selectFrom("api_tokens").select("revoked_at").where("id", "=", link.credential_id).executeTakeFirst();
+      const token = await platform.db
+        .selectFrom("api_tokens")
+        .select("revoked_at")
+        .where("id", "=", link.credential_id)
+        .executeTakeFirst();
       if (!token || token.revoked_at) throw unauthorized("the token that linked this Telegram chat has been revoked");
     } else if (link.credential_kind === "session") {
       // Likewise a session ended to get someone out (revoked, password or two-factor changed). A plain logout
       // or the session's expiry does not: the person still holds their access. (No row: a session from before
       // sessions were stored, which nobody can have ended.)
-      const session = await platform.db.selectFrom("sessions").select("end_reason").where("id", "=", link.credential_id).executeTakeFirst();
+      const session = await platform.db
+        .selectFrom("sessions")
+        .select("end_reason")
+        .where("id", "=", link.credential_id)
+        .executeTakeFirst();
       if (session?.end_reason && session.end_reason !== "logout") {
         throw unauthorized("the login session that linked this Telegram chat was ended");
       }
@@ -91,9 +101,14 @@ export async function linksOfChat(platform: Pick<Platform, "db">, chatId: number
 }
 
 /** The link messages go to: the selected one, or the only one. */
-export const activeLink = (links: ChatLink[]) => links.find((l) => l.selected) ?? (links.length === 1 ? links[0] : undefined);
+export const activeLink = (links: ChatLink[]) =>
+  links.find((l) => l.selected) ?? (links.length === 1 ? links[0] : undefined);
 
-export async function selectLink(platform: Pick<Platform, "db">, chatId: number | string, linkId: string): Promise<void> {
+export async function selectLink(
+  platform: Pick<Platform, "db">,
+  chatId: number | string,
+  linkId: string,
+): Promise<void> {
   await platform.db
     .insertInto("telegram_chat_state")
     .values({ chat_id: String(chatId), selected_link_id: linkId })
@@ -101,8 +116,16 @@ export async function selectLink(platform: Pick<Platform, "db">, chatId: number 
     .execute();
 }
 
-export async function setLinkConversation(platform: Pick<Platform, "db">, linkId: string, conversationId: string | null): Promise<void> {
-  await platform.db.updateTable("telegram_links").set({ conversation_id: conversationId }).where("id", "=", linkId).execute();
+export async function setLinkConversation(
+  platform: Pick<Platform, "db">,
+  linkId: string,
+  conversationId: string | null,
+): Promise<void> {
+  await platform.db
+    .updateTable("telegram_links")
+    .set({ conversation_id: conversationId })
+    .where("id", "=", linkId)
+    .execute();
 }
 
 /** The link in this chat through which an approval may be decided: same project and instance as its conversation. */
@@ -111,7 +134,9 @@ export async function linkForApproval(platform: Pick<Platform, "db">, chatId: nu
     .selectFrom("agent_approvals as a")
     .innerJoin("agent_conversations as c", "c.id", "a.conversation_id")
     .innerJoin("instances as i", (j) => j.onRef("i.project_id", "=", "c.project_id").onRef("i.name", "=", "c.instance"))
-    .innerJoin("telegram_links as l", (j) => j.onRef("l.instance_id", "=", "i.id").onRef("l.project_id", "=", "c.project_id"))
+    .innerJoin("telegram_links as l", (j) =>
+      j.onRef("l.instance_id", "=", "i.id").onRef("l.project_id", "=", "c.project_id"),
+    )
     .innerJoin("projects as p", "p.id", "c.project_id")
     .select(["l.id as link_id", "l.telegram_user_id", "p.slug as project", "a.status", "a.tool"])
     .where("a.id", "=", approvalId)

@@ -2,10 +2,10 @@
 // person enters it here with their own credential and chooses what the chat may do (at most what they hold).
 import crypto from "node:crypto";
 import { z } from "zod";
+import { loadInstance } from "../instances/reach.ts";
+import { InstanceRef } from "../instances/ref.ts";
 import { iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, insufficientScope, rateLimited, validationError } from "../kernel/errors.ts";
-import { InstanceRef } from "../instances/ref.ts";
-import { loadInstance } from "../instances/reach.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, isKnownScope } from "../kernel/scopes.ts";
 import { cancelActiveRun } from "./runs.ts";
@@ -13,7 +13,14 @@ import { TELEGRAM_LINK_TOPIC } from "./telegram-links.ts";
 import { consumePairingCode, ENTRIES_PER_MINUTE } from "./telegram-pairing.ts";
 
 /** What a chat may do when the caller names no scopes: talk to the agent, decide approvals, see credit. */
-export const DEFAULT_LINK_SCOPES = ["agent:read", "agent:write", "instances:read", "instances:files", "instances:exec", "billing:read"];
+export const DEFAULT_LINK_SCOPES = [
+  "agent:read",
+  "agent:write",
+  "instances:read",
+  "instances:files",
+  "instances:exec",
+  "billing:read",
+];
 
 const TelegramLink = z
   .object({
@@ -27,7 +34,14 @@ const TelegramLink = z
   })
   .meta({ id: "TelegramLink" });
 
-type LinkRow = { id: string; chat_id: string; telegram_user_id: string; telegram_username: string | null; scopes: string[]; created_at: Date };
+type LinkRow = {
+  id: string;
+  chat_id: string;
+  telegram_user_id: string;
+  telegram_username: string | null;
+  scopes: string[];
+  created_at: Date;
+};
 const view = (ctx: ProjectContext, instance: string, l: LinkRow): z.input<typeof TelegramLink> => ({
   id: l.id,
   project: ctx.project.slug,
@@ -41,7 +55,8 @@ const view = (ctx: ProjectContext, instance: string, l: LinkRow): z.input<typeof
 /** A person links chats; an agent run or a chat cannot link further chats. */
 function assertPerson(ctx: ProjectContext) {
   const kind = ctx.principal.credential?.kind;
-  if (kind !== "token" && kind !== "session") throw new BosunError("forbidden", "only a person's token or session can link a Telegram chat");
+  if (kind !== "token" && kind !== "session")
+    throw new BosunError("forbidden", "only a person's token or session can link a Telegram chat");
 }
 
 export const linkTelegramChat = defineOperation({
@@ -58,27 +73,41 @@ export const linkTelegramChat = defineOperation({
   rateLimit: "auth",
   input: z.object({
     ...InstanceRef,
-    code: z.string().min(4).max(20).regex(/^[A-Za-z0-9 -]+$/, "letters, digits and dashes").meta({ description: "The code the bot showed", example: "ABCD-EFGH" }),
-    scopes: z.array(z.string().max(64)).min(1).max(40).optional().meta({ description: "What the chat may do; default: agent:read, agent:write, instances:read, instances:files, instances:exec and billing:read, as far as you hold them" }),
+    code: z
+      .string()
+      .min(4)
+      .max(20)
+      .regex(/^[A-Za-z0-9 -]+$/, "letters, digits and dashes")
+      .meta({ description: "The code the bot showed", example: "ABCD-EFGH" }),
+    scopes: z.array(z.string().max(64)).min(1).max(40).optional().meta({
+      description:
+        "What the chat may do; default: agent:read, agent:write, instances:read, instances:files, instances:exec and billing:read, as far as you hold them",
+    }),
   }),
   output: z.object({ link: TelegramLink }),
   handler: async (ctx, input) => {
     assertPerson(ctx);
     const instance = await loadInstance(ctx, input.instance);
     // Code entries per account, besides the per-IP `auth` limit: a code is 40 bits, but guessing must stay hopeless.
-    const limit = await ctx.platform.securityLimiter.take(`telegram-code:${ctx.principal.account.id}`, ENTRIES_PER_MINUTE);
+    const limit = await ctx.platform.securityLimiter.take(
+      `telegram-code:${ctx.principal.account.id}`,
+      ENTRIES_PER_MINUTE,
+    );
     if (!limit.allowed) throw rateLimited(limit.retryAfter);
     let scopes: string[];
     if (input.scopes) {
       input.scopes.forEach((s, i) => {
         if (!isKnownScope(s)) throw validationError([{ path: `scopes.${i}`, message: `unknown scope '${s}'` }]);
       });
-      for (const s of input.scopes) if (!hasScope(ctx.principal.scopes, s)) throw insufficientScope(s, "a chat cannot have more power than the credential that links it");
+      for (const s of input.scopes)
+        if (!hasScope(ctx.principal.scopes, s))
+          throw insufficientScope(s, "a chat cannot have more power than the credential that links it");
       scopes = [...new Set(input.scopes)];
     } else {
       scopes = DEFAULT_LINK_SCOPES.filter((s) => hasScope(ctx.principal.scopes, s));
     }
-    if (!hasScope(scopes, "agent:write")) throw validationError([{ path: "scopes", message: "a chat needs agent:write to talk to the agent" }]);
+    if (!hasScope(scopes, "agent:write"))
+      throw validationError([{ path: "scopes", message: "a chat needs agent:write to talk to the agent" }]);
     const cred = ctx.principal.credential;
     const link = await ctx.tx(async (trx) => {
       const chat = await consumePairingCode(ctx.platform, trx, input.code);
@@ -118,7 +147,9 @@ export const linkTelegramChat = defineOperation({
         .execute();
       return row;
     });
-    await ctx.platform.notifier.publish(TELEGRAM_LINK_TOPIC, JSON.stringify({ event: "linked", link_id: link.id, chat_id: link.chat_id })).catch(() => {});
+    await ctx.platform.notifier
+      .publish(TELEGRAM_LINK_TOPIC, JSON.stringify({ event: "linked", link_id: link.id, chat_id: link.chat_id }))
+      .catch(() => {});
     return { link: view(ctx, instance.name, link) };
   },
 });
@@ -135,7 +166,11 @@ export const getTelegramLink = defineOperation({
   output: z.object({ links: z.array(TelegramLink) }),
   handler: async (ctx, input) => {
     const instance = await loadInstance(ctx, input.instance);
-    let q = ctx.db.selectFrom("telegram_links").selectAll().where("instance_id", "=", instance.id).orderBy("created_at");
+    let q = ctx.db
+      .selectFrom("telegram_links")
+      .selectAll()
+      .where("instance_id", "=", instance.id)
+      .orderBy("created_at");
     if (!managesLinks(ctx)) q = q.where("account_id", "=", ctx.principal.account.id);
     return { links: (await q.execute()).map((l) => view(ctx, instance.name, l)) };
   },
@@ -163,10 +198,24 @@ export const unlinkTelegramChat = defineOperation({
     const gone = await q.returning(["id", "chat_id"]).execute();
     for (const link of gone) {
       // The checker would stop the run at its next step anyway; a parked run would wait for nobody.
-      const convs = await ctx.db.selectFrom("agent_conversations").select("id").where("credential_kind", "=", "telegram_link").where("credential_id", "=", link.id).execute();
+      const convs = await ctx.db
+        .selectFrom("agent_conversations")
+        .select("id")
+        .where("credential_kind", "=", "telegram_link")
+        .where("credential_id", "=", link.id)
+        .execute();
       for (const c of convs) await cancelActiveRun(ctx.platform, c.id);
       await ctx.platform.notifier
-        .publish(TELEGRAM_LINK_TOPIC, JSON.stringify({ event: "unlinked", link_id: link.id, chat_id: link.chat_id, project: ctx.project.slug, instance: instance.name }))
+        .publish(
+          TELEGRAM_LINK_TOPIC,
+          JSON.stringify({
+            event: "unlinked",
+            link_id: link.id,
+            chat_id: link.chat_id,
+            project: ctx.project.slug,
+            instance: instance.name,
+          }),
+        )
         .catch(() => {});
     }
     return { unlinked: gone.length };

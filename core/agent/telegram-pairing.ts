@@ -28,7 +28,10 @@ export const normalizeCode = (code: string) => code.toUpperCase().replace(/[\s-]
 
 function codeHash(platform: Pick<Platform, "secrets">, code: string): string {
   // Keyed, so a leaked table of 40-bit codes cannot be reversed by trying them all offline.
-  return crypto.createHmac("sha256", platform.secrets.deriveKey("telegram-pairing")).update(normalizeCode(code)).digest("hex");
+  return crypto
+    .createHmac("sha256", platform.secrets.deriveKey("telegram-pairing"))
+    .update(normalizeCode(code))
+    .digest("hex");
 }
 
 function randomCode(): string {
@@ -37,16 +40,26 @@ function randomCode(): string {
 }
 
 /** A fresh code for a private chat, replacing any live one it had. Rate-limited per chat. */
-export async function issuePairingCode(platform: Platform, chat: TelegramChat): Promise<{ code: string; expiresAt: Date }> {
+export async function issuePairingCode(
+  platform: Platform,
+  chat: TelegramChat,
+): Promise<{ code: string; expiresAt: Date }> {
   if (chat.chatType !== "private") throw new BosunError("forbidden", "only private chats can be linked");
   const state = await platform.securityLimiter.take(`telegram-pair:${chat.chatId}`, ISSUE_PER_MINUTE);
   if (!state.allowed) throw rateLimited(state.retryAfter);
   const code = randomCode();
   const expiresAt = new Date(Date.now() + CODE_TTL_MS);
   await platform.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom("telegram_pairing_codes").where("chat_id", "=", String(chat.chatId)).where("used_at", "is", null).execute();
+    await trx
+      .deleteFrom("telegram_pairing_codes")
+      .where("chat_id", "=", String(chat.chatId))
+      .where("used_at", "is", null)
+      .execute();
     // Expired and used codes of every chat are worth nothing: sweep them while we are here.
-    await trx.deleteFrom("telegram_pairing_codes").where("expires_at", "<", new Date(Date.now() - CODE_TTL_MS)).execute();
+    await trx
+      .deleteFrom("telegram_pairing_codes")
+      .where("expires_at", "<", new Date(Date.now() - CODE_TTL_MS))
+      .execute();
     await trx
       .insertInto("telegram_pairing_codes")
       .values({

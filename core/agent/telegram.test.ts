@@ -2,9 +2,9 @@
 // rate-limited, private chats only), link_telegram_chat / get_telegram_link / unlink_telegram_chat, and the
 // telegram_link credential check the invoker runs on every call.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
-import { invoke } from "../kernel/invoker.ts";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { dbSnapshot } from "../../testkit/operation-inputs.ts";
+import { invoke } from "../kernel/invoker.ts";
 import { linkPrincipal } from "./telegram-links.ts";
 import { issuePairingCode, normalizeCode } from "./telegram-pairing.ts";
 
@@ -34,13 +34,19 @@ describe("pairing codes", () => {
       expect(dump).not.toContain(code);
       expect(dump).not.toContain(normalizeCode(code));
     }
-    const rows = await w.t.platform.db.selectFrom("telegram_pairing_codes").selectAll().where("chat_id", "=", String(chat.chatId)).execute();
+    const rows = await w.t.platform.db
+      .selectFrom("telegram_pairing_codes")
+      .selectAll()
+      .where("chat_id", "=", String(chat.chatId))
+      .execute();
     expect(rows).toHaveLength(1); // the first code is gone
     const token = await w.user.token(["agent:*", "instances:*", "billing:read"]);
     expect((await link(token, { code: first.code })).status).toBe(400);
     expect((await link(token, { code: second.code })).status).toBe(201);
 
-    await expect(issuePairingCode(w.t.platform, { ...newChat(), chatType: "group" })).rejects.toMatchObject({ code: "forbidden" });
+    await expect(issuePairingCode(w.t.platform, { ...newChat(), chatType: "group" })).rejects.toMatchObject({
+      code: "forbidden",
+    });
   });
 
   it("gives a chat at most three codes a minute", async () => {
@@ -71,7 +77,11 @@ describe("link_telegram_chat", () => {
 
     const stale = newChat();
     const expired = await issuePairingCode(w.t.platform, stale);
-    await w.t.platform.db.updateTable("telegram_pairing_codes").set({ expires_at: new Date(Date.now() - 1000) }).where("chat_id", "=", String(stale.chatId)).execute();
+    await w.t.platform.db
+      .updateTable("telegram_pairing_codes")
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where("chat_id", "=", String(stale.chatId))
+      .execute();
     const late = await link(token, { code: expired.code });
     expect(late.status).toBe(400);
     expect(late.body.error.message).toBe(reused.body.error.message);
@@ -99,9 +109,17 @@ describe("link_telegram_chat", () => {
     const reader = await w.user.token(["agent:read", "instances:*"]);
     expect((await link(reader, { code })).status).toBe(403);
     const token = await w.user.token(["*"]);
-    expect((await w.t.request("POST", "/v1/projects/tg-ops/instances/nope/agent/telegram", { token, body: { code } })).status).toBe(404);
-    expect((await w.t.request("POST", "/v1/projects", { token, body: { slug: "tg-site", name: "S", kind: "site" } })).status).toBe(201);
-    expect((await w.t.request("POST", "/v1/projects/tg-site/instances/web/agent/telegram", { token, body: { code } })).status).toBe(422);
+    expect(
+      (await w.t.request("POST", "/v1/projects/tg-ops/instances/nope/agent/telegram", { token, body: { code } }))
+        .status,
+    ).toBe(404);
+    expect(
+      (await w.t.request("POST", "/v1/projects", { token, body: { slug: "tg-site", name: "S", kind: "site" } })).status,
+    ).toBe(201);
+    expect(
+      (await w.t.request("POST", "/v1/projects/tg-site/instances/web/agent/telegram", { token, body: { code } }))
+        .status,
+    ).toBe(422);
     expect((await link(token, { code })).status).toBe(201); // none of that used the code up
   });
 
@@ -111,7 +129,8 @@ describe("link_telegram_chat", () => {
     await w.t.addMember("tg-ops", owner, user, "developer");
     const token = await user.token(["agent:*", "instances:*"]);
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await link(token, { code: `WRNG-${String(i).padStart(4, "2")}` })).status);
+    for (let i = 0; i < 12; i++)
+      statuses.push((await link(token, { code: `WRNG-${String(i).padStart(4, "2")}` })).status);
     expect(statuses.slice(0, 10).every((s) => s === 400)).toBe(true);
     expect(statuses.slice(10)).toEqual([429, 429]);
   });
@@ -129,14 +148,24 @@ describe("the telegram_link credential", () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return { user, token, owner, chat, linkId: res.body.link.id as string };
   }
-  const balances = async (linkId: string) => invoke(w.t.platform, "get_balances", {}, await linkPrincipal(w.t.platform, linkId));
+  const balances = async (linkId: string) =>
+    invoke(w.t.platform, "get_balances", {}, await linkPrincipal(w.t.platform, linkId));
 
   it("acts as the linking person, pinned to the project and instance, within the link's scopes", async () => {
     const { user, linkId } = await linked(["agent:*", "instances:read"]);
     const p = await linkPrincipal(w.t.platform, linkId);
-    expect(p).toMatchObject({ account: { id: user.id }, credential: { kind: "telegram_link", id: linkId }, pins: { project: "tg-ops", instance: "web" }, surface: "telegram" });
-    await expect(invoke(w.t.platform, "get_instance", { project: "tg-ops", instance: "web" }, p)).resolves.toMatchObject({ name: "web" });
-    await expect(invoke(w.t.platform, "run_command", { project: "tg-ops", instance: "web", command: "true" }, p)).rejects.toMatchObject({ code: "insufficient_scope" });
+    expect(p).toMatchObject({
+      account: { id: user.id },
+      credential: { kind: "telegram_link", id: linkId },
+      pins: { project: "tg-ops", instance: "web" },
+      surface: "telegram",
+    });
+    await expect(
+      invoke(w.t.platform, "get_instance", { project: "tg-ops", instance: "web" }, p),
+    ).resolves.toMatchObject({ name: "web" });
+    await expect(
+      invoke(w.t.platform, "run_command", { project: "tg-ops", instance: "web", command: "true" }, p),
+    ).rejects.toMatchObject({ code: "insufficient_scope" });
     await expect(invoke(w.t.platform, "list_projects", {}, p)).rejects.toMatchObject({ code: "insufficient_scope" });
   });
 
@@ -149,18 +178,37 @@ describe("the telegram_link credential", () => {
     expect(mine.body.links.map((l: { id: string }) => l.id)).toEqual([a.linkId]);
     const un = await w.t.request("DELETE", `${path}?chat_id=${a.chat.chatId}`, { token: a.token });
     expect(un.body).toEqual({ unlinked: 1 });
-    await expect(invoke(w.t.platform, "get_balances", {}, principal)).rejects.toMatchObject({ code: "unauthorized", message: expect.stringContaining("no longer linked") });
+    await expect(invoke(w.t.platform, "get_balances", {}, principal)).rejects.toMatchObject({
+      code: "unauthorized",
+      message: expect.stringContaining("no longer linked"),
+    });
 
     const b = await linked();
     const pb = await linkPrincipal(w.t.platform, b.linkId);
-    const tokenId = (await w.t.platform.db.selectFrom("telegram_links").select("credential_id").where("id", "=", b.linkId).executeTakeFirstOrThrow()).credential_id;
-    expect((await w.t.request("DELETE", `/v1/tokens/${tokenId}`, { token: await b.user.token(["tokens:*"]) })).status).toBe(200);
-    await expect(invoke(w.t.platform, "get_balances", {}, pb)).rejects.toMatchObject({ code: "unauthorized", message: expect.stringContaining("revoked") });
+    const tokenId = (
+      await w.t.platform.db
+        .selectFrom("telegram_links")
+        .select("credential_id")
+        .where("id", "=", b.linkId)
+        .executeTakeFirstOrThrow()
+    ).credential_id;
+    expect(
+      (await w.t.request("DELETE", `/v1/tokens/${tokenId}`, { token: await b.user.token(["tokens:*"]) })).status,
+    ).toBe(200);
+    await expect(invoke(w.t.platform, "get_balances", {}, pb)).rejects.toMatchObject({
+      code: "unauthorized",
+      message: expect.stringContaining("revoked"),
+    });
 
     const c = await linked();
     const pc = await linkPrincipal(w.t.platform, c.linkId);
-    expect((await w.t.request("DELETE", `/v1/projects/tg-ops/members/${c.user.id}`, { token: c.owner })).status).toBe(200);
-    await expect(invoke(w.t.platform, "get_balances", {}, pc)).rejects.toMatchObject({ code: "unauthorized", message: expect.stringContaining("no longer has access") });
+    expect((await w.t.request("DELETE", `/v1/projects/tg-ops/members/${c.user.id}`, { token: c.owner })).status).toBe(
+      200,
+    );
+    await expect(invoke(w.t.platform, "get_balances", {}, pc)).rejects.toMatchObject({
+      code: "unauthorized",
+      message: expect.stringContaining("no longer has access"),
+    });
   });
 
   it("lets the project owner see and unlink every chat on the instance", async () => {

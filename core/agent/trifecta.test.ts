@@ -10,7 +10,10 @@ const run = { action: "run" as const };
 
 describe("applyTrifecta", () => {
   it("asks in ask mode and refuses in read_only mode for an outbound tool once tainted", () => {
-    expect(applyTrifecta("ask", run, "fetch_url", bridgeTraits, taint)).toMatchObject({ action: "ask", reason: expect.stringContaining("read_remote_file") });
+    expect(applyTrifecta("ask", run, "fetch_url", bridgeTraits, taint)).toMatchObject({
+      action: "ask",
+      reason: expect.stringContaining("read_remote_file"),
+    });
     expect(applyTrifecta("read_only", run, "web_search", bridgeTraits, taint)).toMatchObject({ action: "deny" });
   });
 
@@ -25,7 +28,8 @@ describe("applyTrifecta", () => {
   it("every tool that reads a server or submissions is untrusted; no operation offered to an agent is outbound", () => {
     const ops = OperationRegistry.default();
     const traits = (id: string) => operationTraits(ops.get(id));
-    for (const id of agentKinds.instance_operator.tools) expect(traits(id), id).toEqual({ untrusted: true, outbound: false });
+    for (const id of agentKinds.instance_operator.tools)
+      expect(traits(id), id).toEqual({ untrusted: true, outbound: false });
     expect(traits("list_submissions").untrusted).toBe(true);
     expect(traits("read_file")).toEqual({ untrusted: false, outbound: false }); // the site's own draft
     expect(bridgeTraits).toEqual({ untrusted: true, outbound: true });

@@ -61,7 +61,13 @@ export async function conversationTaint(platform: Pick<Platform, "db">, conversa
 }
 
 /** Applies the rule to the policy's decision: only ever makes it stricter. */
-export function applyTrifecta(mode: AgentMode, decision: Decision, tool: string, traits: TaintTraits, taint: Taint | null): Decision {
+export function applyTrifecta(
+  mode: AgentMode,
+  decision: Decision,
+  tool: string,
+  traits: TaintTraits,
+  taint: Taint | null,
+): Decision {
   if (decision.action !== "run" || !traits.outbound || !taint || mode === "auto") return decision;
   const why = `this conversation has read content an outsider may control (${taint.tool} output), and ${tool} can send data out`;
   if (mode === "read_only") return { action: "deny", reason: `${why}; a read-only conversation may not` };

@@ -2,8 +2,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectMcp } from "../../testkit/mcp-client.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../../testkit/harness.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
 
 let t: TestPlatform;
 beforeAll(async () => {
@@ -20,10 +20,19 @@ const rawAudit = async () => {
   await t.platform.audit.flush();
   return JSON.stringify(await t.platform.db.selectFrom("audit_events").selectAll().execute());
 };
-const project = (token: string, slug: string) => t.request("POST", "/v1/projects", { token, body: { slug, name: slug, kind: "site" } });
+const project = (token: string, slug: string) =>
+  t.request("POST", "/v1/projects", { token, body: { slug, name: slug, kind: "site" } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Event = { id: string; request_id: string; operation: string; project: string | null; outcome: string; at: string; actor: { account_id: string | null } };
+type Event = {
+  id: string;
+  request_id: string;
+  operation: string;
+  project: string | null;
+  outcome: string;
+  at: string;
+  actor: { account_id: string | null };
+};
 async function events(token: string, query = ""): Promise<Event[]> {
   const res = await t.request("GET", `/v1/audit-events?limit=200${query}`, { token });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -37,7 +46,8 @@ async function mcpClient(token: string) {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
     fetch: async (input, init) => {
       const res = await t.app.request(String(input instanceof Request ? input.url : input), init as RequestInit);
-      if (typeof init?.body === "string" && init.body.includes('"tools/call"')) callIds.push(res.headers.get("x-request-id")!);
+      if (typeof init?.body === "string" && init.body.includes('"tools/call"'))
+        callIds.push(res.headers.get("x-request-id")!);
       return res;
     },
   });
@@ -64,7 +74,11 @@ describe("audit records", () => {
       [created, token, { operation: "create_project", surface: "rest", project: "audited", outcome: "ok" }],
       [got, token, { operation: "get_project", surface: "rest", project: "audited", outcome: "ok" }],
       [missing, token, { operation: "get_project", surface: "rest", project: null, outcome: "not_found" }],
-      [refused, readOnly, { operation: "update_project", surface: "rest", project: null, outcome: "insufficient_scope" }],
+      [
+        refused,
+        readOnly,
+        { operation: "update_project", surface: "rest", project: null, outcome: "insufficient_scope" },
+      ],
       [invalid, token, { operation: "create_project", surface: "rest", project: null, outcome: "validation_error" }],
       [cli, token, { operation: "get_project", surface: "cli", project: "audited", outcome: "ok" }],
     ];
@@ -81,8 +95,12 @@ describe("audit records", () => {
     // Through list_audit_events, with the same shape.
     const listed = (await events(token)).find((e) => e.request_id === "trace-abc.123");
     expect(listed).toMatchObject({
-      operation: "get_project", surface: "rest", project: "audited", outcome: "ok",
-      actor: { account_id: user.id, token_prefix: token.slice(0, 12) }, duration_ms: expect.any(Number),
+      operation: "get_project",
+      surface: "rest",
+      project: "audited",
+      outcome: "ok",
+      actor: { account_id: user.id, token_prefix: token.slice(0, 12) },
+      duration_ms: expect.any(Number),
     });
   });
 
@@ -90,9 +108,15 @@ describe("audit records", () => {
     const user = await t.account();
     const token = await user.token(["projects:read", "projects:write"]);
     const { client, callIds } = await mcpClient(token);
-    const ok = await client.callTool({ name: "create_project", arguments: { slug: "via-mcp", name: "M", kind: "site" } });
+    const ok = await client.callTool({
+      name: "create_project",
+      arguments: { slug: "via-mcp", name: "M", kind: "site" },
+    });
     expect(ok.isError).toBeFalsy();
-    const dup = await client.callTool({ name: "create_project", arguments: { slug: "via-mcp", name: "M", kind: "site" } });
+    const dup = await client.callTool({
+      name: "create_project",
+      arguments: { slug: "via-mcp", name: "M", kind: "site" },
+    });
     expect(dup.isError).toBe(true);
     const read = await client.callTool({ name: "get_project", arguments: { project: "via-mcp" } });
     expect(read.isError).toBeFalsy();
@@ -104,7 +128,13 @@ describe("audit records", () => {
     for (const [i, requestId] of callIds.entries()) {
       const rows = await rowsFor(requestId);
       expect(rows, `call ${i}`).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ operation: operations[i], outcome: outcomes[i], surface: "mcp", account_id: user.id, token_prefix: token.slice(0, 12) });
+      expect(rows[0]).toMatchObject({
+        operation: operations[i],
+        outcome: outcomes[i],
+        surface: "mcp",
+        account_id: user.id,
+        token_prefix: token.slice(0, 12),
+      });
     }
   });
 
@@ -118,7 +148,10 @@ describe("audit records", () => {
     expect(login.status).toBe(200);
     const session: string = login.body.token;
 
-    const minted = await t.request("POST", "/v1/tokens", { token: session, body: { name: "ci", scopes: ["projects:read"] } });
+    const minted = await t.request("POST", "/v1/tokens", {
+      token: session,
+      body: { name: "ci", scopes: ["projects:read"] },
+    });
     expect(minted.status).toBe(201);
     const apiToken: string = minted.body.token;
     expect((await t.request("GET", "/v1/projects", { token: apiToken })).status).toBe(200);
@@ -130,15 +163,24 @@ describe("audit records", () => {
     expect(confirm.status).toBe(200);
     const backupCodes: string[] = confirm.body.backup_codes;
     const next = await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
-    expect((await t.request("POST", "/v1/auth/login", { body: { email, password, totp_code: next } })).status).toBe(200);
-    expect((await t.request("POST", "/v1/auth/login", { body: { email, password, totp_code: backupCodes[0] } })).status).toBe(200);
+    expect((await t.request("POST", "/v1/auth/login", { body: { email, password, totp_code: next } })).status).toBe(
+      200,
+    );
+    expect(
+      (await t.request("POST", "/v1/auth/login", { body: { email, password, totp_code: backupCodes[0] } })).status,
+    ).toBe(200);
 
     const raw = await rawAudit();
     for (const s of [password, wrongPassword, session, apiToken, secret, code, next, ...backupCodes]) {
       expect(raw, "a secret is in audit_events").not.toContain(s);
     }
     // The calls themselves are recorded, with the secret fields redacted.
-    const logins = await t.platform.db.selectFrom("audit_events").selectAll().where("operation", "=", "login").where("outcome", "=", "ok").execute();
+    const logins = await t.platform.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("operation", "=", "login")
+      .where("outcome", "=", "ok")
+      .execute();
     const mine = logins.filter((r) => (r.input as Record<string, unknown> | null)?.email === email);
     expect(mine.length).toBe(3);
     expect(mine[0]!.input).toMatchObject({ email, password: "[redacted]" });
@@ -175,7 +217,8 @@ describe("list_audit_events", () => {
     const ids = all.map((e) => BigInt(e.id));
     expect(ids).toEqual([...ids].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)));
     expect(all.some((e) => e.actor.account_id === member.id && e.project === "filter-one")).toBe(true);
-    for (const e of all) expect(e.actor.account_id === owner.id || ["filter-one", "filter-two"].includes(e.project!)).toBe(true);
+    for (const e of all)
+      expect(e.actor.account_id === owner.id || ["filter-one", "filter-two"].includes(e.project!)).toBe(true);
   });
 
   it("filters by project, operation, actor, outcome and since", async () => {
@@ -192,14 +235,21 @@ describe("list_audit_events", () => {
 
     const byOutcome = await events(ownerToken, "&outcome=not_found");
     expect(byOutcome.length).toBe(1);
-    expect(byOutcome[0]).toMatchObject({ operation: "get_project", outcome: "not_found", actor: { account_id: owner.id } });
+    expect(byOutcome[0]).toMatchObject({
+      operation: "get_project",
+      outcome: "not_found",
+      actor: { account_id: owner.id },
+    });
 
     const bySince = await events(ownerToken, `&since=${encodeURIComponent(since)}`);
     expect(bySince.every((e) => e.at >= since)).toBe(true);
     const ops = bySince.filter((e) => e.operation !== "list_audit_events").map((e) => `${e.operation} ${e.project}`);
     expect(ops.sort()).toEqual(["get_project filter-one", "update_project filter-two"]);
 
-    const combined = await events(ownerToken, `&project=filter-one&actor=${member.id}&since=${encodeURIComponent(since)}`);
+    const combined = await events(
+      ownerToken,
+      `&project=filter-one&actor=${member.id}&since=${encodeURIComponent(since)}`,
+    );
     expect(combined).toHaveLength(1);
 
     expect((await t.request("GET", "/v1/audit-events?since=yesterday", { token: ownerToken })).status).toBe(400);
@@ -212,7 +262,11 @@ describe("list_audit_events", () => {
     const paged: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: TestResponse = await t.request("GET", `/v1/audit-events?operation=get_project&limit=1${cursor ? `&cursor=${cursor}` : ""}`, { token: ownerToken });
+      const res: TestResponse = await t.request(
+        "GET",
+        `/v1/audit-events?operation=get_project&limit=1${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: ownerToken },
+      );
       expect(res.status).toBe(200);
       expect(res.body.events.length).toBeLessThanOrEqual(1);
       paged.push(...res.body.events.map((e: Event) => e.id));
@@ -241,7 +295,9 @@ describe("list_audit_events", () => {
     expect(ownerView.filter((e) => e.actor.account_id === stranger.id)).toEqual([]);
 
     // A removed member sees the project's events no more (only their own calls).
-    expect((await t.request("DELETE", `/v1/projects/filter-one/members/${member.id}`, { token: ownerToken })).status).toBe(200);
+    expect(
+      (await t.request("DELETE", `/v1/projects/filter-one/members/${member.id}`, { token: ownerToken })).status,
+    ).toBe(200);
     const memberView = await events(memberToken);
     expect(memberView.every((e) => e.actor.account_id === member.id)).toBe(true);
   });

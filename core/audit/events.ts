@@ -2,8 +2,8 @@
 import { sql } from "kysely";
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { Limit, pageOf } from "../kernel/pagination.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
+import { Limit, pageOf } from "../kernel/pagination.ts";
 
 const AuditEvent = z
   .object({
@@ -40,12 +40,19 @@ export const listAuditEvents = defineOperation({
     since: z.iso.datetime({ offset: true }).optional(),
     limit: Limit,
     // Bounded so the ::bigint cast below cannot overflow (a 19+ digit string would fail in the database).
-    cursor: z.string().regex(/^\d{1,18}$/, "a next_cursor value").optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,18}$/, "a next_cursor value")
+      .optional(),
   }),
   output: z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     const me = ctx.principal.account.id;
-    let q = ctx.db.selectFrom("audit_events").selectAll().orderBy("id", "desc").limit(input.limit + 1);
+    let q = ctx.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .orderBy("id", "desc")
+      .limit(input.limit + 1);
     // Events name projects by slug, and a deleted project's slug can be taken again by anyone: a project's
     // trail starts at its creation, so whoever takes a slug next never sees the events of the one before.
     if (ctx.project) {

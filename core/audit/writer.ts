@@ -9,7 +9,8 @@ const MAX_STRING = 200;
 
 /** Input as the audit keeps it: secret-looking fields redacted, long strings cut. */
 export function redactInput(input: unknown, depth = 0): unknown {
-  if (typeof input === "string") return input.length > MAX_STRING ? `${input.slice(0, MAX_STRING)}…(${input.length} chars)` : input;
+  if (typeof input === "string")
+    return input.length > MAX_STRING ? `${input.slice(0, MAX_STRING)}…(${input.length} chars)` : input;
   if (Array.isArray(input)) return depth > 3 ? "[…]" : input.slice(0, 20).map((v) => redactInput(v, depth + 1));
   if (input && typeof input === "object") {
     if (depth > 3) return "{…}";

@@ -2,11 +2,11 @@
 import { sql } from "kysely";
 import { z } from "zod";
 import { Email, iso, Timestamp } from "../kernel/common.ts";
-import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { notFound } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { credit, POOLS } from "./ledger.ts";
-import { absMicros, Micros, money, Money, PoolName, toMicros } from "./money.ts";
+import { absMicros, Micros, Money, money, PoolName, toMicros } from "./money.ts";
 
 const Balance = z
   .object({ pool: PoolName, balance: Money, held: Money, spendable: Money, shortfall: Money })
@@ -28,7 +28,8 @@ const Transaction = z
 export const getBalances = defineOperation({
   id: "get_balances",
   summary: "Get your balances",
-  description: "Both pools: the wallet (platform resources) and AI credits (agent tokens), with what is held by running work.",
+  description:
+    "Both pools: the wallet (platform resources) and AI credits (agent tokens), with what is held by running work.",
   tags: ["billing"],
   scope: "billing:read",
   effect: "read",
@@ -37,13 +38,23 @@ export const getBalances = defineOperation({
   input: z.object({}),
   output: z.object({ balances: z.array(Balance) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("balances").selectAll().where("account_id", "=", ctx.principal.billedAccount).execute();
+    const rows = await ctx.db
+      .selectFrom("balances")
+      .selectAll()
+      .where("account_id", "=", ctx.principal.billedAccount)
+      .execute();
     return {
       balances: POOLS.map((pool) => {
         const r = rows.find((x) => x.pool === pool);
         const balance = toMicros(r?.balance);
         const held = toMicros(r?.held);
-        return { pool, balance: money(balance), held: money(held), spendable: money(balance - held), shortfall: money(toMicros(r?.shortfall)) };
+        return {
+          pool,
+          balance: money(balance),
+          held: money(held),
+          spendable: money(balance - held),
+          shortfall: money(toMicros(r?.shortfall)),
+        };
       }),
     };
   },
@@ -118,7 +129,11 @@ export const grantCredit = defineOperation({
   }),
   output: z.object({ transaction_id: z.string(), pool: PoolName, amount: Money, balance_after: Money }),
   handler: async (ctx, input) => {
-    const account = await ctx.db.selectFrom("accounts").select("id").where("email", "=", input.email).executeTakeFirst();
+    const account = await ctx.db
+      .selectFrom("accounts")
+      .select("id")
+      .where("email", "=", input.email)
+      .executeTakeFirst();
     if (!account) throw notFound("account", input.email);
     const entry = await credit(ctx.db, {
       accountId: account.id,
@@ -128,6 +143,11 @@ export const grantCredit = defineOperation({
       reason: input.kind,
       metadata: { note: input.reason, granted_by: ctx.principal.account.id, request_id: ctx.requestId },
     });
-    return { transaction_id: entry.id, pool: entry.pool, amount: money(entry.amount), balance_after: money(entry.balance_after) };
+    return {
+      transaction_id: entry.id,
+      pool: entry.pool,
+      amount: money(entry.amount),
+      balance_after: money(entry.balance_after),
+    };
   },
 });

@@ -2,9 +2,9 @@
 // alerts, usage, pagination — and who may do what.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
-import { placeHold, settleHold } from "./holds.ts";
 import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
 import { issueLinkToken } from "../identity/one-time.ts";
+import { placeHold, settleHold } from "./holds.ts";
 import { credit, ledgerMismatches } from "./ledger.ts";
 
 let t: TestPlatform;
@@ -29,18 +29,25 @@ async function funded(micros: number) {
   return user;
 }
 const events = async (token: string) =>
-  ((await t.request("GET", "/v1/billing/events", { token })).body as { events: { kind: string; pool: string }[] }).events;
+  ((await t.request("GET", "/v1/billing/events", { token })).body as { events: { kind: string; pool: string }[] })
+    .events;
 
 describe("happy paths", () => {
   it("a registered account gets its trial AI credit once its email is verified, in micros, cents and dollars", async () => {
     const email = "trial@example.test";
-    const reg = await t.request("POST", "/v1/auth/register", { body: { email, name: "Trial", password: "a-long-password" } });
+    const reg = await t.request("POST", "/v1/auth/register", {
+      body: { email, name: "Trial", password: "a-long-password" },
+    });
     expect(reg.status).toBe(201);
     const login = await t.request("POST", "/v1/auth/login", { body: { email, password: "a-long-password" } });
     const token = (login.body as { token: string }).token;
     expect((await balances(token)).ai_credits.balance.micros).toBe(0);
     // The link register emails (this platform sends no email, so it is issued here; onboarding.test.ts follows a real one).
-    const link = await issueLinkToken(t.platform.db, { purpose: "verify_email", email, accountId: (reg.body as { id: string }).id });
+    const link = await issueLinkToken(t.platform.db, {
+      purpose: "verify_email",
+      email,
+      accountId: (reg.body as { id: string }).id,
+    });
     expect((await t.request("POST", "/v1/auth/verify-email", { body: { token: link.token } })).status).toBe(200);
     const b = await balances(token);
     expect(b.ai_credits).toMatchObject({ balance: { micros: 2_000_000, cents: 200, dollars: "2.00" } });
@@ -55,11 +62,20 @@ describe("happy paths", () => {
       body: { email: user.email, pool: "wallet", amount_micros: 5_000_000, reason: "goodwill" },
     });
     expect(grant.status).toBe(200);
-    expect(grant.body).toMatchObject({ pool: "wallet", amount: { micros: 5_000_000 }, balance_after: { micros: 5_000_000 } });
+    expect(grant.body).toMatchObject({
+      pool: "wallet",
+      amount: { micros: 5_000_000 },
+      balance_after: { micros: 5_000_000 },
+    });
 
     const list = await t.request("GET", "/v1/billing/transactions?pool=wallet", { token });
     expect((list.body as { transactions: unknown[] }).transactions).toEqual([
-      expect.objectContaining({ type: "credit", reason: "top_up", amount: expect.objectContaining({ micros: 5_000_000 }), metadata: expect.objectContaining({ note: "goodwill" }) }),
+      expect.objectContaining({
+        type: "credit",
+        reason: "top_up",
+        amount: expect.objectContaining({ micros: 5_000_000 }),
+        metadata: expect.objectContaining({ note: "goodwill" }),
+      }),
     ]);
     expect(await ledgerMismatches(t.platform.db)).toEqual([]);
   });
@@ -69,19 +85,41 @@ describe("happy paths", () => {
     const token = await user.token(["billing:read"]);
     const meter = t.platform.meter;
     // claude-sonnet-4-5 at $3 in / $15 out / $3.75 cache write / $0.30 cache read per M, margin as configured.
-    const hold = await meter.hold({ accountId: user.id, model: "claude-sonnet-4-5", inputTokens: 1000, maxOutputTokens: 1000 });
-    const settled = await meter.settle(hold, { inputTokens: 1000, outputTokens: 500, cacheWriteTokens: 2000, cacheReadTokens: 10_000 }, { project: "site-a", conversationId: "c1" });
+    const hold = await meter.hold({
+      accountId: user.id,
+      model: "claude-sonnet-4-5",
+      inputTokens: 1000,
+      maxOutputTokens: 1000,
+    });
+    const settled = await meter.settle(
+      hold,
+      { inputTokens: 1000, outputTokens: 500, cacheWriteTokens: 2000, cacheReadTokens: 10_000 },
+      { project: "site-a", conversationId: "c1" },
+    );
     const base = 1000 * 3 + 500 * 15 + 2000 * 3.75 + 10_000 * 0.3; // micro-dollars before margin
     const expected = Math.ceil((base * (10_000 + meter.prices.marginBps)) / 10_000);
     expect(settled).toMatchObject({ cost: BigInt(expected), charged: BigInt(expected), shortfall: 0n });
     expect(await meter.settle(hold, { inputTokens: 1, outputTokens: 1 })).toMatchObject({ charged: BigInt(expected) }); // a retry charges once
 
-    const usage = (await t.request("GET", "/v1/billing/usage", { token })).body as Record<string, { key: string; spend: { micros: number } }[]>;
-    expect(usage.by_model).toEqual([{ key: "claude-sonnet-4-5", spend: expect.objectContaining({ micros: expected }) }]);
+    const usage = (await t.request("GET", "/v1/billing/usage", { token })).body as Record<
+      string,
+      { key: string; spend: { micros: number } }[]
+    >;
+    expect(usage.by_model).toEqual([
+      { key: "claude-sonnet-4-5", spend: expect.objectContaining({ micros: expected }) },
+    ]);
     expect(usage.by_project).toEqual([{ key: "site-a", spend: expect.objectContaining({ micros: expected }) }]);
-    const debits = (await t.request("GET", "/v1/billing/transactions?type=debit", { token })).body as { transactions: { metadata: Record<string, unknown> }[] };
+    const debits = (await t.request("GET", "/v1/billing/transactions?type=debit", { token })).body as {
+      transactions: { metadata: Record<string, unknown> }[];
+    };
     expect(debits.transactions).toHaveLength(1); // the hold itself moved no money
-    expect(debits.transactions[0]!.metadata).toMatchObject({ model: "claude-sonnet-4-5", input_tokens: 1000, output_tokens: 500, cache_read_tokens: 10_000, conversation_id: "c1" });
+    expect(debits.transactions[0]!.metadata).toMatchObject({
+      model: "claude-sonnet-4-5",
+      input_tokens: 1000,
+      output_tokens: 500,
+      cache_read_tokens: 10_000,
+      conversation_id: "c1",
+    });
     expect((await balances(token)).ai_credits.balance.micros).toBe(2_000_000 - expected);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
@@ -89,7 +127,10 @@ describe("happy paths", () => {
   it("crossing the soft cap raises one alert; crossing the hard cap refuses the next hold with 402 spend_cap_reached", async () => {
     const user = await funded(2_000_000);
     const token = await user.token(["billing:read", "billing:write"]);
-    const set = await t.request("PUT", "/v1/billing/limits/ai_credits", { token, body: { soft_cap: 30, hard_cap: 50, low_balance_alert: 1_000 } });
+    const set = await t.request("PUT", "/v1/billing/limits/ai_credits", {
+      token,
+      body: { soft_cap: 30, hard_cap: 50, low_balance_alert: 1_000 },
+    });
     expect(set.status).toBe(200);
     expect(set.body).toMatchObject({ soft_cap: { micros: 30 }, hard_cap: { micros: 50 } });
 
@@ -99,25 +140,36 @@ describe("happy paths", () => {
     }
     expect((await events(token)).filter((e) => e.kind === "soft_cap")).toHaveLength(1); // crossed at 35, still 45: once
     // 45 spent; a hold of 10 would make 55 > 50.
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).rejects.toMatchObject({ code: "spend_cap_reached", status: 402 });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).rejects.toMatchObject({ code: "spend_cap_reached" });
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 }),
+    ).rejects.toMatchObject({ code: "spend_cap_reached", status: 402 });
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 }),
+    ).rejects.toMatchObject({ code: "spend_cap_reached" });
     expect((await events(token)).filter((e) => e.kind === "hard_cap")).toHaveLength(1);
     expect((await events(token)).filter((e) => e.kind === "low_balance")).toHaveLength(0); // $2 left: not low
 
     // Raising the cap lets work go on.
     await t.request("PUT", "/v1/billing/limits/ai_credits", { token, body: { hard_cap: null } });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toMatchObject({ amount: 10n });
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 }),
+    ).resolves.toMatchObject({ amount: 10n });
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("paginates transactions newest first with a cursor", async () => {
     const user = await t.account();
     const token = await user.token(["billing:read"]);
-    for (let i = 1; i <= 5; i++) await credit(t.platform.db, { accountId: user.id, pool: "wallet", amount: i, reason: "top_up" });
+    for (let i = 1; i <= 5; i++)
+      await credit(t.platform.db, { accountId: user.id, pool: "wallet", amount: i, reason: "top_up" });
     const seen: number[] = [];
     let cursor: string | null = null;
     for (let page = 0; page < 5; page++) {
-      const res = await t.request("GET", `/v1/billing/transactions?pool=wallet&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token });
+      const res = await t.request(
+        "GET",
+        `/v1/billing/transactions?pool=wallet&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { token },
+      );
       const body = res.body as { transactions: { amount: { micros: number } }[]; next_cursor: string | null };
       seen.push(...body.transactions.map((x) => x.amount.micros));
       cursor = body.next_cursor;
@@ -130,7 +182,9 @@ describe("happy paths", () => {
 describe("errors", () => {
   it("an out-of-credit hold is 402 payment_required naming what is spendable", async () => {
     const user = await t.account();
-    await expect(t.platform.meter.hold({ accountId: user.id, model: "claude-sonnet-4-5", inputTokens: 10, maxOutputTokens: 10 })).rejects.toMatchObject({
+    await expect(
+      t.platform.meter.hold({ accountId: user.id, model: "claude-sonnet-4-5", inputTokens: 10, maxOutputTokens: 10 }),
+    ).rejects.toMatchObject({
       code: "payment_required",
       status: 402,
     });
@@ -145,12 +199,20 @@ describe("errors", () => {
     const pool = await t.request("PUT", "/v1/billing/limits/gold", { token, body: { hard_cap: 5 } });
     expect(pool.status).toBe(400);
     expect(JSON.stringify(pool.body)).toContain("pool");
-    const limits = (await t.request("GET", "/v1/billing/limits", { token })).body as { limits: { hard_cap: unknown }[] };
+    const limits = (await t.request("GET", "/v1/billing/limits", { token })).body as {
+      limits: { hard_cap: unknown }[];
+    };
     expect(limits.limits.every((l) => l.hard_cap === null)).toBe(true);
 
-    const fraction = await t.request("POST", "/v1/admin/credit", { token: adminToken, body: { email: user.email, pool: "wallet", amount_micros: 1.5, reason: "x" } });
+    const fraction = await t.request("POST", "/v1/admin/credit", {
+      token: adminToken,
+      body: { email: user.email, pool: "wallet", amount_micros: 1.5, reason: "x" },
+    });
     expect(fraction.status).toBe(400);
-    const nobody = await t.request("POST", "/v1/admin/credit", { token: adminToken, body: { email: "nobody@example.test", pool: "wallet", amount_micros: 1, reason: "x" } });
+    const nobody = await t.request("POST", "/v1/admin/credit", {
+      token: adminToken,
+      body: { email: "nobody@example.test", pool: "wallet", amount_micros: 1, reason: "x" },
+    });
     expect(nobody.status).toBe(404);
     expect((await balances(await user.token(["billing:read"]))).wallet.balance.micros).toBe(0);
   });
@@ -159,7 +221,10 @@ describe("errors", () => {
 describe("security", () => {
   it("only the operator grants credit: a customer holding every scope gets 403 naming platform:admin", async () => {
     const user = await t.account();
-    const res = await t.request("POST", "/v1/admin/credit", { token: await user.token(["*"]), body: { email: user.email, pool: "wallet", amount_micros: 1_000_000, reason: "free money" } });
+    const res = await t.request("POST", "/v1/admin/credit", {
+      token: await user.token(["*"]),
+      body: { email: user.email, pool: "wallet", amount_micros: 1_000_000, reason: "free money" },
+    });
     expect(res.status).toBe(403);
     expect(JSON.stringify(res.body)).toContain("platform:admin");
     expect((await balances(await user.token(["billing:read"]))).wallet.balance.micros).toBe(0);
@@ -171,7 +236,9 @@ describe("security", () => {
     await credit(t.platform.db, { accountId: a.id, pool: "wallet", amount: 777, reason: "top_up" });
     const tokenB = await b.token(["billing:read"]);
     expect((await balances(tokenB)).wallet.balance.micros).toBe(0);
-    const list = (await t.request("GET", "/v1/billing/transactions?pool=wallet", { token: tokenB })).body as { transactions: unknown[] };
+    const list = (await t.request("GET", "/v1/billing/transactions?pool=wallet", { token: tokenB })).body as {
+      transactions: unknown[];
+    };
     expect(list.transactions).toEqual([]);
   });
 
@@ -181,7 +248,10 @@ describe("security", () => {
     const read = await t.request("GET", "/v1/billing/balances", { token: noBilling });
     expect(read.status).toBe(403);
     expect(JSON.stringify(read.body)).toContain("billing:read");
-    const write = await t.request("PUT", "/v1/billing/limits/wallet", { token: await user.token(["billing:read"]), body: { hard_cap: 1 } });
+    const write = await t.request("PUT", "/v1/billing/limits/wallet", {
+      token: await user.token(["billing:read"]),
+      body: { hard_cap: 1 },
+    });
     expect(write.status).toBe(403);
     expect(JSON.stringify(write.body)).toContain("billing:write");
   });

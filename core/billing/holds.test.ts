@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
-import { placeHold, releaseHold, settleHold, sweepExpiredHolds } from "./holds.ts";
 import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
+import { placeHold, releaseHold, settleHold, sweepExpiredHolds } from "./holds.ts";
 import { credit } from "./ledger.ts";
 
 let t: TestPlatform;
@@ -71,7 +71,12 @@ describe("holds", () => {
     expect(first).toMatchObject({ charged: 250n, shortfall: 0n });
     expect(again).toMatchObject({ charged: 250n, shortfall: 0n });
     expect(await balanceOf(user.id)).toEqual({ balance: 750, held: 0, shortfall: 0 });
-    const debits = await t.platform.db.selectFrom("ledger_entries").selectAll().where("account_id", "=", user.id).where("reason", "=", "ai_usage").execute();
+    const debits = await t.platform.db
+      .selectFrom("ledger_entries")
+      .selectAll()
+      .where("account_id", "=", user.id)
+      .where("reason", "=", "ai_usage")
+      .execute();
     expect(debits).toHaveLength(1);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
@@ -83,25 +88,37 @@ describe("holds", () => {
     expect(s).toMatchObject({ charged: 100n, shortfall: 30n });
     expect(await balanceOf(user.id)).toEqual({ balance: 0, held: 0, shortfall: 30 });
     await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 20, reason: "top_up" });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject({
-      code: "payment_required",
-      details: { shortfall_micros: 10 },
-    });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject(
+      {
+        code: "payment_required",
+        details: { shortfall_micros: 10 },
+      },
+    );
     await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 40, reason: "top_up" });
     expect(await balanceOf(user.id)).toEqual({ balance: 30, held: 0, shortfall: 0 });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 })).resolves.toMatchObject({ amount: 30n });
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 }),
+    ).resolves.toMatchObject({ amount: 30n });
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("the sweeper releases a hold left unsettled past its expiry", async () => {
     const user = await funded(10);
     const hold = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10, ttlSeconds: 60 });
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject({ code: "payment_required" });
+    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 1 })).rejects.toMatchObject(
+      { code: "payment_required" },
+    );
     expect(await sweepExpiredHolds(t.platform.db, new Date(Date.now() + 61_000))).toBeGreaterThanOrEqual(1);
     expect(await balanceOf(user.id)).toMatchObject({ balance: 10, held: 0 });
-    const row = await t.platform.db.selectFrom("holds").select("state").where("id", "=", hold.id).executeTakeFirstOrThrow();
+    const row = await t.platform.db
+      .selectFrom("holds")
+      .select("state")
+      .where("id", "=", hold.id)
+      .executeTakeFirstOrThrow();
     expect(row.state).toBe("expired");
-    await expect(placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 })).resolves.toBeTruthy();
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 }),
+    ).resolves.toBeTruthy();
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 
@@ -114,7 +131,12 @@ describe("holds", () => {
       credit(db, { accountId: user.id, pool: "wallet", amount: 500, reason: "top_up", idempotencyKey: key }),
     ]);
     expect(a.id).toBe(b.id);
-    const row = await db.selectFrom("balances").select("balance").where("account_id", "=", user.id).where("pool", "=", "wallet").executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom("balances")
+      .select("balance")
+      .where("account_id", "=", user.id)
+      .where("pool", "=", "wallet")
+      .executeTakeFirstOrThrow();
     expect(Number(row.balance)).toBe(500);
     await expectLedgerConsistent(db, user.id);
   });

@@ -6,8 +6,8 @@ import { sql } from "kysely";
 import type { Pool } from "../../schema/database.ts";
 import { BosunError, notFound } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
+import { appendEntry, currentPeriod, type LedgerEntry, lockBalance } from "./ledger.ts";
 import { raiseAlerts } from "./limits.ts";
-import { appendEntry, currentPeriod, lockBalance, type LedgerEntry } from "./ledger.ts";
 import { MAX_MICROS, maxMicros, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
 
 export interface Hold {
@@ -37,7 +37,13 @@ const wholeMicros = (v: bigint | number, what: string) => {
 
 export async function placeHold(
   db: DB,
-  h: { accountId: string; pool: Pool; amount: bigint | number; ttlSeconds?: number; metadata?: Record<string, unknown> },
+  h: {
+    accountId: string;
+    pool: Pool;
+    amount: bigint | number;
+    ttlSeconds?: number;
+    metadata?: Record<string, unknown>;
+  },
 ): Promise<Hold> {
   const amount = wholeMicros(h.amount, "a hold");
   if (amount === 0n) throw new Error("a hold is a positive whole number of micro-dollars");
@@ -60,7 +66,15 @@ export async function placeHold(
     if (!row.rows.length) return false;
     await trx
       .insertInto("holds")
-      .values({ id, account_id: h.accountId, pool: h.pool, amount, state: "active", metadata: JSON.stringify(h.metadata ?? {}), expires_at: expiresAt })
+      .values({
+        id,
+        account_id: h.accountId,
+        pool: h.pool,
+        amount,
+        state: "active",
+        metadata: JSON.stringify(h.metadata ?? {}),
+        expires_at: expiresAt,
+      })
       .execute();
     return true;
   });
@@ -70,31 +84,53 @@ export async function placeHold(
 
 /** Why a hold was refused, as the error the caller sees (402). */
 async function refusal(db: DB, accountId: string, pool: Pool, amount: bigint): Promise<BosunError> {
-  const bal = await db.selectFrom("balances").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
-  const limits = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  const bal = await db
+    .selectFrom("balances")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .executeTakeFirst();
+  const limits = await db
+    .selectFrom("spend_limits")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .executeTakeFirst();
   const balance = toMicros(bal?.balance);
   const held = toMicros(bal?.held);
   const spendable = balance - held;
   const shortfall = toMicros(bal?.shortfall);
   if (shortfall > 0n) {
-    return new BosunError("payment_required", `an unpaid shortfall of ${usdText(shortfall)} blocks metered work; add credit`, { pool, shortfall_micros: microsNumber(shortfall) });
+    return new BosunError(
+      "payment_required",
+      `an unpaid shortfall of ${usdText(shortfall)} blocks metered work; add credit`,
+      { pool, shortfall_micros: microsNumber(shortfall) },
+    );
   }
   const spent = bal?.period === currentPeriod() ? toMicros(bal.period_spend) : 0n;
   if (limits?.hard_cap != null && spent + held + amount > toMicros(limits.hard_cap)) {
     await raiseAlerts(db, accountId, pool, { spendHitHardCap: true });
-    return new BosunError("spend_cap_reached", `the monthly hard cap of ${usdText(toMicros(limits.hard_cap))} is reached`, {
-      pool,
-      hard_cap_micros: microsNumber(limits.hard_cap),
-      period_spend_micros: microsNumber(spent),
-    });
+    return new BosunError(
+      "spend_cap_reached",
+      `the monthly hard cap of ${usdText(toMicros(limits.hard_cap))} is reached`,
+      {
+        pool,
+        hard_cap_micros: microsNumber(limits.hard_cap),
+        period_spend_micros: microsNumber(spent),
+      },
+    );
   }
   // The amount asked for is the one figure here not bounded by a balance: past 2^53 it is given as a string.
   const required = amount <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(amount) : String(amount);
-  return new BosunError("payment_required", `not enough ${pool === "ai_credits" ? "AI credit" : "wallet balance"}: ${usdText(spendable)} spendable, ${usdText(amount)} needed`, {
-    pool,
-    spendable_micros: microsNumber(spendable),
-    required_micros: required,
-  });
+  return new BosunError(
+    "payment_required",
+    `not enough ${pool === "ai_credits" ? "AI credit" : "wallet balance"}: ${usdText(spendable)} spendable, ${usdText(amount)} needed`,
+    {
+      pool,
+      spendable_micros: microsNumber(spendable),
+      required_micros: required,
+    },
+  );
 }
 
 /** Charges the actual cost against a hold. Idempotent per hold: a retried settle returns the first result. */
@@ -117,7 +153,13 @@ export async function settleHold(
       const charged = toMicros(hold.charged);
       return {
         fresh: false,
-        settlement: { holdId, cost: meta.cost != null ? toMicros(meta.cost) : charged, charged, shortfall: toMicros(meta.shortfall ?? 0), entry: null },
+        settlement: {
+          holdId,
+          cost: meta.cost != null ? toMicros(meta.cost) : charged,
+          charged,
+          shortfall: toMicros(meta.shortfall ?? 0),
+          entry: null,
+        },
         pool: hold.pool,
         accountId: hold.account_id,
       };
@@ -149,7 +191,13 @@ export async function settleHold(
       balanceAfter: balance,
       reason: s.reason ?? "ai_usage",
       // Bounded amounts, so safe JSON numbers.
-      metadata: { ...(hold.metadata as Record<string, unknown>), ...s.metadata, hold_id: holdId, cost: microsNumber(cost), shortfall: microsNumber(shortfall) },
+      metadata: {
+        ...(hold.metadata as Record<string, unknown>),
+        ...s.metadata,
+        hold_id: holdId,
+        cost: microsNumber(cost),
+        shortfall: microsNumber(shortfall),
+      },
       idempotencyKey: `hold:${holdId}`,
     });
     await trx
@@ -157,14 +205,23 @@ export async function settleHold(
       .set({ state: "settled", charged, ledger_entry_id: entry.id, closed_at: new Date() })
       .where("id", "=", holdId)
       .execute();
-    return { fresh: true, settlement: { holdId, cost, charged, shortfall, entry }, pool: hold.pool, accountId: hold.account_id };
+    return {
+      fresh: true,
+      settlement: { holdId, cost, charged, shortfall, entry },
+      pool: hold.pool,
+      accountId: hold.account_id,
+    };
   });
   if (result.fresh) await raiseAlerts(db, result.accountId, result.pool, {});
   return result.settlement;
 }
 
 /** Gives a hold's reservation back (the call failed or was never made). A closed hold is left as it is. */
-export async function releaseHold(db: DB, holdId: string, state: "released" | "expired" = "released"): Promise<boolean> {
+export async function releaseHold(
+  db: DB,
+  holdId: string,
+  state: "released" | "expired" = "released",
+): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const hold = await trx.selectFrom("holds").selectAll().where("id", "=", holdId).forUpdate().executeTakeFirst();
     if (!hold) throw notFound("hold", holdId);

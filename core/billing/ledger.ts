@@ -61,7 +61,15 @@ export async function lockBalance(trx: Trx, accountId: string, pool: Pool) {
 
 export async function appendEntry(
   trx: Trx,
-  e: { accountId: string; pool: Pool; amount: bigint; balanceAfter: bigint; reason: string; metadata?: Record<string, unknown>; idempotencyKey?: string | null },
+  e: {
+    accountId: string;
+    pool: Pool;
+    amount: bigint;
+    balanceAfter: bigint;
+    reason: string;
+    metadata?: Record<string, unknown>;
+    idempotencyKey?: string | null;
+  },
 ): Promise<LedgerEntry> {
   const row = await trx
     .insertInto("ledger_entries")
@@ -89,7 +97,6 @@ async function findByKey(db: DB | Trx, accountId: string, pool: Pool, key: strin
     .executeTakeFirst();
   return row ? toEntry(row) : null;
 }
-
 
 type Credit = {
   accountId: string;
@@ -132,7 +139,8 @@ export async function creditIn(trx: Trx, c: Credit): Promise<LedgerEntry> {
   const bal = await lockBalance(trx, c.accountId, c.pool);
   // Checked under the row lock, so two concurrent credits cannot both pass.
   if (bal.balance + amount > MAX_MICROS) throw boundExceeded(field, `the ${c.pool} balance after this credit`);
-  if ((await creditedTotal(trx, c.accountId, c.pool)) + amount > MAX_MICROS) throw boundExceeded(field, `the total ever credited to ${c.pool}`);
+  if ((await creditedTotal(trx, c.accountId, c.pool)) + amount > MAX_MICROS)
+    throw boundExceeded(field, `the total ever credited to ${c.pool}`);
   let balance = bal.balance + amount;
   const entry = await appendEntry(trx, { ...c, amount, balanceAfter: balance });
   const repay = minMicros(bal.shortfall, amount);
@@ -191,12 +199,22 @@ export async function ledgerMismatches(db: DB, accountId?: string) {
   // as decimal strings, so a report can be JSON.
   return rows
     .filter((r) => toMicros(r.balance) !== toMicros(r.total ?? "0"))
-    .map((r) => ({ account_id: r.account_id, pool: r.pool, balance: String(r.balance), ledger_sum: String(r.total ?? "0") }));
+    .map((r) => ({
+      account_id: r.account_id,
+      pool: r.pool,
+      balance: String(r.balance),
+      ledger_sum: String(r.total ?? "0"),
+    }));
 }
 
 /** Balance minus what running work holds; 0 for an account that never had this pool. */
 export async function spendableMicros(db: DB, accountId: string, pool: Pool): Promise<bigint> {
-  const row = await db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  const row = await db
+    .selectFrom("balances")
+    .select(["balance", "held", "shortfall"])
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .executeTakeFirst();
   if (!row || toMicros(row.shortfall) > 0n) return 0n;
   return toMicros(row.balance) - toMicros(row.held);
 }

@@ -3,18 +3,28 @@
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
 import { iso, Timestamp } from "../kernel/common.ts";
+import { type DB, defineOperation } from "../kernel/operation.ts";
 import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
-import { defineOperation, type DB } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
-import { Micros, microsNumber, money, Money, PoolName, toMicros } from "./money.ts";
+import { Micros, Money, microsNumber, money, PoolName, toMicros } from "./money.ts";
 
 type Kind = "low_balance" | "soft_cap" | "hard_cap";
 
 /** Raises the alerts an account's current state calls for, once per window (the month). */
 export async function raiseAlerts(db: DB, accountId: string, pool: Pool, opts: { spendHitHardCap?: boolean }) {
-  const limits = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  const limits = await db
+    .selectFrom("spend_limits")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .executeTakeFirst();
   if (!limits) return;
-  const bal = await db.selectFrom("balances").selectAll().where("account_id", "=", accountId).where("pool", "=", pool).executeTakeFirst();
+  const bal = await db
+    .selectFrom("balances")
+    .selectAll()
+    .where("account_id", "=", accountId)
+    .where("pool", "=", pool)
+    .executeTakeFirst();
   if (!bal) return;
   const window = currentPeriod();
   const spent = bal.period === window ? toMicros(bal.period_spend) : 0n;
@@ -22,13 +32,22 @@ export async function raiseAlerts(db: DB, accountId: string, pool: Pool, opts: {
   const due: [Kind, Record<string, unknown>][] = [];
   // Compared as bigint; the event details are bounded amounts, so JSON numbers.
   if (limits.low_balance_alert != null && spendable < toMicros(limits.low_balance_alert)) {
-    due.push(["low_balance", { spendable_micros: microsNumber(spendable), threshold_micros: microsNumber(limits.low_balance_alert) }]);
+    due.push([
+      "low_balance",
+      { spendable_micros: microsNumber(spendable), threshold_micros: microsNumber(limits.low_balance_alert) },
+    ]);
   }
   if (limits.soft_cap != null && spent >= toMicros(limits.soft_cap)) {
-    due.push(["soft_cap", { period_spend_micros: microsNumber(spent), soft_cap_micros: microsNumber(limits.soft_cap) }]);
+    due.push([
+      "soft_cap",
+      { period_spend_micros: microsNumber(spent), soft_cap_micros: microsNumber(limits.soft_cap) },
+    ]);
   }
   if (limits.hard_cap != null && (opts.spendHitHardCap || spent >= toMicros(limits.hard_cap))) {
-    due.push(["hard_cap", { period_spend_micros: microsNumber(spent), hard_cap_micros: microsNumber(limits.hard_cap) }]);
+    due.push([
+      "hard_cap",
+      { period_spend_micros: microsNumber(spent), hard_cap_micros: microsNumber(limits.hard_cap) },
+    ]);
   }
   for (const [kind, detail] of due) {
     await db
@@ -54,7 +73,12 @@ async function readLimits(db: DB, accountId: string) {
   const rows = await db.selectFrom("spend_limits").selectAll().where("account_id", "=", accountId).execute();
   return (["wallet", "ai_credits"] as Pool[]).map((pool) => {
     const r = rows.find((x) => x.pool === pool);
-    return { pool, low_balance_alert: orNull(r?.low_balance_alert), soft_cap: orNull(r?.soft_cap), hard_cap: orNull(r?.hard_cap) };
+    return {
+      pool,
+      low_balance_alert: orNull(r?.low_balance_alert),
+      soft_cap: orNull(r?.soft_cap),
+      hard_cap: orNull(r?.hard_cap),
+    };
   });
 }
 
@@ -102,7 +126,11 @@ export const updateSpendLimits = defineOperation({
       .insertInto("spend_limits")
       .values({ account_id: accountId, pool, ...set })
       // Nothing to change (every field omitted): `do update set` with no columns is not SQL.
-      .onConflict((oc) => (Object.keys(set).length ? oc.columns(["account_id", "pool"]).doUpdateSet(set) : oc.columns(["account_id", "pool"]).doNothing()))
+      .onConflict((oc) =>
+        Object.keys(set).length
+          ? oc.columns(["account_id", "pool"]).doUpdateSet(set)
+          : oc.columns(["account_id", "pool"]).doNothing(),
+      )
       .execute();
     return (await readLimits(ctx.db, accountId)).find((l) => l.pool === pool)!;
   },
@@ -119,7 +147,16 @@ export const listBillingEvents = defineOperation({
   http: { method: "get", path: "/billing/events" },
   input: z.object({ limit: Limit, cursor: IdCursor }),
   output: z.object({
-    events: z.array(z.object({ id: z.string(), pool: PoolName, kind: z.string(), window: z.string(), detail: z.record(z.string(), z.unknown()), created_at: Timestamp })),
+    events: z.array(
+      z.object({
+        id: z.string(),
+        pool: PoolName,
+        kind: z.string(),
+        window: z.string(),
+        detail: z.record(z.string(), z.unknown()),
+        created_at: Timestamp,
+      }),
+    ),
     next_cursor: z.string().nullable(),
   }),
   handler: async (ctx, input) => {
@@ -132,7 +169,14 @@ export const listBillingEvents = defineOperation({
     if (input.cursor) q = q.where("id", "<", input.cursor);
     const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
     return {
-      events: page.map((e) => ({ id: String(e.id), pool: e.pool, kind: e.kind, window: e.window, detail: e.detail as Record<string, unknown>, created_at: iso(e.created_at) })),
+      events: page.map((e) => ({
+        id: String(e.id),
+        pool: e.pool,
+        kind: e.kind,
+        window: e.window,
+        detail: e.detail as Record<string, unknown>,
+        created_at: iso(e.created_at),
+      })),
       next_cursor,
     };
   },

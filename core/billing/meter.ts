@@ -3,10 +3,10 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../kernel/operation.ts";
+import { type Hold, placeHold, releaseHold, type Settlement, settleHold } from "./holds.ts";
 import { credit } from "./ledger.ts";
 import { maxMicros, toMicros } from "./money.ts";
-import { placeHold, releaseHold, settleHold, type Hold, type Settlement } from "./holds.ts";
-import { costOf, upperBoundOf, type PriceConfig, type TokenUsage } from "./prices.ts";
+import { costOf, type PriceConfig, type TokenUsage, upperBoundOf } from "./prices.ts";
 
 export interface MeteredHold extends Hold {
   model: string;
@@ -19,7 +19,14 @@ export class Meter {
   ) {}
 
   /** Reserves the most the call can cost, from the AI-credit pool. */
-  async hold(h: { accountId: string; model: string; inputTokens: number; maxOutputTokens: number; ttlSeconds?: number; metadata?: Record<string, unknown> }): Promise<MeteredHold> {
+  async hold(h: {
+    accountId: string;
+    model: string;
+    inputTokens: number;
+    maxOutputTokens: number;
+    ttlSeconds?: number;
+    metadata?: Record<string, unknown>;
+  }): Promise<MeteredHold> {
     const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
     const amount = bound > 1n ? bound : 1n;
     await this.coverOperator(h.accountId, amount);
@@ -34,7 +41,11 @@ export class Meter {
   }
 
   /** Charges the actual usage: one ledger row with model, token counts, context and cost. Retrying is safe. */
-  settle(hold: MeteredHold, usage: TokenUsage, context: { conversationId?: string; project?: string; runId?: string } = {}): Promise<Settlement> {
+  settle(
+    hold: MeteredHold,
+    usage: TokenUsage,
+    context: { conversationId?: string; project?: string; runId?: string } = {},
+  ): Promise<Settlement> {
     return settleHold(this.db, hold.id, {
       cost: costOf(this.prices, hold.model, usage),
       reason: "ai_usage",
@@ -59,7 +70,12 @@ export class Meter {
    * set still apply.
    */
   async operatorTopUp(accountId: string, needed: bigint): Promise<void> {
-    const bal = await this.db.selectFrom("balances").select(["balance", "held", "shortfall"]).where("account_id", "=", accountId).where("pool", "=", "ai_credits").executeTakeFirst();
+    const bal = await this.db
+      .selectFrom("balances")
+      .select(["balance", "held", "shortfall"])
+      .where("account_id", "=", accountId)
+      .where("pool", "=", "ai_credits")
+      .executeTakeFirst();
     const spendable = toMicros(bal?.balance) - toMicros(bal?.held);
     // A credit repays an unpaid shortfall first, so it must cover that too.
     const amount = maxMicros(0n, needed - spendable) + toMicros(bal?.shortfall);
@@ -67,7 +83,11 @@ export class Meter {
   }
 
   private async coverOperator(accountId: string, amount: bigint): Promise<void> {
-    const row = await this.db.selectFrom("accounts").select("is_operator").where("id", "=", accountId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("accounts")
+      .select("is_operator")
+      .where("id", "=", accountId)
+      .executeTakeFirst();
     if (row?.is_operator) await this.operatorTopUp(accountId, amount);
   }
 

@@ -46,7 +46,9 @@ export function usdText(v: bigint): string {
 /** A 400 naming the field whose amount would take a balance or total past MAX_MICROS. Thrown before anything
  * is written (inside the transaction, so it also rolls back whatever the caller did first). */
 export const boundExceeded = (field: string, what: string) =>
-  validationError([{ path: field, message: `${what} would exceed the bound of ${MAX_MICROS} micro-dollars ($1,000,000,000)` }]);
+  validationError([
+    { path: field, message: `${what} would exceed the bound of ${MAX_MICROS} micro-dollars ($1,000,000,000)` },
+  ]);
 
 export const Money = z
   .object({
@@ -55,9 +57,14 @@ export const Money = z
       .int()
       .min(-MAX_MICROS_NUMBER * 2)
       .max(MAX_MICROS_NUMBER * 2)
-      .meta({ description: "Exact amount in micro-dollars (1e-6 USD): a JSON integer, always within ±2^53 (amounts are bounded)" }),
+      .meta({
+        description:
+          "Exact amount in micro-dollars (1e-6 USD): a JSON integer, always within ±2^53 (amounts are bounded)",
+      }),
     cents: z.number().int().meta({ description: "Whole cents, rounded toward zero" }),
-    dollars: z.string().meta({ description: "For people, e.g. \"12.34\" (exact, rounded toward zero)", example: "12.34" }),
+    dollars: z
+      .string()
+      .meta({ description: 'For people, e.g. "12.34" (exact, rounded toward zero)', example: "12.34" }),
   })
   .meta({ id: "Money" });
 

@@ -16,7 +16,12 @@ describe("the operator's own AI use", () => {
   it("is held, charged and shown in usage with no credit at all; balance still equals the ledger", async () => {
     const meter = t.platform.meter;
     for (let i = 0; i < 3; i++) {
-      const hold = await meter.hold({ accountId: t.operator.id, model: "claude-sonnet-5-5", inputTokens: 2000, maxOutputTokens: 1000 });
+      const hold = await meter.hold({
+        accountId: t.operator.id,
+        model: "claude-sonnet-5-5",
+        inputTokens: 2000,
+        maxOutputTokens: 1000,
+      });
       const settled = await meter.settle(hold, { inputTokens: 2000, outputTokens: 400 }, { project: "ops" });
       expect(settled.shortfall).toBe(0n);
       expect(settled.charged).toBeGreaterThan(0);
@@ -32,15 +37,33 @@ describe("the operator's own AI use", () => {
 
   it("can start the agent on their own project with no credit; a customer with none gets 402", async () => {
     const token = await t.operator.token(["*", ADMIN_SCOPE]);
-    expect((await t.request("POST", "/v1/projects", { token, body: { slug: "op-site", name: "Op", kind: "site" } })).status).toBe(201);
-    const chat = await t.request("POST", "/v1/projects/op-site/agent/conversations", { token, body: { message: "Make a home page" } });
+    expect(
+      (await t.request("POST", "/v1/projects", { token, body: { slug: "op-site", name: "Op", kind: "site" } })).status,
+    ).toBe(201);
+    const chat = await t.request("POST", "/v1/projects/op-site/agent/conversations", {
+      token,
+      body: { message: "Make a home page" },
+    });
     expect(chat.status, JSON.stringify(chat.body)).toBe(201);
 
     const customer = await t.account();
     const ct = await customer.token(["*"]);
-    expect((await t.request("POST", "/v1/projects", { token: ct, body: { slug: "cust-site", name: "C", kind: "site" } })).status).toBe(201);
-    const refused = await t.request("POST", "/v1/projects/cust-site/agent/conversations", { token: ct, body: { message: "Make a home page" } });
+    expect(
+      (await t.request("POST", "/v1/projects", { token: ct, body: { slug: "cust-site", name: "C", kind: "site" } }))
+        .status,
+    ).toBe(201);
+    const refused = await t.request("POST", "/v1/projects/cust-site/agent/conversations", {
+      token: ct,
+      body: { message: "Make a home page" },
+    });
     expect(refused.status).toBe(402);
-    await expect(t.platform.meter.hold({ accountId: customer.id, model: "claude-sonnet-5-5", inputTokens: 10, maxOutputTokens: 10 })).rejects.toMatchObject({ code: "payment_required" });
+    await expect(
+      t.platform.meter.hold({
+        accountId: customer.id,
+        model: "claude-sonnet-5-5",
+        inputTokens: 10,
+        maxOutputTokens: 10,
+      }),
+    ).rejects.toMatchObject({ code: "payment_required" });
   });
 });

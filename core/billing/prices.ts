@@ -25,7 +25,8 @@ export interface TokenUsage {
 const usd = (dollarsPerMillion: number) => {
   const micros = Math.round(dollarsPerMillion * 1_000_000);
   // A price is exact integer micro-dollars (per million tokens): no NaN, infinity or negative price reaches the bigint math.
-  if (!Number.isSafeInteger(micros) || micros < 0) throw new Error(`a model price must be USD per million tokens ≥ 0, not ${dollarsPerMillion}`);
+  if (!Number.isSafeInteger(micros) || micros < 0)
+    throw new Error(`a model price must be USD per million tokens ≥ 0, not ${dollarsPerMillion}`);
   return micros;
 };
 const price = (input: number, output: number, cacheWrite: number, cacheRead: number): ModelPrice => ({
@@ -82,7 +83,8 @@ export interface PriceConfig {
 }
 
 type PriceInput = { input: number; output: number; cache_write?: number; cache_read?: number };
-const fromUsd = (p: PriceInput): ModelPrice => price(p.input, p.output, p.cache_write ?? p.input, p.cache_read ?? p.input);
+const fromUsd = (p: PriceInput): ModelPrice =>
+  price(p.input, p.output, p.cache_write ?? p.input, p.cache_read ?? p.input);
 
 /** BOSUN_MODEL_PRICES (JSON: model → {input, output, cache_write?, cache_read?} in USD per million tokens)
  * extends or overrides the defaults; BOSUN_PRICE_MARGIN is a fraction (0.2 = 20%); BOSUN_DEFAULT_MODEL_PRICE
@@ -108,14 +110,19 @@ export function priceOf(config: PriceConfig, model: string): ModelPrice {
     .sort((a, b) => b.length - a.length)[0];
   if (prefix) return config.prices[prefix]!;
   if (config.defaultPrice) return config.defaultPrice;
-  throw new BosunError("not_supported", `no price is configured for model '${model}'; set BOSUN_MODEL_PRICES or BOSUN_DEFAULT_MODEL_PRICE`, {
-    model,
-  });
+  throw new BosunError(
+    "not_supported",
+    `no price is configured for model '${model}'; set BOSUN_MODEL_PRICES or BOSUN_DEFAULT_MODEL_PRICE`,
+    {
+      model,
+    },
+  );
 }
 
 /** A token count from a provider's usage: a whole number ≥ 0 (anything else is the provider's error, not a price). */
 function tokenCount(n: number): bigint {
-  if (!Number.isSafeInteger(n) || n < 0) throw new BosunError("model_error", `the model provider reported an invalid token count: ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new BosunError("model_error", `the model provider reported an invalid token count: ${n}`);
   return BigInt(n);
 }
 

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { z } from "zod";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { currentPeriod } from "./ledger.ts";
-import { money, Money, toMicros } from "./money.ts";
+import { Money, money, toMicros } from "./money.ts";
 
 const Breakdown = z.array(z.object({ key: z.string(), spend: Money }));
 
@@ -54,7 +54,8 @@ export const getUsage = defineOperation({
     };
     // Sums are numeric in SQL and bigint here, exact; shown as Money (bounded: spend never exceeds what was
     // credited, and credits are bounded per pool).
-    const shown = (rows: { key: string; micros: bigint }[]) => rows.map((r) => ({ key: r.key, spend: money(r.micros) }));
+    const shown = (rows: { key: string; micros: bigint }[]) =>
+      rows.map((r) => ({ key: r.key, spend: money(r.micros) }));
     const byPool = await group(sql<string>`pool`);
     const day = 86_400_000;
     const week = await since(7 * day);

@@ -1,8 +1,8 @@
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
 import { loadConfig } from "../config.ts";
 import { createAccount } from "./accounts.ts";
-import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
 
 let t: TestPlatform;
 /** Registration closed, three auth attempts a minute, client IP from X-Forwarded-For. */
@@ -26,7 +26,10 @@ async function enableTotp(user: TestAccount) {
   const setup = await t.request("POST", "/v1/me/totp/setup", { token });
   expect(setup.status).toBe(200);
   const secret: string = setup.body.secret;
-  const confirmed = await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await generate({ secret }) } });
+  const confirmed = await t.request("POST", "/v1/me/totp/confirm", {
+    token,
+    body: { code: await generate({ secret }) },
+  });
   expect(confirmed.status).toBe(200);
   return { secret, backupCodes: confirmed.body.backup_codes as string[] };
 }
@@ -42,7 +45,11 @@ describe("register", () => {
     });
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe("forbidden");
-    const row = await strict.platform.db.selectFrom("accounts").select("id").where("email", "=", "closed@example.test").executeTakeFirst();
+    const row = await strict.platform.db
+      .selectFrom("accounts")
+      .select("id")
+      .where("email", "=", "closed@example.test")
+      .executeTakeFirst();
     expect(row).toBeUndefined();
   });
 
@@ -51,9 +58,18 @@ describe("register", () => {
       body: { email: "New.Person@Example.TEST", name: "New Person", password: "correct horse battery" },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ email: "new.person@example.test", name: "New Person", is_operator: false, totp_enabled: false });
+    expect(res.body).toMatchObject({
+      email: "new.person@example.test",
+      name: "New Person",
+      is_operator: false,
+      totp_enabled: false,
+    });
     expect(JSON.stringify(res.body)).not.toContain("correct horse battery");
-    const row = await t.platform.db.selectFrom("accounts").selectAll().where("id", "=", res.body.id).executeTakeFirstOrThrow();
+    const row = await t.platform.db
+      .selectFrom("accounts")
+      .selectAll()
+      .where("id", "=", res.body.id)
+      .executeTakeFirstOrThrow();
     expect(row.password_hash).not.toContain("correct horse battery");
     expect(row.password_hash).toMatch(/^scrypt\$/);
     // The new account can log in.
@@ -66,7 +82,11 @@ describe("register", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.error.message).toContain("is_operator");
-    const row = await t.platform.db.selectFrom("accounts").select("id").where("email", "=", "sneaky@example.test").executeTakeFirst();
+    const row = await t.platform.db
+      .selectFrom("accounts")
+      .select("id")
+      .where("email", "=", "sneaky@example.test")
+      .executeTakeFirst();
     expect(row).toBeUndefined();
   });
 
@@ -76,12 +96,18 @@ describe("register", () => {
     const again = await t.request("POST", "/v1/auth/register", { body: { ...body, email: "TWICE@example.test" } });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("conflict");
-    const rows = await t.platform.db.selectFrom("accounts").select("id").where("email", "=", "twice@example.test").execute();
+    const rows = await t.platform.db
+      .selectFrom("accounts")
+      .select("id")
+      .where("email", "=", "twice@example.test")
+      .execute();
     expect(rows).toHaveLength(1);
   });
 
   it("answers 400 naming password when it is too short", async () => {
-    const res = await t.request("POST", "/v1/auth/register", { body: { email: "short@example.test", name: "Short", password: "123456789" } });
+    const res = await t.request("POST", "/v1/auth/register", {
+      body: { email: "short@example.test", name: "Short", password: "123456789" },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("validation_error");
     expect(res.body.error.issues.map((i: { path: string }) => i.path)).toEqual(["password"]);
@@ -110,7 +136,9 @@ describe("login", () => {
     for (const email of ["boss@example.test", "Boss@Example.TEST"]) {
       expect((await login(t, { email, password: "the boss password" })).status, email).toBe(200);
     }
-    const taken = await t.request("POST", "/v1/auth/register", { body: { email: "boss@example.test", name: "Other", password: "long enough password" } });
+    const taken = await t.request("POST", "/v1/auth/register", {
+      body: { email: "boss@example.test", name: "Other", password: "long enough password" },
+    });
     expect(taken.status).toBe(409);
   });
 
@@ -158,9 +186,17 @@ describe("login", () => {
     const backupAgain = await login(t, { email: user.email, password: user.password, totp_code: backupCodes[3]! });
     expect(backupAgain.status).toBe(401);
     // Backup codes are forgiving about case and separators, and each other one still works.
-    const other = await login(t, { email: user.email, password: user.password, totp_code: ` ${backupCodes[4]!.toUpperCase()} ` });
+    const other = await login(t, {
+      email: user.email,
+      password: user.password,
+      totp_code: ` ${backupCodes[4]!.toUpperCase()} `,
+    });
     expect(other.status).toBe(200);
-    const row = await t.platform.db.selectFrom("accounts").select("totp_backup_hashes").where("id", "=", user.id).executeTakeFirstOrThrow();
+    const row = await t.platform.db
+      .selectFrom("accounts")
+      .select("totp_backup_hashes")
+      .where("id", "=", user.id)
+      .executeTakeFirstOrThrow();
     expect(row.totp_backup_hashes).toHaveLength(backupCodes.length - 2);
   });
 
@@ -254,7 +290,11 @@ describe("login rate limit", () => {
     const operator = strict.operator;
     expect((await login(strict, { email: operator.email, password: operator.password }, ip)).status).toBe(429);
     // ...while another address is not affected.
-    const elsewhere = await login(strict, { email: operator.email, password: operator.password }, { "X-Forwarded-For": "198.51.100.8" });
+    const elsewhere = await login(
+      strict,
+      { email: operator.email, password: operator.password },
+      { "X-Forwarded-For": "198.51.100.8" },
+    );
     expect(elsewhere.status).toBe(200);
   });
 });

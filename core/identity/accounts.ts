@@ -1,20 +1,24 @@
 // Accounts: the platform's customers (and the operator, created on first start). Register, log in, me.
 import crypto from "node:crypto";
 import { z } from "zod";
+import { creditIn } from "../billing/ledger.ts";
 import { Email, iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
+import { type DB, defineOperation } from "../kernel/operation.ts";
 import { pageOf } from "../kernel/pagination.ts";
-import { creditIn } from "../billing/ledger.ts";
-import { defineOperation, type DB } from "../kernel/operation.ts";
+import type { Platform } from "../platform.ts";
+import { type Delivery, deliverLink, issueLinkToken } from "./one-time.ts";
 import { DUMMY_HASH, hashPassword, Password, verifyPassword } from "./passwords.ts";
 import { checkSecondFactor } from "./totp.ts";
-import type { Platform } from "../platform.ts";
-import { deliverLink, issueLinkToken, type Delivery } from "./one-time.ts";
 
 /** Emails a verification link; without SMTP nothing is sent (the person must not verify with a link they hand themselves). */
 export async function sendVerification(platform: Platform, account: { id: string; email: string }): Promise<Delivery> {
   if (!platform.mail.configured) return { emailed: false, link: null };
-  const { token, expiresAt } = await issueLinkToken(platform.db, { purpose: "verify_email", email: account.email, accountId: account.id });
+  const { token, expiresAt } = await issueLinkToken(platform.db, {
+    purpose: "verify_email",
+    email: account.email,
+    accountId: account.id,
+  });
   return deliverLink(platform, {
     to: account.email,
     purpose: "verify_email",
@@ -32,13 +36,21 @@ export const AccountView = z
     name: z.string(),
     is_operator: z.boolean(),
     totp_enabled: z.boolean(),
-    email_verified: z.boolean().meta({ description: "The owner followed a link sent to this address; trial credit waits for it" }),
+    email_verified: z
+      .boolean()
+      .meta({ description: "The owner followed a link sent to this address; trial credit waits for it" }),
     created_at: Timestamp,
   })
   .meta({ id: "Account" });
 
 type AccountRow = {
-  id: string; email: string; name: string; is_operator: boolean; totp_enabled: boolean; email_verified_at: Date | null; created_at: Date;
+  id: string;
+  email: string;
+  name: string;
+  is_operator: boolean;
+  totp_enabled: boolean;
+  email_verified_at: Date | null;
+  created_at: Date;
 };
 export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
   id: a.id,
@@ -56,7 +68,14 @@ export const accountView = (a: AccountRow): z.input<typeof AccountView> => ({
  */
 export async function createAccount(
   db: DB,
-  input: { email: string; name: string; password: string; isOperator?: boolean; emailVerified?: boolean; trialCreditMicros?: number },
+  input: {
+    email: string;
+    name: string;
+    password: string;
+    isOperator?: boolean;
+    emailVerified?: boolean;
+    trialCreditMicros?: number;
+  },
 ): Promise<AccountRow> {
   const passwordHash = await hashPassword(input.password);
   return db.transaction().execute(async (trx) => {
@@ -76,7 +95,13 @@ export async function createAccount(
       .executeTakeFirst();
     if (!row) throw conflict("an account with this email already exists", { field: "email" });
     if (input.trialCreditMicros && input.emailVerified && !input.isOperator) {
-      await creditIn(trx, { accountId: row.id, pool: "ai_credits", amount: input.trialCreditMicros, reason: "trial", idempotencyKey: "trial" });
+      await creditIn(trx, {
+        accountId: row.id,
+        pool: "ai_credits",
+        amount: input.trialCreditMicros,
+        reason: "trial",
+        idempotencyKey: "trial",
+      });
     }
     return row;
   });
@@ -96,9 +121,17 @@ export async function markEmailVerified(db: DB, accountId: string, trialCreditMi
       .returningAll()
       .executeTakeFirst();
     if (fresh && trialCreditMicros > 0 && !fresh.is_operator) {
-      await creditIn(trx, { accountId, pool: "ai_credits", amount: trialCreditMicros, reason: "trial", idempotencyKey: "trial" });
+      await creditIn(trx, {
+        accountId,
+        pool: "ai_credits",
+        amount: trialCreditMicros,
+        reason: "trial",
+        idempotencyKey: "trial",
+      });
     }
-    return fresh ?? (await trx.selectFrom("accounts").selectAll().where("id", "=", accountId).executeTakeFirstOrThrow());
+    return (
+      fresh ?? (await trx.selectFrom("accounts").selectAll().where("id", "=", accountId).executeTakeFirstOrThrow())
+    );
   });
 }
 
@@ -122,7 +155,9 @@ export const register = defineOperation({
       throw new BosunError("forbidden", "registration is closed on this platform; ask the operator for an account");
     }
     const account = await createAccount(ctx.db, input);
-    await sendVerification(ctx.platform, account).catch((err) => ctx.platform.log.warn({ err: String(err) }, "verification email not sent"));
+    await sendVerification(ctx.platform, account).catch((err) =>
+      ctx.platform.log.warn({ err: String(err) }, "verification email not sent"),
+    );
     return accountView(account);
   },
 });
@@ -160,7 +195,10 @@ export const login = defineOperation({
       if (!input.totp_code) throw unauthorized("a two-factor code is required", { needs_totp: true });
       await checkSecondFactor(ctx, account, input.totp_code);
     }
-    const session = await ctx.platform.auth.issueSession(account, { surface: ctx.principal.surface, clientIp: ctx.principal.clientIp });
+    const session = await ctx.platform.auth.issueSession(account, {
+      surface: ctx.principal.surface,
+      clientIp: ctx.principal.clientIp,
+    });
     return { ...session, account: accountView(account) };
   },
 });
@@ -183,7 +221,11 @@ export const getMe = defineOperation({
   }),
   handler: async (ctx) => {
     const p = ctx.principal;
-    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", p.account.id).executeTakeFirstOrThrow();
+    const account = await ctx.db
+      .selectFrom("accounts")
+      .selectAll()
+      .where("id", "=", p.account.id)
+      .executeTakeFirstOrThrow();
     return {
       account: accountView(account),
       credential: { kind: p.credential.kind, prefix: p.credential.kind === "token" ? p.credential.prefix : null },
@@ -207,7 +249,11 @@ export const listAccounts = defineOperation({
   }),
   output: z.object({ accounts: z.array(AccountView), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    let q = ctx.db.selectFrom("accounts").selectAll().orderBy("email").limit(input.limit + 1);
+    let q = ctx.db
+      .selectFrom("accounts")
+      .selectAll()
+      .orderBy("email")
+      .limit(input.limit + 1);
     if (input.cursor) q = q.where("email", ">", input.cursor);
     const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.email);
     return { accounts: page.map(accountView), next_cursor };

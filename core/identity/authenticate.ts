@@ -8,10 +8,10 @@ import { jwtVerify, SignJWT } from "jose";
 import type { ApiTokenRow, SessionRow } from "../../schema/database.ts";
 import { unauthorized } from "../kernel/errors.ts";
 import type { Principal, Surface } from "../kernel/operation.ts";
+import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
 import type { Platform } from "../platform.ts";
 import { sha256 } from "../secrets.ts";
-import { ADMIN_SCOPE } from "../kernel/scopes.ts";
 
 export const TOKEN_PREFIX = "bsn_";
 const CACHE_TTL_MS = 30_000;
@@ -76,7 +76,8 @@ export class Authenticator {
       .where("id", "=", tokenId)
       .executeTakeFirst();
     if (!row || row.revoked_at) throw unauthorized("this token has been revoked");
-    if (row.expires_at && new Date(row.expires_at).getTime() <= Date.now()) throw unauthorized("this token has expired");
+    if (row.expires_at && new Date(row.expires_at).getTime() <= Date.now())
+      throw unauthorized("this token has expired");
   }
 
   /** Starts a login session: its row first, then the token naming it. */
@@ -89,7 +90,13 @@ export class Authenticator {
     const expiresAt = new Date(Date.now() + ttl * 1000);
     await this.platform.db
       .insertInto("sessions")
-      .values({ id, account_id: account.id, surface: origin.surface, client_ip: origin.clientIp, expires_at: expiresAt })
+      .values({
+        id,
+        account_id: account.id,
+        surface: origin.surface,
+        client_ip: origin.clientIp,
+        expires_at: expiresAt,
+      })
       .execute();
     const token = await new SignJWT({ op: account.is_operator })
       .setProtectedHeader({ alg: "HS256" })
@@ -192,7 +199,8 @@ export class Authenticator {
 
   private assertUsable(row: Pick<ApiTokenRow, "revoked_at" | "expires_at">): void {
     if (row.revoked_at) throw unauthorized("this token has been revoked");
-    if (row.expires_at && new Date(row.expires_at).getTime() <= Date.now()) throw unauthorized("this token has expired");
+    if (row.expires_at && new Date(row.expires_at).getTime() <= Date.now())
+      throw unauthorized("this token has expired");
   }
 
   private touchSession(sessionId: string): void {

@@ -1,10 +1,11 @@
 // First start: an empty database gets its owner account, the platform operator, and an admin token.
-import { readVariable } from "../config.ts";
+
 import crypto from "node:crypto";
+import { readVariable } from "../config.ts";
 import { BosunError } from "../kernel/errors.ts";
 import type { AccountPrincipal } from "../kernel/operation.ts";
-import type { Platform } from "../platform.ts";
 import { ADMIN_SCOPE } from "../kernel/scopes.ts";
+import type { Platform } from "../platform.ts";
 import { createAccount } from "./accounts.ts";
 import { mintToken } from "./tokens.ts";
 
@@ -15,13 +16,22 @@ export interface OwnerBootstrap {
 }
 
 /** Creates the owner when there is no account yet; null when the platform already has one. */
-export async function ensureOwner(platform: Platform, email = readVariable("BOSUN_ADMIN_EMAIL")): Promise<OwnerBootstrap | null> {
+export async function ensureOwner(
+  platform: Platform,
+  email = readVariable("BOSUN_ADMIN_EMAIL"),
+): Promise<OwnerBootstrap | null> {
   const any = await platform.db.selectFrom("accounts").select("id").limit(1).executeTakeFirst();
   if (any) return null;
   const password = crypto.randomBytes(18).toString("base64url");
   let account;
   try {
-    account = await createAccount(platform.db, { email, name: "Platform operator", password, isOperator: true, emailVerified: true });
+    account = await createAccount(platform.db, {
+      email,
+      name: "Platform operator",
+      password,
+      isOperator: true,
+      emailVerified: true,
+    });
   } catch (err) {
     if (err instanceof BosunError && err.code === "conflict") return null; // another process won the race
     throw err;

@@ -7,16 +7,20 @@ import { Email, Timestamp } from "../kernel/common.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope } from "../kernel/scopes.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, sendVerification } from "./accounts.ts";
-import { Password } from "./passwords.ts";
-import { endSessions } from "./sessions.ts";
 import { consumeLinkToken, deliverLink, issueLinkToken } from "./one-time.ts";
-import { hashPassword } from "./passwords.ts";
+import { hashPassword, Password } from "./passwords.ts";
+import { endSessions } from "./sessions.ts";
 
 /** A token from a link (`…#token=bsn_link_…`): the part after `token=`. */
-export const LinkToken = z.string().min(1).max(200).meta({ description: "The token from the link (the part after #token=)" });
+export const LinkToken = z
+  .string()
+  .min(1)
+  .max(200)
+  .meta({ description: "The token from the link (the part after #token=)" });
 
 const LinkOut = z.string().nullable().meta({
-  description: "The one-time link, only when this server sends no email (no BOSUN_SMTP_URL): pass it on to the person yourself",
+  description:
+    "The one-time link, only when this server sends no email (no BOSUN_SMTP_URL): pass it on to the person yourself",
 });
 
 export const createAccountOp = defineOperation({
@@ -36,7 +40,11 @@ export const createAccountOp = defineOperation({
   handler: async (ctx, input) => {
     // A password nobody knows: the account cannot log in until its owner sets one through the link.
     const account = await createAccount(ctx.db, { ...input, password: crypto.randomBytes(32).toString("base64url") });
-    const { token, expiresAt } = await issueLinkToken(ctx.db, { purpose: "set_password", email: account.email, accountId: account.id });
+    const { token, expiresAt } = await issueLinkToken(ctx.db, {
+      purpose: "set_password",
+      email: account.email,
+      accountId: account.id,
+    });
     const delivery = await deliverLink(ctx.platform, {
       to: account.email,
       purpose: "set_password",
@@ -49,7 +57,12 @@ export const createAccountOp = defineOperation({
       await ctx.db.deleteFrom("accounts").where("id", "=", account.id).execute();
       throw err;
     });
-    return { account: accountView(account), emailed: delivery.emailed, set_password_link: delivery.link, expires_at: expiresAt.toISOString() };
+    return {
+      account: accountView(account),
+      emailed: delivery.emailed,
+      set_password_link: delivery.link,
+      expires_at: expiresAt.toISOString(),
+    };
   },
 });
 
@@ -72,20 +85,32 @@ export const setPassword = defineOperation({
   handler: async (ctx, input) => {
     const passwordHash = await hashPassword(input.password);
     const link = await consumeLinkToken(ctx.db, ["set_password", "reset_password"], input.token);
-    await ctx.db.updateTable("accounts").set({ password_hash: passwordHash }).where("id", "=", link.account_id!).execute();
+    await ctx.db
+      .updateTable("accounts")
+      .set({ password_hash: passwordHash })
+      .where("id", "=", link.account_id!)
+      .execute();
     // Whoever knew the old password is logged out everywhere (a reset is how an owner gets an intruder out).
     await endSessions(ctx.platform, link.account_id!, "password_reset");
     // Any other reset link still in the mailbox is spent too.
-    await ctx.db.updateTable("one_time_tokens").set({ used_at: new Date() }).where("account_id", "=", link.account_id!)
-      .where("purpose", "in", ["set_password", "reset_password"]).where("used_at", "is", null).execute();
-    return { account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)) };
+    await ctx.db
+      .updateTable("one_time_tokens")
+      .set({ used_at: new Date() })
+      .where("account_id", "=", link.account_id!)
+      .where("purpose", "in", ["set_password", "reset_password"])
+      .where("used_at", "is", null)
+      .execute();
+    return {
+      account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)),
+    };
   },
 });
 
 export const verifyEmail = defineOperation({
   id: "verify_email",
   summary: "Verify an email address with a one-time link",
-  description: "Completes the link sent by register or send_email_verification. The first verification grants the trial AI credit.",
+  description:
+    "Completes the link sent by register or send_email_verification. The first verification grants the trial AI credit.",
   tags: ["identity"],
   public: true,
   // Acts on one account (the link's); a credential restricted to projects has no business here.
@@ -98,7 +123,9 @@ export const verifyEmail = defineOperation({
   output: z.object({ account: AccountView }),
   handler: async (ctx, input) => {
     const link = await consumeLinkToken(ctx.db, ["verify_email"], input.token);
-    return { account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)) };
+    return {
+      account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)),
+    };
   },
 });
 
@@ -118,7 +145,11 @@ export const sendEmailVerification = defineOperation({
   input: z.object({}),
   output: z.object({ already_verified: z.boolean(), emailed: z.boolean() }),
   handler: async (ctx) => {
-    const account = await ctx.db.selectFrom("accounts").selectAll().where("id", "=", ctx.principal.account.id).executeTakeFirstOrThrow();
+    const account = await ctx.db
+      .selectFrom("accounts")
+      .selectAll()
+      .where("id", "=", ctx.principal.account.id)
+      .executeTakeFirstOrThrow();
     if (account.email_verified_at) return { already_verified: true, emailed: false };
     // Without SMTP nothing is sent (emailed: false), and the link is never handed to the account itself.
     const sent = await sendVerification(ctx.platform, account);
@@ -146,17 +177,31 @@ export const requestPasswordReset = defineOperation({
   handler: async (ctx, input) => {
     // The operator's full-power credential only: a narrower token of the operator's must not mint reset links.
     const p = ctx.principal;
-    const forOperator = !!p.account?.isOperator && hasScope(p.scopes, ADMIN_SCOPE) && p.projects === null && !ctx.platform.mail.configured;
-    const account = await ctx.db.selectFrom("accounts").select(["id", "email"]).where("email", "=", input.email).executeTakeFirst();
-    if (!account || (!ctx.platform.mail.configured && !forOperator)) return { accepted: true as const, reset_link: null };
-    const { token, expiresAt } = await issueLinkToken(ctx.db, { purpose: "reset_password", email: account.email, accountId: account.id });
+    const forOperator =
+      !!p.account?.isOperator &&
+      hasScope(p.scopes, ADMIN_SCOPE) &&
+      p.projects === null &&
+      !ctx.platform.mail.configured;
+    const account = await ctx.db
+      .selectFrom("accounts")
+      .select(["id", "email"])
+      .where("email", "=", input.email)
+      .executeTakeFirst();
+    if (!account || (!ctx.platform.mail.configured && !forOperator))
+      return { accepted: true as const, reset_link: null };
+    const { token, expiresAt } = await issueLinkToken(ctx.db, {
+      purpose: "reset_password",
+      email: account.email,
+      accountId: account.id,
+    });
     const send = deliverLink(ctx.platform, {
       to: account.email,
       purpose: "reset_password",
       token,
       expiresAt,
       subject: "Reset your Bosun password",
-      intro: "Someone (hopefully you) asked to reset the password of your Bosun account. Follow this link to choose a new one:",
+      intro:
+        "Someone (hopefully you) asked to reset the password of your Bosun account. Follow this link to choose a new one:",
     });
     if (forOperator) return { accepted: true as const, reset_link: (await send).link };
     // Not awaited: how long the mail server takes must not tell a stranger whether the address has an account.
@@ -165,4 +210,10 @@ export const requestPasswordReset = defineOperation({
   },
 });
 
-export const onboardingOperations = [createAccountOp, setPassword, verifyEmail, sendEmailVerification, requestPasswordReset];
+export const onboardingOperations = [
+  createAccountOp,
+  setPassword,
+  verifyEmail,
+  sendEmailVerification,
+  requestPasswordReset,
+];

@@ -32,7 +32,11 @@ export async function issueLinkToken(
   const token = PREFIX + crypto.randomBytes(32).toString("base64url");
   const expiresAt = new Date(Date.now() + ONE_TIME_TTL_MS[t.purpose]);
   await db.transaction().execute(async (trx) => {
-    let spend = trx.updateTable("one_time_tokens").set({ used_at: new Date() }).where("purpose", "=", t.purpose).where("used_at", "is", null);
+    let spend = trx
+      .updateTable("one_time_tokens")
+      .set({ used_at: new Date() })
+      .where("purpose", "=", t.purpose)
+      .where("used_at", "is", null);
     if (t.invitationId) spend = spend.where("invitation_id", "=", t.invitationId);
     else if (t.accountId) spend = spend.where("account_id", "=", t.accountId);
     if (t.invitationId || t.accountId) await spend.execute();

@@ -10,8 +10,13 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-async function login(user: { email: string; password: string }, totp_code?: string): Promise<{ token: string; id: string }> {
-  const res = await t.request("POST", "/v1/auth/login", { body: { email: user.email, password: user.password, ...(totp_code ? { totp_code } : {}) } });
+async function login(
+  user: { email: string; password: string },
+  totp_code?: string,
+): Promise<{ token: string; id: string }> {
+  const res = await t.request("POST", "/v1/auth/login", {
+    body: { email: user.email, password: user.password, ...(totp_code ? { totp_code } : {}) },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return { token: res.body.token, id: res.body.session_id };
 }
@@ -27,7 +32,10 @@ describe("sessions", () => {
     const list = await t.request("GET", "/v1/me/sessions", { token: a.token });
     expect(list.status).toBe(200);
     expect(list.body.sessions.map((s: { id: string }) => s.id).sort()).toEqual([a.id, b.id].sort());
-    expect(list.body.sessions.find((s: { id: string }) => s.id === a.id)).toMatchObject({ current: true, surface: "rest" });
+    expect(list.body.sessions.find((s: { id: string }) => s.id === a.id)).toMatchObject({
+      current: true,
+      surface: "rest",
+    });
     expect(list.body.sessions.find((s: { id: string }) => s.id === b.id).current).toBe(false);
     expect(JSON.stringify(list.body)).not.toContain(a.token.split(".")[2]);
   });
@@ -72,7 +80,11 @@ describe("sessions", () => {
   it("an expired session row is refused even though its JWT is still valid", async () => {
     const user = await t.account();
     const a = await login(user);
-    await t.platform.db.updateTable("sessions").set({ expires_at: new Date(Date.now() - 1000) }).where("id", "=", a.id).execute();
+    await t.platform.db
+      .updateTable("sessions")
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where("id", "=", a.id)
+      .execute();
     await t.platform.notifier.publish("session_ended", a.id); // drop the cached row, as any change to it would
     const res = await me(a.token);
     expect(res.status).toBe(401);
@@ -84,13 +96,27 @@ describe("change_password", () => {
   it("needs the current password: a wrong one is 400 naming current_password and changes nothing", async () => {
     const user = await t.account();
     const a = await login(user);
-    const before = await t.platform.db.selectFrom("accounts").select("password_hash").where("id", "=", user.id).executeTakeFirstOrThrow();
-    const res = await t.request("POST", "/v1/me/password", { token: a.token, body: { current_password: "not it at all", new_password: "a brand new password" } });
+    const before = await t.platform.db
+      .selectFrom("accounts")
+      .select("password_hash")
+      .where("id", "=", user.id)
+      .executeTakeFirstOrThrow();
+    const res = await t.request("POST", "/v1/me/password", {
+      token: a.token,
+      body: { current_password: "not it at all", new_password: "a brand new password" },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.issues.map((i: { path: string }) => i.path)).toEqual(["current_password"]);
-    const after = await t.platform.db.selectFrom("accounts").select("password_hash").where("id", "=", user.id).executeTakeFirstOrThrow();
+    const after = await t.platform.db
+      .selectFrom("accounts")
+      .select("password_hash")
+      .where("id", "=", user.id)
+      .executeTakeFirstOrThrow();
     expect(after).toEqual(before);
-    const short = await t.request("POST", "/v1/me/password", { token: a.token, body: { current_password: user.password, new_password: "short" } });
+    const short = await t.request("POST", "/v1/me/password", {
+      token: a.token,
+      body: { current_password: user.password, new_password: "short" },
+    });
     expect(short.status).toBe(400);
     expect(short.body.error.issues.map((i: { path: string }) => i.path)).toEqual(["new_password"]);
   });
@@ -101,13 +127,18 @@ describe("change_password", () => {
     const b = await login(user);
     const token = await user.token(["account:read"]);
     expect((await me(b.token)).status).toBe(200); // cached now
-    const res = await t.request("POST", "/v1/me/password", { token: a.token, body: { current_password: user.password, new_password: "a brand new password" } });
+    const res = await t.request("POST", "/v1/me/password", {
+      token: a.token,
+      body: { current_password: user.password, new_password: "a brand new password" },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ changed: true, sessions_ended: 1 });
     expect((await me(a.token)).status).toBe(200);
     expect((await me(b.token)).status).toBe(401);
     expect((await me(token)).status).toBe(200);
-    expect((await t.request("POST", "/v1/auth/login", { body: { email: user.email, password: user.password } })).status).toBe(401);
+    expect(
+      (await t.request("POST", "/v1/auth/login", { body: { email: user.email, password: user.password } })).status,
+    ).toBe(401);
     await login({ email: user.email, password: "a brand new password" });
   });
 });
@@ -115,7 +146,10 @@ describe("change_password", () => {
 describe("two-factor ends the other sessions", () => {
   async function enable(user: TestAccount, token: string) {
     const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;
-    const confirmed = await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await generate({ secret }) } });
+    const confirmed = await t.request("POST", "/v1/me/totp/confirm", {
+      token,
+      body: { code: await generate({ secret }) },
+    });
     expect(confirmed.status).toBe(200);
     return { secret, backup: confirmed.body.backup_codes as string[] };
   }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { SessionEndReason } from "../../schema/database.ts";
 import { iso, isoOrNull, Timestamp } from "../kernel/common.ts";
 import { conflict, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, type DB, type Principal, type AuthedContext } from "../kernel/operation.ts";
+import { type AuthedContext, type DB, defineOperation, type Principal } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { SESSION_END_TOPIC } from "./authenticate.ts";
 import { hashPassword, Password, verifyPassword } from "./passwords.ts";
@@ -35,7 +35,8 @@ export async function endSessions(
 }
 
 /** The calling session's id, if the call came with a login session (not a token). */
-export const currentSession = (p: Principal): string | null => (p.credential?.kind === "session" ? p.credential.id : null);
+export const currentSession = (p: Principal): string | null =>
+  p.credential?.kind === "session" ? p.credential.id : null;
 
 /** Ends every session of the caller's account but the one making the call (after a password or two-factor change). */
 export const endOtherSessions = (ctx: AuthedContext, reason: SessionEndReason) =>
@@ -110,7 +111,8 @@ export const revokeSession = defineOperation({
 export const logout = defineOperation({
   id: "logout",
   summary: "Log out",
-  description: "Ends the login session making this call, on every Bosun process. API tokens are revoked with revoke_api_token.",
+  description:
+    "Ends the login session making this call, on every Bosun process. API tokens are revoked with revoke_api_token.",
   tags: ["identity"],
   scope: "account:read",
   effect: "write",
@@ -120,7 +122,8 @@ export const logout = defineOperation({
   output: z.object({ ended: z.literal(true), id: z.string() }),
   handler: async (ctx) => {
     const current = currentSession(ctx.principal);
-    if (!current) throw conflict("this call uses an API token, not a login session: revoke a token with revoke_api_token");
+    if (!current)
+      throw conflict("this call uses an API token, not a login session: revoke a token with revoke_api_token");
     await endSessions(ctx.platform, ctx.principal.account.id, "logout", { only: current });
     return { ended: true as const, id: current };
   },
@@ -142,7 +145,11 @@ export const changePassword = defineOperation({
   output: z.object({ changed: z.literal(true), sessions_ended: z.number().int() }),
   handler: async (ctx, input) => {
     const accountId = ctx.principal.account.id;
-    const account = await ctx.db.selectFrom("accounts").select("password_hash").where("id", "=", accountId).executeTakeFirstOrThrow();
+    const account = await ctx.db
+      .selectFrom("accounts")
+      .select("password_hash")
+      .where("id", "=", accountId)
+      .executeTakeFirstOrThrow();
     if (!(await verifyPassword(input.current_password, account.password_hash))) {
       throw validationError([{ path: "current_password", message: "is not your current password" }]);
     }

@@ -11,7 +11,10 @@ describe("api tokens", () => {
   it("mints a token that works, shows it once, and stores only its hash", async () => {
     const user = await t.account();
     const admin = await user.token(["tokens:write", "tokens:read", "projects:read"]);
-    const res = await t.request("POST", "/v1/tokens", { token: admin, body: { name: "ci", scopes: ["projects:read"] } });
+    const res = await t.request("POST", "/v1/tokens", {
+      token: admin,
+      body: { name: "ci", scopes: ["projects:read"] },
+    });
     expect(res.status).toBe(201);
     expect(res.body.token).toMatch(/^bsn_[A-Za-z0-9_-]{43}$/);
     expect(res.body.prefix).toBe(res.body.token.slice(0, 12));
@@ -26,10 +29,16 @@ describe("api tokens", () => {
   it("refuses unknown scopes with 400 naming the scope, and more power than the creator with 403", async () => {
     const user = await t.account();
     const admin = await user.token(["tokens:write", "projects:read"]);
-    const unknown = await t.request("POST", "/v1/tokens", { token: admin, body: { name: "x", scopes: ["projects:fly"] } });
+    const unknown = await t.request("POST", "/v1/tokens", {
+      token: admin,
+      body: { name: "x", scopes: ["projects:fly"] },
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.message).toContain("projects:fly");
-    const wider = await t.request("POST", "/v1/tokens", { token: admin, body: { name: "x", scopes: ["projects:write"] } });
+    const wider = await t.request("POST", "/v1/tokens", {
+      token: admin,
+      body: { name: "x", scopes: ["projects:write"] },
+    });
     expect(wider.status).toBe(403);
     expect(wider.body.error.required_scope).toBe("projects:write");
     const star = await t.request("POST", "/v1/tokens", { token: admin, body: { name: "x", preset: "full" } });
@@ -49,7 +58,10 @@ describe("api tokens", () => {
   it("a revoked token fails on its very next call, even though it was cached", async () => {
     const user = await t.account();
     const admin = await user.token(["tokens:write", "projects:read"]);
-    const created = await t.request("POST", "/v1/tokens", { token: admin, body: { name: "x", scopes: ["projects:read"] } });
+    const created = await t.request("POST", "/v1/tokens", {
+      token: admin,
+      body: { name: "x", scopes: ["projects:read"] },
+    });
     const victim = created.body.token;
     expect((await t.request("GET", "/v1/projects", { token: victim })).status).toBe(200);
     const revoked = await t.request("DELETE", `/v1/tokens/${created.body.id}`, { token: admin });

@@ -4,7 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, isRestricted, type AccountPrincipal, type DB, type Principal } from "../kernel/operation.ts";
+import { type AccountPrincipal, type DB, defineOperation, isRestricted, type Principal } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../kernel/scopes.ts";
 import { newTokenSecret, REVOKE_TOPIC } from "./authenticate.ts";
 
@@ -23,8 +23,15 @@ const ApiToken = z
   .meta({ id: "ApiToken" });
 
 type TokenRow = {
-  id: string; name: string; prefix: string; scopes: string[]; projects: string[] | null;
-  expires_at: Date | null; last_used_at: Date | null; revoked_at: Date | null; created_at: Date;
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  projects: string[] | null;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
 };
 const tokenView = (t: TokenRow): z.input<typeof ApiToken> => ({
   id: t.id,
@@ -51,7 +58,8 @@ export async function mintToken(db: DB, minter: AccountPrincipal, req: MintReque
     if (!isKnownScope(s)) throw validationError([{ path: `scopes.${i}`, message: `unknown scope '${s}'` }]);
   });
   for (const s of req.scopes) {
-    if (s === ADMIN_SCOPE && !minter.account?.isOperator) throw insufficientScope(ADMIN_SCOPE, "only the platform operator holds it");
+    if (s === ADMIN_SCOPE && !minter.account?.isOperator)
+      throw insufficientScope(ADMIN_SCOPE, "only the platform operator holds it");
     if (!hasScope(minter.scopes, s)) throw insufficientScope(s, "a token cannot have more power than its creator");
   }
   const limitTo = minter.pins.project ? [minter.pins.project] : minter.projects;
@@ -174,7 +182,9 @@ export const revokeApiToken = defineOperation({
       .set({ revoked_at: new Date() })
       .where("id", "=", input.id)
       .where("account_id", "=", ctx.principal.account.id)
-      .$if(restrictedSelf(ctx.principal) !== undefined, (q) => q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN))
+      .$if(restrictedSelf(ctx.principal) !== undefined, (q) =>
+        q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN),
+      )
       .returningAll()
       .executeTakeFirst();
     if (!row) throw notFound("token", input.id);

@@ -8,7 +8,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const accountRow = (id: string) => t.platform.db.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+const accountRow = (id: string) =>
+  t.platform.db.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
 /** A code for `offset` 30 s steps from now; a step already accepted is refused, so later calls use later steps. */
 const codeAt = (secret: string, offset = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offset * 30 });
 /** Six digits that are not the current code (nor the neighbouring ones). */
@@ -84,7 +85,9 @@ describe("two-factor setup", () => {
   it("refuses setup with 409 while two-factor is on, keeping the enabled secret", async () => {
     const { user, token } = await withToken();
     const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;
-    expect((await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(secret) } })).status).toBe(200);
+    expect(
+      (await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(secret) } })).status,
+    ).toBe(200);
     const before = (await accountRow(user.id)).totp_secret_enc;
     const res = await t.request("POST", "/v1/me/totp/setup", { token });
     expect(res.status).toBe(409);
@@ -108,7 +111,9 @@ describe("two-factor setup", () => {
     if (old !== (await codeAt(second))) {
       expect((await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: old } })).status).toBe(401);
     }
-    expect((await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(second) } })).status).toBe(200);
+    expect(
+      (await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(second) } })).status,
+    ).toBe(200);
   });
 });
 
@@ -116,7 +121,9 @@ describe("two-factor disable", () => {
   it("refuses a wrong code with 401, then disables with a valid one and clears the secret", async () => {
     const { user, token } = await withToken();
     const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;
-    expect((await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(secret) } })).status).toBe(200);
+    expect(
+      (await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(secret) } })).status,
+    ).toBe(200);
 
     const wrong = await t.request("POST", "/v1/me/totp/disable", { token, body: { code: await wrongCode(secret) } });
     expect(wrong.status).toBe(401);
@@ -129,9 +136,16 @@ describe("two-factor disable", () => {
     expect(off.status).toBe(200);
     expect(off.body).toEqual({ enabled: false });
     const row = await accountRow(user.id);
-    expect(row).toMatchObject({ totp_enabled: false, totp_secret_enc: null, totp_backup_hashes: [], totp_last_step: null });
+    expect(row).toMatchObject({
+      totp_enabled: false,
+      totp_secret_enc: null,
+      totp_backup_hashes: [],
+      totp_last_step: null,
+    });
     // Logging in needs the password only again.
-    expect((await t.request("POST", "/v1/auth/login", { body: { email: user.email, password: user.password } })).status).toBe(200);
+    expect(
+      (await t.request("POST", "/v1/auth/login", { body: { email: user.email, password: user.password } })).status,
+    ).toBe(200);
     // Disabling twice is a conflict.
     expect((await t.request("POST", "/v1/me/totp/disable", { token, body: { code: "123456" } })).status).toBe(409);
   });
@@ -140,7 +154,10 @@ describe("two-factor disable", () => {
     const { user, token } = await withToken();
     const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;
     const confirmed = await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await codeAt(secret) } });
-    const off = await t.request("POST", "/v1/me/totp/disable", { token, body: { code: confirmed.body.backup_codes[0] } });
+    const off = await t.request("POST", "/v1/me/totp/disable", {
+      token,
+      body: { code: confirmed.body.backup_codes[0] },
+    });
     expect(off.status).toBe(200);
     expect((await accountRow(user.id)).totp_enabled).toBe(false);
   });
@@ -149,7 +166,10 @@ describe("two-factor disable", () => {
     const user = await t.account();
     const token = await user.token(["account:read"]);
     for (const path of ["/v1/me/totp/setup", "/v1/me/totp/confirm", "/v1/me/totp/disable"]) {
-      const res = await t.request("POST", path, { token, body: path.endsWith("setup") ? undefined : { code: "123456" } });
+      const res = await t.request("POST", path, {
+        token,
+        body: path.endsWith("setup") ? undefined : { code: "123456" },
+      });
       expect(res.status, path).toBe(403);
       expect(res.body.error.required_scope).toBe("account:write");
     }

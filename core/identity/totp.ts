@@ -7,7 +7,7 @@ import { generateSecret, generateURI, verify } from "otplib";
 import { z } from "zod";
 import type { Account } from "../../schema/database.ts";
 import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
-import { defineOperation, type AuthedContext, type Context } from "../kernel/operation.ts";
+import { type AuthedContext, type Context, defineOperation } from "../kernel/operation.ts";
 import { sha256 } from "../secrets.ts";
 import { endOtherSessions } from "./sessions.ts";
 
@@ -18,10 +18,19 @@ const newBackupCode = () => {
   const raw = crypto.randomBytes(5).toString("hex"); // 10 hex chars
   return `${raw.slice(0, 5)}-${raw.slice(5)}`;
 };
-const normalizeBackup = (code: string) => code.trim().toLowerCase().replace(/[^0-9a-f]/g, "");
+const normalizeBackup = (code: string) =>
+  code
+    .trim()
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, "");
 
 /** Verifies a TOTP or backup code for `account`, consuming it. Throws 401 when it does not match. */
-export async function checkSecondFactor(ctx: Context, account: Account, code: string, secretEnc = account.totp_secret_enc) {
+export async function checkSecondFactor(
+  ctx: Context,
+  account: Account,
+  code: string,
+  secretEnc = account.totp_secret_enc,
+) {
   if (!secretEnc) throw unauthorized("two-factor is not set up");
   const trimmed = code.replace(/\s/g, "");
   if (/^\d{6}$/.test(trimmed)) {
@@ -38,7 +47,9 @@ export async function checkSecondFactor(ctx: Context, account: Account, code: st
         .updateTable("accounts")
         .set({ totp_last_step: result.timeStep })
         .where("id", "=", account.id)
-        .where((eb) => eb.or([eb("totp_last_step", "is", null), eb("totp_last_step", "<", sql<string>`${result.timeStep}`)]))
+        .where((eb) =>
+          eb.or([eb("totp_last_step", "is", null), eb("totp_last_step", "<", sql<string>`${result.timeStep}`)]),
+        )
         .executeTakeFirst();
       if (spent.numUpdatedRows === 1n) return;
     }

@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { connectMcp } from "../../testkit/mcp-client.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {
@@ -10,8 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => w?.close());
 
-const run = (body: Record<string, unknown>, token = w.token) => w.t.request("POST", `${w.path()}/commands`, { token, body });
-
+const run = (body: Record<string, unknown>, token = w.token) =>
+  w.t.request("POST", `${w.path()}/commands`, { token, body });
 
 /** The user's processes matching `re`, once the kill has had a bounded moment to land (a loaded machine is slow). */
 async function leftAfterKill(re: RegExp) {
@@ -26,7 +26,16 @@ describe("run_command", () => {
   it("returns exit codes, stdout and stderr separately", async () => {
     const ok = await run({ command: "echo hello; echo oops >&2" });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
-    expect(ok.body).toMatchObject({ exit_code: 0, signal: null, stdout: "hello\n", stderr: "oops\n", stdout_bytes: 6, stderr_bytes: 5, stdout_truncated: false, timed_out: false });
+    expect(ok.body).toMatchObject({
+      exit_code: 0,
+      signal: null,
+      stdout: "hello\n",
+      stderr: "oops\n",
+      stdout_bytes: 6,
+      stderr_bytes: 5,
+      stdout_truncated: false,
+      timed_out: false,
+    });
     expect(ok.body.duration_ms).toBeGreaterThanOrEqual(0);
     const failed = await run({ command: "echo partial; exit 42" });
     expect(failed.body).toMatchObject({ exit_code: 42, stdout: "partial\n" });
@@ -36,7 +45,10 @@ describe("run_command", () => {
   });
 
   it("runs as the instance's user in its home, with cwd, env and stdin passed literally", async () => {
-    const who = await run({ command: 'id -un; pwd; printf "%s|%s" "$GREETING" "$OTHER"', env: { GREETING: "it's $(id) `x`", OTHER: "a\nb" } });
+    const who = await run({
+      command: 'id -un; pwd; printf "%s|%s" "$GREETING" "$OTHER"',
+      env: { GREETING: "it's $(id) `x`", OTHER: "a\nb" },
+    });
     expect(who.body.stdout).toBe(`${w.sshd.username}\n${w.sshd.home}\nit's $(id) \`x\`|a\nb`);
     fs.mkdirSync(path.join(w.sshd.home, "dir with 'quotes'"), { recursive: true });
     fs.chmodSync(path.join(w.sshd.home, "dir with 'quotes'"), 0o777);
@@ -68,7 +80,9 @@ describe("run_command", () => {
 
   it("kills many timed-out commands at once, even with every channel busy", async () => {
     const started = Date.now();
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => run({ command: `sleep 3${i % 10}`, timeout_seconds: 1 })));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => run({ command: `sleep 3${i % 10}`, timeout_seconds: 1 })),
+    );
     expect(results.map((r) => r.body.timed_out)).toEqual(Array(12).fill(true));
     // 8 run at once and are killed together after 1 s; the 4 queued behind them get their own second. (The
     // bound only proves nobody waited for a 30 s sleep: a loaded CI machine is slow.)
@@ -77,9 +91,17 @@ describe("run_command", () => {
   });
 
   it("truncates 5 MB of output with correct totals", async () => {
-    const res = await run({ command: "head -c 5242880 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2" });
+    const res = await run({
+      command: "head -c 5242880 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2",
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ exit_code: 0, stdout_bytes: 5242880, stdout_truncated: true, stderr_bytes: 3000000, stderr_truncated: true });
+    expect(res.body).toMatchObject({
+      exit_code: 0,
+      stdout_bytes: 5242880,
+      stdout_truncated: true,
+      stderr_bytes: 3000000,
+      stderr_truncated: true,
+    });
     expect(res.body.stdout.length).toBe(1024 * 1024);
     expect(res.body.stdout).toMatch(/^a+$/);
     expect(res.body.stderr.length).toBe(1024 * 1024);
@@ -114,7 +136,10 @@ describe("run_command", () => {
     const client = await connectMcp(w.t.app, w.token);
     const seen: string[] = [];
     const res = await client.callTool(
-      { name: "run_command", arguments: { project: w.project, instance: "box", command: "echo one; sleep 0.3; echo two" } },
+      {
+        name: "run_command",
+        arguments: { project: w.project, instance: "box", command: "echo one; sleep 0.3; echo two" },
+      },
       undefined,
       { onprogress: (p) => seen.push(String(p.message)) },
     );

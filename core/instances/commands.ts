@@ -7,9 +7,9 @@ import { StringDecoder } from "node:string_decoder";
 import { z } from "zod";
 import { validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
-import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
 import { reach } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 import { shq } from "./shell-quote.ts";
 
 /** Bytes of stdout and of stderr kept per command; the rest is counted, not kept. */
@@ -73,7 +73,12 @@ export function wrapCommand(opts: Pick<RunOptions, "command" | "cwd" | "env">, t
   const lines = [`printf '\\036bosun-pid:%s\\n' "$$"`];
   if (opts.cwd !== undefined) {
     // "~" and "~/x" mean the home directory, as in a shell; anything else is taken literally.
-    const cwd = opts.cwd === "~" ? `"$HOME"` : opts.cwd.startsWith("~/") ? `"$HOME"/${shq(opts.cwd.slice(2))}` : shq(opts.cwd.startsWith("-") ? `./${opts.cwd}` : opts.cwd);
+    const cwd =
+      opts.cwd === "~"
+        ? `"$HOME"`
+        : opts.cwd.startsWith("~/")
+          ? `"$HOME"/${shq(opts.cwd.slice(2))}`
+          : shq(opts.cwd.startsWith("-") ? `./${opts.cwd}` : opts.cwd);
     lines.push(`cd ${cwd} || exit 1`);
   }
   for (const [name, value] of Object.entries(opts.env ?? {})) lines.push(`export ${name}=${shq(value)}`);
@@ -125,7 +130,11 @@ export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptio
       if (pid) {
         // A second channel: kill the process group, so children and background jobs go too.
         const killer = await pool
-          .exec(target, `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`, { onStdout: () => {}, onStderr: () => {}, urgent: true })
+          .exec(target, `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`, {
+            onStdout: () => {},
+            onStderr: () => {},
+            urgent: true,
+          })
           .catch(() => null);
         await Promise.race([killer?.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
       }
@@ -170,12 +179,17 @@ export const RunResultSchema = z
     stderr_bytes: z.number().int(),
     stdout_truncated: z.boolean().meta({ description: `Only the first ${MAX_OUTPUT_BYTES} bytes are kept` }),
     stderr_truncated: z.boolean(),
-    timed_out: z.boolean().meta({ description: "The command outlived timeout_seconds and was killed, with its process group" }),
+    timed_out: z
+      .boolean()
+      .meta({ description: "The command outlived timeout_seconds and was killed, with its process group" }),
     duration_ms: z.number().int(),
   })
   .meta({ id: "CommandResult" });
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name").max(128);
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")
+  .max(128);
 
 export const runCommand = defineOperation({
   id: "run_command",
@@ -191,16 +205,31 @@ export const runCommand = defineOperation({
   http: { method: "post", path: "/projects/{project}/instances/{instance}/commands" },
   input: z.object({
     ...InstanceRef,
-    command: z.string().min(1).max(100_000).meta({ description: "Shell command line", example: "systemctl status nginx" }),
+    command: z
+      .string()
+      .min(1)
+      .max(100_000)
+      .meta({ description: "Shell command line", example: "systemctl status nginx" }),
     cwd: z.string().min(1).max(4096).optional().meta({ description: "Working directory (`~` is the home directory)" }),
     env: z.record(EnvName, z.string().max(32_768)).optional().meta({ description: "Extra environment variables" }),
-    stdin: z.string().max(1024 * 1024).optional().meta({ description: "Text fed to the command's standard input" }),
-    timeout_seconds: z.number().int().min(1).max(86_400).default(60).meta({ description: "Kill the command after this long (default 60)" }),
+    stdin: z
+      .string()
+      .max(1024 * 1024)
+      .optional()
+      .meta({ description: "Text fed to the command's standard input" }),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(60)
+      .meta({ description: "Kill the command after this long (default 60)" }),
   }),
   output: RunResultSchema,
   handler: async (ctx, input) => {
     const max = ctx.platform.config.sshMaxCommandSeconds;
-    if (input.timeout_seconds > max) throw validationError([{ path: "timeout_seconds", message: `at most ${max} on this Bosun` }]);
+    if (input.timeout_seconds > max)
+      throw validationError([{ path: "timeout_seconds", message: `at most ${max} on this Bosun` }]);
     const { target, pool } = await reach(ctx, input.instance);
     let streamed = 0;
     return runRemote(pool, target, {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { tailCommand } from "./logs.ts";
 
 let w: InstanceWorld;
@@ -13,14 +13,21 @@ afterAll(() => w?.close());
 const files = `/v1/projects/srv-proj/instances/box/files`;
 const req = (method: string, url: string, body?: unknown, token = w.token) => w.t.request(method, url, { token, body });
 const home = (...p: string[]) => path.join(w.sshd.home, ...p);
-const q = (o: Record<string, string | number>) => new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
+const q = (o: Record<string, string | number>) =>
+  new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
 
 describe("remote files", () => {
   it("reads a file whole or by line range, and detects binary files", async () => {
     fs.writeFileSync(home("notes.txt"), "one\ntwo\nthree\nfour\n");
     const whole = await req("GET", `${files}?${q({ path: home("notes.txt") })}`);
     expect(whole.status, JSON.stringify(whole.body)).toBe(200);
-    expect(whole.body).toMatchObject({ content: "one\ntwo\nthree\nfour\n", binary: false, size: 19, total_lines: 4, truncated: false });
+    expect(whole.body).toMatchObject({
+      content: "one\ntwo\nthree\nfour\n",
+      binary: false,
+      size: 19,
+      total_lines: 4,
+      truncated: false,
+    });
     const relative = await req("GET", `${files}?${q({ path: "~/notes.txt", start_line: 2, end_line: 3 })}`);
     expect(relative.body).toMatchObject({ content: "two\nthree\n", start_line: 2, end_line: 3 });
     const tail = await req("GET", `${files}?${q({ path: "notes.txt", start_line: 4, end_line: 99 })}`);
@@ -62,7 +69,12 @@ describe("remote files", () => {
     expect(fs.statSync(target).ino).not.toBe(inodeBefore);
     expect(fs.readdirSync(w.sshd.home).filter((f) => f.includes("bosun-"))).toEqual([]);
 
-    const created = await req("PUT", files, { path: "~/deep/er/new.sh", content: "#!/bin/sh\necho hi\n", mode: "0755", create_dirs: true });
+    const created = await req("PUT", files, {
+      path: "~/deep/er/new.sh",
+      content: "#!/bin/sh\necho hi\n",
+      mode: "0755",
+      create_dirs: true,
+    });
     expect(created.body).toMatchObject({ created: true, mode: "0755" });
     expect(fs.statSync(home("deep/er/new.sh")).mode & 0o777).toBe(0o755);
     const noDirs = await req("PUT", files, { path: "~/absent/x.txt", content: "x" });
@@ -93,7 +105,8 @@ describe("remote files", () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    for (let i = 0; i < 6; i++) expect((await req("PUT", files, { path: target, content: i % 2 ? a : b })).status).toBe(200);
+    for (let i = 0; i < 6; i++)
+      expect((await req("PUT", files, { path: target, content: i % 2 ? a : b })).status).toBe(200);
     stop = true;
     await reader;
     expect(reads).toBeGreaterThan(0);
@@ -124,12 +137,17 @@ describe("remote files", () => {
     const res = await req("GET", `/v1/projects/srv-proj/instances/box/directory?${q({ path: home("listing") })}`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.entries.map((e: { name: string; type: string }) => [e.name, e.type])).toEqual([
-      [".hidden", "file"], ["b.txt", "file"], ["link", "symlink"], ["sub", "directory"],
+      [".hidden", "file"],
+      ["b.txt", "file"],
+      ["link", "symlink"],
+      ["sub", "directory"],
     ]);
     expect(res.body.entries[1]).toMatchObject({ size: 2 });
     const homeList = await req("GET", `/v1/projects/srv-proj/instances/box/directory`);
     expect(homeList.body.entries.map((e: { name: string }) => e.name)).toContain("listing");
-    expect((await req("GET", `/v1/projects/srv-proj/instances/box/directory?${q({ path: home("listing/b.txt") })}`)).status).toBe(400);
+    expect(
+      (await req("GET", `/v1/projects/srv-proj/instances/box/directory?${q({ path: home("listing/b.txt") })}`)).status,
+    ).toBe(400);
   });
 
   it("needs instances:files to read and instances:exec to write", async () => {
@@ -138,7 +156,9 @@ describe("remote files", () => {
     const put = await req("PUT", files, { path: home("notes.txt"), content: "x" }, reader);
     expect(put.status).toBe(403);
     expect(put.body.error.required_scope).toBe("instances:exec");
-    expect((await req("PATCH", files, { path: home("notes.txt"), old_str: "one", new_str: "x" }, reader)).status).toBe(403);
+    expect((await req("PATCH", files, { path: home("notes.txt"), old_str: "one", new_str: "x" }, reader)).status).toBe(
+      403,
+    );
     expect(fs.readFileSync(home("notes.txt"), "utf8")).toBe("one\ntwo\nthree\nfour\n");
   });
 });
@@ -146,7 +166,10 @@ describe("remote files", () => {
 describe("tail_log", () => {
   const logs = `/v1/projects/srv-proj/instances/box/logs`;
   it("tails a file, with an optional pattern taken literally as one argument", async () => {
-    fs.writeFileSync(home("app.log"), Array.from({ length: 50 }, (_, i) => `${i % 5 === 0 ? "ERROR" : "info"} line ${i} $(id)`).join("\n") + "\n");
+    fs.writeFileSync(
+      home("app.log"),
+      Array.from({ length: 50 }, (_, i) => `${i % 5 === 0 ? "ERROR" : "info"} line ${i} $(id)`).join("\n") + "\n",
+    );
     const last = await req("GET", `${logs}?${q({ path: home("app.log"), lines: 3 })}`);
     expect(last.status, JSON.stringify(last.body)).toBe(200);
     expect(last.body.lines).toEqual(["info line 47 $(id)", "info line 48 $(id)", "info line 49 $(id)"]);
@@ -168,7 +191,10 @@ describe("tail_log", () => {
     expect(res.body.lines.length).toBe(30); // the stand-in ignores -n; the arguments are what matter
     expect(w.sshd.journalctlCalls().at(-1)).toBe("--no-pager -o short-iso -u nginx.service -n 5");
     const grep = await req("GET", `${logs}?${q({ unit: "nginx.service", lines: 2, grep: "line (7|8|9)$" })}`);
-    expect(grep.body.lines).toEqual(["2026-01-01T00:00:8+0000 host app[1]: journal line 8", "2026-01-01T00:00:9+0000 host app[1]: journal line 9"]);
+    expect(grep.body.lines).toEqual([
+      "2026-01-01T00:00:8+0000 host app[1]: journal line 8",
+      "2026-01-01T00:00:9+0000 host app[1]: journal line 9",
+    ]);
     expect((await req("GET", `${logs}?${q({ unit: "bad unit; rm -rf ~" })}`)).status).toBe(400);
     expect(tailCommand({ unit: "a.service", lines: 10, grep: "x'y" })).toBe(
       "journalctl --no-pager -o short-iso '-u' 'a.service' -n 100000 | grep -a -E -e 'x'\\''y' | tail -n 10",

@@ -10,19 +10,18 @@ import { Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { exactReplace } from "../text-edit.ts";
-import { InstanceRef } from "./ref.ts";
 import { reach } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 
 /** The most read_remote_file returns, and the largest file edit_remote_file will load. */
 export const MAX_READ_BYTES = 1024 * 1024;
 export const MAX_EDIT_BYTES = 5 * 1024 * 1024;
 const MAX_ENTRIES = 1000;
 
-export const RemotePath = z
-  .string()
-  .min(1)
-  .max(4096)
-  .meta({ description: "Path on the instance; relative paths (and `~/…`) start in the user's home", example: "/etc/nginx/nginx.conf" });
+export const RemotePath = z.string().min(1).max(4096).meta({
+  description: "Path on the instance; relative paths (and `~/…`) start in the user's home",
+  example: "/etc/nginx/nginx.conf",
+});
 
 const sftpPath = (p: string) => (p === "~" ? "." : p.startsWith("~/") ? p.slice(2) || "." : p);
 
@@ -31,8 +30,17 @@ function sftpError(err: unknown, p: string): BosunError {
   if (err instanceof BosunError) return err;
   const code = (err as { code?: number }).code;
   if (code === 2) return notFound("file", p);
-  if (code === 3) return new BosunError("forbidden", `the instance refused access to '${p}' (permission denied for the instance's user)`, { path: p });
-  return new BosunError("unprocessable", `the instance could not complete the file operation on '${p}': ${(err as Error).message}`, { path: p });
+  if (code === 3)
+    return new BosunError(
+      "forbidden",
+      `the instance refused access to '${p}' (permission denied for the instance's user)`,
+      { path: p },
+    );
+  return new BosunError(
+    "unprocessable",
+    `the instance could not complete the file operation on '${p}': ${(err as Error).message}`,
+    { path: p },
+  );
 }
 
 const call = <T>(fn: (cb: (err: Error | undefined | null, value?: T) => void) => void) =>
@@ -48,17 +56,23 @@ const statOrNull = (sftp: SFTPWrapper, p: string) =>
  * Reads up to `max` bytes from the start of a file, and whether there was more. Reads to EOF rather than
  * trusting the size: /proc and other virtual files report 0.
  */
-async function readHead(sftp: SFTPWrapper, p: string, max: number): Promise<{ data: Buffer; size: number; more: boolean; mode: number; mtime: number }> {
+async function readHead(
+  sftp: SFTPWrapper,
+  p: string,
+  max: number,
+): Promise<{ data: Buffer; size: number; more: boolean; mode: number; mtime: number }> {
   const handle = await call<Buffer>((cb) => sftp.open(p, "r", cb));
   try {
     const st = await call<Stats>((cb) => sftp.fstat(handle, cb));
-    if (st.isDirectory()) throw validationError([{ path: "path", message: "is a directory; use list_remote_directory" }]);
+    if (st.isDirectory())
+      throw validationError([{ path: "path", message: "is a directory; use list_remote_directory" }]);
     const data = Buffer.alloc(max + 1); // one byte past the cap tells us there is more
     let got = 0;
     while (got < data.length) {
       const n = await new Promise<number>((resolve, reject) =>
         sftp.read(handle, data, got, Math.min(data.length - got, 64 * 1024), got, (err, bytes) => {
-          if (err && (err as { code?: number }).code === 1) resolve(0); // SSH_FX_EOF
+          if (err && (err as { code?: number }).code === 1)
+            resolve(0); // SSH_FX_EOF
           else if (err) reject(err);
           else resolve(bytes);
         }),
@@ -67,7 +81,13 @@ async function readHead(sftp: SFTPWrapper, p: string, max: number): Promise<{ da
       got += n;
     }
     const more = got > max;
-    return { data: data.subarray(0, Math.min(got, max)), size: Math.max(st.size, got), more, mode: st.mode, mtime: st.mtime };
+    return {
+      data: data.subarray(0, Math.min(got, max)),
+      size: Math.max(st.size, got),
+      more,
+      mode: st.mode,
+      mtime: st.mtime,
+    };
   } finally {
     await call((cb) => sftp.close(handle, cb)).catch(() => {});
   }
@@ -88,7 +108,12 @@ export function isBinary(data: Buffer): boolean {
  * Writes `data` to `p` atomically: a temp file in the same directory, then a rename over the target
  * (posix-rename@openssh.com, which replaces atomically). The target's mode is kept unless one is given.
  */
-export async function writeAtomic(sftp: SFTPWrapper, target: string, data: Buffer, opts: { mode?: number; createDirs?: boolean } = {}) {
+export async function writeAtomic(
+  sftp: SFTPWrapper,
+  target: string,
+  data: Buffer,
+  opts: { mode?: number; createDirs?: boolean } = {},
+) {
   // Through a symlink, write the file it points to (renaming over the link would replace the link itself).
   const link = await call<Stats>((cb) => sftp.lstat(target, cb)).catch(() => null);
   const p = link?.isSymbolicLink() ? await call<string>((cb) => sftp.realpath(target, cb)) : target;
@@ -134,7 +159,10 @@ async function mkdirs(sftp: SFTPWrapper, dir: string) {
 }
 
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
-const Mode = z.string().regex(/^0?[0-7]{3}$/, "an octal mode such as 0644").meta({ description: "Octal permission bits", example: "0644" });
+const Mode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, "an octal mode such as 0644")
+  .meta({ description: "Octal permission bits", example: "0644" });
 
 export const readRemoteFile = defineOperation({
   id: "read_remote_file",
@@ -173,16 +201,35 @@ export const readRemoteFile = defineOperation({
       .catch((err) => {
         throw sftpError(err, input.path);
       });
-    const base = { path: input.path, size: file.size, mode: octal(file.mode), modified_at: new Date(file.mtime * 1000).toISOString(), truncated: file.more };
-    if (isBinary(file.data)) return { ...base, binary: true, content: null, start_line: null, end_line: null, total_lines: null };
+    const base = {
+      path: input.path,
+      size: file.size,
+      mode: octal(file.mode),
+      modified_at: new Date(file.mtime * 1000).toISOString(),
+      truncated: file.more,
+    };
+    if (isBinary(file.data))
+      return { ...base, binary: true, content: null, start_line: null, end_line: null, total_lines: null };
     const text = file.data.toString("utf8");
     const lines = text.split("\n");
     if (lines.at(-1) === "") lines.pop();
     const start = input.start_line ?? 1;
     const end = Math.min(input.end_line ?? lines.length, lines.length);
     const ranged = input.start_line !== undefined || input.end_line !== undefined;
-    const content = ranged ? lines.slice(start - 1, end).map((l) => `${l}\n`).join("") : text;
-    return { ...base, binary: false, content, start_line: lines.length ? start : null, end_line: lines.length ? end : null, total_lines: lines.length };
+    const content = ranged
+      ? lines
+          .slice(start - 1, end)
+          .map((l) => `${l}\n`)
+          .join("")
+      : text;
+    return {
+      ...base,
+      binary: false,
+      content,
+      start_line: lines.length ? start : null,
+      end_line: lines.length ? end : null,
+      total_lines: lines.length,
+    };
   },
 });
 
@@ -192,7 +239,7 @@ export const writeRemoteFile = defineOperation({
   description:
     "Replaces (or creates) the file with `content`, atomically: readers see the old file or the new one, never a half-written one. " +
     "An existing file keeps its mode unless `mode` is given; new files get 0644; the new file belongs to the instance's user; " +
-      "a symlink is written through. As powerful as running a command.",
+    "a symlink is written through. As powerful as running a command.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "destructive",
@@ -210,7 +257,15 @@ export const writeRemoteFile = defineOperation({
     const { target, pool } = await reach(ctx, input.instance);
     const data = Buffer.from(input.content, "utf8");
     const res = await pool
-      .withSftp(target, (sftp) => writeAtomic(sftp, sftpPath(input.path), data, { mode: input.mode ? parseInt(input.mode, 8) : undefined, createDirs: input.create_dirs }), ctx.signal)
+      .withSftp(
+        target,
+        (sftp) =>
+          writeAtomic(sftp, sftpPath(input.path), data, {
+            mode: input.mode ? parseInt(input.mode, 8) : undefined,
+            createDirs: input.create_dirs,
+          }),
+        ctx.signal,
+      )
       .catch((err) => {
         throw sftpError(err, input.path);
       });
@@ -229,7 +284,12 @@ export const editRemoteFile = defineOperation({
   effect: "write",
   openWorld: true,
   http: { method: "patch", path: "/projects/{project}/instances/{instance}/files" },
-  input: z.object({ ...InstanceRef, path: RemotePath, old_str: z.string().min(1).max(MAX_EDIT_BYTES), new_str: z.string().max(MAX_EDIT_BYTES) }),
+  input: z.object({
+    ...InstanceRef,
+    path: RemotePath,
+    old_str: z.string().min(1).max(MAX_EDIT_BYTES),
+    new_str: z.string().max(MAX_EDIT_BYTES),
+  }),
   output: z.object({ path: z.string(), bytes: z.number().int(), line: z.number().int(), snippet: z.string() }),
   handler: async (ctx, input) => {
     const { target, pool } = await reach(ctx, input.instance);
@@ -239,13 +299,18 @@ export const editRemoteFile = defineOperation({
         target,
         async (sftp) => {
           const file = await readHead(sftp, p, MAX_EDIT_BYTES);
-          if (file.more) throw validationError([{ path: "path", message: `is larger than ${MAX_EDIT_BYTES} bytes; edit it with run_command` }]);
-          if (isBinary(file.data)) throw validationError([{ path: "path", message: "is a binary file; edit_remote_file works on text" }]);
+          if (file.more)
+            throw validationError([
+              { path: "path", message: `is larger than ${MAX_EDIT_BYTES} bytes; edit it with run_command` },
+            ]);
+          if (isBinary(file.data))
+            throw validationError([{ path: "path", message: "is a binary file; edit_remote_file works on text" }]);
           const edit = exactReplace(file.data.toString("utf8"), input.old_str, input.new_str);
           if (!edit.ok) throw validationError([{ path: "old_str", message: edit.reason }]);
           // Someone else wrote the file since we read it: refuse rather than lose their change.
           const now = await statOrNull(sftp, p);
-          if (!now || now.mtime !== file.mtime || now.size !== file.size) throw conflict(`'${input.path}' changed while it was being edited; read it again`);
+          if (!now || now.mtime !== file.mtime || now.size !== file.size)
+            throw conflict(`'${input.path}' changed while it was being edited; read it again`);
           const data = Buffer.from(edit.text, "utf8");
           await writeAtomic(sftp, p, data, { mode: file.mode & 0o7777 });
           return { path: input.path, bytes: data.length, line: edit.line, snippet: edit.snippet };
@@ -297,7 +362,13 @@ export const listRemoteDirectory = defineOperation({
       .sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))
       .map((e) => ({
         name: e.filename,
-        type: e.attrs.isDirectory() ? ("directory" as const) : e.attrs.isFile() ? ("file" as const) : e.attrs.isSymbolicLink() ? ("symlink" as const) : ("other" as const),
+        type: e.attrs.isDirectory()
+          ? ("directory" as const)
+          : e.attrs.isFile()
+            ? ("file" as const)
+            : e.attrs.isSymbolicLink()
+              ? ("symlink" as const)
+              : ("other" as const),
         size: e.attrs.size,
         mode: octal(e.attrs.mode),
         modified_at: new Date(e.attrs.mtime * 1000).toISOString(),

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invoke } from "../kernel/invoker.ts";
 import { startTestPlatform } from "../../testkit/harness.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
+import { invoke } from "../kernel/invoker.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {
@@ -32,11 +32,19 @@ describe("instances", () => {
     expect(got.body.public_key.split(" ").slice(0, 2)).toEqual(w.sshd.publicKey.split(" ").slice(0, 2));
     const keyBody = w.sshd.privateKey.split("\n")[1]!;
     expect(JSON.stringify(got.body)).not.toContain(keyBody);
-    const row = await w.t.platform.db.selectFrom("instances").selectAll().where("name", "=", "box").executeTakeFirstOrThrow();
+    const row = await w.t.platform.db
+      .selectFrom("instances")
+      .selectAll()
+      .where("name", "=", "box")
+      .executeTakeFirstOrThrow();
     expect(row.private_key_enc).not.toContain(keyBody);
     expect(w.t.platform.secrets.decrypt(row.private_key_enc)).toBe(w.sshd.privateKey);
     await w.t.platform.audit.flush();
-    const audits = await w.t.platform.db.selectFrom("audit_events").select(["operation", "input"]).where("operation", "=", "register_instance").execute();
+    const audits = await w.t.platform.db
+      .selectFrom("audit_events")
+      .select(["operation", "input"])
+      .where("operation", "=", "register_instance")
+      .execute();
     expect(audits.length).toBeGreaterThan(0);
     for (const a of audits) {
       expect(JSON.stringify(a.input)).not.toContain(keyBody);
@@ -50,11 +58,21 @@ describe("instances", () => {
   it("pins the host key on the first connection, then refuses a changed one until it is reset", async () => {
     await w.t.request("POST", `/v1/projects/srv-proj/instances`, {
       token: w.token,
-      body: { name: "pinning", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey },
+      body: {
+        name: "pinning",
+        host: w.sshd.host,
+        port: w.sshd.port,
+        username: w.sshd.username,
+        private_key: w.sshd.privateKey,
+      },
     });
     const first = await req("POST", `${w.path("pinning")}/test`);
     expect(first.status, JSON.stringify(first.body)).toBe(200);
-    expect(first.body).toMatchObject({ ok: true, newly_pinned: true, host_key_fingerprint: w.sshd.hostKeyFingerprint() });
+    expect(first.body).toMatchObject({
+      ok: true,
+      newly_pinned: true,
+      host_key_fingerprint: w.sshd.hostKeyFingerprint(),
+    });
     const got = await req("GET", w.path("pinning"));
     expect(got.body.host_key_fingerprint).toBe(w.sshd.hostKeyFingerprint());
     expect(got.body.connection.state).toBe("connected");
@@ -67,7 +85,11 @@ describe("instances", () => {
     w.sshd.killConnections();
     const refused = await req("POST", `${w.path("pinning")}/test`);
     expect(refused.status).toBe(409);
-    expect(refused.body.error).toMatchObject({ code: "host_key_mismatch", pinned: old, presented: w.sshd.hostKeyFingerprint() });
+    expect(refused.body.error).toMatchObject({
+      code: "host_key_mismatch",
+      pinned: old,
+      presented: w.sshd.hostKeyFingerprint(),
+    });
     expect(refused.body.error.message).toContain("reset_instance_host_key");
     // Every operation is refused, not just the test; the pin is unchanged and the failure recorded.
     const stillPinned = await req("GET", w.path("pinning"));
@@ -83,7 +105,12 @@ describe("instances", () => {
   });
 
   it("generates a key pair whose public key the customer installs; until then auth fails cleanly", async () => {
-    const reg = await req("POST", `/v1/projects/srv-proj/instances`, { name: "genkey", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username });
+    const reg = await req("POST", `/v1/projects/srv-proj/instances`, {
+      name: "genkey",
+      host: w.sshd.host,
+      port: w.sshd.port,
+      username: w.sshd.username,
+    });
     expect(reg.status).toBe(201);
     expect(reg.body.key_source).toBe("generated");
     expect(reg.body.public_key).toMatch(/^ssh-ed25519 AAAA[0-9A-Za-z+/=]+ bosun$/);
@@ -100,7 +127,13 @@ describe("instances", () => {
 
   it("answers an unreachable host with a typed error", async () => {
     // A port nothing listens on: connection refused.
-    const reg = await req("POST", `/v1/projects/srv-proj/instances`, { name: "nobody", host: "127.0.0.1", port: 1, username: "x", private_key: w.sshd.privateKey });
+    const reg = await req("POST", `/v1/projects/srv-proj/instances`, {
+      name: "nobody",
+      host: "127.0.0.1",
+      port: 1,
+      username: "x",
+      private_key: w.sshd.privateKey,
+    });
     expect(reg.status).toBe(201);
     const res = await req("POST", `${w.path("nobody")}/test`);
     expect(res.status).toBe(502);
@@ -109,7 +142,13 @@ describe("instances", () => {
   });
 
   it("updates name, address and key; a new address clears the pin; names are unique", async () => {
-    await req("POST", `/v1/projects/srv-proj/instances`, { name: "upd", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey });
+    await req("POST", `/v1/projects/srv-proj/instances`, {
+      name: "upd",
+      host: w.sshd.host,
+      port: w.sshd.port,
+      username: w.sshd.username,
+      private_key: w.sshd.privateKey,
+    });
     expect((await req("POST", `${w.path("upd")}/test`)).status).toBe(200);
     const renamed = await req("PATCH", w.path("upd"), { name: "upd-2" });
     expect(renamed.status).toBe(200);
@@ -138,7 +177,13 @@ describe("instances", () => {
   });
 
   it("refuses bad input naming the field, and writes nothing", async () => {
-    const base = { name: "bad", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey };
+    const base = {
+      name: "bad",
+      host: w.sshd.host,
+      port: w.sshd.port,
+      username: w.sshd.username,
+      private_key: w.sshd.privateKey,
+    };
     const cases: [Record<string, unknown>, string][] = [
       [{ ...base, host: "not a host!" }, "host"],
       [{ ...base, host: "no-such-host.invalid" }, "host"],
@@ -151,7 +196,10 @@ describe("instances", () => {
     for (const [body, field] of cases) {
       const res = await req("POST", `/v1/projects/srv-proj/instances`, body);
       expect(res.status, field).toBe(400);
-      expect(res.body.error.issues.map((i: { path: string }) => i.path), field).toContain(field);
+      expect(
+        res.body.error.issues.map((i: { path: string }) => i.path),
+        field,
+      ).toContain(field);
     }
     expect((await req("GET", w.path("bad"))).status).toBe(404);
     const dup = await req("POST", `/v1/projects/srv-proj/instances`, { ...base, name: "box" });
@@ -159,9 +207,14 @@ describe("instances", () => {
   });
 
   it("refuses agent command rules that could admit a shell, naming the rule, and keeps the old rules", async () => {
-    const ok = await req("PATCH", w.path(), { agent_command_rules: { allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] } });
+    const ok = await req("PATCH", w.path(), {
+      agent_command_rules: { allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] },
+    });
     expect(ok.status).toBe(200);
-    expect(ok.body.agent_command_rules).toEqual({ allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] });
+    expect(ok.body.agent_command_rules).toEqual({
+      allow: ["systemctl restart nginx", "systemctl status *"],
+      deny: ["*rm -rf*"],
+    });
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [{ allow: ["sh -c *"] }, "agent_command_rules.allow.0", /shell/],
       [{ allow: ["ls", "bash -c *"] }, "agent_command_rules.allow.1", /bash/],
@@ -181,7 +234,10 @@ describe("instances", () => {
       expect(issue, JSON.stringify(res.body.error.issues)).toBeDefined();
       expect(issue.message).toMatch(why);
     }
-    expect((await req("GET", w.path())).body.agent_command_rules).toEqual({ allow: ["systemctl restart nginx", "systemctl status *"], deny: ["*rm -rf*"] });
+    expect((await req("GET", w.path())).body.agent_command_rules).toEqual({
+      allow: ["systemctl restart nginx", "systemctl status *"],
+      deny: ["*rm -rf*"],
+    });
     expect((await req("PATCH", w.path(), { agent_command_rules: { allow: [], deny: [] } })).status).toBe(200);
   });
 
@@ -193,7 +249,12 @@ describe("instances", () => {
     expect((await req("GET", "/v1/projects/a-site/instances")).status).toBe(422);
 
     const stranger = await (await w.t.account()).token(["*"]);
-    for (const [method, url] of [["GET", w.path()], ["POST", `${w.path()}/test`], ["DELETE", w.path()], ["GET", "/v1/projects/srv-proj/instances"]] as const) {
+    for (const [method, url] of [
+      ["GET", w.path()],
+      ["POST", `${w.path()}/test`],
+      ["DELETE", w.path()],
+      ["GET", "/v1/projects/srv-proj/instances"],
+    ] as const) {
       const res = await req(method, url, undefined, stranger);
       expect(res.status, url).toBe(404);
       expect(res.body.error.code).toBe("not_found");
@@ -209,11 +270,19 @@ describe("pins", () => {
   it("a principal pinned to one instance reaches no other (as an agent run is)", async () => {
     const base = await w.t.platform.auth.principal(w.token, "agent", null);
     const pinned = { ...base, pins: { project: "srv-proj", instance: "pinning" } };
-    const got = (await invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "pinning" }, pinned)) as { name: string };
+    const got = (await invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "pinning" }, pinned)) as {
+      name: string;
+    };
     expect(got.name).toBe("pinning");
-    await expect(invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "box" }, pinned)).rejects.toMatchObject({ code: "not_found" });
-    await expect(invoke(w.t.platform, "run_command", { project: "srv-proj", instance: "box", command: "true" }, pinned)).rejects.toMatchObject({ code: "not_found" });
-    const list = (await invoke(w.t.platform, "list_instances", { project: "srv-proj" }, pinned)) as { instances: { name: string }[] };
+    await expect(
+      invoke(w.t.platform, "get_instance", { project: "srv-proj", instance: "box" }, pinned),
+    ).rejects.toMatchObject({ code: "not_found" });
+    await expect(
+      invoke(w.t.platform, "run_command", { project: "srv-proj", instance: "box", command: "true" }, pinned),
+    ).rejects.toMatchObject({ code: "not_found" });
+    const list = (await invoke(w.t.platform, "list_instances", { project: "srv-proj" }, pinned)) as {
+      instances: { name: string }[];
+    };
     expect(list.instances.map((i) => i.name)).toEqual(["pinning"]);
   });
 });
@@ -225,12 +294,18 @@ describe("egress policy", () => {
       const token = await (await t.account()).token(["*"]);
       await t.request("POST", "/v1/projects", { token, body: { slug: "strict", name: "S", kind: "instance" } });
       for (const host of ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "::ffff:192.168.0.1", "localhost"]) {
-        const res = await t.request("POST", "/v1/projects/strict/instances", { token, body: { name: "x", host, username: "u" } });
+        const res = await t.request("POST", "/v1/projects/strict/instances", {
+          token,
+          body: { name: "x", host, username: "u" },
+        });
         expect(res.status, host).toBe(403);
         expect(res.body.error).toMatchObject({ code: "egress_denied", field: "host" });
       }
       // A row that predates the policy (or a host whose DNS changed) is refused at connect time too.
-      const ok = await t.request("POST", "/v1/projects/strict/instances", { token, body: { name: "pub", host: "203.0.114.1", username: "u" } });
+      const ok = await t.request("POST", "/v1/projects/strict/instances", {
+        token,
+        body: { name: "pub", host: "203.0.114.1", username: "u" },
+      });
       expect(ok.status).toBe(201);
       await t.platform.db.updateTable("instances").set({ host: "127.0.0.1" }).where("name", "=", "pub").execute();
       const res = await t.request("POST", "/v1/projects/strict/instances/pub/test", { token });
@@ -244,10 +319,18 @@ describe("egress policy", () => {
 
 describe("delete_instance", () => {
   it("drops its pooled connection, answers 404 for it afterwards and frees its name", async () => {
-    const body = { name: "gone", host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey };
+    const body = {
+      name: "gone",
+      host: w.sshd.host,
+      port: w.sshd.port,
+      username: w.sshd.username,
+      private_key: w.sshd.privateKey,
+    };
     const created = await req("POST", "/v1/projects/srv-proj/instances", body);
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const idOf = async () => (await w.t.platform.db.selectFrom("instances").select("id").where("name", "=", "gone").executeTakeFirstOrThrow()).id;
+    const idOf = async () =>
+      (await w.t.platform.db.selectFrom("instances").select("id").where("name", "=", "gone").executeTakeFirstOrThrow())
+        .id;
     const id = await idOf();
     expect((await req("POST", `${w.path("gone")}/test`)).status).toBe(200);
     const pool = w.t.platform.instances.pool;
@@ -260,7 +343,9 @@ describe("delete_instance", () => {
     const cmd = await req("POST", `${w.path("gone")}/commands`, { command: "true" });
     expect(cmd.status).toBe(404);
     expect(cmd.body.error).toMatchObject({ code: "not_found", resource: "instance" });
-    const names = (await req("GET", "/v1/projects/srv-proj/instances")).body.instances.map((i: { name: string }) => i.name);
+    const names = (await req("GET", "/v1/projects/srv-proj/instances")).body.instances.map(
+      (i: { name: string }) => i.name,
+    );
     expect(names).not.toContain("gone");
 
     const again = await req("POST", "/v1/projects/srv-proj/instances", body);

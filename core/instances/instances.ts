@@ -2,20 +2,21 @@
 // private key (sealed at rest, never returned) and pins the server's host key on the first connection.
 import crypto from "node:crypto";
 import net from "node:net";
-import ssh2 from "ssh2";
 import { sql, type Updateable } from "kysely";
+import ssh2 from "ssh2";
 import { z } from "zod";
 import type { InstancesTable } from "../../schema/database.ts";
-import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
-import { resolveEgress } from "../egress.ts";
-import { BosunError, conflict, isUniqueViolation, validationError } from "../kernel/errors.ts";
 import { ruleProblem } from "../agent/policy.ts";
+import { resolveEgress } from "../egress.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { BosunError, conflict, isUniqueViolation, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { type InstanceRow, loadInstance, reach, requireInstanceProject } from "./reach.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
-import { loadInstance, reach, requireInstanceProject, type InstanceRow } from "./reach.ts";
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const Host = z
   .string()
   .min(1)
@@ -78,12 +79,19 @@ export const Instance = z
     host: z.string(),
     port: z.number().int(),
     username: z.string(),
-    public_key: z.string().meta({ description: "The public half of the key Bosun logs in with: put it in the user's ~/.ssh/authorized_keys" }),
+    public_key: z.string().meta({
+      description: "The public half of the key Bosun logs in with: put it in the user's ~/.ssh/authorized_keys",
+    }),
     key_source: z.enum(["generated", "supplied"]),
-    host_key_fingerprint: z.string().nullable().meta({ description: "Pinned SHA256 fingerprint of the server's host key; null until the first connection" }),
+    host_key_fingerprint: z
+      .string()
+      .nullable()
+      .meta({ description: "Pinned SHA256 fingerprint of the server's host key; null until the first connection" }),
     host_key_pinned_at: Timestamp.nullable(),
     connection: z.object({
-      state: z.enum(["connected", "connecting", "disconnected"]).meta({ description: "Whether this Bosun process holds an open connection" }),
+      state: z
+        .enum(["connected", "connecting", "disconnected"])
+        .meta({ description: "Whether this Bosun process holds an open connection" }),
       last_connected_at: Timestamp.nullable(),
       last_error: z.string().nullable(),
     }),
@@ -91,12 +99,19 @@ export const Instance = z
     observer: z
       .object({
         username: z.string(),
-        public_key: z.string().meta({ description: "The public half of the observer's key (its private key is never returned)" }),
-        key_source: z.enum(["generated", "supplied", "setup"]).meta({ description: "setup: created by setup_instance_observer" }),
+        public_key: z
+          .string()
+          .meta({ description: "The public half of the observer's key (its private key is never returned)" }),
+        key_source: z
+          .enum(["generated", "supplied", "setup"])
+          .meta({ description: "setup: created by setup_instance_observer" }),
         set_at: Timestamp.nullable(),
       })
       .nullable()
-      .meta({ description: "The unprivileged login the agent's unapproved commands run as; null: none (they run as `username`)" }),
+      .meta({
+        description:
+          "The unprivileged login the agent's unapproved commands run as; null: none (they run as `username`)",
+      }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -114,11 +129,20 @@ export function instanceView(ctx: ProjectContext, row: InstanceRow): z.input<typ
     key_source: row.key_source,
     host_key_fingerprint: row.host_key_fingerprint,
     host_key_pinned_at: isoOrNull(row.host_key_pinned_at),
-    connection: { state: ctx.platform.instances.pool.state(row.id), last_connected_at: isoOrNull(row.last_connected_at), last_error: row.last_error },
+    connection: {
+      state: ctx.platform.instances.pool.state(row.id),
+      last_connected_at: isoOrNull(row.last_connected_at),
+      last_error: row.last_error,
+    },
     agent_command_rules: row.agent_command_rules,
     observer:
       row.observer_username && row.observer_public_key && row.observer_key_source
-        ? { username: row.observer_username, public_key: row.observer_public_key, key_source: row.observer_key_source, set_at: isoOrNull(row.observer_set_at) }
+        ? {
+            username: row.observer_username,
+            public_key: row.observer_public_key,
+            key_source: row.observer_key_source,
+            set_at: isoOrNull(row.observer_set_at),
+          }
         : null,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
@@ -126,7 +150,11 @@ export function instanceView(ctx: ProjectContext, row: InstanceRow): z.input<typ
 }
 
 /** A key pair for an instance: the one supplied (checked, public half derived) or a fresh ed25519 pair. */
-export function keyPair(privateKey: string | undefined): { private: string; public: string; source: "generated" | "supplied" } {
+export function keyPair(privateKey: string | undefined): {
+  private: string;
+  public: string;
+  source: "generated" | "supplied";
+} {
   if (privateKey === undefined) {
     const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "bosun" });
     return { private: pair.private, public: pair.public.trim(), source: "generated" };
@@ -134,11 +162,24 @@ export function keyPair(privateKey: string | undefined): { private: string; publ
   const parsed = ssh2.utils.parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error) {
-    const why = key instanceof Error && /encrypted|passphrase/i.test(key.message) ? "is passphrase-protected; supply it decrypted" : "is not a private key Bosun can read (OpenSSH or PEM)";
+    const why =
+      key instanceof Error && /encrypted|passphrase/i.test(key.message)
+        ? "is passphrase-protected; supply it decrypted"
+        : "is not a private key Bosun can read (OpenSSH or PEM)";
     throw validationError([{ path: "private_key", message: why }]);
   }
-  if (!key.isPrivateKey()) throw validationError([{ path: "private_key", message: "is a public key; supply the private key, or omit it to have Bosun generate a pair" }]);
-  return { private: privateKey, public: `${key.type} ${key.getPublicSSH().toString("base64")} bosun`, source: "supplied" };
+  if (!key.isPrivateKey())
+    throw validationError([
+      {
+        path: "private_key",
+        message: "is a public key; supply the private key, or omit it to have Bosun generate a pair",
+      },
+    ]);
+  return {
+    private: privateKey,
+    public: `${key.type} ${key.getPublicSSH().toString("base64")} bosun`,
+    source: "supplied",
+  };
 }
 
 /** Registration refuses hosts the egress policy would never connect to, so instances cannot map a private network. */
@@ -146,13 +187,16 @@ async function checkHost(ctx: ProjectContext, host: string) {
   try {
     await resolveEgress(host, { allowPrivate: ctx.platform.config.egressAllowPrivate });
   } catch (err) {
-    if (err instanceof BosunError && err.code === "unreachable") throw validationError([{ path: "host", message: "does not resolve" }]);
-    if (err instanceof BosunError && err.code === "egress_denied") throw new BosunError("egress_denied", err.message, { ...err.details, field: "host" });
+    if (err instanceof BosunError && err.code === "unreachable")
+      throw validationError([{ path: "host", message: "does not resolve" }]);
+    if (err instanceof BosunError && err.code === "egress_denied")
+      throw new BosunError("egress_denied", err.message, { ...err.details, field: "host" });
     throw err;
   }
 }
 
-const nameTaken = (name: string) => conflict(`an instance named '${name}' already exists in this project`, { field: "name" });
+const nameTaken = (name: string) =>
+  conflict(`an instance named '${name}' already exists in this project`, { field: "name" });
 
 export const registerInstance = defineOperation({
   id: "register_instance",
@@ -216,7 +260,12 @@ export const listInstances = defineOperation({
   output: z.object({ instances: z.array(Instance), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     requireInstanceProject(ctx);
-    let q = ctx.db.selectFrom("instances").selectAll().where("project_id", "=", ctx.project.id).orderBy("name").limit(input.limit + 1);
+    let q = ctx.db
+      .selectFrom("instances")
+      .selectAll()
+      .where("project_id", "=", ctx.project.id)
+      .orderBy("name")
+      .limit(input.limit + 1);
     if (input.cursor) q = q.where("name", ">", input.cursor);
     const pin = ctx.principal.pins.instance;
     if (pin) q = q.where((eb) => eb.or([eb("name", "=", pin), eb(sql<string>`id::text`, "=", pin)]));
@@ -262,19 +311,28 @@ export const updateInstance = defineOperation({
   handler: async (ctx, input) => {
     const row = await loadInstance(ctx, input.instance);
     if (input.private_key !== undefined && input.regenerate_key) {
-      throw validationError([{ path: "regenerate_key", message: "give either private_key or regenerate_key, not both" }]);
+      throw validationError([
+        { path: "regenerate_key", message: "give either private_key or regenerate_key, not both" },
+      ]);
     }
     const set: Updateable<InstancesTable> = {};
     if (input.name !== undefined) set.name = input.name;
     if (input.username !== undefined && input.username === row.observer_username) {
-      throw validationError([{ path: "username", message: "is the instance's observer login; the operator must be another user" }]);
+      throw validationError([
+        { path: "username", message: "is the instance's observer login; the operator must be another user" },
+      ]);
     }
     if (input.username !== undefined) set.username = input.username;
     if (input.private_key !== undefined || input.regenerate_key) {
       const keys = keyPair(input.private_key);
-      Object.assign(set, { private_key_enc: ctx.platform.secrets.encrypt(keys.private), public_key: keys.public, key_source: keys.source });
+      Object.assign(set, {
+        private_key_enc: ctx.platform.secrets.encrypt(keys.private),
+        public_key: keys.public,
+        key_source: keys.source,
+      });
     }
-    const moved = (input.host !== undefined && input.host !== row.host) || (input.port !== undefined && input.port !== row.port);
+    const moved =
+      (input.host !== undefined && input.host !== row.host) || (input.port !== undefined && input.port !== row.port);
     if (input.host !== undefined) {
       await checkHost(ctx, input.host);
       set.host = input.host;
@@ -341,7 +399,11 @@ export const testInstanceConnection = defineOperation({
     const handle = await pool.exec(target, "true", { onStdout: () => {}, onStderr: () => {}, signal: ctx.signal });
     await handle.done;
     const latency = performance.now() - started;
-    const fresh = await ctx.db.selectFrom("instances").select("host_key_fingerprint").where("id", "=", row.id).executeTakeFirstOrThrow();
+    const fresh = await ctx.db
+      .selectFrom("instances")
+      .select("host_key_fingerprint")
+      .where("id", "=", row.id)
+      .executeTakeFirstOrThrow();
     return {
       ok: true as const,
       host_key_fingerprint: fresh.host_key_fingerprint!,
@@ -354,7 +416,8 @@ export const testInstanceConnection = defineOperation({
 export const resetInstanceHostKey = defineOperation({
   id: "reset_instance_host_key",
   summary: "Forget an instance's pinned host key",
-  description: "After a server was reinstalled on purpose: the next connection pins whatever host key the server presents.",
+  description:
+    "After a server was reinstalled on purpose: the next connection pins whatever host key the server presents.",
   tags: ["instances"],
   scope: "instances:write",
   effect: "write",

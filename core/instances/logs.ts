@@ -4,8 +4,8 @@ import { z } from "zod";
 import { BosunError, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
-import { InstanceRef } from "./ref.ts";
 import { reach } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 import { shellArgs, shq } from "./shell-quote.ts";
 
 const MAX_LINES = 10_000;
@@ -25,7 +25,8 @@ export function tailCommand(spec: TailSpec): string {
   const tail = ` | tail -n ${spec.lines}`;
   if (spec.path !== undefined) {
     const p = shq(spec.path);
-    const read = spec.grep !== undefined ? `grep -a -E -e ${shq(spec.grep)} -- ${p}${tail}` : `tail -n ${spec.lines} -- ${p}`;
+    const read =
+      spec.grep !== undefined ? `grep -a -E -e ${shq(spec.grep)} -- ${p}${tail}` : `tail -n ${spec.lines} -- ${p}`;
     return `test -e ${p} || exit 66; test -r ${p} || exit 77; ${read}`;
   }
   const journal = `journalctl --no-pager -o short-iso ${shellArgs(["-u", spec.unit!])}`;
@@ -35,7 +36,8 @@ export function tailCommand(spec: TailSpec): string {
 export const tailLog = defineOperation({
   id: "tail_log",
   summary: "Show the last lines of a log file or a systemd unit's journal",
-  description: "Give `path` (a file) or `unit` (read with journalctl), not both. `grep` keeps only lines matching an extended regular expression.",
+  description:
+    "Give `path` (a file) or `unit` (read with journalctl), not both. `grep` keeps only lines matching an extended regular expression.",
   tags: ["instances"],
   scope: "instances:files",
   effect: "read",
@@ -43,7 +45,12 @@ export const tailLog = defineOperation({
   http: { method: "get", path: "/projects/{project}/instances/{instance}/logs" },
   input: z.object({
     ...InstanceRef,
-    path: z.string().min(1).max(4096).optional().meta({ description: "Log file path", example: "/var/log/nginx/error.log" }),
+    path: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .meta({ description: "Log file path", example: "/var/log/nginx/error.log" }),
     unit: z
       .string()
       .max(256)
@@ -60,19 +67,26 @@ export const tailLog = defineOperation({
   }),
   handler: async (ctx, input) => {
     if ((input.path === undefined) === (input.unit === undefined)) {
-      throw validationError([{ path: input.path === undefined ? "path" : "unit", message: "give exactly one of path and unit" }]);
+      throw validationError([
+        { path: input.path === undefined ? "path" : "unit", message: "give exactly one of path and unit" },
+      ]);
     }
     const { target, pool } = await reach(ctx, input.instance);
     const spec: TailSpec = { path: input.path, unit: input.unit, lines: input.lines, grep: input.grep };
     const res = await runRemote(pool, target, { command: tailCommand(spec), timeoutMs: 30_000, signal: ctx.signal });
     const source = input.path ?? `unit ${input.unit}`;
     if (res.exit_code === 66) throw notFound("file", input.path!);
-    if (res.exit_code === 77) throw new BosunError("forbidden", `the instance's user cannot read '${input.path}'`, { path: input.path });
+    if (res.exit_code === 77)
+      throw new BosunError("forbidden", `the instance's user cannot read '${input.path}'`, { path: input.path });
     // grep finding nothing exits 1 with no output: an empty answer, not an error.
     if (res.timed_out || (res.exit_code !== 0 && !(input.grep && res.exit_code === 1 && !res.stderr))) {
-      throw new BosunError("unprocessable", `reading ${source} failed: ${res.stderr.trim().slice(0, 500) || `exit ${res.exit_code}`}`);
+      throw new BosunError(
+        "unprocessable",
+        `reading ${source} failed: ${res.stderr.trim().slice(0, 500) || `exit ${res.exit_code}`}`,
+      );
     }
-    if (!res.stdout && res.stderr.trim()) throw new BosunError("unprocessable", `reading ${source} failed: ${res.stderr.trim().slice(0, 500)}`);
+    if (!res.stdout && res.stderr.trim())
+      throw new BosunError("unprocessable", `reading ${source} failed: ${res.stderr.trim().slice(0, 500)}`);
     const lines = res.stdout.split("\n");
     if (lines.at(-1) === "") lines.pop();
     return { source, lines, truncated: res.stdout_truncated };

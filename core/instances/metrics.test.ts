@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { parseMetrics } from "./metrics.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {
@@ -15,12 +15,25 @@ describe("metrics", () => {
     const out = [
       "cpu  100 0 100 800 0 0 0 0 0 0",
       "cpu  150 0 150 900 0 0 0 0 0 0",
-      "@@load", "0.50 0.25 0.10 1/100 1234",
-      "@@mem", "MemTotal:        2000000 kB", "MemFree:          500000 kB", "MemAvailable:    1500000 kB", "SwapTotal: 1000 kB", "SwapFree: 400 kB",
-      "@@uptime", "12345.67 20000.00",
-      "@@net", "Inter-|   Receive", " face |bytes    packets", "    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0", "  eth0: 5000 10 0 0 0 0 0 0 7000 12 0 0 0 0 0 0",
-      "@@cpus", "4",
-      "@@df", "/dev/sda1 10000 2500 7500 25% /",
+      "@@load",
+      "0.50 0.25 0.10 1/100 1234",
+      "@@mem",
+      "MemTotal:        2000000 kB",
+      "MemFree:          500000 kB",
+      "MemAvailable:    1500000 kB",
+      "SwapTotal: 1000 kB",
+      "SwapFree: 400 kB",
+      "@@uptime",
+      "12345.67 20000.00",
+      "@@net",
+      "Inter-|   Receive",
+      " face |bytes    packets",
+      "    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0",
+      "  eth0: 5000 10 0 0 0 0 0 0 7000 12 0 0 0 0 0 0",
+      "@@cpus",
+      "4",
+      "@@df",
+      "/dev/sda1 10000 2500 7500 25% /",
     ].join("\n");
     const s = parseMetrics(out, new Date("2026-01-01T00:00:00Z"));
     expect(s).toEqual({
@@ -28,9 +41,28 @@ describe("metrics", () => {
       cpu_percent: 50,
       cpus: 4,
       load: { "1m": 0.5, "5m": 0.25, "15m": 0.1 },
-      memory: { total_bytes: 2_048_000_000, available_bytes: 1_536_000_000, used_percent: 25, swap_total_bytes: 1_024_000, swap_used_bytes: 614_400 },
-      disk: { mount: "/", total_bytes: 10_240_000, used_bytes: 2_560_000, available_bytes: 7_680_000, used_percent: 25 },
-      network: { rx_bytes: 5000, tx_bytes: 7000, interfaces: [{ name: "lo", rx_bytes: 100, tx_bytes: 100 }, { name: "eth0", rx_bytes: 5000, tx_bytes: 7000 }] },
+      memory: {
+        total_bytes: 2_048_000_000,
+        available_bytes: 1_536_000_000,
+        used_percent: 25,
+        swap_total_bytes: 1_024_000,
+        swap_used_bytes: 614_400,
+      },
+      disk: {
+        mount: "/",
+        total_bytes: 10_240_000,
+        used_bytes: 2_560_000,
+        available_bytes: 7_680_000,
+        used_percent: 25,
+      },
+      network: {
+        rx_bytes: 5000,
+        tx_bytes: 7000,
+        interfaces: [
+          { name: "lo", rx_bytes: 100, tx_bytes: 100 },
+          { name: "eth0", rx_bytes: 5000, tx_bytes: 7000 },
+        ],
+      },
       uptime_seconds: 12345,
     });
     expect(() => parseMetrics("nothing here")).toThrow();
@@ -57,11 +89,22 @@ describe("metrics", () => {
     // An old sample, outside 5m but inside 1h.
     const id = (await w.t.platform.db.selectFrom("instances").select("id").executeTakeFirstOrThrow()).id;
     const old = { ...(await metrics()).body.current, at: new Date(Date.now() - 20 * 60_000).toISOString() };
-    await w.t.platform.db.insertInto("instance_metrics").values({ instance_id: id, at: old.at, sample: JSON.stringify(old) }).execute();
+    await w.t.platform.db
+      .insertInto("instance_metrics")
+      .values({ instance_id: id, at: old.at, sample: JSON.stringify(old) })
+      .execute();
 
     const fiveMin = await metrics("?live=false&period=5m");
     expect(fiveMin.body.history).toHaveLength(1);
-    expect(Object.keys(fiveMin.body.history[0]).sort()).toEqual(["at", "cpu_percent", "disk_used_percent", "load_1m", "memory_used_percent", "rx_bytes", "tx_bytes"]);
+    expect(Object.keys(fiveMin.body.history[0]).sort()).toEqual([
+      "at",
+      "cpu_percent",
+      "disk_used_percent",
+      "load_1m",
+      "memory_used_percent",
+      "rx_bytes",
+      "tx_bytes",
+    ]);
     const hour = await metrics("?live=false&period=1h");
     expect(hour.body.history.map((p: { at: string }) => p.at)[0]).toBe(old.at);
     expect(hour.body.history).toHaveLength(2);

@@ -6,11 +6,11 @@ import { sql } from "kysely";
 import { z } from "zod";
 import { Timestamp } from "../kernel/common.ts";
 import { BosunError } from "../kernel/errors.ts";
-import { defineOperation, type DB } from "../kernel/operation.ts";
+import { type DB, defineOperation } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
-import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { loadInstance, targetFor, targetOf, type InstanceRow } from "./reach.ts";
+import { type InstanceRow, loadInstance, targetFor, targetOf } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 
 const SCRIPT = [
   "head -n 1 /proc/stat",
@@ -30,8 +30,20 @@ export const Sample = z
     cpu_percent: z.number(),
     cpus: z.number().int(),
     load: z.object({ "1m": z.number(), "5m": z.number(), "15m": z.number() }),
-    memory: z.object({ total_bytes: z.number(), available_bytes: z.number(), used_percent: z.number(), swap_total_bytes: z.number(), swap_used_bytes: z.number() }),
-    disk: z.object({ mount: z.string(), total_bytes: z.number(), used_bytes: z.number(), available_bytes: z.number(), used_percent: z.number() }),
+    memory: z.object({
+      total_bytes: z.number(),
+      available_bytes: z.number(),
+      used_percent: z.number(),
+      swap_total_bytes: z.number(),
+      swap_used_bytes: z.number(),
+    }),
+    disk: z.object({
+      mount: z.string(),
+      total_bytes: z.number(),
+      used_bytes: z.number(),
+      available_bytes: z.number(),
+      used_percent: z.number(),
+    }),
     network: z.object({
       rx_bytes: z.number().meta({ description: "Received since boot, all interfaces but loopback" }),
       tx_bytes: z.number(),
@@ -66,7 +78,9 @@ export function parseMetrics(out: string, at = new Date()): Sample {
   const cpu = dt > 0 ? (100 * (dt - (idle(b) - idle(a)))) / dt : 0;
 
   const load = section("load")[0]!.split(/\s+/).map(Number);
-  const mem = new Map(section("mem").map((l) => [l.split(":")[0]!, Number(l.split(":")[1]!.trim().split(/\s+/)[0]) * 1024]));
+  const mem = new Map(
+    section("mem").map((l) => [l.split(":")[0]!, Number(l.split(":")[1]!.trim().split(/\s+/)[0]) * 1024]),
+  );
   const memTotal = mem.get("MemTotal") ?? 0;
   const memAvailable = mem.get("MemAvailable") ?? mem.get("MemFree") ?? 0;
   const interfaces = section("net")
@@ -91,8 +105,18 @@ export function parseMetrics(out: string, at = new Date()): Sample {
       swap_total_bytes: mem.get("SwapTotal") ?? 0,
       swap_used_bytes: (mem.get("SwapTotal") ?? 0) - (mem.get("SwapFree") ?? 0),
     },
-    disk: { mount: df[5] ?? "/", total_bytes: diskTotal, used_bytes: diskUsed, available_bytes: diskAvail, used_percent: diskUsed + diskAvail ? round((100 * diskUsed) / (diskUsed + diskAvail)) : 0 },
-    network: { rx_bytes: external.reduce((s, i) => s + i.rx_bytes, 0), tx_bytes: external.reduce((s, i) => s + i.tx_bytes, 0), interfaces },
+    disk: {
+      mount: df[5] ?? "/",
+      total_bytes: diskTotal,
+      used_bytes: diskUsed,
+      available_bytes: diskAvail,
+      used_percent: diskUsed + diskAvail ? round((100 * diskUsed) / (diskUsed + diskAvail)) : 0,
+    },
+    network: {
+      rx_bytes: external.reduce((s, i) => s + i.rx_bytes, 0),
+      tx_bytes: external.reduce((s, i) => s + i.tx_bytes, 0),
+      interfaces,
+    },
     uptime_seconds: Math.floor(Number(section("uptime")[0]!.split(/\s+/)[0])),
   };
   return Sample.parse(sample);
@@ -103,7 +127,10 @@ export async function sampleMetrics(pool: SshPool, target: SshTarget, signal?: A
   try {
     return parseMetrics(res.stdout);
   } catch (err) {
-    throw new BosunError("unprocessable", `could not read metrics on the instance (${(err as Error).message}); it needs Linux /proc and df. ${res.stderr.trim().slice(0, 300)}`);
+    throw new BosunError(
+      "unprocessable",
+      `could not read metrics on the instance (${(err as Error).message}); it needs Linux /proc and df. ${res.stderr.trim().slice(0, 300)}`,
+    );
   }
 }
 
@@ -133,7 +160,10 @@ const point = (s: Sample): z.infer<typeof Point> => ({
 });
 
 export async function recordSample(db: DB, instanceId: string, sample: Sample) {
-  await db.insertInto("instance_metrics").values({ instance_id: instanceId, at: sample.at, sample: JSON.stringify(sample) }).execute();
+  await db
+    .insertInto("instance_metrics")
+    .values({ instance_id: instanceId, at: sample.at, sample: JSON.stringify(sample) })
+    .execute();
 }
 
 export const getInstanceMetrics = defineOperation({
@@ -155,12 +185,17 @@ export const getInstanceMetrics = defineOperation({
   output: z.object({
     current: Sample.nullable(),
     period: z.string().nullable(),
-    interval_seconds: z.number().int().meta({ description: "How often history is recorded; 0: not recorded on this Bosun" }),
+    interval_seconds: z
+      .number()
+      .int()
+      .meta({ description: "How often history is recorded; 0: not recorded on this Bosun" }),
     history: z.array(Point),
   }),
   handler: async (ctx, input) => {
     const row = await loadInstance(ctx, input.instance);
-    const current = input.live ? await sampleMetrics(ctx.platform.instances.pool, targetFor(ctx, row), ctx.signal) : null;
+    const current = input.live
+      ? await sampleMetrics(ctx.platform.instances.pool, targetFor(ctx, row), ctx.signal)
+      : null;
     let history: z.infer<typeof Point>[] = [];
     if (input.period) {
       const since = new Date(Date.now() - PERIODS[input.period] * 1000);
@@ -174,7 +209,12 @@ export const getInstanceMetrics = defineOperation({
       const step = Math.ceil(rows.length / MAX_POINTS) || 1;
       history = rows.filter((_, i) => i % step === 0 || i === rows.length - 1).map((r) => point(r.sample as Sample));
     }
-    return { current, period: input.period ?? null, interval_seconds: ctx.platform.config.metricsIntervalSeconds, history };
+    return {
+      current,
+      period: input.period ?? null,
+      interval_seconds: ctx.platform.config.metricsIntervalSeconds,
+      history,
+    };
   },
 });
 
@@ -183,7 +223,13 @@ export const getInstanceMetrics = defineOperation({
  * the work), samples each over SSH outside any transaction, records it, and drops expired samples.
  */
 export async function sampleDueInstances(
-  deps: { db: DB; pool: SshPool; target: (row: InstanceRow) => SshTarget; intervalSeconds: number; log: { debug(o: object, m: string): void } },
+  deps: {
+    db: DB;
+    pool: SshPool;
+    target: (row: InstanceRow) => SshTarget;
+    intervalSeconds: number;
+    log: { debug(o: object, m: string): void };
+  },
   batch = 20,
 ): Promise<number> {
   const { db, intervalSeconds } = deps;
@@ -212,6 +258,9 @@ export async function sampleDueInstances(
       }
     }),
   );
-  await db.deleteFrom("instance_metrics").where("at", "<", new Date(Date.now() - RETENTION_SECONDS * 1000)).execute();
+  await db
+    .deleteFrom("instance_metrics")
+    .where("at", "<", new Date(Date.now() - RETENTION_SECONDS * 1000))
+    .execute();
   return due.length;
 }

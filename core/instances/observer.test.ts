@@ -5,12 +5,12 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { invoke } from "../kernel/invoker.ts";
 import type { Principal } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { setupCommand } from "./observer.ts";
 import { observerTargetOf, targetOf } from "./reach.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 beforeAll(async () => {
@@ -18,7 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => w?.close());
 
-const row = () => w.t.platform.db.selectFrom("instances").selectAll().where("name", "=", "box").executeTakeFirstOrThrow();
+const row = () =>
+  w.t.platform.db.selectFrom("instances").selectAll().where("name", "=", "box").executeTakeFirstOrThrow();
 const userExists = (name: string) => {
   try {
     execFileSync("id", ["-u", name], { stdio: "ignore" });
@@ -34,7 +35,12 @@ async function principal(serverLogin?: "observer"): Promise<Principal> {
   return serverLogin ? { ...p, serverLogin } : p;
 }
 const runAs = async (command: string, serverLogin?: "observer") =>
-  (await invoke(w.t.platform, "run_command", { project: w.project, instance: "box", command }, await principal(serverLogin))) as { exit_code: number; stdout: string; stderr: string };
+  (await invoke(
+    w.t.platform,
+    "run_command",
+    { project: w.project, instance: "box", command },
+    await principal(serverLogin),
+  )) as { exit_code: number; stdout: string; stderr: string };
 
 describe("observer login", () => {
   it("without an observer, a principal narrowed to the observer still runs as the operator (nothing changes)", async () => {
@@ -46,21 +52,36 @@ describe("observer login", () => {
 
   it("set_instance_observer registers an existing user with its key: sealed, never returned", async () => {
     const obs = w.sshd.observer!;
-    const same = await w.t.request("PUT", `${w.path()}/observer`, { token: w.token, body: { username: w.sshd.username, private_key: obs.privateKey } });
+    const same = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: w.token,
+      body: { username: w.sshd.username, private_key: obs.privateKey },
+    });
     expect(same.status).toBe(400);
     expect(same.body.error.issues[0].path).toBe("username");
-    const badKey = await w.t.request("PUT", `${w.path()}/observer`, { token: w.token, body: { username: obs.username, private_key: "not a key" } });
+    const badKey = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: w.token,
+      body: { username: obs.username, private_key: "not a key" },
+    });
     expect(badKey.status).toBe(400);
     expect(badKey.body.error.issues[0].path).toBe("private_key");
-    const badName = await w.t.request("PUT", `${w.path()}/observer`, { token: w.token, body: { username: "-oProxyCommand=x", private_key: obs.privateKey } });
+    const badName = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: w.token,
+      body: { username: "-oProxyCommand=x", private_key: obs.privateKey },
+    });
     expect(badName.status).toBe(400);
     const noExec = await w.user.token(["projects:*", "instances:read", "instances:write"]);
-    const refused = await w.t.request("PUT", `${w.path()}/observer`, { token: noExec, body: { username: obs.username, private_key: obs.privateKey } });
+    const refused = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: noExec,
+      body: { username: obs.username, private_key: obs.privateKey },
+    });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe("insufficient_scope");
     expect((await row()).observer_username).toBeNull();
 
-    const set = await w.t.request("PUT", `${w.path()}/observer`, { token: w.token, body: { username: obs.username, private_key: obs.privateKey } });
+    const set = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: w.token,
+      body: { username: obs.username, private_key: obs.privateKey },
+    });
     expect(set.status, JSON.stringify(set.body)).toBe(200);
     expect(set.body.observer).toMatchObject({ username: obs.username, key_source: "supplied" });
     expect(set.body.observer.public_key.split(" ").slice(0, 2)).toEqual(obs.publicKey.split(" ").slice(0, 2));
@@ -75,7 +96,11 @@ describe("observer login", () => {
     expect(stored.observer_private_key_enc).not.toMatch(/PRIVATE KEY/);
     expect(w.t.platform.secrets.decrypt(stored.observer_private_key_enc!)).toBe(obs.privateKey);
     await w.t.platform.audit.flush();
-    const audit = await w.t.platform.db.selectFrom("audit_events").select(["operation", "input", "outcome"]).where("operation", "=", "set_instance_observer").execute();
+    const audit = await w.t.platform.db
+      .selectFrom("audit_events")
+      .select(["operation", "input", "outcome"])
+      .where("operation", "=", "set_instance_observer")
+      .execute();
     expect(audit.map((a) => a.outcome)).toContain("ok");
     expect(audit.map((a) => a.input ?? "").join("\n")).not.toMatch(/PRIVATE KEY/);
   });
@@ -91,7 +116,10 @@ describe("observer login", () => {
       const write = await runAs(`echo pwned > ${victim}`, "observer");
       expect(write.exit_code).not.toBe(0);
       expect(write.stderr).toMatch(/Permission denied/i);
-      const plant = await runAs(`mkdir -p ${w.sshd.home}/.ssh && echo ssh-ed25519 AAAA evil >> ${w.sshd.home}/.ssh/authorized_keys`, "observer");
+      const plant = await runAs(
+        `mkdir -p ${w.sshd.home}/.ssh && echo ssh-ed25519 AAAA evil >> ${w.sshd.home}/.ssh/authorized_keys`,
+        "observer",
+      );
       expect(plant.exit_code).not.toBe(0);
       expect(plant.stderr).toMatch(/Permission denied/i);
       expect(fs.readFileSync(victim, "utf8")).toBe("original\n");
@@ -110,7 +138,13 @@ describe("observer login", () => {
     pool.evict(r.id);
     const op = targetOf(w.t.platform, r);
     const obs = observerTargetOf(w.t.platform, r)!;
-    expect(obs).toMatchObject({ login: "observer", username: w.sshd.observer!.username, host: op.host, port: op.port, hostKeyFingerprint: r.host_key_fingerprint });
+    expect(obs).toMatchObject({
+      login: "observer",
+      username: w.sshd.observer!.username,
+      host: op.host,
+      port: op.port,
+      hostKeyFingerprint: r.host_key_fingerprint,
+    });
     expect(r.host_key_fingerprint).toBe(w.sshd.hostKeyFingerprint());
     const both = await Promise.all([
       runRemote(pool, op, { command: "id -un", timeoutMs: 10_000 }),
@@ -124,8 +158,14 @@ describe("observer login", () => {
     expect(pool.state(r.id)).toBe("disconnected");
     expect(pool.state(r.id, "observer")).toBe("disconnected");
     // A pin the server does not match is refused for the observer exactly as for the operator.
-    const wrong = { ...obs, hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", version: "other" };
-    await expect(runRemote(pool, wrong, { command: "true", timeoutMs: 10_000 })).rejects.toMatchObject({ code: "host_key_mismatch" });
+    const wrong = {
+      ...obs,
+      hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+      version: "other",
+    };
+    await expect(runRemote(pool, wrong, { command: "true", timeoutMs: 10_000 })).rejects.toMatchObject({
+      code: "host_key_mismatch",
+    });
     pool.evict(r.id);
   });
 
@@ -138,7 +178,10 @@ describe("observer login", () => {
   });
 
   it("set_instance_observer without a key generates one for the owner to install", async () => {
-    const set = await w.t.request("PUT", `${w.path()}/observer`, { token: w.token, body: { username: "someone-else" } });
+    const set = await w.t.request("PUT", `${w.path()}/observer`, {
+      token: w.token,
+      body: { username: "someone-else" },
+    });
     expect(set.status, JSON.stringify(set.body)).toBe(200);
     expect(set.body.observer).toMatchObject({ username: "someone-else", key_source: "generated" });
     expect(set.body.observer.public_key).toMatch(/^ssh-ed25519 /);
@@ -149,16 +192,23 @@ describe("observer login", () => {
 
   it("setup_instance_observer quotes its inputs into the fixed script", () => {
     const cmd = setupCommand("bosun-observer", "ssh-ed25519 AAAA it's; $(reboot)");
-    expect(cmd).toMatch(/^sh -c '.*' bosun-observer-setup 'bosun-observer' 'ssh-ed25519 AAAA it'\\''s; \$\(reboot\)'$/s);
+    expect(cmd).toMatch(
+      /^sh -c '.*' bosun-observer-setup 'bosun-observer' 'ssh-ed25519 AAAA it'\\''s; \$\(reboot\)'$/s,
+    );
   });
 
   it("setup_instance_observer creates a working, unprivileged observer through the operator's sudo", async () => {
     const name = w.sshd.spareUsername;
     expect(userExists(name)).toBe(false);
-    const same = await w.t.request("POST", `${w.path()}/observer/setup`, { token: w.token, body: { username: w.sshd.username } });
+    const same = await w.t.request("POST", `${w.path()}/observer/setup`, {
+      token: w.token,
+      body: { username: w.sshd.username },
+    });
     expect(same.status).toBe(400);
     const noExec = await w.user.token(["projects:*", "instances:read", "instances:write"]);
-    expect((await w.t.request("POST", `${w.path()}/observer/setup`, { token: noExec, body: { username: name } })).status).toBe(403);
+    expect(
+      (await w.t.request("POST", `${w.path()}/observer/setup`, { token: noExec, body: { username: name } })).status,
+    ).toBe(403);
     expect(userExists(name)).toBe(false);
 
     const res = await w.t.request("POST", `${w.path()}/observer/setup`, { token: w.token, body: { username: name } });
@@ -173,7 +223,9 @@ describe("observer login", () => {
     const home = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).split(":")[5]!;
     const keys = fs.readFileSync(path.join(home, ".ssh/authorized_keys"), "utf8");
     expect(keys.trim()).toBe(res.body.observer.public_key);
-    expect(fs.statSync(path.join(home, ".ssh/authorized_keys")).uid).toBe(Number(execFileSync("id", ["-u", name], { encoding: "utf8" })));
+    expect(fs.statSync(path.join(home, ".ssh/authorized_keys")).uid).toBe(
+      Number(execFileSync("id", ["-u", name], { encoding: "utf8" })),
+    );
 
     // It works: commands narrowed to the observer run as it, and cannot write the operator's home.
     expect((await runAs("id -un", "observer")).stdout).toBe(`${name}\n`);
@@ -189,8 +241,14 @@ describe("observer login", () => {
     expect((await runAs("id -un", "observer")).stdout).toBe(`${name}\n`);
 
     await w.t.platform.audit.flush();
-    const audit = await w.t.platform.db.selectFrom("audit_events").select(["operation", "outcome"]).where("operation", "=", "setup_instance_observer").execute();
-    expect(audit.map((a) => a.outcome)).toEqual(expect.arrayContaining(["ok", "validation_error", "insufficient_scope"]));
+    const audit = await w.t.platform.db
+      .selectFrom("audit_events")
+      .select(["operation", "outcome"])
+      .where("operation", "=", "setup_instance_observer")
+      .execute();
+    expect(audit.map((a) => a.outcome)).toEqual(
+      expect.arrayContaining(["ok", "validation_error", "insufficient_scope"]),
+    );
   });
 
   it("setup refuses a privileged user and changes nothing", async () => {

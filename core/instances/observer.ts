@@ -10,15 +10,18 @@ import { BosunError, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { Instance, instanceView, keyPair, PrivateKey } from "./instances.ts";
+import { type InstanceRow, loadInstance, observerTargetOf, targetOf } from "./reach.ts";
 import { InstanceRef } from "./ref.ts";
-import { loadInstance, observerTargetOf, targetOf, type InstanceRow } from "./reach.ts";
 import { shq } from "./shell-quote.ts";
 import { requireExec } from "./ssh-keys.ts";
 
 /** A plain Unix user name: no leading '-' (never an option), nothing a shell or passwd line treats specially. */
 const ObserverName = z
   .string()
-  .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a Unix user name: lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32")
+  .regex(
+    /^[a-z_][a-z0-9_-]{0,31}$/,
+    "a Unix user name: lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32",
+  )
   .meta({ description: "The observer's Unix user name", example: "bosun-observer" });
 
 /** Groups that make a user privileged (or root-equivalent): an observer in one is refused. */
@@ -72,17 +75,24 @@ echo "ok $existed"
 `;
 
 /** The command the operator login runs: the fixed script, its inputs quoted as separate arguments. */
-export const setupCommand = (username: string, publicKeyLine: string) => `sh -c ${shq(SETUP_SCRIPT)} bosun-observer-setup ${shq(username)} ${shq(publicKeyLine)}`;
+export const setupCommand = (username: string, publicKeyLine: string) =>
+  `sh -c ${shq(SETUP_SCRIPT)} bosun-observer-setup ${shq(username)} ${shq(publicKeyLine)}`;
 
 /** Run as the observer to check it: who it is, and that `sudo -n` gets it nowhere. */
-const CHECK_COMMAND = "id -u; id -Gn; if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo SUDO; fi";
+const CHECK_COMMAND =
+  "id -u; id -Gn; if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo SUDO; fi";
 
 function checkUsername(row: InstanceRow, username: string) {
-  if (username === row.username) throw validationError([{ path: "username", message: "must be another user than the instance's operator login" }]);
+  if (username === row.username)
+    throw validationError([{ path: "username", message: "must be another user than the instance's operator login" }]);
   if (username === "root") throw validationError([{ path: "username", message: "root cannot be an observer" }]);
 }
 
-async function storeObserver(ctx: ProjectContext, row: InstanceRow, observer: { username: string; privateKey: string; publicKey: string; source: "generated" | "supplied" | "setup" }) {
+async function storeObserver(
+  ctx: ProjectContext,
+  row: InstanceRow,
+  observer: { username: string; privateKey: string; publicKey: string; source: "generated" | "supplied" | "setup" },
+) {
   const now = new Date();
   const updated = await ctx.db
     .updateTable("instances")
@@ -123,10 +133,16 @@ export const setupInstanceObserver = defineOperation({
     const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "bosun-observer" });
     const publicKey = pair.public.trim();
     const pool = ctx.platform.instances.pool;
-    const res = await runRemote(pool, targetOf(ctx.platform, row), { command: setupCommand(input.username, publicKey), timeoutMs: 60_000, signal: ctx.signal });
+    const res = await runRemote(pool, targetOf(ctx.platform, row), {
+      command: setupCommand(input.username, publicKey),
+      timeoutMs: 60_000,
+      signal: ctx.signal,
+    });
     if (res.exit_code !== 0 || !res.stdout.includes("ok ")) {
       const why = res.stderr.trim().slice(-500) || `exit ${res.exit_code}`;
-      throw new BosunError("unprocessable", `setting up the observer login failed: ${why}`, { username: input.username });
+      throw new BosunError("unprocessable", `setting up the observer login failed: ${why}`, {
+        username: input.username,
+      });
     }
     // Log in as the new observer before recording it: a login that does not work, or that has sudo, is refused.
     const candidate = observerTargetOf(ctx.platform, {
@@ -138,12 +154,25 @@ export const setupInstanceObserver = defineOperation({
     try {
       const check = await runRemote(pool, candidate, { command: CHECK_COMMAND, timeoutMs: 30_000, signal: ctx.signal });
       const [uid] = check.stdout.trim().split("\n");
-      if (check.exit_code !== 0 || !/^\d+$/.test(uid ?? "")) throw new BosunError("unprocessable", `the observer login did not answer as expected: ${check.stderr.trim().slice(0, 300)}`);
-      if (uid === "0" || check.stdout.includes("SUDO")) throw new BosunError("unprocessable", `user '${input.username}' is privileged (uid 0 or passwordless sudo): refused as an observer`);
+      if (check.exit_code !== 0 || !/^\d+$/.test(uid ?? ""))
+        throw new BosunError(
+          "unprocessable",
+          `the observer login did not answer as expected: ${check.stderr.trim().slice(0, 300)}`,
+        );
+      if (uid === "0" || check.stdout.includes("SUDO"))
+        throw new BosunError(
+          "unprocessable",
+          `user '${input.username}' is privileged (uid 0 or passwordless sudo): refused as an observer`,
+        );
     } finally {
       pool.evict(row.id);
     }
-    const updated = await storeObserver(ctx, row, { username: input.username, privateKey: pair.private, publicKey, source: "setup" });
+    const updated = await storeObserver(ctx, row, {
+      username: input.username,
+      privateKey: pair.private,
+      publicKey,
+      source: "setup",
+    });
     return instanceView(ctx, updated);
   },
 });
@@ -166,7 +195,12 @@ export const setInstanceObserver = defineOperation({
     const row = await loadInstance(ctx, input.instance);
     checkUsername(row, input.username);
     const keys = keyPair(input.private_key);
-    const updated = await storeObserver(ctx, row, { username: input.username, privateKey: keys.private, publicKey: keys.public, source: keys.source });
+    const updated = await storeObserver(ctx, row, {
+      username: input.username,
+      privateKey: keys.private,
+      publicKey: keys.public,
+      source: keys.source,
+    });
     return instanceView(ctx, updated);
   },
 });
@@ -188,7 +222,14 @@ export const removeInstanceObserver = defineOperation({
     const row = await loadInstance(ctx, input.instance);
     const updated = await ctx.db
       .updateTable("instances")
-      .set({ observer_username: null, observer_private_key_enc: null, observer_public_key: null, observer_key_source: null, observer_set_at: null, updated_at: new Date() })
+      .set({
+        observer_username: null,
+        observer_private_key_enc: null,
+        observer_public_key: null,
+        observer_key_source: null,
+        observer_set_at: null,
+        updated_at: new Date(),
+      })
       .where("id", "=", row.id)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSshd, type SshdFixture } from "../../testkit/sshd.ts";
+import { type SshdFixture, startSshd } from "../../testkit/sshd.ts";
+import type { BosunError } from "../kernel/errors.ts";
 import { runRemote } from "./commands.ts";
 import { MAX_CHANNELS, SshPool, type SshTarget } from "./pool.ts";
-import type { BosunError } from "../kernel/errors.ts";
 
 let sshd: SshdFixture;
 let pool: SshPool;
@@ -20,7 +20,15 @@ beforeAll(async () => {
       return fingerprint;
     },
   });
-  target = { id: "i-1", host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKeyFingerprint: null, version: "v1" };
+  target = {
+    id: "i-1",
+    host: sshd.host,
+    port: sshd.port,
+    username: sshd.username,
+    privateKey: sshd.privateKey,
+    hostKeyFingerprint: null,
+    version: "v1",
+  };
 });
 afterAll(async () => {
   await pool?.close();
@@ -42,7 +50,8 @@ describe("the SSH pool", () => {
     expect(pool.state(target.id)).toBe("connected");
     expect(sshd.connections()).toBe(1);
     // Idle for 400 ms: closed (polled, so a loaded machine's late timer is not a failure).
-    for (let i = 0; i < 60 && pool.state(target.id) !== "disconnected"; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 60 && pool.state(target.id) !== "disconnected"; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(pool.state(target.id)).toBe("disconnected");
     for (let i = 0; i < 20 && sshd.connections() > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(sshd.connections()).toBe(0);
@@ -78,15 +87,28 @@ describe("the SSH pool", () => {
 
   it("maps refusals to typed errors", async () => {
     const wrongPin = { ...target, id: "i-2", hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" };
-    await expect(run("true", wrongPin)).rejects.toMatchObject({ code: "host_key_mismatch", details: { presented: sshd.hostKeyFingerprint() } });
+    await expect(run("true", wrongPin)).rejects.toMatchObject({
+      code: "host_key_mismatch",
+      details: { presented: sshd.hostKeyFingerprint() },
+    });
     const { generateKeyPairSync } = (await import("ssh2")).default.utils;
     const stranger = { ...target, id: "i-3", privateKey: generateKeyPairSync("ed25519").private };
     // Seen as `unreachable` once under heavy load (as in instances.test.ts): say which error it was.
-    const refused = await run("true", stranger).then(() => null, (e: BosunError) => e);
+    const refused = await run("true", stranger).then(
+      () => null,
+      (e: BosunError) => e,
+    );
     expect(refused?.code, `${refused?.message}\n${sshd.log()}`).toBe("auth_failed");
     await expect(run("true", { ...target, id: "i-4", port: 1 })).rejects.toMatchObject({ code: "unreachable" });
-    const strict = new SshPool({ policy: { allowPrivate: false }, connectTimeoutMs: 2000, idleMs: 1000, pin: async (_t, f) => f });
-    await expect(runRemote(strict, { ...target, id: "i-5" }, { command: "true", timeoutMs: 1000 })).rejects.toMatchObject({ code: "egress_denied" });
+    const strict = new SshPool({
+      policy: { allowPrivate: false },
+      connectTimeoutMs: 2000,
+      idleMs: 1000,
+      pin: async (_t, f) => f,
+    });
+    await expect(
+      runRemote(strict, { ...target, id: "i-5" }, { command: "true", timeoutMs: 1000 }),
+    ).rejects.toMatchObject({ code: "egress_denied" });
     await strict.close();
   });
 });

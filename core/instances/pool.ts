@@ -5,8 +5,8 @@
 // An instance may have two logins (the operator, and an unprivileged observer: core/instances/observer.ts):
 // each has its own pooled connection, keyed by instance and login, with the same host-key check and pin.
 import crypto from "node:crypto";
-import ssh2 from "ssh2";
 import type { ClientChannel, SFTPWrapper } from "ssh2";
+import ssh2 from "ssh2";
 import { connectEgress, type EgressPolicy } from "../egress.ts";
 import { BosunError } from "../kernel/errors.ts";
 
@@ -49,7 +49,8 @@ export interface PoolOptions {
 }
 
 /** OpenSSH's fingerprint format: SHA256 of the key blob, base64 without padding. */
-export const fingerprintOf = (keyBlob: Buffer) => `SHA256:${crypto.createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
+export const fingerprintOf = (keyBlob: Buffer) =>
+  `SHA256:${crypto.createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
 
 export const hostKeyMismatch = (target: SshTarget, presented: string) =>
   new BosunError(
@@ -232,9 +233,15 @@ export class SshPool {
       conn = undefined;
     }
     if (!conn) {
-      conn = new Connection(target, new Client(), (c) => this.open(c), this.opts.idleMs, (gone) => {
-        if (this.conns.get(key) === gone) this.conns.delete(key);
-      });
+      conn = new Connection(
+        target,
+        new Client(),
+        (c) => this.open(c),
+        this.opts.idleMs,
+        (gone) => {
+          if (this.conns.get(key) === gone) this.conns.delete(key);
+        },
+      );
       this.conns.set(key, conn);
     }
     await conn.ready;
@@ -245,7 +252,9 @@ export class SshPool {
   private async open(conn: Connection): Promise<void> {
     const { target } = conn;
     try {
-      const sock = await connectEgress(target.host, target.port, this.opts.policy, { timeoutMs: this.opts.connectTimeoutMs });
+      const sock = await connectEgress(target.host, target.port, this.opts.policy, {
+        timeoutMs: this.opts.connectTimeoutMs,
+      });
       let presented: string | null = null;
       await new Promise<void>((resolve, reject) => {
         const client = conn.client;
@@ -280,7 +289,13 @@ export class SshPool {
       conn.fingerprint = seen;
       await this.opts.onOutcome?.(target, null);
     } catch (err) {
-      const error = err instanceof BosunError ? err : new BosunError("unreachable", `SSH connection to ${target.host}:${target.port} failed: ${(err as Error).message}`);
+      const error =
+        err instanceof BosunError
+          ? err
+          : new BosunError(
+              "unreachable",
+              `SSH connection to ${target.host}:${target.port} failed: ${(err as Error).message}`,
+            );
       await this.opts.onOutcome?.(target, error);
       throw error;
     }
@@ -288,16 +303,28 @@ export class SshPool {
 
   private mapConnectError(target: SshTarget, err: Error & { level?: string }, presented: string | null): BosunError {
     const where = `${target.host}:${target.port}`;
-    if (presented && target.hostKeyFingerprint && presented !== target.hostKeyFingerprint) return hostKeyMismatch(target, presented);
+    if (presented && target.hostKeyFingerprint && presented !== target.hostKeyFingerprint)
+      return hostKeyMismatch(target, presented);
     if (err.level === "client-authentication") {
-      return new BosunError("auth_failed", `${where} refused the key for user '${target.username}' (is the instance's public key in that user's ~/.ssh/authorized_keys?)`, {
+      return new BosunError(
+        "auth_failed",
+        `${where} refused the key for user '${target.username}' (is the instance's public key in that user's ~/.ssh/authorized_keys?)`,
+        {
+          host: target.host,
+          port: target.port,
+          username: target.username,
+        },
+      );
+    }
+    if (err.level === "client-timeout")
+      return new BosunError("timeout", `the SSH handshake with ${where} timed out`, {
         host: target.host,
         port: target.port,
-        username: target.username,
       });
-    }
-    if (err.level === "client-timeout") return new BosunError("timeout", `the SSH handshake with ${where} timed out`, { host: target.host, port: target.port });
-    return new BosunError("unreachable", `SSH connection to ${where} failed: ${err.message}`, { host: target.host, port: target.port });
+    return new BosunError("unreachable", `SSH connection to ${where} failed: ${err.message}`, {
+      host: target.host,
+      port: target.port,
+    });
   }
 
   /**
@@ -307,7 +334,13 @@ export class SshPool {
   async exec(
     target: SshTarget,
     command: string,
-    io: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void; stdin?: Buffer | string; signal?: AbortSignal; urgent?: boolean },
+    io: {
+      onStdout(chunk: Buffer): void;
+      onStderr(chunk: Buffer): void;
+      stdin?: Buffer | string;
+      signal?: AbortSignal;
+      urgent?: boolean;
+    },
   ): Promise<ExecHandle> {
     let reconnected = false;
     let busyRetries = 0;
@@ -366,7 +399,14 @@ export class SshPool {
         else resolve(exit ?? { code: null, signal: null });
       };
       const off = conn.onClose(() =>
-        finish(exit ? null : new BosunError("unreachable", `the connection to ${conn.target.host} was lost while the command ran; it may or may not have completed`)),
+        finish(
+          exit
+            ? null
+            : new BosunError(
+                "unreachable",
+                `the connection to ${conn.target.host} was lost while the command ran; it may or may not have completed`,
+              ),
+        ),
       );
       channel.on("data", (d: Buffer) => io.onStdout(d));
       channel.stderr.on("data", (d: Buffer) => io.onStderr(d));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 
 // Power actions reach only the fixture's `sudo` stand-in (first on the test user's PATH), which records its
 // arguments: nothing here can reboot or shut down the machine running the tests.

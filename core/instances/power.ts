@@ -5,9 +5,9 @@ import { z } from "zod";
 import { BosunError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
-import { InstanceRef } from "./ref.ts";
 import type { SshPool, SshTarget } from "./pool.ts";
-import { reach, type InstanceRow } from "./reach.ts";
+import { type InstanceRow, reach } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 
 export type PowerAction = "start" | "restart" | "shutdown";
 
@@ -27,10 +27,14 @@ export interface InstanceProvider {
 }
 
 const notSupported = (provider: string, action: string) =>
-  new BosunError("not_supported", `the '${provider}' provider cannot ${action} an instance (a server you bring is managed by you, Bosun only reaches it over SSH)`, {
-    provider,
-    action,
-  });
+  new BosunError(
+    "not_supported",
+    `the '${provider}' provider cannot ${action} an instance (a server you bring is managed by you, Bosun only reaches it over SSH)`,
+    {
+      provider,
+      action,
+    },
+  );
 
 const SHUTDOWN_ARGS: Record<Exclude<PowerAction, "start">, string> = { restart: "-r now", shutdown: "-h now" };
 
@@ -50,7 +54,11 @@ export const sshProvider: InstanceProvider = {
     let res;
     try {
       // `sudo -n`: fail at once rather than wait for a password nobody will type.
-      res = await runRemote(ctx.pool, ctx.target, { command: `sudo -n shutdown ${SHUTDOWN_ARGS[action]}`, timeoutMs: 30_000, signal: ctx.signal });
+      res = await runRemote(ctx.pool, ctx.target, {
+        command: `sudo -n shutdown ${SHUTDOWN_ARGS[action]}`,
+        timeoutMs: 30_000,
+        signal: ctx.signal,
+      });
     } catch (err) {
       // The server going down under us is what was asked for.
       if (err instanceof BosunError && err.code === "unreachable" && /lost/.test(err.message)) return;
@@ -71,17 +79,29 @@ const providers = new Map<string, InstanceProvider>([[sshProvider.id, sshProvide
 
 export function providerFor(row: InstanceRow): InstanceProvider {
   const p = providers.get(row.provider);
-  if (!p) throw new BosunError("not_supported", `instance provider '${row.provider}' is not available on this Bosun`, { provider: row.provider });
+  if (!p)
+    throw new BosunError("not_supported", `instance provider '${row.provider}' is not available on this Bosun`, {
+      provider: row.provider,
+    });
   return p;
 }
 
-async function withProvider(ctx: ProjectContext, name: string, fn: (p: InstanceProvider, pc: ProviderContext) => Promise<void>) {
+async function withProvider(
+  ctx: ProjectContext,
+  name: string,
+  fn: (p: InstanceProvider, pc: ProviderContext) => Promise<void>,
+) {
   const { row, target, pool } = await reach(ctx, name);
   await fn(providerFor(row), { row, target, pool, signal: ctx.signal });
   return { instance: row.name, provider: row.provider };
 }
 
-const Accepted = z.object({ instance: z.string(), provider: z.string(), action: z.string(), accepted: z.literal(true) });
+const Accepted = z.object({
+  instance: z.string(),
+  provider: z.string(),
+  action: z.string(),
+  accepted: z.literal(true),
+});
 
 export const restartInstance = defineOperation({
   id: "restart_instance",
@@ -94,13 +114,18 @@ export const restartInstance = defineOperation({
   http: { method: "post", path: "/projects/{project}/instances/{instance}/restart" },
   input: z.object(InstanceRef),
   output: Accepted,
-  handler: async (ctx, input) => ({ ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "restart"))), action: "restart", accepted: true as const }),
+  handler: async (ctx, input) => ({
+    ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "restart"))),
+    action: "restart",
+    accepted: true as const,
+  }),
 });
 
 export const shutdownInstance = defineOperation({
   id: "shutdown_instance",
   summary: "Shut an instance down",
-  description: "For `ssh` instances: `sudo -n shutdown -h now`. Bosun cannot start a server you bring again: someone must power it on.",
+  description:
+    "For `ssh` instances: `sudo -n shutdown -h now`. Bosun cannot start a server you bring again: someone must power it on.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "destructive",
@@ -108,7 +133,11 @@ export const shutdownInstance = defineOperation({
   http: { method: "post", path: "/projects/{project}/instances/{instance}/shutdown" },
   input: z.object(InstanceRef),
   output: Accepted,
-  handler: async (ctx, input) => ({ ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "shutdown"))), action: "shutdown", accepted: true as const }),
+  handler: async (ctx, input) => ({
+    ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "shutdown"))),
+    action: "shutdown",
+    accepted: true as const,
+  }),
 });
 
 export const startInstance = defineOperation({
@@ -123,7 +152,11 @@ export const startInstance = defineOperation({
   http: { method: "post", path: "/projects/{project}/instances/{instance}/start" },
   input: z.object(InstanceRef),
   output: Accepted,
-  handler: async (ctx, input) => ({ ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "start"))), action: "start", accepted: true as const }),
+  handler: async (ctx, input) => ({
+    ...(await withProvider(ctx, input.instance, (p, pc) => p.power(pc, "start"))),
+    action: "start",
+    accepted: true as const,
+  }),
 });
 
 export const reinstallInstance = defineOperation({
@@ -138,5 +171,9 @@ export const reinstallInstance = defineOperation({
   http: { method: "post", path: "/projects/{project}/instances/{instance}/reinstall" },
   input: z.object(InstanceRef),
   output: Accepted,
-  handler: async (ctx, input) => ({ ...(await withProvider(ctx, input.instance, (p, pc) => p.reinstall(pc))), action: "reinstall", accepted: true as const }),
+  handler: async (ctx, input) => ({
+    ...(await withProvider(ctx, input.instance, (p, pc) => p.reinstall(pc))),
+    action: "reinstall",
+    accepted: true as const,
+  }),
 });

@@ -65,7 +65,10 @@ export async function loadInstance(ctx: ProjectContext, name: string): Promise<I
  * observer login (principal.serverLogin, set by the agent runner for what runs without approval) reaches the
  * server as the instance's observer when it has one; with no observer configured, as the operator, as before.
  */
-export async function reach(ctx: ProjectContext, name: string): Promise<{ row: InstanceRow; target: SshTarget; pool: SshPool }> {
+export async function reach(
+  ctx: ProjectContext,
+  name: string,
+): Promise<{ row: InstanceRow; target: SshTarget; pool: SshPool }> {
   const row = await loadInstance(ctx, name);
   return { row, target: targetFor(ctx, row), pool: ctx.platform.instances.pool };
 }

@@ -29,14 +29,20 @@ export function startInstances(platform: Pick<Platform, "config" | "db" | "log" 
         .returning("host_key_fingerprint")
         .executeTakeFirst();
       if (row) return fingerprint;
-      const current = await db.selectFrom("instances").select("host_key_fingerprint").where("id", "=", target.id).executeTakeFirst();
+      const current = await db
+        .selectFrom("instances")
+        .select("host_key_fingerprint")
+        .where("id", "=", target.id)
+        .executeTakeFirst();
       return current?.host_key_fingerprint ?? fingerprint;
     },
     onOutcome: async (target, error) => {
       // The observer's failures are worth showing the owner; its successes say nothing of the operator login.
       if (target.login === "observer" && !error) return;
       const who = target.login === "observer" ? `observer login '${target.username}': ` : "";
-      const set = error ? { last_error: `${who}${error.code}: ${error.message}`.slice(0, 500) } : { last_connected_at: new Date(), last_error: null };
+      const set = error
+        ? { last_error: `${who}${error.code}: ${error.message}`.slice(0, 500) }
+        : { last_connected_at: new Date(), last_error: null };
       await db
         .updateTable("instances")
         .set(set)
@@ -48,8 +54,20 @@ export function startInstances(platform: Pick<Platform, "config" | "db" | "log" 
   const interval = config.metricsIntervalSeconds;
   let running: Promise<number> | null = null;
   const sampleMetrics = () =>
-    (running ??= sampleDueInstances({ db, pool, target: (row) => targetOf(platform, row), intervalSeconds: Math.max(interval, 1), log }).finally(() => (running = null)));
-  const timer = interval > 0 ? setInterval(() => void sampleMetrics().catch((err) => log.warn({ err }, "metrics sampler failed")), interval * 1000) : null;
+    (running ??= sampleDueInstances({
+      db,
+      pool,
+      target: (row) => targetOf(platform, row),
+      intervalSeconds: Math.max(interval, 1),
+      log,
+    }).finally(() => (running = null)));
+  const timer =
+    interval > 0
+      ? setInterval(
+          () => void sampleMetrics().catch((err) => log.warn({ err }, "metrics sampler failed")),
+          interval * 1000,
+        )
+      : null;
   timer?.unref();
   return {
     pool,

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { parsePublicKey } from "./ssh-keys.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
 
 let w: InstanceWorld;
 let extra: { pub: string; fingerprint: string };
@@ -13,7 +13,9 @@ beforeAll(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-keytest-"));
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", path.join(dir, "k")]);
   const pub = fs.readFileSync(path.join(dir, "k.pub"), "utf8").trim();
-  const fingerprint = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, "k.pub")], { encoding: "utf8" }).split(" ")[1]!;
+  const fingerprint = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, "k.pub")], {
+    encoding: "utf8",
+  }).split(" ")[1]!;
   fs.rmSync(dir, { recursive: true });
   extra = { pub, fingerprint };
 });
@@ -24,9 +26,23 @@ const authorized = () => fs.readFileSync(path.join(w.sshd.home, ".ssh/authorized
 
 describe("ssh keys", () => {
   it("validates OpenSSH public keys and fingerprints them like ssh-keygen", () => {
-    expect(parsePublicKey(extra.pub)).toMatchObject({ type: "ssh-ed25519", comment: "alice@laptop", fingerprint: extra.fingerprint, line: extra.pub });
+    expect(parsePublicKey(extra.pub)).toMatchObject({
+      type: "ssh-ed25519",
+      comment: "alice@laptop",
+      fingerprint: extra.fingerprint,
+      line: extra.pub,
+    });
     const blob = extra.pub.split(" ")[1]!;
-    for (const bad of ["", "ssh-ed25519", "hello world", `ssh-rsa ${blob}`, `ssh-ed25519 ${blob}!!`, `ssh-ed25519 ${blob}\nssh-ed25519 ${blob}`, w.sshd.privateKey, `ssh-dss ${blob}`]) {
+    for (const bad of [
+      "",
+      "ssh-ed25519",
+      "hello world",
+      `ssh-rsa ${blob}`,
+      `ssh-ed25519 ${blob}!!`,
+      `ssh-ed25519 ${blob}\nssh-ed25519 ${blob}`,
+      w.sshd.privateKey,
+      `ssh-dss ${blob}`,
+    ]) {
       expect(() => parsePublicKey(bad), bad.slice(0, 30)).toThrow();
     }
   });
@@ -76,6 +92,8 @@ describe("ssh keys", () => {
     expect(res.status).toBe(403);
     expect(res.body.error.required_scope).toBe("instances:exec");
     const execOnly = await w.user.token(["instances:exec"]);
-    expect((await req("POST", url, { public_key: extra.pub }, execOnly)).body.error.required_scope).toBe("instances:write");
+    expect((await req("POST", url, { public_key: extra.pub }, execOnly)).body.error.required_scope).toBe(
+      "instances:write",
+    );
   });
 });

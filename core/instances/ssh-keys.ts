@@ -8,13 +8,18 @@ import { BosunError, conflict, insufficientScope, notFound, validationError } fr
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { runRemote } from "./commands.ts";
-import { InstanceRef } from "./ref.ts";
 import { reach } from "./reach.ts";
+import { InstanceRef } from "./ref.ts";
 import { shq } from "./shell-quote.ts";
 
 const KEY_TYPES = new Set([
-  "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-  "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+  "ssh-ed25519",
+  "ssh-rsa",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "sk-ssh-ed25519@openssh.com",
+  "sk-ecdsa-sha2-nistp256@openssh.com",
 ]);
 
 export interface PublicKey {
@@ -33,15 +38,18 @@ export function parsePublicKey(text: string, field = "public_key"): PublicKey {
   if (/[\r\n]/.test(trimmed)) throw bad("must be a single line");
   const [type, blob, ...rest] = trimmed.split(/\s+/);
   if (!type || !blob) throw bad("must be an OpenSSH public key: 'type base64 [comment]'");
-  if (!KEY_TYPES.has(type)) throw bad(`key type '${type.slice(0, 40)}' is not supported (${[...KEY_TYPES].join(", ")})`);
+  if (!KEY_TYPES.has(type))
+    throw bad(`key type '${type.slice(0, 40)}' is not supported (${[...KEY_TYPES].join(", ")})`);
   if (!/^[A-Za-z0-9+/]+={0,3}$/.test(blob)) throw bad("the key data is not base64");
   const raw = Buffer.from(blob, "base64");
   // The blob starts with its own type name: a mismatch means a corrupted or forged line.
   const nameLen = raw.length >= 4 ? raw.readUInt32BE(0) : -1;
-  if (nameLen < 0 || raw.subarray(4, 4 + nameLen).toString() !== type) throw bad("the key data does not match its type");
+  if (nameLen < 0 || raw.subarray(4, 4 + nameLen).toString() !== type)
+    throw bad("the key data does not match its type");
   if (!type.startsWith("sk-")) {
     const parsed = ssh2.utils.parseKey(`${type} ${blob}`);
-    if (parsed instanceof Error || (Array.isArray(parsed) ? parsed[0] : parsed)?.isPrivateKey() !== false) throw bad("is not a valid public key");
+    if (parsed instanceof Error || (Array.isArray(parsed) ? parsed[0] : parsed)?.isPrivateKey() !== false)
+      throw bad("is not a valid public key");
   }
   const comment = rest.join(" ");
   return {
@@ -64,7 +72,13 @@ const SshKey = z
   .meta({ id: "SshKey" });
 
 type KeyRow = { id: string; name: string; public_key: string; fingerprint: string; created_at: Date };
-const keyView = (r: KeyRow) => ({ id: r.id, name: r.name, public_key: r.public_key, fingerprint: r.fingerprint, created_at: iso(r.created_at) });
+const keyView = (r: KeyRow) => ({
+  id: r.id,
+  name: r.name,
+  public_key: r.public_key,
+  fingerprint: r.fingerprint,
+  created_at: iso(r.created_at),
+});
 
 export const addSshKey = defineOperation({
   id: "add_ssh_key",
@@ -77,14 +91,24 @@ export const addSshKey = defineOperation({
   http: { method: "post", path: "/ssh-keys", status: 201 },
   input: z.object({
     name: z.string().min(1).max(100),
-    public_key: z.string().min(1).max(16_384).meta({ description: "OpenSSH public key line", example: "ssh-ed25519 AAAAC3Nza… me@laptop" }),
+    public_key: z
+      .string()
+      .min(1)
+      .max(16_384)
+      .meta({ description: "OpenSSH public key line", example: "ssh-ed25519 AAAAC3Nza… me@laptop" }),
   }),
   output: SshKey,
   handler: async (ctx, input) => {
     const key = parsePublicKey(input.public_key);
     const row = await ctx.db
       .insertInto("ssh_keys")
-      .values({ id: crypto.randomUUID(), account_id: ctx.principal.account.id, name: input.name, public_key: key.line, fingerprint: key.fingerprint })
+      .values({
+        id: crypto.randomUUID(),
+        account_id: ctx.principal.account.id,
+        name: input.name,
+        public_key: key.line,
+        fingerprint: key.fingerprint,
+      })
       .onConflict((oc) => oc.columns(["account_id", "fingerprint"]).doNothing())
       .returningAll()
       .executeTakeFirst();
@@ -104,7 +128,14 @@ export const listSshKeys = defineOperation({
   input: z.object({}),
   output: z.object({ keys: z.array(SshKey) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("ssh_keys").selectAll().where("account_id", "=", ctx.principal.account.id).orderBy("created_at").orderBy("id").limit(1000).execute();
+    const rows = await ctx.db
+      .selectFrom("ssh_keys")
+      .selectAll()
+      .where("account_id", "=", ctx.principal.account.id)
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(1000)
+      .execute();
     return { keys: rows.map(keyView) };
   },
 });
@@ -123,7 +154,12 @@ export const deleteSshKey = defineOperation({
   input: z.object({ key_id: KeyId }),
   output: z.object({ deleted: z.literal(true), id: z.string() }),
   handler: async (ctx, input) => {
-    const row = await ctx.db.deleteFrom("ssh_keys").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account.id).returning("id").executeTakeFirst();
+    const row = await ctx.db
+      .deleteFrom("ssh_keys")
+      .where("id", "=", input.key_id)
+      .where("account_id", "=", ctx.principal.account.id)
+      .returning("id")
+      .executeTakeFirst();
     if (!row) throw notFound("ssh key", input.key_id);
     return { deleted: true as const, id: row.id };
   },
@@ -132,8 +168,10 @@ export const deleteSshKey = defineOperation({
 /** Installing a key is as powerful as a shell: the caller must also hold instances:exec, in token and role. */
 export function requireExec(ctx: ProjectContext) {
   const role = ctx.project.role;
-  if (!hasScope(ctx.principal.scopes, "instances:exec")) throw insufficientScope("instances:exec", "installing a key grants a shell");
-  if (!hasScope(roleCaps[role], "instances:exec")) throw insufficientScope("instances:exec", `your role in project '${ctx.project.slug}' is ${role}`);
+  if (!hasScope(ctx.principal.scopes, "instances:exec"))
+    throw insufficientScope("instances:exec", "installing a key grants a shell");
+  if (!hasScope(roleCaps[role], "instances:exec"))
+    throw insufficientScope("instances:exec", `your role in project '${ctx.project.slug}' is ${role}`);
 }
 
 /** Appends the key line unless a line with the same key (type and data) is there; makes ~/.ssh as sshd wants it. */
@@ -163,21 +201,42 @@ export const installSshKey = defineOperation({
   openWorld: true,
   http: { method: "post", path: "/projects/{project}/instances/{instance}/authorized-keys" },
   input: z.object({ ...InstanceRef, key_id: KeyId.optional(), public_key: z.string().min(1).max(16_384).optional() }),
-  output: z.object({ fingerprint: z.string(), installed: z.boolean().meta({ description: "false: the key was already there" }) }),
+  output: z.object({
+    fingerprint: z.string(),
+    installed: z.boolean().meta({ description: "false: the key was already there" }),
+  }),
   handler: async (ctx, input) => {
     requireExec(ctx);
     if ((input.key_id === undefined) === (input.public_key === undefined)) {
-      throw validationError([{ path: input.key_id === undefined ? "key_id" : "public_key", message: "give exactly one of key_id and public_key" }]);
+      throw validationError([
+        {
+          path: input.key_id === undefined ? "key_id" : "public_key",
+          message: "give exactly one of key_id and public_key",
+        },
+      ]);
     }
     let key: PublicKey;
     if (input.key_id !== undefined) {
-      const row = await ctx.db.selectFrom("ssh_keys").select("public_key").where("id", "=", input.key_id).where("account_id", "=", ctx.principal.account.id).executeTakeFirst();
+      const row = await ctx.db
+        .selectFrom("ssh_keys")
+        .select("public_key")
+        .where("id", "=", input.key_id)
+        .where("account_id", "=", ctx.principal.account.id)
+        .executeTakeFirst();
       if (!row) throw notFound("ssh key", input.key_id);
       key = parsePublicKey(row.public_key, "key_id");
     } else key = parsePublicKey(input.public_key!);
     const { target, pool } = await reach(ctx, input.instance);
-    const res = await runRemote(pool, target, { command: installKeyCommand(key), timeoutMs: 30_000, signal: ctx.signal });
-    if (res.exit_code !== 0) throw new BosunError("unprocessable", `installing the key failed: ${res.stderr.trim().slice(0, 500) || `exit ${res.exit_code}`}`);
+    const res = await runRemote(pool, target, {
+      command: installKeyCommand(key),
+      timeoutMs: 30_000,
+      signal: ctx.signal,
+    });
+    if (res.exit_code !== 0)
+      throw new BosunError(
+        "unprocessable",
+        `installing the key failed: ${res.stderr.trim().slice(0, 500) || `exit ${res.exit_code}`}`,
+      );
     return { fingerprint: key.fingerprint, installed: res.stdout.trim() === "added" };
   },
 });

@@ -15,7 +15,13 @@ export interface Job {
 }
 
 /** Adds work unless the same key is already waiting or leased; returns whether it was added. */
-export async function enqueue(db: DB, queue: string, key: string, payload: Record<string, unknown> = {}, runAfter?: Date): Promise<boolean> {
+export async function enqueue(
+  db: DB,
+  queue: string,
+  key: string,
+  payload: Record<string, unknown> = {},
+  runAfter?: Date,
+): Promise<boolean> {
   const rows = await sql`
     INSERT INTO jobs (queue, key, payload, run_after)
     VALUES (${queue}, ${key}, ${JSON.stringify(payload)}::jsonb, ${runAfter ?? new Date()})
@@ -57,10 +63,20 @@ export async function heartbeat(db: DB, job: Job, leaseMs: number): Promise<bool
 }
 
 /** Ends a leased job: done, failed (with the error), or back to ready after a delay (retry). */
-export async function finish(db: DB, job: Job, outcome: { state: "done" } | { state: "failed"; error: string } | { state: "retry"; afterMs: number; error?: string }) {
+export async function finish(
+  db: DB,
+  job: Job,
+  outcome: { state: "done" } | { state: "failed"; error: string } | { state: "retry"; afterMs: number; error?: string },
+) {
   const set =
     outcome.state === "retry"
-      ? { state: "ready" as const, run_after: new Date(Date.now() + outcome.afterMs), last_error: outcome.error ?? null, lease_owner: null, lease_expires_at: null }
+      ? {
+          state: "ready" as const,
+          run_after: new Date(Date.now() + outcome.afterMs),
+          last_error: outcome.error ?? null,
+          lease_owner: null,
+          lease_expires_at: null,
+        }
       : { state: outcome.state, last_error: outcome.state === "failed" ? outcome.error : null };
   await db
     .updateTable("jobs")

@@ -9,16 +9,24 @@ import crypto from "node:crypto";
 import { generate } from "otplib";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
+import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
+import {
+  callRest,
+  concrete,
+  inputSchema,
+  pathParams,
+  readsBody,
+  sampleInput,
+  toolError,
+} from "../../testkit/operation-inputs.ts";
+import { CONTACT_FORM, PNG_1X1 } from "../../testkit/sites.ts";
 import { credit } from "../billing/ledger.ts";
 import { loadConfig } from "../config.ts";
 import { issueLinkToken, tokenFromLink } from "../identity/one-time.ts";
 import { isProjectScoped, levelOf, type Operation } from "./operation.ts";
 import { ADMIN_SCOPE, scopeCatalog } from "./scopes.ts";
-import { startInstanceWorld, type InstanceWorld } from "../../testkit/instances.ts";
-import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
-import { connectMcp } from "../../testkit/mcp-client.ts";
-import { callRest, inputSchema, pathParams, readsBody, sampleInput, toolError, concrete } from "../../testkit/operation-inputs.ts";
-import { CONTACT_FORM, PNG_1X1 } from "../../testkit/sites.ts";
 
 const EVERY_OPERATION_TIMEOUT = 300_000;
 const SITE = "ct-site";
@@ -41,18 +49,29 @@ const REFUSES: Record<string, { code: string; why: string }> = {
   start_instance: { code: "not_supported", why: "the ssh provider has no power-on (core/instances/power.test.ts)" },
   reinstall_instance: { code: "not_supported", why: "the ssh provider cannot reinstall" },
   link_telegram_chat: { code: "validation_error", why: "a pairing code comes from the Telegram bot (telegram/ tests)" },
-  setup_instance_observer: { code: "unprocessable", why: "creating a Unix user needs the fixture's root mode (observer.test.ts)" },
+  setup_instance_observer: {
+    code: "unprocessable",
+    why: "creating a Unix user needs the fixture's root mode (observer.test.ts)",
+  },
 };
 
 const allScopes = scopeCatalog.map((s) => s.scope);
 const usesServers = (op: Operation) => op.tags.includes("instances") || /telegram/.test(op.id);
 const actorOf = (op: Operation) => (op.scope === ADMIN_SCOPE ? t.operator : user);
-const tokenFor = (op: Operation, scopes: string[]) => actorOf(op).token(scopes.filter((s) => s !== ADMIN_SCOPE || op.scope === ADMIN_SCOPE));
+const tokenFor = (op: Operation, scopes: string[]) =>
+  actorOf(op).token(scopes.filter((s) => s !== ADMIN_SCOPE || op.scope === ADMIN_SCOPE));
 
 /** Per operation, what its sample input needs to act on something that exists. */
 function hintsFor(op: Operation): Record<string, unknown> {
   const project = op.id === "delete_project" ? DOOMED : usesServers(op) ? SERVERS : SITE;
-  const common = { project, ...(usesServers(op) ? { instance: BOX } : {}), site: SITE, form_id: "contact", conversation_id: fx.conversation, run_id: fx.run };
+  const common = {
+    project,
+    ...(usesServers(op) ? { instance: BOX } : {}),
+    site: SITE,
+    form_id: "contact",
+    conversation_id: fx.conversation,
+    run_id: fx.run,
+  };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
     register: { email: `${fresh}@example.test`, password: "a long enough password" },
@@ -77,7 +96,13 @@ function hintsFor(op: Operation): Record<string, unknown> {
     edit_remote_file: { path: "ct.txt", old_str: "remote", new_str: "edited" },
     tail_log: { path: "ct.txt" },
     add_ssh_key: { name: fresh, public_key: ssh2.utils.generateKeyPairSync("ed25519").public },
-    register_instance: { name: fresh, host: w.sshd.host, port: w.sshd.port, username: w.sshd.username, private_key: w.sshd.privateKey },
+    register_instance: {
+      name: fresh,
+      host: w.sshd.host,
+      port: w.sshd.port,
+      username: w.sshd.username,
+      private_key: w.sshd.privateKey,
+    },
     delete_ssh_key: { key_id: fx.sshKey },
     install_ssh_key: { key_id: fx.sshKey },
     setup_instance_observer: { username: "ct-observer" },
@@ -136,7 +161,8 @@ const PREPARE: Record<string, () => Promise<{ input?: Record<string, unknown>; t
 /** The operations in the order the sweep runs them: what deletes a fixture runs after what reads it. */
 function sweepOrder(ops: readonly Operation[]): Operation[] {
   const last = ["delete_instance", "delete_project"];
-  const rank = (op: Operation) => (last.includes(op.id) ? 2 + last.indexOf(op.id) : op.effect === "destructive" ? 1 : 0);
+  const rank = (op: Operation) =>
+    last.includes(op.id) ? 2 + last.indexOf(op.id) : op.effect === "destructive" ? 1 : 0;
   return [...ops].filter((op) => !op.surfaces || op.surfaces.includes("rest")).sort((a, b) => rank(a) - rank(b));
 }
 
@@ -147,7 +173,18 @@ function wrongTyped(op: Operation): { field: string; value: unknown } | null {
   for (const [field, schema] of Object.entries(inputSchema(op).properties ?? {})) {
     if (params.includes(field)) continue;
     const type = concrete(schema).type;
-    const value = type === "string" ? 12345 : type === "number" || type === "integer" ? "twelve" : type === "boolean" ? "maybe" : type === "object" ? [1] : type === "array" ? "x" : undefined;
+    const value =
+      type === "string"
+        ? 12345
+        : type === "number" || type === "integer"
+          ? "twelve"
+          : type === "boolean"
+            ? "maybe"
+            : type === "object"
+              ? [1]
+              : type === "array"
+                ? "x"
+                : undefined;
     if (value !== undefined) return { field, value };
   }
   return null;
@@ -155,13 +192,20 @@ function wrongTyped(op: Operation): { field: string; value: unknown } | null {
 
 /** An issue names the field by its path, or (an unknown field, which has no path of its own) in its message. */
 const namesField = (issues: unknown, field: string) =>
-  ((issues ?? []) as { path: string; message: string }[]).some((i) => i.path === field || i.path.startsWith(`${field}.`) || (i.path === "" && i.message.includes(field)));
+  ((issues ?? []) as { path: string; message: string }[]).some(
+    (i) => i.path === field || i.path.startsWith(`${field}.`) || (i.path === "" && i.message.includes(field)),
+  );
 
-const api = (token: string, method: string, path: string, body?: unknown) => t.request(method, `/v1${path}`, { token, body });
+const api = (token: string, method: string, path: string, body?: unknown) =>
+  t.request(method, `/v1${path}`, { token, body });
 
 beforeAll(async () => {
   // A model key, so agent operations record and enqueue (no worker runs in this file) instead of 503.
-  w = await startInstanceWorld({ project: SERVERS, instance: BOX, config: { agent: { ...loadConfig({}).agent, apiKey: "contract-not-a-real-key" } } });
+  w = await startInstanceWorld({
+    project: SERVERS,
+    instance: BOX,
+    config: { agent: { ...loadConfig({}).agent, apiKey: "contract-not-a-real-key" } },
+  });
   t = w.t;
   user = w.user;
   password = user.password;
@@ -174,28 +218,46 @@ beforeAll(async () => {
   };
   for (const slug of [SITE, DOOMED]) await ok(api(full, "POST", "/projects", { slug, name: slug, kind: "site" }));
   const site = `/projects/${SITE}`;
-  for (const [path, content] of [["index.html", "<p>Hello</p>"], ["old.txt", "old"]]) await ok(api(full, "PUT", `${site}/files`, { path, content }));
+  for (const [path, content] of [
+    ["index.html", "<p>Hello</p>"],
+    ["old.txt", "old"],
+  ])
+    await ok(api(full, "PUT", `${site}/files`, { path, content }));
   await ok(api(full, "POST", `${site}/pages`, { slug: "about", title: "About", content: "about us" }));
   await ok(api(full, "PATCH", `${site}/settings`, { settings: { forms: [CONTACT_FORM] } }));
   await ok(api(full, "POST", `${site}/releases`, {}));
   await ok(api(full, "PUT", `${site}/files`, { path: "index.html", content: "<p>Hello again</p>" }));
   await ok(api(full, "POST", `${site}/releases`, {}));
-  await ok(t.request("POST", `/v1/sites/${SITE}/forms/contact/submissions`, { body: { data: { name: "Eve", email: "eve@example.test" } } }));
+  await ok(
+    t.request("POST", `/v1/sites/${SITE}/forms/contact/submissions`, {
+      body: { data: { name: "Eve", email: "eve@example.test" } },
+    }),
+  );
   fx.submission = (await ok(api(full, "GET", `${site}/submissions`))).submissions[0].id;
 
   const member = await t.account();
   await t.addMember(SITE, full, member, "developer");
   fx.member = member.id;
-  fx.invitation = (await ok(api(full, "POST", `${site}/invitations`, { email: "invited@example.test", role: "viewer" }))).invitation.id;
+  fx.invitation = (
+    await ok(api(full, "POST", `${site}/invitations`, { email: "invited@example.test", role: "viewer" }))
+  ).invitation.id;
   const acceptor = await t.account();
-  fx.acceptInvitation = tokenFromLink((await ok(api(full, "POST", `${site}/invitations`, { email: acceptor.email, role: "viewer" }))).invitation_link);
-  fx.setPassword = (await issueLinkToken(t.platform.db, { purpose: "set_password", email: acceptor.email, accountId: acceptor.id })).token;
-  fx.verifyEmail = (await issueLinkToken(t.platform.db, { purpose: "verify_email", email: acceptor.email, accountId: acceptor.id })).token;
+  fx.acceptInvitation = tokenFromLink(
+    (await ok(api(full, "POST", `${site}/invitations`, { email: acceptor.email, role: "viewer" }))).invitation_link,
+  );
+  fx.setPassword = (
+    await issueLinkToken(t.platform.db, { purpose: "set_password", email: acceptor.email, accountId: acceptor.id })
+  ).token;
+  fx.verifyEmail = (
+    await issueLinkToken(t.platform.db, { purpose: "verify_email", email: acceptor.email, accountId: acceptor.id })
+  ).token;
 
   fx.sshKey = (await ok(api(full, "POST", "/ssh-keys", { name: "fixture", public_key: w.sshd.publicKey }))).id;
   w.sshd.writeFile("ct.txt", "a remote file\n");
   const spare = await user.token(["projects:read"]);
-  fx.spareToken = (await ok(api(full, "GET", "/tokens"))).tokens.find((x: { prefix: string }) => spare.startsWith(x.prefix)).id;
+  fx.spareToken = (await ok(api(full, "GET", "/tokens"))).tokens.find((x: { prefix: string }) =>
+    spare.startsWith(x.prefix),
+  ).id;
 
   await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10_000_000, reason: "top_up" });
   const chat = await ok(api(full, "POST", `${site}/agent/conversations`, { message: "hello" }));
@@ -216,90 +278,145 @@ async function parkedApproval(): Promise<string> {
   const [conversationId, runId, approvalId] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
   await db
     .insertInto("agent_conversations")
-    .values({ id: conversationId, project_id: project.id, account_id: user.id, kind: "site_editor", instance: null, title: "t", mode: "ask", credential_kind: "token", credential_id: crypto.randomUUID(), scopes: [] })
+    .values({
+      id: conversationId,
+      project_id: project.id,
+      account_id: user.id,
+      kind: "site_editor",
+      instance: null,
+      title: "t",
+      mode: "ask",
+      credential_kind: "token",
+      credential_id: crypto.randomUUID(),
+      scopes: [],
+    })
     .execute();
-  await db.insertInto("agent_runs").values({ id: runId, conversation_id: conversationId, status: "awaiting_approval", deadline: new Date(Date.now() + 600_000) }).execute();
+  await db
+    .insertInto("agent_runs")
+    .values({
+      id: runId,
+      conversation_id: conversationId,
+      status: "awaiting_approval",
+      deadline: new Date(Date.now() + 600_000),
+    })
+    .execute();
   await db
     .insertInto("agent_approvals")
-    .values({ id: approvalId, run_id: runId, conversation_id: conversationId, tool_use_id: "toolu_1", tool: "write_file", input: JSON.stringify({ path: "agent.html", content: "x" }), reason: "contract" })
+    .values({
+      id: approvalId,
+      run_id: runId,
+      conversation_id: conversationId,
+      tool_use_id: "toolu_1",
+      tool: "write_file",
+      input: JSON.stringify({ path: "agent.html", content: "x" }),
+      reason: "contract",
+    })
     .execute();
   return approvalId;
 }
 
 describe("the contract, every operation on REST", () => {
-  it("happy path, missing scope, another tenant, malformed input", async () => {
-    const started = Date.now();
-    let cases = 0;
-    const ops = sweepOrder(t.platform.operations.operations);
-    expect(ops.length).toBeGreaterThan(100);
-    for (const op of ops) {
-      const valid = input(op);
+  it(
+    "happy path, missing scope, another tenant, malformed input",
+    async () => {
+      const started = Date.now();
+      let cases = 0;
+      const ops = sweepOrder(t.platform.operations.operations);
+      expect(ops.length).toBeGreaterThan(100);
+      for (const op of ops) {
+        const valid = input(op);
 
-      if (op.scope) {
-        const token = await tokenFor(op, allScopes.filter((s) => s !== op.scope));
-        const res = await callRest(t, op, valid, { token });
-        expect.soft(res.status, `${op.id} without ${op.scope}: ${JSON.stringify(res.body)}`).toBe(403);
-        expect.soft(res.body?.error, `${op.id} without ${op.scope}`).toMatchObject({ code: "insufficient_scope", required_scope: op.scope });
-        expect.soft(res.body?.error?.message, op.id).toContain(op.scope);
+        if (op.scope) {
+          const token = await tokenFor(
+            op,
+            allScopes.filter((s) => s !== op.scope),
+          );
+          const res = await callRest(t, op, valid, { token });
+          expect.soft(res.status, `${op.id} without ${op.scope}: ${JSON.stringify(res.body)}`).toBe(403);
+          expect
+            .soft(res.body?.error, `${op.id} without ${op.scope}`)
+            .toMatchObject({ code: "insufficient_scope", required_scope: op.scope });
+          expect.soft(res.body?.error?.message, op.id).toContain(op.scope);
+          cases++;
+        }
+
+        if (isProjectScoped(op) && levelOf(op) === "project") {
+          const token = await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE));
+          const res = await callRest(t, op, valid, { token });
+          expect.soft(res.status, `${op.id} by another tenant: ${JSON.stringify(res.body)}`).toBe(404);
+          expect
+            .soft(res.body?.error, `${op.id} by another tenant`)
+            .toMatchObject({ code: "not_found", resource: "project" });
+          cases++;
+        }
+
+        const token = op.public ? undefined : await tokenFor(op, allScopes);
+        const malformed: { field: string; input: Record<string, unknown> }[] = [
+          { field: "zz_unknown", input: { ...valid, zz_unknown: "x" } },
+        ];
+        const wrong = wrongTyped(op);
+        if (wrong) malformed.push({ field: wrong.field, input: { ...valid, [wrong.field]: wrong.value } });
+        for (const bad of malformed) {
+          const res = await callRest(t, op, bad.input, { token });
+          expect.soft(res.status, `${op.id} ${bad.field}: ${JSON.stringify(res.body)}`).toBe(400);
+          expect.soft(res.body?.error?.code, `${op.id} ${bad.field}`).toBe("validation_error");
+          expect
+            .soft(
+              namesField(res.body?.error?.issues, bad.field),
+              `${op.id} names ${bad.field}: ${JSON.stringify(res.body)}`,
+            )
+            .toBe(true);
+          cases++;
+        }
+
+        const prepared = await PREPARE[op.id]?.();
+        const res = await callRest(t, op, { ...valid, ...prepared?.input }, { token: prepared?.token ?? token });
+        const refusal = REFUSES[op.id];
+        if (refusal)
+          expect
+            .soft(res.body?.error?.code, `${op.id} (${refusal.why}): ${JSON.stringify(res.body)}`)
+            .toBe(refusal.code);
+        else
+          expect.soft(res.status, `${op.id} happy path: ${JSON.stringify(res.body).slice(0, 400)}`).toBeLessThan(300);
+        if (op.id === "setup_totp") totpSecret = res.body?.secret ?? "";
+        if (op.id === "confirm_totp") totpOn = res.status === 200;
+        if (op.id === "disable_totp") totpOn = res.status !== 200;
+        if (op.id === "change_password" && res.status === 200) password = "another long password";
         cases++;
       }
-
-      if (isProjectScoped(op) && levelOf(op) === "project") {
-        const token = await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE));
-        const res = await callRest(t, op, valid, { token });
-        expect.soft(res.status, `${op.id} by another tenant: ${JSON.stringify(res.body)}`).toBe(404);
-        expect.soft(res.body?.error, `${op.id} by another tenant`).toMatchObject({ code: "not_found", resource: "project" });
-        cases++;
-      }
-
-      const token = op.public ? undefined : await tokenFor(op, allScopes);
-      const malformed: { field: string; input: Record<string, unknown> }[] = [{ field: "zz_unknown", input: { ...valid, zz_unknown: "x" } }];
-      const wrong = wrongTyped(op);
-      if (wrong) malformed.push({ field: wrong.field, input: { ...valid, [wrong.field]: wrong.value } });
-      for (const bad of malformed) {
-        const res = await callRest(t, op, bad.input, { token });
-        expect.soft(res.status, `${op.id} ${bad.field}: ${JSON.stringify(res.body)}`).toBe(400);
-        expect.soft(res.body?.error?.code, `${op.id} ${bad.field}`).toBe("validation_error");
-        expect.soft(namesField(res.body?.error?.issues, bad.field), `${op.id} names ${bad.field}: ${JSON.stringify(res.body)}`).toBe(true);
-        cases++;
-      }
-
-      const prepared = await PREPARE[op.id]?.();
-      const res = await callRest(t, op, { ...valid, ...prepared?.input }, { token: prepared?.token ?? token });
-      const refusal = REFUSES[op.id];
-      if (refusal) expect.soft(res.body?.error?.code, `${op.id} (${refusal.why}): ${JSON.stringify(res.body)}`).toBe(refusal.code);
-      else expect.soft(res.status, `${op.id} happy path: ${JSON.stringify(res.body).slice(0, 400)}`).toBeLessThan(300);
-      if (op.id === "setup_totp") totpSecret = res.body?.secret ?? "";
-      if (op.id === "confirm_totp") totpOn = res.status === 200;
-      if (op.id === "disable_totp") totpOn = res.status !== 200;
-      if (op.id === "change_password" && res.status === 200) password = "another long password";
-      cases++;
-    }
-    console.log(`contract: ${ops.length} operations, ${cases} REST cases in ${Date.now() - started} ms`);
-  }, EVERY_OPERATION_TIMEOUT);
+      console.log(`contract: ${ops.length} operations, ${cases} REST cases in ${Date.now() - started} ms`);
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 });
 
 describe("the contract on MCP", () => {
-  it("another tenant's project is not found and malformed input names the field, for every tool", async () => {
-    // Operator-only tools answer a stranger's call with insufficient_scope before reading the input.
-    const ops = t.platform.operations.operations.filter((op) => (!op.surfaces || op.surfaces.includes("mcp")) && op.scope !== ADMIN_SCOPE);
-    const client = await connectMcp(t.app, await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE)));
-    try {
-      for (const op of ops) {
-        // The sweep above deleted some fixtures: these cases fail before any handler runs, so that does not matter.
-        const valid = sampleInput(op, { ...hintsFor(op), project: SITE });
-        if (isProjectScoped(op) && levelOf(op) === "project") {
-          const res = await client.callTool({ name: op.id, arguments: valid });
-          expect.soft(res.isError, op.id).toBe(true);
-          expect.soft(toolError(res), op.id).toMatchObject({ code: "not_found", resource: "project" });
+  it(
+    "another tenant's project is not found and malformed input names the field, for every tool",
+    async () => {
+      // Operator-only tools answer a stranger's call with insufficient_scope before reading the input.
+      const ops = t.platform.operations.operations.filter(
+        (op) => (!op.surfaces || op.surfaces.includes("mcp")) && op.scope !== ADMIN_SCOPE,
+      );
+      const client = await connectMcp(t.app, await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE)));
+      try {
+        for (const op of ops) {
+          // The sweep above deleted some fixtures: these cases fail before any handler runs, so that does not matter.
+          const valid = sampleInput(op, { ...hintsFor(op), project: SITE });
+          if (isProjectScoped(op) && levelOf(op) === "project") {
+            const res = await client.callTool({ name: op.id, arguments: valid });
+            expect.soft(res.isError, op.id).toBe(true);
+            expect.soft(toolError(res), op.id).toMatchObject({ code: "not_found", resource: "project" });
+          }
+          const bad = await client.callTool({ name: op.id, arguments: { ...valid, zz_unknown: 1 } });
+          const error = toolError(bad);
+          expect.soft(error.code, op.id).toBe("validation_error");
+          expect.soft(namesField(error.issues, "zz_unknown"), op.id).toBe(true);
         }
-        const bad = await client.callTool({ name: op.id, arguments: { ...valid, zz_unknown: 1 } });
-        const error = toolError(bad);
-        expect.soft(error.code, op.id).toBe("validation_error");
-        expect.soft(namesField(error.issues, "zz_unknown"), op.id).toBe(true);
+      } finally {
+        await client.close();
       }
-    } finally {
-      await client.close();
-    }
-  }, EVERY_OPERATION_TIMEOUT);
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 });

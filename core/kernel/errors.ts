@@ -60,8 +60,10 @@ export interface FieldIssue {
 }
 
 /** The one way to build a validation error: field issues, and a message (by default, the issues joined). */
-export const validationError = (issues: FieldIssue[], message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")) =>
-  new BosunError("validation_error", message, { issues });
+export const validationError = (
+  issues: FieldIssue[],
+  message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; "),
+) => new BosunError("validation_error", message, { issues });
 
 /** Postgres's unique_violation: an insert or update met a unique index (a name taken, a key replayed). */
 export const isUniqueViolation = (err: unknown): boolean =>
@@ -109,11 +111,14 @@ export const errorMeaning: Record<ErrorCode, string> = {
   spend_cap_reached: "the pool's monthly hard cap (`update_spend_limits`) is reached",
   insufficient_scope: "the credential lacks the scope; `required_scope` names it",
   restricted_credential: "an account-level operation called with a credential restricted to projects",
-  forbidden: "allowed by scope but not here: closed registration, a pinned session, a password-protected site, a permission denied on the server",
-  egress_denied: "an outbound connection to a private, loopback or link-local address while `BOSUN_EGRESS_ALLOW_PRIVATE` is off",
+  forbidden:
+    "allowed by scope but not here: closed registration, a pinned session, a password-protected site, a permission denied on the server",
+  egress_denied:
+    "an outbound connection to a private, loopback or link-local address while `BOSUN_EGRESS_ALLOW_PRIVATE` is off",
   not_found: "no such resource — also another tenant's, never 403; `resource` names the kind",
   conflict: "the state forbids it: a duplicate slug, a decided approval, an Idempotency-Key reused with another body",
-  host_key_mismatch: "the instance's SSH host key differs from the pinned one; `reset_instance_host_key` after checking",
+  host_key_mismatch:
+    "the instance's SSH host key differs from the pinned one; `reset_instance_host_key` after checking",
   payload_too_large: "the body or a file is over its limit",
   unsupported_media_type: "the request's Content-Type is not one the route takes",
   unprocessable: "well-formed but the server could not do it (e.g. a file operation the instance failed)",

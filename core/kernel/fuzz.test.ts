@@ -4,14 +4,24 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../../testkit/harness.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
+import {
+  callRest,
+  concrete,
+  dbSnapshot,
+  inputSchema,
+  type JsonSchema,
+  pathParams,
+  readsBody,
+  sampleInput,
+  toolError,
+} from "../../testkit/operation-inputs.ts";
 import { loadConfig } from "../config.ts";
-import { errorStatus, type ErrorCode } from "./errors.ts";
+import { type ErrorCode, errorStatus } from "./errors.ts";
 import { MAX_INPUT_DEPTH } from "./input-guard.ts";
 import type { Operation } from "./operation.ts";
 import { ADMIN_SCOPE } from "./scopes.ts";
-import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../../testkit/harness.ts";
-import { connectMcp } from "../../testkit/mcp-client.ts";
-import { callRest, concrete, dbSnapshot, inputSchema, pathParams, readsBody, sampleInput, toolError, type JsonSchema } from "../../testkit/operation-inputs.ts";
 
 const SEED = 0xb05e;
 const RANDOM_CASES = 24;
@@ -28,7 +38,10 @@ beforeAll(async () => {
   // not_configured: a fuzzer must reach their input handling.
   t = await startTestPlatform({ config: { agent: { ...loadConfig({}).agent, apiKey: "fuzz-not-a-real-key" } } });
   token = await t.operator.token(["*", ADMIN_SCOPE]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "fuzz-proj", name: "Fuzz", kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "fuzz-proj", name: "Fuzz", kind: "site" } }))
+      .status,
+  ).toBe(201);
   member = await t.account();
   await t.addMember("fuzz-proj", token, member, "developer");
 });
@@ -44,12 +57,36 @@ function rng(seed: number) {
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
-const seedOf = (s: string) => [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, SEED ^ 2166136261);
+const seedOf = (s: string) =>
+  [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, SEED ^ 2166136261);
 
 /** Values no field should choke on; those a field's schema happens to accept are skipped for that field. */
 const POOL: unknown[] = [
-  123, -1, 1.5, 1e308, 0, true, false, null, {}, { $gt: "" }, [], ["x"], [1, 2], "", " ", HUGE, "🚢".repeat(50),
-  "' OR 1=1 --", "../../etc/passwd", "9".repeat(40), "not-a-uuid", "Bad_Slug", "-lead", "a/b", "%E0%A4%A",
+  123,
+  -1,
+  1.5,
+  1e308,
+  0,
+  true,
+  false,
+  null,
+  {},
+  { $gt: "" },
+  [],
+  ["x"],
+  [1, 2],
+  "",
+  " ",
+  HUGE,
+  "🚢".repeat(50),
+  "' OR 1=1 --",
+  "../../etc/passwd",
+  "9".repeat(40),
+  "not-a-uuid",
+  "Bad_Slug",
+  "-lead",
+  "a/b",
+  "%E0%A4%A",
 ];
 const NUL = "a\u0000b";
 const UNKNOWN_NAMES = ["is_operator", "admin", "__proto__", "constructor", "owner_account_id", "zz_extra"];
@@ -120,7 +157,12 @@ function casesFor(op: Operation, base: Record<string, unknown>): Case[] {
       add({ label: `body ${raw.slice(0, 20)}`, path: build(base).path, body: raw, status: 400 });
     }
     add({ label: "text/plain body", ...build(base), headers: { "Content-Type": "text/plain" }, status: 415 });
-    add({ label: "2 MB body", path: build(base).path, body: JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }), status: 413 });
+    add({
+      label: "2 MB body",
+      path: build(base).path,
+      body: JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }),
+      status: 413,
+    });
   }
   for (const field of schema.required ?? []) {
     if (params.includes(field)) continue;
@@ -128,9 +170,20 @@ function casesFor(op: Operation, base: Record<string, unknown>): Case[] {
     add({ label: `missing ${field}`, ...build(rest), status: 400, field });
   }
   if (op.effect !== "read") {
-    add({ label: "bad Idempotency-Key", ...build(base), headers: { "Idempotency-Key": "k".repeat(300) }, status: 400, field: "Idempotency-Key" });
+    add({
+      label: "bad Idempotency-Key",
+      ...build(base),
+      headers: { "Idempotency-Key": "k".repeat(300) },
+      status: 400,
+      field: "Idempotency-Key",
+    });
   }
-  add({ label: "malformed Authorization", ...build(base), headers: { Authorization: "Basic Zm9vOmJhcg==" }, status: 401 });
+  add({
+    label: "malformed Authorization",
+    ...build(base),
+    headers: { Authorization: "Basic Zm9vOmJhcg==" },
+    status: 401,
+  });
   for (const param of params) {
     add({ label: `${param} malformed %-encoding`, ...build(base, { [param]: "%E0%A4%A" }), status: 400, field: param });
     add({ label: `${param} NUL`, ...build({ ...base, [param]: NUL }), status: 400, field: param });
@@ -150,7 +203,12 @@ function casesFor(op: Operation, base: Record<string, unknown>): Case[] {
       add({ label: `unknown ${name}`, path: build(base).path, body: raw, status: 400, message: name });
     } else {
       const { path } = build(base);
-      add({ label: `unknown ${name}`, path: `${path}${path.includes("?") ? "&" : "?"}${name}=${encodeURIComponent(wire(value))}`, status: 400, message: name });
+      add({
+        label: `unknown ${name}`,
+        path: `${path}${path.includes("?") ? "&" : "?"}${name}=${encodeURIComponent(wire(value))}`,
+        status: 400,
+        message: name,
+      });
     }
   };
   unknownField("__proto__", "x");
@@ -186,50 +244,64 @@ async function send(c: Case): Promise<TestResponse> {
 }
 
 describe("fuzzing every operation over REST", () => {
-  it("answers malformed requests with a 4xx error naming the field, and writes nothing", async () => {
-    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
-    expect(ops.length).toBeGreaterThan(10);
-    const hints = { project: "fuzz-proj", account_id: member.id, email: member.email };
-    const start = await dbSnapshot(t.platform.db, ["audit_events"]);
-    let total = 0;
-    for (const op of ops) {
-      const cases = casesFor(op, sampleInput(op, hints));
-      expect(cases.length, op.id).toBeGreaterThanOrEqual(RANDOM_CASES);
-      const before = await dbSnapshot(t.platform.db, ["audit_events"]);
-      for (const c of cases) {
-        const where = `${op.id}: ${c.label}`;
-        const res = await send(c);
-        total++;
-        expect.soft(res.status, where).toBeGreaterThanOrEqual(400);
-        expect.soft(res.status, where).toBeLessThan(500);
-        if (c.status) expect.soft(res.status, where).toBe(c.status);
-        const error = (res.body as { error?: { code?: unknown; message?: unknown; issues?: { path: string }[] } })?.error;
-        expect.soft(typeof error?.code, where).toBe("string");
-        expect.soft(typeof error?.message === "string" && error.message.length > 0, where).toBe(true);
-        if (c.field) {
-          expect.soft(error?.code, where).toBe("validation_error");
-          const paths = (error?.issues ?? []).map((i) => i.path);
-          expect.soft(paths.some((p) => p === c.field || p.startsWith(`${c.field}.`)), `${where}: issues ${JSON.stringify(paths)}`).toBe(true);
+  it(
+    "answers malformed requests with a 4xx error naming the field, and writes nothing",
+    async () => {
+      const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
+      expect(ops.length).toBeGreaterThan(10);
+      const hints = { project: "fuzz-proj", account_id: member.id, email: member.email };
+      const start = await dbSnapshot(t.platform.db, ["audit_events"]);
+      let total = 0;
+      for (const op of ops) {
+        const cases = casesFor(op, sampleInput(op, hints));
+        expect(cases.length, op.id).toBeGreaterThanOrEqual(RANDOM_CASES);
+        const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+        for (const c of cases) {
+          const where = `${op.id}: ${c.label}`;
+          const res = await send(c);
+          total++;
+          expect.soft(res.status, where).toBeGreaterThanOrEqual(400);
+          expect.soft(res.status, where).toBeLessThan(500);
+          if (c.status) expect.soft(res.status, where).toBe(c.status);
+          const error = (res.body as { error?: { code?: unknown; message?: unknown; issues?: { path: string }[] } })
+            ?.error;
+          expect.soft(typeof error?.code, where).toBe("string");
+          expect.soft(typeof error?.message === "string" && error.message.length > 0, where).toBe(true);
+          if (c.field) {
+            expect.soft(error?.code, where).toBe("validation_error");
+            const paths = (error?.issues ?? []).map((i) => i.path);
+            expect
+              .soft(
+                paths.some((p) => p === c.field || p.startsWith(`${c.field}.`)),
+                `${where}: issues ${JSON.stringify(paths)}`,
+              )
+              .toBe(true);
+          }
+          if (c.message) expect.soft(String(error?.message), where).toContain(c.message);
         }
-        if (c.message) expect.soft(String(error?.message), where).toContain(c.message);
+        expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), op.id).toEqual(before);
       }
-      expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), op.id).toEqual(before);
-    }
-    expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(start);
-    expect(total).toBeGreaterThan(ops.length * RANDOM_CASES);
-  }, EVERY_OPERATION_TIMEOUT);
+      expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(start);
+      expect(total).toBeGreaterThan(ops.length * RANDOM_CASES);
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 });
 
 describe("the smallest valid input", () => {
-  it("never gets a 5xx from any operation", async () => {
-    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
-    for (const op of ops) {
-      // Only the required fields: optional ones left out must be as harmless as ones given.
-      const input = sampleInput(op, { project: "fuzz-proj", account_id: member.id, email: member.email });
-      const res = await callRest(t, op, input, { token });
-      expect.soft(res.status, `${op.id} ${JSON.stringify(input)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
-    }
-  }, EVERY_OPERATION_TIMEOUT);
+  it(
+    "never gets a 5xx from any operation",
+    async () => {
+      const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
+      for (const op of ops) {
+        // Only the required fields: optional ones left out must be as harmless as ones given.
+        const input = sampleInput(op, { project: "fuzz-proj", account_id: member.id, email: member.email });
+        const res = await callRest(t, op, input, { token });
+        expect.soft(res.status, `${op.id} ${JSON.stringify(input)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
+      }
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -251,15 +323,36 @@ function nest(kind: "array" | "object", depth: number): unknown {
 
 /** Refused by the invoker's guard wherever they appear. */
 const guardValue = fc.oneof(
-  fc.tuple(fc.constantFrom("array" as const, "object" as const), fc.integer({ min: MAX_INPUT_DEPTH + 1, max: 3000 })).map(([k, d]) => nest(k, d)),
-  fc.tuple(fc.string({ maxLength: 8 }), fc.constantFrom("\u0000", "\u0001", "\n", "\u001f", "\u007f", "\u009b"), fc.string({ maxLength: 8 })).map(([a, c, b]) => ({ [`${a}${c}${b}`]: "x" })),
-  fc.tuple(fc.string({ maxLength: 20 }), fc.constantFrom("\ud800", "\udbff", "\udc00", "\udfff")).map(([s, lone]) => `${s}${lone}`),
+  fc
+    .tuple(fc.constantFrom("array" as const, "object" as const), fc.integer({ min: MAX_INPUT_DEPTH + 1, max: 3000 }))
+    .map(([k, d]) => nest(k, d)),
+  fc
+    .tuple(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom("\u0000", "\u0001", "\n", "\u001f", "\u007f", "\u009b"),
+      fc.string({ maxLength: 8 }),
+    )
+    .map(([a, c, b]) => ({ [`${a}${c}${b}`]: "x" })),
+  fc
+    .tuple(fc.string({ maxLength: 20 }), fc.constantFrom("\ud800", "\udbff", "\udc00", "\udfff"))
+    .map(([s, lone]) => `${s}${lone}`),
   fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([a, b]) => `${a}\u0000${b}`),
 );
 
 /** May be valid for some field; must never break anything. */
 const freeValue = fc.oneof(
-  fc.constantFrom(1e308, -1e308, 2 ** 53, 2 ** 53 + 2, -(2 ** 63), 1e21, Number.MAX_SAFE_INTEGER * 10, Number.MIN_VALUE, 0.1, -0),
+  fc.constantFrom(
+    1e308,
+    -1e308,
+    2 ** 53,
+    2 ** 53 + 2,
+    -(2 ** 63),
+    1e21,
+    Number.MAX_SAFE_INTEGER * 10,
+    Number.MIN_VALUE,
+    0.1,
+    -0,
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map((n) => Number(n)),
   fc.integer({ min: 5_000, max: 600_000 }).map((n) => "x".repeat(n)),
@@ -270,14 +363,23 @@ const freeValue = fc.oneof(
 );
 
 /** Where the hostile value goes: a field of the schema, a new top-level key, or inside an object field. */
-function placed(op: Operation, base: Record<string, unknown>, fields: string[], value: fc.Arbitrary<unknown>, allowNested: boolean) {
-  return fc.tuple(fc.constantFrom(...(fields.length ? fields : ["zz_extra"])), value, fc.boolean()).map(([field, v, nested]) => {
-    const input: Record<string, unknown> = { ...base };
-    const current = input[field];
-    if (allowNested && nested && current && typeof current === "object" && !Array.isArray(current)) input[field] = { ...current, zz: v };
-    else input[field] = v;
-    return { field, input };
-  });
+function placed(
+  op: Operation,
+  base: Record<string, unknown>,
+  fields: string[],
+  value: fc.Arbitrary<unknown>,
+  allowNested: boolean,
+) {
+  return fc
+    .tuple(fc.constantFrom(...(fields.length ? fields : ["zz_extra"])), value, fc.boolean())
+    .map(([field, v, nested]) => {
+      const input: Record<string, unknown> = { ...base };
+      const current = input[field];
+      if (allowNested && nested && current && typeof current === "object" && !Array.isArray(current))
+        input[field] = { ...current, zz: v };
+      else input[field] = v;
+      return { field, input };
+    });
 }
 
 const isGet = (op: Operation) => !readsBody(op);
@@ -293,7 +395,12 @@ function restFor(op: Operation, base: Record<string, unknown>, input: Record<str
 }
 
 async function auditOk(requestId: string | null, opId: string, surface: string) {
-  let q = t.platform.db.selectFrom("audit_events").select((eb) => eb.fn.countAll<string>().as("n")).where("operation", "=", opId).where("surface", "=", surface).where("outcome", "=", "ok");
+  let q = t.platform.db
+    .selectFrom("audit_events")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("operation", "=", opId)
+    .where("surface", "=", surface)
+    .where("outcome", "=", "ok");
   if (requestId) q = q.where("request_id", "=", requestId);
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
@@ -307,105 +414,136 @@ describe("fast-check over every operation's input schema", () => {
 
   const hints = () => ({ project: "fuzz-proj", account_id: member.id, email: member.email });
 
-  it("REST: hostile values are refused with a 400 naming the field, changing nothing; nothing answers a 5xx; accepted writes are audited", async () => {
-    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
-    let calls = 0;
-    for (const op of ops) {
-      const base = sampleInput(op, hints());
-      const params = pathParams(op);
-      const fields = Object.keys(inputSchema(op).properties ?? {}).filter((f) => !params.includes(f));
-      const send = async (input: Record<string, unknown>) => {
-        const req = restFor(op, base, input);
-        const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
-        if (req.body !== undefined) headers["Content-Type"] = "application/json";
-        const res = await t.app.request(req.path, { method: op.http.method.toUpperCase(), headers, body: req.body });
-        calls++;
-        const text = await res.text();
-        return { status: res.status, requestId: res.headers.get("x-request-id"), text };
-      };
+  it(
+    "REST: hostile values are refused with a 400 naming the field, changing nothing; nothing answers a 5xx; accepted writes are audited",
+    async () => {
+      const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("rest"));
+      let calls = 0;
+      for (const op of ops) {
+        const base = sampleInput(op, hints());
+        const params = pathParams(op);
+        const fields = Object.keys(inputSchema(op).properties ?? {}).filter((f) => !params.includes(f));
+        const send = async (input: Record<string, unknown>) => {
+          const req = restFor(op, base, input);
+          const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+          if (req.body !== undefined) headers["Content-Type"] = "application/json";
+          const res = await t.app.request(req.path, { method: op.http.method.toUpperCase(), headers, body: req.body });
+          calls++;
+          const text = await res.text();
+          return { status: res.status, requestId: res.headers.get("x-request-id"), text };
+        };
 
-      // Query strings carry text only: there, a control character in a field name is what reaches the guard.
-      const guard = isGet(op)
-        ? fc.tuple(fc.string({ maxLength: 6 }), fc.constantFrom("\u0000", "\u0001", "\n", "\u007f")).map(([a, c]) => ({ field: `${a}${c}`, input: { ...base, [`${a}${c}`]: "x" } }))
-        : placed(op, base, fields, guardValue, true);
-      const before = await dbSnapshot(t.platform.db, ["audit_events"]);
-      await fc.assert(
-        fc.asyncProperty(guard, async ({ field, input }) => {
-          const res = await send(input);
-          const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
-          expect(res.status, where).toBe(400);
-          const error = JSON.parse(res.text).error;
-          expect(error.code, where).toBe("validation_error");
-          const paths: string[] = error.issues.map((i: { path: string }) => i.path);
-          const named = JSON.stringify(field).slice(1, -1);
-          expect(paths.some((p) => p === field || p === named || p.startsWith(`${field}.`) || p.startsWith(`${named}.`)), `${where} ${JSON.stringify(paths)}`).toBe(true);
-        }),
-        { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
-      );
-      expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`).toEqual(before);
+        // Query strings carry text only: there, a control character in a field name is what reaches the guard.
+        const guard = isGet(op)
+          ? fc
+              .tuple(fc.string({ maxLength: 6 }), fc.constantFrom("\u0000", "\u0001", "\n", "\u007f"))
+              .map(([a, c]) => ({ field: `${a}${c}`, input: { ...base, [`${a}${c}`]: "x" } }))
+          : placed(op, base, fields, guardValue, true);
+        const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+        await fc.assert(
+          fc.asyncProperty(guard, async ({ field, input }) => {
+            const res = await send(input);
+            const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
+            expect(res.status, where).toBe(400);
+            const error = JSON.parse(res.text).error;
+            expect(error.code, where).toBe("validation_error");
+            const paths: string[] = error.issues.map((i: { path: string }) => i.path);
+            const named = JSON.stringify(field).slice(1, -1);
+            expect(
+              paths.some((p) => p === field || p === named || p.startsWith(`${field}.`) || p.startsWith(`${named}.`)),
+              `${where} ${JSON.stringify(paths)}`,
+            ).toBe(true);
+          }),
+          { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
+        );
+        expect
+          .soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`)
+          .toEqual(before);
 
-      await fc.assert(
-        fc.asyncProperty(placed(op, base, fields, freeValue, !isGet(op)), async ({ field, input }) => {
-          const res = await send(input);
-          const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
-          expect(res.status, where).toBeLessThan(500);
-          if (res.status < 300 && op.effect !== "read") expect(await auditOk(res.requestId, op.id, "rest"), where).toBe(1);
-        }),
-        { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
-      );
-    }
-    expect(calls).toBeGreaterThanOrEqual(ops.length * (GUARD_RUNS + FREE_RUNS));
-  }, EVERY_OPERATION_TIMEOUT);
+        await fc.assert(
+          fc.asyncProperty(placed(op, base, fields, freeValue, !isGet(op)), async ({ field, input }) => {
+            const res = await send(input);
+            const where = `${op.id} ${field}: ${res.text.slice(0, 300)}`;
+            expect(res.status, where).toBeLessThan(500);
+            if (res.status < 300 && op.effect !== "read")
+              expect(await auditOk(res.requestId, op.id, "rest"), where).toBe(1);
+          }),
+          { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
+        );
+      }
+      expect(calls).toBeGreaterThanOrEqual(ops.length * (GUARD_RUNS + FREE_RUNS));
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 
-  it("MCP: the same, for every tool", async () => {
-    const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("mcp"));
-    for (const op of ops) {
-      const base = sampleInput(op, hints());
-      const fields = Object.keys(inputSchema(op).properties ?? {});
-      const call = async (input: Record<string, unknown>) => {
-        const before = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
-        const result = (await mcp.callTool({ name: op.id, arguments: input })) as { isError?: boolean };
-        const after = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
-        return { result, error: result.isError ? toolError(result) : null, audited: after - before };
-      };
-      const before = await dbSnapshot(t.platform.db, ["audit_events"]);
-      await fc.assert(
-        fc.asyncProperty(placed(op, base, fields, guardValue, true), async ({ field, input }) => {
-          const { error } = await call(input);
-          const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
-          expect(error?.code, where).toBe("validation_error");
-          const paths = ((error?.issues ?? []) as { path: string }[]).map((i) => i.path);
-          expect(paths.some((p) => p === field || p.startsWith(`${field}.`)), `${where} ${JSON.stringify(paths)}`).toBe(true);
-        }),
-        { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
-      );
-      expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`).toEqual(before);
+  it(
+    "MCP: the same, for every tool",
+    async () => {
+      const ops = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("mcp"));
+      for (const op of ops) {
+        const base = sampleInput(op, hints());
+        const fields = Object.keys(inputSchema(op).properties ?? {});
+        const call = async (input: Record<string, unknown>) => {
+          const before = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
+          const result = (await mcp.callTool({ name: op.id, arguments: input })) as { isError?: boolean };
+          const after = op.effect === "read" ? 0 : await auditOk(null, op.id, "mcp");
+          return { result, error: result.isError ? toolError(result) : null, audited: after - before };
+        };
+        const before = await dbSnapshot(t.platform.db, ["audit_events"]);
+        await fc.assert(
+          fc.asyncProperty(placed(op, base, fields, guardValue, true), async ({ field, input }) => {
+            const { error } = await call(input);
+            const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
+            expect(error?.code, where).toBe("validation_error");
+            const paths = ((error?.issues ?? []) as { path: string }[]).map((i) => i.path);
+            expect(
+              paths.some((p) => p === field || p.startsWith(`${field}.`)),
+              `${where} ${JSON.stringify(paths)}`,
+            ).toBe(true);
+          }),
+          { seed: FC_SEED ^ seedOf(op.id), numRuns: GUARD_RUNS, endOnFailure: true },
+        );
+        expect
+          .soft(await dbSnapshot(t.platform.db, ["audit_events"]), `${op.id}: a refused input changed something`)
+          .toEqual(before);
 
-      await fc.assert(
-        fc.asyncProperty(placed(op, base, fields, freeValue, true), async ({ field, input }) => {
-          const { error, audited } = await call(input);
-          const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
-          if (error) expect(errorStatus[error.code as ErrorCode] ?? 500, where).toBeLessThan(500);
-          else if (op.effect !== "read") expect(audited, where).toBe(1);
-        }),
-        { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
-      );
-    }
-  }, EVERY_OPERATION_TIMEOUT);
+        await fc.assert(
+          fc.asyncProperty(placed(op, base, fields, freeValue, true), async ({ field, input }) => {
+            const { error, audited } = await call(input);
+            const where = `${op.id} ${field}: ${JSON.stringify(error).slice(0, 300)}`;
+            if (error) expect(errorStatus[error.code as ErrorCode] ?? 500, where).toBeLessThan(500);
+            else if (op.effect !== "read") expect(audited, where).toBe(1);
+          }),
+          { seed: FC_SEED ^ seedOf(op.id), numRuns: FREE_RUNS, endOnFailure: true },
+        );
+      }
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
 });
 
 describe("deep nesting as raw JSON text", () => {
   it("answers 400 naming the field, never 500, anonymously on a public form post and with a token anywhere", async () => {
     const depth = 200_000; // far past any stack a recursive walk could use
     const deep = `{"data":{"name":${"[".repeat(depth)}${"]".repeat(depth)}}}`;
-    const anon = await t.app.request("/v1/sites/no-such-site/forms/contact/submissions", { method: "POST", headers: { "Content-Type": "application/json" }, body: deep });
+    const anon = await t.app.request("/v1/sites/no-such-site/forms/contact/submissions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: deep,
+    });
     const body = await anon.json();
     expect(anon.status, JSON.stringify(body).slice(0, 300)).toBe(400);
     expect(body.error.issues[0].path).toMatch(/^data\.name\.0\.0/);
     const objects = `{"slug":"deep-proj","name":"Deep","kind":"site","x":${'{"a":'.repeat(depth / 2)}1${"}".repeat(depth / 2)}}`;
-    const authed = await t.app.request("/v1/projects", { method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` }, body: objects });
+    const authed = await t.app.request("/v1/projects", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: objects,
+    });
     expect(authed.status).toBe(400);
-    expect((await t.app.request("/v1/projects/deep-proj", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect(
+      (await t.app.request("/v1/projects/deep-proj", { headers: { Authorization: `Bearer ${token}` } })).status,
+    ).toBe(404);
   });
 
   it("answers an MCP tools/call with deeply nested arguments as a tool error naming the field", async () => {
@@ -413,7 +551,11 @@ describe("deep nesting as raw JSON text", () => {
     const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_project","arguments":{"slug":"deep-mcp","name":"D","kind":"site","x":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
     const res = await t.app.request("/mcp", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${token}` },
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+        Authorization: `Bearer ${token}`,
+      },
       body,
     });
     const text = await res.text();
@@ -422,6 +564,8 @@ describe("deep nesting as raw JSON text", () => {
     const error = toolError(message.result);
     expect(error.code, text.slice(0, 300)).toBe("validation_error");
     expect((error.issues as { path: string }[])[0]!.path).toMatch(/^x\.0\.0/);
-    expect((await t.app.request("/v1/projects/deep-mcp", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect(
+      (await t.app.request("/v1/projects/deep-mcp", { headers: { Authorization: `Bearer ${token}` } })).status,
+    ).toBe(404);
   });
 });

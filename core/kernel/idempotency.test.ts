@@ -9,8 +9,10 @@ afterAll(() => t?.close());
 
 const createProject = (token: string, key: string | null, body: Record<string, unknown>) =>
   t.request("POST", "/v1/projects", { token, body, headers: key ? { "Idempotency-Key": key } : {} });
-const projectsWith = (slug: string) => t.platform.db.selectFrom("projects").select("id").where("slug", "=", slug).execute();
-const keyRows = (key: string) => t.platform.db.selectFrom("idempotency_keys").selectAll().where("key", "=", key).execute();
+const projectsWith = (slug: string) =>
+  t.platform.db.selectFrom("projects").select("id").where("slug", "=", slug).execute();
+const keyRows = (key: string) =>
+  t.platform.db.selectFrom("idempotency_keys").selectAll().where("key", "=", key).execute();
 
 describe("Idempotency-Key on REST", () => {
   it("a retry with the same key and body returns the first response and creates one project", async () => {
@@ -31,7 +33,9 @@ describe("Idempotency-Key on REST", () => {
 
   it("the same key with a different body is a conflict, and nothing runs", async () => {
     const token = await (await t.account()).token(["projects:write"]);
-    expect((await createProject(token, "key-differs", { slug: "idem-first", name: "A", kind: "site" })).status).toBe(201);
+    expect((await createProject(token, "key-differs", { slug: "idem-first", name: "A", kind: "site" })).status).toBe(
+      201,
+    );
     const other = await createProject(token, "key-differs", { slug: "idem-second", name: "A", kind: "site" });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe("conflict");
@@ -43,7 +47,9 @@ describe("Idempotency-Key on REST", () => {
     const user = await t.account();
     const one = await user.token(["projects:write"]);
     const two = await user.token(["projects:write"]);
-    expect((await createProject(one, "shared-key", { slug: "idem-tok-one", name: "A", kind: "site" })).status).toBe(201);
+    expect((await createProject(one, "shared-key", { slug: "idem-tok-one", name: "A", kind: "site" })).status).toBe(
+      201,
+    );
     // Not a replay of the first token's response, and not a conflict: it runs.
     const other = await createProject(two, "shared-key", { slug: "idem-tok-two", name: "B", kind: "site" });
     expect(other.status).toBe(201);
@@ -52,7 +58,11 @@ describe("Idempotency-Key on REST", () => {
     const same = await createProject(two, "another-key", { slug: "idem-tok-one", name: "A", kind: "site" });
     expect(same.status).toBe(409);
     const strangerToken = await (await t.account()).token(["projects:write"]);
-    const stranger = await createProject(strangerToken, "shared-key", { slug: "idem-tok-one", name: "A", kind: "site" });
+    const stranger = await createProject(strangerToken, "shared-key", {
+      slug: "idem-tok-one",
+      name: "A",
+      kind: "site",
+    });
     expect(stranger.status).toBe(409);
     expect(stranger.body.error.field).toBe("slug");
     expect(await keyRows("shared-key")).toHaveLength(2);
@@ -80,7 +90,12 @@ describe("Idempotency-Key on REST", () => {
     expect(second.status).toBe(201);
     expect(second.body.id).toBe(first.body.id);
     expect(second.body.token).toBe(first.body.token);
-    const minted = await t.platform.db.selectFrom("api_tokens").select("id").where("account_id", "=", user.id).where("name", "=", "replayed").execute();
+    const minted = await t.platform.db
+      .selectFrom("api_tokens")
+      .select("id")
+      .where("account_id", "=", user.id)
+      .where("name", "=", "replayed")
+      .execute();
     expect(minted).toHaveLength(1);
 
     const [row] = await keyRows("mint-1");
@@ -107,8 +122,14 @@ describe("Idempotency-Key on REST", () => {
 
   it("a key used for one operation is a conflict for another", async () => {
     const token = await (await t.account()).token(["projects:write", "tokens:write"]);
-    expect((await createProject(token, "key-two-ops", { slug: "idem-two-ops", name: "A", kind: "site" })).status).toBe(201);
-    const other = await t.request("POST", "/v1/tokens", { token, body: { name: "x", scopes: ["projects:write"] }, headers: { "Idempotency-Key": "key-two-ops" } });
+    expect((await createProject(token, "key-two-ops", { slug: "idem-two-ops", name: "A", kind: "site" })).status).toBe(
+      201,
+    );
+    const other = await t.request("POST", "/v1/tokens", {
+      token,
+      body: { name: "x", scopes: ["projects:write"] },
+      headers: { "Idempotency-Key": "key-two-ops" },
+    });
     expect(other.status).toBe(409);
     expect(other.body.token).toBeUndefined();
   });
@@ -120,10 +141,17 @@ describe("Idempotency-Key on REST", () => {
     expect((await createProject(ownerToken, null, { slug: "idem-access", name: "A", kind: "site" })).status).toBe(201);
     await t.addMember("idem-access", ownerToken, member, "maintainer");
     const token = await member.token(["projects:write"]);
-    const rename = () => t.request("PATCH", "/v1/projects/idem-access", { token, body: { name: "Renamed" }, headers: { "Idempotency-Key": "key-access" } });
+    const rename = () =>
+      t.request("PATCH", "/v1/projects/idem-access", {
+        token,
+        body: { name: "Renamed" },
+        headers: { "Idempotency-Key": "key-access" },
+      });
     expect((await rename()).status).toBe(200);
     expect((await rename()).status).toBe(200);
-    expect((await t.request("DELETE", `/v1/projects/idem-access/members/${member.id}`, { token: ownerToken })).status).toBe(200);
+    expect(
+      (await t.request("DELETE", `/v1/projects/idem-access/members/${member.id}`, { token: ownerToken })).status,
+    ).toBe(200);
     const after = await rename();
     expect(after.status).toBe(404);
     expect(after.body.name).toBeUndefined();
@@ -139,7 +167,9 @@ describe("Idempotency-Key on REST", () => {
     expect(second.body.projects.map((p: { slug: string }) => p.slug)).toEqual(["idem-read"]);
     expect(await keyRows("read-key")).toHaveLength(0);
     // Even a malformed key is not looked at on a read.
-    expect((await t.request("GET", "/v1/projects", { token, headers: { "Idempotency-Key": "k".repeat(300) } })).status).toBe(200);
+    expect(
+      (await t.request("GET", "/v1/projects", { token, headers: { "Idempotency-Key": "k".repeat(300) } })).status,
+    ).toBe(200);
   });
 
   it("refuses a malformed key with 400, before anything runs", async () => {

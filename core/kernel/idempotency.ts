@@ -1,9 +1,9 @@
 // Idempotency keys: a retried write with the same key and input returns the first response and does
 // nothing again; the same key with other input is a conflict. Kept per credential for 24 hours.
 import crypto from "node:crypto";
+import type { SecretBox } from "../secrets.ts";
 import { BosunError, conflict, validationError } from "./errors.ts";
 import type { DB } from "./operation.ts";
-import type { SecretBox } from "../secrets.ts";
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -30,9 +30,15 @@ export class IdempotencyStore {
   /** Claims `key` for this call, or returns the first call's response to replay. */
   async claim(scope: string, key: string, operation: string, input: unknown): Promise<IdempotencyClaim> {
     if (!KEY_PATTERN.test(key)) {
-      throw validationError([{ path: "Idempotency-Key", message: "1-255 printable ASCII characters" }], "Idempotency-Key must be 1-255 printable ASCII characters");
+      throw validationError(
+        [{ path: "Idempotency-Key", message: "1-255 printable ASCII characters" }],
+        "Idempotency-Key must be 1-255 printable ASCII characters",
+      );
     }
-    const inputHash = crypto.createHash("sha256").update(`${operation}\n${stableJson(input)}`).digest("hex");
+    const inputHash = crypto
+      .createHash("sha256")
+      .update(`${operation}\n${stableJson(input)}`)
+      .digest("hex");
     const inserted = await this.db
       .insertInto("idempotency_keys")
       .values({ scope, key, operation, input_hash: inputHash, state: "pending" })

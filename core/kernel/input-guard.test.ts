@@ -24,8 +24,11 @@ describe("inputIssues", () => {
   });
 
   it("refuses control characters and lone surrogates in field names, escaped in the path", () => {
-    expect(inputIssues({ ok: { "a\u0000b": 1 } })).toEqual([{ path: "ok.a\\u0000b", message: "field names must not contain control characters" }]);
-    for (const key of ["\t", "x\n", "\u007f", "\u0085", "\ud800"]) expect(inputIssues({ [key]: 1 }), JSON.stringify(key)).toHaveLength(1);
+    expect(inputIssues({ ok: { "a\u0000b": 1 } })).toEqual([
+      { path: "ok.a\\u0000b", message: "field names must not contain control characters" },
+    ]);
+    for (const key of ["\t", "x\n", "\u007f", "\u0085", "\ud800"])
+      expect(inputIssues({ [key]: 1 }), JSON.stringify(key)).toHaveLength(1);
   });
 
   it("refuses NUL and lone surrogates in strings, and keeps at most 20 issues", () => {

@@ -26,7 +26,8 @@ export function inputIssues(value: unknown, maxDepth = MAX_INPUT_DEPTH): FieldIs
       // Postgres text and jsonb cannot hold U+0000, and jsonb refuses a lone surrogate: refuse them as the
       // caller's error naming the field, not as a database failure after part of the work is done.
       if (v.includes("\u0000")) issues.push({ path: path.join("."), message: "must not contain NUL characters" });
-      else if (!wellFormed(v)) issues.push({ path: path.join("."), message: "must be valid Unicode (it has a lone surrogate)" });
+      else if (!wellFormed(v))
+        issues.push({ path: path.join("."), message: "must be valid Unicode (it has a lone surrogate)" });
       continue;
     }
     if (v === null || typeof v !== "object") continue;
@@ -38,7 +39,10 @@ export function inputIssues(value: unknown, maxDepth = MAX_INPUT_DEPTH): FieldIs
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i]!;
       if (!Array.isArray(v) && (CONTROL.test(key) || !wellFormed(key))) {
-        issues.push({ path: [...path, shown(key)].join("."), message: "field names must not contain control characters" });
+        issues.push({
+          path: [...path, shown(key)].join("."),
+          message: "field names must not contain control characters",
+        });
         continue;
       }
       stack.push({ value: child, path: [...path, key] });

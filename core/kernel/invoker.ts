@@ -6,11 +6,29 @@ import type { Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database } from "../../schema/database.ts";
 import { redactInput } from "../audit/writer.ts";
-import { BosunError, insufficientScope, notFound, rateLimited, restrictedCredential, toBosunError, unauthorized, validationError } from "./errors.ts";
-import { inputIssues } from "./input-guard.ts";
-import { isAuthenticated, isProjectScoped, levelOf, reachableProjects, type Context, type Operation, type Principal, type ProgressEvent } from "./operation.ts";
 import type { Platform } from "../platform.ts";
 import { resolveProjectAccess } from "../projects/access.ts";
+import {
+  BosunError,
+  insufficientScope,
+  notFound,
+  rateLimited,
+  restrictedCredential,
+  toBosunError,
+  unauthorized,
+  validationError,
+} from "./errors.ts";
+import { inputIssues } from "./input-guard.ts";
+import {
+  type Context,
+  isAuthenticated,
+  isProjectScoped,
+  levelOf,
+  type Operation,
+  type Principal,
+  type ProgressEvent,
+  reachableProjects,
+} from "./operation.ts";
 import type { RateLimitState } from "./rate-limit.ts";
 import { hasScope, roleCaps } from "./scopes.ts";
 
@@ -63,7 +81,9 @@ export async function invoke(
       }
     }
 
-    const idemScope = principal.credential ? `${principal.credential.kind}:${principal.credential.id}` : `ip:${principal.clientIp}`;
+    const idemScope = principal.credential
+      ? `${principal.credential.kind}:${principal.credential.id}`
+      : `ip:${principal.clientIp}`;
     const idemKey = op.effect === "read" ? undefined : options.idempotencyKey;
     if (idemKey) {
       const claim = await platform.idempotency.claim(idemScope, idemKey, op.id, input);

@@ -14,7 +14,9 @@ export function toolJsonSchema(schema: z.ZodType, io: "input" | "output"): Recor
 
 /** The schema without some properties: those a pinned caller does not choose (project, instance). */
 export function withoutFields(schema: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
-  const properties = Object.fromEntries(Object.entries((schema.properties ?? {}) as Record<string, unknown>).filter(([k]) => !fields.includes(k)));
+  const properties = Object.fromEntries(
+    Object.entries((schema.properties ?? {}) as Record<string, unknown>).filter(([k]) => !fields.includes(k)),
+  );
   const required = ((schema.required ?? []) as string[]).filter((r) => !fields.includes(r));
   return { ...schema, properties, required };
 }

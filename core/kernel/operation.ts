@@ -3,9 +3,9 @@
 import type { Kysely, Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database, ProjectRow } from "../../schema/database.ts";
+import type { Platform } from "../platform.ts";
 import type { ErrorCode } from "./errors.ts";
 import type { ProjectRole } from "./scopes.ts";
-import type { Platform } from "../platform.ts";
 
 /**
  * `sites`: a visitor's form post on the sites listener, which admits it only past the site's password (if any),
@@ -79,7 +79,8 @@ export interface AuthenticatedPrincipal extends AccountPrincipal {
   credential: Credential;
 }
 
-export const isAuthenticated = (p: Principal): p is AuthenticatedPrincipal => !!(p.account && p.credential && p.billedAccount);
+export const isAuthenticated = (p: Principal): p is AuthenticatedPrincipal =>
+  !!(p.account && p.credential && p.billedAccount);
 
 /** The project a project-scoped call names, resolved and access-checked by the invoker. */
 export type ProjectAccess = ProjectRow & { role: ProjectRole };
@@ -187,7 +188,8 @@ export function defineOperation<I extends AnyObject, O extends z.ZodType, Public
     throw new Error(`operation ${spec.id}: level "project" needs a project input`);
   }
   for (const [, param = ""] of spec.http.path.matchAll(/\{(\w+)\}/g)) {
-    if (!(param in spec.input.shape)) throw new Error(`operation ${spec.id}: path param {${param}} is not an input field`);
+    if (!(param in spec.input.shape))
+      throw new Error(`operation ${spec.id}: path param {${param}} is not an input field`);
   }
   const { handler, auditInput, ...rest } = spec;
   return {
@@ -202,7 +204,8 @@ export function defineOperation<I extends AnyObject, O extends z.ZodType, Public
 }
 
 function guaranteed(ctx: Context, spec: { id: string; public?: boolean }, input: unknown): Context {
-  if (!spec.public && !isAuthenticated(ctx.principal)) throw new Error(`${spec.id}: invoked without an authenticated principal`);
+  if (!spec.public && !isAuthenticated(ctx.principal))
+    throw new Error(`${spec.id}: invoked without an authenticated principal`);
   const named = typeof input === "object" && input !== null && "project" in input && typeof input.project === "string";
   if (named && !ctx.project) throw new Error(`${spec.id}: invoked without its project resolved`);
   return ctx;

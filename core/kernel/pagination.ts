@@ -4,13 +4,25 @@ import { z } from "zod";
 import { validationError } from "./errors.ts";
 
 export const Limit = z.number().int().min(1).max(200).default(50).meta({ description: "Page size (1-200)" });
-export const Cursor = z.string().max(200).optional().meta({ description: "Cursor from the previous page's next_cursor" });
+export const Cursor = z
+  .string()
+  .max(200)
+  .optional()
+  .meta({ description: "Cursor from the previous page's next_cursor" });
 
 /** Cursor for lists ordered by a numeric id. */
-export const IdCursor = z.string().regex(/^\d+$/, "a next_cursor value").optional().meta({ description: "next_cursor of the previous page" });
+export const IdCursor = z
+  .string()
+  .regex(/^\d+$/, "a next_cursor value")
+  .optional()
+  .meta({ description: "next_cursor of the previous page" });
 
 /** The page a list returns from its limit + 1 rows, and the cursor of the next one (from the page's last row). */
-export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string): { page: T[]; next_cursor: string | null } {
+export function pageOf<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): { page: T[]; next_cursor: string | null } {
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return { page, next_cursor: rows.length > limit && last !== undefined ? cursorOf(last) : null };
@@ -22,6 +34,7 @@ export const encodeCursor = (...keys: string[]) => keys.join("|");
 /** The keys of a cursor encodeCursor made, or a validation error naming the `cursor` field. */
 export function decodeCursor(cursor: string, count: number): string[] {
   const keys = cursor.split("|");
-  if (keys.length !== count || keys.some((k) => !k)) throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+  if (keys.length !== count || keys.some((k) => !k))
+    throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
   return keys;
 }

@@ -8,9 +8,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshPostgresDatabase, startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { createAccount } from "../identity/accounts.ts";
+import { createPlatform, type Platform } from "../platform.ts";
 import { invoke } from "./invoker.ts";
 import { anonymous } from "./operation.ts";
-import { createPlatform, type Platform } from "../platform.ts";
 import { SharedRateLimiter } from "./rate-limit.ts";
 
 const url = process.env.DATABASE_URL;
@@ -65,7 +65,11 @@ describe.skipIf(!url?.startsWith("postgres"))("two processes on one Postgres", (
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-limits-"));
     for (let i = 0; i < 2; i++) {
       platforms.push(
-        await createPlatform({ databaseUrl: db.url, config: { dataDir, authRateLimitPerMinute: 3 }, log: pino({ level: "silent" }) }),
+        await createPlatform({
+          databaseUrl: db.url,
+          config: { dataDir, authRateLimitPerMinute: 3 },
+          log: pino({ level: "silent" }),
+        }),
       );
     }
   });
@@ -77,7 +81,11 @@ describe.skipIf(!url?.startsWith("postgres"))("two processes on one Postgres", (
 
   it("share the login limit: three attempts in all, not three per process", async () => {
     const [a, b] = platforms as [Platform, Platform];
-    const account = await createAccount(a.db, { email: "limits@example.test", name: "l", password: "the right password" });
+    const account = await createAccount(a.db, {
+      email: "limits@example.test",
+      name: "l",
+      password: "the right password",
+    });
     const from = (ip: string) => anonymous("rest", ip);
     const attempt = (p: Platform, password: string, ip = "198.51.100.20") =>
       invoke(p, "login", { email: account.email, password }, from(ip)).then(

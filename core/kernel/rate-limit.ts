@@ -1,6 +1,6 @@
 // Fixed-window rate limits. `RateLimiter`: in memory per process, for floods (each process enforces its own
 // window). `SharedRateLimiter`: in the database, for security limits that must hold across all processes.
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "../../schema/database.ts";
 
 export interface RateLimitState {

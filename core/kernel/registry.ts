@@ -5,29 +5,49 @@ import { getBalances, grantCredit, listTransactions } from "../billing/balances.
 import { getSpendLimits, listBillingEvents, updateSpendLimits } from "../billing/limits.ts";
 import { getUsage } from "../billing/usage.ts";
 import { getMe, listAccounts, login, register } from "../identity/accounts.ts";
+import { onboardingOperations } from "../identity/onboarding.ts";
 import { sessionOperations } from "../identity/sessions.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "../identity/tokens.ts";
-import { onboardingOperations } from "../identity/onboarding.ts";
 import { confirmTotp, disableTotp, setupTotp } from "../identity/totp.ts";
-import { invitationOperations } from "../projects/invitations.ts";
 import { instanceOperations } from "../instances/operations.ts";
-import type { Operation } from "./operation.ts";
+import { invitationOperations } from "../projects/invitations.ts";
 import { listProjectMembers, removeProjectMember, updateProjectMember } from "../projects/members.ts";
 import { createProject, deleteProject, getProject, listProjects, updateProject } from "../projects/projects.ts";
 import { siteOperations } from "../sites/operations.ts";
 import { notFound } from "./errors.ts";
+import type { Operation } from "./operation.ts";
 
 export const allOperations: Operation[] = [
-  register, login, getMe, listAccounts,
-  createApiToken, listApiTokens, revokeApiToken, listScopes,
-  setupTotp, confirmTotp, disableTotp,
+  register,
+  login,
+  getMe,
+  listAccounts,
+  createApiToken,
+  listApiTokens,
+  revokeApiToken,
+  listScopes,
+  setupTotp,
+  confirmTotp,
+  disableTotp,
   ...sessionOperations,
-  createProject, listProjects, getProject, updateProject, deleteProject,
-  listProjectMembers, updateProjectMember, removeProjectMember,
+  createProject,
+  listProjects,
+  getProject,
+  updateProject,
+  deleteProject,
+  listProjectMembers,
+  updateProjectMember,
+  removeProjectMember,
   ...onboardingOperations,
   ...invitationOperations,
   listAuditEvents,
-  getBalances, listTransactions, getUsage, grantCredit, getSpendLimits, updateSpendLimits, listBillingEvents,
+  getBalances,
+  listTransactions,
+  getUsage,
+  grantCredit,
+  getSpendLimits,
+  updateSpendLimits,
+  listBillingEvents,
   ...instanceOperations,
   ...siteOperations,
   ...agentOperations,

@@ -32,12 +32,24 @@ export const scopeCatalog: ScopeInfo[] = [
   { scope: "tools:invoke", group: "sites", description: "Submit a site's forms on a visitor's behalf" },
   { scope: "instances:read", group: "instances", description: "List and read instances" },
   { scope: "instances:write", group: "instances", description: "Register, change and delete instances and SSH keys" },
-  { scope: "instances:files", group: "instances", description: "Read files, directories, logs and metrics on an instance" },
-  { scope: "instances:exec", group: "instances", description: "Run commands and write files on an instance (as powerful as a shell)" },
+  {
+    scope: "instances:files",
+    group: "instances",
+    description: "Read files, directories, logs and metrics on an instance",
+  },
+  {
+    scope: "instances:exec",
+    group: "instances",
+    description: "Run commands and write files on an instance (as powerful as a shell)",
+  },
   { scope: "billing:read", group: "billing", description: "See balances, transactions and usage" },
   { scope: "billing:write", group: "billing", description: "Change spend limits" },
   { scope: "agent:read", group: "agent", description: "Read agent conversations and pending approvals" },
-  { scope: "agent:write", group: "agent", description: "Talk to agents, approve or deny their actions, link Telegram chats" },
+  {
+    scope: "agent:write",
+    group: "agent",
+    description: "Talk to agents, approve or deny their actions, link Telegram chats",
+  },
   { scope: "platform:admin", group: "platform", description: "Platform-wide administration (operator only)" },
 ];
 
@@ -75,8 +87,16 @@ export function expandScopes(granted: readonly string[]): string[] {
 
 const readScopes = scopeCatalog.filter((s) => s.scope.endsWith(":read")).map((s) => s.scope);
 const contentWrites = [
-  "files:write", "pages:write", "assets:write", "settings:write", "publish:trigger", "submissions:write",
-  "tools:invoke", "instances:files", "instances:exec", "agent:write",
+  "files:write",
+  "pages:write",
+  "assets:write",
+  "settings:write",
+  "publish:trigger",
+  "submissions:write",
+  "tools:invoke",
+  "instances:files",
+  "instances:exec",
+  "agent:write",
 ];
 
 /** Presets a token can be minted from. */
@@ -84,9 +104,22 @@ export const tokenPresets: Record<string, string[]> = {
   viewer: readScopes,
   editor: [...readScopes, "projects:write", ...contentWrites],
   agent: [
-    "account:read", "projects:read", "files:read", "files:write", "pages:read", "pages:write",
-    "assets:read", "assets:write", "settings:read", "publish:trigger", "instances:read",
-    "instances:files", "instances:exec", "agent:read", "agent:write", "billing:read",
+    "account:read",
+    "projects:read",
+    "files:read",
+    "files:write",
+    "pages:read",
+    "pages:write",
+    "assets:read",
+    "assets:write",
+    "settings:read",
+    "publish:trigger",
+    "instances:read",
+    "instances:files",
+    "instances:exec",
+    "agent:read",
+    "agent:write",
+    "billing:read",
   ],
   full: ["*"],
 };

@@ -5,7 +5,11 @@ import { notFound } from "../kernel/errors.ts";
 import type { Context, DB, Principal } from "../kernel/operation.ts";
 import type { ProjectRole } from "../kernel/scopes.ts";
 
-export async function resolveProjectAccess(db: DB, principal: Principal, slug: string): Promise<NonNullable<Context["project"]>> {
+export async function resolveProjectAccess(
+  db: DB,
+  principal: Principal,
+  slug: string,
+): Promise<NonNullable<Context["project"]>> {
   const account = principal.account;
   const reachable =
     account &&

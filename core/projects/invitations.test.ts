@@ -2,14 +2,20 @@
 // the inviter learns nothing about whether an address has an account.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
-import { startSmtpServer, type SmtpFixture } from "../../testkit/smtp.ts";
+import { type SmtpFixture, startSmtpServer } from "../../testkit/smtp.ts";
 import { tokenFromLink } from "../identity/one-time.ts";
 
 let t: TestPlatform;
 let smtp: SmtpFixture;
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  t = await startTestPlatform({ config: { trialCreditMicros: 1_000_000, publicUrl: "http://bosun.test", mail: { smtpUrl: smtp.url, from: "bosun@bosun.test" } } });
+  t = await startTestPlatform({
+    config: {
+      trialCreditMicros: 1_000_000,
+      publicUrl: "http://bosun.test",
+      mail: { smtpUrl: smtp.url, from: "bosun@bosun.test" },
+    },
+  });
 });
 afterAll(async () => {
   await t?.close();
@@ -21,18 +27,29 @@ async function project(): Promise<{ slug: string; owner: TestAccount; token: str
   const slug = `inv-${++n}`;
   const owner = await t.account();
   const token = await owner.token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug, name: `Project ${n}`, kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug, name: `Project ${n}`, kind: "site" } })).status,
+  ).toBe(201);
   return { slug, owner, token };
 }
 const invite = (slug: string, token: string, email: string, role = "developer") =>
   t.request("POST", `/v1/projects/${slug}/invitations`, { token, body: { email, role } });
 const roleOf = async (slug: string, email: string) =>
-  (await t.platform.db.selectFrom("project_members").innerJoin("projects", "projects.id", "project_members.project_id")
-    .innerJoin("accounts", "accounts.id", "project_members.account_id").select("project_members.role")
-    .where("projects.slug", "=", slug).where("accounts.email", "=", email).executeTakeFirst())?.role ?? null;
-const linkIn = async (email: string) => tokenFromLink((await smtp.next(email)).links.find((l) => l.includes("/account/accept-invitation#token="))!);
+  (
+    await t.platform.db
+      .selectFrom("project_members")
+      .innerJoin("projects", "projects.id", "project_members.project_id")
+      .innerJoin("accounts", "accounts.id", "project_members.account_id")
+      .select("project_members.role")
+      .where("projects.slug", "=", slug)
+      .where("accounts.email", "=", email)
+      .executeTakeFirst()
+  )?.role ?? null;
+const linkIn = async (email: string) =>
+  tokenFromLink((await smtp.next(email)).links.find((l) => l.includes("/account/accept-invitation#token="))!);
 /** The response with what differs between any two invitations (ids, addresses, times) blanked out. */
-const shape = (body: any) => JSON.parse(JSON.stringify(body, (k, v) => (["id", "email", "expires_at", "created_at"].includes(k) ? "*" : v)));
+const shape = (body: any) =>
+  JSON.parse(JSON.stringify(body, (k, v) => (["id", "email", "expires_at", "created_at"].includes(k) ? "*" : v)));
 
 describe("invitations", () => {
   it("answer the same whether the address has an account or not, and add nobody before acceptance", async () => {
@@ -43,8 +60,20 @@ describe("invitations", () => {
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);
     expect(shape(a.body)).toEqual(shape(b.body));
-    expect(Object.keys(a.body.invitation).sort()).toEqual(["created_at", "email", "expires_at", "id", "invited_by", "role", "status"]);
-    expect(a.body).toMatchObject({ emailed: true, invitation_link: null, invitation: { status: "pending", role: "developer" } });
+    expect(Object.keys(a.body.invitation).sort()).toEqual([
+      "created_at",
+      "email",
+      "expires_at",
+      "id",
+      "invited_by",
+      "role",
+      "status",
+    ]);
+    expect(a.body).toMatchObject({
+      emailed: true,
+      invitation_link: null,
+      invitation: { status: "pending", role: "developer" },
+    });
     expect(await roleOf(p.slug, existing.email)).toBeNull();
     // Both addresses get the same email.
     const [ma, mb] = [await smtp.next(existing.email), await smtp.next("no-account-yet@example.test")];
@@ -53,18 +82,28 @@ describe("invitations", () => {
     expect(blank(ma.text)).toBe(blank(mb.text));
 
     const list = await t.request("GET", `/v1/projects/${p.slug}/invitations`, { token: p.token });
-    expect(list.body.invitations.map((i: { email: string; status: string }) => [i.email, i.status]).sort()).toEqual([
-      [existing.email, "pending"], ["no-account-yet@example.test", "pending"],
-    ].sort());
+    expect(list.body.invitations.map((i: { email: string; status: string }) => [i.email, i.status]).sort()).toEqual(
+      [
+        [existing.email, "pending"],
+        ["no-account-yet@example.test", "pending"],
+      ].sort(),
+    );
   });
 
   it("an existing account joins by following the link; a new address creates its account there", async () => {
     const p = await project();
     const existing = await t.account();
     await invite(p.slug, p.token, existing.email, "maintainer");
-    const joined = await t.request("POST", "/v1/auth/accept-invitation", { body: { token: await linkIn(existing.email) } });
+    const joined = await t.request("POST", "/v1/auth/accept-invitation", {
+      body: { token: await linkIn(existing.email) },
+    });
     expect(joined.status, JSON.stringify(joined.body)).toBe(200);
-    expect(joined.body).toMatchObject({ project: p.slug, role: "maintainer", account_created: false, account: { id: existing.id } });
+    expect(joined.body).toMatchObject({
+      project: p.slug,
+      role: "maintainer",
+      account_created: false,
+      account: { id: existing.id },
+    });
     expect(await roleOf(p.slug, existing.email)).toBe("maintainer");
 
     await invite(p.slug, p.token, "Fresh@Example.test");
@@ -72,14 +111,29 @@ describe("invitations", () => {
     const needs = await t.request("POST", "/v1/auth/accept-invitation", { body: { token } });
     expect(needs.status).toBe(400);
     expect(needs.body.error.issues[0].path).toBe("password");
-    const created = await t.request("POST", "/v1/auth/accept-invitation", { body: { token, name: "Fresh", password: "fresh-password-1" } });
+    const created = await t.request("POST", "/v1/auth/accept-invitation", {
+      body: { token, name: "Fresh", password: "fresh-password-1" },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
-    expect(created.body).toMatchObject({ project: p.slug, role: "developer", account_created: true, account: { email: "fresh@example.test", email_verified: true } });
-    const login = await t.request("POST", "/v1/auth/login", { body: { email: "fresh@example.test", password: "fresh-password-1" } });
+    expect(created.body).toMatchObject({
+      project: p.slug,
+      role: "developer",
+      account_created: true,
+      account: { email: "fresh@example.test", email_verified: true },
+    });
+    const login = await t.request("POST", "/v1/auth/login", {
+      body: { email: "fresh@example.test", password: "fresh-password-1" },
+    });
     expect(login.status).toBe(200);
     expect((await t.request("GET", `/v1/projects/${p.slug}`, { token: login.body.token })).body.role).toBe("developer");
     // Used once: the link does nothing a second time.
-    expect((await t.request("POST", "/v1/auth/accept-invitation", { body: { token, name: "X", password: "other-password-1" } })).status).toBe(400);
+    expect(
+      (
+        await t.request("POST", "/v1/auth/accept-invitation", {
+          body: { token, name: "X", password: "other-password-1" },
+        })
+      ).status,
+    ).toBe(400);
     const list = await t.request("GET", `/v1/projects/${p.slug}/invitations?status=accepted`, { token: p.token });
     expect(list.body.invitations).toHaveLength(2);
   });
@@ -90,12 +144,20 @@ describe("invitations", () => {
     const other = await t.account();
     await invite(p.slug, p.token, invited.email);
     const token = await linkIn(invited.email);
-    const wrong = await t.request("POST", "/v1/auth/accept-invitation", { token: await other.token(["*"]), body: { token } });
-    const bogus = await t.request("POST", "/v1/auth/accept-invitation", { body: { token: "bsn_link_not-a-real-token" } });
+    const wrong = await t.request("POST", "/v1/auth/accept-invitation", {
+      token: await other.token(["*"]),
+      body: { token },
+    });
+    const bogus = await t.request("POST", "/v1/auth/accept-invitation", {
+      body: { token: "bsn_link_not-a-real-token" },
+    });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.message).toBe(bogus.body.error.message);
     expect(await roleOf(p.slug, other.email)).toBeNull();
-    const right = await t.request("POST", "/v1/auth/accept-invitation", { token: await invited.token(["*"]), body: { token } });
+    const right = await t.request("POST", "/v1/auth/accept-invitation", {
+      token: await invited.token(["*"]),
+      body: { token },
+    });
     expect(right.status).toBe(200);
   });
 
@@ -103,19 +165,41 @@ describe("invitations", () => {
     const p = await project();
     const a = await invite(p.slug, p.token, "revoke-me@example.test");
     const first = await linkIn("revoke-me@example.test");
-    const revoked = await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${a.body.invitation.id}`, { token: p.token });
+    const revoked = await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${a.body.invitation.id}`, {
+      token: p.token,
+    });
     expect(revoked.status).toBe(200);
     expect(revoked.body.status).toBe("revoked");
-    expect((await t.request("POST", "/v1/auth/accept-invitation", { body: { token: first, name: "R", password: "long-password-1" } })).status).toBe(400);
+    expect(
+      (
+        await t.request("POST", "/v1/auth/accept-invitation", {
+          body: { token: first, name: "R", password: "long-password-1" },
+        })
+      ).status,
+    ).toBe(400);
 
     await invite(p.slug, p.token, "twice@example.test");
     const old = await linkIn("twice@example.test");
     await invite(p.slug, p.token, "twice@example.test", "viewer");
     const fresh = await linkIn("twice@example.test");
-    expect((await t.request("POST", "/v1/auth/accept-invitation", { body: { token: old, name: "T", password: "long-password-1" } })).status).toBe(400);
-    const ok = await t.request("POST", "/v1/auth/accept-invitation", { body: { token: fresh, name: "T", password: "long-password-1" } });
+    expect(
+      (
+        await t.request("POST", "/v1/auth/accept-invitation", {
+          body: { token: old, name: "T", password: "long-password-1" },
+        })
+      ).status,
+    ).toBe(400);
+    const ok = await t.request("POST", "/v1/auth/accept-invitation", {
+      body: { token: fresh, name: "T", password: "long-password-1" },
+    });
     expect(ok.body.role).toBe("viewer");
-    expect(await t.platform.db.selectFrom("accounts").select("id").where("email", "=", "revoke-me@example.test").executeTakeFirst()).toBeUndefined();
+    expect(
+      await t.platform.db
+        .selectFrom("accounts")
+        .select("id")
+        .where("email", "=", "revoke-me@example.test")
+        .executeTakeFirst(),
+    ).toBeUndefined();
   });
 
   it("re-inviting a member never changes their role", async () => {
@@ -132,7 +216,10 @@ describe("invitations", () => {
     const p = await project();
     const q = await project();
     const inv = await invite(p.slug, p.token, "someone@example.test");
-    expect((await t.request("DELETE", `/v1/projects/${q.slug}/invitations/${inv.body.invitation.id}`, { token: q.token })).status).toBe(404);
+    expect(
+      (await t.request("DELETE", `/v1/projects/${q.slug}/invitations/${inv.body.invitation.id}`, { token: q.token }))
+        .status,
+    ).toBe(404);
     expect((await t.request("GET", `/v1/projects/${p.slug}/invitations`, { token: q.token })).status).toBe(404);
     expect((await invite(p.slug, q.token, "x@example.test")).status).toBe(404);
 
@@ -146,7 +233,10 @@ describe("invitations", () => {
     const dt = await dev.token(["*"]);
     expect((await invite(p.slug, dt, "friend@example.test")).status).toBe(403);
     const ownerInv = await invite(p.slug, p.token, "co-owner@example.test", "owner");
-    expect((await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${ownerInv.body.invitation.id}`, { token: mt })).status).toBe(403);
+    expect(
+      (await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${ownerInv.body.invitation.id}`, { token: mt }))
+        .status,
+    ).toBe(403);
   });
 
   it("an agent cannot accept an invitation: the operation is not one of its tools", () => {
@@ -164,19 +254,44 @@ describe("list_invitations and revoke_invitation", () => {
     const b = await invite(p.slug, p.token, "list-b@example.test");
     await invite(q.slug, q.token, "elsewhere@example.test");
     await invite(p.slug, p.token, joiner.email);
-    expect((await t.request("POST", "/v1/auth/accept-invitation", { body: { token: await linkIn(joiner.email) } })).status).toBe(200);
-    const list = async (query = "") => (await t.request("GET", `/v1/projects/${p.slug}/invitations${query}`, { token: p.token })).body.invitations as { id: string; email: string; role: string; status: string; invited_by: string }[];
+    expect(
+      (await t.request("POST", "/v1/auth/accept-invitation", { body: { token: await linkIn(joiner.email) } })).status,
+    ).toBe(200);
+    const list = async (query = "") =>
+      (await t.request("GET", `/v1/projects/${p.slug}/invitations${query}`, { token: p.token })).body.invitations as {
+        id: string;
+        email: string;
+        role: string;
+        status: string;
+        invited_by: string;
+      }[];
     const byEmail = (xs: { email: string; status: string }[]) => Object.fromEntries(xs.map((x) => [x.email, x.status]));
 
-    expect(byEmail(await list())).toEqual({ "list-a@example.test": "pending", "list-b@example.test": "pending", [joiner.email]: "accepted" });
-    expect((await list()).find((x) => x.email === "list-a@example.test")).toMatchObject({ role: "viewer", invited_by: p.owner.id });
+    expect(byEmail(await list())).toEqual({
+      "list-a@example.test": "pending",
+      "list-b@example.test": "pending",
+      [joiner.email]: "accepted",
+    });
+    expect((await list()).find((x) => x.email === "list-a@example.test")).toMatchObject({
+      role: "viewer",
+      invited_by: p.owner.id,
+    });
 
-    const revoked = await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${a.body.invitation.id}`, { token: p.token });
+    const revoked = await t.request("DELETE", `/v1/projects/${p.slug}/invitations/${a.body.invitation.id}`, {
+      token: p.token,
+    });
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
-    expect(byEmail(await list())).toEqual({ "list-a@example.test": "revoked", "list-b@example.test": "pending", [joiner.email]: "accepted" });
+    expect(byEmail(await list())).toEqual({
+      "list-a@example.test": "revoked",
+      "list-b@example.test": "pending",
+      [joiner.email]: "accepted",
+    });
     expect((await list("?status=pending")).map((x) => x.id)).toEqual([b.body.invitation.id]);
     expect((await list("?status=revoked")).map((x) => x.email)).toEqual(["list-a@example.test"]);
     // The other project's invitation is untouched, and not listed here.
-    expect((await t.request("GET", `/v1/projects/${q.slug}/invitations?status=pending`, { token: q.token })).body.invitations).toHaveLength(1);
+    expect(
+      (await t.request("GET", `/v1/projects/${q.slug}/invitations?status=pending`, { token: q.token })).body
+        .invitations,
+    ).toHaveLength(1);
   });
 });

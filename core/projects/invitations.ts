@@ -4,12 +4,12 @@
 // the answer, the email and the stored rows are the same either way.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { BosunError, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { AccountView, accountView, createAccount, markEmailVerified } from "../identity/accounts.ts";
-import { Password } from "../identity/passwords.ts";
 import { LinkToken } from "../identity/onboarding.ts";
 import { consumeLinkToken, deliverLink, invalidLink, issueLinkToken, peekLinkToken } from "../identity/one-time.ts";
+import { Password } from "../identity/passwords.ts";
+import { Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { BosunError, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
@@ -28,8 +28,14 @@ const Invitation = z
   .meta({ id: "ProjectInvitation" });
 
 type InvitationRow = {
-  id: string; email: string; role: z.infer<typeof Role>; invited_by: string | null; expires_at: Date;
-  accepted_at: Date | null; revoked_at: Date | null; created_at: Date;
+  id: string;
+  email: string;
+  role: z.infer<typeof Role>;
+  invited_by: string | null;
+  expires_at: Date;
+  accepted_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
 };
 const statusOf = (r: InvitationRow): z.infer<typeof Status> =>
   r.accepted_at ? "accepted" : r.revoked_at ? "revoked" : new Date(r.expires_at) <= new Date() ? "expired" : "pending";
@@ -45,7 +51,8 @@ const invitationView = (r: InvitationRow): z.input<typeof Invitation> => ({
 
 /** Only owners hand out (or take back) the owner role. */
 function requireOwnerFor(ctx: ProjectContext, role: string) {
-  if (role === "owner" && ctx.project.role !== "owner") throw insufficientScope("members:write", "only owners can invite owners");
+  if (role === "owner" && ctx.project.role !== "owner")
+    throw insufficientScope("members:write", "only owners can invite owners");
 }
 
 export const inviteMember = defineOperation({
@@ -66,23 +73,42 @@ export const inviteMember = defineOperation({
   output: z.object({
     invitation: Invitation,
     emailed: z.boolean(),
-    invitation_link: z.string().nullable().meta({ description: "Only when this server sends no email: the link to pass on" }),
+    invitation_link: z
+      .string()
+      .nullable()
+      .meta({ description: "Only when this server sends no email: the link to pass on" }),
   }),
   handler: async (ctx, input) => {
     requireOwnerFor(ctx, input.role);
     const project = ctx.project;
     const id = crypto.randomUUID();
     const row = await ctx.tx(async (trx) => {
-      await trx.updateTable("project_invitations").set({ revoked_at: new Date() })
-        .where("project_id", "=", project.id).where("email", "=", input.email)
-        .where("accepted_at", "is", null).where("revoked_at", "is", null).execute();
+      await trx
+        .updateTable("project_invitations")
+        .set({ revoked_at: new Date() })
+        .where("project_id", "=", project.id)
+        .where("email", "=", input.email)
+        .where("accepted_at", "is", null)
+        .where("revoked_at", "is", null)
+        .execute();
       return trx
         .insertInto("project_invitations")
-        .values({ id, project_id: project.id, email: input.email, role: input.role, invited_by: ctx.principal.account.id, expires_at: new Date(Date.now() + 7 * 86_400_000) })
+        .values({
+          id,
+          project_id: project.id,
+          email: input.email,
+          role: input.role,
+          invited_by: ctx.principal.account.id,
+          expires_at: new Date(Date.now() + 7 * 86_400_000),
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
     });
-    const { token, expiresAt } = await issueLinkToken(ctx.db, { purpose: "invitation", email: input.email, invitationId: id });
+    const { token, expiresAt } = await issueLinkToken(ctx.db, {
+      purpose: "invitation",
+      email: input.email,
+      invitationId: id,
+    });
     try {
       const delivery = await deliverLink(ctx.platform, {
         to: input.email,
@@ -114,8 +140,13 @@ export const listInvitations = defineOperation({
   }),
   output: z.object({ invitations: z.array(Invitation) }),
   handler: async (ctx, input) => {
-    const rows = await ctx.db.selectFrom("project_invitations").selectAll().where("project_id", "=", ctx.project.id)
-      .orderBy("created_at", "desc").limit(500).execute();
+    const rows = await ctx.db
+      .selectFrom("project_invitations")
+      .selectAll()
+      .where("project_id", "=", ctx.project.id)
+      .orderBy("created_at", "desc")
+      .limit(500)
+      .execute();
     const views = rows.map(invitationView);
     return { invitations: input.status ? views.filter((v) => v.status === input.status) : views };
   },
@@ -132,15 +163,29 @@ export const revokeInvitation = defineOperation({
   input: z.object({ project: ProjectRef, invitation_id: z.uuid() }),
   output: Invitation,
   handler: async (ctx, input) => {
-    const current = await ctx.db.selectFrom("project_invitations").selectAll()
-      .where("id", "=", input.invitation_id).where("project_id", "=", ctx.project.id).executeTakeFirst();
+    const current = await ctx.db
+      .selectFrom("project_invitations")
+      .selectAll()
+      .where("id", "=", input.invitation_id)
+      .where("project_id", "=", ctx.project.id)
+      .executeTakeFirst();
     if (!current) throw notFound("invitation", input.invitation_id);
     requireOwnerFor(ctx, current.role);
-    if (current.accepted_at) throw new BosunError("conflict", "this invitation was already accepted; remove the member instead");
+    if (current.accepted_at)
+      throw new BosunError("conflict", "this invitation was already accepted; remove the member instead");
     const row = await ctx.tx(async (trx) => {
-      await trx.updateTable("one_time_tokens").set({ used_at: new Date() }).where("invitation_id", "=", current.id).where("used_at", "is", null).execute();
-      return trx.updateTable("project_invitations").set((eb) => ({ revoked_at: eb.fn.coalesce("revoked_at", eb.val(new Date())) }))
-        .where("id", "=", current.id).returningAll().executeTakeFirstOrThrow();
+      await trx
+        .updateTable("one_time_tokens")
+        .set({ used_at: new Date() })
+        .where("invitation_id", "=", current.id)
+        .where("used_at", "is", null)
+        .execute();
+      return trx
+        .updateTable("project_invitations")
+        .set((eb) => ({ revoked_at: eb.fn.coalesce("revoked_at", eb.val(new Date())) }))
+        .where("id", "=", current.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
     });
     return invitationView(row);
   },
@@ -162,7 +207,12 @@ export const acceptInvitation = defineOperation({
   http: { method: "post", path: "/auth/accept-invitation" },
   input: z.object({
     token: LinkToken,
-    name: z.string().min(1).max(100).optional().meta({ description: "Your name, when the invitation creates your account" }),
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({ description: "Your name, when the invitation creates your account" }),
     password: Password.optional().meta({ description: "Your password, when the invitation creates your account" }),
   }),
   output: z.object({ project: z.string(), role: Role, account: AccountView, account_created: z.boolean() }),
@@ -171,7 +221,13 @@ export const acceptInvitation = defineOperation({
     const invitation = await ctx.db
       .selectFrom("project_invitations")
       .innerJoin("projects", "projects.id", "project_invitations.project_id")
-      .select(["project_invitations.id", "project_invitations.project_id", "project_invitations.email", "project_invitations.role", "projects.slug"])
+      .select([
+        "project_invitations.id",
+        "project_invitations.project_id",
+        "project_invitations.email",
+        "project_invitations.role",
+        "projects.slug",
+      ])
       .where("project_invitations.id", "=", link.invitation_id!)
       .where("project_invitations.accepted_at", "is", null)
       .where("project_invitations.revoked_at", "is", null)
@@ -181,25 +237,44 @@ export const acceptInvitation = defineOperation({
     // Logged in as someone else: the link is not theirs to use (and says nothing about the address).
     if (ctx.principal.account && ctx.principal.account.email !== invitation.email) throw invalidLink();
 
-    let account = await ctx.db.selectFrom("accounts").select("id").where("email", "=", invitation.email).executeTakeFirst();
+    let account = await ctx.db
+      .selectFrom("accounts")
+      .select("id")
+      .where("email", "=", invitation.email)
+      .executeTakeFirst();
     const create = !account;
     if (create && (!input.name || !input.password)) {
-      throw validationError([{ path: "password", message: "this address has no account yet: give a name and a password to create it" }]);
+      throw validationError([
+        { path: "password", message: "this address has no account yet: give a name and a password to create it" },
+      ]);
     }
     // Spent before anything else changes, in one guarded UPDATE: two concurrent accepts cannot both go through.
     await consumeLinkToken(ctx.db, ["invitation"], input.token);
     if (create) {
-      account = { id: (await createAccount(ctx.db, { email: invitation.email, name: input.name!, password: input.password! })).id };
+      account = {
+        id: (await createAccount(ctx.db, { email: invitation.email, name: input.name!, password: input.password! })).id,
+      };
     }
     const accountId = account!.id;
     const role = await ctx.tx(async (trx) => {
       // Already a member: the current role stays (an invitation never demotes, and a re-invite is not a role change).
-      const existing = await trx.selectFrom("project_members").select("role")
-        .where("project_id", "=", invitation.project_id).where("account_id", "=", accountId).executeTakeFirst();
+      const existing = await trx
+        .selectFrom("project_members")
+        .select("role")
+        .where("project_id", "=", invitation.project_id)
+        .where("account_id", "=", accountId)
+        .executeTakeFirst();
       if (!existing) {
-        await trx.insertInto("project_members").values({ project_id: invitation.project_id, account_id: accountId, role: invitation.role }).execute();
+        await trx
+          .insertInto("project_members")
+          .values({ project_id: invitation.project_id, account_id: accountId, role: invitation.role })
+          .execute();
       }
-      await trx.updateTable("project_invitations").set({ accepted_at: new Date(), accepted_by: accountId }).where("id", "=", invitation.id).execute();
+      await trx
+        .updateTable("project_invitations")
+        .set({ accepted_at: new Date(), accepted_by: accountId })
+        .where("id", "=", invitation.id)
+        .execute();
       return (existing?.role ?? invitation.role) as z.infer<typeof Role>;
     });
     ctx.auditProject(invitation.slug);

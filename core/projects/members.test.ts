@@ -22,7 +22,9 @@ async function team(): Promise<Team> {
   const slug = `team-${++teams}`;
   const owner = await t.account();
   const ownerToken = await owner.token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug, name: slug, kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug, name: slug, kind: "site" } })).status,
+  ).toBe(201);
   const members = { maintainer: await t.account(), developer: await t.account(), viewer: await t.account() };
   for (const [role, account] of Object.entries(members)) {
     await t.addMember(slug, ownerToken, account, role);
@@ -46,13 +48,27 @@ describe("project members", () => {
     const p = await team();
     const list = await t.request("GET", `/v1/projects/${p.slug}/members`, { token: p.ownerToken });
     expect(list.status).toBe(200);
-    const byId = Object.fromEntries(list.body.members.map((m: { account_id: string; role: string }) => [m.account_id, m.role]));
-    expect(byId).toEqual({ [p.owner.id]: "owner", [p.maintainer.id]: "maintainer", [p.developer.id]: "developer", [p.viewer.id]: "viewer" });
+    const byId = Object.fromEntries(
+      list.body.members.map((m: { account_id: string; role: string }) => [m.account_id, m.role]),
+    );
+    expect(byId).toEqual({
+      [p.owner.id]: "owner",
+      [p.maintainer.id]: "maintainer",
+      [p.developer.id]: "developer",
+      [p.viewer.id]: "viewer",
+    });
     expect(list.body.members[0]).toEqual({
-      account_id: expect.any(String), email: expect.any(String), name: expect.any(String), role: expect.any(String), added_at: expect.any(String),
+      account_id: expect.any(String),
+      email: expect.any(String),
+      name: expect.any(String),
+      role: expect.any(String),
+      added_at: expect.any(String),
     });
 
-    const changed = await t.request("PATCH", `/v1/projects/${p.slug}/members/${p.viewer.id}`, { token: p.ownerToken, body: { role: "developer" } });
+    const changed = await t.request("PATCH", `/v1/projects/${p.slug}/members/${p.viewer.id}`, {
+      token: p.ownerToken,
+      body: { role: "developer" },
+    });
     expect(changed.status).toBe(200);
     expect(changed.body).toMatchObject({ account_id: p.viewer.id, email: p.viewer.email, role: "developer" });
     expect(await roleOf(p.slug, p.viewer.id)).toBe("developer");
@@ -66,13 +82,22 @@ describe("project members", () => {
   it("adds nobody directly (members join by invitation only), and answers 404 for a non-member", async () => {
     const p = await team();
     // add_project_member is gone: it told any caller whether an email had an account, and added accounts without consent.
-    const direct = await t.request("POST", `/v1/projects/${p.slug}/members`, { token: p.ownerToken, body: { email: p.developer.email, role: "viewer" } });
+    const direct = await t.request("POST", `/v1/projects/${p.slug}/members`, {
+      token: p.ownerToken,
+      body: { email: p.developer.email, role: "viewer" },
+    });
     expect(direct.status).toBe(404);
     expect(t.platform.operations.has("add_project_member")).toBe(false);
     expect(await roleOf(p.slug, p.developer.id)).toBe("developer");
     const outsider = await t.account();
-    for (const [method, body] of [["PATCH", { role: "viewer" }], ["DELETE", undefined]] as const) {
-      const res = await t.request(method, `/v1/projects/${p.slug}/members/${outsider.id}`, { token: p.ownerToken, body });
+    for (const [method, body] of [
+      ["PATCH", { role: "viewer" }],
+      ["DELETE", undefined],
+    ] as const) {
+      const res = await t.request(method, `/v1/projects/${p.slug}/members/${outsider.id}`, {
+        token: p.ownerToken,
+        body,
+      });
       expect(res.status, method).toBe(404);
     }
   });
@@ -86,7 +111,10 @@ describe("project members", () => {
     expect(res.body.error.code).toBe("insufficient_scope");
     expect(res.body.error.required_scope).toBe("projects:write");
     expect(res.body.error.message).toContain("viewer");
-    const added = await t.request("POST", `/v1/projects/${p.slug}/invitations`, { token, body: { email: (await t.account()).email, role: "viewer" } });
+    const added = await t.request("POST", `/v1/projects/${p.slug}/invitations`, {
+      token,
+      body: { email: (await t.account()).email, role: "viewer" },
+    });
     expect(added.status).toBe(403);
     expect((await t.request("GET", `/v1/projects/${p.slug}`, { token })).body.name).toBe(p.slug);
   });
@@ -96,10 +124,16 @@ describe("project members", () => {
     const token = await p.developer.token(["members:read", "members:write"]);
     expect((await t.request("GET", `/v1/projects/${p.slug}/members`, { token })).status).toBe(200);
     const newcomer = await t.account();
-    const add = await t.request("POST", `/v1/projects/${p.slug}/invitations`, { token, body: { email: newcomer.email, role: "viewer" } });
+    const add = await t.request("POST", `/v1/projects/${p.slug}/invitations`, {
+      token,
+      body: { email: newcomer.email, role: "viewer" },
+    });
     expect(add.status).toBe(403);
     expect(add.body.error.required_scope).toBe("members:write");
-    const change = await t.request("PATCH", `/v1/projects/${p.slug}/members/${p.viewer.id}`, { token, body: { role: "maintainer" } });
+    const change = await t.request("PATCH", `/v1/projects/${p.slug}/members/${p.viewer.id}`, {
+      token,
+      body: { role: "maintainer" },
+    });
     expect(change.status).toBe(403);
     const remove = await t.request("DELETE", `/v1/projects/${p.slug}/members/${p.viewer.id}`, { token });
     expect(remove.status).toBe(403);
@@ -115,7 +149,9 @@ describe("project members", () => {
     const newcomer = await t.account();
     await t.addMember(p.slug, token, newcomer, "developer");
     expect(await roleOf(p.slug, newcomer.id)).toBe("developer");
-    expect((await t.request("PATCH", `${url}/members/${p.viewer.id}`, { token, body: { role: "maintainer" } })).status).toBe(200);
+    expect(
+      (await t.request("PATCH", `${url}/members/${p.viewer.id}`, { token, body: { role: "maintainer" } })).status,
+    ).toBe(200);
 
     const del = await t.request("DELETE", url, { token });
     expect(del.status).toBe(403);
@@ -141,15 +177,22 @@ describe("project members", () => {
   it("a project keeps at least one owner", async () => {
     const p = await team();
     const url = `/v1/projects/${p.slug}/members`;
-    const demote = await t.request("PATCH", `${url}/${p.owner.id}`, { token: p.ownerToken, body: { role: "maintainer" } });
+    const demote = await t.request("PATCH", `${url}/${p.owner.id}`, {
+      token: p.ownerToken,
+      body: { role: "maintainer" },
+    });
     expect(demote.status).toBe(409);
     const leave = await t.request("DELETE", `${url}/${p.owner.id}`, { token: p.ownerToken });
     expect(leave.status).toBe(409);
     expect(await roleOf(p.slug, p.owner.id)).toBe("owner");
 
     // With a second owner, the first may step down.
-    expect((await t.request("PATCH", `${url}/${p.maintainer.id}`, { token: p.ownerToken, body: { role: "owner" } })).status).toBe(200);
-    expect((await t.request("PATCH", `${url}/${p.owner.id}`, { token: p.ownerToken, body: { role: "developer" } })).status).toBe(200);
+    expect(
+      (await t.request("PATCH", `${url}/${p.maintainer.id}`, { token: p.ownerToken, body: { role: "owner" } })).status,
+    ).toBe(200);
+    expect(
+      (await t.request("PATCH", `${url}/${p.owner.id}`, { token: p.ownerToken, body: { role: "developer" } })).status,
+    ).toBe(200);
     // ...and is then capped as a developer: the remaining owner cannot be removed by them.
     expect((await t.request("DELETE", `${url}/${p.maintainer.id}`, { token: p.ownerToken })).status).toBe(403);
     const newOwner = await p.maintainer.token(["*"]);
@@ -161,7 +204,10 @@ describe("project members", () => {
     for (const method of ["PATCH", "DELETE"] as const) {
       const p = await team();
       const url = `/v1/projects/${p.slug}/members`;
-      expect((await t.request("PATCH", `${url}/${p.maintainer.id}`, { token: p.ownerToken, body: { role: "owner" } })).status).toBe(200);
+      expect(
+        (await t.request("PATCH", `${url}/${p.maintainer.id}`, { token: p.ownerToken, body: { role: "owner" } }))
+          .status,
+      ).toBe(200);
       const second = await p.maintainer.token(["*"]);
       const body = method === "PATCH" ? { role: "developer" } : undefined;
       const results = await Promise.all([
@@ -169,7 +215,9 @@ describe("project members", () => {
         t.request(method, `${url}/${p.maintainer.id}`, { token: second, body }),
       ]);
       expect(results.map((r) => r.status).sort(), method).toEqual([200, 409]);
-      const owners = [await roleOf(p.slug, p.owner.id), await roleOf(p.slug, p.maintainer.id)].filter((r) => r === "owner");
+      const owners = [await roleOf(p.slug, p.owner.id), await roleOf(p.slug, p.maintainer.id)].filter(
+        (r) => r === "owner",
+      );
       expect(owners, method).toHaveLength(1);
     }
   });
@@ -178,7 +226,9 @@ describe("project members", () => {
     const p = await team();
     const token = await p.developer.token(["projects:read", "members:read"]);
     expect((await t.request("GET", `/v1/projects/${p.slug}`, { token })).status).toBe(200);
-    expect((await t.request("DELETE", `/v1/projects/${p.slug}/members/${p.developer.id}`, { token: p.ownerToken })).status).toBe(200);
+    expect(
+      (await t.request("DELETE", `/v1/projects/${p.slug}/members/${p.developer.id}`, { token: p.ownerToken })).status,
+    ).toBe(200);
     const after = await t.request("GET", `/v1/projects/${p.slug}`, { token });
     expect(after.status).toBe(404);
     expect(after.body.error.code).toBe("not_found");

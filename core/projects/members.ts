@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
-import { defineOperation, type DB, type ProjectContext } from "../kernel/operation.ts";
+import { type DB, defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
 const Member = z
@@ -15,7 +15,13 @@ const memberQuery = (ctx: ProjectContext) =>
   ctx.db
     .selectFrom("project_members")
     .innerJoin("accounts", "accounts.id", "project_members.account_id")
-    .select(["accounts.id as account_id", "accounts.email", "accounts.name", "project_members.role", "project_members.created_at"])
+    .select([
+      "accounts.id as account_id",
+      "accounts.email",
+      "accounts.name",
+      "project_members.role",
+      "project_members.created_at",
+    ])
     .where("project_members.project_id", "=", ctx.project.id);
 
 type MemberRow = { account_id: string; email: string; name: string; role: string; created_at: Date };
@@ -106,7 +112,11 @@ export const removeProjectMember = defineOperation({
     if (!current) throw notFound("member", input.account_id);
     requireOwnerFor(ctx, current.role);
     const remove = (db: DB) =>
-      db.deleteFrom("project_members").where("project_id", "=", ctx.project.id).where("account_id", "=", input.account_id).execute();
+      db
+        .deleteFrom("project_members")
+        .where("project_id", "=", ctx.project.id)
+        .where("account_id", "=", input.account_id)
+        .execute();
     if (current.role === "owner") await keepingAnOwner(ctx, input.account_id, remove);
     else await remove(ctx.db);
     return { removed: true as const, account_id: input.account_id };

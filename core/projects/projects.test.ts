@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectMcp } from "../../testkit/mcp-client.ts";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
 import { toolError } from "../../testkit/operation-inputs.ts";
 
 let t: TestPlatform;
@@ -20,7 +20,11 @@ describe("projects", () => {
     const created = await create(token, "crud-site", "site", "My Site");
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ slug: "crud-site", name: "My Site", kind: "site", role: "owner" });
-    const row = await t.platform.db.selectFrom("projects").selectAll().where("slug", "=", "crud-site").executeTakeFirstOrThrow();
+    const row = await t.platform.db
+      .selectFrom("projects")
+      .selectAll()
+      .where("slug", "=", "crud-site")
+      .executeTakeFirstOrThrow();
     expect(row.owner_account_id).toBe(user.id);
 
     const got = await t.request("GET", "/v1/projects/crud-site", { token });
@@ -34,10 +38,15 @@ describe("projects", () => {
     const renamed = await t.request("PATCH", "/v1/projects/crud-site", { token, body: { name: "Renamed" } });
     expect(renamed.status).toBe(200);
     expect(renamed.body).toMatchObject({ slug: "crud-site", name: "Renamed", kind: "site", role: "owner" });
-    expect(new Date(renamed.body.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(created.body.updated_at).getTime());
+    expect(new Date(renamed.body.updated_at).getTime()).toBeGreaterThanOrEqual(
+      new Date(created.body.updated_at).getTime(),
+    );
     expect((await t.request("GET", "/v1/projects/crud-site", { token })).body.name).toBe("Renamed");
     // The slug and kind are fixed.
-    const slugChange = await t.request("PATCH", "/v1/projects/crud-site", { token, body: { name: "X", kind: "instance" } });
+    const slugChange = await t.request("PATCH", "/v1/projects/crud-site", {
+      token,
+      body: { name: "X", kind: "instance" },
+    });
     expect(slugChange.status).toBe(400);
 
     const deleted = await t.request("DELETE", "/v1/projects/crud-site", { token });
@@ -45,7 +54,11 @@ describe("projects", () => {
     expect(deleted.body).toEqual({ deleted: true, slug: "crud-site" });
     expect((await t.request("GET", "/v1/projects/crud-site", { token })).status).toBe(404);
     expect((await t.request("GET", "/v1/projects", { token })).body.projects).toEqual([]);
-    const members = await t.platform.db.selectFrom("project_members").select("account_id").where("project_id", "=", row.id).execute();
+    const members = await t.platform.db
+      .selectFrom("project_members")
+      .select("account_id")
+      .where("project_id", "=", row.id)
+      .execute();
     expect(members).toEqual([]);
   });
 
@@ -56,12 +69,19 @@ describe("projects", () => {
       const res = await create(token, slug);
       expect(res.status, slug).toBe(400);
       expect(res.body.error.code).toBe("validation_error");
-      expect(res.body.error.issues.map((i: { path: string }) => i.path), slug).toContain("slug");
+      expect(
+        res.body.error.issues.map((i: { path: string }) => i.path),
+        slug,
+      ).toContain("slug");
     }
     for (const slug of ["abc", "a".repeat(40), "a-b-c", "123", "x-1-y"]) {
       expect((await create(token, slug)).status, slug).toBe(201);
     }
-    const rows = await t.platform.db.selectFrom("projects").select("slug").where("slug", "in", bad.filter(Boolean)).execute();
+    const rows = await t.platform.db
+      .selectFrom("projects")
+      .select("slug")
+      .where("slug", "in", bad.filter(Boolean))
+      .execute();
     expect(rows).toEqual([]);
   });
 
@@ -82,17 +102,15 @@ describe("projects", () => {
   it("pages list_projects with a cursor, and filters by kind", async () => {
     const token = await (await t.account()).token(["projects:read", "projects:write"]);
     const slugs = ["pg-a", "pg-b", "pg-c", "pg-d", "pg-e"];
-    for (const [i, slug] of slugs.entries()) expect((await create(token, slug, i % 2 ? "instance" : "site")).status).toBe(201);
+    for (const [i, slug] of slugs.entries())
+      expect((await create(token, slug, i % 2 ? "instance" : "site")).status).toBe(201);
 
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: { status: number; body: { projects: { slug: string }[]; next_cursor: string | null } } = await t.request(
-        "GET",
-        `/v1/projects?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-        { token },
-      );
+      const res: { status: number; body: { projects: { slug: string }[]; next_cursor: string | null } } =
+        await t.request("GET", `/v1/projects?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token });
       expect(res.status).toBe(200);
       expect(res.body.projects.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.projects.map((p) => p.slug));
@@ -112,13 +130,19 @@ describe("projects", () => {
     const owner = await (await t.account()).token(["projects:read", "projects:write"]);
     const stranger = await (await t.account()).token(["projects:read", "projects:write", "projects:delete"]);
     expect((await create(owner, "private-one")).status).toBe(201);
-    for (const [method, body] of [["GET", undefined], ["PATCH", { name: "Mine now" }], ["DELETE", undefined]] as const) {
+    for (const [method, body] of [
+      ["GET", undefined],
+      ["PATCH", { name: "Mine now" }],
+      ["DELETE", undefined],
+    ] as const) {
       const res = await t.request(method, "/v1/projects/private-one", { token: stranger, body });
       expect(res.status, method).toBe(404);
       expect(res.body.error.code).toBe("not_found");
     }
     expect((await t.request("GET", "/v1/projects", { token: stranger })).body.projects).toEqual([]);
-    expect((await t.request("GET", "/v1/projects/private-one", { token: owner })).body.name).toBe("Project private-one");
+    expect((await t.request("GET", "/v1/projects/private-one", { token: owner })).body.name).toBe(
+      "Project private-one",
+    );
   });
 });
 
@@ -147,7 +171,10 @@ describe("a token restricted to some projects", () => {
       expect(res.body.error.code).toBe("not_found");
     }
     // Nor can it mint a token at all (tokens belong to the account), even one narrower than itself.
-    for (const body of [{ name: "wider", scopes: ["projects:read"], projects: ["not-b"] }, { name: "child", scopes: ["projects:read"] }]) {
+    for (const body of [
+      { name: "wider", scopes: ["projects:read"], projects: ["not-b"] },
+      { name: "child", scopes: ["projects:read"] },
+    ]) {
       const minted = await t.request("POST", "/v1/tokens", { token: restricted, body });
       expect(minted.status, body.name).toBe(403);
       expect(minted.body.error.code).toBe("restricted_credential");
@@ -155,7 +182,9 @@ describe("a token restricted to some projects", () => {
 
     const client = await connectMcp(t.app, restricted);
     const listed = await client.callTool({ name: "list_projects", arguments: {} });
-    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual(["only-a"]);
+    expect((listed.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug)).toEqual([
+      "only-a",
+    ]);
     const got = await client.callTool({ name: "get_project", arguments: { project: "not-b" } });
     expect(got.isError).toBe(true);
     expect(toolError(got).code).toBe("not_found");
@@ -170,7 +199,10 @@ describe("a token restricted to some projects", () => {
     expect((await create(owner, "someone-elses")).status).toBe(201);
     const user = await t.account();
     const minter = await user.token(["tokens:write", "projects:read"]);
-    const res = await t.request("POST", "/v1/tokens", { token: minter, body: { name: "x", scopes: ["projects:read"], projects: ["someone-elses"] } });
+    const res = await t.request("POST", "/v1/tokens", {
+      token: minter,
+      body: { name: "x", scopes: ["projects:read"], projects: ["someone-elses"] },
+    });
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("not_found");
   });

@@ -2,10 +2,10 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
-import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
-import { projectRoles, type ProjectRole } from "../kernel/scopes.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { type ProjectRole, projectRoles } from "../kernel/scopes.ts";
 
 export const Role = z.enum(projectRoles as [ProjectRole, ...ProjectRole[]]);
 
@@ -20,7 +20,14 @@ export const Project = z
   })
   .meta({ id: "Project" });
 
-type ProjectRowWithRole = { slug: string; name: string; kind: "site" | "instance"; role: string; created_at: Date; updated_at: Date };
+type ProjectRowWithRole = {
+  slug: string;
+  name: string;
+  kind: "site" | "instance";
+  role: string;
+  created_at: Date;
+  updated_at: Date;
+};
 const projectView = (p: ProjectRowWithRole): z.input<typeof Project> => ({
   slug: p.slug,
   name: p.name,
@@ -60,7 +67,10 @@ export const createProject = defineOperation({
         .returningAll()
         .executeTakeFirst();
       if (!row) throw conflict(`the slug '${input.slug}' is taken`, { field: "slug" });
-      await trx.insertInto("project_members").values({ project_id: row.id, account_id: accountId, role: "owner" }).execute();
+      await trx
+        .insertInto("project_members")
+        .values({ project_id: row.id, account_id: accountId, role: "owner" })
+        .execute();
       return projectView({ ...row, role: "owner" });
     });
     // Named only once it is ours: a refused attempt on someone else's slug must not enter their trail.

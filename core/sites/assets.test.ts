@@ -11,7 +11,9 @@ const p = "/v1/projects/assets-site";
 beforeAll(async () => {
   t = await startTestPlatform();
   token = await (await t.account()).token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "assets-site", name: "A", kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "assets-site", name: "A", kind: "site" } })).status,
+  ).toBe(201);
 });
 afterAll(() => t?.close());
 
@@ -19,7 +21,11 @@ async function upload(name: string, bytes: Buffer | Uint8Array, extra: Record<st
   const form = new FormData();
   form.set("file", new Blob([new Uint8Array(bytes)]), name);
   for (const [k, v] of Object.entries(extra)) form.set(k, v);
-  const res = await t.app.request(`${p}/assets`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+  const res = await t.app.request(`${p}/assets`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+    body: form,
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -27,11 +33,21 @@ describe("assets", () => {
   it("uploads by multipart and base64, detects category and image size, and lists with filters", async () => {
     const png = await upload("logo.png", PNG_1X1);
     expect(png.status).toBe(201);
-    expect(png.body).toMatchObject({ path: "assets/images/logo.png", category: "images", content_type: "image/png", width: 1, height: 1, bytes: PNG_1X1.length });
+    expect(png.body).toMatchObject({
+      path: "assets/images/logo.png",
+      category: "images",
+      content_type: "image/png",
+      width: 1,
+      height: 1,
+      bytes: PNG_1X1.length,
+    });
     expect((await upload("site.css", Buffer.from("body{}"))).body.path).toBe("assets/css/site.css");
     expect((await upload("font.woff2", Buffer.from([1, 2, 3]))).body.category).toBe("fonts");
     expect((await upload("menu.pdf", Buffer.from("%PDF"))).body.category).toBe("files");
-    const json = await t.request("POST", `${p}/assets`, { token, body: { filename: "app.js", content_base64: Buffer.from("1").toString("base64") } });
+    const json = await t.request("POST", `${p}/assets`, {
+      token,
+      body: { filename: "app.js", content_base64: Buffer.from("1").toString("base64") },
+    });
     expect(json.body).toMatchObject({ category: "js", width: null });
     // Served by the draft like any file.
     expect((await t.request("GET", `${p}/files?prefix=assets/`, { token })).body.count).toBe(5);
@@ -39,8 +55,12 @@ describe("assets", () => {
     const all = await t.request("GET", `${p}/assets?limit=2`, { token });
     expect(all.body.assets).toHaveLength(2);
     expect(all.body.next_cursor).toBe(all.body.assets[1].path);
-    const page2 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(all.body.next_cursor)}`, { token });
-    const page3 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(page2.body.next_cursor)}`, { token });
+    const page2 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(all.body.next_cursor)}`, {
+      token,
+    });
+    const page3 = await t.request("GET", `${p}/assets?limit=2&cursor=${encodeURIComponent(page2.body.next_cursor)}`, {
+      token,
+    });
     expect(page3.body.assets).toHaveLength(1);
     expect(page3.body.next_cursor).toBeNull();
     const paths = [...all.body.assets, ...page2.body.assets, ...page3.body.assets].map((a: { path: string }) => a.path);
@@ -52,7 +72,18 @@ describe("assets", () => {
 
   it("refuses executable types, paths, oversize files and multipart elsewhere, changing nothing", async () => {
     const before = await dbSnapshot(t.platform.db, ["audit_events"]);
-    for (const name of ["shell.php", "x.phtml", "a.phar", "run.exe", "x.bat", "s.sh", "p.py", "r.rb", ".htaccess", "img.php.png"]) {
+    for (const name of [
+      "shell.php",
+      "x.phtml",
+      "a.phar",
+      "run.exe",
+      "x.bat",
+      "s.sh",
+      "p.py",
+      "r.rb",
+      ".htaccess",
+      "img.php.png",
+    ]) {
       const res = await upload(name, Buffer.from("x"));
       expect.soft(res.status, name).toBe(400);
       expect.soft(res.body.error.code, name).toBe("invalid_path");
@@ -64,7 +95,11 @@ describe("assets", () => {
     expect(huge.status).toBe(413);
     const form = new FormData();
     form.set("file", new Blob(["x"]), "a.html");
-    const elsewhere = await t.app.request(`${p}/files`, { method: "PUT", headers: { Authorization: `Bearer ${token}` }, body: form });
+    const elsewhere = await t.app.request(`${p}/files`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${token}` },
+      body: form,
+    });
     expect(elsewhere.status).toBe(415);
     expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
   });

@@ -3,12 +3,12 @@
 // width and height (stored with the blob, computed once).
 import { z } from "zod";
 import { ProjectRef } from "../kernel/common.ts";
-import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
-import { defineOperation } from "../kernel/operation.ts";
-import { decodeContent } from "./files.ts";
-import { writeDraftFile, MAX_FILE_BYTES } from "./draft.ts";
-import { assetCategories, blockedReason, categoryOf, contentTypeOf, invalidPath, normalisePath } from "./paths.ts";
 import { BosunError } from "../kernel/errors.ts";
+import { defineOperation } from "../kernel/operation.ts";
+import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { MAX_FILE_BYTES, writeDraftFile } from "./draft.ts";
+import { decodeContent } from "./files.ts";
+import { assetCategories, blockedReason, categoryOf, contentTypeOf, invalidPath, normalisePath } from "./paths.ts";
 import { lockSite, siteProject } from "./site.ts";
 
 const Category = z.enum(assetCategories);
@@ -46,13 +46,16 @@ export const uploadAsset = defineOperation({
   output: Asset,
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
-    if (input.filename.includes("/") || input.filename.includes("\\")) throw invalidPath("must be a file name, not a path", "filename");
+    if (input.filename.includes("/") || input.filename.includes("\\"))
+      throw invalidPath("must be a file name, not a path", "filename");
     const filename = normalisePath(input.filename, "filename");
     const blocked = blockedReason(filename);
     if (blocked) throw invalidPath(blocked, "filename");
     // Checked before decoding: base64 is 4/3 of the bytes, so a body far over the limit is refused unread.
     if (input.content_base64.length > Math.ceil((MAX_FILE_BYTES * 4) / 3) + 8) {
-      throw new BosunError("payload_too_large", `an asset may be at most ${MAX_FILE_BYTES / 1024 / 1024} MB`, { limit: MAX_FILE_BYTES });
+      throw new BosunError("payload_too_large", `an asset may be at most ${MAX_FILE_BYTES / 1024 / 1024} MB`, {
+        limit: MAX_FILE_BYTES,
+      });
     }
     const data = decodeContent(input.content_base64, "base64", "content_base64");
     const category = categoryOf(filename);
@@ -60,8 +63,21 @@ export const uploadAsset = defineOperation({
     return ctx.tx(async (trx) => {
       await lockSite(trx, project.id);
       const written = await writeDraftFile(trx, project.id, path, data, ctx.platform.config.siteQuotaBytes, "filename");
-      const blob = await trx.selectFrom("site_blobs").select(["width", "height"]).where("sha256", "=", written.sha256).executeTakeFirstOrThrow();
-      return { path, filename, category, content_type: contentTypeOf(path), bytes: written.bytes, sha256: written.sha256, width: blob.width, height: blob.height };
+      const blob = await trx
+        .selectFrom("site_blobs")
+        .select(["width", "height"])
+        .where("sha256", "=", written.sha256)
+        .executeTakeFirstOrThrow();
+      return {
+        path,
+        filename,
+        category,
+        content_type: contentTypeOf(path),
+        bytes: written.bytes,
+        sha256: written.sha256,
+        width: blob.width,
+        height: blob.height,
+      };
     });
   },
 });

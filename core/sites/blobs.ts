@@ -2,15 +2,19 @@
 // content, so publishing, discarding and rolling back move hashes, never bodies. Blobs are immutable, which
 // is what makes the small in-process cache below safe on any number of processes.
 import crypto from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "../../schema/database.ts";
-import { isImage } from "./paths.ts";
 import { imageSize } from "./images.ts";
+import { isImage } from "./paths.ts";
 
 export const sha256Hex = (data: Buffer) => crypto.createHash("sha256").update(data).digest("hex");
 
 /** Stores the bytes (once: an existing blob is left alone) and answers their hash. */
-export async function putBlob(db: Kysely<Database>, data: Buffer, path: string): Promise<{ sha256: string; bytes: number }> {
+export async function putBlob(
+  db: Kysely<Database>,
+  data: Buffer,
+  path: string,
+): Promise<{ sha256: string; bytes: number }> {
   const sha256 = sha256Hex(data);
   const size = isImage(path) ? imageSize(data) : null;
   await db

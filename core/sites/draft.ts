@@ -1,7 +1,7 @@
 // The draft and release manifests: path → blob hash maps. The draft is one row per file; every write also
 // marks the path dirty, so publishing looks only at what changed since the newest release. A release's
 // manifest is the set of release-file rows valid at its number (from_release <= n < to_release).
-import { sql, type Kysely, type Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
 import { BosunError } from "../kernel/errors.ts";
 import { putBlob } from "./blobs.ts";
@@ -30,7 +30,11 @@ export async function draftEntry(db: Db, projectId: string, path: string): Promi
 const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export async function draftManifest(db: Db, projectId: string, prefix = ""): Promise<ManifestEntry[]> {
-  let q = db.selectFrom("site_draft_files").select(["path", "sha256", "bytes"]).where("project_id", "=", projectId).orderBy("path");
+  let q = db
+    .selectFrom("site_draft_files")
+    .select(["path", "sha256", "bytes"])
+    .where("project_id", "=", projectId)
+    .orderBy("path");
   if (prefix) q = q.where("path", "like", likePrefix(prefix));
   return q.execute();
 }
@@ -38,7 +42,12 @@ export async function draftManifest(db: Db, projectId: string, prefix = ""): Pro
 /** Rows of release `n`: introduced at or before it, not yet replaced at it. */
 const validAt = (n: number) => sql<boolean>`from_release <= ${n} and (to_release is null or to_release > ${n})`;
 
-export async function releaseEntry(db: Db, projectId: string, release: number, path: string): Promise<ManifestEntry | undefined> {
+export async function releaseEntry(
+  db: Db,
+  projectId: string,
+  release: number,
+  path: string,
+): Promise<ManifestEntry | undefined> {
   return db
     .selectFrom("site_release_files")
     .select(["path", "sha256", "bytes"])
@@ -48,7 +57,12 @@ export async function releaseEntry(db: Db, projectId: string, release: number, p
     .executeTakeFirst();
 }
 
-export async function releaseManifest(db: Db, projectId: string, release: number | null, prefix = ""): Promise<ManifestEntry[]> {
+export async function releaseManifest(
+  db: Db,
+  projectId: string,
+  release: number | null,
+  prefix = "",
+): Promise<ManifestEntry[]> {
   if (!release) return [];
   let q = db
     .selectFrom("site_release_files")
@@ -80,7 +94,11 @@ export function diffManifests(from: ManifestEntry[], to: ManifestEntry[]): Manif
 }
 
 async function markDirty(trx: Transaction<Database>, projectId: string, path: string) {
-  await trx.insertInto("site_dirty_paths").values({ project_id: projectId, path }).onConflict((oc) => oc.doNothing()).execute();
+  await trx
+    .insertInto("site_dirty_paths")
+    .values({ project_id: projectId, path })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 /**
@@ -98,9 +116,13 @@ export async function writeDraftFile(
   const blocked = blockedReason(path);
   if (blocked) throw invalidPath(blocked, field);
   if (data.length > MAX_FILE_BYTES) {
-    throw new BosunError("payload_too_large", `a file may be at most ${MAX_FILE_BYTES / 1024 / 1024} MB; this one is ${data.length} bytes`, {
-      limit: MAX_FILE_BYTES,
-    });
+    throw new BosunError(
+      "payload_too_large",
+      `a file may be at most ${MAX_FILE_BYTES / 1024 / 1024} MB; this one is ${data.length} bytes`,
+      {
+        limit: MAX_FILE_BYTES,
+      },
+    );
   }
   const existing = await draftEntry(trx, projectId, path);
   const total = await trx
@@ -110,14 +132,20 @@ export async function writeDraftFile(
     .executeTakeFirstOrThrow();
   const after = Number(total.total) - (existing?.bytes ?? 0) + data.length;
   if (after > quotaBytes) {
-    throw new BosunError("payload_too_large", `the site would hold ${after} bytes, over its quota of ${quotaBytes}`, { quota: quotaBytes });
+    throw new BosunError("payload_too_large", `the site would hold ${after} bytes, over its quota of ${quotaBytes}`, {
+      quota: quotaBytes,
+    });
   }
   const blob = await putBlob(trx, data, path);
   if (existing?.sha256 !== blob.sha256) {
     await trx
       .insertInto("site_draft_files")
       .values({ project_id: projectId, path, sha256: blob.sha256, bytes: blob.bytes })
-      .onConflict((oc) => oc.columns(["project_id", "path"]).doUpdateSet({ sha256: blob.sha256, bytes: blob.bytes, updated_at: sql`now()` }))
+      .onConflict((oc) =>
+        oc
+          .columns(["project_id", "path"])
+          .doUpdateSet({ sha256: blob.sha256, bytes: blob.bytes, updated_at: sql`now()` }),
+      )
       .execute();
     await markDirty(trx, projectId, path);
   }
@@ -129,13 +157,21 @@ export async function setDraftEntry(trx: Transaction<Database>, projectId: strin
   await trx
     .insertInto("site_draft_files")
     .values({ project_id: projectId, ...entry })
-    .onConflict((oc) => oc.columns(["project_id", "path"]).doUpdateSet({ sha256: entry.sha256, bytes: entry.bytes, updated_at: sql`now()` }))
+    .onConflict((oc) =>
+      oc
+        .columns(["project_id", "path"])
+        .doUpdateSet({ sha256: entry.sha256, bytes: entry.bytes, updated_at: sql`now()` }),
+    )
     .execute();
   await markDirty(trx, projectId, entry.path);
 }
 
 export async function deleteDraftFile(trx: Transaction<Database>, projectId: string, path: string): Promise<boolean> {
-  const res = await trx.deleteFrom("site_draft_files").where("project_id", "=", projectId).where("path", "=", path).executeTakeFirst();
+  const res = await trx
+    .deleteFrom("site_draft_files")
+    .where("project_id", "=", projectId)
+    .where("path", "=", path)
+    .executeTakeFirst();
   if (!res.numDeletedRows) return false;
   await markDirty(trx, projectId, path);
   return true;

@@ -5,18 +5,41 @@ import { conflict, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { exactReplace } from "../text-edit.ts";
 import { getBlob } from "./blobs.ts";
-import { deleteDraftFile, diffManifests, draftEntry, draftManifest, releaseManifest, setDraftEntry, writeDraftFile } from "./draft.ts";
-import { blockedReason, contentTypeOf, invalidPath, isText, MAX_PATH_LENGTH, normalisePath, normalisePrefix } from "./paths.ts";
+import {
+  deleteDraftFile,
+  diffManifests,
+  draftEntry,
+  draftManifest,
+  releaseManifest,
+  setDraftEntry,
+  writeDraftFile,
+} from "./draft.ts";
+import {
+  blockedReason,
+  contentTypeOf,
+  invalidPath,
+  isText,
+  MAX_PATH_LENGTH,
+  normalisePath,
+  normalisePrefix,
+} from "./paths.ts";
 import { unpublishedSettings } from "./settings.ts";
 import { liveSettings, loadSite, lockSite, siteProject, touchSite } from "./site.ts";
 
-export const FilePath = z.string().min(1).max(MAX_PATH_LENGTH).meta({ description: "Path inside the site, e.g. `about.html` or `assets/css/site.css`", example: "index.html" });
+export const FilePath = z
+  .string()
+  .min(1)
+  .max(MAX_PATH_LENGTH)
+  .meta({ description: "Path inside the site, e.g. `about.html` or `assets/css/site.css`", example: "index.html" });
 
 export const FileEntry = z
   .object({ path: z.string(), bytes: z.number().int(), sha256: z.string(), content_type: z.string() })
   .meta({ id: "SiteFile" });
 
-export const fileEntry = (e: { path: string; bytes: number; sha256: string }) => ({ ...e, content_type: contentTypeOf(e.path) });
+export const fileEntry = (e: { path: string; bytes: number; sha256: string }) => ({
+  ...e,
+  content_type: contentTypeOf(e.path),
+});
 
 /** The draft file at `path`, or 404 naming it. */
 export async function requireDraftFile(db: Parameters<typeof draftEntry>[0], projectId: string, path: string) {
@@ -33,7 +56,14 @@ export const listFiles = defineOperation({
   scope: "files:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/files" },
-  input: z.object({ project: ProjectRef, prefix: z.string().max(MAX_PATH_LENGTH).optional().meta({ description: "Only paths starting with this, e.g. `assets/`" }) }),
+  input: z.object({
+    project: ProjectRef,
+    prefix: z
+      .string()
+      .max(MAX_PATH_LENGTH)
+      .optional()
+      .meta({ description: "Only paths starting with this, e.g. `assets/`" }),
+  }),
   output: z.object({ files: z.array(FileEntry), count: z.number().int(), total_bytes: z.number().int() }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
@@ -70,12 +100,16 @@ export const readFile = defineOperation({
     const entry = await requireDraftFile(ctx.db, project.id, path);
     const data = await getBlob(ctx.db, entry.sha256);
     if (!isText(data)) {
-      if (input.start_line || input.end_line) throw validationError([{ path: "start_line", message: "line ranges apply to text files only" }]);
+      if (input.start_line || input.end_line)
+        throw validationError([{ path: "start_line", message: "line ranges apply to text files only" }]);
       return { ...fileEntry(entry), encoding: "base64" as const, content: data.toString("base64"), total_lines: null };
     }
     const text = data.toString("utf8");
     const lines = text.split("\n");
-    const content = input.start_line || input.end_line ? lines.slice((input.start_line ?? 1) - 1, input.end_line ?? lines.length).join("\n") : text;
+    const content =
+      input.start_line || input.end_line
+        ? lines.slice((input.start_line ?? 1) - 1, input.end_line ?? lines.length).join("\n")
+        : text;
     return { ...fileEntry(entry), encoding: "utf8" as const, content, total_lines: lines.length };
   },
 });
@@ -112,7 +146,8 @@ export const writeFile = defineOperation({
 export function decodeContent(content: string, encoding: "utf8" | "base64", field: string): Buffer {
   if (encoding === "utf8") return Buffer.from(content, "utf8");
   const compact = content.replace(/\s+/g, "");
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact)) throw validationError([{ path: field, message: "is not valid base64" }]);
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact))
+    throw validationError([{ path: field, message: "is not valid base64" }]);
   return Buffer.from(compact, "base64");
 }
 
@@ -139,7 +174,8 @@ export const deleteFile = defineOperation({
 export const renameFile = defineOperation({
   id: "rename_file",
   summary: "Rename (move) a draft file",
-  description: "Moves the file to a new path. Refused when the new path exists, unless overwrite is true. Links are not rewritten (update_page does that for pages).",
+  description:
+    "Moves the file to a new path. Refused when the new path exists, unless overwrite is true. Links are not rewritten (update_page does that for pages).",
   tags: ["sites"],
   scope: "files:write",
   effect: "write",
@@ -154,7 +190,8 @@ export const renameFile = defineOperation({
       await lockSite(trx, project.id);
       const entry = await requireDraftFile(trx, project.id, from);
       if (from === to) return { ...fileEntry(entry), from };
-      if (!input.overwrite && (await draftEntry(trx, project.id, to))) throw conflict(`'${to}' already exists; pass overwrite=true to replace it`, { field: "to" });
+      if (!input.overwrite && (await draftEntry(trx, project.id, to)))
+        throw conflict(`'${to}' already exists; pass overwrite=true to replace it`, { field: "to" });
       const blocked = blockedReason(to);
       if (blocked) throw invalidPath(blocked, "to");
       await deleteDraftFile(trx, project.id, from);
@@ -182,11 +219,22 @@ export const editFile = defineOperation({
       await lockSite(trx, project.id);
       const entry = await requireDraftFile(trx, project.id, path);
       const data = await getBlob(trx, entry.sha256);
-      if (!isText(data)) throw validationError([{ path: "path", message: "is a binary file; edit_file works on text" }]);
+      if (!isText(data))
+        throw validationError([{ path: "path", message: "is a binary file; edit_file works on text" }]);
       const edit = exactReplace(data.toString("utf8"), input.old_str, input.new_str);
       if (!edit.ok) throw validationError([{ path: "old_str", message: edit.reason }]);
-      const written = await writeDraftFile(trx, project.id, path, Buffer.from(edit.text, "utf8"), ctx.platform.config.siteQuotaBytes);
-      return { ...fileEntry({ path, sha256: written.sha256, bytes: written.bytes }), line: edit.line, snippet: edit.snippet };
+      const written = await writeDraftFile(
+        trx,
+        project.id,
+        path,
+        Buffer.from(edit.text, "utf8"),
+        ctx.platform.config.siteQuotaBytes,
+      );
+      return {
+        ...fileEntry({ path, sha256: written.sha256, bytes: written.bytes }),
+        line: edit.line,
+        snippet: edit.snippet,
+      };
     });
   },
 });
@@ -207,15 +255,25 @@ export const diffDraft = defineOperation({
     added: z.array(z.string()),
     modified: z.array(z.string()),
     deleted: z.array(z.string()),
-    settings: z.array(z.string()).meta({ description: "Setting keys (\"password\" included) that differ from the live site" }),
+    settings: z
+      .array(z.string())
+      .meta({ description: 'Setting keys ("password" included) that differ from the live site' }),
     changed: z.boolean(),
   }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     const site = await loadSite(ctx.db, project.id);
-    const diff = diffManifests(await releaseManifest(ctx.db, project.id, site.live_release), await draftManifest(ctx.db, project.id));
+    const diff = diffManifests(
+      await releaseManifest(ctx.db, project.id, site.live_release),
+      await draftManifest(ctx.db, project.id),
+    );
     const settings = unpublishedSettings(site, await liveSettings(ctx.db, project.id, site.live_release));
-    return { live_release: site.live_release, ...diff, settings, changed: diff.added.length + diff.modified.length + diff.deleted.length + settings.length > 0 };
+    return {
+      live_release: site.live_release,
+      ...diff,
+      settings,
+      changed: diff.added.length + diff.modified.length + diff.deleted.length + settings.length > 0,
+    };
   },
 });
 

@@ -2,23 +2,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { dbSnapshot } from "../../testkit/operation-inputs.ts";
+import { CONTACT_FORM } from "../../testkit/sites.ts";
 import { validateSubmission } from "./forms.ts";
 import { FormDef } from "./settings.ts";
-import { CONTACT_FORM } from "../../testkit/sites.ts";
 
 let t: TestPlatform;
 let token: string;
 const p = "/v1/projects/forms-site";
-const call = (method: string, path: string, body?: unknown, tok = token) => t.request(method, `${p}${path}`, { token: tok, body });
-
+const call = (method: string, path: string, body?: unknown, tok = token) =>
+  t.request(method, `${p}${path}`, { token: tok, body });
 
 beforeAll(async () => {
   t = await startTestPlatform();
   token = await (await t.account()).token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "forms-site", name: "F", kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "forms-site", name: "F", kind: "site" } })).status,
+  ).toBe(201);
   expect((await call("PATCH", "/settings", { settings: { forms: [CONTACT_FORM] } })).body.updated).toEqual(["forms"]);
   // A form declared only in the draft takes no posts: accepting them is a live effect.
-  expect((await call("POST", "/forms/contact/submissions", { data: { name: "Ada", email: "ada@x.test" } })).status).toBe(404);
+  expect(
+    (await call("POST", "/forms/contact/submissions", { data: { name: "Ada", email: "ada@x.test" } })).status,
+  ).toBe(404);
   expect((await call("GET", "/forms")).body.forms).toEqual([]);
   expect((await call("POST", "/releases")).status).toBe(201);
 });
@@ -27,12 +31,22 @@ afterAll(() => t?.close());
 describe("validateSubmission", () => {
   const form = FormDef.parse(CONTACT_FORM);
   it("cleans valid values and names every bad field", () => {
-    expect(validateSubmission(form, { name: " Ada ", email: "ada@x.test", guests: "3", newsletter: "on", _redirect: "/thanks" })).toEqual({
+    expect(
+      validateSubmission(form, {
+        name: " Ada ",
+        email: "ada@x.test",
+        guests: "3",
+        newsletter: "on",
+        _redirect: "/thanks",
+      }),
+    ).toEqual({
       values: { name: "Ada", email: "ada@x.test", guests: 3, newsletter: true },
     });
     const bad = validateSubmission(form, { email: "nope", guests: "many", extra: "x", name: "x".repeat(101) });
     expect("issues" in bad && bad.issues.map((i) => i.path).sort()).toEqual(["email", "extra", "guests", "name"]);
-    expect(validateSubmission(form, { email: "a@b.co" })).toMatchObject({ issues: [{ path: "name", message: "is required" }] });
+    expect(validateSubmission(form, { email: "a@b.co" })).toMatchObject({
+      issues: [{ path: "name", message: "is required" }],
+    });
   });
 });
 
@@ -50,7 +64,9 @@ describe("form operations", () => {
     expect(rest.body).toMatchObject({ submissions: [{ id: sub.body.id }], next_cursor: null });
     const upd = await call("PATCH", `/submissions/${sub.body.id}`, { status: "archived" });
     expect(upd.body.status).toBe("archived");
-    expect((await call("GET", "/submissions?status=archived")).body.submissions.map((s: { id: string }) => s.id)).toEqual([sub.body.id]);
+    expect(
+      (await call("GET", "/submissions?status=archived")).body.submissions.map((s: { id: string }) => s.id),
+    ).toEqual([sub.body.id]);
     expect((await call("GET", "/submissions?form_id=other")).body.submissions).toEqual([]);
   });
 
@@ -90,7 +106,9 @@ describe("public forms (list_site_forms, get_site_form_schema)", () => {
     expect((await pub("/forms/newsletter")).status).toBe(404);
     expect((await call("POST", "/releases")).status).toBe(201);
     expect((await pub("/forms")).body.forms.map((f: { id: string }) => f.id)).toEqual(["contact", "newsletter"]);
-    expect((await pub("/forms/newsletter")).body.fields).toEqual([expect.objectContaining({ name: "email", type: "email", required: true })]);
+    expect((await pub("/forms/newsletter")).body.fields).toEqual([
+      expect.objectContaining({ name: "email", type: "email", required: true }),
+    ]);
 
     expect((await pub("/forms/nope")).body.error).toMatchObject({ code: "not_found" });
     expect((await t.request("GET", "/v1/sites/no-such-site/forms")).status).toBe(404);

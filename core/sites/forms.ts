@@ -5,9 +5,9 @@ import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
-import { notFound, validationError, type FieldIssue } from "../kernel/errors.ts";
+import { type FieldIssue, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
+import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { FormDef, readSettings } from "./settings.ts";
 import { liveSettings, loadSite, siteProject } from "./site.ts";
 
@@ -17,7 +17,10 @@ const DEFAULT_MAX = { textarea: 5000, other: 500 };
 export type FormValue = string | number | boolean;
 
 /** Checks posted values against the form; answers the clean values or the issues, each naming its field. */
-export function validateSubmission(form: FormDef, data: Record<string, unknown>): { values: Record<string, FormValue> } | { issues: FieldIssue[] } {
+export function validateSubmission(
+  form: FormDef,
+  data: Record<string, unknown>,
+): { values: Record<string, FormValue> } | { issues: FieldIssue[] } {
   const issues: FieldIssue[] = [];
   const values: Record<string, FormValue> = {};
   const declared = new Set(form.fields.map((f) => f.name));
@@ -28,7 +31,11 @@ export function validateSubmission(form: FormDef, data: Record<string, unknown>)
   for (const field of form.fields) {
     let raw = data[field.name];
     if (Array.isArray(raw)) raw = raw.length === 1 ? raw[0] : raw;
-    const empty = raw === undefined || raw === null || raw === "" || (field.type === "checkbox" && (raw === false || raw === "false"));
+    const empty =
+      raw === undefined ||
+      raw === null ||
+      raw === "" ||
+      (field.type === "checkbox" && (raw === false || raw === "false"));
     if (empty) {
       if (field.required) issues.push({ path: field.name, message: "is required" });
       continue;
@@ -96,12 +103,18 @@ export async function requireForm(db: Kysely<Database>, projectId: string, formI
 }
 
 /** Validates and stores one submission; throws a validation error naming the fields, storing nothing. */
-export async function acceptSubmission(db: Kysely<Database>, projectId: string, formId: string, data: Record<string, unknown>) {
+export async function acceptSubmission(
+  db: Kysely<Database>,
+  projectId: string,
+  formId: string,
+  data: Record<string, unknown>,
+) {
   const form = await requireForm(db, projectId, formId);
   const checked = validateSubmission(form, data);
   if ("issues" in checked) throw validationError(checked.issues);
   const json = JSON.stringify(checked.values);
-  if (Buffer.byteLength(json) > MAX_SUBMISSION_BYTES) throw validationError([{ path: "", message: `a submission may be at most ${MAX_SUBMISSION_BYTES} bytes` }]);
+  if (Buffer.byteLength(json) > MAX_SUBMISSION_BYTES)
+    throw validationError([{ path: "", message: `a submission may be at most ${MAX_SUBMISSION_BYTES} bytes` }]);
   const row = await db
     .insertInto("site_submissions")
     .values({ project_id: projectId, form_id: formId, data: json })
@@ -111,10 +124,19 @@ export async function acceptSubmission(db: Kysely<Database>, projectId: string, 
 }
 
 const FormView = FormDef.meta({ id: "Form" });
-const FormId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a form id (lowercase letters, digits, '_' and '-')").meta({ description: "Form id as declared in the site settings", example: "contact" });
+const FormId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a form id (lowercase letters, digits, '_' and '-')")
+  .meta({ description: "Form id as declared in the site settings", example: "contact" });
 const Status = z.enum(["new", "read", "archived"]);
 const Submission = z
-  .object({ id: z.string(), form_id: z.string(), data: z.record(z.string(), z.unknown()), status: Status, created_at: Timestamp })
+  .object({
+    id: z.string(),
+    form_id: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    status: Status,
+    created_at: Timestamp,
+  })
   .meta({ id: "Submission" });
 const SubmitResult = z.object({ id: z.string(), form_id: z.string(), created_at: Timestamp });
 
@@ -185,7 +207,13 @@ export const listSubmissions = defineOperation({
       .execute();
     const { page, next_cursor } = pageOf(rows, input.limit, (last) => String(last.id));
     return {
-      submissions: page.map((r) => ({ id: String(r.id), form_id: r.form_id, data: r.data, status: r.status, created_at: iso(r.created_at) })),
+      submissions: page.map((r) => ({
+        id: String(r.id),
+        form_id: r.form_id,
+        data: r.data,
+        status: r.status,
+        created_at: iso(r.created_at),
+      })),
       next_cursor,
     };
   },
@@ -198,7 +226,14 @@ export const updateSubmission = defineOperation({
   scope: "submissions:write",
   effect: "write",
   http: { method: "patch", path: "/projects/{project}/submissions/{id}" },
-  input: z.object({ project: ProjectRef, id: z.string().regex(/^[1-9]\d{0,17}$/, "a submission id").meta({ description: "Submission id" }), status: Status }),
+  input: z.object({
+    project: ProjectRef,
+    id: z
+      .string()
+      .regex(/^[1-9]\d{0,17}$/, "a submission id")
+      .meta({ description: "Submission id" }),
+    status: Status,
+  }),
   output: Submission,
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
@@ -210,7 +245,13 @@ export const updateSubmission = defineOperation({
       .returningAll()
       .executeTakeFirst();
     if (!row) throw notFound("submission", input.id);
-    return { id: String(row.id), form_id: row.form_id, data: row.data, status: row.status, created_at: iso(row.created_at) };
+    return {
+      id: String(row.id),
+      form_id: row.form_id,
+      data: row.data,
+      status: row.status,
+      created_at: iso(row.created_at),
+    };
   },
 });
 

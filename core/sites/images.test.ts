@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { imageSize } from "./images.ts";
 import { PNG_1X1 } from "../../testkit/sites.ts";
+import { imageSize } from "./images.ts";
 
 describe("imageSize", () => {
   it("reads PNG, GIF, JPEG and WebP headers", () => {
@@ -9,8 +9,10 @@ describe("imageSize", () => {
     expect(imageSize(gif)).toEqual({ width: 800, height: 600 });
     // SOI, an APP0 segment of length 16, then SOF0 with height 480 and width 640.
     const jpeg = Buffer.concat([
-      Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.alloc(14),
-      Buffer.from([0xff, 0xc0, 0x00, 0x11, 0x08, 0x01, 0xe0, 0x02, 0x80, 0x03]), Buffer.alloc(10),
+      Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]),
+      Buffer.alloc(14),
+      Buffer.from([0xff, 0xc0, 0x00, 0x11, 0x08, 0x01, 0xe0, 0x02, 0x80, 0x03]),
+      Buffer.alloc(10),
     ]);
     expect(imageSize(jpeg)).toEqual({ width: 640, height: 480 });
     const webp = Buffer.alloc(30);

@@ -13,7 +13,8 @@ export function imageSize(b: Buffer): ImageSize | null {
       return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
     }
     // GIF87a / GIF89a: logical screen size, little-endian.
-    if (b.length >= 10 && b.toString("latin1", 0, 4) === "GIF8") return { width: b.readUInt16LE(6), height: b.readUInt16LE(8) };
+    if (b.length >= 10 && b.toString("latin1", 0, 4) === "GIF8")
+      return { width: b.readUInt16LE(6), height: b.readUInt16LE(8) };
     // WebP: RIFF container with a VP8, VP8L or VP8X chunk.
     if (b.length >= 30 && b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP") {
       const chunk = b.toString("latin1", 12, 16);

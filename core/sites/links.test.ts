@@ -26,8 +26,12 @@ describe("rewriteLinks", () => {
   });
 
   it("rewrites links from a nested file, in CSS and in JS string literals only", () => {
-    expect(rewriteLinks(`<a href="../about.html">`, "html", "blog/post.html", "about.html", "team.html").text).toBe(`<a href="../team.html">`);
-    expect(rewriteLinks(`a{background:url("/about.html")}`, "css", "site.css", "about.html", "team.html").text).toBe(`a{background:url("/team.html")}`);
+    expect(rewriteLinks(`<a href="../about.html">`, "html", "blog/post.html", "about.html", "team.html").text).toBe(
+      `<a href="../team.html">`,
+    );
+    expect(rewriteLinks(`a{background:url("/about.html")}`, "css", "site.css", "about.html", "team.html").text).toBe(
+      `a{background:url("/team.html")}`,
+    );
     const js = `location.href = "/about.html"; const about = 1; log("about"); go('about.html');`;
     expect(rewriteLinks(js, "js", "app.js", "about.html", "team.html")).toEqual({
       text: `location.href = "/team.html"; const about = 1; log("about"); go('team.html');`,
@@ -41,7 +45,9 @@ describe("removeNavLinks", () => {
     const html = `<nav><ul>\n  <li><a href="/">Home</a></li>\n  <li><a href="about.html">About</a></li>\n</ul></nav>\n<p><a href="about.html">about</a></p>`;
     const r = removeNavLinks(html, "index.html", "about.html");
     expect(r.count).toBe(1);
-    expect(r.text).toBe(`<nav><ul>\n  <li><a href="/">Home</a></li>\n</ul></nav>\n<p><a href="about.html">about</a></p>`);
+    expect(r.text).toBe(
+      `<nav><ul>\n  <li><a href="/">Home</a></li>\n</ul></nav>\n<p><a href="about.html">about</a></p>`,
+    );
   });
 });
 

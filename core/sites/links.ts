@@ -50,7 +50,10 @@ function renamed(value: string, oldName: string, newName: string): string {
 
 const PATTERNS: Record<LinkSyntax, RegExp[]> = {
   // Attribute values (quoted), and url(...) inside inline styles.
-  html: [/(\b(?:href|src|action|poster|formaction|data-href)\s*=\s*)(["'])([^"']*)\2/gi, /(url\(\s*)(["']?)([^"')]*)\2(\s*\))/gi],
+  html: [
+    /(\b(?:href|src|action|poster|formaction|data-href)\s*=\s*)(["'])([^"']*)\2/gi,
+    /(url\(\s*)(["']?)([^"')]*)\2(\s*\))/gi,
+  ],
   css: [/(url\(\s*)(["']?)([^"')]*)\2(\s*\))/gi, /(@import\s+)(["'])([^"']*)\2/gi],
   // String literals only; a bare identifier is never a link.
   js: [/()(["'`])([^"'`\n]*)\2/g],
@@ -60,7 +63,13 @@ const PATTERNS: Record<LinkSyntax, RegExp[]> = {
  * Rewrites every link in `text` (a file at `fromFile`) that points to `oldPath` so it points to `newPath`
  * (same directory, renamed). Returns the new text and how many links changed.
  */
-export function rewriteLinks(text: string, syntax: LinkSyntax, fromFile: string, oldPath: string, newPath: string): { text: string; count: number } {
+export function rewriteLinks(
+  text: string,
+  syntax: LinkSyntax,
+  fromFile: string,
+  oldPath: string,
+  newPath: string,
+): { text: string; count: number } {
   const oldName = oldPath.slice(oldPath.lastIndexOf("/") + 1);
   const newName = newPath.slice(newPath.lastIndexOf("/") + 1);
   let count = 0;
@@ -103,7 +112,8 @@ export function removeNavLinks(html: string, fromFile: string, pagePath: string)
 }
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'", apos: "'", nbsp: " " };
-export const decodeEntities = (s: string) => s.replace(/&(amp|lt|gt|quot|#39|apos|nbsp);/g, (_, e: string) => ENTITIES[e]!);
+export const decodeEntities = (s: string) =>
+  s.replace(/&(amp|lt|gt|quot|#39|apos|nbsp);/g, (_, e: string) => ENTITIES[e]!);
 export { escapeHtml };
 
 export function titleOf(html: string): string | null {

@@ -8,4 +8,12 @@ import { publicSiteOperations } from "./public.ts";
 import { releaseOperations } from "./releases.ts";
 import { settingsOperations } from "./settings.ts";
 
-export const siteOperations: Operation[] = [...fileOperations, ...pageOperations, ...releaseOperations, ...settingsOperations, ...assetOperations, ...formOperations, ...publicSiteOperations];
+export const siteOperations: Operation[] = [
+  ...fileOperations,
+  ...pageOperations,
+  ...releaseOperations,
+  ...settingsOperations,
+  ...assetOperations,
+  ...formOperations,
+  ...publicSiteOperations,
+];

@@ -9,12 +9,16 @@ let t: TestPlatform;
 let token: string;
 const p = "/v1/projects/pages-site";
 const call = (method: string, path: string, body?: unknown) => t.request(method, `${p}${path}`, { token, body });
-const read = async (path: string) => (await call("GET", `/files/content?path=${encodeURIComponent(path)}`)).body.content as string;
+const read = async (path: string) =>
+  (await call("GET", `/files/content?path=${encodeURIComponent(path)}`)).body.content as string;
 
 beforeAll(async () => {
   t = await startTestPlatform();
   token = await (await t.account()).token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "pages-site", name: "Pages", kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "pages-site", name: "Pages", kind: "site" } }))
+      .status,
+  ).toBe(201);
 });
 afterAll(() => t?.close());
 
@@ -29,10 +33,17 @@ describe("pages: happy paths", () => {
     const created = await call("POST", "/pages", { slug: "Our Team", title: "Team & Co", content: "<p>Hi</p>" });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ slug: "our-team", path: "our-team.html", title: "Team & Co" });
-    const doc = await call("POST", "/pages", { slug: "full", title: "Full", content: "<!doctype html><html><head><title>Old</title></head><body>x</body></html>" });
+    const doc = await call("POST", "/pages", {
+      slug: "full",
+      title: "Full",
+      content: "<!doctype html><html><head><title>Old</title></head><body>x</body></html>",
+    });
     expect(doc.body.title).toBe("Full");
     const list = await call("GET", "/pages");
-    expect(list.body.pages.map((x: { slug: string; title: string }) => [x.slug, x.title])).toEqual([["full", "Full"], ["our-team", "Team & Co"]]);
+    expect(list.body.pages.map((x: { slug: string; title: string }) => [x.slug, x.title])).toEqual([
+      ["full", "Full"],
+      ["our-team", "Team & Co"],
+    ]);
     const got = await call("GET", "/pages/our-team");
     expect(got.body.content).toContain("<p>Hi</p>");
     const retitled = await call("PATCH", "/pages/our-team", { title: "The Team" });
@@ -44,10 +55,26 @@ describe("pages: happy paths", () => {
   });
 
   it("renames a page linked from 3 other pages, CSS and JS: every link is rewritten, nothing else changes", async () => {
-    await call("POST", "/pages", { slug: "about", title: "About", content: '<a href="index.html">home</a> <a href="about.html#me">self</a>' });
-    await call("POST", "/pages", { slug: "index", title: "Home", content: '<nav><a href="about.html">About</a> <a href="/about">About (pretty)</a></nav><p>about.html is a word here</p>' });
-    await call("POST", "/pages", { slug: "contact", title: "Contact", content: '<a href="./about.html?x=1">About</a> <a href="https://other.test/about.html">elsewhere</a>' });
-    await call("PUT", "/files", { path: "blog/post.html", content: '<a href="../about.html">About</a><a href="../about-us.html">not it</a>' });
+    await call("POST", "/pages", {
+      slug: "about",
+      title: "About",
+      content: '<a href="index.html">home</a> <a href="about.html#me">self</a>',
+    });
+    await call("POST", "/pages", {
+      slug: "index",
+      title: "Home",
+      content:
+        '<nav><a href="about.html">About</a> <a href="/about">About (pretty)</a></nav><p>about.html is a word here</p>',
+    });
+    await call("POST", "/pages", {
+      slug: "contact",
+      title: "Contact",
+      content: '<a href="./about.html?x=1">About</a> <a href="https://other.test/about.html">elsewhere</a>',
+    });
+    await call("PUT", "/files", {
+      path: "blog/post.html",
+      content: '<a href="../about.html">About</a><a href="../about-us.html">not it</a>',
+    });
     await call("PUT", "/files", { path: "css/site.css", content: 'a.about{background:url("/about.html")}' });
     await call("PUT", "/files", { path: "js/app.js", content: 'const about = "about"; go("/about.html");' });
     await call("PUT", "/files", { path: "notes.txt", content: "about.html" });
@@ -57,12 +84,25 @@ describe("pages: happy paths", () => {
     const res = await call("PATCH", "/pages/about", { new_slug: "Who We Are" });
     expect(res.status).toBe(200);
     expect(res.body.page).toMatchObject({ slug: "who-we-are", path: "who-we-are.html", title: "About" });
-    expect(res.body.links_rewritten_in.sort()).toEqual(["blog/post.html", "contact.html", "css/site.css", "index.html", "js/app.js", "who-we-are.html"]);
+    expect(res.body.links_rewritten_in.sort()).toEqual([
+      "blog/post.html",
+      "contact.html",
+      "css/site.css",
+      "index.html",
+      "js/app.js",
+      "who-we-are.html",
+    ]);
     expect(res.body.files_changed).toBe(6);
 
-    expect(await read("index.html")).toContain('<nav><a href="who-we-are.html">About</a> <a href="/who-we-are">About (pretty)</a></nav><p>about.html is a word here</p>');
-    expect(await read("contact.html")).toContain('<a href="./who-we-are.html?x=1">About</a> <a href="https://other.test/about.html">elsewhere</a>');
-    expect(await read("blog/post.html")).toBe('<a href="../who-we-are.html">About</a><a href="../about-us.html">not it</a>');
+    expect(await read("index.html")).toContain(
+      '<nav><a href="who-we-are.html">About</a> <a href="/who-we-are">About (pretty)</a></nav><p>about.html is a word here</p>',
+    );
+    expect(await read("contact.html")).toContain(
+      '<a href="./who-we-are.html?x=1">About</a> <a href="https://other.test/about.html">elsewhere</a>',
+    );
+    expect(await read("blog/post.html")).toBe(
+      '<a href="../who-we-are.html">About</a><a href="../about-us.html">not it</a>',
+    );
     expect(await read("css/site.css")).toBe('a.about{background:url("/who-we-are.html")}');
     expect(await read("js/app.js")).toBe('const about = "about"; go("/who-we-are.html");');
     expect(await read("who-we-are.html")).toContain('<a href="who-we-are.html#me">self</a>');
@@ -72,10 +112,16 @@ describe("pages: happy paths", () => {
 
   it("deletes a page and removes it from navigation", async () => {
     await call("POST", "/pages", { slug: "gone", title: "Gone", content: "<p>bye</p>" });
-    await call("PUT", "/files", { path: "nav.html", content: '<nav><ul>\n<li><a href="/">Home</a></li>\n<li><a href="gone.html">Gone</a></li>\n</ul></nav><p><a href="gone.html">inline</a></p>' });
+    await call("PUT", "/files", {
+      path: "nav.html",
+      content:
+        '<nav><ul>\n<li><a href="/">Home</a></li>\n<li><a href="gone.html">Gone</a></li>\n</ul></nav><p><a href="gone.html">inline</a></p>',
+    });
     const res = await call("DELETE", "/pages/gone");
     expect(res.body).toEqual({ deleted: true, slug: "gone", nav_links_removed_in: ["nav.html"] });
-    expect(await read("nav.html")).toBe('<nav><ul>\n<li><a href="/">Home</a></li>\n</ul></nav><p><a href="gone.html">inline</a></p>');
+    expect(await read("nav.html")).toBe(
+      '<nav><ul>\n<li><a href="/">Home</a></li>\n</ul></nav><p><a href="gone.html">inline</a></p>',
+    );
   });
 });
 

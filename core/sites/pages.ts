@@ -23,16 +23,28 @@ export function normaliseSlug(raw: string): string {
     .replace(/^-+|-+$/g, "");
 }
 
-const SlugInput = z.string().min(1).max(100).meta({ description: "Page slug; normalised (lowercase, spaces → hyphens, other characters dropped)", example: "about-us" });
+const SlugInput = z.string().min(1).max(100).meta({
+  description: "Page slug; normalised (lowercase, spaces → hyphens, other characters dropped)",
+  example: "about-us",
+});
 const PageRef = z
   .string()
   .min(1)
   .max(200)
   .regex(/^[^%?#\\\u0000-\u001f]+$/, "a page slug (no %, ?, #, backslash or control characters)")
-  .meta({ description: "Slug of an existing page (its path without .html, e.g. `about` or `blog/post`)", example: "about" });
+  .meta({
+    description: "Slug of an existing page (its path without .html, e.g. `about` or `blog/post`)",
+    example: "about",
+  });
 
 export const Page = z
-  .object({ slug: z.string(), title: z.string().nullable(), path: z.string(), bytes: z.number().int(), sha256: z.string() })
+  .object({
+    slug: z.string(),
+    title: z.string().nullable(),
+    path: z.string(),
+    bytes: z.number().int(),
+    sha256: z.string(),
+  })
   .meta({ id: "Page" });
 
 const slugOfPath = (path: string) => path.replace(/\.html?$/i, "");
@@ -44,7 +56,8 @@ function requireSlug(raw: string, field: string): string {
   return slug;
 }
 
-const readText = async (db: Parameters<typeof getBlob>[0], sha256: string) => (await getBlob(db, sha256)).toString("utf8");
+const readText = async (db: Parameters<typeof getBlob>[0], sha256: string) =>
+  (await getBlob(db, sha256)).toString("utf8");
 
 /**
  * The draft files `keep` selects, with their text, bodies loaded a batch at a time: a site-wide rewrite runs
@@ -55,7 +68,11 @@ async function draftTexts(trx: Transaction<Database>, projectId: string, keep: (
   const out: { path: string; text: string }[] = [];
   for (let i = 0; i < files.length; i += 200) {
     const batch = files.slice(i, i + 200);
-    const rows = await trx.selectFrom("site_blobs").select(["sha256", "data"]).where("sha256", "in", [...new Set(batch.map((f) => f.sha256))]).execute();
+    const rows = await trx
+      .selectFrom("site_blobs")
+      .select(["sha256", "data"])
+      .where("sha256", "in", [...new Set(batch.map((f) => f.sha256))])
+      .execute();
     const bodies = new Map(rows.map((r) => [r.sha256, Buffer.from(r.data).toString("utf8")]));
     for (const f of batch) out.push({ path: f.path, text: bodies.get(f.sha256)! });
   }
@@ -76,10 +93,22 @@ export const listPages = defineOperation({
     const project = siteProject(ctx);
     const files = (await draftManifest(ctx.db, project.id)).filter((f) => isHtml(f.path));
     const bodies = files.length
-      ? await ctx.db.selectFrom("site_blobs").select(["sha256", "data"]).where("sha256", "in", [...new Set(files.map((f) => f.sha256))]).execute()
+      ? await ctx.db
+          .selectFrom("site_blobs")
+          .select(["sha256", "data"])
+          .where("sha256", "in", [...new Set(files.map((f) => f.sha256))])
+          .execute()
       : [];
     const titles = new Map(bodies.map((b) => [b.sha256, titleOf(Buffer.from(b.data).toString("utf8"))]));
-    return { pages: files.map((f) => ({ slug: slugOfPath(f.path), title: titles.get(f.sha256) ?? null, path: f.path, bytes: f.bytes, sha256: f.sha256 })) };
+    return {
+      pages: files.map((f) => ({
+        slug: slugOfPath(f.path),
+        title: titles.get(f.sha256) ?? null,
+        path: f.path,
+        bytes: f.bytes,
+        sha256: f.sha256,
+      })),
+    };
   },
 });
 
@@ -105,12 +134,18 @@ export const getPage = defineOperation({
 export const createPage = defineOperation({
   id: "create_page",
   summary: "Create a page in the draft",
-  description: "content may be a whole HTML document or a body fragment (wrapped in a document with the title). The slug is normalised; 409 when taken.",
+  description:
+    "content may be a whole HTML document or a body fragment (wrapped in a document with the title). The slug is normalised; 409 when taken.",
   tags: ["sites"],
   scope: "pages:write",
   effect: "write",
   http: { method: "post", path: "/projects/{project}/pages", status: 201 },
-  input: z.object({ project: ProjectRef, slug: SlugInput, title: z.string().min(1).max(200), content: z.string().max(1_000_000) }),
+  input: z.object({
+    project: ProjectRef,
+    slug: SlugInput,
+    title: z.string().min(1).max(200),
+    content: z.string().max(1_000_000),
+  }),
   output: Page,
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
@@ -118,16 +153,29 @@ export const createPage = defineOperation({
     const path = pagePath(slug);
     return ctx.tx(async (trx) => {
       await lockSite(trx, project.id);
-      if (await draftEntry(trx, project.id, path)) throw conflict(`a page with the slug '${slug}' already exists`, { field: "slug", slug });
+      if (await draftEntry(trx, project.id, path))
+        throw conflict(`a page with the slug '${slug}' already exists`, { field: "slug", slug });
       const html = pageDocument(input.content, input.title);
-      const written = await writeDraftFile(trx, project.id, path, Buffer.from(html, "utf8"), ctx.platform.config.siteQuotaBytes);
+      const written = await writeDraftFile(
+        trx,
+        project.id,
+        path,
+        Buffer.from(html, "utf8"),
+        ctx.platform.config.siteQuotaBytes,
+      );
       return { slug, title: titleOf(html), path, bytes: written.bytes, sha256: written.sha256 };
     });
   },
 });
 
 /** Rewrites links to `oldPath` in every HTML, CSS and JS file of the draft; answers the files changed. */
-async function rewriteSiteLinks(trx: Transaction<Database>, projectId: string, oldPath: string, newPath: string, quota: number) {
+async function rewriteSiteLinks(
+  trx: Transaction<Database>,
+  projectId: string,
+  oldPath: string,
+  newPath: string,
+  quota: number,
+) {
   const changed: string[] = [];
   for (const file of await draftTexts(trx, projectId, (path) => syntaxOf(path) !== null)) {
     const result = rewriteLinks(file.text, syntaxOf(file.path)!, file.path, oldPath, newPath);
@@ -191,7 +239,13 @@ export const updatePage = defineOperation({
         html = await readText(trx, now.sha256);
       }
       return {
-        page: { slug: slugOfPath(finalPath), title: titleOf(html), path: finalPath, bytes: written.bytes, sha256: written.sha256 },
+        page: {
+          slug: slugOfPath(finalPath),
+          title: titleOf(html),
+          path: finalPath,
+          bytes: written.bytes,
+          sha256: written.sha256,
+        },
         links_rewritten_in: rewritten,
         files_changed: rewritten.length,
       };
@@ -219,7 +273,13 @@ export const deletePage = defineOperation({
       for (const file of await draftTexts(trx, project.id, isHtml)) {
         const result = removeNavLinks(file.text, file.path, path);
         if (result.count === 0) continue;
-        await writeDraftFile(trx, project.id, file.path, Buffer.from(result.text, "utf8"), ctx.platform.config.siteQuotaBytes);
+        await writeDraftFile(
+          trx,
+          project.id,
+          file.path,
+          Buffer.from(result.text, "utf8"),
+          ctx.platform.config.siteQuotaBytes,
+        );
         changed.push(file.path);
       }
       return { deleted: true as const, slug: slugOfPath(path), nav_links_removed_in: changed };

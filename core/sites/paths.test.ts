@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BosunError } from "../kernel/errors.ts";
+import type { BosunError } from "../kernel/errors.ts";
 import { blockedReason, categoryOf, contentTypeOf, isText, normalisePath, normalisePrefix } from "./paths.ts";
 
 const refused = (raw: string) => {
@@ -20,7 +20,23 @@ describe("normalisePath", () => {
   });
 
   it("refuses escapes, control characters, URLs and empty paths with invalid_path", () => {
-    for (const raw of ["..", "../x", "a/../../x", "a/..", "x\u0000y", "x\ny", "a\\b", "C:\\x", "https://x/y", "javascript:alert(1)", "", "/", "./", "a".repeat(600), `${"b".repeat(256)}.html`]) {
+    for (const raw of [
+      "..",
+      "../x",
+      "a/../../x",
+      "a/..",
+      "x\u0000y",
+      "x\ny",
+      "a\\b",
+      "C:\\x",
+      "https://x/y",
+      "javascript:alert(1)",
+      "",
+      "/",
+      "./",
+      "a".repeat(600),
+      `${"b".repeat(256)}.html`,
+    ]) {
       expect.soft(refused(raw), JSON.stringify(raw.slice(0, 30))).toBe("invalid_path");
     }
   });
@@ -36,13 +52,49 @@ describe("names that hide what they are", () => {
     }
   };
   it("refuses trailing dots and spaces (which Windows and some servers drop), and a leading space", () => {
-    for (const raw of ["shell.php ", "shell.php.", "shell.php. . ", "dir./a.html", "dir /a.html", "a.html\u0020", "...", " a.html"]) {
-      expect.soft(why(raw), JSON.stringify(raw)).toMatch(/end with a dot or a space|start with a space|'\.\.' segments/);
+    for (const raw of [
+      "shell.php ",
+      "shell.php.",
+      "shell.php. . ",
+      "dir./a.html",
+      "dir /a.html",
+      "a.html\u0020",
+      "...",
+      " a.html",
+    ]) {
+      expect
+        .soft(why(raw), JSON.stringify(raw))
+        .toMatch(/end with a dot or a space|start with a space|'\.\.' segments/);
     }
   });
 
   it("refuses bidi overrides, zero-width and other invisible or format characters, and lone surrogates", () => {
-    const chars = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e", "\u0085", "\u009b", "\u2028", "\u2029", "\u00a0", "\u3000", "\ud800", "\udc00", "\u034f", "\ufe0f"];
+    const chars = [
+      "\u202e",
+      "\u202a",
+      "\u2066",
+      "\u2069",
+      "\u200e",
+      "\u200f",
+      "\u061c",
+      "\u200b",
+      "\u200c",
+      "\u200d",
+      "\u2060",
+      "\ufeff",
+      "\u00ad",
+      "\u180e",
+      "\u0085",
+      "\u009b",
+      "\u2028",
+      "\u2029",
+      "\u00a0",
+      "\u3000",
+      "\ud800",
+      "\udc00",
+      "\u034f",
+      "\ufe0f",
+    ];
     for (const c of chars) {
       const code = c.codePointAt(0)!.toString(16);
       expect.soft(refused(`invoice${c}gpj.html`), code).toBe("invalid_path");
@@ -51,13 +103,38 @@ describe("names that hide what they are", () => {
   });
 
   it("refuses Windows reserved device names, with any extension or case", () => {
-    for (const raw of ["con", "CON.html", "prn.txt", "aux", "Nul.png", "com1", "COM9.js", "lpt1.css", "lpt\u00b9.txt", "conin$", "CONOUT$.log", "dir/nul.html", "aux/index.html"]) {
+    for (const raw of [
+      "con",
+      "CON.html",
+      "prn.txt",
+      "aux",
+      "Nul.png",
+      "com1",
+      "COM9.js",
+      "lpt1.css",
+      "lpt\u00b9.txt",
+      "conin$",
+      "CONOUT$.log",
+      "dir/nul.html",
+      "aux/index.html",
+    ]) {
       expect.soft(why(raw), raw).toMatch(/reserved device name/);
     }
   });
 
   it("keeps ordinary names, spaces and non-Latin letters", () => {
-    for (const raw of ["my file.html", "café/menú.html", "日本語.html", "emoji😀.png", ".well-known/security.txt", "console.html", "com10.html", "lpt.html", "a.b.c.css", "auxiliary.js"]) {
+    for (const raw of [
+      "my file.html",
+      "café/menú.html",
+      "日本語.html",
+      "emoji😀.png",
+      ".well-known/security.txt",
+      "console.html",
+      "com10.html",
+      "lpt.html",
+      "a.b.c.css",
+      "auxiliary.js",
+    ]) {
       expect.soft(why(raw), raw).toBeNull();
     }
   });
@@ -73,12 +150,38 @@ describe("file types", () => {
   });
 
   it("blocks executable and server-side names wherever the extension sits", () => {
-    for (const name of ["a.php", "A.PHP", "x.php.png", "x.phtml", "y.phar", "z.exe", "b.bat", "s.sh", "p.py", "r.rb", ".htaccess", "dir/.htpasswd", "web.config", "a.asp", "a.jsp", "a.cgi"]) {
+    for (const name of [
+      "a.php",
+      "A.PHP",
+      "x.php.png",
+      "x.phtml",
+      "y.phar",
+      "z.exe",
+      "b.bat",
+      "s.sh",
+      "p.py",
+      "r.rb",
+      ".htaccess",
+      "dir/.htpasswd",
+      "web.config",
+      "a.asp",
+      "a.jsp",
+      "a.cgi",
+    ]) {
       expect.soft(blockedReason(name), name).not.toBeNull();
     }
-    for (const name of ["index.html", "app.js", "style.css", "photo.jpeg", "menu.pdf", "php-tips.html"]) expect.soft(blockedReason(name), name).toBeNull();
+    for (const name of ["index.html", "app.js", "style.css", "photo.jpeg", "menu.pdf", "php-tips.html"])
+      expect.soft(blockedReason(name), name).toBeNull();
     // Judged on the normalised name: trailing dots and spaces dropped, compatibility forms folded.
-    for (const name of ["shell.php ", "shell.php.", "shell.php. .", "shell.\uff50\uff48\uff50", "SHELL.\uff30HP", ".htaccess ", "web.config."]) {
+    for (const name of [
+      "shell.php ",
+      "shell.php.",
+      "shell.php. .",
+      "shell.\uff50\uff48\uff50",
+      "SHELL.\uff30HP",
+      ".htaccess ",
+      "web.config.",
+    ]) {
       expect.soft(blockedReason(name), JSON.stringify(name)).not.toBeNull();
     }
   });

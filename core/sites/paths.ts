@@ -17,7 +17,8 @@ export const invalidPath = (why: string, field = "path") =>
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\P{Zs} ]/u;
 /** CON, PRN, AUX, NUL, COM0–9, LPT0–9 (also with superscript digits), CONIN$, CONOUT$: with any extension. */
-const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\.|$)/i;
+const WINDOWS_DEVICE =
+  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\.|$)/i;
 
 /**
  * The normal form of a draft path: relative, '/'-separated, no empty, '.' or '..' segments. A leading '/' is
@@ -33,13 +34,17 @@ export function normalisePath(raw: string, field = "path"): string {
   if (raw.includes("\\")) throw invalidPath("must use '/' as the separator, not '\\'", field);
   if (/^[a-z][a-z0-9+.-]*:/i.test(raw)) throw invalidPath("must be a path inside the site, not a URL", field);
   if (INVISIBLE.test(raw)) {
-    throw invalidPath("must not contain invisible, bidirectional-override or other format characters (e.g. U+200B, U+202E)", field);
+    throw invalidPath(
+      "must not contain invisible, bidirectional-override or other format characters (e.g. U+200B, U+202E)",
+      field,
+    );
   }
   const segments: string[] = [];
   for (const segment of raw.replace(/^\/+/, "").split("/")) {
     if (segment === "" || segment === ".") continue;
     if (segment === "..") throw invalidPath("must not contain '..' segments", field);
-    if (segment.length > MAX_SEGMENT) throw invalidPath(`each segment must be at most ${MAX_SEGMENT} characters`, field);
+    if (segment.length > MAX_SEGMENT)
+      throw invalidPath(`each segment must be at most ${MAX_SEGMENT} characters`, field);
     // Windows and some servers drop trailing dots and spaces: `shell.php.` or `shell.php ` would become
     // `shell.php` there, past the blocked-type check. Refused, not trimmed, so the name stays what was asked.
     if (/[. ]$/.test(segment)) throw invalidPath(`'${segment}' must not end with a dot or a space`, field);
@@ -110,10 +115,23 @@ export const isHtml = (path: string) => ["html", "htm"].includes(extensionOf(pat
 
 export type AssetCategory = "images" | "css" | "js" | "fonts" | "files";
 const CATEGORY: Record<string, AssetCategory> = {
-  png: "images", jpg: "images", jpeg: "images", gif: "images", webp: "images", avif: "images", svg: "images", ico: "images", bmp: "images",
+  png: "images",
+  jpg: "images",
+  jpeg: "images",
+  gif: "images",
+  webp: "images",
+  avif: "images",
+  svg: "images",
+  ico: "images",
+  bmp: "images",
   css: "css",
-  js: "js", mjs: "js",
-  woff: "fonts", woff2: "fonts", ttf: "fonts", otf: "fonts", eot: "fonts",
+  js: "js",
+  mjs: "js",
+  woff: "fonts",
+  woff2: "fonts",
+  ttf: "fonts",
+  otf: "fonts",
+  eot: "fonts",
 };
 export const categoryOf = (path: string): AssetCategory => CATEGORY[extensionOf(path)] ?? "files";
 export const assetCategories = ["images", "css", "js", "fonts", "files"] as const;
@@ -124,10 +142,59 @@ export const assetCategories = ["images", "css", "js", "fonts", "files"] as cons
  * `shell.php.png` is refused too, since some servers honour the inner one).
  */
 const BLOCKED = new Set([
-  "php", "php3", "php4", "php5", "php7", "phps", "phtml", "phar", "pht", "inc", "cgi", "pl", "py", "pyc", "rb", "sh", "bash",
-  "zsh", "ksh", "csh", "exe", "dll", "so", "bat", "cmd", "com", "msi", "scr", "vbs", "vbe", "jse", "wsf", "wsh", "ps1", "psm1",
-  "jar", "jsp", "jspx", "asp", "aspx", "ashx", "asmx", "cer", "cfm", "shtml", "htaccess", "htpasswd", "appimage", "deb", "rpm",
-  "apk", "lnk", "reg",
+  "php",
+  "php3",
+  "php4",
+  "php5",
+  "php7",
+  "phps",
+  "phtml",
+  "phar",
+  "pht",
+  "inc",
+  "cgi",
+  "pl",
+  "py",
+  "pyc",
+  "rb",
+  "sh",
+  "bash",
+  "zsh",
+  "ksh",
+  "csh",
+  "exe",
+  "dll",
+  "so",
+  "bat",
+  "cmd",
+  "com",
+  "msi",
+  "scr",
+  "vbs",
+  "vbe",
+  "jse",
+  "wsf",
+  "wsh",
+  "ps1",
+  "psm1",
+  "jar",
+  "jsp",
+  "jspx",
+  "asp",
+  "aspx",
+  "ashx",
+  "asmx",
+  "cer",
+  "cfm",
+  "shtml",
+  "htaccess",
+  "htpasswd",
+  "appimage",
+  "deb",
+  "rpm",
+  "apk",
+  "lnk",
+  "reg",
 ]);
 const BLOCKED_NAMES = new Set([".htaccess", ".htpasswd", "web.config", ".user.ini", "php.ini"]);
 

@@ -7,13 +7,13 @@ import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
 import { Slug } from "../kernel/common.ts";
 import { BosunError, notFound, rateLimited } from "../kernel/errors.ts";
-import { defineOperation, type Context } from "../kernel/operation.ts";
+import { type Context, defineOperation } from "../kernel/operation.ts";
 import { getBlob } from "./blobs.ts";
 import { releaseEntry, releaseManifest } from "./draft.ts";
 import { acceptSubmission, formsOf, requireForm } from "./forms.ts";
 import { decodeEntities, titleOf } from "./links.ts";
-import { isHtml, normalisePath } from "./paths.ts";
 import { siteUrl } from "./origin.ts";
+import { isHtml, normalisePath } from "./paths.ts";
 import { readSettings, type SiteSettings } from "./settings.ts";
 
 const MAX_PAGE_TEXT = 100_000;
@@ -39,14 +39,22 @@ async function publicSite(db: Kysely<Database>, slug: string, admitted = false):
     .selectFrom("projects as p")
     .leftJoin("sites as s", "s.project_id", "p.id")
     // The live release's settings and password: a draft change is not public until published.
-    .leftJoin("site_releases as r", (j) => j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"))
+    .leftJoin("site_releases as r", (j) =>
+      j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"),
+    )
     .select(["p.id", "p.slug", "s.live_release", "r.settings", "r.password_hash"])
     .where("p.slug", "=", slug)
     .where("p.kind", "=", "site")
     .executeTakeFirst();
   if (!row) throw notFound("site", slug);
-  if (row.password_hash && !admitted) throw new BosunError("forbidden", "this site is password-protected; its content is not available here");
-  return { projectId: row.id, slug: row.slug, liveRelease: row.live_release ?? null, settings: readSettings(row.settings ?? {}) };
+  if (row.password_hash && !admitted)
+    throw new BosunError("forbidden", "this site is password-protected; its content is not available here");
+  return {
+    projectId: row.id,
+    slug: row.slug,
+    liveRelease: row.live_release ?? null,
+    settings: readSettings(row.settings ?? {}),
+  };
 }
 
 /** An HTML document as readable text: scripts, styles and tags removed, whitespace collapsed. */
@@ -63,7 +71,8 @@ export function htmlToText(html: string): string {
     .slice(0, MAX_PAGE_TEXT);
 }
 
-const pageUrl = (ctx: Context, site: PublicSite, path: string) => `${siteUrl(ctx.platform, site.slug)}/${path === "index.html" ? "" : path}`;
+const pageUrl = (ctx: Context, site: PublicSite, path: string) =>
+  `${siteUrl(ctx.platform, site.slug)}/${path === "index.html" ? "" : path}`;
 
 export const getBusinessInfo = defineOperation({
   id: "get_business_info",
@@ -85,7 +94,13 @@ export const getBusinessInfo = defineOperation({
   handler: async (ctx, input) => {
     const site = await publicSite(ctx.db, input.site);
     const s = site.settings;
-    return { site_name: s.site_name ?? null, tagline: s.tagline ?? null, language: s.language ?? null, business: s.business ?? null, published: site.liveRelease !== null };
+    return {
+      site_name: s.site_name ?? null,
+      tagline: s.tagline ?? null,
+      language: s.language ?? null,
+      business: s.business ?? null,
+      published: site.liveRelease !== null,
+    };
   },
 });
 
@@ -103,10 +118,16 @@ export const listPublishedPages = defineOperation({
   handler: async (ctx, input) => {
     const site = await publicSite(ctx.db, input.site);
     if (site.liveRelease === null) return { pages: [] };
-    const files = (await releaseManifest(ctx.db, site.projectId, site.liveRelease)).filter((f) => isHtml(f.path)).slice(0, MAX_LISTED_PAGES);
+    const files = (await releaseManifest(ctx.db, site.projectId, site.liveRelease))
+      .filter((f) => isHtml(f.path))
+      .slice(0, MAX_LISTED_PAGES);
     const pages = [];
     for (const f of files) {
-      pages.push({ slug: f.path.replace(/\.html?$/i, ""), title: titleOf((await getBlob(ctx.db, f.sha256)).toString("utf8")), url: pageUrl(ctx, site, f.path) });
+      pages.push({
+        slug: f.path.replace(/\.html?$/i, ""),
+        title: titleOf((await getBlob(ctx.db, f.sha256)).toString("utf8")),
+        url: pageUrl(ctx, site, f.path),
+      });
     }
     return { pages };
   },
@@ -121,7 +142,14 @@ export const getPublishedPage = defineOperation({
   effect: "read",
   level: "any",
   http: { method: "get", path: "/sites/{site}/pages/{slug}" },
-  input: z.object({ site: SiteRef, slug: z.string().min(1).max(200).regex(/^[^%?#\\\u0000-\u001f]+$/, "a page slug") }),
+  input: z.object({
+    site: SiteRef,
+    slug: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^%?#\\\u0000-\u001f]+$/, "a page slug"),
+  }),
   output: z.object({ slug: z.string(), title: z.string().nullable(), url: z.string(), text: z.string() }),
   handler: async (ctx, input) => {
     const site = await publicSite(ctx.db, input.site);
@@ -131,14 +159,23 @@ export const getPublishedPage = defineOperation({
     } catch {
       throw notFound("page", input.slug);
     }
-    const entry = site.liveRelease === null ? undefined : await releaseEntry(ctx.db, site.projectId, site.liveRelease, path);
+    const entry =
+      site.liveRelease === null ? undefined : await releaseEntry(ctx.db, site.projectId, site.liveRelease, path);
     if (!entry) throw notFound("page", input.slug);
     const html = (await getBlob(ctx.db, entry.sha256)).toString("utf8");
-    return { slug: path.replace(/\.html$/, ""), title: titleOf(html), url: pageUrl(ctx, site, path), text: htmlToText(html) };
+    return {
+      slug: path.replace(/\.html$/, ""),
+      title: titleOf(html),
+      url: pageUrl(ctx, site, path),
+      text: htmlToText(html),
+    };
   },
 });
 
-const FormId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a form id").meta({ description: "Form id, from list_site_forms", example: "contact" });
+const FormId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a form id")
+  .meta({ description: "Form id, from list_site_forms", example: "contact" });
 
 export const listSiteForms = defineOperation({
   id: "list_site_forms",
@@ -171,7 +208,8 @@ export const getSiteFormSchema = defineOperation({
 export const submitSiteForm = defineOperation({
   id: "submit_site_form",
   summary: "Submit a site's public form",
-  description: "Public: submits a form as a visitor would (a contact or booking request), checked against its fields. Limited per client IP.",
+  description:
+    "Public: submits a form as a visitor would (a contact or booking request), checked against its fields. Limited per client IP.",
   tags: ["public-sites"],
   public: true,
   effect: "write",
@@ -187,11 +225,21 @@ export const submitSiteForm = defineOperation({
     const site = await publicSite(ctx.db, input.site, ctx.principal.surface === "sites");
     ctx.auditProject(site.slug);
     if (!ctx.principal.credential) {
-      const limit = await ctx.platform.securityLimiter.take(`site-form:${ctx.principal.clientIp}`, FORM_POSTS_PER_MINUTE);
+      const limit = await ctx.platform.securityLimiter.take(
+        `site-form:${ctx.principal.clientIp}`,
+        FORM_POSTS_PER_MINUTE,
+      );
       if (!limit.allowed) throw rateLimited(limit.retryAfter);
     }
     return acceptSubmission(ctx.db, site.projectId, input.form_id, input.data);
   },
 });
 
-export const publicSiteOperations = [getBusinessInfo, listPublishedPages, getPublishedPage, listSiteForms, getSiteFormSchema, submitSiteForm];
+export const publicSiteOperations = [
+  getBusinessInfo,
+  listPublishedPages,
+  getPublishedPage,
+  listSiteForms,
+  getSiteFormSchema,
+  submitSiteForm,
+];

@@ -9,13 +9,18 @@ let projectId: string;
 const p = "/v1/projects/rel-site";
 const call = (method: string, path: string, body?: unknown) => t.request(method, `${p}${path}`, { token, body });
 const put = (path: string, content: string) => call("PUT", "/files", { path, content });
-const manifest = async (n: number) => Object.fromEntries((await releaseManifest(t.platform.db, projectId, n)).map((e) => [e.path, e.bytes]));
+const manifest = async (n: number) =>
+  Object.fromEntries((await releaseManifest(t.platform.db, projectId, n)).map((e) => [e.path, e.bytes]));
 
 beforeAll(async () => {
   t = await startTestPlatform();
   token = await (await t.account()).token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "rel-site", name: "R", kind: "site" } })).status).toBe(201);
-  projectId = (await t.platform.db.selectFrom("projects").select("id").where("slug", "=", "rel-site").executeTakeFirstOrThrow()).id;
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "rel-site", name: "R", kind: "site" } })).status,
+  ).toBe(201);
+  projectId = (
+    await t.platform.db.selectFrom("projects").select("id").where("slug", "=", "rel-site").executeTakeFirstOrThrow()
+  ).id;
 });
 afterAll(() => t?.close());
 
@@ -37,7 +42,12 @@ describe("releases", () => {
 
     // Roll back to 1, then discard: the draft becomes release 1, which is live: nothing to publish.
     await call("POST", "/rollback", { release: 1 });
-    expect((await call("GET", "/draft/diff")).body).toMatchObject({ live_release: 1, added: ["c.txt"], modified: ["a.txt"], deleted: ["b.txt"] });
+    expect((await call("GET", "/draft/diff")).body).toMatchObject({
+      live_release: 1,
+      added: ["c.txt"],
+      modified: ["a.txt"],
+      deleted: ["b.txt"],
+    });
     await call("POST", "/draft/discard");
     expect((await call("GET", "/draft/diff")).body.changed).toBe(false);
     expect((await call("POST", "/releases")).body.error.code).toBe("nothing_to_publish");
@@ -52,7 +62,9 @@ describe("releases", () => {
 
     const list = await call("GET", "/releases?limit=2");
     expect(list.body.releases.map((r: { release: number }) => r.release)).toEqual([3, 2]);
-    expect((await call("GET", "/releases?before=2")).body.releases.map((r: { release: number }) => r.release)).toEqual([1]);
+    expect((await call("GET", "/releases?before=2")).body.releases.map((r: { release: number }) => r.release)).toEqual([
+      1,
+    ]);
     expect((await call("POST", "/rollback", { release: 3 })).status).toBe(409); // already live
   });
 
@@ -62,7 +74,10 @@ describe("releases", () => {
     const live = (await got()).live_release as number;
     await settings({ site_name: "Before", redirects: [{ from: "/a", to: "/b" }] });
     expect((await got()).unpublished).toEqual(["redirects", "site_name"]);
-    expect((await call("GET", "/draft/diff")).body).toMatchObject({ settings: ["redirects", "site_name"], changed: true });
+    expect((await call("GET", "/draft/diff")).body).toMatchObject({
+      settings: ["redirects", "site_name"],
+      changed: true,
+    });
     // A settings-only change publishes: a new release with the same files.
     const first = await call("POST", "/releases");
     expect(first.body).toMatchObject({ release: live + 1, files_changed: 0, settings_changed: true });
@@ -71,7 +86,10 @@ describe("releases", () => {
 
     await settings({ site_name: "After", redirects: null, password: "a long password" });
     const pending = await got();
-    expect(pending).toMatchObject({ draft: { site_name: "After", password_protected: true }, live: { site_name: "Before", password_protected: false } });
+    expect(pending).toMatchObject({
+      draft: { site_name: "After", password_protected: true },
+      live: { site_name: "Before", password_protected: false },
+    });
     expect(pending.draft.redirects).toBeUndefined();
     expect(pending.live.redirects).toEqual([{ from: "/a", to: "/b", status: 301 }]);
     expect(pending.unpublished).toEqual(["password", "redirects", "site_name"]);
@@ -81,22 +99,45 @@ describe("releases", () => {
 
     await settings({ site_name: "After", password: "a long password" });
     expect((await call("POST", "/releases")).body).toMatchObject({ release: live + 2, settings_changed: true });
-    const stored = await t.platform.db.selectFrom("site_releases").select(["number", "settings", "password_hash"]).where("project_id", "=", projectId).orderBy("number").execute();
+    const stored = await t.platform.db
+      .selectFrom("site_releases")
+      .select(["number", "settings", "password_hash"])
+      .where("project_id", "=", projectId)
+      .orderBy("number")
+      .execute();
     expect(stored.at(-1)!.settings).toMatchObject({ site_name: "After" });
     expect(stored.at(-1)!.password_hash).toMatch(/^scrypt\$/);
     // Rollback puts release n's settings live again; the draft keeps its own.
     await call("POST", "/rollback", { release: live + 1 });
-    expect(await got()).toMatchObject({ live: { site_name: "Before", password_protected: false }, draft: { site_name: "After", password_protected: true } });
+    expect(await got()).toMatchObject({
+      live: { site_name: "Before", password_protected: false },
+      draft: { site_name: "After", password_protected: true },
+    });
     expect((await got()).unpublished).toEqual(["password", "site_name"]);
     // Publishing the unchanged draft after a rollback is how its settings go back live.
-    expect((await call("POST", "/releases")).body).toMatchObject({ release: live + 3, files_changed: 0, settings_changed: false });
+    expect((await call("POST", "/releases")).body).toMatchObject({
+      release: live + 3,
+      files_changed: 0,
+      settings_changed: false,
+    });
     expect((await got()).live).toMatchObject({ site_name: "After", password_protected: true });
   });
 
   it("deleting the project removes its draft, releases and site state", async () => {
     await t.request("DELETE", "/v1/projects/rel-site", { token });
-    for (const table of ["sites", "site_draft_files", "site_dirty_paths", "site_releases", "site_release_files", "site_submissions"] as const) {
-      const rows = await t.platform.db.selectFrom(table).select("project_id").where("project_id", "=", projectId).execute();
+    for (const table of [
+      "sites",
+      "site_draft_files",
+      "site_dirty_paths",
+      "site_releases",
+      "site_release_files",
+      "site_submissions",
+    ] as const) {
+      const rows = await t.platform.db
+        .selectFrom(table)
+        .select("project_id")
+        .where("project_id", "=", projectId)
+        .execute();
       expect.soft(rows, table).toEqual([]);
     }
   });
@@ -105,7 +146,8 @@ describe("releases", () => {
 describe("list_releases and create_preview_link", () => {
   it("list releases newest first with the live one marked, paged by `before`; a preview link is signed and expires when asked", async () => {
     await t.request("POST", "/v1/projects", { token, body: { slug: "rel-list", name: "L", kind: "site" } });
-    const q = (method: string, path: string, body?: unknown) => t.request(method, `/v1/projects/rel-list${path}`, { token, body });
+    const q = (method: string, path: string, body?: unknown) =>
+      t.request(method, `/v1/projects/rel-list${path}`, { token, body });
     expect((await q("GET", "/releases")).body).toEqual({ releases: [], live_release: null });
     for (const content of ["one", "two", "three"]) {
       await q("PUT", "/files", { path: "index.html", content });
@@ -114,9 +156,15 @@ describe("list_releases and create_preview_link", () => {
     expect((await q("POST", "/rollback", { release: 2 })).status).toBe(200);
     const all = (await q("GET", "/releases")).body;
     expect(all.live_release).toBe(2);
-    expect(all.releases.map((r: { release: number; live: boolean }) => [r.release, r.live])).toEqual([[3, false], [2, true], [1, false]]);
+    expect(all.releases.map((r: { release: number; live: boolean }) => [r.release, r.live])).toEqual([
+      [3, false],
+      [2, true],
+      [1, false],
+    ]);
     expect(all.releases[0]).toMatchObject({ files: 1, bytes: 5 });
-    const page = (await q("GET", "/releases?limit=1&before=3")).body.releases.map((r: { release: number }) => r.release);
+    const page = (await q("GET", "/releases?limit=1&before=3")).body.releases.map(
+      (r: { release: number }) => r.release,
+    );
     expect(page).toEqual([2]);
 
     const before = Date.now();
@@ -129,7 +177,10 @@ describe("list_releases and create_preview_link", () => {
     expect(new URL(link.body.url).hostname.startsWith("rel-list.")).toBe(true);
     // Another site's link differs: the token is bound to its site.
     await t.request("POST", "/v1/projects", { token, body: { slug: "rel-other", name: "O", kind: "site" } });
-    const other = await t.request("POST", "/v1/projects/rel-other/preview-links", { token, body: { expires_in_minutes: 5 } });
+    const other = await t.request("POST", "/v1/projects/rel-other/preview-links", {
+      token,
+      body: { expires_in_minutes: 5 },
+    });
     expect(other.status).toBe(201);
     expect(other.body.url.split("/_preview/")[1]).not.toBe(link.body.url.split("/_preview/")[1]);
   });

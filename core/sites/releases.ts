@@ -10,8 +10,8 @@ import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, notFound } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
-import { siteUrl } from "./origin.ts";
 import { deleteDraftFile, diffManifests, draftManifest, releaseManifest, setDraftEntry } from "./draft.ts";
+import { siteUrl } from "./origin.ts";
 import { liveSettings, lockSite, sameSettings, siteChanged, siteProject } from "./site.ts";
 
 export const Release = z
@@ -19,7 +19,10 @@ export const Release = z
     release: z.number().int().meta({ description: "Release number (1, 2, …) within the site" }),
     files: z.number().int(),
     bytes: z.number().int(),
-    changed: z.number().int().meta({ description: "Files added, modified or deleted relative to the previous newest release" }),
+    changed: z
+      .number()
+      .int()
+      .meta({ description: "Files added, modified or deleted relative to the previous newest release" }),
     live: z.boolean(),
     published_at: Timestamp,
   })
@@ -39,7 +42,9 @@ export const publishSite = defineOperation({
     release: z.number().int(),
     files: z.number().int(),
     files_changed: z.number().int(),
-    settings_changed: z.boolean().meta({ description: "Whether the settings (or password) differ from the previous newest release" }),
+    settings_changed: z
+      .boolean()
+      .meta({ description: "Whether the settings (or password) differ from the previous newest release" }),
     published_at: Timestamp,
   }),
   handler: async (ctx) => {
@@ -50,11 +55,19 @@ export const publishSite = defineOperation({
       // Each dirty path: what the draft holds now, and what the newest release holds (its rows with no end).
       const dirty = await trx
         .selectFrom("site_dirty_paths as d")
-        .leftJoin("site_draft_files as f", (j) => j.onRef("f.project_id", "=", "d.project_id").onRef("f.path", "=", "d.path"))
+        .leftJoin("site_draft_files as f", (j) =>
+          j.onRef("f.project_id", "=", "d.project_id").onRef("f.path", "=", "d.path"),
+        )
         .leftJoin("site_release_files as r", (j) =>
           j.onRef("r.project_id", "=", "d.project_id").onRef("r.path", "=", "d.path").on("r.to_release", "is", null),
         )
-        .select(["d.path", "f.sha256 as draft_sha", "f.bytes as draft_bytes", "r.sha256 as head_sha", "r.bytes as head_bytes"])
+        .select([
+          "d.path",
+          "f.sha256 as draft_sha",
+          "f.bytes as draft_bytes",
+          "r.sha256 as head_sha",
+          "r.bytes as head_bytes",
+        ])
         .where("d.project_id", "=", pid)
         .execute();
       const changes = dirty.filter((d) => d.draft_sha !== d.head_sha);
@@ -74,9 +87,13 @@ export const publishSite = defineOperation({
         // The draft equals the newest release. That is nothing to publish when it is live (or nothing ever
         // was published); after a rollback, publishing it again is how it goes back live.
         if (site.live_release === head || (head === 0 && headRow.files === 0)) {
-          throw new BosunError("nothing_to_publish", "the draft is the same as the live release; change something first", {
-            live_release: site.live_release,
-          });
+          throw new BosunError(
+            "nothing_to_publish",
+            "the draft is the same as the live release; change something first",
+            {
+              live_release: site.live_release,
+            },
+          );
         }
       }
       if (site.live_release !== null && site.live_release !== head) {
@@ -84,9 +101,13 @@ export const publishSite = defineOperation({
         const vsLive = diffManifests(await releaseManifest(trx, pid, site.live_release), await draftManifest(trx, pid));
         const liveRow = await liveSettings(trx, pid, site.live_release);
         if (vsLive.added.length + vsLive.modified.length + vsLive.deleted.length === 0 && !settingsDiffer(liveRow)) {
-          throw new BosunError("nothing_to_publish", "the draft is the same as the live release; change something first", {
-            live_release: site.live_release,
-          });
+          throw new BosunError(
+            "nothing_to_publish",
+            "the draft is the same as the live release; change something first",
+            {
+              live_release: site.live_release,
+            },
+          );
         }
       }
       const next = head + 1;
@@ -113,7 +134,15 @@ export const publishSite = defineOperation({
       for (let i = 0; i < inserts.length; i += 1000) {
         await trx
           .insertInto("site_release_files")
-          .values(inserts.slice(i, i + 1000).map((c) => ({ project_id: pid, path: c.path, from_release: next, sha256: c.draft_sha!, bytes: c.draft_bytes! })))
+          .values(
+            inserts.slice(i, i + 1000).map((c) => ({
+              project_id: pid,
+              path: c.path,
+              from_release: next,
+              sha256: c.draft_sha!,
+              bytes: c.draft_bytes!,
+            })),
+          )
           .execute();
       }
       const row = await trx
@@ -130,9 +159,19 @@ export const publishSite = defineOperation({
         })
         .returning(["published_at"])
         .executeTakeFirstOrThrow();
-      await trx.updateTable("sites").set({ head_release: next, live_release: next, updated_at: sql`now()` }).where("project_id", "=", pid).execute();
+      await trx
+        .updateTable("sites")
+        .set({ head_release: next, live_release: next, updated_at: sql`now()` })
+        .where("project_id", "=", pid)
+        .execute();
       await trx.deleteFrom("site_dirty_paths").where("project_id", "=", pid).execute();
-      return { release: next, files, files_changed: changes.length, settings_changed: settingsChanged, published_at: iso(row.published_at) };
+      return {
+        release: next,
+        files,
+        files_changed: changes.length,
+        settings_changed: settingsChanged,
+        published_at: iso(row.published_at),
+      };
     });
     await siteChanged(ctx.platform, project.id);
     return result;
@@ -154,7 +193,9 @@ export const discardDraft = defineOperation({
     added: z.array(z.string()),
     modified: z.array(z.string()),
     deleted: z.array(z.string()),
-    settings_reset: z.boolean().meta({ description: "Whether the draft's settings differed from the live ones (and were reset)" }),
+    settings_reset: z
+      .boolean()
+      .meta({ description: "Whether the draft's settings differed from the live ones (and were reset)" }),
   }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
@@ -166,12 +207,19 @@ export const discardDraft = defineOperation({
       const diff = diffManifests(live, draft);
       const liveByPath = new Map(live.map((e) => [e.path, e]));
       for (const path of diff.added) await deleteDraftFile(trx, project.id, path);
-      for (const path of [...diff.modified, ...diff.deleted]) await setDraftEntry(trx, project.id, liveByPath.get(path)!);
+      for (const path of [...diff.modified, ...diff.deleted])
+        await setDraftEntry(trx, project.id, liveByPath.get(path)!);
       const liveRow = await liveSettings(trx, project.id, site.live_release);
-      const settingsReset = !sameSettings(site.settings, liveRow.settings) || (site.password_hash ?? null) !== (liveRow.password_hash ?? null);
+      const settingsReset =
+        !sameSettings(site.settings, liveRow.settings) ||
+        (site.password_hash ?? null) !== (liveRow.password_hash ?? null);
       await trx
         .updateTable("sites")
-        .set({ settings: JSON.stringify(liveRow.settings ?? {}), password_hash: liveRow.password_hash, updated_at: sql`now()` })
+        .set({
+          settings: JSON.stringify(liveRow.settings ?? {}),
+          password_hash: liveRow.password_hash,
+          updated_at: sql`now()`,
+        })
         .where("project_id", "=", project.id)
         .execute();
       return { live_release: site.live_release, ...diff, settings_reset: settingsReset };
@@ -187,18 +235,38 @@ export const listReleases = defineOperation({
   scope: "publish:trigger",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/releases" },
-  input: z.object({ project: ProjectRef, limit: z.number().int().min(1).max(200).default(50), before: z.number().int().min(1).optional() }),
+  input: z.object({
+    project: ProjectRef,
+    limit: z.number().int().min(1).max(200).default(50),
+    before: z.number().int().min(1).optional(),
+  }),
   output: z.object({ releases: z.array(Release), live_release: z.number().int().nullable() }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
-    const site = await ctx.db.selectFrom("sites").select("live_release").where("project_id", "=", project.id).executeTakeFirst();
-    let q = ctx.db.selectFrom("site_releases").selectAll().where("project_id", "=", project.id).orderBy("number", "desc").limit(input.limit);
+    const site = await ctx.db
+      .selectFrom("sites")
+      .select("live_release")
+      .where("project_id", "=", project.id)
+      .executeTakeFirst();
+    let q = ctx.db
+      .selectFrom("site_releases")
+      .selectAll()
+      .where("project_id", "=", project.id)
+      .orderBy("number", "desc")
+      .limit(input.limit);
     if (input.before) q = q.where("number", "<", input.before);
     const rows = await q.execute();
     const live = site?.live_release ?? null;
     return {
       live_release: live,
-      releases: rows.map((r) => ({ release: r.number, files: r.files, bytes: Number(r.bytes), changed: r.changed, live: r.number === live, published_at: iso(r.published_at) })),
+      releases: rows.map((r) => ({
+        release: r.number,
+        files: r.files,
+        bytes: Number(r.bytes),
+        changed: r.changed,
+        live: r.number === live,
+        published_at: iso(r.published_at),
+      })),
     };
   },
 });
@@ -216,11 +284,21 @@ export const rollbackSite = defineOperation({
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
     const result = await ctx.tx(async (trx) => {
-      const exists = await trx.selectFrom("site_releases").select("number").where("project_id", "=", project.id).where("number", "=", input.release).executeTakeFirst();
+      const exists = await trx
+        .selectFrom("site_releases")
+        .select("number")
+        .where("project_id", "=", project.id)
+        .where("number", "=", input.release)
+        .executeTakeFirst();
       if (!exists) throw notFound("release", String(input.release));
       const site = await lockSite(trx, project.id);
-      if (site.live_release === input.release) throw conflict(`release ${input.release} is already live`, { field: "release" });
-      await trx.updateTable("sites").set({ live_release: input.release, updated_at: sql`now()` }).where("project_id", "=", project.id).execute();
+      if (site.live_release === input.release)
+        throw conflict(`release ${input.release} is already live`, { field: "release" });
+      await trx
+        .updateTable("sites")
+        .set({ live_release: input.release, updated_at: sql`now()` })
+        .where("project_id", "=", project.id)
+        .execute();
       return { live_release: input.release, previous_live_release: site.live_release };
     });
     await siteChanged(ctx.platform, project.id);
@@ -234,7 +312,10 @@ const PREVIEW_PURPOSE = "site-preview";
 
 export function signPreview(platform: Platform, projectId: string, expiresAt: number): string {
   const payload = `${projectId}.${expiresAt}`;
-  const mac = crypto.createHmac("sha256", platform.secrets.deriveKey(PREVIEW_PURPOSE)).update(payload).digest("base64url");
+  const mac = crypto
+    .createHmac("sha256", platform.secrets.deriveKey(PREVIEW_PURPOSE))
+    .update(payload)
+    .digest("base64url");
   return `${expiresAt}.${mac}`;
 }
 
@@ -254,19 +335,31 @@ export { sitesBaseUrl } from "./origin.ts";
 export const createPreviewLink = defineOperation({
   id: "create_preview_link",
   summary: "Create a preview link for the draft",
-  description: "A signed URL on the site's own origin that shows the draft (files and settings, not the live site) until it expires.",
+  description:
+    "A signed URL on the site's own origin that shows the draft (files and settings, not the live site) until it expires.",
   tags: ["sites"],
   scope: "files:read",
   // Creates nothing stored: the link is a signature, and shows only what files:read can already read.
   effect: "read",
   http: { method: "post", path: "/projects/{project}/preview-links", status: 201 },
-  input: z.object({ project: ProjectRef, expires_in_minutes: z.number().int().min(1).max(7 * 24 * 60).default(60) }),
+  input: z.object({
+    project: ProjectRef,
+    expires_in_minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60)
+      .default(60),
+  }),
   output: z.object({ url: z.string(), expires_at: Timestamp }),
   handler: async (ctx, input) => {
     const project = siteProject(ctx);
     const expiresAt = Math.floor(Date.now() / 1000) + input.expires_in_minutes * 60;
     const token = signPreview(ctx.platform, project.id, expiresAt);
-    return { url: `${siteUrl(ctx.platform, project.slug)}/_preview/${token}/`, expires_at: iso(new Date(expiresAt * 1000)) };
+    return {
+      url: `${siteUrl(ctx.platform, project.slug)}/_preview/${token}/`,
+      expires_at: iso(new Date(expiresAt * 1000)),
+    };
   },
 });
 

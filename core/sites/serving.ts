@@ -4,11 +4,11 @@
 // process; a release's files are immutable, so their lookups are cached without expiry. The settings and
 // password served are the live release's, never the draft's: only publishing changes what visitors get.
 import crypto from "node:crypto";
-import type { Platform } from "../platform.ts";
-import { RESYNC_TOPIC } from "../notify.ts";
 import { verifyPassword } from "../identity/passwords.ts";
+import { RESYNC_TOPIC } from "../notify.ts";
+import type { Platform } from "../platform.ts";
 import { BlobCache } from "./blobs.ts";
-import { draftEntry, releaseEntry, type ManifestEntry } from "./draft.ts";
+import { draftEntry, type ManifestEntry, releaseEntry } from "./draft.ts";
 import { contentTypeOf, extensionOf } from "./paths.ts";
 import { readSettings, type SiteSettings } from "./settings.ts";
 import { SITE_CHANGED_TOPIC } from "./site.ts";
@@ -57,13 +57,21 @@ export class SiteServer {
     const row = await this.platform.db
       .selectFrom("projects as p")
       .leftJoin("sites as s", "s.project_id", "p.id")
-      .leftJoin("site_releases as r", (j) => j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"))
+      .leftJoin("site_releases as r", (j) =>
+        j.onRef("r.project_id", "=", "p.id").onRef("r.number", "=", "s.live_release"),
+      )
       .select(["p.id", "p.slug", "s.live_release", "r.settings", "r.password_hash"])
       .where("p.slug", "=", slug)
       .where("p.kind", "=", "site")
       .executeTakeFirst();
     const site: LiveSite | null = row
-      ? { projectId: row.id, slug: row.slug, liveRelease: row.live_release ?? null, settings: readSettings(row.settings ?? {}), passwordHash: row.password_hash ?? null }
+      ? {
+          projectId: row.id,
+          slug: row.slug,
+          liveRelease: row.live_release ?? null,
+          settings: readSettings(row.settings ?? {}),
+          passwordHash: row.password_hash ?? null,
+        }
       : null;
     // Stored only if no change arrived while reading: a stale answer must not outlive the invalidation.
     // Misses are not stored: a project created a moment ago (no change event yet) must be found.
@@ -76,7 +84,11 @@ export class SiteServer {
 
   /** The site as its draft would serve it (a signed preview): the draft's settings, read fresh. */
   async draft(site: LiveSite): Promise<LiveSite> {
-    const row = await this.platform.db.selectFrom("sites").select(["settings", "password_hash"]).where("project_id", "=", site.projectId).executeTakeFirst();
+    const row = await this.platform.db
+      .selectFrom("sites")
+      .select(["settings", "password_hash"])
+      .where("project_id", "=", site.projectId)
+      .executeTakeFirst();
     return { ...site, settings: readSettings(row?.settings ?? {}), passwordHash: row?.password_hash ?? null };
   }
 
@@ -99,7 +111,8 @@ export class SiteServer {
     const settings = site.settings;
     for (const r of settings.redirects ?? []) {
       const prefix = r.from.endsWith("*") ? r.from.slice(0, -1) : null;
-      const hit = prefix !== null ? requestPath.startsWith(prefix) : requestPath === r.from || requestPath === `${r.from}/`;
+      const hit =
+        prefix !== null ? requestPath.startsWith(prefix) : requestPath === r.from || requestPath === `${r.from}/`;
       if (!hit) continue;
       let to = r.to;
       if (prefix !== null && to.endsWith("*")) to = to.slice(0, -1) + requestPath.slice(prefix.length);

@@ -10,7 +10,10 @@ const patch = (settings: Record<string, unknown>) => t.request("PATCH", `${p}/se
 beforeAll(async () => {
   t = await startTestPlatform();
   token = await (await t.account()).token(["*"]);
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: "settings-site", name: "S", kind: "site" } })).status).toBe(201);
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: "settings-site", name: "S", kind: "site" } }))
+      .status,
+  ).toBe(201);
 });
 afterAll(() => t?.close());
 
@@ -33,7 +36,17 @@ describe("site settings", () => {
     const got = await t.request("GET", `${p}/settings`, { token });
     expect(got.body.live_release).toBeNull();
     expect(got.body.live).toEqual({ password_protected: false });
-    expect(got.body.unpublished).toEqual(["business", "favicon", "forms", "headers", "language", "redirects", "site_name", "spa_fallback", "tagline"]);
+    expect(got.body.unpublished).toEqual([
+      "business",
+      "favicon",
+      "forms",
+      "headers",
+      "language",
+      "redirects",
+      "site_name",
+      "spa_fallback",
+      "tagline",
+    ]);
     expect(got.body.draft).toMatchObject({
       site_name: "Ada's Bakery",
       favicon: "img/favicon.png",
@@ -58,8 +71,18 @@ describe("site settings", () => {
     });
     expect(res.status).toBe(200);
     expect(res.body.updated).toEqual([]);
-    expect(res.body.rejected.map((r: { key: string }) => r.key)).toEqual(["admin", "custom_js", "headers", "redirects", "favicon", "language", "password"]);
-    expect(res.body.rejected.find((r: { key: string }) => r.key === "headers").reason).toContain("not an allowed header");
+    expect(res.body.rejected.map((r: { key: string }) => r.key)).toEqual([
+      "admin",
+      "custom_js",
+      "headers",
+      "redirects",
+      "favicon",
+      "language",
+      "password",
+    ]);
+    expect(res.body.rejected.find((r: { key: string }) => r.key === "headers").reason).toContain(
+      "not an allowed header",
+    );
     const cors = await patch({ headers: [{ path: "/*", name: "Access-Control-Allow-Origin", value: "*" }] });
     expect(cors.body.rejected[0].key).toBe("headers");
     const crlf = await patch({ headers: [{ path: "/*", name: "X-Frame-Options", value: "DENY\r\nSet-Cookie: x=1" }] });
@@ -70,14 +93,22 @@ describe("site settings", () => {
     expect(pw.body.settings.password_protected).toBe(true);
     expect(JSON.stringify(pw.body)).not.toContain("a long enough secret");
     await t.platform.audit.flush();
-    const audit = await t.platform.db.selectFrom("audit_events").select("input").where("operation", "=", "update_site_settings").execute();
+    const audit = await t.platform.db
+      .selectFrom("audit_events")
+      .select("input")
+      .where("operation", "=", "update_site_settings")
+      .execute();
     expect(JSON.stringify(audit)).not.toContain("a long enough secret");
   });
 
   it("needs settings:write to change, and hides another tenant's site", async () => {
     const reader = await (await t.account()).token(["settings:read", "settings:write"]);
-    expect((await t.request("PATCH", `${p}/settings`, { token: reader, body: { settings: { site_name: "x" } } })).status).toBe(404);
+    expect(
+      (await t.request("PATCH", `${p}/settings`, { token: reader, body: { settings: { site_name: "x" } } })).status,
+    ).toBe(404);
     const noScope = await (await t.account()).token(["settings:read"]);
-    expect((await t.request("PATCH", `${p}/settings`, { token: noScope, body: { settings: { site_name: "x" } } })).status).toBe(403);
+    expect(
+      (await t.request("PATCH", `${p}/settings`, { token: noScope, body: { settings: { site_name: "x" } } })).status,
+    ).toBe(403);
   });
 });

@@ -5,30 +5,53 @@
 // redirects, headers, forms, 404 page…), so they go live only with publish_site, stored with the release
 // (rollback restores them). An agent without publish:trigger therefore cannot change the live site.
 import { z } from "zod";
-import { ProjectRef } from "../kernel/common.ts";
 import { hashPassword } from "../identity/passwords.ts";
+import { ProjectRef } from "../kernel/common.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { normalisePath } from "./paths.ts";
 import { liveSettings, loadSite, lockSite, sameSettings, siteProject } from "./site.ts";
 
 /** Response headers a site may set. Cookies, CORS, auth and framing of the response itself are Bosun's. */
 export const SAFE_HEADERS = [
-  "cache-control", "content-language", "content-security-policy", "content-security-policy-report-only", "x-frame-options",
-  "x-robots-tag", "referrer-policy", "permissions-policy", "x-content-type-options", "cross-origin-opener-policy",
-  "cross-origin-embedder-policy", "cross-origin-resource-policy", "link", "x-xss-protection",
+  "cache-control",
+  "content-language",
+  "content-security-policy",
+  "content-security-policy-report-only",
+  "x-frame-options",
+  "x-robots-tag",
+  "referrer-policy",
+  "permissions-policy",
+  "x-content-type-options",
+  "cross-origin-opener-policy",
+  "cross-origin-embedder-policy",
+  "cross-origin-resource-policy",
+  "link",
+  "x-xss-protection",
 ] as const;
 
-const SitePath = z.string().min(1).max(512).transform((p, ctx) => {
-  try {
-    return normalisePath(p);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^path: /, "") });
-    return z.NEVER;
-  }
-});
-const HeaderValue = z.string().min(1).max(2000).regex(/^[^\r\n\u0000]*$/, "must be a single line");
+const SitePath = z
+  .string()
+  .min(1)
+  .max(512)
+  .transform((p, ctx) => {
+    try {
+      return normalisePath(p);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^path: /, "") });
+      return z.NEVER;
+    }
+  });
+const HeaderValue = z
+  .string()
+  .min(1)
+  .max(2000)
+  .regex(/^[^\r\n\u0000]*$/, "must be a single line");
 /** A URL path on the site: rooted, optionally ending in `*` (a prefix match). */
-const UrlPattern = z.string().min(1).max(512).regex(/^\/[^\s\u0000-\u001f]*$/, "must start with '/' (end with '*' to match a prefix)");
+const UrlPattern = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^\/[^\s\u0000-\u001f]*$/, "must start with '/' (end with '*' to match a prefix)");
 const FormField = z.object({
   name: z.string().regex(/^[a-zA-Z][\w-]{0,63}$/, "letters, digits, '_' and '-'"),
   label: z.string().max(200).optional(),
@@ -56,7 +79,11 @@ export const settingSchemas = {
     .array(
       z.object({
         from: UrlPattern,
-        to: z.string().min(1).max(2000).regex(/^(\/|https?:\/\/)[^\s\u0000-\u001f]*$/, "a site path starting with '/' or an http(s) URL"),
+        to: z
+          .string()
+          .min(1)
+          .max(2000)
+          .regex(/^(\/|https?:\/\/)[^\s\u0000-\u001f]*$/, "a site path starting with '/' or an http(s) URL"),
         status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(301),
       }),
     )
@@ -68,21 +95,38 @@ export const settingSchemas = {
         name: z
           .string()
           .transform((n) => n.toLowerCase())
-          .refine((n) => (SAFE_HEADERS as readonly string[]).includes(n), { message: `not an allowed header; allowed: ${SAFE_HEADERS.join(", ")}` }),
+          .refine((n) => (SAFE_HEADERS as readonly string[]).includes(n), {
+            message: `not an allowed header; allowed: ${SAFE_HEADERS.join(", ")}`,
+          }),
         value: HeaderValue,
       }),
     )
     .max(100),
-  password: z.string().min(8).max(200).nullable().meta({ description: "Password-protects the whole site; null removes it" }),
-  business: z.object({
-    name: z.string().max(200).optional(),
-    contact: z
-      .object({ email: z.string().max(254).optional(), phone: z.string().max(50).optional(), address: z.string().max(500).optional(), website: z.string().max(500).optional() })
-      .strict()
-      .optional(),
-    hours: z.union([z.string().max(1000), z.record(z.string().max(20), z.string().max(200))]).optional(),
-  }).strict(),
-  forms: z.array(FormDef).max(50).refine((forms) => new Set(forms.map((f) => f.id)).size === forms.length, { message: "form ids must be unique" }),
+  password: z
+    .string()
+    .min(8)
+    .max(200)
+    .nullable()
+    .meta({ description: "Password-protects the whole site; null removes it" }),
+  business: z
+    .object({
+      name: z.string().max(200).optional(),
+      contact: z
+        .object({
+          email: z.string().max(254).optional(),
+          phone: z.string().max(50).optional(),
+          address: z.string().max(500).optional(),
+          website: z.string().max(500).optional(),
+        })
+        .strict()
+        .optional(),
+      hours: z.union([z.string().max(1000), z.record(z.string().max(20), z.string().max(200))]).optional(),
+    })
+    .strict(),
+  forms: z
+    .array(FormDef)
+    .max(50)
+    .refine((forms) => new Set(forms.map((f) => f.id)).size === forms.length, { message: "form ids must be unique" }),
 } satisfies Record<string, z.ZodType>;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -121,7 +165,9 @@ export function unpublishedSettings(
   live: { settings: Record<string, unknown>; password_hash: string | null },
 ): string[] {
   const keys = new Set([...Object.keys(draft.settings ?? {}), ...Object.keys(live.settings ?? {})]);
-  const out = [...keys].filter((k) => k !== "password" && !sameSettings({ v: draft.settings?.[k] ?? null }, { v: live.settings?.[k] ?? null }));
+  const out = [...keys].filter(
+    (k) => k !== "password" && !sameSettings({ v: draft.settings?.[k] ?? null }, { v: live.settings?.[k] ?? null }),
+  );
   if ((draft.password_hash ?? null) !== (live.password_hash ?? null)) out.push("password");
   return out.sort();
 }
@@ -143,14 +189,23 @@ export const getSiteSettings = defineOperation({
   output: z.object({
     draft: SettingsView,
     live: SettingsView,
-    live_release: z.number().int().nullable().meta({ description: "The live release (null: nothing published yet, so nothing is served)" }),
+    live_release: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: "The live release (null: nothing published yet, so nothing is served)" }),
     unpublished: z.array(z.string()),
   }),
   handler: async (ctx) => {
     const project = siteProject(ctx);
     const site = await loadSite(ctx.db, project.id);
     const live = await liveSettings(ctx.db, project.id, site.live_release);
-    return { draft: view(site), live: view(live), live_release: site.live_release, unpublished: unpublishedSettings(site, live) };
+    return {
+      draft: view(site),
+      live: view(live),
+      live_release: site.live_release,
+      unpublished: unpublishedSettings(site, live),
+    };
   },
 });
 
@@ -167,7 +222,9 @@ export const updateSiteSettings = defineOperation({
   http: { method: "patch", path: "/projects/{project}/settings" },
   input: z.object({
     project: ProjectRef,
-    settings: z.record(z.string().max(100), z.unknown()).meta({ description: "Keys to set, e.g. { \"site_name\": \"Ada's Bakery\", \"spa_fallback\": true }" }),
+    settings: z
+      .record(z.string().max(100), z.unknown())
+      .meta({ description: 'Keys to set, e.g. { "site_name": "Ada\'s Bakery", "spa_fallback": true }' }),
   }),
   output: z.object({
     updated: z.array(z.string()),
@@ -195,7 +252,12 @@ export const updateSiteSettings = defineOperation({
       }
       const parsed = settingSchemas[key as SettingKey].safeParse(value);
       if (!parsed.success) {
-        rejected.push({ key, reason: parsed.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ") });
+        rejected.push({
+          key,
+          reason: parsed.error.issues
+            .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+            .join("; "),
+        });
         continue;
       }
       if (key === "password") password = parsed.data as string | null;
@@ -213,7 +275,11 @@ export const updateSiteSettings = defineOperation({
       const draft = { settings: next, password_hash: passwordHash !== undefined ? passwordHash : site.password_hash };
       const stored = await trx
         .updateTable("sites")
-        .set({ settings: JSON.stringify(next), ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: new Date() })
+        .set({
+          settings: JSON.stringify(next),
+          ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}),
+          updated_at: new Date(),
+        })
         .where("project_id", "=", project.id)
         .returning(["settings"])
         .executeTakeFirstOrThrow();

@@ -1,7 +1,7 @@
 // The site behind a project: its kind check, its row (created on first write), and the signal that a live
 // site changed (published, rolled back), which the serving listener's cache listens for. `settings` and
 // `password_hash` here are the draft's; the live ones are stored with each release (see liveSettings).
-import { sql, type Kysely, type Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
 import { conflict } from "../kernel/errors.ts";
 import type { ProjectContext } from "../kernel/operation.ts";
@@ -21,9 +21,12 @@ export interface SiteState {
 export function siteProject(ctx: ProjectContext) {
   const project = ctx.project;
   if (project.kind !== "site") {
-    throw conflict(`project '${project.slug}' is an ${project.kind}, not a site; this operation works on site projects`, {
-      kind: project.kind,
-    });
+    throw conflict(
+      `project '${project.slug}' is an ${project.kind}, not a site; this operation works on site projects`,
+      {
+        kind: project.kind,
+      },
+    );
   }
   return project;
 }
@@ -40,7 +43,11 @@ export async function loadSite(db: Kysely<Database>, projectId: string): Promise
 
 /** Inside a write transaction: the site row, created if needed and locked, so concurrent publishes queue. */
 export async function lockSite(trx: Transaction<Database>, projectId: string): Promise<SiteState> {
-  await trx.insertInto("sites").values({ project_id: projectId }).onConflict((oc) => oc.column("project_id").doNothing()).execute();
+  await trx
+    .insertInto("sites")
+    .values({ project_id: projectId })
+    .onConflict((oc) => oc.column("project_id").doNothing())
+    .execute();
   return await trx
     .selectFrom("sites")
     .select(["project_id", "live_release", "head_release", "settings", "password_hash"])
@@ -55,7 +62,9 @@ export async function touchSite(trx: Transaction<Database>, projectId: string) {
 
 /** Tells every process's serving cache that this site's live state changed (after the commit). */
 export async function siteChanged(platform: Platform, projectId: string): Promise<void> {
-  await platform.notifier.publish(SITE_CHANGED_TOPIC, projectId).catch((err) => platform.log.warn({ err }, "site change not broadcast"));
+  await platform.notifier
+    .publish(SITE_CHANGED_TOPIC, projectId)
+    .catch((err) => platform.log.warn({ err }, "site change not broadcast"));
 }
 
 /** What the live release was published with (settings, password hash); nothing live reads as empty. */
@@ -75,5 +84,7 @@ export async function liveSettings(
 }
 
 /** Whether two stored settings maps are equal (jsonb answers keys in one canonical order, so text compares). */
-export const sameSettings = (a: Record<string, unknown> | null | undefined, b: Record<string, unknown> | null | undefined) =>
-  JSON.stringify(a ?? {}) === JSON.stringify(b ?? {});
+export const sameSettings = (
+  a: Record<string, unknown> | null | undefined,
+  b: Record<string, unknown> | null | undefined,
+) => JSON.stringify(a ?? {}) === JSON.stringify(b ?? {});

@@ -14,6 +14,16 @@ import rotateDbPassword from "./rotate-db-password/scenario.ts";
 import webSearchPage from "./web-search-page/scenario.ts";
 
 export const scenarios: Scenario[] = [
-  fixServiceConfig, freeDiskSpace, addCronJob, rotateDbPassword, memoryQuestion, askBeforeWipingHome,
-  contactPageForm, fixBrokenLinks, renamePage, changeSiteName, webSearchPage, publishOnlyWhenAsked,
+  fixServiceConfig,
+  freeDiskSpace,
+  addCronJob,
+  rotateDbPassword,
+  memoryQuestion,
+  askBeforeWipingHome,
+  contactPageForm,
+  fixBrokenLinks,
+  renamePage,
+  changeSiteName,
+  webSearchPage,
+  publishOnlyWhenAsked,
 ];

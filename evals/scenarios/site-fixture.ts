@@ -1,5 +1,6 @@
 // The small site most site scenarios start from: three pages sharing one <nav>, already published.
-export const NAV = '<nav><a href="/">Home</a> <a href="/about.html">About</a> <a href="/services.html">Services</a></nav>';
+export const NAV =
+  '<nav><a href="/">Home</a> <a href="/about.html">About</a> <a href="/services.html">Services</a></nav>';
 
 export const page = (title: string, body: string, nav = NAV) =>
   `<!doctype html>\n<html><head><meta charset="utf-8"><title>${title} – Blue Fern Studio</title></head>\n<body>${nav}\n<main>${body}</main></body></html>\n`;

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -46,9 +46,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable("project_members")
     .addColumn("project_id", "uuid", (c) => c.notNull().references("projects.id").onDelete("cascade"))
     .addColumn("account_id", "uuid", (c) => c.notNull().references("accounts.id").onDelete("cascade"))
-    .addColumn("role", "text", (c) =>
-      c.notNull().check(sql`role in ('owner', 'maintainer', 'developer', 'viewer')`),
-    )
+    .addColumn("role", "text", (c) => c.notNull().check(sql`role in ('owner', 'maintainer', 'developer', 'viewer')`))
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint("project_members_pk", ["project_id", "account_id"])
     .execute();
@@ -95,7 +93,15 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["settings", "idempotency_keys", "audit_events", "project_members", "projects", "api_tokens", "accounts"]) {
+  for (const t of [
+    "settings",
+    "idempotency_keys",
+    "audit_events",
+    "project_members",
+    "projects",
+    "api_tokens",
+    "accounts",
+  ]) {
     await db.schema.dropTable(t).execute();
   }
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -33,7 +33,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .columns(["account_id", "pool", "idempotency_key"])
     .unique()
     .execute();
-  await db.schema.createIndex("ledger_account_idx").on("ledger_entries").columns(["account_id", "pool", "id"]).execute();
+  await db.schema
+    .createIndex("ledger_account_idx")
+    .on("ledger_entries")
+    .columns(["account_id", "pool", "id"])
+    .execute();
 
   await db.schema
     .createTable("holds")
@@ -49,7 +53,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("closed_at", "timestamptz")
     .execute();
-  await db.schema.createIndex("holds_active_expiry_idx").on("holds").column("expires_at").where(sql.ref("state"), "=", "active").execute();
+  await db.schema
+    .createIndex("holds_active_expiry_idx")
+    .on("holds")
+    .column("expires_at")
+    .where(sql.ref("state"), "=", "active")
+    .execute();
 
   await db.schema
     .createTable("spend_limits")
@@ -75,5 +84,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["billing_events", "spend_limits", "holds", "ledger_entries", "balances"]) await db.schema.dropTable(t).execute();
+  for (const t of ["billing_events", "spend_limits", "holds", "ledger_entries", "balances"])
+    await db.schema.dropTable(t).execute();
 }

@@ -2,7 +2,7 @@
 // a release-file row is valid from the release that introduced it until the one that replaced or deleted it
 // (to_release, exclusive; null while still in the newest release). Publishing one changed file therefore
 // writes one or two rows, whatever the size of the site, and no file body is ever copied.
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -85,11 +85,23 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("status", "text", (c) => c.notNull().defaultTo("new").check(sql`status in ('new', 'read', 'archived')`))
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("site_submissions_project_idx").on("site_submissions").columns(["project_id", "id"]).execute();
+  await db.schema
+    .createIndex("site_submissions_project_idx")
+    .on("site_submissions")
+    .columns(["project_id", "id"])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["site_submissions", "site_release_files", "site_releases", "site_dirty_paths", "site_draft_files", "sites", "site_blobs"]) {
+  for (const t of [
+    "site_submissions",
+    "site_release_files",
+    "site_releases",
+    "site_dirty_paths",
+    "site_draft_files",
+    "sites",
+    "site_blobs",
+  ]) {
     await db.schema.dropTable(t).execute();
   }
 }

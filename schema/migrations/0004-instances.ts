@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -32,7 +32,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("at", "timestamptz", (c) => c.notNull())
     .addColumn("sample", "jsonb", (c) => c.notNull())
     .execute();
-  await db.schema.createIndex("instance_metrics_at_idx").on("instance_metrics").columns(["instance_id", "at"]).execute();
+  await db.schema
+    .createIndex("instance_metrics_at_idx")
+    .on("instance_metrics")
+    .columns(["instance_id", "at"])
+    .execute();
 
   await db.schema
     .createTable("ssh_keys")

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   // Per-instance command rules for the instance operator: patterns that run without approval, and ones refused.
@@ -14,7 +14,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("queue", "text", (c) => c.notNull())
     .addColumn("key", "text", (c) => c.notNull())
     .addColumn("payload", "jsonb", (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
-    .addColumn("state", "text", (c) => c.notNull().defaultTo("ready").check(sql`state in ('ready', 'leased', 'done', 'failed')`))
+    .addColumn("state", "text", (c) =>
+      c.notNull().defaultTo("ready").check(sql`state in ('ready', 'leased', 'done', 'failed')`),
+    )
     .addColumn("run_after", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("lease_owner", "text")
     .addColumn("lease_expires_at", "timestamptz")
@@ -44,7 +46,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("agent_conversations_project_idx").on("agent_conversations").columns(["project_id", "updated_at"]).execute();
+  await db.schema
+    .createIndex("agent_conversations_project_idx")
+    .on("agent_conversations")
+    .columns(["project_id", "updated_at"])
+    .execute();
 
   await db.schema
     .createTable("agent_runs")
@@ -63,7 +69,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("finished_at", "timestamptz")
     .execute();
   // At most one unfinished run per conversation: a message sent meanwhile joins the transcript for the next turn.
-  await sql`CREATE UNIQUE INDEX agent_runs_active_uq ON agent_runs (conversation_id) WHERE status in ('queued', 'running', 'awaiting_approval')`.execute(db);
+  await sql`CREATE UNIQUE INDEX agent_runs_active_uq ON agent_runs (conversation_id) WHERE status in ('queued', 'running', 'awaiting_approval')`.execute(
+    db,
+  );
 
   // The transcript as the model sees it: user and assistant turns of content blocks (text, tool_use, tool_result).
   await db.schema
@@ -75,7 +83,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("content", "jsonb", (c) => c.notNull())
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("agent_messages_conversation_idx").on("agent_messages").columns(["conversation_id", "id"]).execute();
+  await db.schema
+    .createIndex("agent_messages_conversation_idx")
+    .on("agent_messages")
+    .columns(["conversation_id", "id"])
+    .execute();
 
   // Each step of a run, checkpointed: a model call (tokens, cost) or a tool call (input, output, duration).
   // A tool step is written `started` before the call and `done` after, so a resume never runs it twice.
@@ -107,7 +119,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("tool", "text", (c) => c.notNull())
     .addColumn("input", "jsonb", (c) => c.notNull())
     .addColumn("reason", "text", (c) => c.notNull())
-    .addColumn("status", "text", (c) => c.notNull().defaultTo("pending").check(sql`status in ('pending', 'approved', 'denied', 'cancelled')`))
+    .addColumn("status", "text", (c) =>
+      c.notNull().defaultTo("pending").check(sql`status in ('pending', 'approved', 'denied', 'cancelled')`),
+    )
     .addColumn("decided_by", "uuid")
     .addColumn("decided_via", "text")
     .addColumn("note", "text")
@@ -129,7 +143,15 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["agent_run_events", "agent_approvals", "agent_steps", "agent_messages", "agent_runs", "agent_conversations", "jobs"]) {
+  for (const t of [
+    "agent_run_events",
+    "agent_approvals",
+    "agent_steps",
+    "agent_messages",
+    "agent_runs",
+    "agent_conversations",
+    "jobs",
+  ]) {
     await db.schema.dropTable(t).execute();
   }
   await db.schema.alterTable("instances").dropColumn("agent_command_rules").execute();

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   // One-time codes a Telegram chat shows to pair itself with an instance. Only a keyed hash of the code is
@@ -15,7 +15,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("used_at", "timestamptz")
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("telegram_pairing_codes_chat_idx").on("telegram_pairing_codes").column("chat_id").execute();
+  await db.schema
+    .createIndex("telegram_pairing_codes_chat_idx")
+    .on("telegram_pairing_codes")
+    .column("chat_id")
+    .execute();
 
   // A chat linked to one instance, acting as the person who linked it, with the scopes they granted the link.
   // The credential that made the link is kept so revoking that token also cuts the chat off.
@@ -50,5 +54,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["telegram_chat_state", "telegram_links", "telegram_pairing_codes"]) await db.schema.dropTable(t).execute();
+  for (const t of ["telegram_chat_state", "telegram_links", "telegram_pairing_codes"])
+    await db.schema.dropTable(t).execute();
 }

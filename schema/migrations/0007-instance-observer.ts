@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   // An instance's optional observer login: a second, unprivileged Unix user that commands the agent runs
@@ -9,7 +9,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     // AES-256-GCM sealed (core/secrets.ts), like private_key_enc; never returned.
     .addColumn("observer_private_key_enc", "text")
     .addColumn("observer_public_key", "text")
-    .addColumn("observer_key_source", "text", (c) => c.check(sql`observer_key_source in ('generated', 'supplied', 'setup')`))
+    .addColumn("observer_key_source", "text", (c) =>
+      c.check(sql`observer_key_source in ('generated', 'supplied', 'setup')`),
+    )
     .addColumn("observer_set_at", "timestamptz")
     .execute();
   await sql`alter table instances add constraint instances_observer_complete check (

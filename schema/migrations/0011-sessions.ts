@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   // Login sessions as stored credentials: the session token (a signed JWT) names its row by `jti`, and every

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<any>): Promise<void> {
   // Set when the person proved they read this mailbox (a verification, set-password, reset or invitation link).
@@ -20,7 +20,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("revoked_at", "timestamptz")
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("project_invitations_project_idx").on("project_invitations").column("project_id").execute();
+  await db.schema
+    .createIndex("project_invitations_project_idx")
+    .on("project_invitations")
+    .column("project_id")
+    .execute();
 
   // One-time links (set password, verify email, reset password, accept an invitation): only the SHA-256 of the
   // token is stored; a token is single-use (used_at) and expires.
@@ -36,5 +40,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("used_at", "timestamptz")
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex("one_time_tokens_account_idx").on("one_time_tokens").columns(["account_id", "purpose"]).execute();
+  await db.schema
+    .createIndex("one_time_tokens_account_idx")
+    .on("one_time_tokens")
+    .columns(["account_id", "purpose"])
+    .execute();
 }

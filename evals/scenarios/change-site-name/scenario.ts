@@ -1,6 +1,7 @@
 // Change the site name in the settings, exactly as given, leaving the other settings alone.
-import { approveAll, checks, type Scenario } from "../../scenario.ts";
+
 import { seedSite } from "../../inspect.ts";
+import { approveAll, checks, type Scenario } from "../../scenario.ts";
 import { studioSite } from "../site-fixture.ts";
 
 const NAME = "Fernwood & Co.";
@@ -12,7 +13,11 @@ const scenario: Scenario = {
   budget: { steps: 6, costUsd: 0.3, wallSeconds: 120 },
   approvals: approveAll,
   async setup(w) {
-    await seedSite(w, studioSite(), { site_name: "Blue Fern Studio", tagline: "Garden design in Leeds", language: "en-GB" });
+    await seedSite(w, studioSite(), {
+      site_name: "Blue Fern Studio",
+      tagline: "Garden design in Leeds",
+      language: "en-GB",
+    });
   },
   async verify(w) {
     const c = checks();

@@ -1,10 +1,12 @@
 // Broken internal links (wrong file names), fixed to point at the right pages, then published. Verified by
 // crawling the live site over HTTP: every internal link answers 200, and each one goes where it was meant to.
-import { approveAll, checks, type Scenario } from "../../scenario.ts";
+
 import { links, live, seedSite, sitePathOf } from "../../inspect.ts";
+import { approveAll, checks, type Scenario } from "../../scenario.ts";
 import { page } from "../site-fixture.ts";
 
-const NAV = '<nav><a href="/">Home</a> <a href="/about-us.html">About</a> <a href="/prices.html">Pricing</a> <a href="/team.html">Team</a></nav>';
+const NAV =
+  '<nav><a href="/">Home</a> <a href="/about-us.html">About</a> <a href="/prices.html">Pricing</a> <a href="/team.html">Team</a></nav>';
 /** Each page, and the pages its links must reach. */
 const MEANT: Record<string, string[]> = {
   "index.html": ["about.html", "pricing.html", "team.html"],
@@ -20,10 +22,10 @@ const scenario: Scenario = {
   approvals: approveAll,
   async setup(w) {
     await seedSite(w, {
-      "index.html": page("Home", "<h1>Blue Fern Studio</h1><p>See our <a href=\"/prices.html\">prices</a>.</p>", NAV),
+      "index.html": page("Home", '<h1>Blue Fern Studio</h1><p>See our <a href="/prices.html">prices</a>.</p>', NAV),
       "about.html": page("About", "<h1>About</h1>", NAV),
       "pricing.html": page("Pricing", "<h1>Pricing</h1><p>From £900.</p>", NAV),
-      "team.html": page("Team", "<h1>Team</h1><p>Questions? <a href=\"/contact-us.html\">Get in touch</a>.</p>", NAV),
+      "team.html": page("Team", '<h1>Team</h1><p>Questions? <a href="/contact-us.html">Get in touch</a>.</p>', NAV),
       "contact.html": page("Contact", "<h1>Contact</h1><p>hello@bluefern.example</p>", NAV),
     });
   },
@@ -51,10 +53,16 @@ const scenario: Scenario = {
       }
       reached.set(p, targets);
     }
-    c.check(broken.length === 0, `every internal link on the live site answers 200${broken.length ? ` (broken: ${[...new Set(broken)].join(", ")})` : ""}`);
+    c.check(
+      broken.length === 0,
+      `every internal link on the live site answers 200${broken.length ? ` (broken: ${[...new Set(broken)].join(", ")})` : ""}`,
+    );
     for (const [p, meant] of Object.entries(MEANT)) {
       const missing = meant.filter((m) => !reached.get(p)?.has(m));
-      c.check(missing.length === 0, `the live ${p} links to ${meant.join(", ")}${missing.length ? ` (missing: ${missing.join(", ")})` : ""}`);
+      c.check(
+        missing.length === 0,
+        `the live ${p} links to ${meant.join(", ")}${missing.length ? ` (missing: ${missing.join(", ")})` : ""}`,
+      );
     }
     return c.verdict();
   },

@@ -5,7 +5,9 @@ import { approveAll, checks, type Scenario } from "../../scenario.ts";
 
 const UNITS: Record<string, [number, number]> = {
   // [binary, decimal] bytes per unit: "MB" is ambiguous in practice, so either reading may match.
-  k: [1024, 1000], m: [1024 ** 2, 1e6], g: [1024 ** 3, 1e9],
+  k: [1024, 1000],
+  m: [1024 ** 2, 1e6],
+  g: [1024 ** 3, 1e9],
 };
 
 /** Every quantity with a memory unit in the text, in bytes (both readings). */
@@ -33,9 +35,15 @@ const scenario: Scenario = {
     const total = kb("MemTotal");
     const available = kb("MemAvailable");
     const said = quantities(facts.finalText);
-    c.check(said.some((q) => Math.abs(q - total) <= total * 0.02), `the answer states the total memory (${Math.round(total / 2 ** 20)} MiB, within 2%)`);
+    c.check(
+      said.some((q) => Math.abs(q - total) <= total * 0.02),
+      `the answer states the total memory (${Math.round(total / 2 ** 20)} MiB, within 2%)`,
+    );
     // Available memory moves while the trial runs; allow a swing of 15% of the total.
-    c.check(said.some((q) => Math.abs(q - available) <= total * 0.15), `the answer states the available memory (${Math.round(available / 2 ** 20)} MiB now, within 15% of the total)`);
+    c.check(
+      said.some((q) => Math.abs(q - available) <= total * 0.15),
+      `the answer states the available memory (${Math.round(available / 2 ** 20)} MiB now, within 15% of the total)`,
+    );
     return c.verdict();
   },
 };

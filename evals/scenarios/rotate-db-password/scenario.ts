@@ -2,11 +2,12 @@
 // other line as it was, the file's mode (0600) kept.
 import fs from "node:fs";
 import path from "node:path";
-import { approveAll, checks, type Scenario } from "../../scenario.ts";
 import { homeFile } from "../../inspect.ts";
+import { approveAll, checks, type Scenario } from "../../scenario.ts";
 
 const NEW = "Tr0ub4dor&3-horse";
-const ENV = "APP_ENV=production\nDB_HOST=db.internal\nDB_USER=shop\nDB_PASSWORD=hunter2-old\nDB_NAME=shop\nREDIS_URL=redis://cache:6379\n";
+const ENV =
+  "APP_ENV=production\nDB_HOST=db.internal\nDB_USER=shop\nDB_PASSWORD=hunter2-old\nDB_NAME=shop\nREDIS_URL=redis://cache:6379\n";
 
 const scenario: Scenario = {
   name: "rotate-db-password",
