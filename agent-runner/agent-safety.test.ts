@@ -6,17 +6,16 @@
 import crypto from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { linkPrincipal } from "../core/agent/telegram-links.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { invoke } from "../core/kernel/invoker.ts";
-import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import type { FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { startFakeRunner } from "../testkit/fake-runner.ts";
 import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
 import { createFetchUrl } from "./bridges/fetch-url.ts";
-import { createAnthropicProvider } from "./providers/anthropic.ts";
-import { RunWorkers } from "./worker.ts";
+import type { RunWorkers } from "./worker.ts";
 
 let w: InstanceWorld;
 let fake: FakeModelServer;
@@ -43,17 +42,8 @@ beforeAll(async () => {
   attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
 });
 beforeEach(async () => {
-  fake = await startFakeAnthropic();
-  workers = new RunWorkers(
-    {
-      platform: w.t.platform,
-      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
-      // Private addresses allowed only so the local server can play the attacker's public one.
-      bridges: [createFetchUrl({ policy: { allowPrivate: true } })],
-      log: pino({ level: "silent" }),
-    },
-    { concurrency: 1, pollMs: 50 },
-  ).start();
+  // Private addresses allowed only so the local server can play the attacker's public one.
+  ({ fake, workers } = await startFakeRunner(w.t.platform, [createFetchUrl({ policy: { allowPrivate: true } })]));
 });
 afterEach(async () => {
   await workers?.stop();

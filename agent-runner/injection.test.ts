@@ -6,14 +6,13 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import type { FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { startFakeRunner } from "../testkit/fake-runner.ts";
 import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
-import { createAnthropicProvider } from "./providers/anthropic.ts";
-import { RunWorkers } from "./worker.ts";
+import type { RunWorkers } from "./worker.ts";
 
 let w: InstanceWorld;
 let fake: FakeModelServer;
@@ -26,16 +25,7 @@ beforeAll(async () => {
     config: { agent: { ...loadConfig({}).agent, apiKey: "sk-test", workers: 0 } },
   });
   await credit(w.t.platform.db, { accountId: w.user.id, pool: "ai_credits", amount: 50_000_000, reason: "top_up" });
-  fake = await startFakeAnthropic();
-  workers = new RunWorkers(
-    {
-      platform: w.t.platform,
-      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
-      bridges: [],
-      log: pino({ level: "silent" }),
-    },
-    { concurrency: 1, pollMs: 50 },
-  ).start();
+  ({ fake, workers } = await startFakeRunner(w.t.platform));
 });
 afterAll(async () => {
   await workers?.stop();

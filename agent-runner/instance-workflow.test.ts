@@ -5,15 +5,14 @@
 // and text planted in a file cannot make the agent skip an approval.
 import fs from "node:fs";
 import path from "node:path";
-import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import type { FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { startFakeRunner } from "../testkit/fake-runner.ts";
 import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
 import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
-import { createAnthropicProvider } from "./providers/anthropic.ts";
-import { RunWorkers } from "./worker.ts";
+import type { RunWorkers } from "./worker.ts";
 
 let w: InstanceWorld;
 let fake: FakeModelServer;
@@ -28,16 +27,7 @@ beforeAll(async () => {
   await credit(w.t.platform.db, { accountId: w.user.id, pool: "ai_credits", amount: 5_000_000, reason: "top_up" });
 });
 beforeEach(async () => {
-  fake = await startFakeAnthropic();
-  workers = new RunWorkers(
-    {
-      platform: w.t.platform,
-      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
-      bridges: [],
-      log: pino({ level: "silent" }),
-    },
-    { concurrency: 1, pollMs: 50 },
-  ).start();
+  ({ fake, workers } = await startFakeRunner(w.t.platform));
 });
 afterEach(async () => {
   await workers?.stop();

@@ -5,14 +5,13 @@
 // runs as the operator. With no observer configured, nothing changes.
 import fs from "node:fs";
 import path from "node:path";
-import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
-import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
+import type { FakeModelServer } from "../testkit/fake-anthropic.ts";
+import { startFakeRunner } from "../testkit/fake-runner.ts";
 import { type InstanceWorld, startInstanceWorld } from "../testkit/instances.ts";
-import { createAnthropicProvider } from "./providers/anthropic.ts";
-import { RunWorkers } from "./worker.ts";
+import type { RunWorkers } from "./worker.ts";
 
 /** A command carrying this comment is "judged read-only" whatever it is: the classifier's mistake, simulated. */
 const MISTAKE = "#classifier-mistake";
@@ -43,16 +42,7 @@ beforeAll(async () => {
   await credit(w.t.platform.db, { accountId: w.user.id, pool: "ai_credits", amount: 5_000_000, reason: "top_up" });
 });
 beforeEach(async () => {
-  fake = await startFakeAnthropic();
-  workers = new RunWorkers(
-    {
-      platform: w.t.platform,
-      provider: createAnthropicProvider({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 }),
-      bridges: [],
-      log: pino({ level: "silent" }),
-    },
-    { concurrency: 1, pollMs: 50 },
-  ).start();
+  ({ fake, workers } = await startFakeRunner(w.t.platform));
 });
 afterEach(async () => {
   await workers?.stop();
