@@ -164,7 +164,8 @@ describe("instances", () => {
     const back = await req("PATCH", w.path("upd-2"), { port: w.sshd.port, regenerate_key: true });
     expect(back.body.key_source).toBe("generated");
     expect(back.body.public_key).not.toBe(renamed.body.public_key);
-    expect((await req("POST", `${w.path("upd-2")}/test`)).body.error.code).toBe("auth_failed");
+    const refused = await req("POST", `${w.path("upd-2")}/test`);
+    expect(refused.body.error.code, `${JSON.stringify(refused.body)}\n${w.sshd.log()}`).toBe("auth_failed");
     const both = await req("PATCH", w.path("upd-2"), { private_key: w.sshd.privateKey, regenerate_key: true });
     expect(both.status).toBe(400);
     const restored = await req("PATCH", w.path("upd-2"), { private_key: w.sshd.privateKey });
