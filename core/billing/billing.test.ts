@@ -336,3 +336,35 @@ describe("list_billing_events", () => {
     expect(past.body.events).toEqual([]);
   });
 });
+
+describe("get_spend_limits", () => {
+  it("shows both pools' limits as set, only to their account, and needs billing:read", async () => {
+    const user = await t.account();
+    const token = await user.token(["billing:read", "billing:write"]);
+    const set = await t.request("PUT", "/v1/billing/limits/ai_credits", {
+      token,
+      body: { soft_cap: 3_000_000, hard_cap: 5_000_000 },
+    });
+    expect(set.status).toBe(200);
+    const got = await t.request("GET", "/v1/billing/limits", { token: await user.token(["billing:read"]) });
+    expect(got.status).toBe(200);
+    const byPool = Object.fromEntries(got.body.limits.map((l: { pool: string }) => [l.pool, l]));
+    expect(Object.keys(byPool).sort()).toEqual(["ai_credits", "wallet"]);
+    expect(byPool.ai_credits).toMatchObject({
+      soft_cap: { micros: 3_000_000, dollars: "3.00" },
+      hard_cap: { micros: 5_000_000 },
+      low_balance_alert: null,
+    });
+    expect(byPool.wallet).toMatchObject({ soft_cap: null, hard_cap: null, low_balance_alert: null });
+
+    const other = await (await t.account()).token(["billing:read"]);
+    const theirs = await t.request("GET", "/v1/billing/limits", { token: other });
+    expect(theirs.body.limits.every((l: { hard_cap: unknown }) => l.hard_cap === null)).toBe(true);
+    const unknown = await t.request("GET", "/v1/billing/limits?zz_unknown=1", { token });
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body.error.issues)).toContain("zz_unknown");
+    const denied = await t.request("GET", "/v1/billing/limits", { token: await user.token(["billing:write"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("billing:read");
+  });
+});

@@ -30,7 +30,7 @@ async function upload(name: string, bytes: Buffer | Uint8Array, extra: Record<st
 }
 
 describe("assets", () => {
-  it("uploads by multipart and base64, detects category and image size, and lists with filters", async () => {
+  it("upload_asset and list_assets: uploads by multipart and base64, detects category and image size, lists with filters", async () => {
     const png = await upload("logo.png", PNG_1X1);
     expect(png.status).toBe(201);
     expect(png.body).toMatchObject({

@@ -29,7 +29,7 @@ describe("pages: happy paths", () => {
     expect(normaliseSlug("!!!")).toBe("");
   });
 
-  it("creates, lists, gets and updates pages", async () => {
+  it("create_page, list_pages, get_page and update_page: creates, lists, gets and updates pages", async () => {
     const created = await call("POST", "/pages", { slug: "Our Team", title: "Team & Co", content: "<p>Hi</p>" });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ slug: "our-team", path: "our-team.html", title: "Team & Co" });
