@@ -306,7 +306,7 @@ const ipCheck: Check = (args, prog) => {
   ]);
   let i = 0;
   for (let a = args[i]; a?.startsWith("-"); a = args[++i]) {
-    if (!globals.has(a)) return `${prog} ${args[i]} is not an allowed option`;
+    if (!globals.has(a)) return `${prog} ${a} is not an allowed option`;
   }
   const object = args[i];
   if (object === undefined) return `${prog} needs an object (addr, route, link, neigh)`;
