@@ -5,7 +5,7 @@
 import dns from "node:dns/promises";
 import net from "node:net";
 import ipaddr from "ipaddr.js";
-import { BosunError } from "./kernel/errors.ts";
+import { BosunError, present } from "./kernel/errors.ts";
 
 export interface EgressPolicy {
   allowPrivate: boolean;
@@ -72,7 +72,7 @@ export async function resolveEgress(host: string, policy: EgressPolicy): Promise
     const inside = addresses.find(isPrivateAddress);
     if (inside) throw egressDenied(host, inside);
   }
-  return addresses[0]!;
+  return present(addresses[0], `an address of ${host}`);
 }
 
 /** A TCP connection to host:port under the policy, connected to the address that was checked. */

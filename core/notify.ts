@@ -26,7 +26,8 @@ export class Notifier {
   }
 
   private async listen(): Promise<void> {
-    const client = await this.pool!.connect();
+    if (!this.pool) return; // PGlite: one process, local events only
+    const client = await this.pool.connect();
     client.on("notification", (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       try {

@@ -30,7 +30,7 @@ const start = (project: string, token: string, body: Record<string, unknown> = {
   });
 
 describe("happy paths", () => {
-  it("start records the message and a queued run; a second message waits for the run; cancel frees the conversation", async () => {
+  it("start_agent_chat records the message and a queued run; send_agent_message waits for the run (409); cancel frees the conversation", async () => {
     const { token, project } = await owner();
     const res = await start(project, token);
     expect(res.status).toBe(201);
@@ -256,5 +256,67 @@ describe("security", () => {
     expect((await t.request("GET", `/v1/projects/${project}/agent/conversations`, { token: noAgent })).status).toBe(
       403,
     );
+  });
+});
+
+describe("list_agent_conversations", () => {
+  const list = (project: string, token: string, query = "") =>
+    t.request("GET", `/v1/projects/${project}/agent/conversations${query}`, { token });
+
+  it("lists the project's conversations most recently active first, a page at a time, each with its latest run", async () => {
+    const { token, project } = await owner();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await start(project, token, { message: `task ${i}` });
+      expect(res.status).toBe(201);
+      ids.push(res.body.conversation.id);
+      // One run at a time per conversation; cancelled so it is idle (and the next start is the newest activity).
+      await t.request("POST", `/v1/projects/${project}/agent/conversations/${res.body.conversation.id}/cancel`, {
+        token,
+        body: {},
+      });
+    }
+    const newestFirst = [...ids].reverse();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const res = await list(project, token, `?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      expect(res.status).toBe(200);
+      for (const c of res.body.conversations) {
+        expect(c.latest_run).toMatchObject({ status: "cancelled" });
+        seen.push(c.id);
+      }
+      cursor = res.body.next_cursor;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual(newestFirst);
+  });
+
+  it("refuses a cursor it did not make and a bad limit, naming the field", async () => {
+    const { token, project } = await owner();
+    for (const [query, field] of [
+      ["?cursor=garbage", "cursor"],
+      ["?cursor=not-a-date%7Cid", "cursor"],
+      ["?limit=0", "limit"],
+    ]) {
+      const res = await list(project, token, query);
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe("validation_error");
+      expect(res.body.error.issues.map((i: { path: string }) => i.path)).toContain(field);
+    }
+  });
+
+  it("answers another tenant 404 and lists only the caller's own project's conversations", async () => {
+    const a = await owner();
+    const b = await owner();
+    const theirs = (await start(a.project, a.token)).body.conversation.id as string;
+    await start(b.project, b.token);
+    const denied = await list(a.project, b.token);
+    expect(denied.status).toBe(404);
+    expect(denied.body.error.code).toBe("not_found");
+    expect(JSON.stringify(denied.body)).not.toContain(theirs);
+    const own = await list(b.project, b.token);
+    expect(own.body.conversations).toHaveLength(1);
+    expect(own.body.conversations[0].id).not.toBe(theirs);
   });
 });

@@ -208,12 +208,13 @@ export function ruleProblem(rule: string, kind: "allow" | "deny"): string | null
   if (bad !== undefined)
     return `'${bad}' is not a plain word (rules are words separated by spaces, with * as the only wildcard; no quotes or shell syntax)`;
   if (kind === "deny") return null;
-  if (words[0]!.includes("*"))
+  const program = words[0] ?? ""; // split always gives one
+  if (program.includes("*"))
     return "an allow rule must name its program: `*` in the program position would admit any program, a shell too";
   const shell = words.find(isShellish);
   if (shell)
     return `an allow rule may not name ${shell}: it runs code given as arguments (or wraps another command), which would admit a shell`;
-  if (words[0]!.includes("=")) return "an allow rule may not start with a variable assignment";
+  if (program.includes("=")) return "an allow rule may not start with a variable assignment";
   return null;
 }
 
@@ -228,11 +229,11 @@ function globWord(pattern: string, word: string, star: string): boolean {
 function matchesAllow(rule: string, line: string): boolean {
   const parsed = parsePlain(line);
   if (!parsed.ok || parsed.commands.length !== 1) return false;
-  const argv = parsed.commands[0]!;
+  const argv = parsed.commands[0] ?? [];
   const words = rule.trim().split(/ +/);
   if (words.length !== argv.length) return false;
   return words.every((w, i) => {
-    const word = argv[i]!;
+    const word = argv[i] ?? ""; // the lengths are equal
     if (w === "*") return !word.startsWith("-") && word.length > 0;
     if (word.startsWith("-") && !w.startsWith("-")) return false;
     return globWord(w, word, "[^/]*");
@@ -247,7 +248,7 @@ interface DenyShape {
 const SHORT_BUNDLE = /^-[A-Za-z]+$/;
 
 function shape(words: string[], pattern: boolean): DenyShape {
-  const first = words[0]!;
+  const first = words[0] ?? "";
   const program = first.slice(first.lastIndexOf("/") + 1);
   const flags = new Set<string>();
   const rest: string[] = [];
@@ -261,10 +262,11 @@ function shape(words: string[], pattern: boolean): DenyShape {
 }
 
 function matchesSequence(pattern: string[], words: string[]): boolean {
-  if (!pattern.length) return true;
   const [p, ...more] = pattern;
-  if (p === "*") return matchesSequence(more, words) || (words.length > 0 && matchesSequence(pattern, words.slice(1)));
-  return words.length > 0 && globWord(p!, words[0]!, ".*") && matchesSequence(more, words.slice(1));
+  if (p === undefined) return true;
+  const [word, ...after] = words;
+  if (p === "*") return matchesSequence(more, words) || (word !== undefined && matchesSequence(pattern, after));
+  return word !== undefined && globWord(p, word, ".*") && matchesSequence(more, after);
 }
 
 function matchesDeny(rule: string, commands: string[][]): boolean {

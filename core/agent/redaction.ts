@@ -4,6 +4,7 @@
 // and tool inputs may repeat what it read — everything the model produced after a result hidden from the reader is
 // hidden too. The transcript says what was hidden and which scope would show it. The user's own messages, the
 // tools called, statuses, costs and the outcome stay visible.
+import { present } from "../kernel/errors.ts";
 import type { ProjectRole } from "../kernel/scopes.ts";
 import { hasScope, isKnownScope, roleCaps } from "../kernel/scopes.ts";
 import type { Platform } from "../platform.ts";
@@ -36,7 +37,8 @@ export function resultScope(platform: Pick<Platform, "operations">, tool: string
   const op = platform.operations.get(tool);
   if (!op.scope) return null;
   if (op.effect === "read") return op.scope;
-  if (READ_SIDE[op.scope]) return READ_SIDE[op.scope]!;
+  const readSide = READ_SIDE[op.scope];
+  if (readSide) return readSide;
   const read = `${op.scope.split(":")[0]}:read`;
   return isKnownScope(read) ? read : op.scope;
 }
@@ -157,5 +159,5 @@ export async function eventCutoff(
     .executeTakeFirst();
   if (!row) return null;
   const tool = String((row.data as { tool?: string }).tool);
-  return { id: String(row.id), tool, scope: hidden.get(tool)! };
+  return { id: String(row.id), tool, scope: present(hidden.get(tool), `the scope of the hidden tool ${tool}`) };
 }

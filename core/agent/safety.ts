@@ -36,7 +36,7 @@ export function classifyCommand(line: string): CommandVerdict {
 const no = (reason: string): CommandVerdict => ({ readOnly: false, reason });
 
 function checkCommand(argv: string[]): string | null {
-  const name = path.basename(argv[0]!);
+  const name = path.basename(argv[0] ?? "");
   const check = Object.hasOwn(ALLOWLIST, name) ? ALLOWLIST[name] : undefined;
   if (!check) return `${name} is not on the read-only allowlist`;
   return check(argv.slice(1), name);
@@ -70,7 +70,7 @@ function getopt(prog: string, args: string[], spec: OptionSpec): Parsed | string
   const opts: Parsed["opts"] = [];
   const operands: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i] ?? ""; // i < length
     if (a === "--") {
       operands.push(...args.slice(i + 1));
       break;
@@ -101,7 +101,7 @@ function getopt(prog: string, args: string[], spec: OptionSpec): Parsed | string
         continue;
       }
       for (let k = 1; k < a.length; k++) {
-        const c = a[k]!;
+        const c = a.charAt(k);
         if (/^[A-Za-z0-9]$/.test(c) && spec.flags?.includes(c)) {
           opts.push({ name: `-${c}` });
           continue;
@@ -178,7 +178,7 @@ const verbs =
   (table: Record<string, Check>, bare: boolean): Check =>
   (args, prog) => {
     if (!args.length) return bare ? null : `${prog} needs a subcommand`;
-    const verb = args[0]!;
+    const [verb = ""] = args; // not empty
     const check = Object.hasOwn(table, verb) ? table[verb] : undefined;
     if (!check) {
       return verb.startsWith("-")
@@ -259,9 +259,10 @@ const findCheck: Check = (args, prog) => {
   let i = 0;
   while (args[i] === "-H" || args[i] === "-L" || args[i] === "-P") i++;
   // Starting points, up to the first expression token.
-  while (i < args.length && !args[i]!.startsWith("-") && !["(", ")", "!", ","].includes(args[i]!)) i++;
+  const at = (k: number) => args[k] ?? ""; // only read below args.length
+  while (i < args.length && !at(i).startsWith("-") && !["(", ")", "!", ","].includes(at(i))) i++;
   for (; i < args.length; i++) {
-    const a = args[i]!;
+    const a = at(i);
     if (noArg.has(a)) continue;
     const v = Object.hasOwn(withArg, a) ? withArg[a] : undefined;
     if (!v)
@@ -304,9 +305,8 @@ const ipCheck: Check = (args, prog) => {
     "-oneline",
   ]);
   let i = 0;
-  while (i < args.length && args[i]!.startsWith("-")) {
-    if (!globals.has(args[i]!)) return `${prog} ${args[i]} is not an allowed option`;
-    i++;
+  for (let a = args[i]; a?.startsWith("-"); a = args[++i]) {
+    if (!globals.has(a)) return `${prog} ${a} is not an allowed option`;
   }
   const object = args[i];
   if (object === undefined) return `${prog} needs an object (addr, route, link, neigh)`;
@@ -316,7 +316,10 @@ const ipCheck: Check = (args, prog) => {
   if (rest.length && rest[0] !== "show" && rest[0] !== "list")
     return `${prog} ${object} ${rest[0]} may change the network (only show and list are read-only)`;
   const tail = rest.slice(1);
-  if (!tail.length || (tail.length === 2 && tail[0] === "dev" && /^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]*$/.test(tail[1]!)))
+  if (
+    !tail.length ||
+    (tail.length === 2 && tail[0] === "dev" && /^[A-Za-z0-9_.:@][A-Za-z0-9_.:@-]*$/.test(tail[1] ?? ""))
+  )
     return null;
   return `${prog} ${object} ${rest.join(" ")}: only \`show [dev IFACE]\` is read-only`;
 };
@@ -713,7 +716,8 @@ const ALLOWLIST: Record<string, Check> = {
           valued: { n: /^([0-9]+|all)$/ },
           long: { tail: /^([0-9]+|all)$/, since: ANY, until: ANY, timestamps: null, details: null },
         },
-        (ops, _p, prog) => (ops.length === 1 && NAME.test(ops[0]!) ? null : `${prog} takes exactly one container name`),
+        (ops, _p, prog) =>
+          ops.length === 1 && NAME.test(ops[0] ?? "") ? null : `${prog} takes exactly one container name`,
       ),
       inspect: opts(
         {
@@ -883,7 +887,7 @@ export function capOutput(text: string, max = 30_000): string {
   let headEnd = Math.ceil(keep / 2);
   let tailStart = text.length - (keep - headEnd);
   // Never split a surrogate pair.
-  if (headEnd > 0 && /[\uD800-\uDBFF]/.test(text[headEnd - 1]!)) headEnd--;
-  if (tailStart < text.length && /[\uDC00-\uDFFF]/.test(text[tailStart]!)) tailStart++;
+  if (headEnd > 0 && /[\uD800-\uDBFF]/.test(text.charAt(headEnd - 1))) headEnd--;
+  if (tailStart < text.length && /[\uDC00-\uDFFF]/.test(text.charAt(tailStart))) tailStart++;
   return text.slice(0, headEnd) + marker(tailStart - headEnd) + text.slice(tailStart);
 }

@@ -235,8 +235,7 @@ export function commandWords(line: string): string[][] {
   if (tree) {
     try {
       const stack: Node[] = [tree.rootNode];
-      while (stack.length) {
-        const node = stack.pop()!;
+      for (let node = stack.pop(); node; node = stack.pop()) {
         if (node.type === "command") {
           const words: string[] = [];
           for (const child of node.namedChildren) {

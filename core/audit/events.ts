@@ -78,7 +78,7 @@ export const listAuditEvents = defineOperation({
               .whereRef("projects.slug", "=", "audit_events.project")
               .whereRef("projects.created_at", "<=", "audit_events.at")
               .where("project_members.account_id", "=", me)
-              .$if(!!inReach, (sq) => sq.where("projects.slug", "in", inReach!)),
+              .$call((sq) => (inReach ? sq.where("projects.slug", "in", inReach) : sq)),
           ),
         ]),
       );

@@ -256,3 +256,115 @@ describe("security", () => {
     expect(JSON.stringify(write.body)).toContain("billing:write");
   });
 });
+
+describe("list_billing_events", () => {
+  /** An account whose AI credit crossed its low balance alert, its soft cap and its hard cap: three alerts. */
+  async function alerted() {
+    const user = await funded(100);
+    const token = await user.token(["billing:read", "billing:write"]);
+    const set = await t.request("PUT", "/v1/billing/limits/ai_credits", {
+      token,
+      body: { soft_cap: 30, hard_cap: 50, low_balance_alert: 1_000 },
+    });
+    expect(set.status).toBe(200);
+    for (const cost of [20, 15, 10]) {
+      const h = await placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 15 });
+      await settleHold(t.platform.db, h.id, { cost });
+    }
+    await expect(
+      placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10 }),
+    ).rejects.toMatchObject({ code: "spend_cap_reached" });
+    return { user, token };
+  }
+  type Page = {
+    events: { id: string; kind: string; pool: string; window: string; detail: object }[];
+    next_cursor: null;
+  };
+
+  it("lists the account's alerts newest first with their details, a page at a time", async () => {
+    const { token } = await alerted();
+    const all = await t.request("GET", "/v1/billing/events", { token });
+    expect(all.status).toBe(200);
+    const body = all.body as Page;
+    expect(body.events.map((e) => e.kind)).toEqual(["hard_cap", "soft_cap", "low_balance"]);
+    expect(body.next_cursor).toBeNull();
+    expect(body.events[1]).toMatchObject({
+      pool: "ai_credits",
+      window: new Date().toISOString().slice(0, 7),
+      detail: { period_spend_micros: 35, soft_cap_micros: 30 },
+    });
+
+    const first = (await t.request("GET", "/v1/billing/events?limit=2", { token })).body as {
+      events: { kind: string }[];
+      next_cursor: string;
+    };
+    expect(first.events.map((e) => e.kind)).toEqual(["hard_cap", "soft_cap"]);
+    const rest = (await t.request("GET", `/v1/billing/events?limit=2&cursor=${first.next_cursor}`, { token }))
+      .body as Page;
+    expect(rest.events.map((e) => e.kind)).toEqual(["low_balance"]);
+    expect(rest.next_cursor).toBeNull();
+  });
+
+  it("answers bad paging with 400 naming the field, and a token without billing:read with 403", async () => {
+    const { user, token } = await alerted();
+    for (const [query, field] of [
+      ["limit=0", "limit"],
+      ["limit=500", "limit"],
+      ["cursor=abc", "cursor"],
+    ]) {
+      const res = await t.request("GET", `/v1/billing/events?${query}`, { token });
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe("validation_error");
+      expect(res.body.error.issues.map((i: { path: string }) => i.path)).toContain(field);
+    }
+    const denied = await t.request("GET", "/v1/billing/events", { token: await user.token(["billing:write"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error).toMatchObject({ code: "insufficient_scope", required_scope: "billing:read" });
+  });
+
+  it("never shows another account's alerts, not even through its cursor", async () => {
+    const { token } = await alerted();
+    const theirs = (await t.request("GET", "/v1/billing/events", { token })).body as Page;
+    expect(theirs.events).toHaveLength(3);
+    const other = await (await t.account()).token(["billing:read"]);
+    expect((await t.request("GET", "/v1/billing/events", { token: other })).body).toEqual({
+      events: [],
+      next_cursor: null,
+    });
+    const newest = theirs.events[0]?.id ?? "";
+    const past = await t.request("GET", `/v1/billing/events?cursor=${Number(newest) + 1}`, { token: other });
+    expect(past.body.events).toEqual([]);
+  });
+});
+
+describe("get_spend_limits", () => {
+  it("shows both pools' limits as set, only to their account, and needs billing:read", async () => {
+    const user = await t.account();
+    const token = await user.token(["billing:read", "billing:write"]);
+    const set = await t.request("PUT", "/v1/billing/limits/ai_credits", {
+      token,
+      body: { soft_cap: 3_000_000, hard_cap: 5_000_000 },
+    });
+    expect(set.status).toBe(200);
+    const got = await t.request("GET", "/v1/billing/limits", { token: await user.token(["billing:read"]) });
+    expect(got.status).toBe(200);
+    const byPool = Object.fromEntries(got.body.limits.map((l: { pool: string }) => [l.pool, l]));
+    expect(Object.keys(byPool).sort()).toEqual(["ai_credits", "wallet"]);
+    expect(byPool.ai_credits).toMatchObject({
+      soft_cap: { micros: 3_000_000, dollars: "3.00" },
+      hard_cap: { micros: 5_000_000 },
+      low_balance_alert: null,
+    });
+    expect(byPool.wallet).toMatchObject({ soft_cap: null, hard_cap: null, low_balance_alert: null });
+
+    const other = await (await t.account()).token(["billing:read"]);
+    const theirs = await t.request("GET", "/v1/billing/limits", { token: other });
+    expect(theirs.body.limits.every((l: { hard_cap: unknown }) => l.hard_cap === null)).toBe(true);
+    const unknown = await t.request("GET", "/v1/billing/limits?zz_unknown=1", { token });
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body.error.issues)).toContain("zz_unknown");
+    const denied = await t.request("GET", "/v1/billing/limits", { token: await user.token(["billing:write"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("billing:read");
+  });
+});

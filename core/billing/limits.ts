@@ -3,6 +3,7 @@
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
 import { iso, Timestamp } from "../kernel/common.ts";
+import { present } from "../kernel/errors.ts";
 import { type DB, defineOperation } from "../kernel/operation.ts";
 import { IdCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { currentPeriod } from "./ledger.ts";
@@ -132,7 +133,10 @@ export const updateSpendLimits = defineOperation({
           : oc.columns(["account_id", "pool"]).doNothing(),
       )
       .execute();
-    return (await readLimits(ctx.db, accountId)).find((l) => l.pool === pool)!;
+    return present(
+      (await readLimits(ctx.db, accountId)).find((l) => l.pool === pool),
+      `the ${pool} limit just written`,
+    );
   },
 });
 

@@ -105,10 +105,10 @@ export function loadPriceConfig(env: NodeJS.ProcessEnv = process.env): PriceConf
 export function priceOf(config: PriceConfig, model: string): ModelPrice {
   const exact = config.prices[model];
   if (exact) return exact;
-  const prefix = Object.keys(config.prices)
-    .filter((m) => model.startsWith(`${m}-`))
-    .sort((a, b) => b.length - a.length)[0];
-  if (prefix) return config.prices[prefix]!;
+  const [longest] = Object.entries(config.prices)
+    .filter(([m]) => model.startsWith(`${m}-`))
+    .sort(([a], [b]) => b.length - a.length);
+  if (longest) return longest[1];
   if (config.defaultPrice) return config.defaultPrice;
   throw new BosunError(
     "not_supported",

@@ -35,7 +35,7 @@ export const getUsage = defineOperation({
       .selectFrom("ledger_entries")
       .where("account_id", "=", ctx.principal.billedAccount)
       .where("amount", "<", sql<string>`0`)
-      .$if(!!reach, (q) => q.where(sql<string>`metadata->>'project'`, "in", reach!.length ? reach! : [""]));
+      .$call((q) => (reach ? q.where(sql<string>`metadata->>'project'`, "in", reach.length ? reach : [""]) : q));
     const group = async (key: ReturnType<typeof sql<string>>) => {
       const rows = await spend
         .where("created_at", ">=", monthStart)

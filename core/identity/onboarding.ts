@@ -4,6 +4,7 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { Email, Timestamp } from "../kernel/common.ts";
+import { present } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope } from "../kernel/scopes.ts";
 import { AccountView, accountView, createAccount, markEmailVerified, sendVerification } from "./accounts.ts";
@@ -85,23 +86,20 @@ export const setPassword = defineOperation({
   handler: async (ctx, input) => {
     const passwordHash = await hashPassword(input.password);
     const link = await consumeLinkToken(ctx.db, ["set_password", "reset_password"], input.token);
-    await ctx.db
-      .updateTable("accounts")
-      .set({ password_hash: passwordHash })
-      .where("id", "=", link.account_id!)
-      .execute();
+    const accountId = present(link.account_id, "the account of a password link");
+    await ctx.db.updateTable("accounts").set({ password_hash: passwordHash }).where("id", "=", accountId).execute();
     // Whoever knew the old password is logged out everywhere (a reset is how an owner gets an intruder out).
-    await endSessions(ctx.platform, link.account_id!, "password_reset");
+    await endSessions(ctx.platform, accountId, "password_reset");
     // Any other reset link still in the mailbox is spent too.
     await ctx.db
       .updateTable("one_time_tokens")
       .set({ used_at: new Date() })
-      .where("account_id", "=", link.account_id!)
+      .where("account_id", "=", accountId)
       .where("purpose", "in", ["set_password", "reset_password"])
       .where("used_at", "is", null)
       .execute();
     return {
-      account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)),
+      account: accountView(await markEmailVerified(ctx.db, accountId, ctx.platform.config.trialCreditMicros)),
     };
   },
 });
@@ -123,8 +121,9 @@ export const verifyEmail = defineOperation({
   output: z.object({ account: AccountView }),
   handler: async (ctx, input) => {
     const link = await consumeLinkToken(ctx.db, ["verify_email"], input.token);
+    const accountId = present(link.account_id, "the account of a verify_email link");
     return {
-      account: accountView(await markEmailVerified(ctx.db, link.account_id!, ctx.platform.config.trialCreditMicros)),
+      account: accountView(await markEmailVerified(ctx.db, accountId, ctx.platform.config.trialCreditMicros)),
     };
   },
 });

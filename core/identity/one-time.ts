@@ -110,7 +110,7 @@ export function linkUrl(platform: Platform, purpose: OneTimePurpose, token: stri
 /** The token inside a link (or the token itself), for clients that received the link as text. */
 export function tokenFromLink(link: string): string {
   const m = /#token=([\w-]+)/.exec(link);
-  return m ? m[1]! : link;
+  return m?.[1] ?? link;
 }
 
 export interface Delivery {

@@ -23,9 +23,9 @@ export async function hashPassword(password: string): Promise<string> {
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [alg, N, r, p, salt, key] = stored.split("$");
-  if (alg !== "scrypt" || !salt || !key) return false;
+  if (alg !== "scrypt" || !N || !r || !p || !salt || !key) return false;
   const expected = Buffer.from(key, "base64");
-  const actual = await scrypt(password, Buffer.from(salt, "base64"), expected.length, { N: +N!, r: +r!, p: +p! });
+  const actual = await scrypt(password, Buffer.from(salt, "base64"), expected.length, { N: +N, r: +r, p: +p });
   return crypto.timingSafeEqual(actual, expected);
 }
 

@@ -23,7 +23,7 @@ async function login(
 const me = (token: string) => t.request("GET", "/v1/me", { token });
 
 describe("sessions", () => {
-  it("lists the account's live sessions, marking the current one, and never another account's", async () => {
+  it("list_sessions lists the account's live sessions, marking the current one, and never another account's", async () => {
     const user = await t.account();
     const other = await t.account();
     const a = await login(user);

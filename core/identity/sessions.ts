@@ -26,8 +26,8 @@ export async function endSessions(
     .set({ ended_at: new Date(), end_reason: reason })
     .where("account_id", "=", accountId)
     .where("ended_at", "is", null)
-    .$if(!!opts.except, (q) => q.where("id", "!=", opts.except!))
-    .$if(!!opts.only, (q) => q.where("id", "=", opts.only!))
+    .$call((q) => (opts.except ? q.where("id", "!=", opts.except) : q))
+    .$call((q) => (opts.only ? q.where("id", "=", opts.only) : q))
     .returning("id")
     .execute();
   for (const { id } of rows) await platform.notifier.publish(SESSION_END_TOPIC, id);

@@ -131,7 +131,7 @@ export const createApiToken = defineOperation({
   }),
   output: ApiToken.extend({ token: z.string().meta({ description: "The secret. Shown only this once." }) }),
   handler: async (ctx, input) => {
-    const scopes = [...(input.preset ? tokenPresets[input.preset]! : []), ...(input.scopes ?? [])];
+    const scopes = [...(input.preset ? (tokenPresets[input.preset] ?? []) : []), ...(input.scopes ?? [])];
     if (!scopes.length) throw validationError([{ path: "scopes", message: "give scopes or a preset" }]);
     return mintToken(ctx.db, ctx.principal, {
       name: input.name,

@@ -26,7 +26,7 @@ async function withToken(user?: TestAccount) {
   return { user: account, token: await account.token(["account:write", "account:read"]) };
 }
 
-describe("two-factor setup", () => {
+describe("two-factor setup (setup_totp, confirm_totp)", () => {
   it("setup returns a secret once and stores it only encrypted; two-factor stays off until confirmed", async () => {
     const { user, token } = await withToken();
     const setup = await t.request("POST", "/v1/me/totp/setup", { token });
@@ -117,7 +117,7 @@ describe("two-factor setup", () => {
   });
 });
 
-describe("two-factor disable", () => {
+describe("two-factor disable (disable_totp)", () => {
   it("refuses a wrong code with 401, then disables with a valid one and clears the secret", async () => {
     const { user, token } = await withToken();
     const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;

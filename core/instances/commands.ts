@@ -93,8 +93,9 @@ export function wrapCommand(opts: Pick<RunOptions, "command" | "cwd" | "env">, t
 export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const max = opts.maxBytes ?? MAX_OUTPUT_BYTES;
-  const stdout = new Capture(max, opts.onOutput && ((t, n) => opts.onOutput!("stdout", t, n)));
-  const stderr = new Capture(max, opts.onOutput && ((t, n) => opts.onOutput!("stderr", t, n)));
+  const { onOutput } = opts;
+  const stdout = new Capture(max, onOutput && ((t, n) => onOutput("stdout", t, n)));
+  const stderr = new Capture(max, onOutput && ((t, n) => onOutput("stderr", t, n)));
   let pid: number | null = null;
   // Output before our marker (a noisy login script) is not the command's: it is dropped.
   let prelude: Buffer | null = Buffer.alloc(0);

@@ -55,7 +55,7 @@ describe("instances", () => {
     expect(list.body.instances.map((i: { name: string }) => i.name)).toEqual(["box"]);
   });
 
-  it("pins the host key on the first connection, then refuses a changed one until it is reset", async () => {
+  it("test_instance_connection pins the host key on the first connection, then refuses a changed one until it is reset", async () => {
     await w.t.request("POST", `/v1/projects/srv-proj/instances`, {
       token: w.token,
       body: {
@@ -141,7 +141,7 @@ describe("instances", () => {
     expect(res.body.error.message).toMatch(/ECONNREFUSED/);
   });
 
-  it("updates name, address and key; a new address clears the pin; names are unique", async () => {
+  it("update_instance changes name, address and key; a new address clears the pin; names are unique", async () => {
     await req("POST", `/v1/projects/srv-proj/instances`, {
       name: "upd",
       host: w.sshd.host,
@@ -253,6 +253,7 @@ describe("instances", () => {
     for (const [method, url] of [
       ["GET", w.path()],
       ["POST", `${w.path()}/test`],
+      ["PATCH", w.path()],
       ["DELETE", w.path()],
       ["GET", "/v1/projects/srv-proj/instances"],
     ] as const) {

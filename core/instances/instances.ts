@@ -9,7 +9,7 @@ import type { InstancesTable } from "../../schema/database.ts";
 import { ruleProblem } from "../agent/policy.ts";
 import { resolveEgress } from "../egress.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { BosunError, conflict, isUniqueViolation, validationError } from "../kernel/errors.ts";
+import { BosunError, conflict, isUniqueViolation, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { type InstanceRow, loadInstance, reach, requireInstanceProject } from "./reach.ts";
@@ -350,7 +350,7 @@ export const updateInstance = defineOperation({
       ctx.platform.instances.pool.evict(row.id);
       return instanceView(ctx, updated);
     } catch (err) {
-      if (isUniqueViolation(err)) throw nameTaken(input.name!);
+      if (isUniqueViolation(err)) throw nameTaken(input.name ?? row.name); // only a new name can collide
       throw err;
     }
   },
@@ -406,7 +406,7 @@ export const testInstanceConnection = defineOperation({
       .executeTakeFirstOrThrow();
     return {
       ok: true as const,
-      host_key_fingerprint: fresh.host_key_fingerprint!,
+      host_key_fingerprint: present(fresh.host_key_fingerprint, "the host key pinned on connecting"),
       newly_pinned: !row.host_key_fingerprint,
       latency_ms: Math.round(latency * 100) / 100,
     };

@@ -1,7 +1,7 @@
 // tail_log: the last lines of a log file or of a systemd unit's journal, optionally only those matching a
 // pattern. The file path, unit name and pattern are arguments (quoted), never shell text.
 import { z } from "zod";
-import { BosunError, notFound, validationError } from "../kernel/errors.ts";
+import { BosunError, notFound, present, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { reach } from "./reach.ts";
@@ -29,7 +29,7 @@ export function tailCommand(spec: TailSpec): string {
       spec.grep !== undefined ? `grep -a -E -e ${shq(spec.grep)} -- ${p}${tail}` : `tail -n ${spec.lines} -- ${p}`;
     return `test -e ${p} || exit 66; test -r ${p} || exit 77; ${read}`;
   }
-  const journal = `journalctl --no-pager -o short-iso ${shellArgs(["-u", spec.unit!])}`;
+  const journal = `journalctl --no-pager -o short-iso ${shellArgs(["-u", present(spec.unit, "a unit (no path given)")])}`;
   return spec.grep !== undefined ? `${journal} -n ${JOURNAL_SCAN}${grep}${tail}` : `${journal} -n ${spec.lines}`;
 }
 
@@ -75,7 +75,7 @@ export const tailLog = defineOperation({
     const spec: TailSpec = { path: input.path, unit: input.unit, lines: input.lines, grep: input.grep };
     const res = await runRemote(pool, target, { command: tailCommand(spec), timeoutMs: 30_000, signal: ctx.signal });
     const source = input.path ?? `unit ${input.unit}`;
-    if (res.exit_code === 66) throw notFound("file", input.path!);
+    if (res.exit_code === 66) throw notFound("file", source); // only a path test exits 66
     if (res.exit_code === 77)
       throw new BosunError("forbidden", `the instance's user cannot read '${input.path}'`, { path: input.path });
     // grep finding nothing exits 1 with no output: an empty answer, not an error.

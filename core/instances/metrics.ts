@@ -64,40 +64,44 @@ export function parseMetrics(out: string, at = new Date()): Sample {
     if (line.startsWith("@@")) current = line.slice(2).trim();
     else if (line.trim()) sections.set(current, [...(sections.get(current) ?? []), line]);
   }
-  const section = (name: string) => {
-    const lines = sections.get(name);
-    if (!lines?.length) throw new Error(`no ${name} readings`);
-    return lines;
+  // A section's lines, at least one (the output is the server's: a missing section is an error, not a crash).
+  const section = (name: string): [string, ...string[]] => {
+    const [first, ...more] = sections.get(name) ?? [];
+    if (first === undefined) throw new Error(`no ${name} readings`);
+    return [first, ...more];
   };
-  const cpuTimes = section("cpu").map((l) => l.trim().split(/\s+/).slice(1, 9).map(Number));
-  if (cpuTimes.length < 2) throw new Error("no cpu readings");
-  const [a, b] = [cpuTimes[0]!, cpuTimes[1]!];
+  const [a, b] = section("cpu").map((l) => l.trim().split(/\s+/).slice(1, 9).map(Number));
+  if (!a || !b) throw new Error("no cpu readings");
   const total = (t: number[]) => t.reduce((s, x) => s + x, 0);
-  const idle = (t: number[]) => t[3]! + (t[4] ?? 0);
+  const idle = (t: number[]) => Number(t[3]) + (t[4] ?? 0);
   const dt = total(b) - total(a);
   const cpu = dt > 0 ? (100 * (dt - (idle(b) - idle(a)))) / dt : 0;
 
-  const load = section("load")[0]!.split(/\s+/).map(Number);
+  const load = section("load")[0].split(/\s+/).map(Number);
   const mem = new Map(
-    section("mem").map((l) => [l.split(":")[0]!, Number(l.split(":")[1]!.trim().split(/\s+/)[0]) * 1024]),
+    section("mem").map((l) => {
+      const [key = "", value = ""] = l.split(":");
+      return [key, Number(value.trim().split(/\s+/)[0]) * 1024];
+    }),
   );
   const memTotal = mem.get("MemTotal") ?? 0;
   const memAvailable = mem.get("MemAvailable") ?? mem.get("MemFree") ?? 0;
   const interfaces = section("net")
     .filter((l) => l.includes(":"))
     .map((l) => {
-      const [name, rest] = l.split(":");
-      const f = rest!.trim().split(/\s+/).map(Number);
-      return { name: name!.trim(), rx_bytes: f[0]!, tx_bytes: f[8]! };
+      const [name = "", rest = ""] = l.split(":");
+      const f = rest.trim().split(/\s+/).map(Number);
+      // A missing field is NaN: the sample then fails its schema, as a garbled reading should.
+      return { name: name.trim(), rx_bytes: f[0] ?? Number.NaN, tx_bytes: f[8] ?? Number.NaN };
     });
   const external = interfaces.filter((i) => i.name !== "lo");
-  const df = section("df")[0]!.trim().split(/\s+/);
+  const df = section("df")[0].trim().split(/\s+/);
   const [diskTotal, diskUsed, diskAvail] = [Number(df[1]) * 1024, Number(df[2]) * 1024, Number(df[3]) * 1024];
   const sample: Sample = {
     at: at.toISOString(),
     cpu_percent: round(Math.max(0, Math.min(100, cpu))),
     cpus: Number(section("cpus")[0]) || 1,
-    load: { "1m": load[0]!, "5m": load[1]!, "15m": load[2]! },
+    load: { "1m": load[0] ?? Number.NaN, "5m": load[1] ?? Number.NaN, "15m": load[2] ?? Number.NaN },
     memory: {
       total_bytes: memTotal,
       available_bytes: memAvailable,
@@ -117,7 +121,7 @@ export function parseMetrics(out: string, at = new Date()): Sample {
       tx_bytes: external.reduce((s, i) => s + i.tx_bytes, 0),
       interfaces,
     },
-    uptime_seconds: Math.floor(Number(section("uptime")[0]!.split(/\s+/)[0])),
+    uptime_seconds: Math.floor(Number(section("uptime")[0].split(/\s+/)[0])),
   };
   return Sample.parse(sample);
 }

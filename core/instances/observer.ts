@@ -6,7 +6,7 @@
 // user with its key (or a generated one the owner installs). The private key is sealed at rest, never returned.
 import ssh2 from "ssh2";
 import { z } from "zod";
-import { BosunError, validationError } from "../kernel/errors.ts";
+import { BosunError, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { runRemote } from "./commands.ts";
 import { Instance, instanceView, keyPair, PrivateKey } from "./instances.ts";
@@ -145,12 +145,15 @@ export const setupInstanceObserver = defineOperation({
       });
     }
     // Log in as the new observer before recording it: a login that does not work, or that has sudo, is refused.
-    const candidate = observerTargetOf(ctx.platform, {
-      ...row,
-      observer_username: input.username,
-      observer_private_key_enc: ctx.platform.secrets.encrypt(pair.private),
-      updated_at: new Date(),
-    })!;
+    const candidate = present(
+      observerTargetOf(ctx.platform, {
+        ...row,
+        observer_username: input.username,
+        observer_private_key_enc: ctx.platform.secrets.encrypt(pair.private),
+        updated_at: new Date(),
+      }),
+      "the observer login just recorded",
+    );
     try {
       const check = await runRemote(pool, candidate, { command: CHECK_COMMAND, timeoutMs: 30_000, signal: ctx.signal });
       const [uid] = check.stdout.trim().split("\n");

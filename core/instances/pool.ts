@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import type { ClientChannel, SFTPWrapper } from "ssh2";
 import ssh2 from "ssh2";
 import { connectEgress, type EgressPolicy } from "../egress.ts";
-import { BosunError } from "../kernel/errors.ts";
+import { BosunError, present } from "../kernel/errors.ts";
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -154,9 +154,10 @@ class Connection {
 
   release() {
     this.active--;
-    while (this.waiting.length && this.active < limitFor(this.waiting[0]!.urgent)) {
+    for (let next = this.waiting[0]; next && this.active < limitFor(next.urgent); next = this.waiting[0]) {
       this.active++;
-      this.waiting.shift()!.go();
+      this.waiting.shift();
+      next.go();
     }
     if (this.active === 0) this.scheduleIdle();
   }
@@ -290,7 +291,8 @@ export class SshPool {
           },
         });
       });
-      const seen = presented!;
+      // Set by hostVerifier before any connection is ready.
+      const seen = present<string>(presented, "the host key the server presented");
       if (!target.hostKeyFingerprint) {
         const pinned = await this.opts.pin(target, seen);
         if (pinned !== seen) throw hostKeyMismatch({ ...target, hostKeyFingerprint: pinned }, seen);

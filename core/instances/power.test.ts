@@ -28,7 +28,7 @@ describe("power", () => {
     expect(res.body.error.message).toContain("passwordless sudo");
   });
 
-  it("answers not_supported for what the ssh provider cannot do, naming it", async () => {
+  it("start_instance and reinstall_instance answer not_supported for what the ssh provider cannot do, naming it", async () => {
     for (const action of ["start", "reinstall"]) {
       const res = await post(action);
       expect(res.status, action).toBe(501);

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { parsePublicKey } from "./ssh-keys.ts";
@@ -47,7 +48,7 @@ describe("ssh keys", () => {
     }
   });
 
-  it("adds, lists and deletes keys per account", async () => {
+  it("add_ssh_key, list_ssh_keys and delete_ssh_key: adds, lists and deletes keys per account", async () => {
     const added = await req("POST", "/v1/ssh-keys", { name: "alice", public_key: `  ${extra.pub}  ` });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
     expect(added.body).toMatchObject({ name: "alice", public_key: extra.pub, fingerprint: extra.fingerprint });
@@ -68,7 +69,32 @@ describe("ssh keys", () => {
     expect((await req("GET", "/v1/ssh-keys")).body.keys).toEqual([]);
   });
 
-  it("installs a key into authorized_keys once, by id or inline", async () => {
+  it("list_ssh_keys lists only the caller's keys, oldest first; refuses an unknown field and a token without instances:read", async () => {
+    const mine: string[] = [];
+    for (const name of ["first", "second"]) {
+      const key = ssh2.utils.generateKeyPairSync("ed25519").public;
+      mine.push((await req("POST", "/v1/ssh-keys", { name, public_key: key })).body.id);
+    }
+    const other = await w.t.account();
+    await req("POST", "/v1/ssh-keys", { name: "theirs", public_key: extra.pub }, await other.token(["*"]));
+    const list = await req("GET", "/v1/ssh-keys", undefined, await w.user.token(["instances:read"]));
+    expect(list.status).toBe(200);
+    expect(list.body.keys.map((k: { id: string; name: string }) => [k.id, k.name])).toEqual([
+      [mine[0], "first"],
+      [mine[1], "second"],
+    ]);
+    expect(JSON.stringify(list.body)).not.toContain("theirs");
+
+    const unknown = await req("GET", "/v1/ssh-keys?zz_unknown=1");
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body.error.issues)).toContain("zz_unknown");
+    const denied = await req("GET", "/v1/ssh-keys", undefined, await w.user.token(["instances:write"]));
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("instances:read");
+    for (const id of mine) expect((await req("DELETE", `/v1/ssh-keys/${id}`)).status).toBe(200);
+  });
+
+  it("install_ssh_key installs a key into authorized_keys once, by id or inline", async () => {
     // A file whose last line lacks its newline must not get our key glued onto it.
     const file = path.join(w.sshd.home, ".ssh/authorized_keys");
     fs.writeFileSync(file, authorized().trimEnd());

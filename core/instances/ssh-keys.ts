@@ -4,7 +4,7 @@ import crypto from "node:crypto";
 import ssh2 from "ssh2";
 import { z } from "zod";
 import { iso, Timestamp } from "../kernel/common.ts";
-import { BosunError, conflict, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
+import { BosunError, conflict, insufficientScope, notFound, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import { runRemote } from "./commands.ts";
@@ -225,7 +225,7 @@ export const installSshKey = defineOperation({
         .executeTakeFirst();
       if (!row) throw notFound("ssh key", input.key_id);
       key = parsePublicKey(row.public_key, "key_id");
-    } else key = parsePublicKey(input.public_key!);
+    } else key = parsePublicKey(present(input.public_key, "public_key (checked above)"));
     const { target, pool } = await reach(ctx, input.instance);
     const res = await runRemote(pool, target, {
       command: installKeyCommand(key),

@@ -4,8 +4,10 @@
 // - missing scope: a token with every scope but the operation's own answers 403 naming that scope;
 // - another tenant: a project-scoped operation called on someone else's project answers 404, like a missing one;
 // - malformed input: an unknown field, and a field of the wrong type, answer 400 naming the field.
-// On MCP, the tenant and malformed cases again for every tool. One platform for the file; a token per case.
+// On MCP, the missing-scope, tenant and malformed cases again for every tool. One platform for the file; a token per
+// case (one MCP client per missing scope).
 import crypto from "node:crypto";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { generate } from "otplib";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -391,6 +393,47 @@ describe("the contract, every operation on REST", () => {
 });
 
 describe("the contract on MCP", () => {
+  it(
+    "a tool called without its scope answers isError insufficient_scope naming the scope, and is not listed",
+    async () => {
+      const ops = t.platform.operations.operations.filter(
+        (op) => (!op.surfaces || op.surfaces.includes("mcp")) && op.scope,
+      );
+      expect(ops.length).toBeGreaterThan(50);
+      // One client per (actor, missing scope): many operations share a scope.
+      const clients = new Map<string, { client: Client; listed: Set<string> }>();
+      try {
+        for (const op of ops) {
+          const key = `${actorOf(op).id} ${op.scope}`;
+          let entry = clients.get(key);
+          if (!entry) {
+            const client = await connectMcp(
+              t.app,
+              await tokenFor(
+                op,
+                allScopes.filter((s) => s !== op.scope),
+              ),
+            );
+            entry = { client, listed: new Set((await client.listTools()).tools.map((x) => x.name)) };
+            clients.set(key, entry);
+          }
+          expect.soft(entry.listed.has(op.id), `${op.id} listed without ${op.scope}`).toBe(false);
+          // Hidden from the list, but a client can still name it: the invoker refuses it exactly as on REST.
+          const res = await entry.client.callTool({ name: op.id, arguments: input(op) });
+          expect.soft(res.isError, `${op.id} without ${op.scope}`).toBe(true);
+          const error = toolError(res);
+          expect
+            .soft(error, `${op.id} without ${op.scope}`)
+            .toMatchObject({ code: "insufficient_scope", required_scope: op.scope });
+          expect.soft(error.message, op.id).toContain(op.scope);
+        }
+      } finally {
+        for (const { client } of clients.values()) await client.close();
+      }
+    },
+    EVERY_OPERATION_TIMEOUT,
+  );
+
   it(
     "another tenant's project is not found and malformed input names the field, for every tool",
     async () => {

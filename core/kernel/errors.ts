@@ -96,6 +96,18 @@ export const rateLimited = (retryAfterSeconds: number) =>
     retry_after: retryAfterSeconds,
   });
 
+/**
+ * A value the code's own logic guarantees (the row INSERT … RETURNING gave, an entry set just before): its absence is
+ * a bug, thrown as one (callers see `internal`, the log names `what`) rather than asserted away with `!`.
+ */
+export function present<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new Error(`bug: ${what} is missing`);
+  return value;
+}
+
+/** The first row of a query the code knows returns one (INSERT … RETURNING, an upsert). */
+export const one = <T>(rows: readonly T[], what: string): T => present(rows[0], what);
+
 /** Anything thrown that is not a BosunError is a bug: callers see a generic message, the log has the rest. */
 export function toBosunError(err: unknown): BosunError {
   if (err instanceof BosunError) return err;

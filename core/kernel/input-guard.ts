@@ -20,8 +20,8 @@ const shown = (key: string) => (CONTROL.test(key) || !wellFormed(key) ? JSON.str
 export function inputIssues(value: unknown, maxDepth = MAX_INPUT_DEPTH): FieldIssue[] {
   const issues: FieldIssue[] = [];
   const stack: { value: unknown; path: string[] }[] = [{ value, path: [] }];
-  while (stack.length && issues.length < MAX_ISSUES) {
-    const { value: v, path } = stack.pop()!;
+  for (let top = stack.pop(); top && issues.length < MAX_ISSUES; top = stack.pop()) {
+    const { value: v, path } = top;
     if (typeof v === "string") {
       // Postgres text and jsonb cannot hold U+0000, and jsonb refuses a lone surrogate: refuse them as the
       // caller's error naming the field, not as a database failure after part of the work is done.
@@ -37,7 +37,7 @@ export function inputIssues(value: unknown, maxDepth = MAX_INPUT_DEPTH): FieldIs
     }
     const entries = Object.entries(v);
     for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, child] = entries[i]!;
+      const [key, child] = entries[i] ?? ["", undefined]; // i < length
       if (!Array.isArray(v) && (CONTROL.test(key) || !wellFormed(key))) {
         issues.push({
           path: [...path, shown(key)].join("."),

@@ -1,5 +1,6 @@
 // JSON Schemas of operations' zod types, as tool surfaces (MCP, the agent's model) need them.
 import { z } from "zod";
+import { present } from "./errors.ts";
 
 /** A tool schema must be an object schema at its root: a named (meta id) root is emitted as a $ref, so inline it. */
 export function toolJsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
@@ -7,7 +8,7 @@ export function toolJsonSchema(schema: z.ZodType, io: "input" | "output"): Recor
   const ref = typeof rest.$ref === "string" ? /^#\/\$defs\/(.+)$/.exec(rest.$ref)?.[1] : undefined;
   if (!ref) return rest;
   const defs = { ...(rest.$defs as Record<string, Record<string, unknown>>) };
-  const root = defs[ref]!;
+  const root = present(defs[ref], `the root schema $defs/${ref}`);
   delete defs[ref];
   return Object.keys(defs).length ? { ...root, $defs: defs } : root;
 }

@@ -2,6 +2,7 @@
 // window). `SharedRateLimiter`: in the database, for security limits that must hold across all processes.
 import { type Kysely, sql } from "kysely";
 import type { Database } from "../../schema/database.ts";
+import { one } from "./errors.ts";
 
 export interface RateLimitState {
   limit: number;
@@ -61,7 +62,7 @@ export class SharedRateLimiter {
         count = case when r.reset_at > now() then least(r.count, 2147483646) + 1 else 1 end,
         reset_at = case when r.reset_at > now() then r.reset_at else excluded.reset_at end
       returning count, reset_at, now() as now`.execute(this.db);
-    const row = rows[0]!;
+    const row = one(rows, "the rate_limits row the upsert returns");
     const resetAt = new Date(row.reset_at).getTime();
     const now = new Date(row.now).getTime();
     const allowed = row.count <= limit;

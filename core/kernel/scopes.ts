@@ -55,13 +55,13 @@ export const scopeCatalog: ScopeInfo[] = [
 
 export const ADMIN_SCOPE = "platform:admin";
 const known = new Set(scopeCatalog.map((s) => s.scope));
-const resources = new Set(scopeCatalog.map((s) => s.scope.split(":")[0]!));
+const resources = new Set(scopeCatalog.map((s) => s.scope.split(":")[0] ?? ""));
 
 /** Whether `pattern` (a scope, `resource:*` or `*`) is a valid scope expression. */
 export function isKnownScope(pattern: string): boolean {
   if (pattern === "*") return true;
   const [resource, action] = pattern.split(":");
-  if (action === "*") return resources.has(resource!) && resource !== "platform";
+  if (action === "*") return resources.has(resource ?? "") && resource !== "platform";
   return known.has(pattern);
 }
 

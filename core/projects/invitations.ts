@@ -9,7 +9,7 @@ import { LinkToken } from "../identity/onboarding.ts";
 import { consumeLinkToken, deliverLink, invalidLink, issueLinkToken, peekLinkToken } from "../identity/one-time.ts";
 import { Password } from "../identity/passwords.ts";
 import { Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { BosunError, insufficientScope, notFound, validationError } from "../kernel/errors.ts";
+import { BosunError, insufficientScope, notFound, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
 
@@ -228,7 +228,7 @@ export const acceptInvitation = defineOperation({
         "project_invitations.role",
         "projects.slug",
       ])
-      .where("project_invitations.id", "=", link.invitation_id!)
+      .where("project_invitations.id", "=", present(link.invitation_id, "the invitation of an invitation link"))
       .where("project_invitations.accepted_at", "is", null)
       .where("project_invitations.revoked_at", "is", null)
       .where("project_invitations.expires_at", ">", new Date())
@@ -237,25 +237,23 @@ export const acceptInvitation = defineOperation({
     // Logged in as someone else: the link is not theirs to use (and says nothing about the address).
     if (ctx.principal.account && ctx.principal.account.email !== invitation.email) throw invalidLink();
 
-    let account = await ctx.db
+    const account = await ctx.db
       .selectFrom("accounts")
       .select("id")
       .where("email", "=", invitation.email)
       .executeTakeFirst();
     const create = !account;
-    if (create && (!input.name || !input.password)) {
+    const { name, password } = input;
+    const newAccount = name && password ? { email: invitation.email, name, password } : null;
+    if (create && !newAccount) {
       throw validationError([
         { path: "password", message: "this address has no account yet: give a name and a password to create it" },
       ]);
     }
     // Spent before anything else changes, in one guarded UPDATE: two concurrent accepts cannot both go through.
     await consumeLinkToken(ctx.db, ["invitation"], input.token);
-    if (create) {
-      account = {
-        id: (await createAccount(ctx.db, { email: invitation.email, name: input.name!, password: input.password! })).id,
-      };
-    }
-    const accountId = account!.id;
+    const accountId =
+      account?.id ?? (await createAccount(ctx.db, present(newAccount, "the new account's name and password"))).id;
     const role = await ctx.tx(async (trx) => {
       // Already a member: the current role stays (an invitation never demotes, and a re-invite is not a role change).
       const existing = await trx

@@ -43,7 +43,7 @@ const roleOf = async (slug: string, accountId: string) => {
   return row?.role ?? null;
 };
 
-describe("project members", () => {
+describe("project members (list_project_members, update_project_member, remove_project_member)", () => {
   it("owners add, list, change and remove members", async () => {
     const p = await team();
     const list = await t.request("GET", `/v1/projects/${p.slug}/members`, { token: p.ownerToken });

@@ -101,7 +101,7 @@ export const listProjects = defineOperation({
       .innerJoin("project_members", "project_members.project_id", "projects.id")
       .selectAll("projects")
       .select("project_members.role")
-      .where("project_members.account_id", "=", account!.id)
+      .where("project_members.account_id", "=", account.id)
       .orderBy("projects.slug")
       .limit(input.limit + 1);
     if (input.kind) q = q.where("projects.kind", "=", input.kind);

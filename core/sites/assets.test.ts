@@ -30,7 +30,7 @@ async function upload(name: string, bytes: Buffer | Uint8Array, extra: Record<st
 }
 
 describe("assets", () => {
-  it("uploads by multipart and base64, detects category and image size, and lists with filters", async () => {
+  it("upload_asset and list_assets: uploads by multipart and base64, detects category and image size, lists with filters", async () => {
     const png = await upload("logo.png", PNG_1X1);
     expect(png.status).toBe(201);
     expect(png.body).toMatchObject({
@@ -102,5 +102,39 @@ describe("assets", () => {
     });
     expect(elsewhere.status).toBe(415);
     expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
+  });
+});
+
+describe("list_assets: errors and other tenants", () => {
+  it("refuses an unknown category, a bad limit and a token without assets:read, naming what is wrong", async () => {
+    const category = await t.request("GET", `${p}/assets?category=weapons`, { token });
+    expect(category.status).toBe(400);
+    expect(category.body.error.issues.map((i: { path: string }) => i.path)).toContain("category");
+    const limit = await t.request("GET", `${p}/assets?limit=0`, { token });
+    expect(limit.status).toBe(400);
+    expect(limit.body.error.issues.map((i: { path: string }) => i.path)).toContain("limit");
+    const account = await t.account();
+    const denied = await t.request("GET", `${p}/assets`, { token: await account.token(["files:read"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("assets:read");
+  });
+
+  it("answers another tenant 404 and never lists their assets in the stranger's own site", async () => {
+    expect((await upload("team-photo.png", PNG_1X1)).status).toBe(201);
+    const stranger = await (await t.account()).token(["*"]);
+    const theirs = await t.request("GET", `${p}/assets`, { token: stranger });
+    expect(theirs.status).toBe(404);
+    expect(theirs.body.error.code).toBe("not_found");
+    expect(JSON.stringify(theirs.body)).not.toContain("team-photo");
+    expect(
+      (
+        await t.request("POST", "/v1/projects", {
+          token: stranger,
+          body: { slug: "assets-own", name: "O", kind: "site" },
+        })
+      ).status,
+    ).toBe(201);
+    const own = await t.request("GET", "/v1/projects/assets-own/assets", { token: stranger });
+    expect(own.body).toEqual({ assets: [], next_cursor: null });
   });
 });

@@ -26,7 +26,7 @@ afterAll(() => t?.close());
 const put = (path: string, content: string, encoding?: string) =>
   t.request("PUT", `${base}/files`, { token, body: { path, content, ...(encoding ? { encoding } : {}) } });
 
-describe("draft files: happy paths", () => {
+describe("draft files: happy paths (write_file, list_files, read_file, edit_file, rename_file, delete_file)", () => {
   it("writes, lists, reads (whole, by lines, binary), edits, renames and deletes", async () => {
     const w = await put("/index.html", "<h1>Hi</h1>\nline2\nline3\n");
     expect(w.status).toBe(200);

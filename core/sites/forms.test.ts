@@ -51,7 +51,7 @@ describe("validateSubmission", () => {
 });
 
 describe("form operations", () => {
-  it("lists forms, submits, lists and updates submissions", async () => {
+  it("lists forms, submits, lists and updates submissions (update_submission)", async () => {
     expect((await call("GET", "/forms")).body.forms.map((f: { id: string }) => f.id)).toEqual(["contact"]);
     expect((await call("GET", "/forms/contact")).body.fields).toHaveLength(5);
     const sub = await call("POST", "/forms/contact/submissions", { data: { name: "Ada", email: "ada@x.test" } });

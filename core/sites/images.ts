@@ -31,7 +31,7 @@ export function imageSize(b: Buffer): ImageSize | null {
       let i = 2;
       while (i + 9 < b.length) {
         if (b[i] !== 0xff) return null;
-        const marker = b[i + 1]!;
+        const marker = b.readUInt8(i + 1); // i + 9 < length
         if (marker === 0xff) {
           i++;
           continue;

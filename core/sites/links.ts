@@ -15,7 +15,7 @@ export function syntaxOf(path: string): LinkSyntax | null {
 
 /** The site path a link in `fromFile` points to, or null for external, fragment-only or escaping links. */
 export function resolveLink(value: string, fromFile: string): string | null {
-  const base = value.split(/[?#]/, 1)[0]!;
+  const [base = ""] = value.split(/[?#]/, 1);
   if (!base || /^[a-z][a-z0-9+.-]*:/i.test(base) || base.startsWith("//")) return null;
   const dir = fromFile.includes("/") ? fromFile.slice(0, fromFile.lastIndexOf("/")) : "";
   const joined = base.startsWith("/") ? base : `${dir}/${base}`;
@@ -94,7 +94,7 @@ export function removeNavLinks(html: string, fromFile: string, pagePath: string)
   const text = html.replace(/<nav\b[^>]*>[\s\S]*?<\/nav>/gi, (nav) => {
     const isLink = (a: string) => {
       const href = /\bhref\s*=\s*(["'])([^"']*)\1/i.exec(a);
-      return !!href && pointsTo(href[2]!, fromFile, pagePath);
+      return href?.[2] !== undefined && pointsTo(href[2], fromFile, pagePath);
     };
     let out = nav.replace(/[ \t]*<li\b[^>]*>\s*(<a\b[^>]*>[\s\S]*?<\/a>)\s*<\/li>[ \t]*\r?\n?/gi, (li, a: string) => {
       if (!isLink(a)) return li;
@@ -113,12 +113,12 @@ export function removeNavLinks(html: string, fromFile: string, pagePath: string)
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'", apos: "'", nbsp: " " };
 export const decodeEntities = (s: string) =>
-  s.replace(/&(amp|lt|gt|quot|#39|apos|nbsp);/g, (_, e: string) => ENTITIES[e]!);
+  s.replace(/&(amp|lt|gt|quot|#39|apos|nbsp);/g, (entity, e: string) => ENTITIES[e] ?? entity);
 export { escapeHtml };
 
 export function titleOf(html: string): string | null {
   const m = /<title\b[^>]*>([\s\S]*?)<\/title>/i.exec(html);
-  return m ? decodeEntities(m[1]!.trim()) : null;
+  return m?.[1] !== undefined ? decodeEntities(m[1].trim()) : null;
 }
 
 /** Sets the document's <title>, adding one to <head> (or the top) when there is none. */

@@ -29,7 +29,7 @@ describe("pages: happy paths", () => {
     expect(normaliseSlug("!!!")).toBe("");
   });
 
-  it("creates, lists, gets and updates pages", async () => {
+  it("create_page, list_pages, get_page and update_page: creates, lists, gets and updates pages", async () => {
     const created = await call("POST", "/pages", { slug: "Our Team", title: "Team & Co", content: "<p>Hi</p>" });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ slug: "our-team", path: "our-team.html", title: "Team & Co" });
@@ -144,5 +144,47 @@ describe("pages: bad input changes nothing", () => {
       expect.soft(res.body?.error?.code, label).toBe(code);
     }
     expect(await dbSnapshot(t.platform.db, ["audit_events"])).toEqual(before);
+  });
+});
+
+describe("list_pages: errors and other tenants", () => {
+  it("refuses an instance project (409), an unknown field (400) and a token without pages:read (403)", async () => {
+    expect(
+      (await t.request("POST", "/v1/projects", { token, body: { slug: "pages-srv", name: "S", kind: "instance" } }))
+        .status,
+    ).toBe(201);
+    const server = await t.request("GET", "/v1/projects/pages-srv/pages", { token });
+    expect(server.status).toBe(409);
+    expect(server.body.error).toMatchObject({ code: "conflict", kind: "instance" });
+    const unknown = await call("GET", "/pages?zz_unknown=1");
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body.error.issues)).toContain("zz_unknown");
+    const account = await t.account();
+    const denied = await t.request("GET", `${p}/pages`, { token: await account.token(["files:read"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("pages:read");
+  });
+
+  it("answers another tenant 404, exactly like a project that does not exist, and lists nothing of theirs", async () => {
+    await call("POST", "/pages", { slug: "private-plans", title: "Private plans", content: "<p>secret</p>" });
+    const stranger = await (await t.account()).token(["*"]);
+    const theirs = await t.request("GET", `${p}/pages`, { token: stranger });
+    const missing = await t.request("GET", "/v1/projects/no-such-site/pages", { token: stranger });
+    expect(theirs.status).toBe(404);
+    expect(theirs.body.error.code).toBe("not_found");
+    expect(missing.status).toBe(404);
+    expect(JSON.stringify(theirs.body)).not.toContain("private-plans");
+    // Their own site lists its own pages only.
+    expect(
+      (
+        await t.request("POST", "/v1/projects", {
+          token: stranger,
+          body: { slug: "pages-own", name: "O", kind: "site" },
+        })
+      ).status,
+    ).toBe(201);
+    const own = await t.request("GET", "/v1/projects/pages-own/pages", { token: stranger });
+    expect(own.status).toBe(200);
+    expect(own.body.pages.map((x: { slug: string }) => x.slug)).not.toContain("private-plans");
   });
 });

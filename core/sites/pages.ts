@@ -4,7 +4,7 @@ import type { Transaction } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
 import { ProjectRef } from "../kernel/common.ts";
-import { conflict, notFound, validationError } from "../kernel/errors.ts";
+import { conflict, notFound, present, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { getBlob } from "./blobs.ts";
 import { deleteDraftFile, draftEntry, draftManifest, setDraftEntry, writeDraftFile } from "./draft.ts";
@@ -74,7 +74,7 @@ async function draftTexts(trx: Transaction<Database>, projectId: string, keep: (
       .where("sha256", "in", [...new Set(batch.map((f) => f.sha256))])
       .execute();
     const bodies = new Map(rows.map((r) => [r.sha256, Buffer.from(r.data).toString("utf8")]));
-    for (const f of batch) out.push({ path: f.path, text: bodies.get(f.sha256)! });
+    for (const f of batch) out.push({ path: f.path, text: present(bodies.get(f.sha256), `the blob of ${f.path}`) });
   }
   return out;
 }
@@ -178,7 +178,9 @@ async function rewriteSiteLinks(
 ) {
   const changed: string[] = [];
   for (const file of await draftTexts(trx, projectId, (path) => syntaxOf(path) !== null)) {
-    const result = rewriteLinks(file.text, syntaxOf(file.path)!, file.path, oldPath, newPath);
+    const syntax = syntaxOf(file.path);
+    if (!syntax) continue; // kept only files with one
+    const result = rewriteLinks(file.text, syntax, file.path, oldPath, newPath);
     if (result.count === 0) continue;
     await writeDraftFile(trx, projectId, file.path, Buffer.from(result.text, "utf8"), quota);
     changed.push(file.path);
@@ -234,7 +236,7 @@ export const updatePage = defineOperation({
         await setDraftEntry(trx, project.id, { path: finalPath, sha256: written.sha256, bytes: written.bytes });
         rewritten = await rewriteSiteLinks(trx, project.id, path, finalPath, quota);
         // The page may link to itself; read back what it holds now.
-        const now = (await draftEntry(trx, project.id, finalPath))!;
+        const now = present(await draftEntry(trx, project.id, finalPath), `the page just written at ${finalPath}`);
         written = { ...written, sha256: now.sha256, bytes: now.bytes };
         html = await readText(trx, now.sha256);
       }

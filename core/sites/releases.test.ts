@@ -185,3 +185,52 @@ describe("list_releases and create_preview_link", () => {
     expect(other.body.url.split("/_preview/")[1]).not.toBe(link.body.url.split("/_preview/")[1]);
   });
 });
+
+describe("diff_draft", () => {
+  it("shows everything as added before the first publish, and nothing once published", async () => {
+    expect(
+      (await t.request("POST", "/v1/projects", { token, body: { slug: "diff-site", name: "D", kind: "site" } })).status,
+    ).toBe(201);
+    const diff = (path: string, as = token) => t.request("GET", `/v1/projects/${path}/draft/diff`, { token: as });
+    const before = await diff("diff-site");
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ added: [], modified: [], deleted: [], changed: false });
+    for (const [path, content] of [
+      ["index.html", "<p>home</p>"],
+      ["css/site.css", "body{}"],
+    ])
+      await t.request("PUT", "/v1/projects/diff-site/files", { token, body: { path, content } });
+    expect((await diff("diff-site")).body).toMatchObject({
+      added: ["css/site.css", "index.html"],
+      modified: [],
+      deleted: [],
+      changed: true,
+    });
+    expect((await t.request("POST", "/v1/projects/diff-site/releases", { token })).status).toBe(201);
+    expect((await diff("diff-site")).body).toMatchObject({ live_release: 1, added: [], changed: false });
+  });
+
+  it("refuses an instance project, an unknown field and a token without files:read; another tenant gets 404", async () => {
+    expect(
+      (await t.request("POST", "/v1/projects", { token, body: { slug: "diff-srv", name: "S", kind: "instance" } }))
+        .status,
+    ).toBe(201);
+    const server = await t.request("GET", "/v1/projects/diff-srv/draft/diff", { token });
+    expect(server.status).toBe(409);
+    expect(server.body.error.kind).toBe("instance");
+    const unknown = await call("GET", "/draft/diff?zz_unknown=1");
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body.error.issues)).toContain("zz_unknown");
+    const owner = await t.account();
+    const denied = await t.request("GET", `${p}/draft/diff`, { token: await owner.token(["pages:read"]) });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("files:read");
+
+    await put("unpublished-secret.txt", "x");
+    const stranger = await (await t.account()).token(["*"]);
+    const theirs = await t.request("GET", `${p}/draft/diff`, { token: stranger });
+    expect(theirs.status).toBe(404);
+    expect(theirs.body.error.code).toBe("not_found");
+    expect(JSON.stringify(theirs.body)).not.toContain("unpublished-secret");
+  });
+});

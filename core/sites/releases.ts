@@ -7,7 +7,7 @@ import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
-import { BosunError, conflict, notFound } from "../kernel/errors.ts";
+import { BosunError, conflict, notFound, present } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { deleteDraftFile, diffManifests, draftManifest, releaseManifest, setDraftEntry } from "./draft.ts";
@@ -70,7 +70,12 @@ export const publishSite = defineOperation({
         ])
         .where("d.project_id", "=", pid)
         .execute();
-      const changes = dirty.filter((d) => d.draft_sha !== d.head_sha);
+      // A left join's columns are null together: each side is an entry, or null.
+      const side = <B>(sha256: string | null, bytes: B | null) =>
+        sha256 !== null && bytes !== null ? { sha256, bytes } : null;
+      const changes = dirty
+        .filter((d) => d.draft_sha !== d.head_sha)
+        .map((d) => ({ path: d.path, draft: side(d.draft_sha, d.draft_bytes), head: side(d.head_sha, d.head_bytes) }));
       const head = site.head_release;
       const headRow = head
         ? await trx
@@ -114,7 +119,7 @@ export const publishSite = defineOperation({
       let files = headRow.files;
       let bytes = Number(headRow.bytes);
       for (const c of changes) {
-        if (c.head_sha !== null) {
+        if (c.head) {
           await trx
             .updateTable("site_release_files")
             .set({ to_release: next })
@@ -123,14 +128,14 @@ export const publishSite = defineOperation({
             .where("to_release", "is", null)
             .execute();
           files--;
-          bytes -= c.head_bytes!;
+          bytes -= c.head.bytes;
         }
-        if (c.draft_sha !== null) {
+        if (c.draft) {
           files++;
-          bytes += c.draft_bytes!;
+          bytes += c.draft.bytes;
         }
       }
-      const inserts = changes.filter((c) => c.draft_sha !== null);
+      const inserts = changes.flatMap((c) => (c.draft ? [{ path: c.path, ...c.draft }] : []));
       for (let i = 0; i < inserts.length; i += 1000) {
         await trx
           .insertInto("site_release_files")
@@ -139,8 +144,8 @@ export const publishSite = defineOperation({
               project_id: pid,
               path: c.path,
               from_release: next,
-              sha256: c.draft_sha!,
-              bytes: c.draft_bytes!,
+              sha256: c.sha256,
+              bytes: c.bytes,
             })),
           )
           .execute();
@@ -208,7 +213,7 @@ export const discardDraft = defineOperation({
       const liveByPath = new Map(live.map((e) => [e.path, e]));
       for (const path of diff.added) await deleteDraftFile(trx, project.id, path);
       for (const path of [...diff.modified, ...diff.deleted])
-        await setDraftEntry(trx, project.id, liveByPath.get(path)!);
+        await setDraftEntry(trx, project.id, present(liveByPath.get(path), `the live entry of ${path}`));
       const liveRow = await liveSettings(trx, project.id, site.live_release);
       const settingsReset =
         !sameSettings(site.settings, liveRow.settings) ||
