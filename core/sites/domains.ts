@@ -48,7 +48,7 @@ export const DomainName = z
     }
     return ascii;
   })
-  .meta({ description: "A domain name, e.g. www.example.com", example: "www.example.com" });
+  .meta({ description: "A domain name, e.g. www.example.com", example: "www.example.com", format: "hostname" });
 
 const DnsRecord = z.object({
   type: z.enum(["CNAME", "TXT"]),
