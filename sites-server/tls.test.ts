@@ -167,6 +167,26 @@ describe.skipIf(missing !== null)("custom domain with a certificate from pebble"
     throw new Error("the renewed certificate was not served within 30 s");
   }, 60_000);
 
+  it("records a failed issuance on the domain (the ACME server could not reach it) and keeps no certificate", async () => {
+    const name = "unreachable.example.com";
+    const added = await api("POST", "/projects/shop/domains", { domain: name });
+    dns.set(`_bosun-challenge.${name}`, { TXT: [added.body.records[1].value] });
+    dns.set(name, { CNAME: "shop.localhost" });
+    expect((await api("POST", `/projects/shop/domains/${name}/verify`)).status).toBe(200);
+    // No A record: pebble cannot resolve the name to check the HTTP-01 answer.
+    for (let i = 0; i < 150; i++) {
+      const d = (await api("GET", `/projects/shop/domains/${name}`)).body;
+      if (d.certificate.status === "failed") {
+        expect(d.certificate.error).toBeTruthy();
+        expect(d.certificate.expires_at).toBeNull();
+        await expect(handshake(name, await pebble.rootPem())).rejects.toThrow();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error("the failure was not recorded within 30 s");
+  }, 60_000);
+
   it("remove_domain stops serving it on both listeners", async () => {
     expect((await api("DELETE", `/projects/shop/domains/${DOMAIN}`)).status).toBe(200);
     expect((await siteFetch(`http://${DOMAIN}:${httpPort}/`)).status).toBe(404);
