@@ -1,4 +1,5 @@
 // Operator configuration, read from the environment once. Customers never set any of this.
+import { Resolver } from "node:dns";
 import path from "node:path";
 import proxyAddr from "proxy-addr";
 import { MAX_MICROS } from "./billing/money.ts";
@@ -340,11 +341,19 @@ export const variables = {
     default: "",
     description:
       "comma-separated DNS servers (`1.1.1.1`, `[::1]:5353`, `127.0.0.1:5353`) `verify_domain` asks for a custom domain's records; unset, the system's resolvers",
-    parse: (v: string | undefined) =>
-      (v ?? "")
+    parse: (v: string | undefined) => {
+      const servers = (v ?? "")
         .split(",")
         .map((s) => s.trim())
-        .filter(Boolean),
+        .filter(Boolean);
+      // Checked at start: a malformed address would otherwise fail every verify_domain.
+      try {
+        new Resolver().setServers(servers);
+      } catch (err) {
+        throw new Error(`BOSUN_DNS_SERVERS: ${(err as Error).message}`);
+      }
+      return servers;
+    },
   } satisfies Variable<string[]>,
   BOSUN_ACME_DIRECTORY_URL: withDefault(
     "https://acme-v02.api.letsencrypt.org/directory",

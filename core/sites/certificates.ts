@@ -79,7 +79,8 @@ async function accountKey(platform: Platform, directoryUrl: string): Promise<str
       .execute();
     row = await read();
   }
-  return platform.secrets.decrypt(row!.key_enc);
+  if (!row) throw new Error(`the ACME account key for ${directoryUrl} was not stored`);
+  return platform.secrets.decrypt(row.key_enc);
 }
 
 /** Obtains and stores a certificate for one verified domain (no transaction is held across the ACME calls). */
@@ -140,6 +141,11 @@ export async function issueCertificate(platform: Platform, domainId: string): Pr
  */
 export async function scheduleRenewals(platform: Platform, now = new Date()): Promise<number> {
   if (!certificatesEnabled(platform.config)) return 0;
+  // Answers an order left behind (its process died mid-order) are no use to anyone after a day.
+  await platform.db
+    .deleteFrom("acme_challenges")
+    .where("created_at", "<", new Date(Date.now() - 86_400_000))
+    .execute();
   const due = await platform.db
     .selectFrom("site_domains")
     .select("id")

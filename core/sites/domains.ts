@@ -13,7 +13,7 @@ import type { Kysely, Selectable } from "kysely";
 import { z } from "zod";
 import type { Database, SiteDomainsTable } from "../../schema/database.ts";
 import { enqueue } from "../jobs/queue.ts";
-import { isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, isUniqueViolation, notFound } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
@@ -40,7 +40,7 @@ export const DomainName = z
       ascii.length <= 253 &&
       labels.length >= 2 &&
       labels.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) &&
-      !/^\d+$/.test(labels.at(-1)!) &&
+      !/^\d+$/.test(labels.at(-1) ?? "") &&
       net.isIP(ascii) === 0;
     if (!ok) {
       ctx.addIssue({ code: "custom", message: "a domain name such as www.example.com" });
@@ -91,7 +91,7 @@ function view(platform: Platform, slug: string, row: DomainRow): DomainView {
     last_check_at: isoOrNull(row.last_check_at),
     last_check_error: row.last_check_error,
     certificate: { status: row.cert_status, expires_at: isoOrNull(row.cert_expires_at), error: row.cert_error },
-    created_at: isoOrNull(row.created_at)!,
+    created_at: iso(row.created_at),
   };
 }
 
@@ -321,7 +321,7 @@ async function checkRecords(platform: Platform, row: DomainRow, target: string):
     if (!same)
       missing.push(
         cname.length
-          ? `CNAME ${row.domain} points at ${normal(cname[0]!)}, not ${target}`
+          ? `CNAME ${row.domain} points at ${normal(cname[0] ?? "")}, not ${target}`
           : `CNAME ${row.domain} → ${target} was not found`,
       );
   }
