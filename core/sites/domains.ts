@@ -251,7 +251,9 @@ export const verifyDomain = defineOperation({
         })
         .where("id", "=", row.id)
         .returningAll()
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      // Removed while its records were being looked up.
+      if (!next) throw notFound("domain", row.domain);
       if (https && row.cert_status !== "issued") await enqueue(trx, CERT_QUEUE, row.id, { domain_id: row.id });
       return next;
     });
