@@ -6,9 +6,11 @@ import { startRunner } from "../agent-runner/start.ts";
 import { agentUnavailable } from "../core/config.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
+import { startCertificateWorker } from "../core/sites/certificates.ts";
 import { siteUrl } from "../core/sites/origin.ts";
 import { createApp } from "../http/app.ts";
 import { createSitesApp } from "../sites-server/app.ts";
+import { serveSitesHttps } from "../sites-server/tls.ts";
 import { createTelegram, startTelegram } from "../telegram/start.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -63,7 +65,8 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   // Customer sites on their own origin (a second listener), so their JavaScript never runs on the API's.
   const sitesHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   platform.config.sitesUrl ??= `http://${sitesHost}:${sitesPort}`;
-  const sitesServer = serve({ fetch: createSitesApp(platform).fetch, port: sitesPort, hostname: opts.host }, (info) => {
+  const sitesApp = createSitesApp(platform);
+  const sitesServer = serve({ fetch: sitesApp.fetch, port: sitesPort, hostname: opts.host }, (info) => {
     // Each site on its own origin unless path mode was asked for (then say what that gives up).
     process.stderr.write(
       `  Sites ${siteUrl(platform, "{project}")}/   (each site on its own origin; previews from create_preview_link)\n`,
@@ -80,6 +83,25 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
       `bosun: sites listener not started, cannot listen on ${opts.host}:${sitesPort}: ${err.message}\n`,
     );
   });
+  // Custom domains over HTTPS: certificates by ACME (issued and renewed by a worker here), chosen by SNI.
+  const httpsPort = platform.config.sitesHttpsPort;
+  const sitesHttps =
+    httpsPort === undefined
+      ? null
+      : serveSitesHttps(platform, sitesApp, {
+          port: httpsPort,
+          hostname: opts.host,
+          onListen: (port) =>
+            process.stderr.write(
+              `  Sites over HTTPS on port ${port} for verified custom domains (certificates from ${platform.config.acme.directoryUrl})\n`,
+            ),
+        });
+  sitesHttps?.once("error", (err) => {
+    process.stderr.write(
+      `bosun: HTTPS sites listener not started, cannot listen on ${opts.host}:${httpsPort}: ${err.message}\n`,
+    );
+  });
+  const certificates = sitesHttps ? startCertificateWorker(platform) : null;
   // Agent runs execute here too (any number of processes may run workers on one database).
   const runner = startRunner(platform);
   process.stderr.write(`  ${runner.note}\n`);
@@ -89,7 +111,9 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     process.stderr.write("stopping…\n");
     await telegram.bridge?.stop();
     await runner.workers?.stop();
+    await certificates?.stop();
     sitesServer.close();
+    sitesHttps?.close();
     server.close();
     await platform.close();
     process.exit(0);

@@ -107,4 +107,15 @@ describe("config variables", () => {
     });
     expect(() => loadConfig({ BOSUN_TRIAL_CREDIT_USD: "-1" })).toThrow(/BOSUN_TRIAL_CREDIT_USD/);
   });
+
+  it("reads the custom-domain settings, and stops the start on a malformed DNS server or HTTPS port", () => {
+    const c = loadConfig({ BOSUN_DNS_SERVERS: "127.0.0.1:5353, [::1]:53", BOSUN_SITES_HTTPS_PORT: "8443" });
+    expect(c.dnsServers).toEqual(["127.0.0.1:5353", "[::1]:53"]);
+    expect(c.sitesHttpsPort).toBe(8443);
+    expect(loadConfig({}).dnsServers).toEqual([]);
+    expect(loadConfig({}).sitesHttpsPort).toBeUndefined();
+    expect(loadConfig({}).acme.directoryUrl).toBe("https://acme-v02.api.letsencrypt.org/directory");
+    expect(() => loadConfig({ BOSUN_DNS_SERVERS: "not an address" })).toThrow(/BOSUN_DNS_SERVERS/);
+    expect(() => loadConfig({ BOSUN_SITES_HTTPS_PORT: "99999" })).toThrow(/BOSUN_SITES_HTTPS_PORT/);
+  });
 });

@@ -1,4 +1,5 @@
 // Operator configuration, read from the environment once. Customers never set any of this.
+import { Resolver } from "node:dns";
 import path from "node:path";
 import proxyAddr from "proxy-addr";
 import { MAX_MICROS } from "./billing/money.ts";
@@ -38,6 +39,12 @@ export interface Config {
   sitesPathMode: boolean;
   /** A site's draft may hold at most this many bytes (BOSUN_SITE_QUOTA_MB, default 200). */
   siteQuotaBytes: number;
+  /** Custom domains: the HTTPS sites port (certificates by ACME, chosen by SNI); unset, no HTTPS and no ACME. */
+  sitesHttpsPort: number | undefined;
+  /** The DNS servers verify_domain asks (`host` or `host:port`); empty: the system's resolvers. */
+  dnsServers: string[];
+  /** The ACME directory certificates come from, the account's contact, and extra roots to trust for it. */
+  acme: { directoryUrl: string; email: string | undefined; caFile: string | undefined };
   /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
   egressAllowPrivate: boolean;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
@@ -314,6 +321,52 @@ export const variables = {
     "serve every site under `/s/{project}/` of one shared origin instead (warned at start): sites can then read each other's pages and cookies — only for content you trust",
   ),
   BOSUN_SITE_QUOTA_MB: integer(200, "Sites", "most megabytes a site's draft may hold (a single file: 10 MB)"),
+  BOSUN_SITES_HTTPS_PORT: {
+    group: "Sites",
+    type: "integer",
+    default: "",
+    description:
+      "the HTTPS sites listener for custom domains: certificates come from ACME (HTTP-01, answered on the sites port, which must be reachable on port 80) and are chosen by SNI; unset, custom domains are served over HTTP only and no certificate is requested",
+    parse: (v: string | undefined) => {
+      if (!v) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535)
+        throw new Error(`BOSUN_SITES_HTTPS_PORT must be a port number, not '${v}'`);
+      return n;
+    },
+  } satisfies Variable<number | undefined>,
+  BOSUN_DNS_SERVERS: {
+    group: "Sites",
+    type: "list",
+    default: "",
+    description:
+      "comma-separated DNS servers (`1.1.1.1`, `[::1]:5353`, `127.0.0.1:5353`) `verify_domain` asks for a custom domain's records; unset, the system's resolvers",
+    parse: (v: string | undefined) => {
+      const servers = (v ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      // Checked at start: a malformed address would otherwise fail every verify_domain.
+      try {
+        new Resolver().setServers(servers);
+      } catch (err) {
+        throw new Error(`BOSUN_DNS_SERVERS: ${(err as Error).message}`);
+      }
+      return servers;
+    },
+  } satisfies Variable<string[]>,
+  BOSUN_ACME_DIRECTORY_URL: withDefault(
+    "https://acme-v02.api.letsencrypt.org/directory",
+    "Sites",
+    "URL",
+    "the ACME directory custom domains' certificates come from (default Let's Encrypt production; staging: `https://acme-staging-v02.api.letsencrypt.org/directory`)",
+  ),
+  BOSUN_ACME_EMAIL: text("Sites", "email", "the contact address of the ACME account (expiry notices)"),
+  BOSUN_ACME_CA_FILE: text(
+    "Sites",
+    "path",
+    "a PEM file of extra root certificates to trust when talking to the ACME directory (a private ACME server such as step-ca, or pebble in tests)",
+  ),
   // Instances
   BOSUN_SSH_MAX_COMMAND_SECONDS: integer(
     3600,
@@ -456,6 +509,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sitesUrl: read("BOSUN_SITES_URL"),
     sitesPathMode: read("BOSUN_SITES_PATH_MODE"),
     siteQuotaBytes: read("BOSUN_SITE_QUOTA_MB") * 1024 * 1024,
+    sitesHttpsPort: read("BOSUN_SITES_HTTPS_PORT"),
+    dnsServers: read("BOSUN_DNS_SERVERS"),
+    acme: {
+      directoryUrl: read("BOSUN_ACME_DIRECTORY_URL"),
+      email: read("BOSUN_ACME_EMAIL"),
+      caFile: read("BOSUN_ACME_CA_FILE"),
+    },
     egressAllowPrivate: read("BOSUN_EGRESS_ALLOW_PRIVATE"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),

@@ -22,6 +22,9 @@ export const PROGRAMS = {
     env: "BOSUN_SSHD_PATH",
   },
   "ssh-keygen": { command: "ssh-keygen", paths: ["/usr/bin/ssh-keygen"], debianPackage: "openssh-client" },
+  // The ACME test server and the certificate tool its TLS listener's certificate is made with (tests only).
+  pebble: { command: "pebble", paths: ["/usr/bin/pebble"], debianPackage: "pebble" },
+  openssl: { command: "openssl", paths: ["/usr/bin/openssl"], debianPackage: "openssl" },
 } satisfies Record<string, ProgramSpec>;
 
 export class MissingProgramError extends Error {

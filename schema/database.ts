@@ -227,6 +227,39 @@ export interface SiteSubmissionsTable {
   created_at: CreatedAt;
 }
 
+/** Custom domains of sites and their certificates (0013-domains). */
+export type CertStatus = "none" | "pending" | "issued" | "failed";
+
+export interface SiteDomainsTable {
+  id: string;
+  project_id: string;
+  domain: string;
+  token: string;
+  verified_at: Timestamp | null;
+  last_check_at: Timestamp | null;
+  last_check_error: string | null;
+  cert_status: ColumnType<CertStatus, CertStatus | undefined, CertStatus>;
+  cert_pem: string | null;
+  cert_key_enc: string | null;
+  cert_expires_at: Timestamp | null;
+  cert_error: string | null;
+  cert_attempted_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface AcmeAccountsTable {
+  directory_url: string;
+  key_enc: string;
+  created_at: CreatedAt;
+}
+
+export interface AcmeChallengesTable {
+  token: string;
+  key_authorization: string;
+  domain: string;
+  created_at: CreatedAt;
+}
+
 /** Instances (0004-instances): customers' servers reached over SSH. */
 export interface InstancesTable {
   id: string;
@@ -472,6 +505,9 @@ export interface Database {
   site_releases: SiteReleasesTable;
   site_release_files: SiteReleaseFilesTable;
   site_submissions: SiteSubmissionsTable;
+  site_domains: SiteDomainsTable;
+  acme_accounts: AcmeAccountsTable;
+  acme_challenges: AcmeChallengesTable;
   instances: InstancesTable;
   instance_metrics: InstanceMetricsTable;
   ssh_keys: SshKeysTable;

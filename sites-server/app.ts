@@ -2,7 +2,9 @@
 // act with a user's credentials), and each site on an origin of its own: `{slug}.localhost` or
 // `{slug}.{BOSUN_SITES_DOMAIN}` by Host header; `/s/{slug}/…` only in path mode (BOSUN_SITES_PATH_MODE), where
 // an old `/s/` link otherwise redirects to the site's own origin. Signed draft previews under `…/_preview/{token}/`; the password form at `…/_auth`; form posts at
-// `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. What to answer is decided in core/sites.
+// `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. A verified custom domain serves its site by Host;
+// ACME's HTTP-01 challenges are answered at /.well-known/acme-challenge/ on any Host. What to answer is
+// decided in core/sites.
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -11,6 +13,8 @@ import { BosunError, toBosunError, validationError } from "../core/kernel/errors
 import { invoke } from "../core/kernel/invoker.ts";
 import { anonymous } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
+import { challengeAnswer } from "../core/sites/certificates.ts";
+import { DomainRouter } from "../core/sites/domains.ts";
 import { escapeHtml } from "../core/sites/links.ts";
 import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
@@ -77,6 +81,7 @@ const etagMatches = (header: string | undefined, etag: string) =>
 export function createSitesApp(platform: Platform, server = new SiteServer(platform)): Hono {
   const app = new Hono();
   const mcp = sitesMcpHandler(platform);
+  const domains = new DomainRouter(platform);
   // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
   app.use(
     "*",
@@ -88,7 +93,16 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
 
   app.all("*", async (c) => {
     try {
-      const target = targetOf(c, platform);
+      const acmeToken = /^\/\.well-known\/acme-challenge\/([^/]+)$/.exec(c.req.path);
+      if (acmeToken) {
+        const answer = await challengeAnswer(platform.db, acmeToken[1]!);
+        if (answer) return c.text(answer, 200, { "Cache-Control": "no-store" });
+      }
+      const host = c.req.header("host") ?? new URL(c.req.url).host;
+      const domainSlug = siteFromHost(platform.config, host) ? null : await domains.slugFor(host);
+      const target = domainSlug
+        ? { slug: domainSlug, base: "", rest: new URL(c.req.url).pathname }
+        : targetOf(c, platform);
       if (!target) return plain(c, 404, "Not found", "There is no site here.");
       if ("redirect" in target) return c.redirect(target.redirect, target.status);
       const site = await server.site(target.slug);

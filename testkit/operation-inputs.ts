@@ -51,6 +51,7 @@ export function sampleValue(schema: JsonSchema): unknown {
       if (s.format === "uuid") return crypto.randomUUID();
       if (s.format === "date-time") return new Date().toISOString();
       if (s.format === "uri" || s.format === "url") return "https://example.test/";
+      if (s.format === "hostname") return "www.example.test";
       const fits = (v: string) =>
         v.length >= (s.minLength ?? 0) &&
         v.length <= (s.maxLength ?? Infinity) &&

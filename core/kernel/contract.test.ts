@@ -51,6 +51,10 @@ const REFUSES: Record<string, { code: string; why: string }> = {
   start_instance: { code: "not_supported", why: "the ssh provider has no power-on (core/instances/power.test.ts)" },
   reinstall_instance: { code: "not_supported", why: "the ssh provider cannot reinstall" },
   link_telegram_chat: { code: "validation_error", why: "a pairing code comes from the Telegram bot (telegram/ tests)" },
+  verify_domain: {
+    code: "conflict",
+    why: "its DNS records are served by a test DNS server (core/sites/domains.test.ts, sites-server/tls.test.ts)",
+  },
   setup_instance_observer: {
     code: "unprocessable",
     why: "creating a Unix user needs the fixture's root mode (observer.test.ts)",

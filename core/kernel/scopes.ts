@@ -30,6 +30,12 @@ export const scopeCatalog: ScopeInfo[] = [
   { scope: "submissions:read", group: "sites", description: "Read form submissions" },
   { scope: "submissions:write", group: "sites", description: "Change the status of form submissions" },
   { scope: "tools:invoke", group: "sites", description: "Submit a site's forms on a visitor's behalf" },
+  { scope: "domains:read", group: "sites", description: "List a site's custom domains and their certificates" },
+  {
+    scope: "domains:write",
+    group: "sites",
+    description: "Add, verify and remove a site's custom domains (a verified domain serves the live site at once)",
+  },
   { scope: "instances:read", group: "instances", description: "List and read instances" },
   { scope: "instances:write", group: "instances", description: "Register, change and delete instances and SSH keys" },
   {

@@ -1,6 +1,7 @@
 // Every site operation, in one list for the registry.
 import type { Operation } from "../kernel/operation.ts";
 import { assetOperations } from "./assets.ts";
+import { domainOperations } from "./domains.ts";
 import { fileOperations } from "./files.ts";
 import { formOperations } from "./forms.ts";
 import { pageOperations } from "./pages.ts";
@@ -16,4 +17,5 @@ export const siteOperations: Operation[] = [
   ...assetOperations,
   ...formOperations,
   ...publicSiteOperations,
+  ...domainOperations,
 ];
