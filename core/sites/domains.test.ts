@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 describe("add_domain", () => {
-  it("answers the CNAME and TXT records to create, and lists and gets the domain", async () => {
+  it("answers the CNAME and TXT records to create; list_domains and get_domain show the domain", async () => {
     const res = await as(owner)("POST", "/projects/mine/domains", { domain: "WWW.Example.ORG." });
     expect(res.status).toBe(201);
     expect(res.body.domain).toBe("www.example.org");
@@ -170,7 +170,7 @@ describe("verify_domain", () => {
     expect((await as(owner)("DELETE", "/projects/mine/domains/gone.example.com")).status).toBe(404);
   });
 
-  it("pages the list", async () => {
+  it("list_domains pages the list", async () => {
     const first = await as(owner)("GET", "/projects/mine/domains?limit=2");
     expect(first.body.domains).toHaveLength(2);
     expect(first.body.next_cursor).toBeTruthy();
