@@ -10,6 +10,7 @@ import type {
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { calculatePKCECodeChallenge, generateRandomCodeVerifier } from "oauth4webapi";
+import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 
@@ -79,7 +80,7 @@ class MemoryProvider implements OAuthClientProvider {
   }
 }
 
-const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)));
+const htmlDecode = (s: string) => s.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)));
 
 interface ConsentFields {
   email: string;
@@ -98,7 +99,7 @@ async function consent(authorizationUrl: URL | string, fields: ConsentFields, ta
   const cookie = page.headers.get("set-cookie")!.split(";")[0]!;
   const form = new URLSearchParams();
   for (const [, name, value] of html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g))
-    form.set(name!, unescape(value!));
+    form.set(name!, htmlDecode(value!));
   form.set("email", fields.email);
   form.set("password", fields.password);
   if (fields.totp_code) form.set("totp_code", fields.totp_code);
@@ -131,7 +132,9 @@ async function signIn(fields: ConsentFields): Promise<MemoryProvider> {
   await expect(new Client({ name: "oauth-test", version: "0.0.0" }).connect(transport)).rejects.toThrow(
     UnauthorizedError,
   );
-  const { location } = await consent(provider.authorizationUrl!, fields);
+  const { location, html } = await consent(provider.authorizationUrl!, fields);
+  // The name is the client's own claim: shown as text, never as markup.
+  expect(html).toContain("Test &#60;b&#62;client&#60;/b&#62;");
   await transport.finishAuth(codeOf(location));
   return provider;
 }
@@ -411,7 +414,7 @@ describe("refusals", () => {
     // No cookie: the form could have been posted from anywhere.
     const form = new URLSearchParams();
     for (const [, name, value] of html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g))
-      form.set(name!, unescape(value!));
+      form.set(name!, htmlDecode(value!));
     form.set("email", owner.email);
     form.set("password", owner.password);
     form.set("scopes", "projects:read");
@@ -447,6 +450,23 @@ describe("refusals", () => {
 
     const denied = await consent(m.url(), { email: owner.email, password: "", scopes: [], decision: "deny" });
     expect(new URL(denied.location!).searchParams.get("error")).toBe("access_denied");
+  });
+
+  it("with two-factor on, the consent asks for the code and takes it", async () => {
+    const person = await t.account();
+    const token = await person.token(["account:write"]);
+    const secret: string = (await t.request("POST", "/v1/me/totp/setup", { token })).body.secret;
+    const at = (step: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + step * 30 });
+    expect((await t.request("POST", "/v1/me/totp/confirm", { token, body: { code: await at(0) } })).status).toBe(200);
+    const m = await manualClient();
+    const fields = { email: person.email, password: person.password, scopes: ["projects:read"] };
+    const asked = await consent(m.url(), fields);
+    expect(asked.res.status).toBe(401);
+    expect(asked.body).toContain("authenticator");
+    expect(asked.location).toBeNull();
+    const ok = await consent(m.url(), { ...fields, totp_code: await at(1) });
+    expect(ok.res.status).toBe(303);
+    expect((await m.exchange(codeOf(ok.location))).status).toBe(200);
   });
 
   it("a code is single-use, needs its verifier and redirect_uri; reusing it ends what it issued", async () => {

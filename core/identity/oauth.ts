@@ -37,8 +37,6 @@ export class OAuthError extends Error {
   }
 }
 
-type Notifier = Platform["notifier"];
-
 // ---- clients (RFC 7591) ----------------------------------------------------------------------------------------
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -69,8 +67,8 @@ const ClientMetadata = z.object({
 export async function registerClient(db: DB, body: unknown, clientIp: string | null) {
   const parsed = ClientMetadata.safeParse(body);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new OAuthError("invalid_client_metadata", `${issue.path.join(".") || "body"}: ${issue.message}`);
+    const issue = parsed.error.issues[0];
+    throw new OAuthError("invalid_client_metadata", `${issue?.path.join(".") || "body"}: ${issue?.message}`);
   }
   const meta = parsed.data;
   for (const [i, uri] of meta.redirect_uris.entries()) {
@@ -136,9 +134,8 @@ export async function checkAuthorizationRequest(
   if (!client) return { fatal: "Unknown client_id: the app must register first." };
   if (!p.redirect_uri || !client.redirect_uris.includes(p.redirect_uri))
     return { fatal: "The redirect_uri is not one this app registered." };
-  const fail = (error: string, description: string) => ({
-    redirect: { uri: p.redirect_uri!, error, description, state: p.state },
-  });
+  const uri = p.redirect_uri;
+  const fail = (error: string, description: string) => ({ redirect: { uri, error, description, state: p.state } });
   if (p.response_type !== "code") return fail("unsupported_response_type", "response_type must be 'code'");
   if (p.code_challenge_method !== "S256")
     return fail("invalid_request", "PKCE is required, with code_challenge_method S256");
@@ -231,16 +228,22 @@ export interface TokenResponse {
 
 type Params = Record<string, string | undefined>;
 
-const need = (p: Params, ...names: string[]) => {
-  for (const n of names) if (!p[n]) throw new OAuthError("invalid_request", `${n} is required`);
-};
+function need<K extends string>(p: Params, ...names: K[]): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const n of names) {
+    const v = p[n];
+    if (!v) throw new OAuthError("invalid_request", `${n} is required`);
+    out[n] = v;
+  }
+  return out;
+}
 
 /** Exchanges a code (grant_type=authorization_code). */
 export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<TokenResponse> {
-  need(p, "code", "code_verifier", "client_id", "redirect_uri");
-  if (!VERIFIER.test(p.code_verifier!)) throw new OAuthError("invalid_request", "code_verifier is malformed");
+  const { code, code_verifier } = need(p, "code", "code_verifier", "client_id", "redirect_uri");
+  if (!VERIFIER.test(code_verifier)) throw new OAuthError("invalid_request", "code_verifier is malformed");
   const { db } = platform;
-  const hash = sha256(p.code!);
+  const hash = sha256(code);
   const row = await db
     .updateTable("oauth_codes")
     .set({ used_at: new Date() })
@@ -259,7 +262,7 @@ export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, 
     throw new OAuthError("invalid_grant", "the code was issued to another client or redirect_uri");
   if (p.resource && p.resource !== row.resource)
     throw new OAuthError("invalid_target", `the code was issued for ${row.resource}`);
-  if ((await calculatePKCECodeChallenge(p.code_verifier!)) !== row.code_challenge)
+  if ((await calculatePKCECodeChallenge(code_verifier)) !== row.code_challenge)
     throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
   const grant = await db
     .insertInto("oauth_grants")
@@ -279,9 +282,9 @@ export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, 
 
 /** Rotates a refresh token (grant_type=refresh_token); a used one presented again ends the grant. */
 export async function refreshGrant(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<TokenResponse> {
-  need(p, "refresh_token", "client_id");
+  const { refresh_token } = need(p, "refresh_token", "client_id");
   const { db } = platform;
-  const hash = sha256(p.refresh_token!);
+  const hash = sha256(refresh_token);
   const row = await db
     .updateTable("oauth_refresh_tokens")
     .set({ used_at: new Date() })
@@ -389,10 +392,10 @@ async function issueTokens(
  * answered like known ones, so the endpoint tells nothing.
  */
 export async function revokeOAuthToken(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<void> {
-  need(p, "token", "client_id");
+  const { token, client_id } = need(p, "token", "client_id");
   const { db } = platform;
-  const hash = sha256(p.token!);
-  const grant = p.token!.startsWith(TOKEN_PREFIX)
+  const hash = sha256(token);
+  const grant = token.startsWith(TOKEN_PREFIX)
     ? await db
         .selectFrom("api_tokens")
         .innerJoin("oauth_grants", "oauth_grants.id", "api_tokens.oauth_grant_id")
@@ -405,5 +408,5 @@ export async function revokeOAuthToken(platform: Pick<Platform, "db" | "notifier
         .select(["oauth_grants.id", "oauth_grants.client_id"])
         .where("oauth_refresh_tokens.token_hash", "=", hash)
         .executeTakeFirst();
-  if (grant && grant.client_id === p.client_id) await revokeGrantFamily(db, platform.notifier, grant.id, "revoked");
+  if (grant && grant.client_id === client_id) await revokeGrantFamily(db, platform.notifier, grant.id, "revoked");
 }
