@@ -315,6 +315,15 @@ describe("the SDK's OAuth flow", () => {
       client_id: provider.info!.client_id,
     });
     expect(((await after.json()) as { error: string }).error).toBe("invalid_grant");
+
+    // Audited: both issues of tokens, and the grant ended by the reuse.
+    const audit = async (operation: string) =>
+      (await t.request("GET", `/v1/audit-events?operation=${operation}`, { token: ownerToken })).body.events;
+    const issuedEvents = await audit("oauth_token");
+    expect(issuedEvents.map((e: { actor: { token_prefix: string } }) => e.actor.token_prefix)).toEqual(
+      expect.arrayContaining([first.access_token.slice(0, 12), second.access_token.slice(0, 12)]),
+    );
+    expect((await audit("oauth_grant_ended")).map((e: { outcome: string }) => e.outcome)).toContain("refresh_reuse");
   });
 
   it("revocation (RFC 7009) ends the grant: the next MCP call is a 401 and refresh fails", async () => {

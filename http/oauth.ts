@@ -157,7 +157,15 @@ export function mountOAuth(app: Hono, platform: Platform) {
     );
 
   const publicCors = cors({ origin: "*", allowMethods: ["GET", "POST", "OPTIONS"], maxAge: 600 });
-  for (const path of [`${PRM_PATH}`, `${PRM_PATH}/*`, "/.well-known/oauth-authorization-server", "/oauth/*"])
+  // Browser-based clients read these cross-origin; none uses a cookie. The consent page is not among them.
+  for (const path of [
+    PRM_PATH,
+    `${PRM_PATH}/*`,
+    "/.well-known/oauth-authorization-server",
+    "/oauth/register",
+    "/oauth/token",
+    "/oauth/revoke",
+  ])
     app.use(path, publicCors);
   app.use(
     "/oauth/*",
@@ -347,11 +355,12 @@ export function mountOAuth(app: Hono, platform: Platform) {
     try {
       await limit(platform, c);
       const p = await formParams(c);
+      const origin = { clientIp: clientIp(c, platform), requestId: c.get("requestId") };
       const tokens =
         p.grant_type === "authorization_code"
-          ? await exchangeCode(platform, p)
+          ? await exchangeCode(platform, p, origin)
           : p.grant_type === "refresh_token"
-            ? await refreshGrant(platform, p)
+            ? await refreshGrant(platform, p, origin)
             : (() => {
                 throw new OAuthError(
                   "unsupported_grant_type",
@@ -367,7 +376,10 @@ export function mountOAuth(app: Hono, platform: Platform) {
   app.post("/oauth/revoke", async (c) => {
     try {
       await limit(platform, c);
-      await revokeOAuthToken(platform, await formParams(c));
+      await revokeOAuthToken(platform, await formParams(c), {
+        clientIp: clientIp(c, platform),
+        requestId: c.get("requestId"),
+      });
       return c.body(null, 200);
     } catch (err) {
       return oauthError(c, err);

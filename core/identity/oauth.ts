@@ -7,6 +7,7 @@
 import crypto from "node:crypto";
 import { calculatePKCECodeChallenge } from "oauth4webapi";
 import { z } from "zod";
+import type { OAuthRevokeReason } from "../../schema/database.ts";
 import { Slug, Timestamp } from "../kernel/common.ts";
 import { notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation } from "../kernel/operation.ts";
@@ -174,7 +175,11 @@ export const authorizeOAuthClient = defineOperation({
   input: z.object({
     client_id: z.string().min(1).max(100),
     redirect_uri: z.string().min(1).max(2000),
-    code_challenge: z.string().regex(S256_CHALLENGE, "a base64url SHA-256 (43 characters)"),
+    code_challenge: z
+      .string()
+      .length(43)
+      .regex(/^[A-Za-z0-9_-]+$/, "base64url")
+      .meta({ description: "base64url(SHA-256(code_verifier)), 43 characters" }),
     code_challenge_method: z.enum(["S256"]),
     resource: z.url().max(2000).meta({ description: "The MCP URL the tokens will be bound to (RFC 8707)" }),
     scopes: z.array(z.string().max(64)).min(1).max(64),
@@ -227,6 +232,50 @@ export interface TokenResponse {
 }
 
 type Params = Record<string, string | undefined>;
+type OAuthPlatform = Pick<Platform, "db" | "notifier" | "audit">;
+/** Who is asking, for the audit record. */
+export interface Origin {
+  clientIp: string | null;
+  requestId: string;
+}
+
+/**
+ * The token endpoint runs outside the invoker (the client has no credential yet), so it writes its own audit
+ * records: every token issued, and every grant ended by a reused code or refresh token.
+ */
+function audit(
+  platform: OAuthPlatform,
+  origin: Origin,
+  e: { operation: string; accountId: string; prefix?: string; outcome: string; clientId: string },
+) {
+  return platform.audit.record(
+    {
+      request_id: origin.requestId,
+      at: new Date(),
+      account_id: e.accountId,
+      token_prefix: e.prefix ?? null,
+      operation: e.operation,
+      surface: "rest",
+      project: null,
+      outcome: e.outcome,
+      duration_ms: 0,
+      client_ip: origin.clientIp,
+      input: JSON.stringify({ client_id: e.clientId }),
+    },
+    true,
+  );
+}
+
+async function endGrant(platform: OAuthPlatform, origin: Origin, grantId: string, reason: OAuthRevokeReason) {
+  const ended = await revokeGrantFamily(platform.db, platform.notifier, grantId, reason);
+  if (ended)
+    await audit(platform, origin, {
+      operation: "oauth_grant_ended",
+      accountId: ended.account_id,
+      outcome: reason,
+      clientId: ended.client_id,
+    });
+}
 
 function need<K extends string>(p: Params, ...names: K[]): Record<K, string> {
   const out = {} as Record<K, string>;
@@ -239,7 +288,7 @@ function need<K extends string>(p: Params, ...names: K[]): Record<K, string> {
 }
 
 /** Exchanges a code (grant_type=authorization_code). */
-export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<TokenResponse> {
+export async function exchangeCode(platform: OAuthPlatform, p: Params, origin: Origin): Promise<TokenResponse> {
   const { code, code_verifier } = need(p, "code", "code_verifier", "client_id", "redirect_uri");
   if (!VERIFIER.test(code_verifier)) throw new OAuthError("invalid_request", "code_verifier is malformed");
   const { db } = platform;
@@ -254,7 +303,7 @@ export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, 
   if (!row) {
     // A code presented twice may have leaked: whatever the first exchange issued ends too (RFC 6749 §4.1.2).
     const used = await db.selectFrom("oauth_codes").select("grant_id").where("code_hash", "=", hash).executeTakeFirst();
-    if (used?.grant_id) await revokeGrantFamily(db, platform.notifier, used.grant_id, "code_reuse");
+    if (used?.grant_id) await endGrant(platform, origin, used.grant_id, "code_reuse");
     throw new OAuthError("invalid_grant", "the code is invalid, expired or already used");
   }
   if (row.expires_at.getTime() <= Date.now()) throw new OAuthError("invalid_grant", "the code has expired");
@@ -277,11 +326,11 @@ export async function exchangeCode(platform: Pick<Platform, "db" | "notifier">, 
     .returningAll()
     .executeTakeFirstOrThrow();
   await db.updateTable("oauth_codes").set({ grant_id: grant.id }).where("code_hash", "=", hash).execute();
-  return issueTokens(platform, grant);
+  return issueTokens(platform, grant, origin);
 }
 
 /** Rotates a refresh token (grant_type=refresh_token); a used one presented again ends the grant. */
-export async function refreshGrant(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<TokenResponse> {
+export async function refreshGrant(platform: OAuthPlatform, p: Params, origin: Origin): Promise<TokenResponse> {
   const { refresh_token } = need(p, "refresh_token", "client_id");
   const { db } = platform;
   const hash = sha256(refresh_token);
@@ -299,13 +348,13 @@ export async function refreshGrant(platform: Pick<Platform, "db" | "notifier">, 
       .select(["grant_id", "used_at"])
       .where("token_hash", "=", hash)
       .executeTakeFirst();
-    if (old?.used_at) await revokeGrantFamily(db, platform.notifier, old.grant_id, "refresh_reuse");
+    if (old?.used_at) await endGrant(platform, origin, old.grant_id, "refresh_reuse");
     throw new OAuthError("invalid_grant", "the refresh token is invalid, expired or already used");
   }
   const grant = await db.selectFrom("oauth_grants").selectAll().where("id", "=", row.grant_id).executeTakeFirst();
   if (!grant || grant.revoked_at) throw new OAuthError("invalid_grant", "the grant has been revoked");
   if (grant.client_id !== p.client_id) {
-    await revokeGrantFamily(db, platform.notifier, grant.id, "refresh_reuse");
+    await endGrant(platform, origin, grant.id, "refresh_reuse");
     throw new OAuthError("invalid_grant", "the refresh token was issued to another client");
   }
   if (p.resource && p.resource !== grant.resource)
@@ -321,7 +370,7 @@ export async function refreshGrant(platform: Pick<Platform, "db" | "notifier">, 
     .returning("id")
     .execute();
   for (const t of previous) await platform.notifier.publish(REVOKE_TOPIC, t.id);
-  return issueTokens(platform, grant);
+  return issueTokens(platform, grant, origin);
 }
 
 /**
@@ -329,7 +378,7 @@ export async function refreshGrant(platform: Pick<Platform, "db" | "notifier">, 
  * person's power today bounds it (a project they left is refused, and the grant ends).
  */
 async function issueTokens(
-  platform: Pick<Platform, "db" | "notifier">,
+  platform: OAuthPlatform,
   grant: {
     id: string;
     client_id: string;
@@ -338,6 +387,7 @@ async function issueTokens(
     scopes: string[];
     projects: string[] | null;
   },
+  origin: Origin,
 ): Promise<TokenResponse> {
   const { db } = platform;
   const [account, client] = await Promise.all([
@@ -370,7 +420,7 @@ async function issueTokens(
       resource: grant.resource,
     });
   } catch {
-    await revokeGrantFamily(db, platform.notifier, grant.id, "revoked");
+    await endGrant(platform, origin, grant.id, "revoked");
     throw new OAuthError("invalid_grant", "the grant exceeds what the account may do now; authorize again");
   }
   const refresh = REFRESH_PREFIX + crypto.randomBytes(32).toString("base64url");
@@ -378,6 +428,13 @@ async function issueTokens(
     .insertInto("oauth_refresh_tokens")
     .values({ token_hash: sha256(refresh), grant_id: grant.id, expires_at: new Date(Date.now() + REFRESH_TTL_MS) })
     .execute();
+  await audit(platform, origin, {
+    operation: "oauth_token",
+    accountId: grant.account_id,
+    prefix: minted.prefix,
+    outcome: "ok",
+    clientId: grant.client_id,
+  });
   return {
     access_token: minted.token,
     token_type: "Bearer",
@@ -391,7 +448,7 @@ async function issueTokens(
  * Revocation (RFC 7009): an access or refresh token of the client's ends its whole grant. Unknown tokens are
  * answered like known ones, so the endpoint tells nothing.
  */
-export async function revokeOAuthToken(platform: Pick<Platform, "db" | "notifier">, p: Params): Promise<void> {
+export async function revokeOAuthToken(platform: OAuthPlatform, p: Params, origin: Origin): Promise<void> {
   const { token, client_id } = need(p, "token", "client_id");
   const { db } = platform;
   const hash = sha256(token);
@@ -408,5 +465,5 @@ export async function revokeOAuthToken(platform: Pick<Platform, "db" | "notifier
         .select(["oauth_grants.id", "oauth_grants.client_id"])
         .where("oauth_refresh_tokens.token_hash", "=", hash)
         .executeTakeFirst();
-  if (grant && grant.client_id === client_id) await revokeGrantFamily(db, platform.notifier, grant.id, "revoked");
+  if (grant && grant.client_id === client_id) await endGrant(platform, origin, grant.id, "revoked");
 }

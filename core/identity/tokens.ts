@@ -124,20 +124,22 @@ const NO_TOKEN = "00000000-0000-0000-0000-000000000000";
 /**
  * Ends an OAuth grant and every token of it (its access tokens here, its refresh tokens with the grant), on every
  * process. Revoking any one token of a grant ends the grant: otherwise its refresh token would mint a new one.
+ * Answers whose grant it was, when this call ended it.
  */
 export async function revokeGrantFamily(
   db: DB,
   notifier: { publish(topic: string, payload: string): Promise<void> },
   grantId: string,
   reason: OAuthRevokeReason,
-): Promise<void> {
+): Promise<{ account_id: string; client_id: string } | undefined> {
   const now = new Date();
-  await db
+  const ended = await db
     .updateTable("oauth_grants")
     .set({ revoked_at: now, revoke_reason: reason })
     .where("id", "=", grantId)
     .where("revoked_at", "is", null)
-    .execute();
+    .returning(["account_id", "client_id"])
+    .executeTakeFirst();
   const tokens = await db
     .updateTable("api_tokens")
     .set({ revoked_at: now })
@@ -146,6 +148,7 @@ export async function revokeGrantFamily(
     .returning("id")
     .execute();
   for (const t of tokens) await notifier.publish(REVOKE_TOPIC, t.id);
+  return ended;
 }
 
 /**
