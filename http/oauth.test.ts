@@ -12,6 +12,7 @@ import type {
 import { calculatePKCECodeChallenge, generateRandomCodeVerifier } from "oauth4webapi";
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sweepOAuth } from "../core/identity/oauth.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 
 const ORIGIN = "http://127.0.0.1";
@@ -512,5 +513,23 @@ describe("refusals", () => {
 
     const unsupported = await tokenRequest({ grant_type: "password", username: "a", password: "b" });
     expect(((await unsupported.json()) as { error: string }).error).toBe("unsupported_grant_type");
+  });
+});
+
+describe("the sweeper", () => {
+  it("drops clients that never got a grant after a day, and keeps those that did", async () => {
+    const idle = await manualClient();
+    const used = await manualClient();
+    const ok = await consent(used.url(), { email: owner.email, password: owner.password, scopes: ["projects:read"] });
+    expect((await used.exchange(codeOf(ok.location))).status).toBe(200);
+    const later = new Date(Date.now() + 2 * 86_400_000);
+    // Aged by moving the sweep's clock, not the rows; the used code expired long before then too.
+    expect(await sweepOAuth(t.platform.db, later)).toBeGreaterThanOrEqual(2);
+    const left = await t.platform.db
+      .selectFrom("oauth_clients")
+      .select("id")
+      .where("id", "in", [idle.clientId, used.clientId])
+      .execute();
+    expect(left.map((r) => r.id)).toEqual([used.clientId]);
   });
 });

@@ -467,3 +467,27 @@ export async function revokeOAuthToken(platform: OAuthPlatform, p: Params, origi
         .executeTakeFirst();
   if (grant && grant.client_id === client_id) await endGrant(platform, origin, grant.id, "revoked");
 }
+
+/**
+ * Hourly, from the platform's sweeper: codes a day past expiry, expired refresh tokens (a reused one past expiry
+ * is refused anyway), and clients that registered a day ago and never got a grant (registration is anonymous).
+ * Returns how many rows went.
+ */
+export async function sweepOAuth(db: DB, now = new Date()): Promise<number> {
+  const before = new Date(now.getTime() - 86_400_000);
+  const codes = await db.deleteFrom("oauth_codes").where("expires_at", "<", before).executeTakeFirst();
+  const refresh = await db.deleteFrom("oauth_refresh_tokens").where("expires_at", "<", now).executeTakeFirst();
+  const clients = await db
+    .deleteFrom("oauth_clients")
+    .where("created_at", "<", before)
+    .where((eb) =>
+      eb.and([
+        eb.not(eb.exists(eb.selectFrom("oauth_grants").select("id").whereRef("client_id", "=", "oauth_clients.id"))),
+        eb.not(
+          eb.exists(eb.selectFrom("oauth_codes").select("code_hash").whereRef("client_id", "=", "oauth_clients.id")),
+        ),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(codes.numDeletedRows) + Number(refresh.numDeletedRows) + Number(clients.numDeletedRows);
+}
