@@ -147,9 +147,9 @@ const tokenRequest = (params: Record<string, string>) =>
     body: new URLSearchParams(params).toString(),
   });
 
-const mcpStatus = async (token: string) =>
+const mcpStatus = async (token: string, url = MCP_URL) =>
   (
-    await t.app.request(MCP_URL, {
+    await t.app.request(url, {
       method: "POST",
       headers: {
         Authorization: `Bearer ${token}`,
@@ -285,6 +285,9 @@ describe("the SDK's OAuth flow", () => {
     const issued = tokens.body.tokens.find((k: { name: string }) => k.name === "OAuth: Test <b>client</b>");
     expect(issued).toMatchObject({ scopes: ["projects:read", "tokens:read"], projects: ["alpha"] });
     expect(issued.expires_at).not.toBeNull();
+    // Another resource (here the same server under another name) refuses it: the token names its audience.
+    expect(await mcpStatus(first.access_token, "http://localhost/mcp")).toBe(401);
+    expect(await mcpStatus(first.access_token)).toBe(200);
     const rest = await t.request("GET", "/v1/projects", { token: first.access_token });
     expect(rest.status).toBe(401);
     expect(rest.body.error.message).toContain(MCP_URL);
