@@ -216,7 +216,7 @@ export const variables = {
   BOSUN_PUBLIC_URL: text(
     "Server",
     "URL",
-    "where people reach this server: the base of links in emails, and set, the Telegram webhook (`{url}/telegram/webhook`); `bosun serve` fills it from its address",
+    "where people reach this server: the base of links in emails, the OAuth issuer and the MCP URL OAuth tokens are bound to (`{url}/mcp`), and set, the Telegram webhook (`{url}/telegram/webhook`); `bosun serve` fills it from its address",
     { parse: noTrailingSlash },
   ),
   BOSUN_LOG_LEVEL: withDefault("info", "Server", "string", "pino log level"),

@@ -11,6 +11,7 @@ import { Meter } from "./billing/meter.ts";
 import { loadPriceConfig } from "./billing/prices.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { Authenticator } from "./identity/authenticate.ts";
+import { sweepOAuth } from "./identity/oauth.ts";
 import { sweepLinkTokens } from "./identity/one-time.ts";
 import { type InstancesRuntime, startInstances } from "./instances/runtime.ts";
 import { IdempotencyStore } from "./kernel/idempotency.ts";
@@ -111,6 +112,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
       sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
+      sweepOAuth(opened.db).catch((err) => log.warn({ err }, "OAuth sweep failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

@@ -1,4 +1,5 @@
-// The HTTP surface: REST under /v1, /openapi.json, /docs, /healthz and the MCP endpoint at /mcp.
+// The HTTP surface: REST under /v1, /openapi.json, /docs, /healthz, the MCP endpoint at /mcp and its OAuth
+// endpoints (/.well-known/*, /oauth/*).
 import crypto from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -11,6 +12,7 @@ import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
 import { type McpHttpOptions, mountMcp } from "./mcp-route.ts";
+import { mountOAuth } from "./oauth.ts";
 import { isMultipart, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
 import { mountRunStream } from "./run-stream.ts";
@@ -74,6 +76,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   const docsPage = renderDocsPage(ops);
   app.get("/docs", (c) => c.html(docsPage));
   mountAccountPages(app);
+  mountOAuth(app, platform);
 
   mountRunStream(app, platform); // before the operations: its path extends list_agent_run_events
   if (options.telegramWebhook) mountTelegramWebhook(app, options.telegramWebhook);

@@ -1,11 +1,12 @@
 // Mounts the MCP Streamable HTTP endpoint at /mcp: Host/Origin guard, body limit, bearer auth, then the
-// mcp-server handler. Errors before the MCP layer answer like REST errors.
+// mcp-server handler. Errors before the MCP layer answer like REST errors; a 401 names the OAuth metadata.
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { BosunError, unauthorized } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
 import { checkHostAndOrigin, mcpHttpHandler } from "../mcp-server/http.ts";
 import { errorResponse } from "./http-errors.ts";
+import { mcpChallenge, mcpResourceUrl } from "./oauth.ts";
 import { MAX_JSON_BODY, principalFor } from "./request.ts";
 
 export interface McpHttpOptions {
@@ -38,9 +39,17 @@ export function mountMcp(app: Hono, platform: Platform, options: McpHttpOptions 
     try {
       const principal = await principalFor(c, platform, "mcp");
       if (!principal.credential) throw unauthorized();
+      // An OAuth token is good only at the resource it was issued for (RFC 8707).
+      const audience = principal.credential.kind === "token" ? principal.credential.audience : undefined;
+      if (audience && audience !== mcpResourceUrl(c, platform))
+        throw unauthorized(`this token was issued for ${audience}, not this endpoint`);
       return await handle(c.req.raw, principal, c.get("requestId"));
     } catch (err) {
-      return errorResponse(c, err);
+      const res = errorResponse(c, err);
+      // Where an MCP client starts OAuth discovery (RFC 9728 §5.1, the MCP authorization spec).
+      if (res.status === 401)
+        res.headers.set("WWW-Authenticate", mcpChallenge(c, platform, !!c.req.header("authorization")));
+      return res;
     }
   });
 }

@@ -92,7 +92,11 @@ export async function principalFor(c: Context, platform: Platform, surface: Surf
   if (!header) return anonymous(surface, ip);
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) throw unauthorized("Authorization must be 'Bearer <token>'");
-  return platform.auth.principal(match[1]!, surface, ip);
+  const principal = await platform.auth.principal(match[1]!, surface, ip);
+  // A token issued through OAuth is bound to the MCP endpoint (RFC 8707); http/mcp-route.ts checks it there.
+  if (surface !== "mcp" && principal.credential?.kind === "token" && principal.credential.audience)
+    throw unauthorized(`this token was issued for ${principal.credential.audience} only`);
+  return principal;
 }
 
 type FieldKind = "number" | "integer" | "boolean" | "array" | "other";

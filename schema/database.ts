@@ -33,6 +33,10 @@ export interface ApiTokensTable {
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
   created_at: CreatedAt;
+  /** Issued through OAuth (core/identity/oauth.ts): the grant it belongs to. */
+  oauth_grant_id: Generated<string | null>;
+  /** The resource (RFC 8707) the token is bound to: it is accepted there only. */
+  resource: Generated<string | null>;
 }
 
 export type SessionEndReason = "logout" | "revoked" | "password_changed" | "password_reset" | "two_factor_changed";
@@ -484,10 +488,59 @@ export interface OneTimeTokensTable {
   created_at: CreatedAt;
 }
 
+export interface OAuthClientsTable {
+  id: string;
+  name: string;
+  redirect_uris: string[];
+  client_ip: string | null;
+  created_at: CreatedAt;
+}
+
+export type OAuthRevokeReason = "revoked" | "refresh_reuse" | "code_reuse" | "token_revoked";
+
+export interface OAuthGrantsTable {
+  id: string;
+  client_id: string;
+  account_id: string;
+  resource: string;
+  scopes: string[];
+  projects: string[] | null;
+  created_at: CreatedAt;
+  revoked_at: Timestamp | null;
+  revoke_reason: OAuthRevokeReason | null;
+}
+
+export interface OAuthCodesTable {
+  code_hash: string;
+  client_id: string;
+  account_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  resource: string;
+  scopes: string[];
+  projects: string[] | null;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  grant_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface OAuthRefreshTokensTable {
+  token_hash: string;
+  grant_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
   sessions: SessionsTable;
+  oauth_clients: OAuthClientsTable;
+  oauth_grants: OAuthGrantsTable;
+  oauth_codes: OAuthCodesTable;
+  oauth_refresh_tokens: OAuthRefreshTokensTable;
   projects: ProjectsTable;
   project_members: ProjectMembersTable;
   audit_events: AuditEventsTable;

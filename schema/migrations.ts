@@ -13,6 +13,7 @@ import * as siteReleaseSettings from "./migrations/0010-site-release-settings.ts
 import * as sessions from "./migrations/0011-sessions.ts";
 import * as onboarding from "./migrations/0012-onboarding.ts";
 import * as domains from "./migrations/0013-domains.ts";
+import * as oauth from "./migrations/0014-oauth.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   "0011-sessions": sessions,
   "0012-onboarding": onboarding,
   "0013-domains": domains,
+  "0014-oauth": oauth,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

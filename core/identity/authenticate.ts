@@ -55,7 +55,9 @@ export class Authenticator {
       return {
         account: { id: row.account_id, email: row.email, isOperator: row.is_operator },
         billedAccount: row.account_id,
-        credential: { kind: "token", id: row.id, prefix: row.prefix },
+        credential: row.resource
+          ? { kind: "token", id: row.id, prefix: row.prefix, audience: row.resource }
+          : { kind: "token", id: row.id, prefix: row.prefix },
         scopes: row.scopes,
         projects: row.projects,
         pins: {},

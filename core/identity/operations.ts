@@ -1,6 +1,7 @@
 // Every identity operation, in the order they are listed on every surface (core/kernel/registry.ts spreads this).
 import type { Operation } from "../kernel/operation.ts";
 import { getMe, listAccounts, login, register } from "./accounts.ts";
+import { oauthOperations } from "./oauth.ts";
 import { onboardingOperations } from "./onboarding.ts";
 import { sessionOperations } from "./sessions.ts";
 import { createApiToken, listApiTokens, listScopes, revokeApiToken } from "./tokens.ts";
@@ -20,4 +21,5 @@ export const identityOperations: Operation[] = [
   disableTotp,
   ...sessionOperations,
   ...onboardingOperations,
+  ...oauthOperations,
 ];

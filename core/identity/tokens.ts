@@ -2,6 +2,7 @@
 // A token never holds more power than the credential that minted it.
 import crypto from "node:crypto";
 import { z } from "zod";
+import type { OAuthRevokeReason } from "../../schema/database.ts";
 import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation, isRestricted, type Principal } from "../kernel/operation.ts";
@@ -50,10 +51,22 @@ export interface MintRequest {
   scopes: string[];
   projects?: string[] | null;
   expiresInDays?: number | null;
+  /** Wins over expiresInDays (OAuth access tokens live an hour). */
+  expiresAt?: Date;
+  /** OAuth: the grant the token belongs to, and the resource it is bound to. */
+  oauthGrantId?: string;
+  resource?: string;
 }
 
-/** Checks the request against the scope grammar and the minter's own power, then stores the token. */
-export async function mintToken(db: DB, minter: AccountPrincipal, req: MintRequest) {
+/**
+ * Checks a request for power against the scope grammar and the minter's own power: the scopes are within the
+ * minter's, the projects within its restriction and among the account's. Answers the project restriction to store.
+ */
+export async function checkGrant(
+  db: DB,
+  minter: AccountPrincipal,
+  req: Pick<MintRequest, "scopes" | "projects">,
+): Promise<string[] | null> {
   req.scopes.forEach((s, i) => {
     if (!isKnownScope(s)) throw validationError([{ path: `scopes.${i}`, message: `unknown scope '${s}'` }]);
   });
@@ -80,6 +93,12 @@ export async function mintToken(db: DB, minter: AccountPrincipal, req: MintReque
     const missing = projects.find((p) => !reachable.some((r) => r.slug === p));
     if (missing) throw notFound("project", missing);
   }
+  return projects;
+}
+
+/** Checks the request against the scope grammar and the minter's own power, then stores the token. */
+export async function mintToken(db: DB, minter: AccountPrincipal, req: MintRequest) {
+  const projects = await checkGrant(db, minter, req);
   const { secret, prefix, hash } = newTokenSecret();
   const row = await db
     .insertInto("api_tokens")
@@ -91,7 +110,9 @@ export async function mintToken(db: DB, minter: AccountPrincipal, req: MintReque
       token_hash: hash,
       scopes: [...new Set(req.scopes)],
       projects,
-      expires_at: req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null,
+      expires_at: req.expiresAt ?? (req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null),
+      oauth_grant_id: req.oauthGrantId ?? null,
+      resource: req.resource ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -99,6 +120,36 @@ export async function mintToken(db: DB, minter: AccountPrincipal, req: MintReque
 }
 
 const NO_TOKEN = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * Ends an OAuth grant and every token of it (its access tokens here, its refresh tokens with the grant), on every
+ * process. Revoking any one token of a grant ends the grant: otherwise its refresh token would mint a new one.
+ * Answers whose grant it was, when this call ended it.
+ */
+export async function revokeGrantFamily(
+  db: DB,
+  notifier: { publish(topic: string, payload: string): Promise<void> },
+  grantId: string,
+  reason: OAuthRevokeReason,
+): Promise<{ account_id: string; client_id: string } | undefined> {
+  const now = new Date();
+  const ended = await db
+    .updateTable("oauth_grants")
+    .set({ revoked_at: now, revoke_reason: reason })
+    .where("id", "=", grantId)
+    .where("revoked_at", "is", null)
+    .returning(["account_id", "client_id"])
+    .executeTakeFirst();
+  const tokens = await db
+    .updateTable("api_tokens")
+    .set({ revoked_at: now })
+    .where("oauth_grant_id", "=", grantId)
+    .where("revoked_at", "is", null)
+    .returning("id")
+    .execute();
+  for (const t of tokens) await notifier.publish(REVOKE_TOPIC, t.id);
+  return ended;
+}
 
 /**
  * A credential restricted to projects sees and revokes only itself (a leaked CI token can retire itself, but
@@ -168,7 +219,7 @@ export const revokeApiToken = defineOperation({
   summary: "Revoke an API token",
   description:
     "Takes effect at once, on every Bosun process: the token's next call fails with 401. A token restricted to " +
-    "projects can revoke only itself.",
+    "projects can revoke only itself. A token issued through OAuth ends its whole grant (its refresh token too).",
   tags: ["identity"],
   scope: "tokens:write",
   effect: "destructive",
@@ -189,6 +240,7 @@ export const revokeApiToken = defineOperation({
       .executeTakeFirst();
     if (!row) throw notFound("token", input.id);
     await ctx.platform.notifier.publish(REVOKE_TOPIC, row.id);
+    if (row.oauth_grant_id) await revokeGrantFamily(ctx.db, ctx.platform.notifier, row.oauth_grant_id, "token_revoked");
     return tokenView(row);
   },
 });

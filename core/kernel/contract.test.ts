@@ -35,6 +35,7 @@ const SITE = "ct-site";
 const SERVERS = "ct-srv";
 const DOOMED = "ct-doomed";
 const BOX = "box";
+const OAUTH_REDIRECT = "http://127.0.0.1:9/callback";
 
 let w: InstanceWorld;
 let t: TestPlatform;
@@ -134,6 +135,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     approve_tool_call: { approval_id: fx.approve },
     deny_tool_call: { approval_id: fx.deny },
     link_telegram_chat: { code: "ABCD-EFGH" },
+    authorize_oauth_client: { client_id: fx.oauthClient, redirect_uri: OAUTH_REDIRECT, scopes: ["projects:read"] },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -223,6 +225,10 @@ beforeAll(async () => {
     return r.body;
   };
   for (const slug of [SITE, DOOMED]) await ok(api(full, "POST", "/projects", { slug, name: slug, kind: "site" }));
+  // An OAuth client registers itself (anonymous, at the protocol endpoint), for authorize_oauth_client.
+  fx.oauthClient = (
+    await ok(t.request("POST", "/oauth/register", { body: { redirect_uris: [OAUTH_REDIRECT], client_name: "ct" } }))
+  ).client_id;
   const site = `/projects/${SITE}`;
   for (const [path, content] of [
     ["index.html", "<p>Hello</p>"],

@@ -16,7 +16,8 @@ export type Effect = "read" | "write" | "destructive";
 
 /** How a caller proved who they are. Each kind has a checker that re-validates it on every call. */
 export type Credential =
-  | { kind: "token"; id: string; prefix: string }
+  /** audience: the resource (RFC 8707) an OAuth-issued token is bound to; it is accepted there only. */
+  | { kind: "token"; id: string; prefix: string; audience?: string }
   | { kind: "session"; id: string }
   | { kind: "agent_run"; id: string }
   | { kind: "telegram_link"; id: string };
