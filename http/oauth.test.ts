@@ -255,7 +255,7 @@ describe("discovery", () => {
   });
 });
 
-describe("the SDK's OAuth flow", () => {
+describe("the SDK's OAuth flow (the consent page invokes authorize_oauth_client)", () => {
   it("signs in, calls a tool within its project, refreshes with rotation; a reused refresh token ends the grant", async () => {
     const provider = await signIn({
       email: owner.email,
