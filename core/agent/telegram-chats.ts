@@ -29,12 +29,65 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     )
     .where("r.status", "in", ACTIVE)
     .execute();
-  return rows.map((r) => ({
+  // And scheduled runs reporting to a chat (the schedule names the link; its conversation is not the chat's).
+  const scheduled = await platform.db
+    .selectFrom("agent_schedule_runs as sr")
+    .innerJoin("agent_schedules as s", "s.id", "sr.schedule_id")
+    .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
+    .innerJoin("agent_runs as r", "r.id", "sr.run_id")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .innerJoin("projects as p", "p.id", "l.project_id")
+    .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
+    .select((eb) =>
+      eb
+        .selectFrom("agent_run_events as e")
+        .select((e) => e.fn.max("e.id").as("last"))
+        .whereRef("e.run_id", "=", "r.id")
+        .as("last"),
+    )
+    .where("s.report_channel", "=", "telegram")
+    .where("r.status", "in", ACTIVE)
+    .execute();
+  return [...rows, ...scheduled].map((r) => ({
     runId: r.id,
     chatId: Number(r.chat_id),
     link: { id: r.link_id, project: r.slug, instance: r.name },
     lastEventId: r.last ? String(r.last) : undefined,
   }));
+}
+
+/**
+ * Claims relaying a scheduled run into its schedule's chat: every process hears the run start, exactly one relays it.
+ * Null when another process claimed it, or the schedule no longer reports to a chat.
+ */
+export async function claimScheduledRunRelay(
+  platform: Pick<Platform, "db">,
+  scheduleRunId: string,
+): Promise<Omit<ChatRun, "lastEventId"> | null> {
+  const claimed = await platform.db
+    .updateTable("agent_schedule_runs")
+    .set({ relayed_at: new Date() })
+    .where("id", "=", scheduleRunId)
+    .where("relayed_at", "is", null)
+    .where("run_id", "is not", null)
+    .returning(["run_id", "schedule_id"])
+    .executeTakeFirst();
+  if (!claimed) return null;
+  const link = await platform.db
+    .selectFrom("agent_schedules as s")
+    .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .innerJoin("projects as p", "p.id", "l.project_id")
+    .select(["l.id", "l.chat_id", "p.slug", "i.name"])
+    .where("s.id", "=", claimed.schedule_id)
+    .where("s.report_channel", "=", "telegram")
+    .executeTakeFirst();
+  if (!link) return null;
+  return {
+    runId: claimed.run_id!,
+    chatId: Number(link.chat_id),
+    link: { id: link.id, project: link.slug, instance: link.name },
+  };
 }
 
 /** The latest run of a chat's conversation, for /status. */
