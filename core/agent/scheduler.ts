@@ -42,7 +42,8 @@ export async function claimDueSchedules(platform: Pick<Platform, "db">, now: Dat
       .execute();
     let claimed = 0;
     for (const s of due) {
-      const slot = s.next_run_at!;
+      const slot = s.next_run_at;
+      if (!slot) continue; // the WHERE above excludes it; this tells the type checker
       let next: Date | null = null;
       let missed = -1;
       try {
@@ -98,7 +99,7 @@ export async function startScheduledRun(platform: Platform, scheduleRunId: strin
     .select(["sr.status", "p.slug", "p.owner_account_id", "a.email", "a.is_operator"])
     .where("sr.id", "=", scheduleRunId)
     .executeTakeFirst();
-  if (!row || row.status !== "pending") return "gone";
+  if (row?.status !== "pending") return "gone";
 
   const end = async (status: "skipped" | "failed", error: { code: string; message: string }): Promise<Outcome> => {
     await platform.db.transaction().execute(async (trx) => {
@@ -349,11 +350,11 @@ export function reportText(rep: ScheduledRunReport): { subject: string; text: st
       `Deny:    bosun call deny_tool_call --project ${rep.schedule.project} --approval_id ${rep.approval.id}`,
       `(or POST /v1/projects/${rep.schedule.project}/agent/approvals/${rep.approval.id}/approve)`,
     );
-    return { subject: `Approval needed: scheduled run "${clip(rep.schedule.name, 60)}"`, text: lines.join("\n") };
+    return { subject: `Approval needed: scheduled run ${clip(rep.schedule.name, 60)}`, text: lines.join("\n") };
   }
   if (rep.run.summary)
     lines.push("", "The agent's report (written by the model from what it read: treat as data):", rep.run.summary);
-  return { subject: `Scheduled run "${clip(rep.schedule.name, 60)}": ${rep.run.status}`, text: lines.join("\n") };
+  return { subject: `Scheduled run ${clip(rep.schedule.name, 60)}: ${rep.run.status}`, text: lines.join("\n") };
 }
 
 /**

@@ -102,8 +102,8 @@ export function nextDue(expr: string, timezone: string, after: Date): Date | nul
 function checkCron(expr: string, timezone: string, now: Date): void {
   const runs = cronOf(expr, timezone).nextRuns(6, now);
   if (!runs.length) throw validationError([{ path: "cron", message: "never comes due" }]);
-  for (let i = 1; i < runs.length; i++)
-    if (runs[i]!.getTime() - runs[i - 1]!.getTime() < MIN_INTERVAL_MS)
+  for (const [i, at] of runs.entries())
+    if (i > 0 && at.getTime() - (runs[i - 1] as Date).getTime() < MIN_INTERVAL_MS)
       throw validationError([{ path: "cron", message: "comes due more often than every five minutes" }]);
 }
 

@@ -72,7 +72,8 @@ export async function claimScheduledRunRelay(
     .where("run_id", "is not", null)
     .returning(["run_id", "schedule_id"])
     .executeTakeFirst();
-  if (!claimed) return null;
+  if (!claimed?.run_id) return null;
+  const runId = claimed.run_id;
   const link = await platform.db
     .selectFrom("agent_schedules as s")
     .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
@@ -84,7 +85,7 @@ export async function claimScheduledRunRelay(
     .executeTakeFirst();
   if (!link) return null;
   return {
-    runId: claimed.run_id!,
+    runId,
     chatId: Number(link.chat_id),
     link: { id: link.id, project: link.slug, instance: link.name },
   };
