@@ -306,7 +306,7 @@ describe("the scheduler", () => {
       error: { code: "payment_required" },
     });
     const m = await mail;
-    expect(m.subject).toBe('Scheduled run broke: failed');
+    expect(m.subject).toBe("Scheduled run broke: failed");
     expect(m.text).toContain("payment_required");
 
     const o = await owner();
@@ -362,7 +362,7 @@ describe("runs and reports", () => {
     const mail = smtp.next(o.user.email);
     expect((await scheduler.tick(new Date(s.next_run_at))).reported).toBe(1);
     const m = await mail;
-    expect(m.subject).toBe('Scheduled run report: done');
+    expect(m.subject).toBe("Scheduled run report: done");
     expect(m.text).toContain("All pages are fine.");
     expect(m.text).toContain(`--conversation_id ${run.conversation_id}`);
     // Sent once: a later tick has nothing left to report.
@@ -378,7 +378,7 @@ describe("runs and reports", () => {
     const mail = smtp.next(o.user.email);
     await scheduler.tick(new Date(s.next_run_at));
     const m = await mail;
-    expect(m.subject).toBe('Approval needed: scheduled run publish');
+    expect(m.subject).toBe("Approval needed: scheduled run publish");
     const approvalId = /--approval_id ([0-9a-f-]{36})/.exec(m.text)?.[1];
     expect(approvalId).toBeTruthy();
     expect(m.text).toContain("publish_site");
@@ -449,7 +449,8 @@ describe("Telegram reports", () => {
     const heard: string[] = [];
     w.t.platform.notifier.on("agent_scheduled_run", (id) => heard.push(id));
     await new AgentScheduler(w.t.platform).tick(new Date(res.body.next_run_at));
-    expect(heard).toHaveLength(1);
+    // On Postgres this process hears its own publish twice (at once, and back through LISTEN): the claim decides.
+    expect(new Set(heard).size).toBe(1);
     const first = await claimScheduledRunRelay(w.t.platform, heard[0]!);
     expect(first).toMatchObject({ chatId: chat.chatId, link: { project: "sched-tg", instance: "web" } });
     expect(await claimScheduledRunRelay(w.t.platform, heard[0]!)).toBeNull(); // another process's bridge
@@ -488,8 +489,9 @@ describe.skipIf(!process.env.DATABASE_URL?.startsWith("postgres"))("two processe
     const runs = await t.platform.db
       .selectFrom("agent_conversations")
       .innerJoin("agent_runs", "agent_runs.conversation_id", "agent_conversations.id")
+      .innerJoin("projects", "projects.id", "agent_conversations.project_id")
       .select("agent_runs.id")
-      .where("agent_conversations.title", "like", "Scheduled: p%")
+      .where("projects.slug", "=", o.project)
       .execute();
     expect(runs).toHaveLength(12);
   });
