@@ -8,6 +8,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
+import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
@@ -93,7 +94,7 @@ async function pair(
   user: number,
   instance = "web",
   scopes = ["agent:*", "instances:*", "billing:read"],
-): Promise<{ linkId: string; memberId: string }> {
+): Promise<{ linkId: string; memberId: string; token: string }> {
   // A fresh member per pairing: code entries are limited per account (10 a minute), and this file pairs often.
   const member = await w.t.account();
   await w.t.addMember("ops", ownerToken, member, "developer");
@@ -109,7 +110,7 @@ async function pair(
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes(`Linked to ${instance}`));
-  return { linkId: res.body.link.id, memberId: member.id };
+  return { linkId: res.body.link.id, memberId: member.id, token };
 }
 
 const runStatus = async (runId: string) =>
@@ -276,6 +277,41 @@ describe("chatting with the instance's agent", () => {
     expect(convs).toEqual([{ credential_kind: "telegram_link" }]);
     await bridge.relay.idle();
   }, 60_000);
+
+  it("a scheduled run in ask mode streams into the chat its schedule names, and the chat's button approves it", async () => {
+    const { chat, user } = newChat();
+    const { token: memberToken } = await pair(chat, user);
+    model.script([
+      { text: "Marking.", toolUse: { name: "run_command", input: { command: "touch ~/scheduled-mark" } } },
+      { text: "Marked the server." },
+    ]);
+    const res = await w.t.request("POST", "/v1/projects/ops/agent/schedules", {
+      token: memberToken,
+      body: {
+        name: `tg-${chat}`,
+        cron: "0 4 * * *",
+        prompt: "Mark the server",
+        instance: "web",
+        mode: "ask",
+        report_channel: "telegram",
+        telegram_chat_id: chat,
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect((await new AgentScheduler(w.t.platform).tick(new Date(res.body.next_run_at))).started).toBe(1);
+
+    const ask = await approvalMessage(chat, "touch ~/scheduled-mark");
+    expect(fs.existsSync(path.join(w.sshd.home, "scheduled-mark"))).toBe(false); // nothing before approval
+    const press = tg.pressButton({
+      chat,
+      from: user,
+      messageId: ask.message_id,
+      data: buttons(ask)[0]!.callback_data!,
+    });
+    expect((await tg.waitFor(() => tg.answers.find((a) => a.callback_query_id === press))).text).toBe("Approved.");
+    await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes("Marked the server."));
+    expect(fs.existsSync(path.join(w.sshd.home, "scheduled-mark"))).toBe(true);
+  });
 
   it("a 10,000-character reply arrives as three messages under 4096 characters, none cut mid-line", async () => {
     const { chat, user } = newChat();
