@@ -71,6 +71,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     form_id: "contact",
     conversation_id: fx.conversation,
     run_id: fx.run,
+    schedule_id: fx.schedule,
   };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
@@ -128,6 +129,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     approve_tool_call: { approval_id: fx.approve },
     deny_tool_call: { approval_id: fx.deny },
     link_telegram_chat: { code: "ABCD-EFGH" },
+    create_agent_schedule: { name: fresh, cron: "0 9 * * *" },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -268,6 +270,9 @@ beforeAll(async () => {
   fx.idleConversation = idle.conversation.id;
   fx.approve = await parkedApproval();
   fx.deny = await parkedApproval();
+  fx.schedule = (
+    await ok(api(full, "POST", `${site}/agent/schedules`, { name: "fixture", cron: "0 9 * * *", prompt: "check" }))
+  ).id;
 }, EVERY_OPERATION_TIMEOUT);
 afterAll(() => w?.close());
 
