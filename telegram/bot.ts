@@ -97,10 +97,13 @@ export class TelegramBridge {
     this.bot.on("callback_query", (ctx) => this.onButton(ctx));
     this.bot.on("message", (ctx) => this.onMessage(ctx));
     this.bot.catch((err) => this.log.error({ err: redact(err) }, "telegram update failed"));
-    // A scheduled run reporting to a chat started (in any process): one bridge claims relaying it there.
+    // A scheduled run reporting to a chat started, or its due time started none (in any process): one bridge tells.
     platform.notifier.on(SCHEDULED_RUN_TOPIC, (id) => {
       void claimScheduledRunRelay(platform, id)
-        .then((r) => r && this.relay.watch(r.runId, r.chatId, r.link))
+        .then(async (r) => {
+          if (r?.runId) this.relay.watch(r.runId, r.chatId, r.link);
+          else if (r?.note) await this.outbox(r.chatId).send({ html: escapeHtml(r.note), plain: r.note });
+        })
         .catch((err) => this.log.warn({ err: redact(err) }, "relaying a scheduled run failed"));
     });
     platform.notifier.on(

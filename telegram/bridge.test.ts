@@ -2,6 +2,7 @@
 // runner on a fake Anthropic server, and the real test sshd. A chat pairs with a code, asks for a diagnosis,
 // sees the reply stream in by edits, approves a destructive command with a button (it runs on the server),
 // denies another (it does not run); strangers, bad codes and other people's presses get an explanation only.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
@@ -311,6 +312,45 @@ describe("chatting with the instance's agent", () => {
     expect((await tg.waitFor(() => tg.answers.find((a) => a.callback_query_id === press))).text).toBe("Approved.");
     await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes("Marked the server."));
     expect(fs.existsSync(path.join(w.sshd.home, "scheduled-mark"))).toBe(true);
+  });
+
+  it("a scheduled due time that starts no run is told in the chat, with why", async () => {
+    const { chat, user } = newChat();
+    const { memberId } = await pair(chat, user);
+    // Only this schedule comes due at the clock below.
+    await w.t.platform.db.updateTable("agent_schedules").set({ enabled: false }).execute();
+    await w.t.platform.db
+      .insertInto("agent_schedules")
+      .values({
+        id: crypto.randomUUID(),
+        project_id: (
+          await w.t.platform.db.selectFrom("projects").select("id").where("slug", "=", "ops").executeTakeFirstOrThrow()
+        ).id,
+        account_id: memberId,
+        name: `gone-${chat}`,
+        cron: "0 4 * * *",
+        timezone: "UTC",
+        instance: "web",
+        prompt: "check",
+        mode: "read_only",
+        report_channel: "telegram",
+        report_telegram_link_id: (
+          await w.t.platform.db
+            .selectFrom("telegram_links")
+            .select("id")
+            .where("chat_id", "=", String(chat))
+            .executeTakeFirstOrThrow()
+        ).id,
+        credential_kind: "token",
+        credential_id: crypto.randomUUID(), // a token that does not exist (revoked and gone)
+        scopes: ["instances:read"],
+        next_run_at: new Date("2030-01-01T04:00:00Z"),
+      })
+      .execute();
+    await new AgentScheduler(w.t.platform).tick(new Date("2030-01-01T04:00:00Z"));
+    const note = await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes(`Scheduled run gone-${chat}`));
+    expect(note.text).toContain("did not start");
+    expect(note.text).toContain("credential no longer holds");
   });
 
   it("a 10,000-character reply arrives as three messages under 4096 characters, none cut mid-line", async () => {

@@ -360,7 +360,7 @@ export function reportText(rep: ScheduledRunReport): { subject: string; text: st
 /**
  * THE call site of every scheduled-run report: a run finished (or was skipped or failed to start), or asks for an
  * approval. Email is sent here; Telegram reports are relayed by the bridge from the run's events (it claims the run
- * on SCHEDULED_RUN_TOPIC), so nothing is sent here for them. Webhook: at merge, publish the event catalog's
+ * on SCHEDULED_RUN_TOPIC), so only a due time that started no run is announced from here. Webhook: at merge, publish the event catalog's
  * `agent_run.finished` / `agent_run.failed` / `approval.requested` for the schedule's account from this function.
  */
 export async function reportScheduledRun(platform: Platform, report: ScheduledRunReport): Promise<void> {
@@ -378,6 +378,10 @@ export async function reportScheduledRun(platform: Platform, report: ScheduledRu
       );
       return;
     case "telegram":
+      // A run is relayed from its own events by the bridge; a due time that started no run is told as a note.
+      if (report.kind === "finished" && !report.run.runId)
+        await platform.notifier.publish(SCHEDULED_RUN_TOPIC, report.scheduleRunId);
+      return;
     case "none":
       return;
   }

@@ -57,35 +57,39 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
 }
 
 /**
- * Claims relaying a scheduled run into its schedule's chat: every process hears the run start, exactly one relays it.
- * Null when another process claimed it, or the schedule no longer reports to a chat.
+ * Claims telling a schedule's chat about one of its due times: every process hears of it, exactly one tells. Either a
+ * run to relay, or — for a due time that started no run (skipped, or failed to start) — a note saying why. Null when
+ * another process claimed it, or the schedule no longer reports to a chat.
  */
 export async function claimScheduledRunRelay(
   platform: Pick<Platform, "db">,
   scheduleRunId: string,
-): Promise<Omit<ChatRun, "lastEventId"> | null> {
+): Promise<(Omit<ChatRun, "runId" | "lastEventId"> & { runId: string | null; note: string | null }) | null> {
   const claimed = await platform.db
     .updateTable("agent_schedule_runs")
     .set({ relayed_at: new Date() })
     .where("id", "=", scheduleRunId)
     .where("relayed_at", "is", null)
-    .where("run_id", "is not", null)
-    .returning(["run_id", "schedule_id"])
+    .where((eb) => eb.or([eb("run_id", "is not", null), eb("status", "in", ["skipped", "failed"])]))
+    .returning(["run_id", "schedule_id", "status", "error"])
     .executeTakeFirst();
-  if (!claimed?.run_id) return null;
-  const runId = claimed.run_id;
+  if (!claimed) return null;
   const link = await platform.db
     .selectFrom("agent_schedules as s")
     .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
     .innerJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
-    .select(["l.id", "l.chat_id", "p.slug", "i.name"])
+    .select(["l.id", "l.chat_id", "p.slug", "i.name", "s.name as schedule"])
     .where("s.id", "=", claimed.schedule_id)
     .where("s.report_channel", "=", "telegram")
     .executeTakeFirst();
   if (!link) return null;
+  const error = claimed.error as { message?: string } | null;
   return {
-    runId,
+    runId: claimed.run_id,
+    note: claimed.run_id
+      ? null
+      : `⚠️ Scheduled run ${link.schedule} ${claimed.status === "skipped" ? "skipped" : "did not start"}: ${error?.message ?? claimed.status}`,
     chatId: Number(link.chat_id),
     link: { id: link.id, project: link.slug, instance: link.name },
   };
