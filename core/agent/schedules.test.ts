@@ -8,7 +8,6 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { RunWorkers } from "../../agent-runner/worker.ts";
 import type { FakeModelServer } from "../../testkit/fake-model.ts";
 import { startFakeRunner } from "../../testkit/fake-runner.ts";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
@@ -328,7 +327,7 @@ describe("the scheduler", () => {
 
 describe("runs and reports", () => {
   let fake: FakeModelServer;
-  let workers: RunWorkers;
+  let workers: Awaited<ReturnType<typeof startFakeRunner>>["workers"];
   beforeAll(async () => {
     // Runs the scheduler tests left queued are not this runner's business.
     await t.platform.db
