@@ -11,7 +11,7 @@ import type { Platform } from "../platform.ts";
 export const RUN_QUEUE = "agent_runs";
 export const RUN_EVENT_TOPIC = "agent_run_event";
 export const ACTIVE: RunStatus[] = ["queued", "running", "awaiting_approval"];
-/** Reports of scheduled runs (finished, or asking for approval), sent by the scheduler (schedules-worker.ts). */
+/** Reports of scheduled runs (finished, or asking for approval), sent by the scheduler (scheduler.ts). */
 export const SCHEDULE_REPORT_QUEUE = "agent_schedule_reports";
 
 /**
