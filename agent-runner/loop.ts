@@ -24,7 +24,7 @@ import { finishRun } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
 import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
-import { toMicros } from "../core/billing/money.ts";
+import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
@@ -76,11 +76,13 @@ export async function executeRun(
       return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
     if (Date.now() > run.deadline.getTime())
       return fail({ code: "limit_reached", message: "the run reached its wall-time limit" });
-    if (toMicros(run.cost_micros) >= BigInt(limits.maxCostMicros))
-      return fail({
-        code: "limit_reached",
-        message: `the run reached its cost limit of $${(limits.maxCostMicros / 1e6).toFixed(2)}`,
-      });
+    // A run may carry a cap of its own (a schedule's budget), never above the operator's.
+    const costCap =
+      run.max_cost_micros === null
+        ? BigInt(limits.maxCostMicros)
+        : minMicros(toMicros(run.max_cost_micros), BigInt(limits.maxCostMicros));
+    if (toMicros(run.cost_micros) >= costCap)
+      return fail({ code: "limit_reached", message: `the run reached its cost limit of ${usdText(costCap)}` });
 
     let principal;
     try {

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
+import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { agentUnavailable } from "../core/config.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
@@ -105,6 +106,10 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   // Agent runs execute here too (any number of processes may run workers on one database).
   const runner = startRunner(platform);
   process.stderr.write(`  ${runner.note}\n`);
+  // Scheduled agent runs: every process may tick; the database makes each due time start once.
+  const scheduler = platform.config.agentSchedulerSeconds
+    ? new AgentScheduler(platform).start(platform.config.agentSchedulerSeconds * 1000)
+    : null;
   // The Telegram bridge (polling, or the webhook mounted above); it adapts operations like REST and MCP.
   process.stderr.write(`  ${await startTelegram(telegram.bridge)}\n`);
   const stop = async () => {
@@ -112,6 +117,7 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     await telegram.bridge?.stop();
     await runner.workers?.stop();
     await certificates?.stop();
+    await scheduler?.stop();
     sitesServer.close();
     sitesHttps?.close();
     server.close();

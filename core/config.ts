@@ -53,6 +53,8 @@ export interface Config {
   sshConnectTimeoutSeconds: number;
   /** How often each instance's metrics are sampled into the history; 0 turns sampling off. */
   metricsIntervalSeconds: number;
+  /** Seconds between the agent scheduler's looks for due schedules in each `bosun serve`; 0: none in this process. */
+  agentSchedulerSeconds: number;
   /** The agent runner's model: operator configuration only, never chosen by a customer. */
   agent: AgentConfig;
   /** The Telegram bridge; off unless a bot token is set. */
@@ -423,6 +425,14 @@ export const variables = {
     ...integer(2, "Agent", "run workers in each `bosun serve`; `0` leaves runs to other processes"),
     parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 2)),
   },
+  BOSUN_AGENT_SCHEDULER_SECONDS: {
+    ...integer(
+      15,
+      "Agent",
+      "how often each `bosun serve` looks for due agent schedules; `0` leaves them to other processes",
+    ),
+    parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 15)),
+  },
   BOSUN_AGENT_MAX_STEPS: integer(40, "Agent", "model calls per run"),
   BOSUN_AGENT_MAX_WALL_SECONDS: integer(1800, "Agent", "wall time per run"),
   BOSUN_AGENT_MAX_COST_USD: {
@@ -521,6 +531,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),
     metricsIntervalSeconds: read("BOSUN_METRICS_INTERVAL_SECONDS"),
+    agentSchedulerSeconds: read("BOSUN_AGENT_SCHEDULER_SECONDS"),
     agent: loadAgentConfig(env),
     telegram: {
       botToken: read("BOSUN_TELEGRAM_BOT_TOKEN"),

@@ -361,6 +361,50 @@ export interface AgentRunsTable {
   finished_at: Timestamp | null;
   /** The first untrusted content the run took in (the lethal trifecta); null while it has read none. */
   untrusted_input: ColumnType<{ tool: string; at: string } | null, string | null | undefined, string | null>;
+  /** The run's own cost cap (a schedule's budget); null: the operator's per-run limit. */
+  max_cost_micros: ColumnType<string | null, bigint | number | null | undefined, bigint | number | null>;
+}
+
+export type ReportChannel = "none" | "email" | "telegram" | "webhook";
+export type ScheduleRunStatus = "pending" | "started" | "skipped" | "done" | "failed" | "cancelled";
+
+export interface AgentSchedulesTable {
+  id: string;
+  project_id: string;
+  account_id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  instance: string | null;
+  prompt: string;
+  mode: AgentMode;
+  allow_publish: ColumnType<boolean, boolean | undefined, boolean>;
+  max_cost_micros: ColumnType<string | null, bigint | number | null | undefined, bigint | number | null>;
+  report_channel: ReportChannel;
+  report_telegram_link_id: string | null;
+  credential_kind: string;
+  credential_id: string;
+  scopes: string[];
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  next_run_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface AgentScheduleRunsTable {
+  id: string;
+  schedule_id: string;
+  slot_at: Timestamp;
+  missed: ColumnType<number, number | undefined, number>;
+  status: ScheduleRunStatus;
+  run_id: string | null;
+  conversation_id: string | null;
+  cost_micros: ColumnType<string, bigint | number | undefined, bigint | number | string>;
+  error: Json<{ code: string; message: string }> | null;
+  relayed_at: Timestamp | null;
+  created_at: CreatedAt;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
 }
 
 export interface AgentMessagesTable {
@@ -571,6 +615,8 @@ export interface Database {
   agent_steps: AgentStepsTable;
   agent_approvals: AgentApprovalsTable;
   agent_run_events: AgentRunEventsTable;
+  agent_schedules: AgentSchedulesTable;
+  agent_schedule_runs: AgentScheduleRunsTable;
   telegram_pairing_codes: TelegramPairingCodesTable;
   telegram_links: TelegramLinksTable;
   telegram_chat_state: TelegramChatStateTable;

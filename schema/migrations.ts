@@ -14,6 +14,7 @@ import * as sessions from "./migrations/0011-sessions.ts";
 import * as onboarding from "./migrations/0012-onboarding.ts";
 import * as domains from "./migrations/0013-domains.ts";
 import * as oauth from "./migrations/0014-oauth.ts";
+import * as agentSchedules from "./migrations/0015-agent-schedules.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   "0012-onboarding": onboarding,
   "0013-domains": domains,
   "0014-oauth": oauth,
+  "0015-agent-schedules": agentSchedules,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

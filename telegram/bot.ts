@@ -5,7 +5,13 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { Telegraf, type Context as TgContext } from "telegraf";
 import type { Update } from "telegraf/types";
-import { activeChatRuns, claimLinkAnnouncement, latestRunOf } from "../core/agent/telegram-chats.ts";
+import { SCHEDULED_RUN_TOPIC } from "../core/agent/scheduler.ts";
+import {
+  activeChatRuns,
+  claimLinkAnnouncement,
+  claimScheduledRunRelay,
+  latestRunOf,
+} from "../core/agent/telegram-chats.ts";
 import {
   activeLink,
   type ChatLink,
@@ -91,6 +97,15 @@ export class TelegramBridge {
     this.bot.on("callback_query", (ctx) => this.onButton(ctx));
     this.bot.on("message", (ctx) => this.onMessage(ctx));
     this.bot.catch((err) => this.log.error({ err: redact(err) }, "telegram update failed"));
+    // A scheduled run reporting to a chat started, or its due time started none (in any process): one bridge tells.
+    platform.notifier.on(SCHEDULED_RUN_TOPIC, (id) => {
+      void claimScheduledRunRelay(platform, id)
+        .then(async (r) => {
+          if (r?.runId) this.relay.watch(r.runId, r.chatId, r.link);
+          else if (r?.note) await this.outbox(r.chatId).send({ html: escapeHtml(r.note), plain: r.note });
+        })
+        .catch((err) => this.log.warn({ err: redact(err) }, "relaying a scheduled run failed"));
+    });
     platform.notifier.on(
       TELEGRAM_LINK_TOPIC,
       (data) =>

@@ -2,12 +2,14 @@
 // runner on a fake Anthropic server, and the real test sshd. A chat pairs with a code, asks for a diagnosis,
 // sees the reply stream in by edits, approves a destructive command with a button (it runs on the server),
 // denies another (it does not run); strangers, bad codes and other people's presses get an explanation only.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
+import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
@@ -93,7 +95,7 @@ async function pair(
   user: number,
   instance = "web",
   scopes = ["agent:*", "instances:*", "billing:read"],
-): Promise<{ linkId: string; memberId: string }> {
+): Promise<{ linkId: string; memberId: string; token: string }> {
   // A fresh member per pairing: code entries are limited per account (10 a minute), and this file pairs often.
   const member = await w.t.account();
   await w.t.addMember("ops", ownerToken, member, "developer");
@@ -109,7 +111,7 @@ async function pair(
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes(`Linked to ${instance}`));
-  return { linkId: res.body.link.id, memberId: member.id };
+  return { linkId: res.body.link.id, memberId: member.id, token };
 }
 
 const runStatus = async (runId: string) =>
@@ -276,6 +278,80 @@ describe("chatting with the instance's agent", () => {
     expect(convs).toEqual([{ credential_kind: "telegram_link" }]);
     await bridge.relay.idle();
   }, 60_000);
+
+  it("a scheduled run in ask mode streams into the chat its schedule names, and the chat's button approves it", async () => {
+    const { chat, user } = newChat();
+    const { token: memberToken } = await pair(chat, user);
+    model.script([
+      { text: "Marking.", toolUse: { name: "run_command", input: { command: "touch ~/scheduled-mark" } } },
+      { text: "Marked the server." },
+    ]);
+    const res = await w.t.request("POST", "/v1/projects/ops/agent/schedules", {
+      token: memberToken,
+      body: {
+        name: `tg-${chat}`,
+        cron: "0 4 * * *",
+        prompt: "Mark the server",
+        instance: "web",
+        mode: "ask",
+        report_channel: "telegram",
+        telegram_chat_id: chat,
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect((await new AgentScheduler(w.t.platform).tick(new Date(res.body.next_run_at))).started).toBe(1);
+
+    const ask = await approvalMessage(chat, "touch ~/scheduled-mark");
+    expect(fs.existsSync(path.join(w.sshd.home, "scheduled-mark"))).toBe(false); // nothing before approval
+    const press = tg.pressButton({
+      chat,
+      from: user,
+      messageId: ask.message_id,
+      data: buttons(ask)[0]!.callback_data!,
+    });
+    expect((await tg.waitFor(() => tg.answers.find((a) => a.callback_query_id === press))).text).toBe("Approved.");
+    await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes("Marked the server."));
+    expect(fs.existsSync(path.join(w.sshd.home, "scheduled-mark"))).toBe(true);
+  });
+
+  it("a scheduled due time that starts no run is told in the chat, with why", async () => {
+    const { chat, user } = newChat();
+    const { memberId } = await pair(chat, user);
+    // Only this schedule comes due at the clock below.
+    await w.t.platform.db.updateTable("agent_schedules").set({ enabled: false }).execute();
+    await w.t.platform.db
+      .insertInto("agent_schedules")
+      .values({
+        id: crypto.randomUUID(),
+        project_id: (
+          await w.t.platform.db.selectFrom("projects").select("id").where("slug", "=", "ops").executeTakeFirstOrThrow()
+        ).id,
+        account_id: memberId,
+        name: `gone-${chat}`,
+        cron: "0 4 * * *",
+        timezone: "UTC",
+        instance: "web",
+        prompt: "check",
+        mode: "read_only",
+        report_channel: "telegram",
+        report_telegram_link_id: (
+          await w.t.platform.db
+            .selectFrom("telegram_links")
+            .select("id")
+            .where("chat_id", "=", String(chat))
+            .executeTakeFirstOrThrow()
+        ).id,
+        credential_kind: "token",
+        credential_id: crypto.randomUUID(), // a token that does not exist (revoked and gone)
+        scopes: ["instances:read"],
+        next_run_at: new Date("2030-01-01T04:00:00Z"),
+      })
+      .execute();
+    await new AgentScheduler(w.t.platform).tick(new Date("2030-01-01T04:00:00Z"));
+    const note = await tg.waitForMessage((m) => m.chat_id === chat && m.text.includes(`Scheduled run gone-${chat}`));
+    expect(note.text).toContain("did not start");
+    expect(note.text).toContain("credential no longer holds");
+  });
 
   it("a 10,000-character reply arrives as three messages under 4096 characters, none cut mid-line", async () => {
     const { chat, user } = newChat();

@@ -30,6 +30,8 @@ export interface TestPlatform {
   platform: Platform;
   app: Hono;
   dataDir: string;
+  /** The database's URL: on Postgres, a second platform (another process's) can open the same database. */
+  databaseUrl: string;
   /** The platform operator (is_operator), as created on first start. */
   operator: TestAccount;
   account(opts?: { email?: string; operator?: boolean }): Promise<TestAccount>;
@@ -164,6 +166,7 @@ export async function startTestPlatform(
     platform,
     app,
     dataDir,
+    databaseUrl: pgdb?.url ?? "memory://",
     operator,
     account,
     request,

@@ -10,7 +10,7 @@ import { hasScope, roleCaps } from "../kernel/scopes.ts";
 import type { Platform } from "../platform.ts";
 import { agentKinds } from "./kinds.ts";
 import { derivedHidden, eventCutoff, type Hidden, readerOf } from "./redaction.ts";
-import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
+import { appendRunEvent, queueScheduleReport, RUN_QUEUE, transition } from "./runs.ts";
 
 const Approval = z
   .object({
@@ -208,6 +208,8 @@ export async function requestApproval(
       { approval_id: id, tool: use.name, input: use.input, reason },
       trx,
     );
+    // A scheduled run asks on its schedule's report channel.
+    await queueScheduleReport(trx, runId, { kind: "approval", approvalId: id });
     return true;
   });
 }

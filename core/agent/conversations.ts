@@ -8,15 +8,15 @@ import { microsNumber } from "../billing/money.ts";
 import { agentUnavailable } from "../config.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
-import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
+import { type DB, defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
 
 const ConversationId = z.uuid().meta({ description: "The conversation's id" });
-const Message = z.string().trim().min(1).max(20_000);
-const Mode = z.enum(["ask", "auto", "read_only"]).meta({
+export const Message = z.string().trim().min(1).max(20_000);
+export const Mode = z.enum(["ask", "auto", "read_only"]).meta({
   description:
     "ask (default): reads and read-only commands run at once, everything else waits for approval; auto: everything " +
     "except denied commands runs; read_only: nothing that changes anything",
@@ -83,18 +83,25 @@ async function assertCanRun(ctx: ProjectContext) {
   const cred = ctx.principal.credential;
   if (cred.kind === "agent_run") throw new BosunError("forbidden", "an agent cannot start or message agents");
   const billed = ctx.project.owner_account_id;
+  const noCredit = await creditProblem(ctx.db, billed);
+  if (noCredit) throw noCredit;
+}
+
+/** Why no run may start on this billed account's credit (402), or null. */
+export async function creditProblem(db: DB, billed: string): Promise<BosunError | null> {
   // The operator's own projects are metered but never refused for credit (Meter.operatorTopUp).
-  const owner = await ctx.db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
-  if (!owner?.is_operator && (await spendableMicros(ctx.db, billed, "ai_credits")) <= 0n) {
-    throw new BosunError(
+  const owner = await db.selectFrom("accounts").select("is_operator").where("id", "=", billed).executeTakeFirst();
+  if (!owner?.is_operator && (await spendableMicros(db, billed, "ai_credits")) <= 0n) {
+    return new BosunError(
       "payment_required",
       "no AI credit left on the project owner's account; add credit to use the agent",
       { pool: "ai_credits" },
     );
   }
+  return null;
 }
 
-const limitsOf = (ctx: ProjectContext) => ({
+export const limitsOf = (ctx: Pick<ProjectContext, "platform">) => ({
   maxSteps: ctx.platform.config.agent.maxSteps,
   maxWallSeconds: ctx.platform.config.agent.maxWallSeconds,
   maxCostMicros: ctx.platform.config.agent.maxCostMicros,

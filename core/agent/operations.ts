@@ -10,6 +10,7 @@ import {
   startAgentChat,
 } from "./conversations.ts";
 import { listAgentRunEvents } from "./events.ts";
+import { scheduleOperations } from "./schedules.ts";
 import { telegramOperations } from "./telegram-operations.ts";
 
 export const agentOperations: Operation[] = [
@@ -24,4 +25,5 @@ export const agentOperations: Operation[] = [
   denyToolCall,
   listAgentRunEvents,
   ...telegramOperations,
+  ...scheduleOperations,
 ];

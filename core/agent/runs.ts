@@ -2,6 +2,7 @@
 // failed | cancelled) that runner workers lease from the job queue. This module owns its transitions and
 // its event log; the runner (agent-runner/) executes the steps.
 import crypto from "node:crypto";
+import { sql } from "kysely";
 import type { RunStatus } from "../../schema/database.ts";
 import { enqueue } from "../jobs/queue.ts";
 import type { DB } from "../kernel/operation.ts";
@@ -10,6 +11,42 @@ import type { Platform } from "../platform.ts";
 export const RUN_QUEUE = "agent_runs";
 export const RUN_EVENT_TOPIC = "agent_run_event";
 export const ACTIVE: RunStatus[] = ["queued", "running", "awaiting_approval"];
+/** Reports of scheduled runs (finished, or asking for approval), sent by the scheduler (scheduler.ts). */
+export const SCHEDULE_REPORT_QUEUE = "agent_schedule_reports";
+
+/**
+ * If the run was started by a schedule, queues its report in the caller's transaction, so a report is never lost
+ * to a crash between the change and the report. `finished` also records the outcome in the schedule's history.
+ */
+export async function queueScheduleReport(
+  trx: DB,
+  runId: string,
+  report:
+    | { kind: "finished"; status: "done" | "failed" | "cancelled"; error?: { code: string; message: string } }
+    | { kind: "approval"; approvalId: string },
+): Promise<void> {
+  const row =
+    report.kind === "finished"
+      ? await trx
+          .updateTable("agent_schedule_runs")
+          .set({
+            status: report.status,
+            finished_at: new Date(),
+            error: report.error ? JSON.stringify(report.error) : null,
+            cost_micros: sql<string>`(SELECT cost_micros FROM agent_runs WHERE id = ${runId})`,
+          })
+          .where("run_id", "=", runId)
+          .returning("id")
+          .executeTakeFirst()
+      : await trx.selectFrom("agent_schedule_runs").select("id").where("run_id", "=", runId).executeTakeFirst();
+  if (!row) return;
+  const key = report.kind === "finished" ? `${row.id}:finished` : `${row.id}:approval:${report.approvalId}`;
+  await enqueue(trx, SCHEDULE_REPORT_QUEUE, key, {
+    schedule_run_id: row.id,
+    kind: report.kind,
+    ...(report.kind === "approval" ? { approval_id: report.approvalId } : {}),
+  });
+}
 
 /** Default limits per run; the operator may lower or raise them (config). */
 export interface RunLimits {
@@ -26,34 +63,47 @@ export async function startRun(
   limits: RunLimits,
 ): Promise<string> {
   const runId = crypto.randomUUID();
-  await platform.db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto("agent_runs")
-      .values({
-        id: runId,
-        conversation_id: conversationId,
-        status: "queued",
-        deadline: new Date(Date.now() + limits.maxWallSeconds * 1000),
-      })
-      .execute();
-    await trx
-      .insertInto("agent_messages")
-      .values({
-        conversation_id: conversationId,
-        run_id: runId,
-        role: "user",
-        content: JSON.stringify([{ type: "text", text: message }]),
-      })
-      .execute();
-    await trx
-      .updateTable("agent_conversations")
-      .set({ updated_at: new Date() })
-      .where("id", "=", conversationId)
-      .execute();
-    await enqueue(trx, RUN_QUEUE, runId, { run_id: runId });
-  });
+  await platform.db.transaction().execute((trx) => insertRun(trx, runId, conversationId, message, limits));
   await appendRunEvent(platform, runId, "run_queued", {});
   return runId;
+}
+
+/**
+ * startRun's writes, inside the caller's transaction (a scheduled run commits them with its claim); the caller
+ * appends the run_queued event after commit. `limits.ownCostCap`: a cap of this run's own, below the operator's.
+ */
+export async function insertRun(
+  trx: DB,
+  runId: string,
+  conversationId: string,
+  message: string,
+  limits: RunLimits & { ownCostCap?: bigint | null },
+): Promise<void> {
+  await trx
+    .insertInto("agent_runs")
+    .values({
+      id: runId,
+      conversation_id: conversationId,
+      status: "queued",
+      deadline: new Date(Date.now() + limits.maxWallSeconds * 1000),
+      max_cost_micros: limits.ownCostCap ?? null,
+    })
+    .execute();
+  await trx
+    .insertInto("agent_messages")
+    .values({
+      conversation_id: conversationId,
+      run_id: runId,
+      role: "user",
+      content: JSON.stringify([{ type: "text", text: message }]),
+    })
+    .execute();
+  await trx
+    .updateTable("agent_conversations")
+    .set({ updated_at: new Date() })
+    .where("id", "=", conversationId)
+    .execute();
+  await enqueue(trx, RUN_QUEUE, runId, { run_id: runId });
 }
 
 /** Moves a run between states; `from` guards the transition so concurrent deciders cannot both win. */
@@ -108,6 +158,7 @@ export async function finishRun(
   return platform.db.transaction().execute(async (trx) => {
     if (!(await transition(trx, runId, from, status, error))) return false;
     await appendRunEvent(platform, runId, "run_finished", { status, ...(error ? { error } : {}) }, trx);
+    await queueScheduleReport(trx, runId, { kind: "finished", status, ...(error ? { error } : {}) });
     return true;
   });
 }

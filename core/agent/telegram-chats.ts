@@ -29,12 +29,70 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     )
     .where("r.status", "in", ACTIVE)
     .execute();
-  return rows.map((r) => ({
+  // And scheduled runs reporting to a chat (the schedule names the link; its conversation is not the chat's).
+  const scheduled = await platform.db
+    .selectFrom("agent_schedule_runs as sr")
+    .innerJoin("agent_schedules as s", "s.id", "sr.schedule_id")
+    .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
+    .innerJoin("agent_runs as r", "r.id", "sr.run_id")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .innerJoin("projects as p", "p.id", "l.project_id")
+    .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
+    .select((eb) =>
+      eb
+        .selectFrom("agent_run_events as e")
+        .select((e) => e.fn.max("e.id").as("last"))
+        .whereRef("e.run_id", "=", "r.id")
+        .as("last"),
+    )
+    .where("s.report_channel", "=", "telegram")
+    .where("r.status", "in", ACTIVE)
+    .execute();
+  return [...rows, ...scheduled].map((r) => ({
     runId: r.id,
     chatId: Number(r.chat_id),
     link: { id: r.link_id, project: r.slug, instance: r.name },
     lastEventId: r.last ? String(r.last) : undefined,
   }));
+}
+
+/**
+ * Claims telling a schedule's chat about one of its due times: every process hears of it, exactly one tells. Either a
+ * run to relay, or — for a due time that started no run (skipped, or failed to start) — a note saying why. Null when
+ * another process claimed it, or the schedule no longer reports to a chat.
+ */
+export async function claimScheduledRunRelay(
+  platform: Pick<Platform, "db">,
+  scheduleRunId: string,
+): Promise<(Omit<ChatRun, "runId" | "lastEventId"> & { runId: string | null; note: string | null }) | null> {
+  const claimed = await platform.db
+    .updateTable("agent_schedule_runs")
+    .set({ relayed_at: new Date() })
+    .where("id", "=", scheduleRunId)
+    .where("relayed_at", "is", null)
+    .where((eb) => eb.or([eb("run_id", "is not", null), eb("status", "in", ["skipped", "failed"])]))
+    .returning(["run_id", "schedule_id", "status", "error"])
+    .executeTakeFirst();
+  if (!claimed) return null;
+  const link = await platform.db
+    .selectFrom("agent_schedules as s")
+    .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
+    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .innerJoin("projects as p", "p.id", "l.project_id")
+    .select(["l.id", "l.chat_id", "p.slug", "i.name", "s.name as schedule"])
+    .where("s.id", "=", claimed.schedule_id)
+    .where("s.report_channel", "=", "telegram")
+    .executeTakeFirst();
+  if (!link) return null;
+  const error = claimed.error as { message?: string } | null;
+  return {
+    runId: claimed.run_id,
+    note: claimed.run_id
+      ? null
+      : `⚠️ Scheduled run ${link.schedule} ${claimed.status === "skipped" ? "skipped" : "did not start"}: ${error?.message ?? claimed.status}`,
+    chatId: Number(link.chat_id),
+    link: { id: link.id, project: link.slug, instance: link.name },
+  };
 }
 
 /** The latest run of a chat's conversation, for /status. */

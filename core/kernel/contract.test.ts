@@ -78,6 +78,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     form_id: "contact",
     conversation_id: fx.conversation,
     run_id: fx.run,
+    schedule_id: fx.schedule,
   };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
@@ -136,6 +137,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     deny_tool_call: { approval_id: fx.deny },
     link_telegram_chat: { code: "ABCD-EFGH" },
     authorize_oauth_client: { client_id: fx.oauthClient, redirect_uri: OAUTH_REDIRECT, scopes: ["projects:read"] },
+    create_agent_schedule: { name: fresh, cron: "0 9 * * *" },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -280,6 +282,9 @@ beforeAll(async () => {
   fx.idleConversation = idle.conversation.id;
   fx.approve = await parkedApproval();
   fx.deny = await parkedApproval();
+  fx.schedule = (
+    await ok(api(full, "POST", `${site}/agent/schedules`, { name: "fixture", cron: "0 9 * * *", prompt: "check" }))
+  ).id;
 }, EVERY_OPERATION_TIMEOUT);
 afterAll(() => w?.close());
 
