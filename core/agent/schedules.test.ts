@@ -76,7 +76,7 @@ const plus = (at: string | Date, ms: number) => new Date(new Date(at).getTime() 
 const DAY = 86_400_000;
 
 describe("the operations", () => {
-  it("create answers the schedule with read_only by default and the next due time in its timezone; get, list, update, delete", async () => {
+  it("create_agent_schedule answers read_only by default and the next due time in its timezone; get_agent_schedule, list_agent_schedules, update_agent_schedule, delete_agent_schedule", async () => {
     const o = await owner();
     const res = await create(o, { cron: "30 9 * * 1-5", timezone: "Europe/Berlin", max_cost_micros: 250_000 });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
