@@ -53,6 +53,7 @@ async function owner(creditMicros = 5_000_000) {
 }
 const create = (o: { token: string; base: string }, body: Record<string, unknown>, p = t) =>
   p.request("POST", o.base, { token: o.token, body: { name: "nightly", cron: "0 3 * * *", prompt: "Check", ...body } });
+// list_agent_schedule_runs: the history every scheduler test reads.
 const runsOf = async (o: { token: string; base: string }, id: string) => {
   const res = await t.request("GET", `${o.base}/${id}/runs`, { token: o.token });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
