@@ -62,7 +62,8 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   // One statement, one round trip: the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
   // the guard after the lock) and the hold row it pays for, atomically.
   const placed = await sql<{ id: string }>`
-    WITH b AS (
+    WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+    b AS (
       UPDATE balances b SET held = b.held + ${amount}::bigint
       WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
         AND b.shortfall = 0 AND b.balance - b.held >= ${amount}::bigint
@@ -74,7 +75,7 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
     INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
     SELECT ${id}, b.account_id, b.pool, ${amount}::bigint, 'active', ${JSON.stringify(h.metadata ?? {})}::jsonb,
       ${expiresAt}::timestamptz
-    FROM b
+    FROM b, async
     RETURNING id`.execute(db);
   if (!placed.rows.length) return null;
   return { id, accountId: h.accountId, pool: h.pool, amount, expiresAt };

@@ -49,8 +49,9 @@ export class Meter {
     hold: MeteredHold,
     usage: TokenUsage,
     context: { conversationId?: string; project?: string; runId?: string } = {},
+    db: DB = this.db, // a caller's transaction: the charge commits with what it records about the call
   ): Promise<Settlement> {
-    return settleHold(this.db, hold.id, {
+    return settleHold(db, hold.id, {
       cost: costOf(this.prices, hold.model, usage),
       reason: "ai_usage",
       metadata: {
