@@ -84,6 +84,8 @@ export async function executeRun(
     (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
   );
   const rules = await commandRulesOf(platform, conv.project_id, conv.instance);
+  // Tool calls the model made in this process: no earlier attempt can have started them, so no checkpoint to look up.
+  const fresh = new Set<string>();
 
   for (;;) {
     if (!stillLeased() || signal.aborted) return "lease lost";
@@ -115,7 +117,7 @@ export async function executeRun(
       for (const [i, use] of pending.entries()) {
         // The step's last call records the tool results in the transcript with its own checkpoint.
         const tail = i === pending.length - 1 ? results : undefined;
-        const result = await toolStep(deps, runId, conv, rules, tools, use, clean, tail);
+        const result = await toolStep(deps, runId, conv, rules, tools, use, clean, !fresh.has(use.id), tail);
         if (result === "parked") return "awaiting_approval";
         if (result === "stopped") return "stopped";
         results.push(result.result);
@@ -188,6 +190,7 @@ export async function executeRun(
         ),
     );
     messages.push({ role: "assistant", content });
+    for (const block of content) if (block.type === "tool_use") fresh.add(block.id);
     if (settled.shortfall > 0n)
       return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
   }
@@ -205,6 +208,8 @@ async function toolStep(
   tools: Map<string, AgentTool>,
   use: ToolUse,
   clean: (text: string) => string,
+  /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
+  resumed: boolean,
   /** The step's results before this call, when it is the step's last: recorded with its checkpoint. */
   tail?: ToolResult[],
 ): Promise<{ result: ToolResult; recorded: boolean } | "parked" | "stopped"> {
@@ -221,7 +226,7 @@ async function toolStep(
   };
 
   // Made before (done), or started and never finished (interrupted: not repeated): its checkpointed result.
-  const prior = await priorToolStep(platform, runId, use.id);
+  const prior = resumed ? await priorToolStep(platform, runId, use.id) : null;
   if (prior) return { result: result(prior.output, prior.isError), recorded: false };
 
   const tool = tools.get(use.name);
