@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
@@ -123,6 +124,17 @@ describe("holds", () => {
     expect(await balanceOf(user.id)).toEqual({ balance: 960 - 20 * 7, held: 0, shortfall: 0 });
     await expect(settleHold(db, crypto.randomUUID(), { cost: 1 })).rejects.toMatchObject({ code: "not_found" });
     await expectLedgerConsistent(db, user.id);
+  });
+
+  it("a hold placed inside a caller's transaction leaves that transaction's commit durable", async () => {
+    const user = await funded(100);
+    const setting = await t.platform.db.transaction().execute(async (trx) => {
+      await placeHold(trx, { accountId: user.id, pool: "ai_credits", amount: 10 });
+      return (await sql<{ s: string }>`SELECT current_setting('synchronous_commit') AS s`.execute(trx)).rows[0]!.s;
+    });
+    expect(setting).toBe("on");
+    expect(await balanceOf(user.id)).toMatchObject({ balance: 100, held: 10 });
+    await expectLedgerConsistent(t.platform.db, user.id);
   });
 
   it("the sweeper releases a hold left unsettled past its expiry", async () => {

@@ -60,9 +60,12 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
   const period = currentPeriod();
   // One statement, one round trip: the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
-  // the guard after the lock) and the hold row it pays for, atomically.
+  // the guard after the lock) and the hold row it pays for, atomically. Its commit need not wait for the disk:
+  // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
+  // caller's transaction the caller's setting stands: its commit may carry money.
   const placed = await sql<{ id: string }>`
-    WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+    WITH async AS (SELECT set_config('synchronous_commit',
+      CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
     b AS (
       UPDATE balances b SET held = b.held + ${amount}::bigint
       WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
