@@ -67,6 +67,26 @@ export async function executeRun(
     return "failed";
   };
 
+  // What does not change during a run is read once: the run's principal and conversation (a new message, which
+  // could change them, starts a new run only after this one ends) and the transcript, which only this run
+  // appends to while it runs (the loop adds what it records). Each step still re-reads the run (status,
+  // limits) and re-checks its credential.
+  let principal: Awaited<ReturnType<typeof runPrincipal>>;
+  try {
+    principal = await runPrincipal(platform, runId);
+  } catch (err) {
+    const e = toBosunError(err);
+    return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });
+  }
+  const conv = await loadConversation(platform, (await loadRun(platform, runId)).conversation_id);
+  const tools = toolsForRun(platform, conv.kind, principal, deps.bridges);
+  const messages = (await loadTranscript(platform, conv.id)).map(
+    (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
+  );
+  const rules = await commandRulesOf(platform, conv.project_id, conv.instance);
+  // Tool calls the model made in this process: no earlier attempt can have started them, so no checkpoint to look up.
+  const fresh = new Set<string>();
+
   for (;;) {
     if (!stillLeased() || signal.aborted) return "lease lost";
     const run = await loadRun(platform, runId);
@@ -84,32 +104,29 @@ export async function executeRun(
     if (toMicros(run.cost_micros) >= costCap)
       return fail({ code: "limit_reached", message: `the run reached its cost limit of ${usdText(costCap)}` });
 
-    let principal;
     try {
-      principal = await runPrincipal(platform, runId);
       await platform.credentialCheckers.get("agent_run")!(principal);
     } catch (err) {
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });
     }
-    const conv = await loadConversation(platform, run.conversation_id);
-    const tools = toolsForRun(platform, conv.kind, principal, deps.bridges);
-    const messages = (await loadTranscript(platform, conv.id)).map(
-      (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
-    );
     const last = messages.at(-1)!;
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
     if (pending.length) {
-      const rules = await commandRulesOf(platform, conv.project_id, conv.instance);
       const results: ToolResult[] = [];
-      for (const use of pending) {
-        const result = await toolStep(deps, runId, conv, rules, tools, use, clean);
+      let recorded = false;
+      for (const [i, use] of pending.entries()) {
+        // The step's last call records the tool results in the transcript with its own checkpoint.
+        const tail = i === pending.length - 1 ? results : undefined;
+        const result = await toolStep(deps, runId, conv, rules, tools, use, clean, !fresh.has(use.id), tail);
         if (result === "parked") return "awaiting_approval";
         if (result === "stopped") return "stopped";
-        results.push(result);
+        results.push(result.result);
+        recorded = result.recorded;
       }
-      await recordMessage(platform, runId, conv.id, "user", results);
+      if (!recorded) await recordMessage(platform, runId, conv.id, "user", results);
+      messages.push({ role: "user", content: results });
       continue;
     }
     if (last.role === "assistant") {
@@ -152,11 +169,6 @@ export async function executeRun(
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the model call failed: ${e.message}` });
     }
-    const settled = await platform.meter.settle(hold, response.usage, {
-      conversationId: conv.id,
-      runId,
-      project: principal.pins.project,
-    });
     const usage = {
       input_tokens: response.usage.inputTokens,
       output_tokens: response.usage.outputTokens,
@@ -166,13 +178,21 @@ export async function executeRun(
     };
     // An empty reply still closes the turn; the APIs refuse an assistant message with no content.
     const content = response.content.length ? response.content : [{ type: "text" as const, text: "" }];
-    await completeModelStep(platform, runId, conv.id, {
-      model: response.model,
-      usage,
-      charged: settled.charged,
-      durationMs: Math.round(performance.now() - started),
-      content,
-    });
+    const settled = await completeModelStep(
+      platform,
+      runId,
+      conv.id,
+      { model: response.model, usage, durationMs: Math.round(performance.now() - started), content },
+      (db) =>
+        platform.meter.settle(
+          hold,
+          response.usage,
+          { conversationId: conv.id, runId, project: principal.pins.project },
+          db,
+        ),
+    );
+    messages.push({ role: "assistant", content });
+    for (const block of content) if (block.type === "tool_use") fresh.add(block.id);
     if (settled.shortfall > 0n)
       return fail({ code: "payment_required", message: "stopped: the AI credit ran out during the last model call" });
   }
@@ -190,7 +210,11 @@ async function toolStep(
   tools: Map<string, AgentTool>,
   use: ToolUse,
   clean: (text: string) => string,
-): Promise<ToolResult | "parked" | "stopped"> {
+  /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
+  resumed: boolean,
+  /** The step's results before this call, when it is the step's last: recorded with its checkpoint. */
+  tail?: ToolResult[],
+): Promise<{ result: ToolResult; recorded: boolean } | "parked" | "stopped"> {
   const { platform } = deps;
   const result = (content: string, isError = false): ToolResult => ({
     type: "tool_result",
@@ -200,12 +224,12 @@ async function toolStep(
   });
   const refuse = async (message: string) => {
     await recordRefusal(platform, runId, use, message);
-    return result(message, true);
+    return { result: result(message, true), recorded: false };
   };
 
   // Made before (done), or started and never finished (interrupted: not repeated): its checkpointed result.
-  const prior = await priorToolStep(platform, runId, use.id);
-  if (prior) return result(prior.output, prior.isError);
+  const prior = resumed ? await priorToolStep(platform, runId, use.id) : null;
+  if (prior) return { result: result(prior.output, prior.isError), recorded: false };
 
   const tool = tools.get(use.name);
   if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
@@ -257,6 +281,14 @@ async function toolStep(
     isError = true;
   }
   const durationMs = Math.round(performance.now() - started);
-  await completeToolStep(platform, runId, stepId, use.name, { output, isError, durationMs });
-  return result(output, isError);
+  const done = result(output, isError);
+  await completeToolStep(
+    platform,
+    runId,
+    stepId,
+    use.name,
+    { output, isError, durationMs },
+    tail && { conversationId: conv.id, content: [...tail, done] },
+  );
+  return { result: done, recorded: !!tail };
 }

@@ -15,6 +15,7 @@ import { startTestPlatform } from "../testkit/harness.ts";
 const steps = Number(process.env.BENCH_AGENT_STEPS ?? 30);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODEL = "claude-sonnet-5-5";
+const GOAL_OVERHEAD_MS = 5; // issue 19: the runner's own cost per step
 
 export default async function main() {
   const fake = await startFakeAnthropic();
@@ -88,14 +89,21 @@ export default async function main() {
     }
     const perStep = runnerMs / (rounds * (steps + 1));
     const rawPerCall = rawMs / (rounds * (steps + 1));
+    const overhead = perStep - rawPerCall;
     const rows = [
-      ["case", "ms per step"],
-      ["raw SDK round trip to the fake model", rawPerCall.toFixed(2)],
-      ["runner step (model call + tool call + checkpoints)", perStep.toFixed(2)],
-      ["runner overhead (the difference)", (perStep - rawPerCall).toFixed(2)],
+      ["case", "ms per step", "goal", ""],
+      ["raw SDK round trip to the fake model", rawPerCall.toFixed(2), "", ""],
+      ["runner step (model call + tool call + checkpoints)", perStep.toFixed(2), "", ""],
+      [
+        "runner overhead (the difference)",
+        overhead.toFixed(2),
+        `< ${GOAL_OVERHEAD_MS}`,
+        overhead < GOAL_OVERHEAD_MS ? "ok" : "MISSED",
+      ],
     ];
     const w = Math.max(...rows.map((r) => r[0]!.length));
-    for (const [a, b] of rows) process.stdout.write(`${a!.padEnd(w)}  ${b!.padStart(8)}\n`);
+    for (const [a, b, goal, verdict] of rows)
+      process.stdout.write(`${`${a!.padEnd(w)}  ${b!.padStart(11)}  ${goal!.padEnd(5)}  ${verdict}`.trimEnd()}\n`);
     process.stdout.write(`ratio runner step / raw round trip: ${(perStep / rawPerCall).toFixed(1)}\n`);
   } finally {
     await workers.stop();

@@ -19,6 +19,8 @@ import { freshPostgresDatabase } from "../testkit/harness.ts";
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const workers = Number(process.env.BENCH_WORKERS ?? 16);
+// Issue 19's goals, as ratios to the plain UPDATE on the same accounts.
+const GOALS: Record<string, number> = { "hold+settle, 16 accounts": 0.5, "hold+settle, 1 shared account": 0.3 };
 
 type Work = (accountId: string) => Promise<unknown>;
 
@@ -89,20 +91,27 @@ export default async function main() {
     }
     const rate = (name: string) => (cases[name]!.done / cases[name]!.ms) * 1000;
     const rows = [
-      ["case", "per second", "ratio to UPDATE"],
+      ["case", "per second", "ratio to UPDATE", "goal", ""],
       ...names.map((name) => {
         const baseline = name.replace("hold+settle", "UPDATE");
+        const ratio = rate(name) / rate(baseline);
+        const goal = GOALS[name];
         return [
           name,
           Math.round(rate(name)).toLocaleString("en-US"),
-          name === baseline ? "" : (rate(name) / rate(baseline)).toFixed(2),
+          name === baseline ? "" : ratio.toFixed(2),
+          goal === undefined ? "" : `≥ ${goal}`,
+          goal === undefined ? "" : ratio >= goal ? "ok" : "MISSED",
         ];
       }),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows)
       process.stdout.write(
-        `${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")}\n`,
+        `${row
+          .map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+          .join("  ")
+          .trimEnd()}\n`,
       );
 
     // The bench is also a check: every hold it placed was settled.

@@ -55,8 +55,13 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     // A handler that returns its own Response (the MCP transport) drops headers set before it.
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
+  // GET and HEAD take no body: asking for theirs makes a full WHATWG Request on every read (issue 19).
   app.use("/v1/*", async (c, next) =>
-    isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next),
+    c.req.method === "GET" || c.req.method === "HEAD"
+      ? next()
+      : isMultipart(c.req.header("content-type"))
+        ? uploadLimit(c, next)
+        : jsonLimit(c, next),
   );
 
   app.get("/healthz", async (c) => {

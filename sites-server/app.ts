@@ -83,13 +83,12 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   const mcp = sitesMcpHandler(platform);
   const domains = new DomainRouter(platform);
   // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_FORM_BODY,
-      onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: MAX_FORM_BODY,
+    onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
+  });
+  // Not for GET and HEAD, every page view: asking for their (absent) body makes a full WHATWG Request per request.
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.all("*", async (c) => {
     try {

@@ -2,12 +2,13 @@
 // messages, refusals, taint and holds — is written here, so core owns the run's state and the runner holds none
 // of its SQL. Each write that a reader must see together with its event commits with that event.
 import { sql } from "kysely";
-import { releaseHold } from "../billing/holds.ts";
+import { releaseHold, type Settlement } from "../billing/holds.ts";
 import { microsNumber } from "../billing/money.ts";
 import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
+import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
-import { appendRunEvent, RUN_QUEUE, transition } from "./runs.ts";
+import { appendRunEvent, insertRunEvents, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
 
 export type { Job };
 
@@ -120,25 +121,27 @@ export interface ModelStep {
     cache_read_tokens: number;
     reasoning_tokens: number;
   };
-  /** What the call was charged, in micro-dollars. */
-  charged: bigint;
   durationMs: number;
   /** The model's reply, as it goes into the transcript. */
   content: { type: string; text?: string }[];
 }
 
 /**
- * Checkpoints a model call: its step, the reply in the transcript and the run's totals in one transaction, then
- * the model_step event and one text event per text block.
+ * Checkpoints a model call in one transaction (one commit per step, not one per write): `settle` charges it
+ * (the meter, in this transaction), then its step, the reply in the transcript, the run's totals and its
+ * model_step event and one text event per text block. So a crash leaves the call either charged and recorded,
+ * or neither (its hold then expires, and the resumed run makes the call again). Returns the settlement.
  */
 export async function completeModelStep(
   platform: P,
   runId: string,
   conversationId: string,
   step: ModelStep,
-): Promise<void> {
+  settle: (db: DB) => Promise<Settlement>,
+): Promise<Settlement> {
   const { usage } = step;
-  await platform.db.transaction().execute(async (trx) => {
+  const { settled, lastEvent } = await platform.db.transaction().execute(async (trx) => {
+    const settled = await settle(trx);
     await trx
       .insertInto("agent_steps")
       .values({
@@ -147,7 +150,7 @@ export async function completeModelStep(
         state: "done",
         model: step.model,
         usage: JSON.stringify(usage),
-        cost_micros: step.charged,
+        cost_micros: settled.charged,
         duration_ms: step.durationMs,
       })
       .execute();
@@ -164,21 +167,23 @@ export async function completeModelStep(
       .updateTable("agent_runs")
       .set((eb) => ({
         steps: eb("steps", "+", 1),
-        cost_micros: sql<string>`cost_micros + ${step.charged}`,
+        cost_micros: sql<string>`cost_micros + ${settled.charged}`,
         input_tokens: sql<string>`input_tokens + ${usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens}`,
         output_tokens: sql<string>`output_tokens + ${usage.output_tokens}`,
       }))
       .where("id", "=", runId)
       .execute();
+    const lastEvent = await insertRunEvents(trx, runId, [
+      // A bounded amount (what one call charged), so a safe JSON number.
+      ["model_step", { model: step.model, usage, cost_micros: microsNumber(settled.charged) }],
+      ...step.content
+        .filter((block) => block.type === "text" && block.text)
+        .map((block): [string, Record<string, unknown>] => ["text", { text: block.text }]),
+    ]);
+    return { settled, lastEvent };
   });
-  // A bounded amount (what one call charged), so a safe JSON number.
-  await appendRunEvent(platform, runId, "model_step", {
-    model: step.model,
-    usage,
-    cost_micros: microsNumber(step.charged),
-  });
-  for (const block of step.content)
-    if (block.type === "text" && block.text) await appendRunEvent(platform, runId, "text", { text: block.text });
+  await wakeRunReaders(platform, runId, lastEvent);
+  return settled;
 }
 
 // ---- tool steps --------------------------------------------------------------------------------------------
@@ -214,43 +219,54 @@ export async function priorToolStep(
 
 /** Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id. */
 export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string> {
-  const inserted = await platform.db
-    .insertInto("agent_steps")
-    .values({
-      run_id: runId,
-      kind: "tool",
-      state: "started",
-      tool_use_id: use.id,
-      tool: use.name,
-      input: JSON.stringify(use.input),
-    })
-    .returning("id")
-    .executeTakeFirstOrThrow();
-  await appendRunEvent(platform, runId, "tool_call", { tool: use.name, input: use.input });
-  return inserted.id;
+  const { id, lastEvent } = await platform.db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto("agent_steps")
+      .values({
+        run_id: runId,
+        kind: "tool",
+        state: "started",
+        tool_use_id: use.id,
+        tool: use.name,
+        input: JSON.stringify(use.input),
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    const lastEvent = await insertRunEvents(trx, runId, [["tool_call", { tool: use.name, input: use.input }]]);
+    return { id: inserted.id, lastEvent };
+  });
+  await wakeRunReaders(platform, runId, lastEvent);
+  return id;
 }
 
-/** Checkpoints a tool call's result. */
+/**
+ * Checkpoints a tool call's result, with its event; `message` (the tool results of the step, when this was its
+ * last call) goes into the transcript in the same transaction.
+ */
 export async function completeToolStep(
   platform: P,
   runId: string,
   stepId: string,
   tool: string,
   result: { output: string; isError: boolean; durationMs: number },
+  message?: { conversationId: string; content: unknown[] },
 ): Promise<void> {
   const { output, isError, durationMs } = result;
-  await platform.db
-    .updateTable("agent_steps")
-    .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
-    .where("id", "=", stepId)
-    .execute();
-  await appendRunEvent(platform, runId, "tool_result", {
-    tool,
-    is_error: isError,
-    duration_ms: durationMs,
-    bytes: output.length,
-    ...exitCodeOf(output),
+  const lastEvent = await platform.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("agent_steps")
+      .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
+      .where("id", "=", stepId)
+      .execute();
+    if (message) await recordMessage({ db: trx }, runId, message.conversationId, "user", message.content);
+    return insertRunEvents(trx, runId, [
+      [
+        "tool_result",
+        { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) },
+      ],
+    ]);
   });
+  await wakeRunReaders(platform, runId, lastEvent);
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */

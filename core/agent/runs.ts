@@ -147,6 +147,29 @@ export async function appendRunEvent(
   await platform.notifier.publish(RUN_EVENT_TOPIC, `${runId}:${row.id}`).catch(() => {});
 }
 
+/**
+ * Several events of one run in one INSERT, inside the caller's transaction, so they commit with the state they
+ * describe. Returns the last id, for wakeRunReaders once the transaction has committed.
+ */
+export async function insertRunEvents(
+  db: DB,
+  runId: string,
+  events: [type: string, data: Record<string, unknown>][],
+): Promise<string | null> {
+  if (!events.length) return null;
+  const rows = await db
+    .insertInto("agent_run_events")
+    .values(events.map(([type, data]) => ({ run_id: runId, type, data: JSON.stringify(data) })))
+    .returning("id")
+    .execute();
+  return String(rows.at(-1)!.id);
+}
+
+/** Wakes a run's readers (streams, Telegram): one wake-up per batch, since readers re-read from their last id. */
+export async function wakeRunReaders(platform: Pick<Platform, "notifier">, runId: string, lastId: string | null) {
+  if (lastId) await platform.notifier.publish(RUN_EVENT_TOPIC, `${runId}:${lastId}`).catch(() => {});
+}
+
 /** Ends a run still in one of `from`, with its run_finished event in the same transaction. */
 export async function finishRun(
   platform: Platform,

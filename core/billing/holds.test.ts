@@ -1,3 +1,5 @@
+import crypto from "node:crypto";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { expectLedgerConsistent } from "../../testkit/ledger-invariant.ts";
@@ -99,6 +101,39 @@ describe("holds", () => {
     await expect(
       placeHold(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 30 }),
     ).resolves.toMatchObject({ amount: 30n });
+    await expectLedgerConsistent(t.platform.db, user.id);
+  });
+
+  it("concurrent settles of one hold charge once; settles racing the sweeper stay exact", async () => {
+    const user = await funded(1_000);
+    const db = t.platform.db;
+    const hold = await placeHold(db, { accountId: user.id, pool: "ai_credits", amount: 100 });
+    const settles = await Promise.all(Array.from({ length: 10 }, () => settleHold(db, hold.id, { cost: 40 })));
+    for (const s of settles) expect(s).toMatchObject({ charged: 40n, shortfall: 0n });
+    expect(settles.filter((s) => s.entry)).toHaveLength(1); // the one that moved money returns its ledger row
+    expect(await balanceOf(user.id)).toEqual({ balance: 960, held: 0, shortfall: 0 });
+
+    // Each hold is settled while the sweeper expires it: whichever wins, the call is charged once, held is 0.
+    const holds = await Promise.all(
+      Array.from({ length: 20 }, () => placeHold(db, { accountId: user.id, pool: "ai_credits", amount: 10 })),
+    );
+    await Promise.all([
+      ...holds.map((h) => settleHold(db, h.id, { cost: 7 })),
+      sweepExpiredHolds(db, new Date(Date.now() + 3_600_000)),
+    ]);
+    expect(await balanceOf(user.id)).toEqual({ balance: 960 - 20 * 7, held: 0, shortfall: 0 });
+    await expect(settleHold(db, crypto.randomUUID(), { cost: 1 })).rejects.toMatchObject({ code: "not_found" });
+    await expectLedgerConsistent(db, user.id);
+  });
+
+  it("a hold placed inside a caller's transaction leaves that transaction's commit durable", async () => {
+    const user = await funded(100);
+    const setting = await t.platform.db.transaction().execute(async (trx) => {
+      await placeHold(trx, { accountId: user.id, pool: "ai_credits", amount: 10 });
+      return (await sql<{ s: string }>`SELECT current_setting('synchronous_commit') AS s`.execute(trx)).rows[0]!.s;
+    });
+    expect(setting).toBe("on");
+    expect(await balanceOf(user.id)).toMatchObject({ balance: 100, held: 10 });
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 

@@ -6,9 +6,9 @@ import { sql } from "kysely";
 import type { Pool } from "../../schema/database.ts";
 import { BosunError, notFound } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
-import { appendEntry, currentPeriod, type LedgerEntry, lockBalance } from "./ledger.ts";
-import { raiseAlerts } from "./limits.ts";
-import { MAX_MICROS, maxMicros, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
+import { currentPeriod, type LedgerEntry, toEntry } from "./ledger.ts";
+import { raiseAlerts, raiseDueAlerts } from "./limits.ts";
+import { MAX_MICROS, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
 
 export interface Hold {
   id: string;
@@ -45,40 +45,42 @@ export async function placeHold(
     metadata?: Record<string, unknown>;
   },
 ): Promise<Hold> {
+  const hold = await tryPlaceHold(db, h);
+  if (hold) return hold;
+  throw await refusal(db, h.accountId, h.pool, wholeMicros(h.amount, "a hold"));
+}
+
+/** placeHold, but a refused hold is null (no refusal read): the meter tops up the operator and retries. */
+export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): Promise<Hold | null> {
   const amount = wholeMicros(h.amount, "a hold");
   if (amount === 0n) throw new Error("a hold is a positive whole number of micro-dollars");
   // No balance can ever pay more than the bound: refuse without asking the database (and without an int8 overflow).
-  if (amount > MAX_MICROS) throw await refusal(db, h.accountId, h.pool, amount);
+  if (amount > MAX_MICROS) return null;
   const id = crypto.randomUUID();
   const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
   const period = currentPeriod();
-  const placed = await db.transaction().execute(async (trx) => {
-    // One guarded UPDATE: concurrent holds serialise on the row, and each re-checks the guard after the lock.
-    const row = await sql<{ balance: string }>`
-      UPDATE balances b SET held = b.held + ${amount}
+  // One statement, one round trip: the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
+  // the guard after the lock) and the hold row it pays for, atomically. Its commit need not wait for the disk:
+  // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
+  // caller's transaction the caller's setting stands: its commit may carry money.
+  const placed = await sql<{ id: string }>`
+    WITH async AS (SELECT set_config('synchronous_commit',
+      CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
+    b AS (
+      UPDATE balances b SET held = b.held + ${amount}::bigint
       WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
-        AND b.shortfall = 0 AND b.balance - b.held >= ${amount}
+        AND b.shortfall = 0 AND b.balance - b.held >= ${amount}::bigint
         AND NOT EXISTS (
           SELECT 1 FROM spend_limits l
           WHERE l.account_id = b.account_id AND l.pool = b.pool AND l.hard_cap IS NOT NULL
-            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + ${amount} > l.hard_cap)
-      RETURNING b.balance`.execute(trx);
-    if (!row.rows.length) return false;
-    await trx
-      .insertInto("holds")
-      .values({
-        id,
-        account_id: h.accountId,
-        pool: h.pool,
-        amount,
-        state: "active",
-        metadata: JSON.stringify(h.metadata ?? {}),
-        expires_at: expiresAt,
-      })
-      .execute();
-    return true;
-  });
-  if (!placed) throw await refusal(db, h.accountId, h.pool, amount);
+            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + ${amount}::bigint > l.hard_cap)
+      RETURNING b.account_id, b.pool)
+    INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
+    SELECT ${id}, b.account_id, b.pool, ${amount}::bigint, 'active', ${JSON.stringify(h.metadata ?? {})}::jsonb,
+      ${expiresAt}::timestamptz
+    FROM b, async
+    RETURNING id`.execute(db);
+  if (!placed.rows.length) return null;
   return { id, accountId: h.accountId, pool: h.pool, amount, expiresAt };
 }
 
@@ -142,78 +144,97 @@ export async function settleHold(
   // A cost past the bound (a provider reporting absurd usage) is charged as the bound: no balance can pay more,
   // and the shortfall it leaves blocks metered work all the same.
   const cost = minMicros(wholeMicros(s.cost, "a cost"), MAX_MICROS);
-  const result = await db.transaction().execute(async (trx) => {
-    const hold = await trx.selectFrom("holds").selectAll().where("id", "=", holdId).forUpdate().executeTakeFirst();
-    if (!hold) throw notFound("hold", holdId);
-    if (hold.state === "settled") {
-      const entry = hold.ledger_entry_id
-        ? await trx.selectFrom("ledger_entries").selectAll().where("id", "=", hold.ledger_entry_id).executeTakeFirst()
-        : undefined;
-      const meta = (entry?.metadata ?? {}) as { cost?: number; shortfall?: number };
-      const charged = toMicros(hold.charged);
-      return {
-        fresh: false,
-        settlement: {
-          holdId,
-          cost: meta.cost != null ? toMicros(meta.cost) : charged,
-          charged,
-          shortfall: toMicros(meta.shortfall ?? 0),
-          entry: null,
-        },
-        pool: hold.pool,
-        accountId: hold.account_id,
-      };
+  const period = currentPeriod();
+  // One statement, one round trip (it is on the path of every model call). `h` locks the unsettled hold (a
+  // concurrent settle waits, then finds it settled and gets no row); `c` locks the balance row and computes,
+  // from its latest version, what is charged: the cost, up to what is spendable once this hold's reservation is
+  // given back (an expired hold already gave it back: the call still happened, so it is charged). The shortfall
+  // saturates at the bound: an overlapping expired hold could otherwise add a second overrun past it. Then the
+  // balance, its ledger row (balance_after is the new balance: rows are appended under the row lock) and the
+  // hold, plus the account's spend limits for the alert check, so that needs no read of its own.
+  const { rows } = await sql<
+    Record<string, unknown> & {
+      shortfall_added: string;
+      bal_balance: string;
+      bal_held: string;
+      bal_period: string;
+      bal_period_spend: string;
+      has_limits: boolean;
+      low_balance_alert: string | null;
+      soft_cap: string | null;
+      hard_cap: string | null;
     }
-    // A hold that expired first has already given its reservation back; the call still happened, so charge it.
-    const reserved = hold.state === "active" ? toMicros(hold.amount) : 0n;
-    const bal = await lockBalance(trx, hold.account_id, hold.pool);
-    const available = bal.balance - (bal.held - reserved);
-    const charged = minMicros(cost, maxMicros(0n, available));
-    // Saturates at the bound: an overlapping expired hold could otherwise add a second overrun past it.
-    const shortfall = minMicros(cost - charged, MAX_MICROS - bal.shortfall);
-    const balance = bal.balance - charged;
-    await trx
-      .updateTable("balances")
-      .set({
-        balance,
-        held: bal.held - reserved,
-        shortfall: bal.shortfall + shortfall,
-        period: currentPeriod(),
-        period_spend: bal.periodSpend + charged,
-      })
-      .where("account_id", "=", hold.account_id)
-      .where("pool", "=", hold.pool)
-      .execute();
-    const entry = await appendEntry(trx, {
-      accountId: hold.account_id,
-      pool: hold.pool,
-      amount: -charged,
-      balanceAfter: balance,
-      reason: s.reason ?? "ai_usage",
-      // Bounded amounts, so safe JSON numbers.
-      metadata: {
-        ...(hold.metadata as Record<string, unknown>),
-        ...s.metadata,
-        hold_id: holdId,
-        cost: microsNumber(cost),
-        shortfall: microsNumber(shortfall),
-      },
-      idempotencyKey: `hold:${holdId}`,
-    });
-    await trx
-      .updateTable("holds")
-      .set({ state: "settled", charged, ledger_entry_id: entry.id, closed_at: new Date() })
-      .where("id", "=", holdId)
-      .execute();
-    return {
-      fresh: true,
-      settlement: { holdId, cost, charged, shortfall, entry },
-      pool: hold.pool,
-      accountId: hold.account_id,
-    };
-  });
-  if (result.fresh) await raiseAlerts(db, result.accountId, result.pool, {});
-  return result.settlement;
+  >`
+    WITH h AS (
+      SELECT id, account_id, pool, metadata, CASE WHEN state = 'active' THEN amount ELSE 0 END AS reserved
+      FROM holds WHERE id = ${holdId} AND state <> 'settled'
+      FOR UPDATE),
+    c AS (
+      SELECT b.account_id, b.pool, h.reserved, h.metadata,
+        LEAST(${cost}::bigint, GREATEST(0, b.balance - (b.held - h.reserved))) AS charged,
+        LEAST(${cost}::bigint - LEAST(${cost}::bigint, GREATEST(0, b.balance - (b.held - h.reserved))),
+          ${MAX_MICROS}::bigint - b.shortfall) AS shortfall_added
+      FROM balances b JOIN h ON b.account_id = h.account_id AND b.pool = h.pool
+      FOR UPDATE OF b),
+    b AS (
+      UPDATE balances bal SET
+        balance = bal.balance - c.charged,
+        held = bal.held - c.reserved,
+        shortfall = bal.shortfall + c.shortfall_added,
+        period = ${period},
+        period_spend = (CASE WHEN bal.period = ${period} THEN bal.period_spend ELSE 0 END) + c.charged
+      FROM c WHERE bal.account_id = c.account_id AND bal.pool = c.pool
+      RETURNING bal.account_id, bal.pool, bal.balance, bal.held, bal.period, bal.period_spend,
+        c.charged, c.shortfall_added, c.metadata),
+    e AS (
+      INSERT INTO ledger_entries (account_id, pool, amount, balance_after, reason, metadata, idempotency_key)
+      SELECT b.account_id, b.pool, -b.charged, b.balance, ${s.reason ?? "ai_usage"},
+        b.metadata || ${JSON.stringify(s.metadata ?? {})}::jsonb
+          || jsonb_build_object('hold_id', ${holdId}::text, 'cost', ${cost}::bigint, 'shortfall', b.shortfall_added),
+        ${`hold:${holdId}`}
+      FROM b
+      RETURNING *),
+    u AS (
+      UPDATE holds SET state = 'settled', charged = -e.amount, ledger_entry_id = e.id, closed_at = now()
+      FROM e WHERE holds.id = ${holdId})
+    SELECT e.*, b.shortfall_added, b.balance AS bal_balance, b.held AS bal_held, b.period AS bal_period,
+      b.period_spend AS bal_period_spend, l.account_id IS NOT NULL AS has_limits,
+      l.low_balance_alert, l.soft_cap, l.hard_cap
+    FROM e JOIN b ON true
+    LEFT JOIN spend_limits l ON l.account_id = e.account_id AND l.pool = e.pool`.execute(db);
+  const row = rows[0];
+  if (!row) return settledBefore(db, holdId);
+  const entry = toEntry(row);
+  const shortfall = toMicros(row.shortfall_added);
+  if (row.has_limits)
+    await raiseDueAlerts(
+      db,
+      entry.account_id,
+      entry.pool,
+      row,
+      { balance: row.bal_balance, held: row.bal_held, period: row.bal_period, period_spend: row.bal_period_spend },
+      {},
+    );
+  return { holdId, cost, charged: -entry.amount, shortfall, entry };
+}
+
+/** A settle that found no unsettled hold: the first settlement again, or 404. */
+async function settledBefore(db: DB, holdId: string): Promise<Settlement> {
+  const hold = await db.selectFrom("holds").selectAll().where("id", "=", holdId).executeTakeFirst();
+  if (!hold) throw notFound("hold", holdId);
+  if (hold.state !== "settled") throw new Error(`hold ${holdId} has no balance row to settle against`);
+  const entry = hold.ledger_entry_id
+    ? await db.selectFrom("ledger_entries").selectAll().where("id", "=", hold.ledger_entry_id).executeTakeFirst()
+    : undefined;
+  const meta = (entry?.metadata ?? {}) as { cost?: number; shortfall?: number };
+  const charged = toMicros(hold.charged);
+  return {
+    holdId,
+    cost: meta.cost != null ? toMicros(meta.cost) : charged,
+    charged,
+    shortfall: toMicros(meta.shortfall ?? 0),
+    entry: null,
+  };
 }
 
 /** Gives a hold's reservation back (the call failed or was never made). A closed hold is left as it is. */

@@ -25,7 +25,7 @@ export type Trx = Transaction<Database>;
 /** The calendar month (UTC) that spend caps count in. */
 export const currentPeriod = (now = new Date()) => now.toISOString().slice(0, 7);
 
-const toEntry = (r: Record<string, unknown>): LedgerEntry => ({
+export const toEntry = (r: Record<string, unknown>): LedgerEntry => ({
   id: String(r.id),
   account_id: String(r.account_id),
   pool: r.pool as Pool,

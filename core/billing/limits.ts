@@ -27,6 +27,20 @@ export async function raiseAlerts(db: DB, accountId: string, pool: Pool, opts: {
     .where("pool", "=", pool)
     .executeTakeFirst();
   if (!bal) return;
+  await raiseDueAlerts(db, accountId, pool, limits, bal, opts);
+}
+
+type Amount = string | bigint | null;
+
+/** raiseAlerts on limits and a balance the caller already holds (a settle reads both in its one statement). */
+export async function raiseDueAlerts(
+  db: DB,
+  accountId: string,
+  pool: Pool,
+  limits: { low_balance_alert: Amount; soft_cap: Amount; hard_cap: Amount },
+  bal: { balance: Amount; held: Amount; period: string; period_spend: Amount },
+  opts: { spendHitHardCap?: boolean },
+) {
   const window = currentPeriod();
   const spent = bal.period === window ? toMicros(bal.period_spend) : 0n;
   const spendable = toMicros(bal.balance) - toMicros(bal.held);

@@ -3,7 +3,7 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../kernel/operation.ts";
-import { type Hold, placeHold, releaseHold, type Settlement, settleHold } from "./holds.ts";
+import { type Hold, placeHold, releaseHold, type Settlement, settleHold, tryPlaceHold } from "./holds.ts";
 import { credit } from "./ledger.ts";
 import { maxMicros, toMicros } from "./money.ts";
 import { costOf, type PriceConfig, type TokenUsage, upperBoundOf } from "./prices.ts";
@@ -29,15 +29,19 @@ export class Meter {
   }): Promise<MeteredHold> {
     const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
     const amount = bound > 1n ? bound : 1n;
-    await this.coverOperator(h.accountId, amount);
-    const hold = await placeHold(this.db, {
+    const req = {
       accountId: h.accountId,
-      pool: "ai_credits",
+      pool: "ai_credits" as const,
       amount,
       ttlSeconds: h.ttlSeconds,
       metadata: { ...h.metadata, model: h.model },
-    });
-    return { ...hold, model: h.model };
+    };
+    // Only a refused hold pays for the operator lookup (and top-up), not every hold.
+    let placed = await tryPlaceHold(this.db, req);
+    if (!placed && (await this.coverOperator(h.accountId, amount))) placed = await tryPlaceHold(this.db, req);
+    // Still refused: placeHold tries once more and, refused, throws why (402).
+    placed ??= await placeHold(this.db, req);
+    return { ...placed, model: h.model };
   }
 
   /** Charges the actual usage: one ledger row with model, token counts, context and cost. Retrying is safe. */
@@ -45,8 +49,9 @@ export class Meter {
     hold: MeteredHold,
     usage: TokenUsage,
     context: { conversationId?: string; project?: string; runId?: string } = {},
+    db: DB = this.db, // a caller's transaction: the charge commits with what it records about the call
   ): Promise<Settlement> {
-    return settleHold(this.db, hold.id, {
+    return settleHold(db, hold.id, {
       cost: costOf(this.prices, hold.model, usage),
       reason: "ai_usage",
       metadata: {
@@ -82,13 +87,16 @@ export class Meter {
     if (amount > 0n) await credit(this.db, { accountId, pool: "ai_credits", amount, reason: "operator_self_credit" });
   }
 
-  private async coverOperator(accountId: string, amount: bigint): Promise<void> {
+  /** Tops up the operator's own account for a refused hold; false for anyone else. */
+  private async coverOperator(accountId: string, amount: bigint): Promise<boolean> {
     const row = await this.db
       .selectFrom("accounts")
       .select("is_operator")
       .where("id", "=", accountId)
       .executeTakeFirst();
-    if (row?.is_operator) await this.operatorTopUp(accountId, amount);
+    if (!row?.is_operator) return false;
+    await this.operatorTopUp(accountId, amount);
+    return true;
   }
 
   release(hold: Hold): Promise<boolean> {

@@ -6,6 +6,7 @@ import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { type ProjectRole, projectRoles } from "../kernel/scopes.ts";
+import { siteChanged } from "../sites/site.ts";
 
 export const Role = z.enum(projectRoles as [ProjectRole, ...ProjectRole[]]);
 
@@ -157,6 +158,8 @@ export const deleteProject = defineOperation({
   output: z.object({ deleted: z.literal(true), slug: z.string() }),
   handler: async (ctx) => {
     await ctx.db.deleteFrom("projects").where("id", "=", ctx.project.id).execute();
+    // A deleted site stops serving at once on every process, not when a cache entry ages out.
+    if (ctx.project.kind === "site") await siteChanged(ctx.platform, ctx.project.id);
     return { deleted: true as const, slug: ctx.project.slug };
   },
 });

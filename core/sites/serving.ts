@@ -1,7 +1,7 @@
 // What the sites listener serves, decided here (sites-server/app.ts only speaks HTTP): which site a request
 // names, which file of which release answers a path, redirects, the custom 404 and SPA fallback, and the
-// password gate. Live state is cached per process and dropped when a site changes (publish, rollback) on any
-// process; a release's files are immutable, so their lookups are cached without expiry. The settings and
+// password gate. Live state is cached per process and dropped when a site changes (publish, rollback, delete) on
+// any process; a release's files are immutable, so their lookups are cached without expiry. The settings and
 // password served are the live release's, never the draft's: only publishing changes what visitors get.
 import crypto from "node:crypto";
 import { verifyPassword } from "../identity/passwords.ts";
@@ -29,6 +29,8 @@ export type Resolution =
   | { kind: "redirect"; status: number; location: string }
   | { kind: "not_found" };
 
+// Publish, rollback and delete_project drop the cache at once through the notifier (RESYNC after a lost LISTEN);
+// the TTL is only a backstop for a change made outside the operations (an operator's manual SQL).
 const SITE_TTL_MS = 10_000;
 const MAX_SITES = 10_000;
 const MAX_LOOKUPS = 100_000;
