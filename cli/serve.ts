@@ -4,6 +4,7 @@ import path from "node:path";
 import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
 import { agentUnavailable } from "../core/config.ts";
+import { startEventWorkers } from "../core/events/worker.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
 import { siteUrl } from "../core/sites/origin.ts";
@@ -83,12 +84,16 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   // Agent runs execute here too (any number of processes may run workers on one database).
   const runner = startRunner(platform);
   process.stderr.write(`  ${runner.note}\n`);
+  // Event fan-out, webhook deliveries and notification email/Telegram, leased from the same job queue.
+  const events = startEventWorkers(platform);
+  process.stderr.write(`  ${events.note}\n`);
   // The Telegram bridge (polling, or the webhook mounted above); it adapts operations like REST and MCP.
   process.stderr.write(`  ${await startTelegram(telegram.bridge)}\n`);
   const stop = async () => {
     process.stderr.write("stopping…\n");
     await telegram.bridge?.stop();
     await runner.workers?.stop();
+    await events.workers?.stop();
     sitesServer.close();
     server.close();
     await platform.close();

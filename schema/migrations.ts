@@ -12,6 +12,7 @@ import * as rateLimits from "./migrations/0009-rate-limits.ts";
 import * as siteReleaseSettings from "./migrations/0010-site-release-settings.ts";
 import * as sessions from "./migrations/0011-sessions.ts";
 import * as onboarding from "./migrations/0012-onboarding.ts";
+import * as events from "./migrations/0013-events.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   "0010-site-release-settings": siteReleaseSettings,
   "0011-sessions": sessions,
   "0012-onboarding": onboarding,
+  "0013-events": events,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
