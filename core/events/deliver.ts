@@ -52,10 +52,11 @@ export async function attemptDelivery(
     return done({ ok: false, status: null, excerpt: null, error: (err as Error).message });
   }
   const family = net.isIP(address);
-  const lookup = ((_h: string, o: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-    if (o?.all) cb(null, [{ address, family }]);
+  // net.connect may ask for all addresses (autoSelectFamily); either way it gets only the checked one.
+  const lookup: net.LookupFunction = (_host, options, cb) => {
+    if (options.all) cb(null, [{ address, family }]);
     else cb(null, address, family);
-  }) as unknown as net.LookupFunction;
+  };
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve) => {
     const req = mod.request(

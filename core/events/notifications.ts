@@ -28,7 +28,11 @@ export const listNotifications = defineOperation({
   level: "account",
   http: { method: "get", path: "/notifications" },
   input: z.object({ unread: z.boolean().optional(), limit: Limit, cursor: Cursor }),
-  output: z.object({ notifications: z.array(Notification), unread_count: z.number(), next_cursor: z.string().nullable() }),
+  output: z.object({
+    notifications: z.array(Notification),
+    unread_count: z.number(),
+    next_cursor: z.string().nullable(),
+  }),
   handler: async (ctx, input) => {
     const me = ctx.principal.account.id;
     let q = ctx.db
@@ -45,7 +49,10 @@ export const listNotifications = defineOperation({
       if (Number.isNaN(Date.parse(at!)) || !z.uuid().safeParse(id).success)
         throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
       q = q.where((eb) =>
-        eb.or([eb("n.created_at", "<", new Date(at!)), eb.and([eb("n.created_at", "=", new Date(at!)), eb("n.id", "<", id!)])]),
+        eb.or([
+          eb("n.created_at", "<", new Date(at!)),
+          eb.and([eb("n.created_at", "=", new Date(at!)), eb("n.id", "<", id!)]),
+        ]),
       );
     }
     const rows = await q.execute();

@@ -1,8 +1,8 @@
 // Per-account notification preferences, per event kind: in-app, email, Telegram. Unset kinds use the catalog's
 // defaults (in-app on; email and Telegram for what needs a person soon).
 import { z } from "zod";
-import { defineOperation } from "../kernel/operation.ts";
 import type { DB } from "../kernel/operation.ts";
+import { defineOperation } from "../kernel/operation.ts";
 import { type EventKind, EventType, eventKinds } from "./catalog.ts";
 
 export interface Channels {
@@ -57,7 +57,10 @@ export const listNotificationPreferences = defineOperation({
         .filter((k) => k.type !== "webhook.test")
         .map((k) => {
           const r = set.get(k.type);
-          return { event_type: k.type, ...(r ? { in_app: r.in_app, email: r.email, telegram: r.telegram } : { in_app: true, ...k.defaults }) };
+          return {
+            event_type: k.type,
+            ...(r ? { in_app: r.in_app, email: r.email, telegram: r.telegram } : { in_app: true, ...k.defaults }),
+          };
         }),
     };
   },

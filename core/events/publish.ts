@@ -36,3 +36,8 @@ export async function publishEvent(db: DB, event: NewEvent): Promise<string> {
   await enqueue(db, EVENTS_QUEUE, `fanout:${id}`, { kind: "fanout", event_id: id });
   return id;
 }
+
+/** Runs `fn` in a transaction: the caller's, when `db` already is one, or a new one. */
+export function inTransaction<T>(db: DB, fn: (trx: DB) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}

@@ -1,44 +1,11 @@
 // Webhooks end to end: real receivers on 127.0.0.1 verify every delivery with the stock `standardwebhooks`
 // library; retries, auto-disable, tenancy and the operations' errors.
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { receiver, until } from "../../testkit/webhook-receiver.ts";
 import { publishEvent } from "./publish.ts";
 import { EventWorkers } from "./worker.ts";
-
-export interface Received {
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
-
-/** A real HTTP receiver; `answer` decides each response's status (a flaky endpoint fails some first). */
-export async function receiver(answer: (n: number) => number = () => 200) {
-  const got: Received[] = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      got.push({ headers: req.headers, body, at: Date.now() });
-      res.writeHead(answer(got.length), { "content-type": "text/plain" }).end(`answer ${got.length}`);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { url, got, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-export async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 let t: TestPlatform;
 let workers: EventWorkers;
@@ -48,7 +15,11 @@ let token: string;
 const project = async (slug: string, tok = token) => {
   const res = await t.request("POST", "/v1/projects", { token: tok, body: { slug, name: slug, kind: "site" } });
   expect(res.status).toBe(201);
-  const row = await t.platform.db.selectFrom("projects").select(["id", "slug"]).where("slug", "=", slug).executeTakeFirstOrThrow();
+  const row = await t.platform.db
+    .selectFrom("projects")
+    .select(["id", "slug"])
+    .where("slug", "=", slug)
+    .executeTakeFirstOrThrow();
   return row;
 };
 
@@ -71,12 +42,19 @@ afterAll(async () => {
 describe("deliveries", () => {
   it("signs every delivery so a stock Standard Webhooks verifier accepts it, and a wrong secret does not", async () => {
     const rx = await receiver();
-    const created = await t.request("POST", "/v1/webhooks", { token, body: { url: rx.url, events: ["token.revoked"] } });
+    const created = await t.request("POST", "/v1/webhooks", {
+      token,
+      body: { url: rx.url, events: ["token.revoked"] },
+    });
     expect(created.status).toBe(201);
     expect(created.body.secret).toMatch(/^whsec_/);
     const listed = await t.request("GET", "/v1/webhooks", { token });
     expect(JSON.stringify(listed.body)).not.toContain(created.body.secret);
-    const stored = await t.platform.db.selectFrom("webhook_endpoints").select("secret_enc").where("id", "=", created.body.id).executeTakeFirstOrThrow();
+    const stored = await t.platform.db
+      .selectFrom("webhook_endpoints")
+      .select("secret_enc")
+      .where("id", "=", created.body.id)
+      .executeTakeFirstOrThrow();
     expect(stored.secret_enc).not.toContain(created.body.secret.slice(6));
 
     const test = await t.request("POST", `/v1/webhooks/${created.body.id}/test`, { token });
@@ -86,7 +64,9 @@ describe("deliveries", () => {
     const payload = new Webhook(created.body.secret).verify(msg!.body, msg!.headers as Record<string, string>) as any;
     expect(payload.type).toBe("webhook.test");
     expect(msg!.headers["webhook-id"]).toBe(test.body.webhook_id);
-    expect(() => new Webhook(`whsec_${Buffer.alloc(32, 7).toString("base64")}`).verify(msg!.body, msg!.headers as any)).toThrow();
+    expect(() =>
+      new Webhook(`whsec_${Buffer.alloc(32, 7).toString("base64")}`).verify(msg!.body, msg!.headers as any),
+    ).toThrow();
 
     // A real event it subscribed to, caused by revoking a token; one it did not subscribe to is not sent.
     const other = await owner.token(["projects:read"]);
@@ -130,7 +110,12 @@ describe("deliveries", () => {
     expect(log.deliveries).toHaveLength(1);
     expect(log.deliveries[0]).toMatchObject({ attempts: 3, response_status: 200, response_excerpt: "answer 3" });
     expect(log.deliveries[0].latency_ms).toBeGreaterThanOrEqual(0);
-    const attempts = await t.platform.db.selectFrom("webhook_attempts").selectAll().where("delivery_id", "=", test.body.id).orderBy("attempt").execute();
+    const attempts = await t.platform.db
+      .selectFrom("webhook_attempts")
+      .selectAll()
+      .where("delivery_id", "=", test.body.id)
+      .orderBy("attempt")
+      .execute();
     expect(attempts.map((a) => a.response_status)).toEqual([503, 503, 200]);
     await rx.close();
   });
@@ -168,7 +153,10 @@ describe("deliveries", () => {
     const b = await project("hooks-b");
     const rxA = await receiver();
     const rxAll = await receiver();
-    await t.request("POST", "/v1/webhooks", { token, body: { url: rxA.url, project: "hooks-a", events: ["form.submitted"] } });
+    await t.request("POST", "/v1/webhooks", {
+      token,
+      body: { url: rxA.url, project: "hooks-a", events: ["form.submitted"] },
+    });
     await t.request("POST", "/v1/webhooks", { token, body: { url: rxAll.url, events: ["form.submitted"] } });
     for (const p of [b, a, b])
       await publishEvent(t.platform.db, {
@@ -187,7 +175,10 @@ describe("deliveries", () => {
     const strangerToken = await stranger.token(["*"]);
     await t.addMember("hooks-b", token, { email: stranger.email }, "maintainer");
     const rxS = await receiver();
-    const made = await t.request("POST", "/v1/webhooks", { token: strangerToken, body: { url: rxS.url, project: "hooks-b" } });
+    const made = await t.request("POST", "/v1/webhooks", {
+      token: strangerToken,
+      body: { url: rxS.url, project: "hooks-b" },
+    });
     expect(made.status).toBe(201);
     const members = await t.request("GET", "/v1/projects/hooks-b/members", { token });
     const m = members.body.members.find((x: any) => x.email === stranger.email);
@@ -230,7 +221,10 @@ describe("operations", () => {
     const bad = await t.request("POST", "/v1/webhooks", { token, body: { url: "ftp://example.com/x" } });
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues[0].path).toBe("url");
-    const badEvent = await t.request("POST", "/v1/webhooks", { token, body: { url: "https://example.com", events: ["nope"] } });
+    const badEvent = await t.request("POST", "/v1/webhooks", {
+      token,
+      body: { url: "https://example.com", events: ["nope"] },
+    });
     expect(badEvent.status).toBe(400);
     expect(badEvent.body.error.issues[0].path).toMatch(/^events/);
     const readOnly = await owner.token(["webhooks:read"]);
@@ -242,7 +236,12 @@ describe("operations", () => {
     try {
       const a = await strict.account();
       const tok = await a.token(["*"]);
-      for (const url of ["http://127.0.0.1:9/x", "http://[::1]/x", "http://169.254.169.254/latest", "http://localhost/x"]) {
+      for (const url of [
+        "http://127.0.0.1:9/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+        "http://localhost/x",
+      ]) {
         const res = await strict.request("POST", "/v1/webhooks", { token: tok, body: { url } });
         expect(res.status, url).toBe(403);
         expect(res.body.error.code).toBe("egress_denied");
@@ -255,10 +254,16 @@ describe("operations", () => {
   it("a credential restricted to a project manages only that project's endpoints", async () => {
     await project("hooks-c");
     const restricted = await owner.token(["webhooks:read", "webhooks:write"], { projects: ["hooks-c"] });
-    const account = await t.request("POST", "/v1/webhooks", { token: restricted, body: { url: "https://example.com/a" } });
+    const account = await t.request("POST", "/v1/webhooks", {
+      token: restricted,
+      body: { url: "https://example.com/a" },
+    });
     expect(account.status).toBe(403);
     expect(account.body.error.code).toBe("restricted_credential");
-    const mine = await t.request("POST", "/v1/webhooks", { token: restricted, body: { url: "https://example.com/c", project: "hooks-c" } });
+    const mine = await t.request("POST", "/v1/webhooks", {
+      token: restricted,
+      body: { url: "https://example.com/c", project: "hooks-c" },
+    });
     expect(mine.status).toBe(201);
     const listed = await t.request("GET", "/v1/webhooks", { token: restricted });
     expect(listed.body.endpoints.map((e: any) => e.project)).toEqual(["hooks-c"]);

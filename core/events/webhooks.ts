@@ -23,7 +23,10 @@ const WebhookEndpoint = z
     id: z.string(),
     url: z.string(),
     description: z.string(),
-    project: z.string().nullable().meta({ description: "Set: only this project's events; null: every event of your account" }),
+    project: z
+      .string()
+      .nullable()
+      .meta({ description: "Set: only this project's events; null: every event of your account" }),
     events: z.array(z.string()).meta({ description: "Event types delivered; empty: every type" }),
     enabled: z.boolean(),
     disabled_reason: z.string().nullable(),
@@ -33,7 +36,9 @@ const WebhookEndpoint = z
   .meta({ id: "WebhookEndpoint" });
 
 const WithSecret = WebhookEndpoint.extend({
-  secret: z.string().meta({ description: "The `whsec_` signing secret for your Standard Webhooks verifier; shown only now" }),
+  secret: z
+    .string()
+    .meta({ description: "The `whsec_` signing secret for your Standard Webhooks verifier; shown only now" }),
 });
 
 type EndpointRow = {
@@ -167,7 +172,9 @@ export const listWebhookEndpoints = defineOperation({
   input: z.object({ project: ProjectRef.optional(), limit: Limit, cursor: Cursor }),
   output: z.object({ endpoints: z.array(WebhookEndpoint), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    let q = endpointQuery(ctx).orderBy("w.id").limit(input.limit + 1);
+    let q = endpointQuery(ctx)
+      .orderBy("w.id")
+      .limit(input.limit + 1);
     const reach = reachableProjects(ctx.principal);
     if (ctx.project) q = q.where("w.project_id", "=", ctx.project.id);
     else if (reach) q = q.where("p.slug", "in", reach.length ? reach : [""]);
@@ -183,7 +190,8 @@ export const listWebhookEndpoints = defineOperation({
 export const updateWebhookEndpoint = defineOperation({
   id: "update_webhook_endpoint",
   summary: "Change a webhook endpoint's URL, events, description, or turn it on or off",
-  description: "Turning a disabled endpoint back on clears why it was disabled; past failed deliveries can be redelivered.",
+  description:
+    "Turning a disabled endpoint back on clears why it was disabled; past failed deliveries can be redelivered.",
   tags: ["webhooks"],
   scope: "webhooks:write",
   effect: "write",
@@ -333,7 +341,11 @@ export const sendTestEvent = defineOperation({
         data: { endpoint_id: ep.id, message: "A test event from Bosun" },
       });
       const id = await createDelivery(trx, ep.id, eventId);
-      return deliveryView(await deliveryQuery({ ...ctx, db: trx }).where("d.id", "=", id).executeTakeFirstOrThrow());
+      return deliveryView(
+        await deliveryQuery({ ...ctx, db: trx })
+          .where("d.id", "=", id)
+          .executeTakeFirstOrThrow(),
+      );
     }),
 });
 
@@ -366,7 +378,10 @@ export const listWebhookDeliveries = defineOperation({
       if (Number.isNaN(Date.parse(at!)) || !z.uuid().safeParse(id).success)
         throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
       q = q.where((eb) =>
-        eb.or([eb("d.created_at", "<", new Date(at!)), eb.and([eb("d.created_at", "=", new Date(at!)), eb("d.id", "<", id!)])]),
+        eb.or([
+          eb("d.created_at", "<", new Date(at!)),
+          eb.and([eb("d.created_at", "=", new Date(at!)), eb("d.id", "<", id!)]),
+        ]),
       );
     }
     const { page, next_cursor } = pageOf(await q.execute(), input.limit, (r) => encodeCursor(iso(r.created_at), r.id));
@@ -404,7 +419,11 @@ export const redeliverWebhook = defineOperation({
         .execute();
       await trx
         .insertInto("jobs")
-        .values({ queue: "events", key: `deliver:${d.id}`, payload: JSON.stringify({ kind: "deliver", delivery_id: d.id }) })
+        .values({
+          queue: "events",
+          key: `deliver:${d.id}`,
+          payload: JSON.stringify({ kind: "deliver", delivery_id: d.id }),
+        })
         .onConflict((oc) => oc.columns(["queue", "key"]).where("state", "in", ["ready", "leased"]).doNothing())
         .execute();
       return deliveryView(await deliveryQuery(tctx).where("d.id", "=", d.id).executeTakeFirstOrThrow());

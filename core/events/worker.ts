@@ -6,13 +6,13 @@
 // Every step's state is in Postgres before its job ends, so a restart mid-retry loses nothing.
 import { sql } from "kysely";
 import type { Logger } from "pino";
-import { type Job, finish, heartbeat, lease, workerId } from "../jobs/queue.ts";
+import { finish, heartbeat, type Job, lease, workerId } from "../jobs/queue.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { eventKind } from "./catalog.ts";
 import { attemptDelivery, backoffMs, signedHeaders } from "./deliver.ts";
-import { EVENTS_QUEUE, publishEvent } from "./publish.ts";
 import { channelsFor, notificationText } from "./preferences.ts";
+import { EVENTS_QUEUE, publishEvent } from "./publish.ts";
 
 export interface EventWorkerOptions {
   concurrency: number;
@@ -134,7 +134,10 @@ async function fanOut(db: DB, eventId: string): Promise<void> {
           ]),
         )
         .where((eb) =>
-          eb.or([eb(sql`cardinality(w.event_types)`, "=", 0), eb(sql.val(event.type), "=", eb.fn.any("w.event_types"))]),
+          eb.or([
+            eb(sql`cardinality(w.event_types)`, "=", 0),
+            eb(sql.val(event.type), "=", eb.fn.any("w.event_types")),
+          ]),
         )
         .execute();
       for (const e of endpoints) await createDelivery(trx, e.id, event.id);
@@ -161,7 +164,11 @@ async function fanOut(db: DB, eventId: string): Promise<void> {
       if (channels.email)
         await enqueueJob(trx, `email:${event.id}`, { kind: "email", account_id: event.account_id, event_id: event.id });
       if (channels.telegram) {
-        let chats = trx.selectFrom("telegram_links").select("chat_id").distinct().where("account_id", "=", event.account_id);
+        let chats = trx
+          .selectFrom("telegram_links")
+          .select("chat_id")
+          .distinct()
+          .where("account_id", "=", event.account_id);
         if (event.project_id) chats = chats.where("project_id", "=", event.project_id);
         for (const c of await chats.execute())
           await enqueueJob(trx, `telegram:${event.id}:${c.chat_id}`, {
@@ -244,7 +251,13 @@ async function deliver(platform: Platform, deliveryId: string): Promise<Outcome>
       .execute();
     return { state: "done" };
   }
-  const body = deliveryBody({ id: row.event_id, type: row.type, version: row.version, created_at: row.created_at, data: row.data });
+  const body = deliveryBody({
+    id: row.event_id,
+    type: row.type,
+    version: row.version,
+    created_at: row.created_at,
+    data: row.data,
+  });
   const msgId = `msg_${row.id}`;
   const headers = signedHeaders(secrets.decrypt(row.secret_enc), msgId, new Date(), body);
   const result = await attemptDelivery(row.url, headers, body, {
@@ -331,7 +344,11 @@ async function sendEmail(platform: Platform, accountId: string, eventId: string)
 async function sendTelegram(platform: Platform, chatId: string, eventId: string): Promise<Outcome> {
   const { botToken, apiRoot } = platform.config.telegram;
   if (!botToken) return { state: "done" };
-  const ev = await platform.db.selectFrom("events").select(["type", "data"]).where("id", "=", eventId).executeTakeFirst();
+  const ev = await platform.db
+    .selectFrom("events")
+    .select(["type", "data"])
+    .where("id", "=", eventId)
+    .executeTakeFirst();
   if (!ev) return { state: "done" };
   const text = notificationText(eventKind(ev.type), ev.data);
   // Plain text, no parse_mode: the data may hold attacker-written words, which must not become markup.
@@ -349,7 +366,11 @@ async function sendTelegram(platform: Platform, chatId: string, eventId: string)
   }
 }
 
-const retryOrFail = (err: unknown): Outcome => ({ state: "retry", afterMs: 60_000, error: String((err as Error).message) });
+const retryOrFail = (err: unknown): Outcome => ({
+  state: "retry",
+  afterMs: 60_000,
+  error: String((err as Error).message),
+});
 
 const footer = (platform: Platform) =>
   `\n\n-- \nChoose which notifications you get: set_notification_preference${platform.config.publicUrl ? ` (${platform.config.publicUrl}/docs)` : ""}`;

@@ -2,6 +2,7 @@
 // A token never holds more power than the credential that minted it.
 import crypto from "node:crypto";
 import { z } from "zod";
+import { inTransaction, publishEvent } from "../events/publish.ts";
 import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation, isRestricted, type Principal } from "../kernel/operation.ts";
@@ -81,20 +82,28 @@ export async function mintToken(db: DB, minter: AccountPrincipal, req: MintReque
     if (missing) throw notFound("project", missing);
   }
   const { secret, prefix, hash } = newTokenSecret();
-  const row = await db
-    .insertInto("api_tokens")
-    .values({
-      id: crypto.randomUUID(),
-      account_id: minter.account.id,
-      name: req.name,
-      prefix,
-      token_hash: hash,
-      scopes: [...new Set(req.scopes)],
-      projects,
-      expires_at: req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await inTransaction(db, async (trx) => {
+    const row = await trx
+      .insertInto("api_tokens")
+      .values({
+        id: crypto.randomUUID(),
+        account_id: minter.account.id,
+        name: req.name,
+        prefix,
+        token_hash: hash,
+        scopes: [...new Set(req.scopes)],
+        projects,
+        expires_at: req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await publishEvent(trx, {
+      type: "token.created",
+      account: row.account_id,
+      data: { token_id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes },
+    });
+    return row;
+  });
   return { ...tokenView(row), token: secret };
 }
 
@@ -177,17 +186,25 @@ export const revokeApiToken = defineOperation({
   input: z.object({ id: z.uuid() }),
   output: ApiToken,
   handler: async (ctx, input) => {
-    const row = await ctx.db
-      .updateTable("api_tokens")
-      .set({ revoked_at: new Date() })
-      .where("id", "=", input.id)
-      .where("account_id", "=", ctx.principal.account.id)
-      .$if(restrictedSelf(ctx.principal) !== undefined, (q) =>
-        q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN),
-      )
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw notFound("token", input.id);
+    const row = await ctx.tx(async (trx) => {
+      const row = await trx
+        .updateTable("api_tokens")
+        .set({ revoked_at: new Date() })
+        .where("id", "=", input.id)
+        .where("account_id", "=", ctx.principal.account.id)
+        .$if(restrictedSelf(ctx.principal) !== undefined, (q) =>
+          q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN),
+        )
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw notFound("token", input.id);
+      await publishEvent(trx, {
+        type: "token.revoked",
+        account: row.account_id,
+        data: { token_id: row.id, name: row.name, prefix: row.prefix },
+      });
+      return row;
+    });
     await ctx.platform.notifier.publish(REVOKE_TOPIC, row.id);
     return tokenView(row);
   },

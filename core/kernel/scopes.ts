@@ -50,7 +50,11 @@ export const scopeCatalog: ScopeInfo[] = [
     group: "agent",
     description: "Talk to agents, approve or deny their actions, link Telegram chats",
   },
-  { scope: "webhooks:read", group: "events", description: "List webhook endpoints, the event catalog and delivery logs" },
+  {
+    scope: "webhooks:read",
+    group: "events",
+    description: "List webhook endpoints, the event catalog and delivery logs",
+  },
   {
     scope: "webhooks:write",
     group: "events",
