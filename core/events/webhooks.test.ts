@@ -163,7 +163,7 @@ describe("deliveries", () => {
         type: "form.submitted",
         account: owner.id,
         project: p,
-        data: { submission_id: crypto.randomUUID(), form: "contact" },
+        data: { submission_id: crypto.randomUUID(), form: "contact", fields: { email: "a@b.test" } },
       });
     await until(() => rxAll.got.length === 3);
     await until(() => rxA.got.length >= 1);
@@ -187,7 +187,7 @@ describe("deliveries", () => {
       type: "form.submitted",
       account: owner.id,
       project: b,
-      data: { submission_id: crypto.randomUUID(), form: "contact" },
+      data: { submission_id: crypto.randomUUID(), form: "contact", fields: { email: "a@b.test" } },
     });
     await until(() => rxAll.got.length === 4);
     await new Promise((r) => setTimeout(r, 200));
