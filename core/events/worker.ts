@@ -140,7 +140,34 @@ async function fanOut(db: DB, eventId: string): Promise<void> {
           ]),
         )
         .execute();
-      for (const e of endpoints) await createDelivery(trx, e.id, event.id);
+      // One statement for the deliveries and one for their jobs, however many endpoints subscribe.
+      if (endpoints.length) {
+        const made = await trx
+          .insertInto("webhook_deliveries")
+          .values(
+            endpoints.map((e) => ({
+              id: crypto.randomUUID(),
+              endpoint_id: e.id,
+              event_id: event.id,
+              next_attempt_at: new Date(),
+            })),
+          )
+          .onConflict((oc) => oc.columns(["endpoint_id", "event_id"]).doNothing())
+          .returning("id")
+          .execute();
+        if (made.length)
+          await trx
+            .insertInto("jobs")
+            .values(
+              made.map((d) => ({
+                queue: EVENTS_QUEUE,
+                key: `deliver:${d.id}`,
+                payload: JSON.stringify({ kind: "deliver", delivery_id: d.id }),
+              })),
+            )
+            .onConflict((oc) => oc.columns(["queue", "key"]).where("state", "in", ["ready", "leased"]).doNothing())
+            .execute();
+      }
     }
     if (event.account_id && event.type !== "webhook.test") {
       const kind = eventKind(event.type);
