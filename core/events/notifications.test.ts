@@ -105,18 +105,16 @@ it("email arrives at a real SMTP server by default for what needs a person; pref
   const prefs = await t.request("GET", "/v1/notification-preferences", { token });
   expect(prefs.body.preferences.find((p: any) => p.event_type === "balance.low")).toEqual({
     event_type: "balance.low",
-    in_app: true,
-    email: true,
-    telegram: false,
+    channels: ["in_app", "email"],
   });
   const set = await t.request("PUT", "/v1/notification-preferences/balance.low", {
     token,
-    body: { in_app: false, email: false, telegram: false },
+    body: { channels: [] },
   });
   expect(set.status).toBe(200);
   const bad = await t.request("PUT", "/v1/notification-preferences/no.such", {
     token,
-    body: { in_app: true, email: true, telegram: true },
+    body: { channels: ["email"] },
   });
   expect(bad.status).toBe(400);
   expect(bad.body.error.issues[0].path).toBe("event_type");

@@ -30,9 +30,13 @@ export function notificationText(kind: EventKind, data: unknown): { title: strin
   return { title: kind.title(d).slice(0, 200), body: `${kind.summary}.\n\n${lines.join("\n")}` };
 }
 
-const Preference = z
-  .object({ event_type: EventType, in_app: z.boolean(), email: z.boolean(), telegram: z.boolean() })
-  .meta({ id: "NotificationPreference" });
+const Channel = z.enum(["in_app", "email", "telegram"]);
+const Channels = z.array(Channel).max(3).meta({
+  description:
+    "Where you are told: `in_app` (list_notifications), `email`, `telegram` (your linked chats); empty: nowhere",
+});
+const Preference = z.object({ event_type: EventType, channels: Channels }).meta({ id: "NotificationPreference" });
+const toList = (c: Channels) => Channel.options.filter((k) => c[k]);
 
 export const listNotificationPreferences = defineOperation({
   id: "list_notification_preferences",
@@ -59,7 +63,7 @@ export const listNotificationPreferences = defineOperation({
           const r = set.get(k.type);
           return {
             event_type: k.type,
-            ...(r ? { in_app: r.in_app, email: r.email, telegram: r.telegram } : { in_app: true, ...k.defaults }),
+            channels: toList(r ?? { in_app: true, ...k.defaults }),
           };
         }),
     };
@@ -74,18 +78,16 @@ export const setNotificationPreference = defineOperation({
   effect: "write",
   level: "account",
   http: { method: "put", path: "/notification-preferences/{event_type}" },
-  input: z.object({ event_type: EventType, in_app: z.boolean(), email: z.boolean(), telegram: z.boolean() }),
+  input: z.object({ event_type: EventType, channels: Channels }),
   output: Preference,
   handler: async (ctx, input) => {
+    const on = new Set(input.channels);
+    const set = { in_app: on.has("in_app"), email: on.has("email"), telegram: on.has("telegram") };
     await ctx.db
       .insertInto("notification_preferences")
-      .values({ account_id: ctx.principal.account.id, ...input })
-      .onConflict((oc) =>
-        oc
-          .columns(["account_id", "event_type"])
-          .doUpdateSet({ in_app: input.in_app, email: input.email, telegram: input.telegram }),
-      )
+      .values({ account_id: ctx.principal.account.id, event_type: input.event_type, ...set })
+      .onConflict((oc) => oc.columns(["account_id", "event_type"]).doUpdateSet(set))
       .execute();
-    return input;
+    return { event_type: input.event_type, channels: toList(set) };
   },
 });

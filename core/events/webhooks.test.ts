@@ -258,8 +258,8 @@ describe("operations", () => {
       token: restricted,
       body: { url: "https://example.com/a" },
     });
-    expect(account.status).toBe(403);
-    expect(account.body.error.code).toBe("restricted_credential");
+    expect(account.status).toBe(400);
+    expect(account.body.error.issues[0].path).toBe("project");
     const mine = await t.request("POST", "/v1/webhooks", {
       token: restricted,
       body: { url: "https://example.com/c", project: "hooks-c" },

@@ -136,12 +136,11 @@ export const createWebhookEndpoint = defineOperation({
   output: WithSecret,
   handler: async (ctx, input) => {
     const reach = reachableProjects(ctx.principal);
+    // An account endpoint would receive every project's events: a credential restricted to projects must name one.
     if (!ctx.project && reach)
-      throw new BosunError(
-        "restricted_credential",
-        "this credential is restricted to projects: give `project` to create a project's endpoint",
-        { projects: reach },
-      );
+      throw validationError([
+        { path: "project", message: `this credential is restricted to projects (${reach.join(", ")}): name one` },
+      ]);
     await checkTarget(ctx, input.url);
     const secret = newSecret();
     const id = crypto.randomUUID();
