@@ -119,6 +119,12 @@ it("an n8n/Zapier flow running the documented receiver approves a waiting publis
   const approvals = calls.filter((c) => c.call);
   expect(approvals).toHaveLength(1);
   expect(approvals[0]!.status).toBe(200);
+  const decided = await t.platform.db
+    .selectFrom("events")
+    .select("data")
+    .where("type", "=", "approval.decided")
+    .execute();
+  expect(decided.map((e) => e.data)).toMatchObject([{ project: "recipe-site", decision: "approved" }]);
   const releases = await t.request("GET", "/v1/projects/recipe-site/releases", { token });
   expect(releases.body.releases).toHaveLength(1);
 
