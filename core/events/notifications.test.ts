@@ -37,7 +37,7 @@ afterAll(async () => {
 const notes = async (token: string, query = "") =>
   (await t.request("GET", `/v1/notifications${query}`, { token })).body;
 
-it("a form post and a publish reach the site owner's list; read marks stick; another account sees none", async () => {
+it("a form post, publishes and a rollback reach the site owner's list; read marks stick; another account sees none", async () => {
   const owner = await t.account();
   const token = await owner.token(["*"]);
   const p = "/v1/projects/notify-site";
@@ -50,31 +50,40 @@ it("a form post and a publish reach the site owner's list; read marks stick; ano
     body: { data: { name: "<b>Mallory</b>", email: "m@x.test" } },
   });
   expect(sub.status).toBe(201);
+  await t.request("PUT", `${p}/files`, { token, body: { path: "index.html", content: "<p>v2</p>" } });
+  expect((await t.request("POST", `${p}/releases`, { token })).status).toBe(201);
+  expect((await t.request("POST", `${p}/rollback`, { token, body: { release: 1 } })).status).toBe(200);
   const list = await until(async () => {
     const b = await notes(token);
-    return b.notifications.length >= 3 && b;
+    return b.notifications.length >= 5 && b;
   });
   expect(list.notifications.map((n: any) => n.type).sort()).toEqual([
     "form.submitted",
     "site.published",
+    "site.published",
+    "site.rolled_back",
     "token.created",
   ]);
+  expect(list.notifications.find((n: any) => n.type === "site.rolled_back").title).toBe(
+    "notify-site was rolled back to release 1",
+  );
+
   const form = list.notifications.find((n: any) => n.type === "form.submitted");
   expect(form).toMatchObject({ project: "notify-site", read_at: null });
   expect(form.body).toContain("<b>Mallory</b>"); // as text, for the surfaces to escape
-  expect(list.unread_count).toBe(3);
+  expect(list.unread_count).toBe(5);
 
   const read = await t.request("POST", `/v1/notifications/${form.id}/read`, { token });
   expect(read.status).toBe(200);
   expect((await notes(token, "?unread=true")).notifications.map((n: any) => n.id)).not.toContain(form.id);
   const page = await notes(token, "?limit=1");
   expect(page.notifications).toHaveLength(1);
-  expect((await notes(token, `?limit=5&cursor=${encodeURIComponent(page.next_cursor)}`)).notifications).toHaveLength(2);
+  expect((await notes(token, `?limit=5&cursor=${encodeURIComponent(page.next_cursor)}`)).notifications).toHaveLength(4);
 
   const stranger = await (await t.account()).token(["*"]);
   expect((await t.request("POST", `/v1/notifications/${form.id}/read`, { token: stranger })).status).toBe(404);
   expect((await notes(stranger)).notifications.every((n: any) => n.type === "token.created")).toBe(true);
-  expect((await t.request("POST", "/v1/notifications/read-all", { token })).body.marked).toBe(2);
+  expect((await t.request("POST", "/v1/notifications/read-all", { token })).body.marked).toBe(4);
   expect((await notes(token)).unread_count).toBe(0);
 
   // Bad input and missing scope.

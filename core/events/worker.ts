@@ -82,6 +82,7 @@ export function startEventWorkers(platform: Platform): { workers: EventWorkers |
 }
 
 type Outcome = Parameters<typeof finish>[2];
+const MAX_NOTIFY_ATTEMPTS = 10;
 
 export async function runJob(platform: Platform, job: Job): Promise<Outcome> {
   const p = job.payload as Record<string, string>;
@@ -92,9 +93,13 @@ export async function runJob(platform: Platform, job: Job): Promise<Outcome> {
     case "deliver":
       return deliver(platform, p.delivery_id!);
     case "email":
-      return sendEmail(platform, p.account_id!, p.event_id!);
-    case "telegram":
-      return sendTelegram(platform, p.chat_id!, p.event_id!);
+    case "telegram": {
+      // A person's copy is worth a few retries (a mail server down for a while), not a day of them.
+      if (job.attempts > MAX_NOTIFY_ATTEMPTS) return { state: "failed", error: "gave up after repeated failures" };
+      return p.kind === "email"
+        ? sendEmail(platform, p.account_id!, p.event_id!)
+        : sendTelegram(platform, p.chat_id!, p.event_id!);
+    }
     default:
       return { state: "failed", error: `unknown event job '${p.kind}'` };
   }
