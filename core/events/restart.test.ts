@@ -14,7 +14,7 @@ import { createAccount } from "../identity/accounts.ts";
 import { lease } from "../jobs/queue.ts";
 import { createPlatform, type Platform } from "../platform.ts";
 import { EVENTS_QUEUE, publishEvent } from "./publish.ts";
-import { EventWorkers } from "./worker.ts";
+import { EventWorkers, sweepFinishedJobs } from "./worker.ts";
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-events-restart-"));
 let drop: (() => Promise<void>) | undefined;
@@ -86,6 +86,11 @@ it("a delivery waiting for its retry survives a restart, and a crashed worker's 
     });
     expect(rows).toHaveLength(1);
     expect(rows[0]!.attempts).toBe(2);
+    // Finished jobs are swept; the delivery log stays.
+    expect(await sweepFinishedJobs(platform.db, 0)).toBeGreaterThan(0);
+    const left = await platform.db.selectFrom("jobs").select("state").where("queue", "=", EVENTS_QUEUE).execute();
+    expect(left.filter((j) => j.state === "done")).toEqual([]);
+    expect(await platform.db.selectFrom("webhook_deliveries").select("id").execute()).toHaveLength(1);
   } finally {
     await workers.stop();
     await platform.close();

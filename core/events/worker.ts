@@ -33,13 +33,21 @@ export class EventWorkers {
     this.log = platform.log.child({ component: "events" });
   }
 
+  private sweeper: NodeJS.Timeout | null = null;
+
   start(): this {
     for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop(`${this.id}#${i}`));
+    // Every delivery leaves a finished job row; the delivery log keeps what matters, so the rows go after a day.
+    this.sweeper = setInterval(() => {
+      sweepFinishedJobs(this.platform.db).catch((err) => this.log.warn({ err }, "event job sweep failed"));
+    }, 3600_000);
+    this.sweeper.unref();
     return this;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all(this.loops);
   }
 
@@ -72,6 +80,17 @@ export class EventWorkers {
       }
     }
   }
+}
+
+/** Deletes the `events` queue's jobs that finished more than `olderThanMs` ago; returns how many. */
+export async function sweepFinishedJobs(db: DB, olderThanMs = 86400_000): Promise<number> {
+  const res = await db
+    .deleteFrom("jobs")
+    .where("queue", "=", EVENTS_QUEUE)
+    .where("state", "in", ["done", "failed"])
+    .where("updated_at", "<", new Date(Date.now() - olderThanMs))
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
 }
 
 /** Starts this process's event workers, or says why not. */
