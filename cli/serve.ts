@@ -5,6 +5,7 @@ import { serve } from "@hono/node-server";
 import { startRunner } from "../agent-runner/start.ts";
 import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { agentUnavailable } from "../core/config.ts";
+import { startEventWorkers } from "../core/events/worker.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
 import { createPlatform } from "../core/platform.ts";
 import { startCertificateWorker } from "../core/sites/certificates.ts";
@@ -110,6 +111,9 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   const scheduler = platform.config.agentSchedulerSeconds
     ? new AgentScheduler(platform).start(platform.config.agentSchedulerSeconds * 1000)
     : null;
+  // Event fan-out, webhook deliveries and notification email/Telegram, leased from the same job queue.
+  const events = startEventWorkers(platform);
+  process.stderr.write(`  ${events.note}\n`);
   // The Telegram bridge (polling, or the webhook mounted above); it adapts operations like REST and MCP.
   process.stderr.write(`  ${await startTelegram(telegram.bridge)}\n`);
   const stop = async () => {
@@ -118,6 +122,7 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     await runner.workers?.stop();
     await certificates?.stop();
     await scheduler?.stop();
+    await events.workers?.stop();
     sitesServer.close();
     sitesHttps?.close();
     server.close();

@@ -63,6 +63,19 @@ export interface Config {
   mail: MailConfig;
   /** Where people reach this server (BOSUN_PUBLIC_URL), for links in emails; `bosun serve` fills it from its address. */
   publicUrl: string | undefined;
+  /** Event fan-out, webhook deliveries and notifications (core/events). */
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  /** Delivery workers in each `bosun serve` process; 0 leaves deliveries to other processes. */
+  workers: number;
+  /** The first retry's delay; each next one doubles (with jitter), up to six hours. */
+  retryBaseMs: number;
+  /** Attempts per delivery before it fails for good and its endpoint is disabled. */
+  maxAttempts: number;
+  /** How long one delivery attempt may take. */
+  timeoutMs: number;
 }
 
 export interface MailConfig {
@@ -149,6 +162,7 @@ export const variableGroups = [
   "Instances",
   "Agent",
   "Telegram",
+  "Events and webhooks",
   "Command-line client",
   "Development",
 ] as const;
@@ -468,6 +482,26 @@ export const variables = {
     ),
     parse: (v: string | undefined) => noTrailingSlash(v) || "https://api.telegram.org",
   },
+  // Events and webhooks
+  BOSUN_EVENT_WORKERS: {
+    ...integer(
+      2,
+      "Events and webhooks",
+      "event workers (fan-out, webhook deliveries, notification email and Telegram) in each `bosun serve`; `0` leaves them to other processes",
+    ),
+    parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 2)),
+  },
+  BOSUN_WEBHOOK_RETRY_BASE_MS: integer(
+    10_000,
+    "Events and webhooks",
+    "delay before a failed webhook delivery's first retry; each next one doubles (±25% jitter), capped at six hours",
+  ),
+  BOSUN_WEBHOOK_MAX_ATTEMPTS: integer(
+    15,
+    "Events and webhooks",
+    "attempts per webhook delivery (15 from 10 s span about a day); when the last fails the endpoint is disabled and its owner notified",
+  ),
+  BOSUN_WEBHOOK_TIMEOUT_SECONDS: integer(10, "Events and webhooks", "how long one webhook delivery attempt may take"),
   // Command-line client
   BOSUN_URL: text(
     "Command-line client",
@@ -541,6 +575,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     mail: { smtpUrl: read("BOSUN_SMTP_URL"), from: read("BOSUN_MAIL_FROM") },
     publicUrl: read("BOSUN_PUBLIC_URL"),
+    events: {
+      workers: read("BOSUN_EVENT_WORKERS"),
+      retryBaseMs: read("BOSUN_WEBHOOK_RETRY_BASE_MS"),
+      maxAttempts: read("BOSUN_WEBHOOK_MAX_ATTEMPTS"),
+      timeoutMs: read("BOSUN_WEBHOOK_TIMEOUT_SECONDS") * 1000,
+    },
     ...overrides,
   };
 }

@@ -2,6 +2,7 @@
 // handle 3.1 poorly. operationId = operation id, so LLM tool-calling and n8n get the same names as MCP.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { envelopeSchema, eventKinds } from "../core/events/catalog.ts";
 import { type ErrorCode, errorStatus } from "../core/kernel/errors.ts";
 import { isProjectScoped, levelOf, type Operation } from "../core/kernel/operation.ts";
 
@@ -123,6 +124,27 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
             : undefined,
       },
       responses: responses as never,
+    });
+  }
+  // The event catalog as OpenAPI 3.1 `webhooks` (what Bosun POSTs to an endpoint); the 3.0 generator has no
+  // such section and leaves them out (3.0 callbacks hang off one operation, which these do not).
+  const signature = z.object({
+    "webhook-id": z.string().meta({ description: "Stable across retries of one delivery: deduplicate on it" }),
+    "webhook-timestamp": z.string().meta({ description: "Unix seconds when this attempt was signed" }),
+    "webhook-signature": z.string().meta({ description: "`v1,<base64 HMAC-SHA256>` by the Standard Webhooks scheme" }),
+  });
+  for (const kind of eventKinds) {
+    registry.registerWebhook({
+      method: "post",
+      path: kind.type,
+      operationId: `event_${kind.type.replace(/\W/g, "_")}`,
+      summary: kind.summary,
+      tags: ["events"],
+      request: {
+        headers: signature,
+        body: { required: true, content: { "application/json": { schema: envelopeSchema(kind) } } },
+      },
+      responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried" } },
     });
   }
   return app;

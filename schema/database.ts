@@ -623,6 +623,83 @@ export interface Database {
   rate_limits: RateLimitsTable;
   project_invitations: ProjectInvitationsTable;
   one_time_tokens: OneTimeTokensTable;
+  events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  notifications: NotificationsTable;
+  notification_preferences: NotificationPreferencesTable;
+}
+
+export interface EventsTable {
+  id: string;
+  type: string;
+  version: number;
+  account_id: string | null;
+  project_id: string | null;
+  data: Json<Record<string, unknown>>;
+  created_at: CreatedAt;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  account_id: string;
+  project_id: string | null;
+  url: string;
+  description: Generated<string>;
+  event_types: string[];
+  enabled: Generated<boolean>;
+  disabled_reason: string | null;
+  secret_enc: string;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export type WebhookDeliveryStatus = "pending" | "succeeded" | "failed";
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  status: ColumnType<WebhookDeliveryStatus, WebhookDeliveryStatus | undefined, WebhookDeliveryStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp | null;
+  response_status: number | null;
+  latency_ms: number | null;
+  response_excerpt: string | null;
+  error: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<string>;
+  delivery_id: string;
+  attempt: number;
+  response_status: number | null;
+  latency_ms: number;
+  error: string | null;
+  at: CreatedAt;
+}
+
+export interface NotificationsTable {
+  id: string;
+  account_id: string;
+  event_id: string | null;
+  type: string;
+  project_id: string | null;
+  title: string;
+  body: string;
+  read_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface NotificationPreferencesTable {
+  account_id: string;
+  event_type: string;
+  in_app: boolean;
+  email: boolean;
+  telegram: boolean;
 }
 
 export type Account = Selectable<AccountsTable>;

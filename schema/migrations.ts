@@ -15,6 +15,7 @@ import * as onboarding from "./migrations/0012-onboarding.ts";
 import * as domains from "./migrations/0013-domains.ts";
 import * as oauth from "./migrations/0014-oauth.ts";
 import * as agentSchedules from "./migrations/0015-agent-schedules.ts";
+import * as events from "./migrations/0016-events.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   "0013-domains": domains,
   "0014-oauth": oauth,
   "0015-agent-schedules": agentSchedules,
+  "0016-events": events,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -2,6 +2,7 @@
 // Telegram — wins; the decision re-queues the run. A denied call reaches the model as a refused tool result.
 import crypto from "node:crypto";
 import { z } from "zod";
+import { publishEvent } from "../events/publish.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, insufficientScope, notFound } from "../kernel/errors.ts";
@@ -144,19 +145,35 @@ async function decide(
   if (!existing) throw notFound("approval", approvalId);
   assertHoldsToolScope(ctx, existing.tool);
   // Guarded on `pending`: of two deciders racing (a web page and a Telegram chat), exactly one wins.
-  const decided = await ctx.db
-    .updateTable("agent_approvals")
-    .set({
-      status,
-      decided_by: ctx.principal.account.id,
-      decided_via: ctx.principal.surface,
-      decided_at: new Date(),
-      note: note ?? null,
-    })
-    .where("id", "=", approvalId)
-    .where("status", "=", "pending")
-    .returning(["run_id", "tool", "conversation_id"])
-    .executeTakeFirst();
+  const decided = await ctx.tx(async (trx) => {
+    const row = await trx
+      .updateTable("agent_approvals")
+      .set({
+        status,
+        decided_by: ctx.principal.account.id,
+        decided_via: ctx.principal.surface,
+        decided_at: new Date(),
+        note: note ?? null,
+      })
+      .where("id", "=", approvalId)
+      .where("status", "=", "pending")
+      .returning(["run_id", "tool", "conversation_id"])
+      .executeTakeFirst();
+    if (row) {
+      const conv = await trx
+        .selectFrom("agent_conversations")
+        .select("account_id")
+        .where("id", "=", row.conversation_id)
+        .executeTakeFirstOrThrow();
+      await publishEvent(trx, {
+        type: "approval.decided",
+        account: conv.account_id,
+        project: { id: ctx.project.id, slug: ctx.project.slug },
+        data: { approval_id: approvalId, run_id: row.run_id, decision: status },
+      });
+    }
+    return row;
+  });
   if (!decided) {
     const now = await mine.executeTakeFirstOrThrow();
     throw conflict(`this tool call was already ${now.status}${now.decided_via ? ` (via ${now.decided_via})` : ""}`, {
@@ -201,6 +218,25 @@ export async function requestApproval(
         reason,
       })
       .execute();
+    const conv = await trx
+      .selectFrom("agent_conversations")
+      .innerJoin("projects", "projects.id", "agent_conversations.project_id")
+      .select(["agent_conversations.account_id", "projects.id", "projects.slug"])
+      .where("agent_conversations.id", "=", conversationId)
+      .executeTakeFirstOrThrow();
+    // The tool's input stays out: it may carry what the model was shown (a file, a secret it read).
+    await publishEvent(trx, {
+      type: "approval.requested",
+      account: conv.account_id,
+      project: { id: conv.id, slug: conv.slug },
+      data: {
+        approval_id: id,
+        run_id: runId,
+        conversation_id: conversationId,
+        tool: use.name,
+        summary: reason.slice(0, 500),
+      },
+    });
     await appendRunEvent(
       platform,
       runId,

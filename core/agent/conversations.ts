@@ -9,7 +9,7 @@ import { agentUnavailable } from "../config.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { type DB, defineOperation, type ProjectContext } from "../kernel/operation.ts";
-import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { Cursor, decodeTimeIdCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 import { readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
@@ -405,10 +405,7 @@ export const listAgentConversations = defineOperation({
       .orderBy("id", "desc")
       .limit(input.limit + 1);
     if (input.cursor) {
-      const [at = "", id = ""] = decodeCursor(input.cursor, 2);
-      const when = new Date(at);
-      if (Number.isNaN(when.getTime()))
-        throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+      const { at: when, id } = decodeTimeIdCursor(input.cursor);
       q = q.where((eb) =>
         eb.or([eb("updated_at", "<", when), eb.and([eb("updated_at", "=", when), eb("id", "<", id)])]),
       );

@@ -1,10 +1,13 @@
 // Runs as data: a run is a persisted state machine (queued → running → awaiting_approval → running → done |
 // failed | cancelled) that runner workers lease from the job queue. This module owns its transitions and
 // its event log; the runner (agent-runner/) executes the steps.
+
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import type { RunStatus } from "../../schema/database.ts";
+import { publishEvent } from "../events/publish.ts";
 import { enqueue } from "../jobs/queue.ts";
+import { present } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 
@@ -162,7 +165,7 @@ export async function insertRunEvents(
     .values(events.map(([type, data]) => ({ run_id: runId, type, data: JSON.stringify(data) })))
     .returning("id")
     .execute();
-  return String(rows.at(-1)!.id);
+  return String(present(rows.at(-1), "the last run event").id);
 }
 
 /** Wakes a run's readers (streams, Telegram): one wake-up per batch, since readers re-read from their last id. */
@@ -182,6 +185,32 @@ export async function finishRun(
     if (!(await transition(trx, runId, from, status, error))) return false;
     await appendRunEvent(platform, runId, "run_finished", { status, ...(error ? { error } : {}) }, trx);
     await queueScheduleReport(trx, runId, { kind: "finished", status, ...(error ? { error } : {}) });
+    const run = await trx
+      .selectFrom("agent_runs")
+      .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
+      .innerJoin("projects", "projects.id", "c.project_id")
+      .select(["c.id as conversation_id", "c.account_id", "projects.id", "projects.slug"])
+      .where("agent_runs.id", "=", runId)
+      .executeTakeFirstOrThrow();
+    const common = { account: run.account_id, project: { id: run.id, slug: run.slug } };
+    await publishEvent(
+      trx,
+      status === "failed"
+        ? {
+            ...common,
+            type: "agent_run.failed",
+            data: {
+              run_id: runId,
+              conversation_id: run.conversation_id,
+              error: (error?.message ?? "failed").slice(0, 500),
+            },
+          }
+        : {
+            ...common,
+            type: "agent_run.finished",
+            data: { run_id: runId, conversation_id: run.conversation_id, status },
+          },
+    );
     return true;
   });
 }

@@ -360,8 +360,8 @@ export function reportText(rep: ScheduledRunReport): { subject: string; text: st
 /**
  * THE call site of every scheduled-run report: a run finished (or was skipped or failed to start), or asks for an
  * approval. Email is sent here; Telegram reports are relayed by the bridge from the run's events (it claims the run
- * on SCHEDULED_RUN_TOPIC), so only a due time that started no run is announced from here. Webhook: at merge, publish the event catalog's
- * `agent_run.finished` / `agent_run.failed` / `approval.requested` for the schedule's account from this function.
+ * on SCHEDULED_RUN_TOPIC), so only a due time that started no run is announced from here. Webhook reports are the run's
+ * own events (core/events), published for every run.
  */
 export async function reportScheduledRun(platform: Platform, report: ScheduledRunReport): Promise<void> {
   switch (report.channel) {
@@ -371,11 +371,9 @@ export async function reportScheduledRun(platform: Platform, report: ScheduledRu
       return;
     }
     case "webhook":
-      // MERGE: hook the event publisher (core/events) here.
-      platform.log.info(
-        { scheduleRunId: report.scheduleRunId, kind: report.kind, status: report.run.status },
-        "scheduled run report for the webhook channel (no event publisher yet)",
-      );
+      // Every run, scheduled or not, publishes agent_run.finished / agent_run.failed and approval.requested in the
+      // transaction that causes them (core/events): the account's webhook endpoints already receive those. A due
+      // time that started no run is in list_agent_schedule_runs only.
       return;
     case "telegram":
       // A run is relayed from its own events by the bridge; a due time that started no run is told as a note.

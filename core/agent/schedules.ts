@@ -12,7 +12,7 @@ import { agentUnavailable } from "../config.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
-import { Cursor, decodeCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { Cursor, decodeCursor, decodeTimeIdCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { Message, Mode } from "./conversations.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
 
@@ -293,10 +293,7 @@ export const listAgentSchedules = defineOperation({
       .orderBy("s.id")
       .limit(input.limit + 1);
     if (input.cursor) {
-      const [at = "", id = ""] = decodeCursor(input.cursor, 2);
-      const when = new Date(at);
-      if (Number.isNaN(when.getTime()) || !z.uuid().safeParse(id).success)
-        throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+      const { at: when, id } = decodeTimeIdCursor(input.cursor);
       q = q.where((eb) =>
         eb.or([eb("s.created_at", ">", when), eb.and([eb("s.created_at", "=", when), eb("s.id", ">", id)])]),
       );

@@ -148,6 +148,19 @@ describe("happy paths", () => {
     ).rejects.toMatchObject({ code: "spend_cap_reached" });
     expect((await events(token)).filter((e) => e.kind === "hard_cap")).toHaveLength(1);
     expect((await events(token)).filter((e) => e.kind === "low_balance")).toHaveLength(0); // $2 left: not low
+    // The hard cap is also a catalog event (webhooks, notifications), published once; the soft cap is not.
+    const published = await t.platform.db
+      .selectFrom("events")
+      .select(["type", "data"])
+      .where("account_id", "=", user.id)
+      .where("type", "in", ["spend_cap.reached", "balance.low"])
+      .execute();
+    expect(published).toEqual([
+      {
+        type: "spend_cap.reached",
+        data: { project: null, pool: "ai_credits", period_spend_micros: 45, hard_cap_micros: 50 },
+      },
+    ]);
 
     // Raising the cap lets work go on.
     await t.request("PUT", "/v1/billing/limits/ai_credits", { token, body: { hard_cap: null } });

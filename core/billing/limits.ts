@@ -2,6 +2,7 @@
 // new paid work) and the billing events they raise — each once per month, not on every request.
 import { z } from "zod";
 import type { Pool } from "../../schema/database.ts";
+import { publishEvent } from "../events/publish.ts";
 import { iso, Timestamp } from "../kernel/common.ts";
 import { present } from "../kernel/errors.ts";
 import { type DB, defineOperation } from "../kernel/operation.ts";
@@ -65,11 +66,15 @@ export async function raiseDueAlerts(
     ]);
   }
   for (const [kind, detail] of due) {
-    await db
+    const raised = await db
       .insertInto("billing_events")
       .values({ account_id: accountId, pool, kind, window, detail: JSON.stringify(detail) })
       .onConflict((oc) => oc.columns(["account_id", "pool", "kind", "window"]).doNothing())
-      .execute();
+      .returning("kind")
+      .executeTakeFirst();
+    // Published once, when the alert is first raised in its window (the soft cap stays a billing event only).
+    const type = kind === "low_balance" ? "balance.low" : kind === "hard_cap" ? "spend_cap.reached" : null;
+    if (raised && type) await publishEvent(db, { type, account: accountId, data: { pool, ...detail } });
   }
 }
 

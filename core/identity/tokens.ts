@@ -3,6 +3,7 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import type { OAuthRevokeReason } from "../../schema/database.ts";
+import { inTransaction, publishEvent } from "../events/publish.ts";
 import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation, isRestricted, type Principal } from "../kernel/operation.ts";
@@ -100,22 +101,32 @@ export async function checkGrant(
 export async function mintToken(db: DB, minter: AccountPrincipal, req: MintRequest) {
   const projects = await checkGrant(db, minter, req);
   const { secret, prefix, hash } = newTokenSecret();
-  const row = await db
-    .insertInto("api_tokens")
-    .values({
-      id: crypto.randomUUID(),
-      account_id: minter.account.id,
-      name: req.name,
-      prefix,
-      token_hash: hash,
-      scopes: [...new Set(req.scopes)],
-      projects,
-      expires_at: req.expiresAt ?? (req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null),
-      oauth_grant_id: req.oauthGrantId ?? null,
-      resource: req.resource ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await inTransaction(db, async (trx) => {
+    const row = await trx
+      .insertInto("api_tokens")
+      .values({
+        id: crypto.randomUUID(),
+        account_id: minter.account.id,
+        name: req.name,
+        prefix,
+        token_hash: hash,
+        scopes: [...new Set(req.scopes)],
+        projects,
+        expires_at: req.expiresAt ?? (req.expiresInDays ? new Date(Date.now() + req.expiresInDays * 86400_000) : null),
+        oauth_grant_id: req.oauthGrantId ?? null,
+        resource: req.resource ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // A token an OAuth grant mints (again at every refresh) is not news to its owner; the grant is audited.
+    if (!req.oauthGrantId)
+      await publishEvent(trx, {
+        type: "token.created",
+        account: row.account_id,
+        data: { token_id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes },
+      });
+    return row;
+  });
   return { ...tokenView(row), token: secret };
 }
 
@@ -228,17 +239,25 @@ export const revokeApiToken = defineOperation({
   input: z.object({ id: z.uuid() }),
   output: ApiToken,
   handler: async (ctx, input) => {
-    const row = await ctx.db
-      .updateTable("api_tokens")
-      .set({ revoked_at: new Date() })
-      .where("id", "=", input.id)
-      .where("account_id", "=", ctx.principal.account.id)
-      .$if(restrictedSelf(ctx.principal) !== undefined, (q) =>
-        q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN),
-      )
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw notFound("token", input.id);
+    const row = await ctx.tx(async (trx) => {
+      const row = await trx
+        .updateTable("api_tokens")
+        .set({ revoked_at: new Date() })
+        .where("id", "=", input.id)
+        .where("account_id", "=", ctx.principal.account.id)
+        .$if(restrictedSelf(ctx.principal) !== undefined, (q) =>
+          q.where("id", "=", restrictedSelf(ctx.principal) ?? NO_TOKEN),
+        )
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw notFound("token", input.id);
+      await publishEvent(trx, {
+        type: "token.revoked",
+        account: row.account_id,
+        data: { token_id: row.id, name: row.name, prefix: row.prefix },
+      });
+      return row;
+    });
     await ctx.platform.notifier.publish(REVOKE_TOPIC, row.id);
     if (row.oauth_grant_id) await revokeGrantFamily(ctx.db, ctx.platform.notifier, row.oauth_grant_id, "token_revoked");
     return tokenView(row);

@@ -13,6 +13,12 @@ afterAll(() => w?.close());
 
 const req = (method: string, url: string, body?: unknown, token = w.token) => w.t.request(method, url, { token, body });
 
+/** The `data` of the events of `type` published for instance `name`. */
+const eventsOf = async (type: string, name: string) =>
+  (await w.t.platform.db.selectFrom("events").select("data").where("type", "=", type).execute())
+    .map((e) => e.data as Record<string, unknown>)
+    .filter((d) => d.instance === name);
+
 describe("instances", () => {
   it("registers with a supplied key that is sealed at rest, never returned, and not in the audit", async () => {
     const got = await req("GET", w.path());
@@ -95,6 +101,11 @@ describe("instances", () => {
     const stillPinned = await req("GET", w.path("pinning"));
     expect(stillPinned.body.host_key_fingerprint).toBe(old);
     expect(stillPinned.body.connection.last_error).toMatch(/^host_key_mismatch/);
+    // The owner hears of it once (an event, so webhooks and notifications), not on every refused call.
+    expect((await req("POST", `${w.path("pinning")}/test`)).status).toBe(409);
+    const changed = await eventsOf("instance.host_key_changed", "pinning");
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({ project: "srv-proj", instance: "pinning", pinned_fingerprint: old });
 
     const reset = await req("POST", `${w.path("pinning")}/reset-host-key`);
     expect(reset.status).toBe(200);
@@ -139,6 +150,10 @@ describe("instances", () => {
     expect(res.status).toBe(502);
     expect(res.body.error.code).toBe("unreachable");
     expect(res.body.error.message).toMatch(/ECONNREFUSED/);
+    expect((await req("POST", `${w.path("nobody")}/test`)).status).toBe(502);
+    const down = await eventsOf("instance.unreachable", "nobody");
+    expect(down).toHaveLength(1);
+    expect(down[0]!.error).toMatch(/ECONNREFUSED/);
   });
 
   it("update_instance changes name, address and key; a new address clears the pin; names are unique", async () => {

@@ -1,6 +1,7 @@
 // What instance operations share at run time: the platform's SSH pool (pinning host keys and recording
 // connection outcomes in the database, never inside a transaction) and the metrics sampler. Looking up the
 // instance a call names is reach.ts.
+import { publishEvent } from "../events/publish.ts";
 import type { Platform } from "../platform.ts";
 import { sampleDueInstances } from "./metrics.ts";
 import { SshPool } from "./pool.ts";
@@ -44,10 +45,41 @@ export function startInstances(platform: Pick<Platform, "config" | "db" | "log" 
         ? { last_error: `${who}${error.code}: ${error.message}`.slice(0, 500) }
         : { last_connected_at: new Date(), last_error: null };
       await db
-        .updateTable("instances")
-        .set(set)
-        .where("id", "=", target.id)
-        .execute()
+        .transaction()
+        .execute(async (trx) => {
+          const before = await trx
+            .selectFrom("instances")
+            .innerJoin("projects", "projects.id", "instances.project_id")
+            .select([
+              "instances.last_error",
+              "instances.name",
+              "instances.host_key_fingerprint",
+              "projects.id",
+              "projects.slug",
+              "projects.owner_account_id",
+            ])
+            .where("instances.id", "=", target.id)
+            .forUpdate()
+            .executeTakeFirst();
+          await trx.updateTable("instances").set(set).where("id", "=", target.id).execute();
+          // Told once per change of state (the first failure of its kind), not on every failing call.
+          const type =
+            error?.code === "unreachable"
+              ? "instance.unreachable"
+              : error?.code === "host_key_mismatch"
+                ? "instance.host_key_changed"
+                : null;
+          if (!before || !type || !error || before.last_error?.includes(`${error.code}:`)) return;
+          await publishEvent(trx, {
+            type,
+            account: before.owner_account_id,
+            project: { id: before.id, slug: before.slug },
+            data:
+              type === "instance.unreachable"
+                ? { instance: before.name, error: error.message.slice(0, 300) }
+                : { instance: before.name, pinned_fingerprint: before.host_key_fingerprint },
+          });
+        })
         .catch((err) => log.debug({ err }, "could not record an instance's connection outcome"));
     },
   });

@@ -138,6 +138,14 @@ function hintsFor(op: Operation): Record<string, unknown> {
     link_telegram_chat: { code: "ABCD-EFGH" },
     authorize_oauth_client: { client_id: fx.oauthClient, redirect_uri: OAUTH_REDIRECT, scopes: ["projects:read"] },
     create_agent_schedule: { name: fresh, cron: "0 9 * * *" },
+    create_webhook_endpoint: { url: "https://example.com/made" },
+    update_webhook_endpoint: { id: fx.webhook },
+    rotate_webhook_secret: { id: fx.webhook },
+    send_test_event: { id: fx.webhook },
+    list_webhook_deliveries: { id: fx.webhook },
+    delete_webhook_endpoint: { id: fx.doomedWebhook },
+    redeliver_webhook: { id: fx.webhookDelivery },
+    mark_notification_read: { id: fx.notification },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -272,6 +280,16 @@ beforeAll(async () => {
   fx.spareToken = (await ok(api(full, "GET", "/tokens"))).tokens.find((x: { prefix: string }) =>
     spare.startsWith(x.prefix),
   ).id;
+
+  fx.webhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/ct" }))).id;
+  fx.doomedWebhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/doomed" }))).id;
+  fx.webhookDelivery = (await ok(api(full, "POST", `/webhooks/${fx.webhook}/test`, {}))).id;
+  // No event workers run here: the notification a fan-out would have made, written as it would write it.
+  fx.notification = crypto.randomUUID();
+  await t.platform.db
+    .insertInto("notifications")
+    .values({ id: fx.notification, account_id: user.id, type: "webhook.test", title: "t", body: "b" })
+    .execute();
 
   await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 10_000_000, reason: "top_up" });
   const chat = await ok(api(full, "POST", `${site}/agent/conversations`, { message: "hello" }));

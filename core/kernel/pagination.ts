@@ -31,10 +31,20 @@ export function pageOf<T>(
 /** A cursor of several keys (e.g. time and id, for lists ordered by a non-unique column). */
 export const encodeCursor = (...keys: string[]) => keys.join("|");
 
+const invalidCursor = () =>
+  validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+
 /** The keys of a cursor encodeCursor made, or a validation error naming the `cursor` field. */
 export function decodeCursor(cursor: string, count: number): string[] {
   const keys = cursor.split("|");
-  if (keys.length !== count || keys.some((k) => !k))
-    throw validationError([{ path: "cursor", message: "invalid cursor" }], "not a cursor from this list");
+  if (keys.length !== count || keys.some((k) => !k)) throw invalidCursor();
   return keys;
+}
+
+/** The time and uuid of a cursor from a list ordered by (a timestamp, id): `encodeCursor(iso(at), id)`. */
+export function decodeTimeIdCursor(cursor: string): { at: Date; id: string } {
+  const [at = "", id = ""] = decodeCursor(cursor, 2);
+  const when = new Date(at);
+  if (Number.isNaN(when.getTime()) || !z.uuid().safeParse(id).success) throw invalidCursor();
+  return { at: when, id };
 }

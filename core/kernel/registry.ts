@@ -2,6 +2,7 @@
 import { agentOperations } from "../agent/operations.ts";
 import { auditOperations } from "../audit/operations.ts";
 import { billingOperations } from "../billing/operations.ts";
+import { eventOperations } from "../events/operations.ts";
 import { identityOperations } from "../identity/operations.ts";
 import { instanceOperations } from "../instances/operations.ts";
 import { projectOperations } from "../projects/operations.ts";
@@ -18,6 +19,7 @@ export const allOperations: Operation[] = [
   ...instanceOperations,
   ...siteOperations,
   ...agentOperations,
+  ...eventOperations,
 ];
 
 export class OperationRegistry {

@@ -56,6 +56,18 @@ export const scopeCatalog: ScopeInfo[] = [
     group: "agent",
     description: "Talk to agents, approve or deny their actions, link Telegram chats",
   },
+  {
+    scope: "webhooks:read",
+    group: "events",
+    description: "List webhook endpoints, the event catalog and delivery logs",
+  },
+  {
+    scope: "webhooks:write",
+    group: "events",
+    description: "Create, change, test, rotate and delete webhook endpoints; redeliver",
+  },
+  { scope: "notifications:read", group: "events", description: "Read your notifications and their preferences" },
+  { scope: "notifications:write", group: "events", description: "Mark notifications read, choose how you are told" },
   { scope: "platform:admin", group: "platform", description: "Platform-wide administration (operator only)" },
 ];
 

@@ -1,9 +1,11 @@
 // Forms and submissions. A form is declared in the site settings (id, fields with type and required) and takes
 // posts once published; a visitor's post (the sites listener), an agent's submit_form and the public per-site
 // MCP all go through `acceptSubmission`, which validates against the declaration and stores only declared fields.
+
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../schema/database.ts";
+import { inTransaction, publishEvent } from "../events/publish.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { type FieldIssue, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
@@ -115,11 +117,26 @@ export async function acceptSubmission(
   const json = JSON.stringify(checked.values);
   if (Buffer.byteLength(json) > MAX_SUBMISSION_BYTES)
     throw validationError([{ path: "", message: `a submission may be at most ${MAX_SUBMISSION_BYTES} bytes` }]);
-  const row = await db
-    .insertInto("site_submissions")
-    .values({ project_id: projectId, form_id: formId, data: json })
-    .returning(["id", "created_at"])
-    .executeTakeFirstOrThrow();
+  const row = await inTransaction(db, async (trx) => {
+    const row = await trx
+      .insertInto("site_submissions")
+      .values({ project_id: projectId, form_id: formId, data: json })
+      .returning(["id", "created_at"])
+      .executeTakeFirstOrThrow();
+    const project = await trx
+      .selectFrom("projects")
+      .select(["id", "slug", "owner_account_id"])
+      .where("id", "=", projectId)
+      .executeTakeFirstOrThrow();
+    // The fields are a visitor's words: receivers and people get them as data, never as markup.
+    await publishEvent(trx, {
+      type: "form.submitted",
+      account: project.owner_account_id,
+      project,
+      data: { submission_id: String(row.id), form: formId, fields: checked.values },
+    });
+    return row;
+  });
   return { id: String(row.id), form_id: formId, created_at: iso(row.created_at) };
 }
 

@@ -3,9 +3,11 @@
 // or two rows. Rollback just points `live_release` at an earlier release; the draft is left alone. A release
 // also carries the site settings and password hash it was published with: they are what is served, so a
 // settings change reaches visitors only through publish, and a rollback restores the settings with the files.
+
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
+import { publishEvent } from "../events/publish.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, notFound, present } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
@@ -170,6 +172,12 @@ export const publishSite = defineOperation({
         .where("project_id", "=", pid)
         .execute();
       await trx.deleteFrom("site_dirty_paths").where("project_id", "=", pid).execute();
+      await publishEvent(trx, {
+        type: "site.published",
+        account: project.owner_account_id,
+        project,
+        data: { release: next },
+      });
       return {
         release: next,
         files,
@@ -304,6 +312,12 @@ export const rollbackSite = defineOperation({
         .set({ live_release: input.release, updated_at: sql`now()` })
         .where("project_id", "=", project.id)
         .execute();
+      await publishEvent(trx, {
+        type: "site.rolled_back",
+        account: project.owner_account_id,
+        project,
+        data: { release: input.release },
+      });
       return { live_release: input.release, previous_live_release: site.live_release };
     });
     await siteChanged(ctx.platform, project.id);
