@@ -37,7 +37,7 @@ afterAll(async () => {
 const notes = async (token: string, query = "") =>
   (await t.request("GET", `/v1/notifications${query}`, { token })).body;
 
-it("a form post, publishes and a rollback reach the site owner's list; read marks stick; another account sees none", async () => {
+it("a form post, publishes and a rollback reach the site owner's list_notifications; mark_notification_read and mark_all_read stick; another account sees none", async () => {
   const owner = await t.account();
   const token = await owner.token(["*"]);
   const p = "/v1/projects/notify-site";
@@ -97,7 +97,7 @@ it("a form post, publishes and a rollback reach the site owner's list; read mark
   expect((await t.request("GET", "/v1/notifications", { token: restricted })).status).toBe(403);
 });
 
-it("email arrives at a real SMTP server by default for what needs a person; preferences turn it off per kind", async () => {
+it("email arrives at a real SMTP server by default for what needs a person; preferences (list_notification_preferences, set_notification_preference) turn it off per kind", async () => {
   const owner = await t.account();
   const token = await owner.token(["*"]);
   const event = () =>

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe("deliveries", () => {
-  it("signs every delivery so a stock Standard Webhooks verifier accepts it, and a wrong secret does not", async () => {
+  it("create_webhook_endpoint, send_test_event, rotate_webhook_secret: every delivery is signed so a stock Standard Webhooks verifier accepts it, and a wrong secret does not", async () => {
     const rx = await receiver();
     const created = await t.request("POST", "/v1/webhooks", {
       token,
@@ -88,7 +88,7 @@ describe("deliveries", () => {
     await rx.close();
   });
 
-  it("a flaky endpoint (fails 2 times, then succeeds) is retried with growing delays under one webhook-id", async () => {
+  it("a flaky endpoint (fails 2 times, then succeeds) is retried with growing delays under one webhook-id (list_webhook_deliveries)", async () => {
     const rx = await receiver((n) => (n <= 2 ? 503 : 200));
     const ep = await t.request("POST", "/v1/webhooks", { token, body: { url: rx.url } });
     const test = await t.request("POST", `/v1/webhooks/${ep.body.id}/test`, { token });
@@ -120,7 +120,7 @@ describe("deliveries", () => {
     await rx.close();
   });
 
-  it("after the last attempt fails the endpoint is disabled and its owner notified; redeliver starts over", async () => {
+  it("after the last attempt fails the endpoint is disabled and its owner notified; update_webhook_endpoint re-enables, redeliver_webhook starts over", async () => {
     let up = false;
     const rx = await receiver(() => (up ? 200 : 500));
     const ep = await t.request("POST", "/v1/webhooks", { token, body: { url: rx.url } });
@@ -251,7 +251,7 @@ describe("operations", () => {
     }
   });
 
-  it("a credential restricted to a project manages only that project's endpoints", async () => {
+  it("a credential restricted to a project lists (list_webhook_endpoints) and deletes (delete_webhook_endpoint) only that project's endpoints", async () => {
     await project("hooks-c");
     const restricted = await owner.token(["webhooks:read", "webhooks:write"], { projects: ["hooks-c"] });
     const account = await t.request("POST", "/v1/webhooks", {
@@ -272,9 +272,13 @@ describe("operations", () => {
     expect((await t.request("DELETE", `/v1/webhooks/${mine.body.id}`, { token: restricted })).status).toBe(200);
   });
 
-  it("the OpenAPI 3.1 document lists every catalog event under webhooks; 3.0 leaves them out", async () => {
+  it("list_event_types and the OpenAPI 3.1 document's webhooks name every catalog event; 3.0 leaves them out", async () => {
     const doc = await t.request("GET", "/openapi.json");
-    expect(Object.keys(doc.body.webhooks)).toContain("approval.requested");
+    const types = await t.request("GET", "/v1/event-types", { token });
+    expect(types.status).toBe(200);
+    const listed = types.body.event_types.map((e: { type: string }) => e.type);
+    expect(listed).toContain("approval.requested");
+    expect(Object.keys(doc.body.webhooks).sort()).toEqual([...listed].sort());
     const schema = doc.body.webhooks["approval.requested"].post.requestBody.content["application/json"].schema;
     expect(JSON.stringify(schema)).toContain("approval_id");
     const v30 = await t.request("GET", "/openapi.json?version=3.0");
