@@ -17,6 +17,7 @@ interface McpFlags {
   project?: string;
   toolsets?: string;
   mode?: string;
+  outputSchema?: boolean;
 }
 
 const say = (line: string) => process.stderr.write(`bosun mcp: ${line}\n`);
@@ -45,6 +46,7 @@ export async function mcpCommand(flags: McpFlags) {
     project: flags.project,
     toolsets: flags.toolsets,
     mode: flags.mode,
+    output_schema: !!flags.outputSchema,
   };
   if (process.env.BOSUN_URL) return relay(process.env.BOSUN_URL, token, raw);
   return serveLocally(token, raw);

@@ -14,7 +14,7 @@ import { invoke } from "../core/kernel/invoker.ts";
 import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
-import { fixedTools, inView, onMcp, operationIdOf, toolFor, visibleOperations } from "./tools.ts";
+import { COMMON_FIELDS_NOTE, fixedTools, inView, onMcp, operationIdOf, toolFor, visibleOperations } from "./tools.ts";
 import type { McpView } from "./view.ts";
 
 const VERSION = "0.1.0";
@@ -65,11 +65,12 @@ export function createMcpServer(
   const visibleById = new Map(visible.map((op) => [op.id, op]));
   const { fixed } = view;
   const compact = view.mode === "compact" && !fixed;
+  const detail = view.outputSchema ? "detailed" : "lean";
   const tools = fixed
-    ? fixedTools(visible, fixed)
+    ? fixedTools(visible, fixed, detail)
     : compact
       ? compactTools(visible)
-      : visible.map((op) => toolFor(op, pinned));
+      : visible.map((op) => toolFor(op, pinned, detail));
 
   const server = new Server(
     { name: fixed?.name ?? "bosun", version: VERSION },
@@ -78,7 +79,8 @@ export function createMcpServer(
       jsonSchemaValidator,
       instructions:
         fixed?.instructions ??
-        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}." +
+        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}. " +
+          COMMON_FIELDS_NOTE +
           (compact ? " Find operations with search_operations, run them with call_operation." : "") +
           (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
     },

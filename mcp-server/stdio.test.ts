@@ -131,8 +131,9 @@ describe("bosun mcp on its own database", () => {
   it("lists tools, creates and lists projects, and exits cleanly when the client closes", async () => {
     const { client, pid, stderr } = await spawnMcp([], baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }));
     const names = (await client.listTools(undefined, WAIT)).tools.map((x) => x.name);
-    expect(names).toEqual(expect.arrayContaining(["create_project", "list_projects", "get_me", "create_api_token"]));
+    expect(names).toEqual(expect.arrayContaining(["create_project", "list_projects", "get_me"]));
     expect(names).not.toContain("login");
+    expect(names).not.toContain("create_api_token"); // account security: only with --toolsets security
 
     const created = await call(client, "create_project", { slug: "stdio-site", name: "Stdio", kind: "site" });
     expect(created.isError, JSON.stringify(created)).toBeFalsy();
@@ -157,7 +158,7 @@ describe("bosun mcp on its own database", () => {
 
   it("takes view flags, and stops working once its token is revoked", async () => {
     const { client } = await spawnMcp(
-      ["--project", "stdio-site", "--mode", "compact"],
+      ["--project", "stdio-site", "--mode", "compact", "--toolsets", "projects,identity,security"],
       baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }),
     );
     const { tools } = await client.listTools(undefined, WAIT);

@@ -34,10 +34,7 @@ export const listAgentRunEvents = defineOperation({
   id: "list_agent_run_events",
   summary: "List a run's events",
   description:
-    "What a run did, in order (model steps, text, tool calls and results, approvals, the end), after an event id. " +
-    "Poll with `after` set to the last id seen until the run's status is done, failed or cancelled; " +
-    "REST clients can stream the same events from …/events/stream (Server-Sent Events). What the agent wrote after a tool " +
-    "result you may not read (see get_agent_conversation) is hidden, with `hidden` saying why.",
+    "What a run did, in order (model steps, text, tool calls and results, approvals, the end). Poll with `after` set to the last id seen until the run is done, failed or cancelled (REST can stream …/events/stream). What follows a tool result you may not read is hidden, with `hidden` saying why.",
   tags: ["agent"],
   scope: "agent:read",
   effect: "read",

@@ -115,10 +115,7 @@ export const setupInstanceObserver = defineOperation({
   id: "setup_instance_observer",
   summary: "Create an unprivileged observer login on an instance",
   description:
-    "Runs a one-time setup as the instance's operator login (root, or passwordless sudo): creates the user (default `bosun-observer`; " +
-    "an existing unprivileged user is reused), installs a key Bosun generates in its ~/.ssh/authorized_keys, checks the login works and " +
-    "has no sudo, and records it. From then on, commands the agent runs without approval run as the observer, so the OS refuses writes " +
-    "outside its home. Changes the server: the agent needs approval for it.",
+    "As the operator login (root or passwordless sudo): creates the user (default `bosun-observer`; an unprivileged existing one is reused), installs a generated key, checks it has no sudo, and records it. The agent's unapproved commands then run as the observer, so the OS refuses writes outside its home. The agent needs approval for it.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "write",
