@@ -53,6 +53,19 @@ export function mcpHttpHandler(platform: Platform) {
   };
 }
 
+/**
+ * Whether a POST's answer should stream (SSE): only when a request in it asked for progress. Everything else is
+ * answered as one JSON body, written in one go; an event stream costs a flush per event, and most of the
+ * endpoint's time under load went to those writes.
+ */
+function wantsStream(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => {
+    const meta = (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
+    return meta?.progressToken !== undefined;
+  });
+}
+
 /** Answers one MCP HTTP request in a given view (the API's /mcp parses it from the query; a site's is fixed). */
 export async function answerMcp(
   platform: Platform,
@@ -62,10 +75,25 @@ export async function answerMcp(
   requestId?: string,
 ): Promise<Response> {
   if (request.method !== "POST") return methodNotAllowed();
+  // Read here to choose JSON or SSE; the mounting app has already bounded the body (bodyLimit). A body that is
+  // not JSON goes to the transport as it came, which answers it as the protocol says (-32700).
+  const text = await request.text();
+  let parsedBody: unknown;
+  try {
+    parsedBody = JSON.parse(text);
+  } catch {
+    parsedBody = undefined;
+  }
   const server = createMcpServer(platform, principal, view, requestId);
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: parsedBody !== undefined && !wantsStream(parsedBody),
+  });
   await server.connect(transport);
   // The client went away: closing the server aborts the handlers still running (their ctx.signal).
   request.signal.addEventListener("abort", () => void server.close(), { once: true });
-  return transport.handleRequest(request);
+  if (parsedBody === undefined) {
+    return transport.handleRequest(new Request(request.url, { method: "POST", headers: request.headers, body: text }));
+  }
+  return transport.handleRequest(request, { parsedBody });
 }

@@ -11,10 +11,19 @@ import {
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
-import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
+import { isProjectScoped, isRestricted, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
-import { COMMON_FIELDS_NOTE, fixedTools, inView, onMcp, operationIdOf, toolFor, visibleOperations } from "./tools.ts";
+import {
+  COMMON_FIELDS_NOTE,
+  fixedTools,
+  inView,
+  onMcp,
+  operationIdOf,
+  type ToolDef,
+  toolFor,
+  visibleOperations,
+} from "./tools.ts";
 import type { McpView } from "./view.ts";
 
 const VERSION = "0.1.0";
@@ -44,6 +53,46 @@ function okResult(output: unknown): CallToolResult {
   return { content: [{ type: "text", text: JSON.stringify(output) }], structuredContent: structured };
 }
 
+interface ToolSet {
+  visible: Operation[];
+  visibleById: Map<string, Operation>;
+  tools: ToolDef[];
+}
+
+/** Tool sets already built, per registry: the stateless HTTP path builds a server per request, not its tools. */
+const toolSets = new WeakMap<readonly Operation[], Map<string, ToolSet>>();
+const TOOL_SETS_KEPT = 500;
+
+/**
+ * The tools a principal sees in a view. They depend only on its scopes, whether it is restricted to projects,
+ * and the view, so that is the cache key; the principal's identity and credential are checked on every call
+ * by the invoker, never here.
+ */
+function toolSetFor(ops: readonly Operation[], principal: Principal, view: McpView): ToolSet {
+  let sets = toolSets.get(ops);
+  if (!sets) toolSets.set(ops, (sets = new Map()));
+  const key = `${principal.scopes.join(" ")}|${isRestricted(principal)}|${JSON.stringify(view)}`;
+  const hit = sets.get(key);
+  if (hit) {
+    // Least recently used goes first: re-inserting keeps a hot key at the end.
+    sets.delete(key);
+    sets.set(key, hit);
+    return hit;
+  }
+  const visible = visibleOperations(ops, principal, view);
+  const pinned = !!view.project;
+  const detail = view.outputSchema ? "detailed" : "lean";
+  const tools = view.fixed
+    ? fixedTools(visible, view.fixed, detail)
+    : view.mode === "compact"
+      ? compactTools(visible)
+      : visible.map((op) => toolFor(op, pinned, detail));
+  const set = { visible, visibleById: new Map(visible.map((op) => [op.id, op])), tools };
+  sets.set(key, set);
+  if (sets.size > TOOL_SETS_KEPT) sets.delete(sets.keys().next().value!);
+  return set;
+}
+
 /**
  * `requestId`: over HTTP, that of the POST carrying the calls (its X-Request-Id), so each call's audit record
  * carries the id the client saw; unset (stdio), every call gets its own.
@@ -61,16 +110,9 @@ export function createMcpServer(
   const principal: Principal = pinned
     ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } }
     : basePrincipal;
-  const visible = visibleOperations(platform.operations.operations, principal, view);
-  const visibleById = new Map(visible.map((op) => [op.id, op]));
+  const { visible, visibleById, tools } = toolSetFor(platform.operations.operations, principal, view);
   const { fixed } = view;
   const compact = view.mode === "compact" && !fixed;
-  const detail = view.outputSchema ? "detailed" : "lean";
-  const tools = fixed
-    ? fixedTools(visible, fixed, detail)
-    : compact
-      ? compactTools(visible)
-      : visible.map((op) => toolFor(op, pinned, detail));
 
   const server = new Server(
     { name: fixed?.name ?? "bosun", version: VERSION },
