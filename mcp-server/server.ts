@@ -13,6 +13,7 @@ import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { isProjectScoped, isRestricted, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
+import type { InFlightCalls } from "./cancel.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
 import {
   COMMON_FIELDS_NOTE,
@@ -105,6 +106,8 @@ export function createMcpServer(
   basePrincipal: Principal,
   view: McpView = {},
   requestId?: string,
+  /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
+  inFlight?: InFlightCalls,
 ): Server {
   const pinned = !!view.project;
   const principal: Principal = pinned
@@ -178,8 +181,9 @@ export function createMcpServer(
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args = {} } = request.params;
     const meta = request.params._meta;
+    const tracked = inFlight?.track(principal, extra.requestId, extra.signal);
     const call: CallContext = {
-      signal: extra.signal,
+      signal: tracked?.signal ?? extra.signal,
       progressToken: meta?.progressToken,
       idempotencyKey: meta?.[IDEMPOTENCY_META],
       sendNotification: extra.sendNotification,
@@ -195,6 +199,8 @@ export function createMcpServer(
     } catch (err) {
       if (!(err instanceof BosunError)) platform.log.error({ err, tool: name }, "mcp tool failed");
       return errorResult(err);
+    } finally {
+      tracked?.done();
     }
   });
 

@@ -382,4 +382,42 @@ describe("protocol", () => {
     expect(outcome).toBe("aborted");
     expect(await running).toBeInstanceOf(Error);
   });
+
+  it("aborts a call the client cancels (notifications/cancelled in a POST of its own), and only for the same credential", async () => {
+    const client = await connect(full);
+    const aborted = new Promise<void>((resolve) => (abandoned = resolve));
+    const waiting = new Promise<void>((resolve) => (started = resolve));
+    const controller = new AbortController();
+    const running = client
+      .callTool({ name: "wait_probe", arguments: {} }, undefined, { signal: controller.signal })
+      .catch((err: Error) => err);
+    await waiting;
+    const settled = (ms: number) =>
+      Promise.race([aborted.then(() => "aborted"), new Promise((r) => setTimeout(() => r("still running"), ms))]);
+
+    // Another credential naming every id a client could have used: nothing of this caller's is touched.
+    const stranger = await (await t.account()).token(["projects:read"]);
+    const cancels = [0, 1, 2, 3, 4, 5].map((id) => ({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: id, reason: "not yours" },
+    }));
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${stranger}`,
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+        "Mcp-Protocol-Version": "2025-06-18",
+      },
+      body: JSON.stringify(cancels),
+    });
+    expect(res.status).toBe(202);
+    expect(await settled(300)).toBe("still running");
+
+    // The SDK client's own abort sends notifications/cancelled: the handler's ctx.signal aborts.
+    controller.abort("changed my mind");
+    expect(await settled(5_000)).toBe("aborted");
+    expect(await running).toBeInstanceOf(Error);
+  });
 });
