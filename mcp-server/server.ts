@@ -1,11 +1,17 @@
-// The MCP server: tools/list and tools/call over the operation registry, every call through the invoker.
+// The MCP server: tools/list and tools/call over the operation registry, every call through the invoker;
+// resources (site files, agent transcripts) read through the same path, and prompts for two workflows.
 // Errors come back as tool results with isError and the same { error: { code, message } } body as REST.
 // One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  ReadResourceRequestSchema,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
@@ -15,6 +21,8 @@ import { isProjectScoped, isRestricted, type Operation, type Principal } from ".
 import type { Platform } from "../core/platform.ts";
 import type { InFlightCalls } from "./cancel.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
+import { getPrompt, listPrompts } from "./prompts.ts";
+import { type CallOperation, listResources, RESOURCE_TEMPLATES, readResource } from "./resources.ts";
 import {
   COMMON_FIELDS_NOTE,
   fixedTools,
@@ -36,7 +44,7 @@ interface CallContext {
   signal: AbortSignal;
   progressToken?: string | number;
   idempotencyKey?: unknown;
-  sendNotification: (n: ServerNotification) => Promise<void>;
+  sendNotification?: (n: ServerNotification) => Promise<void>;
 }
 
 function errorResult(err: unknown): CallToolResult {
@@ -120,7 +128,12 @@ export function createMcpServer(
   const server = new Server(
     { name: fixed?.name ?? "bosun", version: VERSION },
     {
-      capabilities: { tools: { listChanged: false }, logging: {} },
+      // A site's public endpoint (fixed view) offers its tools only; the API's adds resources and prompts.
+      capabilities: {
+        tools: { listChanged: false },
+        logging: {},
+        ...(fixed ? {} : { resources: {}, prompts: {} }),
+      },
       jsonSchemaValidator,
       instructions:
         fixed?.instructions ??
@@ -168,7 +181,7 @@ export function createMcpServer(
       signal: call.signal,
       idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
       onProgress: (e) => {
-        if (call.progressToken === undefined) return;
+        if (call.progressToken === undefined || !call.sendNotification) return;
         call
           .sendNotification({ method: "notifications/progress", params: { progressToken: call.progressToken, ...e } })
           .catch((err) => platform.log.debug({ err }, "mcp progress not delivered"));
@@ -177,6 +190,22 @@ export function createMcpServer(
   }
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+
+  if (!fixed) {
+    // Resources read through the same path as a tool call: the view, the pin and the invoker all apply.
+    const asCaller: CallOperation = (id, input) => callOperation(id, input, { signal: new AbortController().signal });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({
+      resourceTemplates: RESOURCE_TEMPLATES,
+    }));
+    server.setRequestHandler(ListResourcesRequestSchema, async () => listResources(asCaller, view.project));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
+      readResource((id, input) => callOperation(id, input, { signal: extra.signal }), request.params.uri),
+    );
+    server.setRequestHandler(ListPromptsRequestSchema, async () => listPrompts());
+    server.setRequestHandler(GetPromptRequestSchema, async (request) =>
+      getPrompt(request.params.name, request.params.arguments),
+    );
+  }
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args = {} } = request.params;

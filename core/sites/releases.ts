@@ -71,6 +71,9 @@ export const publishSite = defineOperation({
         .where("d.project_id", "=", pid)
         .execute();
       const changes = dirty.filter((d) => d.draft_sha !== d.head_sha);
+      // Progress, for clients that asked (MCP progressToken): changed paths recorded, then the switch to live.
+      const total = changes.length + 1;
+      ctx.progress({ progress: 0, total, message: `${changes.length} changed path(s) to publish` });
       const head = site.head_release;
       const headRow = head
         ? await trx
@@ -144,6 +147,7 @@ export const publishSite = defineOperation({
             })),
           )
           .execute();
+        ctx.progress({ progress: Math.min(i + 1000, inserts.length), total, message: "recording changed files" });
       }
       const row = await trx
         .insertInto("site_releases")
@@ -165,6 +169,7 @@ export const publishSite = defineOperation({
         .where("project_id", "=", pid)
         .execute();
       await trx.deleteFrom("site_dirty_paths").where("project_id", "=", pid).execute();
+      ctx.progress({ progress: total, total, message: `release ${next} is live` });
       return {
         release: next,
         files,
