@@ -57,7 +57,7 @@ async function serveLocally(token: string, raw: RawView) {
   const platform = await createPlatform({ log: pino({ level: "warn" }, pino.destination(2)) });
   // Resolved once; the invoker re-checks the credential on every call, so a revocation still stops us.
   const server = await platform.auth.principal(token, "mcp", null).then(
-    (principal) => createMcpServer(platform, principal, view),
+    (principal) => createMcpServer(platform, principal, view, undefined, { session: true }),
     async (err) => {
       await platform.close();
       throw err instanceof BosunError ? new Error(`BOSUN_TOKEN: ${err.message}`) : err;

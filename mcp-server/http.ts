@@ -92,7 +92,7 @@ export async function answerMcp(
     for (const { requestId: id, reason } of InFlightCalls.cancellations(parsedBody))
       inFlight.cancel(principal, id, reason);
   }
-  const server = createMcpServer(platform, principal, view, requestId, inFlight);
+  const server = createMcpServer(platform, principal, view, requestId, { inFlight });
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
     enableJsonResponse: parsedBody !== undefined && !wantsStream(parsedBody),

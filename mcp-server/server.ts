@@ -15,6 +15,7 @@ import {
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
+import { REVOKE_TOPIC, SESSION_END_TOPIC } from "../core/identity/authenticate.ts";
 import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
 import { isProjectScoped, isRestricted, type Operation, type Principal } from "../core/kernel/operation.ts";
@@ -114,9 +115,17 @@ export function createMcpServer(
   basePrincipal: Principal,
   view: McpView = {},
   requestId?: string,
-  /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
-  inFlight?: InFlightCalls,
+  options: {
+    /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
+    inFlight?: InFlightCalls;
+    /**
+     * A stateful session (stdio): when its credential is revoked or its session ends, the tool list empties
+     * and the client is told (notifications/tools/list_changed) instead of finding out call by call.
+     */
+    session?: boolean;
+  } = {},
 ): Server {
+  const { inFlight } = options;
   const pinned = !!view.project;
   const principal: Principal = pinned
     ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } }
@@ -130,7 +139,7 @@ export function createMcpServer(
     {
       // A site's public endpoint (fixed view) offers its tools only; the API's adds resources and prompts.
       capabilities: {
-        tools: { listChanged: false },
+        tools: { listChanged: !!options.session },
         logging: {},
         ...(fixed ? {} : { resources: {}, prompts: {} }),
       },
@@ -189,7 +198,19 @@ export function createMcpServer(
     });
   }
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+  let offered = tools;
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: offered }));
+  const credential = principal.credential;
+  if (options.session && credential) {
+    const topic = credential.kind === "session" ? SESSION_END_TOPIC : REVOKE_TOPIC;
+    const onEnded = (id: string) => {
+      if (id !== credential.id || offered.length === 0) return;
+      offered = [];
+      server.sendToolListChanged().catch((err) => platform.log.debug({ err }, "mcp list_changed not delivered"));
+    };
+    platform.notifier.on(topic, onEnded);
+    server.onclose = () => platform.notifier.off(topic, onEnded);
+  }
 
   if (!fixed) {
     // Resources read through the same path as a tool call: the view, the pin and the invoker all apply.

@@ -12,7 +12,12 @@ import { promisify } from "node:util";
 import { type ServerType, serve } from "@hono/node-server";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult, JSONRPCMessage, Progress } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  type JSONRPCMessage,
+  type Progress,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineOperation } from "../core/kernel/operation.ts";
@@ -172,8 +177,17 @@ describe("bosun mcp on its own database", () => {
     const id = (tokens.structuredContent as { tokens: { id: string; prefix: string }[] }).tokens.find(
       (x) => x.prefix === prefix,
     )!.id;
+    const listChanged = new Promise<void>((resolve) =>
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()),
+    );
     const revoked = await call(client, "call_operation", { id: "revoke_api_token", input: { id } });
     expect(revoked.isError).toBeFalsy();
+    // A stateful session hears of it: the tool list is now empty, and the client was told so.
+    await Promise.race([
+      listChanged,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no list_changed")), 10_000)),
+    ]);
+    expect((await client.listTools(undefined, WAIT)).tools).toEqual([]);
     // The process resolved its principal at start; the invoker re-checks the credential on every call.
     const after = await call(client, "call_operation", { id: "get_project", input: {} });
     expect(after.isError).toBe(true);
