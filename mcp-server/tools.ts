@@ -39,8 +39,10 @@ export const toolDescription = (op: Operation) => [`${op.summary}.`, op.descript
  * Fields nearly every tool has, explained once in the server's instructions (COMMON_FIELDS_NOTE) instead of in
  * seventy schemas.
  */
-const COMMON_FIELDS = ["project", "instance"];
-export const COMMON_FIELDS_NOTE = "`project` is a project's slug; `instance` an instance's name within its project.";
+const COMMON_FIELDS = ["project", "instance", "limit", "cursor"];
+export const COMMON_FIELDS_NOTE =
+  "`project` is a project's slug; `instance` an instance's name within its project. " +
+  "Lists page with `limit` (1-200, default 50) and `cursor` (the previous page's next_cursor).";
 
 /** The lean input schema: no bounds or patterns (leanJsonSchema), and the common fields without descriptions. */
 function leanToolSchema(schema: Record<string, unknown>): Record<string, unknown> {

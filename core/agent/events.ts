@@ -47,7 +47,7 @@ export const listAgentRunEvents = defineOperation({
     after: z.string().regex(/^\d+$/).optional().meta({ description: "Last event id seen" }),
     wait_seconds: z.number().int().min(0).max(300).default(0).meta({
       description:
-        "Follow the run up to this long: collect events until it ends or awaits approval (MCP clients that send a progressToken get each event as progress)",
+        "Wait up to this long for the run to end or await approval, collecting its events (each also sent as progress)",
     }),
   }),
   output: z.object({ run: z.object({ id: z.string(), status: z.string() }).passthrough(), events: z.array(RunEvent) }),

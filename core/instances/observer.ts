@@ -178,9 +178,7 @@ export const setInstanceObserver = defineOperation({
   id: "set_instance_observer",
   summary: "Register an existing unprivileged user as an instance's observer login",
   description:
-    "For a user you created yourself (no sudo, no write outside its home). Supply its `private_key`, or omit it and Bosun generates an " +
-    "ed25519 pair: install the returned `observer.public_key` in that user's ~/.ssh/authorized_keys. Until the key works, commands the " +
-    "agent runs without approval fail (they never fall back to the operator login). The key is stored encrypted and never returned.",
+    "For a user you created (no sudo, no writes outside its home). Give its `private_key`, or omit it to get a generated ed25519 pair: install the returned `observer.public_key` in its authorized_keys. Until that key works, the agent's unapproved commands fail (never falling back to the operator login). The key is stored encrypted.",
   tags: ["instances"],
   scope: "instances:write",
   effect: "write",
