@@ -29,8 +29,12 @@ export async function main(argv: string[]): Promise<void> {
     .description("MCP over stdio, acting as BOSUN_TOKEN (relays to BOSUN_URL/mcp when BOSUN_URL is set)")
     .option("--read-only", "only read tools")
     .option("--project <slug>", "pin one project")
-    .option("--toolsets <tags>", "only these groups, comma-separated (e.g. projects,identity)")
+    .option(
+      "--toolsets <tags>",
+      "only these groups, comma-separated (e.g. projects,identity; security is offered only when named)",
+    )
     .option("--mode <mode>", "full or compact", "full")
+    .option("--output-schema", "tools carry output schemas and every input bound (larger list)")
     .action(mcpCommand);
 
   program.command("migrate").description("bring the database to the newest schema").action(migrateCommand);

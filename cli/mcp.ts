@@ -17,6 +17,7 @@ interface McpFlags {
   project?: string;
   toolsets?: string;
   mode?: string;
+  outputSchema?: boolean;
 }
 
 const say = (line: string) => process.stderr.write(`bosun mcp: ${line}\n`);
@@ -45,6 +46,7 @@ export async function mcpCommand(flags: McpFlags) {
     project: flags.project,
     toolsets: flags.toolsets,
     mode: flags.mode,
+    output_schema: !!flags.outputSchema,
   };
   if (process.env.BOSUN_URL) return relay(process.env.BOSUN_URL, token, raw);
   return serveLocally(token, raw);
@@ -55,7 +57,7 @@ async function serveLocally(token: string, raw: RawView) {
   const platform = await createPlatform({ log: pino({ level: "warn" }, pino.destination(2)) });
   // Resolved once; the invoker re-checks the credential on every call, so a revocation still stops us.
   const server = await platform.auth.principal(token, "mcp", null).then(
-    (principal) => createMcpServer(platform, principal, view),
+    (principal) => createMcpServer(platform, principal, view, undefined, { session: true }),
     async (err) => {
       await platform.close();
       throw err instanceof BosunError ? new Error(`BOSUN_TOKEN: ${err.message}`) : err;

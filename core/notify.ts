@@ -71,6 +71,10 @@ export class Notifier {
     this.local.on(topic, fn);
   }
 
+  off(topic: string, fn: (data: string) => void): void {
+    this.local.off(topic, fn);
+  }
+
   async publish(topic: string, data: string): Promise<void> {
     this.local.emit(topic, data);
     if (this.pool) await this.pool.query("SELECT pg_notify($1, $2)", [CHANNEL, JSON.stringify({ topic, data })]);

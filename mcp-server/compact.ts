@@ -89,7 +89,7 @@ export function searchResult(visible: readonly Operation[], args: unknown, pinne
     id: op.id,
     summary: op.summary,
     effect: op.effect,
-    input_schema: toolFor(op, pinned).inputSchema,
+    input_schema: toolFor(op, pinned, "detailed").inputSchema,
   }));
   return { operations };
 }

@@ -1,11 +1,13 @@
 // Streamable HTTP, stateless: each POST gets a server built for its principal and view (query: read_only,
-// project, toolsets, mode) and is answered on its own. Nothing is kept between requests, so any process
-// behind a load balancer can answer, and a revoked token fails on its next request. Authentication, body
+// project, toolsets, mode, output_schema) and is answered on its own. Nothing is kept between requests but
+// the calls still running (so a cancellation can find them, cancel.ts), so any process behind a load balancer
+// can answer, and a revoked token fails on its next request. Authentication, body
 // limits and error mapping belong to the HTTP app that mounts this (http/mcp-route.ts).
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { BosunError } from "../core/kernel/errors.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
+import { InFlightCalls } from "./cancel.ts";
 import { createMcpServer } from "./server.ts";
 import { type McpView, parseView, tagsOf } from "./view.ts";
 
@@ -46,11 +48,25 @@ const methodNotAllowed = () =>
 /** Answers one MCP HTTP request for an authenticated principal, in the view its query asks for. */
 export function mcpHttpHandler(platform: Platform) {
   const knownTags = tagsOf(platform.operations.operations);
+  const inFlight = new InFlightCalls();
   return (request: Request, principal: Principal, requestId?: string): Promise<Response> => {
     const view =
       request.method === "POST" ? parseView(Object.fromEntries(new URL(request.url).searchParams), knownTags) : {};
-    return answerMcp(platform, request, principal, view, requestId);
+    return answerMcp(platform, request, principal, view, requestId, inFlight);
   };
+}
+
+/**
+ * Whether a POST's answer should stream (SSE): only when a request in it asked for progress. Everything else is
+ * answered as one JSON body, written in one go; an event stream costs a flush per event, and most of the
+ * endpoint's time under load went to those writes.
+ */
+function wantsStream(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => {
+    const meta = (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
+    return meta?.progressToken !== undefined;
+  });
 }
 
 /** Answers one MCP HTTP request in a given view (the API's /mcp parses it from the query; a site's is fixed). */
@@ -60,12 +76,32 @@ export async function answerMcp(
   principal: Principal,
   view: McpView,
   requestId?: string,
+  inFlight?: InFlightCalls,
 ): Promise<Response> {
   if (request.method !== "POST") return methodNotAllowed();
-  const server = createMcpServer(platform, principal, view, requestId);
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  // Read here to choose JSON or SSE; the mounting app has already bounded the body (bodyLimit). A body that is
+  // not JSON goes to the transport as it came, which answers it as the protocol says (-32700).
+  const text = await request.text();
+  let parsedBody: unknown;
+  try {
+    parsedBody = JSON.parse(text);
+  } catch {
+    parsedBody = undefined;
+  }
+  if (inFlight && parsedBody !== undefined) {
+    for (const { requestId: id, reason } of InFlightCalls.cancellations(parsedBody))
+      inFlight.cancel(principal, id, reason);
+  }
+  const server = createMcpServer(platform, principal, view, requestId, { inFlight });
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: parsedBody !== undefined && !wantsStream(parsedBody),
+  });
   await server.connect(transport);
   // The client went away: closing the server aborts the handlers still running (their ctx.signal).
   request.signal.addEventListener("abort", () => void server.close(), { once: true });
-  return transport.handleRequest(request);
+  if (parsedBody === undefined) {
+    return transport.handleRequest(new Request(request.url, { method: "POST", headers: request.headers, body: text }));
+  }
+  return transport.handleRequest(request, { parsedBody });
 }

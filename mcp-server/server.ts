@@ -1,20 +1,39 @@
-// The MCP server: tools/list and tools/call over the operation registry, every call through the invoker.
+// The MCP server: tools/list and tools/call over the operation registry, every call through the invoker;
+// resources (site files, agent transcripts) read through the same path, and prompts for two workflows.
 // Errors come back as tool results with isError and the same { error: { code, message } } body as REST.
 // One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  ReadResourceRequestSchema,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
+import { REVOKE_TOPIC, SESSION_END_TOPIC } from "../core/identity/authenticate.ts";
 import { BosunError, notFound, toBosunError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
-import { isProjectScoped, type Operation, type Principal } from "../core/kernel/operation.ts";
+import { isProjectScoped, isRestricted, type Operation, type Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
+import type { InFlightCalls } from "./cancel.ts";
 import { CALL, compactTools, parseCall, SEARCH, searchResult } from "./compact.ts";
-import { fixedTools, inView, onMcp, operationIdOf, toolFor, visibleOperations } from "./tools.ts";
+import { getPrompt, listPrompts } from "./prompts.ts";
+import { type CallOperation, listResources, RESOURCE_TEMPLATES, readResource } from "./resources.ts";
+import {
+  COMMON_FIELDS_NOTE,
+  fixedTools,
+  inView,
+  onMcp,
+  operationIdOf,
+  type ToolDef,
+  toolFor,
+  visibleOperations,
+} from "./tools.ts";
 import type { McpView } from "./view.ts";
 
 const VERSION = "0.1.0";
@@ -26,7 +45,7 @@ interface CallContext {
   signal: AbortSignal;
   progressToken?: string | number;
   idempotencyKey?: unknown;
-  sendNotification: (n: ServerNotification) => Promise<void>;
+  sendNotification?: (n: ServerNotification) => Promise<void>;
 }
 
 function errorResult(err: unknown): CallToolResult {
@@ -44,6 +63,46 @@ function okResult(output: unknown): CallToolResult {
   return { content: [{ type: "text", text: JSON.stringify(output) }], structuredContent: structured };
 }
 
+interface ToolSet {
+  visible: Operation[];
+  visibleById: Map<string, Operation>;
+  tools: ToolDef[];
+}
+
+/** Tool sets already built, per registry: the stateless HTTP path builds a server per request, not its tools. */
+const toolSets = new WeakMap<readonly Operation[], Map<string, ToolSet>>();
+const TOOL_SETS_KEPT = 500;
+
+/**
+ * The tools a principal sees in a view. They depend only on its scopes, whether it is restricted to projects,
+ * and the view, so that is the cache key; the principal's identity and credential are checked on every call
+ * by the invoker, never here.
+ */
+function toolSetFor(ops: readonly Operation[], principal: Principal, view: McpView): ToolSet {
+  let sets = toolSets.get(ops);
+  if (!sets) toolSets.set(ops, (sets = new Map()));
+  const key = `${principal.scopes.join(" ")}|${isRestricted(principal)}|${JSON.stringify(view)}`;
+  const hit = sets.get(key);
+  if (hit) {
+    // Least recently used goes first: re-inserting keeps a hot key at the end.
+    sets.delete(key);
+    sets.set(key, hit);
+    return hit;
+  }
+  const visible = visibleOperations(ops, principal, view);
+  const pinned = !!view.project;
+  const detail = view.outputSchema ? "detailed" : "lean";
+  const tools = view.fixed
+    ? fixedTools(visible, view.fixed, detail)
+    : view.mode === "compact"
+      ? compactTools(visible)
+      : visible.map((op) => toolFor(op, pinned, detail));
+  const set = { visible, visibleById: new Map(visible.map((op) => [op.id, op])), tools };
+  sets.set(key, set);
+  if (sets.size > TOOL_SETS_KEPT) sets.delete(sets.keys().next().value!);
+  return set;
+}
+
 /**
  * `requestId`: over HTTP, that of the POST carrying the calls (its X-Request-Id), so each call's audit record
  * carries the id the client saw; unset (stdio), every call gets its own.
@@ -56,29 +115,39 @@ export function createMcpServer(
   basePrincipal: Principal,
   view: McpView = {},
   requestId?: string,
+  options: {
+    /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
+    inFlight?: InFlightCalls;
+    /**
+     * A stateful session (stdio): when its credential is revoked or its session ends, the tool list empties
+     * and the client is told (notifications/tools/list_changed) instead of finding out call by call.
+     */
+    session?: boolean;
+  } = {},
 ): Server {
+  const { inFlight } = options;
   const pinned = !!view.project;
   const principal: Principal = pinned
     ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } }
     : basePrincipal;
-  const visible = visibleOperations(platform.operations.operations, principal, view);
-  const visibleById = new Map(visible.map((op) => [op.id, op]));
+  const { visible, visibleById, tools } = toolSetFor(platform.operations.operations, principal, view);
   const { fixed } = view;
   const compact = view.mode === "compact" && !fixed;
-  const tools = fixed
-    ? fixedTools(visible, fixed)
-    : compact
-      ? compactTools(visible)
-      : visible.map((op) => toolFor(op, pinned));
 
   const server = new Server(
     { name: fixed?.name ?? "bosun", version: VERSION },
     {
-      capabilities: { tools: { listChanged: false }, logging: {} },
+      // A site's public endpoint (fixed view) offers its tools only; the API's adds resources and prompts.
+      capabilities: {
+        tools: { listChanged: !!options.session },
+        logging: {},
+        ...(fixed ? {} : { resources: {}, prompts: {} }),
+      },
       jsonSchemaValidator,
       instructions:
         fixed?.instructions ??
-        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}." +
+        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}. " +
+          COMMON_FIELDS_NOTE +
           (compact ? " Find operations with search_operations, run them with call_operation." : "") +
           (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
     },
@@ -121,7 +190,7 @@ export function createMcpServer(
       signal: call.signal,
       idempotencyKey: typeof idempotencyKey === "string" ? idempotencyKey : undefined,
       onProgress: (e) => {
-        if (call.progressToken === undefined) return;
+        if (call.progressToken === undefined || !call.sendNotification) return;
         call
           .sendNotification({ method: "notifications/progress", params: { progressToken: call.progressToken, ...e } })
           .catch((err) => platform.log.debug({ err }, "mcp progress not delivered"));
@@ -129,13 +198,42 @@ export function createMcpServer(
     });
   }
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+  let offered = tools;
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: offered }));
+  const credential = principal.credential;
+  if (options.session && credential) {
+    const topic = credential.kind === "session" ? SESSION_END_TOPIC : REVOKE_TOPIC;
+    const onEnded = (id: string) => {
+      if (id !== credential.id || offered.length === 0) return;
+      offered = [];
+      server.sendToolListChanged().catch((err) => platform.log.debug({ err }, "mcp list_changed not delivered"));
+    };
+    platform.notifier.on(topic, onEnded);
+    server.onclose = () => platform.notifier.off(topic, onEnded);
+  }
+
+  if (!fixed) {
+    // Resources read through the same path as a tool call: the view, the pin and the invoker all apply.
+    const asCaller: CallOperation = (id, input) => callOperation(id, input, { signal: new AbortController().signal });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({
+      resourceTemplates: RESOURCE_TEMPLATES,
+    }));
+    server.setRequestHandler(ListResourcesRequestSchema, async () => listResources(asCaller, view.project));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
+      readResource((id, input) => callOperation(id, input, { signal: extra.signal }), request.params.uri),
+    );
+    server.setRequestHandler(ListPromptsRequestSchema, async () => listPrompts());
+    server.setRequestHandler(GetPromptRequestSchema, async (request) =>
+      getPrompt(request.params.name, request.params.arguments),
+    );
+  }
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args = {} } = request.params;
     const meta = request.params._meta;
+    const tracked = inFlight?.track(principal, extra.requestId, extra.signal);
     const call: CallContext = {
-      signal: extra.signal,
+      signal: tracked?.signal ?? extra.signal,
       progressToken: meta?.progressToken,
       idempotencyKey: meta?.[IDEMPOTENCY_META],
       sendNotification: extra.sendNotification,
@@ -151,6 +249,8 @@ export function createMcpServer(
     } catch (err) {
       if (!(err instanceof BosunError)) platform.log.error({ err, tool: name }, "mcp tool failed");
       return errorResult(err);
+    } finally {
+      tracked?.done();
     }
   });
 

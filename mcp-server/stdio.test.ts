@@ -12,7 +12,12 @@ import { promisify } from "node:util";
 import { type ServerType, serve } from "@hono/node-server";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult, JSONRPCMessage, Progress } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  type JSONRPCMessage,
+  type Progress,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineOperation } from "../core/kernel/operation.ts";
@@ -131,8 +136,9 @@ describe("bosun mcp on its own database", () => {
   it("lists tools, creates and lists projects, and exits cleanly when the client closes", async () => {
     const { client, pid, stderr } = await spawnMcp([], baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }));
     const names = (await client.listTools(undefined, WAIT)).tools.map((x) => x.name);
-    expect(names).toEqual(expect.arrayContaining(["create_project", "list_projects", "get_me", "create_api_token"]));
+    expect(names).toEqual(expect.arrayContaining(["create_project", "list_projects", "get_me"]));
     expect(names).not.toContain("login");
+    expect(names).not.toContain("create_api_token"); // account security: only with --toolsets security
 
     const created = await call(client, "create_project", { slug: "stdio-site", name: "Stdio", kind: "site" });
     expect(created.isError, JSON.stringify(created)).toBeFalsy();
@@ -157,7 +163,7 @@ describe("bosun mcp on its own database", () => {
 
   it("takes view flags, and stops working once its token is revoked", async () => {
     const { client } = await spawnMcp(
-      ["--project", "stdio-site", "--mode", "compact"],
+      ["--project", "stdio-site", "--mode", "compact", "--toolsets", "projects,identity,security"],
       baseEnv({ ...localEnv, BOSUN_TOKEN: localToken }),
     );
     const { tools } = await client.listTools(undefined, WAIT);
@@ -171,8 +177,17 @@ describe("bosun mcp on its own database", () => {
     const id = (tokens.structuredContent as { tokens: { id: string; prefix: string }[] }).tokens.find(
       (x) => x.prefix === prefix,
     )!.id;
+    const listChanged = new Promise<void>((resolve) =>
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()),
+    );
     const revoked = await call(client, "call_operation", { id: "revoke_api_token", input: { id } });
     expect(revoked.isError).toBeFalsy();
+    // A stateful session hears of it: the tool list is now empty, and the client was told so.
+    await Promise.race([
+      listChanged,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no list_changed")), 10_000)),
+    ]);
+    expect((await client.listTools(undefined, WAIT)).tools).toEqual([]);
     // The process resolved its principal at start; the invoker re-checks the credential on every call.
     const after = await call(client, "call_operation", { id: "get_project", input: {} });
     expect(after.isError).toBe(true);

@@ -76,22 +76,50 @@ const call = async (client: Client, name: string, args: Record<string, unknown> 
 const toolError = (r: CallToolResult) => JSON.parse((r.content[0] as { text: string }).text).error;
 
 describe("tools", () => {
-  it("offers one tool per operation: its id, a real description, input and output schemas, annotations from its effect", async () => {
+  it("offers one tool per operation by default: its id, a short description, a lean input schema, no output schema", async () => {
     const client = await connect(full);
     const { tools } = await client.listTools();
-    const offered = t.platform.operations.operations.filter((op) => !op.surfaces || op.surfaces.includes("mcp"));
+    const offered = t.platform.operations.operations.filter(
+      (op) => (!op.surfaces || op.surfaces.includes("mcp")) && !op.tags.includes("security"),
+    );
     expect(tools.map((x) => x.name).sort()).toEqual(offered.map((op) => op.id).sort());
     expect(tools.map((x) => x.name)).not.toContain("login"); // REST/CLI only
 
+    // The spec's defaults for hints left out: not read-only, destructive, not idempotent, open world.
+    const hint = (tool: (typeof tools)[number], key: "readOnlyHint" | "destructiveHint" | "openWorldHint") =>
+      tool.annotations?.[key] ?? { readOnlyHint: false, destructiveHint: true, openWorldHint: true }[key];
     for (const op of offered) {
       const tool = tools.find((x) => x.name === op.id)!;
       expect.soft(tool.description, op.id).toContain(op.summary);
       if (op.description) expect.soft(tool.description, op.id).toContain(op.description);
-      expect.soft(tool.description!.length, op.id).toBeGreaterThan(op.summary.length + 10);
+      expect.soft(tool.description, op.id).not.toMatch(/Needs scope/); // the list is already filtered by scope
       expect.soft(tool.inputSchema.type, op.id).toBe("object");
       expect
         .soft(Object.keys(tool.inputSchema.properties ?? {}).sort(), op.id)
         .toEqual(Object.keys(op.input.shape).sort());
+      expect.soft(JSON.stringify(tool.inputSchema), op.id).not.toMatch(/"(pattern|maxLength|example)"/);
+      expect.soft(tool.outputSchema, op.id).toBeUndefined();
+      expect.soft(hint(tool, "readOnlyHint"), op.id).toBe(op.effect === "read");
+      if (op.effect !== "read") expect.soft(hint(tool, "destructiveHint"), op.id).toBe(op.effect === "destructive");
+      expect.soft(hint(tool, "openWorldHint"), op.id).toBe(!!op.openWorld);
+    }
+    const create = tools.find((x) => x.name === "create_project")!;
+    expect(create.inputSchema.required).toEqual(expect.arrayContaining(["slug", "name", "kind"]));
+    expect(create.inputSchema.properties?.kind).toMatchObject({ enum: expect.arrayContaining(["site"]) });
+    expect(tools.find((x) => x.name === "delete_project")!.annotations?.readOnlyHint).toBeFalsy();
+    expect(hint(tools.find((x) => x.name === "delete_project")!, "destructiveHint")).toBe(true);
+  });
+
+  it("with output_schema=true, carries output schemas, every input bound, titles and all four hints", async () => {
+    const client = await connect(full, "output_schema=true");
+    const { tools } = await client.listTools();
+    const offered = t.platform.operations.operations.filter(
+      (op) => (!op.surfaces || op.surfaces.includes("mcp")) && !op.tags.includes("security"),
+    );
+    expect(tools).toHaveLength(offered.length);
+    for (const op of offered) {
+      const tool = tools.find((x) => x.name === op.id)!;
+      expect.soft(tool.title, op.id).toBe(op.summary);
       expect.soft(tool.outputSchema?.type, op.id).toBe("object");
       expect.soft(tool.annotations, op.id).toMatchObject({
         readOnlyHint: op.effect === "read",
@@ -101,12 +129,11 @@ describe("tools", () => {
       expect.soft(typeof tool.annotations?.idempotentHint, op.id).toBe("boolean");
       if (op.effect === "read") expect.soft(tool.annotations?.idempotentHint, op.id).toBe(true);
     }
-    const create = tools.find((x) => x.name === "create_project")!;
-    expect(create.inputSchema.required).toEqual(expect.arrayContaining(["slug", "name", "kind"]));
-    expect(tools.find((x) => x.name === "delete_project")!.annotations).toMatchObject({
-      readOnlyHint: false,
-      destructiveHint: true,
+    expect(tools.find((x) => x.name === "create_project")!.inputSchema.properties?.slug).toMatchObject({
+      pattern: expect.any(String),
+      maxLength: expect.any(Number),
     });
+    await expect(connectMcp(t.app, full, "output_schema=maybe")).rejects.toMatchObject({ code: 400 });
   });
 
   it("shows a caller only the tools its scopes allow", async () => {
@@ -136,8 +163,9 @@ describe("tools", () => {
   it("returns structuredContent that matches the output schema and the REST answer", async () => {
     const user = await t.account();
     const token = await user.token(["*"]);
-    const client = await connect(token);
-    await client.listTools(); // the client validates structuredContent against the output schemas it has seen
+    // The client validates structuredContent against the output schemas it has seen: ask for them.
+    const client = await connect(token, "output_schema=true&toolsets=projects,identity,audit,security");
+    expect((await client.listTools()).tools.every((x) => x.outputSchema)).toBe(true);
     const created = await call(client, "create_project", { slug: "tools-site", name: "Tools", kind: "site" });
     expect(created.isError).toBeFalsy();
     expect(created.structuredContent).toMatchObject({ slug: "tools-site", name: "Tools", kind: "site", role: "owner" });
@@ -352,6 +380,44 @@ describe("protocol", () => {
       new Promise((r) => setTimeout(() => r("still running"), 5_000)),
     ]);
     expect(outcome).toBe("aborted");
+    expect(await running).toBeInstanceOf(Error);
+  });
+
+  it("aborts a call the client cancels (notifications/cancelled in a POST of its own), and only for the same credential", async () => {
+    const client = await connect(full);
+    const aborted = new Promise<void>((resolve) => (abandoned = resolve));
+    const waiting = new Promise<void>((resolve) => (started = resolve));
+    const controller = new AbortController();
+    const running = client
+      .callTool({ name: "wait_probe", arguments: {} }, undefined, { signal: controller.signal })
+      .catch((err: Error) => err);
+    await waiting;
+    const settled = (ms: number) =>
+      Promise.race([aborted.then(() => "aborted"), new Promise((r) => setTimeout(() => r("still running"), ms))]);
+
+    // Another credential naming every id a client could have used: nothing of this caller's is touched.
+    const stranger = await (await t.account()).token(["projects:read"]);
+    const cancels = [0, 1, 2, 3, 4, 5].map((id) => ({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: id, reason: "not yours" },
+    }));
+    const res = await t.app.request("/mcp", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${stranger}`,
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+        "Mcp-Protocol-Version": "2025-06-18",
+      },
+      body: JSON.stringify(cancels),
+    });
+    expect(res.status).toBe(202);
+    expect(await settled(300)).toBe("still running");
+
+    // The SDK client's own abort sends notifications/cancelled: the handler's ctx.signal aborts.
+    controller.abort("changed my mind");
+    expect(await settled(5_000)).toBe("aborted");
     expect(await running).toBeInstanceOf(Error);
   });
 });

@@ -1,6 +1,6 @@
 // MCP tools, derived from operations: name = operation id, JSON Schemas from the zod types, annotations from
 // the effect. Which tools a caller sees depends on its scopes and the view it asked for.
-import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
+import { leanJsonSchema, toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
 import { isProjectScoped, isRestricted, levelOf, type Operation, type Principal } from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
 import type { FixedView, McpView } from "./view.ts";
@@ -9,59 +9,116 @@ export type { McpView };
 
 export interface ToolDef {
   name: string;
-  title: string;
+  title?: string;
   description: string;
   inputSchema: Record<string, unknown>;
-  outputSchema: Record<string, unknown>;
+  /** Only when the client asked (`output_schema=true`): results carry structuredContent either way. */
+  outputSchema?: Record<string, unknown>;
   annotations: {
-    title: string;
-    readOnlyHint: boolean;
-    destructiveHint: boolean;
-    idempotentHint: boolean;
-    openWorldHint: boolean;
+    title?: string;
+    readOnlyHint?: boolean;
+    destructiveHint?: boolean;
+    idempotentHint?: boolean;
+    openWorldHint?: boolean;
   };
 }
 
-const cache = new WeakMap<Operation, { full: ToolDef; pinned: ToolDef }>();
+/** How much of each tool a list carries: `lean` (the default) or `detailed` (output schemas and every bound). */
+export type ToolDetail = "lean" | "detailed";
 
-export function toolFor(op: Operation, pinned: boolean): ToolDef {
+type Variants = Record<ToolDetail, { full: ToolDef; pinned: ToolDef }>;
+const cache = new WeakMap<Operation, Variants>();
+
+/**
+ * A short, specific description: what it does, then what the operation's own text adds. Scope and effect are
+ * left out: the list is already filtered to the caller's scopes, and the annotations carry the effect.
+ */
+export const toolDescription = (op: Operation) => [`${op.summary}.`, op.description].filter(Boolean).join(" ");
+
+/**
+ * Fields nearly every tool has, explained once in the server's instructions (COMMON_FIELDS_NOTE) instead of in
+ * seventy schemas.
+ */
+const COMMON_FIELDS = ["project", "instance", "limit", "cursor"];
+export const COMMON_FIELDS_NOTE =
+  "`project` is a project's slug; `instance` an instance's name within its project. " +
+  "Lists page with `limit` (1-200, default 50) and `cursor` (the previous page's next_cursor).";
+
+/** The lean input schema: no bounds or patterns (leanJsonSchema), and the common fields without descriptions. */
+function leanToolSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  const lean = leanJsonSchema(schema) as Record<string, unknown>;
+  if (!lean.properties) return lean;
+  const properties = { ...(lean.properties as Record<string, Record<string, unknown>>) };
+  for (const field of COMMON_FIELDS) {
+    if (!properties[field]) continue;
+    const { description: _said, ...rest } = properties[field];
+    properties[field] = rest;
+  }
+  return { ...lean, properties };
+}
+
+/** The spec's defaults for hints a tool leaves out: not read-only, destructive, not idempotent, open world. */
+const HINT_DEFAULTS = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
+
+/**
+ * Only the hints that differ from the spec's defaults; and for a read-only tool, whose destructive and
+ * idempotent hints the spec says mean nothing, only open world.
+ */
+function leanHints(hints: typeof HINT_DEFAULTS): ToolDef["annotations"] {
+  const out: ToolDef["annotations"] = {};
+  for (const key of Object.keys(HINT_DEFAULTS) as (keyof typeof HINT_DEFAULTS)[]) {
+    if (hints.readOnlyHint && (key === "destructiveHint" || key === "idempotentHint")) continue;
+    if (hints[key] !== HINT_DEFAULTS[key]) out[key] = hints[key];
+  }
+  return out;
+}
+
+export function toolFor(op: Operation, pinned: boolean, detail: ToolDetail = "lean"): ToolDef {
   let entry = cache.get(op);
   if (!entry) {
     const inputSchema = toolJsonSchema(op.input, "input");
-    const access = op.public ? "No scope needed." : `Needs scope ${op.scope}.`;
-    const effect = { read: "Read-only.", write: "Changes data.", destructive: "Destructive: cannot be undone." }[
-      op.effect
-    ];
-    const full: ToolDef = {
-      name: op.id,
-      title: op.summary,
-      description: [op.summary + ".", op.description, access, effect].filter(Boolean).join(" "),
-      inputSchema,
-      outputSchema: toolJsonSchema(op.output, "output"),
-      annotations: {
-        title: op.summary,
-        readOnlyHint: op.effect === "read",
-        destructiveHint: op.effect === "destructive",
-        idempotentHint: op.effect === "read" || op.http.method === "put" || op.http.method === "delete",
-        openWorldHint: op.openWorld ?? false,
-      },
+    const hints = {
+      readOnlyHint: op.effect === "read",
+      destructiveHint: op.effect === "destructive",
+      idempotentHint: op.effect === "read" || op.http.method === "put" || op.http.method === "delete",
+      openWorldHint: op.openWorld ?? false,
     };
-    entry = {
-      full,
-      pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutFields(inputSchema, ["project"]) } : full,
+    const variant = (detail: ToolDetail) => {
+      const schema = detail === "lean" ? leanToolSchema(inputSchema) : inputSchema;
+      const full: ToolDef = {
+        name: op.id,
+        description: toolDescription(op),
+        // The description opens with the summary: the lean list does not repeat it as a title.
+        ...(detail === "detailed" ? { title: op.summary } : {}),
+        inputSchema: schema,
+        ...(detail === "detailed" ? { outputSchema: toolJsonSchema(op.output, "output") } : {}),
+        annotations: detail === "detailed" ? { title: op.summary, ...hints } : leanHints(hints),
+      };
+      return {
+        full,
+        pinned: isProjectScoped(op) ? { ...full, inputSchema: withoutFields(schema, ["project"]) } : full,
+      };
     };
+    entry = { lean: variant("lean"), detailed: variant("detailed") };
     cache.set(op, entry);
   }
-  return pinned ? entry.pinned : entry.full;
+  return pinned ? entry[detail].pinned : entry[detail].full;
 }
 
 /** Whether MCP offers the operation at all (login and register are not tools). */
 export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mcp");
 
+/**
+ * Toolsets offered only when a view names them: account security (two-factor, passwords, tokens, sessions) is
+ * not something an assistant working on projects should see, or be talked into using, by default.
+ */
+export const OPT_IN_TOOLSETS: readonly string[] = ["security"];
+
 /** Whether the view (read_only, toolsets, a fixed tool set) includes the operation. */
 export const inView = (op: Operation, view: McpView) =>
   (!view.readOnly || op.effect === "read") &&
   (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t))) &&
+  op.tags.every((t) => !OPT_IN_TOOLSETS.includes(t) || !!view.toolsets?.includes(t)) &&
   (!view.fixed || Object.values(view.fixed.tools).includes(op.id));
 
 /** The operation id behind a tool name: the name itself, or in a fixed view its entry (undefined: no such tool). */
@@ -69,12 +126,12 @@ export const operationIdOf = (name: string, view: McpView): string | undefined =
   !view.fixed ? name : Object.hasOwn(view.fixed.tools, name) ? view.fixed.tools[name] : undefined;
 
 /** A fixed view's tools: renamed, and without the arguments the endpoint sets. */
-export function fixedTools(visible: readonly Operation[], fixed: FixedView): ToolDef[] {
+export function fixedTools(visible: readonly Operation[], fixed: FixedView, detail: ToolDetail = "lean"): ToolDef[] {
   const byId = new Map(visible.map((op) => [op.id, op]));
   return Object.entries(fixed.tools).flatMap(([name, id]) => {
     const op = byId.get(id);
     if (!op) return [];
-    const tool = toolFor(op, false);
+    const tool = toolFor(op, false, detail);
     return [{ ...tool, name, inputSchema: withoutFields(tool.inputSchema, Object.keys(fixed.args)) }];
   });
 }

@@ -1,4 +1,4 @@
-// The MCP view: which slice of the tools a client asked for. The same four knobs arrive as query parameters
+// The MCP view: which slice of the tools a client asked for, and how detailed. The same knobs arrive as query parameters
 // on /mcp (read_only, project, toolsets, mode) and as flags of `bosun mcp`; both are parsed here. A typo is
 // refused rather than read as "no restriction" or "no tools": a caller's mistake must not look like success.
 import { Slug } from "../core/kernel/common.ts";
@@ -13,6 +13,8 @@ export interface McpView {
   toolsets?: string[];
   /** `compact`: two tools, search_operations and call_operation, for small context windows. */
   mode?: "full" | "compact";
+  /** Tools carry output schemas and every input bound (`output_schema=true`); the default list is lean. */
+  outputSchema?: boolean;
   /** A fixed view set by the endpoint, never by the client (a site's public MCP). */
   fixed?: FixedView;
 }
@@ -34,12 +36,13 @@ export interface RawView {
   project?: string;
   toolsets?: string;
   mode?: string;
+  output_schema?: string | boolean;
 }
 
 const TRUE = new Set(["true", "1"]);
 const FALSE = new Set(["false", "0", ""]);
 
-/** Parses a view; `knownTags` are the tags of the registry, so an unknown toolset is an error. */
+/** Parses a view (the four knobs and output_schema); `knownTags` are the tags of the registry, so an unknown toolset is an error. */
 export function parseView(raw: RawView, knownTags: ReadonlySet<string>): McpView {
   const issues: FieldIssue[] = [];
   const view: McpView = { mode: "full" };
@@ -48,6 +51,12 @@ export function parseView(raw: RawView, knownTags: ReadonlySet<string>): McpView
   else if (raw.read_only !== undefined) {
     if (TRUE.has(raw.read_only)) view.readOnly = true;
     else if (!FALSE.has(raw.read_only)) issues.push({ path: "read_only", message: "true or false" });
+  }
+
+  if (typeof raw.output_schema === "boolean") view.outputSchema = raw.output_schema;
+  else if (raw.output_schema !== undefined) {
+    if (TRUE.has(raw.output_schema)) view.outputSchema = true;
+    else if (!FALSE.has(raw.output_schema)) issues.push({ path: "output_schema", message: "true or false" });
   }
 
   if (raw.project !== undefined && raw.project !== "") {
@@ -90,6 +99,8 @@ export function viewQuery(raw: RawView): URLSearchParams {
   if (raw.project) q.set("project", raw.project);
   if (raw.toolsets) q.set("toolsets", raw.toolsets);
   if (raw.mode && raw.mode !== "full") q.set("mode", raw.mode);
+  if (raw.output_schema === true || (typeof raw.output_schema === "string" && raw.output_schema !== ""))
+    q.set("output_schema", String(raw.output_schema));
   return q;
 }
 

@@ -35,11 +35,13 @@ async function connect(query: string, as = token): Promise<Client> {
 const call = async (client: Client, name: string, args: Record<string, unknown> = {}) =>
   (await client.callTool({ name, arguments: args })) as CallToolResult;
 const toolError = (r: CallToolResult) => JSON.parse((r.content[0] as { text: string }).text).error;
-/** The operations the `*` token sees with no view: offered on MCP and within its scopes. */
+/** The operations the `*` token may reach over MCP: offered on MCP and within its scopes. */
 const mcpOps = () =>
   t.platform.operations.operations.filter(
     (op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(["*"], op.scope!)),
   );
+/** Those offered with no toolsets named: account security (the opt-in `security` toolset) left out. */
+const defaultOps = () => mcpOps().filter((op) => !op.tags.includes("security"));
 const slugs = (r: CallToolResult) =>
   (r.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug);
 
@@ -47,7 +49,7 @@ describe("read_only=true", () => {
   it("offers only read tools, and refuses a write tool by name", async () => {
     const client = await connect("read_only=true");
     const { tools } = await client.listTools();
-    const reads = mcpOps()
+    const reads = defaultOps()
       .filter((op) => op.effect === "read")
       .map((op) => op.id)
       .sort();
@@ -100,15 +102,14 @@ describe("project=<slug>", () => {
       expect.soft(res.isError, tool).toBe(true);
       expect.soft(toolError(res).code, tool).toBe("not_found");
     }
-    // Nor can it reach out and make a new one, or mint a token: a pinned view never reaches the account.
-    for (const [tool, args] of [
-      ["create_project", { slug: "gamma-site", name: "G", kind: "site" }],
-      ["create_api_token", { name: "pinned", scopes: ["projects:read"] }],
-    ] as const) {
-      const res = await call(client, tool, args);
-      expect.soft(res.isError, tool).toBe(true);
-      expect.soft(toolError(res).code, tool).toBe("restricted_credential");
-    }
+    // Nor can it reach out and make a new project: a pinned view never reaches the account. Minting a token is
+    // not even a tool here (account security is opt-in), and with the toolset named it is still refused.
+    const create = await call(client, "create_project", { slug: "gamma-site", name: "G", kind: "site" });
+    expect(toolError(create).code).toBe("restricted_credential");
+    const mint = { name: "pinned", scopes: ["projects:read"] };
+    expect(toolError(await call(client, "create_api_token", mint)).code).toBe("not_found");
+    const withSecurity = await connect("project=alpha-site&toolsets=security");
+    expect(toolError(await call(withSecurity, "create_api_token", mint)).code).toBe("restricted_credential");
 
     const rest = await t.request("GET", "/v1/projects", { token });
     expect(rest.body.projects.map((p: { slug: string; name: string }) => [p.slug, p.name])).toEqual([
@@ -126,6 +127,27 @@ describe("project=<slug>", () => {
 });
 
 describe("toolsets=<tags>", () => {
+  it("offers account security (tokens, sessions, passwords, two-factor) only when the security toolset is named", async () => {
+    const security = mcpOps()
+      .filter((op) => op.tags.includes("security"))
+      .map((op) => op.id)
+      .sort();
+    expect(security).toEqual(
+      expect.arrayContaining(["create_api_token", "setup_totp", "list_sessions", "change_password"]),
+    );
+    const plain = (await (await connect("")).listTools()).tools.map((x) => x.name);
+    for (const id of security) expect.soft(plain, id).not.toContain(id);
+    // Not callable by name either: a tool outside the view is not a tool.
+    expect(toolError(await call(await connect(""), "list_api_tokens")).code).toBe("not_found");
+
+    const named = await connect("toolsets=security");
+    expect((await named.listTools()).tools.map((x) => x.name).sort()).toEqual(security);
+    expect((await call(named, "list_api_tokens")).isError).toBeFalsy();
+    // Named alongside others, it adds to them.
+    const both = (await (await connect("toolsets=projects,security")).listTools()).tools.map((x) => x.name);
+    expect(both).toEqual(expect.arrayContaining(["list_projects", "create_api_token"]));
+  });
+
   it("offers only operations with those tags", async () => {
     const client = await connect("toolsets=projects,identity");
     const names = (await client.listTools()).tools.map((x) => x.name).sort();
@@ -133,9 +155,10 @@ describe("toolsets=<tags>", () => {
       .filter((op) => op.tags.some((tag) => tag === "projects" || tag === "identity"))
       .map((op) => op.id)
       .sort();
-    expect(names).toEqual(expected);
-    expect(names).toEqual(expect.arrayContaining(["list_projects", "create_project", "get_me", "create_api_token"]));
+    expect(names).toEqual(expected.filter((id) => !t.platform.operations.get(id).tags.includes("security")));
+    expect(names).toEqual(expect.arrayContaining(["list_projects", "create_project", "get_me"]));
     expect(names).not.toContain("list_audit_events");
+    expect(names).not.toContain("create_api_token"); // security: only when named
     expect(toolError(await call(client, "list_audit_events")).code).toBe("not_found");
     expect((await call(client, "get_me")).isError).toBeFalsy();
   });

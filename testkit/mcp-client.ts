@@ -14,3 +14,7 @@ export async function connectMcp(app: Hono, token: string | null, query = ""): P
   await client.connect(transport);
   return client;
 }
+
+/** The view query naming every toolset of a registry: every tool, the opt-in ones (security) included. */
+export const everyToolset = (ops: readonly { tags: readonly string[] }[]) =>
+  `toolsets=${[...new Set(ops.flatMap((op) => op.tags))].join(",")}`;

@@ -210,9 +210,7 @@ export const getAgentConversation = defineOperation({
   id: "get_agent_conversation",
   summary: "Get an agent conversation's full transcript",
   description:
-    "Messages, every step (model calls with tokens and cost; tool calls with input, output and duration), runs and approvals. " +
-    "A tool's result shows only to a reader holding the scope that reads it (instance tools: instances:files); what the " +
-    "agent wrote after a result hidden from you is hidden too. Hidden parts carry `hidden` saying why.",
+    "Messages, steps (model calls with tokens and cost; tool calls with input, output, duration), runs and approvals. A tool result shows only to a reader holding the scope that reads it (instance tools: instances:files), and what follows a hidden result is hidden too, with `hidden` saying why.",
   tags: ["agent"],
   scope: "agent:read",
   effect: "read",

@@ -3,9 +3,11 @@ import { z } from "zod";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { notFound } from "../kernel/errors.ts";
 import { type DB, defineOperation } from "../kernel/operation.ts";
+import type { Platform } from "../platform.ts";
 import { runView } from "./conversations.ts";
 import { agentKinds } from "./kinds.ts";
 import { eventCutoff, readerOf, redactEvents } from "./redaction.ts";
+import { RUN_EVENT_TOPIC } from "./runs.ts";
 
 export const RunEvent = z.object({
   id: z.string(),
@@ -34,10 +36,7 @@ export const listAgentRunEvents = defineOperation({
   id: "list_agent_run_events",
   summary: "List a run's events",
   description:
-    "What a run did, in order (model steps, text, tool calls and results, approvals, the end), after an event id. " +
-    "Poll with `after` set to the last id seen until the run's status is done, failed or cancelled; " +
-    "REST clients can stream the same events from …/events/stream (Server-Sent Events). What the agent wrote after a tool " +
-    "result you may not read (see get_agent_conversation) is hidden, with `hidden` saying why.",
+    "What a run did, in order (model steps, text, tool calls and results, approvals, the end). Poll with `after` set to the last id seen until the run is done, failed or cancelled (REST can stream …/events/stream). What follows a tool result you may not read is hidden, with `hidden` saying why.",
   tags: ["agent"],
   scope: "agent:read",
   effect: "read",
@@ -46,21 +45,65 @@ export const listAgentRunEvents = defineOperation({
     project: ProjectRef,
     run_id: z.uuid(),
     after: z.string().regex(/^\d+$/).optional().meta({ description: "Last event id seen" }),
+    wait_seconds: z.number().int().min(0).max(300).default(0).meta({
+      description:
+        "Wait up to this long for the run to end or await approval, collecting its events (each also sent as progress)",
+    }),
   }),
   output: z.object({ run: z.object({ id: z.string(), status: z.string() }).passthrough(), events: z.array(RunEvent) }),
   handler: async (ctx, input) => {
-    const run = await ctx.db
-      .selectFrom("agent_runs")
-      .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
-      .selectAll("agent_runs")
-      .select("c.kind")
-      .where("agent_runs.id", "=", input.run_id)
-      .where("c.project_id", "=", ctx.project.id)
-      .executeTakeFirst();
-    if (!run) throw notFound("run", input.run_id);
-    const events = await runEventsAfter(ctx.db, run.id, input.after);
+    const loadRun = async () => {
+      const run = await ctx.db
+        .selectFrom("agent_runs")
+        .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
+        .selectAll("agent_runs")
+        .select("c.kind")
+        .where("agent_runs.id", "=", input.run_id)
+        .where("c.project_id", "=", ctx.project.id)
+        .executeTakeFirst();
+      if (!run) throw notFound("run", input.run_id);
+      return run;
+    };
     const reader = readerOf(ctx.principal.scopes, ctx.project.role);
-    const cutoff = await eventCutoff(ctx.platform, reader, run.conversation_id, agentKinds[run.kind].tools);
-    return { run: runView(run), events: redactEvents(events, cutoff) };
+    const deadline = Date.now() + input.wait_seconds * 1000;
+    const events: z.infer<typeof RunEvent>[] = [];
+    let after = input.after;
+    for (;;) {
+      // The run first, then its events: a run's end and its last event commit together, so a finished run
+      // read here has all its events in the page read next.
+      const run = await loadRun();
+      const cutoff = await eventCutoff(ctx.platform, reader, run.conversation_id, agentKinds[run.kind].tools);
+      const page = redactEvents(await runEventsAfter(ctx.db, run.id, after, RUN_EVENTS_PAGE - events.length), cutoff);
+      for (const e of page) {
+        events.push(e);
+        after = e.id;
+        ctx.progress({ progress: events.length, message: e.type });
+      }
+      const parked = run.status !== "queued" && run.status !== "running";
+      if (parked || events.length >= RUN_EVENTS_PAGE || Date.now() >= deadline || ctx.signal.aborted)
+        return { run: runView(run), events };
+      await nextEvent(ctx.platform, run.id, Math.min(FOLLOW_POLL_MS, deadline - Date.now()), ctx.signal);
+    }
   },
 });
+
+/** A poll even without a wake-up (a NOTIFY can be missed while a connection is re-established). */
+const FOLLOW_POLL_MS = 2_000;
+
+/** Resolves when the run records an event (any node: Postgres NOTIFY), after `ms`, or when the call is aborted. */
+function nextEvent(platform: Platform, runId: string, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      platform.notifier.off(RUN_EVENT_TOPIC, onEvent);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const onEvent = (payload: string) => {
+      if (payload.startsWith(`${runId}:`)) done();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    platform.notifier.on(RUN_EVENT_TOPIC, onEvent);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -63,9 +63,7 @@ export const linkTelegramChat = defineOperation({
   id: "link_telegram_chat",
   summary: "Link a Telegram chat to an instance",
   description:
-    "Send /start to the Bosun bot in a private Telegram chat; it answers with a one-time code (valid 10 minutes). Enter " +
-    "it here: messages in that chat then go to this instance's operator agent, acting as you with the `scopes` given " +
-    "(at most your own; default: agent, instance and billing-read scopes you hold). Approvals can be decided in the chat.",
+    "`code`: the one-time code the Bosun bot answers /start with in a private Telegram chat (valid 10 minutes). The chat's messages then go to this instance's agent, acting as you with `scopes` (at most your own); approvals can be decided there.",
   tags: ["agent"],
   scope: "agent:write",
   effect: "write",

@@ -113,8 +113,7 @@ export const grantCredit = defineOperation({
   id: "grant_credit",
   summary: "Grant credit to an account (operator)",
   description:
-    "A manual top-up or refund into one pool, with a reason. An unpaid shortfall is paid from it first. " +
-    "A grant that would take the pool's balance, or the total ever credited to it, past 10^15 micro-dollars ($1,000,000,000) is refused with 400 naming `amount_micros`, and nothing is written.",
+    "A manual top-up or refund into one pool, with a reason; an unpaid shortfall is paid from it first. Refused (400 naming `amount_micros`, nothing written) past 10^15 micro-dollars in the pool's balance or total credited.",
   tags: ["billing", "platform"],
   scope: "platform:admin",
   effect: "write",

@@ -58,7 +58,7 @@ export const listSessions = defineOperation({
   id: "list_sessions",
   summary: "List your login sessions",
   description: "The sessions of your account that have not ended or expired, newest first.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:read",
   effect: "read",
   level: "account",
@@ -94,7 +94,7 @@ export const revokeSession = defineOperation({
   id: "revoke_session",
   summary: "End one of your login sessions",
   description: "Takes effect at once, on every Bosun process: the session's next call fails with 401.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:write",
   effect: "destructive",
   level: "account",
@@ -113,7 +113,7 @@ export const logout = defineOperation({
   summary: "Log out",
   description:
     "Ends the login session making this call, on every Bosun process. API tokens are revoked with revoke_api_token.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:read",
   effect: "write",
   level: "account",
@@ -135,7 +135,7 @@ export const changePassword = defineOperation({
   description:
     "Needs the current password. Ends every other login session of the account (the calling session, if it is " +
     "one, stays); API tokens are not affected.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:write",
   effect: "write",
   level: "account",

@@ -178,7 +178,7 @@ export const createApiToken = defineOperation({
   description:
     "Mints a bearer token (shown once). Give `scopes` (see list_scopes) or a `preset` (viewer, editor, agent, full), " +
     "optionally restricted to some projects and with an expiry.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "tokens:write",
   effect: "write",
   level: "account",
@@ -208,7 +208,7 @@ export const listApiTokens = defineOperation({
   id: "list_api_tokens",
   summary: "List your API tokens",
   description: "A token restricted to projects sees only itself.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "tokens:read",
   effect: "read",
   level: "any",
@@ -231,7 +231,7 @@ export const revokeApiToken = defineOperation({
   description:
     "Takes effect at once, on every Bosun process: the token's next call fails with 401. A token restricted to " +
     "projects can revoke only itself. A token issued through OAuth ends its whole grant (its refresh token too).",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "tokens:write",
   effect: "destructive",
   level: "any",

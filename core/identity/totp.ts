@@ -76,7 +76,7 @@ export const setupTotp = defineOperation({
   id: "setup_totp",
   summary: "Start two-factor setup",
   description: "Returns a new TOTP secret and otpauth:// URI (shown once). Two-factor is on only after confirm_totp.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:write",
   effect: "write",
   level: "account",
@@ -103,7 +103,7 @@ export const confirmTotp = defineOperation({
   description:
     "Confirms setup with a current code from the authenticator app; returns one-time backup codes (shown once). " +
     "Ends every other login session of the account.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:write",
   effect: "write",
   level: "account",
@@ -134,7 +134,7 @@ export const disableTotp = defineOperation({
   id: "disable_totp",
   summary: "Turn two-factor off",
   description: "Needs a current code. Ends every other login session of the account.",
-  tags: ["identity"],
+  tags: ["identity", "security"],
   scope: "account:write",
   effect: "destructive",
   level: "account",

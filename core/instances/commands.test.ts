@@ -14,9 +14,9 @@ const run = (body: Record<string, unknown>, token = w.token) =>
   w.t.request("POST", `${w.path()}/commands`, { token, body });
 
 /** The user's processes matching `re`, once the kill has had a bounded moment to land (a loaded machine is slow). */
-async function leftAfterKill(re: RegExp) {
+async function leftAfterKill(re: RegExp, tries = 50) {
   let left = w.sshd.userProcesses().filter((p) => re.test(p.cmd));
-  for (let i = 0; i < 50 && left.length; i++) {
+  for (let i = 0; i < tries && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = w.sshd.userProcesses().filter((p) => re.test(p.cmd));
   }
@@ -147,6 +147,37 @@ describe("run_command", () => {
     expect((res.structuredContent as { stdout: string }).stdout).toBe("one\ntwo\n");
     expect(seen.join("")).toBe("one\ntwo\n");
     expect(seen.length).toBeGreaterThanOrEqual(2);
+    await client.close();
+  });
+
+  it("over MCP, a cancelled call kills the remote command (the SDK client's abort, against the real sshd)", async () => {
+    const client = await connectMcp(w.t.app, w.token);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const running = client
+      .callTool(
+        {
+          name: "run_command",
+          arguments: { project: w.project, instance: "box", command: "echo started; sleep 307; echo never" },
+        },
+        undefined,
+        { signal: controller.signal, onprogress: (p) => seen.push(String(p.message)) },
+      )
+      .catch((err: Error) => err);
+    // Wait (bounded) until the command runs and its first output came back as progress.
+    for (
+      let i = 0;
+      i < 100 && !(seen.join("").includes("started") && (await leftAfterKill(/sleep 307/, 0)).length);
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    expect(seen.join("")).toBe("started\n");
+    expect(w.sshd.userProcesses().filter((p) => /^sleep 307$/.test(p.cmd))).toHaveLength(1);
+
+    controller.abort("stop");
+    expect(await running).toBeInstanceOf(Error);
+    expect(await leftAfterKill(/sleep 307/)).toEqual([]);
+    expect(seen.join("")).not.toContain("never");
     await client.close();
   });
 

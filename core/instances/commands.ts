@@ -196,9 +196,8 @@ export const runCommand = defineOperation({
   id: "run_command",
   summary: "Run a shell command on an instance",
   description:
-    "Runs `command` with /bin/sh as the instance's user, over the pooled SSH connection. Returns the exit code, stdout and stderr " +
-    `(each capped at ${MAX_OUTPUT_BYTES} bytes, with total sizes), and the duration. A command that outlives timeout_seconds is killed ` +
-    "on the server with its whole process group. MCP clients that send a progressToken receive the output as it comes.",
+    `Runs \`command\` with /bin/sh as the instance's user. Returns exit code, stdout and stderr (each capped at ${MAX_OUTPUT_BYTES} bytes, with total sizes) and duration.` +
+    " Past timeout_seconds the command is killed with its process group. Output also comes as progress when a progressToken is sent.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "destructive",

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
 import { tailCommand } from "./logs.ts";
 
 let w: InstanceWorld;
@@ -182,6 +183,21 @@ describe("tail_log", () => {
     expect((await req("GET", `${logs}?${q({ path: home("none.log") })}`)).status).toBe(404);
     expect((await req("GET", `${logs}?${q({ path: home("app.log"), unit: "x.service" })}`)).status).toBe(400);
     expect((await req("GET", logs)).status).toBe(400);
+  });
+
+  it("streams the lines as MCP progress to a client that asks, and answers them all", async () => {
+    fs.writeFileSync(home("progress.log"), "alpha\nbeta\ngamma\n");
+    const client = await connectMcp(w.t.app, w.token);
+    const seen: string[] = [];
+    const res = await client.callTool(
+      { name: "tail_log", arguments: { project: "srv-proj", instance: "box", path: home("progress.log"), lines: 2 } },
+      undefined,
+      { onprogress: (p) => seen.push(String(p.message)) },
+    );
+    expect(res.isError).toBeFalsy();
+    expect((res.structuredContent as { lines: string[] }).lines).toEqual(["beta", "gamma"]);
+    expect(seen.join("")).toBe("beta\ngamma\n");
+    await client.close();
   });
 
   it("reads a unit's journal with journalctl", async () => {

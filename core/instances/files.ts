@@ -237,9 +237,7 @@ export const writeRemoteFile = defineOperation({
   id: "write_remote_file",
   summary: "Write a file on an instance (atomically)",
   description:
-    "Replaces (or creates) the file with `content`, atomically: readers see the old file or the new one, never a half-written one. " +
-    "An existing file keeps its mode unless `mode` is given; new files get 0644; the new file belongs to the instance's user; " +
-    "a symlink is written through. As powerful as running a command.",
+    "Replaces or creates the file with `content`, atomically (readers never see half a file). An existing file keeps its mode unless `mode` is given; new files get 0644 and belong to the instance's user; symlinks are written through. As powerful as running a command.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "destructive",

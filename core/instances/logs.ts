@@ -73,7 +73,18 @@ export const tailLog = defineOperation({
     }
     const { target, pool } = await reach(ctx, input.instance);
     const spec: TailSpec = { path: input.path, unit: input.unit, lines: input.lines, grep: input.grep };
-    const res = await runRemote(pool, target, { command: tailCommand(spec), timeoutMs: 30_000, signal: ctx.signal });
+    let streamed = 0;
+    const res = await runRemote(pool, target, {
+      command: tailCommand(spec),
+      timeoutMs: 30_000,
+      signal: ctx.signal,
+      // Lines as they arrive, for clients that asked for progress (MCP progressToken); the answer has them all.
+      onOutput: (stream, text) => {
+        if (stream !== "stdout") return;
+        streamed += text.length;
+        ctx.progress({ progress: streamed, message: text });
+      },
+    });
     const source = input.path ?? `unit ${input.unit}`;
     if (res.exit_code === 66) throw notFound("file", source); // only a path test exits 66
     if (res.exit_code === 77)

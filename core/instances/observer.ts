@@ -115,10 +115,7 @@ export const setupInstanceObserver = defineOperation({
   id: "setup_instance_observer",
   summary: "Create an unprivileged observer login on an instance",
   description:
-    "Runs a one-time setup as the instance's operator login (root, or passwordless sudo): creates the user (default `bosun-observer`; " +
-    "an existing unprivileged user is reused), installs a key Bosun generates in its ~/.ssh/authorized_keys, checks the login works and " +
-    "has no sudo, and records it. From then on, commands the agent runs without approval run as the observer, so the OS refuses writes " +
-    "outside its home. Changes the server: the agent needs approval for it.",
+    "As the operator login (root or passwordless sudo): creates the user (default `bosun-observer`; an unprivileged existing one is reused), installs a generated key, checks it has no sudo, and records it. The agent's unapproved commands then run as the observer, so the OS refuses writes outside its home. The agent needs approval for it.",
   tags: ["instances"],
   scope: "instances:exec",
   effect: "write",
@@ -184,9 +181,7 @@ export const setInstanceObserver = defineOperation({
   id: "set_instance_observer",
   summary: "Register an existing unprivileged user as an instance's observer login",
   description:
-    "For a user you created yourself (no sudo, no write outside its home). Supply its `private_key`, or omit it and Bosun generates an " +
-    "ed25519 pair: install the returned `observer.public_key` in that user's ~/.ssh/authorized_keys. Until the key works, commands the " +
-    "agent runs without approval fail (they never fall back to the operator login). The key is stored encrypted and never returned.",
+    "For a user you created (no sudo, no writes outside its home). Give its `private_key`, or omit it to get a generated ed25519 pair: install the returned `observer.public_key` in its authorized_keys. Until that key works, the agent's unapproved commands fail (never falling back to the operator login). The key is stored encrypted.",
   tags: ["instances"],
   scope: "instances:write",
   effect: "write",

@@ -13,7 +13,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
 import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
-import { connectMcp } from "../../testkit/mcp-client.ts";
+import { connectMcp, everyToolset } from "../../testkit/mcp-client.ts";
 import {
   callRest,
   concrete,
@@ -474,7 +474,11 @@ describe("the contract on MCP", () => {
       const ops = t.platform.operations.operations.filter(
         (op) => (!op.surfaces || op.surfaces.includes("mcp")) && op.scope !== ADMIN_SCOPE,
       );
-      const client = await connectMcp(t.app, await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE)));
+      const client = await connectMcp(
+        t.app,
+        await stranger.token(allScopes.filter((s) => s !== ADMIN_SCOPE)),
+        everyToolset(t.platform.operations.operations),
+      );
       try {
         for (const op of ops) {
           // The sweep above deleted some fixtures: these cases fail before any handler runs, so that does not matter.

@@ -5,7 +5,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform, type TestResponse } from "../../testkit/harness.ts";
-import { connectMcp } from "../../testkit/mcp-client.ts";
+import { connectMcp, everyToolset } from "../../testkit/mcp-client.ts";
 import {
   callRest,
   concrete,
@@ -408,7 +408,8 @@ async function auditOk(requestId: string | null, opId: string, surface: string) 
 describe("fast-check over every operation's input schema", () => {
   let mcp: Client;
   beforeAll(async () => {
-    mcp = await connectMcp(t.app, token);
+    // Every tool, account security (opt-in over MCP) included.
+    mcp = await connectMcp(t.app, token, everyToolset(t.platform.operations.operations));
   });
   afterAll(() => mcp?.close());
 

@@ -59,9 +59,7 @@ export const inviteMember = defineOperation({
   id: "invite_member",
   summary: "Invite someone to a project by email",
   description:
-    "Creates a pending invitation and emails its one-time link (valid 7 days). The person joins when they accept it, " +
-    "creating an account if they have none; the answer is the same either way. A new invitation to the same address " +
-    "replaces a pending one. When the server sends no email, the link is in this answer for you to pass on.",
+    "Emails a one-time link (valid 7 days); the person joins on accepting it, creating an account if they have none (the answer is the same either way). A new invitation to the same address replaces a pending one. When the server sends no email, the link is in the answer for you to pass on.",
   tags: ["projects"],
   scope: "members:write",
   // Each invitation may send an email: limited per client like password entry, so it cannot be used to spam.

@@ -1,6 +1,7 @@
 // Releases: the temporal manifest stays exact through publish, rollback, discard and republish.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { connectMcp } from "../../testkit/mcp-client.ts";
 import { releaseManifest } from "./draft.ts";
 
 let t: TestPlatform;
@@ -25,6 +26,24 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 describe("releases", () => {
+  it("reports progress to an MCP client that asks: the changed paths, then the release going live", async () => {
+    await t.request("POST", "/v1/projects", { token, body: { slug: "rel-progress", name: "P", kind: "site" } });
+    for (const path of ["x.txt", "y.txt", "z.txt"])
+      await t.request("PUT", "/v1/projects/rel-progress/files", { token, body: { path, content: path } });
+    const client = await connectMcp(t.app, token);
+    const seen: { progress: number; total?: number; message?: string }[] = [];
+    const res = await client.callTool({ name: "publish_site", arguments: { project: "rel-progress" } }, undefined, {
+      onprogress: (p) => seen.push(p),
+    });
+    expect(res.isError).toBeFalsy();
+    const release = (res.structuredContent as { release: number }).release;
+    expect(seen[0]).toEqual({ progress: 0, total: 4, message: "3 changed path(s) to publish" });
+    expect(seen.at(-1)).toEqual({ progress: 4, total: 4, message: `release ${release} is live` });
+    // Progress only ever goes up (the spec requires it).
+    expect(seen.map((e) => e.progress)).toEqual([...seen.map((e) => e.progress)].sort((a, b) => a - b));
+    await client.close();
+  });
+
   it("keeps every release's manifest exact across adds, edits, deletes, rollback and discard", async () => {
     await put("a.txt", "1");
     await put("b.txt", "22");

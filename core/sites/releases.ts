@@ -78,6 +78,9 @@ export const publishSite = defineOperation({
       const changes = dirty
         .filter((d) => d.draft_sha !== d.head_sha)
         .map((d) => ({ path: d.path, draft: side(d.draft_sha, d.draft_bytes), head: side(d.head_sha, d.head_bytes) }));
+      // Progress, for clients that asked (MCP progressToken): changed paths recorded, then the switch to live.
+      const total = changes.length + 1;
+      ctx.progress({ progress: 0, total, message: `${changes.length} changed path(s) to publish` });
       const head = site.head_release;
       const headRow = head
         ? await trx
@@ -151,6 +154,7 @@ export const publishSite = defineOperation({
             })),
           )
           .execute();
+        ctx.progress({ progress: Math.min(i + 1000, inserts.length), total, message: "recording changed files" });
       }
       const row = await trx
         .insertInto("site_releases")
@@ -178,6 +182,7 @@ export const publishSite = defineOperation({
         project,
         data: { release: next },
       });
+      ctx.progress({ progress: total, total, message: `release ${next} is live` });
       return {
         release: next,
         files,

@@ -213,9 +213,8 @@ export const updateSiteSettings = defineOperation({
   id: "update_site_settings",
   summary: "Change the site's draft settings",
   description:
-    `Sets the given keys in the draft; a key set to null is removed. Allowed keys: ${Object.keys(settingSchemas).join(", ")}. ` +
-    "Each key is checked on its own: the answer lists what was updated and what was rejected (with why); rejected keys are not applied. " +
-    "Like files, settings take effect only when the site is published.",
+    `Sets the given keys in the draft; null removes one. Keys: ${Object.keys(settingSchemas).join(", ")}. ` +
+    "Each is checked on its own: the answer lists what was updated and what was rejected (with why). Settings go live only when the site is published.",
   tags: ["sites"],
   scope: "settings:write",
   effect: "write",
