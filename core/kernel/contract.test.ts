@@ -446,6 +446,7 @@ describe("the contract on MCP", () => {
                 op,
                 allScopes.filter((s) => s !== op.scope),
               ),
+              everyToolset(t.platform.operations.operations),
             );
             entry = { client, listed: new Set((await client.listTools()).tools.map((x) => x.name)) };
             clients.set(key, entry);

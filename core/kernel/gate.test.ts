@@ -5,7 +5,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
-import { connectMcp } from "../../testkit/mcp-client.ts";
+import { connectMcp, everyToolset } from "../../testkit/mcp-client.ts";
 import { callRest, dbSnapshot, sampleInput, toolError } from "../../testkit/operation-inputs.ts";
 import { isProjectScoped, type Operation } from "./operation.ts";
 import { scopeCatalog } from "./scopes.ts";
@@ -60,7 +60,7 @@ const mcpClients = new Map<string, { client: Client; listed: string[] }>();
 async function mcpWithout(scope: string, token: string) {
   let entry = mcpClients.get(scope);
   if (!entry) {
-    const client = await connectMcp(t.app, token);
+    const client = await connectMcp(t.app, token, everyToolset(t.platform.operations.operations));
     entry = { client, listed: (await client.listTools()).tools.map((x) => x.name) };
     mcpClients.set(scope, entry);
   }
@@ -127,7 +127,7 @@ describe("the one gate", () => {
     async () => {
       const scoped = ops.filter((op) => isProjectScoped(op) && onRest(op));
       expect(scoped.length).toBeGreaterThan(5);
-      const client = await connectMcp(t.app, callerToken);
+      const client = await connectMcp(t.app, callerToken, everyToolset(t.platform.operations.operations));
       const hints = { account_id: tenant.id, email: tenant.email };
       for (const op of scoped) {
         const before = await dbSnapshot(t.platform.db, ["audit_events"]);
@@ -151,7 +151,11 @@ describe("the one gate", () => {
         expect.soft(await dbSnapshot(t.platform.db, ["audit_events"]), op.id).toEqual(before);
       }
       // Pinning the other tenant's project on MCP does not reach it either.
-      const pinned = await connectMcp(t.app, callerToken, "project=other-proj");
+      const pinned = await connectMcp(
+        t.app,
+        callerToken,
+        `project=other-proj&${everyToolset(t.platform.operations.operations)}`,
+      );
       const got = await pinned.callTool({ name: "get_project", arguments: {} });
       expect(got.isError).toBe(true);
       expect(toolError(got).code).toBe("not_found");
