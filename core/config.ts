@@ -38,6 +38,10 @@ export interface Config {
   sitesPathMode: boolean;
   /** A site's draft may hold at most this many bytes (BOSUN_SITE_QUOTA_MB, default 200). */
   siteQuotaBytes: number;
+  /** Archive deploys: most bytes uploaded, most entries, and the largest uncompressed/compressed ratio. */
+  siteArchiveMaxBytes: number;
+  siteArchiveMaxFiles: number;
+  siteArchiveMaxRatio: number;
   /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
   egressAllowPrivate: boolean;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
@@ -314,6 +318,13 @@ export const variables = {
     "serve every site under `/s/{project}/` of one shared origin instead (warned at start): sites can then read each other's pages and cookies — only for content you trust",
   ),
   BOSUN_SITE_QUOTA_MB: integer(200, "Sites", "most megabytes a site's draft may hold (a single file: 10 MB)"),
+  BOSUN_SITE_ARCHIVE_MAX_MB: integer(100, "Sites", "most megabytes of one uploaded archive (`deploy_site_archive`)"),
+  BOSUN_SITE_ARCHIVE_MAX_FILES: integer(10000, "Sites", "most entries of one uploaded archive"),
+  BOSUN_SITE_ARCHIVE_MAX_RATIO: integer(
+    100,
+    "Sites",
+    "largest ratio of unpacked to packed bytes an archive (or a zip entry) may have, past its first MB: zip bombs",
+  ),
   // Instances
   BOSUN_SSH_MAX_COMMAND_SECONDS: integer(
     3600,
@@ -456,6 +467,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sitesUrl: read("BOSUN_SITES_URL"),
     sitesPathMode: read("BOSUN_SITES_PATH_MODE"),
     siteQuotaBytes: read("BOSUN_SITE_QUOTA_MB") * 1024 * 1024,
+    siteArchiveMaxBytes: read("BOSUN_SITE_ARCHIVE_MAX_MB") * 1024 * 1024,
+    siteArchiveMaxFiles: read("BOSUN_SITE_ARCHIVE_MAX_FILES"),
+    siteArchiveMaxRatio: read("BOSUN_SITE_ARCHIVE_MAX_RATIO"),
     egressAllowPrivate: read("BOSUN_EGRESS_ALLOW_PRIVATE"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),

@@ -11,7 +11,7 @@ import { renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
 import { type McpHttpOptions, mountMcp } from "./mcp-route.ts";
-import { isMultipart, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
+import { isMultipart, isRawBody, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
 import { mountRunStream } from "./run-stream.ts";
 
@@ -53,9 +53,12 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     // A handler that returns its own Response (the MCP transport) drops headers set before it.
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
-  app.use("/v1/*", async (c, next) =>
-    isMultipart(c.req.header("content-type")) ? uploadLimit(c, next) : jsonLimit(c, next),
-  );
+  // Raw bodies (archives) are streamed, never buffered: the operation taking one counts it against its own limit.
+  app.use("/v1/*", async (c, next) => {
+    const type = c.req.header("content-type");
+    if (isRawBody(type)) return next();
+    return isMultipart(type) ? uploadLimit(c, next) : jsonLimit(c, next);
+  });
 
   app.get("/healthz", async (c) => {
     await checkDatabase(platform);

@@ -176,3 +176,56 @@ export async function deleteDraftFile(trx: Transaction<Database>, projectId: str
   await markDirty(trx, projectId, path);
   return true;
 }
+
+/** Points many draft paths at existing blobs at once (an archive deploy): chunked multi-row statements. */
+export async function setDraftEntries(trx: Transaction<Database>, projectId: string, entries: ManifestEntry[]) {
+  for (let i = 0; i < entries.length; i += 500) {
+    const chunk = entries.slice(i, i + 500);
+    await trx
+      .insertInto("site_draft_files")
+      .values(chunk.map((e) => ({ project_id: projectId, ...e })))
+      .onConflict((oc) =>
+        oc.columns(["project_id", "path"]).doUpdateSet((eb) => ({
+          sha256: eb.ref("excluded.sha256"),
+          bytes: eb.ref("excluded.bytes"),
+          updated_at: sql`now()`,
+        })),
+      )
+      .execute();
+    await markDirtyMany(
+      trx,
+      projectId,
+      chunk.map((e) => e.path),
+    );
+  }
+}
+
+/** Deletes many draft paths at once; answers how many existed. */
+export async function deleteDraftFiles(trx: Transaction<Database>, projectId: string, paths: string[]) {
+  let deleted = 0;
+  for (let i = 0; i < paths.length; i += 500) {
+    const chunk = paths.slice(i, i + 500);
+    const res = await trx
+      .deleteFrom("site_draft_files")
+      .where("project_id", "=", projectId)
+      .where("path", "in", chunk)
+      .returning("path")
+      .execute();
+    deleted += res.length;
+    await markDirtyMany(
+      trx,
+      projectId,
+      res.map((r) => r.path),
+    );
+  }
+  return deleted;
+}
+
+async function markDirtyMany(trx: Transaction<Database>, projectId: string, paths: string[]) {
+  if (!paths.length) return;
+  await trx
+    .insertInto("site_dirty_paths")
+    .values(paths.map((path) => ({ project_id: projectId, path })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}

@@ -1,5 +1,6 @@
 // Every site operation, in one list for the registry.
 import type { Operation } from "../kernel/operation.ts";
+import { archiveOperations } from "./archive.ts";
 import { assetOperations } from "./assets.ts";
 import { fileOperations } from "./files.ts";
 import { formOperations } from "./forms.ts";
@@ -10,6 +11,7 @@ import { settingsOperations } from "./settings.ts";
 
 export const siteOperations: Operation[] = [
   ...fileOperations,
+  ...archiveOperations,
   ...pageOperations,
   ...releaseOperations,
   ...settingsOperations,
