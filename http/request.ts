@@ -31,7 +31,7 @@ export const isRawBody = (type: string | undefined) => RAW_BODY_TYPES.includes(m
 export function rawBodyFor(op: Operation, c: Context): NodeJS.ReadableStream | null {
   const raw = op.http.rawBody;
   const type = mediaType(c.req.header("content-type"));
-  if (!raw || !raw.types.includes(type) || !c.req.raw.body) return null;
+  if (!raw?.types.includes(type) || !c.req.raw.body) return null;
   return Readable.fromWeb(c.req.raw.body as import("node:stream/web").ReadableStream<Uint8Array>);
 }
 

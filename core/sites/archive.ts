@@ -244,7 +244,9 @@ async function readZip(file: string, c: Collector, strip: number, signal: AbortS
       throw tooLarge(`the archive has ${zip.entryCount} entries, more than ${c.limits.maxFiles}`, {
         limit: c.limits.maxFiles,
       });
-    for (let entry = await nextZipEntry(zip); entry; entry = await nextZipEntry(zip)) {
+    for (;;) {
+      const entry = await nextZipEntry(zip);
+      if (!entry) break;
       if (signal.aborted) throw refused("the upload was aborted");
       // decodeStrings: false hands the name over as bytes (the typings say string): judged here, not repaired.
       const field: string | Buffer = entry.fileName;
@@ -274,7 +276,7 @@ async function readZip(file: string, c: Collector, strip: number, signal: AbortS
       // yauzl checks the bytes against the declared size, so an entry's own ratio can be judged before reading it.
       c.checkRatio(name, entry.uncompressedSize, entry.compressedSize);
       const stream = await new Promise<Readable>((resolve, reject) =>
-        zip.openReadStream(entry!, (e, s) => (e ? reject(e) : resolve(s))),
+        zip.openReadStream(entry, (e, s) => (e ? reject(e) : resolve(s))),
       );
       const chunks: Buffer[] = [];
       let size = 0;
