@@ -420,12 +420,17 @@ export const variables = {
   BOSUN_URL: text(
     "Command-line client",
     "URL",
-    "the server `bosun call` talks to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)",
-    { readBy: "cli/call.ts, cli/mcp.ts" },
+    "the server `bosun call` and `bosun sites` talk to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)",
+    { readBy: "cli/call.ts, cli/mcp.ts, cli/sites.ts" },
   ),
-  BOSUN_TOKEN: text("Command-line client", "secret", "the bearer token `bosun call` and `bosun mcp` send", {
-    readBy: "cli/call.ts, cli/mcp.ts",
-  }),
+  BOSUN_TOKEN: text(
+    "Command-line client",
+    "secret",
+    "the bearer token `bosun call`, `bosun sites` and `bosun mcp` send",
+    {
+      readBy: "cli/call.ts, cli/mcp.ts, cli/sites.ts",
+    },
+  ),
   BOSUN_DEBUG: text("Command-line client", "boolean", "print the stack of an error the `bosun` command exits with", {
     readBy: "bin/bosun.js",
   }),

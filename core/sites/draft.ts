@@ -39,6 +39,31 @@ export async function draftManifest(db: Db, projectId: string, prefix = ""): Pro
   return q.execute();
 }
 
+/** The draft entries at these paths (those that exist), read in chunks. */
+export async function draftEntries(db: Db, projectId: string, paths: string[]): Promise<ManifestEntry[]> {
+  const out: ManifestEntry[] = [];
+  for (let i = 0; i < paths.length; i += 1000) {
+    out.push(
+      ...(await db
+        .selectFrom("site_draft_files")
+        .select(["path", "sha256", "bytes"])
+        .where("project_id", "=", projectId)
+        .where("path", "in", paths.slice(i, i + 1000))
+        .execute()),
+    );
+  }
+  return out;
+}
+
+export async function draftBytes(db: Db, projectId: string): Promise<number> {
+  const row = await db
+    .selectFrom("site_draft_files")
+    .select(sql<string>`coalesce(sum(bytes), 0)`.as("total"))
+    .where("project_id", "=", projectId)
+    .executeTakeFirstOrThrow();
+  return Number(row.total);
+}
+
 /** Rows of release `n`: introduced at or before it, not yet replaced at it. */
 const validAt = (n: number) => sql<boolean>`from_release <= ${n} and (to_release is null or to_release > ${n})`;
 
