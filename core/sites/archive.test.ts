@@ -238,6 +238,13 @@ describe("deploy_site_archive: refused entries, named; the draft unchanged", () 
     const cut = await upload(zip.subarray(0, zip.length - 30), "application/zip");
     expect(cut.status).toBe(400);
     expect(cut.body.error.code).toBe("invalid_archive");
+    // A flipped byte in an entry's data: its CRC no longer matches, and the entry is named.
+    const stored = await makeZip([{ path: "crc.html", data: "checked by its CRC" }], { compress: false });
+    const at = stored.indexOf("checked");
+    stored[at] = "C".charCodeAt(0);
+    const crc = await upload(stored, "application/zip");
+    expect(crc.status).toBe(400);
+    expect(crc.body.error).toMatchObject({ code: "invalid_archive", entry: "crc.html" });
     const tgz = makeTarGz([{ path: "a.html", data: "x".repeat(5000) }]);
     const tcut = await upload(tgz.subarray(0, tgz.length - 20), "application/gzip");
     expect(tcut.status).toBe(400);
