@@ -96,26 +96,28 @@ async function loadIgnore(dir: string): Promise<Ignore> {
   return ig;
 }
 
-const sha256File = async (file: string) => {
-  const data = await fs.promises.readFile(file);
+// Synchronous on purpose: a one-shot command reading small files from the page cache, where an fs.promises call
+// per file is a thread-pool round trip that costs more than the read (a third of a 1,000-file push's time).
+const sha256File = (file: string) => {
+  const data = fs.readFileSync(file);
   return { sha256: crypto.createHash("sha256").update(data).digest("hex"), bytes: data.length };
 };
 
 /** The folder's files (not ignored), '/'-separated and hashed. Symbolic links are skipped: they could point anywhere. */
 export async function scanFolder(dir: string, ig: Ignore, warn: (line: string) => void = () => {}) {
   const files: LocalFile[] = [];
-  const walk = async (rel: string) => {
-    const entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
+  const walk = (rel: string) => {
+    const entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
-        if (!ig.ignores(`${relPath}/`)) await walk(relPath);
+        if (!ig.ignores(`${relPath}/`)) walk(relPath);
       } else if (e.isFile()) {
-        if (!ig.ignores(relPath)) files.push({ path: relPath, ...(await sha256File(path.join(dir, relPath))) });
+        if (!ig.ignores(relPath)) files.push({ path: relPath, ...sha256File(path.join(dir, relPath)) });
       } else if (e.isSymbolicLink() && !ig.ignores(relPath)) warn(`skipped symbolic link ${relPath}`);
     }
   };
-  await walk("");
+  walk("");
   return files;
 }
 
