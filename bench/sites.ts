@@ -3,6 +3,9 @@
 //       (goal ≤ 3: releases are a temporal table and publishing copies no file bodies);
 //   (b) requests per second for a published 10 KB page on the sites listener, against a bare node:http
 //       server sending the same bytes from memory (goal ≥ 0.8).
+//   (c) `bosun sites push` of a 1,000-file folder with one file changed, against the full upload of it
+//       (goal ≤ 0.05 of the bytes sent and ≤ 0.2 of the time);
+//   (d) deploy_site_archive of a 5,000-file tar.gz and zip over REST (MB/s of unpacked bytes; no goal).
 // Real servers on 127.0.0.1 ephemeral ports, the same closed-loop load worker as bench/index.ts. On the
 // Postgres of DATABASE_URL (a fresh database, dropped afterwards), or embedded PGlite otherwise.
 // Env: BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1.5), BENCH_CONCURRENCY (16), BENCH_ROUNDS (5),
@@ -15,6 +18,7 @@ import path from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { sql } from "kysely";
 import pino from "pino";
+import { pushFolder } from "../cli/sites.ts";
 import { createAccount } from "../core/identity/accounts.ts";
 import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { mintToken } from "../core/identity/tokens.ts";
@@ -22,8 +26,10 @@ import { invoke } from "../core/kernel/invoker.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { sha256Hex } from "../core/sites/blobs.ts";
+import { createApp } from "../http/app.ts";
 import { isPostgresUrl } from "../schema/open-database.ts";
 import { createSitesApp } from "../sites-server/app.ts";
+import { makeTarGz, makeZip } from "../testkit/archives.ts";
 import { freshPostgresDatabase } from "../testkit/harness.ts";
 import { Load } from "./load.ts";
 
@@ -32,7 +38,7 @@ const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 1.5);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const publishes = Number(process.env.BENCH_PUBLISHES ?? 15);
-const GOALS = { publishRatio: 3, serveRatio: 0.8 }; // serving: issue 19
+const GOALS = { publishRatio: 3, serveRatio: 0.8, pushBytes: 0.05, pushTime: 0.2 }; // serving: issue 19; push: issue 16
 
 function listen(
   handler: http.RequestListener | ((req: Request) => Response | Promise<Response>),
@@ -192,6 +198,76 @@ export default async function main() {
     }
     const serveRatio = loads.sites.result().rps / loads.baseline.result().rps;
 
+    // (c) Folder push: a full upload into an empty draft, against a push with one file changed.
+    process.stderr.write("folder sync…\n");
+    const api = await listen(createApp(platform).fetch, false);
+    closers.unshift(() => new Promise((r) => api.server.close(r)));
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-bench-push-"));
+    closers.push(async () => fs.rmSync(folder, { recursive: true, force: true }));
+    for (let i = 0; i < 1000; i++) {
+      const file = path.join(folder, `section-${i % 10}`, `page-${i}.html`);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, `<h1>Page ${i}</h1>\n${crypto.randomBytes(1536).toString("base64")}\n`);
+    }
+    const quiet = { out: () => {}, progress: { write: () => true, isTTY: false }, base: api.url, token };
+    const fullRuns: { ms: number; bytes: number }[] = [];
+    const oneRuns: { ms: number; bytes: number }[] = [];
+    for (let r = 0; r < 3; r++) {
+      const slug = `bench-push-${r}`;
+      await invoke(platform, "create_project", { slug, name: slug, kind: "site" }, principal);
+      let start = performance.now();
+      const full = await pushFolder(folder, { ...quiet, project: slug });
+      fullRuns.push({ ms: performance.now() - start, bytes: full.bytes });
+      for (let k = 0; k < 3; k++) {
+        fs.writeFileSync(
+          path.join(folder, "section-5", "page-505.html"),
+          `<h1>edit ${r}.${k}</h1>${crypto.randomUUID()}`,
+        );
+        start = performance.now();
+        const one = await pushFolder(folder, { ...quiet, project: slug });
+        oneRuns.push({ ms: performance.now() - start, bytes: one.bytes });
+        if (one.modified.length !== 1) throw new Error(`expected one modified file, got ${one.modified.length}`);
+      }
+    }
+    const fullMs = median(fullRuns.map((x) => x.ms));
+    const oneMs = median(oneRuns.map((x) => x.ms));
+    const fullBytes = median(fullRuns.map((x) => x.bytes));
+    const oneBytes = median(oneRuns.map((x) => x.bytes));
+
+    // (d) Archive deploys of 5,000 files, through REST with the archive as the raw body.
+    process.stderr.write("archive deploys…\n");
+    const entries = Array.from({ length: 5000 }, (_, i) => ({
+      path: `docs/${Math.floor(i / 100)}/p${i}.html`,
+      data: `<h1>Doc ${i}</h1>\n${crypto.randomBytes(1536).toString("base64")}\n`,
+    }));
+    const unpackedMb = entries.reduce((n, e) => n + Buffer.byteLength(e.data), 0) / 1024 / 1024;
+    const archives = { "tar.gz": makeTarGz(entries), zip: await makeZip(entries) };
+    const archiveRates: Record<string, { mbps: number; ms: number; packedMb: number }> = {};
+    for (const [format, body] of Object.entries(archives)) {
+      const times: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const slug = `bench-arch-${format.replace(".", "")}-${r}`;
+        await invoke(platform, "create_project", { slug, name: slug, kind: "site" }, principal);
+        const start = performance.now();
+        const res = await fetch(`${api.url}/v1/projects/${slug}/draft/archive?mode=replace`, {
+          method: "POST",
+          headers: {
+            Authorization: `Bearer ${token}`,
+            "Content-Type": format === "zip" ? "application/zip" : "application/gzip",
+          },
+          body: new Uint8Array(body),
+        });
+        const out = (await res.json()) as { files?: number };
+        if (res.status !== 200 || out.files !== 5000)
+          throw new Error(`archive deploy: ${res.status} ${JSON.stringify(out)}`);
+        times.push(performance.now() - start);
+      }
+      const ms = median(times);
+      archiveRates[format] = { ms, mbps: unpackedMb / (ms / 1000), packedMb: body.length / 1024 / 1024 };
+    }
+
+    const pushBytesRatio = oneBytes / fullBytes;
+    const pushTimeRatio = oneMs / fullMs;
     const rows = [
       ["case", "value", "ratio", "goal", ""],
       ["publish, 50 files, 1 changed (median ms)", fmt(median(small), 2), "", "", ""],
@@ -210,6 +286,29 @@ export default async function main() {
         `≥ ${GOALS.serveRatio}`,
         serveRatio >= GOALS.serveRatio ? "ok" : "MISSED",
       ],
+      ["push, 1,000-file folder, full upload (median ms)", fmt(fullMs), "", "", ""],
+      ["push, 1,000-file folder, full upload (bytes sent)", fmt(fullBytes), "", "", ""],
+      [
+        "push, 1 of 1,000 changed (bytes sent)",
+        fmt(oneBytes),
+        fmt(pushBytesRatio, 4),
+        `≤ ${GOALS.pushBytes}`,
+        pushBytesRatio <= GOALS.pushBytes ? "ok" : "MISSED",
+      ],
+      [
+        "push, 1 of 1,000 changed (median ms)",
+        fmt(oneMs),
+        fmt(pushTimeRatio, 2),
+        `≤ ${GOALS.pushTime}`,
+        pushTimeRatio <= GOALS.pushTime ? "ok" : "MISSED",
+      ],
+      ...Object.entries(archiveRates).map(([format, r]) => [
+        `archive deploy, 5,000 files, ${fmt(unpackedMb, 1)} MB unpacked (${format}, ${fmt(r.packedMb, 1)} MB; median ms)`,
+        fmt(r.ms),
+        "",
+        "",
+        `${fmt(r.mbps, 1)} MB/s`,
+      ]),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows)

@@ -1,10 +1,11 @@
-// `bosun`: serve, mcp, migrate, token, openapi, eval, call. Output a person reads goes to stderr; what a script
+// `bosun`: serve, mcp, migrate, token, openapi, eval, sites, call. Output a person reads goes to stderr; what a script
 // captures (a token, a document, a JSON result) goes to stdout.
 import { Command } from "commander";
 import { callCommand } from "./call.ts";
 import { migrateCommand, openapiCommand, tokenCreateCommand } from "./local.ts";
 import { mcpCommand } from "./mcp.ts";
 import { serveCommand } from "./serve.ts";
+import { deployFolder, pullFolder, pushFolder } from "./sites.ts";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command("bosun")
@@ -71,6 +72,22 @@ export async function main(argv: string[]): Promise<void> {
     .option("--list", "list the scenarios")
     // Loaded on use: the harness pulls in the runner, the test kit and every scenario.
     .action(async (opts) => (await import("./eval.ts")).evalCommand(opts));
+
+  const sites = program
+    .command("sites")
+    .description("keep a folder in sync with a site's draft on a running server (BOSUN_URL, BOSUN_TOKEN)");
+  const folder = (name: string, description: string, run: typeof pushFolder) =>
+    sites
+      .command(`${name} <dir>`)
+      .description(description)
+      .requiredOption("-p, --project <slug>", "the site's project")
+      .option("--dry-run", "only print the diff (+ added, ~ modified, - deleted)")
+      .action(async (dir: string, opts: { project: string; dryRun?: boolean }) => {
+        await run(dir, { project: opts.project, dryRun: opts.dryRun });
+      });
+  folder("push", "send what changed in DIR to the draft, deleting what is gone (.bosunignore is honoured)", pushFolder);
+  folder("pull", "fetch what differs from the draft into DIR, deleting local files the draft lacks", pullFolder);
+  folder("deploy", "push DIR, then publish the draft", deployFolder);
 
   program
     .command("call [operation]")

@@ -45,6 +45,10 @@ export interface Config {
   dnsServers: string[];
   /** The ACME directory certificates come from, the account's contact, and extra roots to trust for it. */
   acme: { directoryUrl: string; email: string | undefined; caFile: string | undefined };
+  /** Archive deploys: most bytes uploaded, most entries, and the largest uncompressed/compressed ratio. */
+  siteArchiveMaxBytes: number;
+  siteArchiveMaxFiles: number;
+  siteArchiveMaxRatio: number;
   /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
   egressAllowPrivate: boolean;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
@@ -383,6 +387,13 @@ export const variables = {
     "path",
     "a PEM file of extra root certificates to trust when talking to the ACME directory (a private ACME server such as step-ca, or pebble in tests)",
   ),
+  BOSUN_SITE_ARCHIVE_MAX_MB: integer(100, "Sites", "most megabytes of one uploaded archive (`deploy_site_archive`)"),
+  BOSUN_SITE_ARCHIVE_MAX_FILES: integer(10000, "Sites", "most entries of one uploaded archive"),
+  BOSUN_SITE_ARCHIVE_MAX_RATIO: integer(
+    100,
+    "Sites",
+    "largest ratio of unpacked to packed bytes an archive (or a zip entry) may have, past its first MB: zip bombs",
+  ),
   // Instances
   BOSUN_SSH_MAX_COMMAND_SECONDS: integer(
     3600,
@@ -506,12 +517,17 @@ export const variables = {
   BOSUN_URL: text(
     "Command-line client",
     "URL",
-    "the server `bosun call` talks to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)",
-    { readBy: "cli/call.ts, cli/mcp.ts" },
+    "the server `bosun call` and `bosun sites` talk to (default `http://127.0.0.1:8787`) and `bosun mcp` relays to (unset: it opens the database itself)",
+    { readBy: "cli/call.ts, cli/mcp.ts, cli/sites.ts" },
   ),
-  BOSUN_TOKEN: text("Command-line client", "secret", "the bearer token `bosun call` and `bosun mcp` send", {
-    readBy: "cli/call.ts, cli/mcp.ts",
-  }),
+  BOSUN_TOKEN: text(
+    "Command-line client",
+    "secret",
+    "the bearer token `bosun call`, `bosun sites` and `bosun mcp` send",
+    {
+      readBy: "cli/call.ts, cli/mcp.ts, cli/sites.ts",
+    },
+  ),
   BOSUN_DEBUG: text("Command-line client", "boolean", "print the stack of an error the `bosun` command exits with", {
     readBy: "bin/bosun.js",
   }),
@@ -560,6 +576,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       email: read("BOSUN_ACME_EMAIL"),
       caFile: read("BOSUN_ACME_CA_FILE"),
     },
+    siteArchiveMaxBytes: read("BOSUN_SITE_ARCHIVE_MAX_MB") * 1024 * 1024,
+    siteArchiveMaxFiles: read("BOSUN_SITE_ARCHIVE_MAX_FILES"),
+    siteArchiveMaxRatio: read("BOSUN_SITE_ARCHIVE_MAX_RATIO"),
     egressAllowPrivate: read("BOSUN_EGRESS_ALLOW_PRIVATE"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),

@@ -86,9 +86,17 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
     const rest = op.input.omit(mask);
     const hasRest = Object.keys(rest.shape).length > 0;
     const readsBody = op.http.method !== "get" && op.http.method !== "delete";
+    const { rawBody, produces } = op.http;
+    const answer = produces
+      ? { [produces.type]: { schema: z.string().meta({ description: `The \`${produces.field}\` of the answer` }) } }
+      : { "application/json": { schema: op.output } };
     const responses: Record<string, unknown> = {
-      [op.http.status ?? 200]: { description: op.summary, content: { "application/json": { schema: op.output } } },
+      [op.http.status ?? 200]: { description: op.summary, content: answer },
     };
+    // The same bytes as the raw body, streamed; the other inputs then go in the query string (http/request.ts).
+    const rawContent = rawBody
+      ? Object.fromEntries(rawBody.types.map((t) => [t, { schema: z.string().meta({ format: "binary" }) }]))
+      : {};
     for (const code of errorCodesFor(op)) {
       const status = errorStatus[code];
       responses[status] ??= {
@@ -109,10 +117,14 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
       security: op.public ? [] : [{ bearerAuth: [] }],
       request: {
         params: params.length ? op.input.pick(mask) : undefined,
-        query: !readsBody && hasRest ? rest : undefined,
+        query:
+          !readsBody && hasRest ? rest : rawBody ? rest.omit({ [rawBody.field]: true } as never).partial() : undefined,
         body:
           readsBody && hasRest
-            ? { required: true, content: { "application/json": { schema: rest }, ...multipartBody(rest) } }
+            ? {
+                required: true,
+                content: { "application/json": { schema: rest }, ...multipartBody(rest), ...rawContent },
+              }
             : undefined,
         headers:
           op.effect !== "read"

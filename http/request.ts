@@ -1,6 +1,7 @@
 // Reading a REST request into an operation's input and a principal.
 import type { IncomingMessage } from "node:http";
 import net from "node:net";
+import { Readable } from "node:stream";
 import type { Context } from "hono";
 import ipaddr from "ipaddr.js";
 import proxyAddr from "proxy-addr";
@@ -15,6 +16,24 @@ export const MAX_JSON_BODY = 1024 * 1024;
 export const MAX_UPLOAD_BODY = 10 * 1024 * 1024 + 64 * 1024;
 
 export const isMultipart = (type: string | undefined) => /^multipart\/form-data\b/i.test(type ?? "");
+
+/** The media type of a Content-Type header, lowercased, without parameters. */
+const mediaType = (type: string | undefined) => (type ?? "").split(";")[0]!.trim().toLowerCase();
+
+/**
+ * Bodies some operation takes raw and streamed (`http.rawBody`: archives). The JSON body limit does not apply
+ * to them: only such an operation reads them, counting against its own limit; any other refuses them unread.
+ */
+export const RAW_BODY_TYPES = ["application/zip", "application/gzip", "application/x-gzip", "application/x-tar"];
+export const isRawBody = (type: string | undefined) => RAW_BODY_TYPES.includes(mediaType(type));
+
+/** The request body as a Node stream, for an operation that takes it raw; null when it sends something else. */
+export function rawBodyFor(op: Operation, c: Context): NodeJS.ReadableStream | null {
+  const raw = op.http.rawBody;
+  const type = mediaType(c.req.header("content-type"));
+  if (!raw?.types.includes(type) || !c.req.raw.body) return null;
+  return Readable.fromWeb(c.req.raw.body as import("node:stream/web").ReadableStream<Uint8Array>);
+}
 
 /**
  * Multipart, for operations that take a file (an input field `content_base64`, e.g. upload_asset): the part
@@ -137,6 +156,16 @@ function fromQuery(op: Operation, c: Context): Record<string, unknown> {
 
 async function fromBody(op: Operation, c: Context): Promise<Record<string, unknown>> {
   if (isMultipart(c.req.header("content-type"))) return fromMultipart(op, c);
+  // Unread: a raw type skipped the JSON body limit, so only an operation streaming it may touch it.
+  if (isRawBody(c.req.header("content-type"))) {
+    throw new BosunError(
+      "unsupported_media_type",
+      op.http.rawBody
+        ? `send the body with Content-Type ${op.http.rawBody.types.join(" or ")}, or as JSON`
+        : "send the body as JSON with Content-Type: application/json",
+      { content_type: c.req.header("content-type") ?? null },
+    );
+  }
   const text = await c.req.text();
   if (text.trim() === "") return {};
   const type = c.req.header("content-type") ?? "";
@@ -157,8 +186,12 @@ async function fromBody(op: Operation, c: Context): Promise<Record<string, unkno
   return body as Record<string, unknown>;
 }
 
-/** Path params win over body or query fields of the same name: the URL names the resource. */
-export async function inputFor(op: Operation, c: Context): Promise<Record<string, unknown>> {
+/**
+ * Path params win over body or query fields of the same name: the URL names the resource. With a raw body
+ * (see rawBodyFor) the other inputs come from the query string.
+ */
+export async function inputFor(op: Operation, c: Context, raw = false): Promise<Record<string, unknown>> {
+  if (raw) return { ...fromQuery(op, c), ...c.req.param() };
   const readsBody = op.http.method !== "get" && op.http.method !== "delete";
   const rest = readsBody ? await fromBody(op, c) : fromQuery(op, c);
   return { ...rest, ...c.req.param() };

@@ -4,7 +4,7 @@ import { type InvokeOptions, invoke } from "../core/kernel/invoker.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { errorResponse } from "./http-errors.ts";
-import { inputFor, principalFor } from "./request.ts";
+import { inputFor, principalFor, rawBodyFor } from "./request.ts";
 
 function setRateLimitHeaders(c: Context, meta: NonNullable<InvokeOptions["meta"]>) {
   const rl = meta.rateLimit;
@@ -26,14 +26,24 @@ async function handle(c: Context, platform: Platform, op: Operation): Promise<Re
   const meta: NonNullable<InvokeOptions["meta"]> = {};
   try {
     const principal = await principalFor(c, platform, "rest");
-    const input = await inputFor(op, c);
+    const body = rawBodyFor(op, c);
+    const input = await inputFor(op, c, !!body);
     const output = await invoke(platform, op, input, principal, {
       requestId: c.get("requestId"),
       idempotencyKey: c.req.header("idempotency-key"),
       signal: c.req.raw.signal,
       meta,
+      ...(body ? { body } : {}),
     });
     setRateLimitHeaders(c, meta);
+    const produces = op.http.produces;
+    if (produces) {
+      const out = output as Record<string, unknown>;
+      const headers: Record<string, string> = { "Content-Type": produces.type };
+      const filename = produces.filename ? out[produces.filename] : undefined;
+      if (typeof filename === "string") headers["Content-Disposition"] = `attachment; filename="${filename}"`;
+      return c.body(String(out[produces.field]), (op.http.status ?? 200) as 200, headers);
+    }
     return c.json(output as object, (op.http.status ?? 200) as 200);
   } catch (err) {
     setRateLimitHeaders(c, meta);

@@ -11,6 +11,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { generate } from "otplib";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTarGz } from "../../testkit/archives.ts";
 import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
 import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
 import { connectMcp, everyToolset } from "../../testkit/mcp-client.ts";
@@ -127,6 +128,8 @@ function hintsFor(op: Operation): Record<string, unknown> {
     rollback_site: { release: 1 },
     update_site_settings: { settings: { site_name: "Contract" } },
     upload_asset: { filename: "dot.png", content_base64: PNG_1X1.toString("base64") },
+    deploy_site_archive: { archive_base64: makeTarGz([{ path: "ct-archive.html", data: "x" }]).toString("base64") },
+    delete_files: { paths: ["ct-archive.html"] },
     submit_form: { data: { name: "Ada", email: "ada@example.test" } },
     submit_site_form: { data: { name: "Bob", email: "bob@example.test" } },
     update_submission: { id: fx.submission, status: "read" },

@@ -4,6 +4,7 @@
 export const errorStatus = {
   validation_error: 400,
   invalid_path: 400,
+  invalid_archive: 400,
   unauthorized: 401,
   payment_required: 402,
   spend_cap_reached: 402,
@@ -118,6 +119,8 @@ export function toBosunError(err: unknown): BosunError {
 export const errorMeaning: Record<ErrorCode, string> = {
   validation_error: "the input does not match the operation's schema; `issues[].path` names each field",
   invalid_path: "a site or remote file path is refused (traversal, control or invisible characters, executable types)",
+  invalid_archive:
+    "an uploaded archive is refused: not a zip or tar.gz, or an entry that is a link, a device or a duplicate; `entry` names it",
   unauthorized: "no valid credential: missing, expired or revoked token, ended session, wrong password or code",
   payment_required: "not enough balance (AI credit or wallet) for the work",
   spend_cap_reached: "the pool's monthly hard cap (`update_spend_limits`) is reached",

@@ -37,6 +37,8 @@ export interface InvokeOptions {
   idempotencyKey?: string;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** A raw request body streamed to an operation with `http.rawBody` (REST); see Context.body. */
+  body?: NodeJS.ReadableStream;
   /** Filled with the rate-limit window of this call, for surfaces that report it (REST headers). */
   meta?: { rateLimit?: RateLimitState };
 }
@@ -97,6 +99,7 @@ export async function invoke(
       tx: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => platform.db.transaction().execute(fn),
       progress: (e) => options.onProgress?.(e),
       signal: options.signal ?? new AbortController().signal,
+      body: op.http.rawBody ? (options.body ?? null) : null,
       requestId,
       project,
       auditProject: (slug) => (auditProject = slug),

@@ -95,6 +95,11 @@ export interface Context {
   tx<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   progress(event: ProgressEvent): void;
   signal: AbortSignal;
+  /**
+   * The request's raw body, when the surface streamed one in place of the field `http.rawBody.field` (REST with
+   * one of `http.rawBody.types`); null otherwise. Read it at most once, as a stream: it is never buffered whole.
+   */
+  body: NodeJS.ReadableStream | null;
   requestId: string;
   /** For project-scoped operations: the project, resolved and access-checked by the invoker. */
   project: ProjectAccess | null;
@@ -107,6 +112,14 @@ export interface HttpBinding {
   /** OpenAPI path template under /v1, e.g. `/projects/{project}`; path params are input fields. */
   path: string;
   status?: number;
+  /**
+   * REST also takes the bytes of the base64 input `field` as the whole request body, streamed, with one of these
+   * Content-Types (other inputs from the query string); the handler reads it as `ctx.body`. MCP and JSON callers
+   * send `field` instead.
+   */
+  rawBody?: { field: string; types: string[] };
+  /** REST answers the output's string `field` as the body with this Content-Type (other surfaces get the JSON). */
+  produces?: { field: string; type: string; filename?: string };
 }
 
 type AnyObject = z.ZodObject<z.ZodRawShape>;

@@ -39,6 +39,31 @@ export async function draftManifest(db: Db, projectId: string, prefix = ""): Pro
   return q.execute();
 }
 
+/** The draft entries at these paths (those that exist), read in chunks. */
+export async function draftEntries(db: Db, projectId: string, paths: string[]): Promise<ManifestEntry[]> {
+  const out: ManifestEntry[] = [];
+  for (let i = 0; i < paths.length; i += 1000) {
+    out.push(
+      ...(await db
+        .selectFrom("site_draft_files")
+        .select(["path", "sha256", "bytes"])
+        .where("project_id", "=", projectId)
+        .where("path", "in", paths.slice(i, i + 1000))
+        .execute()),
+    );
+  }
+  return out;
+}
+
+export async function draftBytes(db: Db, projectId: string): Promise<number> {
+  const row = await db
+    .selectFrom("site_draft_files")
+    .select(sql<string>`coalesce(sum(bytes), 0)`.as("total"))
+    .where("project_id", "=", projectId)
+    .executeTakeFirstOrThrow();
+  return Number(row.total);
+}
+
 /** Rows of release `n`: introduced at or before it, not yet replaced at it. */
 const validAt = (n: number) => sql<boolean>`from_release <= ${n} and (to_release is null or to_release > ${n})`;
 
@@ -175,4 +200,57 @@ export async function deleteDraftFile(trx: Transaction<Database>, projectId: str
   if (!res.numDeletedRows) return false;
   await markDirty(trx, projectId, path);
   return true;
+}
+
+/** Points many draft paths at existing blobs at once (an archive deploy): chunked multi-row statements. */
+export async function setDraftEntries(trx: Transaction<Database>, projectId: string, entries: ManifestEntry[]) {
+  for (let i = 0; i < entries.length; i += 500) {
+    const chunk = entries.slice(i, i + 500);
+    await trx
+      .insertInto("site_draft_files")
+      .values(chunk.map((e) => ({ project_id: projectId, ...e })))
+      .onConflict((oc) =>
+        oc.columns(["project_id", "path"]).doUpdateSet((eb) => ({
+          sha256: eb.ref("excluded.sha256"),
+          bytes: eb.ref("excluded.bytes"),
+          updated_at: sql`now()`,
+        })),
+      )
+      .execute();
+    await markDirtyMany(
+      trx,
+      projectId,
+      chunk.map((e) => e.path),
+    );
+  }
+}
+
+/** Deletes many draft paths at once; answers how many existed. */
+export async function deleteDraftFiles(trx: Transaction<Database>, projectId: string, paths: string[]) {
+  let deleted = 0;
+  for (let i = 0; i < paths.length; i += 500) {
+    const chunk = paths.slice(i, i + 500);
+    const res = await trx
+      .deleteFrom("site_draft_files")
+      .where("project_id", "=", projectId)
+      .where("path", "in", chunk)
+      .returning("path")
+      .execute();
+    deleted += res.length;
+    await markDirtyMany(
+      trx,
+      projectId,
+      res.map((r) => r.path),
+    );
+  }
+  return deleted;
+}
+
+async function markDirtyMany(trx: Transaction<Database>, projectId: string, paths: string[]) {
+  if (!paths.length) return;
+  await trx
+    .insertInto("site_dirty_paths")
+    .values(paths.map((path) => ({ project_id: projectId, path })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }

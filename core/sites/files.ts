@@ -7,6 +7,7 @@ import { exactReplace } from "../text-edit.ts";
 import { getBlob } from "./blobs.ts";
 import {
   deleteDraftFile,
+  deleteDraftFiles,
   diffManifests,
   draftEntry,
   draftManifest,
@@ -171,6 +172,31 @@ export const deleteFile = defineOperation({
   },
 });
 
+export const deleteFiles = defineOperation({
+  id: "delete_files",
+  summary: "Delete many draft files at once",
+  description:
+    "Deletes every listed path that exists, in one transaction (folder sync: what is gone locally). Paths that do not exist are listed in `missing`, not an error.",
+  tags: ["sites"],
+  scope: "files:write",
+  effect: "destructive",
+  http: { method: "post", path: "/projects/{project}/files/delete" },
+  input: z.object({ project: ProjectRef, paths: z.array(FilePath).min(1).max(10_000) }),
+  output: z.object({ deleted: z.number().int(), missing: z.array(z.string()) }),
+  handler: async (ctx, input) => {
+    const project = siteProject(ctx);
+    const wanted = new Set(input.paths.map((p, i) => normalisePath(p, `paths.${i}`)));
+    const paths = [...wanted];
+    return ctx.tx(async (trx) => {
+      await lockSite(trx, project.id);
+      const existing = new Set((await draftManifest(trx, project.id)).map((e) => e.path).filter((p) => wanted.has(p)));
+      const deleted = await deleteDraftFiles(trx, project.id, [...existing]);
+      if (deleted) await touchSite(trx, project.id);
+      return { deleted, missing: paths.filter((p) => !existing.has(p)) };
+    });
+  },
+});
+
 export const renameFile = defineOperation({
   id: "rename_file",
   summary: "Rename (move) a draft file",
@@ -277,4 +303,13 @@ export const diffDraft = defineOperation({
   },
 });
 
-export const fileOperations = [listFiles, readFile, writeFile, deleteFile, renameFile, editFile, diffDraft];
+export const fileOperations = [
+  listFiles,
+  readFile,
+  writeFile,
+  deleteFile,
+  deleteFiles,
+  renameFile,
+  editFile,
+  diffDraft,
+];

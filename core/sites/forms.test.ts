@@ -114,3 +114,62 @@ describe("public forms (list_site_forms, get_site_form_schema)", () => {
     expect((await t.request("GET", "/v1/sites/no-such-site/forms")).status).toBe(404);
   });
 });
+
+describe("export_submissions (CSV) and the honeypot", () => {
+  it("answers text/csv on REST, quoting per RFC 4180 and defusing formulas; the JSON surfaces get the same text", async () => {
+    const evil = { name: '=HYPERLINK("http://x.test","hi")', email: "eve@x.test", message: 'line1\nsaid "hi", @me' };
+    expect((await call("POST", "/forms/contact/submissions", { data: evil })).status).toBe(201);
+    expect(
+      (await call("POST", "/forms/contact/submissions", { data: { name: "-2+3", email: "m@x.test", guests: "-5" } }))
+        .status,
+    ).toBe(201);
+    const res = await t.app.request(`${p}/submissions/export?form_id=contact`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(res.headers.get("content-disposition")).toBe('attachment; filename="forms-site-contact.csv"');
+    const csv = await res.text();
+    const lines = csv.split("\r\n");
+    expect(lines[0]).toBe("id,form_id,status,created_at,name,email,guests,message,newsletter");
+    expect(csv).toContain(`,"'=HYPERLINK(""http://x.test"",""hi"")",eve@x.test,,"line1\nsaid ""hi"", @me",\r\n`);
+    // Every cell a spreadsheet would evaluate starts with a quote, numbers too (a negative number is harmless,
+    // but "-2+3" is a formula).
+    expect(csv).toContain(",'-2+3,m@x.test,'-5,,\r\n");
+    expect(csv).not.toMatch(/(^|,)[=+@-]/m);
+
+    // The same through the invoker as MCP and the CLI see it: the CSV in a JSON field.
+    const json = await call("GET", "/submissions/export?status=archived");
+    expect(json.status).toBe(200);
+    expect(json.headers.get("content-type")).toContain("text/csv");
+    expect(json.body.split("\r\n")).toHaveLength(3); // header, Ada (archived above), and the final empty string
+  });
+
+  it("needs submissions:read (403 naming it); another tenant's site is 404; a bad form id is 400", async () => {
+    const noScope = await (await t.account()).token(["tools:invoke"]);
+    const denied = await call("GET", "/submissions/export", undefined, noScope);
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.required_scope).toBe("submissions:read");
+    const other = await (await t.account()).token(["*"]);
+    expect((await call("GET", "/submissions/export", undefined, other)).status).toBe(404);
+    const bad = await call("GET", "/submissions/export?form_id=Bad%20Id");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues[0].path).toBe("form_id");
+  });
+
+  it("a post with the honeypot filled looks accepted but is not stored", async () => {
+    const count = async () => (await call("GET", "/submissions?limit=100")).body.submissions.length;
+    const before = await count();
+    const bot = await call("POST", "/forms/contact/submissions", {
+      data: { name: "Bot", email: "bot@x.test", _honeypot: "http://spam.test" },
+    });
+    expect(bot.status).toBe(201);
+    expect(bot.body).toMatchObject({ form_id: "contact", id: expect.any(String) });
+    expect(await count()).toBe(before);
+    const human = await call("POST", "/forms/contact/submissions", {
+      data: { name: "Hu", email: "hu@x.test", _honeypot: "" },
+    });
+    expect(human.status).toBe(201);
+    expect(await count()).toBe(before + 1);
+  });
+});

@@ -104,6 +104,12 @@ export async function requireForm(db: Kysely<Database>, projectId: string, formI
   return form;
 }
 
+/**
+ * The honeypot: a field a site's form hides from people (`<input name="_honeypot" hidden tabindex="-1">`), which
+ * form-filling bots fill. Such a post is answered like any other, so the bot learns nothing, and not stored.
+ */
+export const HONEYPOT_FIELD = "_honeypot";
+
 /** Validates and stores one submission; throws a validation error naming the fields, storing nothing. */
 export async function acceptSubmission(
   db: Kysely<Database>,
@@ -112,6 +118,9 @@ export async function acceptSubmission(
   data: Record<string, unknown>,
 ) {
   const form = await requireForm(db, projectId, formId);
+  const bait = data[HONEYPOT_FIELD];
+  if (bait !== undefined && bait !== null && bait !== "")
+    return { id: String(Date.now()), form_id: formId, created_at: new Date().toISOString() };
   const checked = validateSubmission(form, data);
   if ("issues" in checked) throw validationError(checked.issues);
   const json = JSON.stringify(checked.values);
@@ -272,4 +281,83 @@ export const updateSubmission = defineOperation({
   },
 });
 
-export const formOperations = [listForms, getFormSchema, submitForm, listSubmissions, updateSubmission];
+/** Rows one export holds at most; narrow by form or status (or archive old ones) past it. */
+export const MAX_EXPORT_ROWS = 50_000;
+
+/**
+ * One CSV cell (RFC 4180), safe to open in a spreadsheet: a cell starting with `=`, `+`, `-`, `@`, a tab or a
+ * carriage return would be read as a formula (a visitor's post is attacker-written), so it gets a leading `'`.
+ */
+export function csvCell(value: unknown): string {
+  let text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export const csvRow = (cells: unknown[]) => `${cells.map(csvCell).join(",")}\r\n`;
+
+export const exportSubmissions = defineOperation({
+  id: "export_submissions",
+  summary: "Export form submissions as CSV",
+  description:
+    "Oldest first: id, form_id, status, created_at, then one column per field (the published forms' fields in order, then " +
+    "any other stored). Cells that a spreadsheet would run as a formula (starting with = + - @) get a leading '. REST " +
+    `answers text/csv; other surfaces get the CSV in \`csv\`. At most ${MAX_EXPORT_ROWS} rows (\`truncated\` says so).`,
+  tags: ["sites"],
+  scope: "submissions:read",
+  effect: "read",
+  http: {
+    method: "get",
+    path: "/projects/{project}/submissions/export",
+    produces: { field: "csv", type: "text/csv; charset=utf-8", filename: "filename" },
+  },
+  input: z.object({ project: ProjectRef, form_id: FormId.optional(), status: Status.optional() }),
+  output: z.object({
+    filename: z.string(),
+    rows: z.number().int(),
+    truncated: z.boolean(),
+    csv: z.string(),
+  }),
+  handler: async (ctx, input) => {
+    const project = siteProject(ctx);
+    let q = ctx.db.selectFrom("site_submissions").where("project_id", "=", project.id);
+    if (input.form_id) q = q.where("form_id", "=", input.form_id);
+    if (input.status) q = q.where("status", "=", input.status);
+    const rows = await q
+      .select(["id", "form_id", "status", "data", "created_at"])
+      .orderBy("id", "asc")
+      .limit(MAX_EXPORT_ROWS + 1)
+      .execute();
+    const truncated = rows.length > MAX_EXPORT_ROWS;
+    if (truncated) rows.pop();
+    const forms = (await formsOf(ctx.db, project.id)).filter((f) => !input.form_id || f.id === input.form_id);
+    const columns = [...new Set(forms.flatMap((f) => f.fields.map((field) => field.name)))];
+    const known = new Set(columns);
+    for (const r of rows)
+      for (const key of Object.keys(r.data as Record<string, unknown>))
+        if (!known.has(key)) {
+          known.add(key);
+          columns.push(key);
+        }
+    let csv = csvRow(["id", "form_id", "status", "created_at", ...columns]);
+    for (const r of rows) {
+      const data = r.data as Record<string, unknown>;
+      csv += csvRow([String(r.id), r.form_id, r.status, iso(r.created_at), ...columns.map((c) => data[c])]);
+    }
+    return {
+      filename: `${project.slug}-${input.form_id ?? "submissions"}.csv`,
+      rows: rows.length,
+      truncated,
+      csv,
+    };
+  },
+});
+
+export const formOperations = [
+  listForms,
+  getFormSchema,
+  submitForm,
+  listSubmissions,
+  exportSubmissions,
+  updateSubmission,
+];

@@ -1,5 +1,6 @@
 // Every site operation, in one list for the registry.
 import type { Operation } from "../kernel/operation.ts";
+import { archiveOperations } from "./archive.ts";
 import { assetOperations } from "./assets.ts";
 import { domainOperations } from "./domains.ts";
 import { fileOperations } from "./files.ts";
@@ -11,6 +12,7 @@ import { settingsOperations } from "./settings.ts";
 
 export const siteOperations: Operation[] = [
   ...fileOperations,
+  ...archiveOperations,
   ...pageOperations,
   ...releaseOperations,
   ...settingsOperations,
