@@ -109,16 +109,26 @@ export function toolFor(op: Operation, pinned: boolean, detail: ToolDetail = "le
 export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mcp");
 
 /**
- * Toolsets offered only when a view names them: account security (two-factor, passwords, tokens, sessions) is
- * not something an assistant working on projects should see, or be talked into using, by default.
+ * Toolsets offered only when a view names them, so the default list stays within its token budget
+ * (mcp-server/tool-list-size.test.ts): account security (two-factor, passwords, tokens, sessions) is not something
+ * an assistant working on projects should see, or be talked into using, by default; webhooks, notifications,
+ * agent schedules and Telegram links are set up once, by a person or by automation over REST; the public-site tools are what a site's own
+ * public endpoint offers visitors (its fixed view), and a member has the real operations.
  */
-export const OPT_IN_TOOLSETS: readonly string[] = ["security"];
+export const OPT_IN_TOOLSETS: readonly string[] = [
+  "security",
+  "webhooks",
+  "notifications",
+  "schedules",
+  "telegram",
+  "public-sites",
+];
 
 /** Whether the view (read_only, toolsets, a fixed tool set) includes the operation. */
 export const inView = (op: Operation, view: McpView) =>
   (!view.readOnly || op.effect === "read") &&
   (!view.toolsets?.length || op.tags.some((t) => view.toolsets!.includes(t))) &&
-  op.tags.every((t) => !OPT_IN_TOOLSETS.includes(t) || !!view.toolsets?.includes(t)) &&
+  (!!view.fixed || op.tags.every((t) => !OPT_IN_TOOLSETS.includes(t) || !!view.toolsets?.includes(t))) &&
   (!view.fixed || Object.values(view.fixed.tools).includes(op.id));
 
 /** The operation id behind a tool name: the name itself, or in a fixed view its entry (undefined: no such tool). */

@@ -204,7 +204,7 @@ export const createAgentSchedule = defineOperation({
     "starts a new conversation with `prompt`, acts as you (the credential you call with, narrowed to the agent's scopes), " +
     "is charged to the project owner's AI credit and stops at `max_cost_micros`. `mode` is `read_only` unless you say " +
     "otherwise; in `ask` mode approvals go to the report channel. A due time missed while Bosun was down runs once.",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:write",
   effect: "write",
   errors: ["not_configured", "conflict"],
@@ -281,7 +281,7 @@ export const createAgentSchedule = defineOperation({
 export const listAgentSchedules = defineOperation({
   id: "list_agent_schedules",
   summary: "List a project's agent schedules",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/agent/schedules" },
@@ -308,7 +308,7 @@ export const listAgentSchedules = defineOperation({
 export const getAgentSchedule = defineOperation({
   id: "get_agent_schedule",
   summary: "Get an agent schedule",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/agent/schedules/{schedule_id}" },
@@ -324,7 +324,7 @@ export const updateAgentSchedule = defineOperation({
     "Omitted fields stay as they are. The schedule then acts as you: your credential, narrowed to the agent's scopes, " +
     "your email and your Telegram chat (name `telegram_chat_id` again when you take over someone else's schedule). " +
     "Changing the expression, timezone or `enabled` recomputes the next due time from now.",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:write",
   effect: "write",
   errors: ["not_configured", "conflict"],
@@ -402,7 +402,7 @@ export const deleteAgentSchedule = defineOperation({
   id: "delete_agent_schedule",
   summary: "Delete an agent schedule",
   description: "Its history goes with it; a run it already started carries on in its conversation.",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:write",
   effect: "destructive",
   http: { method: "delete", path: "/projects/{project}/agent/schedules/{schedule_id}" },
@@ -421,7 +421,7 @@ export const listAgentScheduleRuns = defineOperation({
   description:
     "Newest first: each due time, its status, the run and conversation it started, what it cost and when it started and " +
     "finished. Follow a run with list_agent_run_events, read it with get_agent_conversation.",
-  tags: ["agent"],
+  tags: ["agent", "schedules"],
   scope: "agent:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/agent/schedules/{schedule_id}/runs" },

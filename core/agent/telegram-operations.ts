@@ -64,7 +64,7 @@ export const linkTelegramChat = defineOperation({
   summary: "Link a Telegram chat to an instance",
   description:
     "`code`: the one-time code the Bosun bot answers /start with in a private Telegram chat (valid 10 minutes). The chat's messages then go to this instance's agent, acting as you with `scopes` (at most your own); approvals can be decided there.",
-  tags: ["agent"],
+  tags: ["agent", "telegram"],
   scope: "agent:write",
   effect: "write",
   http: { method: "post", path: "/projects/{project}/instances/{instance}/agent/telegram", status: 201 },
@@ -182,7 +182,7 @@ export const unlinkTelegramChat = defineOperation({
   description:
     "Your chats linked to this instance (or just `chat_id`) stop reaching its agent at once; a run started from them is " +
     "cancelled. Owners and maintainers may unlink anyone's chat.",
-  tags: ["agent"],
+  tags: ["agent", "telegram"],
   scope: "agent:write",
   effect: "write",
   http: { method: "delete", path: "/projects/{project}/instances/{instance}/agent/telegram" },

@@ -86,4 +86,4 @@ export const Micros = z
   .int()
   .min(0)
   .max(MAX_MICROS_NUMBER)
-  .meta({ description: "micro-dollars (1e-6 USD): a JSON integer from 0 to 10^15 ($1,000,000,000)" });
+  .meta({ description: "micro-dollars (1e-6 USD), an integer from 0 to 10^15" });

@@ -56,8 +56,8 @@ const AgentCommandRules = z
       .default([])
       .meta({
         description:
-          "Commands that run without approval in ask mode: words separated by spaces, matched against the parsed command, which must be one simple command. " +
-          "`*` alone is exactly one word not starting with `-`; `*` inside a word is any characters but `/`. Shells, interpreters and wrappers (sh, bash, python, env, sudo, xargs, …) and `*` as the program are refused.",
+          "Commands that run without approval in ask mode, each one simple command: `*` alone is one word not starting " +
+          "with `-`, inside a word any characters but `/`. Shells, interpreters, wrappers (sudo, env, xargs…) and `*` as the program are refused.",
       }),
     deny: z
       .array(commandPattern("deny"))
@@ -65,8 +65,8 @@ const AgentCommandRules = z
       .default([])
       .meta({
         description:
-          "Commands refused in every mode, matched against every command in the line (and after wrappers such as sudo): the program by base name, " +
-          "its short options as a set of letters (`rm -rf` matches `rm -r -f`), its other words in order; `*` is any words or, inside a word, any characters.",
+          "Commands refused in every mode, matched against every command of a line (and after sudo): program base name, " +
+          "short options as a set (`rm -rf` matches `rm -r -f`), other words in order; `*` is any words or characters.",
       }),
   })
   .meta({ id: "AgentCommandRules" });

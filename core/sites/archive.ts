@@ -474,12 +474,10 @@ export const deploySiteArchive = defineOperation({
   id: "deploy_site_archive",
   summary: "Deploy a zip or tar.gz archive into the draft",
   description:
-    "Unpacks the archive into the draft: `merge` adds and overwrites its files, `replace` also deletes every draft file " +
-    "the archive lacks. All or nothing: an entry with an absolute path or `..`, a link or device, a blocked type, a file " +
-    "over 10 MB, too many entries, a compression ratio past the limit (zip bombs) or a draft over its quota refuses the " +
-    "whole archive, naming the entry, and the draft is unchanged. REST: the archive as the body (Content-Type " +
-    "application/zip or application/gzip), other fields in the query string; MCP and JSON: archive_base64. Nothing goes " +
-    "live until publish_site.",
+    "All or nothing: a refused entry (`..` or absolute path, link or device, blocked type, too large, too many, a zip " +
+    "bomb, over the quota) is named and the draft is unchanged. REST takes the archive as the raw body " +
+    "(application/zip or application/gzip), other fields in the query string; MCP as archive_base64. Goes live on " +
+    "publish_site.",
   tags: ["sites"],
   scope: "files:write",
   effect: "destructive",
