@@ -10,6 +10,7 @@ import { hasScope } from "../core/kernel/scopes.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
 import { IDEMPOTENCY_META } from "./server.ts";
+import { offeredByDefault, onMcp } from "./tools.ts";
 
 // No built-in operation reports progress yet: this one does, twice, to prove the plumbing.
 const progressProbe = defineOperation({
@@ -79,9 +80,7 @@ describe("tools", () => {
   it("offers one tool per operation by default: its id, a short description, a lean input schema, no output schema", async () => {
     const client = await connect(full);
     const { tools } = await client.listTools();
-    const offered = t.platform.operations.operations.filter(
-      (op) => (!op.surfaces || op.surfaces.includes("mcp")) && !op.tags.includes("security"),
-    );
+    const offered = t.platform.operations.operations.filter((op) => onMcp(op) && offeredByDefault(op));
     expect(tools.map((x) => x.name).sort()).toEqual(offered.map((op) => op.id).sort());
     expect(tools.map((x) => x.name)).not.toContain("login"); // REST/CLI only
 
@@ -113,9 +112,7 @@ describe("tools", () => {
   it("with output_schema=true, carries output schemas, every input bound, titles and all four hints", async () => {
     const client = await connect(full, "output_schema=true");
     const { tools } = await client.listTools();
-    const offered = t.platform.operations.operations.filter(
-      (op) => (!op.surfaces || op.surfaces.includes("mcp")) && !op.tags.includes("security"),
-    );
+    const offered = t.platform.operations.operations.filter((op) => onMcp(op) && offeredByDefault(op));
     expect(tools).toHaveLength(offered.length);
     for (const op of offered) {
       const tool = tools.find((x) => x.name === op.id)!;
@@ -142,7 +139,7 @@ describe("tools", () => {
     const client = await connect(await user.token(scopes));
     const names = (await client.listTools()).tools.map((x) => x.name).sort();
     const allowed = t.platform.operations.operations
-      .filter((op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(scopes, op.scope!)))
+      .filter((op) => onMcp(op) && offeredByDefault(op) && (op.public || hasScope(scopes, op.scope!)))
       .map((op) => op.id)
       .sort();
     expect(names).toEqual(allowed);

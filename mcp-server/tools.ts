@@ -124,6 +124,9 @@ export const OPT_IN_TOOLSETS: readonly string[] = [
   "public-sites",
 ];
 
+/** Whether a list that names no toolset offers the operation (it is in no opt-in toolset). */
+export const offeredByDefault = (op: Operation) => op.tags.every((t) => !OPT_IN_TOOLSETS.includes(t));
+
 /** Whether the view (read_only, toolsets, a fixed tool set) includes the operation. */
 export const inView = (op: Operation, view: McpView) =>
   (!view.readOnly || op.effect === "read") &&

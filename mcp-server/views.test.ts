@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasScope } from "../core/kernel/scopes.ts";
 import { startTestPlatform, type TestPlatform } from "../testkit/harness.ts";
 import { connectMcp } from "../testkit/mcp-client.ts";
+import { offeredByDefault } from "./tools.ts";
 
 let t: TestPlatform;
 let token: string; // every scope of a plain account, which owns alpha-site and beta-site
@@ -40,8 +41,8 @@ const mcpOps = () =>
   t.platform.operations.operations.filter(
     (op) => (!op.surfaces || op.surfaces.includes("mcp")) && (op.public || hasScope(["*"], op.scope!)),
   );
-/** Those offered with no toolsets named: account security (the opt-in `security` toolset) left out. */
-const defaultOps = () => mcpOps().filter((op) => !op.tags.includes("security"));
+/** Those offered with no toolsets named: the opt-in toolsets (account security, setup) left out. */
+const defaultOps = () => mcpOps().filter(offeredByDefault);
 const slugs = (r: CallToolResult) =>
   (r.structuredContent as { projects: { slug: string }[] }).projects.map((p) => p.slug);
 
