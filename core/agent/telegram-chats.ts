@@ -1,6 +1,7 @@
 // What the Telegram bridge keeps about its chats besides links (telegram-links.ts): which runs a chat follows,
 // the latest run for /status, and who announces a new link. Reading a run's events is not here: the bridge reads
 // them through the invoker (list_agent_run_events), as the chat's link, like any SSE client.
+import { sql } from "kysely";
 import type { Platform } from "../platform.ts";
 import { ACTIVE } from "./runs.ts";
 
@@ -12,6 +13,9 @@ export interface ChatRun {
   lastEventId: string | undefined;
 }
 
+/** The last event id of run `r`, where the relay resumes (both queries below alias the run as `r`). */
+const lastEvent = sql<string | null>`(select max(e.id) from agent_run_events e where e.run_id = r.id)`.as("last");
+
 /** Active runs of conversations held by a chat link: after a restart, the bridge relays them again. */
 export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<ChatRun[]> {
   const rows = await platform.db
@@ -20,13 +24,7 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     .innerJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
-    .select((eb) =>
-      eb
-        .selectFrom("agent_run_events as e")
-        .select((e) => e.fn.max("e.id").as("last"))
-        .whereRef("e.run_id", "=", "r.id")
-        .as("last"),
-    )
+    .select(lastEvent)
     .where("r.status", "in", ACTIVE)
     .execute();
   // And scheduled runs reporting to a chat (the schedule names the link; its conversation is not the chat's).
@@ -38,13 +36,7 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     .innerJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
-    .select((eb) =>
-      eb
-        .selectFrom("agent_run_events as e")
-        .select((e) => e.fn.max("e.id").as("last"))
-        .whereRef("e.run_id", "=", "r.id")
-        .as("last"),
-    )
+    .select(lastEvent)
     .where("s.report_channel", "=", "telegram")
     .where("r.status", "in", ACTIVE)
     .execute();
