@@ -14,6 +14,7 @@ import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { type InstanceRow, loadInstance, reach, requireInstanceProject } from "./reach.ts";
 import { InstanceName, InstanceRef } from "./ref.ts";
+import { generateSshKeyPair } from "./ssh-keypair.ts";
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -156,8 +157,7 @@ export function keyPair(privateKey: string | undefined): {
   source: "generated" | "supplied";
 } {
   if (privateKey === undefined) {
-    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "bosun" });
-    return { private: pair.private, public: pair.public.trim(), source: "generated" };
+    return { ...generateSshKeyPair("bosun"), source: "generated" };
   }
   const parsed = ssh2.utils.parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;

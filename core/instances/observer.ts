@@ -4,7 +4,6 @@
 // OS refuses it. Two ways to get one: setup_instance_observer creates the user through the operator login
 // (root or passwordless sudo) and installs a key Bosun generates; set_instance_observer registers an existing
 // user with its key (or a generated one the owner installs). The private key is sealed at rest, never returned.
-import ssh2 from "ssh2";
 import { z } from "zod";
 import { BosunError, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
@@ -13,6 +12,7 @@ import { Instance, instanceView, keyPair, PrivateKey } from "./instances.ts";
 import { type InstanceRow, loadInstance, observerTargetOf, targetOf } from "./reach.ts";
 import { InstanceRef } from "./ref.ts";
 import { shq } from "./shell-quote.ts";
+import { generateSshKeyPair } from "./ssh-keypair.ts";
 import { requireExec } from "./ssh-keys.ts";
 
 /** A plain Unix user name: no leading '-' (never an option), nothing a shell or passwd line treats specially. */
@@ -127,8 +127,8 @@ export const setupInstanceObserver = defineOperation({
     requireExec(ctx);
     const row = await loadInstance(ctx, input.instance);
     checkUsername(row, input.username);
-    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "bosun-observer" });
-    const publicKey = pair.public.trim();
+    const pair = generateSshKeyPair("bosun-observer");
+    const publicKey = pair.public;
     const pool = ctx.platform.instances.pool;
     const res = await runRemote(pool, targetOf(ctx.platform, row), {
       command: setupCommand(input.username, publicKey),

@@ -3,6 +3,7 @@ import { type SshdFixture, startSshd } from "../../testkit/sshd.ts";
 import type { BosunError } from "../kernel/errors.ts";
 import { runRemote } from "./commands.ts";
 import { MAX_CHANNELS, SshPool, type SshTarget } from "./pool.ts";
+import { generateSshKeyPair } from "./ssh-keypair.ts";
 
 let sshd: SshdFixture;
 let pool: SshPool;
@@ -91,9 +92,7 @@ describe("the SSH pool", () => {
       code: "host_key_mismatch",
       details: { presented: sshd.hostKeyFingerprint() },
     });
-    const { generateKeyPairSync } = (await import("ssh2")).default.utils;
-    const stranger = { ...target, id: "i-3", privateKey: generateKeyPairSync("ed25519").private };
-    // Seen as `unreachable` once under heavy load (as in instances.test.ts): say which error it was.
+    const stranger = { ...target, id: "i-3", privateKey: generateSshKeyPair("stranger").private };
     const refused = await run("true", stranger).then(
       () => null,
       (e: BosunError) => e,

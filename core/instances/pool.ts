@@ -257,14 +257,11 @@ export class SshPool {
         timeoutMs: this.opts.connectTimeoutMs,
       });
       let presented: string | null = null;
-      // Set once the server has answered our key with a failure: whatever error follows (the server or the
-      // client closing the socket can race the authentication error) is then a refused key, not a network fault.
-      let keyRefused = false;
       await new Promise<void>((resolve, reject) => {
         const client = conn.client;
         const onError = (err: Error & { level?: string }) => {
           client.off("ready", onReady);
-          reject(this.mapConnectError(target, err, presented, keyRefused));
+          reject(this.mapConnectError(target, err, presented));
         };
         const onReady = () => {
           client.off("error", onError);
@@ -279,12 +276,6 @@ export class SshPool {
           readyTimeout: this.opts.connectTimeoutMs,
           keepaliveInterval: 15_000,
           keepaliveCountMax: 3,
-          // One method, public key; ssh2 calls this again only after the server refused it.
-          authHandler: (methodsLeft, _partialSuccess, next) => {
-            if (methodsLeft === null) return next("publickey"); // the first call, before any attempt
-            keyRefused = true;
-            return false; // no other method: ssh2 then fails with a client-authentication error
-          },
           hostVerifier: (key: Buffer) => {
             presented = fingerprintOf(key);
             return !target.hostKeyFingerprint || target.hostKeyFingerprint === presented;
@@ -312,16 +303,11 @@ export class SshPool {
     }
   }
 
-  private mapConnectError(
-    target: SshTarget,
-    err: Error & { level?: string },
-    presented: string | null,
-    keyRefused: boolean,
-  ): BosunError {
+  private mapConnectError(target: SshTarget, err: Error & { level?: string }, presented: string | null): BosunError {
     const where = `${target.host}:${target.port}`;
     if (presented && target.hostKeyFingerprint && presented !== target.hostKeyFingerprint)
       return hostKeyMismatch(target, presented);
-    if (err.level === "client-authentication" || keyRefused) {
+    if (err.level === "client-authentication") {
       return new BosunError(
         "auth_failed",
         `${where} refused the key for user '${target.username}' (is the instance's public key in that user's ~/.ssh/authorized_keys?)`,
