@@ -67,6 +67,8 @@ export const agentKinds: Record<AgentKind, AgentKindSpec> = {
       "list_assets",
       "get_site_settings",
       "update_site_settings",
+      "get_business_data",
+      "update_business_data",
       "publish_site",
     ],
     system:
