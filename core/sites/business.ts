@@ -3,6 +3,7 @@
 // its own key of the draft's settings (`sites.settings`), which makes it travel exactly like a setting: it
 // goes live only with publish_site, is stored with each release (rollback restores it), is reset by
 // discard_draft and shows up in `unpublished`. Public answers read the live release only.
+// The owner operations are the opt-in MCP toolset `business` (the default tool list has a token budget).
 import { z } from "zod";
 import { ProjectRef } from "../kernel/common.ts";
 import { defineOperation } from "../kernel/operation.ts";
@@ -85,9 +86,11 @@ const OpeningHours = z
     // Overlapping ranges on one day are a typo, and would make "is it open now" ambiguous.
     for (const day of DAYS) {
       const ranges = h.weekly.filter((r) => r.day === day).sort((a, b) => a.open.localeCompare(b.open));
-      for (let i = 1; i < ranges.length; i++)
-        if (ranges[i]!.open < ranges[i - 1]!.close)
+      ranges.forEach((r, i) => {
+        const before = ranges[i - 1];
+        if (before && r.open < before.close)
           ctx.addIssue({ code: "custom", path: ["weekly"], message: `ranges on ${day} overlap` });
+      });
     }
   });
 
@@ -131,7 +134,7 @@ export const getBusinessData = defineOperation({
   id: "get_business_data",
   summary: "Get the site's business data",
   description: "Menu, services, FAQ and opening hours: draft and live.",
-  tags: ["sites"],
+  tags: ["sites", "business"],
   scope: "settings:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/business" },
@@ -154,7 +157,7 @@ export const updateBusinessData = defineOperation({
   id: "update_business_data",
   summary: "Change the site's business data",
   description: "Replaces the given kinds in the draft (null removes one); live on publish_site. Prices in minor units.",
-  tags: ["sites"],
+  tags: ["sites", "business"],
   scope: "settings:write",
   effect: "write",
   http: { method: "patch", path: "/projects/{project}/business" },
