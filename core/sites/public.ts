@@ -242,13 +242,14 @@ export const submitSiteForm = defineOperation({
 });
 
 /** A public read of one kind of the live site's business data (empty when none is published). */
-function publicBusiness<K extends "menu" | "services" | "faq">(
-  kind: K,
+function publicBusiness<S extends z.ZodType>(
   id: string,
+  path: string,
   summary: string,
   description: string,
+  output: S,
+  pick: (data: BusinessData) => z.input<S>,
 ) {
-  type Answer = Record<K, NonNullable<BusinessData[K]>>;
   return defineOperation({
     id,
     summary,
@@ -257,33 +258,36 @@ function publicBusiness<K extends "menu" | "services" | "faq">(
     public: true,
     effect: "read",
     level: "any",
-    http: { method: "get", path: `/sites/{site}/${kind}` },
+    http: { method: "get", path: `/sites/{site}/${path}` },
     input: z.object({ site: SiteRef }),
-    output: z.object({ [kind]: businessSchemas[kind] }) as unknown as z.ZodType<Answer>,
-    handler: async (ctx, input) => {
-      const site = await publicSite(ctx.db, input.site);
-      return { [kind]: readBusiness(site.stored)[kind] ?? [] } as Answer;
-    },
+    output,
+    handler: async (ctx, input) => pick(readBusiness((await publicSite(ctx.db, input.site)).stored)),
   });
 }
 
 export const getMenu = publicBusiness(
-  "menu",
   "get_menu",
+  "menu",
   "Get a site's menu",
   "Public: the published menu, by section; prices in minor units (450 = 4.50) with currency.",
+  z.object({ menu: businessSchemas.menu }),
+  (d) => ({ menu: d.menu ?? [] }),
 );
 export const getServices = publicBusiness(
-  "services",
   "get_services",
+  "services",
   "Get a site's services",
   "Public: the published services, with prices in minor units and durations.",
+  z.object({ services: businessSchemas.services }),
+  (d) => ({ services: d.services ?? [] }),
 );
 export const getFaq = publicBusiness(
-  "faq",
   "get_faq",
+  "faq",
   "Get a site's FAQ",
   "Public: the published questions and answers.",
+  z.object({ faq: businessSchemas.faq }),
+  (d) => ({ faq: d.faq ?? [] }),
 );
 
 export const publicSiteOperations = [
