@@ -74,6 +74,11 @@ describe("business data", () => {
     expect((await t.request("GET", `${p}/business`, { token })).body.draft).toMatchObject({ faq: null, menu: [] });
     expect((await t.request("GET", "/v1/sites/biz-site/faq")).body.faq).toHaveLength(1);
     expect((await t.request("GET", "/v1/sites/biz-site/menu")).body).toEqual({ menu: MENU });
+    // Discarding the draft brings the business data back to the live one, with the rest of the settings.
+    expect((await t.request("POST", `${p}/draft/discard`, { token })).status).toBe(200);
+    const reset = await t.request("GET", `${p}/business`, { token });
+    expect(reset.body.unpublished).toEqual([]);
+    expect(reset.body.draft.menu).toEqual(MENU);
   });
 
   it("update_business_data refuses bad input with 400 naming the field", async () => {
