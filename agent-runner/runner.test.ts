@@ -240,6 +240,42 @@ describe("site editor", () => {
     expect(sent.tools.map((x) => x.name)).toContain("write_file");
     expect(sent.tools.map((x) => x.name)).not.toContain("publish_site");
   });
+
+  it("edits the menu as structured data with update_business_data, into the draft only", async () => {
+    const { token, project } = await siteOwner();
+    const menu = [{ name: "Bread", items: [{ name: "Rye", price: { amount: 450, currency: "EUR" } }] }];
+    fake.script([
+      { toolUse: { name: "get_business_data", input: {} } },
+      { toolUse: { name: "update_business_data", input: { menu } } },
+      {
+        toolUse: {
+          name: "update_business_data",
+          input: { menu: [{ name: "Bread", items: [{ name: "Rye", price: 4.5 }] }] },
+        },
+      },
+      { text: "The menu is updated." },
+    ]);
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "Add rye bread at 4.50 EUR to the menu" },
+    });
+    startWorkers();
+    const done = await runOf(
+      project,
+      token,
+      (start.body as { run_id: string }).run_id,
+      (s) => s === "done" || s === "failed",
+    );
+    expect(done.run.status, JSON.stringify(done.run.error)).toBe("done");
+    // A price that is not integer minor units is refused back to the model, naming the field.
+    const results = done.events.filter((e) => e.type === "tool_result");
+    expect(results.map((e) => e.data.is_error)).toEqual([false, false, true]);
+    expect(fake.requests.at(-1)!.rawBody).toMatch(/validation_error.*price/);
+    const business = await t.request("GET", `/v1/projects/${project}/business`, { token });
+    expect(business.body.draft.menu).toEqual(menu);
+    expect(business.body.live.menu).toBeNull();
+    expect(business.body.unpublished).toEqual(["menu"]);
+  });
 });
 
 describe("site workflow", () => {

@@ -121,6 +121,7 @@ export const OPT_IN_TOOLSETS: readonly string[] = [
   "notifications",
   "schedules",
   "telegram",
+  "business",
   "public-sites",
 ];
 

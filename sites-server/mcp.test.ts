@@ -8,6 +8,13 @@ import { toolError } from "../testkit/operation-inputs.ts";
 import { CONTACT_FORM } from "../testkit/sites.ts";
 import { createSitesApp } from "./app.ts";
 
+const BUSINESS = {
+  menu: [{ name: "Bread", items: [{ name: "Rye", price: { amount: 450, currency: "EUR" } }] }],
+  services: [{ name: "Cake order", duration_minutes: 30 }],
+  faq: [{ question: "Vegan?", answer: "The rye is." }],
+  opening_hours: { timezone: "Europe/Lisbon", weekly: [{ day: "mon", open: "08:00", close: "16:00" }] },
+};
+
 let t: TestPlatform;
 let token: string;
 let server: ServerType;
@@ -43,6 +50,7 @@ beforeAll(async () => {
         forms: [CONTACT_FORM],
       },
     });
+    expect((await api("PATCH", `/projects/${slug}/business`, BUSINESS)).status).toBe(200);
     expect((await api("POST", `/projects/${slug}/releases`)).status).toBe(201);
   }
   await api("PATCH", "/projects/locked-site/settings", { settings: { password: "secret password" } });
@@ -159,8 +167,11 @@ describe("the public per-site MCP", () => {
     const { tools } = await client.listTools();
     expect(tools.map((x) => x.name).sort()).toEqual([
       "get_business_info",
+      "get_faq",
       "get_form_schema",
+      "get_menu",
       "get_published_page",
+      "get_services",
       "list_forms",
       "list_published_pages",
       "submit_form",
@@ -193,6 +204,28 @@ describe("the public per-site MCP", () => {
     await client.close();
   });
 
+  it("answers get_menu, get_services and get_faq with the published business data only", async () => {
+    const client = await siteMcp("visit-site");
+    expect((await client.callTool({ name: "get_menu", arguments: {} })).structuredContent).toEqual({
+      menu: BUSINESS.menu,
+    });
+    expect((await client.callTool({ name: "get_services", arguments: {} })).structuredContent).toEqual({
+      services: BUSINESS.services,
+    });
+    expect((await client.callTool({ name: "get_faq", arguments: {} })).structuredContent).toEqual({
+      faq: BUSINESS.faq,
+    });
+    expect((await client.callTool({ name: "get_business_info", arguments: {} })).structuredContent).toMatchObject({
+      opening_hours: BUSINESS.opening_hours,
+    });
+    // A draft change is not public until published; the `site` argument cannot point elsewhere.
+    await api("PATCH", "/projects/visit-site/business", { menu: [{ name: "Secret", items: [] }] });
+    const menu = await client.callTool({ name: "get_menu", arguments: { site: "locked-site" } });
+    expect(menu.structuredContent).toEqual({ menu: BUSINESS.menu });
+    await api("PATCH", "/projects/visit-site/business", { menu: BUSINESS.menu });
+    await client.close();
+  });
+
   it("shows drafts never and password-protected sites not at all", async () => {
     await api("POST", "/projects/visit-site/pages", { slug: "unpublished", title: "Draft", content: "draft only" });
     const client = await siteMcp("visit-site");
@@ -201,7 +234,7 @@ describe("the public per-site MCP", () => {
     ).toBe("not_found");
     await client.close();
     const locked = await siteMcp("locked-site");
-    for (const name of ["get_business_info", "list_published_pages", "list_forms"]) {
+    for (const name of ["get_business_info", "list_published_pages", "list_forms", "get_menu", "get_faq"]) {
       const res = await locked.callTool({ name, arguments: {} });
       expect.soft(res.isError, name).toBe(true);
       expect.soft(toolError(res).code, name).toBe("forbidden");

@@ -13,6 +13,9 @@ import { answerMcp } from "../mcp-server/http.ts";
 /** Tool name (as a visitor's agent sees it) → public operation. */
 export const SITE_TOOLS: Record<string, string> = {
   get_business_info: "get_business_info",
+  get_menu: "get_menu",
+  get_services: "get_services",
+  get_faq: "get_faq",
   list_published_pages: "list_published_pages",
   get_published_page: "get_published_page",
   list_forms: "list_site_forms",
@@ -25,7 +28,7 @@ export function sitesMcpHandler(platform: Platform) {
     answerMcp(platform, c.req.raw, anonymous("mcp", clientIp(c, platform)), {
       fixed: {
         name: `bosun-site-${site.slug}`,
-        instructions: `Public information about the website '${site.settings.site_name ?? site.slug}': business info, published pages and forms a visitor can submit.`,
+        instructions: `Public information about the website '${site.settings.site_name ?? site.slug}': business info, menu, services, FAQ, published pages and forms a visitor can submit.`,
         tools: SITE_TOOLS,
         // The endpoint belongs to one site: a `site` argument cannot point it elsewhere.
         args: { site: site.slug },

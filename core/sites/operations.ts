@@ -2,6 +2,7 @@
 import type { Operation } from "../kernel/operation.ts";
 import { archiveOperations } from "./archive.ts";
 import { assetOperations } from "./assets.ts";
+import { businessOperations } from "./business.ts";
 import { domainOperations } from "./domains.ts";
 import { fileOperations } from "./files.ts";
 import { formOperations } from "./forms.ts";
@@ -16,6 +17,7 @@ export const siteOperations: Operation[] = [
   ...pageOperations,
   ...releaseOperations,
   ...settingsOperations,
+  ...businessOperations,
   ...assetOperations,
   ...formOperations,
   ...publicSiteOperations,

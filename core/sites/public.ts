@@ -9,6 +9,7 @@ import { Slug } from "../kernel/common.ts";
 import { BosunError, notFound, rateLimited } from "../kernel/errors.ts";
 import { type Context, defineOperation } from "../kernel/operation.ts";
 import { getBlob } from "./blobs.ts";
+import { type BusinessData, businessSchemas, readBusiness } from "./business.ts";
 import { releaseEntry, releaseManifest } from "./draft.ts";
 import { acceptSubmission, formsOf, requireForm } from "./forms.ts";
 import { decodeEntities, titleOf } from "./links.ts";
@@ -26,6 +27,8 @@ export interface PublicSite {
   slug: string;
   liveRelease: number | null;
   settings: SiteSettings;
+  /** The live release's settings as stored (business data reads its own keys from here, re-checked). */
+  stored: Record<string, unknown>;
 }
 
 const SiteRef = Slug.meta({ description: "Slug of the site (its project)", example: "my-site" });
@@ -54,6 +57,7 @@ async function publicSite(db: Kysely<Database>, slug: string, admitted = false):
     slug: row.slug,
     liveRelease: row.live_release ?? null,
     settings: readSettings(row.settings ?? {}),
+    stored: row.settings ?? {},
   };
 }
 
@@ -89,6 +93,7 @@ export const getBusinessInfo = defineOperation({
     tagline: z.string().nullable(),
     language: z.string().nullable(),
     business: z.record(z.string(), z.unknown()).nullable(),
+    opening_hours: businessSchemas.opening_hours.nullable(),
     published: z.boolean(),
   }),
   handler: async (ctx, input) => {
@@ -99,6 +104,7 @@ export const getBusinessInfo = defineOperation({
       tagline: s.tagline ?? null,
       language: s.language ?? null,
       business: s.business ?? null,
+      opening_hours: readBusiness(site.stored).opening_hours,
       published: site.liveRelease !== null,
     };
   },
@@ -235,7 +241,59 @@ export const submitSiteForm = defineOperation({
   },
 });
 
+/** A public read of one kind of the live site's business data (empty when none is published). */
+function publicBusiness<S extends z.ZodType>(
+  id: string,
+  path: string,
+  summary: string,
+  description: string,
+  output: S,
+  pick: (data: BusinessData) => z.input<S>,
+) {
+  return defineOperation({
+    id,
+    summary,
+    description,
+    tags: ["public-sites"],
+    public: true,
+    effect: "read",
+    level: "any",
+    http: { method: "get", path: `/sites/{site}/${path}` },
+    input: z.object({ site: SiteRef }),
+    output,
+    handler: async (ctx, input) => pick(readBusiness((await publicSite(ctx.db, input.site)).stored)),
+  });
+}
+
+export const getMenu = publicBusiness(
+  "get_menu",
+  "menu",
+  "Get a site's menu",
+  "Public: the published menu, by section; prices in minor units (450 = 4.50) with currency.",
+  z.object({ menu: businessSchemas.menu }),
+  (d) => ({ menu: d.menu ?? [] }),
+);
+export const getServices = publicBusiness(
+  "get_services",
+  "services",
+  "Get a site's services",
+  "Public: the published services, with prices in minor units and durations.",
+  z.object({ services: businessSchemas.services }),
+  (d) => ({ services: d.services ?? [] }),
+);
+export const getFaq = publicBusiness(
+  "get_faq",
+  "faq",
+  "Get a site's FAQ",
+  "Public: the published questions and answers.",
+  z.object({ faq: businessSchemas.faq }),
+  (d) => ({ faq: d.faq ?? [] }),
+);
+
 export const publicSiteOperations = [
+  getMenu,
+  getServices,
+  getFaq,
   getBusinessInfo,
   listPublishedPages,
   getPublishedPage,
