@@ -2,7 +2,6 @@
 // endpoints (/.well-known/*, /oauth/*).
 import crypto from "node:crypto";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { checkDatabase } from "../core/health.ts";
 import { BosunError, notFound } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
@@ -13,7 +12,7 @@ import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
 import { type McpHttpOptions, mountMcp } from "./mcp-route.ts";
 import { mountOAuth } from "./oauth.ts";
-import { isMultipart, isRawBody, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
+import { boundedBody, isMultipart, isRawBody, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
 import { mountRunStream } from "./run-stream.ts";
 
@@ -32,11 +31,11 @@ export interface AppOptions {
 }
 
 // Multipart bodies (file uploads: upload_asset) may carry a 10 MB file; every other body stays under the JSON limit.
-const jsonLimit = bodyLimit({
+const jsonLimit = boundedBody({
   maxSize: MAX_JSON_BODY,
   onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the body is over ${MAX_JSON_BODY} bytes`)),
 });
-const uploadLimit = bodyLimit({
+const uploadLimit = boundedBody({
   maxSize: MAX_UPLOAD_BODY,
   onError: (c) => errorResponse(c, new BosunError("payload_too_large", `the upload is over ${MAX_UPLOAD_BODY} bytes`)),
 });

@@ -4,7 +4,6 @@
 // invoker (login, authorize_oauth_client, logout), like any account change.
 import crypto from "node:crypto";
 import type { Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { getCookie, setCookie } from "hono/cookie";
 import { cors } from "hono/cors";
 import {
@@ -21,7 +20,7 @@ import { invoke } from "../core/kernel/invoker.ts";
 import { anonymous } from "../core/kernel/operation.ts";
 import { ADMIN_SCOPE, isKnownScope, scopeCatalog, tokenPresets } from "../core/kernel/scopes.ts";
 import type { Platform } from "../core/platform.ts";
-import { clientIp } from "./request.ts";
+import { boundedBody, clientIp } from "./request.ts";
 
 const PRM_PATH = "/.well-known/oauth-protected-resource";
 const CSRF_COOKIE = "bosun_oauth_csrf";
@@ -169,7 +168,7 @@ export function mountOAuth(app: Hono, platform: Platform) {
     app.use(path, publicCors);
   app.use(
     "/oauth/*",
-    bodyLimit({
+    boundedBody({
       maxSize: MAX_FORM_BODY,
       onError: (c) => c.json({ error: "invalid_request", error_description: "the body is too large" }, 413),
     }),

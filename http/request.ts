@@ -2,7 +2,8 @@
 import type { IncomingMessage } from "node:http";
 import net from "node:net";
 import { Readable } from "node:stream";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import ipaddr from "ipaddr.js";
 import proxyAddr from "proxy-addr";
 import type { TrustProxy } from "../core/config.ts";
@@ -12,6 +13,23 @@ import { anonymous, type Operation, type Principal, type Surface } from "../core
 import type { Platform } from "../core/platform.ts";
 
 export const MAX_JSON_BODY = 1024 * 1024;
+
+/**
+ * hono's bodyLimit, without its cost on the common case: it asks for `raw.body`, which makes @hono/node-server
+ * build a full WHATWG Request and stream for every request with a body (most of an MCP POST's own time under
+ * load). A declared Content-Length is checked here instead; a chunked body still goes through bodyLimit.
+ */
+export function boundedBody(options: {
+  maxSize: number;
+  onError: (c: Context) => Response | Promise<Response>;
+}): MiddlewareHandler {
+  const counting = bodyLimit(options);
+  return (c, next) => {
+    const length = c.req.header("content-length");
+    if (length === undefined || c.req.header("transfer-encoding") !== undefined) return counting(c, next);
+    return Number.parseInt(length, 10) > options.maxSize ? Promise.resolve(options.onError(c)) : next();
+  };
+}
 /** A multipart upload: one file of up to 10 MB plus form fields and multipart framing. */
 export const MAX_UPLOAD_BODY = 10 * 1024 * 1024 + 64 * 1024;
 

@@ -185,5 +185,65 @@ describe("stateless transport", () => {
     });
     expect(res.status).toBe(413);
     expect((await res.json()).error.code).toBe("payload_too_large");
+    // A declared length over the limit is refused on the header alone (http/request.ts boundedBody).
+    const declared = await t.app.request("/mcp", {
+      method: "POST",
+      headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, "Content-Length": String(MAX_JSON_BODY + 1) },
+      body: toolsCall("list_projects"),
+    });
+    expect(declared.status).toBe(413);
+    expect((await declared.json()).error.code).toBe("payload_too_large");
+  });
+
+  // A single tools/call or tools/list is answered without an SDK server (http.ts answerDirectly); a batch of
+  // one still goes through the SDK's. Both must give the same answer, and the SDK's refusals must still apply.
+  it("answers a lone tools/call or tools/list exactly as the SDK server answers it (a batch of one)", async () => {
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      t.app.request("/mcp", {
+        method: "POST",
+        headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, ...headers },
+        body: JSON.stringify(body),
+      });
+    for (const message of [
+      { jsonrpc: "2.0", id: 7, method: "tools/list" },
+      { jsonrpc: "2.0", id: "c", method: "tools/call", params: { name: "list_projects", arguments: {} } },
+      { jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "no_such_tool", arguments: {} } },
+      { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "get_project", arguments: { project: 5 } } },
+    ]) {
+      const direct = await post(message);
+      const viaSdk = await post([message]);
+      expect.soft(direct.status, message.method).toBe(200);
+      expect.soft(direct.headers.get("content-type"), message.method).toBe("application/json");
+      expect.soft(direct.headers.get("x-request-id"), message.method).toMatch(/^[\w-]{8,}$/);
+      // The SDK answers a batch of one with the lone response, not an array.
+      expect.soft(await direct.json(), JSON.stringify(message)).toEqual(await viaSdk.json());
+    }
+  });
+
+  it("still refuses what the SDK transport refuses on a lone tools/call", async () => {
+    const call = { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "list_projects", arguments: {} } };
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      t.app.request("/mcp", {
+        method: "POST",
+        headers: { ...MCP_HEADERS, Authorization: `Bearer ${token}`, ...headers },
+        body: JSON.stringify(body),
+      });
+    const cases: [string, Response, number, number][] = [
+      ["accept json only", await post(call, { Accept: "application/json" }), 406, -32000],
+      ["not json", await post(call, { "Content-Type": "text/plain" }), 415, -32000],
+      ["unknown protocol version", await post(call, { "MCP-Protocol-Version": "1999-01-01" }), 400, -32000],
+      ["no jsonrpc", await post({ id: 3, method: "tools/call", params: call.params }), 400, -32700],
+    ];
+    for (const [label, res, status, code] of cases) {
+      expect.soft(res.status, label).toBe(status);
+      expect.soft((await res.json()).error.code, label).toBe(code);
+    }
+    // Params the SDK's schema refuses: a JSON-RPC error naming them, not a tool result.
+    const bad = await post({ ...call, params: { name: 42 } });
+    expect(bad.status).toBe(200);
+    const body = await bad.json();
+    expect(body.id).toBe(3);
+    expect(body.error.message).toMatch(/name/);
+    expect(body.result).toBeUndefined();
   });
 });

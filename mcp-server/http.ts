@@ -4,11 +4,17 @@
 // can answer, and a revoked token fails on its next request. Authentication, body
 // limits and error mapping belong to the HTTP app that mounts this (http/mcp-route.ts).
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import {
+  CallToolRequestSchema,
+  type JSONRPCResultResponse,
+  ListToolsRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "@modelcontextprotocol/sdk/types.js";
 import { BosunError } from "../core/kernel/errors.ts";
 import type { Principal } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { InFlightCalls } from "./cancel.ts";
-import { createMcpServer } from "./server.ts";
+import { createMcpServer, mcpTools } from "./server.ts";
 import { type McpView, parseView, tagsOf } from "./view.ts";
 
 /**
@@ -92,6 +98,11 @@ export async function answerMcp(
     for (const { requestId: id, reason } of InFlightCalls.cancellations(parsedBody))
       inFlight.cancel(principal, id, reason);
   }
+  const fast =
+    parsedBody !== undefined
+      ? await answerDirectly(platform, request, parsedBody, principal, view, requestId, inFlight)
+      : undefined;
+  if (fast) return fast;
   const server = createMcpServer(platform, principal, view, requestId, { inFlight });
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
@@ -104,4 +115,54 @@ export async function answerMcp(
     return transport.handleRequest(new Request(request.url, { method: "POST", headers: request.headers, body: text }));
   }
   return transport.handleRequest(request, { parsedBody });
+}
+
+/** Whether the request's headers are ones the SDK transport would accept; anything else is left to it to refuse. */
+function headersAccepted(headers: Headers): boolean {
+  const accept = headers.get("accept");
+  const contentType = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  const version = headers.get("mcp-protocol-version");
+  return (
+    !!accept?.includes("application/json") &&
+    accept.includes("text/event-stream") &&
+    contentType === "application/json" &&
+    (version === null || SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+  );
+}
+
+/**
+ * The stateless path's common case, a single tools/call or tools/list answered as JSON, without building an SDK
+ * server and transport for it (most of the endpoint's own cost per request). Results come from the same
+ * mcpTools as the SDK server's handlers. Anything else — a batch, a request asking for progress, another
+ * method, params the SDK's schema refuses, headers it would refuse — returns undefined and goes to the SDK,
+ * which answers it (and its errors) as the protocol says.
+ */
+async function answerDirectly(
+  platform: Platform,
+  request: Request,
+  body: unknown,
+  principal: Principal,
+  view: McpView,
+  requestId: string | undefined,
+  inFlight: InFlightCalls | undefined,
+): Promise<Response | undefined> {
+  if (!body || typeof body !== "object" || Array.isArray(body) || wantsStream(body)) return undefined;
+  const message = body as { jsonrpc?: unknown; id?: unknown; method?: unknown };
+  const { id, method } = message;
+  if (message.jsonrpc !== "2.0" || (typeof id !== "string" && typeof id !== "number")) return undefined;
+  if (method !== "tools/call" && method !== "tools/list") return undefined;
+  if (!headersAccepted(request.headers)) return undefined;
+  let result: JSONRPCResultResponse["result"];
+  if (method === "tools/list") {
+    if (!ListToolsRequestSchema.safeParse(body).success) return undefined;
+    // The whole list in one page, as the SDK server's handler answers it.
+    result = { tools: mcpTools(platform, principal, view, requestId, inFlight).tools };
+  } else {
+    const parsed = CallToolRequestSchema.safeParse(body);
+    if (!parsed.success || parsed.data.params.task !== undefined) return undefined;
+    const tools = mcpTools(platform, principal, view, requestId, inFlight);
+    result = await tools.callTool(parsed.data.params, { requestId: id, signal: request.signal });
+  }
+  const response: JSONRPCResultResponse = { jsonrpc: "2.0", id, result };
+  return new Response(JSON.stringify(response), { status: 200, headers: { "Content-Type": "application/json" } });
 }

@@ -4,6 +4,7 @@
 // One server serves one principal and one view; the HTTP handler builds one per request, stdio one per process.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
+  type CallToolRequest,
   CallToolRequestSchema,
   type CallToolResult,
   GetPromptRequestSchema,
@@ -107,25 +108,35 @@ function toolSetFor(ops: readonly Operation[], principal: Principal, view: McpVi
  * `requestId`: over HTTP, that of the POST carrying the calls (its X-Request-Id), so each call's audit record
  * carries the id the client saw; unset (stdio), every call gets its own.
  */
-// A server is built per HTTP request; one validator (and its compiled-schema cache) serves them all.
+// A server is built per HTTP request that needs one; one validator (and its compiled-schema cache) serves them all.
 const jsonSchemaValidator = new AjvJsonSchemaValidator();
 
-export function createMcpServer(
+/** What a tools/call handler gets from its transport: the SDK's `extra`, or the HTTP fast path's equivalent. */
+export interface ToolCallExtra {
+  requestId: string | number;
+  signal: AbortSignal;
+  sendNotification?: (n: ServerNotification) => Promise<void>;
+}
+
+/**
+ * The tools of one principal in one view, and how a call of them is answered. Both the SDK server below and
+ * the stateless HTTP fast path (http.ts) answer tools/list and tools/call with these, so the two cannot differ.
+ */
+export interface McpTools {
+  principal: Principal;
+  tools: ToolDef[];
+  callTool(params: CallToolRequest["params"], extra: ToolCallExtra): Promise<CallToolResult>;
+  /** One operation by id, as the caller, through the view, the pin and the invoker (resources use it). */
+  callOperation(id: string, args: Record<string, unknown>, call: CallContext): Promise<unknown>;
+}
+
+export function mcpTools(
   platform: Platform,
   basePrincipal: Principal,
   view: McpView = {},
   requestId?: string,
-  options: {
-    /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
-    inFlight?: InFlightCalls;
-    /**
-     * A stateful session (stdio): when its credential is revoked or its session ends, the tool list empties
-     * and the client is told (notifications/tools/list_changed) instead of finding out call by call.
-     */
-    session?: boolean;
-  } = {},
-): Server {
-  const { inFlight } = options;
+  inFlight?: InFlightCalls,
+): McpTools {
   const pinned = !!view.project;
   const principal: Principal = pinned
     ? { ...basePrincipal, pins: { ...basePrincipal.pins, project: view.project } }
@@ -133,25 +144,6 @@ export function createMcpServer(
   const { visible, visibleById, tools } = toolSetFor(platform.operations.operations, principal, view);
   const { fixed } = view;
   const compact = view.mode === "compact" && !fixed;
-
-  const server = new Server(
-    { name: fixed?.name ?? "bosun", version: VERSION },
-    {
-      // A site's public endpoint (fixed view) offers its tools only; the API's adds resources and prompts.
-      capabilities: {
-        tools: { listChanged: !!options.session },
-        logging: {},
-        ...(fixed ? {} : { resources: {}, prompts: {} }),
-      },
-      jsonSchemaValidator,
-      instructions:
-        fixed?.instructions ??
-        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}. " +
-          COMMON_FIELDS_NOTE +
-          (compact ? " Find operations with search_operations, run them with call_operation." : "") +
-          (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
-    },
-  );
 
   /**
    * The operation behind a tool name. One hidden only because the caller lacks its scope still goes to the
@@ -198,6 +190,80 @@ export function createMcpServer(
     });
   }
 
+  async function callTool(params: CallToolRequest["params"], extra: ToolCallExtra): Promise<CallToolResult> {
+    const { name, arguments: args = {} } = params;
+    const meta = params._meta;
+    const tracked = inFlight?.track(principal, extra.requestId, extra.signal);
+    const call: CallContext = {
+      signal: tracked?.signal ?? extra.signal,
+      progressToken: meta?.progressToken,
+      idempotencyKey: meta?.[IDEMPOTENCY_META],
+      sendNotification: extra.sendNotification,
+    };
+    try {
+      if (!compact) return okResult(await callOperation(name, args, call));
+      if (name === SEARCH) return okResult(searchResult(visible, args, pinned));
+      if (name === CALL) {
+        const { id, input } = parseCall(args);
+        return okResult(await callOperation(id, input, call));
+      }
+      throw notFound("tool", name);
+    } catch (err) {
+      if (!(err instanceof BosunError)) platform.log.error({ err, tool: name }, "mcp tool failed");
+      return errorResult(err);
+    } finally {
+      tracked?.done();
+    }
+  }
+
+  return { principal, tools, callTool, callOperation };
+}
+
+export function createMcpServer(
+  platform: Platform,
+  basePrincipal: Principal,
+  view: McpView = {},
+  requestId?: string,
+  options: {
+    /** Over HTTP: where calls are kept so a cancellation arriving in another POST finds them. */
+    inFlight?: InFlightCalls;
+    /**
+     * A stateful session (stdio): when its credential is revoked or its session ends, the tool list empties
+     * and the client is told (notifications/tools/list_changed) instead of finding out call by call.
+     */
+    session?: boolean;
+  } = {},
+): Server {
+  const { principal, tools, callTool, callOperation } = mcpTools(
+    platform,
+    basePrincipal,
+    view,
+    requestId,
+    options.inFlight,
+  );
+  const { fixed } = view;
+  const pinned = !!view.project;
+  const compact = view.mode === "compact" && !fixed;
+
+  const server = new Server(
+    { name: fixed?.name ?? "bosun", version: VERSION },
+    {
+      // A site's public endpoint (fixed view) offers its tools only; the API's adds resources and prompts.
+      capabilities: {
+        tools: { listChanged: !!options.session },
+        logging: {},
+        ...(fixed ? {} : { resources: {}, prompts: {} }),
+      },
+      jsonSchemaValidator,
+      instructions:
+        fixed?.instructions ??
+        "Bosun is a hosting platform control plane. Tools are Bosun operations; errors come back as {error:{code,message}}. " +
+          COMMON_FIELDS_NOTE +
+          (compact ? " Find operations with search_operations, run them with call_operation." : "") +
+          (pinned ? ` All tools act on project '${view.project}'; other projects are out of reach.` : ""),
+    },
+  );
+
   let offered = tools;
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: offered }));
   const credential = principal.credential;
@@ -228,31 +294,7 @@ export function createMcpServer(
     );
   }
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const { name, arguments: args = {} } = request.params;
-    const meta = request.params._meta;
-    const tracked = inFlight?.track(principal, extra.requestId, extra.signal);
-    const call: CallContext = {
-      signal: tracked?.signal ?? extra.signal,
-      progressToken: meta?.progressToken,
-      idempotencyKey: meta?.[IDEMPOTENCY_META],
-      sendNotification: extra.sendNotification,
-    };
-    try {
-      if (!compact) return okResult(await callOperation(name, args, call));
-      if (name === SEARCH) return okResult(searchResult(visible, args, pinned));
-      if (name === CALL) {
-        const { id, input } = parseCall(args);
-        return okResult(await callOperation(id, input, call));
-      }
-      throw notFound("tool", name);
-    } catch (err) {
-      if (!(err instanceof BosunError)) platform.log.error({ err, tool: name }, "mcp tool failed");
-      return errorResult(err);
-    } finally {
-      tracked?.done();
-    }
-  });
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => callTool(request.params, extra));
 
   return server;
 }
