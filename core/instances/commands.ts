@@ -102,10 +102,7 @@ export function shellProfile(pool: SshPool, target: SshTarget): Promise<ShellPro
       const exit = await handle.done.finally(() => clearTimeout(timer));
       const at = out.lastIndexOf(PROFILE_MARKER);
       if (exit.code !== 0 || at < 0) return null;
-      const [shell, timeout] = out
-        .slice(at + PROFILE_MARKER.length)
-        .split("\n")[0]!
-        .split(":");
+      const [shell, timeout] = (out.slice(at + PROFILE_MARKER.length).split("\n")[0] ?? "").split(":");
       return { posixLogin: POSIX_LOGIN_SHELLS.has(shell ?? ""), timeout: timeout === "timeout" };
     } catch {
       return null; // the command itself then reports what is wrong with the connection
