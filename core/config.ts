@@ -26,6 +26,8 @@ export interface Config {
   /** AI credit a newly registered account starts with, in micro-dollars. */
   trialCreditMicros: number;
   logLevel: string;
+  /** Days an audit record is kept; 0 keeps them forever (core/audit/retention.ts). */
+  auditRetentionDays: number;
   /** Where published sites are served: their own origin, never the API's (BOSUN_SITES_PORT / --sites-port). */
   sitesPort: number;
   /** When set, `{slug}.{sitesDomain}` serves a site by Host header (BOSUN_SITES_DOMAIN). */
@@ -240,6 +242,14 @@ export const variables = {
     { parse: noTrailingSlash },
   ),
   BOSUN_LOG_LEVEL: withDefault("info", "Server", "string", "pino log level"),
+  BOSUN_AUDIT_RETENTION_DAYS: {
+    ...integer(
+      0,
+      "Server",
+      "audit records older than this many days are deleted (hourly, in batches); `0` keeps them forever",
+    ),
+    parse: (v: string | undefined) => int(v, 0),
+  },
   BOSUN_ADMIN_EMAIL: withDefault(
     "admin@localhost",
     "Server",
@@ -564,6 +574,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sessionTtlSeconds: read("BOSUN_SESSION_TTL_SECONDS"),
     trialCreditMicros: read("BOSUN_TRIAL_CREDIT_USD"),
     logLevel: read("BOSUN_LOG_LEVEL"),
+    auditRetentionDays: read("BOSUN_AUDIT_RETENTION_DAYS"),
     sitesPort: read("BOSUN_SITES_PORT"),
     sitesDomain: read("BOSUN_SITES_DOMAIN"),
     sitesUrl: read("BOSUN_SITES_URL"),

@@ -5,6 +5,7 @@ import { migrateToLatest } from "../schema/migrations.ts";
 import { type DatabaseKind, openDatabase } from "../schema/open-database.ts";
 import { agentRunChecker } from "./agent/principal.ts";
 import { telegramLinkChecker } from "./agent/telegram-links.ts";
+import { pruneAuditEvents } from "./audit/retention.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
@@ -107,12 +108,14 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     // These two check through other credential kinds' checkers, so they need the finished platform.
     credentialCheckers.set("agent_run", agentRunChecker(platform));
     credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
-    // Hourly: expired idempotency records, and site blobs no draft or release refers to any more.
+    // Hourly: expired idempotency records, site blobs no draft or release refers to any more, audit records
+    // past their retention.
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
       sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
       sweepOAuth(opened.db).catch((err) => log.warn({ err }, "OAuth sweep failed"));
+      pruneAuditEvents(opened.db, config.auditRetentionDays).catch((err) => log.warn({ err }, "audit prune failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

@@ -16,6 +16,7 @@ import * as domains from "./migrations/0013-domains.ts";
 import * as oauth from "./migrations/0014-oauth.ts";
 import * as agentSchedules from "./migrations/0015-agent-schedules.ts";
 import * as events from "./migrations/0016-events.ts";
+import * as auditRetention from "./migrations/0017-audit-retention.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   "0014-oauth": oauth,
   "0015-agent-schedules": agentSchedules,
   "0016-events": events,
+  "0017-audit-retention": auditRetention,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -68,8 +68,54 @@ class Capture {
   }
 }
 
+/** What a connection learnt about the server once (see shellProfile). */
+export interface ShellProfile {
+  /** The login shell is a POSIX sh (sh, dash, bash): it can run our script itself. */
+  posixLogin: boolean;
+  /** `timeout` is on the PATH. */
+  timeout: boolean;
+}
+
+const POSIX_LOGIN_SHELLS = new Set(["sh", "dash", "bash"]);
+const PROFILE_MARKER = "\x1ebosun-shell:";
+const PROFILE_PROBE = `exec /bin/sh -c ${shq(
+  `printf '\\036bosun-shell:%s:%s\\n' "\${SHELL##*/}" "$(command -v timeout >/dev/null 2>&1 && echo timeout)"`,
+)}`;
+
+/**
+ * The server's login shell and whether it has `timeout`, asked once per pooled connection: each process a
+ * command's session starts costs more than the SSH round trip itself, so a known POSIX login shell runs the
+ * script without a second /bin/sh, and a known `timeout` skips the look-up. Null (the portable wrapper) when
+ * the probe gives no clear answer.
+ */
+export function shellProfile(pool: SshPool, target: SshTarget): Promise<ShellProfile | null> {
+  return pool.once(target, "shell-profile", async () => {
+    let out = "";
+    try {
+      const handle = await pool.exec(target, PROFILE_PROBE, {
+        onStdout: (c) => {
+          if (out.length < 64 * 1024) out += c.toString("utf8");
+        },
+        onStderr: () => {},
+      });
+      const timer = setTimeout(() => handle.abort(), 10_000);
+      const exit = await handle.done.finally(() => clearTimeout(timer));
+      const at = out.lastIndexOf(PROFILE_MARKER);
+      if (exit.code !== 0 || at < 0) return null;
+      const [shell, timeout] = (out.slice(at + PROFILE_MARKER.length).split("\n")[0] ?? "").split(":");
+      return { posixLogin: POSIX_LOGIN_SHELLS.has(shell ?? ""), timeout: timeout === "timeout" };
+    } catch {
+      return null; // the command itself then reports what is wrong with the connection
+    }
+  });
+}
+
 /** The script the session runs: report our pid, set up cwd and env, then become the command. */
-export function wrapCommand(opts: Pick<RunOptions, "command" | "cwd" | "env">, timeoutSeconds: number): string {
+export function wrapCommand(
+  opts: Pick<RunOptions, "command" | "cwd" | "env">,
+  timeoutSeconds: number,
+  profile: ShellProfile | null = null,
+): string {
   const lines = [`printf '\\036bosun-pid:%s\\n' "$$"`];
   if (opts.cwd !== undefined) {
     // "~" and "~/x" mean the home directory, as in a shell; anything else is taken literally.
@@ -83,11 +129,17 @@ export function wrapCommand(opts: Pick<RunOptions, "command" | "cwd" | "env">, t
   }
   for (const [name, value] of Object.entries(opts.env ?? {})) lines.push(`export ${name}=${shq(value)}`);
   const inner = shq(opts.command);
+  const limit = `timeout -s KILL ${timeoutSeconds + SERVER_GRACE_SECONDS}`;
   lines.push(
-    `if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL ${timeoutSeconds + SERVER_GRACE_SECONDS} /bin/sh -c ${inner}; else exec /bin/sh -c ${inner}; fi`,
+    profile?.timeout
+      ? `exec ${limit} /bin/sh -c ${inner}`
+      : `if command -v timeout >/dev/null 2>&1; then exec ${limit} /bin/sh -c ${inner}; else exec /bin/sh -c ${inner}; fi`,
   );
-  // Whatever the login shell is, a POSIX sh runs the script.
-  return `exec /bin/sh -c ${shq(lines.join("\n"))}`;
+  const script = lines.join("\n");
+  // Whatever the login shell is, a POSIX sh runs the script: the login shell itself when it is one (with no
+  // env to set: bash refuses some names sh takes, such as BASHOPTS), else a /bin/sh it starts.
+  if (profile?.posixLogin && !Object.keys(opts.env ?? {}).length) return script;
+  return `exec /bin/sh -c ${shq(script)}`;
 }
 
 export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptions): Promise<RunResult> {
@@ -117,7 +169,8 @@ export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptio
   };
 
   const timeoutSeconds = Math.ceil(opts.timeoutMs / 1000);
-  const handle = await pool.exec(target, wrapCommand(opts, timeoutSeconds), {
+  const profile = await shellProfile(pool, target);
+  const handle = await pool.exec(target, wrapCommand(opts, timeoutSeconds, profile), {
     onStdout,
     onStderr: (c) => stderr.add(c),
     stdin: opts.stdin,

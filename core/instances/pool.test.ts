@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SshdFixture, startSshd } from "../../testkit/sshd.ts";
 import type { BosunError } from "../kernel/errors.ts";
-import { runRemote } from "./commands.ts";
+import { runRemote, shellProfile, wrapCommand } from "./commands.ts";
 import { MAX_CHANNELS, SshPool, type SshTarget } from "./pool.ts";
 import { generateSshKeyPair } from "./ssh-keypair.ts";
 
@@ -84,6 +84,27 @@ describe("the SSH pool", () => {
     for (let i = 0; i < 20 && sshd.connections() !== before; i++) await new Promise((r) => setTimeout(r, 50));
     expect(sshd.connections()).toBe(before); // the old one was closed, one new one is open
     target = { ...target, version: "v2" };
+  });
+
+  it("learns the login shell once per connection, and a POSIX one runs the command script itself", async () => {
+    let asked = 0;
+    const ask = () => pool.once(target, "test-memo", async () => ++asked);
+    expect([await ask(), await ask()]).toEqual([1, 1]);
+    pool.evict(target.id);
+    expect(await ask()).toBe(2); // a new connection asks again
+    // The fixture's users log in with /bin/sh, and Debian has coreutils' timeout.
+    expect(await shellProfile(pool, target)).toEqual({ posixLogin: true, timeout: true });
+    const direct = wrapCommand({ command: "echo $0" }, 5, { posixLogin: true, timeout: true });
+    expect(direct.startsWith("printf")).toBe(true);
+    expect(direct).toContain("exec timeout -s KILL 10 /bin/sh -c 'echo $0'");
+    // Env, or a login shell that is not a POSIX sh (fish, csh), keeps the /bin/sh around the script.
+    expect(wrapCommand({ command: "true", env: { A: "1" } }, 5, { posixLogin: true, timeout: true })).toMatch(
+      /^exec \/bin\/sh -c /,
+    );
+    expect(wrapCommand({ command: "true" }, 5, { posixLogin: false, timeout: false })).toMatch(/^exec \/bin\/sh -c /);
+    const res = await run("echo $0");
+    expect(res).toMatchObject({ exit_code: 0, stdout: "/bin/sh\n" });
+    expect(res.stderr).toBe("");
   });
 
   it("maps refusals to typed errors", async () => {

@@ -74,6 +74,8 @@ class Connection {
   closed = false;
   fingerprint: string | null = null;
   private sftpSession: Promise<SFTPWrapper> | null = null;
+  /** What was learnt about the server over this connection (SshPool.once). */
+  readonly memos = new Map<string, Promise<unknown>>();
   readonly ready: Promise<void>;
   private closeListeners = new Set<() => void>();
 
@@ -247,6 +249,21 @@ export class SshPool {
     }
     await conn.ready;
     return conn;
+  }
+
+  /**
+   * fn's answer, asked once per connection and kept while it lives (a new connection asks again): what a
+   * command learns about the server, such as its login shell, need not cost a round trip on every command.
+   */
+  async once<T>(target: SshTarget, key: string, fn: () => Promise<T>): Promise<T> {
+    const conn = await this.connection(target);
+    let memo = conn.memos.get(key) as Promise<T> | undefined;
+    if (!memo) {
+      memo = fn();
+      conn.memos.set(key, memo);
+      memo.catch(() => conn.memos.delete(key));
+    }
+    return memo;
   }
 
   /** Connects, verifies the host key, authenticates and pins on first success. */
