@@ -86,22 +86,3 @@ describe("audit retention", () => {
     expect(text).toContain("audit_events_at_idx");
   });
 });
-
-describe("audit writer", () => {
-  it("a change's record is readable at once, and its asynchronous commit does not leak into the session", async () => {
-    const requestId = crypto.randomUUID();
-    await t.platform.audit.record(
-      { request_id: requestId, at: new Date(), operation: "x", surface: "rest", outcome: "ok", duration_ms: 1 },
-      true,
-    );
-    const row = await t.platform.db
-      .selectFrom("audit_events")
-      .select("operation")
-      .where("request_id", "=", requestId)
-      .executeTakeFirst();
-    expect(row?.operation).toBe("x");
-    // set_config(..., true) is local to the insert's own transaction: the connection goes back as it was.
-    const s = await sql<{ s: string }>`SELECT current_setting('synchronous_commit') AS s`.execute(t.platform.db);
-    expect(s.rows[0]!.s).toBe("on");
-  });
-});

@@ -1,10 +1,5 @@
 // Audit records: one per invocation. Changes are written before the response goes out; reads are
 // batched (flushed every 250 ms or 200 records), which keeps a read's cost off the request path.
-// Each insert commits asynchronously (synchronous_commit = off for its one statement): the row is visible
-// before the response, but the commit does not wait for a WAL flush — a per-call fsync cost more than the SSH
-// round trip of run_command. Only a crash of the Postgres server itself within the WAL writer's delay (~0.2 s)
-// can lose such a record; the next durable commit anywhere flushes the WAL past it.
-import { sql } from "kysely";
 import type { Logger } from "pino";
 import type { NewAuditEvent } from "../../schema/database.ts";
 import type { DB } from "../kernel/operation.ts";
@@ -57,12 +52,7 @@ export class AuditWriter {
 
   private async insert(events: NewAuditEvent[]): Promise<void> {
     try {
-      await this.db
-        .insertInto("audit_events")
-        .values(events)
-        // Evaluated per row, inside the statement's own transaction: the setting then holds for its commit.
-        .returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as("async"))
-        .execute();
+      await this.db.insertInto("audit_events").values(events).execute();
     } catch (err) {
       this.log.error({ err, count: events.length }, "audit write failed");
     }
