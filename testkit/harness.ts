@@ -16,7 +16,7 @@ import { mintToken } from "../core/identity/tokens.ts";
 import type { Operation } from "../core/kernel/operation.ts";
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { type AppOptions, createApp } from "../http/app.ts";
-import { isPostgresUrl } from "../schema/open-database.ts";
+import { isPostgresUrl, type OpenedDatabase, openDatabase } from "../schema/open-database.ts";
 
 export interface TestAccount {
   id: string;
@@ -77,6 +77,21 @@ export async function freshPostgresDatabase(url: string): Promise<{ url: string;
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/** An empty database, unmigrated (migration tests): a fresh one on DATABASE_URL's server, else in-memory PGlite.
+ *  `close` closes it and drops it. */
+export async function openBareTestDatabase(): Promise<OpenedDatabase> {
+  const envUrl = process.env.DATABASE_URL;
+  const fresh = isPostgresUrl(envUrl) ? await freshPostgresDatabase(envUrl) : null;
+  const opened = await openDatabase({ url: fresh?.url ?? "memory://" });
+  return {
+    ...opened,
+    close: async () => {
+      await opened.close();
+      await fresh?.drop();
     },
   };
 }

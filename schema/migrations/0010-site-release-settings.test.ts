@@ -3,23 +3,15 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshPostgresDatabase } from "../../testkit/harness.ts";
+import { openBareTestDatabase } from "../../testkit/harness.ts";
 import { migrateTo, migrateToLatest } from "../migrations.ts";
-import { isPostgresUrl, type OpenedDatabase, openDatabase } from "../open-database.ts";
+import type { OpenedDatabase } from "../open-database.ts";
 
 let opened: OpenedDatabase;
-let drop = async () => {};
-
 beforeAll(async () => {
-  const envUrl = process.env.DATABASE_URL;
-  const fresh = isPostgresUrl(envUrl) ? await freshPostgresDatabase(envUrl) : null;
-  if (fresh) drop = fresh.drop;
-  opened = await openDatabase({ url: fresh?.url ?? "memory://" });
+  opened = await openBareTestDatabase();
 });
-afterAll(async () => {
-  await opened?.close();
-  await drop();
-});
+afterAll(() => opened?.close());
 
 describe("0010-site-release-settings", () => {
   it("copies each site's live settings and password hash into its releases, and keeps them as the draft", async () => {
