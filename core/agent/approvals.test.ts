@@ -1,10 +1,10 @@
 // Deciding on a tool call needs the power the call uses: a token that may talk to agents but lacks the tool's own
 // scope can neither approve nor deny it, on REST and on MCP (Telegram: telegram/bridge.test.ts).
 // The parked runs are recorded directly: what is under test is the decision, not the runner that parks them.
-import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../../testkit/harness.ts";
 import { connectMcp } from "../../testkit/mcp-client.ts";
+import { parkRunOnApproval } from "../../testkit/parked-approval.ts";
 
 let t: TestPlatform;
 let owner: TestAccount;
@@ -25,50 +25,15 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 /** A run parked on one pending call of `tool`, in project `slug`. */
-async function parked(slug: "ops" | "web", tool: string, input: Record<string, unknown>) {
-  const db = t.platform.db;
-  const project = await db.selectFrom("projects").select("id").where("slug", "=", slug).executeTakeFirstOrThrow();
-  const conversationId = crypto.randomUUID();
-  const runId = crypto.randomUUID();
-  const approvalId = crypto.randomUUID();
-  await db
-    .insertInto("agent_conversations")
-    .values({
-      id: conversationId,
-      project_id: project.id,
-      account_id: owner.id,
-      kind: slug === "ops" ? "instance_operator" : "site_editor",
-      instance: slug === "ops" ? "box" : null,
-      title: "t",
-      mode: "ask",
-      credential_kind: "token",
-      credential_id: crypto.randomUUID(),
-      scopes: [],
-    })
-    .execute();
-  await db
-    .insertInto("agent_runs")
-    .values({
-      id: runId,
-      conversation_id: conversationId,
-      status: "awaiting_approval",
-      deadline: new Date(Date.now() + 60_000),
-    })
-    .execute();
-  await db
-    .insertInto("agent_approvals")
-    .values({
-      id: approvalId,
-      run_id: runId,
-      conversation_id: conversationId,
-      tool_use_id: "toolu_1",
-      tool,
-      input: JSON.stringify(input),
-      reason: "test",
-    })
-    .execute();
-  return { approvalId, runId };
-}
+const parked = (slug: "ops" | "web", tool: string, input: Record<string, unknown>) =>
+  parkRunOnApproval(t.platform.db, {
+    projectSlug: slug,
+    accountId: owner.id,
+    instance: slug === "ops" ? "box" : undefined,
+    tool,
+    input,
+    reason: "test",
+  });
 const statusOf = async (id: string) =>
   (await t.platform.db.selectFrom("agent_approvals").select("status").where("id", "=", id).executeTakeFirstOrThrow())
     .status;

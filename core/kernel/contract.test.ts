@@ -24,6 +24,7 @@ import {
   sampleInput,
   toolError,
 } from "../../testkit/operation-inputs.ts";
+import { parkRunOnApproval } from "../../testkit/parked-approval.ts";
 import { CONTACT_FORM, PNG_1X1 } from "../../testkit/sites.ts";
 import { credit } from "../billing/ledger.ts";
 import { loadConfig } from "../config.ts";
@@ -310,48 +311,16 @@ beforeAll(async () => {
 afterAll(() => w?.close());
 
 /** A conversation whose run is parked on a pending write_file call (recorded as the runner would park it). */
-async function parkedApproval(): Promise<string> {
-  const db = t.platform.db;
-  const project = await db.selectFrom("projects").select("id").where("slug", "=", SITE).executeTakeFirstOrThrow();
-  const [conversationId, runId, approvalId] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
-  await db
-    .insertInto("agent_conversations")
-    .values({
-      id: conversationId,
-      project_id: project.id,
-      account_id: user.id,
-      kind: "site_editor",
-      instance: null,
-      title: "t",
-      mode: "ask",
-      credential_kind: "token",
-      credential_id: crypto.randomUUID(),
-      scopes: [],
-    })
-    .execute();
-  await db
-    .insertInto("agent_runs")
-    .values({
-      id: runId,
-      conversation_id: conversationId,
-      status: "awaiting_approval",
-      deadline: new Date(Date.now() + 600_000),
-    })
-    .execute();
-  await db
-    .insertInto("agent_approvals")
-    .values({
-      id: approvalId,
-      run_id: runId,
-      conversation_id: conversationId,
-      tool_use_id: "toolu_1",
+const parkedApproval = async () =>
+  (
+    await parkRunOnApproval(t.platform.db, {
+      projectSlug: SITE,
+      accountId: user.id,
       tool: "write_file",
-      input: JSON.stringify({ path: "agent.html", content: "x" }),
+      input: { path: "agent.html", content: "x" },
       reason: "contract",
     })
-    .execute();
-  return approvalId;
-}
+  ).approvalId;
 
 describe("the contract, every operation on REST", () => {
   it(
