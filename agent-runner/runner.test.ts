@@ -10,7 +10,7 @@ import type { AgentConfig } from "../core/config.ts";
 import { createSitesApp } from "../sites-server/app.ts";
 import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
-import { expectLedgerConsistent } from "../testkit/ledger-invariant.ts";
+import { expectLedgerConsistent, expectNoActiveHolds } from "../testkit/ledger-invariant.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import { RunWorkers } from "./worker.ts";
 
@@ -170,14 +170,7 @@ describe("site editor", () => {
       .execute();
     expect(debits.map((d) => -Number(d.amount))).toEqual(expected);
     await expectLedgerConsistent(t.platform.db, user.id);
-    expect(
-      await t.platform.db
-        .selectFrom("holds")
-        .select("id")
-        .where("account_id", "=", user.id)
-        .where("state", "=", "active")
-        .execute(),
-    ).toEqual([]);
+    await expectNoActiveHolds(t.platform.db, user.id);
     // The site is live, and the audit names the agent as the surface of what it did.
     expect(
       ((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body as { releases: unknown[] })
@@ -412,14 +405,7 @@ describe("metering and credentials", () => {
     expect(ended.run.error).toMatchObject({ code: "payment_required" });
     expect(fake.requests).toHaveLength(1); // the second model call was never made
     await expectLedgerConsistent(t.platform.db, user.id);
-    expect(
-      await t.platform.db
-        .selectFrom("holds")
-        .select("id")
-        .where("account_id", "=", user.id)
-        .where("state", "=", "active")
-        .execute(),
-    ).toEqual([]);
+    await expectNoActiveHolds(t.platform.db, user.id);
   });
 
   it("revoking the token a run acts under stops it at its next step", async () => {
@@ -485,14 +471,7 @@ describe("durability", () => {
     const transcript = await conversation(project, token, conv.id);
     expect(transcript.runs[0]!.steps_detail.filter((s) => s.tool === "write_file")).toHaveLength(1);
     expect(transcript.messages.at(-1)!.content).toEqual([{ type: "text", text: "Done: a.txt written." }]);
-    expect(
-      await t.platform.db
-        .selectFrom("holds")
-        .select("id")
-        .where("account_id", "=", user.id)
-        .where("state", "=", "active")
-        .execute(),
-    ).toEqual([]);
+    await expectNoActiveHolds(t.platform.db, user.id);
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 

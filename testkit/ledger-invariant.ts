@@ -47,3 +47,14 @@ export async function expectLedgerConsistent(db: DB, accountId: string): Promise
     expect(balance <= MAX_MICROS && shortfall <= MAX_MICROS, `within the bound (${where})`).toBe(true);
   }
 }
+
+/** After a run ends, however it ended, none of the account's holds is left active. */
+export async function expectNoActiveHolds(db: DB, accountId: string): Promise<void> {
+  const active = await db
+    .selectFrom("holds")
+    .select("id")
+    .where("account_id", "=", accountId)
+    .where("state", "=", "active")
+    .execute();
+  expect(active, "holds left active").toEqual([]);
+}
