@@ -54,10 +54,8 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     // A handler that returns its own Response (the MCP transport) drops headers set before it.
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
-  // GET and HEAD take no body: asking for theirs makes a full WHATWG Request on every read (issue 19). Raw bodies
-  // (archives) are streamed, never buffered: the operation taking one counts it against its own limit.
+  // Raw bodies (archives) are streamed, never buffered: the operation taking one counts it against its own limit.
   app.use("/v1/*", async (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
     const type = c.req.header("content-type");
     if (isRawBody(type)) return next();
     return isMultipart(type) ? uploadLimit(c, next) : jsonLimit(c, next);

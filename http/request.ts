@@ -16,8 +16,9 @@ export const MAX_JSON_BODY = 1024 * 1024;
 
 /**
  * hono's bodyLimit, without its cost on the common case: it asks for `raw.body`, which makes @hono/node-server
- * build a full WHATWG Request and stream for every request with a body (most of an MCP POST's own time under
- * load). A declared Content-Length is checked here instead; a chunked body still goes through bodyLimit.
+ * build a full WHATWG Request and stream for every request (most of an MCP POST's own time under load, and of a
+ * page view's). GET and HEAD carry no body to bound; a declared Content-Length is checked here; only a chunked
+ * body goes through bodyLimit. Every listener bounds bodies with this.
  */
 export function boundedBody(options: {
   maxSize: number;
@@ -25,6 +26,7 @@ export function boundedBody(options: {
 }): MiddlewareHandler {
   const counting = bodyLimit(options);
   return (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
     const length = c.req.header("content-length");
     if (length === undefined || c.req.header("transfer-encoding") !== undefined) return counting(c, next);
     return Number.parseInt(length, 10) > options.maxSize ? Promise.resolve(options.onError(c)) : next();

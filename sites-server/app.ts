@@ -7,7 +7,6 @@
 // decided in core/sites.
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import { BosunError, toBosunError, validationError } from "../core/kernel/errors.ts";
 import { invoke } from "../core/kernel/invoker.ts";
@@ -19,7 +18,7 @@ import { escapeHtml } from "../core/sites/links.ts";
 import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
 import { type LiveSite, SiteServer, type Source } from "../core/sites/serving.ts";
-import { clientIp } from "../http/request.ts";
+import { boundedBody, clientIp } from "../http/request.ts";
 import { sitesMcpHandler } from "./mcp.ts";
 
 const MAX_FORM_BODY = 64 * 1024;
@@ -83,12 +82,13 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   const mcp = sitesMcpHandler(platform);
   const domains = new DomainRouter(platform);
   // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
-  const limitBody = bodyLimit({
-    maxSize: MAX_FORM_BODY,
-    onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
-  });
-  // Not for GET and HEAD, every page view: asking for their (absent) body makes a full WHATWG Request per request.
-  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
+  app.use(
+    "*",
+    boundedBody({
+      maxSize: MAX_FORM_BODY,
+      onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
+    }),
+  );
 
   app.all("*", async (c) => {
     try {
