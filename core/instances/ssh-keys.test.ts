@@ -2,9 +2,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InstanceWorld, startInstanceWorld } from "../../testkit/instances.ts";
+import { generateSshKeyPair } from "./ssh-keypair.ts";
 import { parsePublicKey } from "./ssh-keys.ts";
 
 let w: InstanceWorld;
@@ -72,7 +72,7 @@ describe("ssh keys", () => {
   it("list_ssh_keys lists only the caller's keys, oldest first; refuses an unknown field and a token without instances:read", async () => {
     const mine: string[] = [];
     for (const name of ["first", "second"]) {
-      const key = ssh2.utils.generateKeyPairSync("ed25519").public;
+      const key = generateSshKeyPair("bosun-test").public;
       mine.push((await req("POST", "/v1/ssh-keys", { name, public_key: key })).body.id);
     }
     const other = await w.t.account();

@@ -9,7 +9,6 @@
 import crypto from "node:crypto";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { generate } from "otplib";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTarGz } from "../../testkit/archives.ts";
 import type { TestAccount, TestPlatform, TestResponse } from "../../testkit/harness.ts";
@@ -29,6 +28,7 @@ import { CONTACT_FORM, PNG_1X1 } from "../../testkit/sites.ts";
 import { credit } from "../billing/ledger.ts";
 import { loadConfig } from "../config.ts";
 import { issueLinkToken, tokenFromLink } from "../identity/one-time.ts";
+import { generateSshKeyPair } from "../instances/ssh-keypair.ts";
 import { isProjectScoped, levelOf, type Operation } from "./operation.ts";
 import { ADMIN_SCOPE, scopeCatalog } from "./scopes.ts";
 
@@ -105,7 +105,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     write_remote_file: { path: "ct-written.txt", content: "written" },
     edit_remote_file: { path: "ct.txt", old_str: "remote", new_str: "edited" },
     tail_log: { path: "ct.txt" },
-    add_ssh_key: { name: fresh, public_key: ssh2.utils.generateKeyPairSync("ed25519").public },
+    add_ssh_key: { name: fresh, public_key: generateSshKeyPair("bosun-test").public },
     register_instance: {
       name: fresh,
       host: w.sshd.host,
