@@ -53,6 +53,8 @@ export interface Config {
   siteArchiveMaxRatio: number;
   /** Outbound connections for customers (instance hosts) may reach private, loopback and link-local addresses. */
   egressAllowPrivate: boolean;
+  /** Extra root certificates for Bosun's own outbound HTTPS (webhooks, OAuth client metadata documents). */
+  egressCaFile: string | undefined;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
   sshMaxCommandSeconds: number;
   sshIdleSeconds: number;
@@ -286,6 +288,11 @@ export const variables = {
     false,
     "Security",
     "let instance hosts (and other customer-directed connections) be private, loopback or link-local addresses; a self-hosted single-user install usually wants `true`",
+  ),
+  BOSUN_EGRESS_CA_FILE: text(
+    "Security",
+    "path",
+    "a PEM file of extra root certificates to trust, besides Node's own, for the HTTPS requests Bosun makes itself (webhook deliveries, OAuth client metadata documents): a private PKI",
   ),
   // Accounts and email
   BOSUN_ALLOW_REGISTRATION: boolean(false, "Accounts and email", "whether strangers may call `register`"),
@@ -591,6 +598,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     siteArchiveMaxFiles: read("BOSUN_SITE_ARCHIVE_MAX_FILES"),
     siteArchiveMaxRatio: read("BOSUN_SITE_ARCHIVE_MAX_RATIO"),
     egressAllowPrivate: read("BOSUN_EGRESS_ALLOW_PRIVATE"),
+    egressCaFile: read("BOSUN_EGRESS_CA_FILE"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),

@@ -10,6 +10,7 @@ import {
   type AuthorizationRequest,
   checkAuthorizationRequest,
   exchangeCode,
+  isMetadataDocumentClientId,
   OAuthError,
   refreshGrant,
   registerClient,
@@ -112,7 +113,7 @@ function renderConsent(v: ConsentView): string {
   // The client's name is whatever it registered: shown as its claim, beside where the code will really go.
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Connect an app · Bosun</title><style>${STYLE}</style></head>
 <body><h1>Connect an app to Bosun</h1>
-<p class="warn">An app calling itself <b>${esc(req.client.name)}</b> asks for access to your Bosun account for <code>${esc(req.resource)}</code>. Access will be sent to <b>${esc(back.host)}</b>. Continue only if you just started this from that app.</p>
+<p class="warn">An app calling itself <b>${esc(req.client.name)}</b>${req.client.url ? ` (published at <b>${esc(new URL(req.client.id).host)}</b>)` : ""} asks for access to your Bosun account for <code>${esc(req.resource)}</code>. Access will be sent to <b>${esc(back.host)}</b>. Continue only if you just started this from that app.</p>
 ${v.error ? `<p class="err" role="alert">${esc(v.error)}</p>` : ""}
 <form method="post" action="/oauth/authorize">${hiddenInputs}
 <label>Email<input type="email" name="email" required autocomplete="username" value="${esc(v.email ?? "")}"></label>
@@ -200,6 +201,8 @@ export function mountOAuth(app: Hono, platform: Platform) {
       grant_types_supported: ["authorization_code", "refresh_token"],
       code_challenge_methods_supported: ["S256"],
       token_endpoint_auth_methods_supported: ["none"],
+      // The MCP spec's preferred registration: an https client_id naming the client's metadata document.
+      client_id_metadata_document_supported: true,
       revocation_endpoint_auth_methods_supported: ["none"],
       authorization_response_iss_parameter_supported: true,
       service_documentation: `${base}/docs`,
@@ -224,7 +227,16 @@ export function mountOAuth(app: Hono, platform: Platform) {
   });
 
   app.get("/oauth/authorize", async (c) => {
-    const checked = await checkAuthorizationRequest(platform.db, c.req.query(), mcpResourceUrl(c, platform));
+    // A URL client_id makes Bosun fetch that URL: counted like a registration, so the page cannot be used to
+    // make this server send requests at anyone's rate.
+    if (isMetadataDocumentClientId(c.req.query("client_id") ?? "")) {
+      try {
+        await limit(platform, c);
+      } catch {
+        return errorPage(c, "Too many sign-in attempts from your address; wait a minute and start again.", 429);
+      }
+    }
+    const checked = await checkAuthorizationRequest(platform, c.req.query(), mcpResourceUrl(c, platform));
     if ("fatal" in checked) return errorPage(c, checked.fatal);
     if ("redirect" in checked) {
       const { uri, error, description, state } = checked.redirect;
@@ -271,7 +283,7 @@ export function mountOAuth(app: Hono, platform: Platform) {
         "scope",
       ].map((k) => [k, one(k) || undefined]),
     );
-    const checked = await checkAuthorizationRequest(platform.db, params, mcpResourceUrl(c, platform));
+    const checked = await checkAuthorizationRequest(platform, params, mcpResourceUrl(c, platform));
     if ("fatal" in checked) return errorPage(c, checked.fatal);
     const iss = issuerUrl(c, platform);
     if ("redirect" in checked) {

@@ -2,13 +2,14 @@
 // certificate made here with openssl (trusted through `caFile`), its HTTP-01 checks go to `httpPort` and its
 // DNS questions to the test's DNS server. `rootPem()` fetches the root it signs with, from its management
 // interface, so a TLS client can verify what it issued.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { MissingProgramError, requireProgram } from "../core/programs.ts";
+import { selfSignedCertificate } from "./tls.ts";
 
 export interface Pebble {
   directoryUrl: string;
@@ -56,19 +57,12 @@ function get(url: string, ca: string): Promise<{ status: number; body: string }>
 
 export async function startPebble(opts: { httpPort: number; dnsServer: string }): Promise<Pebble> {
   const pebble = requireProgram("pebble", "the custom-domain ACME test");
-  const openssl = requireProgram("openssl", "the custom-domain ACME test");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-pebble-"));
-  const cert = path.join(dir, "cert.pem");
-  const key = path.join(dir, "key.pem");
-  execFileSync(
-    openssl,
-    [
-      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"],
-      ...["-subj", "/CN=pebble", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-      ...["-keyout", key, "-out", cert],
-    ],
-    { stdio: "ignore" },
-  );
+  const {
+    certFile: cert,
+    keyFile: key,
+    cert: ca,
+  } = selfSignedCertificate(dir, "pebble", "the custom-domain ACME test");
   const [port, managementPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
   const config = path.join(dir, "pebble-config.json");
   fs.writeFileSync(
@@ -94,7 +88,6 @@ export async function startPebble(opts: { httpPort: number; dnsServer: string })
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
   child.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
-  const ca = fs.readFileSync(cert, "utf8");
   const directoryUrl = `https://127.0.0.1:${port}/dir`;
   const close = async () => {
     if (child.exitCode === null) {

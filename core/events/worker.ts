@@ -11,6 +11,7 @@ import { present } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { eventKind } from "./catalog.ts";
+import { egressCa } from "../egress-http.ts";
 import { attemptDelivery, backoffMs, signedHeaders } from "./deliver.ts";
 import { channelsFor, notificationText } from "./preferences.ts";
 import { EVENTS_QUEUE, publishEvent } from "./publish.ts";
@@ -316,6 +317,7 @@ async function deliver(platform: Platform, deliveryId: string): Promise<Outcome>
   const result = await attemptDelivery(row.url, headers, body, {
     policy: { allowPrivate: config.egressAllowPrivate },
     timeoutMs: config.events.timeoutMs,
+    ca: egressCa(config.egressCaFile),
   });
   const attempt = row.attempts + 1;
   const last = !result.ok && attempt >= config.events.maxAttempts;

@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import { calculatePKCECodeChallenge } from "oauth4webapi";
 import { z } from "zod";
 import type { OAuthRevokeReason } from "../../schema/database.ts";
+import { EgressRequestError, egressCa, egressRequest } from "../egress-http.ts";
 import { Slug, Timestamp } from "../kernel/common.ts";
 import { notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation } from "../kernel/operation.ts";
@@ -65,7 +66,8 @@ const ClientMetadata = z.object({
   response_types: z.array(z.string().max(100)).max(10).optional(),
 });
 
-export async function registerClient(db: DB, body: unknown, clientIp: string | null) {
+/** RFC 7591 client metadata Bosun accepts: public clients with code + refresh grants and safe redirect URIs. */
+function checkClientMetadata(body: unknown): z.infer<typeof ClientMetadata> {
   const parsed = ClientMetadata.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -82,6 +84,11 @@ export async function registerClient(db: DB, body: unknown, clientIp: string | n
   if (badGrant) throw new OAuthError("invalid_client_metadata", `grant_types: '${badGrant}' is not supported`);
   if (meta.response_types?.some((r) => r !== "code"))
     throw new OAuthError("invalid_client_metadata", "response_types: only 'code'");
+  return meta;
+}
+
+export async function registerClient(db: DB, body: unknown, clientIp: string | null) {
+  const meta = checkClientMetadata(body);
   const row = await db
     .insertInto("oauth_clients")
     .values({
@@ -106,10 +113,91 @@ export async function registerClient(db: DB, body: unknown, clientIp: string | n
 export const findClient = (db: DB, id: string) =>
   db.selectFrom("oauth_clients").selectAll().where("id", "=", id).executeTakeFirst();
 
+// ---- client ID metadata documents (draft-ietf-oauth-client-id-metadata-document) -------------------------------
+// The MCP spec's preferred registration: the client_id is an https URL where the client publishes its metadata.
+// Bosun fetches it at every authorization request (so a changed document takes effect, and a withdrawn one stops
+// new sign-ins) through the egress policy, and keeps a row under that URL for the grants to point at.
+
+const METADATA_DOCUMENT_MAX_BYTES = 5 * 1024;
+const METADATA_DOCUMENT_TIMEOUT_MS = 5000;
+const CLIENT_ID_MAX = 2000;
+
+/** Whether a client_id is a metadata document URL rather than one Bosun issued (`bmc_…`). */
+export const isMetadataDocumentClientId = (id: string) => id.startsWith("https://");
+
+/** Why a client_id URL is not a valid metadata document address, or null (the draft's §3 rules). */
+export function clientIdUrlProblem(id: string): string | null {
+  if (id.length > CLIENT_ID_MAX) return "is too long";
+  let u: URL;
+  try {
+    u = new URL(id);
+  } catch {
+    return "is not an absolute URL";
+  }
+  if (u.protocol !== "https:") return "must be https";
+  if (u.pathname === "/" || u.pathname === "") return "must have a path";
+  if (id.includes("#")) return "must not have a fragment";
+  if (u.username || u.password) return "must not carry credentials";
+  // new URL() resolves dot segments away; a URL that had any is not the one the client publishes at.
+  if (/\/\.{1,2}(\/|$|\?)/.test(id.split("?")[0] ?? "")) return "must not have . or .. path segments";
+  return null;
+}
+
+/** Fetches and checks a client's metadata document, then records the client under its URL. */
+async function clientFromMetadataDocument(platform: Pick<Platform, "db" | "config">, clientId: string) {
+  const fail = (why: string) => ({ fatal: `The app's client ID document at ${clientId} ${why}.` });
+  const problem = clientIdUrlProblem(clientId);
+  if (problem) return { fatal: `The client_id URL ${problem}.` };
+  let res: Awaited<ReturnType<typeof egressRequest>>;
+  try {
+    res = await egressRequest(clientId, {
+      headers: { accept: "application/json", "user-agent": "Bosun-OAuth/1" },
+      policy: { allowPrivate: platform.config.egressAllowPrivate },
+      timeoutMs: METADATA_DOCUMENT_TIMEOUT_MS,
+      maxBytes: METADATA_DOCUMENT_MAX_BYTES,
+      ca: egressCa(platform.config.egressCaFile),
+    });
+  } catch (err) {
+    if (!(err instanceof EgressRequestError)) throw err;
+    return fail(`could not be fetched: ${err.message}`);
+  }
+  if (res.status !== 200) return fail(`answered HTTP ${res.status}`);
+  if (res.truncated) return fail(`is larger than ${METADATA_DOCUMENT_MAX_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(res.body.toString("utf8"));
+  } catch {
+    return fail("is not JSON");
+  }
+  if (typeof doc !== "object" || doc === null || (doc as { client_id?: unknown }).client_id !== clientId)
+    return fail("does not name itself as its client_id");
+  if ("client_secret" in doc || "client_secret_expires_at" in doc) return fail("carries a client secret");
+  let meta: z.infer<typeof ClientMetadata>;
+  try {
+    meta = checkClientMetadata(doc);
+  } catch (err) {
+    if (!(err instanceof OAuthError)) throw err;
+    return fail(`is not acceptable: ${err.description}`);
+  }
+  const values = {
+    name: meta.client_name?.trim() || new URL(clientId).host,
+    redirect_uris: [...new Set(meta.redirect_uris)],
+  };
+  return {
+    client: await platform.db
+      .insertInto("oauth_clients")
+      .values({ id: clientId, client_ip: null, ...values })
+      .onConflict((oc) => oc.column("id").doUpdateSet(values))
+      .returningAll()
+      .executeTakeFirstOrThrow(),
+  };
+}
+
 // ---- the authorization request ---------------------------------------------------------------------------------
 
 export interface AuthorizationRequest {
-  client: { id: string; name: string };
+  /** `url`: the client_id is its metadata document's address, whose host vouches for it. */
+  client: { id: string; name: string; url: boolean };
   redirectUri: string;
   codeChallenge: string;
   resource: string;
@@ -123,7 +211,7 @@ export interface AuthorizationRequest {
  * and nothing is sent anywhere (an open redirector otherwise). Anything else is answered at the redirect URI.
  */
 export async function checkAuthorizationRequest(
-  db: DB,
+  platform: Pick<Platform, "db" | "config">,
   p: Record<string, string | undefined>,
   expectedResource: string,
 ): Promise<
@@ -131,7 +219,12 @@ export async function checkAuthorizationRequest(
   | { fatal: string }
   | { redirect: { uri: string; error: string; description: string; state?: string } }
 > {
-  const client = p.client_id && p.client_id.length <= 100 ? await findClient(db, p.client_id) : undefined;
+  let client: Awaited<ReturnType<typeof findClient>>;
+  if (p.client_id && isMetadataDocumentClientId(p.client_id)) {
+    const found = await clientFromMetadataDocument(platform, p.client_id);
+    if (found.fatal !== undefined) return { fatal: found.fatal };
+    client = found.client;
+  } else if (p.client_id && p.client_id.length <= 100) client = await findClient(platform.db, p.client_id);
   if (!client) return { fatal: "Unknown client_id: the app must register first." };
   if (!p.redirect_uri || !client.redirect_uris.includes(p.redirect_uri))
     return { fatal: "The redirect_uri is not one this app registered." };
@@ -147,7 +240,7 @@ export async function checkAuthorizationRequest(
   if (p.state && p.state.length > 1000) return fail("invalid_request", "state is too long");
   return {
     ok: {
-      client: { id: client.id, name: client.name },
+      client: { id: client.id, name: client.name, url: isMetadataDocumentClientId(client.id) },
       redirectUri: p.redirect_uri,
       codeChallenge: p.code_challenge,
       resource: p.resource,
@@ -173,7 +266,7 @@ export const authorizeOAuthClient = defineOperation({
   secretOutput: true,
   http: { method: "post", path: "/oauth/authorizations", status: 201 },
   input: z.object({
-    client_id: z.string().min(1).max(100),
+    client_id: z.string().min(1).max(CLIENT_ID_MAX),
     redirect_uri: z.string().min(1).max(2000),
     code_challenge: z
       .string()
