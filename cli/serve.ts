@@ -7,7 +7,7 @@ import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { agentUnavailable } from "../core/config.ts";
 import { startEventWorkers } from "../core/events/worker.ts";
 import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts";
-import { createPlatform } from "../core/platform.ts";
+import { createPlatform, type Platform } from "../core/platform.ts";
 import { startCertificateWorker } from "../core/sites/certificates.ts";
 import { siteUrl } from "../core/sites/origin.ts";
 import { createApp } from "../http/app.ts";
@@ -69,15 +69,7 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   platform.config.sitesUrl ??= `http://${sitesHost}:${sitesPort}`;
   const sitesApp = createSitesApp(platform);
   const sitesServer = serve({ fetch: sitesApp.fetch, port: sitesPort, hostname: opts.host }, (info) => {
-    // Each site on its own origin unless path mode was asked for (then say what that gives up).
-    process.stderr.write(
-      `  Sites ${siteUrl(platform, "{project}")}/   (each site on its own origin; previews from create_preview_link)\n`,
-    );
-    if (platform.config.sitesPathMode) {
-      process.stderr.write(
-        "  warning: BOSUN_SITES_PATH_MODE is on: every site shares one origin, so a site's pages can read other sites' pages and password cookies. Use it only for sites you trust.\n",
-      );
-    }
+    process.stderr.write(sitesStartNote(platform));
   });
   // Not fatal: the API and MCP still serve; published sites wait for a free port (--sites-port).
   sitesServer.once("error", (err) => {
@@ -131,6 +123,17 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** Where sites are served; in path mode (asked for), a warning saying what sharing one origin gives up. */
+export function sitesStartNote(platform: Platform): string {
+  const where = siteUrl(platform, "{project}");
+  if (!platform.config.sitesPathMode)
+    return `  Sites ${where}/   (each site on its own origin; previews from create_preview_link)\n`;
+  return (
+    `  Sites ${where}/   (one shared origin: BOSUN_SITES_PATH_MODE)\n` +
+    "  warning: BOSUN_SITES_PATH_MODE is on: every site shares one origin, so a site's pages can read other sites' pages and password cookies. Use it only for sites you trust.\n"
+  );
 }
 
 /** What the owner reads on the first start: who they are, how to log in, how to try the agent, how to add people. */

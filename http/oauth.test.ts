@@ -134,8 +134,8 @@ async function signIn(fields: ConsentFields): Promise<MemoryProvider> {
     UnauthorizedError,
   );
   const { location, html } = await consent(provider.authorizationUrl!, fields);
-  // The name is the client's own claim: shown as text, never as markup.
-  expect(html).toContain("Test &#60;b&#62;client&#60;/b&#62;");
+  // The name is the client's own claim: shown as text, never as markup, and bidi-isolated from the host after it.
+  expect(html).toContain("<bdi>Test &#60;b&#62;client&#60;/b&#62;</bdi>");
   await transport.finishAuth(codeOf(location));
   return provider;
 }

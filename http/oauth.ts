@@ -110,10 +110,11 @@ function renderConsent(v: ConsentView): string {
     return `<label class="s"><input type="checkbox" name="scopes" value="${esc(s)}"${v.checked.has(s) ? " checked" : ""}> ${esc(text)}</label>`;
   });
   const back = new URL(req.redirectUri);
-  // The client's name is whatever it registered: shown as its claim, beside where the code will really go.
+  // The client's name is whatever it registered: shown as its claim, beside where the code will really go. <bdi>
+  // keeps any bidi characters in a name registered before they were refused from reordering the host after it.
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Connect an app · Bosun</title><style>${STYLE}</style></head>
 <body><h1>Connect an app to Bosun</h1>
-<p class="warn">An app calling itself <b>${esc(req.client.name)}</b>${req.client.url ? ` (published at <b>${esc(new URL(req.client.id).host)}</b>)` : ""} asks for access to your Bosun account for <code>${esc(req.resource)}</code>. Access will be sent to <b>${esc(back.host)}</b>. Continue only if you just started this from that app.</p>
+<p class="warn">An app calling itself <b><bdi>${esc(req.client.name)}</bdi></b>${req.client.url ? ` (published at <b>${esc(new URL(req.client.id).host)}</b>)` : ""} asks for access to your Bosun account for <code>${esc(req.resource)}</code>. Access will be sent to <b>${esc(back.host)}</b>. Continue only if you just started this from that app.</p>
 ${v.error ? `<p class="err" role="alert">${esc(v.error)}</p>` : ""}
 <form method="post" action="/oauth/authorize">${hiddenInputs}
 <label>Email<input type="email" name="email" required autocomplete="username" value="${esc(v.email ?? "")}"></label>

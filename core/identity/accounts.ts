@@ -2,7 +2,7 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { creditIn } from "../billing/ledger.ts";
-import { Email, iso, Timestamp } from "../kernel/common.ts";
+import { displayName, Email, iso, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, unauthorized } from "../kernel/errors.ts";
 import { type DB, defineOperation } from "../kernel/operation.ts";
 import { pageOf } from "../kernel/pagination.ts";
@@ -148,7 +148,7 @@ export const register = defineOperation({
   effect: "write",
   level: "any",
   http: { method: "post", path: "/auth/register", status: 201 },
-  input: z.object({ email: Email, name: z.string().min(1).max(100), password: Password }),
+  input: z.object({ email: Email, name: displayName(100), password: Password }),
   output: AccountView,
   handler: async (ctx, input) => {
     if (!ctx.platform.config.allowRegistration) {

@@ -9,7 +9,7 @@ import { calculatePKCECodeChallenge } from "oauth4webapi";
 import { z } from "zod";
 import type { OAuthRevokeReason } from "../../schema/database.ts";
 import { EgressRequestError, egressCa, egressRequest } from "../egress-http.ts";
-import { Slug, Timestamp } from "../kernel/common.ts";
+import { displayName, Slug, Timestamp } from "../kernel/common.ts";
 import { notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation } from "../kernel/operation.ts";
 import { ADMIN_SCOPE } from "../kernel/scopes.ts";
@@ -60,7 +60,7 @@ export function redirectUriProblem(uri: string): string | null {
 
 const ClientMetadata = z.object({
   redirect_uris: z.array(z.string().max(2000)).min(1).max(10),
-  client_name: z.string().max(200).optional(),
+  client_name: displayName(200, 0).optional(),
   token_endpoint_auth_method: z.string().max(100).optional(),
   grant_types: z.array(z.string().max(100)).max(10).optional(),
   response_types: z.array(z.string().max(100)).max(10).optional(),

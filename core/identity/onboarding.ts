@@ -3,7 +3,7 @@
 // password with the same kind of link (one-time.ts). Invitations to projects are in projects/invitations.ts.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { Email, Timestamp } from "../kernel/common.ts";
+import { displayName, Email, Timestamp } from "../kernel/common.ts";
 import { present } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope } from "../kernel/scopes.ts";
@@ -36,7 +36,7 @@ export const createAccountOp = defineOperation({
   effect: "write",
   secretOutput: true,
   http: { method: "post", path: "/admin/accounts", status: 201 },
-  input: z.object({ email: Email, name: z.string().min(1).max(100) }),
+  input: z.object({ email: Email, name: displayName(100) }),
   output: z.object({ account: AccountView, emailed: z.boolean(), set_password_link: LinkOut, expires_at: Timestamp }),
   handler: async (ctx, input) => {
     // A password nobody knows: the account cannot log in until its owner sets one through the link.

@@ -4,7 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import type { OAuthRevokeReason } from "../../schema/database.ts";
 import { inTransaction, publishEvent } from "../events/publish.ts";
-import { iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
+import { displayName, iso, isoOrNull, Slug, Timestamp } from "../kernel/common.ts";
 import { insufficientScope, notFound, validationError } from "../kernel/errors.ts";
 import { type AccountPrincipal, type DB, defineOperation, isRestricted, type Principal } from "../kernel/operation.ts";
 import { ADMIN_SCOPE, hasScope, isKnownScope, scopeCatalog, tokenPresets } from "../kernel/scopes.ts";
@@ -185,7 +185,7 @@ export const createApiToken = defineOperation({
   secretOutput: true,
   http: { method: "post", path: "/tokens", status: 201 },
   input: z.object({
-    name: z.string().min(1).max(100),
+    name: displayName(100),
     scopes: z.array(z.string().max(64)).max(64).optional(),
     preset: z.enum(Object.keys(tokenPresets) as [string, ...string[]]).optional(),
     projects: z.array(Slug).max(100).optional().meta({ description: "Restrict the token to these project slugs" }),

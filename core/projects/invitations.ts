@@ -8,7 +8,7 @@ import { AccountView, accountView, createAccount, markEmailVerified } from "../i
 import { LinkToken } from "../identity/onboarding.ts";
 import { consumeLinkToken, deliverLink, invalidLink, issueLinkToken, peekLinkToken } from "../identity/one-time.ts";
 import { Password } from "../identity/passwords.ts";
-import { Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
+import { displayName, Email, iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, insufficientScope, notFound, present, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Role } from "./projects.ts";
@@ -205,12 +205,7 @@ export const acceptInvitation = defineOperation({
   http: { method: "post", path: "/auth/accept-invitation" },
   input: z.object({
     token: LinkToken,
-    name: z
-      .string()
-      .min(1)
-      .max(100)
-      .optional()
-      .meta({ description: "Your name, when the invitation creates your account" }),
+    name: displayName(100).optional().meta({ description: "Your name, when the invitation creates your account" }),
     password: Password.optional().meta({ description: "Your password, when the invitation creates your account" }),
   }),
   output: z.object({ project: z.string(), role: Role, account: AccountView, account_created: z.boolean() }),

@@ -1,7 +1,7 @@
 // Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
 import crypto from "node:crypto";
 import { z } from "zod";
-import { iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
+import { displayName, iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
@@ -49,7 +49,7 @@ export const createProject = defineOperation({
   http: { method: "post", path: "/projects", status: 201 },
   input: z.object({
     slug: Slug,
-    name: z.string().min(1).max(100),
+    name: displayName(100),
     kind: z.enum(["site", "instance"]),
   }),
   output: Project,
@@ -133,7 +133,7 @@ export const updateProject = defineOperation({
   scope: "projects:write",
   effect: "write",
   http: { method: "patch", path: "/projects/{project}" },
-  input: z.object({ project: ProjectRef, name: z.string().min(1).max(100) }),
+  input: z.object({ project: ProjectRef, name: displayName(100) }),
   output: Project,
   handler: async (ctx, input) => {
     const row = await ctx.db

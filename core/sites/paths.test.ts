@@ -117,8 +117,16 @@ describe("names that hide what they are", () => {
       "CONOUT$.log",
       "dir/nul.html",
       "aux/index.html",
+      "con .txt",
+      "NUL  .tar.gz",
     ]) {
       expect.soft(why(raw), raw).toMatch(/reserved device name/);
+    }
+  });
+
+  it("refuses ':' anywhere in a name: on NTFS `shell.php::$DATA` and `shell.php:x.png` write `shell.php`", () => {
+    for (const raw of ["a/shell.php::$DATA", "a/shell.php:x.png", "dir/x:y/index.html", "a/b:"]) {
+      expect.soft(why(raw), raw).toMatch(/must not contain ':'/);
     }
   });
 
@@ -134,6 +142,8 @@ describe("names that hide what they are", () => {
       "lpt.html",
       "a.b.c.css",
       "auxiliary.js",
+      "con x.txt",
+      "nulls.txt",
     ]) {
       expect.soft(why(raw), raw).toBeNull();
     }

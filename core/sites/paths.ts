@@ -16,15 +16,18 @@ export const invalidPath = (why: string, field = "path") =>
  * line/paragraph separators and every space but U+0020 (a no-break space would pass for a plain one).
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\P{Zs} ]/u;
-/** CON, PRN, AUX, NUL, COM0–9, LPT0–9 (also with superscript digits), CONIN$, CONOUT$: with any extension. */
+/**
+ * CON, PRN, AUX, NUL, COM0–9, LPT0–9 (also with superscript digits), CONIN$, CONOUT$: with any extension, and with
+ * spaces before it (Windows drops them: `con .txt` is the console too).
+ */
 const WINDOWS_DEVICE =
-  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\.|$)/i;
+  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$) *(\.|$)/i;
 
 /**
  * The normal form of a draft path: relative, '/'-separated, no empty, '.' or '..' segments. A leading '/' is
  * accepted (site-rooted) and dropped; anything that would climb out of the site, NUL, control, bidi and other
  * invisible characters, backslashes (Windows separators a browser treats as '/'), names ending in a dot or a
- * space, Windows device names and over-long names are refused, not repaired.
+ * space, ':' (an NTFS stream), Windows device names and over-long names are refused, not repaired.
  */
 export function normalisePath(raw: string, field = "path"): string {
   if (typeof raw !== "string" || raw.length === 0) throw invalidPath("must not be empty", field);
@@ -49,6 +52,8 @@ export function normalisePath(raw: string, field = "path"): string {
     // `shell.php` there, past the blocked-type check. Refused, not trimmed, so the name stays what was asked.
     if (/[. ]$/.test(segment)) throw invalidPath(`'${segment}' must not end with a dot or a space`, field);
     if (/^ /.test(segment)) throw invalidPath(`'${segment}' must not start with a space`, field);
+    // NTFS reads `name:stream` as a stream of `name`: `shell.php::$DATA` or `shell.php:x.png` would write `shell.php`.
+    if (segment.includes(":")) throw invalidPath(`'${segment}' must not contain ':'`, field);
     if (WINDOWS_DEVICE.test(segment)) throw invalidPath(`'${segment}' is a reserved device name on Windows`, field);
     segments.push(segment);
   }
