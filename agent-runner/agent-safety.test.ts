@@ -217,8 +217,9 @@ describe("transcripts respect scopes", () => {
     const seen = await w.t.request("GET", convPath, { token: reader });
     expect(seen.status).toBe(200);
     expect(JSON.stringify(seen.body)).not.toContain(SECRET);
-    const step = (seen.body as { runs: { steps_detail: { tool: string | null; hidden?: unknown }[] }[] }).runs[0]!
-      .steps_detail.find((s) => s.tool === "read_remote_file")!;
+    const step = (
+      seen.body as { runs: { steps_detail: { tool: string | null; hidden?: unknown }[] }[] }
+    ).runs[0]!.steps_detail.find((s) => s.tool === "read_remote_file")!;
     expect(step.hidden).toMatchObject({ output: { required_scope: "instances:files" } });
 
     // The event (webhooks, linked chats' notifications) names the tool, never the command or the reason quoting it.

@@ -55,6 +55,9 @@ describe("the whole call is judged", () => {
     ["cwd /dev", { cwd: "/dev" }],
     ["cwd /proc/1/fd", { cwd: "/proc/1/fd" }],
     ["cwd with $", { cwd: "/tmp/$(id)" }],
+    ["cwd / (relative paths reach /proc)", { cwd: "/" }],
+    ["cwd //", { cwd: "//" }],
+    ["cwd /sys", { cwd: "/sys/kernel/debug" }],
   ])("%s: a read-only command waits in ask, is refused in read_only, runs in auto", (_name, extra) => {
     const ask = decide("ask", shell("ls -la", extra));
     expect(ask.action).toBe("ask");
@@ -91,6 +94,9 @@ describe("the whole call is judged", () => {
       ["read_remote_file", { path: "/var/log/../../dev/watchdog" }],
       ["read_remote_file", { path: "/etc/passwd\n" }],
       ["tail_log", { path: "/dev/ttyS0" }],
+      ["read_remote_file", { path: "/proc/kmsg" }],
+      ["tail_log", { path: "/sys/kernel/tracing/trace_pipe" }],
+      ["read_remote_file", { path: "/sys/kernel/debug/x" }],
       ["tail_log", { unit: "--rotate" }],
       ["tail_log", { path: "/var/log/x", grep: "a\u0000b" }],
       ["list_remote_directory", { path: { toString: "/" } }],

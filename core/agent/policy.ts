@@ -57,7 +57,7 @@ export interface CommandRules {
 // The whole call. What besides the command line changes what a command does: the environment (LD_PRELOAD,
 // BASH_ENV, SHELLOPTS + PS4, PATH make `ls` run anything), stdin (a script for a shell that reads it), and the
 // working directory (relative paths then name other files). So a command runs unasked only with none of them,
-// or with a cwd that is a plain, normalised absolute path outside /dev and /proc.
+// or with a cwd that is a plain, normalised absolute path other than / and outside /dev, /proc and /sys.
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const PLAIN_PATH = /^\/[A-Za-z0-9_@%+=:,./-]*$/;
@@ -69,7 +69,9 @@ export function cwdProblem(cwd: unknown): string | null {
   const normal = path.normalize(cwd);
   if (cwd.split("/").includes("..") || (normal !== cwd && normal !== cwd.replace(/\/+$/, "")))
     return `the working directory ${cwd} is not normalised`;
-  if (/^\/(dev|proc)(\/|$)/.test(normal)) return `the working directory ${cwd} is under /dev or /proc`;
+  if (/^\/(dev|proc|sys)(\/|$)/.test(normal)) return `the working directory ${cwd} is under /dev, /proc or /sys`;
+  // From /, relative paths the classifier judges as harmless (`grep -r x .`) reach /proc, /sys and /dev.
+  if (normal === "/") return "the working directory is /, from which relative paths reach /proc, /sys and /dev";
   return null;
 }
 
