@@ -189,6 +189,23 @@ describe("rules on parsed words", () => {
       "awk *",
       "sed -n *",
       "FOO=1 ls",
+      // the audit's: editors, database clients and wrappers that run their argument, and code-valued options
+      "vim -c *",
+      "psql -c *",
+      "mysql -e *",
+      "taskset 1 *",
+      "chrt 1 *",
+      "numactl *",
+      "firejail *",
+      "sg adm *",
+      "npx *",
+      "make *",
+      "pwsh",
+      "git -c * status",
+      "git -c=* status",
+      "nginx -g *",
+      "tar -I * -xf x",
+      "find /tmp -exec *",
     ]) {
       expect(ruleProblem(rule, "allow"), rule).not.toBeNull();
     }
@@ -202,6 +219,10 @@ describe("rules on parsed words", () => {
       "docker compose -f * up -d",
       "touch ~/allowed-*",
       "nginx -s reload",
+      "systemctl reload *",
+      "docker restart *",
+      "journalctl -u *",
+      "git -C /srv/app pull",
     ]) {
       expect(ruleProblem(rule, "allow"), rule).toBeNull();
     }

@@ -195,6 +195,65 @@ const SHELLISH = new Set([
   "flock",
   "time",
   "trap",
+  // More wrappers that run the next word as a program, shells and interpreters by other names, editors and
+  // database clients that run commands given as arguments, and package runners that fetch and run code.
+  "taskset",
+  "chrt",
+  "numactl",
+  "cgexec",
+  "unbuffer",
+  "firejail",
+  "bwrap",
+  "proot",
+  "sg",
+  "newgrp",
+  "machinectl",
+  "rbash",
+  "yash",
+  "posh",
+  "pwsh",
+  "elvish",
+  "xonsh",
+  "irb",
+  "jshell",
+  "julia",
+  "Rscript",
+  "vi",
+  "vim",
+  "nvim",
+  "rvim",
+  "ex",
+  "ed",
+  "emacs",
+  "psql",
+  "mysql",
+  "mariadb",
+  "sqlite3",
+  "npx",
+  "pnpx",
+  "uvx",
+  "pipx",
+  "make",
+]);
+/**
+ * Options whose value is code or a command for many programs (`git -c core.fsmonitor=…`, `psql -c`, `mysql -e`,
+ * `nginx -g 'load_module …'`, `find -exec`, `tar --to-command`): a `*` in their value would let the model write it.
+ */
+const CODE_OPTIONS = new Set([
+  "-c",
+  "-e",
+  "-g",
+  "--eval",
+  "--command",
+  "--exec",
+  "-exec",
+  "-execdir",
+  "-ok",
+  "-okdir",
+  "--to-command",
+  "--checkpoint-action",
+  "--use-compress-program",
+  "-I",
 ]);
 const isShellish = (word: string) => {
   const base = word.slice(word.lastIndexOf("/") + 1);
@@ -217,6 +276,13 @@ export function ruleProblem(rule: string, kind: "allow" | "deny"): string | null
   if (shell)
     return `an allow rule may not name ${shell}: it runs code given as arguments (or wraps another command), which would admit a shell`;
   if (program.includes("=")) return "an allow rule may not start with a variable assignment";
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i] ?? ""; // i < length
+    const [name = "", value] = w.split("=", 2);
+    const valued = value !== undefined ? value : (words[i + 1] ?? "");
+    if (CODE_OPTIONS.has(name) && valued.includes("*"))
+      return `an allow rule may not leave the value of ${name} open (\`*\`): for many programs it is code or a command to run`;
+  }
   return null;
 }
 
