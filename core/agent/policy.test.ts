@@ -228,5 +228,10 @@ describe("rules on parsed words", () => {
     }
     for (const rule of ["*rm -rf*", "*prune*", "* --force", "sudo *"])
       expect(ruleProblem(rule, "deny"), rule).toBeNull();
+    // A rule stored before a check existed (or written to the database directly) admits nothing the checks refuse.
+    expect(
+      decide("ask", shell("git -c core.fsmonitor=id status"), { allow: ["git -c * status"], deny: [] }).action,
+    ).toBe("ask");
+    expect(decide("ask", shell("vim -c :!id"), { allow: ["vim -c *"], deny: [] }).action).toBe("ask");
   });
 });

@@ -379,7 +379,9 @@ export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { 
       const hit = DENIED_IN_AUTO.find((re) => re.test(command));
       return hit ? { action: "deny", reason: "this command is on the deny list" } : { action: "run" };
     }
-    if (!other && rules.allow.some((r) => matchesRule(r, command, "allow"))) return { action: "run" };
+    // A rule saved before a check was added (stored rules are not re-validated) admits nothing the checks refuse.
+    if (!other && rules.allow.some((r) => !ruleProblem(r, "allow") && matchesRule(r, command, "allow")))
+      return { action: "run" };
     return { action: "ask", reason: `${why}: ${command.slice(0, 200)}` };
   }
   if (call.tags.includes("instances") && mode !== "auto") {
