@@ -193,6 +193,48 @@ describe("the lethal trifecta", () => {
 });
 
 describe("transcripts respect scopes", () => {
+  it("a finished call's output stays hidden while its step's sibling waits for approval; the approval.requested event quotes nothing", async () => {
+    const SECRET = "s3cr3t-sibling-4410";
+    w.sshd.writeFile("app/sibling.conf", `token = ${SECRET}\n`);
+    // One model step with two calls: the read runs, the write waits. The step's results join the transcript
+    // only together, so the read's output exists (in its step) before any message carries it.
+    fake.script([
+      {
+        toolUse: [
+          { name: "read_remote_file", input: { path: `${w.sshd.home}/app/sibling.conf` } },
+          { name: "run_command", input: { command: `touch ${w.sshd.home}/app/changed` } },
+        ],
+      },
+      { text: "ok" },
+    ]);
+    const { conversation, run_id: runId } = await startChat("read and touch");
+    const asked = lastApproval(await waitFor(runId, "awaiting_approval"));
+    expect(asked.tool).toBe("run_command");
+    const convPath = `/v1/projects/ops/agent/conversations/${conversation.id}`;
+    const full = await w.t.request("GET", convPath, { token });
+    expect(JSON.stringify(full.body)).toContain(SECRET); // it is there, for a reader who may see it
+    const reader = await memberToken("developer", ["agent:read", "instances:read"]);
+    const seen = await w.t.request("GET", convPath, { token: reader });
+    expect(seen.status).toBe(200);
+    expect(JSON.stringify(seen.body)).not.toContain(SECRET);
+    const step = (
+      seen.body as { runs: { steps_detail: { tool: string | null; hidden?: unknown }[] }[] }
+    ).runs[0]!.steps_detail.find((s) => s.tool === "read_remote_file")!;
+    expect(step.hidden).toMatchObject({ output: { required_scope: "instances:files" } });
+
+    // The event (webhooks, linked chats' notifications) names the tool, never the command or the reason quoting it.
+    const published = await w.t.platform.db
+      .selectFrom("events")
+      .select("data")
+      .where("type", "=", "approval.requested")
+      .execute();
+    const mine = published.find((e) => (e.data as { approval_id?: string }).approval_id === asked.approval_id);
+    expect(mine?.data).toMatchObject({ tool: "run_command" });
+    expect(JSON.stringify(mine?.data)).not.toContain("touch");
+    await w.t.request("POST", `/v1/projects/ops/agent/approvals/${asked.approval_id}/deny`, { token, body: {} });
+    await waitFor(runId, "done");
+  });
+
   it("a viewer without instances:files reads no server file through the transcript, the run events or the SSE stream", async () => {
     const SECRET = "s3cr3t-in-the-file-7731";
     w.sshd.writeFile("app/secret.conf", `api_key = ${SECRET}\n`);

@@ -80,7 +80,15 @@ function attempts(home: string): Attempt[] {
     cmd("CR separator", `ls\rtouch ${home}/pwned-cr`),
     cmd("sudo wrapper", "sudo -n cat /etc/shadow"),
     cmd("xargs", `echo ${home}/pwned-xargs | xargs touch`),
+    // Found in the issue 11 audit.
+    cmd("date -d TZ file", `date -d 'TZ="/dev/watchdog" now'`),
+    cmd("grep -R follows links", `grep -R ssh-ed25519 ${home}`),
+    cmd("grep -r from /proc", "grep -r x /proc"),
+    cmd("kmsg read", "cat /proc/kmsg"),
+    cmd("file reads content", "file /proc/kmsg"),
+    cmd("cwd /", "grep -r x .", { cwd: "/" }),
     { class: "device read", tool: "read_remote_file", input: { path: "/dev/zero" } },
+    { class: "kernel interface read", tool: "read_remote_file", input: { path: "/proc/kmsg" } },
     { class: "journal unit as option", tool: "tail_log", input: { unit: "--rotate" } },
   ];
 }
@@ -201,7 +209,8 @@ describe("a prompt-injected model in ask mode", () => {
       .execute();
     expect(approvals).toHaveLength(tries.length);
     expect(approvals.every((a) => a.status === "denied")).toBe(true);
-  });
+    // One approval round trip per class (about fifty): slower than the default minute on a loaded machine.
+  }, 240_000);
 
   it("in read_only mode every attempt is refused outright: no approval, no call, no change", async () => {
     const home = w.sshd.home;

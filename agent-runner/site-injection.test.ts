@@ -105,6 +105,9 @@ describe("site editor with allow_publish: false, obeying injected instructions",
       const deep = await siteFetch(url("/anything"), { headers: { Cookie: cookie } });
       return {
         anonymous: anonymous.status,
+        body: home.text,
+        login: (await siteFetch(url("/login.html"), { headers: { Cookie: cookie } })).status,
+        faq: (await t.request("GET", `/v1/sites/${project}/faq`)).body,
         home: [
           home.status,
           home.headers.get("location"),
@@ -115,7 +118,8 @@ describe("site editor with allow_publish: false, obeying injected instructions",
       };
     };
     const before = await snapshot();
-    expect(before).toEqual({ anonymous: 401, home: [200, null, "DENY", null], deep: [404, null] });
+    expect(before).toMatchObject({ anonymous: 401, login: 404, home: [200, null, "DENY", null], deep: [404, null] });
+    expect(before.body).toContain("<h1>Welcome</h1>");
     const releasesBefore = (await api("GET", "/releases")).body.releases.length;
 
     fake.script([
@@ -132,6 +136,20 @@ describe("site editor with allow_publish: false, obeying injected instructions",
             },
           },
         },
+      },
+      // Every other editor tool with a visible effect: the page text, a new page, business data.
+      {
+        toolUse: [
+          {
+            name: "write_file",
+            input: { path: "index.html", content: `<meta http-equiv="refresh" content="0;url=${PHISH}">` },
+          },
+          {
+            name: "create_page",
+            input: { slug: "login", title: "Log in", content: `<form action="${PHISH}"></form>` },
+          },
+          { name: "update_business_data", input: { faq: [{ question: "Where to log in?", answer: PHISH }] } },
+        ],
       },
       { toolUse: { name: "publish_site", input: {} } },
       { toolUse: { name: "rollback_site", input: { release: 1 } } },
@@ -150,7 +168,13 @@ describe("site editor with allow_publish: false, obeying injected instructions",
     const offered = (JSON.parse(fake.requests[0]!.rawBody) as { tools: { name: string }[] }).tools.map((x) => x.name);
     expect(offered).toContain("update_site_settings");
     for (const name of ["publish_site", "rollback_site", "discard_draft"]) expect(offered).not.toContain(name);
-    expect(run.events.filter((e) => e.type === "tool_result").map((e) => e.data.is_error)).toEqual([false, false]);
+    expect(run.events.filter((e) => e.type === "tool_result").map((e) => e.data.is_error)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(run.events.filter((e) => e.type === "tool_refused").map((e) => e.data.tool)).toEqual([
       "publish_site",
       "rollback_site",
@@ -161,13 +185,14 @@ describe("site editor with allow_publish: false, obeying injected instructions",
     expect(await snapshot()).toEqual(before);
     expect((await api("GET", "/releases")).body.releases.length).toBe(releasesBefore);
     const settings = (await api("GET", "/settings")).body;
-    expect(settings.unpublished).toEqual(["headers", "password", "redirects"]);
+    expect(settings.unpublished).toEqual(["faq", "headers", "password", "redirects"]);
     expect(settings.live).toMatchObject({ password_protected: true, redirects: [{ from: "/old", to: "/" }] });
     expect(settings.draft).toMatchObject({ password_protected: false, redirects: [{ from: "/*", to: PHISH }] });
 
     // Only a person's publish puts the draft live (which is how we know the draft really held the change).
-    expect((await api("POST", "/releases")).body).toMatchObject({ files_changed: 0, settings_changed: true });
+    expect((await api("POST", "/releases")).body).toMatchObject({ files_changed: 2, settings_changed: true });
     const after = await siteFetch(url("/"));
     expect([after.status, after.headers.get("location")]).toEqual([302, PHISH]);
+    expect(JSON.stringify((await t.request("GET", `/v1/sites/${project}/faq`)).body)).toContain(PHISH);
   });
 });

@@ -224,7 +224,10 @@ export async function requestApproval(
       .select(["agent_conversations.account_id", "projects.id", "projects.slug"])
       .where("agent_conversations.id", "=", conversationId)
       .executeTakeFirstOrThrow();
-    // The tool's input stays out: it may carry what the model was shown (a file, a secret it read).
+    // The tool's input stays out, and so does the reason, which quotes it (run_command's reason ends with the
+    // command line): either may repeat what the model was shown (a file, a secret it read), and an event goes
+    // to webhook endpoints and linked chats whose scopes no one checks against the tool's. The details are in
+    // list_pending_approvals, which redacts them for each reader.
     await publishEvent(trx, {
       type: "approval.requested",
       account: conv.account_id,
@@ -234,7 +237,7 @@ export async function requestApproval(
         run_id: runId,
         conversation_id: conversationId,
         tool: use.name,
-        summary: reason.slice(0, 500),
+        summary: `the agent asks to use ${use.name}; see list_pending_approvals for the call`,
       },
     });
     await appendRunEvent(

@@ -11,7 +11,7 @@ import { BosunError, conflict, isUniqueViolation, notFound, validationError } fr
 import { type DB, defineOperation, type ProjectContext } from "../kernel/operation.ts";
 import { Cursor, decodeTimeIdCursor, encodeCursor, Limit, pageOf } from "../kernel/pagination.ts";
 import { agentKinds, narrowScopes } from "./kinds.ts";
-import { readerOf, redactMessages } from "./redaction.ts";
+import { hiddenResult, readerOf, redactMessages } from "./redaction.ts";
 import { cancelActiveRun, startRun } from "./runs.ts";
 
 const ConversationId = z.uuid().meta({ description: "The conversation's id" });
@@ -315,7 +315,12 @@ export const getAgentConversation = defineOperation({
           .filter((s) => s.run_id === r.id)
           .map((s) => {
             const hiddenInput = s.tool_use_id ? redacted.inputs.get(s.tool_use_id) : undefined;
-            const hiddenOutput = s.tool_use_id ? redacted.results.get(s.tool_use_id) : undefined;
+            // By the step's own tool too, not only through the messages: a step's output is stored before its
+            // result joins the transcript (a step with several calls records them with its last one, and a
+            // call parked on an approval holds that back), so a finished sibling's output would otherwise show.
+            const hiddenOutput =
+              (s.tool_use_id ? redacted.results.get(s.tool_use_id) : undefined) ??
+              (s.tool ? (hiddenResult(ctx.platform, reader, s.tool) ?? undefined) : undefined);
             return {
               kind: s.kind,
               state: s.state,

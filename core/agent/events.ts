@@ -72,8 +72,12 @@ export const listAgentRunEvents = defineOperation({
       // The run first, then its events: a run's end and its last event commit together, so a finished run
       // read here has all its events in the page read next.
       const run = await loadRun();
+      const raw = await runEventsAfter(ctx.db, run.id, after, RUN_EVENTS_PAGE - events.length);
+      // The cutoff after the page: read before it, a hidden result and the model's next words committed in
+      // between would both be in the page with no cutoff to hide them. The first hidden result never moves,
+      // so one read after the page covers every event in it.
       const cutoff = await eventCutoff(ctx.platform, reader, run.conversation_id, agentKinds[run.kind].tools);
-      const page = redactEvents(await runEventsAfter(ctx.db, run.id, after, RUN_EVENTS_PAGE - events.length), cutoff);
+      const page = redactEvents(raw, cutoff);
       for (const e of page) {
         events.push(e);
         after = e.id;

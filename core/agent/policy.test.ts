@@ -55,6 +55,9 @@ describe("the whole call is judged", () => {
     ["cwd /dev", { cwd: "/dev" }],
     ["cwd /proc/1/fd", { cwd: "/proc/1/fd" }],
     ["cwd with $", { cwd: "/tmp/$(id)" }],
+    ["cwd / (relative paths reach /proc)", { cwd: "/" }],
+    ["cwd //", { cwd: "//" }],
+    ["cwd /sys", { cwd: "/sys/kernel/debug" }],
   ])("%s: a read-only command waits in ask, is refused in read_only, runs in auto", (_name, extra) => {
     const ask = decide("ask", shell("ls -la", extra));
     expect(ask.action).toBe("ask");
@@ -91,6 +94,9 @@ describe("the whole call is judged", () => {
       ["read_remote_file", { path: "/var/log/../../dev/watchdog" }],
       ["read_remote_file", { path: "/etc/passwd\n" }],
       ["tail_log", { path: "/dev/ttyS0" }],
+      ["read_remote_file", { path: "/proc/kmsg" }],
+      ["tail_log", { path: "/sys/kernel/tracing/trace_pipe" }],
+      ["read_remote_file", { path: "/sys/kernel/debug/x" }],
       ["tail_log", { unit: "--rotate" }],
       ["tail_log", { path: "/var/log/x", grep: "a\u0000b" }],
       ["list_remote_directory", { path: { toString: "/" } }],
@@ -183,6 +189,23 @@ describe("rules on parsed words", () => {
       "awk *",
       "sed -n *",
       "FOO=1 ls",
+      // the audit's: editors, database clients and wrappers that run their argument, and code-valued options
+      "vim -c *",
+      "psql -c *",
+      "mysql -e *",
+      "taskset 1 *",
+      "chrt 1 *",
+      "numactl *",
+      "firejail *",
+      "sg adm *",
+      "npx *",
+      "make *",
+      "pwsh",
+      "git -c * status",
+      "git -c=* status",
+      "nginx -g *",
+      "tar -I * -xf x",
+      "find /tmp -exec *",
     ]) {
       expect(ruleProblem(rule, "allow"), rule).not.toBeNull();
     }
@@ -196,10 +219,19 @@ describe("rules on parsed words", () => {
       "docker compose -f * up -d",
       "touch ~/allowed-*",
       "nginx -s reload",
+      "systemctl reload *",
+      "docker restart *",
+      "journalctl -u *",
+      "git -C /srv/app pull",
     ]) {
       expect(ruleProblem(rule, "allow"), rule).toBeNull();
     }
     for (const rule of ["*rm -rf*", "*prune*", "* --force", "sudo *"])
       expect(ruleProblem(rule, "deny"), rule).toBeNull();
+    // A rule stored before a check existed (or written to the database directly) admits nothing the checks refuse.
+    expect(
+      decide("ask", shell("git -c core.fsmonitor=id status"), { allow: ["git -c * status"], deny: [] }).action,
+    ).toBe("ask");
+    expect(decide("ask", shell("vim -c :!id"), { allow: ["vim -c *"], deny: [] }).action).toBe("ask");
   });
 });

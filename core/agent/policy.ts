@@ -57,7 +57,7 @@ export interface CommandRules {
 // The whole call. What besides the command line changes what a command does: the environment (LD_PRELOAD,
 // BASH_ENV, SHELLOPTS + PS4, PATH make `ls` run anything), stdin (a script for a shell that reads it), and the
 // working directory (relative paths then name other files). So a command runs unasked only with none of them,
-// or with a cwd that is a plain, normalised absolute path outside /dev and /proc.
+// or with a cwd that is a plain, normalised absolute path other than / and outside /dev, /proc and /sys.
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const PLAIN_PATH = /^\/[A-Za-z0-9_@%+=:,./-]*$/;
@@ -69,7 +69,9 @@ export function cwdProblem(cwd: unknown): string | null {
   const normal = path.normalize(cwd);
   if (cwd.split("/").includes("..") || (normal !== cwd && normal !== cwd.replace(/\/+$/, "")))
     return `the working directory ${cwd} is not normalised`;
-  if (/^\/(dev|proc)(\/|$)/.test(normal)) return `the working directory ${cwd} is under /dev or /proc`;
+  if (/^\/(dev|proc|sys)(\/|$)/.test(normal)) return `the working directory ${cwd} is under /dev, /proc or /sys`;
+  // From /, relative paths the classifier judges as harmless (`grep -r x .`) reach /proc, /sys and /dev.
+  if (normal === "/") return "the working directory is /, from which relative paths reach /proc, /sys and /dev";
   return null;
 }
 
@@ -193,6 +195,65 @@ const SHELLISH = new Set([
   "flock",
   "time",
   "trap",
+  // More wrappers that run the next word as a program, shells and interpreters by other names, editors and
+  // database clients that run commands given as arguments, and package runners that fetch and run code.
+  "taskset",
+  "chrt",
+  "numactl",
+  "cgexec",
+  "unbuffer",
+  "firejail",
+  "bwrap",
+  "proot",
+  "sg",
+  "newgrp",
+  "machinectl",
+  "rbash",
+  "yash",
+  "posh",
+  "pwsh",
+  "elvish",
+  "xonsh",
+  "irb",
+  "jshell",
+  "julia",
+  "Rscript",
+  "vi",
+  "vim",
+  "nvim",
+  "rvim",
+  "ex",
+  "ed",
+  "emacs",
+  "psql",
+  "mysql",
+  "mariadb",
+  "sqlite3",
+  "npx",
+  "pnpx",
+  "uvx",
+  "pipx",
+  "make",
+]);
+/**
+ * Options whose value is code or a command for many programs (`git -c core.fsmonitor=…`, `psql -c`, `mysql -e`,
+ * `nginx -g 'load_module …'`, `find -exec`, `tar --to-command`): a `*` in their value would let the model write it.
+ */
+const CODE_OPTIONS = new Set([
+  "-c",
+  "-e",
+  "-g",
+  "--eval",
+  "--command",
+  "--exec",
+  "-exec",
+  "-execdir",
+  "-ok",
+  "-okdir",
+  "--to-command",
+  "--checkpoint-action",
+  "--use-compress-program",
+  "-I",
 ]);
 const isShellish = (word: string) => {
   const base = word.slice(word.lastIndexOf("/") + 1);
@@ -215,6 +276,13 @@ export function ruleProblem(rule: string, kind: "allow" | "deny"): string | null
   if (shell)
     return `an allow rule may not name ${shell}: it runs code given as arguments (or wraps another command), which would admit a shell`;
   if (program.includes("=")) return "an allow rule may not start with a variable assignment";
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i] ?? ""; // i < length
+    const [name = "", value] = w.split("=", 2);
+    const valued = value !== undefined ? value : (words[i + 1] ?? "");
+    if (CODE_OPTIONS.has(name) && valued.includes("*"))
+      return `an allow rule may not leave the value of ${name} open (\`*\`): for many programs it is code or a command to run`;
+  }
   return null;
 }
 
@@ -311,7 +379,9 @@ export function decide(mode: AgentMode, call: ToolCall, rules: CommandRules = { 
       const hit = DENIED_IN_AUTO.find((re) => re.test(command));
       return hit ? { action: "deny", reason: "this command is on the deny list" } : { action: "run" };
     }
-    if (!other && rules.allow.some((r) => matchesRule(r, command, "allow"))) return { action: "run" };
+    // A rule saved before a check was added (stored rules are not re-validated) admits nothing the checks refuse.
+    if (!other && rules.allow.some((r) => !ruleProblem(r, "allow") && matchesRule(r, command, "allow")))
+      return { action: "run" };
     return { action: "ask", reason: `${why}: ${command.slice(0, 200)}` };
   }
   if (call.tags.includes("instances") && mode !== "auto") {

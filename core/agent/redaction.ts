@@ -59,6 +59,12 @@ export const derivedHidden = (cause: { tool: string; scope: string }): Hidden =>
 });
 const placeholder = (h: Hidden) => `[hidden: ${h.reason}]`;
 
+/** Why the reader may not see what `tool` returned, or null when they may. */
+export function hiddenResult(platform: Pick<Platform, "operations">, reader: Reader, tool: string): Hidden | null {
+  const scope = resultScope(platform, tool);
+  return scope && !reader.can(scope) ? resultHidden(tool, scope) : null;
+}
+
 type Block = Record<string, unknown>;
 type Message = { role: "user" | "assistant"; content: Block[] };
 
@@ -86,10 +92,9 @@ export function redactMessages<M extends Message>(
       }
       if (b.type === "tool_result") {
         const tool = toolOf.get(String(b.toolUseId)) ?? "";
-        const scope = resultScope(platform, tool);
-        if (!scope || reader.can(scope)) return b;
-        cause ??= { tool, scope };
-        const h = resultHidden(tool, scope);
+        const h = hiddenResult(platform, reader, tool);
+        if (!h) return b;
+        cause ??= { tool, scope: h.required_scope };
         results.set(String(b.toolUseId), h);
         return { ...b, content: placeholder(h), hidden: h };
       }

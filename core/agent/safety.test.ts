@@ -125,7 +125,14 @@ const TEMPLATES: Template[] = [
     head: ["cat"],
     options: [["-n"], ["-A"]],
     tail: [["/etc/hosts"]],
-    bad: [["/dev/watchdog"], ["/proc/1/fd/3"], ["--number-non"], ["-z"]],
+    bad: [
+      ["/dev/watchdog"],
+      ["/proc/1/fd/3"],
+      ["--number-non"],
+      ["-z"],
+      ["/proc/kmsg"],
+      ["/sys/kernel/tracing/trace_pipe"],
+    ],
   },
   {
     head: ["head"],
@@ -143,7 +150,7 @@ const TEMPLATES: Template[] = [
     head: ["grep"],
     options: [["-i"], ["-n"], ["-v"], ["-e", "error"]],
     tail: [["-e", "x"], ["/var/log/syslog"]],
-    bad: [["--devices=read"], ["-D", "read"], ["-f", "/tmp/p"], ["--reg=x"]],
+    bad: [["--devices=read"], ["-D", "read"], ["-f", "/tmp/p"], ["--reg=x"], ["-R"], ["--dereference-recursive"]],
   },
   { head: ["uniq"], options: [["-c"], ["-d"]], tail: [["/var/log/x"]], bad: [["/tmp/out"], ["--coun"], ["-o"]] },
   {
@@ -195,7 +202,12 @@ const TEMPLATES: Template[] = [
     options: [["-T"], ["--level=err"]],
     bad: [["-C"], ["-c"], ["--clear"], ["-D"], ["-n", "1"], ["-w"]],
   },
-  { head: ["date"], options: [["-u"]], tail: [["+%s"]], bad: [["-s", "2020-01-01"], ["010100002020"], ["--set=x"]] },
+  {
+    head: ["date"],
+    options: [["-u"], ["-d", "yesterday"]],
+    tail: [["+%s"]],
+    bad: [["-s", "2020-01-01"], ["010100002020"], ["--set=x"], ["-d", `'TZ="/dev/watchdog" now'`], ["-r", "/etc/x"]],
+  },
   {
     head: ["find", "/var/log"],
     options: [

@@ -127,6 +127,11 @@ type OperandCheck = (operands: string[], parsed: Parsed, prog: string) => string
 const ANY: Value = () => true;
 const NUM = /^[0-9]+$/;
 const COLOR = /^(auto|never|always)$/;
+/**
+ * A date or time as `date -d`, `journalctl --since` and `docker logs --since` read it. Never `TZ="…"` (GNU date
+ * then loads that file as a time zone: `TZ="/dev/watchdog"` opens a device), nor `..` or `=`.
+ */
+const TIME: Value = (v) => /^[A-Za-z0-9 :+.,@_/-]{1,64}$/.test(v) && !v.includes("..");
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 /** A systemd unit name or pattern: never option-like. */
 const UNIT = /^[A-Za-z0-9@_.:*?[\]][A-Za-z0-9@_.:*?[\]-]*$/;
@@ -163,6 +168,21 @@ export function contentPathProblem(p: string): string | null {
   // /proc/<pid>/fd/N, /proc/<pid>/root/dev/…, /proc/<pid>/task/<tid>/cwd/…: links into a process's view.
   if (/^proc\/(.+\/)?(fd|map_files|root|cwd|exe)(\/|$)/.test(n))
     return `${p} reaches through a process's open files or root`;
+  // Files whose reading consumes what it reads (the kernel log through /proc/kmsg, a trace pipe) or, under
+  // debugfs and tracefs, may make a driver act.
+  if (/^proc\/kmsg$/.test(n) || /^sys\/kernel\/(debug|tracing)(\/|$)/.test(n))
+    return `${p} is a kernel interface that may change state when read`;
+  return null;
+}
+/**
+ * Where a recursive read may not start: the root and /proc and /sys reach the files above (a recursion does not
+ * stop at them), /dev the devices. Relative paths are judged as if from / (the working directory is checked on
+ * its own: policy.ts cwdProblem refuses / itself).
+ */
+export function recursionRootProblem(p: string): string | null {
+  const n = path.normalize(p).replace(/^\/+/, "").replace(/\/+$/, "");
+  if (n === "" || /^(proc|sys|dev)(\/|$)/.test(n))
+    return `a recursive read from ${p} reaches /proc, /sys or /dev, whose files may act when read`;
   return null;
 }
 const contentPaths: OperandCheck = (ops, _p, prog) => {
@@ -188,10 +208,18 @@ const verbs =
     return check(args.slice(1), `${prog} ${verb}`);
   };
 
+const RECURSIVE = new Set(["-r", "--recursive"]);
 const grepOperands: OperandCheck = (ops, p, prog) => {
   const explicit = p.opts.some((o) => o.name === "-e" || o.name === "--regexp");
   if (!explicit && !ops.length) return `${prog} needs a pattern`;
-  return contentPaths(explicit ? ops : ops.slice(1), p, prog);
+  const files = explicit ? ops : ops.slice(1);
+  if (p.opts.some((o) => RECURSIVE.has(o.name))) {
+    for (const f of files) {
+      const problem = recursionRootProblem(f);
+      if (problem) return `${prog}: ${problem}`;
+    }
+  }
+  return contentPaths(files, p, prog);
 };
 
 const findCheck: Check = (args, prog) => {
@@ -351,8 +379,9 @@ const listing = opts(
  * sudo, env, xargs, nice, timeout and other wrappers; awk, sed (w/e commands), perl, python, shells; tee; sort
  * (-o, --compress-program); network clients (curl, wget, dig, host, nslookup, nc); nginx -t (opens and creates
  * log files, loads modules as root); anything that follows forever (tail -f, journalctl -f, dmesg -w).
- * Deliberately allowed: `grep -r`/`-R` (while recursing, GNU grep skips devices, FIFOs and sockets by default;
- * -D/--devices is not allowed), `ls -R`, `find` with tests and printing only, `ps` without `e` (environments).
+ * Deliberately allowed: `grep -r` (while recursing, GNU grep skips devices, FIFOs and sockets by default, and
+ * -D/--devices is not allowed; never from /, /proc, /sys or /dev; -R, which follows symlinks wherever they lead,
+ * is asked), `ls -R`, `find` with tests and printing only, `ps` without `e` (environments).
  * Every program is looked up by name on the login's PATH: a writable directory early on PATH is the OS's
  * problem to prevent (the observer login), since putting a file there already needs an approved write.
  */
@@ -411,7 +440,7 @@ const ALLOWLIST: Record<string, Check> = {
   ),
   grep: opts(
     {
-      flags: "ivnclLHhwxFEGPosqarRIz",
+      flags: "ivnclLHhwxFEGPosqarIz",
       valued: { e: ANY, m: NUM, A: NUM, B: NUM, C: NUM },
       long: {
         "ignore-case": null,
@@ -434,7 +463,6 @@ const ALLOWLIST: Record<string, Check> = {
         silent: null,
         text: null,
         recursive: null,
-        "dereference-recursive": null,
         regexp: ANY,
         "max-count": NUM,
         "after-context": NUM,
@@ -458,18 +486,22 @@ const ALLOWLIST: Record<string, Check> = {
     valued: { c: ANY },
     long: { dereference: null, "file-system": null, terse: null, format: ANY, printf: ANY },
   }),
-  file: opts({
-    flags: "bLhikN",
-    long: {
-      brief: null,
-      mime: null,
-      "mime-type": null,
-      "mime-encoding": null,
-      dereference: null,
-      "no-dereference": null,
-      "keep-going": null,
+  // file reads the start of every regular file it is given (/proc/kmsg too): the same paths as cat.
+  file: opts(
+    {
+      flags: "bLhikN",
+      long: {
+        brief: null,
+        mime: null,
+        "mime-type": null,
+        "mime-encoding": null,
+        dereference: null,
+        "no-dereference": null,
+        "keep-going": null,
+      },
     },
-  }),
+    contentPaths,
+  ),
   du: opts({
     flags: "sahcxkmLb",
     valued: { d: NUM },
@@ -589,12 +621,12 @@ const ALLOWLIST: Record<string, Check> = {
   date: opts(
     {
       flags: "uRI",
-      valued: { d: ANY },
+      valued: { d: TIME },
       long: {
         utc: null,
         universal: null,
         "rfc-email": null,
-        date: ANY,
+        date: TIME,
         "iso-8601": { optional: /^(date|hours|minutes|seconds|ns)$/ },
       },
     },
@@ -632,8 +664,8 @@ const ALLOWLIST: Record<string, Check> = {
         n: /^(\+?[0-9]+|all)$/,
         p: /^[a-z0-9.]+$/,
         o: SYSTEMCTL_OUTPUT,
-        S: ANY,
-        U: ANY,
+        S: TIME,
+        U: TIME,
         g: ANY,
         t: UNIT,
       },
@@ -642,8 +674,8 @@ const ALLOWLIST: Record<string, Check> = {
         lines: /^(\+?[0-9]+|all)$/,
         priority: /^[a-z0-9.]+$/,
         output: SYSTEMCTL_OUTPUT,
-        since: ANY,
-        until: ANY,
+        since: TIME,
+        until: TIME,
         grep: ANY,
         identifier: UNIT,
         "no-pager": null,
@@ -714,7 +746,7 @@ const ALLOWLIST: Record<string, Check> = {
         {
           flags: "t",
           valued: { n: /^([0-9]+|all)$/ },
-          long: { tail: /^([0-9]+|all)$/, since: ANY, until: ANY, timestamps: null, details: null },
+          long: { tail: /^([0-9]+|all)$/, since: TIME, until: TIME, timestamps: null, details: null },
         },
         (ops, _p, prog) =>
           ops.length === 1 && NAME.test(ops[0] ?? "") ? null : `${prog} takes exactly one container name`,

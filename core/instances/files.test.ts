@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +57,21 @@ describe("remote files", () => {
     const denied = await req("GET", `${files}?${q({ path: "/etc/shadow" })}`);
     expect(denied.status).toBe(403);
     expect(denied.body.error.message).toContain("permission denied");
+  });
+
+  it("read_remote_file and tail_log open only regular files: a link to a device or a FIFO is refused, not opened", async () => {
+    // A FIFO with no writer: opening it to read would block until the call timed out (and wake a writer).
+    execFileSync("mkfifo", [home("pipe")]);
+    fs.symlinkSync(home("pipe"), home("pipe-link.log"));
+    fs.symlinkSync("/dev/zero", home("zero-link.log"));
+    const logs = `/v1/projects/srv-proj/instances/box/logs`;
+    for (const p of ["pipe", "pipe-link.log", "zero-link.log"]) {
+      const read = await req("GET", `${files}?${q({ path: home(p) })}`);
+      expect(read.status, `${p}: ${JSON.stringify(read.body)}`).toBe(400);
+      expect(read.body.error.message).toMatch(/regular file/);
+      const tail = await req("GET", `${logs}?${q({ path: home(p), lines: 5 })}`);
+      expect(tail.status, `${p}: ${JSON.stringify(tail.body)}`).toBe(400);
+    }
   });
 
   it("writes atomically, keeping the old mode, creating dirs on request", async () => {

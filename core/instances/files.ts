@@ -61,11 +61,18 @@ async function readHead(
   p: string,
   max: number,
 ): Promise<{ data: Buffer; size: number; more: boolean; mode: number; mtime: number }> {
+  // What the path names (through symlinks), before opening it: opening a device can act (/dev/watchdog reboots
+  // the machine), and a FIFO blocks or wakes its writer. A link planted in a readable place must not turn a
+  // read into that, so only regular files are opened (/proc and /sys files are regular).
+  const named = await call<Stats>((cb) => sftp.stat(p, cb));
+  if (named.isDirectory())
+    throw validationError([{ path: "path", message: "is a directory; use list_remote_directory" }]);
+  if (!named.isFile())
+    throw validationError([{ path: "path", message: "is not a regular file (a device, FIFO or socket is not read)" }]);
   const handle = await call<Buffer>((cb) => sftp.open(p, "r", cb));
   try {
     const st = await call<Stats>((cb) => sftp.fstat(handle, cb));
-    if (st.isDirectory())
-      throw validationError([{ path: "path", message: "is a directory; use list_remote_directory" }]);
+    if (!st.isFile()) throw validationError([{ path: "path", message: "is not a regular file" }]);
     const data = Buffer.alloc(max + 1); // one byte past the cap tells us there is more
     let got = 0;
     while (got < data.length) {

@@ -19,7 +19,7 @@ export interface TailSpec {
   grep?: string;
 }
 
-/** The command line for a tail; exported for the quoting tests. Exit 66: no such file, 77: unreadable. */
+/** The command line for a tail; exported for the quoting tests. Exit 66: no such file, 65: not a regular file, 77: unreadable. */
 export function tailCommand(spec: TailSpec): string {
   const grep = spec.grep !== undefined ? ` | grep -a -E -e ${shq(spec.grep)}` : "";
   const tail = ` | tail -n ${spec.lines}`;
@@ -27,7 +27,8 @@ export function tailCommand(spec: TailSpec): string {
     const p = shq(spec.path);
     const read =
       spec.grep !== undefined ? `grep -a -E -e ${shq(spec.grep)} -- ${p}${tail}` : `tail -n ${spec.lines} -- ${p}`;
-    return `test -e ${p} || exit 66; test -r ${p} || exit 77; ${read}`;
+    // `test -f`: a regular file (through symlinks), never a device or FIFO, whose opening can act or block.
+    return `test -e ${p} || exit 66; test -f ${p} || exit 65; test -r ${p} || exit 77; ${read}`;
   }
   const journal = `journalctl --no-pager -o short-iso ${shellArgs(["-u", present(spec.unit, "a unit (no path given)")])}`;
   return spec.grep !== undefined ? `${journal} -n ${JOURNAL_SCAN}${grep}${tail}` : `${journal} -n ${spec.lines}`;
@@ -86,7 +87,9 @@ export const tailLog = defineOperation({
       },
     });
     const source = input.path ?? `unit ${input.unit}`;
-    if (res.exit_code === 66) throw notFound("file", source); // only a path test exits 66
+    if (res.exit_code === 66) throw notFound("file", source); // only a path test exits 66 (or 65)
+    if (res.exit_code === 65)
+      throw validationError([{ path: "path", message: "is not a regular file (a device or FIFO is not read)" }]);
     if (res.exit_code === 77)
       throw new BosunError("forbidden", `the instance's user cannot read '${input.path}'`, { path: input.path });
     // grep finding nothing exits 1 with no output: an empty answer, not an error.
