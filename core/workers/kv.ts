@@ -85,7 +85,8 @@ function checkPut(key: string, value: Uint8Array, opts: KvPutOptions, now: Date)
         path: "expiration_ttl",
         message: `must be a whole number of seconds, at least ${KV_MIN_TTL_SECONDS}`,
       });
-    else expires = new Date(now.getTime() + opts.expirationTtl * 1000);
+    // Whole seconds, as Cloudflare keeps expirations: what a read answers is exactly when it expires.
+    else expires = new Date(Math.floor(now.getTime() / 1000 + opts.expirationTtl) * 1000);
   }
   if (opts.expiration !== undefined) {
     if (!Number.isInteger(opts.expiration) || opts.expiration * 1000 < now.getTime() + KV_MIN_TTL_SECONDS * 1000)
