@@ -150,7 +150,7 @@ describe("buckets", () => {
     expect((await b.list({ prefix: "img/", cursor: listed.cursor })).objects.map((x) => x.key)).toEqual(["img/b.png"]);
   });
 
-  it("delete_bucket refuses a bucket with objects unless force; delete_bucket_object; orphaned bodies are swept", async () => {
+  it("create_bucket, list_buckets; delete_bucket refuses a bucket with objects unless force; delete_bucket_object; orphaned bodies are swept", async () => {
     const o = await owner();
     await upload(o, "one", "unique body for the sweep test");
     const refused = await t.request("DELETE", o.base, { token: o.token });

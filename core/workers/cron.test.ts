@@ -130,7 +130,7 @@ describe("cron triggers", () => {
     expect(w.body.error.required_scope).toBe("workers:write");
   });
 
-  it("a due trigger fires: the runtime's scheduled handler is called and the run recorded", async () => {
+  it("a due trigger fires: the runtime's scheduled handler is called and the run recorded (list_cron_runs)", async () => {
     const o = await owner();
     const made = await trigger(o);
     expect(await scheduler.tick(at(made.next_run_at, -1))).toMatchObject({ claimed: 0 });
