@@ -233,6 +233,8 @@ describe("buckets", () => {
     await b.delete(["a/b.json", "a/c"]);
     expect((await b.list()).objects).toEqual([]);
     await expect(b.put("", "x")).rejects.toMatchObject({ code: "validation_error" });
+    expect((await t.request("DELETE", o.base, { token: o.token })).status).toBe(200);
+    await expect(b.put("late", "x")).rejects.toMatchObject({ code: "not_found", details: { resource: "bucket" } });
   });
 
   it("successor: the first string after every string with the prefix", () => {

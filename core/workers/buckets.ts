@@ -15,7 +15,7 @@ import { Cursor } from "../kernel/pagination.ts";
 import type { Platform } from "../platform.ts";
 import { getBlob, putBlob } from "../sites/blobs.ts";
 import { decodeContent } from "../sites/files.ts";
-import { ResourceName, resolveBindingResource } from "./kv.ts";
+import { goneIfDeleted, ResourceName, resolveBindingResource } from "./kv.ts";
 
 export const OBJECT_MAX_KEY_BYTES = 1024;
 export const OBJECT_MAX_BYTES = 25 * 1024 * 1024;
@@ -202,7 +202,8 @@ export async function objectPut(
     .values({ bucket_id: bucketId, key, ...values })
     .onConflict((oc) => oc.columns(["bucket_id", "key"]).doUpdateSet(values))
     .returning(objectColumns)
-    .executeTakeFirstOrThrow();
+    .executeTakeFirstOrThrow()
+    .catch(goneIfDeleted("bucket", bucketId));
   return metaOf(row);
 }
 

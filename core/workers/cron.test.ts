@@ -2,8 +2,13 @@
 // a fake workers runtime behind the port: a due trigger fires and its run is recorded (status, duration, logs, error),
 // downtime folds into one run, at most one run of a trigger at a time across schedulers, and a run without a runtime,
 // with a failing worker or with a crashed runtime is recorded, never lost.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { createPlatform, type Platform } from "../platform.ts";
 import { claimDueTriggers, executeCronRun, WorkerCronScheduler } from "./cron.ts";
 import type { ScheduledInvocation, ScheduledResult, WorkersRuntime } from "./runtime-port.ts";
 
@@ -286,5 +291,68 @@ describe("cron triggers", () => {
       .where("trigger_id", "=", made.id)
       .execute();
     expect(await executeCronRun(t.platform, done?.id ?? "")).toBe("gone");
+  });
+});
+
+describe.skipIf(!process.env.DATABASE_URL?.startsWith("postgres"))("two processes on one Postgres", () => {
+  let other: Platform;
+  let dataDir: string;
+  let otherRuntime: FakeRuntime;
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-cron-"));
+    other = await createPlatform({ databaseUrl: t.databaseUrl, config: { dataDir }, log: pino({ level: "silent" }) });
+  });
+  afterAll(async () => {
+    await other?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    otherRuntime = new FakeRuntime();
+    other.workersRuntime = otherRuntime;
+  });
+
+  it("run each due time once, and never two runs of a trigger at once, whichever process ticks", async () => {
+    const o = await owner();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await trigger(o, { worker: `w${i}`, cron: "* * * * *" })).id);
+    const first = (await t.request("GET", o.base, { token: o.token })).body.triggers[0].next_run_at as string;
+    // Runs that take long: every one is still going when the next minute's due time comes.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = async () => {
+      await gate;
+      return { ok: true, durationMs: 1, logs: [], error: null };
+    };
+    runtime.answer = slow;
+    otherRuntime.answer = slow;
+    const schedulers = [
+      new WorkerCronScheduler(t.platform, { concurrency: 20 }),
+      new WorkerCronScheduler(t.platform, { concurrency: 20 }),
+      new WorkerCronScheduler(other, { concurrency: 20 }),
+      new WorkerCronScheduler(other, { concurrency: 20 }),
+    ];
+    for (const minute of [0, 1, 2])
+      for (let round = 0; round < 2; round++)
+        await Promise.all(schedulers.map((s) => s.tick(at(first, minute * 60_000 + round * 1000))));
+    // Every claimed run was taken by some scheduler: one run of each trigger is going, the others were skipped.
+    for (let i = 0; i < 200; i++) {
+      const queued = await t.platform.db
+        .selectFrom("worker_cron_runs")
+        .select("id")
+        .where("trigger_id", "in", ids)
+        .where("status", "=", "queued")
+        .execute();
+      if (!queued.length) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(runtime.calls.length + otherRuntime.calls.length).toBe(10);
+    release();
+    await Promise.all(schedulers.map((s) => s.idle()));
+    // Which due time of a trigger got to run first is a race; that exactly one ran is not.
+    for (const id of ids)
+      expect((await runsOf(o, id)).map((r) => r.status).sort()).toEqual(["skipped", "skipped", "succeeded"]);
+    expect(runtime.calls.length + otherRuntime.calls.length).toBe(10);
   });
 });

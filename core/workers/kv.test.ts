@@ -180,6 +180,10 @@ describe("KV stores", () => {
     await kv.delete("raw");
     expect((await get(o, "raw")).status).toBe(404);
     await expect(kv.put("x".repeat(600), "v")).rejects.toMatchObject({ code: "validation_error" });
+    // A worker still holding a binding to a store deleted since gets not_found, not an internal error.
+    expect((await t.request("DELETE", `${o.base}/cache`, { token: o.token })).status).toBe(200);
+    await expect(kv.put("late", "v")).rejects.toMatchObject({ code: "not_found", details: { resource: "kv_store" } });
+    expect(await kv.get("config")).toBeNull();
     // Another project's store is not found by name from this one.
     const other = await owner();
     await expect(resolveBindingResource(t.platform.db, other.projectId, "kv", "cache")).rejects.toMatchObject({

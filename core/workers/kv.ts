@@ -132,8 +132,16 @@ export async function kvPut(
     .onConflict((oc) =>
       oc.columns(["store_id", "key"]).doUpdateSet({ value: bytes, metadata, expires_at: expires, updated_at: now }),
     )
-    .execute();
+    .execute()
+    .catch(goneIfDeleted("kv_store", storeId));
 }
+
+/** A write into a store or bucket deleted meanwhile meets its foreign key: that is a 404, not a 500. */
+export const goneIfDeleted = (what: string, id: string) => (err: unknown) => {
+  if (typeof err === "object" && err !== null && "code" in err && String(err.code) === "23503")
+    throw notFound(what, id);
+  throw err;
+};
 
 export async function kvDelete(db: Db, storeId: string, key: string): Promise<boolean> {
   const res = await db
