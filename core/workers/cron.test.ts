@@ -9,7 +9,13 @@ import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { createPlatform, type Platform } from "../platform.ts";
-import { claimDueTriggers, executeCronRun, WorkerCronScheduler } from "./cron.ts";
+import {
+  CRON_RUN_QUEUE,
+  claimDueTriggers,
+  executeCronRun,
+  sweepFinishedCronJobs,
+  WorkerCronScheduler,
+} from "./cron.ts";
 import type { ScheduledInvocation, ScheduledResult, WorkersRuntime } from "./runtime-port.ts";
 
 /** A runtime that records each invocation and answers what the test says, when the test says. */
@@ -291,6 +297,19 @@ describe("cron triggers", () => {
       .where("trigger_id", "=", made.id)
       .execute();
     expect(await executeCronRun(t.platform, done?.id ?? "")).toBe("gone");
+    // The jobs that ran them are swept once a day old; the runs stay.
+    const jobs = () =>
+      t.platform.db
+        .selectFrom("jobs")
+        .select("id")
+        .where("queue", "=", CRON_RUN_QUEUE)
+        .where("state", "=", "done")
+        .execute();
+    expect((await jobs()).length).toBeGreaterThanOrEqual(3);
+    expect(await sweepFinishedCronJobs(t.platform.db)).toBe(0);
+    await sweepFinishedCronJobs(t.platform.db, -1000);
+    expect(await jobs()).toEqual([]);
+    expect(await runsOf(o, made.id)).toHaveLength(3);
   });
 });
 

@@ -263,6 +263,20 @@ async function pruneRuns(db: DB, triggerId: string) {
                           order by scheduled_at desc offset ${KEEP_RUNS - 1} limit 1)`.execute(db);
 }
 
+/**
+ * Deletes the cron queue's jobs that finished more than `olderThanMs` ago (a minutely trigger leaves 1,440 a day);
+ * the runs themselves are the history. Answers how many.
+ */
+export async function sweepFinishedCronJobs(db: DB, olderThanMs = 86400_000): Promise<number> {
+  const res = await db
+    .deleteFrom("jobs")
+    .where("queue", "=", CRON_RUN_QUEUE)
+    .where("state", "in", ["done", "failed"])
+    .where("updated_at", "<", new Date(Date.now() - olderThanMs))
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
 export interface CronSchedulerOptions {
   /** The clock due times are read against (tests move it). */
   clock?: () => Date;
@@ -280,6 +294,7 @@ export class WorkerCronScheduler {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<unknown> | null = null;
   private readonly running = new Set<Promise<void>>();
+  private sweptAt = 0;
 
   constructor(
     private readonly platform: Platform,
@@ -312,6 +327,12 @@ export class WorkerCronScheduler {
   }
 
   async tick(now = (this.options.clock ?? (() => new Date()))()): Promise<{ claimed: number; started: number }> {
+    if (Date.now() - this.sweptAt > 3600_000) {
+      this.sweptAt = Date.now();
+      await sweepFinishedCronJobs(this.platform.db).catch((err) =>
+        this.platform.log.warn({ err }, "sweeping finished cron jobs failed"),
+      );
+    }
     const claimed = await claimDueTriggers(this.platform.db, now);
     let started = 0;
     const room = (this.options.concurrency ?? 8) - this.running.size;
