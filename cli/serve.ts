@@ -10,6 +10,7 @@ import { ensureOwner, type OwnerBootstrap } from "../core/identity/bootstrap.ts"
 import { createPlatform, type Platform } from "../core/platform.ts";
 import { startCertificateWorker } from "../core/sites/certificates.ts";
 import { siteUrl } from "../core/sites/origin.ts";
+import { WorkerCronScheduler } from "../core/workers/cron.ts";
 import { createApp } from "../http/app.ts";
 import { createSitesApp } from "../sites-server/app.ts";
 import { serveSitesHttps } from "../sites-server/tls.ts";
@@ -103,6 +104,10 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
   const scheduler = platform.config.agentSchedulerSeconds
     ? new AgentScheduler(platform).start(platform.config.agentSchedulerSeconds * 1000)
     : null;
+  // Workers' cron triggers: likewise, each due time runs once and a trigger never runs twice at once.
+  const cron = platform.config.workersCronSeconds
+    ? new WorkerCronScheduler(platform).start(platform.config.workersCronSeconds * 1000)
+    : null;
   // Event fan-out, webhook deliveries and notification email/Telegram, leased from the same job queue.
   const events = startEventWorkers(platform);
   process.stderr.write(`  ${events.note}\n`);
@@ -114,6 +119,7 @@ export async function serveCommand(opts: { port: string; host: string; sitesPort
     await runner.workers?.stop();
     await certificates?.stop();
     await scheduler?.stop();
+    await cron?.stop();
     await events.workers?.stop();
     sitesServer.close();
     sitesHttps?.close();

@@ -63,6 +63,8 @@ export interface Config {
   metricsIntervalSeconds: number;
   /** Seconds between the agent scheduler's looks for due schedules in each `bosun serve`; 0: none in this process. */
   agentSchedulerSeconds: number;
+  /** Seconds between the workers' cron scheduler's looks for due triggers in each `bosun serve`; 0: none here. */
+  workersCronSeconds: number;
   /** The agent runner's model: operator configuration only, never chosen by a customer. */
   agent: AgentConfig;
   /** The Telegram bridge; off unless a bot token is set. */
@@ -168,6 +170,7 @@ export const variableGroups = [
   "Billing",
   "Sites",
   "Instances",
+  "Workers",
   "Agent",
   "Telegram",
   "Events and webhooks",
@@ -475,6 +478,14 @@ export const variables = {
     ),
     parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 15)),
   },
+  BOSUN_WORKERS_CRON_SECONDS: {
+    ...integer(
+      10,
+      "Workers",
+      "how often each `bosun serve` looks for due cron triggers of workers; `0` leaves them to other processes",
+    ),
+    parse: (v: string | undefined) => (v === "0" ? 0 : int(v, 10)),
+  },
   BOSUN_AGENT_MAX_STEPS: integer(40, "Agent", "model calls per run"),
   BOSUN_AGENT_MAX_WALL_SECONDS: integer(1800, "Agent", "wall time per run"),
   BOSUN_AGENT_MAX_COST_USD: {
@@ -604,6 +615,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),
     metricsIntervalSeconds: read("BOSUN_METRICS_INTERVAL_SECONDS"),
     agentSchedulerSeconds: read("BOSUN_AGENT_SCHEDULER_SECONDS"),
+    workersCronSeconds: read("BOSUN_WORKERS_CRON_SECONDS"),
     agent: loadAgentConfig(env),
     telegram: {
       botToken: read("BOSUN_TELEGRAM_BOT_TOKEN"),

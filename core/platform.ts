@@ -23,6 +23,8 @@ import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
+import { sweepExpiredKv } from "./workers/kv.ts";
+import type { WorkersRuntime } from "./workers/runtime-port.ts";
 
 export type CredentialChecker = (principal: AuthenticatedPrincipal) => Promise<void>;
 
@@ -46,6 +48,11 @@ export interface Platform {
   /** Instances: the pooled SSH client (one connection per instance in this process) and metrics sampling. */
   instances: InstancesRuntime;
   operations: OperationRegistry;
+  /**
+   * The workers runtime of this process (core/workers/runtime-port.ts), registered by whoever starts it; null when
+   * none runs here (a cron run then records that it could not start).
+   */
+  workersRuntime: WorkersRuntime | null;
   /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
   credentialCheckers: Map<Credential["kind"], CredentialChecker>;
   close(): Promise<void>;
@@ -94,6 +101,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         ? new OperationRegistry([...allOperations, ...options.operations])
         : OperationRegistry.default(),
       credentialCheckers,
+      workersRuntime: null,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
@@ -108,14 +116,15 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     // These two check through other credential kinds' checkers, so they need the finished platform.
     credentialCheckers.set("agent_run", agentRunChecker(platform));
     credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
-    // Hourly: expired idempotency records, site blobs no draft or release refers to any more, audit records
-    // past their retention.
+    // Hourly: expired idempotency records, site blobs nothing refers to any more, audit records past their
+    // retention, expired KV entries (already invisible to reads).
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
       sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
       sweepOAuth(opened.db).catch((err) => log.warn({ err }, "OAuth sweep failed"));
       pruneAuditEvents(opened.db, config.auditRetentionDays).catch((err) => log.warn({ err }, "audit prune failed"));
+      sweepExpiredKv(opened.db).catch((err) => log.warn({ err }, "KV expiry sweep failed"));
     }, 3600_000);
     sweeper.unref();
     // Holds a crash left behind go back to the balance; every process sweeps, the row lock keeps it exact.

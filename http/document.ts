@@ -88,7 +88,14 @@ function documented(operations: readonly Operation[]): OpenAPIHono {
     const readsBody = op.http.method !== "get" && op.http.method !== "delete";
     const { rawBody, produces } = op.http;
     const answer = produces
-      ? { [produces.type]: { schema: z.string().meta({ description: `The \`${produces.field}\` of the answer` }) } }
+      ? {
+          [produces.type]: {
+            schema: z.string().meta({
+              description: `The \`${produces.field}\` of the answer`,
+              ...(produces.base64 ? { format: "binary" } : {}),
+            }),
+          },
+        }
       : { "application/json": { schema: op.output } };
     const responses: Record<string, unknown> = {
       [op.http.status ?? 200]: { description: op.summary, content: answer },

@@ -44,7 +44,14 @@ const mediaType = (type: string | undefined) => (type ?? "").split(";")[0]!.trim
  * Bodies some operation takes raw and streamed (`http.rawBody`: archives). The JSON body limit does not apply
  * to them: only such an operation reads them, counting against its own limit; any other refuses them unread.
  */
-export const RAW_BODY_TYPES = ["application/zip", "application/gzip", "application/x-gzip", "application/x-tar"];
+export const RAW_BODY_TYPES = [
+  "application/zip",
+  "application/gzip",
+  "application/x-gzip",
+  "application/x-tar",
+  // put_bucket_object: any object's bytes (its own type goes in the `content_type` query field).
+  "application/octet-stream",
+];
 export const isRawBody = (type: string | undefined) => RAW_BODY_TYPES.includes(mediaType(type));
 
 /** The request body as a Node stream, for an operation that takes it raw; null when it sends something else. */

@@ -39,10 +39,12 @@ async function handle(c: Context, platform: Platform, op: Operation): Promise<Re
     const produces = op.http.produces;
     if (produces) {
       const out = output as Record<string, unknown>;
-      const headers: Record<string, string> = { "Content-Type": produces.type };
+      const type = produces.typeField ? out[produces.typeField] : undefined;
+      const headers: Record<string, string> = { "Content-Type": typeof type === "string" ? type : produces.type };
       const filename = produces.filename ? out[produces.filename] : undefined;
       if (typeof filename === "string") headers["Content-Disposition"] = `attachment; filename="${filename}"`;
-      return c.body(String(out[produces.field]), (op.http.status ?? 200) as 200, headers);
+      const field = String(out[produces.field]);
+      return c.body(produces.base64 ? Buffer.from(field, "base64") : field, (op.http.status ?? 200) as 200, headers);
     }
     return c.json(output as object, (op.http.status ?? 200) as 200);
   } catch (err) {

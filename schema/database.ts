@@ -577,6 +577,70 @@ export interface OAuthRefreshTokensTable {
   used_at: Timestamp | null;
 }
 
+// ---- workers: resources and cron (0019-worker-resources) ----
+
+export interface WorkerKvStoresTable {
+  id: string;
+  project_id: string;
+  name: string;
+  created_at: CreatedAt;
+}
+
+export interface WorkerKvEntriesTable {
+  store_id: string;
+  key: string;
+  value: Buffer;
+  metadata: Json | null;
+  expires_at: Timestamp | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface WorkerBucketsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  created_at: CreatedAt;
+}
+
+export interface WorkerBucketObjectsTable {
+  bucket_id: string;
+  key: string;
+  sha256: string;
+  size: ColumnType<string, number, number>;
+  version: string;
+  http_metadata: Json<Record<string, string>>;
+  custom_metadata: Json<Record<string, string>>;
+  uploaded_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface WorkerCronTriggersTable {
+  id: string;
+  project_id: string;
+  worker_name: string;
+  cron: string;
+  timezone: string;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  next_run_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export type CronRunStatus = "queued" | "running" | "succeeded" | "failed" | "skipped";
+
+export interface WorkerCronRunsTable {
+  id: string;
+  trigger_id: string;
+  scheduled_at: Timestamp;
+  missed: ColumnType<number, number | undefined, number>;
+  status: CronRunStatus;
+  lease_expires_at: Timestamp | null;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  duration_ms: number | null;
+  logs: ColumnType<unknown[], string | undefined, string>;
+  error: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_tokens: ApiTokensTable;
@@ -617,6 +681,12 @@ export interface Database {
   agent_run_events: AgentRunEventsTable;
   agent_schedules: AgentSchedulesTable;
   agent_schedule_runs: AgentScheduleRunsTable;
+  worker_kv_stores: WorkerKvStoresTable;
+  worker_kv_entries: WorkerKvEntriesTable;
+  worker_buckets: WorkerBucketsTable;
+  worker_bucket_objects: WorkerBucketObjectsTable;
+  worker_cron_triggers: WorkerCronTriggersTable;
+  worker_cron_runs: WorkerCronRunsTable;
   telegram_pairing_codes: TelegramPairingCodesTable;
   telegram_links: TelegramLinksTable;
   telegram_chat_state: TelegramChatStateTable;

@@ -81,6 +81,10 @@ function hintsFor(op: Operation): Record<string, unknown> {
     conversation_id: fx.conversation,
     run_id: fx.run,
     schedule_id: fx.schedule,
+    store: "ct-kv",
+    bucket: "ct-bucket",
+    key: "ct-key",
+    trigger_id: fx.cronTrigger,
   };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
@@ -150,6 +154,13 @@ function hintsFor(op: Operation): Record<string, unknown> {
     delete_webhook_endpoint: { id: fx.doomedWebhook },
     redeliver_webhook: { id: fx.webhookDelivery },
     mark_notification_read: { id: fx.notification },
+    create_kv_store: { name: fresh },
+    delete_kv_store: { store: "ct-kv-doomed" },
+    create_bucket: { name: fresh },
+    delete_bucket: { bucket: "ct-bucket-doomed" },
+    put_bucket_object: { content_base64: Buffer.from("ct").toString("base64") },
+    create_cron_trigger: { worker: fresh, cron: "*/5 * * * *" },
+    delete_cron_trigger: { trigger_id: fx.doomedCronTrigger },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -306,6 +317,15 @@ beforeAll(async () => {
   fx.deny = await parkedApproval();
   fx.schedule = (
     await ok(api(full, "POST", `${site}/agent/schedules`, { name: "fixture", cron: "0 9 * * *", prompt: "check" }))
+  ).id;
+  // Workers' resources: a store and a bucket holding `ct-key`, one of each to delete, cron triggers.
+  for (const name of ["ct-kv", "ct-kv-doomed"]) await ok(api(full, "POST", `${site}/kv`, { name }));
+  await ok(api(full, "PUT", `${site}/kv/ct-kv/value`, { key: "ct-key", value: "v" }));
+  for (const name of ["ct-bucket", "ct-bucket-doomed"]) await ok(api(full, "POST", `${site}/buckets`, { name }));
+  await ok(api(full, "PUT", `${site}/buckets/ct-bucket/object`, { key: "ct-key", content_base64: "dg==" }));
+  fx.cronTrigger = (await ok(api(full, "POST", `${site}/cron-triggers`, { worker: "ct", cron: "0 9 * * *" }))).id;
+  fx.doomedCronTrigger = (
+    await ok(api(full, "POST", `${site}/cron-triggers`, { worker: "ct", cron: "0 10 * * *" }))
   ).id;
 }, EVERY_OPERATION_TIMEOUT);
 afterAll(() => w?.close());

@@ -118,8 +118,12 @@ export interface HttpBinding {
    * send `field` instead.
    */
   rawBody?: { field: string; types: string[] };
-  /** REST answers the output's string `field` as the body with this Content-Type (other surfaces get the JSON). */
-  produces?: { field: string; type: string; filename?: string };
+  /**
+   * REST answers the output's string `field` as the body with this Content-Type (other surfaces get the JSON);
+   * `base64`: the field is base64 and REST sends its bytes; `typeField`: an output field that names the
+   * Content-Type when set (a stored object's own type).
+   */
+  produces?: { field: string; type: string; filename?: string; base64?: boolean; typeField?: string };
 }
 
 type AnyObject = z.ZodObject<z.ZodRawShape>;

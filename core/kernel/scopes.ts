@@ -36,6 +36,16 @@ export const scopeCatalog: ScopeInfo[] = [
     group: "sites",
     description: "Add, verify and remove a site's custom domains (a verified domain serves the live site at once)",
   },
+  {
+    scope: "workers:read",
+    group: "workers",
+    description: "List and read workers, their KV stores, buckets, cron triggers and runs",
+  },
+  {
+    scope: "workers:write",
+    group: "workers",
+    description: "Deploy and change workers; write and delete KV values, bucket objects and cron triggers",
+  },
   { scope: "instances:read", group: "instances", description: "List and read instances" },
   { scope: "instances:write", group: "instances", description: "Register, change and delete instances and SSH keys" },
   {
@@ -115,6 +125,7 @@ const contentWrites = [
   "instances:files",
   "instances:exec",
   "agent:write",
+  "workers:write",
 ];
 
 /** Presets a token can be minted from. */
