@@ -143,7 +143,7 @@ async function saveProposal(
       .select("id")
       .where("run_id", "=", run.runId)
       .where("role", "=", "user")
-      .orderBy("created_at")
+      .orderBy("id")
       .limit(1)
       .executeTakeFirst();
     await trx

@@ -10,7 +10,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("run_id", "uuid", (c) => c.notNull().unique().references("agent_runs.id").onDelete("cascade"))
     .addColumn("conversation_id", "uuid", (c) => c.notNull())
     // The person's message the run answered.
-    .addColumn("message_id", "uuid")
+    .addColumn("message_id", "bigint")
     // pending | applied | discarded
     .addColumn("status", "text", (c) => c.notNull().defaultTo("pending"))
     // The proposed draft settings (business data included) and password hash, with what they were based on;
