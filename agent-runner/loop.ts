@@ -28,8 +28,8 @@ import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
 import type { Operation } from "../core/kernel/operation.ts";
-import { lands, proposalAround } from "../core/sites/proposals.ts";
 import type { Platform } from "../core/platform.ts";
+import { lands, proposalAround } from "../core/sites/proposals.ts";
 import { type ChatMessage, type ContentBlock, inputTokenBound, type ModelProvider } from "./providers/provider.ts";
 import { type AgentTool, type Bridge, toolsForRun } from "./tools.ts";
 
@@ -86,7 +86,8 @@ export async function executeRun(
   const sandbox =
     conv.kind === "site_editor" && conv.mode !== "read_only"
       ? {
-          around: (op: Operation) => proposalAround(platform, { ...run0, mode: conv.mode === "auto" ? "auto" : "ask" }, op),
+          around: (op: Operation) =>
+            proposalAround(platform, { ...run0, mode: conv.mode === "auto" ? "auto" : "ask" }, op),
           lands: (op: Operation) => lands(conv.mode, op),
         }
       : undefined;

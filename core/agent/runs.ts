@@ -8,9 +8,9 @@ import type { RunStatus } from "../../schema/database.ts";
 import { publishEvent } from "../events/publish.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { present } from "../kernel/errors.ts";
-import { announceProposal } from "../sites/proposals.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
+import { announceProposal } from "../sites/proposals.ts";
 
 export const RUN_QUEUE = "agent_runs";
 export const RUN_EVENT_TOPIC = "agent_run_event";

@@ -3,11 +3,11 @@
 // person made meanwhile (409 naming the files, nothing applied). An `auto` run writes the draft, recorded as an
 // applied proposal. The runs are real: the runner on the Anthropic SDK against the fake model server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ScriptedReply } from "../../testkit/fake-anthropic.ts";
+import { startFakeRunner } from "../../testkit/fake-runner.ts";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { credit } from "../billing/ledger.ts";
 import { loadConfig } from "../config.ts";
-import { startFakeRunner } from "../../testkit/fake-runner.ts";
-import type { ScriptedReply } from "../../testkit/fake-anthropic.ts";
-import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { sweepOrphanBlobs } from "./blobs.ts";
 
 let t: TestPlatform;
@@ -35,9 +35,9 @@ async function site(): Promise<Site> {
   const user = await t.account();
   const token = await user.token(["*"]);
   const project = `prop-${++n}-${user.id.slice(0, 6)}`;
-  expect((await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "P", kind: "site" } })).status).toBe(
-    201,
-  );
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "P", kind: "site" } })).status,
+  ).toBe(201);
   await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 5_000_000, reason: "top_up" });
   const api: Site["api"] = (method, path, body, as = token) =>
     t.request(method, `/v1/projects/${project}${path}`, { token: as, body });
@@ -86,7 +86,10 @@ describe("AI proposals", () => {
 
     // The agent read back its own proposed change (the overlay), with no approval asked for the delete.
     const results = run.events.filter((e) => e.type === "tool_result");
-    expect(results.map((e) => e.data.is_error), runner.fake.requests.at(-1)?.rawBody.slice(-3000)).toEqual([false, false, false, false, false]);
+    expect(
+      results.map((e) => e.data.is_error),
+      runner.fake.requests.at(-1)?.rawBody.slice(-3000),
+    ).toEqual([false, false, false, false, false]);
     expect(run.events.some((e) => e.type === "approval_requested")).toBe(false);
     const readBack = runner.fake.requests
       .map((r) => r.rawBody)

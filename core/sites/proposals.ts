@@ -206,14 +206,17 @@ export function proposalAround(
   if (!op.tags.includes("sites")) return undefined;
   if (NOT_DRAFT.has(op.id)) {
     if (run.mode !== "ask") return undefined;
+    // Publishing was approved by a person (ask mode asks before publish_site): the run's proposed changes are
+    // applied first, conflict-checked like apply_proposal, so what goes live is what the run made.
     return async (ctx, handler) => {
-      const p = await loadProposal(platform.db, { runId: run.runId });
-      if (p && p.state.status === "pending" && !isEmpty(p.state))
-        throw conflict(
-          "this run's changes are a proposal the user has not applied yet; publishing now would publish the draft " +
-            "without them. Finish, and the user reviews and applies the proposal.",
-          { proposal_id: p.state.id },
-        );
+      const projectId = ctx.project?.id;
+      if (projectId)
+        await platform.db.transaction().execute(async (trx) => {
+          const site = await lockSite(trx, projectId);
+          const p = await loadProposal(trx, { runId: run.runId });
+          if (p && p.state.status === "pending" && !isEmpty(p.state))
+            await applyPending(trx, platform, projectId, p, site, { force: false, by: run.accountId });
+        });
       return handler(ctx);
     };
   }
@@ -255,9 +258,13 @@ async function inProposal(
       };
       for (const path of changedPaths(before, after)) {
         const base = prior?.files.get(path)?.base_sha256;
-        next.files.set(path, fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)));
+        next.files.set(
+          path,
+          fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)),
+        );
       }
-      if (!sameSite(before.site, after.site)) next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
+      if (!sameSite(before.site, after.site))
+        next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
       // The new bodies die with the rollback: keep them to store again with the proposal.
       const blobs = new Map<string, { path: string; data: Buffer }>();
       for (const f of next.files.values())
@@ -310,9 +317,13 @@ async function recordApplied(
     };
     for (const path of changedPaths(before, after)) {
       const base = prior?.files.get(path)?.base_sha256;
-      next.files.set(path, fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)));
+      next.files.set(
+        path,
+        fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)),
+      );
     }
-    if (!sameSite(before.site, after.site)) next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
+    if (!sameSite(before.site, after.site))
+      next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
     await saveProposal(trx, run, projectId, prior, next, "applied");
     return output;
   });
@@ -405,6 +416,55 @@ function conflictsOf(p: ProposalState, now: Map<string, string | null>, site: Se
   }
   if (p.settings && !sameSite(site, p.settings.base) && !sameSite(site, p.settings.to)) out.push("(settings)");
   return out;
+}
+
+/**
+ * Applies a pending proposal to the draft inside `trx` (the site row locked by the caller): refused with a 409
+ * naming the files the draft changed since, unless `force`. Answers the paths it overwrote.
+ */
+async function applyPending(
+  trx: Trx,
+  platform: Platform,
+  projectId: string,
+  p: Loaded,
+  site: SettingsState,
+  opts: { force: boolean; by: string },
+): Promise<string[]> {
+  const now = await draftNow(trx, projectId, [...p.state.files.keys()]);
+  const conflicts = conflictsOf(p.state, now, site);
+  if (conflicts.length && !opts.force)
+    throw conflict(
+      `the draft changed since the proposal was made: ${conflicts.join(", ")}; nothing was applied ` +
+        "(review with get_proposal, or apply with force: true to overwrite)",
+      { files: conflicts },
+    );
+  await overlay(trx, projectId, p.state);
+  const quota = platform.config.siteQuotaBytes;
+  const total = await draftBytes(trx, projectId);
+  if (total > quota)
+    throw new BosunError("payload_too_large", `the site would hold ${total} bytes, over its quota of ${quota}`, {
+      quota,
+    });
+  await touchSite(trx, projectId);
+  await trx
+    .updateTable("site_proposals")
+    .set({ status: "applied", decided_at: new Date(), decided_by: opts.by, updated_at: new Date() })
+    .where("id", "=", p.state.id)
+    .execute();
+  const project = await trx.selectFrom("projects").select("slug").where("id", "=", projectId).executeTakeFirstOrThrow();
+  await publishEvent(trx, {
+    type: "proposal.applied",
+    account: opts.by,
+    project: { id: projectId, slug: project.slug },
+    data: {
+      proposal_id: p.state.id,
+      run_id: p.row.run_id,
+      conversation_id: p.row.conversation_id,
+      files: p.state.files.size,
+      settings: !!p.state.settings,
+    },
+  });
+  return conflicts;
 }
 
 export const listProposals = defineOperation({
@@ -525,40 +585,12 @@ export const applyProposal = defineOperation({
       if (p.state.settings) {
         // Settings (and business data) are written with settings:write; files:write alone does not change them.
         for (const caps of [ctx.principal.scopes, roleCaps[ctx.project.role]])
-          if (!hasScope(caps, "settings:write")) throw insufficientScope("settings:write", "the proposal changes settings");
+          if (!hasScope(caps, "settings:write"))
+            throw insufficientScope("settings:write", "the proposal changes settings");
       }
-      const now = await draftNow(trx, project.id, [...p.state.files.keys()]);
-      const conflicts = conflictsOf(p.state, now, site);
-      if (conflicts.length && !input.force)
-        throw conflict(
-          `the draft changed since the proposal was made: ${conflicts.join(", ")}; nothing was applied ` +
-            "(review with get_proposal, or apply with force: true to overwrite)",
-          { files: conflicts },
-        );
-      await overlay(trx, project.id, p.state);
-      const quota = ctx.platform.config.siteQuotaBytes;
-      const total = await draftBytes(trx, project.id);
-      if (total > quota)
-        throw new BosunError("payload_too_large", `the site would hold ${total} bytes, over its quota of ${quota}`, {
-          quota,
-        });
-      await touchSite(trx, project.id);
-      await trx
-        .updateTable("site_proposals")
-        .set({ status: "applied", decided_at: new Date(), decided_by: ctx.principal.account.id, updated_at: new Date() })
-        .where("id", "=", p.state.id)
-        .execute();
-      await publishEvent(trx, {
-        type: "proposal.applied",
-        account: ctx.principal.account.id,
-        project: { id: project.id, slug: project.slug },
-        data: {
-          proposal_id: p.state.id,
-          run_id: p.row.run_id,
-          conversation_id: p.row.conversation_id,
-          files: p.state.files.size,
-          settings: !!p.state.settings,
-        },
+      const conflicts = await applyPending(trx, ctx.platform, project.id, p, site, {
+        force: input.force,
+        by: ctx.principal.account.id,
       });
       return { applied: p.state.files.size, overwritten: conflicts };
     });

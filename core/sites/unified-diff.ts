@@ -48,8 +48,7 @@ function backtrack(a: string[], b: string[], trace: Int32Array[], offset: number
   for (let d = trace.length - 2; d >= 0; d--) {
     const v = trace[d] ?? new Int32Array(0);
     const k = x - y;
-    const prevK =
-      k === -d || (k !== d && (v[offset + k - 1] ?? 0) < (v[offset + k + 1] ?? 0)) ? k + 1 : k - 1;
+    const prevK = k === -d || (k !== d && (v[offset + k - 1] ?? 0) < (v[offset + k + 1] ?? 0)) ? k + 1 : k - 1;
     const prevX = v[offset + prevK] ?? 0;
     const prevY = prevX - prevK;
     while (x > prevX && y > prevY) ops.push({ kind: " ", line: a[--x] ?? "" }), y--;
