@@ -471,7 +471,7 @@ export const listProposals = defineOperation({
   id: "list_proposals",
   summary: "List a site's AI proposals",
   description: "Changesets site-editor runs proposed over the draft, newest first; `status` filters.",
-  tags: ["sites"],
+  tags: ["sites", "proposals"],
   scope: "files:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/proposals" },
@@ -508,7 +508,7 @@ export const getProposal = defineOperation({
   description:
     "Each file with a unified diff against the draft as it is now; `conflict` marks files changed in the draft since " +
     "the change was proposed (apply_proposal refuses those unless force).",
-  tags: ["sites"],
+  tags: ["sites", "proposals"],
   scope: "files:read",
   effect: "read",
   http: { method: "get", path: "/projects/{project}/proposals/{proposal_id}" },
@@ -565,7 +565,7 @@ export const applyProposal = defineOperation({
   description:
     "All or nothing, in one transaction. A file changed in the draft since it was proposed is a 409 conflict naming " +
     "the files (nothing applied); `force: true` applies anyway, overwriting those changes.",
-  tags: ["sites"],
+  tags: ["sites", "proposals"],
   scope: "files:write",
   effect: "write",
   http: { method: "post", path: "/projects/{project}/proposals/{proposal_id}/apply" },
@@ -602,7 +602,7 @@ export const discardProposal = defineOperation({
   id: "discard_proposal",
   summary: "Discard an AI proposal",
   description: "The draft is left as it is; the proposal stays listed as discarded.",
-  tags: ["sites"],
+  tags: ["sites", "proposals"],
   scope: "files:write",
   effect: "write",
   http: { method: "post", path: "/projects/{project}/proposals/{proposal_id}/discard" },
