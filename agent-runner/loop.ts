@@ -27,7 +27,9 @@ import type { MeteredHold } from "../core/billing/meter.ts";
 import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError } from "../core/kernel/errors.ts";
+import type { Operation } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
+import { lands, proposalAround } from "../core/sites/proposals.ts";
 import { type ChatMessage, type ContentBlock, inputTokenBound, type ModelProvider } from "./providers/provider.ts";
 import { type AgentTool, type Bridge, toolsForRun } from "./tools.ts";
 
@@ -79,7 +81,17 @@ export async function executeRun(
     return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });
   }
   const conv = await loadConversation(platform, (await loadRun(platform, runId)).conversation_id);
-  const tools = toolsForRun(platform, conv.kind, principal, deps.bridges);
+  // A site run in `ask` mode proposes its draft changes; in `auto` it writes them and records them (proposals.ts).
+  const run0 = { runId, conversationId: conv.id, accountId: principal.account.id };
+  const sandbox =
+    conv.kind === "site_editor" && conv.mode !== "read_only"
+      ? {
+          around: (op: Operation) =>
+            proposalAround(platform, { ...run0, mode: conv.mode === "auto" ? "auto" : "ask" }, op),
+          lands: (op: Operation) => lands(conv.mode, op),
+        }
+      : undefined;
+  const tools = toolsForRun(platform, conv.kind, principal, deps.bridges, sandbox);
   const messages = (await loadTranscript(platform, conv.id)).map(
     (m) => ({ role: m.role, content: m.content as ContentBlock[] }) as ChatMessage,
   );
@@ -233,7 +245,11 @@ async function toolStep(
 
   const tool = tools.get(use.name);
   if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
-  let decision = decide(conv.mode, { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input }, rules);
+  let decision = decide(
+    conv.mode,
+    { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input, proposed: tool.proposes },
+    rules,
+  );
   // The lethal trifecta: after untrusted input, an outbound tool needs a person (or is refused in read_only).
   if (tool.traits.outbound)
     decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(platform, conv.id));

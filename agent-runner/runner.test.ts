@@ -124,9 +124,13 @@ describe("site editor", () => {
     const parked = await runOf(project, token, runId, (s) => s === "awaiting_approval");
     const asked = parked.events.find((e) => e.type === "approval_requested")!;
     expect(asked.data).toMatchObject({ tool: "publish_site" });
-    // The draft edit ran at once; nothing is live yet.
+    // The draft edit is the run's proposal (ask mode): not in the draft, nothing live yet.
     const file = await t.request("GET", `/v1/projects/${project}/files/content?path=contact.html`, { token });
-    expect(file.status, JSON.stringify(file.body)).toBe(200);
+    expect(file.status, JSON.stringify(file.body)).toBe(404);
+    const proposed = await t.request("GET", `/v1/projects/${project}/proposals?status=pending`, { token });
+    expect(proposed.body.proposals.map((p: { files: { path: string }[] }) => p.files.map((f) => f.path))).toEqual([
+      ["contact.html"],
+    ]);
     expect((await t.request("GET", `/v1/projects/${project}/releases`, { token })).body).toMatchObject({
       releases: [],
     });
@@ -143,6 +147,9 @@ describe("site editor", () => {
     });
     expect(again.status).toBe(409); // the first decision wins
     await runOf(project, token, runId, (s) => s === "done");
+    // The approved publish applied the run's proposal first: what went live is what the run made.
+    const after = await t.request("GET", `/v1/projects/${project}/proposals`, { token });
+    expect(after.body.proposals.map((p: { status: string }) => p.status)).toEqual(["applied"]);
 
     const transcript = await conversation(project, token, conv.id);
     const run = transcript.runs[0]!;
@@ -264,6 +271,15 @@ describe("site editor", () => {
     const results = done.events.filter((e) => e.type === "tool_result");
     expect(results.map((e) => e.data.is_error)).toEqual([false, false, true]);
     expect(fake.requests.at(-1)!.rawBody).toMatch(/validation_error.*price/);
+    // Ask mode: the change is a proposal; the draft gets it when the person applies it.
+    expect((await t.request("GET", `/v1/projects/${project}/business`, { token })).body.draft.menu).toBeNull();
+    const [proposal] = (await t.request("GET", `/v1/projects/${project}/proposals`, { token })).body.proposals;
+    expect(proposal).toMatchObject({ status: "pending", settings_changed: true, files: [] });
+    const applied = await t.request("POST", `/v1/projects/${project}/proposals/${proposal.id}/apply`, {
+      token,
+      body: {},
+    });
+    expect(applied.status).toBe(200);
     const business = await t.request("GET", `/v1/projects/${project}/business`, { token });
     expect(business.body.draft.menu).toEqual(menu);
     expect(business.body.live.menu).toBeNull();

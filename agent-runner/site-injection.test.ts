@@ -164,7 +164,7 @@ describe("site editor with allow_publish: false, obeying injected instructions",
     const run = await runOf(project, token, (start.body as { run_id: string }).run_id);
     expect(run.run.status, JSON.stringify(run.run.error)).toBe("done");
 
-    // The agent was never offered a way to go live, and its settings change went to the draft.
+    // The agent was never offered a way to go live, and its settings change went to its proposal.
     const offered = (JSON.parse(fake.requests[0]!.rawBody) as { tools: { name: string }[] }).tools.map((x) => x.name);
     expect(offered).toContain("update_site_settings");
     for (const name of ["publish_site", "rollback_site", "discard_draft"]) expect(offered).not.toContain(name);
@@ -180,6 +180,13 @@ describe("site editor with allow_publish: false, obeying injected instructions",
       "rollback_site",
       "discard_draft",
     ]);
+
+    // Ask mode: the settings change is the run's proposal; a person applies it to the draft (to show below that
+    // even then nothing is live until publish).
+    expect((await api("GET", "/settings")).body.unpublished).toEqual([]);
+    const [proposal] = (await api("GET", "/proposals?status=pending")).body.proposals;
+    expect(proposal).toMatchObject({ settings_changed: true });
+    expect((await api("POST", `/proposals/${proposal.id}/apply`, {})).status).toBe(200);
 
     // Live: exactly as before, over HTTP from the sites listener. No new release.
     expect(await snapshot()).toEqual(before);

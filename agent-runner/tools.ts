@@ -3,7 +3,7 @@
 // (web search, fetch), which are not operations so the REST API is no open proxy.
 import { type AgentKind, agentKinds } from "../core/agent/kinds.ts";
 import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
-import { invoke } from "../core/kernel/invoker.ts";
+import { type InvokeOptions, invoke } from "../core/kernel/invoker.ts";
 import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
 import type { Effect, Operation, Principal } from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
@@ -22,6 +22,8 @@ export interface AgentTool {
   spec: ToolSpec;
   effect: Effect;
   tags: readonly string[];
+  /** Its changes land in the run's proposal, not the draft (core/sites/proposals.ts): nothing to approve. */
+  proposes?: boolean;
   /** Whether its result is untrusted and whether it can send data out (the lethal trifecta, core/agent/trifecta.ts). */
   traits: TaintTraits;
   /**
@@ -55,6 +57,8 @@ export function toolsForRun(
   kind: AgentKind,
   principal: Principal,
   bridges: Bridge[],
+  /** How each operation's handler runs (a site run's proposal sandbox), and whether its writes are proposed. */
+  sandbox?: { around(op: Operation): InvokeOptions["around"]; lands(op: Operation): boolean },
 ): Map<string, AgentTool> {
   const tools = new Map<string, AgentTool>();
   for (const id of agentKinds[kind].tools) {
@@ -62,10 +66,12 @@ export function toolsForRun(
     const op = platform.operations.get(id);
     if (op.scope && !hasScope(principal.scopes, op.scope)) continue; // e.g. no instances:exec: no shell at all
     const pinned = PINNED_FIELDS.filter((f) => f in op.input.shape);
+    const around = sandbox?.around(op);
     tools.set(id, {
       spec: specOf(op, pinned),
       effect: op.effect,
       tags: op.tags,
+      proposes: sandbox?.lands(op) ?? false,
       traits: operationTraits(op),
       execute: async (input, call) => {
         const pins: Record<string, unknown> = {};
@@ -75,6 +81,7 @@ export function toolsForRun(
         const output = await invoke(platform, op, { ...input, ...pins }, as, {
           requestId: call.requestId,
           signal: call.signal,
+          around,
         });
         return JSON.stringify(output);
       },

@@ -222,6 +222,16 @@ async function trialIn(host: Host, scenario: Scenario, model: ModelSpec, opts: T
     if (!budgetExceeded && run.cost_micros > budgetMicros)
       budgetExceeded = `cost: ${usd(run.cost_micros)} is over the budget of ${usd(budgetMicros)}`;
 
+    // A site run in `ask` mode proposes its changes: the customer applies them (as they would after reviewing
+    // get_proposal), so the verifier judges the draft the run made.
+    if (!world.instance) {
+      const pending = (await world.apiOk("GET", `/v1/projects/${world.project}/proposals?status=pending`)) as {
+        proposals: { id: string; run_id: string }[];
+      };
+      for (const p of pending.proposals.filter((x) => x.run_id === runId))
+        await world.api("POST", `/v1/projects/${world.project}/proposals/${p.id}/apply`, { force: true });
+    }
+
     let verdict: Verdict;
     try {
       verdict = await scenario.verify(world, {

@@ -112,7 +112,8 @@ export const onMcp = (op: Operation) => !op.surfaces || op.surfaces.includes("mc
  * Toolsets offered only when a view names them, so the default list stays within its token budget
  * (mcp-server/tool-list-size.test.ts): account security (two-factor, passwords, tokens, sessions) is not something
  * an assistant working on projects should see, or be talked into using, by default; webhooks, notifications,
- * agent schedules and Telegram links are set up once, by a person or by automation over REST; the public-site tools are what a site's own
+ * agent schedules and Telegram links are set up once, by a person or by automation over REST; reviewing a site
+ * agent's proposals is a person's step (the console, REST, the CLI), not an assistant's; the public-site tools are what a site's own
  * public endpoint offers visitors (its fixed view), and a member has the real operations.
  */
 export const OPT_IN_TOOLSETS: readonly string[] = [
@@ -122,6 +123,7 @@ export const OPT_IN_TOOLSETS: readonly string[] = [
   "schedules",
   "telegram",
   "business",
+  "proposals",
   "public-sites",
   "workers",
 ];

@@ -195,6 +195,34 @@ export interface SiteDraftFilesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export type ProposalStatus = "pending" | "applied" | "discarded";
+
+export interface SiteProposalsTable {
+  id: string;
+  project_id: string;
+  run_id: string;
+  conversation_id: string;
+  message_id: string | null;
+  status: ColumnType<ProposalStatus, ProposalStatus | undefined, ProposalStatus>;
+  settings_changed: ColumnType<boolean, boolean | undefined, boolean>;
+  settings: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  password_hash: string | null;
+  base_settings: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  base_password_hash: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  decided_at: Timestamp | null;
+  decided_by: string | null;
+}
+
+export interface SiteProposalFilesTable {
+  proposal_id: string;
+  path: string;
+  sha256: string | null;
+  bytes: number | null;
+  base_sha256: string | null;
+}
+
 export interface SiteDirtyPathsTable {
   project_id: string;
   path: string;
@@ -663,6 +691,8 @@ export interface Database {
   sites: SitesTable;
   site_draft_files: SiteDraftFilesTable;
   site_dirty_paths: SiteDirtyPathsTable;
+  site_proposals: SiteProposalsTable;
+  site_proposal_files: SiteProposalFilesTable;
   site_releases: SiteReleasesTable;
   site_release_files: SiteReleaseFilesTable;
   site_submissions: SiteSubmissionsTable;

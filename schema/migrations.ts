@@ -18,6 +18,7 @@ import * as agentSchedules from "./migrations/0015-agent-schedules.ts";
 import * as events from "./migrations/0016-events.ts";
 import * as auditRetention from "./migrations/0017-audit-retention.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
+import * as siteProposals from "./migrations/0020-site-proposals.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   "0016-events": events,
   "0017-audit-retention": auditRetention,
   "0019-worker-resources": workerResources,
+  "0020-site-proposals": siteProposals,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -26,6 +26,11 @@ describe("approval policy", () => {
     expect(decide("ask", op("read_file", "read")).action).toBe("run");
   });
 
+  it("ask: a deletion that lands in the run's proposal (core/sites/proposals.ts) runs; a person reviews the proposal", () => {
+    expect(decide("ask", { ...op("delete_page", "destructive"), proposed: true })).toEqual({ action: "run" });
+    expect(decide("read_only", { ...op("delete_page", "destructive"), proposed: true }).action).toBe("deny");
+  });
+
   it("read_only refuses every change; auto runs all but the deny list", () => {
     expect(decide("read_only", shell("rm -rf ~/logs")).action).toBe("deny");
     expect(decide("read_only", op("write_file", "write")).action).toBe("deny");

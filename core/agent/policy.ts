@@ -31,6 +31,8 @@ export interface ToolCall {
   /** The operation's tags: `instances` marks what acts on a customer's server. */
   tags: readonly string[];
   input: Record<string, unknown>;
+  /** The call's changes land in a proposal a person reviews (a site run in `ask` mode), not the draft. */
+  proposed?: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface ToolCall {
  * a site do not (nothing is live until published, and the draft can be discarded).
  */
 function needsApproval(call: ToolCall): string | null {
-  if (call.effect === "read") return null;
+  if (call.effect === "read" || call.proposed) return null;
   if (call.effect === "destructive") return `${call.tool} cannot be undone`;
   if (call.tags.includes("instances")) return `${call.tool} changes the server`;
   if (call.tool === "publish_site" || call.tool === "rollback_site") return `${call.tool} changes the live site`;

@@ -10,6 +10,7 @@ import { enqueue } from "../jobs/queue.ts";
 import { present } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
+import { announceProposal } from "../sites/proposals.ts";
 
 export const RUN_QUEUE = "agent_runs";
 export const RUN_EVENT_TOPIC = "agent_run_event";
@@ -183,8 +184,6 @@ export async function finishRun(
 ): Promise<boolean> {
   return platform.db.transaction().execute(async (trx) => {
     if (!(await transition(trx, runId, from, status, error))) return false;
-    await appendRunEvent(platform, runId, "run_finished", { status, ...(error ? { error } : {}) }, trx);
-    await queueScheduleReport(trx, runId, { kind: "finished", status, ...(error ? { error } : {}) });
     const run = await trx
       .selectFrom("agent_runs")
       .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
@@ -193,6 +192,11 @@ export async function finishRun(
       .where("agent_runs.id", "=", runId)
       .executeTakeFirstOrThrow();
     const common = { account: run.account_id, project: { id: run.id, slug: run.slug } };
+    // A site run's changes, before the end: a chat shows them with Apply / Discard, an event announces them.
+    const proposal = await announceProposal(trx, runId, common);
+    if (proposal) await appendRunEvent(platform, runId, "proposal", proposal, trx);
+    await appendRunEvent(platform, runId, "run_finished", { status, ...(error ? { error } : {}) }, trx);
+    await queueScheduleReport(trx, runId, { kind: "finished", status, ...(error ? { error } : {}) });
     await publishEvent(
       trx,
       status === "failed"

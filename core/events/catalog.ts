@@ -85,6 +85,25 @@ export const eventKinds: EventKind[] = [
     (d) => `${d.project} was published (release ${d.release})`,
   ),
   kind(
+    "proposal.created",
+    "A site-editor run proposed changes to the draft, to review and apply or discard",
+    {
+      proposal_id: Id,
+      run_id: Id,
+      conversation_id: Id,
+      files: z.number().int().meta({ description: "How many paths it changes" }),
+      settings: z.boolean().meta({ description: "Whether it changes settings" }),
+    },
+    (d) => `AI proposal for ${d.project}: ${d.files} file(s) to review`,
+    { email: false, telegram: true },
+  ),
+  kind(
+    "proposal.applied",
+    "A proposal was applied to the draft (by a person, or directly by an `auto` run)",
+    { proposal_id: Id, run_id: Id, conversation_id: Id, files: z.number().int(), settings: z.boolean() },
+    (d) => `AI proposal applied to ${d.project}'s draft`,
+  ),
+  kind(
     "site.rolled_back",
     "A site was rolled back to an earlier release",
     { release: z.number().int().meta({ description: "The release now live" }) },

@@ -161,6 +161,9 @@ function hintsFor(op: Operation): Record<string, unknown> {
     put_bucket_object: { content_base64: Buffer.from("ct").toString("base64") },
     create_cron_trigger: { worker: fresh, cron: "*/5 * * * *" },
     delete_cron_trigger: { trigger_id: fx.doomedCronTrigger },
+    get_proposal: { proposal_id: fx.proposal },
+    apply_proposal: { proposal_id: fx.proposal },
+    discard_proposal: { proposal_id: fx.doomedProposal },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -313,6 +316,34 @@ beforeAll(async () => {
   const idle = await ok(api(full, "POST", `${site}/agent/conversations`, { message: "idle" }));
   await ok(api(full, "POST", `${site}/agent/conversations/${idle.conversation.id}/cancel`, {}));
   fx.idleConversation = idle.conversation.id;
+  // Proposals of two runs, as a site run in ask mode leaves them (core/sites/proposals.test.ts makes real ones).
+  const index = await t.platform.db
+    .selectFrom("site_draft_files as f")
+    .innerJoin("projects as p", "p.id", "f.project_id")
+    .select(["f.sha256", "f.bytes", "p.id"])
+    .where("p.slug", "=", SITE)
+    .where("f.path", "=", "index.html")
+    .executeTakeFirstOrThrow();
+  for (const [key, runId, conversationId] of [
+    ["proposal", fx.run, fx.conversation],
+    ["doomedProposal", idle.run_id, idle.conversation.id],
+  ] as const) {
+    fx[key] = crypto.randomUUID();
+    await t.platform.db
+      .insertInto("site_proposals")
+      .values({ id: fx[key], project_id: index.id, run_id: runId, conversation_id: conversationId })
+      .execute();
+    await t.platform.db
+      .insertInto("site_proposal_files")
+      .values({
+        proposal_id: fx[key],
+        path: `ct-${key}.html`,
+        sha256: index.sha256,
+        bytes: index.bytes,
+        base_sha256: null,
+      })
+      .execute();
+  }
   fx.approve = await parkedApproval();
   fx.deny = await parkedApproval();
   fx.schedule = (

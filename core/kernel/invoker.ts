@@ -39,6 +39,11 @@ export interface InvokeOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** A raw request body streamed to an operation with `http.rawBody` (REST); see Context.body. */
   body?: NodeJS.ReadableStream;
+  /**
+   * Runs the handler in the caller's setting, after every check: the agent runner routes a site run's draft
+   * writes into its proposal (core/sites/proposals.ts) by handing the handler a transaction it rolls back.
+   */
+  around?: (ctx: Context, handler: (ctx: Context) => Promise<unknown>) => Promise<unknown>;
   /** Filled with the rate-limit window of this call, for surfaces that report it (REST headers). */
   meta?: { rateLimit?: RateLimitState };
 }
@@ -105,7 +110,8 @@ export async function invoke(
       auditProject: (slug) => (auditProject = slug),
     };
     try {
-      const output = op.output.parse(await op.handler(ctx, input));
+      const run = (c: Context) => op.handler(c, input);
+      const output = op.output.parse(await (options.around ? options.around(ctx, run) : run(ctx)));
       if (idemKey) await platform.idempotency.complete(idemScope, idemKey, output, !!op.secretOutput);
       return output;
     } catch (err) {

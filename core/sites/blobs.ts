@@ -32,8 +32,8 @@ export async function getBlob(db: Kysely<Database>, sha256: string): Promise<Buf
 }
 
 /**
- * Deletes blobs no draft, no release and no bucket object (core/workers/buckets.ts) refers to any more (a deleted project's, or a file overwritten before
- * it was ever published), created more than `graceMinutes` ago so a write in flight keeps its blob.
+ * Deletes blobs no draft, release, proposal or bucket object (core/workers/buckets.ts) refers to any more (a
+ * deleted project's, or a file overwritten before it was ever published), created more than `graceMinutes` ago so a write in flight keeps its blob.
  * Safe to run from any process at any time; answers how many were deleted.
  */
 export async function sweepOrphanBlobs(db: Kysely<Database>, graceMinutes = 60): Promise<number> {
@@ -42,7 +42,8 @@ export async function sweepOrphanBlobs(db: Kysely<Database>, graceMinutes = 60):
     where b.created_at < now() - make_interval(mins => ${graceMinutes})
       and not exists (select 1 from site_draft_files f where f.sha256 = b.sha256)
       and not exists (select 1 from site_release_files r where r.sha256 = b.sha256)
-      and not exists (select 1 from worker_bucket_objects o where o.sha256 = b.sha256)`.execute(db);
+      and not exists (select 1 from worker_bucket_objects o where o.sha256 = b.sha256)
+      and not exists (select 1 from site_proposal_files p where p.sha256 = b.sha256)`.execute(db);
   return Number(res.numAffectedRows ?? 0);
 }
 

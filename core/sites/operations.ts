@@ -7,6 +7,7 @@ import { domainOperations } from "./domains.ts";
 import { fileOperations } from "./files.ts";
 import { formOperations } from "./forms.ts";
 import { pageOperations } from "./pages.ts";
+import { proposalOperations } from "./proposals.ts";
 import { publicSiteOperations } from "./public.ts";
 import { releaseOperations } from "./releases.ts";
 import { settingsOperations } from "./settings.ts";
@@ -22,4 +23,5 @@ export const siteOperations: Operation[] = [
   ...formOperations,
   ...publicSiteOperations,
   ...domainOperations,
+  ...proposalOperations,
 ];
