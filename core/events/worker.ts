@@ -6,12 +6,12 @@
 // Every step's state is in Postgres before its job ends, so a restart mid-retry loses nothing.
 import { sql } from "kysely";
 import type { Logger } from "pino";
+import { egressCa } from "../egress-http.ts";
 import { finish, heartbeat, type Job, lease, workerId } from "../jobs/queue.ts";
 import { present } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import { eventKind } from "./catalog.ts";
-import { egressCa } from "../egress-http.ts";
 import { attemptDelivery, backoffMs, signedHeaders } from "./deliver.ts";
 import { channelsFor, notificationText } from "./preferences.ts";
 import { EVENTS_QUEUE, publishEvent } from "./publish.ts";
