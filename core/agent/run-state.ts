@@ -173,7 +173,7 @@ export async function completeModelStep(
       }))
       .where("id", "=", runId)
       .execute();
-    const lastEvent = await insertRunEvents(trx, runId, [
+    const lastEvent = await insertRunEvents(trx, platform.notifier, runId, [
       // A bounded amount (what one call charged), so a safe JSON number.
       ["model_step", { model: step.model, usage, cost_micros: microsNumber(settled.charged) }],
       ...step.content
@@ -182,7 +182,7 @@ export async function completeModelStep(
     ]);
     return { settled, lastEvent };
   });
-  await wakeRunReaders(platform, runId, lastEvent);
+  wakeRunReaders(platform, runId, lastEvent);
   return settled;
 }
 
@@ -232,10 +232,12 @@ export async function beginToolStep(platform: P, runId: string, use: ToolCallRef
       })
       .returning("id")
       .executeTakeFirstOrThrow();
-    const lastEvent = await insertRunEvents(trx, runId, [["tool_call", { tool: use.name, input: use.input }]]);
+    const lastEvent = await insertRunEvents(trx, platform.notifier, runId, [
+      ["tool_call", { tool: use.name, input: use.input }],
+    ]);
     return { id: inserted.id, lastEvent };
   });
-  await wakeRunReaders(platform, runId, lastEvent);
+  wakeRunReaders(platform, runId, lastEvent);
   return id;
 }
 
@@ -259,14 +261,14 @@ export async function completeToolStep(
       .where("id", "=", stepId)
       .execute();
     if (message) await recordMessage({ db: trx }, runId, message.conversationId, "user", message.content);
-    return insertRunEvents(trx, runId, [
+    return insertRunEvents(trx, platform.notifier, runId, [
       [
         "tool_result",
         { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) },
       ],
     ]);
   });
-  await wakeRunReaders(platform, runId, lastEvent);
+  wakeRunReaders(platform, runId, lastEvent);
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */
