@@ -26,8 +26,8 @@ import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/t
 import type { MeteredHold } from "../core/billing/meter.ts";
 import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
-import { toBosunError } from "../core/kernel/errors.ts";
-import type { Operation } from "../core/kernel/operation.ts";
+import { toBosunError, unauthorized } from "../core/kernel/errors.ts";
+import type { Credential, Operation } from "../core/kernel/operation.ts";
 import type { Platform } from "../core/platform.ts";
 import { lands, proposalAround } from "../core/sites/proposals.ts";
 import { type ChatMessage, type ContentBlock, inputTokenBound, type ModelProvider } from "./providers/provider.ts";
@@ -116,8 +116,16 @@ export async function executeRun(
     if (toMicros(run.cost_micros) >= costCap)
       return fail({ code: "limit_reached", message: `the run reached its cost limit of ${usdText(costCap)}` });
 
+    // The run's own check (agentRunChecker) without its query: the run's status was just read above, and the
+    // conversation's credential is fixed while this run lives. The person's credential is re-checked (cached,
+    // evicted on revocation in every process); the tool calls' invocations still run the full check.
     try {
-      await platform.credentialCheckers.get("agent_run")!(principal);
+      const underlying = platform.credentialCheckers.get(conv.credential_kind as Credential["kind"]);
+      if (!underlying) throw unauthorized(`the run's credential kind '${conv.credential_kind}' is not accepted`);
+      await underlying({
+        ...principal,
+        credential: { kind: conv.credential_kind, id: conv.credential_id } as Credential,
+      });
     } catch (err) {
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });

@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { sql } from "kysely";
 import pg from "pg";
 import pino from "pino";
 import { afterAll, expect, it } from "vitest";
@@ -126,5 +127,37 @@ it.skipIf(!url?.startsWith("postgres"))(
     expect(refused).toBe(true);
     await expect(b.auth.principal(other, "rest", null)).rejects.toMatchObject({ code: "unauthorized" });
     await expect(invoke(b, "get_me", {}, await b.auth.principal(mine, "rest", null))).resolves.toBeTruthy();
+  },
+);
+
+it.skipIf(!url?.startsWith("postgres"))(
+  "a publish inside a statement (notifySql) reaches another process when, and only when, its transaction commits",
+  async () => {
+    const { a, b } = await twoProcesses();
+    const heard: string[] = [];
+    b.notifier.on("test_topic", (data) => heard.push(data));
+    const notify = (data: string) => {
+      const expr = a.notifier.notifySql("test_topic", sql<string>`${data}::text`);
+      if (!expr) throw new Error("Postgres has a NOTIFY");
+      return sql`select ${expr}`;
+    };
+    const waitFor = async (data: string) => {
+      for (let i = 0; i < 100 && !heard.includes(data); i++) await new Promise((r) => setTimeout(r, 20));
+      return heard.includes(data);
+    };
+    await a.db
+      .transaction()
+      .execute(async (trx) => {
+        await notify("rolled-back").execute(trx);
+        throw new Error("roll back");
+      })
+      .catch(() => {});
+    await a.db.transaction().execute(async (trx) => {
+      await notify("committed").execute(trx);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(heard).toEqual([]); // not before the commit
+    });
+    expect(await waitFor("committed")).toBe(true);
+    expect(heard).toEqual(["committed"]);
   },
 );

@@ -1,6 +1,7 @@
 // Cross-process signals (token revocations now; run events later). In-process listeners always hear a
 // publish at once; on Postgres, LISTEN/NOTIFY carries it to every other Bosun process on the same database.
 import { EventEmitter } from "node:events";
+import { type Expression, type RawBuilder, sql } from "kysely";
 import type pg from "pg";
 import type { DatabaseKind } from "../schema/open-database.ts";
 
@@ -65,6 +66,21 @@ export class Notifier {
     setTimeout(() => {
       this.listen().catch(() => this.relisten(Math.min(delayMs * 2, 10_000)));
     }, delayMs).unref();
+  }
+
+  /**
+   * The publish of `topic` as a SQL expression, to put in the statement whose commit it announces (Postgres
+   * delivers a NOTIFY at commit, to every process): no round trip of its own. Null on PGlite (one process).
+   * Listeners in this process hear it through LISTEN too; `emitLocal` after the commit tells them at once.
+   */
+  notifySql(topic: string, data: Expression<string>): RawBuilder<string> | null {
+    if (!this.pool) return null;
+    return sql<string>`pg_notify(${CHANNEL}, json_build_object('topic', ${topic}::text, 'data', ${data})::text)`;
+  }
+
+  /** Tells this process's listeners only: the other processes were told by `notifySql` in SQL. */
+  emitLocal(topic: string, data: string): void {
+    this.local.emit(topic, data);
   }
 
   on(topic: string, fn: (data: string) => void): void {

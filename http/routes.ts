@@ -31,7 +31,10 @@ async function handle(c: Context, platform: Platform, op: Operation): Promise<Re
     const output = await invoke(platform, op, input, principal, {
       requestId: c.get("requestId"),
       idempotencyKey: c.req.header("idempotency-key"),
-      signal: c.req.raw.signal,
+      // Read only if the handler asks (see Context.signal): @hono/node-server makes the signal on first access.
+      get signal() {
+        return c.req.raw.signal;
+      },
       meta,
       ...(body ? { body } : {}),
     });

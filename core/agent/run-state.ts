@@ -8,7 +8,7 @@ import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
 import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
-import { appendRunEvent, insertRunEvents, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
+import { appendRunEvent, insertRunEvents, RUN_EVENT_TOPIC, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
 
 export type { Job };
 
@@ -173,7 +173,7 @@ export async function completeModelStep(
       }))
       .where("id", "=", runId)
       .execute();
-    const lastEvent = await insertRunEvents(trx, runId, [
+    const lastEvent = await insertRunEvents(trx, platform.notifier, runId, [
       // A bounded amount (what one call charged), so a safe JSON number.
       ["model_step", { model: step.model, usage, cost_micros: microsNumber(settled.charged) }],
       ...step.content
@@ -182,7 +182,7 @@ export async function completeModelStep(
     ]);
     return { settled, lastEvent };
   });
-  await wakeRunReaders(platform, runId, lastEvent);
+  wakeRunReaders(platform, runId, lastEvent);
   return settled;
 }
 
@@ -219,29 +219,39 @@ export async function priorToolStep(
 
 /** Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id. */
 export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string> {
-  const { id, lastEvent } = await platform.db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto("agent_steps")
-      .values({
-        run_id: runId,
-        kind: "tool",
-        state: "started",
-        tool_use_id: use.id,
-        tool: use.name,
-        input: JSON.stringify(use.input),
-      })
-      .returning("id")
-      .executeTakeFirstOrThrow();
-    const lastEvent = await insertRunEvents(trx, runId, [["tool_call", { tool: use.name, input: use.input }]]);
-    return { id: inserted.id, lastEvent };
-  });
-  await wakeRunReaders(platform, runId, lastEvent);
-  return id;
+  // One statement, so no transaction of its own: the step and its event commit together, announced at commit.
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ev.id)`);
+  const row = await platform.db
+    .with("step", (q) =>
+      q
+        .insertInto("agent_steps")
+        .values({
+          run_id: runId,
+          kind: "tool",
+          state: "started",
+          tool_use_id: use.id,
+          tool: use.name,
+          input: JSON.stringify(use.input),
+        })
+        .returning("id"),
+    )
+    .with("ev", (q) =>
+      q
+        .insertInto("agent_run_events")
+        .values({ run_id: runId, type: "tool_call", data: JSON.stringify({ tool: use.name, input: use.input }) })
+        .returning("id"),
+    )
+    .selectFrom(["step", "ev"])
+    .select((eb) => ["step.id", eb.fn.max("ev.id").as("event_id"), (notify ?? sql<string>`null`).as("notified")])
+    .groupBy("step.id")
+    .executeTakeFirstOrThrow();
+  wakeRunReaders(platform, runId, String(row.event_id));
+  return row.id;
 }
 
 /**
  * Checkpoints a tool call's result, with its event; `message` (the tool results of the step, when this was its
- * last call) goes into the transcript in the same transaction.
+ * last call) goes into the transcript in the same statement.
  */
 export async function completeToolStep(
   platform: P,
@@ -252,21 +262,39 @@ export async function completeToolStep(
   message?: { conversationId: string; content: unknown[] },
 ): Promise<void> {
   const { output, isError, durationMs } = result;
-  const lastEvent = await platform.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable("agent_steps")
-      .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
-      .where("id", "=", stepId)
-      .execute();
-    if (message) await recordMessage({ db: trx }, runId, message.conversationId, "user", message.content);
-    return insertRunEvents(trx, runId, [
-      [
-        "tool_result",
-        { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) },
-      ],
-    ]);
-  });
-  await wakeRunReaders(platform, runId, lastEvent);
+  const event = { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) };
+  // One statement, so no transaction of its own: the step's result, the step's tool results in the transcript
+  // (when this was its last call) and the event commit together, announced at commit.
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ev.id)`);
+  const row = await platform.db
+    .with("step", (q) =>
+      q
+        .updateTable("agent_steps")
+        .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
+        .where("id", "=", stepId)
+        .returning("id"),
+    )
+    .with("message", (q) =>
+      q
+        .insertInto("agent_messages")
+        .columns(["conversation_id", "run_id", "role", "content"])
+        // A row only when there is a message: one statement for both cases.
+        .expression(
+          sql`select ${message?.conversationId ?? null}::uuid, ${runId}::uuid, 'user',
+            ${JSON.stringify(message?.content ?? null)}::jsonb where ${message !== undefined}`,
+        )
+        .returning("id"),
+    )
+    .with("ev", (q) =>
+      q
+        .insertInto("agent_run_events")
+        .values({ run_id: runId, type: "tool_result", data: JSON.stringify(event) })
+        .returning("id"),
+    )
+    .selectFrom("ev")
+    .select((eb) => [eb.fn.max("ev.id").as("event_id"), (notify ?? sql<string>`null`).as("notified")])
+    .executeTakeFirstOrThrow();
+  wakeRunReaders(platform, runId, String(row.event_id));
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */

@@ -345,4 +345,39 @@ describe("list_audit_events", () => {
     // The first owner still sees their own calls.
     expect((await events(firstToken, "&operation=update_project")).length).toBe(1);
   });
+
+  it("a batch of read records lands whole: one statement, any text, nulls and times kept exactly", async () => {
+    const at = new Date("2026-01-02T03:04:05.678Z");
+    const awkward = ['quote " and \\ backslash', "NULL", "", "{braces},commas", "ünïcode ✓"];
+    const ids = awkward.map((_, i) => `batch-${i}-${Date.now()}`);
+    for (const [i, text] of awkward.entries()) {
+      await t.platform.audit.record(
+        {
+          request_id: ids[i]!,
+          at: i % 2 ? at : at.toISOString(),
+          account_id: null,
+          token_prefix: i === 0 ? null : text,
+          operation: "list_projects",
+          surface: "rest",
+          project: i === 1 ? null : text,
+          outcome: "ok",
+          duration_ms: i,
+          client_ip: i === 2 ? null : "::1",
+          input: i === 3 ? null : JSON.stringify({ text, n: i }),
+        },
+        false,
+      );
+    }
+    for (const [i, text] of awkward.entries()) {
+      const [row] = await rowsFor(ids[i]!);
+      expect(row).toMatchObject({
+        token_prefix: i === 0 ? null : text,
+        project: i === 1 ? null : text,
+        duration_ms: i,
+        client_ip: i === 2 ? null : "::1",
+        input: i === 3 ? null : { text, n: i },
+      });
+      expect(new Date(row!.at).toISOString()).toBe(at.toISOString());
+    }
+  });
 });

@@ -1,5 +1,6 @@
 // Audit records: one per invocation. Changes are written before the response goes out; reads are
 // batched (flushed every 250 ms or 200 records), which keeps a read's cost off the request path.
+import { sql } from "kysely";
 import type { Logger } from "pino";
 import type { NewAuditEvent } from "../../schema/database.ts";
 import type { DB } from "../kernel/operation.ts";
@@ -19,6 +20,30 @@ export function redactInput(input: unknown, depth = 0): unknown {
     );
   }
   return input;
+}
+
+const column = <T>(events: NewAuditEvent[], pick: (e: NewAuditEvent) => T) => events.map(pick);
+const timeText = (at: Date | string) => (typeof at === "string" ? at : at.toISOString());
+
+/**
+ * One statement of constant text whatever the batch's size: a column per array, unnested. A multi-row VALUES
+ * costs Kysely a node per value and Postgres a fresh parse of 11 parameters per row (a 200-row batch had 2,200).
+ */
+export function insertAuditEvents(db: DB, events: NewAuditEvent[]) {
+  return sql`insert into audit_events
+    (request_id, at, account_id, token_prefix, operation, surface, project, outcome, duration_ms, client_ip, input)
+    select * from unnest(
+      ${column(events, (e) => e.request_id)}::text[],
+      ${column(events, (e) => timeText(e.at))}::timestamptz[],
+      ${column(events, (e) => e.account_id ?? null)}::uuid[],
+      ${column(events, (e) => e.token_prefix ?? null)}::text[],
+      ${column(events, (e) => e.operation)}::text[],
+      ${column(events, (e) => e.surface)}::text[],
+      ${column(events, (e) => e.project ?? null)}::text[],
+      ${column(events, (e) => e.outcome)}::text[],
+      ${column(events, (e) => e.duration_ms)}::integer[],
+      ${column(events, (e) => e.client_ip ?? null)}::text[],
+      ${column(events, (e) => e.input ?? null)}::jsonb[])`.execute(db);
 }
 
 export class AuditWriter {
@@ -52,7 +77,7 @@ export class AuditWriter {
 
   private async insert(events: NewAuditEvent[]): Promise<void> {
     try {
-      await this.db.insertInto("audit_events").values(events).execute();
+      await insertAuditEvents(this.db, events);
     } catch (err) {
       this.log.error({ err, count: events.length }, "audit write failed");
     }

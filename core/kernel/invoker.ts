@@ -97,13 +97,18 @@ export async function invoke(
       if ("replay" in claim) return claim.replay;
     }
 
+    let signal: AbortSignal | undefined;
     const ctx: Context = {
       principal,
       platform,
       db: platform.db,
       tx: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => platform.db.transaction().execute(fn),
       progress: (e) => options.onProgress?.(e),
-      signal: options.signal ?? new AbortController().signal,
+      // Made when a handler first asks: most never do, and an AbortSignal (or a REST request's) is not free.
+      get signal() {
+        signal ??= options.signal ?? new AbortController().signal;
+        return signal;
+      },
       body: op.http.rawBody ? (options.body ?? null) : null,
       requestId,
       project,

@@ -1,10 +1,12 @@
 // Projects: a site or an instance, owned by an account, shared with members whose role caps their tokens.
 import crypto from "node:crypto";
+import { sql } from "kysely";
 import { z } from "zod";
 import { displayName, iso, ProjectRef, Slug, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict } from "../kernel/errors.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { Cursor, Limit, pageOf } from "../kernel/pagination.ts";
+import { prepared } from "../kernel/prepared.ts";
 import { type ProjectRole, projectRoles } from "../kernel/scopes.ts";
 import { siteChanged } from "../sites/site.ts";
 
@@ -80,6 +82,28 @@ export const createProject = defineOperation({
   },
 });
 
+/**
+ * list_projects' query, compiled once (it runs on every call of the most called operation). Optional filters
+ * are parameters that match everything when null, so one statement serves every combination.
+ */
+const listProjectsQuery = prepared<
+  { account: string; kind: "site" | "instance" | null; cursor: string; projects: string[] | null; limit: number },
+  ProjectRowWithRole
+>((db, $) =>
+  db
+    .selectFrom("projects")
+    .innerJoin("project_members", "project_members.project_id", "projects.id")
+    .selectAll("projects")
+    .select("project_members.role")
+    .where("project_members.account_id", "=", $("account"))
+    .where((eb) => eb("projects.kind", "=", eb.fn.coalesce($("kind"), eb.ref("projects.kind"))))
+    .where("projects.slug", ">", $("cursor"))
+    // A restricted credential: only its projects (none when the list is empty); null: no restriction.
+    .where(sql<boolean>`coalesce(${sql.ref("projects.slug")} = any(${$("projects")}), true)`)
+    .orderBy("projects.slug")
+    .limit($("limit")),
+);
+
 export const listProjects = defineOperation({
   id: "list_projects",
   summary: "List your projects",
@@ -95,20 +119,15 @@ export const listProjects = defineOperation({
   }),
   output: z.object({ projects: z.array(Project), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
-    const { account } = ctx.principal;
-    const projects = reachableProjects(ctx.principal);
-    let q = ctx.db
-      .selectFrom("projects")
-      .innerJoin("project_members", "project_members.project_id", "projects.id")
-      .selectAll("projects")
-      .select("project_members.role")
-      .where("project_members.account_id", "=", account.id)
-      .orderBy("projects.slug")
-      .limit(input.limit + 1);
-    if (input.kind) q = q.where("projects.kind", "=", input.kind);
-    if (input.cursor) q = q.where("projects.slug", ">", input.cursor);
-    if (projects) q = q.where("projects.slug", "in", projects.length ? projects : [""]);
-    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => last.slug);
+    const rows = await listProjectsQuery(ctx.db, {
+      account: ctx.principal.account.id,
+      kind: input.kind ?? null,
+      // Slugs are never empty: "" starts at the first.
+      cursor: input.cursor ?? "",
+      projects: reachableProjects(ctx.principal),
+      limit: input.limit + 1,
+    });
+    const { page, next_cursor } = pageOf(rows, input.limit, (last) => last.slug);
     return { projects: page.map(projectView), next_cursor };
   },
 });
