@@ -35,6 +35,7 @@ export function Layout(props: { title: string; view?: View; wide?: boolean; chil
         <meta name="htmx-config" content={HTMX_CONFIG} />
         {view ? <meta name="csrf-token" content={view.csrf} /> : null}
         <title>{`${props.title} · Bosun console`}</title>
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/console/assets/console.css" />
         <link rel="stylesheet" href="/console/assets/uPlot.min.css" />
         <script src="/console/assets/htmx.min.js" defer></script>
@@ -176,10 +177,10 @@ export function Field(p: {
     );
   }
   return (
-    <label class="field" for={common.id}>
-      <span>{p.label}</span>
+    <div class="field">
+      <label for={common.id}>{p.label}</label>
       {control}
-    </label>
+    </div>
   );
 }
 

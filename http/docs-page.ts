@@ -42,7 +42,7 @@ ${rows ? `<table><tr><th>field</th><th>type</th><th>in</th><th></th><th></th></t
           .join(""),
     )
     .join("");
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Bosun API reference</title>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Bosun API reference</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"><link rel="stylesheet" href="/docs/assets/docs.css">
 <script src="/docs/assets/swagger-ui-bundle.js" defer></script><script src="/docs/assets/docs.js" defer></script></head>
 <body><header class="intro"><h1>Bosun API reference</h1><p>Bearer-authenticated JSON. Use <b>Authorize</b> with an API token (make one in the <a href="/console/tokens">console</a>) to try calls against this server.

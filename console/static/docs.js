@@ -6,7 +6,7 @@ window.addEventListener("DOMContentLoaded", () => {
     url: "/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
-    docExpansion: "none",
+    docExpansion: "list",
     filter: true,
     tryItOutEnabled: false,
     persistAuthorization: false,
