@@ -254,10 +254,14 @@ describe("the console in a browser: a site", () => {
     const errors: string[] = [];
     op.page.on("pageerror", (e) => errors.push(String(e)));
     await op.page.goto(`${served.apiUrl}/docs`);
-    await op.page.locator(".swagger-ui .opblock").first().waitFor({ timeout: 60_000 }).catch(async (err) => {
-      await screenshot(op.page, "13-docs-failed");
-      throw err;
-    });
+    await op.page
+      .locator(".swagger-ui .opblock")
+      .first()
+      .waitFor({ timeout: 60_000 })
+      .catch(async (err) => {
+        await screenshot(op.page, "13-docs-failed");
+        throw err;
+      });
     expect(await op.page.locator(".swagger-ui .opblock").count()).toBeGreaterThan(10);
     await screenshot(op.page, "13-docs");
     expect(errors).toEqual([]);
