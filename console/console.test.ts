@@ -146,6 +146,42 @@ describe("console pages", () => {
     }
   });
 
+  it("saves site settings from their JSON field; without scripts a change answers with a redirect back", async () => {
+    const operator = await signIn(t.operator);
+    await post("/console/call/create_project", operator.cookie, {
+      name: "Conf",
+      slug: "conf-site",
+      kind: "site",
+      _csrf: operator.csrf,
+    });
+    const saved = await post(
+      "/console/call/update_site_settings",
+      operator.cookie,
+      { project: "conf-site", settings: JSON.stringify({ site_name: "Ada's Bakery" }), _csrf: operator.csrf },
+      { Referer: "http://localhost/console/p/conf-site" },
+    );
+    expect(saved.status).toBe(303);
+    expect(saved.headers.get("location")).toBe("http://localhost/console/p/conf-site");
+    const page = await (await t.app.request("/console/p/conf-site", { headers: { Cookie: operator.cookie } })).text();
+    expect(page).toContain("Ada&#39;s Bakery");
+    // A read is a page, not a POST; a bad field comes back as the invoker's validation message.
+    const read = await post(
+      "/console/call/list_projects",
+      operator.cookie,
+      { _csrf: operator.csrf },
+      { "HX-Request": "true" },
+    );
+    expect(read.status).toBe(501);
+    const bad = await post(
+      "/console/call/update_site_settings",
+      operator.cookie,
+      { project: "conf-site", settings: "{not json", _csrf: operator.csrf },
+      { "HX-Request": "true" },
+    );
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('role="alert"');
+  });
+
   it("serves htmx, uPlot and its own script from the installed packages", async () => {
     for (const name of ["htmx.min.js", "uPlot.iife.min.js", "uPlot.min.css", "console.js", "console.css"]) {
       const res = await t.app.request(`/console/assets/${name}`);

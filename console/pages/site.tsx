@@ -45,6 +45,12 @@ function Tree(p: { files: FileEntry[]; project: string }) {
   );
 }
 
+/** The settings a person sets here: the view's derived fields (password_protected) and business data are not. */
+function editableSettings(draft: Record<string, unknown>) {
+  const { password_protected: _p, business: _b, ...rest } = draft;
+  return rest;
+}
+
 export function ProjectHeader(p: { project: Project; current: string }) {
   const base = `/console/p/${p.project.slug}`;
   const links: [string, string][] = [
@@ -87,7 +93,9 @@ async function projectPage(ctx: PageContext) {
       () => null,
     ),
     call<{ forms: any[] }>("list_forms", { project: slug }).catch(() => ({ forms: [] })),
-    call<{ settings: unknown }>("get_site_settings", { project: slug }).catch(() => null),
+    call<{ draft: Record<string, unknown>; live_release: number | null }>("get_site_settings", {
+      project: slug,
+    }).catch(() => null),
   ]);
   const submissions = forms.forms.length
     ? await call<{ submissions: any[] }>("list_submissions", { project: slug, limit: 20 }).catch(() => null)
@@ -198,6 +206,12 @@ async function projectPage(ctx: PageContext) {
       <section aria-labelledby="h-settings">
         <h2 id="h-settings">Settings</h2>
         {settings ? (
+          <p class="muted">
+            Password protection: {settings.draft.password_protected ? "on" : "off"}. Business data (menu, services, FAQ,
+            hours) is edited with update_business_data.
+          </p>
+        ) : null}
+        {settings ? (
           w("settings:write") ? (
             <Action view={view} op="update_site_settings" label="Save settings" hidden={{ project: slug }}>
               <Field
@@ -205,11 +219,11 @@ async function projectPage(ctx: PageContext) {
                 label="Settings (JSON; they go live with the next publish)"
                 type="textarea"
                 mono
-                value={JSON.stringify(settings.settings, null, 2)}
+                value={JSON.stringify(editableSettings(settings.draft), null, 2)}
               />
             </Action>
           ) : (
-            <pre class="mono">{JSON.stringify(settings.settings, null, 2)}</pre>
+            <pre class="mono">{JSON.stringify(editableSettings(settings.draft), null, 2)}</pre>
           )
         ) : (
           <p class="muted">You cannot read this site's settings.</p>
