@@ -88,13 +88,17 @@ describe("the console in a browser: a site", () => {
     await editor.fill("<h1>Fresh bread</h1>\n<p>Sourdough every morning</p>");
     await screenshot(page, "03-file-editor");
     await page.getByRole("button", { name: "Save" }).click();
+    // The field already holds the text, so wait for the draft itself (write_file ran), then the page's reload.
+    const filesRead = await owner.token(["files:read"]);
     await expect
-      .poll(async () => (await page.getByLabel("Content", { exact: true }).inputValue()).includes("Sourdough"))
-      .toBe(true);
-    const draft = await t.request("GET", `/v1/projects/${SITE}/files/content?path=index.html`, {
-      token: await owner.token(["files:read"]),
-    });
-    expect(draft.body.content).toContain("Sourdough every morning");
+      .poll(
+        async () =>
+          (await t.request("GET", `/v1/projects/${SITE}/files/content?path=index.html`, { token: filesRead })).body
+            .content,
+      )
+      .toContain("Sourdough every morning");
+    await page.waitForLoadState("load");
+    await page.getByRole("link", { name: "Back to the site" }).waitFor();
 
     // Preview the draft (create_preview_link): the link opens the draft on the site's origin.
     await page.getByRole("link", { name: "Back to the site" }).click();
@@ -133,6 +137,7 @@ describe("the console in a browser: a site", () => {
     await page.reload();
     expect(await page.content()).not.toContain(secret);
     await page.getByRole("row", { name: /^ci / }).getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("row", { name: /^ci / }).waitFor({ state: "detached" }); // the page reloaded without it
     await expect.poll(async () => (await t.request("GET", "/v1/projects", { token: secret })).status).toBe(401);
     for (const [name, shot] of [
       ["Billing", "07-billing"],
