@@ -66,7 +66,10 @@ describe("the console in a browser: an instance", () => {
     const editor = page.getByLabel("Content", { exact: true });
     await expect.poll(() => editor.inputValue()).toContain("first line");
     await editor.fill("first line\nsecond line\n");
+    const reloaded = page.waitForEvent("framenavigated"); // the page reloads after a change
     await page.getByRole("button", { name: "Save file" }).click();
+    await reloaded;
+    await page.waitForLoadState("load");
     await expect
       .poll(() => fs.readFileSync(path.join(w.sshd.home, "notes.txt"), "utf8"))
       .toBe("first line\nsecond line\n");

@@ -87,7 +87,9 @@ describe("the console in a browser: a site", () => {
     expect(await editor.inputValue()).toContain("Fresh bread");
     await editor.fill("<h1>Fresh bread</h1>\n<p>Sourdough every morning</p>");
     await screenshot(page, "03-file-editor");
+    const reloaded = page.waitForEvent("framenavigated"); // the page reloads after a change
     await page.getByRole("button", { name: "Save" }).click();
+    await reloaded;
     // The field already holds the text, so wait for the draft itself (write_file ran), then the page's reload.
     const filesRead = await owner.token(["files:read"]);
     await expect

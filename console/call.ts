@@ -8,11 +8,12 @@ import type { Platform } from "../core/platform.ts";
 
 export type Caller = <T = any>(op: string, input?: Record<string, unknown>) => Promise<T>;
 
-export function callerFor(c: Context, platform: Platform): Caller {
+export function callerFor(c: Context, platform: Platform, opts: { idempotencyKey?: string } = {}): Caller {
   return async (op, input = {}) =>
     (await invoke(platform, op, input, c.get("consolePrincipal"), {
       requestId: c.get("requestId"),
       signal: c.req.raw.signal,
+      ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
     })) as any;
 }
 

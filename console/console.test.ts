@@ -103,6 +103,25 @@ describe("console sessions", () => {
     expect(audit.body.events[0]).toMatchObject({ operation: "create_project", surface: "console", outcome: "ok" });
   });
 
+  it("a form submitted twice with its idempotency key runs once (create_api_token)", async () => {
+    const s = await signIn(user);
+    const fields = {
+      name: "twice",
+      preset: "viewer",
+      _csrf: s.csrf,
+      _then: "show",
+      _idempotency_key: "k-0123456789abcdef",
+    };
+    const first = await post("/console/call/create_api_token", s.cookie, fields, { "HX-Request": "true" });
+    const second = await post("/console/call/create_api_token", s.cookie, fields, { "HX-Request": "true" });
+    expect(first.status).toBe(200);
+    const secret = /value="(bsn_[^"]+)"/.exec(await first.text())?.[1];
+    expect(secret).toBeTruthy();
+    expect(await second.text()).toContain(secret);
+    const list = await t.request("GET", "/v1/tokens", { token: await user.token(["tokens:read"]) });
+    expect(list.body.tokens.filter((x: { name: string }) => x.name === "twice")).toHaveLength(1);
+  });
+
   it("a session cookie is the only credential: a bearer token in the cookie is no sign-in", async () => {
     const token = await user.token(["*"]);
     const res = await t.app.request("/console", { headers: { Cookie: `bosun_console=${token}` } });

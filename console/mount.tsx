@@ -102,7 +102,9 @@ export function mountConsole(app: Hono, platform: Platform) {
       // Reads are pages (GET); a POST runs what REST also answers to a POST.
       if (op.http.method === "get") throw new BosunError("not_supported", "the console posts only changes");
       const input = inputFromForm(op, form as Record<string, string | File | (string | File)[]>);
-      const output = await callerFor(c, platform)(opId, input);
+      // Each rendered form carries its own key (console.js renews it after an answer): a double submit runs once.
+      const key = typeof form._idempotency_key === "string" ? form._idempotency_key : undefined;
+      const output = await callerFor(c, platform, { idempotencyKey: key })(opId, input);
       const answer = answerFor(opId, input, output, then);
       const back = c.req.header("referer") ?? "/console";
       if (!htmx && answer.body && !answer.location)

@@ -1,5 +1,6 @@
 // The console's building blocks: the page frame, action forms and tables. Every form posts to
 // /console/call/{operation} (htmx when scripts run, a plain form post when they do not), with the CSRF field.
+import crypto from "node:crypto";
 import type { Child } from "hono/jsx";
 import type { Principal } from "../core/kernel/operation.ts";
 import { hasScope, type ProjectRole, roleCaps } from "../core/kernel/scopes.ts";
@@ -120,6 +121,7 @@ export function Action(p: ActionProps) {
     >
       <input type="hidden" name="_csrf" value={p.view.csrf} />
       <input type="hidden" name="_then" value={p.then ?? "reload"} />
+      <input type="hidden" name="_idempotency_key" value={crypto.randomUUID()} />
       {Object.entries(p.hidden ?? {}).map(([k, v]) =>
         v === undefined ? null : <input type="hidden" name={k} value={v} />,
       )}

@@ -6,6 +6,14 @@
     if (csrf) e.detail.headers["X-CSRF-Token"] = csrf;
   });
 
+  // A form's idempotency key covers one submission: once answered, the next submit is a new request.
+  const freshKey = () =>
+    Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  document.addEventListener("htmx:afterRequest", (e) => {
+    const key = e.detail.elt?.querySelector?.('input[name="_idempotency_key"]');
+    if (key) key.value = freshKey();
+  });
+
   // data-confirm on a form: ask first (captured before htmx sees the submit).
   document.addEventListener(
     "submit",
