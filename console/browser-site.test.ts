@@ -247,7 +247,7 @@ describe("the console in a browser: a site", () => {
     await v.context.close();
   });
 
-  it("the operator's page and /docs (Swagger UI from the installed package, under its CSP)", async () => {
+  it("the operator's page, and /docs (Swagger UI from the installed package, under its CSP) with a try-it call", async () => {
     const op = await newPage(b);
     await signIn(op.page, served.apiUrl, t.operator);
     await op.page.getByRole("link", { name: "Operator" }).click();
@@ -271,6 +271,18 @@ describe("the console in a browser: a site", () => {
       });
     expect(await op.page.locator(".swagger-ui .opblock").count()).toBeGreaterThan(10);
     await screenshot(op.page, "13-docs");
+    // Try it: authorize with a bearer token, call get_me against this server.
+    const token = await t.operator.token(["account:read"]);
+    await op.page.locator(".swagger-ui .btn.authorize").first().click();
+    await op.page.locator(".auth-container input").first().fill(token);
+    await op.page.locator(".auth-btn-wrapper .authorize").click();
+    await op.page.locator(".auth-btn-wrapper .btn-done").click();
+    const getMe = op.page.locator("#operations-identity-get_me");
+    await getMe.locator(".opblock-summary").click();
+    await getMe.getByRole("button", { name: "Try it out" }).click();
+    await getMe.getByRole("button", { name: "Execute" }).click();
+    await getMe.locator(".live-responses-table .response-col_status").getByText("200").waitFor({ timeout: 30_000 });
+    expect(await getMe.locator(".live-responses-table").innerText()).toContain(t.operator.email);
     expect(errors).toEqual([]);
     await op.context.close();
   });
