@@ -48,6 +48,16 @@ describe("console sessions", () => {
     expect(after.headers.get("location")).toMatch(/^\/console\/sign-in/);
   });
 
+  it("over https the cookie is Secure too", async () => {
+    const res = await t.app.request("https://console.example/console/sign-in", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: "https://console.example" },
+      body: new URLSearchParams({ email: user.email, password: user.password }).toString(),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("set-cookie")).toMatch(/;\s*Secure/i);
+  });
+
   it("refuses a wrong password with the sign-in form again, and a sign-in from another origin", async () => {
     const res = await t.app.request("/console/sign-in", {
       method: "POST",

@@ -102,6 +102,8 @@ export interface ActionProps {
   hidden?: Record<string, string | undefined>;
   danger?: boolean;
   confirm?: string;
+  /** The button's accessible name when its label alone is ambiguous (a "Revoke" in every row). */
+  ariaLabel?: string;
   class?: string;
   children?: Child;
 }
@@ -126,7 +128,7 @@ export function Action(p: ActionProps) {
         v === undefined ? null : <input type="hidden" name={k} value={v} />,
       )}
       {p.children}
-      <button type="submit" class={p.danger ? "danger" : ""} data-op={p.op}>
+      <button type="submit" class={p.danger ? "danger" : ""} data-op={p.op} aria-label={p.ariaLabel}>
         {p.label}
       </button>
       <div id={id} class="result" role="status" aria-live="polite"></div>

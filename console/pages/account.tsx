@@ -102,6 +102,7 @@ async function tokensPage({ view, call }: PageContext) {
               view={view}
               op="revoke_api_token"
               label="Revoke"
+              ariaLabel={`Revoke ${t.name}`}
               danger
               hidden={{ id: t.id }}
               confirm={`Revoke ${t.name}?`}
