@@ -3,6 +3,7 @@
 // tests (console/browser-*.test.ts) drive the same pages in Chromium.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
+import { CONTACT_FORM } from "../testkit/sites.ts";
 
 let t: TestPlatform;
 let user: TestAccount;
@@ -209,6 +210,38 @@ describe("console pages", () => {
     );
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain('role="alert"');
+  });
+
+  it("lists a form's submissions and marks one read (update_submission)", async () => {
+    const operator = await signIn(t.operator);
+    const token = await t.operator.token(["*"]);
+    await t.request("POST", "/v1/projects", { token, body: { slug: "form-site", name: "Forms", kind: "site" } });
+    await t.request("PATCH", "/v1/projects/form-site/settings", {
+      token,
+      body: { settings: { forms: [CONTACT_FORM] } },
+    });
+    await t.request("POST", "/v1/projects/form-site/pages", {
+      token,
+      body: { slug: "index", title: "Home", content: "<p>hi</p>" },
+    });
+    expect((await t.request("POST", "/v1/projects/form-site/releases", { token })).status).toBe(201); // forms go live
+    const sent = await t.request("POST", "/v1/projects/form-site/forms/contact/submissions", {
+      token,
+      body: { data: { name: "Ada", email: "ada@example.test" } },
+    });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201);
+    const page = await (await t.app.request("/console/p/form-site", { headers: { Cookie: operator.cookie } })).text();
+    expect(page).toContain("ada@example.test");
+    expect(page).toContain("Mark read");
+    const marked = await post(
+      "/console/call/update_submission",
+      operator.cookie,
+      { project: "form-site", id: sent.body.id, status: "read", _csrf: operator.csrf },
+      { "HX-Request": "true" },
+    );
+    expect(marked.status).toBe(200);
+    const list = await t.request("GET", "/v1/projects/form-site/submissions", { token });
+    expect(list.body.submissions[0]).toMatchObject({ id: sent.body.id, status: "read" });
   });
 
   it("serves htmx, uPlot and its own script from the installed packages", async () => {

@@ -192,12 +192,23 @@ async function projectPage(ctx: PageContext) {
         {submissions ? (
           <Table
             caption="Latest submissions"
-            head={["Form", "Received", "Status", "Data"]}
+            head={["Form", "Received", "Status", "Data", ""]}
             rows={submissions.submissions.map((s) => [
               s.form_id,
               when(s.created_at),
               s.status,
               <code>{JSON.stringify(s.data).slice(0, 300)}</code>,
+              w("submissions:write") && s.status !== "archived" ? (
+                <Action
+                  view={view}
+                  op="update_submission"
+                  label={s.status === "new" ? "Mark read" : "Archive"}
+                  ariaLabel={`${s.status === "new" ? "Mark read" : "Archive"}: submission of ${when(s.created_at)}`}
+                  hidden={{ project: slug, id: s.id, status: s.status === "new" ? "read" : "archived" }}
+                />
+              ) : (
+                ""
+              ),
             ])}
             empty="No submissions yet."
           />
