@@ -62,10 +62,22 @@ async function chatList({ view, call, c }: PageContext) {
   );
 }
 
+/** A command's result reads as its output, not as the JSON the model is given. */
+function readable(text: string): string {
+  if (!text.startsWith('{"exit_code"')) return text;
+  try {
+    const r = JSON.parse(text) as { exit_code: number | null; stdout: string; stderr: string; timed_out?: boolean };
+    const head = `exit ${r.exit_code}${r.timed_out ? " (timed out)" : ""}`;
+    return [head, r.stdout, r.stderr ? `stderr:\n${r.stderr}` : ""].filter(Boolean).join("\n");
+  } catch {
+    return text;
+  }
+}
+
 function toolOutput(content: unknown): string {
-  if (typeof content === "string") return content;
+  if (typeof content === "string") return readable(content);
   if (Array.isArray(content))
-    return content.map((b) => (b && typeof b === "object" && "text" in b ? String(b.text) : "")).join("\n");
+    return readable(content.map((b) => (b && typeof b === "object" && "text" in b ? String(b.text) : "")).join("\n"));
   return JSON.stringify(content);
 }
 
@@ -99,7 +111,13 @@ export function Transcript(p: { view: View; slug: string; role: string; data: an
       <ol class="messages" aria-label="Transcript">
         {data.messages.map((m: any) => (
           <li class={`msg ${m.role}`}>
-            <span class="who">{m.role === "user" ? "You" : "Agent"}</span>
+            <span class="who">
+              {m.role === "assistant"
+                ? "Agent"
+                : m.content.every((b: any) => b.type === "tool_result")
+                  ? "Tool results"
+                  : "You"}
+            </span>
             {m.content.map((b: any) => (
               <Block block={b} />
             ))}

@@ -29,11 +29,15 @@
   );
 
   // ---- charts ----------------------------------------------------------------------------------------------
-  function chart(el, data, series) {
+  function chart(el, data, series, yRange) {
     el.textContent = "";
     const width = Math.max(280, Math.min(el.clientWidth || 600, 900));
+    // One point has no span: show the hour (or day) around it rather than uPlot's years-wide default.
+    const span = (_u, min, max) => (min === max ? [min - 3600, max + 60] : [min, max]);
+    const scales = { x: { time: true, range: span } };
+    if (yRange) scales.y = { range: yRange };
     // eslint-disable-next-line no-undef
-    new uPlot({ width, height: 220, series: [{}, ...series], axes: [{}, {}] }, data, el);
+    new uPlot({ width, height: 220, scales, series: [{}, ...series], axes: [{}, {}] }, data, el);
   }
   const palette = ["#1f5fbf", "#b3261e", "#1b7f3b", "#7a4eb0"];
   function drawMetrics(el) {
@@ -66,6 +70,7 @@
             { label: "Memory %", stroke: palette[1] },
             { label: "Disk %", stroke: palette[2] },
           ],
+          [0, 100],
         );
         if (m.current) {
           const p = document.createElement("p");
