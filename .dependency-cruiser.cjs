@@ -1,8 +1,8 @@
 // The architecture's arrows as tests: surfaces -> core -> schema (docs: ARCHITECTURE "Layout").
 // `npm run lint:deps` checks them; CI runs it. There is no baseline of known violations on purpose.
-const SURFACES = "(http|sites-server|mcp-server|telegram|agent-runner|cli|evals|bench)";
+const SURFACES = "(http|console|sites-server|mcp-server|telegram|agent-runner|cli|evals|bench)";
 // Surfaces that serve users at run time: they adapt operations and hold no SQL or table knowledge.
-const RUNTIME_SURFACES = "(http|sites-server|mcp-server|telegram|agent-runner)";
+const RUNTIME_SURFACES = "(http|console|sites-server|mcp-server|telegram|agent-runner)";
 // Test files anywhere may reach around the API to set up and check state.
 const TEST = "\\.test\\.ts$";
 
@@ -75,9 +75,16 @@ module.exports = {
     {
       name: "http-imports-only-mounted-surfaces",
       severity: "error",
-      comment: "http/ mounts mcp-server/ (/mcp) and the Telegram webhook; no other surface.",
+      comment: "http/ mounts mcp-server/ (/mcp), the console (/console) and the Telegram webhook; no other surface.",
       from: { path: "^http/", pathNot: TEST },
-      to: { path: `^${SURFACES}/`, pathNot: "^(http/|mcp-server/|telegram/webhook\\.ts$)" },
+      to: { path: `^${SURFACES}/`, pathNot: "^(http/|console/|mcp-server/|telegram/webhook\\.ts$)" },
+    },
+    {
+      name: "console-imports-only-http-helpers",
+      severity: "error",
+      comment: "The console is mounted by http/ and shares its request helpers, error mapping and run stream.",
+      from: { path: "^console/", pathNot: TEST },
+      to: { path: `^${SURFACES}/`, pathNot: "^(console/|http/(request|http-errors|run-stream)\\.ts$)" },
     },
     {
       name: "sites-server-imports-only-mcp-server-and-client-ip",
@@ -119,7 +126,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ["exports"],
       conditionNames: ["import", "require", "node", "default", "types"],
-      extensions: [".ts", ".js", ".mjs", ".cjs", ".json", ".d.ts"],
+      extensions: [".ts", ".tsx", ".js", ".mjs", ".cjs", ".json", ".d.ts"],
     },
     reporterOptions: {
       text: { highlightFocused: true },

@@ -1,13 +1,15 @@
-// The HTTP surface: REST under /v1, /openapi.json, /docs, /healthz, the MCP endpoint at /mcp and its OAuth
+// The HTTP surface: REST under /v1, /openapi.json, /docs, /healthz, the console at /console, the MCP endpoint at /mcp and its OAuth
 // endpoints (/.well-known/*, /oauth/*).
 import crypto from "node:crypto";
 import { Hono } from "hono";
+import { assetServer, DOCS_ASSETS } from "../console/assets.ts";
+import { mountConsole } from "../console/mount.tsx";
 import { checkDatabase } from "../core/health.ts";
 import { BosunError, notFound } from "../core/kernel/errors.ts";
 import type { Platform } from "../core/platform.ts";
 import { mountTelegramWebhook, type TelegramWebhook } from "../telegram/webhook.ts";
 import { mountAccountPages } from "./account-pages.ts";
-import { renderDocsPage } from "./docs-page.ts";
+import { DOCS_CSP, renderDocsPage } from "./docs-page.ts";
 import { openApiDocument } from "./document.ts";
 import { errorResponse } from "./http-errors.ts";
 import { type McpHttpOptions, mountMcp } from "./mcp-route.ts";
@@ -76,7 +78,10 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     return c.body(documents.get(key)!, 200, { "Content-Type": "application/json" });
   });
   const docsPage = renderDocsPage(ops);
-  app.get("/docs", (c) => c.html(docsPage));
+  app.get("/docs", (c) => c.html(docsPage, 200, { "Content-Security-Policy": DOCS_CSP }));
+  const docsAssets = assetServer(DOCS_ASSETS);
+  app.get("/docs/assets/:name", (c) => docsAssets(c, c.req.param("name")));
+  mountConsole(app, platform);
   mountAccountPages(app);
   mountOAuth(app, platform);
 

@@ -171,7 +171,7 @@ export const login = defineOperation({
   tags: ["identity"],
   public: true,
   rateLimit: "auth",
-  surfaces: ["rest", "cli"],
+  surfaces: ["rest", "cli", "console"],
   effect: "write",
   level: "any",
   secretOutput: true,

@@ -11,7 +11,7 @@ import type { ProjectRole } from "./scopes.ts";
  * `sites`: a visitor's form post on the sites listener, which admits it only past the site's password (if any),
  * so no caller input can choose it.
  */
-export type Surface = "rest" | "mcp" | "agent" | "telegram" | "cli" | "sites";
+export type Surface = "rest" | "mcp" | "agent" | "telegram" | "cli" | "sites" | "console";
 export type Effect = "read" | "write" | "destructive";
 
 /** How a caller proved who they are. Each kind has a checker that re-validates it on every call. */
