@@ -23,6 +23,8 @@ import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
+import type { ResourceBindings } from "./workers/binding-port.ts";
+import { WorkersRuntime } from "./workers/runtime.ts";
 
 export type CredentialChecker = (principal: AuthenticatedPrincipal) => Promise<void>;
 
@@ -46,6 +48,8 @@ export interface Platform {
   /** Instances: the pooled SSH client (one connection per instance in this process) and metrics sampling. */
   instances: InstancesRuntime;
   operations: OperationRegistry;
+  /** Customers' workers on workerd (core/workers/runtime.ts); started on first use. */
+  workers: WorkersRuntime;
   /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
   credentialCheckers: Map<Credential["kind"], CredentialChecker>;
   close(): Promise<void>;
@@ -60,6 +64,8 @@ export interface PlatformOptions {
   onMigration?: (name: string, index: number, total: number) => void;
   /** Operations served besides the built-in ones (tests use it to exercise plumbing no built-in one reaches). */
   operations?: Operation[];
+  /** KV stores and buckets for worker bindings (core/workers/binding-port.ts). */
+  workerResources?: ResourceBindings;
 }
 
 export async function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
@@ -94,10 +100,21 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         ? new OperationRegistry([...allOperations, ...options.operations])
         : OperationRegistry.default(),
       credentialCheckers,
+      workers: new WorkersRuntime({
+        db: opened.db,
+        log,
+        secrets,
+        dataDir: config.dataDir,
+        allowPrivateEgress: config.egressAllowPrivate,
+        requestTimeoutMs: config.workersRequestTimeoutMs,
+        logRetention: config.workersLogRetention,
+        resources: options.workerResources,
+      }),
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
         clearInterval(limitSweeper);
+        await platform.workers.close();
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();

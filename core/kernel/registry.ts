@@ -7,6 +7,7 @@ import { identityOperations } from "../identity/operations.ts";
 import { instanceOperations } from "../instances/operations.ts";
 import { projectOperations } from "../projects/operations.ts";
 import { siteOperations } from "../sites/operations.ts";
+import { workerOperations } from "../workers/operations.ts";
 import { notFound } from "./errors.ts";
 import type { Operation } from "./operation.ts";
 
@@ -20,6 +21,7 @@ export const allOperations: Operation[] = [
   ...siteOperations,
   ...agentOperations,
   ...eventOperations,
+  ...workerOperations,
 ];
 
 export class OperationRegistry {
