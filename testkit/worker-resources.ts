@@ -28,7 +28,10 @@ export function memoryWorkerResources(names: { kv?: string[]; bucket?: string[] 
         get: async (key) => s.get(key)?.value ?? null,
         getWithMetadata: async (key) => s.get(key) ?? { value: null, metadata: null },
         put: async (key, value, o = {}) => {
-          s.set(key, { value: typeof value === "string" ? new TextEncoder().encode(value) : value, metadata: o.metadata ?? null });
+          s.set(key, {
+            value: typeof value === "string" ? new TextEncoder().encode(value) : value,
+            metadata: o.metadata ?? null,
+          });
         },
         delete: async (key) => {
           s.delete(key);
@@ -64,7 +67,9 @@ export function memoryWorkerResources(names: { kv?: string[]; bucket?: string[] 
           for (const k of Array.isArray(keys) ? keys : [keys]) s.delete(k);
         },
         list: async (o = {}) => ({
-          objects: [...s.values()].filter((x) => x.key.startsWith(o.prefix ?? "")).map((x) => ({ ...x, body: undefined })),
+          objects: [...s.values()]
+            .filter((x) => x.key.startsWith(o.prefix ?? ""))
+            .map((x) => ({ ...x, body: undefined })),
           truncated: false,
         }),
       };

@@ -68,7 +68,11 @@ export const scopeCatalog: ScopeInfo[] = [
   },
   { scope: "notifications:read", group: "events", description: "Read your notifications and their preferences" },
   { scope: "notifications:write", group: "events", description: "Mark notifications read, choose how you are told" },
-  { scope: "workers:read", group: "workers", description: "List workers, their versions, logs, metrics and SQL databases" },
+  {
+    scope: "workers:read",
+    group: "workers",
+    description: "List workers, their versions, logs, metrics and SQL databases",
+  },
   {
     scope: "workers:write",
     group: "workers",

@@ -32,7 +32,10 @@ export interface BucketObjectInfo {
 
 export interface BucketApi {
   head(key: string): Promise<BucketObjectInfo | null>;
-  get(key: string, options?: { range?: { offset?: number; length?: number; suffix?: number } }): Promise<BucketObjectInfo | null>;
+  get(
+    key: string,
+    options?: { range?: { offset?: number; length?: number; suffix?: number } },
+  ): Promise<BucketObjectInfo | null>;
   put(
     key: string,
     bytes: Uint8Array,

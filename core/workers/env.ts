@@ -53,7 +53,9 @@ export const setWorkerVar = defineOperation({
         ctx.db
           .insertInto("worker_vars")
           .values({ worker_id: w.id, name: input.name, value: input.value, updated_at: new Date() })
-          .onConflict((oc) => oc.columns(["worker_id", "name"]).doUpdateSet({ value: input.value, updated_at: new Date() }))
+          .onConflict((oc) =>
+            oc.columns(["worker_id", "name"]).doUpdateSet({ value: input.value, updated_at: new Date() }),
+          )
           .execute(),
     );
     return varsOf(ctx, w.id);
@@ -91,7 +93,12 @@ export const deleteWorkerVar = defineOperation({
 });
 
 async function varsOf(ctx: ProjectContext, workerId: string) {
-  const rows = await ctx.db.selectFrom("worker_vars").select(["name", "value"]).where("worker_id", "=", workerId).orderBy("name").execute();
+  const rows = await ctx.db
+    .selectFrom("worker_vars")
+    .select(["name", "value"])
+    .where("worker_id", "=", workerId)
+    .orderBy("name")
+    .execute();
   return { vars: Object.fromEntries(rows.map((r) => [r.name, r.value])) };
 }
 
@@ -133,7 +140,9 @@ export const setWorkerSecret = defineOperation({
         ctx.db
           .insertInto("worker_secrets")
           .values({ worker_id: w.id, name: input.name, value_enc: sealed, updated_at: new Date() })
-          .onConflict((oc) => oc.columns(["worker_id", "name"]).doUpdateSet({ value_enc: sealed, updated_at: new Date() }))
+          .onConflict((oc) =>
+            oc.columns(["worker_id", "name"]).doUpdateSet({ value_enc: sealed, updated_at: new Date() }),
+          )
           .execute(),
     );
     return secretNames(ctx, w.id);
@@ -182,4 +191,10 @@ export const listWorkerSecrets = defineOperation({
   handler: async (ctx, input) => secretNames(ctx, (await findWorker(ctx, input.worker)).id),
 });
 
-export const workerEnvOperations = [setWorkerVar, deleteWorkerVar, setWorkerSecret, deleteWorkerSecret, listWorkerSecrets];
+export const workerEnvOperations = [
+  setWorkerVar,
+  deleteWorkerVar,
+  setWorkerSecret,
+  deleteWorkerSecret,
+  listWorkerSecrets,
+];

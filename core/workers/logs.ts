@@ -88,7 +88,8 @@ export const listWorkerLogs = defineOperation({
 export const tailWorkerLogs = defineOperation({
   id: "tail_worker_logs",
   summary: "Follow a worker's logs: invocations after a cursor, waiting up to wait_seconds for new ones",
-  description: "REST also streams them as server-sent events at …/logs/stream. Pass the returned cursor back to continue.",
+  description:
+    "REST also streams them as server-sent events at …/logs/stream. Pass the returned cursor back to continue.",
   tags: ["workers"],
   scope: "workers:read",
   effect: "read",

@@ -18,13 +18,20 @@ export default {
     if (!svc) return new Response("no such worker", { status: 404 });
     if (req.headers.get("x-bosun-op") === "scheduled") {
       const { cron, scheduledTime } = await req.json();
-      const r = await svc.scheduled({ cron, scheduledTime: new Date(scheduledTime) });
-      return Response.json(r);
+      try {
+        const r = await svc.scheduled({ cron, scheduledTime: new Date(scheduledTime) });
+        return Response.json({ outcome: (r && r.outcome) || "ok" });
+      } catch (err) {
+        return Response.json({ outcome: "exception", error: String((err && err.message) || err) });
+      }
     }
+    // The visitor's URL (its host names the worker), not the loopback one Bosun forwarded to.
+    const url = req.headers.get("x-bosun-url") || req.url;
     const headers = new Headers(req.headers);
     headers.delete("x-bosun-admin");
     headers.delete("x-bosun-target");
-    return svc.fetch(new Request(req, { headers }));
+    headers.delete("x-bosun-url");
+    return svc.fetch(new Request(url, { method: req.method, headers, body: req.body, redirect: "manual" }));
   },
 };
 `;
@@ -183,6 +190,7 @@ export class SqlDb extends DurableObject {
 export default {
   async fetch(req, env) {
     if (req.headers.get("x-bosun-admin") !== env.ADMIN) return new Response("forbidden", { status: 403 });
+    if (req.headers.get("x-bosun-target") === "_health") return new Response("ok");
     const { database, op, args } = await req.json();
     const stub = env.DB.get(env.DB.idFromName(database));
     try {

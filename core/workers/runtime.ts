@@ -161,7 +161,10 @@ export class WorkersRuntime {
       .select(["w.id", "w.name", "w.project_id", "p.slug", "p.owner_account_id", "v.bundle"])
       .execute();
     const vars = await this.opts.db.selectFrom("worker_vars").select(["worker_id", "name", "value"]).execute();
-    const secrets = await this.opts.db.selectFrom("worker_secrets").select(["worker_id", "name", "value_enc"]).execute();
+    const secrets = await this.opts.db
+      .selectFrom("worker_secrets")
+      .select(["worker_id", "name", "value_enc"])
+      .execute();
     const specs = rows.map(
       (r): WorkerSpec => ({
         workerId: r.id,
@@ -192,11 +195,16 @@ export class WorkersRuntime {
           .where("name", "=", b.resource)
           .executeTakeFirst();
         if (!row) throw notFound("sql database", b.resource);
+        // Started before the worker serves, so its first query does not wait for a process start.
+        await this.ensureSql();
         out.set(b.name, { kind: "sql", id: row.id });
       } else {
         const resources = this.opts.resources;
         if (!resources) throw new BosunError("not_supported", `${b.type} bindings are not available on this Bosun`);
-        out.set(b.name, { kind: b.type, id: await resources.resolve(this.opts.db, spec.projectId, b.type, b.resource) });
+        out.set(b.name, {
+          kind: b.type,
+          id: await resources.resolve(this.opts.db, spec.projectId, b.type, b.resource),
+        });
       }
     }
     return out;
@@ -379,6 +387,7 @@ export class WorkersRuntime {
     headers.set("x-bosun-admin", gen.proc.adminToken);
     headers.set("x-bosun-target", String(route.index));
     headers.set("x-bosun-request-id", requestId);
+    headers.set("x-bosun-url", req.url);
     const proc = gen.proc;
     proc.inflight++;
     const started = performance.now();
@@ -422,9 +431,9 @@ export class WorkersRuntime {
         inv.status = 502;
         return page(502, "Worker unavailable", "The worker could not be reached.");
       }
-      // Past its budget. workerd runs isolates on one thread: if it spent the time on the CPU, a loop is holding
-      // it and every worker of the generation is stuck, so the process is recycled.
-      const busy = proc.cpuMs() - cpu0 >= this.opts.requestTimeoutMs * 0.5;
+      // Past its budget. workerd runs its isolates on one thread: if that thread no longer answers a health check,
+      // a loop is holding it and every worker of the generation is stuck, so the process is recycled.
+      const busy = !(await this.answers(proc));
       inv.outcome = busy ? "exceededCpu" : "exceededWallTime";
       inv.status = 503;
       inv.exceptions.push({
@@ -443,6 +452,19 @@ export class WorkersRuntime {
       // CPU is workerd's, shared by the requests in flight at the same time.
       inv.cpuMs = Math.min(inv.wallMs, Math.max(0, proc.cpuMs() - cpu0) / Math.max(1, proc.inflight + 1));
       this.expect(requestId, inv);
+    }
+  }
+
+  private async answers(proc: WorkerdProcess): Promise<boolean> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${proc.port}/`, {
+        headers: { "x-bosun-admin": proc.adminToken, "x-bosun-target": "_health" },
+        signal: AbortSignal.timeout(500),
+      });
+      await res.arrayBuffer();
+      return res.ok;
+    } catch {
+      return false;
     }
   }
 
@@ -468,7 +490,7 @@ export class WorkersRuntime {
     );
     if (!route) return { ok: false, durationMs: 0, logs: [], error: `worker ${input.workerName} is not deployed` };
     const started = performance.now();
-    const key = `sched:${route.spec.workerId}:${input.scheduledTime.getTime()}`;
+    const key = `sched:${route.spec.workerId}`;
     const waiter = new Promise<Invocation | null>((resolve) => {
       const t = setTimeout(() => resolve(null), 3000);
       this.events.once(key, (inv: Invocation) => {
@@ -478,6 +500,7 @@ export class WorkersRuntime {
     });
     gen.proc.inflight++;
     let outcome = "exception";
+    let thrown: string | null = null;
     try {
       const res = await fetch(`http://127.0.0.1:${gen.proc.port}/`, {
         method: "POST",
@@ -489,8 +512,9 @@ export class WorkersRuntime {
         body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime() }),
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
       });
-      const r = (await res.json()) as { outcome?: string };
+      const r = (await res.json()) as { outcome?: string; error?: string };
       outcome = r.outcome ?? "exception";
+      if (r.error) thrown = r.error;
     } catch {
       outcome = "exceededWallTime";
     } finally {
@@ -501,7 +525,9 @@ export class WorkersRuntime {
     const error =
       outcome === "ok"
         ? null
-        : (inv?.exceptions.map((e) => `${e.name}: ${e.message}`).join("\n") ?? "") || `the handler ended: ${outcome}`;
+        : (inv?.exceptions.map((e) => `${e.name}: ${e.message}`).join("\n") ?? "") ||
+          thrown ||
+          `the handler ended: ${outcome}`;
     return { ok: outcome === "ok", durationMs, logs: inv?.logs ?? [], error };
   }
 
@@ -523,9 +549,18 @@ export class WorkersRuntime {
         logs?: { level: string; message: unknown[]; timestamp: number }[];
         exceptions?: { name: string; message: string; stack?: string }[];
         eventTimestamp?: number;
-        event?: { request?: { headers?: Record<string, string> }; response?: { status: number }; cron?: string; scheduledTime?: number };
+        event?: {
+          request?: { headers?: Record<string, string> };
+          response?: { status: number };
+          cron?: string;
+          scheduledTime?: number;
+        };
       };
-      const logs = (e.logs ?? []).map((l) => ({ level: l.level, message: l.message, at: new Date(l.timestamp).toISOString() }));
+      const logs = (e.logs ?? []).map((l) => ({
+        level: l.level,
+        message: l.message,
+        at: new Date(l.timestamp).toISOString(),
+      }));
       const exceptions = (e.exceptions ?? []).map((x) => ({ name: x.name, message: x.message, stack: x.stack }));
       const requestId = e.event?.request?.headers?.["x-bosun-request-id"];
       const waiting = requestId ? this.pending.get(requestId) : undefined;
@@ -539,7 +574,9 @@ export class WorkersRuntime {
         this.record(inv);
         continue;
       }
-      if (e.event?.cron !== undefined) {
+      // A scheduled run reaches the worker as the router's `scheduled()` call: its tail event says only that.
+      const ev = e.event as { cron?: string; rpcMethod?: string } | undefined;
+      if (ev?.cron !== undefined || ev?.rpcMethod === "scheduled") {
         const inv: Invocation = {
           workerId: cap.workerId,
           at: new Date(e.eventTimestamp ?? Date.now()),
@@ -547,13 +584,13 @@ export class WorkersRuntime {
           outcome: e.outcome ?? "ok",
           status: null,
           method: null,
-          url: e.event.cron,
+          url: ev.cron ?? null,
           wallMs: 0,
           cpuMs: 0,
           logs,
           exceptions,
         };
-        this.events.emit(`sched:${cap.workerId}:${e.event.scheduledTime}`, inv);
+        this.events.emit(`sched:${cap.workerId}`, inv);
         this.record(inv);
       }
     }
@@ -701,7 +738,12 @@ export class WorkersRuntime {
     throw new BosunError("validation_error", `unknown KV operation ${op}`);
   }
 
-  private async bucketCall(cap: Capability, bucketId: string, op: string, a: Record<string, unknown>): Promise<unknown> {
+  private async bucketCall(
+    cap: Capability,
+    bucketId: string,
+    op: string,
+    a: Record<string, unknown>,
+  ): Promise<unknown> {
     const bucket = present(this.opts.resources).bucket({ projectId: cap.projectId, bucketId });
     const out = (o: Awaited<ReturnType<typeof bucket.get>>) =>
       o && {
@@ -736,7 +778,9 @@ export class WorkersRuntime {
   private async egress(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     let address: string;
     try {
-      address = await resolveEgress(url.hostname.replace(/^\[|\]$/g, ""), { allowPrivate: this.opts.allowPrivateEgress });
+      address = await resolveEgress(url.hostname.replace(/^\[|\]$/g, ""), {
+        allowPrivate: this.opts.allowPrivateEgress,
+      });
     } catch (err) {
       const e = toBosunError(err);
       res.writeHead(e.code === "egress_denied" ? 403 : 502, { "content-type": "text/plain", "x-bosun-egress": e.code });
@@ -861,5 +905,8 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer>
 
 function page(status: number, title: string, text: string): Response {
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto"><h1>${title}</h1><p>${text}</p></body></html>`;
-  return new Response(html, { status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
+  return new Response(html, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+  });
 }

@@ -9,9 +9,7 @@ import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
 
 const DbName = Slug.meta({ description: "The database's name, unique in the project", example: "main" });
 
-const SqlDatabase = z
-  .object({ id: z.string(), name: z.string(), created_at: Timestamp })
-  .meta({ id: "SqlDatabase" });
+const SqlDatabase = z.object({ id: z.string(), name: z.string(), created_at: Timestamp }).meta({ id: "SqlDatabase" });
 
 async function findDatabase(ctx: ProjectContext, name: string) {
   const row = await ctx.db
@@ -66,7 +64,12 @@ export const listSqlDatabases = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ items: z.array(SqlDatabase) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("sql_databases").selectAll().where("project_id", "=", ctx.project.id).orderBy("name").execute();
+    const rows = await ctx.db
+      .selectFrom("sql_databases")
+      .selectAll()
+      .where("project_id", "=", ctx.project.id)
+      .orderBy("name")
+      .execute();
     return { items: rows.map(toDatabase) };
   },
 });
@@ -114,7 +117,10 @@ export const querySqlDatabase = defineOperation({
     project: ProjectRef,
     database: DbName,
     sql: z.string().min(1).max(100_000),
-    params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).max(100).default([]),
+    params: z
+      .array(z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .max(100)
+      .default([]),
   }),
   output: z.object({
     results: z.array(z.record(z.string(), z.unknown())),

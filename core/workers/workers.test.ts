@@ -1,13 +1,11 @@
 // Workers on real workerd: deploy → request, atomic redeploy and rollback, vars and secrets, SQL/KV/R2 bindings,
 // logs and tail, CPU limit, isolation, egress.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createSitesApp } from "../../sites-server/app.ts";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { memoryWorkerResources } from "../../testkit/worker-resources.ts";
 
 let t: TestPlatform;
 let token: string;
-let sites: ReturnType<typeof createSitesApp>;
 const resources = memoryWorkerResources({ kv: ["cache"], bucket: ["files"] });
 
 beforeAll(async () => {
@@ -15,15 +13,12 @@ beforeAll(async () => {
   const owner = await t.account();
   token = await owner.token(["*"]);
   await t.request("POST", "/v1/projects", { token, body: { slug: "wkr", name: "wkr", kind: "site" } });
-  sites = createSitesApp(t.platform);
 }, 60_000);
 afterAll(() => t?.close());
 
+// What the sites listener does for `{worker}.wkr.localhost` (sites-server/workers.test.ts covers the Host part).
 const visit = async (worker: string, path = "/", init: RequestInit = {}) => {
-  const res = await sites.request(`http://${worker}.wkr.localhost${path}`, {
-    ...init,
-    headers: { host: `${worker}.wkr.localhost`, ...(init.headers as Record<string, string>) },
-  });
+  const res = await t.platform.workers.serve("wkr", worker, new Request(`http://${worker}.wkr.localhost${path}`, init));
   return { status: res.status, text: await res.text() };
 };
 
@@ -37,7 +32,6 @@ const hello = (word: string) => `export default { fetch() { return new Response(
 
 it("deploy_worker serves the worker at {worker}.{project}.localhost; get_worker and list_workers show it", async () => {
   const res = await deploy("hello", hello("one"));
-  if (res.status !== 201) console.log(JSON.stringify(res.body));
   expect(res.status).toBe(201);
   expect(res.body.version.hash).toMatch(/^[0-9a-f]{64}$/);
   expect(res.body.worker.url).toContain("hello.wkr.localhost");
@@ -100,7 +94,10 @@ it("set_worker_var and set_worker_secret reach the worker; list_worker_secrets n
   expect((await visit("env")).text).toBe("bundle|no");
   const v = await t.request("PUT", "/v1/projects/wkr/workers/env/vars/GREETING", { token, body: { value: "hi" } });
   expect(v.body.vars).toEqual({ GREETING: "hi" });
-  const s = await t.request("PUT", "/v1/projects/wkr/workers/env/secrets/API_KEY", { token, body: { value: "s3cr3t-value-42" } });
+  const s = await t.request("PUT", "/v1/projects/wkr/workers/env/secrets/API_KEY", {
+    token,
+    body: { value: "s3cr3t-value-42" },
+  });
   expect(s.status).toBe(200);
   expect(await visit("env")).toEqual({ status: 200, text: "hi|secret-ok" });
   const names = await t.request("GET", "/v1/projects/wkr/workers/env/secrets", { token });
@@ -131,7 +128,9 @@ it("set_worker_var and set_worker_secret reach the worker; list_worker_secrets n
 }, 60_000);
 
 it("D1 calls from a worker persist and query_sql_database and list_sql_tables see them (create/list/delete_sql_database)", async () => {
-  expect((await t.request("POST", "/v1/projects/wkr/sql-databases", { token, body: { name: "main" } })).status).toBe(201);
+  expect((await t.request("POST", "/v1/projects/wkr/sql-databases", { token, body: { name: "main" } })).status).toBe(
+    201,
+  );
   const code = `export default { async fetch(req, env) {
     await env.DB.exec("CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY, path TEXT)");
     await env.DB.prepare("INSERT INTO hits (path) VALUES (?)").bind(new URL(req.url).pathname).run();
@@ -175,7 +174,13 @@ it("KV and bucket bindings work from a worker through the wrapped bindings", asy
     ],
   });
   const r = await visit("res");
-  expect(JSON.parse(r.text)).toEqual({ kv: "hello kv", meta: { by: "test" }, body: "bucket body", size: 11, keys: ["a.txt"] });
+  expect(JSON.parse(r.text)).toEqual({
+    kv: "hello kv",
+    meta: { by: "test" },
+    body: "bucket body",
+    size: 11,
+    keys: ["a.txt"],
+  });
   const bad = await deploy("res2", code, { bindings: [{ name: "CACHE", type: "kv", resource: "missing" }] });
   expect(bad.status).toBe(404);
 }, 60_000);
@@ -190,7 +195,11 @@ it("console output and exceptions are captured per invocation: list_worker_logs,
   await deploy("logs", code);
   const start = await t.request("GET", "/v1/projects/wkr/workers/logs/logs/tail", { token });
   const cursor = start.body.cursor;
-  const tail = t.request("GET", `/v1/projects/wkr/workers/logs/logs/tail?wait_seconds=10${cursor ? `&cursor=${cursor}` : ""}`, { token });
+  const tail = t.request(
+    "GET",
+    `/v1/projects/wkr/workers/logs/logs/tail?wait_seconds=10${cursor ? `&cursor=${cursor}` : ""}`,
+    { token },
+  );
   await new Promise((r) => setTimeout(r, 100));
   await visit("logs", "/fine");
   const tailed = await tail;
@@ -255,7 +264,11 @@ it("runScheduled runs the worker's scheduled handler and returns its logs", asyn
     "cron",
     `export default { fetch() { return new Response("x"); }, async scheduled(ev) { console.log("tick", ev.cron); } };`,
   );
-  const project = await t.platform.db.selectFrom("projects").select("id").where("slug", "=", "wkr").executeTakeFirstOrThrow();
+  const project = await t.platform.db
+    .selectFrom("projects")
+    .select("id")
+    .where("slug", "=", "wkr")
+    .executeTakeFirstOrThrow();
   const r = await t.platform.workers.runScheduled({
     projectId: project.id,
     workerName: "cron",

@@ -49,7 +49,11 @@ export const BundleInput = z.object({
   modules: z
     .array(
       z.object({
-        name: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, "letters, digits, . _ - /"),
+        name: z
+          .string()
+          .min(1)
+          .max(200)
+          .regex(/^[A-Za-z0-9_.\-/]+$/, "letters, digits, . _ - /"),
         content: z.string().max(MAX_BUNDLE_BYTES),
       }),
     )
@@ -61,13 +65,18 @@ export const BundleInput = z.object({
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/)
     .default("2025-01-01"),
-  compatibility_flags: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/)).max(20).default([]),
+  compatibility_flags: z
+    .array(z.string().regex(/^[a-z0-9_]{1,64}$/))
+    .max(20)
+    .default([]),
   vars: z.record(EnvName, z.string().max(5000)).default({}),
   bindings: z
     .array(
       z.object({
         name: EnvName,
-        type: z.enum(["kv", "bucket", "sql"]).meta({ description: "kv store, bucket (R2 API) or sql database (D1 API)" }),
+        type: z
+          .enum(["kv", "bucket", "sql"])
+          .meta({ description: "kv store, bucket (R2 API) or sql database (D1 API)" }),
         resource: z.string().min(1).max(100).meta({ description: "The resource's name in the project" }),
       }),
     )
@@ -92,7 +101,11 @@ export function workerUrl(ctx: ProjectContext, name: string): string {
 
 async function toWorker(ctx: ProjectContext, w: WorkerRow) {
   const v = w.active_version_id
-    ? await ctx.db.selectFrom("worker_versions").select(["id", "hash"]).where("id", "=", w.active_version_id).executeTakeFirst()
+    ? await ctx.db
+        .selectFrom("worker_versions")
+        .select(["id", "hash"])
+        .where("id", "=", w.active_version_id)
+        .executeTakeFirst()
     : undefined;
   return {
     id: w.id,
@@ -198,7 +211,12 @@ export const listWorkers = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ items: z.array(Worker) }),
   handler: async (ctx) => {
-    const rows = await ctx.db.selectFrom("workers").selectAll().where("project_id", "=", ctx.project.id).orderBy("name").execute();
+    const rows = await ctx.db
+      .selectFrom("workers")
+      .selectAll()
+      .where("project_id", "=", ctx.project.id)
+      .orderBy("name")
+      .execute();
     return { items: await Promise.all(rows.map((r) => toWorker(ctx, r))) };
   },
 });

@@ -74,6 +74,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ["sql_databases", "worker_invocations", "worker_secrets", "worker_vars", "worker_versions", "workers"])
+  for (const t of [
+    "sql_databases",
+    "worker_invocations",
+    "worker_secrets",
+    "worker_vars",
+    "worker_versions",
+    "workers",
+  ])
     await db.schema.dropTable(t).execute();
 }
