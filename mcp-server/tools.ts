@@ -123,6 +123,7 @@ export const OPT_IN_TOOLSETS: readonly string[] = [
   "telegram",
   "business",
   "public-sites",
+  "workers",
 ];
 
 /** Whether a list that names no toolset offers the operation (it is in no opt-in toolset). */

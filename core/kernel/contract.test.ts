@@ -70,6 +70,16 @@ const actorOf = (op: Operation) => (op.scope === ADMIN_SCOPE ? t.operator : user
 const tokenFor = (op: Operation, scopes: string[]) =>
   actorOf(op).token(scopes.filter((s) => s !== ADMIN_SCOPE || op.scope === ADMIN_SCOPE));
 
+const bundleOf = (word: string) => ({
+  modules: [{ name: "index.js", content: `export default { fetch() { return new Response("${word}"); } };` }],
+  main_module: "index.js",
+  compatibility_date: "2025-01-01",
+  compatibility_flags: [],
+  vars: {},
+  bindings: [],
+  routes: [],
+});
+
 /** Per operation, what its sample input needs to act on something that exists. */
 function hintsFor(op: Operation): Record<string, unknown> {
   const project = op.id === "delete_project" ? DOOMED : usesServers(op) ? SERVERS : SITE;
@@ -81,6 +91,8 @@ function hintsFor(op: Operation): Record<string, unknown> {
     conversation_id: fx.conversation,
     run_id: fx.run,
     schedule_id: fx.schedule,
+    worker: "ct-worker",
+    database: "ct-db",
   };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
@@ -150,6 +162,16 @@ function hintsFor(op: Operation): Record<string, unknown> {
     delete_webhook_endpoint: { id: fx.doomedWebhook },
     redeliver_webhook: { id: fx.webhookDelivery },
     mark_notification_read: { id: fx.notification },
+    create_worker: { name: fresh },
+    deploy_worker: { worker: "ct-worker", ...bundleOf("three") },
+    delete_worker: { worker: "ct-doomed" },
+    set_worker_var: { name: "CT_VAR", value: "w" },
+    delete_worker_var: { name: "CT_VAR" },
+    set_worker_secret: { name: "CT_SECRET", value: "t" },
+    delete_worker_secret: { name: "CT_SECRET" },
+    create_sql_database: { name: fresh },
+    delete_sql_database: { database: "ct-doomed-db" },
+    query_sql_database: { sql: "SELECT 1 AS one", params: [] },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -284,6 +306,20 @@ beforeAll(async () => {
   fx.spareToken = (await ok(api(full, "GET", "/tokens"))).tokens.find((x: { prefix: string }) =>
     spare.startsWith(x.prefix),
   ).id;
+
+  // Workers: one deployed twice (rollback has a version to go back to) with a var and a secret, one to delete,
+  // a bound SQL database and a spare one.
+  const bundle = (word: string) => ({
+    modules: [{ name: "index.js", content: `export default { fetch() { return new Response("${word}"); } };` }],
+    main_module: "index.js",
+  });
+  await ok(api(full, "POST", `${site}/workers/ct-worker/deployments`, bundle("one")));
+  await ok(api(full, "POST", `${site}/workers/ct-worker/deployments`, bundle("two")));
+  await ok(api(full, "PUT", `${site}/workers/ct-worker/vars/CT_VAR`, { value: "v" }));
+  await ok(api(full, "PUT", `${site}/workers/ct-worker/secrets/CT_SECRET`, { value: "s" }));
+  await ok(api(full, "POST", `${site}/workers`, { name: "ct-doomed" }));
+  await ok(api(full, "POST", `${site}/sql-databases`, { name: "ct-db" }));
+  await ok(api(full, "POST", `${site}/sql-databases`, { name: "ct-doomed-db" }));
 
   fx.webhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/ct" }))).id;
   fx.doomedWebhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/doomed" }))).id;

@@ -88,7 +88,7 @@ it("code workerd refuses fails deploy_worker and leaves the live version serving
   expect(await visit("stable")).toEqual({ status: 200, text: "fine" });
 }, 60_000);
 
-it("set_worker_var and set_worker_secret reach the worker; list_worker_secrets names it; the value never comes back out", async () => {
+it("set_worker_var and set_worker_secret reach the worker; list_worker_secrets names it; the value never comes back out; delete_worker_secret and delete_worker_var remove them", async () => {
   const code = `export default { fetch(req, env) { return new Response(env.GREETING + "|" + (env.API_KEY === "s3cr3t-value-42" ? "secret-ok" : "no")); } };`;
   await deploy("env", code, { vars: { GREETING: "bundle" } });
   expect((await visit("env")).text).toBe("bundle|no");
@@ -127,7 +127,7 @@ it("set_worker_var and set_worker_secret reach the worker; list_worker_secrets n
   expect((await visit("env")).text).toBe("bundle|no");
 }, 60_000);
 
-it("D1 calls from a worker persist and query_sql_database and list_sql_tables see them (create/list/delete_sql_database)", async () => {
+it("D1 calls from a worker persist and query_sql_database and list_sql_tables see them; create_sql_database, list_sql_databases, delete_sql_database", async () => {
   expect((await t.request("POST", "/v1/projects/wkr/sql-databases", { token, body: { name: "main" } })).status).toBe(
     201,
   );
@@ -280,7 +280,7 @@ it("runScheduled runs the worker's scheduled handler and returns its logs", asyn
   expect(r.logs[0]?.message).toEqual(["tick", "*/5 * * * *"]);
 }, 60_000);
 
-it("delete_worker stops serving it", async () => {
+it("delete_worker stops serving it; create_worker makes an empty one", async () => {
   await deploy("gone", hello("here"));
   expect((await visit("gone")).status).toBe(200);
   const del = await t.request("DELETE", "/v1/projects/wkr/workers/gone", { token });
