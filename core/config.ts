@@ -57,6 +57,7 @@ export interface Config {
   workersDomain: string;
   workersRequestTimeoutMs: number;
   workersLogRetention: number;
+  workersBillingFlushMs: number;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
   sshMaxCommandSeconds: number;
   sshIdleSeconds: number;
@@ -374,6 +375,17 @@ export const variables = {
     "a worker request's time budget in ms: past it the visitor gets 503, and a worker spinning on the CPU has its runtime recycled",
   ),
   BOSUN_WORKERS_LOG_RETENTION: integer(1000, "Workers", "invocations (logs and metric samples) kept per worker"),
+  BOSUN_WORKERS_PRICES: text(
+    "Workers",
+    "JSON",
+    'workers\' prices: `{"requests": USD per million, "cpu_ms": USD per million CPU ms}` (default 0.30 and 0.02), charged to the owner\'s wallet',
+    { readBy: "core/billing/prices.ts" },
+  ),
+  BOSUN_WORKERS_BILLING_FLUSH_MS: integer(
+    5000,
+    "Workers",
+    "how often workers' usage is charged to the ledger (one entry per account per flush)",
+  ),
   BOSUN_SITES_HTTPS_PORT: {
     group: "Sites",
     type: "integer",
@@ -617,6 +629,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workersDomain: read("BOSUN_WORKERS_DOMAIN"),
     workersRequestTimeoutMs: read("BOSUN_WORKERS_REQUEST_TIMEOUT_MS"),
     workersLogRetention: read("BOSUN_WORKERS_LOG_RETENTION"),
+    workersBillingFlushMs: read("BOSUN_WORKERS_BILLING_FLUSH_MS"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),

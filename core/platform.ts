@@ -9,7 +9,7 @@ import { pruneAuditEvents } from "./audit/retention.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
-import { loadPriceConfig } from "./billing/prices.ts";
+import { loadPriceConfig, loadWorkerPrices } from "./billing/prices.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { Authenticator } from "./identity/authenticate.ts";
 import { sweepOAuth } from "./identity/oauth.ts";
@@ -24,6 +24,7 @@ import { Notifier } from "./notify.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
 import type { ResourceBindings } from "./workers/binding-port.ts";
+import { WorkersMeter } from "./workers/metering.ts";
 import { WorkersRuntime } from "./workers/runtime.ts";
 
 export type CredentialChecker = (principal: AuthenticatedPrincipal) => Promise<void>;
@@ -50,6 +51,8 @@ export interface Platform {
   operations: OperationRegistry;
   /** Customers' workers on workerd (core/workers/runtime.ts); started on first use. */
   workers: WorkersRuntime;
+  /** Workers' requests and CPU charged to owners' wallets in batches; stops an account that cannot pay. */
+  workersMeter: WorkersMeter;
   /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
   credentialCheckers: Map<Credential["kind"], CredentialChecker>;
   close(): Promise<void>;
@@ -81,6 +84,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     const base = { config, db: opened.db, log, secrets, notifier };
     const auth = new Authenticator(base);
     const instances = startInstances(base);
+    const workersMeter = new WorkersMeter(opened.db, loadWorkerPrices(), log, config.workersBillingFlushMs);
     const credentialCheckers = new Map<Credential["kind"], CredentialChecker>([
       ["token", (p) => auth.recheckToken(p.credential.id)],
       ["session", (p) => auth.recheckSession(p.credential.id)],
@@ -109,12 +113,16 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         requestTimeoutMs: config.workersRequestTimeoutMs,
         logRetention: config.workersLogRetention,
         resources: options.workerResources,
+        onUsage: (account, project, requests, cpuMs) => workersMeter.add(account, project, requests, cpuMs),
+        mayServe: (account) => workersMeter.mayServe(account),
       }),
+      workersMeter,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
         clearInterval(limitSweeper);
         await platform.workers.close();
+        await workersMeter.close();
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();

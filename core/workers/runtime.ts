@@ -99,6 +99,12 @@ export interface Invocation {
   exceptions: { name: string; message: string; stack?: string }[];
 }
 
+interface TailPart {
+  logs: LogLine[];
+  exceptions: Invocation["exceptions"];
+  outcome: string;
+}
+
 export interface RuntimeOptions {
   db: DB;
   log: Logger;
@@ -136,6 +142,7 @@ export class WorkersRuntime {
   private sqlProc: WorkerdProcess | null = null;
   private sqlStarting: Promise<WorkerdProcess> | null = null;
   private pending = new Map<string, { inv: Invocation; timer: NodeJS.Timeout }>();
+  private early = new Map<string, { tail: TailPart; timer: NodeJS.Timeout }>();
   private toWrite: Invocation[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -534,10 +541,18 @@ export class WorkersRuntime {
   // ---- invocations: timings from the proxy, console output from the tail worker, joined by request id --------
 
   private expect(requestId: string, inv: Invocation): void {
+    // The tail event can arrive before the proxy has finished with the response.
+    const early = this.early.get(requestId);
+    if (early) {
+      this.early.delete(requestId);
+      clearTimeout(early.timer);
+      this.merge(inv, early.tail);
+      return;
+    }
     const timer = setTimeout(() => {
       this.pending.delete(requestId);
       this.record(inv);
-    }, 2000);
+    }, 5000);
     timer.unref();
     this.pending.set(requestId, { inv, timer });
   }
@@ -564,14 +579,17 @@ export class WorkersRuntime {
       const exceptions = (e.exceptions ?? []).map((x) => ({ name: x.name, message: x.message, stack: x.stack }));
       const requestId = e.event?.request?.headers?.["x-bosun-request-id"];
       const waiting = requestId ? this.pending.get(requestId) : undefined;
+      const tail = { logs, exceptions, outcome: e.outcome ?? "ok" };
       if (waiting && requestId) {
         clearTimeout(waiting.timer);
         this.pending.delete(requestId);
-        const inv = waiting.inv;
-        inv.logs = logs;
-        inv.exceptions = [...exceptions, ...inv.exceptions];
-        if (e.outcome && e.outcome !== "ok") inv.outcome = e.outcome;
-        this.record(inv);
+        this.merge(waiting.inv, tail);
+        continue;
+      }
+      if (requestId) {
+        const timer = setTimeout(() => this.early.delete(requestId), 30_000);
+        timer.unref();
+        this.early.set(requestId, { tail, timer });
         continue;
       }
       // A scheduled run reaches the worker as the router's `scheduled()` call: its tail event says only that.
@@ -594,6 +612,13 @@ export class WorkersRuntime {
         this.record(inv);
       }
     }
+  }
+
+  private merge(inv: Invocation, tail: TailPart): void {
+    inv.logs = tail.logs;
+    inv.exceptions = [...tail.exceptions, ...inv.exceptions];
+    if (tail.outcome !== "ok") inv.outcome = tail.outcome;
+    this.record(inv);
   }
 
   private record(inv: Invocation): void {
@@ -880,6 +905,7 @@ export class WorkersRuntime {
     await this.switching;
     await this.flush();
     for (const p of this.pending.values()) clearTimeout(p.timer);
+    for (const p of this.early.values()) clearTimeout(p.timer);
     await Promise.all([this.current?.proc.stop(500), this.sqlProc?.stop(500)]);
     this.current = null;
     await new Promise<void>((resolve) => (this.bindingServer ? this.bindingServer.close(() => resolve()) : resolve()));

@@ -3,15 +3,19 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { memoryWorkerResources } from "../../testkit/worker-resources.ts";
+import { credit } from "../billing/ledger.ts";
 
 let t: TestPlatform;
 let token: string;
+let ownerId: string;
 const resources = memoryWorkerResources({ kv: ["cache"], bucket: ["files"] });
 
 beforeAll(async () => {
   t = await startTestPlatform({ config: { workersRequestTimeoutMs: 1500 }, workerResources: resources });
   const owner = await t.account();
   token = await owner.token(["*"]);
+  ownerId = owner.id;
+  await credit(t.platform.db, { accountId: owner.id, pool: "wallet", amount: 10_000_000, reason: "top_up" });
   await t.request("POST", "/v1/projects", { token, body: { slug: "wkr", name: "wkr", kind: "site" } });
 }, 60_000);
 afterAll(() => t?.close());
@@ -206,7 +210,7 @@ it("console output and exceptions are captured per invocation: list_worker_logs,
   expect(tailed.body.items[0].logs[0].message).toEqual(["visited", "/fine"]);
   expect((await visit("logs", "/boom")).status).toBe(500);
   let logs: any;
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 100; i++) {
     logs = await t.request("GET", "/v1/projects/wkr/workers/logs/logs?outcome=exception", { token });
     if (logs.body.items.length) break;
     await new Promise((r) => setTimeout(r, 100));
@@ -225,7 +229,7 @@ it("a CPU-bound loop is stopped with 503, logged, and the runtime recycled so ot
   expect(r.status).toBe(503);
   expect(await visit("hello")).toEqual({ status: 200, text: "one" });
   let logs: any;
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 100; i++) {
     logs = await t.request("GET", "/v1/projects/wkr/workers/spin/logs", { token });
     if (logs.body.items.length) break;
     await new Promise((r) => setTimeout(r, 100));
@@ -289,4 +293,41 @@ it("delete_worker stops serving it; create_worker makes an empty one", async () 
   const created = await t.request("POST", "/v1/projects/wkr/workers", { token, body: { name: "fresh" } });
   expect(created.status).toBe(201);
   expect(created.body.active_version).toBeNull();
+}, 60_000);
+
+it("requests and CPU are charged to the owner's wallet in batches; an account that cannot pay gets 402", async () => {
+  await t.platform.workers.flush();
+  await t.platform.workersMeter.flush();
+  const charges = await t.platform.db
+    .selectFrom("ledger_entries")
+    .selectAll()
+    .where("account_id", "=", ownerId)
+    .where("reason", "=", "workers_usage")
+    .execute();
+  expect(charges.length).toBeGreaterThan(0);
+  expect(charges.every((c) => BigInt(c.amount) < 0n)).toBe(true);
+  expect(charges.reduce((n, c) => n + Number((c.metadata as { requests: number }).requests), 0)).toBeGreaterThanOrEqual(
+    2,
+  );
+
+  const poor = await t.account();
+  const poorToken = await poor.token(["*"]);
+  await t.request("POST", "/v1/projects", { token: poorToken, body: { slug: "poor", name: "poor", kind: "site" } });
+  const dep = await t.request("POST", "/v1/projects/poor/workers/wrk/deployments", {
+    token: poorToken,
+    body: { modules: [{ name: "index.js", content: hello("served") }], main_module: "index.js" },
+  });
+  expect(dep.status).toBe(201);
+  const call = () => t.platform.workers.serve("poor", "wrk", new Request("http://wrk.poor.localhost/"));
+  expect((await call()).status).toBe(200);
+  await new Promise((r) => setTimeout(r, 5500)); // the invocation is recorded once its tail arrives (or 5 s)
+  await t.platform.workers.flush();
+  await t.platform.workersMeter.flush();
+  const stopped = await call();
+  expect(stopped.status).toBe(402);
+  expect(await stopped.text()).toContain("spending limit");
+  // A top-up serves it again.
+  await credit(t.platform.db, { accountId: poor.id, pool: "wallet", amount: 1_000_000, reason: "top_up" });
+  await t.platform.workersMeter.flush();
+  expect((await call()).status).toBe(200);
 }, 60_000);
