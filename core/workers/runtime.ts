@@ -894,6 +894,17 @@ export class WorkersRuntime {
     return this.bindingPort;
   }
 
+  /** How to reach a worker on workerd itself, past Bosun's proxy (the benchmark's baseline). */
+  async direct(projectSlug: string, name: string): Promise<{ url: string; headers: Record<string, string> } | null> {
+    const gen = await this.ensureStarted();
+    const route = gen.routes.get(`${projectSlug}/${name}`);
+    if (!route) return null;
+    return {
+      url: `http://127.0.0.1:${gen.proc.port}/`,
+      headers: { "x-bosun-admin": gen.proc.adminToken, "x-bosun-target": String(route.index) },
+    };
+  }
+
   /** The serving generation's port (benchmarks compare against workerd directly). */
   get port(): number | null {
     return this.current?.proc.port ?? null;
