@@ -124,7 +124,7 @@ export default async function main() {
     // (c) one worker among 50
     process.stderr.write("50 workers…\n");
     const one = await measure({ one: viaBosun() });
-    for (let i = 0; i < 48; i++) await deploy(`w${i}`, hello(`w${i}`));
+    for (let i = 0; i < 48; i++) await deploy(`wk${i}`, hello(`wk${i}`));
     const fifty = await measure({ fifty: viaBosun() });
     const fiftyRatio = (fifty.fifty?.rps ?? 0) / (one.one?.rps ?? 1);
 
