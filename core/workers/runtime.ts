@@ -913,6 +913,7 @@ export class WorkersRuntime {
   async close(): Promise<void> {
     this.closed = true;
     await this.starting?.catch(() => {});
+    await this.sqlStarting?.catch(() => {});
     await this.switching;
     await this.flush();
     for (const p of this.pending.values()) clearTimeout(p.timer);
