@@ -7,6 +7,7 @@ const suites: Record<string, () => Promise<{ default: () => Promise<void> }>> = 
   agent: () => import("./agent.ts"), // the runner's overhead per step vs the raw model round trip
   sites: () => import("./sites.ts"), // publish 5,000 vs 50 files; serving a 10 KB page vs bare node:http
   instances: () => import("./instances.ts"), // run_command("true") pooled vs ssh -S ControlMaster vs fresh ssh
+  workers: () => import("./workers.ts"), // hello world via Bosun vs workerd direct; deploy-to-live; 50 workers vs 1
   events: () => import("./events.ts"), // webhook deliveries to 100 endpoints vs bare signed POSTs; p99 event → delivery
 };
 

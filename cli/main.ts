@@ -89,6 +89,32 @@ export async function main(argv: string[]): Promise<void> {
   folder("pull", "fetch what differs from the draft into DIR, deleting local files the draft lacks", pullFolder);
   folder("deploy", "push DIR, then publish the draft", deployFolder);
 
+  const workers = program
+    .command("workers")
+    .description("deploy a worker folder (bosun.json), follow its logs, roll it back (BOSUN_URL, BOSUN_TOKEN)");
+  workers
+    .command("deploy [dir]")
+    .description("bundle DIR (default .) with esbuild from its bosun.json and deploy it")
+    .action(async (dir?: string) => {
+      await (await import("./workers.ts")).deployWorkerDir(dir ?? ".");
+    });
+  workers
+    .command("tail <worker>")
+    .description("follow a worker's invocations, console output and exceptions")
+    .requiredOption("-p, --project <slug>", "the worker's project")
+    .option("--once", "print what is retained and stop")
+    .action(async (worker: string, opts: { project: string; once?: boolean }) => {
+      await (await import("./workers.ts")).tailWorker({ worker, ...opts });
+    });
+  workers
+    .command("rollback <worker>")
+    .description("switch the worker back to its previous version (or --version)")
+    .requiredOption("-p, --project <slug>", "the worker's project")
+    .option("--version <id-or-hash>", "the version to go back to")
+    .action(async (worker: string, opts: { project: string; version?: string }) => {
+      await (await import("./workers.ts")).rollbackWorkerCli({ worker, ...opts });
+    });
+
   program
     .command("call [operation]")
     .description("call an operation on a running server (BOSUN_URL, BOSUN_TOKEN); without one, list them")

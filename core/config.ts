@@ -55,6 +55,11 @@ export interface Config {
   egressAllowPrivate: boolean;
   /** Extra root certificates for Bosun's own outbound HTTPS (webhooks, OAuth client metadata documents). */
   egressCaFile: string | undefined;
+  /** Workers answer at `{worker}.{project}.{workersDomain}` (BOSUN_WORKERS_DOMAIN, default localhost). */
+  workersDomain: string;
+  workersRequestTimeoutMs: number;
+  workersLogRetention: number;
+  workersBillingFlushMs: number;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
   sshMaxCommandSeconds: number;
   sshIdleSeconds: number;
@@ -169,8 +174,8 @@ export const variableGroups = [
   "Accounts and email",
   "Billing",
   "Sites",
-  "Instances",
   "Workers",
+  "Instances",
   "Agent",
   "Telegram",
   "Events and webhooks",
@@ -361,6 +366,35 @@ export const variables = {
     "serve every site under `/s/{project}/` of one shared origin instead (warned at start): sites can then read each other's pages and cookies — only for content you trust",
   ),
   BOSUN_SITE_QUOTA_MB: integer(200, "Sites", "most megabytes a site's draft may hold (a single file: 10 MB)"),
+  BOSUN_WORKERS_DOMAIN: {
+    group: "Workers",
+    type: "domain",
+    default: "localhost",
+    description:
+      "workers answer at `{worker}.{project}.{domain}` on the sites listener's port (point a wildcard DNS record at it)",
+    parse: (v: string | undefined) =>
+      v
+        ?.trim()
+        .toLowerCase()
+        .replace(/^\.+|\.+$/g, "") || "localhost",
+  } satisfies Variable<string>,
+  BOSUN_WORKERS_REQUEST_TIMEOUT_MS: integer(
+    30_000,
+    "Workers",
+    "a worker request's time budget in ms: past it the visitor gets 503, and a worker spinning on the CPU has its runtime recycled",
+  ),
+  BOSUN_WORKERS_LOG_RETENTION: integer(1000, "Workers", "invocations (logs and metric samples) kept per worker"),
+  BOSUN_WORKERS_PRICES: text(
+    "Workers",
+    "JSON",
+    'workers\' prices: `{"requests": USD per million, "cpu_ms": USD per million CPU ms}` (default 0.30 and 0.02), charged to the owner\'s wallet',
+    { readBy: "core/billing/prices.ts" },
+  ),
+  BOSUN_WORKERS_BILLING_FLUSH_MS: integer(
+    5000,
+    "Workers",
+    "how often workers' usage is charged to the ledger (one entry per account per flush)",
+  ),
   BOSUN_SITES_HTTPS_PORT: {
     group: "Sites",
     type: "integer",
@@ -610,6 +644,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     siteArchiveMaxRatio: read("BOSUN_SITE_ARCHIVE_MAX_RATIO"),
     egressAllowPrivate: read("BOSUN_EGRESS_ALLOW_PRIVATE"),
     egressCaFile: read("BOSUN_EGRESS_CA_FILE"),
+    workersDomain: read("BOSUN_WORKERS_DOMAIN"),
+    workersRequestTimeoutMs: read("BOSUN_WORKERS_REQUEST_TIMEOUT_MS"),
+    workersLogRetention: read("BOSUN_WORKERS_LOG_RETENTION"),
+    workersBillingFlushMs: read("BOSUN_WORKERS_BILLING_FLUSH_MS"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),

@@ -9,7 +9,7 @@ import { pruneAuditEvents } from "./audit/retention.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
-import { loadPriceConfig } from "./billing/prices.ts";
+import { loadPriceConfig, loadWorkerPrices } from "./billing/prices.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { Authenticator } from "./identity/authenticate.ts";
 import { sweepOAuth } from "./identity/oauth.ts";
@@ -23,8 +23,12 @@ import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
+import type { ResourceBindings } from "./workers/binding-port.ts";
 import { sweepExpiredKv } from "./workers/kv.ts";
-import type { WorkersRuntime } from "./workers/runtime-port.ts";
+import { WorkersMeter } from "./workers/metering.ts";
+import { databaseResources } from "./workers/resources.ts";
+import { WorkersRuntime } from "./workers/runtime.ts";
+import type { WorkersRuntime as ScheduledRuntime } from "./workers/runtime-port.ts";
 
 export type CredentialChecker = (principal: AuthenticatedPrincipal) => Promise<void>;
 
@@ -49,10 +53,14 @@ export interface Platform {
   instances: InstancesRuntime;
   operations: OperationRegistry;
   /**
-   * The workers runtime of this process (core/workers/runtime-port.ts), registered by whoever starts it; null when
-   * none runs here (a cron run then records that it could not start).
+   * What cron triggers run a worker's `scheduled` handler with (core/workers/runtime-port.ts): this process's
+   * `workers`, or a test's stand-in; null records a due run as failed.
    */
-  workersRuntime: WorkersRuntime | null;
+  workersRuntime: ScheduledRuntime | null;
+  /** Customers' workers on workerd (core/workers/runtime.ts); started on first use. */
+  workers: WorkersRuntime;
+  /** Workers' requests and CPU charged to owners' wallets in batches; stops an account that cannot pay. */
+  workersMeter: WorkersMeter;
   /** One checker per credential kind, run by the invoker on every call; later kinds register theirs here. */
   credentialCheckers: Map<Credential["kind"], CredentialChecker>;
   close(): Promise<void>;
@@ -67,6 +75,8 @@ export interface PlatformOptions {
   onMigration?: (name: string, index: number, total: number) => void;
   /** Operations served besides the built-in ones (tests use it to exercise plumbing no built-in one reaches). */
   operations?: Operation[];
+  /** KV stores and buckets for worker bindings (core/workers/binding-port.ts). */
+  workerResources?: ResourceBindings;
 }
 
 export async function createPlatform(options: PlatformOptions = {}): Promise<Platform> {
@@ -82,6 +92,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     const base = { config, db: opened.db, log, secrets, notifier };
     const auth = new Authenticator(base);
     const instances = startInstances(base);
+    const workersMeter = new WorkersMeter(opened.db, loadWorkerPrices(), log, config.workersBillingFlushMs);
     const credentialCheckers = new Map<Credential["kind"], CredentialChecker>([
       ["token", (p) => auth.recheckToken(p.credential.id)],
       ["session", (p) => auth.recheckSession(p.credential.id)],
@@ -101,11 +112,26 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         ? new OperationRegistry([...allOperations, ...options.operations])
         : OperationRegistry.default(),
       credentialCheckers,
+      workers: new WorkersRuntime({
+        db: opened.db,
+        log,
+        secrets,
+        dataDir: config.dataDir,
+        allowPrivateEgress: config.egressAllowPrivate,
+        requestTimeoutMs: config.workersRequestTimeoutMs,
+        logRetention: config.workersLogRetention,
+        resources: options.workerResources ?? databaseResources(opened.db),
+        onUsage: (account, project, requests, cpuMs) => workersMeter.add(account, project, requests, cpuMs),
+        mayServe: (account) => workersMeter.mayServe(account),
+      }),
+      workersMeter,
       workersRuntime: null,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(holdSweeper);
         clearInterval(limitSweeper);
+        await platform.workers.close();
+        await workersMeter.close();
         await platform.audit.flush();
         await platform.instances.close();
         await notifier.close();
@@ -136,6 +162,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       platform.securityLimiter.prune().catch((err) => log.warn({ err }, "rate-limit sweep failed"));
     }, 60_000);
     limitSweeper.unref();
+    platform.workersRuntime = platform.workers;
     return platform;
   } catch (err) {
     await opened.close();

@@ -729,6 +729,66 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   notifications: NotificationsTable;
   notification_preferences: NotificationPreferencesTable;
+  workers: WorkersTable;
+  worker_versions: WorkerVersionsTable;
+  worker_vars: WorkerVarsTable;
+  worker_secrets: WorkerSecretsTable;
+  worker_invocations: WorkerInvocationsTable;
+  sql_databases: SqlDatabasesTable;
+}
+
+export interface WorkersTable {
+  id: string;
+  project_id: string;
+  name: string;
+  active_version_id: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface WorkerVersionsTable {
+  id: string;
+  worker_id: string;
+  hash: string;
+  bundle: Json<unknown>;
+  size_bytes: number;
+  created_at: CreatedAt;
+}
+
+export interface WorkerVarsTable {
+  worker_id: string;
+  name: string;
+  value: string;
+  updated_at: Timestamp;
+}
+
+export interface WorkerSecretsTable {
+  worker_id: string;
+  name: string;
+  value_enc: string;
+  updated_at: Timestamp;
+}
+
+export interface WorkerInvocationsTable {
+  id: Generated<string>;
+  worker_id: string;
+  at: Timestamp;
+  kind: string;
+  outcome: string;
+  status: number | null;
+  method: string | null;
+  url: string | null;
+  wall_ms: number;
+  cpu_ms: number;
+  logs: Json<unknown[]>;
+  exceptions: Json<unknown[]>;
+}
+
+export interface SqlDatabasesTable {
+  id: string;
+  project_id: string;
+  name: string;
+  created_at: CreatedAt;
 }
 
 export interface EventsTable {

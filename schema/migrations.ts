@@ -17,6 +17,7 @@ import * as oauth from "./migrations/0014-oauth.ts";
 import * as agentSchedules from "./migrations/0015-agent-schedules.ts";
 import * as events from "./migrations/0016-events.ts";
 import * as auditRetention from "./migrations/0017-audit-retention.ts";
+import * as workers from "./migrations/0018-workers.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
 import * as siteProposals from "./migrations/0020-site-proposals.ts";
 
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   "0015-agent-schedules": agentSchedules,
   "0016-events": events,
   "0017-audit-retention": auditRetention,
+  "0018-workers": workers,
   "0019-worker-resources": workerResources,
   "0020-site-proposals": siteProposals,
 };

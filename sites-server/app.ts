@@ -18,6 +18,7 @@ import { escapeHtml } from "../core/sites/links.ts";
 import { siteFromHost, siteUrl } from "../core/sites/origin.ts";
 import { checkPreview } from "../core/sites/releases.ts";
 import { type LiveSite, SiteServer, type Source } from "../core/sites/serving.ts";
+import { workerFromHost } from "../core/workers/routing.ts";
 import { boundedBody, clientIp } from "../http/request.ts";
 import { sitesMcpHandler } from "./mcp.ts";
 
@@ -81,6 +82,12 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   const app = new Hono();
   const mcp = sitesMcpHandler(platform);
   const domains = new DomainRouter(platform);
+  // Workers answer on `{worker}.{project}.{domain}` with bodies of their own size; the runtime decides.
+  app.use("*", async (c, next) => {
+    const target = workerFromHost(platform.config, c.req.header("host"));
+    if (!target) return next();
+    return platform.workers.serve(target.project, target.worker, c.req.raw);
+  });
   // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
   app.use(
     "*",

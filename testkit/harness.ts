@@ -14,7 +14,7 @@ import { operatorPrincipal } from "../core/identity/bootstrap.ts";
 import { tokenFromLink } from "../core/identity/one-time.ts";
 import { mintToken } from "../core/identity/tokens.ts";
 import type { Operation } from "../core/kernel/operation.ts";
-import { createPlatform, type Platform } from "../core/platform.ts";
+import { createPlatform, type Platform, type PlatformOptions } from "../core/platform.ts";
 import { type AppOptions, createApp } from "../http/app.ts";
 import { isPostgresUrl, type OpenedDatabase, openDatabase } from "../schema/open-database.ts";
 
@@ -97,7 +97,12 @@ export async function openBareTestDatabase(): Promise<OpenedDatabase> {
 }
 
 export async function startTestPlatform(
-  opts: { config?: Partial<Config>; app?: AppOptions; operations?: Operation[] } = {},
+  opts: {
+    config?: Partial<Config>;
+    app?: AppOptions;
+    operations?: Operation[];
+    workerResources?: PlatformOptions["workerResources"];
+  } = {},
 ): Promise<TestPlatform> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bosun-test-"));
   const envUrl = process.env.DATABASE_URL;
@@ -113,6 +118,7 @@ export async function startTestPlatform(
     },
     log: pino({ level: process.env.BOSUN_TEST_LOG ?? "silent" }),
     operations: opts.operations,
+    workerResources: opts.workerResources,
   });
   const app = createApp(platform, opts.app);
 

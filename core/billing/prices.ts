@@ -153,3 +153,22 @@ export function upperBoundOf(config: PriceConfig, model: string, inputTokens: nu
     [maxOutputTokens, p.output],
   ]);
 }
+
+/** Workers' list prices in micro-dollars: per million requests and per million CPU milliseconds (Cloudflare's
+ * published Workers Standard rates, November 2026). Overridden with BOSUN_WORKERS_PRICES. */
+export interface WorkerPrices {
+  requestsPerMillion: number;
+  cpuMsPerMillion: number;
+}
+export const defaultWorkerPrices: WorkerPrices = { requestsPerMillion: usd(0.3), cpuMsPerMillion: usd(0.02) };
+
+/** BOSUN_WORKERS_PRICES: JSON `{ "requests": USD per million, "cpu_ms": USD per million CPU ms }`. */
+export function loadWorkerPrices(env: NodeJS.ProcessEnv = process.env): WorkerPrices {
+  const json = readVariable("BOSUN_WORKERS_PRICES", env);
+  if (!json) return defaultWorkerPrices;
+  const p = JSON.parse(json) as { requests?: number; cpu_ms?: number };
+  return {
+    requestsPerMillion: p.requests === undefined ? defaultWorkerPrices.requestsPerMillion : usd(p.requests),
+    cpuMsPerMillion: p.cpu_ms === undefined ? defaultWorkerPrices.cpuMsPerMillion : usd(p.cpu_ms),
+  };
+}

@@ -70,6 +70,16 @@ const actorOf = (op: Operation) => (op.scope === ADMIN_SCOPE ? t.operator : user
 const tokenFor = (op: Operation, scopes: string[]) =>
   actorOf(op).token(scopes.filter((s) => s !== ADMIN_SCOPE || op.scope === ADMIN_SCOPE));
 
+const bundleOf = (word: string) => ({
+  modules: [{ name: "index.js", content: `export default { fetch() { return new Response("${word}"); } };` }],
+  main_module: "index.js",
+  compatibility_date: "2025-01-01",
+  compatibility_flags: [],
+  vars: {},
+  bindings: [],
+  routes: [],
+});
+
 /** Per operation, what its sample input needs to act on something that exists. */
 function hintsFor(op: Operation): Record<string, unknown> {
   const project = op.id === "delete_project" ? DOOMED : usesServers(op) ? SERVERS : SITE;
@@ -85,6 +95,8 @@ function hintsFor(op: Operation): Record<string, unknown> {
     bucket: "ct-bucket",
     key: "ct-key",
     trigger_id: fx.cronTrigger,
+    worker: "ct-worker",
+    database: "ct-db",
   };
   const fresh = `ct-${crypto.randomBytes(3).toString("hex")}`;
   const specific: Record<string, Record<string, unknown>> = {
@@ -164,6 +176,16 @@ function hintsFor(op: Operation): Record<string, unknown> {
     get_proposal: { proposal_id: fx.proposal },
     apply_proposal: { proposal_id: fx.proposal },
     discard_proposal: { proposal_id: fx.doomedProposal },
+    create_worker: { name: fresh },
+    deploy_worker: { worker: "ct-worker", ...bundleOf("three") },
+    delete_worker: { worker: "ct-doomed" },
+    set_worker_var: { name: "CT_VAR", value: "w" },
+    delete_worker_var: { name: "CT_VAR" },
+    set_worker_secret: { name: "CT_SECRET", value: "t" },
+    delete_worker_secret: { name: "CT_SECRET" },
+    create_sql_database: { name: fresh },
+    delete_sql_database: { database: "ct-doomed-db" },
+    query_sql_database: { sql: "SELECT 1 AS one", params: [] },
   };
   return { ...common, ...specific[op.id] };
 }
@@ -298,6 +320,20 @@ beforeAll(async () => {
   fx.spareToken = (await ok(api(full, "GET", "/tokens"))).tokens.find((x: { prefix: string }) =>
     spare.startsWith(x.prefix),
   ).id;
+
+  // Workers: one deployed twice (rollback has a version to go back to) with a var and a secret, one to delete,
+  // a bound SQL database and a spare one.
+  const bundle = (word: string) => ({
+    modules: [{ name: "index.js", content: `export default { fetch() { return new Response("${word}"); } };` }],
+    main_module: "index.js",
+  });
+  await ok(api(full, "POST", `${site}/workers/ct-worker/deployments`, bundle("one")));
+  await ok(api(full, "POST", `${site}/workers/ct-worker/deployments`, bundle("two")));
+  await ok(api(full, "PUT", `${site}/workers/ct-worker/vars/CT_VAR`, { value: "v" }));
+  await ok(api(full, "PUT", `${site}/workers/ct-worker/secrets/CT_SECRET`, { value: "s" }));
+  await ok(api(full, "POST", `${site}/workers`, { name: "ct-doomed" }));
+  await ok(api(full, "POST", `${site}/sql-databases`, { name: "ct-db" }));
+  await ok(api(full, "POST", `${site}/sql-databases`, { name: "ct-doomed-db" }));
 
   fx.webhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/ct" }))).id;
   fx.doomedWebhook = (await ok(api(full, "POST", "/webhooks", { url: "https://example.com/doomed" }))).id;

@@ -8,6 +8,7 @@ import { instanceOperations } from "../instances/operations.ts";
 import { projectOperations } from "../projects/operations.ts";
 import { siteOperations } from "../sites/operations.ts";
 import { workerResourceOperations } from "../workers/resource-operations.ts";
+import { workerOperations } from "../workers/operations.ts";
 import { notFound } from "./errors.ts";
 import type { Operation } from "./operation.ts";
 
@@ -22,6 +23,7 @@ export const allOperations: Operation[] = [
   ...agentOperations,
   ...eventOperations,
   ...workerResourceOperations,
+  ...workerOperations,
 ];
 
 export class OperationRegistry {

@@ -78,6 +78,16 @@ export const scopeCatalog: ScopeInfo[] = [
   },
   { scope: "notifications:read", group: "events", description: "Read your notifications and their preferences" },
   { scope: "notifications:write", group: "events", description: "Mark notifications read, choose how you are told" },
+  {
+    scope: "workers:read",
+    group: "workers",
+    description: "List workers, their versions, logs, metrics and SQL databases",
+  },
+  {
+    scope: "workers:write",
+    group: "workers",
+    description: "Deploy, roll back and delete workers; set their vars and secrets; create and query SQL databases",
+  },
   { scope: "platform:admin", group: "platform", description: "Platform-wide administration (operator only)" },
 ];
 

@@ -46,14 +46,17 @@ const BucketObject = z
   })
   .meta({ id: "BucketObject" });
 
-/** R2's HTTP metadata fields (what a GET of the object answers with). */
-export interface HttpMetadata {
+/**
+ * R2's HTTP metadata fields (what a GET of the object answers with). A type, not an interface: the runtime's
+ * binding port (binding-port.ts) takes it as a plain record of strings.
+ */
+export type HttpMetadata = {
   contentType?: string;
   contentLanguage?: string;
   contentDisposition?: string;
   contentEncoding?: string;
   cacheControl?: string;
-}
+};
 const HTTP_METADATA_FIELDS = [
   "contentType",
   "contentLanguage",

@@ -1,0 +1,953 @@
+// The workers runtime: workerd processes Bosun supervises, and the loopback services they call back into.
+//
+// - A *generation* is one workerd process serving every deployed worker (a router, each worker, a tail worker per
+//   worker). A deploy starts the next generation on a new port with the candidate code, and only when it answers
+//   is it committed and switched to; the old one drains its in-flight requests and stops. A generation that
+//   dies is restarted with backoff.
+// - The *binding service* (one Node listener on loopback) is the only thing a worker's bindings, tail events and
+//   outbound fetches reach. Each worker reaches it through workerd services that inject that worker's capability
+//   token; the token says which worker, so which project's resources, it may use.
+// - SQL databases live in a second workerd process (SQLite-backed Durable Objects) that deploys never restart.
+
+import crypto from "node:crypto";
+import { EventEmitter } from "node:events";
+import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import path from "node:path";
+import { sql } from "kysely";
+import type { Logger } from "pino";
+import { resolveEgress } from "../egress.ts";
+import { BosunError, notFound, toBosunError } from "../kernel/errors.ts";
+import type { DB } from "../kernel/operation.ts";
+import type { SecretBox } from "../secrets.ts";
+import type { ResourceBindings } from "./binding-port.ts";
+import { bindingsModule, routerModule, sqlStorageModule, tailModule } from "./runtime-modules.ts";
+import type { ScheduledInvocation, ScheduledResult } from "./runtime-port.ts";
+import { capnpString, freePort, WorkerdProcess } from "./workerd.ts";
+
+export interface BundleModule {
+  name: string;
+  content: string;
+}
+
+export interface BundleBinding {
+  name: string;
+  type: "kv" | "bucket" | "sql";
+  /** The resource's name in the project. */
+  resource: string;
+}
+
+export interface Bundle {
+  modules: BundleModule[];
+  main_module: string;
+  compatibility_date: string;
+  compatibility_flags: string[];
+  vars: Record<string, string>;
+  bindings: BundleBinding[];
+  routes: string[];
+}
+
+/** Everything the runtime needs to run one worker. */
+export interface WorkerSpec {
+  workerId: string;
+  name: string;
+  projectId: string;
+  projectSlug: string;
+  ownerAccountId: string;
+  bundle: Bundle;
+  vars: Record<string, string>;
+  secrets: Record<string, string>;
+}
+
+interface BindingTarget {
+  kind: "kv" | "bucket" | "sql";
+  id: string;
+}
+
+interface Capability {
+  workerId: string;
+  projectId: string;
+  ownerAccountId: string;
+  bindings: Map<string, BindingTarget>;
+}
+
+interface Generation {
+  proc: WorkerdProcess;
+  /** `{projectSlug}/{name}` → index of the worker's service in this generation. */
+  routes: Map<string, { index: number; spec: WorkerSpec }>;
+  byWorker: Map<string, number>;
+  caps: Map<string, Capability>;
+}
+
+export interface LogLine {
+  level: string;
+  message: unknown[];
+  at: string;
+}
+
+export interface Invocation {
+  workerId: string;
+  at: Date;
+  kind: "fetch" | "scheduled";
+  outcome: string;
+  status: number | null;
+  method: string | null;
+  url: string | null;
+  wallMs: number;
+  cpuMs: number;
+  logs: LogLine[];
+  exceptions: { name: string; message: string; stack?: string }[];
+}
+
+interface TailPart {
+  logs: LogLine[];
+  exceptions: Invocation["exceptions"];
+  outcome: string;
+}
+
+export interface RuntimeOptions {
+  db: DB;
+  log: Logger;
+  secrets: SecretBox;
+  dataDir: string;
+  allowPrivateEgress: boolean;
+  /** A request's wall-time budget; past it the visitor gets 503 and, if workerd was busy on CPU, it is recycled. */
+  requestTimeoutMs: number;
+  /** Invocations kept per worker (logs and the samples metrics are computed from). */
+  logRetention: number;
+  /** KV stores and buckets; unset, binding one fails the deploy with not_supported. */
+  resources?: ResourceBindings;
+  /** Told of each finished invocation (metering). */
+  onUsage?: (accountId: string, projectId: string, requests: number, cpuMs: number) => void;
+  /** Whether the account may be served (the spend cap): false answers 402. */
+  mayServe?: (accountId: string) => boolean;
+}
+
+const COMPAT_DATE_MAX = "2026-11-17";
+
+function moduleEntry(m: BundleModule, file: string): string {
+  const kind = m.name.endsWith(".json") ? "json" : m.name.endsWith(".txt") ? "text" : "esModule";
+  return `(name = ${capnpString(m.name)}, ${kind} = embed ${capnpString(file)})`;
+}
+
+/** `x-bosun-…` headers are ours: a visitor's copies are dropped before forwarding. */
+const isInternalHeader = (name: string) => name.toLowerCase().startsWith("x-bosun-");
+
+export class WorkersRuntime {
+  private current: Generation | null = null;
+  private starting: Promise<Generation> | null = null;
+  private switching: Promise<unknown> = Promise.resolve();
+  private bindingServer: http.Server | null = null;
+  private bindingPort = 0;
+  private sqlProc: WorkerdProcess | null = null;
+  private sqlStarting: Promise<WorkerdProcess> | null = null;
+  private pending = new Map<string, { inv: Invocation; timer: NodeJS.Timeout }>();
+  private early = new Map<string, { tail: TailPart; timer: NodeJS.Timeout }>();
+  private toWrite: Invocation[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private restartDelay = 250;
+  private generationNo = 0;
+  /** Live tails: `invocation:{workerId}` events. */
+  readonly events = new EventEmitter();
+  /** How long each generation switch took, newest last (bench, docs). */
+  readonly switchTimes: number[] = [];
+
+  constructor(readonly opts: RuntimeOptions) {
+    this.events.setMaxListeners(0);
+  }
+
+  // ---- generations ------------------------------------------------------------------------------------------
+
+  /** Every worker with an active version, as it should run now; `override` swaps one worker's spec. */
+  async loadSpecs(override?: WorkerSpec | { workerId: string; remove: true }): Promise<WorkerSpec[]> {
+    const rows = await this.opts.db
+      .selectFrom("workers as w")
+      .innerJoin("projects as p", "p.id", "w.project_id")
+      .innerJoin("worker_versions as v", "v.id", "w.active_version_id")
+      .select(["w.id", "w.name", "w.project_id", "p.slug", "p.owner_account_id", "v.bundle"])
+      .execute();
+    const vars = await this.opts.db.selectFrom("worker_vars").select(["worker_id", "name", "value"]).execute();
+    const secrets = await this.opts.db
+      .selectFrom("worker_secrets")
+      .select(["worker_id", "name", "value_enc"])
+      .execute();
+    const specs = rows.map(
+      (r): WorkerSpec => ({
+        workerId: r.id,
+        name: r.name,
+        projectId: r.project_id,
+        projectSlug: r.slug,
+        ownerAccountId: r.owner_account_id,
+        bundle: r.bundle as Bundle,
+        vars: Object.fromEntries(vars.filter((v) => v.worker_id === r.id).map((v) => [v.name, v.value])),
+        secrets: Object.fromEntries(
+          secrets.filter((s) => s.worker_id === r.id).map((s) => [s.name, this.opts.secrets.decrypt(s.value_enc)]),
+        ),
+      }),
+    );
+    if (!override) return specs;
+    const rest = specs.filter((s) => s.workerId !== override.workerId);
+    return "remove" in override ? rest : [...rest, override];
+  }
+
+  private async resolveBindings(spec: WorkerSpec): Promise<Map<string, BindingTarget>> {
+    const out = new Map<string, BindingTarget>();
+    for (const b of spec.bundle.bindings) {
+      if (b.type === "sql") {
+        const row = await this.opts.db
+          .selectFrom("sql_databases")
+          .select("id")
+          .where("project_id", "=", spec.projectId)
+          .where("name", "=", b.resource)
+          .executeTakeFirst();
+        if (!row) throw notFound("sql database", b.resource);
+        // Started before the worker serves, so its first query does not wait for a process start.
+        await this.ensureSql();
+        out.set(b.name, { kind: "sql", id: row.id });
+      } else {
+        const resources = this.opts.resources;
+        if (!resources) throw new BosunError("not_supported", `${b.type} bindings are not available on this Bosun`);
+        out.set(b.name, {
+          kind: b.type,
+          id: await resources.resolve(this.opts.db, spec.projectId, b.type, b.resource),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Starts (but does not switch to) a generation running exactly `specs`; throws if workerd refuses the code. */
+  private async startGeneration(specs: WorkerSpec[]): Promise<Generation> {
+    await this.ensureBindingServer();
+    const no = ++this.generationNo;
+    const port = await freePort();
+    const admin = crypto.randomBytes(24).toString("base64url");
+    const files: Record<string, string> = {
+      "bosun-router.js": routerModule,
+      "bosun-tail.js": tailModule,
+      "bosun-bindings.js": bindingsModule,
+    };
+    const caps = new Map<string, Capability>();
+    const routes = new Map<string, { index: number; spec: WorkerSpec }>();
+    const byWorker = new Map<string, number>();
+    const services: string[] = [];
+    const routerBindings = [`(name = "ADMIN", text = ${capnpString(admin)})`];
+    const bindingAddr = capnpString(`127.0.0.1:${this.bindingPort}`);
+    services.push(`(name = "bosun_nowhere", external = (address = ${bindingAddr}, http = ()))`);
+    for (const [i, spec] of specs.entries()) {
+      const targets = await this.resolveBindings(spec);
+      const token = crypto.randomBytes(24).toString("base64url");
+      caps.set(token, {
+        workerId: spec.workerId,
+        projectId: spec.projectId,
+        ownerAccountId: spec.ownerAccountId,
+        bindings: targets,
+      });
+      routes.set(`${spec.projectSlug}/${spec.name}`, { index: i, spec });
+      byWorker.set(spec.workerId, i);
+      const inject = `injectRequestHeaders = [(name = "x-bosun-cap", value = ${capnpString(token)})]`;
+      services.push(`(name = "cap_${i}", external = (address = ${bindingAddr}, http = (${inject})))`);
+      services.push(`(name = "egress_${i}", external = (address = ${bindingAddr}, http = (style = proxy, ${inject})))`);
+      // workerd refuses `inherit` for tail workers, so each worker has a tail worker of its own (a tiny isolate).
+      services.push(
+        `(name = "tail_${i}", worker = (modules = [(name = "tail.js", esModule = embed "bosun-tail.js")], compatibilityDate = "2025-01-01", bindings = [(name = "SINK", service = "cap_${i}")]))`,
+      );
+      const b = spec.bundle;
+      const main = b.modules.find((m) => m.name === b.main_module);
+      const ordered = main ? [main, ...b.modules.filter((m) => m !== main)] : b.modules;
+      const modules = ordered.map((m, j) => {
+        const file = `w${i}-m${j}`;
+        files[file] = m.content;
+        return moduleEntry(m, file);
+      });
+      const bindings: string[] = [];
+      for (const [name, value] of Object.entries({ ...b.vars, ...spec.vars }))
+        bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(value)})`);
+      for (const [name, value] of Object.entries(spec.secrets))
+        bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(value)})`);
+      for (const [name, t] of targets) {
+        const entry = t.kind === "kv" ? "kv" : t.kind === "bucket" ? "bucket" : "sql";
+        bindings.push(
+          `(name = ${capnpString(name)}, wrapped = (moduleName = "bosun:bindings", entrypoint = "${entry}", innerBindings = [(name = "svc", service = "cap_${i}"), (name = "name", text = ${capnpString(name)})]))`,
+        );
+      }
+      const flags = b.compatibility_flags.map(capnpString).join(", ");
+      services.push(
+        `(name = "w_${i}", worker = (modules = [${modules.join(", ")}], compatibilityDate = ${capnpString(b.compatibility_date > COMPAT_DATE_MAX ? COMPAT_DATE_MAX : b.compatibility_date)}, compatibilityFlags = [${flags}], bindings = [${bindings.join(", ")}], globalOutbound = "egress_${i}", tails = ["tail_${i}"]))`,
+      );
+      routerBindings.push(`(name = "w_${i}", service = "w_${i}")`);
+    }
+    services.push(
+      `(name = "bosun_router", worker = (modules = [(name = "router.js", esModule = embed "bosun-router.js")], compatibilityDate = "2025-01-01", bindings = [${routerBindings.join(", ")}], globalOutbound = "bosun_nowhere"))`,
+    );
+    const config = [
+      `using Workerd = import "/workerd/workerd.capnp";`,
+      "const config :Workerd.Config = (",
+      `  services = [\n    ${services.join(",\n    ")}\n  ],`,
+      `  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "bosun_router")],`,
+      `  extensions = [(modules = [(name = "bosun:bindings", internal = true, esModule = embed "bosun-bindings.js")])],`,
+      ");",
+    ].join("\n");
+    const proc = await WorkerdProcess.start({
+      dir: path.join(this.opts.dataDir, "workers", "run", `gen-${process.pid}-${no}`),
+      config,
+      files,
+      port,
+      adminToken: admin,
+    });
+    return { proc, routes, byWorker, caps };
+  }
+
+  /** Makes `gen` the serving generation; the previous one drains (up to the request timeout) and stops. */
+  private switchTo(gen: Generation): void {
+    const old = this.current;
+    this.current = gen;
+    this.restartDelay = 250;
+    void gen.proc.exit.then(() => this.onExit(gen));
+    if (old) void this.drain(old);
+  }
+
+  private async drain(gen: Generation): Promise<void> {
+    this.drainingCaps.push(gen.caps);
+    const deadline = Date.now() + this.opts.requestTimeoutMs + 1000;
+    while (gen.proc.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await gen.proc.stop();
+    this.drainingCaps = this.drainingCaps.filter((c) => c !== gen.caps);
+  }
+
+  private onExit(gen: Generation): void {
+    if (this.closed || this.current !== gen) return;
+    this.opts.log.warn({ stderr: gen.proc.lastError.slice(-2000) }, "workers runtime exited; restarting");
+    this.current = null;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(this.restartDelay * 2, 10_000);
+    setTimeout(() => {
+      if (!this.closed && !this.current) void this.ensureStarted().catch(() => {});
+    }, delay).unref();
+  }
+
+  /** The serving generation, started from the database if there is none. */
+  async ensureStarted(): Promise<Generation> {
+    if (this.current?.proc.alive) return this.current;
+    this.starting ??= (async () => {
+      try {
+        const gen = await this.startGeneration(await this.loadSpecs());
+        if (this.closed) {
+          await gen.proc.stop(0);
+          throw new BosunError("not_configured", "the workers runtime is closed");
+        }
+        this.switchTo(gen);
+        return gen;
+      } finally {
+        this.starting = null;
+      }
+    })();
+    return this.starting;
+  }
+
+  /**
+   * Applies a change atomically: the next generation is started with it; only if workerd accepts the code does
+   * `commit` (the database change) run, and then traffic switches. Changes are applied one at a time.
+   */
+  apply<T>(override: WorkerSpec | { workerId: string; remove: true } | null, commit: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      const started = performance.now();
+      const gen = await this.startGeneration(await this.loadSpecs(override ?? undefined));
+      let result: T;
+      try {
+        result = await commit();
+      } catch (err) {
+        await gen.proc.stop(0);
+        throw err;
+      }
+      this.switchTo(gen);
+      this.switchTimes.push(performance.now() - started);
+      if (this.switchTimes.length > 100) this.switchTimes.shift();
+      return result;
+    };
+    const next = this.switching.then(run, run);
+    this.switching = next.catch(() => {});
+    return next;
+  }
+
+  // ---- serving ----------------------------------------------------------------------------------------------
+
+  /** Whether some worker is deployed under this name (cheap: the serving generation's routes). */
+  async has(projectSlug: string, name: string): Promise<boolean> {
+    const gen = await this.ensureStarted();
+    return gen.routes.has(`${projectSlug}/${name}`);
+  }
+
+  /** Answers a visitor's request with the worker `name` of project `projectSlug`. */
+  async serve(projectSlug: string, name: string, req: Request): Promise<Response> {
+    const gen = await this.ensureStarted();
+    const route = gen.routes.get(`${projectSlug}/${name}`);
+    if (!route) return page(404, "Not found", "There is no worker here.");
+    const spec = route.spec;
+    if (this.opts.mayServe && !this.opts.mayServe(spec.ownerAccountId))
+      return page(402, "Payment required", "This worker is paused: its owner's spending limit has been reached.");
+    const url = new URL(req.url);
+    const requestId = crypto.randomUUID();
+    const headers = new Headers();
+    for (const [k, v] of req.headers) if (!isInternalHeader(k)) headers.append(k, v);
+    headers.set("x-bosun-admin", gen.proc.adminToken);
+    headers.set("x-bosun-target", String(route.index));
+    headers.set("x-bosun-request-id", requestId);
+    headers.set("x-bosun-url", req.url);
+    const proc = gen.proc;
+    proc.inflight++;
+    const started = performance.now();
+    const cpu0 = proc.cpuMs();
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.opts.requestTimeoutMs);
+    const inv: Invocation = {
+      workerId: spec.workerId,
+      at: new Date(),
+      kind: "fetch",
+      outcome: "ok",
+      status: null,
+      method: req.method,
+      url: url.pathname + url.search,
+      wallMs: 0,
+      cpuMs: 0,
+      logs: [],
+      exceptions: [],
+    };
+    try {
+      const hasBody = req.method !== "GET" && req.method !== "HEAD";
+      const res = await fetch(`http://127.0.0.1:${proc.port}${url.pathname}${url.search}`, {
+        method: req.method,
+        headers,
+        body: hasBody ? req.body : undefined,
+        redirect: "manual",
+        signal: ctl.signal,
+        // @ts-expect-error undici needs half duplex to stream a request body
+        duplex: "half",
+      });
+      const body = await res.arrayBuffer();
+      inv.status = res.status;
+      const out = new Headers(res.headers);
+      out.delete("content-encoding");
+      out.delete("content-length");
+      out.delete("transfer-encoding");
+      return new Response(req.method === "HEAD" ? null : body, { status: res.status, headers: out });
+    } catch (err) {
+      if (!ctl.signal.aborted) {
+        inv.outcome = "exception";
+        inv.status = 502;
+        return page(502, "Worker unavailable", "The worker could not be reached.");
+      }
+      // Past its budget. workerd runs its isolates on one thread: if that thread no longer answers a health check,
+      // a loop is holding it and every worker of the generation is stuck, so the process is recycled.
+      const busy = !(await this.answers(proc));
+      inv.outcome = busy ? "exceededCpu" : "exceededWallTime";
+      inv.status = 503;
+      inv.exceptions.push({
+        name: "LimitExceeded",
+        message: busy
+          ? `the request ran on the CPU past its ${this.opts.requestTimeoutMs} ms limit and was stopped`
+          : `the request took longer than ${this.opts.requestTimeoutMs} ms`,
+      });
+      if (busy) this.recycle(gen);
+      void err;
+      return page(503, "Worker stopped", "The worker went over its time limit for this request.");
+    } finally {
+      clearTimeout(timer);
+      proc.inflight--;
+      inv.wallMs = performance.now() - started;
+      // CPU is workerd's, shared by the requests in flight at the same time.
+      inv.cpuMs = Math.min(inv.wallMs, Math.max(0, proc.cpuMs() - cpu0) / Math.max(1, proc.inflight + 1));
+      this.expect(requestId, inv);
+    }
+  }
+
+  private async answers(proc: WorkerdProcess): Promise<boolean> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${proc.port}/`, {
+        headers: { "x-bosun-admin": proc.adminToken, "x-bosun-target": "_health" },
+        signal: AbortSignal.timeout(500),
+      });
+      await res.arrayBuffer();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Replaces a stuck generation with a fresh one running the same workers. */
+  private recycle(gen: Generation): void {
+    if (this.current !== gen) return;
+    this.current = null;
+    this.opts.log.warn("a worker overran its CPU budget; recycling the workers runtime");
+    void gen.proc.stop(0);
+    void this.ensureStarted().catch((err) => this.opts.log.error({ err }, "workers runtime restart failed"));
+  }
+
+  /** Runs the worker's `scheduled` handler (cron triggers). */
+  async runScheduled(input: ScheduledInvocation): Promise<ScheduledResult> {
+    const gen = await this.ensureStarted();
+    const route = [...gen.routes.values()].find(
+      (r) => r.spec.projectId === input.projectId && r.spec.name === input.workerName,
+    );
+    if (!route) return { ok: false, durationMs: 0, logs: [], error: `worker ${input.workerName} is not deployed` };
+    const started = performance.now();
+    const key = `sched:${route.spec.workerId}`;
+    const waiter = new Promise<Invocation | null>((resolve) => {
+      const t = setTimeout(() => resolve(null), 3000);
+      this.events.once(key, (inv: Invocation) => {
+        clearTimeout(t);
+        resolve(inv);
+      });
+    });
+    gen.proc.inflight++;
+    let outcome = "exception";
+    let thrown: string | null = null;
+    try {
+      const res = await fetch(`http://127.0.0.1:${gen.proc.port}/`, {
+        method: "POST",
+        headers: {
+          "x-bosun-admin": gen.proc.adminToken,
+          "x-bosun-target": String(route.index),
+          "x-bosun-op": "scheduled",
+        },
+        body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime() }),
+        signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
+      });
+      const r = (await res.json()) as { outcome?: string; error?: string };
+      outcome = r.outcome ?? "exception";
+      if (r.error) thrown = r.error;
+    } catch {
+      outcome = "exceededWallTime";
+    } finally {
+      gen.proc.inflight--;
+    }
+    const durationMs = performance.now() - started;
+    const inv = await waiter;
+    const error =
+      outcome === "ok"
+        ? null
+        : (inv?.exceptions.map((e) => `${e.name}: ${e.message}`).join("\n") ?? "") ||
+          thrown ||
+          `the handler ended: ${outcome}`;
+    // A console call's arguments, as one line of text the run history can show.
+    const logs = (inv?.logs ?? []).map((l) => ({
+      level: l.level,
+      at: l.at,
+      message: l.message.map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" "),
+    }));
+    return { ok: outcome === "ok", durationMs, logs, error };
+  }
+
+  // ---- invocations: timings from the proxy, console output from the tail worker, joined by request id --------
+
+  private expect(requestId: string, inv: Invocation): void {
+    // The tail event can arrive before the proxy has finished with the response.
+    const early = this.early.get(requestId);
+    if (early) {
+      this.early.delete(requestId);
+      clearTimeout(early.timer);
+      this.merge(inv, early.tail);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.pending.delete(requestId);
+      this.record(inv);
+    }, 5000);
+    timer.unref();
+    this.pending.set(requestId, { inv, timer });
+  }
+
+  private onTail(cap: Capability, events: unknown[]): void {
+    for (const raw of events) {
+      const e = raw as {
+        outcome?: string;
+        logs?: { level: string; message: unknown[]; timestamp: number }[];
+        exceptions?: { name: string; message: string; stack?: string }[];
+        eventTimestamp?: number;
+        event?: {
+          request?: { headers?: Record<string, string> };
+          response?: { status: number };
+          cron?: string;
+          scheduledTime?: number;
+        };
+      };
+      const logs = (e.logs ?? []).map((l) => ({
+        level: l.level,
+        message: l.message,
+        at: new Date(l.timestamp).toISOString(),
+      }));
+      const exceptions = (e.exceptions ?? []).map((x) => ({ name: x.name, message: x.message, stack: x.stack }));
+      const requestId = e.event?.request?.headers?.["x-bosun-request-id"];
+      const waiting = requestId ? this.pending.get(requestId) : undefined;
+      const tail = { logs, exceptions, outcome: e.outcome ?? "ok" };
+      if (waiting && requestId) {
+        clearTimeout(waiting.timer);
+        this.pending.delete(requestId);
+        this.merge(waiting.inv, tail);
+        continue;
+      }
+      if (requestId) {
+        const timer = setTimeout(() => this.early.delete(requestId), 30_000);
+        timer.unref();
+        this.early.set(requestId, { tail, timer });
+        continue;
+      }
+      // A scheduled run reaches the worker as the router's `scheduled()` call: its tail event says only that.
+      const ev = e.event as { cron?: string; rpcMethod?: string } | undefined;
+      if (ev?.cron !== undefined || ev?.rpcMethod === "scheduled") {
+        const inv: Invocation = {
+          workerId: cap.workerId,
+          at: new Date(e.eventTimestamp ?? Date.now()),
+          kind: "scheduled",
+          outcome: e.outcome ?? "ok",
+          status: null,
+          method: null,
+          url: ev.cron ?? null,
+          wallMs: 0,
+          cpuMs: 0,
+          logs,
+          exceptions,
+        };
+        this.events.emit(`sched:${cap.workerId}`, inv);
+        this.record(inv);
+      }
+    }
+  }
+
+  private merge(inv: Invocation, tail: TailPart): void {
+    inv.logs = tail.logs;
+    inv.exceptions = [...tail.exceptions, ...inv.exceptions];
+    if (tail.outcome !== "ok") inv.outcome = tail.outcome;
+    this.record(inv);
+  }
+
+  private record(inv: Invocation): void {
+    this.events.emit(`invocation:${inv.workerId}`, inv);
+    this.toWrite.push(inv);
+    this.flushTimer ??= setTimeout(() => void this.flush(), 250);
+  }
+
+  /** Writes recorded invocations and keeps the last N per worker. */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const batch = this.toWrite.splice(0);
+    if (!batch.length) return;
+    const db = this.opts.db;
+    try {
+      const known = new Set(
+        (
+          await db
+            .selectFrom("workers")
+            .select("id")
+            .where("id", "in", [...new Set(batch.map((b) => b.workerId))])
+            .execute()
+        ).map((r) => r.id),
+      );
+      const rows = batch.filter((b) => known.has(b.workerId));
+      if (!rows.length) return;
+      await db
+        .insertInto("worker_invocations")
+        .values(
+          rows.map((b) => ({
+            worker_id: b.workerId,
+            at: b.at,
+            kind: b.kind,
+            outcome: b.outcome,
+            status: b.status,
+            method: b.method,
+            url: b.url,
+            wall_ms: b.wallMs,
+            cpu_ms: b.cpuMs,
+            logs: JSON.stringify(b.logs),
+            exceptions: JSON.stringify(b.exceptions),
+          })),
+        )
+        .execute();
+      for (const workerId of new Set(rows.map((r) => r.workerId))) {
+        await sql`delete from worker_invocations where worker_id = ${workerId} and id <= (
+          select id from worker_invocations where worker_id = ${workerId} order by id desc offset ${this.opts.logRetention} limit 1)`.execute(
+          db,
+        );
+      }
+      if (this.opts.onUsage) {
+        const specs = new Map<string, WorkerSpec>();
+        for (const r of this.current?.routes.values() ?? []) specs.set(r.spec.workerId, r.spec);
+        for (const r of rows) {
+          const spec = specs.get(r.workerId);
+          if (spec) this.opts.onUsage(spec.ownerAccountId, spec.projectId, 1, r.cpuMs);
+        }
+      }
+    } catch (err) {
+      this.opts.log.warn({ err }, "writing worker invocations failed");
+    }
+  }
+
+  // ---- the binding service ---------------------------------------------------------------------------------
+
+  private capOf(req: http.IncomingMessage): Capability | null {
+    const token = req.headers["x-bosun-cap"];
+    if (typeof token !== "string" || !token) return null;
+    return this.current?.caps.get(token) ?? this.previousCaps(token);
+  }
+
+  /** A draining generation's workers still hold their tokens until it stops. */
+  private drainingCaps: Map<string, Capability>[] = [];
+  private previousCaps(token: string): Capability | null {
+    for (const caps of this.drainingCaps) {
+      const c = caps.get(token);
+      if (c) return c;
+    }
+    return null;
+  }
+
+  private async ensureBindingServer(): Promise<void> {
+    if (this.bindingServer) return;
+    const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+      void this.onBindingRequest(req, res).catch((err) => {
+        const e = toBosunError(err);
+        if (!res.headersSent) res.writeHead(e.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: e.code, message: e.message } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    this.bindingPort = typeof address === "object" && address ? address.port : 0;
+    this.bindingServer = server;
+  }
+
+  private async onBindingRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const cap = this.capOf(req);
+    if (!cap) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "unauthorized", message: "no capability" } }));
+      return;
+    }
+    const target = req.url ?? "/";
+    // Proxy-style request line: an outbound fetch of the worker.
+    if (/^https?:\/\//i.test(target)) return this.egress(req, res, new URL(target));
+    const body = await readBody(req, 64 * 1024 * 1024);
+    if (target === "/tail") {
+      this.onTail(cap, JSON.parse(body.toString("utf8")) as unknown[]);
+      res.end();
+      return;
+    }
+    const call = JSON.parse(body.toString("utf8")) as { binding: string; op: string; args: Record<string, unknown> };
+    const binding = cap.bindings.get(call.binding);
+    const kind = target.slice(1);
+    if (!binding || binding.kind !== kind) throw notFound("binding", String(call.binding));
+    const result =
+      binding.kind === "sql"
+        ? await this.sqlCall(binding.id, call.op, call.args)
+        : binding.kind === "kv"
+          ? await this.kvCall(cap, binding.id, call.op, call.args)
+          : await this.bucketCall(cap, binding.id, call.op, call.args);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ result }));
+  }
+
+  private async kvCall(cap: Capability, storeId: string, op: string, a: Record<string, unknown>): Promise<unknown> {
+    const kv = present(this.opts.resources).kv({ projectId: cap.projectId, storeId });
+    const key = String(a.key ?? "");
+    if (op === "get") {
+      const r = await kv.getWithMetadata(key);
+      return r.value === null ? null : { value: Buffer.from(r.value).toString("base64"), metadata: r.metadata };
+    }
+    if (op === "put") {
+      const options = (a.options ?? {}) as { expirationTtl?: number; expiration?: number; metadata?: unknown };
+      await kv.put(key, Buffer.from(String(a.value ?? ""), "base64"), options);
+      return null;
+    }
+    if (op === "delete") return kv.delete(key).then(() => null);
+    if (op === "list") return kv.list(a as { prefix?: string; limit?: number; cursor?: string });
+    throw new BosunError("validation_error", `unknown KV operation ${op}`);
+  }
+
+  private async bucketCall(
+    cap: Capability,
+    bucketId: string,
+    op: string,
+    a: Record<string, unknown>,
+  ): Promise<unknown> {
+    const bucket = present(this.opts.resources).bucket({ projectId: cap.projectId, bucketId });
+    const out = (o: Awaited<ReturnType<typeof bucket.get>>) =>
+      o && {
+        key: o.key,
+        size: o.size,
+        etag: o.etag,
+        httpEtag: `"${o.etag}"`,
+        uploaded: new Date(o.uploaded).toISOString(),
+        httpMetadata: o.httpMetadata ?? {},
+        customMetadata: o.customMetadata ?? {},
+        ...(o.body ? { body: Buffer.from(o.body).toString("base64") } : {}),
+      };
+    const key = String(a.key ?? "");
+    if (op === "head") return out(await bucket.head(key));
+    if (op === "get") return out(await bucket.get(key, a.range ? { range: a.range as { offset?: number } } : {}));
+    if (op === "put") {
+      const r = await bucket.put(key, Buffer.from(String(a.value ?? ""), "base64"), {
+        httpMetadata: a.httpMetadata as Record<string, string> | undefined,
+        customMetadata: a.customMetadata as Record<string, string> | undefined,
+      });
+      return out(r);
+    }
+    if (op === "delete") return bucket.delete(a.keys as string | string[]).then(() => null);
+    if (op === "list") {
+      const r = await bucket.list(a as { prefix?: string });
+      return { ...r, objects: r.objects.map((o) => out({ ...o, body: undefined })) };
+    }
+    throw new BosunError("validation_error", `unknown bucket operation ${op}`);
+  }
+
+  /** An outbound fetch of a worker, under the egress policy, connected to the address that was checked. */
+  private async egress(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    let address: string;
+    try {
+      address = await resolveEgress(url.hostname.replace(/^\[|\]$/g, ""), {
+        allowPrivate: this.opts.allowPrivateEgress,
+      });
+    } catch (err) {
+      const e = toBosunError(err);
+      res.writeHead(e.code === "egress_denied" ? 403 : 502, { "content-type": "text/plain", "x-bosun-egress": e.code });
+      res.end(e.message);
+      return;
+    }
+    const family = net.isIP(address);
+    const lookup: net.LookupFunction = (_host, options, cb) => {
+      if (options.all) cb(null, [{ address, family }]);
+      else cb(null, address, family);
+    };
+    const headers = { ...req.headers };
+    delete headers["x-bosun-cap"];
+    delete headers["proxy-connection"];
+    headers.host = url.host;
+    const mod = url.protocol === "https:" ? https : http;
+    await new Promise<void>((resolve) => {
+      const out = mod.request(url, { method: req.method, headers, lookup, agent: false }, (upstream) => {
+        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        upstream.pipe(res);
+        upstream.on("end", resolve);
+        upstream.on("error", () => resolve());
+      });
+      out.on("error", (err: NodeJS.ErrnoException) => {
+        if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
+        res.end(`cannot connect to ${url.host} (${err.code ?? err.message})`);
+        resolve();
+      });
+      req.pipe(out);
+    });
+  }
+
+  // ---- SQL databases ---------------------------------------------------------------------------------------
+
+  private async ensureSql(): Promise<WorkerdProcess> {
+    if (this.sqlProc?.alive) return this.sqlProc;
+    this.sqlStarting ??= (async () => {
+      try {
+        const port = await freePort();
+        const admin = crypto.randomBytes(24).toString("base64url");
+        const store = path.join(this.opts.dataDir, "workers", "sql");
+        fs.mkdirSync(store, { recursive: true, mode: 0o700 });
+        const config = [
+          `using Workerd = import "/workerd/workerd.capnp";`,
+          "const config :Workerd.Config = (",
+          "  services = [",
+          `    (name = "sql", worker = (modules = [(name = "sql.js", esModule = embed "sql.js")], compatibilityDate = "2025-01-01", bindings = [(name = "ADMIN", text = ${capnpString(admin)}), (name = "DB", durableObjectNamespace = "SqlDb")], durableObjectNamespaces = [(className = "SqlDb", uniqueKey = "bosun-sql-databases", enableSql = true)], durableObjectStorage = (localDisk = "sqldisk"))),`,
+          `    (name = "sqldisk", disk = (path = ${capnpString(store)}, writable = true)),`,
+          "  ],",
+          `  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "sql")],`,
+          ");",
+        ].join("\n");
+        const proc = await WorkerdProcess.start({
+          dir: path.join(this.opts.dataDir, "workers", "run", `sql-${process.pid}-${++this.generationNo}`),
+          config,
+          files: { "sql.js": sqlStorageModule },
+          port,
+          adminToken: admin,
+        });
+        this.sqlProc = proc;
+        return proc;
+      } finally {
+        this.sqlStarting = null;
+      }
+    })();
+    return this.sqlStarting;
+  }
+
+  /** One call on a SQL database's Durable Object: `query`, `exec`, `tables` or `drop`. */
+  async sqlCall(databaseId: string, op: string, args: Record<string, unknown> = {}): Promise<unknown> {
+    const proc = await this.ensureSql();
+    const res = await fetch(`http://127.0.0.1:${proc.port}/`, {
+      method: "POST",
+      headers: { "x-bosun-admin": proc.adminToken, "content-type": "application/json" },
+      body: JSON.stringify({ database: databaseId, op, args }),
+    });
+    const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+    if (!res.ok) throw new BosunError("validation_error", body.error?.message ?? `SQL failed (${res.status})`);
+    return body.result;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------------------
+
+  /** The binding service's loopback port (tests show it refuses calls without a worker's capability). */
+  get bindingServicePort(): number {
+    return this.bindingPort;
+  }
+
+  /** How to reach a worker on workerd itself, past Bosun's proxy (the benchmark's baseline). */
+  async direct(projectSlug: string, name: string): Promise<{ url: string; headers: Record<string, string> } | null> {
+    const gen = await this.ensureStarted();
+    const route = gen.routes.get(`${projectSlug}/${name}`);
+    if (!route) return null;
+    return {
+      url: `http://127.0.0.1:${gen.proc.port}/`,
+      headers: { "x-bosun-admin": gen.proc.adminToken, "x-bosun-target": String(route.index) },
+    };
+  }
+
+  /** The serving generation's port (benchmarks compare against workerd directly). */
+  get port(): number | null {
+    return this.current?.proc.port ?? null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.starting?.catch(() => {});
+    await this.sqlStarting?.catch(() => {});
+    await this.switching;
+    await this.flush();
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    for (const p of this.early.values()) clearTimeout(p.timer);
+    await Promise.all([this.current?.proc.stop(500), this.sqlProc?.stop(500)]);
+    this.current = null;
+    await new Promise<void>((resolve) => (this.bindingServer ? this.bindingServer.close(() => resolve()) : resolve()));
+    this.bindingServer?.closeAllConnections();
+  }
+}
+
+function present<T>(v: T | undefined): T {
+  if (v === undefined) throw new BosunError("not_supported", "KV stores and buckets are not available on this Bosun");
+  return v;
+}
+
+async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > max) throw new BosunError("payload_too_large", "binding call too large");
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function page(status: number, title: string, text: string): Response {
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto"><h1>${title}</h1><p>${text}</p></body></html>`;
+  return new Response(html, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+  });
+}

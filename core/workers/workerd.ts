@@ -1,0 +1,154 @@
+// One workerd process: its capnp text config written to a private directory, started, checked healthy, stopped.
+// Bosun never hands workerd a customer's string unquoted: every value goes through `capnpString`, every module
+// body is an `embed`ded file under a name Bosun chose.
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import path from "node:path";
+import { BosunError } from "../kernel/errors.ts";
+
+const require = createRequire(import.meta.url);
+
+/** The workerd binary of the `workerd` package (its Linux build comes from @cloudflare/workerd-linux-64). */
+export function workerdBinary(): string {
+  return path.join(path.dirname(require.resolve("workerd/package.json")), "bin", "workerd");
+}
+
+/** A capnp text literal: quotes, backslashes and control characters escaped, UTF-8 kept as it is. */
+export function capnpString(value: string): string {
+  let out = '"';
+  for (const ch of value) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (ch === '"' || ch === "\\") out += `\\${ch}`;
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** A free loopback port (the kernel's pick, released for workerd to bind). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface WorkerdStart {
+  dir: string;
+  /** The capnp text of the config (embeds resolve relative to `dir`). */
+  config: string;
+  /** Files to write beside it (module sources) before starting. */
+  files: Record<string, string>;
+  port: number;
+  adminToken: string;
+  /** How long it may take to answer its health check. */
+  readyTimeoutMs?: number;
+}
+
+export class WorkerdProcess {
+  private stderr = "";
+  private exited = false;
+  readonly exit: Promise<number | null>;
+  /** Requests Bosun has sent this process that have not finished (for draining). */
+  inflight = 0;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly adminToken: string,
+    readonly dir: string,
+  ) {
+    this.exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    void this.exit.then(() => {
+      this.exited = true;
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString("utf8")).slice(-8000);
+    });
+    child.stdout?.resume();
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  get lastError(): string {
+    return this.stderr;
+  }
+
+  /** Writes the config and its files (0600 in a 0700 directory: it carries secrets), starts, waits for health. */
+  static async start(s: WorkerdStart): Promise<WorkerdProcess> {
+    fs.mkdirSync(s.dir, { recursive: true, mode: 0o700 });
+    for (const [name, body] of Object.entries(s.files)) fs.writeFileSync(path.join(s.dir, name), body, { mode: 0o600 });
+    fs.writeFileSync(path.join(s.dir, "config.capnp"), s.config, { mode: 0o600 });
+    const child = spawn(workerdBinary(), ["serve", "--experimental", "config.capnp"], {
+      cwd: s.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const proc = new WorkerdProcess(child, s.port, s.adminToken, s.dir);
+    try {
+      await proc.waitReady(s.readyTimeoutMs ?? 15_000);
+    } catch (err) {
+      await proc.stop(0);
+      throw err;
+    } finally {
+      // The config held secrets and code; the running process has read it.
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+    return proc;
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
+      if (this.exited) break;
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.port}/`, {
+          headers: { "x-bosun-admin": this.adminToken, "x-bosun-target": "_health" },
+          signal: AbortSignal.timeout(1000),
+        });
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    const why = this.stderr.trim().split("\n").slice(-12).join("\n");
+    throw new BosunError(
+      "unprocessable",
+      this.exited ? `the workers runtime refused the code: ${why}` : "the workers runtime did not start in time",
+      {},
+    );
+  }
+
+  /** CPU seconds (user + system) the process has used, from /proc; 0 where there is none. */
+  cpuMs(): number {
+    const pid = this.child.pid;
+    if (!pid) return 0;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks (100 Hz).
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.exited) return;
+    this.child.kill(graceMs > 0 ? "SIGTERM" : "SIGKILL");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exit;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,1 @@
+export const greet = (greeting) => `${greeting ?? "Hello"} from a Bosun worker`;
