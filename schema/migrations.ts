@@ -19,6 +19,7 @@ import * as events from "./migrations/0016-events.ts";
 import * as auditRetention from "./migrations/0017-audit-retention.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
 import * as siteProposals from "./migrations/0020-site-proposals.ts";
+import * as telegramSiteLinks from "./migrations/0021-telegram-site-links.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   "0017-audit-retention": auditRetention,
   "0019-worker-resources": workerResources,
   "0020-site-proposals": siteProposals,
+  "0021-telegram-site-links": telegramSiteLinks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
