@@ -4,6 +4,7 @@
 // link without files:write, applies nothing. Real telegraf polling the fake Bot API, the real runner on the fake
 // Anthropic server, the real event workers for notifications.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentScheduler } from "../core/agent/scheduler.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { EventWorkers } from "../core/events/worker.ts";
@@ -247,6 +248,34 @@ describe("a chat linked to a site project", () => {
     expect(un.body).toEqual({ unlinked: 1 });
     expect((await s.api("GET", "/agent/telegram")).body.links).toEqual([]);
     expect((await say(s.chat, "are you there?")).text).toContain("not linked");
+  }, 60_000);
+
+  it("a scheduled site run reporting to the site chat streams there and ends with the proposal's buttons", async () => {
+    const s = await linkedSite();
+    runner.fake.script([
+      { toolUse: { name: "write_file", input: { path: "news.html", content: "<p>news</p>" } } },
+      { text: "Wrote the news page." },
+    ]);
+    const res = await s.api("POST", "/agent/schedules", {
+      name: `tg-${s.chat}`,
+      cron: "0 4 * * *",
+      prompt: "Write the news page",
+      mode: "ask",
+      report_channel: "telegram",
+      telegram_chat_id: s.chat,
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await t.platform.db
+      .updateTable("agent_schedules")
+      .set({ enabled: false })
+      .where("name", "!=", res.body.name)
+      .execute();
+    expect((await new AgentScheduler(t.platform).tick(new Date(res.body.next_run_at))).started).toBe(1);
+    const msg = await tg.waitForMessage((m) => m.chat_id === s.chat && m.text.includes("Proposed changes"), 15_000);
+    expect(msg.text).toContain("news.html");
+    expect(await press(s, msg, "Apply")).toBe("Applied.");
+    expect(await content(s, "news.html")).toBe("<p>news</p>");
+    await bridge.relay.idle();
   }, 60_000);
 
   it("the chat's own proposal is not announced twice: no proposal.created notification to the chat that shows it", async () => {
