@@ -5,6 +5,7 @@
 // Anthropic server, the real event workers for notifications.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentScheduler } from "../core/agent/scheduler.ts";
+import { DEFAULT_SITE_LINK_SCOPES } from "../core/agent/telegram-operations.ts";
 import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { EventWorkers } from "../core/events/worker.ts";
@@ -244,6 +245,14 @@ describe("a chat linked to a site project", () => {
     expect(note.text).toContain("1 file(s) to review");
     expect(note.parse_mode).toBeNull();
 
+    // Linking the same chat to the same site again replaces the link (one per chat and site).
+    const again = CODE.exec((await say(s.chat, "/link", (m) => CODE.test(m.text))).text)?.[0];
+    const relinked = await s.api("POST", "/agent/telegram", { code: again, scopes: ["agent:*", "files:read"] });
+    expect(relinked.status, JSON.stringify(relinked.body)).toBe(201);
+    const links = (await s.api("GET", "/agent/telegram")).body.links;
+    expect(links).toHaveLength(1);
+    expect(links[0].scopes).toEqual(["agent:*", "files:read"]);
+
     const un = await s.api("DELETE", `/agent/telegram?chat_id=${s.chat}`);
     expect(un.body).toEqual({ unlinked: 1 });
     expect((await s.api("GET", "/agent/telegram")).body.links).toEqual([]);
@@ -275,6 +284,42 @@ describe("a chat linked to a site project", () => {
     expect(msg.text).toContain("news.html");
     expect(await press(s, msg, "Apply")).toBe("Applied.");
     expect(await content(s, "news.html")).toBe("<p>news</p>");
+    await bridge.relay.idle();
+  }, 60_000);
+
+  it("a scheduled site run allowed to publish asks in the site chat; its Approve button publishes what the run proposed", async () => {
+    // Approving a publish needs publish:trigger, which a site link holds only when asked for.
+    const s = await linkedSite([...DEFAULT_SITE_LINK_SCOPES, "publish:trigger"]);
+    runner.fake.script([
+      { toolUse: { name: "write_file", input: { path: "index.html", content: "<p>launch</p>" } } },
+      { toolUse: { name: "publish_site", input: {} } },
+      { text: "Published the launch page." },
+    ]);
+    const res = await s.api("POST", "/agent/schedules", {
+      name: `pub-${s.chat}`,
+      cron: "0 5 * * *",
+      prompt: "Launch",
+      mode: "ask",
+      allow_publish: true,
+      report_channel: "telegram",
+      telegram_chat_id: s.chat,
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await t.platform.db
+      .updateTable("agent_schedules")
+      .set({ enabled: false })
+      .where("name", "!=", res.body.name)
+      .execute();
+    expect((await new AgentScheduler(t.platform).tick(new Date(res.body.next_run_at))).started).toBe(1);
+    const ask = await tg.waitForMessage(
+      (m) => m.chat_id === s.chat && m.text.includes("Approve?") && m.text.includes("publish_site"),
+      15_000,
+    );
+    expect(ask.text).toContain(`on ${s.project}`);
+    expect(await press(s, ask, "Approve")).toBe("Approved.");
+    await tg.waitForMessage((m) => m.chat_id === s.chat && m.text.includes("Applied to the draft"), 15_000);
+    expect(await content(s, "index.html")).toBe("<p>launch</p>");
+    expect((await s.api("GET", "/releases")).body.releases.length).toBeGreaterThan(0);
     await bridge.relay.idle();
   }, 60_000);
 

@@ -129,19 +129,26 @@ export async function setLinkConversation(
     .execute();
 }
 
-/** The link in this chat through which an approval may be decided: same project and instance as its conversation. */
+/**
+ * The link in this chat through which an approval may be decided: same project and instance as its conversation
+ * (a site conversation: the chat's site link).
+ */
 export async function linkForApproval(platform: Pick<Platform, "db">, chatId: number | string, approvalId: string) {
   return platform.db
     .selectFrom("agent_approvals as a")
     .innerJoin("agent_conversations as c", "c.id", "a.conversation_id")
-    .innerJoin("instances as i", (j) => j.onRef("i.project_id", "=", "c.project_id").onRef("i.name", "=", "c.instance"))
-    .innerJoin("telegram_links as l", (j) =>
-      j.onRef("l.instance_id", "=", "i.id").onRef("l.project_id", "=", "c.project_id"),
-    )
+    .innerJoin("telegram_links as l", "l.project_id", "c.project_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "c.project_id")
     .select(["l.id as link_id", "l.telegram_user_id", "p.slug as project", "a.status", "a.tool"])
     .where("a.id", "=", approvalId)
     .where("l.chat_id", "=", String(chatId))
+    .where((eb) =>
+      eb.or([
+        eb("i.name", "=", eb.ref("c.instance")),
+        eb.and([eb("c.instance", "is", null), eb("l.instance_id", "is", null)]),
+      ]),
+    )
     .executeTakeFirst();
 }
 
