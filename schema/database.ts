@@ -508,7 +508,8 @@ export interface TelegramLinksTable {
   id: string;
   account_id: string;
   project_id: string;
-  instance_id: string;
+  /** null: the chat is linked to the site project itself (its site editor). */
+  instance_id: string | null;
   chat_id: TelegramId;
   telegram_user_id: TelegramId;
   telegram_username: string | null;

@@ -20,6 +20,7 @@ import * as auditRetention from "./migrations/0017-audit-retention.ts";
 import * as workers from "./migrations/0018-workers.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
 import * as siteProposals from "./migrations/0020-site-proposals.ts";
+import * as telegramSiteLinks from "./migrations/0021-telegram-site-links.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   "0018-workers": workers,
   "0019-worker-resources": workerResources,
   "0020-site-proposals": siteProposals,
+  "0021-telegram-site-links": telegramSiteLinks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -16,8 +16,10 @@ import {
   activeLink,
   type ChatLink,
   linkForApproval,
+  linkForProposal,
   linkPrincipal,
   linksOfChat,
+  linkTarget,
   selectLink,
   setLinkConversation,
   TELEGRAM_LINK_TOPIC,
@@ -28,7 +30,7 @@ import { invoke } from "../core/kernel/invoker.ts";
 import type { Platform } from "../core/platform.ts";
 import { escapeHtml } from "./format.ts";
 import { ChatOutbox } from "./outbox.ts";
-import { callbackTag, RunRelay } from "./relay.ts";
+import { callbackTag, proposalKeyboard, RunRelay } from "./relay.ts";
 
 export const WEBHOOK_PATH = "/telegram/webhook";
 
@@ -46,22 +48,22 @@ export interface BridgeOptions {
 const EXPLAIN_PER_MINUTE = 5;
 
 const COMMANDS = [
-  { command: "status", description: "Linked instances and the current run" },
-  { command: "use", description: "Switch instance: /use <instance>" },
+  { command: "status", description: "Linked instances and sites, and the current run" },
+  { command: "use", description: "Switch instance or site: /use <name>" },
   { command: "new", description: "Start a new conversation" },
   { command: "stop", description: "Cancel the current run" },
   { command: "credits", description: "Your AI credit" },
-  { command: "link", description: "A pairing code to link another instance" },
+  { command: "link", description: "A pairing code to link another instance or site" },
 ];
 
 const HELP = [
-  "Send a message and this instance's agent works on it. Commands:",
-  "/status — linked instances and the current run",
-  "/use <instance> — switch instance",
+  "Send a message and the agent of this instance (or site) works on it. Commands:",
+  "/status — linked instances and sites, and the current run",
+  "/use <name> — switch instance or site",
   "/new — start a new conversation",
   "/stop — cancel the current run",
   "/credits — your AI credit",
-  "/link — a pairing code to link another instance",
+  "/link — a pairing code to link another instance or site",
 ].join("\n");
 
 export class TelegramBridge {
@@ -213,7 +215,7 @@ export class TelegramBridge {
       // Nothing an unlinked chat sends reaches an agent.
       return this.explain(
         chatId,
-        "This chat is not linked to a Bosun instance. Send /start for a pairing code, then enter it in Bosun (<code>link_telegram_chat</code>).",
+        "This chat is not linked to a Bosun instance or site. Send /start for a pairing code, then enter it in Bosun (<code>link_telegram_chat</code>, or <code>link_site_telegram_chat</code> for a site).",
       );
     }
     // A private chat is one person; still, only the person it was linked for may act in it.
@@ -233,7 +235,7 @@ export class TelegramBridge {
     if (!link)
       return this.reply(
         chatId,
-        `Several instances are linked: choose one with /use &lt;instance&gt;.\n${statusLines(mine, link)}`,
+        `Several instances or sites are linked: choose one with /use &lt;name&gt;.\n${statusLines(mine, link)}`,
       );
     try {
       const principal = await linkPrincipal(this.platform, link.id);
@@ -244,7 +246,7 @@ export class TelegramBridge {
           await setLinkConversation(this.platform, link.id, null);
           return this.reply(
             chatId,
-            `New conversation with <b>${escapeHtml(link.instance)}</b>. What should the agent do?`,
+            `New conversation with <b>${escapeHtml(linkTarget(link))}</b>. What should the agent do?`,
           );
         case "stop": {
           if (!link.conversationId) return this.reply(chatId, "Nothing is running.");
@@ -271,7 +273,7 @@ export class TelegramBridge {
     }
   }
 
-  /** A message to the agent: the chat's conversation with the selected instance, or a new one. */
+  /** A message to the agent: the chat's conversation with the selected instance (or site), or a new one. */
   private async chat(
     chatId: number,
     link: ChatLink,
@@ -294,9 +296,10 @@ export class TelegramBridge {
       }
     }
     if (!runId) {
+      // A site link has no instance: start_agent_chat then talks to the project's site editor.
       const out = (await call("start_agent_chat", {
         project: link.project,
-        instance: link.instance,
+        ...(link.instance ? { instance: link.instance } : {}),
         message: text,
         mode: "ask",
       })) as { conversation: { id: string }; run_id: string };
@@ -319,7 +322,8 @@ export class TelegramBridge {
         chatId,
         `Your pairing code: <code>${code}</code> (valid 10 minutes, once).\n\nLink this chat to an instance with it, e.g.\n` +
           `<code>bosun call link_telegram_chat --project &lt;project&gt; --instance &lt;instance&gt; --code ${code}</code>\n` +
-          `or <code>POST /v1/projects/{project}/instances/{instance}/agent/telegram</code> with <code>{"code":"${code}"}</code>.`,
+          `or <code>POST /v1/projects/{project}/instances/{instance}/agent/telegram</code> with <code>{"code":"${code}"}</code>.\n\n` +
+          `Or to a site project's editor: <code>bosun call link_site_telegram_chat --project &lt;project&gt; --code ${code}</code>.`,
       );
     } catch (err) {
       const e = toBosunError(err);
@@ -339,8 +343,10 @@ export class TelegramBridge {
   }
 
   private async use(chatId: number, links: ChatLink[], name: string | undefined) {
-    if (!name) return this.reply(chatId, `Which one? /use &lt;instance&gt;\n${statusLines(links, undefined)}`);
-    const matches = links.filter((l) => l.instance === name || `${l.project}/${l.instance}` === name);
+    if (!name) return this.reply(chatId, `Which one? /use &lt;name&gt;\n${statusLines(links, undefined)}`);
+    const matches = links.filter(
+      (l) => linkTarget(l) === name || (l.instance !== null && `${l.project}/${l.instance}` === name),
+    );
     if (matches.length !== 1) {
       return this.reply(
         chatId,
@@ -350,7 +356,7 @@ export class TelegramBridge {
     await selectLink(this.platform, chatId, matches[0]!.id);
     return this.reply(
       chatId,
-      `Now talking to <b>${escapeHtml(matches[0]!.instance)}</b> (${escapeHtml(matches[0]!.project)}).`,
+      `Now talking to <b>${escapeHtml(linkTarget(matches[0]!))}</b> (${escapeHtml(matches[0]!.project)}).`,
     );
   }
 
@@ -364,10 +370,12 @@ export class TelegramBridge {
         .answerCbQuery(text.length > 200 ? `${text.slice(0, 199)}…` : text)
         .catch((err) => this.log.debug({ err: redact(err) }, "answerCallbackQuery failed"));
     const chatId = q.message.chat.id;
-    const m = /^([ad]):([0-9a-f-]{36}):([\w-]{11})$/.exec(q.data);
+    const m = /^([adpx]):([0-9a-f-]{36}):([\w-]{11})$/.exec(q.data);
     const tagOk =
       m && crypto.timingSafeEqual(Buffer.from(m[3]!), Buffer.from(callbackTag(this.relay.key, chatId, m[2]!)));
     if (!m || !tagOk) return void (await answer("This button is not valid here."));
+    if (m[1] === "p" || m[1] === "x")
+      return this.onProposalButton(chatId, q.from.id, q.message, m[1] === "p" ? "apply" : "discard", m[2]!, answer);
     const link = await linkForApproval(this.platform, chatId, m[2]!);
     if (!link) return void (await answer("This chat can no longer decide that."));
     if (String(link.telegram_user_id) !== String(q.from.id))
@@ -389,6 +397,71 @@ export class TelegramBridge {
     }
   }
 
+  /**
+   * Apply / Discard on a proposal: valid only in a chat linked to the proposal's site, pressed by the linked person,
+   * called through the invoker as the chat's link (a link without files:write is refused). The message then shows
+   * the outcome; a conflict names the files and offers nothing that overwrites them (no force from a chat).
+   */
+  private async onProposalButton(
+    chatId: number,
+    fromId: number,
+    message: { message_id: number } & ({ text?: string } | object),
+    action: "apply" | "discard",
+    proposalId: string,
+    answer: (text: string) => Promise<unknown>,
+  ): Promise<void> {
+    const link = await linkForProposal(this.platform, chatId, proposalId);
+    if (!link) return void (await answer("This chat can no longer decide that."));
+    if (String(link.telegram_user_id) !== String(fromId))
+      return void (await answer("Only the person who linked this chat can decide."));
+    // The message as it reads now: the outcome is appended to it (buttons gone, or only Discard after a conflict).
+    const before = "text" in message && typeof message.text === "string" ? message.text : "";
+    const show = (outcome: string, keyboard?: ReturnType<typeof proposalKeyboard>) =>
+      this.outbox(chatId)
+        .edit(message.message_id, {
+          html: `${escapeHtml(before)}\n\n${escapeHtml(outcome)}`,
+          plain: `${before}\n\n${outcome}`,
+          ...(keyboard ? { keyboard } : {}),
+        })
+        .catch((err) => this.log.warn({ err: redact(err) }, "could not update a proposal message"));
+    if (link.status !== "pending") {
+      await answer(`Already ${link.status}.`);
+      return void (await show(`Already ${link.status}.`));
+    }
+    try {
+      const principal = await linkPrincipal(this.platform, link.link_id);
+      const out = (await invoke(
+        this.platform,
+        action === "apply" ? "apply_proposal" : "discard_proposal",
+        { project: link.project, proposal_id: proposalId },
+        principal,
+        { requestId: `tg-${crypto.randomUUID()}` },
+      )) as { applied?: number };
+      if (action === "apply") {
+        await answer("Applied.");
+        await show(`✅ Applied to the draft (${out.applied ?? 0} file${out.applied === 1 ? "" : "s"}).`);
+      } else {
+        await answer("Discarded.");
+        await show("🗑 Discarded; the draft is unchanged.");
+      }
+    } catch (err) {
+      const e = toBosunError(err);
+      const files = Array.isArray(e.details.files) ? (e.details.files as string[]) : null;
+      if (e.code === "conflict" && files) {
+        const note =
+          `⚠️ Not applied: the draft changed since this was proposed (${files.join(", ")}). Nothing was changed. ` +
+          "Review it, and apply from the console or API with force to overwrite, or discard it here.";
+        await answer("Not applied: the draft changed since.");
+        return void (await show(note, proposalKeyboard(this.relay.key, chatId, proposalId, false)));
+      }
+      if (e.code === "conflict") {
+        await answer(e.message);
+        return void (await show(e.message));
+      }
+      await answer(htmlToPlain(explainError(e)));
+    }
+  }
+
   /** Tells a chat it was linked. Every process hears the notification; the one that marks the link first speaks. */
   private async onLinkEvent(data: string): Promise<void> {
     if (this.stopped) return;
@@ -400,15 +473,18 @@ export class TelegramBridge {
     if (!link) return;
     await this.reply(
       Number(event.chat_id),
-      `✅ Linked to <b>${escapeHtml(link.instance)}</b> (project ${escapeHtml(link.project)}). Send a message to talk to its agent.\n\n${escapeHtml(HELP)}`,
+      `✅ Linked to <b>${escapeHtml(linkTarget(link))}</b> (${link.instance ? "project" : "site project"} ${escapeHtml(link.project)}). Send a message to talk to its ${link.instance ? "agent" : "site editor"}.\n\n${escapeHtml(HELP)}`,
     );
   }
 }
 
 function statusLines(links: ChatLink[], active: ChatLink | undefined): string {
   return [
-    "Linked instances:",
-    ...links.map((l) => `${l === active ? "▶" : "•"} ${escapeHtml(l.instance)} (${escapeHtml(l.project)})`),
+    "Linked instances and sites:",
+    ...links.map(
+      (l) =>
+        `${l === active ? "▶" : "•"} ${escapeHtml(linkTarget(l))} (${l.instance ? escapeHtml(l.project) : "site"})`,
+    ),
   ].join("\n");
 }
 

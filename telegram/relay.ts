@@ -1,6 +1,7 @@
 // Relays a run's stored events into a chat: the reply streams into one message that is edited as events
 // arrive (throttled), tool calls show as short status lines, a long reply continues in further messages, and
-// each approval the run asks for gets its own message with Approve / Deny buttons. Events are read from the
+// each approval the run asks for gets its own message with Approve / Deny buttons, and a site-editor run's proposal
+// gets a summary with Apply / Discard buttons. Events are read from the
 // run's event log (woken by the notifier, with a slow poll as a safety net), so nothing is lost between nodes.
 // They are read like an SSE client reads them: list_agent_run_events through the invoker, as the chat's link, so
 // the link's scopes decide what is hidden (core/agent/redaction.ts) and a link that no longer holds reads nothing.
@@ -33,7 +34,8 @@ interface Watch {
   /** The link the chat follows the run through: its principal reads the events. */
   linkId: string;
   project: string;
-  instance: string;
+  /** null: a site link (the run is the project's site editor). */
+  instance: string | null;
   after?: string;
   blocks: Block[];
   sent: { id: number; source: string; plain: boolean }[];
@@ -50,13 +52,54 @@ const WORKING = "⏳ working…";
 const WAITING = "⏸ waiting for your approval";
 const DETAIL_LIMIT = 3000;
 
-/** Callback data for a button bound to one approval in one chat: `a:`/`d:`, the approval id, and a tag. */
-export function callbackData(key: Uint8Array, action: "a" | "d", chatId: number | string, approvalId: string): string {
-  return `${action}:${approvalId}:${callbackTag(key, chatId, approvalId)}`;
+/**
+ * Callback data for a button bound to one approval or proposal in one chat: the action (`a`/`d`: approve / deny an
+ * approval; `p`/`x`: apply / discard a proposal), the id, and a tag (an HMAC of chat and id).
+ */
+export function callbackData(
+  key: Uint8Array,
+  action: "a" | "d" | "p" | "x",
+  chatId: number | string,
+  id: string,
+): string {
+  return `${action}:${id}:${callbackTag(key, chatId, id)}`;
 }
-export function callbackTag(key: Uint8Array, chatId: number | string, approvalId: string): string {
-  return crypto.createHmac("sha256", key).update(`${chatId}:${approvalId}`).digest("base64url").slice(0, 11);
+export function callbackTag(key: Uint8Array, chatId: number | string, id: string): string {
+  return crypto.createHmac("sha256", key).update(`${chatId}:${id}`).digest("base64url").slice(0, 11);
 }
+
+/** What a proposal message lists: at most this many files, then a count. */
+const PROPOSAL_FILES_SHOWN = 10;
+
+export interface ProposalSummary {
+  files: { path: string; change: string }[];
+  settings: string[];
+  count: number;
+}
+
+/** A proposal's message: what it changes (short), to apply or discard. */
+export function proposalText(p: ProposalSummary): { html: string; plain: string } {
+  const lines = p.files
+    .slice(0, PROPOSAL_FILES_SHOWN)
+    .map((f) => `${f.change === "delete" ? "−" : "•"} ${f.path}${f.change === "delete" ? " (deleted)" : ""}`);
+  if (p.count > lines.length) lines.push(`… and ${p.count - lines.length} more`);
+  if (p.settings.length) lines.push(`⚙ settings: ${p.settings.join(", ")}`);
+  const head = `📝 Proposed changes to the draft (${p.count} file${p.count === 1 ? "" : "s"})`;
+  const tail = "Apply them to the draft, or discard them?";
+  return {
+    html: `<b>${escapeHtml(head)}</b>\n${escapeHtml(lines.join("\n"))}\n${escapeHtml(tail)}`,
+    plain: `${head}\n${lines.join("\n")}\n${tail}`,
+  };
+}
+
+export const proposalKeyboard = (key: Uint8Array, chatId: number, proposalId: string, apply = true) => ({
+  inline_keyboard: [
+    [
+      ...(apply ? [{ text: "✅ Apply", callback_data: callbackData(key, "p", chatId, proposalId) }] : []),
+      { text: "🗑 Discard", callback_data: callbackData(key, "x", chatId, proposalId) },
+    ],
+  ],
+});
 
 /** The exact command or change an approval is about, as the person must see it before deciding. */
 export function approvalDetail(tool: string, input: Record<string, unknown>): string {
@@ -100,7 +143,12 @@ export class RunRelay {
   }
 
   /** Starts relaying a run into a chat (idempotent); `after`: only events after this one (a resumed relay). */
-  watch(runId: string, chatId: number, link: { id: string; project: string; instance: string }, after?: string): void {
+  watch(
+    runId: string,
+    chatId: number,
+    link: { id: string; project: string; instance: string | null },
+    after?: string,
+  ): void {
     if (this.watches.has(runId)) return;
     const w: Watch = {
       runId,
@@ -245,6 +293,12 @@ export class RunRelay {
           String(data.via ?? ""),
         );
         break;
+      case "proposal":
+        await this.flushNow(w); // the run's account first, then what it proposes
+        if (data.status === "pending") await this.offerProposal(w, String(data.proposal_id), Number(data.files ?? 0));
+        else if (data.status === "applied")
+          w.blocks.push({ kind: "note", text: `✅ Applied to the draft: ${Number(data.files ?? 0)} file(s).` });
+        break;
       case "run_finished": {
         const error = data.error as { code?: string; message?: string } | undefined;
         if (data.status === "failed") return this.end(w, `⚠️ Stopped: ${clip(error?.message ?? "the run failed", 500)}`);
@@ -312,8 +366,9 @@ export class RunRelay {
     reason: string,
   ) {
     const detail = approvalDetail(tool, input);
-    const html = `⏸ <b>Approve?</b> ${escapeHtml(tool)} on <b>${escapeHtml(w.instance)}</b>\n<pre>${escapeHtml(detail)}</pre>${reason ? `\n<i>${escapeHtml(clip(reason, 300))}</i>` : ""}`;
-    const plain = `⏸ Approve? ${tool} on ${w.instance}\n${detail}${reason ? `\n${clip(reason, 300)}` : ""}`;
+    const target = w.instance ?? w.project;
+    const html = `⏸ <b>Approve?</b> ${escapeHtml(tool)} on <b>${escapeHtml(target)}</b>\n<pre>${escapeHtml(detail)}</pre>${reason ? `\n<i>${escapeHtml(clip(reason, 300))}</i>` : ""}`;
+    const plain = `⏸ Approve? ${tool} on ${target}\n${detail}${reason ? `\n${clip(reason, 300)}` : ""}`;
     const keyboard = {
       inline_keyboard: [
         [
@@ -324,6 +379,29 @@ export class RunRelay {
     };
     const m = await this.outbox(w.chatId).send({ html, plain, keyboard });
     w.approvals.set(approvalId, { messageId: m.messageId, html, plain });
+  }
+
+  /**
+   * A pending proposal's own message with Apply / Discard. What it changes is read through the invoker as the chat's
+   * link (get_proposal); a link that may not read files sees the count only.
+   */
+  private async offerProposal(w: Watch, proposalId: string, count: number) {
+    let summary: ProposalSummary = { files: [], settings: [], count };
+    try {
+      const principal = await linkPrincipal(this.platform, w.linkId);
+      const p = (await invoke(
+        this.platform,
+        "get_proposal",
+        { project: w.project, proposal_id: proposalId },
+        principal,
+        { requestId: `tg-${crypto.randomUUID()}` },
+      )) as { files: { path: string; change: string }[]; settings: string[] };
+      summary = { files: p.files, settings: p.settings, count: p.files.length };
+    } catch (err) {
+      this.log.debug({ err, runId: w.runId }, "reading a proposal for the chat failed");
+    }
+    const text = proposalText(summary);
+    await this.outbox(w.chatId).send({ ...text, keyboard: proposalKeyboard(this.callbackKey, w.chatId, proposalId) });
   }
 
   /** Replaces an approval message's buttons with its outcome, whoever decided it (here, REST or MCP). */

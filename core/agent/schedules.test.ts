@@ -128,7 +128,7 @@ describe("the operations", () => {
       [{ cron: "0 0 31 2 *" }, "cron"], // never comes due
       [{ timezone: "Mars/Olympus" }, "timezone"],
       [{ instance: "web" }, "instance"], // a site project has no instances
-      [{ report_channel: "telegram", telegram_chat_id: 42 }, "report_channel"], // chats link to instances
+      [{ report_channel: "telegram", telegram_chat_id: 42 }, "telegram_chat_id"], // no chat of yours linked to the site
       [{ telegram_chat_id: 42 }, "telegram_chat_id"],
       [{ mode: "yolo" }, "mode"],
       [{ max_cost_micros: -1 }, "max_cost_micros"],

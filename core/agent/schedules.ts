@@ -167,29 +167,30 @@ function assertPerson(ctx: ProjectContext) {
   if (why) throw new BosunError("not_configured", why);
 }
 
-/** The caller's own Telegram link for this chat and instance: a schedule reports only into the acting person's chat. */
+/**
+ * The caller's own Telegram link for this chat and instance (or, for a site schedule, the site): a schedule reports
+ * only into the acting person's chat.
+ */
 async function telegramLinkOf(ctx: ProjectContext, instance: string | null, chatId: number | undefined) {
   if (chatId === undefined)
     throw validationError([{ path: "telegram_chat_id", message: "required with report_channel telegram" }]);
-  if (!instance)
-    throw validationError([
-      {
-        path: "report_channel",
-        message: "Telegram chats are linked to instances; a site schedule cannot report there",
-      },
-    ]);
-  const link = await ctx.db
+  let q = ctx.db
     .selectFrom("telegram_links as l")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .select("l.id")
     .where("l.project_id", "=", ctx.project.id)
-    .where("i.name", "=", instance)
     .where("l.chat_id", "=", String(chatId))
-    .where("l.account_id", "=", ctx.principal.account.id)
-    .executeTakeFirst();
+    .where("l.account_id", "=", ctx.principal.account.id);
+  q = instance ? q.where("i.name", "=", instance) : q.where("l.instance_id", "is", null);
+  const link = await q.executeTakeFirst();
   if (!link)
     throw validationError([
-      { path: "telegram_chat_id", message: `no chat of yours is linked to instance '${instance}' with this id` },
+      {
+        path: "telegram_chat_id",
+        message: instance
+          ? `no chat of yours is linked to instance '${instance}' with this id`
+          : "no chat of yours is linked to this site with this id",
+      },
     ]);
   return link.id;
 }

@@ -9,7 +9,7 @@ import { ACTIVE } from "./runs.ts";
 export interface ChatRun {
   runId: string;
   chatId: number;
-  link: { id: string; project: string; instance: string };
+  link: { id: string; project: string; instance: string | null };
   lastEventId: string | undefined;
 }
 
@@ -21,7 +21,7 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
   const rows = await platform.db
     .selectFrom("telegram_links as l")
     .innerJoin("agent_runs as r", "r.conversation_id", "l.conversation_id")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
     .select(lastEvent)
@@ -33,7 +33,7 @@ export async function activeChatRuns(platform: Pick<Platform, "db">): Promise<Ch
     .innerJoin("agent_schedules as s", "s.id", "sr.schedule_id")
     .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
     .innerJoin("agent_runs as r", "r.id", "sr.run_id")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["r.id", "l.id as link_id", "l.chat_id", "p.slug", "i.name"])
     .select(lastEvent)
@@ -69,7 +69,7 @@ export async function claimScheduledRunRelay(
   const link = await platform.db
     .selectFrom("agent_schedules as s")
     .innerJoin("telegram_links as l", "l.id", "s.report_telegram_link_id")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
     .select(["l.id", "l.chat_id", "p.slug", "i.name", "s.name as schedule"])
     .where("s.id", "=", claimed.schedule_id)

@@ -1,5 +1,5 @@
-// Telegram links as data: a chat linked to one instance acts as the person who linked it, narrowed to the
-// scopes granted to the link and pinned to that project and instance. The credential is re-checked on every
+// Telegram links as data: a chat linked to one instance (or to a site project: its site editor) acts as the person
+// who linked it, narrowed to the scopes granted to the link and pinned to that project and instance. The credential is re-checked on every
 // call (and so at every step of a run started from the chat): the link must still exist, its person must still
 // be a member of the project, and the token that made the link must not be revoked.
 import { unauthorized } from "../kernel/errors.ts";
@@ -12,7 +12,8 @@ export const TELEGRAM_LINK_TOPIC = "telegram_link";
 export interface ChatLink {
   id: string;
   project: string;
-  instance: string;
+  /** null: a site link (the chat talks to the project's site editor). */
+  instance: string | null;
   telegramUserId: string;
   conversationId: string | null;
   selected: boolean;
@@ -24,7 +25,7 @@ export async function linkPrincipal(platform: Pick<Platform, "db">, linkId: stri
     .selectFrom("telegram_links as l")
     .innerJoin("accounts as a", "a.id", "l.account_id")
     .innerJoin("projects as p", "p.id", "l.project_id")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .select(["l.scopes", "a.id as account_id", "a.email", "a.is_operator", "p.slug", "i.name as instance"])
     .where("l.id", "=", linkId)
     .executeTakeFirst();
@@ -35,7 +36,7 @@ export async function linkPrincipal(platform: Pick<Platform, "db">, linkId: stri
     credential: { kind: "telegram_link", id: linkId },
     scopes: row.scopes,
     projects: [row.slug],
-    pins: { project: row.slug, instance: row.instance },
+    pins: { project: row.slug, ...(row.instance ? { instance: row.instance } : {}) },
     surface: "telegram",
     clientIp: null,
   };
@@ -79,12 +80,12 @@ export function telegramLinkChecker(platform: Pick<Platform, "db">): CredentialC
   };
 }
 
-/** Every instance a chat is linked to, the selected one marked. */
+/** Every instance and site a chat is linked to, the selected one marked. */
 export async function linksOfChat(platform: Pick<Platform, "db">, chatId: number | string): Promise<ChatLink[]> {
   const rows = await platform.db
     .selectFrom("telegram_links as l")
     .innerJoin("projects as p", "p.id", "l.project_id")
-    .innerJoin("instances as i", "i.id", "l.instance_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .leftJoin("telegram_chat_state as s", "s.chat_id", "l.chat_id")
     .select(["l.id", "p.slug", "i.name", "l.telegram_user_id", "l.conversation_id", "s.selected_link_id"])
     .where("l.chat_id", "=", String(chatId))
@@ -128,18 +129,41 @@ export async function setLinkConversation(
     .execute();
 }
 
-/** The link in this chat through which an approval may be decided: same project and instance as its conversation. */
+/**
+ * The link in this chat through which an approval may be decided: same project and instance as its conversation
+ * (a site conversation: the chat's site link).
+ */
 export async function linkForApproval(platform: Pick<Platform, "db">, chatId: number | string, approvalId: string) {
   return platform.db
     .selectFrom("agent_approvals as a")
     .innerJoin("agent_conversations as c", "c.id", "a.conversation_id")
-    .innerJoin("instances as i", (j) => j.onRef("i.project_id", "=", "c.project_id").onRef("i.name", "=", "c.instance"))
-    .innerJoin("telegram_links as l", (j) =>
-      j.onRef("l.instance_id", "=", "i.id").onRef("l.project_id", "=", "c.project_id"),
-    )
+    .innerJoin("telegram_links as l", "l.project_id", "c.project_id")
+    .leftJoin("instances as i", "i.id", "l.instance_id")
     .innerJoin("projects as p", "p.id", "c.project_id")
     .select(["l.id as link_id", "l.telegram_user_id", "p.slug as project", "a.status", "a.tool"])
     .where("a.id", "=", approvalId)
+    .where("l.chat_id", "=", String(chatId))
+    .where((eb) =>
+      eb.or([
+        eb("i.name", "=", eb.ref("c.instance")),
+        eb.and([eb("c.instance", "is", null), eb("l.instance_id", "is", null)]),
+      ]),
+    )
+    .executeTakeFirst();
+}
+
+/** What a link talks to, as a person reads it: the instance's name, or the site project's slug. */
+export const linkTarget = (l: Pick<ChatLink, "project" | "instance">) => l.instance ?? l.project;
+
+/** The site link in this chat through which a proposal may be applied or discarded: same project as the proposal. */
+export async function linkForProposal(platform: Pick<Platform, "db">, chatId: number | string, proposalId: string) {
+  return platform.db
+    .selectFrom("site_proposals as sp")
+    .innerJoin("telegram_links as l", (j) => j.onRef("l.project_id", "=", "sp.project_id"))
+    .innerJoin("projects as p", "p.id", "sp.project_id")
+    .select(["l.id as link_id", "l.telegram_user_id", "p.slug as project", "sp.status"])
+    .where("sp.id", "=", proposalId)
+    .where("l.instance_id", "is", null)
     .where("l.chat_id", "=", String(chatId))
     .executeTakeFirst();
 }

@@ -224,6 +224,10 @@ async function fanOut(db: DB, eventId: string): Promise<void> {
           .distinct()
           .where("account_id", "=", event.account_id);
         if (event.project_id) chats = chats.where("project_id", "=", event.project_id);
+        // The chat whose conversation made a proposal already shows it, with Apply / Discard (telegram/relay.ts).
+        const conv = (event.data as { conversation_id?: unknown } | null)?.conversation_id;
+        if (event.type === "proposal.created" && typeof conv === "string")
+          chats = chats.where((eb) => eb.or([eb("conversation_id", "is", null), eb("conversation_id", "!=", conv)]));
         for (const c of await chats.execute())
           await enqueueJob(trx, `telegram:${event.id}:${c.chat_id}`, {
             kind: "telegram",

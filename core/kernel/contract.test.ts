@@ -54,6 +54,10 @@ const REFUSES: Record<string, { code: string; why: string }> = {
   start_instance: { code: "not_supported", why: "the ssh provider has no power-on (core/instances/power.test.ts)" },
   reinstall_instance: { code: "not_supported", why: "the ssh provider cannot reinstall" },
   link_telegram_chat: { code: "validation_error", why: "a pairing code comes from the Telegram bot (telegram/ tests)" },
+  link_site_telegram_chat: {
+    code: "validation_error",
+    why: "a pairing code comes from the Telegram bot (telegram/site-chat.test.ts)",
+  },
   verify_domain: {
     code: "conflict",
     why: "its DNS records are served by a test DNS server (core/sites/domains.test.ts, sites-server/tls.test.ts)",
@@ -65,7 +69,8 @@ const REFUSES: Record<string, { code: string; why: string }> = {
 };
 
 const allScopes = scopeCatalog.map((s) => s.scope);
-const usesServers = (op: Operation) => op.tags.includes("instances") || /telegram/.test(op.id);
+const usesServers = (op: Operation) =>
+  op.tags.includes("instances") || (/telegram/.test(op.id) && !/site_telegram/.test(op.id));
 const actorOf = (op: Operation) => (op.scope === ADMIN_SCOPE ? t.operator : user);
 const tokenFor = (op: Operation, scopes: string[]) =>
   actorOf(op).token(scopes.filter((s) => s !== ADMIN_SCOPE || op.scope === ADMIN_SCOPE));
@@ -156,6 +161,7 @@ function hintsFor(op: Operation): Record<string, unknown> {
     approve_tool_call: { approval_id: fx.approve },
     deny_tool_call: { approval_id: fx.deny },
     link_telegram_chat: { code: "ABCD-EFGH" },
+    link_site_telegram_chat: { code: "ABCD-EFGH" },
     authorize_oauth_client: { client_id: fx.oauthClient, redirect_uri: OAUTH_REDIRECT, scopes: ["projects:read"] },
     create_agent_schedule: { name: fresh, cron: "0 9 * * *" },
     create_webhook_endpoint: { url: "https://example.com/made" },
