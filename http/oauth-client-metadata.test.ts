@@ -6,14 +6,14 @@ import https from "node:https";
 import type net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { auth, type OAuthClientProvider, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { auth, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { calculatePKCECodeChallenge, generateRandomCodeVerifier } from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdUrlProblem } from "../core/identity/oauth.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
+import { MemoryOAuthProvider } from "../testkit/oauth-provider.ts";
 import { selfSignedCertificate } from "../testkit/tls.ts";
 
 const ORIGIN = "http://127.0.0.1";
@@ -68,41 +68,6 @@ function publish(name: string, over: Record<string, unknown> = {}) {
   return url;
 }
 
-class UrlClientProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = "";
-  authorizationUrl?: URL;
-  constructor(readonly clientMetadataUrl: string) {}
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata() {
-    return { client_name: "unused: the document is what counts", redirect_uris: [REDIRECT] };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
-
 /** The consent page as a browser sees it, then the form posted back with its cookie: the redirect's code. */
 async function consent(url: URL | string) {
   const page = await t.app.request(String(url));
@@ -155,7 +120,11 @@ describe("OAuth client ID metadata documents", () => {
 
   it("the MCP SDK signs in with its document's URL as client_id, with no registration, and calls a tool", async () => {
     const clientId = publish("claude");
-    const provider = new UrlClientProvider(clientId);
+    const provider = new MemoryOAuthProvider(
+      REDIRECT,
+      { client_name: "unused: the document is what counts", redirect_uris: [REDIRECT] },
+      clientId,
+    );
     const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider, fetch: appFetch });
     await expect(new Client({ name: "cimd", version: "0.0.0" }).connect(transport)).rejects.toThrow(UnauthorizedError);
     // The SDK chose the URL-based client_id (no POST /oauth/register happened).

@@ -1,19 +1,15 @@
 // OAuth for remote MCP clients, end to end: the MCP SDK's own client-side OAuth (OAuthClientProvider) discovers,
 // registers, is sent to the consent page (driven here with fetch, as a person's browser would), trades the code,
 // calls a tool, refreshes; and the protocol's refusals, each one.
-import { auth, type OAuthClientProvider, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { auth, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from "@modelcontextprotocol/sdk/shared/auth.js";
 import { calculatePKCECodeChallenge, generateRandomCodeVerifier } from "oauth4webapi";
 import { generate } from "otplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sweepOAuth } from "../core/identity/oauth.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
+import { MemoryOAuthProvider } from "../testkit/oauth-provider.ts";
 
 const ORIGIN = "http://127.0.0.1";
 const MCP_URL = `${ORIGIN}/mcp`;
@@ -41,45 +37,14 @@ afterAll(() => t?.close());
 const appFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
   input instanceof Request ? t.app.request(input) : t.app.request(String(input), init);
 
-class MemoryProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = "";
-  authorizationUrl?: URL;
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "Test <b>client</b>",
-      redirect_uris: [REDIRECT],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
+const newProvider = () =>
+  new MemoryOAuthProvider(REDIRECT, {
+    client_name: "Test <b>client</b>",
+    redirect_uris: [REDIRECT],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+  });
 
 const htmlDecode = (s: string) => s.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)));
 
@@ -118,7 +83,7 @@ async function consent(authorizationUrl: URL | string, fields: ConsentFields, ta
 
 const codeOf = (location: string | null) => new URL(location!).searchParams.get("code")!;
 
-async function connect(provider: MemoryProvider) {
+async function connect(provider: MemoryOAuthProvider) {
   const client = new Client({ name: "oauth-test", version: "0.0.0" });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider, fetch: appFetch }),
@@ -127,8 +92,8 @@ async function connect(provider: MemoryProvider) {
 }
 
 /** The SDK's whole first sign-in: discovery from the 401, registration, consent, the code exchange. */
-async function signIn(fields: ConsentFields): Promise<MemoryProvider> {
-  const provider = new MemoryProvider();
+async function signIn(fields: ConsentFields): Promise<MemoryOAuthProvider> {
+  const provider = newProvider();
   const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider, fetch: appFetch });
   await expect(new Client({ name: "oauth-test", version: "0.0.0" }).connect(transport)).rejects.toThrow(
     UnauthorizedError,
