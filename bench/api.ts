@@ -10,9 +10,12 @@
 // The measured time of each case is cut into rounds that take turns (in a rotating order), so a noisy
 // neighbour on the machine slows every case alike instead of skewing one ratio.
 // Env: BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1.5), BENCH_CONCURRENCY (16), BENCH_ROUNDS (5),
-// BENCH_CASES (ceiling,baseline,rest,mcp; e.g. `mcp` to profile one: `BENCH_CASES=mcp node --cpu-prof bin/run-ts.js bench/index.ts api`).
+// BENCH_CASES (ceiling,baseline,rest,mcp; e.g. `mcp` to profile one: `BENCH_CASES=mcp node --cpu-prof bin/run-ts.js bench/index.ts api`),
+// BENCH_CPU_PROFILE (a .cpuprofile path: the serving thread's profile over the measured rounds only, without
+// start-up, seeding and the tool-list measurement that a whole-process --cpu-prof mixes in).
 import crypto from "node:crypto";
 import fs from "node:fs";
+import { Session } from "node:inspector/promises";
 import os from "node:os";
 import path from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
@@ -186,10 +189,23 @@ export default async function main() {
     const names = [...loads.keys()];
     process.stderr.write(`warming up ${names.join(", ")}…\n`);
     for (const name of names) await loads.get(name)!.run(warmupSeconds * 1000, false);
+    const profilePath = process.env.BENCH_CPU_PROFILE;
+    const profiler = profilePath ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.start");
+    }
     for (let round = 0; round < rounds; round++) {
       process.stderr.write(`round ${round + 1}/${rounds}…\n`);
       const order = names.map((_, i) => names[(i + round) % names.length]!);
       for (const name of order) await loads.get(name)!.run((seconds * 1000) / rounds, true);
+    }
+    if (profiler && profilePath) {
+      const { profile } = await profiler.post("Profiler.stop");
+      fs.writeFileSync(profilePath, JSON.stringify(profile));
+      profiler.disconnect();
+      process.stderr.write(`CPU profile of the measured rounds: ${profilePath}\n`);
     }
     const results: Record<string, CaseResult> = Object.fromEntries(names.map((n) => [n, loads.get(n)!.result()]));
 

@@ -21,6 +21,8 @@ import { mountRunStream } from "./run-stream.ts";
 declare module "hono" {
   interface ContextVariableMap {
     requestId: string;
+    /** The response carries X-Request-Id among its own plain headers (http/routes.ts). */
+    ownHeaders: boolean;
   }
 }
 
@@ -51,9 +53,14 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     c.set("requestId", requestId);
-    c.header("X-Request-Id", requestId);
+    // Under /v1 and /mcp the handlers write it among their own headers (routes.ts, mcp-route.ts): a Headers
+    // object made here would be dropped, or copied and sorted into theirs, on every call.
+    const own = c.req.path.startsWith("/v1/") || c.req.path === "/mcp";
+    if (!own) c.header("X-Request-Id", requestId);
     await next();
-    // A handler that returns its own Response (the MCP transport) drops headers set before it.
+    if (c.get("ownHeaders")) return;
+    // A handler that returns its own Response (the MCP transport) drops headers set before it; under /v1 and
+    // /mcp, the answers not written by routes.ts (a 404, a body over the limit, a run stream) get it here.
     if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
   // Raw bodies (archives) are streamed, never buffered: the operation taking one counts it against its own limit.

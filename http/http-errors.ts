@@ -3,9 +3,17 @@
 import type { Context } from "hono";
 import { toBosunError } from "../core/kernel/errors.ts";
 
-export function errorResponse(c: Context, err: unknown): Response {
+/** An error's answer as parts: the REST routes write it with their own plain headers (routes.ts). */
+export function errorParts(err: unknown): { status: number; body: string; headers: Record<string, string> } {
   const error = toBosunError(err);
-  if (error.code === "rate_limited") c.header("Retry-After", String(error.details.retry_after ?? 1));
-  if (error.code === "unauthorized") c.header("WWW-Authenticate", 'Bearer realm="bosun"');
-  return c.json({ error: error.toJSON() }, error.status as 400);
+  const headers: Record<string, string> = {};
+  if (error.code === "rate_limited") headers["retry-after"] = String(error.details.retry_after ?? 1);
+  if (error.code === "unauthorized") headers["www-authenticate"] = 'Bearer realm="bosun"';
+  return { status: error.status, body: JSON.stringify({ error: error.toJSON() }), headers };
+}
+
+export function errorResponse(c: Context, err: unknown): Response {
+  const { status, body, headers } = errorParts(err);
+  for (const [name, value] of Object.entries(headers)) c.header(name, value);
+  return c.body(body, status as 400, { "Content-Type": "application/json" });
 }

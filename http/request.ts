@@ -94,13 +94,19 @@ async function fromMultipart(op: Operation, c: Context): Promise<Record<string, 
   return out;
 }
 
-const trustFns = new WeakMap<object, (addr: string, i: number) => boolean>();
+type TrustFn = (addr: string, i: number) => boolean;
+const trustFns = new WeakMap<object, TrustFn>();
+const hopFns = new Map<number, TrustFn>();
 
-/** The compiled trust function of BOSUN_TRUST_PROXY (compiled once per config). */
-function trustOf(trust: TrustProxy): ((addr: string, i: number) => boolean) | null {
+/** The compiled trust function of BOSUN_TRUST_PROXY (compiled once per config: the same function each call). */
+function trustOf(trust: TrustProxy): TrustFn | null {
   if (trust === false || trust === 0 || (Array.isArray(trust) && !trust.length)) return null;
   const hops = trust === true ? 1 : trust;
-  if (typeof hops === "number") return (_addr, i) => i < hops;
+  if (typeof hops === "number") {
+    let fn = hopFns.get(hops);
+    if (!fn) hopFns.set(hops, (fn = (_addr, i) => i < hops));
+    return fn;
+  }
   let fn = trustFns.get(hops);
   if (!fn) trustFns.set(hops, (fn = proxyAddr.compile(hops)));
   return fn;
@@ -113,22 +119,32 @@ function trustOf(trust: TrustProxy): ((addr: string, i: number) => boolean) | nu
  */
 export function clientIp(c: Context, platform: Platform): string | null {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  const socket = incoming?.socket?.remoteAddress;
+  const sock = incoming?.socket;
   const trust = trustOf(platform.config.trustProxy);
+  const forwarded = trust ? c.req.header("x-forwarded-for") : undefined;
+  // A keep-alive connection sends many requests from one peer: parse its address once, again only when what it
+  // is derived from (the X-Forwarded-For a trusted proxy wrote, the trust setting) changes.
+  const known = sock && lastIp.get(sock);
+  if (known && known.forwarded === forwarded && known.trust === trust) return known.ip;
+  const socket = sock?.remoteAddress;
   // In-process requests (tests, app.request) have no socket: only a hop count can reach past it.
   const found = trust
     ? proxyAddr(
         {
-          headers: { "x-forwarded-for": c.req.header("x-forwarded-for") },
+          headers: { "x-forwarded-for": forwarded },
           socket: { remoteAddress: socket },
         } as unknown as IncomingMessage,
         trust,
       )
     : socket;
-  if (!found || !net.isIP(found)) return socket ?? null;
   // One spelling per address, so `::ffff:1.2.3.4` and `1.2.3.4` share one rate-limit window.
-  return ipaddr.process(found).toString();
+  const ip = !found || !net.isIP(found) ? (socket ?? null) : ipaddr.process(found).toString();
+  if (sock) lastIp.set(sock, { forwarded, trust, ip });
+  return ip;
 }
+
+/** Per connection, the client address last derived for it and what it was derived from (see clientIp). */
+const lastIp = new WeakMap<object, { forwarded: string | undefined; trust: unknown; ip: string | null }>();
 
 export async function principalFor(c: Context, platform: Platform, surface: Surface): Promise<Principal> {
   const ip = clientIp(c, platform);
@@ -166,9 +182,10 @@ function kindsOf(op: Operation): Map<string, FieldKind> {
 }
 
 function fromQuery(op: Operation, c: Context): Record<string, unknown> {
-  const kinds = kindsOf(op);
   // No prototype: on a plain object `?__proto__=x` would vanish instead of being refused as an unknown field.
   const out: Record<string, unknown> = Object.create(null);
+  if (!c.req.url.includes("?")) return out;
+  const kinds = kindsOf(op);
   for (const [key, values] of Object.entries(c.req.queries())) {
     const kind = kinds.get(key);
     const last = values[values.length - 1]!;

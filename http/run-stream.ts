@@ -79,6 +79,8 @@ export async function streamRunEvents(
   } catch (err) {
     return errorResponse(c, err);
   }
+  // Before the stream's response is made: the app adds it to /v1 answers only after, which rebuilds a response.
+  c.header("X-Request-Id", c.get("requestId"));
   return streamSSE(c, async (stream) => {
     const deadline = Date.now() + MAX_STREAM_MS;
     let page: Page | null = first;

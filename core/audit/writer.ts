@@ -15,9 +15,16 @@ export function redactInput(input: unknown, depth = 0): unknown {
   if (Array.isArray(input)) return depth > 3 ? "[…]" : input.slice(0, 20).map((v) => redactInput(v, depth + 1));
   if (input && typeof input === "object") {
     if (depth > 3) return "{…}";
-    return Object.fromEntries(
-      Object.entries(input).map(([k, v]) => [k, SECRET_KEY.test(k) ? "[redacted]" : redactInput(v, depth + 1)]),
-    );
+    // A loop, not entries → map → fromEntries: this runs on every call's input. Defined, not assigned, so a
+    // field named `__proto__` stays a field.
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(input)) {
+      const v = SECRET_KEY.test(k) ? "[redacted]" : redactInput((input as Record<string, unknown>)[k], depth + 1);
+      if (k === "__proto__")
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
+    }
+    return out;
   }
   return input;
 }

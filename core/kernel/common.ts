@@ -28,7 +28,43 @@ export const displayName = (max: number, min = 1) =>
 
 export const Timestamp = z.string().meta({ description: "ISO 8601 time", example: "2026-01-01T00:00:00.000Z" });
 
-export const iso = (d: Date | string) => new Date(d).toISOString();
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+const DAY_MS = 86_400_000;
+/** 10000-01-01T00:00:00Z: years past 9999 get Date's six-digit form. */
+const YEAR_10000_MS = 253_402_300_800_000;
+
+/**
+ * `Date.prototype.toISOString` of a time in ms, for 1970–9999 in integer arithmetic (Hinnant's days-to-civil):
+ * V8's own costs ~1.3 µs a call on Node 20, and a listing formats two timestamps a row (list_projects spent more
+ * on them than on its routing). Other times, and invalid ones (which throw), go to Date.
+ */
+export function isoOfMs(ms: number): string {
+  if (!(ms >= 0 && ms < YEAR_10000_MS)) return new Date(ms).toISOString();
+  const days = Math.floor(ms / DAY_MS);
+  let rest = ms - days * DAY_MS;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = rest - seconds * 1000;
+  const z = days + 719_468; // days since 0000-03-01
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const mp = Math.floor((5 * dayOfYear + 2) / 153); // March = 0
+  const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${pad3(millis)}Z`;
+}
+
+/** As `new Date(d).toISOString()`, faster (see isoOfMs). */
+export const iso = (d: Date | string) => isoOfMs(d instanceof Date ? d.getTime() : new Date(d).getTime());
 export const isoOrNull = (d: Date | string | null | undefined) => (d ? iso(d) : null);
 
 /**

@@ -98,12 +98,18 @@ export async function invoke(
     }
 
     let signal: AbortSignal | undefined;
+    // Methods, not arrow-function properties: tsx (esbuild keepNames) names every arrow function assigned to a
+    // property with a defineProperty call each time one is made, four per call here.
     const ctx: Context = {
       principal,
       platform,
       db: platform.db,
-      tx: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => platform.db.transaction().execute(fn),
-      progress: (e) => options.onProgress?.(e),
+      tx<T>(fn: (trx: Transaction<Database>) => Promise<T>) {
+        return platform.db.transaction().execute(fn);
+      },
+      progress(e) {
+        options.onProgress?.(e);
+      },
       // Made when a handler first asks: most never do, and an AbortSignal (or a REST request's) is not free.
       get signal() {
         signal ??= options.signal ?? new AbortController().signal;
@@ -112,11 +118,14 @@ export async function invoke(
       body: op.http.rawBody ? (options.body ?? null) : null,
       requestId,
       project,
-      auditProject: (slug) => (auditProject = slug),
+      auditProject(slug) {
+        auditProject = slug;
+      },
     };
     try {
-      const run = (c: Context) => op.handler(c, input);
-      const output = op.output.parse(await (options.around ? options.around(ctx, run) : run(ctx)));
+      const output = op.output.parse(
+        await (options.around ? options.around(ctx, (c) => op.handler(c, input)) : op.handler(ctx, input)),
+      );
       if (idemKey) await platform.idempotency.complete(idemScope, idemKey, output, !!op.secretOutput);
       return output;
     } catch (err) {
