@@ -40,11 +40,7 @@ describe("parseTimestamptz", () => {
       const iso = new Date(Math.floor(ms)).toISOString(); // 2026-11-30T09:35:19.123Z
       const frac = String(Math.abs(Math.floor(ms)) % 1_000_000).padStart(6, "0");
       const base = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
-      texts.push(
-        `${base}+00`,
-        `${base}.${frac.slice(0, (Math.abs(Math.floor(ms)) % 6) + 1)}-09:30`,
-        `${base}.${frac}+01`,
-      );
+      texts.push(`${base}+00`, `${base}.${frac.slice(0, (Math.abs(Math.floor(ms)) % 6) + 1)}-09:30`, `${base}.${frac}+01`);
     }
     expect(texts.filter((t) => !same(t))).toEqual([]);
   });
