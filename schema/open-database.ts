@@ -6,7 +6,6 @@ import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { Database } from "./database.ts";
-import { pgTypes } from "./pg-types.ts";
 
 export type DatabaseKind = "postgres" | "pglite";
 
@@ -43,7 +42,7 @@ export function isPostgresUrl(url: string | undefined): url is string {
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
   if (isPostgresUrl(options.url)) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types: pgTypes });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
     // An idle connection can be cut (server restart, pg_terminate_backend); pg then emits 'error' on the pool,
     // which unhandled would crash the process. The pool drops that client and the next query reconnects.
     pool.on("error", () => {});
@@ -70,7 +69,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
     }
   }
   // PGlite is a single connection: a pool of one. Inside a transaction use the transaction, never `db`.
-  const pool = new pg.Pool({ ...(createPgConfig(pglite) as unknown as pg.PoolConfig), max: 1, types: pgTypes });
+  const pool = new pg.Pool({ ...(createPgConfig(pglite) as unknown as pg.PoolConfig), max: 1 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
