@@ -3,10 +3,12 @@
 // `FOR UPDATE SKIP LOCKED`, its due time becomes an `agent_schedule_runs` row that is UNIQUE (schedule, slot), and
 // the run is started by a leased job whose start is guarded by that row's `pending` status. After downtime the
 // missed due times fold into one run. The clock is a parameter, so tests drive it.
+
 import crypto from "node:crypto";
 import { usdText } from "../billing/money.ts";
 import { agentUnavailable } from "../config.ts";
 import { enqueue, finish, type Job, lease, workerId } from "../jobs/queue.ts";
+import { Ticker } from "../jobs/ticker.ts";
 import { BosunError, toBosunError } from "../kernel/errors.ts";
 import type { AuthenticatedPrincipal, Credential } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
@@ -398,8 +400,10 @@ export interface SchedulerOptions {
 /** One process's scheduler: `tick()` claims due schedules, starts runs and sends reports; `start()` ticks on a timer. */
 export class AgentScheduler {
   readonly id = workerId("scheduler");
-  private timer: NodeJS.Timeout | null = null;
-  private ticking: Promise<unknown> | null = null;
+  private readonly ticker = new Ticker(
+    () => this.tick(),
+    (err) => this.platform.log.warn({ err }, "agent scheduler tick failed"),
+  );
 
   constructor(
     private readonly platform: Platform,
@@ -407,22 +411,12 @@ export class AgentScheduler {
   ) {}
 
   start(intervalMs: number): this {
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = this.tick()
-        .catch((err) => this.platform.log.warn({ err }, "agent scheduler tick failed"))
-        .finally(() => {
-          this.ticking = null;
-        });
-    }, intervalMs);
-    this.timer.unref();
+    this.ticker.start(intervalMs);
     return this;
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.ticking;
+    await this.ticker.stop();
   }
 
   async tick(

@@ -6,11 +6,13 @@
 // enforces whatever process runs it: a due time that finds the last run still going is recorded as skipped. A running
 // run holds a lease it renews; one whose process died is recorded as failed when its lease runs out. The clock is a
 // parameter, so tests drive it.
+
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
 import { cronOf } from "../agent/schedules.ts";
 import { enqueue, finish, type Job, lease, workerId } from "../jobs/queue.ts";
+import { Ticker } from "../jobs/ticker.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { type DB, defineOperation, type ProjectContext } from "../kernel/operation.ts";
@@ -291,8 +293,10 @@ export interface CronSchedulerOptions {
  */
 export class WorkerCronScheduler {
   readonly id = workerId("cron");
-  private timer: NodeJS.Timeout | null = null;
-  private ticking: Promise<unknown> | null = null;
+  private readonly ticker = new Ticker(
+    () => this.tick(),
+    (err) => this.platform.log.warn({ err }, "cron scheduler tick failed"),
+  );
   private readonly running = new Set<Promise<void>>();
   private sweptAt = 0;
 
@@ -302,22 +306,12 @@ export class WorkerCronScheduler {
   ) {}
 
   start(intervalMs: number): this {
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = this.tick()
-        .catch((err) => this.platform.log.warn({ err }, "cron scheduler tick failed"))
-        .finally(() => {
-          this.ticking = null;
-        });
-    }, intervalMs);
-    this.timer.unref();
+    this.ticker.start(intervalMs);
     return this;
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.ticking;
+    await this.ticker.stop();
     await this.idle();
   }
 
