@@ -235,10 +235,15 @@ it("tail_worker_logs streams as Server-Sent Events on REST (…/logs/stream), re
   expect(res.headers.get("content-type")).toContain("text/event-stream");
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   let text = "";
+  // One read in flight at a time, kept across waits: a read given up on would swallow its chunk.
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
   const until = async (needle: string) => {
     for (let i = 0; i < 100 && !text.includes(needle); i++) {
-      const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 200))]);
-      if (chunk && !chunk.done) text += new TextDecoder().decode(chunk.value);
+      pending ??= reader.read();
+      const chunk = await Promise.race([pending, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+      if (!chunk) continue;
+      pending = null;
+      if (!chunk.done) text += new TextDecoder().decode(chunk.value);
     }
     return text.includes(needle);
   };
