@@ -123,6 +123,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         resources: options.workerResources ?? databaseResources(opened.db),
         onUsage: (account, project, requests, cpuMs) => workersMeter.add(account, project, requests, cpuMs),
         mayServe: (account) => workersMeter.mayServe(account),
+        notifier,
       }),
       workersMeter,
       workersRuntime: null,

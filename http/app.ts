@@ -17,6 +17,7 @@ import { mountOAuth } from "./oauth.ts";
 import { boundedBody, isMultipart, isRawBody, MAX_JSON_BODY, MAX_UPLOAD_BODY } from "./request.ts";
 import { mountOperations } from "./routes.ts";
 import { mountRunStream } from "./run-stream.ts";
+import { mountWorkerLogStream } from "./worker-log-stream.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -93,6 +94,7 @@ export function createApp(platform: Platform, options: AppOptions = {}): Hono {
   mountOAuth(app, platform);
 
   mountRunStream(app, platform); // before the operations: its path extends list_agent_run_events
+  mountWorkerLogStream(app, platform);
   if (options.telegramWebhook) mountTelegramWebhook(app, options.telegramWebhook);
   mountOperations(app, platform);
   mountMcp(app, platform, options.mcp);

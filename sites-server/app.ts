@@ -139,6 +139,10 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
       if (form) return await formPost(c, site, form[1]!);
 
       if (site.liveRelease === null) return plain(c, 404, "Not published yet", "This site has not been published.");
+      // A routed path goes to the project's worker (live settings only: routes take effect on publish). Behind the
+      // password gate like every page; the worker sees the request as the visitor sent it.
+      const routed = server.workerFor(site, rest);
+      if (routed) return await platform.workers.serve(site.slug, routed, c.req.raw);
       return await serveFile(c, site, { kind: "live", release: site.liveRelease }, rest, target.base, false);
     } catch (err) {
       const error = toBosunError(err);

@@ -24,6 +24,11 @@ describe("approval policy", () => {
     expect(decide("ask", op("delete_page", "destructive")).action).toBe("ask");
     expect(decide("ask", op("write_file", "write")).action).toBe("run"); // a draft edit: nothing is live
     expect(decide("ask", op("read_file", "read")).action).toBe("run");
+    // A worker has no draft: deploy_worker, rollback_worker and env changes are live at once.
+    for (const tool of ["deploy_worker", "rollback_worker", "set_worker_var", "set_worker_secret"])
+      expect(decide("ask", op(tool, "write", ["workers"])).action, tool).toBe("ask");
+    expect(decide("ask", op("list_worker_logs", "read", ["workers"])).action).toBe("run");
+    expect(decide("auto", op("deploy_worker", "write", ["workers"])).action).toBe("run");
   });
 
   it("ask: a deletion that lands in the run's proposal (core/sites/proposals.ts) runs; a person reviews the proposal", () => {

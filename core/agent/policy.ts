@@ -37,13 +37,15 @@ export interface ToolCall {
 
 /**
  * In `ask` mode: a change to a server, going live, and what cannot be undone wait for a person. Draft edits of
- * a site do not (nothing is live until published, and the draft can be discarded).
+ * a site do not (nothing is live until published, and the draft can be discarded). Workers' writes do: no draft.
  */
 function needsApproval(call: ToolCall): string | null {
   if (call.effect === "read" || call.proposed) return null;
   if (call.effect === "destructive") return `${call.tool} cannot be undone`;
   if (call.tags.includes("instances")) return `${call.tool} changes the server`;
   if (call.tool === "publish_site" || call.tool === "rollback_site") return `${call.tool} changes the live site`;
+  // A worker has no draft: a deploy, rollback or env change serves at once.
+  if (call.tags.includes("workers")) return `${call.tool} changes a live worker`;
   return null;
 }
 

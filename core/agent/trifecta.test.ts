@@ -31,6 +31,10 @@ describe("applyTrifecta", () => {
     for (const id of agentKinds.instance_operator.tools)
       expect(traits(id), id).toEqual({ untrusted: true, outbound: false });
     expect(traits("list_submissions").untrusted).toBe(true);
+    // A worker's logs echo what its visitors sent it.
+    expect(traits("list_worker_logs").untrusted).toBe(true);
+    expect(traits("tail_worker_logs").untrusted).toBe(true);
+    expect(traits("get_worker").untrusted).toBe(false);
     expect(traits("read_file")).toEqual({ untrusted: false, outbound: false }); // the site's own draft
     expect(bridgeTraits).toEqual({ untrusted: true, outbound: true });
   });

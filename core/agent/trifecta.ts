@@ -20,10 +20,13 @@ export interface TaintTraits {
 /**
  * What an operation's result is, derived from its definition rather than a list of names: `openWorld` operations
  * reach a customer's server or the web, whose content anyone with a foothold there can shape; form submissions are
- * written by any visitor. No operation sends data out to a party the model picks, so none is outbound.
+ * written by any visitor, and `untrustedOutput` ones (a worker's logs) echo a visitor's request. No operation sends data out to a party the model picks, so none is outbound.
  */
-export function operationTraits(op: { openWorld?: boolean; scope?: string }): TaintTraits {
-  return { untrusted: !!op.openWorld || !!op.scope?.startsWith("submissions:"), outbound: false };
+export function operationTraits(op: { openWorld?: boolean; untrustedOutput?: boolean; scope?: string }): TaintTraits {
+  return {
+    untrusted: !!op.openWorld || !!op.untrustedOutput || !!op.scope?.startsWith("submissions:"),
+    outbound: false,
+  };
 }
 
 /** The runner's bridges fetch pages and search results the model chose: both untrusted and outbound. */

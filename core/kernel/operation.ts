@@ -173,6 +173,11 @@ export interface OperationSpec<I extends AnyObject, O extends z.ZodType, Public 
   rateLimit?: "default" | "auth";
   /** It reaches outside Bosun (a customer's server, the web): MCP's openWorldHint. */
   openWorld?: boolean;
+  /**
+   * Its result carries text an outsider may shape without reaching outside Bosun (a worker's logs hold what a
+   * visitor sent it): the agent's trifecta rule treats it as untrusted input, as it does openWorld.
+   */
+  untrustedOutput?: boolean;
   /** Where it is offered; all surfaces when unset (login and register make no sense as an agent's tool). */
   surfaces?: Surface[];
   /** The response carries a secret: the idempotency store keeps it only encrypted. */

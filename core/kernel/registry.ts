@@ -7,8 +7,8 @@ import { identityOperations } from "../identity/operations.ts";
 import { instanceOperations } from "../instances/operations.ts";
 import { projectOperations } from "../projects/operations.ts";
 import { siteOperations } from "../sites/operations.ts";
-import { workerResourceOperations } from "../workers/resource-operations.ts";
 import { workerOperations } from "../workers/operations.ts";
+import { workerResourceOperations } from "../workers/resource-operations.ts";
 import { notFound } from "./errors.ts";
 import type { Operation } from "./operation.ts";
 

@@ -84,6 +84,15 @@ export class SiteServer {
     return site;
   }
 
+  /** The worker a live path is routed to (`worker_routes`, first match; a `*` at the end matches a prefix). */
+  workerFor(site: LiveSite, requestPath: string): string | null {
+    for (const r of site.settings.worker_routes ?? []) {
+      const prefix = r.pattern.endsWith("*") ? r.pattern.slice(0, -1) : null;
+      if (prefix !== null ? requestPath.startsWith(prefix) : requestPath === r.pattern) return r.worker;
+    }
+    return null;
+  }
+
   /** The site as its draft would serve it (a signed preview): the draft's settings, read fresh. */
   async draft(site: LiveSite): Promise<LiveSite> {
     const row = await this.platform.db

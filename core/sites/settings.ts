@@ -6,7 +6,7 @@
 // (rollback restores them). An agent without publish:trigger therefore cannot change the live site.
 import { z } from "zod";
 import { hashPassword } from "../identity/passwords.ts";
-import { ProjectRef } from "../kernel/common.ts";
+import { ProjectRef, Slug } from "../kernel/common.ts";
 import { defineOperation } from "../kernel/operation.ts";
 import { normalisePath } from "./paths.ts";
 import { liveSettings, loadSite, lockSite, sameSettings, siteProject } from "./site.ts";
@@ -123,6 +123,14 @@ export const settingSchemas = {
       hours: z.union([z.string().max(1000), z.record(z.string().max(20), z.string().max(200))]).optional(),
     })
     .strict(),
+  // Pages-Functions style: a path pattern answered by a worker of this project (its name; it need not exist yet —
+  // until it is deployed the path answers 404). Live on publish like every setting; the first match wins.
+  worker_routes: z
+    .array(z.object({ pattern: UrlPattern, worker: Slug }))
+    .max(50)
+    .meta({
+      description: 'Paths answered by a worker of this project, e.g. [{ "pattern": "/api/*", "worker": "api" }]',
+    }),
   forms: z
     .array(FormDef)
     .max(50)
@@ -153,6 +161,7 @@ const SettingsView = z
     spa_fallback: z.boolean().optional(),
     redirects: z.array(z.object({ from: z.string(), to: z.string(), status: z.number().int() })).optional(),
     headers: z.array(z.object({ path: z.string(), name: z.string(), value: z.string() })).optional(),
+    worker_routes: z.array(z.object({ pattern: z.string(), worker: z.string() })).optional(),
     business: z.record(z.string(), z.unknown()).optional(),
     forms: z.array(z.record(z.string(), z.unknown())).optional(),
     password_protected: z.boolean(),

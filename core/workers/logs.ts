@@ -67,6 +67,7 @@ export const listWorkerLogs = defineOperation({
   tags: ["workers"],
   scope: "workers:read",
   effect: "read",
+  untrustedOutput: true, // console output of a worker echoes what its visitors sent
   http: { method: "get", path: "/projects/{project}/workers/{worker}/logs" },
   input: z.object({
     project: ProjectRef,
@@ -93,6 +94,7 @@ export const tailWorkerLogs = defineOperation({
   tags: ["workers"],
   scope: "workers:read",
   effect: "read",
+  untrustedOutput: true, // console output of a worker echoes what its visitors sent
   http: { method: "get", path: "/projects/{project}/workers/{worker}/logs/tail" },
   input: z.object({
     project: ProjectRef,

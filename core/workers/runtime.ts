@@ -21,6 +21,8 @@ import type { Logger } from "pino";
 import { resolveEgress } from "../egress.ts";
 import { BosunError, notFound, toBosunError } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
+import type { Notifier } from "../notify.ts";
+import { RESYNC_TOPIC } from "../notify.ts";
 import type { SecretBox } from "../secrets.ts";
 import type { ResourceBindings } from "./binding-port.ts";
 import { bindingsModule, routerModule, sqlStorageModule, tailModule } from "./runtime-modules.ts";
@@ -123,7 +125,15 @@ export interface RuntimeOptions {
   onUsage?: (accountId: string, projectId: string, requests: number, cpuMs: number) => void;
   /** Whether the account may be served (the spend cap): false answers 402. */
   mayServe?: (accountId: string) => boolean;
+  /**
+   * Cross-process signals (core/notify.ts): each applied change is announced, and a change announced by another
+   * Bosun process on the same database makes this one start a new generation from the database.
+   */
+  notifier?: Pick<Notifier, "on" | "off" | "publish">;
 }
+
+/** The notifier topic of a committed change to what runs (a deploy, rollback, var, secret or delete). */
+export const WORKERS_CHANGED_TOPIC = "workers_changed";
 
 const COMPAT_DATE_MAX = "2026-11-17";
 
@@ -155,8 +165,38 @@ export class WorkersRuntime {
   /** How long each generation switch took, newest last (bench, docs). */
   readonly switchTimes: number[] = [];
 
+  /** Tells this process's own announcements from other processes' (a notification reaches its sender too). */
+  private readonly origin = crypto.randomUUID();
+  private reloadQueued = false;
+  private readonly onChanged = (from: string) => {
+    if (from !== this.origin) this.reload();
+  };
+  /** A lost LISTEN connection may have missed announcements: reload once to be sure. */
+  private readonly onResync = () => this.reload();
+
   constructor(readonly opts: RuntimeOptions) {
     this.events.setMaxListeners(0);
+    opts.notifier?.on(WORKERS_CHANGED_TOPIC, this.onChanged);
+    opts.notifier?.on(RESYNC_TOPIC, this.onResync);
+  }
+
+  /**
+   * Starts a new generation from the database (another process changed what runs), through the same atomic switch
+   * as a local change. Reloads asked for while one waits are one reload; a process that serves nothing yet has
+   * nothing to do (it reads the database when it first starts).
+   */
+  reload(): void {
+    if (this.closed || this.reloadQueued || (!this.current && !this.starting)) return;
+    this.reloadQueued = true;
+    const run = async () => {
+      this.reloadQueued = false;
+      if (this.closed) return;
+      const gen = await this.startGeneration(await this.loadSpecs());
+      if (this.closed) return void (await gen.proc.stop(0));
+      this.switchTo(gen);
+    };
+    const next = this.switching.then(run, run);
+    this.switching = next.catch((err) => this.opts.log.error({ err }, "workers runtime reload failed"));
   }
 
   // ---- generations ------------------------------------------------------------------------------------------
@@ -364,6 +404,11 @@ export class WorkersRuntime {
         throw err;
       }
       this.switchTo(gen);
+      // The other processes on this database start their own next generation (best effort: if the announcement
+      // is lost, their LISTEN reconnect resyncs; the change itself is committed).
+      void this.opts.notifier
+        ?.publish(WORKERS_CHANGED_TOPIC, this.origin)
+        .catch((err) => this.opts.log.warn({ err }, "could not announce a workers change"));
       this.switchTimes.push(performance.now() - started);
       if (this.switchTimes.length > 100) this.switchTimes.shift();
       return result;
@@ -915,6 +960,8 @@ export class WorkersRuntime {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.opts.notifier?.off(WORKERS_CHANGED_TOPIC, this.onChanged);
+    this.opts.notifier?.off(RESYNC_TOPIC, this.onResync);
     await this.starting?.catch(() => {});
     await this.sqlStarting?.catch(() => {});
     await this.switching;
