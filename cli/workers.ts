@@ -1,6 +1,7 @@
 // `bosun workers deploy [dir] | tail | rollback`: a worker folder with a `bosun.json` (name, project, main,
-// compatibility_date, vars, bindings) is bundled with esbuild into one ES module and sent to deploy_worker over
-// REST (BOSUN_URL, BOSUN_TOKEN); tail follows tail_worker_logs; rollback calls rollback_worker.
+// compatibility_date, vars, bindings, crons) is bundled with esbuild into one ES module and sent to deploy_worker
+// over REST (BOSUN_URL, BOSUN_TOKEN), then the worker's cron triggers are made to match `crons`; tail follows
+// tail_worker_logs; rollback calls rollback_worker.
 import fs from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
@@ -14,11 +15,15 @@ export interface WorkerConfig {
   vars?: Record<string, string>;
   bindings?: { name: string; type: "kv" | "bucket" | "sql"; resource: string }[];
   routes?: string[];
+  /** Cron triggers: an expression (UTC) or `{ cron, timezone }`. The deploy makes the worker's triggers these. */
+  crons?: (string | { cron: string; timezone?: string })[];
 }
 
-interface Api {
+export interface Api {
   base: string;
   token: string | undefined;
+  /** How requests are sent: the global fetch, or a test's app in process. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 const apiOf = (): Api => ({
@@ -29,7 +34,7 @@ const apiOf = (): Api => ({
 async function call(api: Api, method: string, route: string, body?: unknown): Promise<any> {
   let res: Response;
   try {
-    res = await fetch(`${api.base}/v1${route}`, {
+    res = await (api.fetch ?? fetch)(`${api.base}/v1${route}`, {
       method,
       headers: {
         ...(api.token ? { authorization: `Bearer ${api.token}` } : {}),
@@ -71,12 +76,16 @@ export async function bundleWorker(dir: string, config: WorkerConfig): Promise<s
   return file.text;
 }
 
-export async function deployWorkerDir(dir = ".", log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)) {
+export async function deployWorkerDir(
+  dir = ".",
+  log: (s: string) => void = (s) => process.stderr.write(`${s}\n`),
+  api: Api = apiOf(),
+) {
   const config = readWorkerConfig(dir);
   log(`bundling ${config.main}…`);
   const code = await bundleWorker(dir, config);
   log(`bundled ${Buffer.byteLength(code)} bytes; deploying ${config.name} to ${config.project}…`);
-  const result = await call(apiOf(), "POST", `/projects/${config.project}/workers/${config.name}/deployments`, {
+  const result = await call(api, "POST", `/projects/${config.project}/workers/${config.name}/deployments`, {
     modules: [{ name: "worker.js", content: code }],
     main_module: "worker.js",
     compatibility_date: config.compatibility_date ?? "2025-01-01",
@@ -89,7 +98,33 @@ export async function deployWorkerDir(dir = ".", log: (s: string) => void = (s) 
     `${result.created ? "deployed" : "already deployed"} version ${String(result.version.hash).slice(0, 12)} in ${result.deploy_ms} ms`,
   );
   log(`live at ${result.worker.url}`);
+  await syncCrons(api, config, log);
   return result;
+}
+
+/** Makes the worker's cron triggers those of bosun.json: adds the missing ones, deletes the ones no longer listed. */
+async function syncCrons(api: Api, config: WorkerConfig, log: (s: string) => void) {
+  if (!config.crons) return;
+  const want = config.crons.map((c) =>
+    typeof c === "string" ? { cron: c, timezone: "UTC" } : { timezone: "UTC", ...c },
+  );
+  const key = (c: { cron: string; timezone: string }) => `${c.cron} (${c.timezone})`;
+  const base = `/projects/${config.project}/cron-triggers`;
+  const have: { triggers: { id: string; cron: string; timezone: string }[] } = await call(
+    api,
+    "GET",
+    `${base}?worker=${encodeURIComponent(config.name)}`,
+  );
+  const wanted = new Set(want.map(key));
+  for (const t of have.triggers.filter((t) => !wanted.has(key(t)))) {
+    await call(api, "DELETE", `${base}/${t.id}`);
+    log(`cron ${key(t)} removed`);
+  }
+  const existing = new Set(have.triggers.map(key));
+  for (const c of want.filter((c) => !existing.has(key(c)))) {
+    await call(api, "POST", base, { worker: config.name, ...c });
+    log(`cron ${key(c)} added`);
+  }
 }
 
 export async function tailWorker(opts: { project: string; worker: string; once?: boolean }) {
