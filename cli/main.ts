@@ -1,11 +1,8 @@
 // `bosun`: serve, mcp, migrate, token, openapi, eval, sites, call. Output a person reads goes to stderr; what a script
 // captures (a token, a document, a JSON result) goes to stdout.
+// Each command's module is loaded when it runs: `bosun call` or `bosun mcp` need not load the server, the console
+// and the workers runtime, which would cost every call seconds of start-up.
 import { Command } from "commander";
-import { callCommand } from "./call.ts";
-import { migrateCommand, openapiCommand, tokenCreateCommand } from "./local.ts";
-import { mcpCommand } from "./mcp.ts";
-import { serveCommand } from "./serve.ts";
-import { deployFolder, pullFolder, pushFolder } from "./sites.ts";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command("bosun")
@@ -23,7 +20,7 @@ export async function main(argv: string[]): Promise<void> {
       "port of the sites listener (published sites, previews)",
       process.env.BOSUN_SITES_PORT ?? "8788",
     )
-    .action(serveCommand);
+    .action(async (opts) => (await import("./serve.ts")).serveCommand(opts));
 
   program
     .command("mcp")
@@ -36,9 +33,12 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option("--mode <mode>", "full or compact", "full")
     .option("--output-schema", "tools carry output schemas and every input bound (larger list)")
-    .action(mcpCommand);
+    .action(async (opts) => (await import("./mcp.ts")).mcpCommand(opts));
 
-  program.command("migrate").description("bring the database to the newest schema").action(migrateCommand);
+  program
+    .command("migrate")
+    .description("bring the database to the newest schema")
+    .action(async () => (await import("./local.ts")).migrateCommand());
 
   program
     .command("token")
@@ -50,13 +50,13 @@ export async function main(argv: string[]): Promise<void> {
     .option("--preset <preset>", "viewer, editor, agent or full")
     .option("--project <slugs>", "restrict to these projects, comma-separated")
     .option("--expires-in-days <days>", "expiry in days")
-    .action(tokenCreateCommand);
+    .action(async (opts) => (await import("./local.ts")).tokenCreateCommand(opts));
 
   program
     .command("openapi")
     .description("print the OpenAPI document")
     .option("--version <version>", "3.1 or 3.0", "3.1")
-    .action(openapiCommand);
+    .action(async (opts) => (await import("./local.ts")).openapiCommand(opts));
 
   program
     .command("eval")
@@ -76,18 +76,27 @@ export async function main(argv: string[]): Promise<void> {
   const sites = program
     .command("sites")
     .description("keep a folder in sync with a site's draft on a running server (BOSUN_URL, BOSUN_TOKEN)");
-  const folder = (name: string, description: string, run: typeof pushFolder) =>
+  type SitesCli = typeof import("./sites.ts");
+  const folder = (
+    name: string,
+    description: string,
+    run: keyof Pick<SitesCli, "pushFolder" | "pullFolder" | "deployFolder">,
+  ) =>
     sites
       .command(`${name} <dir>`)
       .description(description)
       .requiredOption("-p, --project <slug>", "the site's project")
       .option("--dry-run", "only print the diff (+ added, ~ modified, - deleted)")
       .action(async (dir: string, opts: { project: string; dryRun?: boolean }) => {
-        await run(dir, { project: opts.project, dryRun: opts.dryRun });
+        await (await import("./sites.ts"))[run](dir, { project: opts.project, dryRun: opts.dryRun });
       });
-  folder("push", "send what changed in DIR to the draft, deleting what is gone (.bosunignore is honoured)", pushFolder);
-  folder("pull", "fetch what differs from the draft into DIR, deleting local files the draft lacks", pullFolder);
-  folder("deploy", "push DIR, then publish the draft", deployFolder);
+  folder(
+    "push",
+    "send what changed in DIR to the draft, deleting what is gone (.bosunignore is honoured)",
+    "pushFolder",
+  );
+  folder("pull", "fetch what differs from the draft into DIR, deleting local files the draft lacks", "pullFolder");
+  folder("deploy", "push DIR, then publish the draft", "deployFolder");
 
   const workers = program
     .command("workers")
@@ -121,7 +130,9 @@ export async function main(argv: string[]): Promise<void> {
     .allowUnknownOption()
     .helpOption(false)
     .argument("[args...]")
-    .action((operation: string | undefined, args: string[]) => callCommand(operation, args));
+    .action(async (operation: string | undefined, args: string[]) =>
+      (await import("./call.ts")).callCommand(operation, args),
+    );
 
   await program.parseAsync(argv, { from: "user" });
 }
