@@ -7,6 +7,7 @@
 import crypto from "node:crypto";
 import { usdText } from "../billing/money.ts";
 import { agentUnavailable } from "../config.ts";
+import { foldDueTimes } from "../jobs/cron.ts";
 import { enqueue, finish, type Job, lease, workerId } from "../jobs/queue.ts";
 import { Ticker } from "../jobs/ticker.ts";
 import { BosunError, toBosunError } from "../kernel/errors.ts";
@@ -15,14 +16,11 @@ import type { Platform } from "../platform.ts";
 import { creditProblem } from "./conversations.ts";
 import { agentKinds } from "./kinds.ts";
 import { ACTIVE, appendRunEvent, insertRun, SCHEDULE_REPORT_QUEUE } from "./runs.ts";
-import { cronOf } from "./schedules.ts";
 
 /** Starting the run of a claimed due time. */
 export const SCHEDULE_START_QUEUE = "agent_schedule_starts";
 /** Told to every process when a scheduled run that reports to Telegram starts; one bridge claims relaying it. */
 export const SCHEDULED_RUN_TOPIC = "agent_scheduled_run";
-/** Due times folded into one run are counted up to this many (a minutely schedule down for a year stops here). */
-const MISSED_COUNT_LIMIT = 1000;
 
 /**
  * Claims every schedule due at `now`: records the due time (the earliest missed one) as a run of the schedule,
@@ -46,24 +44,14 @@ export async function claimDueSchedules(platform: Pick<Platform, "db">, now: Dat
     for (const s of due) {
       const slot = s.next_run_at;
       if (!slot) continue; // the WHERE above excludes it; this tells the type checker
-      let next: Date | null = null;
-      let missed = -1;
-      try {
-        const cron = cronOf(s.cron, s.timezone);
-        // Count the due times up to now (the slot itself is the first), then the first one after now.
-        for (let at: Date | null = slot; at && at <= now && missed < MISSED_COUNT_LIMIT; at = cron.nextRun(at))
-          missed++;
-        next = cron.nextRun(now);
-      } catch {
-        next = null; // an expression this version of croner no longer reads: stop, rather than loop on it
-      }
+      const { missed, next } = foldDueTimes(s.cron, s.timezone, slot, now);
       const row = await trx
         .insertInto("agent_schedule_runs")
         .values({
           id: crypto.randomUUID(),
           schedule_id: s.id,
           slot_at: slot,
-          missed: Math.max(0, missed),
+          missed,
           status: "pending",
         })
         .onConflict((oc) => oc.columns(["schedule_id", "slot_at"]).doNothing())

@@ -3,12 +3,12 @@
 // creator's email, or a webhook). The operations only record the schedule; the scheduler (scheduler.ts) starts
 // its runs, once per due time across every process.
 import crypto from "node:crypto";
-import { Cron } from "croner";
 import { sql } from "kysely";
 import { z } from "zod";
 import type { ReportChannel } from "../../schema/database.ts";
 import { Micros, microsNumber, toMicros } from "../billing/money.ts";
 import { agentUnavailable } from "../config.ts";
+import { cronOf, nextDue } from "../jobs/cron.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { BosunError, conflict, isUniqueViolation, notFound, validationError } from "../kernel/errors.ts";
 import { defineOperation, type ProjectContext } from "../kernel/operation.ts";
@@ -78,25 +78,6 @@ const ScheduleRun = z
   .meta({ id: "AgentScheduleRun" });
 
 // ---- time ----------------------------------------------------------------------------------------------------
-
-/** A cron in its timezone; croner does the calendar (DST, month lengths). Throws a 400 naming the bad field. */
-export function cronOf(expr: string, timezone: string): Cron {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: timezone });
-  } catch {
-    throw validationError([{ path: "timezone", message: "not an IANA timezone, e.g. Europe/Berlin or UTC" }]);
-  }
-  try {
-    return new Cron(expr, { timezone, paused: true, mode: "5-part" });
-  } catch (err) {
-    throw validationError([{ path: "cron", message: String((err as Error).message).slice(0, 200) }]);
-  }
-}
-
-/** The first due time strictly after `after`, or null when the expression never comes due again. */
-export function nextDue(expr: string, timezone: string, after: Date): Date | null {
-  return cronOf(expr, timezone).nextRun(after);
-}
 
 /** Refuses an expression that never comes due or comes due more often than MIN_INTERVAL_MS. */
 function checkCron(expr: string, timezone: string, now: Date): void {

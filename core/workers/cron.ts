@@ -10,7 +10,7 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import { z } from "zod";
-import { cronOf } from "../agent/schedules.ts";
+import { cronOf, foldDueTimes } from "../jobs/cron.ts";
 import { enqueue, finish, type Job, lease, workerId } from "../jobs/queue.ts";
 import { Ticker } from "../jobs/ticker.ts";
 import { iso, isoOrNull, ProjectRef, Timestamp } from "../kernel/common.ts";
@@ -22,8 +22,6 @@ import type { ScheduledResult, WorkerLogLine } from "./runtime-port.ts";
 
 /** Running a claimed due time. */
 export const CRON_RUN_QUEUE = "worker_cron_runs";
-/** Due times folded into one run are counted up to this many. */
-const MISSED_COUNT_LIMIT = 1000;
 /** A run's lease, renewed while it runs: a run whose process died is failed this long after its last renewal. */
 const RUN_LEASE_MS = 60_000;
 /** Runs kept per trigger (the newest); older ones are pruned as new ones finish. */
@@ -99,23 +97,14 @@ export async function claimDueTriggers(db: DB, now: Date, batch = 100): Promise<
     for (const t of due) {
       const slot = t.next_run_at;
       if (!slot) continue; // excluded by the WHERE; this tells the type checker
-      let next: Date | null = null;
-      let missed = -1;
-      try {
-        const cron = cronOf(t.cron, t.timezone);
-        for (let at: Date | null = slot; at && at <= now && missed < MISSED_COUNT_LIMIT; at = cron.nextRun(at))
-          missed++;
-        next = cron.nextRun(now);
-      } catch {
-        next = null; // an expression croner no longer reads: stop rather than loop on it
-      }
+      const { missed, next } = foldDueTimes(t.cron, t.timezone, slot, now);
       const row = await trx
         .insertInto("worker_cron_runs")
         .values({
           id: crypto.randomUUID(),
           trigger_id: t.id,
           scheduled_at: slot,
-          missed: Math.max(0, missed),
+          missed,
           status: "queued",
         })
         .onConflict((oc) => oc.columns(["trigger_id", "scheduled_at"]).doNothing())
