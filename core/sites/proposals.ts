@@ -256,15 +256,7 @@ async function inProposal(
         files: new Map(),
         settings: null,
       };
-      for (const path of changedPaths(before, after)) {
-        const base = prior?.files.get(path)?.base_sha256;
-        next.files.set(
-          path,
-          fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)),
-        );
-      }
-      if (!sameSite(before.site, after.site))
-        next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
+      recordChanges(next, prior, before, after);
       // The new bodies die with the rollback: keep them to store again with the proposal.
       const blobs = new Map<string, { path: string; data: Buffer }>();
       for (const f of next.files.values())
@@ -295,6 +287,19 @@ async function inProposal(
   return learned.output;
 }
 
+/**
+ * Adds to `next` what changed between two snapshots of the site. Each file keeps the draft hash its first change was
+ * based on (from `prior`), so a conflict is judged against the draft the proposal started from.
+ */
+function recordChanges(next: ProposalState, prior: ProposalState | null, before: Snapshot, after: Snapshot): void {
+  for (const path of changedPaths(before, after)) {
+    const base = prior?.files.get(path)?.base_sha256;
+    next.files.set(path, fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)));
+  }
+  if (!sameSite(before.site, after.site))
+    next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
+}
+
 async function recordApplied(
   platform: Platform,
   run: ProposalRun,
@@ -315,15 +320,7 @@ async function recordApplied(
       files: new Map(prior?.files),
       settings: prior?.settings ?? null,
     };
-    for (const path of changedPaths(before, after)) {
-      const base = prior?.files.get(path)?.base_sha256;
-      next.files.set(
-        path,
-        fileChange(path, after, base !== undefined ? base : (before.files.get(path)?.sha256 ?? null)),
-      );
-    }
-    if (!sameSite(before.site, after.site))
-      next.settings = { to: after.site, base: prior?.settings?.base ?? before.site };
+    recordChanges(next, prior, before, after);
     await saveProposal(trx, run, projectId, prior, next, "applied");
     return output;
   });
