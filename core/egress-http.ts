@@ -5,9 +5,8 @@
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import net from "node:net";
 import tls from "node:tls";
-import { type EgressPolicy, resolveEgress } from "./egress.ts";
+import { type EgressPolicy, pinnedLookup, resolveEgress } from "./egress.ts";
 
 export interface EgressResponse {
   status: number;
@@ -57,12 +56,6 @@ export async function egressRequest(target: string, opts: EgressRequestOptions):
   } catch (err) {
     throw new EgressRequestError((err as Error).message);
   }
-  const family = net.isIP(address);
-  // net.connect may ask for all addresses (autoSelectFamily); either way it gets only the checked one.
-  const lookup: net.LookupFunction = (_host, options, cb) => {
-    if (options.all) cb(null, [{ address, family }]);
-    else cb(null, address, family);
-  };
   const secure = url.protocol === "https:";
   // Giving `ca` replaces Node's bundled roots, so the extra CA is added to them, not swapped in.
   const ca = secure && opts.ca ? [...tls.rootCertificates, opts.ca] : undefined;
@@ -78,7 +71,7 @@ export async function egressRequest(target: string, opts: EgressRequestOptions):
       url,
       {
         method: opts.method ?? "GET",
-        lookup,
+        lookup: pinnedLookup(address),
         agent: false,
         ca,
         timeout: opts.timeoutMs,

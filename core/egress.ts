@@ -75,6 +75,19 @@ export async function resolveEgress(host: string, policy: EgressPolicy): Promise
   return present(addresses[0], `an address of ${host}`);
 }
 
+/**
+ * A `lookup` for node:net / node:http(s) that answers only `address` (the one the policy checked), whatever the name
+ * resolves to now: the Host header and TLS name stay the URL's, the connection goes where it was allowed to.
+ */
+export function pinnedLookup(address: string): net.LookupFunction {
+  const family = net.isIP(address);
+  // net.connect may ask for all addresses (autoSelectFamily); either way it gets only the checked one.
+  return (_host, options, cb) => {
+    if (options.all) cb(null, [{ address, family }]);
+    else cb(null, address, family);
+  };
+}
+
 /** A TCP connection to host:port under the policy, connected to the address that was checked. */
 export async function connectEgress(
   host: string,

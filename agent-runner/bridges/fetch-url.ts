@@ -7,8 +7,7 @@
 // and the text is cut at 50 KB.
 import http from "node:http";
 import https from "node:https";
-import net from "node:net";
-import { type EgressPolicy, resolveEgress } from "../../core/egress.ts";
+import { type EgressPolicy, pinnedLookup, resolveEgress } from "../../core/egress.ts";
 import { BosunError, validationError } from "../../core/kernel/errors.ts";
 import type { Bridge } from "../tools.ts";
 import { htmlToText } from "./html-to-text.ts";
@@ -128,12 +127,7 @@ function parseHttpUrl(raw: string, what = "url"): URL {
 
 /** One GET to `url`, connected to `address` whatever the name resolves to now. */
 function get(url: URL, address: string, signal: AbortSignal, timeoutMs: number): Promise<http.IncomingMessage> {
-  const family = net.isIP(address);
-  // net.connect may ask for all addresses (autoSelectFamily); either way it gets only the checked one.
-  const lookup = ((_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
-    if (options?.all) cb(null, [{ address, family }]);
-    else cb(null, address, family);
-  }) as unknown as net.LookupFunction;
+  const lookup = pinnedLookup(address);
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request(
