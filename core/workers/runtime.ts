@@ -117,6 +117,12 @@ export interface RuntimeOptions {
   allowPrivateEgress: boolean;
   /** A request's wall-time budget; past it the visitor gets 503 and, if workerd was busy on CPU, it is recycled. */
   requestTimeoutMs: number;
+  /** Each isolate's V8 heap limit in MB (`--max-old-space-size`); default 128, as Cloudflare's. */
+  memoryMb?: number;
+  /** A generation's resident memory ceiling in MB (the watchdog recycles it past this); default 2048. */
+  processMemoryMb?: number;
+  /** Subrequests (outbound fetches and binding calls) per invocation; default 1000. */
+  subrequests?: number;
   /** Invocations kept per worker (logs and the samples metrics are computed from). */
   logRetention: number;
   /** KV stores and buckets; unset, binding one fails the deploy with not_supported. */
@@ -329,6 +335,8 @@ export class WorkersRuntime {
       `  services = [\n    ${services.join(",\n    ")}\n  ],`,
       `  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "bosun_router")],`,
       `  extensions = [(modules = [(name = "bosun:bindings", internal = true, esModule = embed "bosun-bindings.js")])],`,
+      // Per isolate (verified): each worker's heap has its own limit; passing it aborts the whole process.
+      `  v8Flags = [${capnpString(`--max-old-space-size=${this.opts.memoryMb ?? 128}`)}],`,
       ");",
     ].join("\n");
     const proc = await WorkerdProcess.start({
@@ -347,7 +355,44 @@ export class WorkersRuntime {
     this.current = gen;
     this.restartDelay = 250;
     void gen.proc.exit.then(() => this.onExit(gen));
+    this.watchMemory(gen);
     if (old) void this.drain(old);
+  }
+
+  /**
+   * The RSS watchdog: V8's heap limit does not count array buffers and other memory outside the JS heap, so the
+   * process's resident memory is checked too; past the ceiling it is killed (and recycled, if it is serving).
+   */
+  private watchMemory(gen: Generation): void {
+    const ceiling = this.opts.processMemoryMb ?? 2048;
+    const timer = setInterval(() => {
+      const rss = gen.proc.rssMb();
+      if (rss <= ceiling || gen.proc.killedForMemory) return;
+      gen.proc.killedForMemory = true;
+      this.opts.log.warn({ rssMb: Math.round(rss), ceilingMb: ceiling }, "workers runtime over its memory ceiling");
+      if (this.current === gen) this.recycle(gen, "the workers runtime went over its memory ceiling; recycling it");
+      else void gen.proc.stop(0);
+    }, 250);
+    timer.unref();
+    void gen.proc.exit.then(() => clearInterval(timer));
+  }
+
+  /**
+   * Whether a request that failed did so because the process died of memory: its connection breaks before the exit
+   * is seen, so this waits (briefly) for the process to be gone and its last output read.
+   */
+  private async diedOfMemory(proc: WorkerdProcess): Promise<boolean> {
+    if (!proc.ranOutOfMemory) await Promise.race([proc.closed, new Promise((r) => setTimeout(r, 1000))]);
+    return proc.ranOutOfMemory;
+  }
+
+  private memoryLimitHit(inv: Invocation): void {
+    inv.outcome = "exceededMemory";
+    inv.status = 503;
+    inv.exceptions.push({
+      name: "LimitExceeded",
+      message: `the workers runtime ran out of memory while this request ran (limit ${this.opts.memoryMb ?? 128} MB of heap per worker, ${this.opts.processMemoryMb ?? 2048} MB per process) and was restarted`,
+    });
   }
 
   private async drain(gen: Generation): Promise<void> {
@@ -480,6 +525,10 @@ export class WorkersRuntime {
       out.delete("transfer-encoding");
       return new Response(req.method === "HEAD" ? null : body, { status: res.status, headers: out });
     } catch (err) {
+      if (proc.ranOutOfMemory || (!ctl.signal.aborted && (await this.diedOfMemory(proc)))) {
+        this.memoryLimitHit(inv);
+        return page(503, "Worker stopped", "The worker went over its memory limit (memory limit exceeded).");
+      }
       if (!ctl.signal.aborted) {
         inv.outcome = "exception";
         inv.status = 502;
@@ -496,7 +545,7 @@ export class WorkersRuntime {
           ? `the request ran on the CPU past its ${this.opts.requestTimeoutMs} ms limit and was stopped`
           : `the request took longer than ${this.opts.requestTimeoutMs} ms`,
       });
-      if (busy) this.recycle(gen);
+      if (busy) this.recycle(gen, "a worker overran its CPU budget; recycling the workers runtime");
       void err;
       return page(503, "Worker stopped", "The worker went over its time limit for this request.");
     } finally {
@@ -523,10 +572,10 @@ export class WorkersRuntime {
   }
 
   /** Replaces a stuck generation with a fresh one running the same workers. */
-  private recycle(gen: Generation): void {
+  private recycle(gen: Generation, why: string): void {
     if (this.current !== gen) return;
     this.current = null;
-    this.opts.log.warn("a worker overran its CPU budget; recycling the workers runtime");
+    this.opts.log.warn(why);
     void gen.proc.stop(0);
     void this.ensureStarted().catch((err) => this.opts.log.error({ err }, "workers runtime restart failed"));
   }
@@ -565,7 +614,7 @@ export class WorkersRuntime {
       outcome = r.outcome ?? "exception";
       if (r.error) thrown = r.error;
     } catch {
-      outcome = "exceededWallTime";
+      outcome = (await this.diedOfMemory(gen.proc)) ? "exceededMemory" : "exceededWallTime";
     } finally {
       gen.proc.inflight--;
     }

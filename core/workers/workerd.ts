@@ -56,6 +56,11 @@ export class WorkerdProcess {
   private stderr = "";
   private exited = false;
   readonly exit: Promise<number | null>;
+  /** Settles once the process has exited and its output is read (so `ranOutOfMemory` is final). */
+  readonly closed: Promise<void>;
+  /** Set when Bosun's watchdog killed it for its resident memory. */
+  killedForMemory = false;
+  private heapExhausted = false;
   /** Requests Bosun has sent this process that have not finished (for draining). */
   inflight = 0;
 
@@ -69,8 +74,10 @@ export class WorkerdProcess {
     void this.exit.then(() => {
       this.exited = true;
     });
+    this.closed = new Promise((resolve) => child.once("close", () => resolve()));
     child.stderr?.on("data", (d: Buffer) => {
       this.stderr = (this.stderr + d.toString("utf8")).slice(-8000);
+      if (/Reached heap limit|heap out of memory/.test(this.stderr)) this.heapExhausted = true;
     });
     child.stdout?.resume();
   }
@@ -81,6 +88,14 @@ export class WorkerdProcess {
 
   get lastError(): string {
     return this.stderr;
+  }
+
+  /**
+   * Whether it died of memory: V8 aborts the whole process when an isolate passes its heap limit (workerd's
+   * open-source build has no near-heap-limit handler), or the RSS watchdog killed it.
+   */
+  get ranOutOfMemory(): boolean {
+    return this.killedForMemory || this.heapExhausted;
   }
 
   /** Writes the config and its files (0600 in a 0700 directory: it carries secrets), starts, waits for health. */
@@ -138,6 +153,18 @@ export class WorkerdProcess {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks (100 Hz).
       return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Resident memory in MB (VmRSS from /proc), 0 where there is none. */
+  rssMb(): number {
+    const pid = this.child.pid;
+    if (!pid || this.exited) return 0;
+    try {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+      return m ? Number(m[1]) / 1024 : 0;
     } catch {
       return 0;
     }
