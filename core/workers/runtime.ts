@@ -25,8 +25,18 @@ import type { Notifier } from "../notify.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
 import type { SecretBox } from "../secrets.ts";
 import type { ResourceBindings } from "./binding-port.ts";
-import { bindingsModule, routerModule, sqlStorageModule, tailModule } from "./runtime-modules.ts";
+import {
+  bindingsModule,
+  entryModule,
+  INVOCATION_HEADER,
+  invocationModule,
+  LIMIT_HEADER,
+  routerModule,
+  sqlStorageModule,
+  tailModule,
+} from "./runtime-modules.ts";
 import type { ScheduledInvocation, ScheduledResult } from "./runtime-port.ts";
+import { SubrequestCounter } from "./subrequests.ts";
 import { capnpString, freePort, WorkerdProcess } from "./workerd.ts";
 
 export interface BundleModule {
@@ -49,6 +59,8 @@ export interface Bundle {
   vars: Record<string, string>;
   bindings: BundleBinding[];
   routes: string[];
+  /** Lower limits than the platform's for this worker (optional: older bundles have none). */
+  limits?: { subrequests?: number };
 }
 
 /** Everything the runtime needs to run one worker. */
@@ -166,6 +178,8 @@ export class WorkersRuntime {
   private closed = false;
   private restartDelay = 250;
   private generationNo = 0;
+  /** Subrequests of each open invocation, counted by the binding service. */
+  private readonly subrequests = new SubrequestCounter();
   /** Live tails: `invocation:{workerId}` events. */
   readonly events = new EventEmitter();
   /** How long each generation switch took, newest last (bench, docs). */
@@ -275,6 +289,7 @@ export class WorkersRuntime {
       "bosun-router.js": routerModule,
       "bosun-tail.js": tailModule,
       "bosun-bindings.js": bindingsModule,
+      "bosun-invocation.js": invocationModule,
     };
     const caps = new Map<string, Capability>();
     const routes = new Map<string, { index: number; spec: WorkerSpec }>();
@@ -309,6 +324,13 @@ export class WorkersRuntime {
         files[file] = m.content;
         return moduleEntry(m, file);
       });
+      // The generated entry comes first (workerd's main module) and evaluates `bosun:invocation` before any of the
+      // customer's modules; customers' module names cannot hold a colon, so neither name can be theirs.
+      files[`w${i}-entry`] = entryModule(b.main_module);
+      modules.unshift(
+        `(name = "bosun:main", esModule = embed "w${i}-entry")`,
+        `(name = "bosun:invocation", esModule = embed "bosun-invocation.js")`,
+      );
       const bindings: string[] = [];
       for (const [name, value] of Object.entries({ ...b.vars, ...spec.vars }))
         bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(value)})`);
@@ -320,7 +342,9 @@ export class WorkersRuntime {
           `(name = ${capnpString(name)}, wrapped = (moduleName = "bosun:bindings", entrypoint = "${entry}", innerBindings = [(name = "svc", service = "cap_${i}"), (name = "name", text = ${capnpString(name)})]))`,
         );
       }
-      const flags = b.compatibility_flags.map(capnpString).join(", ");
+      // AsyncLocalStorage (for the invocation id) needs nodejs_als, which nodejs_compat includes.
+      const hasAls = b.compatibility_flags.some((f) => f === "nodejs_als" || f.startsWith("nodejs_compat"));
+      const flags = [...b.compatibility_flags, ...(hasAls ? [] : ["nodejs_als"])].map(capnpString).join(", ");
       services.push(
         `(name = "w_${i}", worker = (modules = [${modules.join(", ")}], compatibilityDate = ${capnpString(b.compatibility_date > COMPAT_DATE_MAX ? COMPAT_DATE_MAX : b.compatibility_date)}, compatibilityFlags = [${flags}], bindings = [${bindings.join(", ")}], globalOutbound = "egress_${i}", tails = ["tail_${i}"]))`,
       );
@@ -506,6 +530,7 @@ export class WorkersRuntime {
       logs: [],
       exceptions: [],
     };
+    this.openInvocation(requestId, spec, inv);
     try {
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
       const res = await fetch(`http://127.0.0.1:${proc.port}${url.pathname}${url.search}`, {
@@ -596,6 +621,8 @@ export class WorkersRuntime {
         resolve(inv);
       });
     });
+    const invocation = `sched-${crypto.randomUUID()}`;
+    this.openInvocation(invocation, route.spec);
     gen.proc.inflight++;
     let outcome = "exception";
     let thrown: string | null = null;
@@ -607,7 +634,7 @@ export class WorkersRuntime {
           "x-bosun-target": String(route.index),
           "x-bosun-op": "scheduled",
         },
-        body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime() }),
+        body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime(), invocation }),
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
       });
       const r = (await res.json()) as { outcome?: string; error?: string };
@@ -617,6 +644,7 @@ export class WorkersRuntime {
       outcome = (await this.diedOfMemory(gen.proc)) ? "exceededMemory" : "exceededWallTime";
     } finally {
       gen.proc.inflight--;
+      this.subrequests.end(invocation);
     }
     const durationMs = performance.now() - started;
     const inv = await waiter;
@@ -637,7 +665,22 @@ export class WorkersRuntime {
 
   // ---- invocations: timings from the proxy, console output from the tail worker, joined by request id --------
 
+  /** Opens an invocation's subrequest count; the first call past the limit is logged on the invocation. */
+  private openInvocation(id: string, spec: WorkerSpec, inv?: Invocation): void {
+    const platform = this.opts.subrequests ?? 1000;
+    const limit = Math.min(platform, spec.bundle.limits?.subrequests ?? platform);
+    this.subrequests.start(id, spec.workerId, limit, () => {
+      this.opts.log.info({ workerId: spec.workerId, limit }, "worker invocation over its subrequest limit");
+      inv?.exceptions.push({
+        name: "LimitExceeded",
+        message: `Too many subrequests: past ${limit} in one invocation, further fetches and binding calls failed`,
+      });
+    });
+  }
+
   private expect(requestId: string, inv: Invocation): void {
+    // The tail event closes the invocation (its waitUntil work is over); this is in case it never comes.
+    this.subrequests.endLater(requestId, this.opts.requestTimeoutMs);
     // The tail event can arrive before the proxy has finished with the response.
     const early = this.early.get(requestId);
     if (early) {
@@ -675,6 +718,7 @@ export class WorkersRuntime {
       }));
       const exceptions = (e.exceptions ?? []).map((x) => ({ name: x.name, message: x.message, stack: x.stack }));
       const requestId = e.event?.request?.headers?.["x-bosun-request-id"];
+      if (requestId) this.subrequests.end(requestId);
       const waiting = requestId ? this.pending.get(requestId) : undefined;
       const tail = { logs, exceptions, outcome: e.outcome ?? "ok" };
       if (waiting && requestId) {
@@ -699,7 +743,8 @@ export class WorkersRuntime {
           outcome: e.outcome ?? "ok",
           status: null,
           method: null,
-          url: ev.cron ?? null,
+          // The cron line carries the invocation id before a newline (see entryModule): not for the log.
+          url: ev.cron?.slice(ev.cron.indexOf("\n") + 1) ?? null,
           wallMs: 0,
           cpuMs: 0,
           logs,
@@ -821,6 +866,19 @@ export class WorkersRuntime {
       return;
     }
     const target = req.url ?? "/";
+    if (target !== "/tail") {
+      // Every outbound fetch and binding call counts against the invocation it names (see subrequests.ts).
+      const id = req.headers[INVOCATION_HEADER];
+      const verdict = this.subrequests.take(typeof id === "string" ? id : undefined, cap.workerId);
+      if (!verdict.ok) {
+        res.writeHead(verdict.reason === "too_many" ? 429 : 403, {
+          "content-type": "application/json",
+          [LIMIT_HEADER]: verdict.reason,
+        });
+        res.end(JSON.stringify({ error: { code: verdict.reason, message: verdict.message } }));
+        return;
+      }
+    }
     // Proxy-style request line: an outbound fetch of the worker.
     if (/^https?:\/\//i.test(target)) return this.egress(req, res, new URL(target));
     const body = await readBody(req, 64 * 1024 * 1024);
@@ -916,12 +974,15 @@ export class WorkersRuntime {
     };
     const headers = { ...req.headers };
     delete headers["x-bosun-cap"];
+    delete headers[INVOCATION_HEADER];
     delete headers["proxy-connection"];
     headers.host = url.host;
     const mod = url.protocol === "https:" ? https : http;
     await new Promise<void>((resolve) => {
       const out = mod.request(url, { method: req.method, headers, lookup, agent: false }, (upstream) => {
-        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        // The limit header is ours: an upstream's copy must not make the worker's fetch throw.
+        const { [LIMIT_HEADER]: _ours, ...passed } = upstream.headers;
+        res.writeHead(upstream.statusCode ?? 502, passed);
         upstream.pipe(res);
         upstream.on("end", resolve);
         upstream.on("error", () => resolve());
