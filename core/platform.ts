@@ -124,7 +124,6 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         subrequests: config.workersSubrequests,
         logRetention: config.workersLogRetention,
         resources: options.workerResources ?? databaseResources(opened.db),
-        onUsage: (account, project, requests, cpuMs) => workersMeter.add(account, project, requests, cpuMs),
         mayServe: (account) => workersMeter.mayServe(account),
         notifier,
       }),

@@ -139,8 +139,6 @@ export interface RuntimeOptions {
   logRetention: number;
   /** KV stores and buckets; unset, binding one fails the deploy with not_supported. */
   resources?: ResourceBindings;
-  /** Told of each finished invocation (metering). */
-  onUsage?: (accountId: string, projectId: string, requests: number, cpuMs: number) => void;
   /** Whether the account may be served (the spend cap): false answers 402. */
   mayServe?: (accountId: string) => boolean;
   /**
@@ -807,18 +805,11 @@ export class WorkersRuntime {
         )
         .execute();
       for (const workerId of new Set(rows.map((r) => r.workerId))) {
-        await sql`delete from worker_invocations where worker_id = ${workerId} and id <= (
+        // Rows the meter has not charged yet stay (they are the usage's durable record; see metering.ts).
+        await sql`delete from worker_invocations where worker_id = ${workerId} and charged and id <= (
           select id from worker_invocations where worker_id = ${workerId} order by id desc offset ${this.opts.logRetention} limit 1)`.execute(
           db,
         );
-      }
-      if (this.opts.onUsage) {
-        const specs = new Map<string, WorkerSpec>();
-        for (const r of this.current?.routes.values() ?? []) specs.set(r.spec.workerId, r.spec);
-        for (const r of rows) {
-          const spec = specs.get(r.workerId);
-          if (spec) this.opts.onUsage(spec.ownerAccountId, spec.projectId, 1, r.cpuMs);
-        }
       }
     } catch (err) {
       this.opts.log.warn({ err }, "writing worker invocations failed");
