@@ -31,7 +31,10 @@ async function usageOf(n: number, walletMicros: number) {
     .where("slug", "=", slug)
     .executeTakeFirstOrThrow();
   const workerId = crypto.randomUUID();
-  await t.platform.db.insertInto("workers").values({ id: workerId, project_id: project.id, name: "w" }).execute();
+  await t.platform.db
+    .insertInto("workers")
+    .values({ id: workerId, project_id: project.id, name: "w", updated_at: new Date() })
+    .execute();
   const row = (i: number) => ({
     worker_id: workerId,
     at: new Date(),
