@@ -408,12 +408,14 @@ export class WorkersRuntime {
     return proc.ranOutOfMemory;
   }
 
-  private memoryLimitHit(inv: Invocation): void {
+  private memoryLimitHit(inv: Invocation, proc: WorkerdProcess): void {
     inv.outcome = "exceededMemory";
     inv.status = 503;
     inv.exceptions.push({
       name: "LimitExceeded",
-      message: `the workers runtime ran out of memory while this request ran (limit ${this.opts.memoryMb ?? 128} MB of heap per worker, ${this.opts.processMemoryMb ?? 2048} MB per process) and was restarted`,
+      message: proc.killedForMemory
+        ? `the workers runtime ran out of memory while this request ran: the process passed its ${this.opts.processMemoryMb ?? 2048} MB memory ceiling and was restarted`
+        : `the workers runtime ran out of memory while this request ran: a worker passed its ${this.opts.memoryMb ?? 128} MB heap limit and the process was restarted`,
     });
   }
 
@@ -549,7 +551,7 @@ export class WorkersRuntime {
       return new Response(req.method === "HEAD" ? null : body, { status: res.status, headers: out });
     } catch (err) {
       if (proc.ranOutOfMemory || (!ctl.signal.aborted && (await this.diedOfMemory(proc)))) {
-        this.memoryLimitHit(inv);
+        this.memoryLimitHit(inv, proc);
         return page(503, "Worker stopped", "The worker went over its memory limit (memory limit exceeded).");
       }
       if (!ctl.signal.aborted) {
