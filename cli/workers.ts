@@ -15,6 +15,8 @@ export interface WorkerConfig {
   vars?: Record<string, string>;
   bindings?: { name: string; type: "kv" | "bucket" | "sql"; resource: string }[];
   routes?: string[];
+  /** Limits lower than the platform's, e.g. `{ "subrequests": 50 }`. */
+  limits?: { subrequests?: number };
   /** Cron triggers: an expression (UTC) or `{ cron, timezone }`. The deploy makes the worker's triggers these. */
   crons?: (string | { cron: string; timezone?: string })[];
 }
@@ -93,6 +95,7 @@ export async function deployWorkerDir(
     vars: config.vars ?? {},
     bindings: config.bindings ?? [],
     routes: config.routes ?? [],
+    ...(config.limits ? { limits: config.limits } : {}),
   });
   log(
     `${result.created ? "deployed" : "already deployed"} version ${String(result.version.hash).slice(0, 12)} in ${result.deploy_ms} ms`,

@@ -60,6 +60,12 @@ export interface Config {
   workersRequestTimeoutMs: number;
   workersLogRetention: number;
   workersBillingFlushMs: number;
+  /** Each worker isolate's V8 heap limit (MB); past it workerd aborts and the generation restarts. */
+  workersMemoryMb: number;
+  /** A generation's resident memory ceiling (MB, array buffers included); past it the process is recycled. */
+  workersProcessMemoryMb: number;
+  /** Subrequests (outbound fetches and binding calls) one invocation may make; a deploy's `limits` may lower it. */
+  workersSubrequests: number;
   /** Instances: the longest a run_command may be given, and how long an unused SSH connection stays open. */
   sshMaxCommandSeconds: number;
   sshIdleSeconds: number;
@@ -383,6 +389,21 @@ export const variables = {
     "Workers",
     "a worker request's time budget in ms: past it the visitor gets 503, and a worker spinning on the CPU has its runtime recycled",
   ),
+  BOSUN_WORKERS_MEMORY_MB: integer(
+    128,
+    "Workers",
+    "each worker isolate's JavaScript heap limit in MB: a worker past it gets its requests answered 503 and the workers runtime restarts",
+  ),
+  BOSUN_WORKERS_PROCESS_MEMORY_MB: integer(
+    2048,
+    "Workers",
+    "the workers runtime process's resident memory ceiling in MB (array buffers count here, not in the heap limit): past it the process is recycled and its requests answered 503",
+  ),
+  BOSUN_WORKERS_SUBREQUESTS: integer(
+    1000,
+    "Workers",
+    "outbound fetches and binding calls one worker invocation may make (a deploy's `limits.subrequests` may lower it); past it the call throws `Too many subrequests`",
+  ),
   BOSUN_WORKERS_LOG_RETENTION: integer(1000, "Workers", "invocations (logs and metric samples) kept per worker"),
   BOSUN_WORKERS_PRICES: text(
     "Workers",
@@ -648,6 +669,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workersRequestTimeoutMs: read("BOSUN_WORKERS_REQUEST_TIMEOUT_MS"),
     workersLogRetention: read("BOSUN_WORKERS_LOG_RETENTION"),
     workersBillingFlushMs: read("BOSUN_WORKERS_BILLING_FLUSH_MS"),
+    workersMemoryMb: read("BOSUN_WORKERS_MEMORY_MB"),
+    workersProcessMemoryMb: read("BOSUN_WORKERS_PROCESS_MEMORY_MB"),
+    workersSubrequests: read("BOSUN_WORKERS_SUBREQUESTS"),
     sshMaxCommandSeconds: read("BOSUN_SSH_MAX_COMMAND_SECONDS"),
     sshIdleSeconds: read("BOSUN_SSH_IDLE_SECONDS"),
     sshConnectTimeoutSeconds: read("BOSUN_SSH_CONNECT_TIMEOUT_SECONDS"),

@@ -783,6 +783,8 @@ export interface WorkerInvocationsTable {
   cpu_ms: number;
   logs: Json<unknown[]>;
   exceptions: Json<unknown[]>;
+  /** Whether its usage is on the ledger (the meter charges uncharged rows; retention keeps them until then). */
+  charged: Generated<boolean>;
 }
 
 export interface SqlDatabasesTable {

@@ -1,20 +1,18 @@
-// Workers' usage on the ledger: requests and CPU ms add up in memory per owner account and are charged to its
-// `wallet` pool in one entry per flush (every few seconds), not one per request. An account whose wallet cannot
-// pay (empty, or its hard spend cap reached) is stopped: its workers answer 402 until it can pay again. The
-// platform operator's own workers are charged but never stopped (it is their machine).
+// Workers' usage on the ledger: each invocation's row (requests and CPU ms, written by the runtime as invocations
+// finish) is the durable record; every flush charges the rows not yet charged to the owner account's `wallet` pool,
+// one entry per account, and marks them charged in the same transaction — so a crash loses no usage that reached
+// the database, and none is charged twice (rows are claimed with SKIP LOCKED: any process may flush). An account
+// whose wallet cannot pay (empty, or its hard spend cap reached) is stopped: its workers answer 402 until it can pay
+// again. The platform operator's own workers are charged but never stopped (it is their machine).
 import type { Logger } from "pino";
 import { releaseHold, settleHold, tryPlaceHold } from "../billing/holds.ts";
 import type { WorkerPrices } from "../billing/prices.ts";
 import type { DB } from "../kernel/operation.ts";
 
-interface Usage {
-  requests: number;
-  cpuMs: number;
-  projects: Set<string>;
-}
+/** Rows charged per transaction (a backlog after downtime is charged in several). */
+const BATCH = 5000;
 
 export class WorkersMeter {
-  private usage = new Map<string, Usage>();
   private blocked = new Set<string>();
   private operators = new Map<string, boolean>();
   private timer: NodeJS.Timeout;
@@ -28,14 +26,6 @@ export class WorkersMeter {
   ) {
     this.timer = setInterval(() => void this.flush(), flushMs);
     this.timer.unref();
-  }
-
-  add(accountId: string, projectId: string, requests: number, cpuMs: number): void {
-    let u = this.usage.get(accountId);
-    if (!u) this.usage.set(accountId, (u = { requests: 0, cpuMs: 0, projects: new Set() }));
-    u.requests += requests;
-    u.cpuMs += cpuMs;
-    u.projects.add(projectId);
   }
 
   mayServe(accountId: string): boolean {
@@ -55,14 +45,10 @@ export class WorkersMeter {
     return this.flushing;
   }
 
-  private async isOperator(accountId: string): Promise<boolean> {
+  private async isOperator(db: DB, accountId: string): Promise<boolean> {
     let known = this.operators.get(accountId);
     if (known === undefined) {
-      const row = await this.db
-        .selectFrom("accounts")
-        .select("is_operator")
-        .where("id", "=", accountId)
-        .executeTakeFirst();
+      const row = await db.selectFrom("accounts").select("is_operator").where("id", "=", accountId).executeTakeFirst();
       known = !!row?.is_operator;
       this.operators.set(accountId, known);
     }
@@ -78,23 +64,58 @@ export class WorkersMeter {
         this.blocked.delete(accountId);
       }
     }
-    const batch = this.usage;
-    this.usage = new Map();
-    for (const [accountId, u] of batch) {
-      const cost = this.costOf(u.requests, u.cpuMs);
-      if (cost <= 0n) continue;
-      const metadata = { requests: u.requests, cpu_ms: Math.round(u.cpuMs), projects: [...u.projects] };
-      const hold = await tryPlaceHold(this.db, { accountId, pool: "wallet", amount: cost, metadata });
-      if (!hold) {
-        // Served already, but not payable: the account stops until it can pay. The usage is recorded as a
-        // settlement of what it can pay (nothing) with the rest as its shortfall.
-        if (!(await this.isOperator(accountId))) this.blocked.add(accountId);
-        this.log.info({ accountId, cost: String(cost) }, "workers usage not payable; serving stopped");
-        continue;
+    while ((await this.chargeBatch()) === BATCH) {}
+  }
+
+  /** Charges up to BATCH uncharged invocation rows and marks them, in one transaction; how many it took. */
+  private chargeBatch(): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom("worker_invocations as i")
+        .innerJoin("workers as w", "w.id", "i.worker_id")
+        .innerJoin("projects as p", "p.id", "w.project_id")
+        .select(["i.id", "i.cpu_ms", "w.project_id", "p.owner_account_id"])
+        .where("i.charged", "=", false)
+        .orderBy("i.id")
+        .limit(BATCH)
+        .forUpdate("i")
+        .skipLocked()
+        .execute();
+      if (!rows.length) return 0;
+      const usage = new Map<string, { requests: number; cpuMs: number; projects: Set<string> }>();
+      for (const r of rows) {
+        let u = usage.get(r.owner_account_id);
+        if (!u) usage.set(r.owner_account_id, (u = { requests: 0, cpuMs: 0, projects: new Set() }));
+        u.requests++;
+        u.cpuMs += r.cpu_ms;
+        u.projects.add(r.project_id);
       }
-      const settled = await settleHold(this.db, hold.id, { cost, reason: "workers_usage", metadata });
-      if (settled.shortfall > 0n && !(await this.isOperator(accountId))) this.blocked.add(accountId);
-    }
+      for (const [accountId, u] of usage) {
+        const cost = this.costOf(u.requests, u.cpuMs);
+        if (cost <= 0n) continue;
+        const metadata = { requests: u.requests, cpu_ms: Math.round(u.cpuMs), projects: [...u.projects] };
+        const hold = await tryPlaceHold(trx, { accountId, pool: "wallet", amount: cost, metadata });
+        if (!hold) {
+          // Served already, but not payable: the account stops until it can pay, and this usage is not charged
+          // (its rows are marked all the same, or they would be retried for ever).
+          if (!(await this.isOperator(trx, accountId))) this.blocked.add(accountId);
+          this.log.info({ accountId, cost: String(cost) }, "workers usage not payable; serving stopped");
+          continue;
+        }
+        const settled = await settleHold(trx, hold.id, { cost, reason: "workers_usage", metadata });
+        if (settled.shortfall > 0n && !(await this.isOperator(trx, accountId))) this.blocked.add(accountId);
+      }
+      await trx
+        .updateTable("worker_invocations")
+        .set({ charged: true })
+        .where(
+          "id",
+          "in",
+          rows.map((r) => r.id),
+        )
+        .execute();
+      return rows.length;
+    });
   }
 
   async close(): Promise<void> {

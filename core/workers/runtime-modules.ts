@@ -17,9 +17,10 @@ export default {
     const svc = target ? env["w_" + target] : undefined;
     if (!svc) return new Response("no such worker", { status: 404 });
     if (req.headers.get("x-bosun-op") === "scheduled") {
-      const { cron, scheduledTime } = await req.json();
+      const { cron, scheduledTime, invocation } = await req.json();
       try {
-        const r = await svc.scheduled({ cron, scheduledTime: new Date(scheduledTime) });
+        // The worker's generated entry takes the invocation id off the cron line (see entryModule).
+        const r = await svc.scheduled({ cron: invocation + "\\n" + cron, scheduledTime: new Date(scheduledTime) });
         return Response.json({ outcome: (r && r.outcome) || "ok" });
       } catch (err) {
         return Response.json({ outcome: "exception", error: String((err && err.message) || err) });
@@ -35,6 +36,63 @@ export default {
   },
 };
 `;
+
+/** The header a worker's subrequests carry their invocation's id in (the binding service counts by it). */
+export const INVOCATION_HEADER = "x-bosun-invocation";
+/** What the binding service answers a subrequest past the limit with (the worker's fetch turns it into a throw). */
+export const LIMIT_HEADER = "x-bosun-limit";
+
+/**
+ * Evaluated first in every worker (the generated entry imports it before the customer's modules, so their code
+ * runs after it): keeps the invocation id in an AsyncLocalStorage, and replaces \`fetch\` with one that sends it.
+ * The id only lets a call count against an invocation of the same worker that is still running; the binding
+ * service refuses calls without one. The getter the bindings read is non-writable, so it cannot be swapped.
+ */
+export const invocationModule = `
+import { AsyncLocalStorage } from "node:async_hooks";
+const als = new AsyncLocalStorage();
+const current = () => als.getStore();
+const pristineFetch = globalThis.fetch;
+const RequestClass = globalThis.Request;
+Object.defineProperty(globalThis, Symbol.for("bosun.invocation"), { value: current, writable: false, configurable: false, enumerable: false });
+globalThis.fetch = async function fetch(input, init) {
+  const req = new RequestClass(input, init);
+  req.headers.set("${INVOCATION_HEADER}", current() ?? "");
+  const res = await pristineFetch(req);
+  if (res.headers.get("${LIMIT_HEADER}")) throw new Error((await res.json()).error.message);
+  return res;
+};
+export function enter(id, fn) { return als.run(id, fn); }
+`;
+
+/**
+ * The generated entry of a worker: runs each \`fetch\` and \`scheduled\` of the customer's main module inside its
+ * invocation (the id from the request header Bosun's proxy set, or from the scheduled run's cron line), and
+ * re-exports everything else as it is.
+ */
+export function entryModule(main: string): string {
+  const spec = JSON.stringify(main);
+  return `
+import { enter } from "bosun:invocation";
+import * as user from ${spec};
+export * from ${spec};
+const d = user.default;
+const idOf = (req) => req.headers.get("x-bosun-request-id") ?? "";
+// A scheduled run's cron line is "{invocation}\\n{cron}": the customer's controller gets the cron alone.
+const split = (c) => { const cron = String(c.cron ?? ""); const at = cron.indexOf("\\n"); return at < 0 ? ["", c] : [cron.slice(0, at), { cron: cron.slice(at + 1), scheduledTime: c.scheduledTime, type: "scheduled", noRetry: () => c.noRetry && c.noRetry() }]; };
+let out = d;
+if (typeof d === "function") {
+  out = class extends d {};
+  if (typeof d.prototype.fetch === "function") out.prototype.fetch = function (req) { return enter(idOf(req), () => d.prototype.fetch.call(this, req)); };
+  if (typeof d.prototype.scheduled === "function") out.prototype.scheduled = function (c) { const [id, ctl] = split(c); return enter(id, () => d.prototype.scheduled.call(this, ctl)); };
+} else if (d && typeof d === "object") {
+  out = { ...d };
+  if (typeof d.fetch === "function") out.fetch = (req, env, ctx) => enter(idOf(req), () => d.fetch.call(d, req, env, ctx));
+  if (typeof d.scheduled === "function") out.scheduled = (c, env, ctx) => { const [id, ctl] = split(c); return enter(id, () => d.scheduled.call(d, ctl, env, ctx)); };
+}
+export default out;
+`;
+}
 
 /** Inherited once per worker with SINK bound to that worker's capability service: the sink knows whose events. */
 export const tailModule = `
@@ -63,9 +121,10 @@ async function bytesOf(value) {
 }
 function caller(env, kind) {
   return async (op, args) => {
+    const current = globalThis[Symbol.for("bosun.invocation")];
     const res = await env.svc.fetch("http://bosun/" + kind, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", "${INVOCATION_HEADER}": (current && current()) || "" },
       body: JSON.stringify({ binding: env.name, op, args }),
     });
     const body = await res.json();

@@ -25,8 +25,18 @@ import type { Notifier } from "../notify.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
 import type { SecretBox } from "../secrets.ts";
 import type { ResourceBindings } from "./binding-port.ts";
-import { bindingsModule, routerModule, sqlStorageModule, tailModule } from "./runtime-modules.ts";
+import {
+  bindingsModule,
+  entryModule,
+  INVOCATION_HEADER,
+  invocationModule,
+  LIMIT_HEADER,
+  routerModule,
+  sqlStorageModule,
+  tailModule,
+} from "./runtime-modules.ts";
 import type { ScheduledInvocation, ScheduledResult } from "./runtime-port.ts";
+import { SubrequestCounter } from "./subrequests.ts";
 import { capnpString, freePort, WorkerdProcess } from "./workerd.ts";
 
 export interface BundleModule {
@@ -49,6 +59,8 @@ export interface Bundle {
   vars: Record<string, string>;
   bindings: BundleBinding[];
   routes: string[];
+  /** Lower limits than the platform's for this worker (optional: older bundles have none). */
+  limits?: { subrequests?: number };
 }
 
 /** Everything the runtime needs to run one worker. */
@@ -117,12 +129,16 @@ export interface RuntimeOptions {
   allowPrivateEgress: boolean;
   /** A request's wall-time budget; past it the visitor gets 503 and, if workerd was busy on CPU, it is recycled. */
   requestTimeoutMs: number;
+  /** Each isolate's V8 heap limit in MB (`--max-old-space-size`); default 128, as Cloudflare's. */
+  memoryMb?: number;
+  /** A generation's resident memory ceiling in MB (the watchdog recycles it past this); default 2048. */
+  processMemoryMb?: number;
+  /** Subrequests (outbound fetches and binding calls) per invocation; default 1000. */
+  subrequests?: number;
   /** Invocations kept per worker (logs and the samples metrics are computed from). */
   logRetention: number;
   /** KV stores and buckets; unset, binding one fails the deploy with not_supported. */
   resources?: ResourceBindings;
-  /** Told of each finished invocation (metering). */
-  onUsage?: (accountId: string, projectId: string, requests: number, cpuMs: number) => void;
   /** Whether the account may be served (the spend cap): false answers 402. */
   mayServe?: (accountId: string) => boolean;
   /**
@@ -160,6 +176,8 @@ export class WorkersRuntime {
   private closed = false;
   private restartDelay = 250;
   private generationNo = 0;
+  /** Subrequests of each open invocation, counted by the binding service. */
+  private readonly subrequests = new SubrequestCounter();
   /** Live tails: `invocation:{workerId}` events. */
   readonly events = new EventEmitter();
   /** How long each generation switch took, newest last (bench, docs). */
@@ -269,6 +287,7 @@ export class WorkersRuntime {
       "bosun-router.js": routerModule,
       "bosun-tail.js": tailModule,
       "bosun-bindings.js": bindingsModule,
+      "bosun-invocation.js": invocationModule,
     };
     const caps = new Map<string, Capability>();
     const routes = new Map<string, { index: number; spec: WorkerSpec }>();
@@ -303,6 +322,13 @@ export class WorkersRuntime {
         files[file] = m.content;
         return moduleEntry(m, file);
       });
+      // The generated entry comes first (workerd's main module) and evaluates `bosun:invocation` before any of the
+      // customer's modules; customers' module names cannot hold a colon, so neither name can be theirs.
+      files[`w${i}-entry`] = entryModule(b.main_module);
+      modules.unshift(
+        `(name = "bosun:main", esModule = embed "w${i}-entry")`,
+        `(name = "bosun:invocation", esModule = embed "bosun-invocation.js")`,
+      );
       const bindings: string[] = [];
       for (const [name, value] of Object.entries({ ...b.vars, ...spec.vars }))
         bindings.push(`(name = ${capnpString(name)}, text = ${capnpString(value)})`);
@@ -314,7 +340,9 @@ export class WorkersRuntime {
           `(name = ${capnpString(name)}, wrapped = (moduleName = "bosun:bindings", entrypoint = "${entry}", innerBindings = [(name = "svc", service = "cap_${i}"), (name = "name", text = ${capnpString(name)})]))`,
         );
       }
-      const flags = b.compatibility_flags.map(capnpString).join(", ");
+      // AsyncLocalStorage (for the invocation id) needs nodejs_als, which nodejs_compat includes.
+      const hasAls = b.compatibility_flags.some((f) => f === "nodejs_als" || f.startsWith("nodejs_compat"));
+      const flags = [...b.compatibility_flags, ...(hasAls ? [] : ["nodejs_als"])].map(capnpString).join(", ");
       services.push(
         `(name = "w_${i}", worker = (modules = [${modules.join(", ")}], compatibilityDate = ${capnpString(b.compatibility_date > COMPAT_DATE_MAX ? COMPAT_DATE_MAX : b.compatibility_date)}, compatibilityFlags = [${flags}], bindings = [${bindings.join(", ")}], globalOutbound = "egress_${i}", tails = ["tail_${i}"]))`,
       );
@@ -329,6 +357,8 @@ export class WorkersRuntime {
       `  services = [\n    ${services.join(",\n    ")}\n  ],`,
       `  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "bosun_router")],`,
       `  extensions = [(modules = [(name = "bosun:bindings", internal = true, esModule = embed "bosun-bindings.js")])],`,
+      // Per isolate (verified): each worker's heap has its own limit; passing it aborts the whole process.
+      `  v8Flags = [${capnpString(`--max-old-space-size=${this.opts.memoryMb ?? 128}`)}],`,
       ");",
     ].join("\n");
     const proc = await WorkerdProcess.start({
@@ -347,7 +377,46 @@ export class WorkersRuntime {
     this.current = gen;
     this.restartDelay = 250;
     void gen.proc.exit.then(() => this.onExit(gen));
+    this.watchMemory(gen);
     if (old) void this.drain(old);
+  }
+
+  /**
+   * The RSS watchdog: V8's heap limit does not count array buffers and other memory outside the JS heap, so the
+   * process's resident memory is checked too; past the ceiling it is killed (and recycled, if it is serving).
+   */
+  private watchMemory(gen: Generation): void {
+    const ceiling = this.opts.processMemoryMb ?? 2048;
+    const timer = setInterval(() => {
+      const rss = gen.proc.rssMb();
+      if (rss <= ceiling || gen.proc.killedForMemory) return;
+      gen.proc.killedForMemory = true;
+      this.opts.log.warn({ rssMb: Math.round(rss), ceilingMb: ceiling }, "workers runtime over its memory ceiling");
+      if (this.current === gen) this.recycle(gen, "the workers runtime went over its memory ceiling; recycling it");
+      else void gen.proc.stop(0);
+    }, 250);
+    timer.unref();
+    void gen.proc.exit.then(() => clearInterval(timer));
+  }
+
+  /**
+   * Whether a request that failed did so because the process died of memory: its connection breaks before the exit
+   * is seen, so this waits (briefly) for the process to be gone and its last output read.
+   */
+  private async diedOfMemory(proc: WorkerdProcess): Promise<boolean> {
+    if (!proc.ranOutOfMemory) await Promise.race([proc.closed, new Promise((r) => setTimeout(r, 1000))]);
+    return proc.ranOutOfMemory;
+  }
+
+  private memoryLimitHit(inv: Invocation, proc: WorkerdProcess): void {
+    inv.outcome = "exceededMemory";
+    inv.status = 503;
+    inv.exceptions.push({
+      name: "LimitExceeded",
+      message: proc.killedForMemory
+        ? `the workers runtime ran out of memory while this request ran: the process passed its ${this.opts.processMemoryMb ?? 2048} MB memory ceiling and was restarted`
+        : `the workers runtime ran out of memory while this request ran: a worker passed its ${this.opts.memoryMb ?? 128} MB heap limit and the process was restarted`,
+    });
   }
 
   private async drain(gen: Generation): Promise<void> {
@@ -461,6 +530,7 @@ export class WorkersRuntime {
       logs: [],
       exceptions: [],
     };
+    this.openInvocation(requestId, spec, inv);
     try {
       const hasBody = req.method !== "GET" && req.method !== "HEAD";
       const res = await fetch(`http://127.0.0.1:${proc.port}${url.pathname}${url.search}`, {
@@ -480,6 +550,10 @@ export class WorkersRuntime {
       out.delete("transfer-encoding");
       return new Response(req.method === "HEAD" ? null : body, { status: res.status, headers: out });
     } catch (err) {
+      if (proc.ranOutOfMemory || (!ctl.signal.aborted && (await this.diedOfMemory(proc)))) {
+        this.memoryLimitHit(inv, proc);
+        return page(503, "Worker stopped", "The worker went over its memory limit (memory limit exceeded).");
+      }
       if (!ctl.signal.aborted) {
         inv.outcome = "exception";
         inv.status = 502;
@@ -496,7 +570,7 @@ export class WorkersRuntime {
           ? `the request ran on the CPU past its ${this.opts.requestTimeoutMs} ms limit and was stopped`
           : `the request took longer than ${this.opts.requestTimeoutMs} ms`,
       });
-      if (busy) this.recycle(gen);
+      if (busy) this.recycle(gen, "a worker overran its CPU budget; recycling the workers runtime");
       void err;
       return page(503, "Worker stopped", "The worker went over its time limit for this request.");
     } finally {
@@ -523,10 +597,10 @@ export class WorkersRuntime {
   }
 
   /** Replaces a stuck generation with a fresh one running the same workers. */
-  private recycle(gen: Generation): void {
+  private recycle(gen: Generation, why: string): void {
     if (this.current !== gen) return;
     this.current = null;
-    this.opts.log.warn("a worker overran its CPU budget; recycling the workers runtime");
+    this.opts.log.warn(why);
     void gen.proc.stop(0);
     void this.ensureStarted().catch((err) => this.opts.log.error({ err }, "workers runtime restart failed"));
   }
@@ -547,6 +621,8 @@ export class WorkersRuntime {
         resolve(inv);
       });
     });
+    const invocation = `sched-${crypto.randomUUID()}`;
+    this.openInvocation(invocation, route.spec);
     gen.proc.inflight++;
     let outcome = "exception";
     let thrown: string | null = null;
@@ -558,16 +634,17 @@ export class WorkersRuntime {
           "x-bosun-target": String(route.index),
           "x-bosun-op": "scheduled",
         },
-        body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime() }),
+        body: JSON.stringify({ cron: input.cron, scheduledTime: input.scheduledTime.getTime(), invocation }),
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
       });
       const r = (await res.json()) as { outcome?: string; error?: string };
       outcome = r.outcome ?? "exception";
       if (r.error) thrown = r.error;
     } catch {
-      outcome = "exceededWallTime";
+      outcome = (await this.diedOfMemory(gen.proc)) ? "exceededMemory" : "exceededWallTime";
     } finally {
       gen.proc.inflight--;
+      this.subrequests.end(invocation);
     }
     const durationMs = performance.now() - started;
     const inv = await waiter;
@@ -588,7 +665,22 @@ export class WorkersRuntime {
 
   // ---- invocations: timings from the proxy, console output from the tail worker, joined by request id --------
 
+  /** Opens an invocation's subrequest count; the first call past the limit is logged on the invocation. */
+  private openInvocation(id: string, spec: WorkerSpec, inv?: Invocation): void {
+    const platform = this.opts.subrequests ?? 1000;
+    const limit = Math.min(platform, spec.bundle.limits?.subrequests ?? platform);
+    this.subrequests.start(id, spec.workerId, limit, () => {
+      this.opts.log.info({ workerId: spec.workerId, limit }, "worker invocation over its subrequest limit");
+      inv?.exceptions.push({
+        name: "LimitExceeded",
+        message: `Too many subrequests: past ${limit} in one invocation, further fetches and binding calls failed`,
+      });
+    });
+  }
+
   private expect(requestId: string, inv: Invocation): void {
+    // The tail event closes the invocation (its waitUntil work is over); this is in case it never comes.
+    this.subrequests.endLater(requestId, this.opts.requestTimeoutMs);
     // The tail event can arrive before the proxy has finished with the response.
     const early = this.early.get(requestId);
     if (early) {
@@ -626,6 +718,7 @@ export class WorkersRuntime {
       }));
       const exceptions = (e.exceptions ?? []).map((x) => ({ name: x.name, message: x.message, stack: x.stack }));
       const requestId = e.event?.request?.headers?.["x-bosun-request-id"];
+      if (requestId) this.subrequests.end(requestId);
       const waiting = requestId ? this.pending.get(requestId) : undefined;
       const tail = { logs, exceptions, outcome: e.outcome ?? "ok" };
       if (waiting && requestId) {
@@ -650,7 +743,8 @@ export class WorkersRuntime {
           outcome: e.outcome ?? "ok",
           status: null,
           method: null,
-          url: ev.cron ?? null,
+          // The cron line carries the invocation id before a newline (see entryModule): not for the log.
+          url: ev.cron?.slice(ev.cron.indexOf("\n") + 1) ?? null,
           wallMs: 0,
           cpuMs: 0,
           logs,
@@ -713,18 +807,11 @@ export class WorkersRuntime {
         )
         .execute();
       for (const workerId of new Set(rows.map((r) => r.workerId))) {
-        await sql`delete from worker_invocations where worker_id = ${workerId} and id <= (
+        // Rows the meter has not charged yet stay (they are the usage's durable record; see metering.ts).
+        await sql`delete from worker_invocations where worker_id = ${workerId} and charged and id <= (
           select id from worker_invocations where worker_id = ${workerId} order by id desc offset ${this.opts.logRetention} limit 1)`.execute(
           db,
         );
-      }
-      if (this.opts.onUsage) {
-        const specs = new Map<string, WorkerSpec>();
-        for (const r of this.current?.routes.values() ?? []) specs.set(r.spec.workerId, r.spec);
-        for (const r of rows) {
-          const spec = specs.get(r.workerId);
-          if (spec) this.opts.onUsage(spec.ownerAccountId, spec.projectId, 1, r.cpuMs);
-        }
       }
     } catch (err) {
       this.opts.log.warn({ err }, "writing worker invocations failed");
@@ -772,6 +859,19 @@ export class WorkersRuntime {
       return;
     }
     const target = req.url ?? "/";
+    if (target !== "/tail") {
+      // Every outbound fetch and binding call counts against the invocation it names (see subrequests.ts).
+      const id = req.headers[INVOCATION_HEADER];
+      const verdict = this.subrequests.take(typeof id === "string" ? id : undefined, cap.workerId);
+      if (!verdict.ok) {
+        res.writeHead(verdict.reason === "too_many" ? 429 : 403, {
+          "content-type": "application/json",
+          [LIMIT_HEADER]: verdict.reason,
+        });
+        res.end(JSON.stringify({ error: { code: verdict.reason, message: verdict.message } }));
+        return;
+      }
+    }
     // Proxy-style request line: an outbound fetch of the worker.
     if (/^https?:\/\//i.test(target)) return this.egress(req, res, new URL(target));
     const body = await readBody(req, 64 * 1024 * 1024);
@@ -867,12 +967,15 @@ export class WorkersRuntime {
     };
     const headers = { ...req.headers };
     delete headers["x-bosun-cap"];
+    delete headers[INVOCATION_HEADER];
     delete headers["proxy-connection"];
     headers.host = url.host;
     const mod = url.protocol === "https:" ? https : http;
     await new Promise<void>((resolve) => {
       const out = mod.request(url, { method: req.method, headers, lookup, agent: false }, (upstream) => {
-        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        // The limit header is ours: an upstream's copy must not make the worker's fetch throw.
+        const { [LIMIT_HEADER]: _ours, ...passed } = upstream.headers;
+        res.writeHead(upstream.statusCode ?? 502, passed);
         upstream.pipe(res);
         upstream.on("end", resolve);
         upstream.on("error", () => resolve());

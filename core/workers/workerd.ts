@@ -15,6 +15,69 @@ export function workerdBinary(): string {
   return path.join(path.dirname(require.resolve("workerd/package.json")), "bin", "workerd");
 }
 
+/**
+ * util-linux's `setpriv`, which sets PR_SET_PDEATHSIG and then execs workerd (so the child's pid is workerd's own):
+ * the kernel kills workerd when Bosun dies, however it dies (SIGKILL included). Where it is missing, the pid files
+ * below let the next Bosun on the same data directory kill what the last one left behind.
+ */
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
+
+/** The command that runs workerd with `args`, tied to this process's life where the system allows. */
+export function workerdCommand(args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", "--", workerdBinary(), ...args]] : [workerdBinary(), args];
+}
+
+const PID_FILE = /^pids-(\d+)$/;
+const swept = new Set<string>();
+
+/** Whether a process runs (a zombie no reaper has collected does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Remembers a workerd pid under the run directory, in this Bosun process's own file. */
+function recordPid(runDir: string, pid: number): void {
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  fs.appendFileSync(path.join(runDir, `pids-${process.pid}`), `${pid}\n`, { mode: 0o600 });
+}
+
+/**
+ * Kills the workerd processes recorded by Bosun processes that are gone (a crash, a SIGKILL), checking that each pid
+ * still runs the workerd binary (pids are reused), and removes their files. Once per run directory per process.
+ */
+export function sweepOrphans(runDir: string): number {
+  let killed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(runDir);
+  } catch {
+    return 0;
+  }
+  const binary = fs.realpathSync(workerdBinary());
+  for (const name of names) {
+    const owner = PID_FILE.exec(name)?.[1];
+    if (!owner || Number(owner) === process.pid || running(Number(owner))) continue;
+    const file = path.join(runDir, name);
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+      const pid = Number(line);
+      if (!pid) continue;
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/exe`) !== binary) continue;
+        process.kill(pid, "SIGKILL");
+        killed++;
+      } catch {
+        // gone already, or not ours to read
+      }
+    }
+    fs.rmSync(file, { force: true });
+  }
+  return killed;
+}
+
 /** A capnp text literal: quotes, backslashes and control characters escaped, UTF-8 kept as it is. */
 export function capnpString(value: string): string {
   let out = '"';
@@ -56,6 +119,11 @@ export class WorkerdProcess {
   private stderr = "";
   private exited = false;
   readonly exit: Promise<number | null>;
+  /** Settles once the process has exited and its output is read (so `ranOutOfMemory` is final). */
+  readonly closed: Promise<void>;
+  /** Set when Bosun's watchdog killed it for its resident memory. */
+  killedForMemory = false;
+  private heapExhausted = false;
   /** Requests Bosun has sent this process that have not finished (for draining). */
   inflight = 0;
 
@@ -69,8 +137,10 @@ export class WorkerdProcess {
     void this.exit.then(() => {
       this.exited = true;
     });
+    this.closed = new Promise((resolve) => child.once("close", () => resolve()));
     child.stderr?.on("data", (d: Buffer) => {
       this.stderr = (this.stderr + d.toString("utf8")).slice(-8000);
+      if (/Reached heap limit|heap out of memory/.test(this.stderr)) this.heapExhausted = true;
     });
     child.stdout?.resume();
   }
@@ -83,15 +153,27 @@ export class WorkerdProcess {
     return this.stderr;
   }
 
+  /**
+   * Whether it died of memory: V8 aborts the whole process when an isolate passes its heap limit (workerd's
+   * open-source build has no near-heap-limit handler), or the RSS watchdog killed it.
+   */
+  get ranOutOfMemory(): boolean {
+    return this.killedForMemory || this.heapExhausted;
+  }
+
   /** Writes the config and its files (0600 in a 0700 directory: it carries secrets), starts, waits for health. */
   static async start(s: WorkerdStart): Promise<WorkerdProcess> {
     fs.mkdirSync(s.dir, { recursive: true, mode: 0o700 });
     for (const [name, body] of Object.entries(s.files)) fs.writeFileSync(path.join(s.dir, name), body, { mode: 0o600 });
     fs.writeFileSync(path.join(s.dir, "config.capnp"), s.config, { mode: 0o600 });
-    const child = spawn(workerdBinary(), ["serve", "--experimental", "config.capnp"], {
-      cwd: s.dir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const runDir = path.dirname(s.dir);
+    if (!swept.has(runDir)) {
+      swept.add(runDir);
+      sweepOrphans(runDir);
+    }
+    const [command, args] = workerdCommand(["serve", "--experimental", "config.capnp"]);
+    const child = spawn(command, args, { cwd: s.dir, stdio: ["ignore", "pipe", "pipe"] });
+    if (child.pid) recordPid(runDir, child.pid);
     const proc = new WorkerdProcess(child, s.port, s.adminToken, s.dir);
     try {
       await proc.waitReady(s.readyTimeoutMs ?? 15_000);
@@ -138,6 +220,18 @@ export class WorkerdProcess {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks (100 Hz).
       return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Resident memory in MB (VmRSS from /proc), 0 where there is none. */
+  rssMb(): number {
+    const pid = this.child.pid;
+    if (!pid || this.exited) return 0;
+    try {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+      return m ? Number(m[1]) / 1024 : 0;
     } catch {
       return 0;
     }

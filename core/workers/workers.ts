@@ -83,6 +83,18 @@ export const BundleInput = z.object({
     .max(50)
     .default([]),
   routes: z.array(z.string().max(200)).max(20).default([]),
+  limits: z
+    .object({
+      subrequests: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .optional()
+        .meta({ description: "Fetches and binding calls per invocation (the platform's limit caps it)" }),
+    })
+    .optional()
+    .meta({ description: "Limits lower than the platform's for this worker" }),
 });
 
 type WorkerRow = {
