@@ -271,7 +271,7 @@ export class CommandServer {
     while (this.buf.length - at >= HEADER) {
       const len = this.buf.readUInt32BE(at + 5);
       if (this.buf.length - at < HEADER + len) break;
-      const type = String.fromCharCode(this.buf[at]!);
+      const type = String.fromCharCode(this.buf.readUInt8(at));
       const id = this.buf.readUInt32BE(at + 1);
       const payload = this.buf.subarray(at + HEADER, at + HEADER + len);
       at += HEADER + len;
