@@ -2,6 +2,9 @@
 // closed when idle, and opened again transparently after a drop. Commands share it as channels, at most
 // MAX_CHANNELS at a time (OpenSSH's MaxSessions defaults to 10; one more is kept for the SFTP session), the
 // rest queue. Host keys are checked against the pinned fingerprint before authenticating.
+// Commands run with runRemote (run_command, logs, metrics, power) go through the connection's command server
+// instead when it can run (serve(), command-server.ts): one more session, held while the connection lives, but
+// the commands on it take slots and no channels and need no kill channel, so the sessions stay within 10.
 // An instance may have two logins (the operator, and an unprivileged observer: core/instances/observer.ts):
 // each has its own pooled connection, keyed by instance and login, with the same host-key check and pin.
 import crypto from "node:crypto";
