@@ -1,6 +1,6 @@
 // The command server: one long-lived exec channel per pooled connection, running a small Perl loop (Perl is in
-// every Debian/Ubuntu base system as perl-base, and in RHEL's and Alpine's usual images) that forks each command
-// itself. A command then costs one fork and one exec of /bin/sh on the server, and no channel open or exec
+// every Debian and Ubuntu system as perl-base, and in most RHEL-family installs; without it, a channel per
+// command stays the way: commands.ts) that forks each command itself. A command then costs one fork and one exec of /bin/sh on the server, and no channel open or exec
 // request: sshd's per-session setup, the login shell and `timeout` are gone from the path. (A POSIX sh loop
 // cannot frame binary output without a helper process per chunk; Perl's core POSIX module does it all.)
 //
@@ -38,7 +38,9 @@ export interface ServedExit {
 
 // Frames: type (1 byte), id (u32), payload length (u32), payload. To the server: R run (payload: the fields
 // below, each u32-length-prefixed), K kill the command's process group. From it: H hello, O stdout, E stderr,
-// X exit ("c:<code>" or "s:<signal name>").
+// X exit ("c:<code>" or "s:<signal name>"), and A: the run request was read; written through to sshd before the
+// command is forked. A command whose A never came did not start, and may be sent again on a new connection:
+// the line a channel's exec reply draws.
 const HEADER = 9;
 const HELLO = "bosun-cmd 1";
 
