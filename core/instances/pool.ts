@@ -12,7 +12,7 @@ import type { ClientChannel, SFTPWrapper } from "ssh2";
 import ssh2 from "ssh2";
 import { connectEgress, type EgressPolicy } from "../egress.ts";
 import { BosunError, present } from "../kernel/errors.ts";
-import { CommandServer, NotStarted, type ServedExit, type ServedIo, type ServedRequest } from "./command-server.ts";
+import { CommandServer, NotStarted, type ServedHandle, type ServedIo, type ServedRequest } from "./command-server.ts";
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -364,7 +364,7 @@ export class SshPool {
     start: string,
     request: ServedRequest,
     io: ServedIo & { signal?: AbortSignal },
-  ): Promise<{ done: Promise<ServedExit>; kill(): void } | null> {
+  ): Promise<ServedHandle | null> {
     const first = await this.serveOnce(target, start, request, io);
     if (!first) return null;
     let current = first;
@@ -400,7 +400,7 @@ export class SshPool {
     start: string,
     request: ServedRequest,
     io: ServedIo & { signal?: AbortSignal },
-  ): Promise<{ done: Promise<ServedExit>; kill(): void } | null> {
+  ): Promise<ServedHandle | null> {
     for (let attempt = 0; ; attempt++) {
       const conn = await this.connection(target);
       conn.server ??= this.startServer(conn, start);
