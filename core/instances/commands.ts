@@ -1,13 +1,16 @@
-// run_command: a shell command on an instance, over a channel of the pooled connection. The command is the
-// caller's shell text by design; everything we add around it (cwd, env, the timeout) is quoted. The process
-// runs as the leader of its own process group (sshd starts each session with setsid), and reports its pid
-// first, so on a timeout or a cancel the whole group is killed on the server — not left running.
+// run_command: a shell command on an instance, through the pooled connection's command server
+// (command-server.ts) when the server has perl, else over a channel of its own. The command is the caller's
+// shell text by design; everything we add around it (cwd, env, the timeout) is quoted or passed as data. The
+// process runs as the leader of its own process group (the command server and sshd both start it with setsid);
+// on a channel it reports its pid first. So on a timeout or a cancel the whole group is killed on the server —
+// not left running.
 // Output is captured up to a cap per stream (totals still counted) and streamed to callers that take progress.
 import { StringDecoder } from "node:string_decoder";
 import { z } from "zod";
 import { validationError } from "../kernel/errors.ts";
 import { defineOperation } from "../kernel/operation.ts";
-import type { SshPool, SshTarget } from "./pool.ts";
+import { SERVER_COMMAND } from "./command-server.ts";
+import type { ExecHandle, SshPool, SshTarget } from "./pool.ts";
 import { reach } from "./reach.ts";
 import { InstanceRef } from "./ref.ts";
 import { shq } from "./shell-quote.ts";
@@ -74,12 +77,14 @@ export interface ShellProfile {
   posixLogin: boolean;
   /** `timeout` is on the PATH. */
   timeout: boolean;
+  /** `perl` is on the PATH: the connection's command server can run (command-server.ts). */
+  perl: boolean;
 }
 
 const POSIX_LOGIN_SHELLS = new Set(["sh", "dash", "bash"]);
 const PROFILE_MARKER = "\x1ebosun-shell:";
 const PROFILE_PROBE = `exec /bin/sh -c ${shq(
-  `printf '\\036bosun-shell:%s:%s\\n' "\${SHELL##*/}" "$(command -v timeout >/dev/null 2>&1 && echo timeout)"`,
+  `printf '\\036bosun-shell:%s:%s:%s\\n' "\${SHELL##*/}" "$(command -v timeout >/dev/null 2>&1 && echo timeout)" "$(command -v perl >/dev/null 2>&1 && echo perl)"`,
 )}`;
 
 /**
@@ -102,8 +107,8 @@ export function shellProfile(pool: SshPool, target: SshTarget): Promise<ShellPro
       const exit = await handle.done.finally(() => clearTimeout(timer));
       const at = out.lastIndexOf(PROFILE_MARKER);
       if (exit.code !== 0 || at < 0) return null;
-      const [shell, timeout] = (out.slice(at + PROFILE_MARKER.length).split("\n")[0] ?? "").split(":");
-      return { posixLogin: POSIX_LOGIN_SHELLS.has(shell ?? ""), timeout: timeout === "timeout" };
+      const [shell, timeout, perl] = (out.slice(at + PROFILE_MARKER.length).split("\n")[0] ?? "").split(":");
+      return { posixLogin: POSIX_LOGIN_SHELLS.has(shell ?? ""), timeout: timeout === "timeout", perl: perl === "perl" };
     } catch {
       return null; // the command itself then reports what is wrong with the connection
     }
@@ -170,18 +175,37 @@ export async function runRemote(pool: SshPool, target: SshTarget, opts: RunOptio
 
   const timeoutSeconds = Math.ceil(opts.timeoutMs / 1000);
   const profile = await shellProfile(pool, target);
-  const handle = await pool.exec(target, wrapCommand(opts, timeoutSeconds, profile), {
-    onStdout,
-    onStderr: (c) => stderr.add(c),
-    stdin: opts.stdin,
-    signal: opts.signal,
-  });
+  // The connection's command server when the server can run it (a POSIX login shell and perl), else a channel.
+  const served =
+    profile?.posixLogin && profile.perl
+      ? await pool.serve(
+          target,
+          SERVER_COMMAND,
+          {
+            command: opts.command,
+            cwd: opts.cwd,
+            env: opts.env,
+            stdin: opts.stdin,
+            deadlineSeconds: timeoutSeconds + SERVER_GRACE_SECONDS,
+          },
+          { onStdout: (c) => stdout.add(c), onStderr: (c) => stderr.add(c), signal: opts.signal },
+        )
+      : null;
+  const handle: ExecHandle = served
+    ? { done: served.done, abort: served.kill }
+    : await pool.exec(target, wrapCommand(opts, timeoutSeconds, profile), {
+        onStdout,
+        onStderr: (c) => stderr.add(c),
+        stdin: opts.stdin,
+        signal: opts.signal,
+      });
 
   let timedOut = false;
   let killing: Promise<void> | null = null;
   const kill = () => {
     killing ??= (async () => {
-      if (pid) {
+      // The command server kills the process group itself (abort); `done` then settles with the KILL signal.
+      if (!served && pid) {
         // A second channel: kill the process group, so children and background jobs go too.
         const killer = await pool
           .exec(target, `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`, {

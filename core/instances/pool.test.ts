@@ -93,15 +93,17 @@ describe("the SSH pool", () => {
     pool.evict(target.id);
     expect(await ask()).toBe(2); // a new connection asks again
     // The fixture's users log in with /bin/sh, and Debian has coreutils' timeout.
-    expect(await shellProfile(pool, target)).toEqual({ posixLogin: true, timeout: true });
-    const direct = wrapCommand({ command: "echo $0" }, 5, { posixLogin: true, timeout: true });
+    expect(await shellProfile(pool, target)).toEqual({ posixLogin: true, timeout: true, perl: true });
+    const direct = wrapCommand({ command: "echo $0" }, 5, { posixLogin: true, timeout: true, perl: true });
     expect(direct.startsWith("printf")).toBe(true);
     expect(direct).toContain("exec timeout -s KILL 10 /bin/sh -c 'echo $0'");
     // Env, or a login shell that is not a POSIX sh (fish, csh), keeps the /bin/sh around the script.
-    expect(wrapCommand({ command: "true", env: { A: "1" } }, 5, { posixLogin: true, timeout: true })).toMatch(
+    expect(
+      wrapCommand({ command: "true", env: { A: "1" } }, 5, { posixLogin: true, timeout: true, perl: true }),
+    ).toMatch(/^exec \/bin\/sh -c /);
+    expect(wrapCommand({ command: "true" }, 5, { posixLogin: false, timeout: false, perl: false })).toMatch(
       /^exec \/bin\/sh -c /,
     );
-    expect(wrapCommand({ command: "true" }, 5, { posixLogin: false, timeout: false })).toMatch(/^exec \/bin\/sh -c /);
     const res = await run("echo $0");
     expect(res).toMatchObject({ exit_code: 0, stdout: "/bin/sh\n" });
     expect(res.stderr).toBe("");

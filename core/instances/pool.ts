@@ -2,6 +2,9 @@
 // closed when idle, and opened again transparently after a drop. Commands share it as channels, at most
 // MAX_CHANNELS at a time (OpenSSH's MaxSessions defaults to 10; one more is kept for the SFTP session), the
 // rest queue. Host keys are checked against the pinned fingerprint before authenticating.
+// Commands run with runRemote (run_command, logs, metrics, power) go through the connection's command server
+// instead when it can run (serve(), command-server.ts): one more session, held while the connection lives, but
+// the commands on it take slots and no channels and need no kill channel, so the sessions stay within 10.
 // An instance may have two logins (the operator, and an unprivileged observer: core/instances/observer.ts):
 // each has its own pooled connection, keyed by instance and login, with the same host-key check and pin.
 import crypto from "node:crypto";
@@ -9,6 +12,7 @@ import type { ClientChannel, SFTPWrapper } from "ssh2";
 import ssh2 from "ssh2";
 import { connectEgress, type EgressPolicy } from "../egress.ts";
 import { BosunError, present } from "../kernel/errors.ts";
+import { CommandServer, NotStarted, type ServedHandle, type ServedIo, type ServedRequest } from "./command-server.ts";
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -74,6 +78,9 @@ class Connection {
   closed = false;
   fingerprint: string | null = null;
   private sftpSession: Promise<SFTPWrapper> | null = null;
+  /** The connection's command server (command-server.ts), started by the first command that asks; null inside
+   *  when it could not start (commands then take a channel each for the connection's life). */
+  server: Promise<CommandServer | null> | null = null;
   /** What was learnt about the server over this connection (SshPool.once). */
   readonly memos = new Map<string, Promise<unknown>>();
   readonly ready: Promise<void>;
@@ -344,6 +351,85 @@ export class SshPool {
       host: target.host,
       port: target.port,
     });
+  }
+
+  /**
+   * Runs a command through the connection's command server (command-server.ts), holding a slot as a channel
+   * would, so the limit on concurrent commands and the idle close stay as they are. `start` is the exec request
+   * that starts the server; it is started once per connection, and again if it ended (a command killed it).
+   * Null when the server cannot run on this connection: the caller then uses exec().
+   */
+  async serve(
+    target: SshTarget,
+    start: string,
+    request: ServedRequest,
+    io: ServedIo & { signal?: AbortSignal },
+  ): Promise<ServedHandle | null> {
+    const first = await this.serveOnce(target, start, request, io);
+    if (!first) return null;
+    let current = first;
+    let killed = false;
+    // Sent to a server (or over a connection) that ended before it read the request: sent again, once, as a
+    // channel would be opened again on a new connection.
+    const done = first.done.catch(async (err) => {
+      if (!(err instanceof NotStarted) || killed) throw this.notStarted(target, err);
+      const again = await this.serveOnce(target, start, request, io);
+      if (!again) throw this.notStarted(target, err);
+      current = again;
+      return again.done.catch((e) => {
+        throw this.notStarted(target, e);
+      });
+    });
+    return {
+      done,
+      kill: () => {
+        killed = true;
+        current.kill();
+      },
+    };
+  }
+
+  private notStarted(target: SshTarget, err: unknown) {
+    return err instanceof NotStarted
+      ? new BosunError("unreachable", `could not run the command on ${target.host}: ${err.message}`)
+      : err;
+  }
+
+  private async serveOnce(
+    target: SshTarget,
+    start: string,
+    request: ServedRequest,
+    io: ServedIo & { signal?: AbortSignal },
+  ): Promise<ServedHandle | null> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection(target);
+      conn.server ??= this.startServer(conn, start);
+      const starting = conn.server;
+      const server = await starting;
+      if (!server) return null;
+      if (server.closed) {
+        if (conn.server === starting) conn.server = null;
+        if (attempt < 2) continue;
+        return null;
+      }
+      await conn.acquire(io.signal);
+      return server.run(request, io, () => conn.release());
+    }
+  }
+
+  /** Opens the server's channel (outside the slot count: it lives as long as the connection). */
+  private async startServer(conn: Connection, start: string): Promise<CommandServer | null> {
+    const channel = await new Promise<ClientChannel | null>((resolve) => {
+      try {
+        conn.client.exec(start, (err, ch) => resolve(err ? null : ch));
+      } catch {
+        resolve(null);
+      }
+    });
+    if (!channel) return null;
+    const server = await CommandServer.start(channel, conn.target.host, this.opts.connectTimeoutMs);
+    conn.onClose(() => server?.close());
+    return server;
   }
 
   /**
