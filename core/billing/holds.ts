@@ -59,11 +59,11 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   const id = crypto.randomUUID();
   const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
   const period = currentPeriod();
-  // One statement, one round trip: the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
+  // One statement, one round trip, prepared once per connection (its parse and plan cost more than its run): the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
   // the guard after the lock) and the hold row it pays for, atomically. Its commit need not wait for the disk:
   // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
   // caller's transaction the caller's setting stands: its commit may carry money.
-  const placed = await sql<{ id: string }>`
+  const placed = await sql<{ id: string }>`/* prepare:billing_hold */
     WITH async AS (SELECT set_config('synchronous_commit',
       CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
     b AS (
@@ -164,7 +164,7 @@ export async function settleHold(
       soft_cap: string | null;
       hard_cap: string | null;
     }
-  >`
+  >`/* prepare:billing_settle */
     WITH h AS (
       SELECT id, account_id, pool, metadata, CASE WHEN state = 'active' THEN amount ELSE 0 END AS reserved
       FROM holds WHERE id = ${holdId} AND state <> 'settled'
