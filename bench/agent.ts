@@ -52,7 +52,7 @@ function countStatements() {
     c.byText.set(key, entry);
     entry.n++;
     const t0 = performance.now();
-    (res as Promise<unknown>).then?.(
+    (res as Promise<unknown> | undefined)?.then?.(
       () => {
         entry.ms += performance.now() - t0;
       },
