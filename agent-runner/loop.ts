@@ -17,6 +17,7 @@ import {
   loadRun,
   loadTranscript,
   priorToolStep,
+  type RunState,
   recordMessage,
   recordRefusal,
 } from "../core/agent/run-state.ts";
@@ -71,8 +72,9 @@ export async function executeRun(
 
   // What does not change during a run is read once: the run's principal and conversation (a new message, which
   // could change them, starts a new run only after this one ends) and the transcript, which only this run
-  // appends to while it runs (the loop adds what it records). Each step still re-reads the run (status,
-  // limits) and re-checks its credential.
+  // appends to while it runs (the loop adds what it records). The run's status and limits come back from each
+  // checkpoint (`run` below), so a step reads the run only after a write that did not return it; each step still
+  // re-checks its credential.
   let principal: Awaited<ReturnType<typeof runPrincipal>>;
   try {
     principal = await runPrincipal(platform, runId);
@@ -98,10 +100,14 @@ export async function executeRun(
   const rules = await commandRulesOf(platform, conv.project_id, conv.instance);
   // Tool calls the model made in this process: no earlier attempt can have started them, so no checkpoint to look up.
   const fresh = new Set<string>();
+  // The run as the last checkpoint left it (its latest status: a cancel that committed before it is seen); null:
+  // read it.
+  let known: RunState | null = null;
 
   for (;;) {
     if (!stillLeased() || signal.aborted) return "lease lost";
-    const run = await loadRun(platform, runId);
+    const run = known ?? (await loadRun(platform, runId));
+    known = null;
     if (run.status !== "running") return run.status;
     const limits = platform.config.agent;
     if (run.steps >= limits.maxSteps)
@@ -136,6 +142,7 @@ export async function executeRun(
     if (pending.length) {
       const results: ToolResult[] = [];
       let recorded = false;
+      let after: RunState | undefined;
       for (const [i, use] of pending.entries()) {
         // The step's last call records the tool results in the transcript with its own checkpoint.
         const tail = i === pending.length - 1 ? results : undefined;
@@ -144,8 +151,10 @@ export async function executeRun(
         if (result === "stopped") return "stopped";
         results.push(result.result);
         recorded = result.recorded;
+        after = result.run;
       }
       if (!recorded) await recordMessage(platform, runId, conv.id, "user", results);
+      else known = after ?? null;
       messages.push({ role: "user", content: results });
       continue;
     }
@@ -198,19 +207,14 @@ export async function executeRun(
     };
     // An empty reply still closes the turn; the APIs refuse an assistant message with no content.
     const content = response.content.length ? response.content : [{ type: "text" as const, text: "" }];
-    const settled = await completeModelStep(
+    const { settled, run: after } = await completeModelStep(
       platform,
       runId,
       conv.id,
       { model: response.model, usage, durationMs: Math.round(performance.now() - started), content },
-      (db) =>
-        platform.meter.settle(
-          hold,
-          response.usage,
-          { conversationId: conv.id, runId, project: principal.pins.project },
-          db,
-        ),
+      platform.meter.charge(hold, response.usage, { conversationId: conv.id, runId, project: principal.pins.project }),
     );
+    known = after;
     messages.push({ role: "assistant", content });
     for (const block of content) if (block.type === "tool_use") fresh.add(block.id);
     if (settled.shortfall > 0n)
@@ -234,7 +238,7 @@ async function toolStep(
   resumed: boolean,
   /** The step's results before this call, when it is the step's last: recorded with its checkpoint. */
   tail?: ToolResult[],
-): Promise<{ result: ToolResult; recorded: boolean } | "parked" | "stopped"> {
+): Promise<{ result: ToolResult; recorded: boolean; run?: RunState } | "parked" | "stopped"> {
   const { platform } = deps;
   const result = (content: string, isError = false): ToolResult => ({
     type: "tool_result",
@@ -287,6 +291,7 @@ async function toolStep(
   // Tainted before the call, so a crash mid-call cannot leave a run that read untrusted content untainted.
   if (tool.traits.untrusted) await markUntrusted(platform, runId, use.name);
   const stepId = await beginToolStep(platform, runId, use);
+  if (!stepId) return "stopped"; // the run was cancelled meanwhile: the call is not made
   const started = performance.now();
   let output: string;
   let isError = false;
@@ -306,7 +311,7 @@ async function toolStep(
   }
   const durationMs = Math.round(performance.now() - started);
   const done = result(output, isError);
-  await completeToolStep(
+  const run = await completeToolStep(
     platform,
     runId,
     stepId,
@@ -314,5 +319,5 @@ async function toolStep(
     { output, isError, durationMs },
     tail && { conversationId: conv.id, content: [...tail, done] },
   );
-  return { result: done, recorded: !!tail };
+  return { result: done, recorded: !!tail, run };
 }

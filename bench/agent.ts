@@ -4,6 +4,7 @@
 // scripted run is one model call answered with one cheap tool call (list_files), then a final text.
 // Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (3).
 
+import pg from "pg";
 import pino from "pino";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
@@ -17,7 +18,53 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const MODEL = "claude-sonnet-5-5";
 const GOAL_OVERHEAD_MS = 5; // issue 19: the runner's own cost per step
 
+/**
+ * Counts what the runner sends the database while `on`: statements, and commits among them (a COMMIT, or a write
+ * outside a transaction: autocommit; the hold commits without waiting for the disk, counted apart). The bench's
+ * own polling of the run is left out. BENCH_STATEMENTS=1 lists them by text, with the time spent waiting on each.
+ */
+function countStatements() {
+  const c = {
+    on: false,
+    statements: 0,
+    commits: 0,
+    asyncCommits: 0,
+    byText: new Map<string, { n: number; ms: number }>(),
+  };
+  const inTx = new WeakSet<object>();
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: object, ...args: unknown[]) {
+    const res = query.apply(this, args);
+    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string })?.text ?? "");
+    if (!c.on || text.includes('"status", "error" from "agent_runs"')) return res;
+    const head = text.trimStart().slice(0, 6).toLowerCase();
+    c.statements++;
+    if (head === "begin") inTx.add(this);
+    else if (head === "commit" || head === "rollba") {
+      inTx.delete(this);
+      if (head === "commit") c.commits++;
+    } else if (!inTx.has(this) && head !== "select") {
+      if (text.includes("prepare:billing_hold")) c.asyncCommits++;
+      else c.commits++;
+    }
+    const key = text.replace(/\s+/g, " ").trim().slice(0, 100);
+    const entry = c.byText.get(key) ?? { n: 0, ms: 0 };
+    c.byText.set(key, entry);
+    entry.n++;
+    const t0 = performance.now();
+    (res as Promise<unknown> | undefined)?.then?.(
+      () => {
+        entry.ms += performance.now() - t0;
+      },
+      () => {},
+    );
+    return res;
+  } as typeof pg.Client.prototype.query;
+  return c;
+}
+
 export default async function main() {
+  const counts = countStatements();
   const fake = await startFakeAnthropic();
   const agent = { ...loadConfig({}).agent, apiKey: "sk-bench", model: MODEL, maxSteps: steps + 5, workers: 0 };
   const t = await startTestPlatform({ config: { agent } });
@@ -50,6 +97,7 @@ export default async function main() {
         { text: "done" },
       ]);
       const started = performance.now();
+      counts.on = true;
       const res = await t.request("POST", "/v1/projects/bench-site/agent/conversations", {
         token,
         body: { project: "bench-site", message: "look", mode: "auto" },
@@ -66,6 +114,7 @@ export default async function main() {
         await new Promise((res) => setTimeout(res, 5));
       }
       runnerMs += performance.now() - started;
+      counts.on = false;
 
       // The same number of model calls, straight through the SDK, with a request the size of the run's last one.
       if (!rawRequest) {
@@ -105,6 +154,14 @@ export default async function main() {
     for (const [a, b, goal, verdict] of rows)
       process.stdout.write(`${`${a!.padEnd(w)}  ${b!.padStart(11)}  ${goal!.padEnd(5)}  ${verdict}`.trimEnd()}\n`);
     process.stdout.write(`ratio runner step / raw round trip: ${(perStep / rawPerCall).toFixed(1)}\n`);
+    // A step here is a model call and its tool call (a run of N steps makes N+1 model calls).
+    const per = (n: number) => (n / (rounds * steps)).toFixed(1);
+    process.stdout.write(
+      `per step: ${per(counts.statements)} SQL statements, ${per(counts.commits)} durable commits + ${per(counts.asyncCommits)} asynchronous (the hold)\n`,
+    );
+    if (process.env.BENCH_STATEMENTS)
+      for (const [text, { n, ms }] of [...counts.byText].sort((a, b) => b[1].ms - a[1].ms))
+        process.stdout.write(`  ${per(n).padStart(5)} × ${(ms / n).toFixed(2).padStart(6)} ms  ${text}\n`);
   } finally {
     await workers.stop();
     await t.close();

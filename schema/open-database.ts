@@ -36,13 +36,34 @@ export class DatabaseLockedError extends Error {
   }
 }
 
+/**
+ * SQL that starts with `/* prepare:<name> *\/` is prepared once per connection under that name and then only
+ * bound and executed: for the few statements on the path of every metered call, where the server's parse and
+ * plan of a large CTE costs more than running it. The text under a name must never change (node-postgres
+ * refuses a second text for a name); anything else is sent unnamed as before.
+ */
+const PREPARE = /^\/\* prepare:([a-z0-9_]+) \*\//;
+
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [config, values, callback] = args;
+    const name = typeof config === "string" ? PREPARE.exec(config)?.[1] : undefined;
+    const query = super.query as (...a: unknown[]) => never;
+    return name ? query.call(this, { name, text: config, values }, callback) : query.apply(this, args);
+  }
+}
+
 export function isPostgresUrl(url: string | undefined): url is string {
   return !!url && /^postgres(ql)?:\/\//.test(url);
 }
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
   if (isPostgresUrl(options.url)) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      Client: PreparingClient,
+    });
     // An idle connection can be cut (server restart, pg_terminate_backend); pg then emits 'error' on the pool,
     // which unhandled would crash the process. The pool drops that client and the next query reconnects.
     pool.on("error", () => {});
@@ -69,7 +90,11 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
     }
   }
   // PGlite is a single connection: a pool of one. Inside a transaction use the transaction, never `db`.
-  const pool = new pg.Pool({ ...(createPgConfig(pglite) as unknown as pg.PoolConfig), max: 1 });
+  const pool = new pg.Pool({
+    ...(createPgConfig(pglite) as unknown as pg.PoolConfig),
+    max: 1,
+    Client: PreparingClient,
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

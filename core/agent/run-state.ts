@@ -1,14 +1,20 @@
 // A run's life as functions: everything the runner (agent-runner/) records while it executes a run — its steps,
 // messages, refusals, taint and holds — is written here, so core owns the run's state and the runner holds none
 // of its SQL. Each write that a reader must see together with its event commits with that event.
-import { sql } from "kysely";
-import { releaseHold, type Settlement } from "../billing/holds.ts";
-import { microsNumber } from "../billing/money.ts";
+import { type Selectable, sql } from "kysely";
+import type { AgentRunsTable } from "../../schema/database.ts";
+import {
+  type Charge,
+  releaseHold,
+  type SettledRow,
+  type Settlement,
+  settleCtes,
+  settlementOf,
+} from "../billing/holds.ts";
 import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
-import type { DB } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
-import { appendRunEvent, insertRunEvents, RUN_EVENT_TOPIC, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
+import { appendRunEvent, RUN_EVENT_TOPIC, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
 
 export type { Job };
 
@@ -126,64 +132,95 @@ export interface ModelStep {
   content: { type: string; text?: string }[];
 }
 
+/** What the loop knows of its run between steps: each checkpoint returns it, so no step re-reads the run. */
+export type RunState = Pick<
+  Selectable<AgentRunsTable>,
+  "status" | "steps" | "cost_micros" | "max_cost_micros" | "deadline"
+>;
+
 /**
- * Checkpoints a model call in one transaction (one commit per step, not one per write): `settle` charges it
- * (the meter, in this transaction), then its step, the reply in the transcript, the run's totals and its
- * model_step event and one text event per text block. So a crash leaves the call either charged and recorded,
- * or neither (its hold then expires, and the resumed run makes the call again). Returns the settlement.
+ * Checkpoints a model call in one statement (one round trip, one commit): the settle of its hold (settleCtes),
+ * its step, the reply in the transcript, the run's totals, its model_step event and one text event per text
+ * block, and the NOTIFY that wakes the run's readers in other processes at commit. So a crash leaves the call
+ * either charged and recorded, or neither (its hold then expires, and the resumed run makes the call again). A
+ * hold settled before (a retry) records the call at that first charge. Returns the settlement and the run as the
+ * update left it (its latest status: a cancel that committed first is seen here).
  */
 export async function completeModelStep(
   platform: P,
   runId: string,
   conversationId: string,
   step: ModelStep,
-  settle: (db: DB) => Promise<Settlement>,
-): Promise<Settlement> {
+  charge: Charge,
+): Promise<{ settled: Settlement; run: RunState }> {
   const { usage } = step;
-  const { settled, lastEvent } = await platform.db.transaction().execute(async (trx) => {
-    const settled = await settle(trx);
-    await trx
-      .insertInto("agent_steps")
-      .values({
-        run_id: runId,
-        kind: "model",
-        state: "done",
-        model: step.model,
-        usage: JSON.stringify(usage),
-        cost_micros: settled.charged,
-        duration_ms: step.durationMs,
-      })
-      .execute();
-    await trx
-      .insertInto("agent_messages")
-      .values({
-        conversation_id: conversationId,
-        run_id: runId,
-        role: "assistant",
-        content: JSON.stringify(step.content),
-      })
-      .execute();
-    await trx
-      .updateTable("agent_runs")
-      .set((eb) => ({
-        steps: eb("steps", "+", 1),
-        cost_micros: sql<string>`cost_micros + ${settled.charged}`,
-        input_tokens: sql<string>`input_tokens + ${usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens}`,
-        output_tokens: sql<string>`output_tokens + ${usage.output_tokens}`,
-      }))
-      .where("id", "=", runId)
-      .execute();
-    const lastEvent = await insertRunEvents(trx, platform.notifier, runId, [
-      // A bounded amount (what one call charged), so a safe JSON number.
-      ["model_step", { model: step.model, usage, cost_micros: microsNumber(settled.charged) }],
-      ...step.content
-        .filter((block) => block.type === "text" && block.text)
-        .map((block): [string, Record<string, unknown>] => ["text", { text: block.text }]),
-    ]);
-    return { settled, lastEvent };
-  });
-  wakeRunReaders(platform, runId, lastEvent);
-  return settled;
+  // The step's events as one array (model_step first, its cost filled in by the statement): the statement's text
+  // is the same for any number of text blocks, so it is prepared once.
+  const events = [
+    { type: "model_step", data: { model: step.model, usage } },
+    ...step.content
+      .filter((block) => block.type === "text" && block.text)
+      .map((block) => ({ type: "text", data: { text: block.text } })),
+  ];
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.last`);
+  const { rows } = await sql<
+    Partial<SettledRow> & {
+      run_status: RunState["status"];
+      run_steps: number;
+      run_cost_micros: string;
+      run_max_cost_micros: string | null;
+      run_deadline: Date;
+      event_id: string;
+    }
+  >`/* prepare:agent_model_step${sql.raw(notify ? "_notify" : "")} */
+    WITH ${settleCtes(charge)},
+    charged AS (
+      SELECT -amount AS micros FROM settled
+      UNION ALL
+      SELECT charged FROM holds WHERE id = ${charge.holdId} AND state = 'settled' AND NOT EXISTS (SELECT 1 FROM settled)),
+    st AS (
+      INSERT INTO agent_steps (run_id, kind, state, model, usage, cost_micros, duration_ms)
+      SELECT ${runId}, 'model', 'done', ${step.model}, ${JSON.stringify(usage)}::jsonb, charged.micros, ${step.durationMs}::int
+      FROM charged),
+    msg AS (
+      INSERT INTO agent_messages (conversation_id, run_id, role, content)
+      SELECT ${conversationId}, ${runId}, 'assistant', ${JSON.stringify(step.content)}::jsonb FROM charged),
+    r AS (
+      UPDATE agent_runs SET steps = steps + 1, cost_micros = cost_micros + charged.micros,
+        input_tokens = input_tokens + ${usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens}::bigint,
+        output_tokens = output_tokens + ${usage.output_tokens}::bigint
+      FROM charged WHERE agent_runs.id = ${runId}
+      RETURNING agent_runs.status AS run_status, agent_runs.steps AS run_steps,
+        agent_runs.cost_micros AS run_cost_micros, agent_runs.max_cost_micros AS run_max_cost_micros,
+        agent_runs.deadline AS run_deadline),
+    ins AS (
+      INSERT INTO agent_run_events (run_id, type, data)
+      SELECT ${runId}, x.e->>'type',
+        CASE WHEN x.n = 1 THEN (x.e->'data') || jsonb_build_object('cost_micros', charged.micros) ELSE x.e->'data' END
+      FROM charged, jsonb_array_elements(${JSON.stringify(events)}::jsonb) WITH ORDINALITY AS x(e, n)
+      ORDER BY x.n
+      RETURNING id),
+    ev AS (SELECT max(id) AS last FROM ins)
+    SELECT r.*, ev.last AS event_id, s.*${notify ? sql`, ${notify} AS notified` : sql``}
+    FROM r CROSS JOIN ev LEFT JOIN settled s ON true`.execute(platform.db);
+  const row = rows[0];
+  // No row: no hold to charge (or a concurrent settle of it): nothing was recorded; the run retries the step.
+  if (!row) {
+    await settlementOf(platform.db, charge, undefined);
+    throw new Error(`the model step of run ${runId} was not recorded: its hold ${charge.holdId} was settled meanwhile`);
+  }
+  const settled = await settlementOf(platform.db, charge, row.id == null ? undefined : (row as SettledRow));
+  wakeRunReaders(platform, runId, String(row.event_id));
+  return {
+    settled,
+    run: {
+      status: row.run_status,
+      steps: row.run_steps,
+      cost_micros: row.run_cost_micros,
+      max_cost_micros: row.run_max_cost_micros,
+      deadline: row.run_deadline,
+    },
+  };
 }
 
 // ---- tool steps --------------------------------------------------------------------------------------------
@@ -217,34 +254,39 @@ export async function priorToolStep(
   return { output: INTERRUPTED, isError: true };
 }
 
-/** Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id. */
-export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string> {
+/**
+ * Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id, or
+ * null when the run is no longer running (cancelled meanwhile): then the call is not made.
+ */
+export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string | null> {
   // One statement, so no transaction of its own: the step and its event commit together, announced at commit.
   const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ev.id)`);
   const row = await platform.db
     .with("step", (q) =>
       q
         .insertInto("agent_steps")
-        .values({
-          run_id: runId,
-          kind: "tool",
-          state: "started",
-          tool_use_id: use.id,
-          tool: use.name,
-          input: JSON.stringify(use.input),
-        })
+        .columns(["run_id", "kind", "state", "tool_use_id", "tool", "input"])
+        .expression(
+          sql`select ${runId}::uuid, 'tool', 'started', ${use.id}, ${use.name}, ${JSON.stringify(use.input)}::jsonb
+            where exists (select 1 from agent_runs where id = ${runId} and status = 'running')`,
+        )
         .returning("id"),
     )
     .with("ev", (q) =>
       q
         .insertInto("agent_run_events")
-        .values({ run_id: runId, type: "tool_call", data: JSON.stringify({ tool: use.name, input: use.input }) })
+        .columns(["run_id", "type", "data"])
+        .expression(
+          sql`select ${runId}::uuid, 'tool_call', ${JSON.stringify({ tool: use.name, input: use.input })}::jsonb
+            from step`,
+        )
         .returning("id"),
     )
     .selectFrom(["step", "ev"])
     .select((eb) => ["step.id", eb.fn.max("ev.id").as("event_id"), (notify ?? sql<string>`null`).as("notified")])
     .groupBy("step.id")
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  if (!row) return null;
   wakeRunReaders(platform, runId, String(row.event_id));
   return row.id;
 }
@@ -260,7 +302,7 @@ export async function completeToolStep(
   tool: string,
   result: { output: string; isError: boolean; durationMs: number },
   message?: { conversationId: string; content: unknown[] },
-): Promise<void> {
+): Promise<RunState> {
   const { output, isError, durationMs } = result;
   const event = { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) };
   // One statement, so no transaction of its own: the step's result, the step's tool results in the transcript
@@ -291,10 +333,23 @@ export async function completeToolStep(
         .values({ run_id: runId, type: "tool_result", data: JSON.stringify(event) })
         .returning("id"),
     )
-    .selectFrom("ev")
-    .select((eb) => [eb.fn.max("ev.id").as("event_id"), (notify ?? sql<string>`null`).as("notified")])
+    // The run as it stands, for the loop's next step (a snapshot read: no lock, no round trip of its own).
+    .selectFrom(["ev", "agent_runs as r"])
+    .where("r.id", "=", runId)
+    .select((eb) => [
+      eb.fn.max("ev.id").as("event_id"),
+      (notify ?? sql<string>`null`).as("notified"),
+      "r.status",
+      "r.steps",
+      "r.cost_micros",
+      "r.max_cost_micros",
+      "r.deadline",
+    ])
+    .groupBy(["r.status", "r.steps", "r.cost_micros", "r.max_cost_micros", "r.deadline"])
     .executeTakeFirstOrThrow();
   wakeRunReaders(platform, runId, String(row.event_id));
+  const { status, steps, cost_micros, max_cost_micros, deadline } = row;
+  return { status, steps, cost_micros, max_cost_micros, deadline };
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */

@@ -7,9 +7,7 @@ import { sql } from "kysely";
 import type { RunStatus } from "../../schema/database.ts";
 import { publishEvent } from "../events/publish.ts";
 import { enqueue } from "../jobs/queue.ts";
-import { present } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
-import type { Notifier } from "../notify.ts";
 import type { Platform } from "../platform.ts";
 import { announceProposal } from "../sites/proposals.ts";
 
@@ -153,33 +151,7 @@ export async function appendRunEvent(
 }
 
 /**
- * Several events of one run in one INSERT, inside the caller's transaction, so they commit with the state they
- * describe; the same statement wakes the run's readers in other processes (a NOTIFY, delivered at commit).
- * Returns the last id, for wakeRunReaders (this process's readers) once the transaction has committed.
- */
-export async function insertRunEvents(
-  db: DB,
-  notifier: Pick<Notifier, "notifySql">,
-  runId: string,
-  events: [type: string, data: Record<string, unknown>][],
-): Promise<string | null> {
-  if (!events.length) return null;
-  const rows = events.map(([type, data]) => ({ run_id: runId, type, data: JSON.stringify(data) }));
-  const notify = notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ins.id)`);
-  if (!notify) {
-    const inserted = await db.insertInto("agent_run_events").values(rows).returning("id").execute();
-    return String(present(inserted.at(-1), "the last run event").id);
-  }
-  const row = await db
-    .with("ins", (q) => q.insertInto("agent_run_events").values(rows).returning("id"))
-    .selectFrom("ins")
-    .select((eb) => [eb.fn.max("ins.id").as("id"), notify.as("notified")])
-    .executeTakeFirstOrThrow();
-  return String(row.id);
-}
-
-/**
- * Wakes this process's readers of a run (streams, Telegram) after insertRunEvents committed: one wake-up per
+ * Wakes this process's readers of a run (streams, Telegram) after a checkpoint with its events committed: one wake-up per
  * batch, since readers re-read from their last id. Other processes were woken by the commit itself.
  */
 export function wakeRunReaders(platform: Pick<Platform, "notifier">, runId: string, lastId: string | null) {

@@ -59,11 +59,11 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   const id = crypto.randomUUID();
   const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
   const period = currentPeriod();
-  // One statement, one round trip: the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
+  // One statement, one round trip, prepared once per connection (its parse and plan cost more than its run): the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
   // the guard after the lock) and the hold row it pays for, atomically. Its commit need not wait for the disk:
   // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
   // caller's transaction the caller's setting stands: its commit may carry money.
-  const placed = await sql<{ id: string }>`
+  const placed = await sql<{ id: string }>`/* prepare:billing_hold */
     WITH async AS (SELECT set_config('synchronous_commit',
       CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
     b AS (
@@ -135,37 +135,48 @@ async function refusal(db: DB, accountId: string, pool: Pool, amount: bigint): P
   );
 }
 
-/** Charges the actual cost against a hold. Idempotent per hold: a retried settle returns the first result. */
-export async function settleHold(
-  db: DB,
-  holdId: string,
-  s: { cost: bigint | number; reason?: string; metadata?: Record<string, unknown> },
-): Promise<Settlement> {
-  // A cost past the bound (a provider reporting absurd usage) is charged as the bound: no balance can pay more,
-  // and the shortfall it leaves blocks metered work all the same.
-  const cost = minMicros(wholeMicros(s.cost, "a cost"), MAX_MICROS);
+/** What a settle charges: the hold, the actual cost, the ledger row's reason and metadata. */
+export interface Charge {
+  holdId: string;
+  cost: bigint | number;
+  reason?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** The row a settle statement returns (the `settled` CTE of settleCtes): the ledger entry, the shortfall it
+ * added, the balance after it and the account's spend limits. */
+export type SettledRow = Record<string, unknown> & {
+  shortfall_added: string;
+  bal_balance: string;
+  bal_held: string;
+  bal_period: string;
+  bal_period_spend: string;
+  has_limits: boolean;
+  low_balance_alert: string | null;
+  soft_cap: string | null;
+  hard_cap: string | null;
+};
+
+// A cost past the bound (a provider reporting absurd usage) is charged as the bound: no balance can pay more,
+// and the shortfall it leaves blocks metered work all the same.
+const costOf = (c: Charge) => minMicros(wholeMicros(c.cost, "a cost"), MAX_MICROS);
+
+/**
+ * The settle as CTEs, ending in `settled` (one SettledRow, none when the hold was already settled or does not
+ * exist), so a caller can record what the charge pays for in the same statement (the agent's model step).
+ * `h` locks the unsettled hold (a concurrent settle waits, then finds it settled and gets no row); `c` locks
+ * the balance row and computes, from its latest version, what is charged: the cost, up to what is spendable
+ * once this hold's reservation is given back (an expired hold already gave it back: the call still happened,
+ * so it is charged). The shortfall saturates at the bound: an overlapping expired hold could otherwise add a
+ * second overrun past it. Then the balance, its ledger row (balance_after is the new balance: rows are appended
+ * under the row lock) and the hold, plus the account's spend limits for the alert check, so that needs no read
+ * of its own. No `INSERT … ON CONFLICT`. The text is the same for every charge (a prepared statement's).
+ */
+export function settleCtes(charge: Charge) {
+  const { holdId } = charge;
+  const cost = costOf(charge);
   const period = currentPeriod();
-  // One statement, one round trip (it is on the path of every model call). `h` locks the unsettled hold (a
-  // concurrent settle waits, then finds it settled and gets no row); `c` locks the balance row and computes,
-  // from its latest version, what is charged: the cost, up to what is spendable once this hold's reservation is
-  // given back (an expired hold already gave it back: the call still happened, so it is charged). The shortfall
-  // saturates at the bound: an overlapping expired hold could otherwise add a second overrun past it. Then the
-  // balance, its ledger row (balance_after is the new balance: rows are appended under the row lock) and the
-  // hold, plus the account's spend limits for the alert check, so that needs no read of its own.
-  const { rows } = await sql<
-    Record<string, unknown> & {
-      shortfall_added: string;
-      bal_balance: string;
-      bal_held: string;
-      bal_period: string;
-      bal_period_spend: string;
-      has_limits: boolean;
-      low_balance_alert: string | null;
-      soft_cap: string | null;
-      hard_cap: string | null;
-    }
-  >`
-    WITH h AS (
+  return sql`h AS (
       SELECT id, account_id, pool, metadata, CASE WHEN state = 'active' THEN amount ELSE 0 END AS reserved
       FROM holds WHERE id = ${holdId} AND state <> 'settled'
       FOR UPDATE),
@@ -188,24 +199,29 @@ export async function settleHold(
         c.charged, c.shortfall_added, c.metadata),
     e AS (
       INSERT INTO ledger_entries (account_id, pool, amount, balance_after, reason, metadata, idempotency_key)
-      SELECT b.account_id, b.pool, -b.charged, b.balance, ${s.reason ?? "ai_usage"},
-        b.metadata || ${JSON.stringify(s.metadata ?? {})}::jsonb
+      SELECT b.account_id, b.pool, -b.charged, b.balance, ${charge.reason ?? "ai_usage"},
+        b.metadata || ${JSON.stringify(charge.metadata ?? {})}::jsonb
           || jsonb_build_object('hold_id', ${holdId}::text, 'cost', ${cost}::bigint, 'shortfall', b.shortfall_added),
         ${`hold:${holdId}`}
       FROM b
       RETURNING *),
     u AS (
       UPDATE holds SET state = 'settled', charged = -e.amount, ledger_entry_id = e.id, closed_at = now()
-      FROM e WHERE holds.id = ${holdId})
-    SELECT e.*, b.shortfall_added, b.balance AS bal_balance, b.held AS bal_held, b.period AS bal_period,
-      b.period_spend AS bal_period_spend, l.account_id IS NOT NULL AS has_limits,
-      l.low_balance_alert, l.soft_cap, l.hard_cap
-    FROM e JOIN b ON true
-    LEFT JOIN spend_limits l ON l.account_id = e.account_id AND l.pool = e.pool`.execute(db);
-  const row = rows[0];
-  if (!row) return settledBefore(db, holdId);
+      FROM e WHERE holds.id = ${holdId}),
+    settled AS (
+      SELECT e.*, b.shortfall_added, b.balance AS bal_balance, b.held AS bal_held, b.period AS bal_period,
+        b.period_spend AS bal_period_spend, l.account_id IS NOT NULL AS has_limits,
+        l.low_balance_alert, l.soft_cap, l.hard_cap
+      FROM e JOIN b ON true
+      LEFT JOIN spend_limits l ON l.account_id = e.account_id AND l.pool = e.pool)`;
+}
+
+/** The settlement a settle statement returned; raises the spend alerts it made due (after its commit: an alert
+ * a crash skipped here is raised by the next settle, the condition still holding). No row: the first settlement
+ * again, or 404. */
+export async function settlementOf(db: DB, charge: Charge, row: SettledRow | undefined): Promise<Settlement> {
+  if (!row) return settledBefore(db, charge.holdId);
   const entry = toEntry(row);
-  const shortfall = toMicros(row.shortfall_added);
   if (row.has_limits)
     await raiseDueAlerts(
       db,
@@ -215,7 +231,27 @@ export async function settleHold(
       { balance: row.bal_balance, held: row.bal_held, period: row.bal_period, period_spend: row.bal_period_spend },
       {},
     );
-  return { holdId, cost, charged: -entry.amount, shortfall, entry };
+  return {
+    holdId: charge.holdId,
+    cost: costOf(charge),
+    charged: -entry.amount,
+    shortfall: toMicros(row.shortfall_added),
+    entry,
+  };
+}
+
+/** Charges the actual cost against a hold. Idempotent per hold: a retried settle returns the first result. */
+export async function settleHold(
+  db: DB,
+  holdId: string,
+  s: { cost: bigint | number; reason?: string; metadata?: Record<string, unknown> },
+): Promise<Settlement> {
+  const charge = { holdId, ...s };
+  // One statement, one round trip, prepared once per connection: it is on the path of every model call.
+  const { rows } = await sql<SettledRow>`/* prepare:billing_settle */
+    WITH ${settleCtes(charge)}
+    SELECT * FROM settled`.execute(db);
+  return settlementOf(db, charge, rows[0]);
 }
 
 /** A settle that found no unsettled hold: the first settlement again, or 404. */

@@ -3,7 +3,7 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../kernel/operation.ts";
-import { type Hold, placeHold, releaseHold, type Settlement, settleHold, tryPlaceHold } from "./holds.ts";
+import { type Charge, type Hold, placeHold, releaseHold, type Settlement, settleHold, tryPlaceHold } from "./holds.ts";
 import { credit } from "./ledger.ts";
 import { maxMicros, toMicros } from "./money.ts";
 import { costOf, type PriceConfig, type TokenUsage, upperBoundOf } from "./prices.ts";
@@ -51,7 +51,18 @@ export class Meter {
     context: { conversationId?: string; project?: string; runId?: string } = {},
     db: DB = this.db, // a caller's transaction: the charge commits with what it records about the call
   ): Promise<Settlement> {
-    return settleHold(db, hold.id, {
+    const { holdId, ...charge } = this.charge(hold, usage, context);
+    return settleHold(db, holdId, charge);
+  }
+
+  /** What settling `hold` for `usage` charges, for a caller that settles in a statement of its own (settleCtes). */
+  charge(
+    hold: MeteredHold,
+    usage: TokenUsage,
+    context: { conversationId?: string; project?: string; runId?: string } = {},
+  ): Charge {
+    return {
+      holdId: hold.id,
       cost: costOf(this.prices, hold.model, usage),
       reason: "ai_usage",
       metadata: {
@@ -65,7 +76,7 @@ export class Meter {
         ...(context.project ? { project: context.project } : {}),
         ...(context.runId ? { run_id: context.runId } : {}),
       },
-    });
+    };
   }
 
   /**

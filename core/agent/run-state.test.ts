@@ -1,0 +1,183 @@
+// The run's checkpoints as the runner writes them (agent-runner/loop.ts), without a model: a model step's one
+// statement charges and records the call together, and a tool call starts only while its run is running.
+import crypto from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
+import { expectLedgerConsistent, expectNoActiveHolds } from "../../testkit/ledger-invariant.ts";
+import { credit } from "../billing/ledger.ts";
+import { costOf } from "../billing/prices.ts";
+import { loadConfig } from "../config.ts";
+import { beginToolStep, completeModelStep, loadRun } from "./run-state.ts";
+
+const MODEL = "claude-sonnet-5-5";
+let t: TestPlatform;
+beforeAll(async () => {
+  t = await startTestPlatform({
+    config: { agent: { ...loadConfig({}).agent, model: MODEL, apiKey: "sk-ant-test-key-0123456789", workers: 0 } },
+  });
+});
+afterAll(() => t?.close());
+
+/** A site owner with credit and a conversation whose run is `running` (no worker picks it up here). */
+async function runningRun() {
+  const user = await t.account();
+  const token = await user.token(["*"]);
+  const project = `rs-${user.id.slice(0, 8)}`;
+  expect(
+    (await t.request("POST", "/v1/projects", { token, body: { slug: project, name: "S", kind: "site" } })).status,
+  ).toBe(201);
+  await credit(t.platform.db, { accountId: user.id, pool: "ai_credits", amount: 2_000_000, reason: "top_up" });
+  const res = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+    token,
+    body: { project, message: "hello", mode: "auto" },
+  });
+  expect(res.status).toBe(201);
+  const { conversation, run_id: runId } = res.body as { conversation: { id: string }; run_id: string };
+  await t.platform.db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
+  return { user, runId, conversationId: conversation.id };
+}
+
+const events = (runId: string) =>
+  t.platform.db
+    .selectFrom("agent_run_events")
+    .select(["type", "data"])
+    .where("run_id", "=", runId)
+    .orderBy("id")
+    .execute();
+
+describe("a model step's checkpoint", () => {
+  it("charges the hold and records the step, the reply, the run's totals and its events in order, returning the run", async () => {
+    const { user, runId, conversationId } = await runningRun();
+    const { meter, db } = t.platform;
+    const usage = { inputTokens: 1200, outputTokens: 300 };
+    const hold = await meter.hold({ accountId: user.id, model: MODEL, inputTokens: 2000, maxOutputTokens: 1024 });
+    const step = {
+      model: MODEL,
+      usage: {
+        input_tokens: 1200,
+        output_tokens: 300,
+        cache_write_tokens: 0,
+        cache_read_tokens: 0,
+        reasoning_tokens: 0,
+      },
+      durationMs: 12,
+      content: [
+        { type: "text", text: "first" },
+        { type: "tool_use", id: "toolu_1", name: "list_files", input: {} } as { type: string },
+        { type: "text", text: "second" },
+      ],
+    };
+    const before = (await events(runId)).length;
+    const { settled, run } = await completeModelStep(
+      t.platform,
+      runId,
+      conversationId,
+      step,
+      meter.charge(hold, usage, { conversationId, runId }),
+    );
+    const cost = costOf(meter.prices, MODEL, usage);
+    expect(settled.charged).toBe(cost);
+    expect(settled.shortfall).toBe(0n);
+    // The run as the statement left it: what the loop goes on with, instead of reading it again.
+    expect(run).toMatchObject({ status: "running", steps: 1 });
+    expect(BigInt(run.cost_micros)).toBe(cost);
+    expect(run).toEqual(
+      expect.objectContaining(
+        (({ status, steps, cost_micros, deadline }) => ({ status, steps, cost_micros, deadline }))(
+          await loadRun(t.platform, runId),
+        ),
+      ),
+    );
+
+    const recorded = (await events(runId)).slice(before);
+    expect(recorded.map((e) => e.type)).toEqual(["model_step", "text", "text"]);
+    expect(recorded[0]!.data).toEqual({ model: MODEL, usage: step.usage, cost_micros: Number(cost) });
+    expect(recorded.slice(1).map((e) => e.data)).toEqual([{ text: "first" }, { text: "second" }]);
+    const steps = await db.selectFrom("agent_steps").selectAll().where("run_id", "=", runId).execute();
+    expect(steps).toHaveLength(1);
+    expect(steps[0]).toMatchObject({ kind: "model", state: "done", model: MODEL, duration_ms: 12 });
+    expect(BigInt(steps[0]!.cost_micros)).toBe(cost);
+    const reply = await db
+      .selectFrom("agent_messages")
+      .select("content")
+      .where("run_id", "=", runId)
+      .where("role", "=", "assistant")
+      .executeTakeFirstOrThrow();
+    expect(reply.content).toEqual(step.content);
+    const ledger = await db
+      .selectFrom("ledger_entries")
+      .selectAll()
+      .where("idempotency_key", "=", `hold:${hold.id}`)
+      .execute();
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]!.metadata).toMatchObject({ model: MODEL, run_id: runId, conversation_id: conversationId });
+
+    // The same hold again (a retry): charged once, at the first charge.
+    const again = await completeModelStep(
+      t.platform,
+      runId,
+      conversationId,
+      step,
+      meter.charge(hold, usage, { runId }),
+    );
+    expect(again.settled.charged).toBe(cost);
+    expect(
+      await db.selectFrom("ledger_entries").select("id").where("idempotency_key", "=", `hold:${hold.id}`).execute(),
+    ).toHaveLength(1);
+    await expectLedgerConsistent(db, user.id);
+    await expectNoActiveHolds(db, user.id);
+  });
+
+  it("records nothing for a hold that does not exist", async () => {
+    const { user, runId, conversationId } = await runningRun();
+    const { meter, db } = t.platform;
+    const ghost = {
+      id: crypto.randomUUID(),
+      accountId: user.id,
+      pool: "ai_credits" as const,
+      amount: 1000n,
+      expiresAt: new Date(),
+      model: MODEL,
+    };
+    const before = (await events(runId)).length;
+    await expect(
+      completeModelStep(
+        t.platform,
+        runId,
+        conversationId,
+        {
+          model: MODEL,
+          usage: {
+            input_tokens: 1,
+            output_tokens: 1,
+            cache_write_tokens: 0,
+            cache_read_tokens: 0,
+            reasoning_tokens: 0,
+          },
+          durationMs: 1,
+          content: [{ type: "text", text: "x" }],
+        },
+        meter.charge(ghost, { inputTokens: 1, outputTokens: 1 }),
+      ),
+    ).rejects.toMatchObject({ code: "not_found" });
+    expect((await events(runId)).length).toBe(before);
+    expect(await db.selectFrom("agent_steps").select("id").where("run_id", "=", runId).execute()).toEqual([]);
+    expect((await loadRun(t.platform, runId)).steps).toBe(0);
+    await expectLedgerConsistent(db, user.id);
+  });
+});
+
+describe("a tool call's start", () => {
+  it("is checkpointed only while the run is running: a cancelled run makes no call", async () => {
+    const { runId } = await runningRun();
+    const { db } = t.platform;
+    const use = { id: "toolu_a", name: "list_files", input: {} };
+    expect(await beginToolStep(t.platform, runId, use)).toEqual(expect.any(String));
+    await db.updateTable("agent_runs").set({ status: "cancelled" }).where("id", "=", runId).execute();
+    const before = await events(runId);
+    expect(await beginToolStep(t.platform, runId, { ...use, id: "toolu_b" })).toBeNull();
+    expect(await events(runId)).toEqual(before);
+    const started = await db.selectFrom("agent_steps").select("tool_use_id").where("run_id", "=", runId).execute();
+    expect(started).toEqual([{ tool_use_id: "toolu_a" }]);
+  });
+});
