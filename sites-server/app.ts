@@ -272,6 +272,21 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     }
   }
 
+  // On Node's listener a worker's host skips the router altogether: its cost per request would be most of a small
+  // worker request's own (app.request, without Node's objects, goes through the middleware above).
+  const route = app.fetch;
+  app.fetch = (req, env, ctx) => {
+    const node = env as Partial<HttpBindings> | undefined;
+    const incoming = node?.incoming;
+    const target =
+      incoming && node.outgoing && "rawHeaders" in incoming
+        ? workerFromHost(platform.config, incoming.headers.host)
+        : null;
+    if (!target || !incoming || !node.outgoing) return route(req, env, ctx);
+    return platform.workers
+      .serveNode(target.project, target.worker, req.url, incoming, node.outgoing)
+      .then(() => RESPONSE_ALREADY_SENT);
+  };
   return app;
 }
 

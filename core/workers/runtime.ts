@@ -562,7 +562,7 @@ export class WorkersRuntime {
     const method = incoming.method ?? "GET";
     const exchange = await this.exchange(projectSlug, name, {
       method,
-      url,
+      url: path === undefined ? url : new URL(path, url).href,
       path: path ?? incoming.url ?? "/",
       rawHeaders: incoming.rawHeaders,
       body: BODILESS.has(method) ? null : incoming,
