@@ -180,6 +180,19 @@ describe("over a real listener", () => {
     expect(streamed.status).toBe(200);
     expect(streamed.body.length).toBe(80 * 65536);
     for (let i = 0; i < 80; i++) expect(streamed.body[i * 65536 + 1234]).toBe(97 + (i % 26));
+    // HEAD: the worker's status and headers, no body.
+    const head = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http
+        .request(
+          { host: "127.0.0.1", port, path: "/stream?n=2", method: "HEAD", headers: { host: "big.edge.localhost" } },
+          resolve,
+        )
+        .on("error", reject)
+        .end(),
+    );
+    const headBody: Buffer[] = [];
+    for await (const c of head) headBody.push(c as Buffer);
+    expect([head.statusCode, Buffer.concat(headBody).length]).toEqual([200, 0]);
     // The same through the WHATWG path (app.request).
     const web = await createSitesApp(t.platform).request("http://big.edge.localhost/stream?n=3", {
       headers: { host: "big.edge.localhost" },
