@@ -59,6 +59,8 @@ export interface Config {
   workersDomain: string;
   workersRequestTimeoutMs: number;
   workersLogRetention: number;
+  /** Most bytes a visitor's request body to a worker may have (a worker's `limits.body_bytes` may lower it). */
+  workersMaxBodyBytes: number;
   workersBillingFlushMs: number;
   /** Each worker isolate's V8 heap limit (MB); past it workerd aborts and the generation restarts. */
   workersMemoryMb: number;
@@ -405,6 +407,11 @@ export const variables = {
     "outbound fetches and binding calls one worker invocation may make (a deploy's `limits.subrequests` may lower it); past it the call throws `Too many subrequests`",
   ),
   BOSUN_WORKERS_LOG_RETENTION: integer(1000, "Workers", "invocations (logs and metric samples) kept per worker"),
+  BOSUN_WORKERS_MAX_BODY_MB: integer(
+    100,
+    "Workers",
+    "most megabytes a visitor's request body to a worker may have, counted as it streams (413 past it; Cloudflare's default); a worker's `limits.body_bytes` may lower it",
+  ),
   BOSUN_WORKERS_PRICES: text(
     "Workers",
     "JSON",
@@ -668,6 +675,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workersDomain: read("BOSUN_WORKERS_DOMAIN"),
     workersRequestTimeoutMs: read("BOSUN_WORKERS_REQUEST_TIMEOUT_MS"),
     workersLogRetention: read("BOSUN_WORKERS_LOG_RETENTION"),
+    workersMaxBodyBytes: read("BOSUN_WORKERS_MAX_BODY_MB") * 1024 * 1024,
     workersBillingFlushMs: read("BOSUN_WORKERS_BILLING_FLUSH_MS"),
     workersMemoryMb: read("BOSUN_WORKERS_MEMORY_MB"),
     workersProcessMemoryMb: read("BOSUN_WORKERS_PROCESS_MEMORY_MB"),

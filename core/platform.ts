@@ -123,6 +123,7 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
         processMemoryMb: config.workersProcessMemoryMb,
         subrequests: config.workersSubrequests,
         logRetention: config.workersLogRetention,
+        maxBodyBytes: config.workersMaxBodyBytes,
         resources: options.workerResources ?? databaseResources(opened.db),
         mayServe: (account) => workersMeter.mayServe(account),
         notifier,

@@ -5,6 +5,8 @@
 // `…/_forms/{id}`; the site's public MCP endpoint at `…/mcp`. A verified custom domain serves its site by Host;
 // ACME's HTTP-01 challenges are answered at /.well-known/acme-challenge/ on any Host. What to answer is
 // decided in core/sites.
+import type { HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
@@ -75,6 +77,13 @@ function passwordForm(c: Context, base: string, wrong: boolean) {
   });
 }
 
+/** A preview address as the worker sees it: the path after `/_preview/{token}` (still encoded) and the query. */
+function previewPath(c: Context, encodedRest: string): string {
+  const url = c.req.url;
+  const query = url.indexOf("?");
+  return encodedRest.slice(encodedRest.indexOf("/", "/_preview/".length)) + (query < 0 ? "" : url.slice(query));
+}
+
 const etagMatches = (header: string | undefined, etag: string) =>
   !!header && (header.trim() === "*" || header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag));
 
@@ -82,20 +91,36 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
   const app = new Hono();
   const mcp = sitesMcpHandler(platform);
   const domains = new DomainRouter(platform);
-  // Workers answer on `{worker}.{project}.{domain}` with bodies of their own size; the runtime decides.
+  // A request to a worker streams both ways: on Node's listener as Node's own request and response (no WHATWG
+  // objects on the way), elsewhere (app.request) as a Request. Its body limit is the worker's; the runtime decides.
+  async function toWorker(c: Context, project: string, worker: string, path?: string): Promise<Response> {
+    const env = c.env as Partial<HttpBindings> | undefined;
+    if (env?.incoming && env.outgoing && "rawHeaders" in env.incoming) {
+      await platform.workers.serveNode(project, worker, c.req.url, env.incoming, env.outgoing, path);
+      return RESPONSE_ALREADY_SENT;
+    }
+    return platform.workers.serve(project, worker, c.req.raw, path);
+  }
+  // Workers answer on `{worker}.{project}.{domain}`.
   app.use("*", async (c, next) => {
-    const target = workerFromHost(platform.config, c.req.header("host"));
+    const env = c.env as Partial<HttpBindings> | undefined;
+    const target = workerFromHost(platform.config, env?.incoming?.headers.host ?? c.req.header("host"));
     if (!target) return next();
-    return platform.workers.serve(target.project, target.worker, c.req.raw);
+    return toWorker(c, target.project, target.worker);
   });
-  // Visitors post small things (a form, a password, an MCP call); anything bigger is refused unread.
-  app.use(
-    "*",
-    boundedBody({
-      maxSize: MAX_FORM_BODY,
-      onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
-    }),
-  );
+  // Visitors post small things to the site itself (a form, a password, an MCP call): anything bigger is refused
+  // unread. Only where a body is read: a path routed to a worker streams its body under the worker's limit.
+  const formLimit = boundedBody({
+    maxSize: MAX_FORM_BODY,
+    onError: (c) => plain(c, 413, "Too large", `A post may be at most ${MAX_FORM_BODY} bytes.`),
+  });
+  const bounded = async (c: Context, handler: () => Promise<Response>): Promise<Response> => {
+    let answer: Response | undefined;
+    const refused = await formLimit(c, async () => {
+      answer = await handler();
+    });
+    return refused ?? (answer as Response);
+  };
 
   app.all("*", async (c) => {
     try {
@@ -127,22 +152,26 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
           return plain(c, 403, "Link expired", "This preview link is not valid or has expired.");
         const base = `${target.base}/_preview/${preview[1]}`;
         if (preview[2] === undefined) return c.redirect(`${base}/`, 301);
-        return await serveFile(c, await server.draft(site), { kind: "draft" }, preview[2], base, true);
+        const draft = await server.draft(site);
+        // The draft's worker_routes too: the worker sees the path without the preview prefix.
+        const routed = server.workerFor(draft, preview[2]);
+        if (routed) return await toWorker(c, site.slug, routed, previewPath(c, target.rest));
+        return await serveFile(c, draft, { kind: "draft" }, preview[2], base, true);
       }
 
-      if (rest === "/mcp") return await mcp(c, site);
+      if (rest === "/mcp") return await bounded(c, () => mcp(c, site));
       const cookie = getCookie(c, server.cookieName(site));
-      if (rest === "/_auth" && c.req.method === "POST") return await login(c, site, target.base);
+      if (rest === "/_auth" && c.req.method === "POST") return await bounded(c, () => login(c, site, target.base));
       if (!server.unlocked(site, cookie)) return passwordForm(c, target.base, false);
 
       const form = /^\/_forms\/([^/]+)$/.exec(rest);
-      if (form) return await formPost(c, site, form[1]!);
+      if (form) return await bounded(c, () => formPost(c, site, form[1]!));
 
       if (site.liveRelease === null) return plain(c, 404, "Not published yet", "This site has not been published.");
       // A routed path goes to the project's worker (live settings only: routes take effect on publish). Behind the
       // password gate like every page; the worker sees the request as the visitor sent it.
       const routed = server.workerFor(site, rest);
-      if (routed) return await platform.workers.serve(site.slug, routed, c.req.raw);
+      if (routed) return await toWorker(c, site.slug, routed);
       return await serveFile(c, site, { kind: "live", release: site.liveRelease }, rest, target.base, false);
     } catch (err) {
       const error = toBosunError(err);
@@ -243,6 +272,21 @@ export function createSitesApp(platform: Platform, server = new SiteServer(platf
     }
   }
 
+  // On Node's listener a worker's host skips the router altogether: its cost per request would be most of a small
+  // worker request's own (app.request, without Node's objects, goes through the middleware above).
+  const route = app.fetch;
+  app.fetch = (req, env, ctx) => {
+    const node = env as Partial<HttpBindings> | undefined;
+    const incoming = node?.incoming;
+    const target =
+      incoming && node.outgoing && "rawHeaders" in incoming
+        ? workerFromHost(platform.config, incoming.headers.host)
+        : null;
+    if (!target || !incoming || !node.outgoing) return route(req, env, ctx);
+    return platform.workers
+      .serveNode(target.project, target.worker, req.url, incoming, node.outgoing)
+      .then(() => RESPONSE_ALREADY_SENT);
+  };
   return app;
 }
 

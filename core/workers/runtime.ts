@@ -16,6 +16,8 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { sql } from "kysely";
 import type { Logger } from "pino";
 import { resolveEgress } from "../egress.ts";
@@ -25,6 +27,7 @@ import type { Notifier } from "../notify.ts";
 import { RESYNC_TOPIC } from "../notify.ts";
 import type { SecretBox } from "../secrets.ts";
 import type { ResourceBindings } from "./binding-port.ts";
+import { CpuWindow } from "./cpu-window.ts";
 import {
   bindingsModule,
   entryModule,
@@ -60,7 +63,7 @@ export interface Bundle {
   bindings: BundleBinding[];
   routes: string[];
   /** Lower limits than the platform's for this worker (optional: older bundles have none). */
-  limits?: { subrequests?: number };
+  limits?: { subrequests?: number; body_bytes?: number };
 }
 
 /** Everything the runtime needs to run one worker. */
@@ -139,6 +142,8 @@ export interface RuntimeOptions {
   logRetention: number;
   /** KV stores and buckets; unset, binding one fails the deploy with not_supported. */
   resources?: ResourceBindings;
+  /** Most bytes a request body to a worker may have (default 100 MB); a worker's `limits.body_bytes` may lower it. */
+  maxBodyBytes?: number;
   /** Whether the account may be served (the spend cap): false answers 402. */
   mayServe?: (accountId: string) => boolean;
   /**
@@ -158,8 +163,23 @@ function moduleEntry(m: BundleModule, file: string): string {
   return `(name = ${capnpString(m.name)}, ${kind} = embed ${capnpString(file)})`;
 }
 
-/** `x-bosun-…` headers are ours: a visitor's copies are dropped before forwarding. */
-const isInternalHeader = (name: string) => name.toLowerCase().startsWith("x-bosun-");
+/** Cloudflare's default: a request body to a worker may have up to 100 MB. */
+const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+/** How often, at most, a request reads workerd's CPU counter (/proc) to share it among finished invocations. */
+const CPU_SAMPLE_MS = 100;
+const BODILESS = new Set(["GET", "HEAD"]);
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+/** Per connection, not forwarded (Node frames each side's body itself); `x-bosun-…` headers are dropped too. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+]);
 
 export class WorkersRuntime {
   private current: Generation | null = null;
@@ -173,6 +193,9 @@ export class WorkersRuntime {
   private early = new Map<string, { tail: TailPart; timer: NodeJS.Timeout }>();
   private toWrite: Invocation[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
+  /** Connections to workerd kept alive between requests (a new one per request costs more than the request). */
+  private readonly agent = new http.Agent({ keepAlive: true, scheduling: "lifo" });
+  private readonly cpuWindows = new Map<WorkerdProcess, CpuWindow>();
   private closed = false;
   private restartDelay = 250;
   private generationNo = 0;
@@ -495,92 +518,265 @@ export class WorkersRuntime {
     return gen.routes.has(`${projectSlug}/${name}`);
   }
 
-  /** Answers a visitor's request with the worker `name` of project `projectSlug`. */
-  async serve(projectSlug: string, name: string, req: Request): Promise<Response> {
-    const gen = await this.ensureStarted();
+  /**
+   * Answers a visitor's request (a WHATWG Request) with the worker `name` of project `projectSlug`, the bodies
+   * streamed both ways. `path` (percent-encoded, with the query) is the address the worker sees, if not the
+   * request's own.
+   */
+  async serve(projectSlug: string, name: string, req: Request, path?: string): Promise<Response> {
+    const rawHeaders: string[] = [];
+    for (const [k, v] of req.headers) rawHeaders.push(k, v);
+    const url = path === undefined ? new URL(req.url) : new URL(path, req.url);
+    const exchange = await this.exchange(projectSlug, name, {
+      method: req.method,
+      url: url.href,
+      path: url.pathname + url.search,
+      rawHeaders,
+      body: req.body && !BODILESS.has(req.method) ? Readable.fromWeb(req.body as WebReadableStream) : null,
+    });
+    const a = await exchange.answer;
+    if (a.kind === "page") return new Response(pageHtml(a), { status: a.status, headers: pageHeaders(a, false) });
+    const headers = new Headers();
+    for (let i = 0; i + 1 < a.rawHeaders.length; i += 2)
+      headers.append(a.rawHeaders[i] ?? "", a.rawHeaders[i + 1] ?? "");
+    if (req.method === "HEAD" || NULL_BODY_STATUS.has(a.status)) {
+      a.body.resume();
+      return new Response(null, { status: a.status, headers });
+    }
+    return new Response(Readable.toWeb(a.body) as ReadableStream, { status: a.status, headers });
+  }
+
+  /**
+   * The same on Node's own request and response (the sites listener): no WHATWG objects, the response piped with
+   * backpressure, and a visitor who leaves cancels the worker's request. `url` is the visitor's URL as the worker
+   * sees it, `path` what is forwarded if not the request's own.
+   */
+  async serveNode(
+    projectSlug: string,
+    name: string,
+    url: string,
+    incoming: http.IncomingMessage,
+    outgoing: http.ServerResponse,
+    path?: string,
+  ): Promise<void> {
+    const method = incoming.method ?? "GET";
+    const exchange = await this.exchange(projectSlug, name, {
+      method,
+      url: path === undefined ? url : new URL(path, url).href,
+      path: path ?? incoming.url ?? "/",
+      rawHeaders: incoming.rawHeaders,
+      body: BODILESS.has(method) ? null : incoming,
+    });
+    outgoing.once("close", () => {
+      if (!outgoing.writableFinished) exchange.cancel();
+    });
+    const a = await exchange.answer;
+    if (a.kind === "page") {
+      outgoing.writeHead(a.status, pageHeaders(a, true));
+      outgoing.end(pageHtml(a));
+      return;
+    }
+    outgoing.writeHead(a.status, a.rawHeaders);
+    a.body.pipe(outgoing);
+  }
+
+  /** How many bytes a request body to this worker may have. */
+  private bodyLimit(spec: WorkerSpec): number {
+    return Math.min(this.opts.maxBodyBytes ?? DEFAULT_MAX_BODY, spec.bundle.limits?.body_bytes ?? Infinity);
+  }
+
+  private cpuWindow(proc: WorkerdProcess): CpuWindow {
+    let w = this.cpuWindows.get(proc);
+    if (!w) this.cpuWindows.set(proc, (w = new CpuWindow(() => proc.cpuMs(), CPU_SAMPLE_MS)));
+    return w;
+  }
+
+  /** Shares the CPU each process used among the invocations that finished (before they are written). */
+  private sampleCpu(): void {
+    for (const [proc, w] of this.cpuWindows) {
+      w.sample();
+      if (!proc.alive) this.cpuWindows.delete(proc);
+    }
+  }
+
+  /**
+   * One request to a worker: forwarded to workerd on a kept-alive connection, the body counted against the
+   * worker's limit as it streams (413 past it), under the wall-time budget (503, and a recycle if workerd is stuck
+   * on the CPU). The answer is Bosun's page or the worker's response, still streaming; the invocation is recorded
+   * when that stream ends.
+   */
+  private async exchange(projectSlug: string, name: string, visit: Visit): Promise<Exchange> {
+    const gen = this.current?.proc.alive ? this.current : await this.ensureStarted();
     const route = gen.routes.get(`${projectSlug}/${name}`);
-    if (!route) return page(404, "Not found", "There is no worker here.");
+    const early = (a: PageAnswer): Exchange => ({ answer: Promise.resolve(a), cancel: () => {} });
+    if (!route) return early(pageOf(404, "Not found", "There is no worker here."));
     const spec = route.spec;
     if (this.opts.mayServe && !this.opts.mayServe(spec.ownerAccountId))
-      return page(402, "Payment required", "This worker is paused: its owner's spending limit has been reached.");
-    const url = new URL(req.url);
-    const requestId = crypto.randomUUID();
-    const headers = new Headers();
-    for (const [k, v] of req.headers) if (!isInternalHeader(k)) headers.append(k, v);
-    headers.set("x-bosun-admin", gen.proc.adminToken);
-    headers.set("x-bosun-target", String(route.index));
-    headers.set("x-bosun-request-id", requestId);
-    headers.set("x-bosun-url", req.url);
+      return early(
+        pageOf(402, "Payment required", "This worker is paused: its owner's spending limit has been reached."),
+      );
+    const limit = this.bodyLimit(spec);
+    const tooLarge = () =>
+      pageOf(413, "Too large", `A request to this worker may have a body of at most ${limit} bytes.`, true);
+    // A declared length already over the limit: nothing reaches the worker. A chunked body is counted below.
+    if (Number(headerOf(visit.rawHeaders, "content-length") ?? 0) > limit) return early(tooLarge());
+    const headers = forwardable(visit.rawHeaders);
     const proc = gen.proc;
-    proc.inflight++;
-    const started = performance.now();
-    const cpu0 = proc.cpuMs();
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), this.opts.requestTimeoutMs);
+    const requestId = crypto.randomUUID();
+    // HTTP/1.1 needs a Host (a WHATWG Request has none): the visitor's URL's.
+    if (headerOf(headers, "host") === undefined) headers.push("host", new URL(visit.url).host);
+    headers.push("x-bosun-admin", proc.adminToken, "x-bosun-target", String(route.index));
+    headers.push("x-bosun-request-id", requestId, "x-bosun-url", visit.url);
     const inv: Invocation = {
       workerId: spec.workerId,
       at: new Date(),
       kind: "fetch",
       outcome: "ok",
       status: null,
-      method: req.method,
-      url: url.pathname + url.search,
+      method: visit.method,
+      url: visit.path,
       wallMs: 0,
       cpuMs: 0,
       logs: [],
       exceptions: [],
     };
     this.openInvocation(requestId, spec, inv);
-    try {
-      const hasBody = req.method !== "GET" && req.method !== "HEAD";
-      const res = await fetch(`http://127.0.0.1:${proc.port}${url.pathname}${url.search}`, {
-        method: req.method,
-        headers,
-        body: hasBody ? req.body : undefined,
-        redirect: "manual",
-        signal: ctl.signal,
-        // @ts-expect-error undici needs half duplex to stream a request body
-        duplex: "half",
-      });
-      const body = await res.arrayBuffer();
-      inv.status = res.status;
-      const out = new Headers(res.headers);
-      out.delete("content-encoding");
-      out.delete("content-length");
-      out.delete("transfer-encoding");
-      return new Response(req.method === "HEAD" ? null : body, { status: res.status, headers: out });
-    } catch (err) {
-      if (proc.ranOutOfMemory || (!ctl.signal.aborted && (await this.diedOfMemory(proc)))) {
-        this.memoryLimitHit(inv, proc);
-        return page(503, "Worker stopped", "The worker went over its memory limit (memory limit exceeded).");
-      }
-      if (!ctl.signal.aborted) {
-        inv.outcome = "exception";
-        inv.status = 502;
-        return page(502, "Worker unavailable", "The worker could not be reached.");
-      }
-      // Past its budget. workerd runs its isolates on one thread: if that thread no longer answers a health check,
-      // a loop is holding it and every worker of the generation is stuck, so the process is recycled.
-      const busy = !(await this.answers(proc));
-      inv.outcome = busy ? "exceededCpu" : "exceededWallTime";
-      inv.status = 503;
-      inv.exceptions.push({
-        name: "LimitExceeded",
-        message: busy
-          ? `the request ran on the CPU past its ${this.opts.requestTimeoutMs} ms limit and was stopped`
-          : `the request took longer than ${this.opts.requestTimeoutMs} ms`,
-      });
-      if (busy) this.recycle(gen, "a worker overran its CPU budget; recycling the workers runtime");
-      void err;
-      return page(503, "Worker stopped", "The worker went over its time limit for this request.");
-    } finally {
+    proc.inflight++;
+    const started = performance.now();
+    const body = visit.body;
+    /** The visitor has an answer (the worker's response or a page). */
+    let answered = false;
+    /** The budget ran out: a health check decides how it ends. */
+    let stopping = false;
+    let ended = false;
+    let out: http.ClientRequest | null = null;
+    let res: http.IncomingMessage | null = null;
+    let resolve!: (a: Answer) => void;
+    const answer = new Promise<Answer>((r) => {
+      resolve = r;
+    });
+    const finish = () => {
+      if (ended) return;
+      ended = true;
       clearTimeout(timer);
       proc.inflight--;
       inv.wallMs = performance.now() - started;
-      // CPU is workerd's, shared by the requests in flight at the same time.
-      inv.cpuMs = Math.min(inv.wallMs, Math.max(0, proc.cpuMs() - cpu0) / Math.max(1, proc.inflight + 1));
+      this.cpuWindow(proc).add(inv);
       this.expect(requestId, inv);
-    }
+    };
+    /** Ends it early: the visitor gets `page` if nothing was answered yet, else the worker's response is cut. */
+    const fail = (page: PageAnswer, outcome: string, exception?: Invocation["exceptions"][number]) => {
+      if (ended) return;
+      inv.outcome = outcome;
+      if (exception) inv.exceptions.push(exception);
+      if (!answered) {
+        answered = true;
+        inv.status = page.status;
+        resolve(page);
+      }
+      res?.destroy();
+      out?.destroy();
+      finish();
+    };
+    /** The process died of memory while this ran (a worker's heap limit or the process's ceiling). */
+    const outOfMemory = () => {
+      this.memoryLimitHit(inv, proc);
+      fail(
+        pageOf(503, "Worker stopped", "The worker went over its memory limit (memory limit exceeded)."),
+        inv.outcome,
+      );
+    };
+    const timer = setTimeout(() => {
+      if (ended || stopping) return;
+      stopping = true;
+      out?.destroy();
+      res?.destroy();
+      if (proc.ranOutOfMemory) return outOfMemory();
+      // workerd runs its isolates on one thread: if that thread no longer answers a health check, a loop is holding
+      // it and every worker of the generation is stuck, so the process is recycled.
+      void this.answers(proc).then((ok) => {
+        if (!ok) this.recycle(gen, "a worker overran its CPU budget; recycling the workers runtime");
+        const ms = this.opts.requestTimeoutMs;
+        fail(
+          pageOf(503, "Worker stopped", "The worker went over its time limit for this request."),
+          ok ? "exceededWallTime" : "exceededCpu",
+          {
+            name: "LimitExceeded",
+            message: ok
+              ? `the request took longer than ${ms} ms`
+              : `the request ran on the CPU past its ${ms} ms limit and was stopped`,
+          },
+        );
+      });
+    }, this.opts.requestTimeoutMs);
+
+    const send = (retry: boolean) => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port: proc.port,
+        method: visit.method,
+        path: visit.path,
+        headers,
+        agent: this.agent,
+        setHost: false,
+      });
+      out = req;
+      req.on("response", (r) => {
+        if (ended || stopping || answered) return void r.destroy();
+        res = r;
+        answered = true;
+        inv.status = r.statusCode ?? 502;
+        r.on("close", () => {
+          if (ended || stopping) return;
+          // Cut short: the worker failed mid-stream (or its process ran out of memory).
+          if (!r.complete) {
+            if (proc.ranOutOfMemory) this.memoryLimitHit(inv, proc);
+            else inv.outcome = "exception";
+          }
+          finish();
+        });
+        resolve({ kind: "stream", status: inv.status, rawHeaders: forwardable(r.rawHeaders), body: r });
+      });
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (ended || stopping || answered) return;
+        // A kept-alive connection workerd closed as it was reused: a request without a body is safe to send again.
+        if (retry && !body && req.reusedSocket && err.code === "ECONNRESET") return send(false);
+        // A process that died of memory breaks its connections before its exit is seen.
+        stopping = true;
+        void this.diedOfMemory(proc).then((oom) =>
+          oom
+            ? outOfMemory()
+            : fail(pageOf(502, "Worker unavailable", "The worker could not be reached."), "exception"),
+        );
+      });
+      if (!body) return void req.end();
+      let size = 0;
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          body.off("data", onData);
+          body.pause();
+          fail(tooLarge(), "canceled", {
+            name: "LimitExceeded",
+            message: `the request body was over the worker's limit of ${limit} bytes`,
+          });
+          return;
+        }
+        if (!req.write(chunk)) body.pause();
+      };
+      body.on("data", onData);
+      req.on("drain", () => body.resume());
+      body.once("end", () => req.end());
+      // The visitor went away mid-body.
+      body.once("error", () => fail(pageOf(400, "Bad request", "The request body was cut short."), "canceled"));
+    };
+    send(true);
+    return {
+      answer,
+      cancel: () => {
+        if (!stopping) fail(pageOf(499, "Canceled", "The visitor left."), "canceled");
+      },
+    };
   }
 
   private async answers(proc: WorkerdProcess): Promise<boolean> {
@@ -773,6 +969,7 @@ export class WorkersRuntime {
   async flush(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    this.sampleCpu();
     const batch = this.toWrite.splice(0);
     if (!batch.length) return;
     const db = this.opts.db;
@@ -1073,6 +1270,7 @@ export class WorkersRuntime {
     for (const p of this.early.values()) clearTimeout(p.timer);
     await Promise.all([this.current?.proc.stop(500), this.sqlProc?.stop(500)]);
     this.current = null;
+    this.agent.destroy();
     await new Promise<void>((resolve) => (this.bindingServer ? this.bindingServer.close(() => resolve()) : resolve()));
     this.bindingServer?.closeAllConnections();
   }
@@ -1094,10 +1292,66 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
-function page(status: number, title: string, text: string): Response {
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto"><h1>${title}</h1><p>${text}</p></body></html>`;
-  return new Response(html, {
-    status,
-    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
-  });
+/** One of Bosun's own pages (404, 402, 413, 502, 503): `close` ends the connection (an unread body follows). */
+interface PageAnswer {
+  kind: "page";
+  status: number;
+  title: string;
+  text: string;
+  close: boolean;
+}
+
+type Answer = PageAnswer | { kind: "stream"; status: number; rawHeaders: string[]; body: http.IncomingMessage };
+
+interface Exchange {
+  answer: Promise<Answer>;
+  /** The visitor left: the worker's request is cut. */
+  cancel(): void;
+}
+
+/** A visitor's request as the proxy forwards it. */
+interface Visit {
+  method: string;
+  /** The visitor's URL: the worker's `request.url`. */
+  url: string;
+  /** Forwarded path and query, percent-encoded. */
+  path: string;
+  /** Names and values alternating, as Node's `rawHeaders`. */
+  rawHeaders: string[];
+  body: Readable | null;
+}
+
+/** Header pairs (as `rawHeaders`) without the hop-by-hop ones and `x-bosun-…` (ours: a visitor's copies go). */
+function forwardable(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? "";
+    const lower = name.toLowerCase();
+    if (!HOP_BY_HOP.has(lower) && !lower.startsWith("x-bosun-")) out.push(name, raw[i + 1] ?? "");
+  }
+  return out;
+}
+
+/** A header's value in `rawHeaders` pairs (`name` lowercase). */
+function headerOf(raw: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i]?.length === name.length && raw[i]?.toLowerCase() === name) return raw[i + 1];
+  return undefined;
+}
+
+const pageOf = (status: number, title: string, text: string, close = false): PageAnswer => ({
+  kind: "page",
+  status,
+  title,
+  text,
+  close,
+});
+
+const pageHtml = (p: PageAnswer) =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>${p.title}</title></head><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto"><h1>${p.title}</h1><p>${p.text}</p></body></html>`;
+
+function pageHeaders(p: PageAnswer, node: boolean): Record<string, string> {
+  const h: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
+  if (p.close && node) h.connection = "close";
+  return h;
 }

@@ -83,6 +83,7 @@ export const BundleInput = z.object({
     .max(50)
     .default([]),
   routes: z.array(z.string().max(200)).max(20).default([]),
+  // Optional, so a bundle without it keeps its hash (its version).
   limits: z
     .object({
       subrequests: z
@@ -92,6 +93,9 @@ export const BundleInput = z.object({
         .max(100_000)
         .optional()
         .meta({ description: "Fetches and binding calls per invocation (the platform's limit caps it)" }),
+      body_bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().meta({
+        description: "Most bytes a request body may have (413 past it); lowers, never raises, the server's limit",
+      }),
     })
     .optional()
     .meta({ description: "Limits lower than the platform's for this worker" }),
