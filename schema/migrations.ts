@@ -21,6 +21,7 @@ import * as workers from "./migrations/0018-workers.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
 import * as siteProposals from "./migrations/0020-site-proposals.ts";
 import * as telegramSiteLinks from "./migrations/0021-telegram-site-links.ts";
+import * as logPartitions from "./migrations/0022-log-partitions.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   "0019-worker-resources": workerResources,
   "0020-site-proposals": siteProposals,
   "0021-telegram-site-links": telegramSiteLinks,
+  "0022-log-partitions": logPartitions,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
