@@ -77,4 +77,21 @@ describe("0022-log-partitions", () => {
     );
     expect(kind.rows[0]?.relkind).toBe("p");
   });
+
+  it("goes back down to plain tables with every row, and up again", async () => {
+    const db = opened.db;
+    await sql`insert into audit_events (request_id, at, operation, surface, outcome, duration_ms)
+      values ('d', '2020-01-02T00:00:00Z', 'down_op', 'rest', 'ok', 1)`.execute(db);
+    const ids = async () => (await sql<{ id: string }>`select id from audit_events order by id`.execute(db)).rows;
+    const before = await ids();
+    await migrateTo(db, "0021-telegram-site-links");
+    const kind = async () =>
+      (await sql<{ relkind: string }>`select relkind from pg_class where relname = 'audit_events'`.execute(db)).rows[0]
+        ?.relkind;
+    expect(await kind()).toBe("r");
+    expect(await ids()).toEqual(before);
+    await migrateToLatest(db);
+    expect(await kind()).toBe("p");
+    expect(await ids()).toEqual(before);
+  });
 });
