@@ -1,7 +1,7 @@
 // Reading the audit trail: your own calls, and every call touching a project you belong to.
 import { type ExpressionBuilder, type Selectable, sql } from "kysely";
-import type { AuditEventsTable, Database } from "../../schema/database.ts";
 import { z } from "zod";
+import type { AuditEventsTable, Database } from "../../schema/database.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { Limit, pageOf } from "../kernel/pagination.ts";
