@@ -174,11 +174,17 @@ export default async function main() {
     await sql`alter table ${sql.id(deleted!)} set logged`.execute(db);
     const deletedRows = await count(deleted!);
     const droppedRows = await count(dropped!);
+    // By id ranges through the primary key: each batch its own statement, as the old sweeper ran them (a
+    // `LIMIT 5000` batch would rescan the dead rows of the batches before it, quadratic on a big month).
+    const range = (
+      await sql<{ lo: string; hi: string }>`select min(id)::text as lo, max(id)::text as hi
+      from ${sql.id(deleted!)}`.execute(db)
+    ).rows[0]!;
     let t = performance.now();
-    for (;;) {
-      const res = await sql`delete from ${sql.id(deleted!)} where ctid = any(array(
-          select ctid from ${sql.id(deleted!)} limit 5000))`.execute(db);
-      if (Number(res.numAffectedRows ?? 0) === 0) break;
+    for (let from = BigInt(range.lo); from <= BigInt(range.hi); from += 5000n) {
+      await sql`delete from ${sql.id(deleted!)} where id >= ${String(from)} and id < ${String(from + 5000n)}`.execute(
+        db,
+      );
     }
     const deleteMs = performance.now() - t;
     t = performance.now();

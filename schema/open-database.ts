@@ -42,7 +42,13 @@ export function isPostgresUrl(url: string | undefined): url is string {
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
   if (isPostgresUrl(options.url)) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
+    // JIT off: every query here is a short OLTP read or write, and a plan over many partitions (the log tables,
+    // migration 0022) can cost past jit_above_cost, compiling for 150-300 ms to save microseconds (issue 19).
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      options: "-c jit=off",
+    });
     // An idle connection can be cut (server restart, pg_terminate_backend); pg then emits 'error' on the pool,
     // which unhandled would crash the process. The pool drops that client and the next query reconnects.
     pool.on("error", () => {});
