@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<{ default: () => Promise<void> }>> = 
   instances: () => import("./instances.ts"), // run_command("true") pooled vs ssh -S ControlMaster vs fresh ssh
   workers: () => import("./workers.ts"), // hello world via Bosun vs workerd direct; deploy-to-live; 50 workers vs 1
   events: () => import("./events.ts"), // webhook deliveries to 100 endpoints vs bare signed POSTs; p99 event → delivery
+  audit: () => import("./audit.ts"), // list_audit_events at 5M (or BENCH_AUDIT_ROWS) rows vs 10k; DROP of a month vs DELETE
 };
 
 const asked = process.argv.slice(2);

@@ -26,8 +26,10 @@ export interface Config {
   /** AI credit a newly registered account starts with, in micro-dollars. */
   trialCreditMicros: number;
   logLevel: string;
-  /** Days an audit record is kept; 0 keeps them forever (core/audit/retention.ts). */
+  /** Days an audit record is kept at least (at most a month more); 0 keeps them forever (core/partitions.ts). */
   auditRetentionDays: number;
+  /** The same for agent run events; events of runs not yet finished are kept (core/partitions.ts). */
+  runEventRetentionDays: number;
   /** Where published sites are served: their own origin, never the API's (BOSUN_SITES_PORT / --sites-port). */
   sitesPort: number;
   /** When set, `{slug}.{sitesDomain}` serves a site by Host header (BOSUN_SITES_DOMAIN). */
@@ -264,7 +266,15 @@ export const variables = {
     ...integer(
       0,
       "Server",
-      "audit records older than this many days are deleted (hourly, in batches); `0` keeps them forever",
+      "audit records are kept at least this many days: hourly, each calendar month (UTC) of records wholly older than that is dropped at once, so a record goes between this many days and a month later; `0` keeps them forever",
+    ),
+    parse: (v: string | undefined) => int(v, 0),
+  },
+  BOSUN_RUN_EVENT_RETENTION_DAYS: {
+    ...integer(
+      0,
+      "Server",
+      "agent run events (what `list_agent_run_events` and the run stream read) are kept like audit records: months wholly older than this many days are dropped, except a month holding an event of a run still queued, running or awaiting approval, which stays until that run ends; the runs and their transcripts stay; `0` keeps them forever",
     ),
     parse: (v: string | undefined) => int(v, 0),
   },
@@ -655,6 +665,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trialCreditMicros: read("BOSUN_TRIAL_CREDIT_USD"),
     logLevel: read("BOSUN_LOG_LEVEL"),
     auditRetentionDays: read("BOSUN_AUDIT_RETENTION_DAYS"),
+    runEventRetentionDays: read("BOSUN_RUN_EVENT_RETENTION_DAYS"),
     sitesPort: read("BOSUN_SITES_PORT"),
     sitesDomain: read("BOSUN_SITES_DOMAIN"),
     sitesUrl: read("BOSUN_SITES_URL"),

@@ -5,7 +5,6 @@ import { migrateToLatest } from "../schema/migrations.ts";
 import { type DatabaseKind, openDatabase } from "../schema/open-database.ts";
 import { agentRunChecker } from "./agent/principal.ts";
 import { telegramLinkChecker } from "./agent/telegram-links.ts";
-import { pruneAuditEvents } from "./audit/retention.ts";
 import { AuditWriter } from "./audit/writer.ts";
 import { sweepExpiredHolds } from "./billing/holds.ts";
 import { Meter } from "./billing/meter.ts";
@@ -21,6 +20,7 @@ import { RateLimiter, SharedRateLimiter } from "./kernel/rate-limit.ts";
 import { allOperations, OperationRegistry } from "./kernel/registry.ts";
 import { Mailer } from "./mail.ts";
 import { Notifier } from "./notify.ts";
+import { maintainPartitions } from "./partitions.ts";
 import { SecretBox } from "./secrets.ts";
 import { sweepOrphanBlobs } from "./sites/blobs.ts";
 import type { ResourceBindings } from "./workers/binding-port.ts";
@@ -86,6 +86,9 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
   const opened = await openDatabase({ url, dataDir: config.dataDir });
   try {
     await migrateToLatest(opened.db, options.onMigration);
+    // The log tables' months ahead exist before anything writes (and expired months go) at start, then hourly.
+    const retention = { auditDays: config.auditRetentionDays, runEventDays: config.runEventRetentionDays };
+    await maintainPartitions(opened.db, retention);
     const secrets = SecretBox.fromConfig(config.masterKey, config.dataDir);
     const notifier = await Notifier.start(opened.kind, opened.pool);
     // What the longer-lived services are built from; each is complete before the platform object exists.
@@ -146,14 +149,14 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     // These two check through other credential kinds' checkers, so they need the finished platform.
     credentialCheckers.set("agent_run", agentRunChecker(platform));
     credentialCheckers.set("telegram_link", telegramLinkChecker(platform));
-    // Hourly: expired idempotency records, site blobs nothing refers to any more, audit records past their
-    // retention, expired KV entries (already invisible to reads).
+    // Hourly: expired idempotency records, site blobs nothing refers to any more, the log tables' partitions
+    // (months ahead made, months past retention dropped), expired KV entries (already invisible to reads).
     const sweeper = setInterval(() => {
       platform.idempotency.sweep().catch((err) => log.warn({ err }, "idempotency sweep failed"));
       sweepOrphanBlobs(opened.db).catch((err) => log.warn({ err }, "site blob sweep failed"));
       sweepLinkTokens(opened.db).catch((err) => log.warn({ err }, "one-time link sweep failed"));
       sweepOAuth(opened.db).catch((err) => log.warn({ err }, "OAuth sweep failed"));
-      pruneAuditEvents(opened.db, config.auditRetentionDays).catch((err) => log.warn({ err }, "audit prune failed"));
+      maintainPartitions(opened.db, retention).catch((err) => log.warn({ err }, "partition upkeep failed"));
       sweepExpiredKv(opened.db).catch((err) => log.warn({ err }, "KV expiry sweep failed"));
     }, 3600_000);
     sweeper.unref();

@@ -21,6 +21,7 @@ import * as workers from "./migrations/0018-workers.ts";
 import * as workerResources from "./migrations/0019-worker-resources.ts";
 import * as siteProposals from "./migrations/0020-site-proposals.ts";
 import * as telegramSiteLinks from "./migrations/0021-telegram-site-links.ts";
+import * as logPartitions from "./migrations/0022-log-partitions.ts";
 import * as workerUsageCharged from "./migrations/0023-worker-usage-charged.ts";
 
 const migrations: Record<string, Migration> = {
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   "0019-worker-resources": workerResources,
   "0020-site-proposals": siteProposals,
   "0021-telegram-site-links": telegramSiteLinks,
+  "0022-log-partitions": logPartitions,
   "0023-worker-usage-charged": workerUsageCharged,
 };
 

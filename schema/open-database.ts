@@ -59,9 +59,12 @@ export function isPostgresUrl(url: string | undefined): url is string {
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
   if (isPostgresUrl(options.url)) {
+    // JIT off: every query here is a short OLTP read or write, and a plan over many partitions (the log tables,
+    // migration 0022) can cost past jit_above_cost, compiling for 150-300 ms to save microseconds (issue 19).
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.maxConnections ?? 10,
+      options: "-c jit=off",
       Client: PreparingClient,
     });
     // An idle connection can be cut (server restart, pg_terminate_backend); pg then emits 'error' on the pool,

@@ -19,9 +19,25 @@ export const RunEvent = z.object({
 /** list_agent_run_events' page size: a full page may have more behind it. */
 export const RUN_EVENTS_PAGE = 500;
 
-/** Events of a run after `after` (an event id), oldest first. */
-export async function runEventsAfter(db: DB, runId: string, after: string | undefined, limit = RUN_EVENTS_PAGE) {
-  let q = db.selectFrom("agent_run_events").selectAll().where("run_id", "=", runId).orderBy("id").limit(limit);
+/**
+ * Events of a run after `after` (an event id), oldest first. Bounded below by the run's creation, so only the
+ * months since are read (agent_run_events is partitioned by month, migration 0022); a day early, since an
+ * event's time is its transaction's start, which may precede the run's commit.
+ */
+export async function runEventsAfter(
+  db: DB,
+  run: { id: string; created_at: Date | string },
+  after: string | undefined,
+  limit = RUN_EVENTS_PAGE,
+) {
+  const since = new Date(new Date(run.created_at).getTime() - 86_400_000);
+  let q = db
+    .selectFrom("agent_run_events")
+    .selectAll()
+    .where("run_id", "=", run.id)
+    .where("created_at", ">=", since)
+    .orderBy("id")
+    .limit(limit);
   if (after) q = q.where("id", ">", after);
   const rows = await q.execute();
   return rows.map((e) => ({
@@ -72,7 +88,7 @@ export const listAgentRunEvents = defineOperation({
       // The run first, then its events: a run's end and its last event commit together, so a finished run
       // read here has all its events in the page read next.
       const run = await loadRun();
-      const raw = await runEventsAfter(ctx.db, run.id, after, RUN_EVENTS_PAGE - events.length);
+      const raw = await runEventsAfter(ctx.db, run, after, RUN_EVENTS_PAGE - events.length);
       // The cutoff after the page: read before it, a hidden result and the model's next words committed in
       // between would both be in the page with no cutoff to hide them. The first hidden result never moves,
       // so one read after the page covers every event in it.

@@ -1,9 +1,12 @@
 // Reading the audit trail: your own calls, and every call touching a project you belong to.
-import { sql } from "kysely";
+import { type ExpressionBuilder, type Selectable, sql } from "kysely";
 import { z } from "zod";
+import type { AuditEventsTable, Database } from "../../schema/database.ts";
 import { iso, ProjectRef, Timestamp } from "../kernel/common.ts";
 import { defineOperation, reachableProjects } from "../kernel/operation.ts";
 import { Limit, pageOf } from "../kernel/pagination.ts";
+
+type AuditEventRow = Selectable<AuditEventsTable>;
 
 const AuditEvent = z
   .object({
@@ -48,15 +51,29 @@ export const listAuditEvents = defineOperation({
   output: z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }),
   handler: async (ctx, input) => {
     const me = ctx.principal.account.id;
-    let q = ctx.db
-      .selectFrom("audit_events")
-      .selectAll()
-      .orderBy("id", "desc")
-      .limit(input.limit + 1);
+    const take = input.limit + 1;
+    // The filters every branch below applies, on its own rows.
+    const filters = (eb: ExpressionBuilder<Database, "audit_events">) =>
+      eb.and([
+        ...(input.operation ? [eb("audit_events.operation", "=", input.operation)] : []),
+        ...(input.actor ? [eb("audit_events.account_id", "=", input.actor)] : []),
+        ...(input.outcome ? [eb("audit_events.outcome", "=", input.outcome)] : []),
+        ...(input.since ? [eb("audit_events.at", ">=", new Date(input.since))] : []),
+        ...(input.cursor ? [eb("audit_events.id", "<", sql<string>`${input.cursor}::bigint`)] : []),
+      ]);
+    const newest = () =>
+      ctx.db
+        .selectFrom("audit_events")
+        .selectAll("audit_events")
+        .where(filters)
+        .orderBy("audit_events.id", "desc")
+        .limit(take);
+    await ctx.platform.audit.flush(); // batched reads first, so the trail is complete up to now
+    let rows: AuditEventRow[];
     // Events name projects by slug, and a deleted project's slug can be taken again by anyone: a project's
     // trail starts at its creation, so whoever takes a slug next never sees the events of the one before.
     if (ctx.project) {
-      q = q.where("project", "=", ctx.project.slug).where("at", ">=", ctx.project.created_at);
+      rows = await newest().where("project", "=", ctx.project.slug).where("at", ">=", ctx.project.created_at).execute();
     } else {
       // A credential restricted to projects (a token's list, an agent run's or Telegram link's project, an MCP
       // pin) sees those projects' events and its own calls, never the account's other calls: those name other
@@ -65,31 +82,46 @@ export const listAuditEvents = defineOperation({
       const cred = ctx.principal.credential;
       const ownPrefix = cred?.kind === "token" ? cred.prefix : null;
       const inReach = reach && !reach.length ? [""] : reach; // reaches nothing; `in ()` is not SQL
-      q = q.where((eb) =>
-        eb.or([
-          inReach
-            ? eb.and([eb("account_id", "=", me), eb("token_prefix", "=", ownPrefix ?? "")])
-            : eb("account_id", "=", me),
-          eb.exists(
-            eb
-              .selectFrom("projects")
-              .innerJoin("project_members", "project_members.project_id", "projects.id")
-              .select("projects.id")
-              .whereRef("projects.slug", "=", "audit_events.project")
-              .whereRef("projects.created_at", "<=", "audit_events.at")
-              .where("project_members.account_id", "=", me)
-              .$call((sq) => (inReach ? sq.where("projects.slug", "in", inReach) : sq)),
-          ),
-        ]),
+      // Two branches, each walking an index newest first and stopping at a page, merged here: your own calls
+      // (account_id, id), and per project you belong to its events since its creation (project, id). One query
+      // with an OR of both walked every record by id testing the OR, which on a big table read far past a
+      // page whenever a filter was selective (issue 19's bench).
+      const own = newest().where(
+        inReach
+          ? (eb) => eb.and([eb("account_id", "=", me), eb("token_prefix", "=", ownPrefix ?? "")])
+          : (eb) => eb("account_id", "=", me),
       );
+      // Not your own calls (those come from the first branch): null-safe, so a record without an actor stays.
+      const notOwn = inReach
+        ? sql<boolean>`not (audit_events.account_id is not distinct from ${me}::uuid
+            and audit_events.token_prefix is not distinct from ${ownPrefix ?? ""})`
+        : sql<boolean>`audit_events.account_id is distinct from ${me}::uuid`;
+      const shared = ctx.db
+        .selectFrom("projects")
+        .innerJoin("project_members", "project_members.project_id", "projects.id")
+        .where("project_members.account_id", "=", me)
+        .$call((q) => (inReach ? q.where("projects.slug", "in", inReach) : q))
+        .innerJoinLateral(
+          (eb) =>
+            eb
+              .selectFrom("audit_events")
+              .selectAll("audit_events")
+              .whereRef("audit_events.project", "=", "projects.slug")
+              .whereRef("audit_events.at", ">=", "projects.created_at")
+              .where(notOwn)
+              .where(filters)
+              .orderBy("audit_events.id", "desc")
+              .limit(take)
+              .as("e"),
+          (join) => join.onTrue(),
+        )
+        .selectAll("e")
+        .orderBy("e.id", "desc")
+        .limit(take);
+      const [a, b] = await Promise.all([own.execute(), shared.execute()]);
+      rows = [...a, ...b].sort((x, y) => (BigInt(y.id) > BigInt(x.id) ? 1 : -1)).slice(0, take);
     }
-    if (input.operation) q = q.where("operation", "=", input.operation);
-    if (input.actor) q = q.where("account_id", "=", input.actor);
-    if (input.outcome) q = q.where("outcome", "=", input.outcome);
-    if (input.since) q = q.where("at", ">=", new Date(input.since));
-    if (input.cursor) q = q.where("id", "<", sql<string>`${input.cursor}::bigint`);
-    await ctx.platform.audit.flush(); // batched reads first, so the trail is complete up to now
-    const { page, next_cursor } = pageOf(await q.execute(), input.limit, (last) => String(last.id));
+    const { page, next_cursor } = pageOf(rows, input.limit, (last) => String(last.id));
     return {
       events: page.map((e) => ({
         id: String(e.id),

@@ -3,7 +3,7 @@ import crypto from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBareTestDatabase } from "../../testkit/harness.ts";
-import { migrateTo, migrateToLatest } from "../migrations.ts";
+import { migrateTo } from "../migrations.ts";
 import type { OpenedDatabase } from "../open-database.ts";
 
 let opened: OpenedDatabase;
@@ -21,7 +21,7 @@ describe("0017-audit-retention", () => {
       await sql`insert into audit_events (request_id, at, operation, surface, outcome, duration_ms)
                 values (${id}, ${new Date(Date.now() - i * 86_400_000)}, 'old_op', 'rest', 'ok', 1)`.execute(db);
     }
-    await migrateToLatest(db);
+    await migrateTo(db, "0017-audit-retention");
     const rows = await sql<{ request_id: string }>`select request_id from audit_events order by id`.execute(db);
     expect(rows.rows.map((r) => r.request_id)).toEqual(ids);
     const idx = await sql<{ indexname: string }>`
