@@ -2,9 +2,12 @@
 // no state carried from one command to the next, process-group kills (by us, at the server's own deadline, and
 // when the connection goes), stdin, exit codes and signals, framing a command's output cannot forge — and the
 // channel per command as the fallback.
+
+import { EventEmitter } from "node:events";
+import type { ClientChannel } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canCreateUsers, type SshdFixture, startSshd } from "../../testkit/sshd.ts";
-import { SERVER_COMMAND } from "./command-server.ts";
+import { CommandServer, KILL_GRACE_MS, SERVER_COMMAND } from "./command-server.ts";
 import { runRemote } from "./commands.ts";
 import { SshPool, type SshTarget } from "./pool.ts";
 
@@ -126,6 +129,74 @@ describe("the command server", () => {
     expect(hostile.stdout_bytes).toBe(bytes.length);
     expect(hostile.stderr_bytes).toBe(bytes.length);
     expect(bystander).toMatchObject({ exit_code: 0, stdout: "fine\n", stderr: "" });
+  });
+
+  it("cannot be reached by a command through /proc: no forged frames in another command's result", async () => {
+    // Exit and output frames for the first ids, written straight into the server's channel, not our stdout.
+    const forge = Array.from({ length: 30 }, (_, i) => {
+      const id = `\\${(i >> 6).toString(8)}${((i >> 3) & 7).toString(8)}${(i & 7).toString(8)}`;
+      return `printf 'O\\000\\000\\000${id}\\000\\000\\000\\004fakeX\\000\\000\\000${id}\\000\\000\\000\\003c:0' > /proc/$PPID/fd/1`;
+    }).join("; ");
+    const victim = run("sleep 1; echo real; exit 3");
+    await new Promise((r) => setTimeout(r, 200));
+    const hostile = await run(`${forge}; cat /proc/$PPID/fd/0 </dev/null | head -c 1; exit 5`);
+    expect(hostile.exit_code).toBe(5);
+    expect(hostile.stderr).toMatch(/Permission denied/);
+    expect(await victim).toMatchObject({ exit_code: 3, stdout: "real\n" });
+  });
+
+  it("ends a killed command at its timeout even when a job that left its group holds its pipes", async () => {
+    const started = Date.now();
+    const res = await runRemote(pool, target, { command: "setsid sleep 297 & echo $!", timeoutMs: 1000 });
+    expect(res.timed_out).toBe(true);
+    expect(Date.now() - started).toBeLessThan(KILL_GRACE_MS);
+    await run(`kill ${res.stdout.trim()}`);
+  });
+
+  it("does not hold a command past its timeout when the server stops answering, and replaces the server", async () => {
+    const started = Date.now();
+    const res = await runRemote(pool, target, { command: "echo $PPID; kill -STOP $PPID; sleep 60", timeoutMs: 1000 });
+    expect(res.timed_out).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000 + KILL_GRACE_MS + 3000);
+    const next = await run("echo $PPID");
+    expect(next.exit_code).toBe(0);
+    if (res.stdout.trim()) await run(`kill -CONT ${res.stdout.trim()}; kill -9 ${res.stdout.trim()}`);
+  }, 20_000);
+
+  it("closes a server that sends a frame longer than any of the script's, failing what ran on it", async () => {
+    const channel = Object.assign(new EventEmitter(), {
+      stderr: new EventEmitter(),
+      written: [] as Buffer[],
+      write(b: Buffer) {
+        this.written.push(b);
+        return true;
+      },
+      close() {},
+    });
+    channel.close = () => channel.emit("close");
+    const frame = (type: string, id: number, len: number, payload = Buffer.alloc(0)) => {
+      const head = Buffer.alloc(9);
+      head.write(type, 0, "latin1");
+      head.writeUInt32BE(id, 1);
+      head.writeUInt32BE(len, 5);
+      return Buffer.concat([head, payload]);
+    };
+    const starting = CommandServer.start(channel as unknown as ClientChannel, "h", 1000);
+    channel.emit("data", frame("H", 0, 11, Buffer.from("bosun-cmd 1")));
+    const server = await starting;
+    const handle = server!.run(
+      { command: "true", deadlineSeconds: 5 },
+      { onStdout: () => {}, onStderr: () => {} },
+      () => {},
+    );
+    channel.emit("data", frame("A", 1, 0));
+    channel.emit("data", frame("O", 1, 0x7fffffff, Buffer.alloc(1000)));
+    const outcome = await Promise.race([
+      handle.done.catch((e) => e),
+      new Promise((r) => setTimeout(() => r("pending"), 500)),
+    ]);
+    expect(outcome).toMatchObject({ code: "unreachable" });
+    expect(server!.closed).toBe(true);
   });
 
   it("kills the process group itself at the request's deadline, even when nobody asks", async () => {

@@ -8,7 +8,9 @@
 // cwd, environment or umask (state cannot leak from one command to the next); it is made a session and
 // process-group leader (setsid, as sshd does), so a kill takes its children and background jobs too; it has its
 // own stdin, stdout and stderr pipes, so a job it leaves behind can only ever write into its own command's
-// output, and the command ends when its process has exited and both pipes are closed (as sshd's channel does).
+// output, and the command ends when its process has exited and both pipes are closed (as sshd's channel does),
+// or, once killed, when its process has exited. The loop is not dumpable, so a command (same user) cannot reach
+// the channel through /proc/<loop>/fd or ptrace; a kill the loop does not answer settles after KILL_GRACE_MS.
 // Every frame either way is length-prefixed (type, id, length, payload), so nothing a command prints can be
 // read as a frame. The loop kills a command's group itself at its deadline (the backstop `timeout` gave) and
 // every group still running when its channel closes (the connection was lost, or the pool closed it).
@@ -43,11 +45,20 @@ export interface ServedExit {
 // the line a channel's exec reply draws.
 const HEADER = 9;
 const HELLO = "bosun-cmd 1";
+/** The script's frames are at most 64 KiB (one read); a longer one is not the script's: the server is closed. */
+const MAX_FRAME = 1024 * 1024;
+/** After a kill, how long `done` waits for the server's X frame before settling without it. */
+export const KILL_GRACE_MS = 5000;
 
 const SCRIPT = String.raw`
 use strict;
 use POSIX (); use Fcntl; use Config;
 my @SIGNAME = split " ", $Config{sig_name};
+# Not dumpable (prctl PR_SET_DUMPABLE 0, where the syscall number is known): a command, running as the same user,
+# cannot open /proc/<server>/fd/* (the channel: forge frames, read other commands' requests) or ptrace the server.
+# Its children are dumpable again once they exec /bin/sh.
+{ my %nr = (x86_64 => 157, aarch64 => 167, riscv64 => 167, i386 => 172, i686 => 172, arm => 172, s390x => 172, ppc64le => 171, ppc64 => 171);
+  my ($arch) = $Config{archname} =~ /^([^-]+)/; syscall($nr{$arch}, 4, 0) if $^O eq "linux" && $nr{$arch} }
 $SIG{PIPE} = "IGNORE";
 pipe(my $sigr, my $sigw) or die "pipe: $!";
 sub nb { my $f = fcntl($_[0], F_GETFL, 0); fcntl($_[0], F_SETFL, $f | O_NONBLOCK) }
@@ -87,7 +98,7 @@ sub flushall {
   while (length $out) { my $n = syswrite STDOUT, $out; if (!defined $n) { $out = ""; lost(); last } substr($out, 0, $n) = "" }
   fcntl(STDOUT, F_SETFL, $f);
 }
-sub killgroup { my $j = shift or return; kill "KILL", -$j->{pid}, $j->{pid} }
+sub killgroup { my $j = shift or return; $j->{killed} = 1; kill "KILL", -$j->{pid}; kill "KILL", $j->{pid} unless defined $j->{status} }
 sub lost { $eof = 1; killgroup($_) for values %job }
 frame("H", 0, "${HELLO}");
 while (!$eof || %job) {
@@ -99,7 +110,7 @@ while (!$eof || %job) {
   for my $j (values %job) {
     if (length($out) < 262144) { for my $fh ($j->{out}, $j->{err}) { vec($r, fileno $fh, 1) = 1 if $fh } }
     vec($w, fileno $j->{in}, 1) = 1 if $j->{in};
-    if (!defined $j->{status} && !$j->{killed}) { my $left = $j->{deadline} - $now; $wait = $left if !defined $wait || $left < $wait }
+    if (!$j->{killed}) { my $left = $j->{deadline} - $now; $wait = $left if !defined $wait || $left < $wait }
   }
   $wait = 0 if defined $wait && $wait < 0;
   if (select($r, $w, undef, $wait) < 0) { ($r, $w) = ("", "") }
@@ -129,9 +140,10 @@ while (!$eof || %job) {
       substr($j->{inbuf}, 0, $n) = "" if defined $n;
       if ((!defined $n && !$!{EAGAIN}) || !length $j->{inbuf}) { close $j->{in}; $j->{in} = undef }
     }
-    if (!defined $j->{status} && !$j->{killed} && time >= $j->{deadline}) { killgroup($j); $j->{killed} = 1 }
-    if (defined $j->{status} && !$j->{out} && !$j->{err}) {
-      close $j->{in} if $j->{in};
+    if (!$j->{killed} && time >= $j->{deadline}) { killgroup($j) }
+    # A killed command ends once its process is gone, even if something outside its group holds its pipes.
+    if (defined $j->{status} && ($j->{killed} || (!$j->{out} && !$j->{err}))) {
+      for my $k ("in", "out", "err") { close $j->{$k} if $j->{$k} }
       my $s = $j->{status};
       frame("X", $j->{id}, $s & 127 ? "s:" . $SIGNAME[$s & 127] : "c:" . ($s >> 8));
       delete $job{$j->{id}};
@@ -185,6 +197,8 @@ export class CommandServer {
   private jobs = new Map<number, Job>();
   private nextId = 1;
   private buf: Buffer = Buffer.alloc(0);
+  /** Frames read so far (a kill's grace tells a wedged server by it). */
+  private frames = 0;
   private hello: (() => void) | null = null;
   closed = false;
 
@@ -233,7 +247,23 @@ export class CommandServer {
       kill: () => {
         if (killRequested || this.closed) return;
         killRequested = true;
+        const sentAt = this.frames;
         this.channel.write(encodeFrame("K", id, Buffer.alloc(0)));
+        // A kill the server does not answer (stopped or wedged, or a job escaped the group and holds the pipes)
+        // must not hold the caller for ever: the command settles without its exit after a grace, as a channel's
+        // close did; a server that sent nothing meanwhile is closed (its groups go when it reads EOF).
+        const timer = setTimeout(() => {
+          const job = this.jobs.get(id);
+          if (!job) return;
+          this.jobs.delete(id);
+          job.resolve({ code: null, signal: null });
+          if (this.frames === sentAt) this.close();
+        }, KILL_GRACE_MS);
+        timer.unref();
+        done.then(
+          () => clearTimeout(timer),
+          () => clearTimeout(timer),
+        );
       },
     };
   }
@@ -268,15 +298,23 @@ export class CommandServer {
   }
 
   private read(chunk: Buffer) {
+    if (this.closed) return;
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     let at = 0;
     while (this.buf.length - at >= HEADER) {
       const len = this.buf.readUInt32BE(at + 5);
+      if (len > MAX_FRAME) {
+        // Not a frame of the script: something else wrote into the channel. Nothing after it can be trusted.
+        this.buf = Buffer.alloc(0);
+        this.close();
+        return;
+      }
       if (this.buf.length - at < HEADER + len) break;
       const type = String.fromCharCode(this.buf.readUInt8(at));
       const id = this.buf.readUInt32BE(at + 1);
       const payload = this.buf.subarray(at + HEADER, at + HEADER + len);
       at += HEADER + len;
+      this.frames++;
       this.dispatch(type, id, payload);
     }
     this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at);

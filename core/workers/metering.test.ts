@@ -97,3 +97,22 @@ it("usage an account cannot pay stops its workers (402) and is not retried for e
   await t.platform.workersMeter.flush();
   expect(t.platform.workersMeter.mayServe(u.owner.id)).toBe(true);
 }, 60_000);
+
+it("usage past what a wallet holds is charged as a shortfall: a few micro-dollars left do not serve it again for free", async () => {
+  const u = await usageOf(3000, 2);
+  const meter = t.platform.workersMeter;
+  expect(meter.costOf(3000, 30_000)).toBeGreaterThan(2n);
+  await meter.flush();
+  expect(meter.mayServe(u.owner.id)).toBe(false);
+  const charges = await u.charges();
+  expect(charges).toHaveLength(1);
+  expect(BigInt(charges[0]?.amount ?? 0)).toBe(-2n);
+  expect(charges[0]?.metadata).toMatchObject({ cost: Number(meter.costOf(3000, 30_000)) });
+  // The next flush (no new usage) does not serve it again: the shortfall refuses the probe.
+  await meter.flush();
+  expect(meter.mayServe(u.owner.id)).toBe(false);
+  // A top-up pays the shortfall first, then serves it.
+  await credit(t.platform.db, { accountId: u.owner.id, pool: "wallet", amount: 1_000_000, reason: "top_up" });
+  await meter.flush();
+  expect(meter.mayServe(u.owner.id)).toBe(true);
+}, 60_000);

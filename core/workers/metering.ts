@@ -2,8 +2,8 @@
 // finish) is the durable record; every flush charges the rows not yet charged to the owner account's `wallet` pool,
 // one entry per account, and marks them charged in the same transaction — so a crash loses no usage that reached
 // the database, and none is charged twice (rows are claimed with SKIP LOCKED: any process may flush). An account
-// whose wallet cannot pay (empty, or its hard spend cap reached) is stopped: its workers answer 402 until it can pay
-// again. The platform operator's own workers are charged but never stopped (it is their machine).
+// whose wallet cannot pay (empty, or its hard spend cap reached; usage past what it holds is a shortfall) is
+// stopped: its workers answer 402 until it can pay again. The platform operator's own workers are charged but never stopped (it is their machine).
 import type { Logger } from "pino";
 import { releaseHold, settleHold, tryPlaceHold } from "../billing/holds.ts";
 import type { WorkerPrices } from "../billing/prices.ts";
@@ -94,7 +94,14 @@ export class WorkersMeter {
         const cost = this.costOf(u.requests, u.cpuMs);
         if (cost <= 0n) continue;
         const metadata = { requests: u.requests, cpu_ms: Math.round(u.cpuMs), projects: [...u.projects] };
-        const hold = await tryPlaceHold(trx, { accountId, pool: "wallet", amount: cost, metadata });
+        // Usage already served is charged even when the wallet holds less than it costs: what is there is taken and
+        // the rest is a shortfall (as an AI call's cost past its hold), which refuses further holds — so the 1-micro
+        // probe above cannot serve the account again until a top-up has paid it. Forgiving it instead would let a
+        // wallet kept at a few micro-dollars (or a cap kept just above the month's spend) serve every other flush
+        // interval for free.
+        const hold =
+          (await tryPlaceHold(trx, { accountId, pool: "wallet", amount: cost, metadata })) ??
+          (await tryPlaceHold(trx, { accountId, pool: "wallet", amount: 1, metadata }));
         if (!hold) {
           // Served already, but not payable: the account stops until it can pay, and this usage is not charged
           // (its rows are marked all the same, or they would be retried for ever).

@@ -808,6 +808,14 @@ export class WorkersRuntime {
       (r) => r.spec.projectId === input.projectId && r.spec.name === input.workerName,
     );
     if (!route) return { ok: false, durationMs: 0, logs: [], error: `worker ${input.workerName} is not deployed` };
+    // A scheduled run is usage like a request: a stopped account (its wallet could not pay) runs none either.
+    if (this.opts.mayServe && !this.opts.mayServe(route.spec.ownerAccountId))
+      return {
+        ok: false,
+        durationMs: 0,
+        logs: [],
+        error: "the worker is paused: its owner's spending limit has been reached",
+      };
     const started = performance.now();
     const key = `sched:${route.spec.workerId}`;
     const waiter = new Promise<Invocation | null>((resolve) => {
