@@ -17,6 +17,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import type { SshTarget } from "../core/instances/pool.ts";
 import { requireProgram } from "../core/programs.ts";
 
 const USER_PREFIX = "bosun-sshd-";
@@ -415,5 +416,18 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdFixture> {
       fs.rmSync(dir, { recursive: true, force: true });
       fs.rmSync(home, { recursive: true, force: true });
     },
+  };
+}
+
+/** The fixture's user as an SSH pool target, its host key not pinned yet (the first connection pins it). */
+export function sshTargetOf(sshd: SshdFixture): SshTarget {
+  return {
+    id: "i-1",
+    host: sshd.host,
+    port: sshd.port,
+    username: sshd.username,
+    privateKey: sshd.privateKey,
+    hostKeyFingerprint: null,
+    version: "v1",
   };
 }

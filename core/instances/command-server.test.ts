@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import type { ClientChannel } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canCreateUsers, type SshdFixture, startSshd } from "../../testkit/sshd.ts";
+import { canCreateUsers, type SshdFixture, sshTargetOf, startSshd } from "../../testkit/sshd.ts";
 import { CommandServer, KILL_GRACE_MS, SERVER_COMMAND } from "./command-server.ts";
 import { runRemote } from "./commands.ts";
 import { SshPool, type SshTarget } from "./pool.ts";
@@ -23,15 +23,7 @@ beforeAll(async () => {
     idleMs: 60_000,
     pin: async (_t, fingerprint) => fingerprint,
   });
-  target = {
-    id: "i-1",
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    privateKey: sshd.privateKey,
-    hostKeyFingerprint: null,
-    version: "v1",
-  };
+  target = sshTargetOf(sshd);
 });
 afterAll(async () => {
   await pool?.close();

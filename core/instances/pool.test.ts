@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SshdFixture, startSshd } from "../../testkit/sshd.ts";
+import { type SshdFixture, sshTargetOf, startSshd } from "../../testkit/sshd.ts";
 import type { BosunError } from "../kernel/errors.ts";
 import { runRemote, shellProfile, wrapCommand } from "./commands.ts";
 import { MAX_CHANNELS, SshPool, type SshTarget } from "./pool.ts";
@@ -21,15 +21,7 @@ beforeAll(async () => {
       return fingerprint;
     },
   });
-  target = {
-    id: "i-1",
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    privateKey: sshd.privateKey,
-    hostKeyFingerprint: null,
-    version: "v1",
-  };
+  target = sshTargetOf(sshd);
 });
 afterAll(async () => {
   await pool?.close();
