@@ -33,7 +33,7 @@ async function usageOf(n: number, walletMicros: number) {
   const workerId = crypto.randomUUID();
   await t.platform.db
     .insertInto("workers")
-    .values({ id: workerId, project_id: project.id, name: "w", updated_at: new Date() })
+    .values({ id: workerId, project_id: project.id, name: "wkr", updated_at: new Date() })
     .execute();
   const row = (i: number) => ({
     worker_id: workerId,
@@ -68,7 +68,7 @@ async function usageOf(n: number, walletMicros: number) {
         .where("charged", "=", false)
         .execute()
     ).length;
-  return { owner, charges, uncharged };
+  return { owner, slug, charges, uncharged };
 }
 
 it("a new process's meter charges the rows a crashed one left, once, though two meters flush at the same time", async () => {
@@ -115,4 +115,16 @@ it("usage past what a wallet holds is charged as a shortfall: a few micro-dollar
   await credit(t.platform.db, { accountId: u.owner.id, pool: "wallet", amount: 1_000_000, reason: "top_up" });
   await meter.flush();
   expect(meter.mayServe(u.owner.id)).toBe(true);
+}, 60_000);
+
+it("deleting a worker charges its usage first: delete and recreate is not a way to use it for free", async () => {
+  const u = await usageOf(4, 10_000_000);
+  const res = await t.request("DELETE", `/v1/projects/${u.slug}/workers/wkr`, { token: await u.owner.token(["*"]) });
+  expect(res.body).toEqual({ deleted: true });
+  const charges = await u.charges();
+  expect(charges).toHaveLength(1);
+  expect(charges[0]?.metadata).toMatchObject({ requests: 4, cpu_ms: 40 });
+  // Nothing is left for a later flush to charge again.
+  await t.platform.workersMeter.flush();
+  expect(await u.charges()).toHaveLength(1);
 }, 60_000);

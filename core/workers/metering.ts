@@ -67,20 +67,26 @@ export class WorkersMeter {
     while ((await this.chargeBatch()) === BATCH) {}
   }
 
-  /** Charges up to BATCH uncharged invocation rows and marks them, in one transaction; how many it took. */
-  private chargeBatch(): Promise<number> {
+  /**
+   * Charges one worker's uncharged rows now: before the worker is deleted, since its rows go with it (deleting and
+   * recreating a worker between flushes must not be a way to use it for free).
+   */
+  async chargeWorker(workerId: string): Promise<void> {
+    await this.flushing;
+    while ((await this.chargeBatch(workerId)) === BATCH) {}
+  }
+
+  /** Charges up to BATCH uncharged invocation rows (of one worker, if given) and marks them, in one transaction. */
+  private chargeBatch(workerId?: string): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const rows = await trx
+      let query = trx
         .selectFrom("worker_invocations as i")
         .innerJoin("workers as w", "w.id", "i.worker_id")
         .innerJoin("projects as p", "p.id", "w.project_id")
         .select(["i.id", "i.cpu_ms", "w.project_id", "p.owner_account_id"])
-        .where("i.charged", "=", false)
-        .orderBy("i.id")
-        .limit(BATCH)
-        .forUpdate("i")
-        .skipLocked()
-        .execute();
+        .where("i.charged", "=", false);
+      if (workerId) query = query.where("i.worker_id", "=", workerId);
+      const rows = await query.orderBy("i.id").limit(BATCH).forUpdate("i").skipLocked().execute();
       if (!rows.length) return 0;
       const usage = new Map<string, { requests: number; cpuMs: number; projects: Set<string> }>();
       for (const r of rows) {

@@ -260,7 +260,12 @@ export const deleteWorker = defineOperation({
   output: z.object({ deleted: z.boolean() }),
   handler: async (ctx, input) => {
     const w = await findWorker(ctx, input.worker);
-    const commit = () => ctx.db.deleteFrom("workers").where("id", "=", w.id).execute();
+    const commit = async () => {
+      // Its usage is charged first: its invocation rows are deleted with it.
+      await ctx.platform.workers.flush();
+      await ctx.platform.workersMeter.chargeWorker(w.id);
+      await ctx.db.deleteFrom("workers").where("id", "=", w.id).execute();
+    };
     if (w.active_version_id) await ctx.platform.workers.apply({ workerId: w.id, remove: true }, commit);
     else await commit();
     return { deleted: true };
