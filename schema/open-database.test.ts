@@ -35,3 +35,34 @@ describe("statements marked /* prepare:name */", () => {
     });
   });
 });
+
+describe("a connection cut while checked out", () => {
+  it.skipIf(!process.env.DATABASE_URL)(
+    "fails that transaction only: no unhandled error event, and the next query gets a new connection",
+    async () => {
+      const uncaught: unknown[] = [];
+      const onUncaught = (err: unknown) => uncaught.push(err);
+      process.on("uncaughtException", onUncaught);
+      try {
+        const failed = opened.db
+          .transaction()
+          .execute(async (trx) => {
+            const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+            // Between two statements, as a Postgres restart would find it: cut from another connection.
+            await sql`SELECT pg_terminate_backend(${rows[0]?.pid})`.execute(opened.db);
+            await new Promise((r) => setTimeout(r, 200));
+            await sql`SELECT 1`.execute(trx);
+          })
+          .then(
+            () => "committed",
+            () => "failed",
+          );
+        expect(await failed).toBe("failed");
+        expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(opened.db)).rows).toEqual([{ n: 1 }]);
+        expect(uncaught).toEqual([]);
+      } finally {
+        process.off("uncaughtException", onUncaught);
+      }
+    },
+  );
+});

@@ -45,6 +45,14 @@ export class DatabaseLockedError extends Error {
 const PREPARE = /^\/\* prepare:([a-z0-9_]+) \*\//;
 
 class PreparingClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A connection cut while checked out between two statements (a Postgres restart, pg_terminate_backend) emits
+    // 'error' with no listener of the pool's attached, which would crash the process. Swallowed here, the client's
+    // next query fails, the caller gets that error, and the pool discards the client on release (not queryable).
+    this.on("error", () => {});
+  }
+
   override query(...args: unknown[]): never {
     const [config, values, callback] = args;
     const name = typeof config === "string" ? PREPARE.exec(config)?.[1] : undefined;
