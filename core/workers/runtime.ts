@@ -974,6 +974,9 @@ export class WorkersRuntime {
   }
 
   /** Writes recorded invocations and keeps the last N per worker. */
+  /** Invocation rows written per worker since its rows were last pruned to the retention. */
+  private unpruned = new Map<string, number>();
+
   async flush(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
@@ -1011,7 +1014,13 @@ export class WorkersRuntime {
           })),
         )
         .execute();
-      for (const workerId of new Set(rows.map((r) => r.workerId))) {
+      for (const r of rows) this.unpruned.set(r.workerId, (this.unpruned.get(r.workerId) ?? 0) + 1);
+      // Pruning to the retention is a DELETE per worker: done once a tenth of the retention has been written since
+      // the last one, not on every flush (at most 10 % more rows are kept in between).
+      const pruneEvery = Math.max(1, Math.ceil(this.opts.logRetention / 10));
+      for (const [workerId, written] of this.unpruned) {
+        if (written < pruneEvery) continue;
+        this.unpruned.delete(workerId);
         // Rows the meter has not charged yet stay (they are the usage's durable record; see metering.ts).
         await sql`delete from worker_invocations where worker_id = ${workerId} and charged and id <= (
           select id from worker_invocations where worker_id = ${workerId} order by id desc offset ${this.opts.logRetention} limit 1)`.execute(
