@@ -23,7 +23,7 @@ import {
 } from "../core/agent/run-state.ts";
 import { finishRun } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
-import { applyTrifecta, conversationTaint, markUntrusted } from "../core/agent/trifecta.ts";
+import { applyTrifecta, conversationTaint } from "../core/agent/trifecta.ts";
 import type { MeteredHold } from "../core/billing/meter.ts";
 import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
@@ -229,7 +229,7 @@ const instanceNote = (instance: string | null) =>
 async function toolStep(
   deps: RunnerDeps,
   runId: string,
-  conv: { id: string; mode: "ask" | "auto" | "read_only" },
+  conv: { id: string; mode: "ask" | "auto" | "read_only"; credential_kind: string; credential_id: string },
   rules: CommandRules,
   tools: Map<string, AgentTool>,
   use: ToolUse,
@@ -288,10 +288,10 @@ async function toolStep(
       ? ("observer" as const)
       : undefined;
 
-  // Tainted before the call, so a crash mid-call cannot leave a run that read untrusted content untainted.
-  if (tool.traits.untrusted) await markUntrusted(platform, runId, use.name);
-  const stepId = await beginToolStep(platform, runId, use);
-  if (!stepId) return "stopped"; // the run was cancelled meanwhile: the call is not made
+  // Started (and, for an untrusted result, the run tainted) before the call: so a crash mid-call cannot leave a run
+  // that read untrusted content untainted, nor one that made a call with an effect without its `started` record.
+  const step = await beginToolStep(platform, runId, use, { effect: tool.effect, untrusted: tool.traits.untrusted });
+  if (!step) return "stopped"; // the run was cancelled meanwhile: the call is not made
   const started = performance.now();
   let output: string;
   let isError = false;
@@ -301,6 +301,8 @@ async function toolStep(
         requestId: `run-${runId}-${use.id}`.slice(0, 128),
         signal: new AbortController().signal,
         serverLogin,
+        // The start checkpoint just saw the run running: the invoker need not read it again (principal.ts).
+        runSeenRunning: { kind: conv.credential_kind, id: conv.credential_id } as Credential,
       }),
     );
   } catch (err) {
@@ -311,10 +313,10 @@ async function toolStep(
   }
   const durationMs = Math.round(performance.now() - started);
   const done = result(output, isError);
-  const run = await completeToolStep(
+  const { run } = await completeToolStep(
     platform,
     runId,
-    stepId,
+    step.id,
     use.name,
     { output, isError, durationMs },
     tail && { conversationId: conv.id, content: [...tail, done] },

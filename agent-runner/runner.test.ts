@@ -2,6 +2,7 @@
 // workers leasing runs from Postgres, tools that are operations going through the invoker, approvals,
 // metering on the ledger, and a worker stopped mid-run with another picking the run up.
 
+import pg from "pg";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
@@ -455,7 +456,109 @@ describe("metering and credentials", () => {
   });
 });
 
+/**
+ * The statements sent to the database while `fn` runs, in order, each with the `synchronous_commit` a checkpoint
+ * reports its own commit was made under (core/kernel/commit-mode.ts). Both databases go through pg.Client.
+ */
+async function statementsDuring(fn: () => Promise<void>) {
+  const seen: { text: string; commit?: string }[] = [];
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const res = query.apply(this, args);
+    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string })?.text ?? "");
+    const entry: (typeof seen)[number] = { text };
+    seen.push(entry);
+    (res as Promise<{ rows?: { synchronous_commit?: string }[] }> | undefined)?.then?.(
+      (r) => {
+        entry.commit = r?.rows?.[0]?.synchronous_commit;
+      },
+      () => {},
+    );
+    return res;
+  } as typeof pg.Client.prototype.query;
+  try {
+    await fn();
+  } finally {
+    pg.Client.prototype.query = query as typeof pg.Client.prototype.query;
+  }
+  return seen;
+}
+
 describe("durability", () => {
+  it("a call with an effect is recorded started by a durable commit before it is made; a read's start and every result commit asynchronously", async () => {
+    const { user, token, project } = await siteOwner();
+    fake.script([
+      { toolUse: { name: "list_files", input: {} } },
+      { toolUse: { name: "write_file", input: { path: "d.txt", content: "durable" } } },
+      { text: "done" },
+    ]);
+    const seen = await statementsDuring(async () => {
+      const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+        token,
+        body: { project, message: "write d.txt", mode: "auto" },
+      });
+      startWorkers();
+      await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "done");
+    });
+    const at = (marker: string) => seen.flatMap((s, i) => (s.text.includes(marker) ? [i] : []));
+    const starts = at("prepare:agent_tool_start");
+    expect(starts.map((i) => seen[i]!.commit)).toEqual(["off", "on"]); // list_files, then write_file
+    expect(at("prepare:agent_tool_result").map((i) => seen[i]!.commit)).toEqual(["off", "off"]);
+    expect(at("prepare:agent_model_step").map((i) => seen[i]!.commit)).toEqual(["on", "on", "on"]);
+    // The write reaches the draft only after its durable start was sent and answered (the loop awaits it).
+    const writes = at('insert into "site_draft_files"');
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes[0]).toBeGreaterThan(starts[1]!);
+    await expectLedgerConsistent(t.platform.db, user.id);
+  });
+
+  it("a read whose start a database crash lost is made again when the run resumes, not reported interrupted", async () => {
+    const { user, token, project } = await siteOwner();
+    const put = await t.request("PUT", `/v1/projects/${project}/files`, {
+      token,
+      body: { path: "seen.txt", content: "x" },
+    });
+    expect(put.status).toBe(200);
+    fake.script([{ text: "parked while we crash it" }]);
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "list the files", mode: "auto" },
+    });
+    const { conversation: conv, run_id: runId } = start.body as { conversation: { id: string }; run_id: string };
+    // What a crash of the database server can leave of a read: the model step that asked for it (durable), and
+    // no trace of the call (its asynchronous start and result lost), the run `running`, its lease expired.
+    const db = t.platform.db;
+    await db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
+    await db
+      .updateTable("jobs")
+      .set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) })
+      .where("key", "=", runId)
+      .execute();
+    await db
+      .insertInto("agent_messages")
+      .values({
+        conversation_id: conv.id,
+        run_id: runId,
+        role: "assistant",
+        content: JSON.stringify([{ type: "tool_use", id: "toolu_lost", name: "list_files", input: {} }]),
+      })
+      .execute();
+
+    startWorkers();
+    await runOf(project, token, runId, (s) => s === "done");
+    const sent = fake.requests[0]!.rawBody;
+    expect(sent).toContain("seen.txt");
+    expect(sent).not.toContain("interrupted");
+    const steps = await db
+      .selectFrom("agent_steps")
+      .select(["tool", "state", "is_error"])
+      .where("run_id", "=", runId)
+      .where("tool_use_id", "=", "toolu_lost")
+      .execute();
+    expect(steps).toEqual([{ tool: "list_files", state: "done", is_error: false }]);
+    await expectLedgerConsistent(db, user.id);
+  });
+
   it("a worker stopped mid-run hands the run over: another resumes it, no tool call runs twice, no hold is left", async () => {
     const { user, token, project } = await siteOwner();
     fake.script([

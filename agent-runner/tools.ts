@@ -2,10 +2,17 @@
 // surface: every call goes through the invoker as the run's principal) and the runner's own bridges
 // (web search, fetch), which are not operations so the REST API is no open proxy.
 import { type AgentKind, agentKinds } from "../core/agent/kinds.ts";
+import { seenRunningPrincipal } from "../core/agent/principal.ts";
 import { bridgeTraits, operationTraits, type TaintTraits } from "../core/agent/trifecta.ts";
 import { type InvokeOptions, invoke } from "../core/kernel/invoker.ts";
 import { toolJsonSchema, withoutFields } from "../core/kernel/json-schema.ts";
-import type { Effect, Operation, Principal } from "../core/kernel/operation.ts";
+import {
+  type Credential,
+  type Effect,
+  isAuthenticated,
+  type Operation,
+  type Principal,
+} from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
 import type { Platform } from "../core/platform.ts";
 import type { ToolSpec } from "./providers/provider.ts";
@@ -33,7 +40,16 @@ export interface AgentTool {
    */
   execute(
     input: Record<string, unknown>,
-    call: { requestId: string; signal: AbortSignal; serverLogin?: "observer" },
+    call: {
+      requestId: string;
+      signal: AbortSignal;
+      serverLogin?: "observer";
+      /**
+       * The run's start checkpoint for this call just saw it running, and this is its person's credential: the
+       * invoker re-checks that credential without reading the run again (core/agent/principal.ts).
+       */
+      runSeenRunning?: Credential;
+    },
   ): Promise<string>;
 }
 
@@ -77,7 +93,9 @@ export function toolsForRun(
         const pins: Record<string, unknown> = {};
         if (pinned.includes("project")) pins.project = principal.pins.project;
         if (pinned.includes("instance")) pins.instance = principal.pins.instance;
-        const as = call.serverLogin ? { ...principal, serverLogin: call.serverLogin } : principal;
+        const login = call.serverLogin ? { ...principal, serverLogin: call.serverLogin } : principal;
+        const as =
+          call.runSeenRunning && isAuthenticated(login) ? seenRunningPrincipal(login, call.runSeenRunning) : login;
         const output = await invoke(platform, op, { ...input, ...pins }, as, {
           requestId: call.requestId,
           signal: call.signal,

@@ -36,15 +36,37 @@ export async function runPrincipal(platform: Platform, runId: string): Promise<A
   };
 }
 
+// A call the runner makes right after the checkpoint that saw its run `running` (the tool call's start, the
+// statement before the call) need not read the run again. Keyed by the principal object made for that one call
+// and used once, so nothing else can present it: a nested call, a later one, any other principal reads the run.
+const seenRunning = new WeakMap<object, Credential>();
+
+/**
+ * The run's principal for one call made right after a checkpoint saw the run running; `underlying` is the
+ * conversation's credential (fixed while the run lives), which the invoker still re-checks.
+ */
+export function seenRunningPrincipal(
+  principal: AuthenticatedPrincipal,
+  underlying: Credential,
+): AuthenticatedPrincipal {
+  const once = { ...principal };
+  seenRunning.set(once, underlying);
+  return once;
+}
+
 /** The invoker's check for `agent_run` credentials: the run is still running and its person's credential holds. */
 export function agentRunChecker(platform: Platform): CredentialChecker {
   return async (principal) => {
-    const run = await platform.db
-      .selectFrom("agent_runs")
-      .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
-      .select(["agent_runs.status", "c.credential_kind", "c.credential_id"])
-      .where("agent_runs.id", "=", principal.credential.id)
-      .executeTakeFirst();
+    const seen = seenRunning.get(principal);
+    if (seen) seenRunning.delete(principal);
+    const run = seen
+      ? { status: "running", credential_kind: seen.kind, credential_id: seen.id }
+      : await platform.db
+          .selectFrom("agent_runs")
+          .innerJoin("agent_conversations as c", "c.id", "agent_runs.conversation_id")
+          .select(["agent_runs.status", "c.credential_kind", "c.credential_id"])
+          .where("agent_runs.id", "=", principal.credential.id)
+          .executeTakeFirst();
     if (!run || run.status !== "running") throw unauthorized(`this agent run is ${run?.status ?? "gone"}`);
     const underlying = platform.credentialCheckers.get(run.credential_kind as "token");
     if (!underlying) throw unauthorized(`the run's credential kind '${run.credential_kind}' is not accepted`);

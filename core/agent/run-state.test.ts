@@ -1,13 +1,16 @@
 // The run's checkpoints as the runner writes them (agent-runner/loop.ts), without a model: a model step's one
 // statement charges and records the call together, and a tool call starts only while its run is running.
 import crypto from "node:crypto";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { expectLedgerConsistent, expectNoActiveHolds } from "../../testkit/ledger-invariant.ts";
 import { credit } from "../billing/ledger.ts";
 import { costOf } from "../billing/prices.ts";
 import { loadConfig } from "../config.ts";
-import { beginToolStep, completeModelStep, loadRun } from "./run-state.ts";
+import type { Credential } from "../kernel/operation.ts";
+import { runPrincipal, seenRunningPrincipal } from "./principal.ts";
+import { beginToolStep, completeModelStep, completeToolStep, loadRun } from "./run-state.ts";
 
 const MODEL = "claude-sonnet-5-5";
 let t: TestPlatform;
@@ -34,7 +37,7 @@ async function runningRun() {
   expect(res.status).toBe(201);
   const { conversation, run_id: runId } = res.body as { conversation: { id: string }; run_id: string };
   await t.platform.db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
-  return { user, runId, conversationId: conversation.id };
+  return { user, token, runId, conversationId: conversation.id };
 }
 
 const events = (runId: string) =>
@@ -168,16 +171,166 @@ describe("a model step's checkpoint", () => {
 });
 
 describe("a tool call's start", () => {
+  const read = { effect: "read", untrusted: false } as const;
+
   it("is checkpointed only while the run is running: a cancelled run makes no call", async () => {
     const { runId } = await runningRun();
     const { db } = t.platform;
     const use = { id: "toolu_a", name: "list_files", input: {} };
-    expect(await beginToolStep(t.platform, runId, use)).toEqual(expect.any(String));
+    expect(await beginToolStep(t.platform, runId, use, read)).toMatchObject({ id: expect.any(String) });
     await db.updateTable("agent_runs").set({ status: "cancelled" }).where("id", "=", runId).execute();
     const before = await events(runId);
-    expect(await beginToolStep(t.platform, runId, { ...use, id: "toolu_b" })).toBeNull();
+    expect(await beginToolStep(t.platform, runId, { ...use, id: "toolu_b" }, read)).toBeNull();
     expect(await events(runId)).toEqual(before);
     const started = await db.selectFrom("agent_steps").select("tool_use_id").where("run_id", "=", runId).execute();
     expect(started).toEqual([{ tool_use_id: "toolu_a" }]);
+  });
+
+  it("taints the run with its own statement for an untrusted result, keeping the first source, even when the call is not made", async () => {
+    const { runId } = await runningRun();
+    const taintOf = async () =>
+      (
+        await t.platform.db
+          .selectFrom("agent_runs")
+          .select("untrusted_input")
+          .where("id", "=", runId)
+          .executeTakeFirstOrThrow()
+      ).untrusted_input;
+    await beginToolStep(t.platform, runId, { id: "toolu_1", name: "list_files", input: {} }, read);
+    expect(await taintOf()).toBeNull();
+    await beginToolStep(
+      t.platform,
+      runId,
+      { id: "toolu_2", name: "fetch_url", input: {} },
+      { effect: "read", untrusted: true },
+    );
+    expect(await taintOf()).toMatchObject({ tool: "fetch_url" });
+    await beginToolStep(
+      t.platform,
+      runId,
+      { id: "toolu_3", name: "web_search", input: {} },
+      { effect: "read", untrusted: true },
+    );
+    expect(await taintOf()).toMatchObject({ tool: "fetch_url" });
+
+    // A cancel that committed first: no call, but the taint still lands (it only makes the conversation stricter).
+    const other = await runningRun();
+    await t.platform.db.updateTable("agent_runs").set({ status: "cancelled" }).where("id", "=", other.runId).execute();
+    expect(
+      await beginToolStep(
+        t.platform,
+        other.runId,
+        { id: "toolu_x", name: "fetch_url", input: {} },
+        { effect: "read", untrusted: true },
+      ),
+    ).toBeNull();
+    expect(
+      (
+        await t.platform.db
+          .selectFrom("agent_runs")
+          .select("untrusted_input")
+          .where("id", "=", other.runId)
+          .executeTakeFirstOrThrow()
+      ).untrusted_input,
+    ).toMatchObject({ tool: "fetch_url" });
+  });
+});
+
+// docs/agent.md#durability: a commit waits for the disk when it carries money (the model step) or records that a
+// call with an effect has started; a read's start and every tool result commit asynchronously. Each checkpoint
+// reports the synchronous_commit its own statement committed under.
+describe("which checkpoints wait for the disk", () => {
+  it("a read's start and a tool's result are asynchronous; a write's or destructive call's start and the model step are durable", async () => {
+    const { user, runId, conversationId } = await runningRun();
+    const { meter } = t.platform;
+    const start = (id: string, effect: "read" | "write" | "destructive") =>
+      beginToolStep(t.platform, runId, { id, name: "tool", input: {} }, { effect, untrusted: false });
+    const readStart = await start("toolu_r", "read");
+    expect(readStart).toMatchObject({ durable: false });
+    expect(await start("toolu_w", "write")).toMatchObject({ durable: true });
+    expect(await start("toolu_d", "destructive")).toMatchObject({ durable: true });
+    const result = { output: "[]", isError: false, durationMs: 1 };
+    expect(await completeToolStep(t.platform, runId, readStart!.id, "tool", result)).toMatchObject({
+      durable: false,
+      run: { status: "running" },
+    });
+    expect(
+      await completeToolStep(t.platform, runId, readStart!.id, "tool", result, { conversationId, content: [] }),
+    ).toMatchObject({ durable: false });
+
+    const hold = await meter.hold({ accountId: user.id, model: MODEL, inputTokens: 100, maxOutputTokens: 100 });
+    const usage = {
+      input_tokens: 1,
+      output_tokens: 1,
+      cache_write_tokens: 0,
+      cache_read_tokens: 0,
+      reasoning_tokens: 0,
+    };
+    const step = await completeModelStep(
+      t.platform,
+      runId,
+      conversationId,
+      { model: MODEL, usage, durationMs: 1, content: [{ type: "text", text: "ok" }] },
+      meter.charge(hold, { inputTokens: 1, outputTokens: 1 }, { conversationId, runId }),
+    );
+    expect(step.durable).toBe(true);
+    await expectLedgerConsistent(t.platform.db, user.id);
+  });
+
+  it("inside a caller's transaction, the caller's setting stands: a read's start leaves that commit durable", async () => {
+    const { runId } = await runningRun();
+    const seen = await t.platform.db.transaction().execute(async (trx) => {
+      const step = await beginToolStep(
+        { ...t.platform, db: trx },
+        runId,
+        { id: "toolu_t", name: "list_files", input: {} },
+        {
+          effect: "read",
+          untrusted: false,
+        },
+      );
+      const after = (await sql<{ s: string }>`SELECT current_setting('synchronous_commit') AS s`.execute(trx)).rows[0]!
+        .s;
+      return { step, after };
+    });
+    expect(seen).toEqual({ step: { id: expect.any(String), durable: true }, after: "on" });
+  });
+});
+
+// The invoker's check of an agent_run credential (principal.ts) after the start checkpoint saw the run running.
+describe("a tool call made right after its start checkpoint", () => {
+  it("is not refused for the run's status it was checkpointed under, once; every other check reads the run", async () => {
+    const { runId, conversationId } = await runningRun();
+    const check = t.platform.credentialCheckers.get("agent_run")!;
+    const principal = await runPrincipal(t.platform, runId);
+    const conv = await t.platform.db
+      .selectFrom("agent_conversations")
+      .select(["credential_kind", "credential_id"])
+      .where("id", "=", conversationId)
+      .executeTakeFirstOrThrow();
+    const person = { kind: conv.credential_kind, id: conv.credential_id } as Credential;
+    // Cancelled after the checkpoint that saw it running: the call that checkpoint started goes ahead, as a call
+    // already under way would; a principal the checkpoint did not vouch for, or the same one again, is refused.
+    const once = seenRunningPrincipal(principal, person);
+    await t.platform.db.updateTable("agent_runs").set({ status: "cancelled" }).where("id", "=", runId).execute();
+    await expect(check(principal)).rejects.toMatchObject({ code: "unauthorized" });
+    await expect(check({ ...once })).rejects.toMatchObject({ code: "unauthorized" });
+    await expect(check(once)).resolves.toBeUndefined();
+    await expect(check(once)).rejects.toMatchObject({ code: "unauthorized" });
+  });
+
+  it("still re-checks the person's credential: a revoked token fails the call", async () => {
+    const { runId, conversationId, token } = await runningRun();
+    const check = t.platform.credentialCheckers.get("agent_run")!;
+    const principal = await runPrincipal(t.platform, runId);
+    const conv = await t.platform.db
+      .selectFrom("agent_conversations")
+      .select(["credential_kind", "credential_id"])
+      .where("id", "=", conversationId)
+      .executeTakeFirstOrThrow();
+    const person = { kind: conv.credential_kind, id: conv.credential_id } as Credential;
+    await expect(check(seenRunningPrincipal(principal, person))).resolves.toBeUndefined();
+    expect((await t.request("DELETE", `/v1/tokens/${conv.credential_id}`, { token })).status).toBe(200);
+    await expect(check(seenRunningPrincipal(principal, person))).rejects.toMatchObject({ code: "unauthorized" });
   });
 });

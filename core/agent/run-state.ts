@@ -12,6 +12,8 @@ import {
   settlementOf,
 } from "../billing/holds.ts";
 import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
+import { commitModeCte, isDurable } from "../kernel/commit-mode.ts";
+import type { Effect } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
 import { appendRunEvent, RUN_EVENT_TOPIC, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
@@ -143,8 +145,9 @@ export type RunState = Pick<
  * its step, the reply in the transcript, the run's totals, its model_step event and one text event per text
  * block, and the NOTIFY that wakes the run's readers in other processes at commit. So a crash leaves the call
  * either charged and recorded, or neither (its hold then expires, and the resumed run makes the call again). A
- * hold settled before (a retry) records the call at that first charge. Returns the settlement and the run as the
- * update left it (its latest status: a cancel that committed first is seen here).
+ * hold settled before (a retry) records the call at that first charge. It carries money, so its commit waits for
+ * the disk (and so flushes every asynchronous checkpoint before it). Returns the settlement, the run as the update
+ * left it (its latest status: a cancel that committed first is seen here) and whether the commit was durable.
  */
 export async function completeModelStep(
   platform: P,
@@ -152,7 +155,7 @@ export async function completeModelStep(
   conversationId: string,
   step: ModelStep,
   charge: Charge,
-): Promise<{ settled: Settlement; run: RunState }> {
+): Promise<{ settled: Settlement; run: RunState; durable: boolean }> {
   const { usage } = step;
   // The step's events as one array (model_step first, its cost filled in by the statement): the statement's text
   // is the same for any number of text blocks, so it is prepared once.
@@ -171,6 +174,7 @@ export async function completeModelStep(
       run_max_cost_micros: string | null;
       run_deadline: Date;
       event_id: string;
+      synchronous_commit: string;
     }
   >`/* prepare:agent_model_step${sql.raw(notify ? "_notify" : "")} */
     WITH ${settleCtes(charge)},
@@ -201,7 +205,7 @@ export async function completeModelStep(
       ORDER BY x.n
       RETURNING id),
     ev AS (SELECT max(id) AS last FROM ins)
-    SELECT r.*, ev.last AS event_id, s.*${notify ? sql`, ${notify} AS notified` : sql``}
+    SELECT r.*, ev.last AS event_id, current_setting('synchronous_commit') AS synchronous_commit, s.*${notify ? sql`, ${notify} AS notified` : sql``}
     FROM r CROSS JOIN ev LEFT JOIN settled s ON true`.execute(platform.db);
   const row = rows[0];
   // No row: no hold to charge (or a concurrent settle of it): nothing was recorded; the run retries the step.
@@ -220,6 +224,7 @@ export async function completeModelStep(
       max_cost_micros: row.run_max_cost_micros,
       deadline: row.run_deadline,
     },
+    durable: isDurable(row.synchronous_commit),
   };
 }
 
@@ -255,45 +260,55 @@ export async function priorToolStep(
 }
 
 /**
- * Checkpoints a tool call as `started` before it is made (and tells the run's readers). Returns the step's id, or
- * null when the run is no longer running (cancelled meanwhile): then the call is not made.
+ * Checkpoints a tool call as `started` before it is made, with its `tool_call` event and, for a tool whose result
+ * is untrusted, the run's taint (trifecta.ts: stored before the reading call, so a resumed run keeps it), in one
+ * statement announced at commit. Returns the step's id, or null when the run is no longer running (cancelled
+ * meanwhile): then the call is not made. The taint is written either way: it only ever makes a run stricter.
+ *
+ * The commit waits for the disk only for a call with an effect (`write`, `destructive`): that record is what keeps
+ * a resumed run from making it twice, so it must survive a crash of the database server before the call is made.
+ * A read's start commits asynchronously: lost in such a crash (with everything after it, never alone), the resumed
+ * run finds no step and reads again, which is harmless. `durable` is what the statement's commit did.
  */
-export async function beginToolStep(platform: P, runId: string, use: ToolCallRef): Promise<string | null> {
-  // One statement, so no transaction of its own: the step and its event commit together, announced at commit.
-  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ev.id)`);
-  const row = await platform.db
-    .with("step", (q) =>
-      q
-        .insertInto("agent_steps")
-        .columns(["run_id", "kind", "state", "tool_use_id", "tool", "input"])
-        .expression(
-          sql`select ${runId}::uuid, 'tool', 'started', ${use.id}, ${use.name}, ${JSON.stringify(use.input)}::jsonb
-            where exists (select 1 from agent_runs where id = ${runId} and status = 'running')`,
-        )
-        .returning("id"),
-    )
-    .with("ev", (q) =>
-      q
-        .insertInto("agent_run_events")
-        .columns(["run_id", "type", "data"])
-        .expression(
-          sql`select ${runId}::uuid, 'tool_call', ${JSON.stringify({ tool: use.name, input: use.input })}::jsonb
-            from step`,
-        )
-        .returning("id"),
-    )
-    .selectFrom(["step", "ev"])
-    .select((eb) => ["step.id", eb.fn.max("ev.id").as("event_id"), (notify ?? sql<string>`null`).as("notified")])
-    .groupBy("step.id")
-    .executeTakeFirst();
-  if (!row) return null;
+export async function beginToolStep(
+  platform: P,
+  runId: string,
+  use: ToolCallRef,
+  tool: { effect: Effect; untrusted: boolean },
+): Promise<{ id: string; durable: boolean } | null> {
+  const { db } = platform;
+  const taint = tool.untrusted ? JSON.stringify({ tool: use.name, at: new Date().toISOString() }) : null;
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.id`);
+  const { rows } = await sql<{ id: string | null; event_id: string | null; synchronous_commit: string }>`
+    /* prepare:agent_tool_start${sql.raw(notify ? "_notify" : "")} */
+    WITH ${commitModeCte(db, tool.effect !== "read")},
+    taint AS (
+      UPDATE agent_runs SET untrusted_input = ${taint}::jsonb
+      WHERE id = ${runId} AND untrusted_input IS NULL AND ${taint}::jsonb IS NOT NULL),
+    step AS (
+      INSERT INTO agent_steps (run_id, kind, state, tool_use_id, tool, input)
+      SELECT ${runId}::uuid, 'tool', 'started', ${use.id}, ${use.name}, ${JSON.stringify(use.input)}::jsonb
+      WHERE EXISTS (SELECT 1 FROM agent_runs WHERE id = ${runId} AND status = 'running')
+      RETURNING id),
+    ev AS (
+      INSERT INTO agent_run_events (run_id, type, data)
+      SELECT ${runId}::uuid, 'tool_call', ${JSON.stringify({ tool: use.name, input: use.input })}::jsonb FROM step
+      RETURNING id)
+    SELECT step.id, ev.id AS event_id, m.synchronous_commit${notify ? sql`, CASE WHEN ev.id IS NOT NULL THEN ${notify} END AS notified` : sql``}
+    FROM commit_mode m LEFT JOIN step ON true LEFT JOIN ev ON true`.execute(db);
+  const row = rows[0];
+  if (!row?.id) return null;
   wakeRunReaders(platform, runId, String(row.event_id));
-  return row.id;
+  return { id: row.id, durable: isDurable(row.synchronous_commit) };
 }
 
 /**
  * Checkpoints a tool call's result, with its event; `message` (the tool results of the step, when this was its
- * last call) goes into the transcript in the same statement.
+ * last call) goes into the transcript in the same statement, announced at commit. Its commit does not wait for
+ * the disk: lost in a crash of the database server (only with everything after it), the resumed run finds the
+ * step `started` and reports it interrupted, or, for a read whose start went with it, reads again — what a crash
+ * during the call does. The next model step's durable commit flushes it. Returns the run as it stands (a snapshot
+ * read: no lock, no round trip of its own) and what the commit did.
  */
 export async function completeToolStep(
   platform: P,
@@ -302,54 +317,33 @@ export async function completeToolStep(
   tool: string,
   result: { output: string; isError: boolean; durationMs: number },
   message?: { conversationId: string; content: unknown[] },
-): Promise<RunState> {
+): Promise<{ run: RunState; durable: boolean }> {
+  const { db } = platform;
   const { output, isError, durationMs } = result;
   const event = { tool, is_error: isError, duration_ms: durationMs, bytes: output.length, ...exitCodeOf(output) };
-  // One statement, so no transaction of its own: the step's result, the step's tool results in the transcript
-  // (when this was its last call) and the event commit together, announced at commit.
-  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || max(ev.id)`);
-  const row = await platform.db
-    .with("step", (q) =>
-      q
-        .updateTable("agent_steps")
-        .set({ state: "done", output, is_error: isError, duration_ms: durationMs })
-        .where("id", "=", stepId)
-        .returning("id"),
-    )
-    .with("message", (q) =>
-      q
-        .insertInto("agent_messages")
-        .columns(["conversation_id", "run_id", "role", "content"])
-        // A row only when there is a message: one statement for both cases.
-        .expression(
-          sql`select ${message?.conversationId ?? null}::uuid, ${runId}::uuid, 'user',
-            ${JSON.stringify(message?.content ?? null)}::jsonb where ${message !== undefined}`,
-        )
-        .returning("id"),
-    )
-    .with("ev", (q) =>
-      q
-        .insertInto("agent_run_events")
-        .values({ run_id: runId, type: "tool_result", data: JSON.stringify(event) })
-        .returning("id"),
-    )
-    // The run as it stands, for the loop's next step (a snapshot read: no lock, no round trip of its own).
-    .selectFrom(["ev", "agent_runs as r"])
-    .where("r.id", "=", runId)
-    .select((eb) => [
-      eb.fn.max("ev.id").as("event_id"),
-      (notify ?? sql<string>`null`).as("notified"),
-      "r.status",
-      "r.steps",
-      "r.cost_micros",
-      "r.max_cost_micros",
-      "r.deadline",
-    ])
-    .groupBy(["r.status", "r.steps", "r.cost_micros", "r.max_cost_micros", "r.deadline"])
-    .executeTakeFirstOrThrow();
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.id`);
+  const { rows } = await sql<RunState & { event_id: string; synchronous_commit: string }>`
+    /* prepare:agent_tool_result${sql.raw(notify ? "_notify" : "")} */
+    WITH ${commitModeCte(db, false)},
+    step AS (
+      UPDATE agent_steps SET state = 'done', output = ${output}, is_error = ${isError}, duration_ms = ${durationMs}::int
+      WHERE id = ${stepId}),
+    message AS (
+      INSERT INTO agent_messages (conversation_id, run_id, role, content)
+      SELECT ${message?.conversationId ?? null}::uuid, ${runId}::uuid, 'user', ${JSON.stringify(message?.content ?? null)}::jsonb
+      WHERE ${message !== undefined}::boolean),
+    ev AS (
+      INSERT INTO agent_run_events (run_id, type, data)
+      VALUES (${runId}::uuid, 'tool_result', ${JSON.stringify(event)}::jsonb)
+      RETURNING id)
+    SELECT r.status, r.steps, r.cost_micros, r.max_cost_micros, r.deadline, ev.id AS event_id,
+      m.synchronous_commit${notify ? sql`, ${notify} AS notified` : sql``}
+    FROM commit_mode m, ev, agent_runs r WHERE r.id = ${runId}`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error(`the tool result of run ${runId} was not recorded: the run does not exist`);
   wakeRunReaders(platform, runId, String(row.event_id));
   const { status, steps, cost_micros, max_cost_micros, deadline } = row;
-  return { status, steps, cost_micros, max_cost_micros, deadline };
+  return { run: { status, steps, cost_micros, max_cost_micros, deadline }, durable: isDurable(row.synchronous_commit) };
 }
 
 /** A command's exit code, for surfaces that show it (Telegram's `$ cmd → exit 0`); nothing for other tools. */

@@ -37,19 +37,6 @@ export interface Taint {
   at: string;
 }
 
-/**
- * Records that `runId` is about to take in untrusted content from `tool`. Written before the tool runs, so a
- * run resumed after a crash mid-call is tainted all the same; the first source is kept.
- */
-export async function markUntrusted(platform: Pick<Platform, "db">, runId: string, tool: string): Promise<void> {
-  await platform.db
-    .updateTable("agent_runs")
-    .set({ untrusted_input: JSON.stringify({ tool, at: new Date().toISOString() }) })
-    .where("id", "=", runId)
-    .where("untrusted_input", "is", null)
-    .execute();
-}
-
 /** The conversation's first untrusted input, if any run of it took one in (its transcript is the model's context). */
 export async function conversationTaint(platform: Pick<Platform, "db">, conversationId: string): Promise<Taint | null> {
   const row = await platform.db

@@ -4,6 +4,7 @@
 import crypto from "node:crypto";
 import { sql } from "kysely";
 import type { Pool } from "../../schema/database.ts";
+import { commitModeCte } from "../kernel/commit-mode.ts";
 import { BosunError, notFound } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
 import { currentPeriod, type LedgerEntry, toEntry } from "./ledger.ts";
@@ -64,8 +65,7 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
   // caller's transaction the caller's setting stands: its commit may carry money.
   const placed = await sql<{ id: string }>`/* prepare:billing_hold */
-    WITH async AS (SELECT set_config('synchronous_commit',
-      CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
+    WITH ${commitModeCte(db, false)},
     b AS (
       UPDATE balances b SET held = b.held + ${amount}::bigint
       WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
@@ -78,7 +78,7 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
     INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
     SELECT ${id}, b.account_id, b.pool, ${amount}::bigint, 'active', ${JSON.stringify(h.metadata ?? {})}::jsonb,
       ${expiresAt}::timestamptz
-    FROM b, async
+    FROM b, commit_mode
     RETURNING id`.execute(db);
   if (!placed.rows.length) return null;
   return { id, accountId: h.accountId, pool: h.pool, amount, expiresAt };
