@@ -485,11 +485,12 @@ async function statementsDuring(fn: () => Promise<void>) {
 }
 
 describe("durability", () => {
-  it("a call with an effect is recorded started by a durable commit before it is made; a read's start and every result commit asynchronously", async () => {
+  it("a call with an effect is recorded started by a durable commit before it is made; a read's start, every result and a refusal commit asynchronously", async () => {
     const { user, token, project } = await siteOwner();
     fake.script([
       { toolUse: { name: "list_files", input: {} } },
       { toolUse: { name: "write_file", input: { path: "d.txt", content: "durable" } } },
+      { toolUse: { name: "no_such_tool", input: {} } },
       { text: "done" },
     ]);
     const seen = await statementsDuring(async () => {
@@ -504,7 +505,8 @@ describe("durability", () => {
     const starts = at("prepare:agent_tool_start");
     expect(starts.map((i) => seen[i]!.commit)).toEqual(["off", "on"]); // list_files, then write_file
     expect(at("prepare:agent_tool_result").map((i) => seen[i]!.commit)).toEqual(["off", "off"]);
-    expect(at("prepare:agent_model_step").map((i) => seen[i]!.commit)).toEqual(["on", "on", "on"]);
+    expect(at("prepare:agent_tool_refused").map((i) => seen[i]!.commit)).toEqual(["off"]);
+    expect(at("prepare:agent_model_step").map((i) => seen[i]!.commit)).toEqual(["on", "on", "on", "on"]);
     // The write reaches the draft only after its durable start was sent and answered (the loop awaits it).
     const writes = at('insert into "site_draft_files"');
     expect(writes.length).toBeGreaterThan(0);

@@ -352,21 +352,24 @@ function exitCodeOf(output: string): { exit_code?: number | null } {
   return m ? { exit_code: m[1] === "null" ? null : Number(m[1]) } : {};
 }
 
-/** A tool call refused without being made (no such tool, policy, a person's denial): a done step with the reason. */
+/**
+ * A tool call refused without being made (no such tool, policy, a person's denial): a done step with the reason and
+ * its event, in one statement announced at commit. Asynchronous: nothing was done outside the database, and a
+ * resumed run that lost it refuses again (the policy is the same; a person's decision is stored with the approval).
+ */
 export async function recordRefusal(platform: P, runId: string, use: ToolCallRef, message: string): Promise<void> {
-  await platform.db
-    .insertInto("agent_steps")
-    .values({
-      run_id: runId,
-      kind: "tool",
-      state: "done",
-      tool_use_id: use.id,
-      tool: use.name,
-      input: JSON.stringify(use.input),
-      output: message,
-      is_error: true,
-      duration_ms: 0,
-    })
-    .execute();
-  await appendRunEvent(platform, runId, "tool_refused", { tool: use.name, reason: message });
+  const { db } = platform;
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.id`);
+  const { rows } = await sql<{ event_id: string }>`/* prepare:agent_tool_refused${sql.raw(notify ? "_notify" : "")} */
+    WITH ${commitModeCte(db, false)},
+    step AS (
+      INSERT INTO agent_steps (run_id, kind, state, tool_use_id, tool, input, output, is_error, duration_ms)
+      VALUES (${runId}::uuid, 'tool', 'done', ${use.id}, ${use.name}, ${JSON.stringify(use.input)}::jsonb, ${message}, true, 0)),
+    ev AS (
+      INSERT INTO agent_run_events (run_id, type, data)
+      VALUES (${runId}::uuid, 'tool_refused', ${JSON.stringify({ tool: use.name, reason: message })}::jsonb)
+      RETURNING id)
+    SELECT ev.id AS event_id, m.synchronous_commit${notify ? sql`, ${notify} AS notified` : sql``}
+    FROM commit_mode m, ev`.execute(db);
+  wakeRunReaders(platform, runId, rows[0] ? String(rows[0].event_id) : null);
 }
