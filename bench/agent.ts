@@ -98,8 +98,8 @@ export default async function main() {
     );
     let runnerMs = 0;
     let rawMs = 0;
-    // CPU time of this process (runner, SDK and the fake model alike), which load on a shared machine does not
-    // inflate as it does wall-clock time: the runner's own CPU per step is the difference from the raw calls'.
+    // CPU time of this process (runner, SDK and the fake model alike), which load on a shared machine inflates less
+    // than wall-clock time (no waiting for a core or the disk): the runner's own is the difference from the raw calls'.
     let runnerCpuUs = 0;
     let rawCpuUs = 0;
     const cpu = () => {
@@ -183,7 +183,7 @@ export default async function main() {
     const cpuPer = (us: number) => us / 1000 / (rounds * (steps + 1));
     process.stdout.write(
       `CPU of this process per step: runner ${cpuPer(runnerCpuUs).toFixed(2)} ms, raw round trip ${cpuPer(rawCpuUs).toFixed(2)} ms, ` +
-        `the runner's own ${(cpuPer(runnerCpuUs) - cpuPer(rawCpuUs)).toFixed(2)} ms (not inflated by load)\n`,
+        `the runner's own ${(cpuPer(runnerCpuUs) - cpuPer(rawCpuUs)).toFixed(2)} ms (less sensitive to load than wall time)\n`,
     );
     // A step here is a model call and its tool call (a run of N steps makes N+1 model calls).
     const per = (n: number) => (n / (rounds * steps)).toFixed(1);
