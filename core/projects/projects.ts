@@ -185,6 +185,9 @@ export const deleteProject = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ deleted: z.literal(true), slug: z.string() }),
   handler: async (ctx) => {
+    // Its workers' usage is charged first, as delete_worker does: their invocation rows go with the project.
+    await ctx.platform.workers.flush();
+    await ctx.platform.workersMeter.chargeProject(ctx.project.id);
     await ctx.db.deleteFrom("projects").where("id", "=", ctx.project.id).execute();
     // A deleted site stops serving at once on every process, not when a cache entry ages out.
     if (ctx.project.kind === "site") await siteChanged(ctx.platform, ctx.project.id);
