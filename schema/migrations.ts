@@ -23,6 +23,7 @@ import * as siteProposals from "./migrations/0020-site-proposals.ts";
 import * as telegramSiteLinks from "./migrations/0021-telegram-site-links.ts";
 import * as logPartitions from "./migrations/0022-log-partitions.ts";
 import * as workerUsageCharged from "./migrations/0023-worker-usage-charged.ts";
+import * as auditOperationIndexes from "./migrations/0024-audit-operation-indexes.ts";
 
 const migrations: Record<string, Migration> = {
   "0001-spine": spine,
@@ -48,6 +49,7 @@ const migrations: Record<string, Migration> = {
   "0021-telegram-site-links": telegramSiteLinks,
   "0022-log-partitions": logPartitions,
   "0023-worker-usage-charged": workerUsageCharged,
+  "0024-audit-operation-indexes": auditOperationIndexes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -61,6 +61,12 @@ class PreparingClient extends pg.Client {
   }
 }
 
+/** The pool under each root handle openDatabase made (a transaction is not one: it holds its own connection). */
+const pools = new WeakMap<object, pg.Pool>();
+
+/** The pool a root database handle runs on, for a hot query to skip Kysely's executor; undefined for a transaction. */
+export const poolOf = (db: object): pg.Pool | undefined => pools.get(db);
+
 export function isPostgresUrl(url: string | undefined): url is string {
   return !!url && /^postgres(ql)?:\/\//.test(url);
 }
@@ -79,6 +85,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
     // which unhandled would crash the process. The pool drops that client and the next query reconnects.
     pool.on("error", () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    pools.set(db, pool);
     return { db, kind: "postgres", pool, close: () => db.destroy() };
   }
 
@@ -107,6 +114,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
     Client: PreparingClient,
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
   return {
     db,
     kind: "pglite",

@@ -28,8 +28,8 @@ export const displayName = (max: number, min = 1) =>
 
 export const Timestamp = z.string().meta({ description: "ISO 8601 time", example: "2026-01-01T00:00:00.000Z" });
 
-const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
-const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+/** The char code of a decimal digit. */
+const digit = (n: number) => 48 + n;
 const DAY_MS = 86_400_000;
 /** 10000-01-01T00:00:00Z: years past 9999 get Date's six-digit form. */
 const YEAR_10000_MS = 253_402_300_800_000;
@@ -37,7 +37,9 @@ const YEAR_10000_MS = 253_402_300_800_000;
 /**
  * `Date.prototype.toISOString` of a time in ms, for 1970–9999 in integer arithmetic (Hinnant's days-to-civil):
  * V8's own costs ~1.3 µs a call on Node 20, and a listing formats two timestamps a row (list_projects spent more
- * on them than on its routing). Other times, and invalid ones (which throw), go to Date.
+ * on them than on its routing). Other times, and invalid ones (which throw), go to Date. The string is made in
+ * one piece from its char codes: a template of padded parts allocated ~400 bytes of intermediate strings a call,
+ * a tenth of all list_projects allocated per request (issue 19), and took twice as long.
  */
 export function isoOfMs(ms: number): string {
   if (!(ms >= 0 && ms < YEAR_10000_MS)) return new Date(ms).toISOString();
@@ -60,7 +62,16 @@ export function isoOfMs(ms: number): string {
   const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
   const month = mp < 10 ? mp + 3 : mp - 9;
   const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
-  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${pad3(millis)}Z`;
+  // biome-ignore format: one line per field of YYYY-MM-DDTHH:mm:ss.sssZ
+  return String.fromCharCode(
+    digit(Math.floor(year / 1000)), digit(Math.floor(year / 100) % 10), digit(Math.floor(year / 10) % 10), digit(year % 10), 45,
+    digit(Math.floor(month / 10)), digit(month % 10), 45,
+    digit(Math.floor(day / 10)), digit(day % 10), 84,
+    digit(Math.floor(hours / 10)), digit(hours % 10), 58,
+    digit(Math.floor(minutes / 10)), digit(minutes % 10), 58,
+    digit(Math.floor(seconds / 10)), digit(seconds % 10), 46,
+    digit(Math.floor(millis / 100)), digit(Math.floor(millis / 10) % 10), digit(millis % 10), 90,
+  );
 }
 
 /** As `new Date(d).toISOString()`, faster (see isoOfMs). */

@@ -57,3 +57,41 @@ describe("prepared queries", () => {
     expect(await slugs({ prefix: "prep-%", slugs: null, limit: 10 })).toEqual(["prep-a", "prep-b"]);
   });
 });
+
+// Prepared on the server under its name too: the statement is held by the connection that ran it.
+const slugsPrepared = prepared<{ prefix: string }, { slug: string; created_at: Date }>(
+  (db, $) =>
+    db.selectFrom("projects").select(["slug", "created_at"]).where("slug", "like", $("prefix")).orderBy("slug"),
+  { name: "test_prepared_slugs" },
+);
+
+describe("named prepared queries", () => {
+  it("are prepared on the server once per connection and give the rows Kysely gives, in and out of a transaction", async () => {
+    const token = await (await t.account()).token(["projects:write"]);
+    for (const slug of ["named-a", "named-b"])
+      expect(
+        (await t.request("POST", "/v1/projects", { token, body: { slug, name: slug, kind: "site" } })).status,
+      ).toBe(201);
+    const db = t.platform.db;
+    const viaKysely = await db
+      .selectFrom("projects")
+      .select(["slug", "created_at"])
+      .where("slug", "like", "named-%")
+      .orderBy("slug")
+      .execute();
+    // Out of a transaction (the pool's own connection), twice: bound and run again under the same name.
+    expect(await slugsPrepared(db, { prefix: "named-%" })).toEqual(viaKysely);
+    expect(await slugsPrepared(db, { prefix: "named-b%" })).toEqual(viaKysely.slice(1));
+    await db.transaction().execute(async (trx) => {
+      expect(await slugsPrepared(trx, { prefix: "named-%" })).toEqual(viaKysely);
+      const held = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(trx);
+      expect(held.rows.map((r) => r.name)).toContain("test_prepared_slugs");
+    });
+  });
+
+  it("refuses a name the connection's marker would not match", () => {
+    expect(() => prepared((db) => db.selectFrom("projects").select("slug"), { name: "Bad-Name" })).toThrow(
+      /prepared statement name/,
+    );
+  });
+});

@@ -3,6 +3,8 @@
 // (list_projects: ~50 µs a call, most of what REST added over a bare route).
 import type { Compilable, CompiledQuery, Expression, OperationNode } from "kysely";
 import { ValueNode } from "kysely";
+import type pg from "pg";
+import { poolOf } from "../../schema/open-database.ts";
 import type { DB } from "./operation.ts";
 
 /** A placeholder for a parameter: compiled to `$n` like any value, filled in at each run. */
@@ -29,13 +31,23 @@ interface Compiled<O> {
  * `prepared((db, $) => db.selectFrom("t").where("a", "=", $("a")))` returns `run(db, { a })`. The query's shape
  * must not depend on the values (no lists of varying length inside `in`: pass an array to `= any(...)`); values
  * the builder writes itself stay constants. Compiled once per database handle (a transaction is one too).
+ *
+ * With a `name`, the statement is also prepared on the server, once per connection (schema/open-database.ts):
+ * Postgres then skips the parse and, once it settles on a generic plan, the planning of each run, which cost it
+ * more than running list_projects' query (issue 19). The name must be unique; the query should name its
+ * columns rather than select `*`, so that a column added by a later migration does not change the result type
+ * of a statement a running process holds ("cached plan must not change result type").
  */
 export function prepared<P extends Params, O>(
   build: (db: DB, $: ParamRef<P>) => Compilable<O>,
+  options: { name?: string } = {},
 ): (db: DB, params: P) => Promise<O[]> {
+  const { name } = options;
+  if (name !== undefined && !/^[a-z0-9_]+$/.test(name)) throw new Error(`prepared statement name '${name}'`);
   const cache = new WeakMap<object, Compiled<O>>();
   const compile = (db: DB): Compiled<O> => {
-    const query = build(db, (name) => new Param(name)).compile();
+    const compiled = build(db, (name) => new Param(name)).compile();
+    const query = name ? { ...compiled, sql: `/* prepare:${name} */ ${compiled.sql}` } : compiled;
     return {
       query,
       slots: query.parameters.map((p) => (p instanceof Param ? { name: p.name } : { value: p })),
@@ -45,6 +57,10 @@ export function prepared<P extends Params, O>(
     let compiled = cache.get(db);
     if (!compiled) cache.set(db, (compiled = compile(db)));
     const values = compiled.slots.map((s) => ("name" in s ? params[s.name] : s.value));
+    // Outside a transaction, straight to the pool: Kysely's executor wraps a query in six async layers, ~4.5 KB
+    // of garbage a call that REST list_projects paid on every request (issue 19). Same client, same rows.
+    const pool = poolOf(db);
+    if (pool) return (await pool.query<O & pg.QueryResultRow>(compiled.query.sql, values)).rows;
     const query: CompiledQuery<O> = { ...compiled.query, parameters: values };
     return (await db.executeQuery<O>(query)).rows;
   };

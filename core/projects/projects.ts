@@ -83,25 +83,34 @@ export const createProject = defineOperation({
 });
 
 /**
- * list_projects' query, compiled once (it runs on every call of the most called operation). Optional filters
- * are parameters that match everything when null, so one statement serves every combination.
+ * list_projects' query, compiled once and prepared on the server (it runs on every call of the most called
+ * operation). Optional filters are parameters that match everything when null, so one statement serves every
+ * combination.
  */
 const listProjectsQuery = prepared<
   { account: string; kind: "site" | "instance" | null; cursor: string; projects: string[] | null; limit: number },
   ProjectRowWithRole
->((db, $) =>
-  db
-    .selectFrom("projects")
-    .innerJoin("project_members", "project_members.project_id", "projects.id")
-    .selectAll("projects")
-    .select("project_members.role")
-    .where("project_members.account_id", "=", $("account"))
-    .where((eb) => eb("projects.kind", "=", eb.fn.coalesce($("kind"), eb.ref("projects.kind"))))
-    .where("projects.slug", ">", $("cursor"))
-    // A restricted credential: only its projects (none when the list is empty); null: no restriction.
-    .where(sql<boolean>`coalesce(${sql.ref("projects.slug")} = any(${$("projects")}), true)`)
-    .orderBy("projects.slug")
-    .limit($("limit")),
+>(
+  (db, $) =>
+    db
+      .selectFrom("projects")
+      .innerJoin("project_members", "project_members.project_id", "projects.id")
+      .select([
+        "projects.slug",
+        "projects.name",
+        "projects.kind",
+        "projects.created_at",
+        "projects.updated_at",
+        "project_members.role",
+      ])
+      .where("project_members.account_id", "=", $("account"))
+      .where((eb) => eb("projects.kind", "=", eb.fn.coalesce($("kind"), eb.ref("projects.kind"))))
+      .where("projects.slug", ">", $("cursor"))
+      // A restricted credential: only its projects (none when the list is empty); null: no restriction.
+      .where(sql<boolean>`coalesce(${sql.ref("projects.slug")} = any(${$("projects")}), true)`)
+      .orderBy("projects.slug")
+      .limit($("limit")),
+  { name: "list_projects" },
 );
 
 export const listProjects = defineOperation({
@@ -176,6 +185,9 @@ export const deleteProject = defineOperation({
   input: z.object({ project: ProjectRef }),
   output: z.object({ deleted: z.literal(true), slug: z.string() }),
   handler: async (ctx) => {
+    // Its workers' usage is charged first, as delete_worker does: their invocation rows go with the project.
+    await ctx.platform.workers.flush();
+    await ctx.platform.workersMeter.chargeProject(ctx.project.id);
     await ctx.db.deleteFrom("projects").where("id", "=", ctx.project.id).execute();
     // A deleted site stops serving at once on every process, not when a cache entry ages out.
     if (ctx.project.kind === "site") await siteChanged(ctx.platform, ctx.project.id);

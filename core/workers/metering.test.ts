@@ -128,3 +128,13 @@ it("deleting a worker charges its usage first: delete and recreate is not a way 
   await t.platform.workersMeter.flush();
   expect(await u.charges()).toHaveLength(1);
 }, 60_000);
+
+it("deleting a project charges its workers' usage first: the cascade takes their rows with it", async () => {
+  const u = await usageOf(5, 10_000_000);
+  const res = await t.request("DELETE", `/v1/projects/${u.slug}`, { token: await u.owner.token(["*"]) });
+  expect(res.body).toEqual({ deleted: true, slug: u.slug });
+  const charges = await u.charges();
+  expect(charges).toHaveLength(1);
+  expect(charges[0]?.metadata).toMatchObject({ requests: 5, cpu_ms: 50 });
+  expect(await u.uncharged()).toBe(0); // gone with the project
+}, 60_000);

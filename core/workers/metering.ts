@@ -12,6 +12,9 @@ import type { DB } from "../kernel/operation.ts";
 /** Rows charged per transaction (a backlog after downtime is charged in several). */
 const BATCH = 5000;
 
+/** Whose uncharged rows a charge takes: one worker's, one project's, or (neither) everyone's. */
+type Of = { workerId?: string; projectId?: string };
+
 export class WorkersMeter {
   private blocked = new Set<string>();
   private operators = new Map<string, boolean>();
@@ -71,13 +74,22 @@ export class WorkersMeter {
    * Charges one worker's uncharged rows now: before the worker is deleted, since its rows go with it (deleting and
    * recreating a worker between flushes must not be a way to use it for free).
    */
-  async chargeWorker(workerId: string): Promise<void> {
-    await this.flushing;
-    while ((await this.chargeBatch(workerId)) === BATCH) {}
+  chargeWorker(workerId: string): Promise<void> {
+    return this.chargeNow({ workerId });
   }
 
-  /** Charges up to BATCH uncharged invocation rows (of one worker, if given) and marks them, in one transaction. */
-  private chargeBatch(workerId?: string): Promise<number> {
+  /** Charges every worker of a project now: before the project is deleted, its workers' rows go with it. */
+  chargeProject(projectId: string): Promise<void> {
+    return this.chargeNow({ projectId });
+  }
+
+  private async chargeNow(of: Of): Promise<void> {
+    await this.flushing;
+    while ((await this.chargeBatch(of)) === BATCH) {}
+  }
+
+  /** Charges up to BATCH uncharged invocation rows (of one worker or project, if given) and marks them, in one tx. */
+  private chargeBatch(of: Of = {}): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       let query = trx
         .selectFrom("worker_invocations as i")
@@ -85,7 +97,8 @@ export class WorkersMeter {
         .innerJoin("projects as p", "p.id", "w.project_id")
         .select(["i.id", "i.cpu_ms", "w.project_id", "p.owner_account_id"])
         .where("i.charged", "=", false);
-      if (workerId) query = query.where("i.worker_id", "=", workerId);
+      if (of.workerId) query = query.where("i.worker_id", "=", of.workerId);
+      if (of.projectId) query = query.where("w.project_id", "=", of.projectId);
       const rows = await query.orderBy("i.id").limit(BATCH).forUpdate("i").skipLocked().execute();
       if (!rows.length) return 0;
       const usage = new Map<string, { requests: number; cpuMs: number; projects: Set<string> }>();
