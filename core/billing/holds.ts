@@ -83,7 +83,8 @@ interface HoldRequest {
 /**
  * Places holds (of distinct balance rows) in one statement, one round trip, prepared once per connection (its
  * parse and plan cost more than its run); each is placed or refused (null) on its own. `l` locks the balance rows
- * in the order given (concurrent batches lock in one order: no deadlock between them); the guarded UPDATE then
+ * in (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between
+ * them, whatever order their callers came in); the guarded UPDATE then
  * re-checks each guard on the row's latest version (spendable, no shortfall, under the hard cap), and the hold
  * rows it pays for are inserted in the same statement. Its commit need not wait for the disk: a hold moves no
  * money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a caller's transaction
@@ -91,18 +92,27 @@ interface HoldRequest {
  */
 async function placeHolds(db: DB, holds: HoldRequest[]): Promise<(Hold | null)[]> {
   const period = currentPeriod();
-  const placed = await sql<{ id: string }>`/* prepare:billing_hold */
+  const [one] = holds;
+  // One hold (the common case, and every hold of a contended account) binds scalars, which the planner folds in:
+  // locking the row a second time and joining a function's rows cost a contended row more than they save.
+  const input =
+    one && holds.length === 1
+      ? sql`i AS (SELECT ${one.id}::uuid AS id, ${one.accountId}::uuid AS account_id, ${one.pool}::text AS pool,
+        ${one.amount}::bigint AS amount, ${one.metadata}::jsonb AS metadata, ${one.expiresAt}::timestamptz AS expires_at),
+      l AS (SELECT * FROM i),`
+      : sql`i AS (
+        SELECT * FROM unnest(${holds.map((h) => h.id)}::uuid[], ${holds.map((h) => h.accountId)}::uuid[],
+          ${holds.map((h) => h.pool)}::text[], ${holds.map((h) => h.amount)}::bigint[],
+          ${holds.map((h) => h.metadata)}::jsonb[], ${holds.map((h) => h.expiresAt)}::timestamptz[])
+          WITH ORDINALITY AS i(id, account_id, pool, amount, metadata, expires_at, n)),
+      l AS (
+        SELECT i.* FROM i JOIN balances b ON b.account_id = i.account_id AND b.pool = i.pool
+        ORDER BY b.account_id, b.pool
+        FOR UPDATE OF b),`;
+  const placed = await sql<{ id: string }>`/* prepare:billing_hold${sql.raw(holds.length === 1 ? "" : "_batch")} */
     WITH async AS (SELECT set_config('synchronous_commit',
       CASE WHEN ${db.isTransaction} THEN current_setting('synchronous_commit') ELSE 'off' END, true)),
-    i AS (
-      SELECT * FROM unnest(${holds.map((h) => h.id)}::uuid[], ${holds.map((h) => h.accountId)}::uuid[],
-        ${holds.map((h) => h.pool)}::text[], ${holds.map((h) => h.amount)}::bigint[],
-        ${holds.map((h) => h.metadata)}::jsonb[], ${holds.map((h) => h.expiresAt)}::timestamptz[])
-        WITH ORDINALITY AS i(id, account_id, pool, amount, metadata, expires_at, n)),
-    l AS (
-      SELECT i.* FROM i JOIN balances b ON b.account_id = i.account_id AND b.pool = i.pool
-      ORDER BY i.n
-      FOR UPDATE OF b),
+    ${input}
     b AS (
       UPDATE balances b SET held = b.held + l.amount
       FROM l
@@ -225,26 +235,35 @@ const costOf = (c: Charge) => minMicros(wholeMicros(c.cost, "a cost"), MAX_MICRO
  * not found), so a caller can record what the charge pays for in the same statement (the agent's model step).
  * `h` locks the unsettled holds (a concurrent settle waits, then finds its hold settled and gets no row); `f`
  * keeps one charge per balance row (an UPDATE changes a row once: a second hold of one account gets no row here
- * and is settled by a statement of its own); `c` locks the balance rows, in the order given (concurrent batches
- * lock in one order), and computes, from each row's latest version, what is charged: the cost, up to what is
- * spendable once this hold's reservation is given back (an expired hold already gave it back: the call still
+ * and is settled by a statement of its own); `c` locks the balance rows. Every statement here locks holds (in id
+ * order) before balance rows (in account order), whatever order its callers came in, so concurrent statements
+ * cannot deadlock each other. `c` computes, from each row's latest version, what is charged: the cost, up to what
+ * is spendable once this hold's reservation is given back (an expired hold already gave it back: the call still
  * happened, so it is charged). The shortfall saturates at the bound: an overlapping expired hold could otherwise
  * add a second overrun past it. Then the balances, their ledger rows (balance_after is the new balance: rows are
  * appended under the row lock) and the holds, plus each account's spend limits for the alert check, so that needs
- * no read of its own. No `INSERT … ON CONFLICT`. The text is the same for any charges (a prepared statement's).
+ * no read of its own. No `INSERT … ON CONFLICT`. The text depends only on whether there is one charge or more
+ * (each a prepared statement's).
  */
 export function settleCtes(...charges: Charge[]) {
   const period = currentPeriod();
-  return sql`i AS (
+  const [one] = charges;
+  // One charge (the agent's step, every settle of a contended account) binds scalars, as placeHolds does.
+  const input =
+    one && charges.length === 1
+      ? sql`i AS (SELECT ${one.holdId}::uuid AS hold_id, ${costOf(one)}::bigint AS cost, ${one.reason ?? "ai_usage"}::text AS reason,
+        ${JSON.stringify(one.metadata ?? {})}::jsonb AS metadata, 1::bigint AS n)`
+      : sql`i AS (
       SELECT * FROM unnest(${charges.map((c) => c.holdId)}::uuid[], ${charges.map(costOf)}::bigint[],
         ${charges.map((c) => c.reason ?? "ai_usage")}::text[], ${charges.map((c) => JSON.stringify(c.metadata ?? {}))}::jsonb[])
-        WITH ORDINALITY AS i(hold_id, cost, reason, metadata, n)),
+        WITH ORDINALITY AS i(hold_id, cost, reason, metadata, n))`;
+  return sql`${input},
     h AS (
       SELECT i.n, i.cost, i.reason, i.metadata AS charge_metadata, holds.id AS hold_id, holds.account_id, holds.pool,
         holds.metadata, CASE WHEN holds.state = 'active' THEN holds.amount ELSE 0 END AS reserved
       FROM i JOIN holds ON holds.id = i.hold_id
       WHERE holds.state <> 'settled'
-      ORDER BY i.n
+      ORDER BY holds.id
       FOR UPDATE OF holds),
     f AS (SELECT DISTINCT ON (account_id, pool) * FROM h ORDER BY account_id, pool, n),
     c AS (
@@ -253,7 +272,7 @@ export function settleCtes(...charges: Charge[]) {
         LEAST(f.cost - LEAST(f.cost, GREATEST(0, b.balance - (b.held - f.reserved))),
           ${MAX_MICROS}::bigint - b.shortfall) AS shortfall_added
       FROM balances b JOIN f ON b.account_id = f.account_id AND b.pool = f.pool
-      ORDER BY f.n
+      ORDER BY b.account_id, b.pool
       FOR UPDATE OF b),
     b AS (
       UPDATE balances bal SET
@@ -288,7 +307,7 @@ export function settleCtes(...charges: Charge[]) {
 /** Settles charges in one statement, one round trip, prepared once per connection (it is on the path of every
  * model call): each charge's SettledRow, or undefined when it settled nothing (see settleCtes). */
 async function settleCharges(db: DB, charges: Charge[]): Promise<(SettledRow | undefined)[]> {
-  const { rows } = await sql<SettledRow>`/* prepare:billing_settle */
+  const { rows } = await sql<SettledRow>`/* prepare:billing_settle${sql.raw(charges.length === 1 ? "" : "_batch")} */
     WITH ${settleCtes(...charges)}
     SELECT * FROM settled`.execute(db);
   const byHold = new Map(rows.map((r) => [r.hold_id, r]));

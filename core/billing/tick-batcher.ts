@@ -15,8 +15,9 @@ interface Job<I, O> {
 export interface TickBatcherOptions<I, O> {
   /** Runs one item on its own. */
   one: (item: I) => Promise<O>;
-  /** Runs items of distinct keys, in the order given (sorted by key, so concurrent batches take row locks in one
-   * order), as one atomic statement: it either answers every item (in order) or changes nothing and throws. */
+  /** Runs items of distinct keys (sorted by key) as one atomic statement: it either answers every item (in order)
+   * or changes nothing and throws. It must take its row locks in an order of its own (not the items'): concurrent
+   * batches then cannot deadlock each other. */
   many: (items: I[]) => Promise<(O | typeof ALONE)[]>;
   /** At most this many items in one statement. */
   max?: number;
