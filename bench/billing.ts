@@ -50,7 +50,7 @@ export default async function main() {
       sql`UPDATE balances SET balance = balance - 1 WHERE account_id = ${id} AND pool = 'ai_credits'`.execute(db);
     const holdAndSettle: Work = async (id) => {
       const hold = await placeHold(db, { accountId: id, pool: "ai_credits", amount: 100 });
-      await settleHold(db, hold.id, { cost: 37, metadata: { model: "bench" } });
+      await settleHold(db, hold, { cost: 37, metadata: { model: "bench" } });
     };
     const cases: Record<string, { work: Work; account: (worker: number) => string; done: number; ms: number }> = {
       "UPDATE, 16 accounts": { work: update, account: (w) => accounts[w]!, done: 0, ms: 0 },

@@ -157,6 +157,145 @@ describe("holds", () => {
     await expectLedgerConsistent(t.platform.db, user.id);
   });
 
+  // Settles and holds of one turn go in one statement (tick-batcher.ts): one transaction, so the rows they wrote
+  // share its xmin. Each caller still gets its own exact result and its own error.
+  const transactionsOf = async (table: "ledger_entries" | "holds", users: { id: string }[]) => {
+    const accountIds = users.map((u) => u.id);
+    const { rows } = await sql<{ x: string }>`SELECT DISTINCT xmin::text AS x FROM ${sql.table(table)}
+      WHERE account_id = ANY(${accountIds}::uuid[]) ${table === "holds" ? sql`` : sql`AND reason = 'ai_usage'`}`.execute(
+      t.platform.db,
+    );
+    return rows.length;
+  };
+
+  it("settles of distinct accounts in one turn: one statement, each its exact settlement", async () => {
+    const db = t.platform.db;
+    const users = await Promise.all(Array.from({ length: 6 }, () => funded(100)));
+    const holds = await Promise.all(
+      users.map((u) => placeHold(db, { accountId: u.id, pool: "ai_credits", amount: 50 })),
+    );
+    expect(await transactionsOf("holds", users)).toBe(1); // the holds went as one statement too
+    // Costs under, at, and over the hold, and over the balance (a shortfall).
+    const costs = [10, 50, 70, 100, 130, 0];
+    const settled = await Promise.all(holds.map((h, k) => settleHold(db, h, { cost: costs[k]!, metadata: { k } })));
+    expect(await transactionsOf("ledger_entries", users)).toBe(1);
+    settled.forEach((s, k) => {
+      const charged = Math.min(costs[k]!, 100);
+      expect(s).toMatchObject({ holdId: holds[k]!.id, cost: BigInt(costs[k]!), charged: BigInt(charged) });
+      expect(s.shortfall).toBe(BigInt(costs[k]! - charged));
+      expect(s.entry).toMatchObject({
+        account_id: users[k]!.id,
+        amount: BigInt(-charged),
+        balance_after: BigInt(100 - charged),
+      });
+      expect(s.entry!.metadata).toMatchObject({
+        k,
+        hold_id: holds[k]!.id,
+        cost: costs[k],
+        shortfall: costs[k]! - charged,
+      });
+    });
+    for (const [k, u] of users.entries()) {
+      const charged = Math.min(costs[k]!, 100);
+      expect(await balanceOf(u.id)).toEqual({ balance: 100 - charged, held: 0, shortfall: costs[k]! - charged });
+      await expectLedgerConsistent(db, u.id);
+    }
+    // Settled again, batched or not, each returns its first result and moves nothing.
+    const again = await Promise.all(holds.map((h, k) => settleHold(db, k % 2 ? h.id : h, { cost: 1 })));
+    for (const [k, s] of again.entries())
+      expect(s).toMatchObject({ charged: settled[k]!.charged, shortfall: settled[k]!.shortfall, entry: null });
+    for (const u of users) await expectLedgerConsistent(db, u.id);
+  });
+
+  it("one failing settle of a batch fails alone; a 404 and a retry in the same turn get their own answers", async () => {
+    const db = t.platform.db;
+    const users = await Promise.all(Array.from({ length: 4 }, () => funded(100)));
+    const holds = await Promise.all(
+      users.map((u) => placeHold(db, { accountId: u.id, pool: "ai_credits", amount: 20 })),
+    );
+    await settleHold(db, holds[3]!, { cost: 5 });
+    const out = await Promise.allSettled([
+      settleHold(db, holds[0]!, { cost: 7 }),
+      settleHold(db, holds[1]!, { cost: 7, metadata: { bad: "\u0000" } }), // jsonb refuses NUL: that statement fails
+      settleHold(db, holds[2]!, { cost: 9 }),
+      settleHold(db, holds[3]!, { cost: 5 }), // settled before: its first result
+      settleHold(db, crypto.randomUUID(), { cost: 1 }), // no such hold
+    ]);
+    expect(out.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled", "rejected"]);
+    expect(out[0]).toMatchObject({ value: { charged: 7n } });
+    expect(out[2]).toMatchObject({ value: { charged: 9n } });
+    expect(out[3]).toMatchObject({ value: { charged: 5n, entry: null } });
+    expect(out[4]).toMatchObject({ reason: { code: "not_found" } });
+    expect(await balanceOf(users[1]!.id)).toEqual({ balance: 100, held: 20, shortfall: 0 }); // nothing moved
+    expect(await settleHold(db, holds[1]!, { cost: 3 })).toMatchObject({ charged: 3n }); // and it can still be settled
+    for (const u of users) await expectLedgerConsistent(db, u.id);
+  });
+
+  it("holds of one turn go in one statement, each placed or refused on its own", async () => {
+    const db = t.platform.db;
+    const users = await Promise.all([funded(100), funded(10), funded(100)]);
+    const out = await Promise.allSettled(
+      users.map((u) => placeHold(db, { accountId: u.id, pool: "ai_credits", amount: 50 })),
+    );
+    expect(out.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(out[1]).toMatchObject({ reason: { code: "payment_required", details: { spendable_micros: 10 } } });
+    expect(await transactionsOf("holds", users)).toBe(1);
+    expect(await balanceOf(users[0]!.id)).toMatchObject({ held: 50 });
+    expect(await balanceOf(users[1]!.id)).toMatchObject({ held: 0 });
+    for (const u of users) await expectLedgerConsistent(db, u.id);
+  });
+
+  it("settles by id of two holds of one account in one turn: both charged, once each", async () => {
+    const db = t.platform.db;
+    const user = await funded(100);
+    const [a, b] = await Promise.all(
+      [1, 2].map(() => placeHold(db, { accountId: user.id, pool: "ai_credits", amount: 30 })),
+    );
+    // By id only, the batcher cannot know they share a balance row: the statement settles one, the other runs again.
+    const [sa, sb] = await Promise.all([settleHold(db, a!.id, { cost: 20 }), settleHold(db, b!.id, { cost: 25 })]);
+    expect([sa!.charged, sb!.charged]).toEqual([20n, 25n]);
+    expect(await balanceOf(user.id)).toEqual({ balance: 55, held: 0, shortfall: 0 });
+    await expectLedgerConsistent(db, user.id);
+  });
+
+  it("a storm of concurrent holds, settles (by hold and by id) and releases over shared accounts stays exact", async () => {
+    const db = t.platform.db;
+    const users = await Promise.all(Array.from({ length: 5 }, () => funded(1_000)));
+    const worker = async (i: number) => {
+      const u = users[i % users.length]!;
+      for (let r = 0; r < 6; r++) {
+        let hold: Awaited<ReturnType<typeof placeHold>>;
+        try {
+          hold = await placeHold(db, { accountId: u.id, pool: "ai_credits", amount: 40 });
+        } catch (err) {
+          expect((err as { code: string }).code).toBe("payment_required");
+          continue;
+        }
+        if (r % 3 === 2) await releaseHold(db, hold.id);
+        else await settleHold(db, r % 2 ? hold.id : hold, { cost: 10 + ((i + r) % 50) });
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, i) => worker(i)));
+    for (const u of users) {
+      expect(await balanceOf(u.id)).toMatchObject({ held: 0 });
+      await expectLedgerConsistent(db, u.id);
+    }
+  });
+
+  it("a settle inside a caller's transaction runs in it (never batched outside it)", async () => {
+    const db = t.platform.db;
+    const user = await funded(100);
+    await expect(
+      db.transaction().execute(async (trx) => {
+        const hold = await placeHold(trx, { accountId: user.id, pool: "ai_credits", amount: 30 });
+        expect(await settleHold(trx, hold, { cost: 20 })).toMatchObject({ charged: 20n });
+        throw new Error("rolled back");
+      }),
+    ).rejects.toThrow("rolled back");
+    expect(await balanceOf(user.id)).toEqual({ balance: 100, held: 0, shortfall: 0 });
+    await expectLedgerConsistent(db, user.id);
+  });
+
   it("a repeated credit idempotency key moves money once", async () => {
     const user = await t.account();
     const db = t.platform.db;

@@ -10,6 +10,7 @@ import type { DB } from "../kernel/operation.ts";
 import { currentPeriod, type LedgerEntry, toEntry } from "./ledger.ts";
 import { raiseAlerts, raiseDueAlerts } from "./limits.ts";
 import { MAX_MICROS, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
+import { ALONE, tickBatcher } from "./tick-batcher.ts";
 
 export interface Hold {
   id: string;
@@ -57,32 +58,99 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
   if (amount === 0n) throw new Error("a hold is a positive whole number of micro-dollars");
   // No balance can ever pay more than the bound: refuse without asking the database (and without an int8 overflow).
   if (amount > MAX_MICROS) return null;
-  const id = crypto.randomUUID();
-  const expiresAt = new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000);
+  const hold: HoldRequest = {
+    id: crypto.randomUUID(),
+    accountId: h.accountId,
+    pool: h.pool,
+    amount,
+    expiresAt: new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000),
+    metadata: JSON.stringify(h.metadata ?? {}),
+  };
+  // Inside a caller's transaction it runs there, at once; otherwise with the other holds of this turn.
+  if (db.isTransaction) return (await placeHolds(db, [hold]))[0] ?? null;
+  return batchersOf(db).hold(`${hold.accountId}:${hold.pool}`, hold);
+}
+
+interface HoldRequest {
+  id: string;
+  accountId: string;
+  pool: Pool;
+  amount: bigint;
+  expiresAt: Date;
+  /** as JSON */
+  metadata: string;
+}
+
+/**
+ * Places holds (of distinct balance rows) in one statement, one round trip, prepared once per connection (its
+ * parse and plan cost more than its run); each is placed or refused (null) on its own. `l` locks the balance rows
+ * in (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between
+ * them, whatever order their callers came in); the guarded UPDATE then
+ * re-checks each guard on the row's latest version (spendable, no shortfall, under the hard cap), and the hold
+ * rows it pays for are inserted in the same statement. Its commit need not wait for the disk: a hold moves no
+ * money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a caller's transaction
+ * the caller's setting stands: its commit may carry money.
+ */
+async function placeHolds(db: DB, holds: HoldRequest[]): Promise<(Hold | null)[]> {
   const period = currentPeriod();
-  // One statement, one round trip, prepared once per connection (its parse and plan cost more than its run): the guarded UPDATE (concurrent holds serialise on the row, and each re-checks
-  // the guard after the lock) and the hold row it pays for, atomically. Its commit need not wait for the disk:
-  // a hold moves no money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a
-  // caller's transaction the caller's setting stands: its commit may carry money.
-  const placed = await sql<{ id: string }>`/* prepare:billing_hold */
+  const [one] = holds;
+  // One hold (the common case, and every hold of a contended account) binds scalars, which the planner folds in:
+  // locking the row a second time and joining a function's rows cost a contended row more than they save.
+  const input =
+    one && holds.length === 1
+      ? sql`i AS (SELECT ${one.id}::uuid AS id, ${one.accountId}::uuid AS account_id, ${one.pool}::text AS pool,
+        ${one.amount}::bigint AS amount, ${one.metadata}::jsonb AS metadata, ${one.expiresAt}::timestamptz AS expires_at),
+      l AS (SELECT * FROM i),`
+      : sql`i AS (
+        SELECT * FROM unnest(${holds.map((h) => h.id)}::uuid[], ${holds.map((h) => h.accountId)}::uuid[],
+          ${holds.map((h) => h.pool)}::text[], ${holds.map((h) => h.amount)}::bigint[],
+          ${holds.map((h) => h.metadata)}::jsonb[], ${holds.map((h) => h.expiresAt)}::timestamptz[])
+          WITH ORDINALITY AS i(id, account_id, pool, amount, metadata, expires_at, n)),
+      l AS (
+        SELECT i.* FROM i JOIN balances b ON b.account_id = i.account_id AND b.pool = i.pool
+        ORDER BY b.account_id, b.pool
+        FOR UPDATE OF b),`;
+  const placed = await sql<{ id: string }>`/* prepare:billing_hold${sql.raw(holds.length === 1 ? "" : "_batch")} */
     WITH ${commitModeCte(db, false)},
+    ${input}
     b AS (
-      UPDATE balances b SET held = b.held + ${amount}::bigint
-      WHERE b.account_id = ${h.accountId} AND b.pool = ${h.pool}
-        AND b.shortfall = 0 AND b.balance - b.held >= ${amount}::bigint
+      UPDATE balances b SET held = b.held + l.amount
+      FROM l
+      WHERE b.account_id = l.account_id AND b.pool = l.pool
+        AND b.shortfall = 0 AND b.balance - b.held >= l.amount
         AND NOT EXISTS (
-          SELECT 1 FROM spend_limits l
-          WHERE l.account_id = b.account_id AND l.pool = b.pool AND l.hard_cap IS NOT NULL
-            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + ${amount}::bigint > l.hard_cap)
-      RETURNING b.account_id, b.pool)
+          SELECT 1 FROM spend_limits sl
+          WHERE sl.account_id = b.account_id AND sl.pool = b.pool AND sl.hard_cap IS NOT NULL
+            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + l.amount > sl.hard_cap)
+      RETURNING l.*)
     INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
-    SELECT ${id}, b.account_id, b.pool, ${amount}::bigint, 'active', ${JSON.stringify(h.metadata ?? {})}::jsonb,
-      ${expiresAt}::timestamptz
+    SELECT b.id, b.account_id, b.pool, b.amount, 'active', b.metadata, b.expires_at
     FROM b, commit_mode
     RETURNING id`.execute(db);
-  if (!placed.rows.length) return null;
-  return { id, accountId: h.accountId, pool: h.pool, amount, expiresAt };
+  const ids = new Set(placed.rows.map((r) => r.id));
+  return holds.map((h) =>
+    ids.has(h.id) ? { id: h.id, accountId: h.accountId, pool: h.pool, amount: h.amount, expiresAt: h.expiresAt } : null,
+  );
 }
+
+/** The batchers of one database handle (never of a transaction: its statements run in it, in order). */
+const batchers = new WeakMap<DB, ReturnType<typeof makeBatchers>>();
+const batchersOf = (db: DB) => {
+  let b = batchers.get(db);
+  if (!b) batchers.set(db, (b = makeBatchers(db)));
+  return b;
+};
+const makeBatchers = (db: DB) => ({
+  hold: tickBatcher<HoldRequest, Hold | null>({
+    one: async (h) => (await placeHolds(db, [h]))[0] ?? null,
+    many: (holds) => placeHolds(db, holds),
+  }),
+  settle: tickBatcher<Charge, SettledRow | null>({
+    one: async (c) => (await settleCharges(db, [c]))[0] ?? null,
+    // A charge the batch did not settle (a second hold of one account, or one settled before) runs on its own.
+    many: async (charges) => (await settleCharges(db, charges)).map((row) => row ?? ALONE),
+  }),
+});
 
 /** Why a hold was refused, as the error the caller sees (402). */
 async function refusal(db: DB, accountId: string, pool: Pool, amount: bigint): Promise<BosunError> {
@@ -151,6 +219,7 @@ export type SettledRow = Record<string, unknown> & {
   bal_held: string;
   bal_period: string;
   bal_period_spend: string;
+  hold_id: string;
   has_limits: boolean;
   low_balance_alert: string | null;
   soft_cap: string | null;
@@ -162,30 +231,48 @@ export type SettledRow = Record<string, unknown> & {
 const costOf = (c: Charge) => minMicros(wholeMicros(c.cost, "a cost"), MAX_MICROS);
 
 /**
- * The settle as CTEs, ending in `settled` (one SettledRow, none when the hold was already settled or does not
- * exist), so a caller can record what the charge pays for in the same statement (the agent's model step).
- * `h` locks the unsettled hold (a concurrent settle waits, then finds it settled and gets no row); `c` locks
- * the balance row and computes, from its latest version, what is charged: the cost, up to what is spendable
- * once this hold's reservation is given back (an expired hold already gave it back: the call still happened,
- * so it is charged). The shortfall saturates at the bound: an overlapping expired hold could otherwise add a
- * second overrun past it. Then the balance, its ledger row (balance_after is the new balance: rows are appended
- * under the row lock) and the hold, plus the account's spend limits for the alert check, so that needs no read
- * of its own. No `INSERT … ON CONFLICT`. The text is the same for every charge (a prepared statement's).
+ * The settle as CTEs, ending in `settled` (a SettledRow per charge settled; none for a hold already settled or
+ * not found), so a caller can record what the charge pays for in the same statement (the agent's model step).
+ * `h` locks the unsettled holds (a concurrent settle waits, then finds its hold settled and gets no row); `f`
+ * keeps one charge per balance row (an UPDATE changes a row once: a second hold of one account gets no row here
+ * and is settled by a statement of its own); `c` locks the balance rows. Every statement here locks holds (in id
+ * order) before balance rows (in account order), whatever order its callers came in, so concurrent statements
+ * cannot deadlock each other. `c` computes, from each row's latest version, what is charged: the cost, up to what
+ * is spendable once this hold's reservation is given back (an expired hold already gave it back: the call still
+ * happened, so it is charged). The shortfall saturates at the bound: an overlapping expired hold could otherwise
+ * add a second overrun past it. Then the balances, their ledger rows (balance_after is the new balance: rows are
+ * appended under the row lock) and the holds, plus each account's spend limits for the alert check, so that needs
+ * no read of its own. No `INSERT … ON CONFLICT`. The text depends only on whether there is one charge or more
+ * (each a prepared statement's).
  */
-export function settleCtes(charge: Charge) {
-  const { holdId } = charge;
-  const cost = costOf(charge);
+export function settleCtes(...charges: Charge[]) {
   const period = currentPeriod();
-  return sql`h AS (
-      SELECT id, account_id, pool, metadata, CASE WHEN state = 'active' THEN amount ELSE 0 END AS reserved
-      FROM holds WHERE id = ${holdId} AND state <> 'settled'
-      FOR UPDATE),
+  const [one] = charges;
+  // One charge (the agent's step, every settle of a contended account) binds scalars, as placeHolds does.
+  const input =
+    one && charges.length === 1
+      ? sql`i AS (SELECT ${one.holdId}::uuid AS hold_id, ${costOf(one)}::bigint AS cost, ${one.reason ?? "ai_usage"}::text AS reason,
+        ${JSON.stringify(one.metadata ?? {})}::jsonb AS metadata, 1::bigint AS n)`
+      : sql`i AS (
+      SELECT * FROM unnest(${charges.map((c) => c.holdId)}::uuid[], ${charges.map(costOf)}::bigint[],
+        ${charges.map((c) => c.reason ?? "ai_usage")}::text[], ${charges.map((c) => JSON.stringify(c.metadata ?? {}))}::jsonb[])
+        WITH ORDINALITY AS i(hold_id, cost, reason, metadata, n))`;
+  return sql`${input},
+    h AS (
+      SELECT i.n, i.cost, i.reason, i.metadata AS charge_metadata, holds.id AS hold_id, holds.account_id, holds.pool,
+        holds.metadata, CASE WHEN holds.state = 'active' THEN holds.amount ELSE 0 END AS reserved
+      FROM i JOIN holds ON holds.id = i.hold_id
+      WHERE holds.state <> 'settled'
+      ORDER BY holds.id
+      FOR UPDATE OF holds),
+    f AS (SELECT DISTINCT ON (account_id, pool) * FROM h ORDER BY account_id, pool, n),
     c AS (
-      SELECT b.account_id, b.pool, h.reserved, h.metadata,
-        LEAST(${cost}::bigint, GREATEST(0, b.balance - (b.held - h.reserved))) AS charged,
-        LEAST(${cost}::bigint - LEAST(${cost}::bigint, GREATEST(0, b.balance - (b.held - h.reserved))),
+      SELECT f.*,
+        LEAST(f.cost, GREATEST(0, b.balance - (b.held - f.reserved))) AS charged,
+        LEAST(f.cost - LEAST(f.cost, GREATEST(0, b.balance - (b.held - f.reserved))),
           ${MAX_MICROS}::bigint - b.shortfall) AS shortfall_added
-      FROM balances b JOIN h ON b.account_id = h.account_id AND b.pool = h.pool
+      FROM balances b JOIN f ON b.account_id = f.account_id AND b.pool = f.pool
+      ORDER BY b.account_id, b.pool
       FOR UPDATE OF b),
     b AS (
       UPDATE balances bal SET
@@ -196,24 +283,35 @@ export function settleCtes(charge: Charge) {
         period_spend = (CASE WHEN bal.period = ${period} THEN bal.period_spend ELSE 0 END) + c.charged
       FROM c WHERE bal.account_id = c.account_id AND bal.pool = c.pool
       RETURNING bal.account_id, bal.pool, bal.balance, bal.held, bal.period, bal.period_spend,
-        c.charged, c.shortfall_added, c.metadata),
+        c.hold_id, c.cost, c.reason, c.charge_metadata, c.charged, c.shortfall_added, c.metadata),
     e AS (
       INSERT INTO ledger_entries (account_id, pool, amount, balance_after, reason, metadata, idempotency_key)
-      SELECT b.account_id, b.pool, -b.charged, b.balance, ${charge.reason ?? "ai_usage"},
-        b.metadata || ${JSON.stringify(charge.metadata ?? {})}::jsonb
-          || jsonb_build_object('hold_id', ${holdId}::text, 'cost', ${cost}::bigint, 'shortfall', b.shortfall_added),
-        ${`hold:${holdId}`}
+      SELECT b.account_id, b.pool, -b.charged, b.balance, b.reason,
+        b.metadata || b.charge_metadata
+          || jsonb_build_object('hold_id', b.hold_id::text, 'cost', b.cost, 'shortfall', b.shortfall_added),
+        'hold:' || b.hold_id
       FROM b
       RETURNING *),
     u AS (
       UPDATE holds SET state = 'settled', charged = -e.amount, ledger_entry_id = e.id, closed_at = now()
-      FROM e WHERE holds.id = ${holdId}),
+      FROM e JOIN b ON e.idempotency_key = 'hold:' || b.hold_id
+      WHERE holds.id = b.hold_id),
     settled AS (
-      SELECT e.*, b.shortfall_added, b.balance AS bal_balance, b.held AS bal_held, b.period AS bal_period,
+      SELECT e.*, b.hold_id, b.shortfall_added, b.balance AS bal_balance, b.held AS bal_held, b.period AS bal_period,
         b.period_spend AS bal_period_spend, l.account_id IS NOT NULL AS has_limits,
         l.low_balance_alert, l.soft_cap, l.hard_cap
-      FROM e JOIN b ON true
+      FROM e JOIN b ON e.idempotency_key = 'hold:' || b.hold_id
       LEFT JOIN spend_limits l ON l.account_id = e.account_id AND l.pool = e.pool)`;
+}
+
+/** Settles charges in one statement, one round trip, prepared once per connection (it is on the path of every
+ * model call): each charge's SettledRow, or undefined when it settled nothing (see settleCtes). */
+async function settleCharges(db: DB, charges: Charge[]): Promise<(SettledRow | undefined)[]> {
+  const { rows } = await sql<SettledRow>`/* prepare:billing_settle${sql.raw(charges.length === 1 ? "" : "_batch")} */
+    WITH ${settleCtes(...charges)}
+    SELECT * FROM settled`.execute(db);
+  const byHold = new Map(rows.map((r) => [r.hold_id, r]));
+  return charges.map((c) => byHold.get(c.holdId.toLowerCase()));
 }
 
 /** The settlement a settle statement returned; raises the spend alerts it made due (after its commit: an alert
@@ -240,18 +338,25 @@ export async function settlementOf(db: DB, charge: Charge, row: SettledRow | und
   };
 }
 
-/** Charges the actual cost against a hold. Idempotent per hold: a retried settle returns the first result. */
+/** Charges the actual cost against a hold. Idempotent per hold: a retried settle returns the first result.
+ * Given the hold (not only its id), settles of distinct accounts in one turn go in one statement. */
 export async function settleHold(
   db: DB,
-  holdId: string,
+  hold: string | Pick<Hold, "id" | "accountId" | "pool">,
   s: { cost: bigint | number; reason?: string; metadata?: Record<string, unknown> },
 ): Promise<Settlement> {
+  const holdId = typeof hold === "string" ? hold : hold.id;
   const charge = { holdId, ...s };
-  // One statement, one round trip, prepared once per connection: it is on the path of every model call.
-  const { rows } = await sql<SettledRow>`/* prepare:billing_settle */
-    WITH ${settleCtes(charge)}
-    SELECT * FROM settled`.execute(db);
-  return settlementOf(db, charge, rows[0]);
+  costOf(charge); // a bad cost is the caller's error, before it can join (and fail) a batch
+  // Inside a caller's transaction it runs there, at once. A hold given by id only may share its account with
+  // another of the batch: `f` (settleCtes) then settles one, and the other runs again on its own.
+  const row = db.isTransaction
+    ? (await settleCharges(db, [charge]))[0]
+    : await batchersOf(db).settle(
+        typeof hold === "string" ? `hold:${holdId}` : `${hold.accountId}:${hold.pool}`,
+        charge,
+      );
+  return settlementOf(db, charge, row ?? undefined);
 }
 
 /** A settle that found no unsettled hold: the first settlement again, or 404. */

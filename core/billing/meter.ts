@@ -51,8 +51,8 @@ export class Meter {
     context: { conversationId?: string; project?: string; runId?: string } = {},
     db: DB = this.db, // a caller's transaction: the charge commits with what it records about the call
   ): Promise<Settlement> {
-    const { holdId, ...charge } = this.charge(hold, usage, context);
-    return settleHold(db, holdId, charge);
+    const { holdId: _, ...charge } = this.charge(hold, usage, context);
+    return settleHold(db, hold, charge);
   }
 
   /** What settling `hold` for `usage` charges, for a caller that settles in a statement of its own (settleCtes). */
