@@ -109,7 +109,10 @@ export class WorkersMeter {
         u.cpuMs += r.cpu_ms;
         u.projects.add(r.project_id);
       }
-      for (const [accountId, u] of usage) {
+      // Accounts in one order (billing's statements lock balance rows by account too): two flushes, or a flush and
+      // a batch of holds, cannot deadlock on the wallets they both touch.
+      const byAccount = [...usage].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const [accountId, u] of byAccount) {
         const cost = this.costOf(u.requests, u.cpuMs);
         if (cost <= 0n) continue;
         const metadata = { requests: u.requests, cpu_ms: Math.round(u.cpuMs), projects: [...u.projects] };
