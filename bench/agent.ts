@@ -39,7 +39,11 @@ function countStatements() {
     const res = query.apply(this, args);
     const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string })?.text ?? "");
     if (!c.on || text.includes('"status", "error" from "agent_runs"')) return res;
-    const head = text.trimStart().slice(0, 6).toLowerCase();
+    // A leading comment (`/* prepare:name */`) is not the statement's head.
+    const head = text
+      .replace(/^\s*\/\*.*?\*\/\s*/s, "")
+      .slice(0, 6)
+      .toLowerCase();
     c.statements++;
     if (head === "begin") inTx.add(this);
     else if (head === "commit" || head === "rollba") {
