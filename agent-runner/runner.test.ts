@@ -81,6 +81,22 @@ async function runOf(project: string, token: string, runId: string, until: (stat
   throw new Error(`run ${runId} never reached the expected state`);
 }
 
+/** What a worker (or database) crash leaves after a model step that asked for `toolUses`: the run `running`, the
+ * model's reply in the transcript, the job's lease expired, so the next worker resumes it. */
+async function crashedAfterModelStep(runId: string, conversationId: string, toolUses: Record<string, unknown>[]) {
+  const { db } = t.platform;
+  await db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
+  await db
+    .updateTable("jobs")
+    .set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) })
+    .where("key", "=", runId)
+    .execute();
+  await db
+    .insertInto("agent_messages")
+    .values({ conversation_id: conversationId, run_id: runId, role: "assistant", content: JSON.stringify(toolUses) })
+    .execute();
+}
+
 const conversation = async (project: string, token: string, id: string) =>
   (await t.request("GET", `/v1/projects/${project}/agent/conversations/${id}`, { token })).body as {
     messages: { role: string; content: Record<string, unknown>[] }[];
@@ -530,21 +546,7 @@ describe("durability", () => {
     // What a crash of the database server can leave of a read: the model step that asked for it (durable), and
     // no trace of the call (its asynchronous start and result lost), the run `running`, its lease expired.
     const db = t.platform.db;
-    await db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
-    await db
-      .updateTable("jobs")
-      .set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) })
-      .where("key", "=", runId)
-      .execute();
-    await db
-      .insertInto("agent_messages")
-      .values({
-        conversation_id: conv.id,
-        run_id: runId,
-        role: "assistant",
-        content: JSON.stringify([{ type: "tool_use", id: "toolu_lost", name: "list_files", input: {} }]),
-      })
-      .execute();
+    await crashedAfterModelStep(runId, conv.id, [{ type: "tool_use", id: "toolu_lost", name: "list_files", input: {} }]);
 
     startWorkers();
     await runOf(project, token, runId, (s) => s === "done");
@@ -607,23 +609,9 @@ describe("durability", () => {
     // What a worker that died mid-call leaves behind: the run `running`, the model's tool call in the
     // transcript, its step `started` but not done, a hold still active, and the job's lease expired.
     const db = t.platform.db;
-    await db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
-    await db
-      .updateTable("jobs")
-      .set({ state: "leased", lease_owner: "dead", lease_expires_at: new Date(Date.now() - 1000) })
-      .where("key", "=", runId)
-      .execute();
-    await db
-      .insertInto("agent_messages")
-      .values({
-        conversation_id: conv.id,
-        run_id: runId,
-        role: "assistant",
-        content: JSON.stringify([
-          { type: "tool_use", id: "toolu_crash", name: "write_file", input: { path: "b.txt", content: "x" } },
-        ]),
-      })
-      .execute();
+    await crashedAfterModelStep(runId, conv.id, [
+      { type: "tool_use", id: "toolu_crash", name: "write_file", input: { path: "b.txt", content: "x" } },
+    ]);
     await db
       .insertInto("agent_steps")
       .values({

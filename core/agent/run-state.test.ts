@@ -299,16 +299,21 @@ describe("which checkpoints wait for the disk", () => {
 
 // The invoker's check of an agent_run credential (principal.ts) after the start checkpoint saw the run running.
 describe("a tool call made right after its start checkpoint", () => {
-  it("is not refused for the run's status it was checkpointed under, once; every other check reads the run", async () => {
-    const { runId, conversationId } = await runningRun();
-    const check = t.platform.credentialCheckers.get("agent_run")!;
-    const principal = await runPrincipal(t.platform, runId);
+  /** The person's credential a conversation runs under. */
+  const personOf = async (conversationId: string): Promise<Credential> => {
     const conv = await t.platform.db
       .selectFrom("agent_conversations")
       .select(["credential_kind", "credential_id"])
       .where("id", "=", conversationId)
       .executeTakeFirstOrThrow();
-    const person = { kind: conv.credential_kind, id: conv.credential_id } as Credential;
+    return { kind: conv.credential_kind, id: conv.credential_id } as Credential;
+  };
+
+  it("is not refused for the run's status it was checkpointed under, once; every other check reads the run", async () => {
+    const { runId, conversationId } = await runningRun();
+    const check = t.platform.credentialCheckers.get("agent_run")!;
+    const principal = await runPrincipal(t.platform, runId);
+    const person = await personOf(conversationId);
     // Cancelled after the checkpoint that saw it running: the call that checkpoint started goes ahead, as a call
     // already under way would; a principal the checkpoint did not vouch for, or the same one again, is refused.
     const once = seenRunningPrincipal(principal, person);
@@ -323,14 +328,9 @@ describe("a tool call made right after its start checkpoint", () => {
     const { runId, conversationId, token } = await runningRun();
     const check = t.platform.credentialCheckers.get("agent_run")!;
     const principal = await runPrincipal(t.platform, runId);
-    const conv = await t.platform.db
-      .selectFrom("agent_conversations")
-      .select(["credential_kind", "credential_id"])
-      .where("id", "=", conversationId)
-      .executeTakeFirstOrThrow();
-    const person = { kind: conv.credential_kind, id: conv.credential_id } as Credential;
+    const person = await personOf(conversationId);
     await expect(check(seenRunningPrincipal(principal, person))).resolves.toBeUndefined();
-    expect((await t.request("DELETE", `/v1/tokens/${conv.credential_id}`, { token })).status).toBe(200);
+    expect((await t.request("DELETE", `/v1/tokens/${person.id}`, { token })).status).toBe(200);
     await expect(check(seenRunningPrincipal(principal, person))).rejects.toMatchObject({ code: "unauthorized" });
   });
 });
