@@ -24,6 +24,12 @@ import { workerFromHost } from "../core/workers/routing.ts";
 import { boundedBody, clientIp } from "../http/request.ts";
 import { sitesMcpHandler } from "./mcp.ts";
 
+// @hono/node-server's serve() puts a light Response in place of the global one. Made while it stood in (a serve()
+// ran before this module loaded, as in `npm run bench`), RESPONSE_ALREADY_SENT keeps a cached form the server writes
+// out without checking its X_ALREADY_SENT header: headers after the worker's headers (ERR_HTTP_HEADERS_SENT).
+// Reading it once turns it into a real Response, which the server checks; on a real one it is a no-op.
+void RESPONSE_ALREADY_SENT.bodyUsed;
+
 const MAX_FORM_BODY = 64 * 1024;
 
 interface Target {
