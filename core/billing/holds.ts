@@ -85,9 +85,9 @@ interface HoldRequest {
  * Places holds (of distinct balance rows) in one statement, one round trip, prepared once per connection (its
  * parse and plan cost more than its run); each is placed or refused (null) on its own. `l` locks the balance rows
  * in (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between
- * them, whatever order their callers came in); the guarded UPDATE then
- * re-checks each guard on the row's latest version (spendable, no shortfall, under the hard cap), and the hold
- * rows it pays for are inserted in the same statement. Its commit need not wait for the disk: a hold moves no
+ * them, whatever order their callers came in); the guarded UPDATE then re-checks each guard on the row's latest
+ * version (spendable, no shortfall, under the hard cap), and the hold rows it pays for are inserted in the same
+ * statement. Its commit need not wait for the disk: a hold moves no
  * money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a caller's transaction
  * the caller's setting stands: its commit may carry money.
  */

@@ -973,10 +973,10 @@ export class WorkersRuntime {
     this.flushTimer ??= setTimeout(() => void this.flush(), 250);
   }
 
-  /** Writes recorded invocations and keeps the last N per worker. */
   /** Invocation rows written per worker since its rows were last pruned to the retention. */
   private unpruned = new Map<string, number>();
 
+  /** Writes recorded invocations and keeps the last N per worker. */
   async flush(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
