@@ -91,8 +91,9 @@ export async function startScheduledRun(platform: Platform, scheduleRunId: strin
     .executeTakeFirst();
   if (row?.status !== "pending") return "gone";
 
-  const end = async (status: "skipped" | "failed", error: { code: string; message: string }): Promise<Outcome> => {
-    await platform.db.transaction().execute(async (trx) => {
+  // Another starter may have moved the row on meanwhile (its run then reads as "busy" here): that is "gone", not ours.
+  const end = async (status: "skipped" | "failed", error: { code: string; message: string }): Promise<Outcome> =>
+    platform.db.transaction().execute(async (trx) => {
       const done = await trx
         .updateTable("agent_schedule_runs")
         .set({ status, error: JSON.stringify(error), finished_at: new Date() })
@@ -100,14 +101,13 @@ export async function startScheduledRun(platform: Platform, scheduleRunId: strin
         .where("status", "=", "pending")
         .returning("id")
         .executeTakeFirst();
-      if (done)
-        await enqueue(trx, SCHEDULE_REPORT_QUEUE, `${scheduleRunId}:finished`, {
-          schedule_run_id: scheduleRunId,
-          kind: "finished",
-        });
+      if (!done) return "gone";
+      await enqueue(trx, SCHEDULE_REPORT_QUEUE, `${scheduleRunId}:finished`, {
+        schedule_run_id: scheduleRunId,
+        kind: "finished",
+      });
+      return status;
     });
-    return status;
-  };
 
   const why = agentUnavailable(platform.config.agent);
   if (why) return end("failed", { code: "not_configured", message: why });
