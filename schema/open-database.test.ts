@@ -22,6 +22,12 @@ describe("statements marked /* prepare:name */", () => {
       // Same connection: the server holds the statement by its name.
       expect((await preparedHere(trx)).rows).toEqual([{ name: "test_double" }]);
     });
+    // A template that opens on a new line is marked all the same (the agent's tool checkpoints were sent unnamed).
+    await opened.db.transaction().execute(async (trx) => {
+      await sql`
+        /* prepare:test_indented */ SELECT 1`.execute(trx);
+      expect((await preparedHere(trx)).rows.map((r) => r.name)).toContain("test_indented");
+    });
     // Outside the transaction too (a pooled connection, prepared or not yet).
     expect((await named(opened.db, 5)).rows).toEqual([{ n: 10 }]);
   });
@@ -31,7 +37,7 @@ describe("statements marked /* prepare:name */", () => {
       await sql`SELECT 1`.execute(trx);
       await sql`/* not a marker */ SELECT 1`.execute(trx);
       const names = (await preparedHere(trx)).rows.map((r) => r.name);
-      expect(names.every((n) => n === "test_double")).toBe(true);
+      expect(names.every((n) => n === "test_double" || n === "test_indented")).toBe(true);
     });
   });
 });
