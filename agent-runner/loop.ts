@@ -233,7 +233,14 @@ const instanceNote = (instance: string | null) =>
 async function toolStep(
   deps: RunnerDeps,
   runId: string,
-  conv: { id: string; mode: "ask" | "auto" | "read_only"; credential_kind: string; credential_id: string },
+  conv: {
+    id: string;
+    project_id: string;
+    account_id: string;
+    mode: "ask" | "auto" | "read_only";
+    credential_kind: string;
+    credential_id: string;
+  },
   rules: CommandRules,
   tools: Map<string, AgentTool>,
   use: ToolUse,
@@ -294,7 +301,13 @@ async function toolStep(
 
   // Started (and, for an untrusted result, the run tainted) before the call: so a crash mid-call cannot leave a run
   // that read untrusted content untainted, nor one that made a call with an effect without its `started` record.
-  const step = await beginToolStep(platform, runId, use, { effect: tool.effect, untrusted: tool.traits.untrusted });
+  const step = await beginToolStep(
+    platform,
+    runId,
+    use,
+    { effect: tool.effect, untrusted: tool.traits.untrusted },
+    { projectId: conv.project_id, accountId: conv.account_id },
+  );
   if (!step) return "stopped"; // the run was cancelled meanwhile: the call is not made
   const started = performance.now();
   let output: string;
@@ -305,8 +318,12 @@ async function toolStep(
         requestId: `run-${runId}-${use.id}`.slice(0, 128),
         signal: new AbortController().signal,
         serverLogin,
-        // The start checkpoint just saw the run running: the invoker need not read it again (principal.ts).
-        runSeenRunning: { kind: conv.credential_kind, id: conv.credential_id } as Credential,
+        // The start checkpoint just saw the run running and read the person's access: the invoker need not read
+        // either again (principal.ts).
+        seen: {
+          credential: { kind: conv.credential_kind, id: conv.credential_id } as Credential,
+          project: step.project,
+        },
       }),
     );
   } catch (err) {

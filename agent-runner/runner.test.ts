@@ -546,7 +546,9 @@ describe("durability", () => {
     // What a crash of the database server can leave of a read: the model step that asked for it (durable), and
     // no trace of the call (its asynchronous start and result lost), the run `running`, its lease expired.
     const db = t.platform.db;
-    await crashedAfterModelStep(runId, conv.id, [{ type: "tool_use", id: "toolu_lost", name: "list_files", input: {} }]);
+    await crashedAfterModelStep(runId, conv.id, [
+      { type: "tool_use", id: "toolu_lost", name: "list_files", input: {} },
+    ]);
 
     startWorkers();
     await runOf(project, token, runId, (s) => s === "done");

@@ -12,6 +12,7 @@ import {
   isAuthenticated,
   type Operation,
   type Principal,
+  type ProjectAccess,
 } from "../core/kernel/operation.ts";
 import { hasScope } from "../core/kernel/scopes.ts";
 import type { Platform } from "../core/platform.ts";
@@ -45,10 +46,11 @@ export interface AgentTool {
       signal: AbortSignal;
       serverLogin?: "observer";
       /**
-       * The run's start checkpoint for this call just saw it running, and this is its person's credential: the
-       * invoker re-checks that credential without reading the run again (core/agent/principal.ts).
+       * What the run's start checkpoint for this call just read: the run running under its person's credential, and
+       * their access to the project. The invoker re-checks that credential and reads neither again
+       * (core/agent/principal.ts).
        */
-      runSeenRunning?: Credential;
+      seen?: { credential: Credential; project: ProjectAccess | null };
     },
   ): Promise<string>;
 }
@@ -94,8 +96,7 @@ export function toolsForRun(
         if (pinned.includes("project")) pins.project = principal.pins.project;
         if (pinned.includes("instance")) pins.instance = principal.pins.instance;
         const login = call.serverLogin ? { ...principal, serverLogin: call.serverLogin } : principal;
-        const as =
-          call.runSeenRunning && isAuthenticated(login) ? seenRunningPrincipal(login, call.runSeenRunning) : login;
+        const as = call.seen && isAuthenticated(login) ? seenRunningPrincipal(login, call.seen) : login;
         const output = await invoke(platform, op, { ...input, ...pins }, as, {
           requestId: call.requestId,
           signal: call.signal,

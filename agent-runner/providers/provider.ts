@@ -60,6 +60,17 @@ export interface ModelProvider {
  * extra: settling charges the actual usage, and the overrun comes out of what is spendable.
  */
 export function inputTokenBound(request: Pick<ModelRequest, "system" | "messages" | "tools">): number {
-  const bytes = Buffer.byteLength(JSON.stringify([request.system, request.messages, request.tools]));
+  let bytes = Buffer.byteLength(JSON.stringify(request.system)) + 2;
+  for (const m of request.messages) bytes += jsonBytes(m) + 1;
+  for (const t of request.tools) bytes += jsonBytes(t) + 1;
   return Math.ceil(bytes / 3) + 500 + 50 * request.messages.length;
+}
+
+// A message or tool is not changed once made (the loop appends new ones), so its size is measured once: a run's
+// step would otherwise serialize its whole transcript again.
+const sizes = new WeakMap<object, number>();
+function jsonBytes(value: object): number {
+  let n = sizes.get(value);
+  if (n === undefined) sizes.set(value, (n = Buffer.byteLength(JSON.stringify(value))));
+  return n;
 }

@@ -3,8 +3,9 @@
 // credential is re-checked on every call, so revoking the person's token, cancelling the run or removing the
 // person from the project stops the agent at its next step.
 import { unauthorized } from "../kernel/errors.ts";
-import type { AuthenticatedPrincipal, Credential } from "../kernel/operation.ts";
+import type { AuthenticatedPrincipal, Credential, ProjectAccess } from "../kernel/operation.ts";
 import type { CredentialChecker, Platform } from "../platform.ts";
+import { presentAccess } from "../projects/access.ts";
 
 export async function runPrincipal(platform: Platform, runId: string): Promise<AuthenticatedPrincipal> {
   const row = await platform.db
@@ -37,20 +38,23 @@ export async function runPrincipal(platform: Platform, runId: string): Promise<A
 }
 
 // A call the runner makes right after the checkpoint that saw its run `running` (the tool call's start, the
-// statement before the call) need not read the run again. Keyed by the principal object made for that one call
-// and used once, so nothing else can present it: a nested call, a later one, any other principal reads the run.
+// statement before the call) need not read the run again, nor the person's access to the project, which that
+// statement read too. Keyed by the principal object made for that one call and used once, so nothing else can
+// present it: a nested call, a later one, any other principal reads both.
 const seenRunning = new WeakMap<object, Credential>();
 
 /**
- * The run's principal for one call made right after a checkpoint saw the run running; `underlying` is the
- * conversation's credential (fixed while the run lives), which the invoker still re-checks.
+ * The run's principal for one call made right after a checkpoint saw the run running; `seen.credential` is the
+ * conversation's credential (fixed while the run lives), which the invoker still re-checks, and `seen.project`
+ * the person's access to the run's project as the checkpoint read it.
  */
 export function seenRunningPrincipal(
   principal: AuthenticatedPrincipal,
-  underlying: Credential,
+  seen: { credential: Credential; project: ProjectAccess | null },
 ): AuthenticatedPrincipal {
   const once = { ...principal };
-  seenRunning.set(once, underlying);
+  seenRunning.set(once, seen.credential);
+  presentAccess(once, seen.project);
   return once;
 }
 

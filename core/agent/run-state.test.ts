@@ -8,6 +8,7 @@ import { expectLedgerConsistent, expectNoActiveHolds } from "../../testkit/ledge
 import { credit } from "../billing/ledger.ts";
 import { costOf } from "../billing/prices.ts";
 import { loadConfig } from "../config.ts";
+import { invoke } from "../kernel/invoker.ts";
 import type { Credential } from "../kernel/operation.ts";
 import { runPrincipal, seenRunningPrincipal } from "./principal.ts";
 import { beginToolStep, completeModelStep, completeToolStep, loadRun } from "./run-state.ts";
@@ -293,7 +294,7 @@ describe("which checkpoints wait for the disk", () => {
         .s;
       return { step, after };
     });
-    expect(seen).toEqual({ step: { id: expect.any(String), durable: true }, after: "on" });
+    expect(seen).toEqual({ step: { id: expect.any(String), durable: true, project: null }, after: "on" });
   });
 });
 
@@ -316,7 +317,7 @@ describe("a tool call made right after its start checkpoint", () => {
     const person = await personOf(conversationId);
     // Cancelled after the checkpoint that saw it running: the call that checkpoint started goes ahead, as a call
     // already under way would; a principal the checkpoint did not vouch for, or the same one again, is refused.
-    const once = seenRunningPrincipal(principal, person);
+    const once = seenRunningPrincipal(principal, { credential: person, project: null });
     await t.platform.db.updateTable("agent_runs").set({ status: "cancelled" }).where("id", "=", runId).execute();
     await expect(check(principal)).rejects.toMatchObject({ code: "unauthorized" });
     await expect(check({ ...once })).rejects.toMatchObject({ code: "unauthorized" });
@@ -329,8 +330,63 @@ describe("a tool call made right after its start checkpoint", () => {
     const check = t.platform.credentialCheckers.get("agent_run")!;
     const principal = await runPrincipal(t.platform, runId);
     const person = await personOf(conversationId);
-    await expect(check(seenRunningPrincipal(principal, person))).resolves.toBeUndefined();
+    await expect(
+      check(seenRunningPrincipal(principal, { credential: person, project: null })),
+    ).resolves.toBeUndefined();
     expect((await t.request("DELETE", `/v1/tokens/${person.id}`, { token })).status).toBe(200);
-    await expect(check(seenRunningPrincipal(principal, person))).rejects.toMatchObject({ code: "unauthorized" });
+    await expect(check(seenRunningPrincipal(principal, { credential: person, project: null }))).rejects.toMatchObject({
+      code: "unauthorized",
+    });
+  });
+
+  it("reads the person's access to the project with the start: the call uses it once, and without it is not found", async () => {
+    const owner = await t.account();
+    const ownerToken = await owner.token(["*"]);
+    const project = `rs-${owner.id.slice(0, 8)}`;
+    await t.request("POST", "/v1/projects", { token: ownerToken, body: { slug: project, name: "S", kind: "site" } });
+    await credit(t.platform.db, { accountId: owner.id, pool: "ai_credits", amount: 2_000_000, reason: "top_up" });
+    const dev = await t.account();
+    await t.addMember(project, ownerToken, dev, "developer");
+    const res = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token: await dev.token(["*"]),
+      body: { project, message: "hello", mode: "auto" },
+    });
+    const { conversation, run_id: runId } = res.body as { conversation: { id: string }; run_id: string };
+    await t.platform.db.updateTable("agent_runs").set({ status: "running" }).where("id", "=", runId).execute();
+    const conv = await t.platform.db
+      .selectFrom("agent_conversations")
+      .select(["project_id", "account_id"])
+      .where("id", "=", conversation.id)
+      .executeTakeFirstOrThrow();
+    const caller = { projectId: conv.project_id, accountId: conv.account_id };
+    const principal = await runPrincipal(t.platform, runId);
+    const person = await personOf(conversation.id);
+    const use = (id: string) => ({ id, name: "list_files", input: {} });
+    const read = { effect: "read" as const, untrusted: false };
+
+    const first = await beginToolStep(t.platform, runId, use("toolu_a"), read, caller);
+    expect(first?.project).toMatchObject({ id: conv.project_id, slug: project, role: "developer" });
+    expect(first?.project?.created_at).toBeInstanceOf(Date);
+    const once = seenRunningPrincipal(principal, { credential: person, project: first!.project });
+    await expect(invoke(t.platform, "list_files", { project }, once)).resolves.toMatchObject({ files: [] });
+
+    // Removed from the project: the next start reads no access, and the call it starts is "not found".
+    expect((await t.request("DELETE", `/v1/projects/${project}/members/${dev.id}`, { token: ownerToken })).status).toBe(
+      200,
+    );
+    const next = await beginToolStep(t.platform, runId, use("toolu_b"), read, caller);
+    expect(next).toMatchObject({ project: null });
+    const refused = seenRunningPrincipal(principal, { credential: person, project: next!.project });
+    await expect(invoke(t.platform, "list_files", { project }, refused)).rejects.toMatchObject({ code: "not_found" });
+    // What a start read serves the one call it was read for and no other: read before the removal, it lets that
+    // call go ahead (as a call already under way would) with no query of its own; the same principal's next call,
+    // or a copy of it, reads the access again.
+    const late = seenRunningPrincipal(principal, { credential: person, project: first!.project });
+    await expect(invoke(t.platform, "list_files", { project }, late)).resolves.toMatchObject({ files: [] });
+    await expect(invoke(t.platform, "list_files", { project }, late)).rejects.toMatchObject({ code: "not_found" });
+    const copied = seenRunningPrincipal(principal, { credential: person, project: first!.project });
+    await expect(invoke(t.platform, "list_files", { project }, { ...copied })).rejects.toMatchObject({
+      code: "not_found",
+    });
   });
 });

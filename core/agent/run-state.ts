@@ -13,7 +13,7 @@ import {
 } from "../billing/holds.ts";
 import { finish, heartbeat, type Job, lease } from "../jobs/queue.ts";
 import { commitModeCte, isDurable } from "../kernel/commit-mode.ts";
-import type { Effect } from "../kernel/operation.ts";
+import type { Effect, ProjectAccess } from "../kernel/operation.ts";
 import type { Platform } from "../platform.ts";
 import type { CommandRules } from "./policy.ts";
 import { appendRunEvent, RUN_EVENT_TOPIC, RUN_QUEUE, transition, wakeRunReaders } from "./runs.ts";
@@ -269,18 +269,27 @@ export async function priorToolStep(
  * a resumed run from making it twice, so it must survive a crash of the database server before the call is made.
  * A read's start commits asynchronously: lost in such a crash (with everything after it, never alone), the resumed
  * run finds no step and reads again, which is harmless. `durable` is what the statement's commit did.
+ *
+ * With `caller`, the statement also reads the caller's access to the run's project (its row and their role, null
+ * once they are no longer a member): the invoker's project check for the call, made here so the call needs no
+ * query of its own for it (core/projects/access.ts presentAccess).
  */
 export async function beginToolStep(
   platform: P,
   runId: string,
   use: ToolCallRef,
   tool: { effect: Effect; untrusted: boolean },
-): Promise<{ id: string; durable: boolean } | null> {
+  caller?: { projectId: string; accountId: string },
+): Promise<{ id: string; durable: boolean; project: ProjectAccess | null } | null> {
   const { db } = platform;
   const taint = tool.untrusted ? JSON.stringify({ tool: use.name, at: new Date().toISOString() }) : null;
   const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.id`);
-  const { rows } = await sql<{ id: string | null; event_id: string | null; synchronous_commit: string }>`
-    /* prepare:agent_tool_start${sql.raw(notify ? "_notify" : "")} */
+  const { rows } = await sql<
+    { id: string | null; event_id: string | null; synchronous_commit: string; project_id: string | null } & {
+      // Null with project_id only.
+      [K in Exclude<keyof ProjectAccess, "id"> as `project_${K}`]: ProjectAccess[K];
+    }
+  >`/* prepare:agent_tool_start${sql.raw(notify ? "_notify" : "")} */
     WITH ${commitModeCte(db, tool.effect !== "read")},
     taint AS (
       UPDATE agent_runs SET untrusted_input = ${taint}::jsonb
@@ -293,13 +302,32 @@ export async function beginToolStep(
     ev AS (
       INSERT INTO agent_run_events (run_id, type, data)
       SELECT ${runId}::uuid, 'tool_call', ${JSON.stringify({ tool: use.name, input: use.input })}::jsonb FROM step
-      RETURNING id)
-    SELECT step.id, ev.id AS event_id, m.synchronous_commit${notify ? sql`, CASE WHEN ev.id IS NOT NULL THEN ${notify} END AS notified` : sql``}
-    FROM commit_mode m LEFT JOIN step ON true LEFT JOIN ev ON true`.execute(db);
+      RETURNING id),
+    access AS (
+      SELECT p.id, p.slug, p.name, p.kind, p.owner_account_id, p.created_at, p.updated_at, pm.role
+      FROM projects p JOIN project_members pm ON pm.project_id = p.id
+      WHERE p.id = ${caller?.projectId ?? null}::uuid AND pm.account_id = ${caller?.accountId ?? null}::uuid)
+    SELECT step.id, ev.id AS event_id, m.synchronous_commit,
+      a.id AS project_id, a.slug AS project_slug, a.name AS project_name, a.kind AS project_kind,
+      a.owner_account_id AS project_owner_account_id, a.created_at AS project_created_at,
+      a.updated_at AS project_updated_at, a.role AS project_role${notify ? sql`, CASE WHEN ev.id IS NOT NULL THEN ${notify} END AS notified` : sql``}
+    FROM commit_mode m LEFT JOIN step ON true LEFT JOIN ev ON true LEFT JOIN access a ON true`.execute(db);
   const row = rows[0];
   if (!row?.id) return null;
   wakeRunReaders(platform, runId, String(row.event_id));
-  return { id: row.id, durable: isDurable(row.synchronous_commit) };
+  const project: ProjectAccess | null = row.project_id
+    ? {
+        id: row.project_id,
+        slug: row.project_slug,
+        name: row.project_name,
+        kind: row.project_kind,
+        owner_account_id: row.project_owner_account_id,
+        created_at: row.project_created_at,
+        updated_at: row.project_updated_at,
+        role: row.project_role,
+      }
+    : null;
+  return { id: row.id, durable: isDurable(row.synchronous_commit), project };
 }
 
 /**

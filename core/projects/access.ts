@@ -31,6 +31,16 @@ const accessQuery = prepared<{ slug: string; account: string }, ProjectAccess>(
   { name: "project_access" },
 );
 
+// Access read by the statement just before a call, in the same instant the invoker's query would have read it (the
+// agent's tool start checkpoint, core/agent/run-state.ts): keyed by the principal object made for that one call and
+// used once, like the run's own check (core/agent/principal.ts), so nothing else can present it.
+const presented = new WeakMap<object, ProjectAccess | null>();
+
+/** Hands the invoker the caller's access to their project (null: not a member), read for `principal`'s one call. */
+export function presentAccess(principal: Principal, access: ProjectAccess | null): void {
+  presented.set(principal, access);
+}
+
 export async function resolveProjectAccess(
   db: DB,
   principal: Principal,
@@ -41,7 +51,13 @@ export async function resolveProjectAccess(
     account &&
     (!principal.projects || principal.projects.includes(slug)) &&
     (!principal.pins.project || principal.pins.project === slug);
-  const row = reachable ? (await accessQuery(db, { slug, account: account.id }))[0] : undefined;
-  if (!row) throw notFound("project", slug);
+  let row: ProjectAccess | null | undefined;
+  if (presented.has(principal)) {
+    const access = presented.get(principal);
+    presented.delete(principal);
+    if (access === null || access?.slug === slug) row = access;
+  }
+  if (row === undefined && reachable) row = (await accessQuery(db, { slug, account: account.id }))[0];
+  if (!row || !reachable) throw notFound("project", slug);
   return { ...row, role: row.role as ProjectRole };
 }
