@@ -107,13 +107,33 @@ export async function executeRun(
   // The run as the last checkpoint left it (its latest status: a cancel that committed before it is seen); null:
   // read it.
   let known: RunState | null = null;
+  const limits = platform.config.agent;
+  const specs = [...tools.values()].map((t) => t.spec);
+  const modelRequest = () => ({
+    model: limits.model,
+    system: agentKinds[conv.kind].system + instanceNote(conv.instance),
+    messages,
+    tools: specs,
+    maxTokens: limits.maxOutputTokens,
+  });
+  // Reserves the most the next model call can cost (402 when it cannot be paid).
+  const holdFor = (request: ReturnType<typeof modelRequest>) =>
+    platform.meter.hold({
+      accountId: principal.billedAccount,
+      model: request.model,
+      inputTokens: inputTokenBound(request),
+      maxOutputTokens: request.maxTokens,
+      metadata: { run_id: runId, conversation_id: conv.id },
+    });
+  // The next model call's hold, placed beside the checkpoint of the tool results before it (or why it was refused).
+  let placed: { hold: MeteredHold } | { refused: unknown } | null = null;
 
-  for (;;) {
+  // Whether the run goes on to its next step: null, or what became of it.
+  const stopped = async (): Promise<string | null> => {
     if (!stillLeased() || signal.aborted) return "lease lost";
     const run = known ?? (await loadRun(platform, runId));
     known = null;
     if (run.status !== "running") return run.status;
-    const limits = platform.config.agent;
     if (run.steps >= limits.maxSteps)
       return fail({ code: "limit_reached", message: `the run reached its limit of ${limits.maxSteps} model steps` });
     if (Date.now() > run.deadline.getTime())
@@ -140,13 +160,23 @@ export async function executeRun(
       const e = toBosunError(err);
       return fail({ code: e.code, message: `the run's credential no longer holds: ${e.message}` });
     }
+    return null;
+  };
+
+  for (;;) {
+    const held = placed;
+    placed = null;
+    const stop = await stopped();
+    if (stop !== null) {
+      if (held && "hold" in held) await platform.meter.release(held.hold);
+      return stop;
+    }
     const last = messages.at(-1)!;
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
     if (pending.length) {
       const results: ToolResult[] = [];
-      let recorded = false;
-      let after: RunState | undefined;
+      let record: (() => Promise<RunState>) | undefined;
       for (const [i, use] of pending.entries()) {
         // The step's last call records the tool results in the transcript with its own checkpoint.
         const tail = i === pending.length - 1 ? results : undefined;
@@ -154,12 +184,21 @@ export async function executeRun(
         if (result === "parked") return "awaiting_approval";
         if (result === "stopped") return "stopped";
         results.push(result.result);
-        recorded = result.recorded;
-        after = result.run;
+        record = result.record;
       }
-      if (!recorded) await recordMessage(platform, runId, conv.id, "user", results);
-      else known = after ?? null;
       messages.push({ role: "user", content: results });
+      // The results' checkpoint and the next model call's hold go to the database side by side: both commit
+      // asynchronously and neither needs the other. The top of the loop gives the hold back if the run stops there.
+      const [checkpoint, hold] = await Promise.allSettled([
+        record ? record() : recordMessage(platform, runId, conv.id, "user", results).then(() => null),
+        holdFor(modelRequest()),
+      ]);
+      if (checkpoint.status === "rejected") {
+        if (hold.status === "fulfilled") await platform.meter.release(hold.value);
+        throw checkpoint.reason;
+      }
+      known = checkpoint.value;
+      placed = hold.status === "fulfilled" ? { hold: hold.value } : { refused: hold.reason };
       continue;
     }
     if (last.role === "assistant") {
@@ -168,23 +207,13 @@ export async function executeRun(
       return "done";
     }
 
-    // A model step: hold the most it can cost, call, settle the actual usage, checkpoint the reply.
-    const request = {
-      model: limits.model,
-      system: agentKinds[conv.kind].system + instanceNote(conv.instance),
-      messages,
-      tools: [...tools.values()].map((t) => t.spec),
-      maxTokens: limits.maxOutputTokens,
-    };
+    // A model step: hold the most it can cost (unless placed already), call, settle the actual usage, checkpoint
+    // the reply.
+    const request = modelRequest();
     let hold: MeteredHold;
     try {
-      hold = await platform.meter.hold({
-        accountId: principal.billedAccount,
-        model: request.model,
-        inputTokens: inputTokenBound(request),
-        maxOutputTokens: request.maxTokens,
-        metadata: { run_id: runId, conversation_id: conv.id },
-      });
+      if (held && "refused" in held) throw held.refused;
+      hold = held ? held.hold : await holdFor(request);
     } catch (err) {
       const e = toBosunError(err);
       return fail({
@@ -247,9 +276,9 @@ async function toolStep(
   clean: (text: string) => string,
   /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
   resumed: boolean,
-  /** The step's results before this call, when it is the step's last: recorded with its checkpoint. */
+  /** The step's results before this call, when it is the step's last: recorded with its checkpoint (returned as `record`). */
   tail?: ToolResult[],
-): Promise<{ result: ToolResult; recorded: boolean; run?: RunState } | "parked" | "stopped"> {
+): Promise<{ result: ToolResult; record?: () => Promise<RunState> } | "parked" | "stopped"> {
   const { platform } = deps;
   const result = (content: string, isError = false): ToolResult => ({
     type: "tool_result",
@@ -259,12 +288,12 @@ async function toolStep(
   });
   const refuse = async (message: string) => {
     await recordRefusal(platform, runId, use, message);
-    return { result: result(message, true), recorded: false };
+    return { result: result(message, true) };
   };
 
   // Made before (done), or started and never finished (interrupted: not repeated): its checkpointed result.
   const prior = resumed ? await priorToolStep(platform, runId, use.id) : null;
-  if (prior) return { result: result(prior.output, prior.isError), recorded: false };
+  if (prior) return { result: result(prior.output, prior.isError) };
 
   const tool = tools.get(use.name);
   if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
@@ -334,13 +363,18 @@ async function toolStep(
   }
   const durationMs = Math.round(performance.now() - started);
   const done = result(output, isError);
-  const { run } = await completeToolStep(
-    platform,
-    runId,
-    step.id,
-    use.name,
-    { output, isError, durationMs },
-    tail && { conversationId: conv.id, content: [...tail, done] },
-  );
-  return { result: done, recorded: !!tail, run };
+  const checkpoint = () =>
+    completeToolStep(
+      platform,
+      runId,
+      step.id,
+      use.name,
+      { output, isError, durationMs },
+      tail && { conversationId: conv.id, content: [...tail, done] },
+    ).then((c) => c.run);
+  // The step's last call leaves its checkpoint (with the step's results message) to the caller, to make beside the
+  // next model call's hold.
+  if (tail) return { result: done, record: checkpoint };
+  await checkpoint();
+  return { result: done };
 }

@@ -4,7 +4,7 @@
 
 import pg from "pg";
 import pino from "pino";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
 import { costOf } from "../core/billing/prices.ts";
 import type { AgentConfig } from "../core/config.ts";
@@ -13,6 +13,7 @@ import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthro
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 import { expectLedgerConsistent, expectNoActiveHolds } from "../testkit/ledger-invariant.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
+import type { Bridge } from "./tools.ts";
 import { RunWorkers } from "./worker.ts";
 
 const MODEL = "claude-sonnet-5-5";
@@ -46,10 +47,10 @@ afterEach(async () => {
 });
 afterAll(() => t?.close());
 
-function startWorkers(leaseMs = 10_000) {
+function startWorkers(leaseMs = 10_000, bridges: Bridge[] = []) {
   const provider = createAnthropicProvider({ apiKey: agentConfig().apiKey!, baseURL: fake.baseURL, maxRetries: 0 });
   const w = new RunWorkers(
-    { platform: t.platform, provider, bridges: [], log: pino({ level: "silent" }) },
+    { platform: t.platform, provider, bridges, log: pino({ level: "silent" }) },
     { concurrency: 1, leaseMs, pollMs: 50 },
   ).start();
   workers.push(w);
@@ -437,6 +438,48 @@ describe("metering and credentials", () => {
     const ended = await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "failed");
     expect(ended.run.error).toMatchObject({ code: "payment_required" });
     expect(fake.requests).toHaveLength(1); // the second model call was never made
+    await expectLedgerConsistent(t.platform.db, user.id);
+    await expectNoActiveHolds(t.platform.db, user.id);
+  });
+
+  it("a run cancelled during a tool call gives back the hold placed beside the call's results", async () => {
+    const { user, token, project } = await siteOwner();
+    // A tool that waits until the test lets it finish: the run is cancelled while it runs.
+    let entered!: () => void;
+    let finish!: () => void;
+    const inCall = new Promise<void>((r) => (entered = r));
+    const gate = new Promise<void>((r) => (finish = r));
+    const wait: Bridge = {
+      spec: { name: "wait_a_moment", description: "Waits.", inputSchema: { type: "object", properties: {} } },
+      execute: async () => {
+        entered();
+        await gate;
+        return "waited";
+      },
+    };
+    fake.script([{ toolUse: { name: "wait_a_moment", input: {} } }, { text: "done" }]);
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "wait", mode: "auto" },
+    });
+    const { conversation, run_id: runId } = start.body as { conversation: { id: string }; run_id: string };
+    startWorkers(10_000, [wait]);
+    await inCall;
+    const cancel = `/v1/projects/${project}/agent/conversations/${conversation.id}/cancel`;
+    expect((await t.request("POST", cancel, { token, body: {} })).status).toBe(200);
+    finish();
+    await runOf(project, token, runId, (s) => s === "cancelled");
+    expect(fake.requests).toHaveLength(1); // the next model call was never made
+    // The first step's hold settled; the one placed beside the results, once the run was seen cancelled, released.
+    await vi.waitFor(async () => {
+      const holds = await t.platform.db
+        .selectFrom("holds")
+        .select("state")
+        .where("account_id", "=", user.id)
+        .orderBy("created_at")
+        .execute();
+      expect(holds.map((h) => h.state)).toEqual(["settled", "released"]);
+    });
     await expectLedgerConsistent(t.platform.db, user.id);
     await expectNoActiveHolds(t.platform.db, user.id);
   });
