@@ -276,7 +276,7 @@ async function toolStep(
   clean: (text: string) => string,
   /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
   resumed: boolean,
-  /** The step's results before this call, when it is the step's last: recorded with its checkpoint (returned as `record`). */
+  /** The step's results before this call, when it is the step's last: recorded with its checkpoint (`record`). */
   tail?: ToolResult[],
 ): Promise<{ result: ToolResult; record?: () => Promise<RunState> } | "parked" | "stopped"> {
   const { platform } = deps;

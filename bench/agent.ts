@@ -2,7 +2,7 @@
 // settle, the transcript, the tool call through the invoker, events — against a fake Anthropic server that
 // answers at once, reported beside the raw round trip of the same SDK call to that server. Each step of the
 // scripted run is one model call answered with one cheap tool call (list_files), then a final text.
-// Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (3, after one warm-up run).
+// Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (10, after 3 warm-up runs).
 
 import pg from "pg";
 import pino from "pino";
@@ -14,7 +14,8 @@ import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform } from "../testkit/harness.ts";
 
 const steps = Number(process.env.BENCH_AGENT_STEPS ?? 30);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
+const WARMUP_RUNS = 3;
 const MODEL = "claude-sonnet-5-5";
 const GOAL_OVERHEAD_MS = 5; // issue 19: the runner's own cost per step
 
@@ -99,7 +100,7 @@ export default async function main() {
     await t.request("POST", "/v1/projects", { token, body: { slug: "bench-site", name: "Bench", kind: "site" } });
 
     process.stdout.write(
-      `Bosun bench: agent runner overhead per step, ${steps} tool-calling steps per run, ${rounds} runs after one warm-up run\n` +
+      `Bosun bench: agent runner overhead per step, ${steps} tool-calling steps per run, ${rounds} runs after ${WARMUP_RUNS} warm-up runs\n` +
         `  database: ${t.platform.dbKind === "postgres" ? "Postgres (fresh database)" : "embedded PGlite"}; model: fake Anthropic server on loopback, answering at once\n\n`,
     );
     let runnerMs = 0;
@@ -113,10 +114,10 @@ export default async function main() {
       return u.user + u.system;
     };
     let rawRequest: Parameters<typeof provider.complete>[0] | null = null;
-    // Round -1 warms up and is not counted: the JIT, and each pooled connection's first plans of the prepared
-    // checkpoints (Postgres plans a statement for its values five times before it settles on a generic plan), are
-    // costs of a process's first minutes, not of its steps.
-    for (let r = -1; r < rounds; r++) {
+    // The first runs warm up and are not counted: the JIT's tiers (a step's time settles after about 100 steps), and
+    // each pooled connection's first plans of the prepared checkpoints (Postgres plans a statement for its values
+    // five times before it settles on a generic plan), are costs of a process's first minutes, not of its steps.
+    for (let r = -WARMUP_RUNS; r < rounds; r++) {
       const counted = r >= 0;
       fake.script([
         ...Array.from({ length: steps }, () => ({ toolUse: { name: "list_files", input: {} } })),
