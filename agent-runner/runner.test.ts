@@ -479,7 +479,7 @@ describe("metering and credentials", () => {
         .orderBy("created_at")
         .execute();
       expect(holds.map((h) => h.state)).toEqual(["settled", "released"]);
-    });
+    }, 5_000);
     await expectLedgerConsistent(t.platform.db, user.id);
     await expectNoActiveHolds(t.platform.db, user.id);
   });
