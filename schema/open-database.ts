@@ -37,12 +37,13 @@ export class DatabaseLockedError extends Error {
 }
 
 /**
- * SQL that starts with `/* prepare:<name> *\/` (after any whitespace) is prepared once per connection under that name and then only
- * bound and executed: for the few statements on the path of every metered call, where the server's parse and
- * plan of a large CTE costs more than running it. The text under a name must never change (node-postgres
- * refuses a second text for a name); anything else is sent unnamed as before.
+ * SQL that starts with `/* prepare:<name> *\/` (after any whitespace: a template may open on a new line) is
+ * prepared once per connection under that name and then only bound and executed: for the few statements on the
+ * path of every metered call, where the server's parse and plan of a large CTE costs more than running it. The
+ * text under a name must never change (node-postgres refuses a second text for a name); anything else is sent
+ * unnamed as before.
  */
-const PREPARE = /^\s*\/\* prepare:([a-z0-9_]+) \*\//; // a template may open on a new line
+const PREPARE = /^\s*\/\* prepare:([a-z0-9_]+) \*\//;
 
 class PreparingClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {

@@ -67,7 +67,7 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
     metadata: JSON.stringify(h.metadata ?? {}),
   };
   // Inside a caller's transaction it runs there, at once; otherwise with the other holds of this turn.
-  if (db.isTransaction) return (await placeHolds(db, [hold]))[0] ?? null;
+  if (db.isTransaction) return placeHold1(db, hold);
   return batchersOf(db).hold(`${hold.accountId}:${hold.pool}`, hold);
 }
 
@@ -133,6 +133,8 @@ async function placeHolds(db: DB, holds: HoldRequest[]): Promise<(Hold | null)[]
   );
 }
 
+const placeHold1 = async (db: DB, hold: HoldRequest) => (await placeHolds(db, [hold]))[0] ?? null;
+
 /** The batchers of one database handle (never of a transaction: its statements run in it, in order). */
 const batchers = new WeakMap<DB, ReturnType<typeof makeBatchers>>();
 const batchersOf = (db: DB) => {
@@ -142,11 +144,11 @@ const batchersOf = (db: DB) => {
 };
 const makeBatchers = (db: DB) => ({
   hold: tickBatcher<HoldRequest, Hold | null>({
-    one: async (h) => (await placeHolds(db, [h]))[0] ?? null,
+    one: (h) => placeHold1(db, h),
     many: (holds) => placeHolds(db, holds),
   }),
   settle: tickBatcher<Charge, SettledRow | null>({
-    one: async (c) => (await settleCharges(db, [c]))[0] ?? null,
+    one: (c) => settleCharge1(db, c),
     // A charge the batch did not settle (a second hold of one account, or one settled before) runs on its own.
     many: async (charges) => (await settleCharges(db, charges)).map((row) => row ?? ALONE),
   }),
@@ -314,6 +316,8 @@ async function settleCharges(db: DB, charges: Charge[]): Promise<(SettledRow | u
   return charges.map((c) => byHold.get(c.holdId.toLowerCase()));
 }
 
+const settleCharge1 = async (db: DB, charge: Charge) => (await settleCharges(db, [charge]))[0] ?? null;
+
 /** The settlement a settle statement returned; raises the spend alerts it made due (after its commit: an alert
  * a crash skipped here is raised by the next settle, the condition still holding). No row: the first settlement
  * again, or 404. */
@@ -351,7 +355,7 @@ export async function settleHold(
   // Inside a caller's transaction it runs there, at once. A hold given by id only may share its account with
   // another of the batch: `f` (settleCtes) then settles one, and the other runs again on its own.
   const row = db.isTransaction
-    ? (await settleCharges(db, [charge]))[0]
+    ? await settleCharge1(db, charge)
     : await batchersOf(db).settle(
         typeof hold === "string" ? `hold:${holdId}` : `${hold.accountId}:${hold.pool}`,
         charge,
