@@ -12,6 +12,7 @@ import { agentKinds } from "../core/agent/kinds.ts";
 import { type CommandRules, decide } from "../core/agent/policy.ts";
 import { runPrincipal } from "../core/agent/principal.ts";
 import {
+  abandonToolStep,
   beginRun,
   beginToolStep,
   commandRulesOf,
@@ -24,11 +25,13 @@ import {
   type RunState,
   recordMessage,
   recordRefusal,
+  type StartedTool,
 } from "../core/agent/run-state.ts";
 import { finishRun } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
 import { applyTrifecta, conversationTaint } from "../core/agent/trifecta.ts";
-import type { MeteredHold } from "../core/billing/meter.ts";
+import { type HoldRequest, heldBy } from "../core/billing/holds.ts";
+import type { HoldFor, MeteredHold } from "../core/billing/meter.ts";
 import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
 import { toBosunError, unauthorized } from "../core/kernel/errors.ts";
@@ -47,6 +50,8 @@ export interface RunnerDeps {
 
 type ToolUse = Extract<ContentBlock, { type: "tool_use" }>;
 type ToolResult = Extract<ContentBlock, { type: "tool_result" }>;
+/** The checkpoint of a step's last tool call, with the step's results and the next model call's hold. */
+type RecordResults = (hold?: HoldRequest) => Promise<{ run: RunState; held: boolean }>;
 
 const SECRET_PATTERNS = [
   new RegExp(`${TOKEN_PREFIX}[A-Za-z0-9_-]{20,}`, "g"),
@@ -116,17 +121,18 @@ export async function executeRun(
     tools: specs,
     maxTokens: limits.maxOutputTokens,
   });
-  // Reserves the most the next model call can cost (402 when it cannot be paid).
-  const holdFor = (request: ReturnType<typeof modelRequest>) =>
-    platform.meter.hold({
-      accountId: principal.billedAccount,
-      model: request.model,
-      inputTokens: inputTokenBound(request),
-      maxOutputTokens: request.maxTokens,
-      metadata: { run_id: runId, conversation_id: conv.id },
-    });
-  // The next model call's hold, placed beside the checkpoint of the tool results before it (or why it was refused).
+  // The hold for a model call: the most it can cost.
+  const holdOf = (request: ReturnType<typeof modelRequest>): HoldFor => ({
+    accountId: principal.billedAccount,
+    model: request.model,
+    inputTokens: inputTokenBound(request),
+    maxOutputTokens: request.maxTokens,
+    metadata: { run_id: runId, conversation_id: conv.id },
+  });
+  // The next model call's hold, placed with the checkpoint of the tool results before it (or why it was refused).
   let placed: { hold: MeteredHold } | { refused: unknown } | null = null;
+  // The reply's first tool call when the model step's statement started it (startWith).
+  let preStarted: { useId: string; step: StartedTool } | null = null;
 
   // Whether the run goes on to its next step: null, or what became of it.
   const stopped = async (): Promise<string | null> => {
@@ -169,36 +175,50 @@ export async function executeRun(
     const stop = await stopped();
     if (stop !== null) {
       if (held && "hold" in held) await platform.meter.release(held.hold);
+      // A call the model step started and the run will not make: recorded as not made (unless another worker now
+      // holds the run: then it is that worker's, as after a crash).
+      if (preStarted && stop !== "lease lost") await abandonToolStep(platform, runId, preStarted.step.id);
       return stop;
     }
     const last = messages.at(-1)!;
     const pending = last.role === "assistant" ? last.content.filter((b): b is ToolUse => b.type === "tool_use") : [];
 
     if (pending.length) {
+      const pre = preStarted;
+      preStarted = null;
       const results: ToolResult[] = [];
-      let record: (() => Promise<RunState>) | undefined;
+      let record: RecordResults | undefined;
       for (const [i, use] of pending.entries()) {
         // The step's last call records the tool results in the transcript with its own checkpoint.
         const tail = i === pending.length - 1 ? results : undefined;
-        const result = await toolStep(deps, runId, conv, rules, tools, use, clean, !fresh.has(use.id), tail);
+        const started = pre?.useId === use.id ? pre.step : undefined;
+        const result = await toolStep(deps, runId, conv, rules, tools, use, clean, {
+          resumed: !fresh.has(use.id),
+          tail,
+          started,
+        });
         if (result === "parked") return "awaiting_approval";
         if (result === "stopped") return "stopped";
         results.push(result.result);
         record = result.record;
       }
       messages.push({ role: "user", content: results });
-      // The results' checkpoint and the next model call's hold go to the database side by side: both commit
-      // asynchronously and neither needs the other. The top of the loop gives the hold back if the run stops there.
-      const [checkpoint, hold] = await Promise.allSettled([
-        record ? record() : recordMessage(platform, runId, conv.id, "user", results).then(() => null),
-        holdFor(modelRequest()),
-      ]);
-      if (checkpoint.status === "rejected") {
-        if (hold.status === "fulfilled") await platform.meter.release(hold.value);
-        throw checkpoint.reason;
-      }
-      known = checkpoint.value;
-      placed = hold.status === "fulfilled" ? { hold: hold.value } : { refused: hold.reason };
+      // The next model call's hold goes with the results' checkpoint, in its statement (both commit asynchronously).
+      // Refused there, or with no such checkpoint (the last call was refused or made before), the meter places it
+      // (or says why not: the model step fails the run with that). The top of the loop gives it back if the run
+      // stops there.
+      const next = modelRequest();
+      const request = platform.meter.holdRequest(holdOf(next));
+      let withResults = false;
+      if (record) ({ run: known, held: withResults } = await record(request ?? undefined));
+      else await recordMessage(platform, runId, conv.id, "user", results);
+      placed =
+        withResults && request
+          ? { hold: { ...heldBy(request), model: request.model } }
+          : await platform.meter.hold(holdOf(next)).then(
+              (hold) => ({ hold }),
+              (refused: unknown) => ({ refused }),
+            );
       continue;
     }
     if (last.role === "assistant") {
@@ -213,7 +233,7 @@ export async function executeRun(
     let hold: MeteredHold;
     try {
       if (held && "refused" in held) throw held.refused;
-      hold = held ? held.hold : await holdFor(request);
+      hold = held ? held.hold : await platform.meter.hold(holdOf(request));
     } catch (err) {
       const e = toBosunError(err);
       return fail({
@@ -240,14 +260,21 @@ export async function executeRun(
     };
     // An empty reply still closes the turn; the APIs refuse an assistant message with no content.
     const content = response.content.length ? response.content : [{ type: "text" as const, text: "" }];
-    const { settled, run: after } = await completeModelStep(
+    const start = startWith(conv, rules, tools, content);
+    const {
+      settled,
+      run: after,
+      started: made,
+    } = await completeModelStep(
       platform,
       runId,
       conv.id,
       { model: response.model, usage, durationMs: Math.round(performance.now() - started), content },
       platform.meter.charge(hold, response.usage, { conversationId: conv.id, runId, project: principal.pins.project }),
+      start,
     );
     known = after;
+    preStarted = start && made ? { useId: start.use.id, step: made } : null;
     messages.push({ role: "assistant", content });
     for (const block of content) if (block.type === "tool_use") fresh.add(block.id);
     if (settled.shortfall > 0n)
@@ -257,6 +284,31 @@ export async function executeRun(
 
 const instanceNote = (instance: string | null) =>
   instance ? `\n\nThe server you operate is the instance '${instance}'.` : "";
+
+type Conv = Parameters<typeof toolStep>[2];
+
+/** The approval policy's decision for a call, before the trifecta (which needs the run's taint: outbound tools). */
+const policyOf = (mode: Conv["mode"], rules: CommandRules, tool: AgentTool, use: ToolUse) =>
+  decide(
+    mode,
+    { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input, proposed: tool.proposes },
+    rules,
+  );
+
+/** Whose access to the project a tool call's start reads for the invoker: the person the run acts for. */
+const callerOf = (conv: Conv) => ({ projectId: conv.project_id, accountId: conv.account_id });
+
+/**
+ * The start the model step's statement makes with the reply (one round trip fewer a step): its first tool call,
+ * when it is fresh and the policy lets it run with no person and no read of the run (an outbound tool's trifecta
+ * reads the taint first); otherwise none, and toolStep makes it.
+ */
+function startWith(conv: Conv, rules: CommandRules, tools: Map<string, AgentTool>, content: ContentBlock[]) {
+  const use = content.find((b): b is ToolUse => b.type === "tool_use");
+  const tool = use && tools.get(use.name);
+  if (!use || !tool || tool.traits.outbound || policyOf(conv.mode, rules, tool, use).action !== "run") return undefined;
+  return { use, tool: { effect: tool.effect, untrusted: tool.traits.untrusted }, caller: callerOf(conv) };
+}
 
 /** One tool call: its checkpoint, the approval policy, the call itself. */
 async function toolStep(
@@ -274,11 +326,16 @@ async function toolStep(
   tools: Map<string, AgentTool>,
   use: ToolUse,
   clean: (text: string) => string,
-  /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
-  resumed: boolean,
-  /** The step's results before this call, when it is the step's last: recorded with its checkpoint (`record`). */
-  tail?: ToolResult[],
-): Promise<{ result: ToolResult; record?: () => Promise<RunState> } | "parked" | "stopped"> {
+  at: {
+    /** Whether an earlier attempt of the run may have made this call already (a resumed run). */
+    resumed: boolean;
+    /** The step's results before this call, when it is the step's last: recorded with its checkpoint (`record`). */
+    tail?: ToolResult[];
+    /** Its start, when the model step's statement made it (the reply's first call: `startWith`). */
+    started?: StartedTool;
+  },
+): Promise<{ result: ToolResult; record?: RecordResults } | "parked" | "stopped"> {
+  const { resumed, tail } = at;
   const { platform } = deps;
   const result = (content: string, isError = false): ToolResult => ({
     type: "tool_result",
@@ -297,11 +354,7 @@ async function toolStep(
 
   const tool = tools.get(use.name);
   if (!tool) return refuse(`no tool '${use.name}' is available to this agent`);
-  let decision = decide(
-    conv.mode,
-    { tool: use.name, effect: tool.effect, tags: tool.tags, input: use.input, proposed: tool.proposes },
-    rules,
-  );
+  let decision = policyOf(conv.mode, rules, tool, use);
   // The lethal trifecta: after untrusted input, an outbound tool needs a person (or is refused in read_only).
   if (tool.traits.outbound)
     decision = applyTrifecta(conv.mode, decision, use.name, tool.traits, await conversationTaint(platform, conv.id));
@@ -330,13 +383,15 @@ async function toolStep(
 
   // Started (and, for an untrusted result, the run tainted) before the call: so a crash mid-call cannot leave a run
   // that read untrusted content untainted, nor one that made a call with an effect without its `started` record.
-  const step = await beginToolStep(
-    platform,
-    runId,
-    use,
-    { effect: tool.effect, untrusted: tool.traits.untrusted },
-    { projectId: conv.project_id, accountId: conv.account_id },
-  );
+  const step =
+    at.started ??
+    (await beginToolStep(
+      platform,
+      runId,
+      use,
+      { effect: tool.effect, untrusted: tool.traits.untrusted },
+      callerOf(conv),
+    ));
   if (!step) return "stopped"; // the run was cancelled meanwhile: the call is not made
   const started = performance.now();
   let output: string;
@@ -363,17 +418,17 @@ async function toolStep(
   }
   const durationMs = Math.round(performance.now() - started);
   const done = result(output, isError);
-  const checkpoint = () =>
+  const checkpoint = (hold?: HoldRequest) =>
     completeToolStep(
       platform,
       runId,
       step.id,
       use.name,
       { output, isError, durationMs },
-      tail && { conversationId: conv.id, content: [...tail, done] },
-    ).then((c) => c.run);
-  // The step's last call leaves its checkpoint (with the step's results message) to the caller, to make beside the
-  // next model call's hold.
+      tail && { conversationId: conv.id, content: [...tail, done], hold },
+    );
+  // The step's last call leaves its checkpoint (with the step's results message) to the caller, to place the next
+  // model call's hold with.
   if (tail) return { result: done, record: checkpoint };
   await checkpoint();
   return { result: done };

@@ -2,7 +2,6 @@
 // workers leasing runs from Postgres, tools that are operations going through the invoker, approvals,
 // metering on the ledger, and a worker stopped mid-run with another picking the run up.
 
-import pg from "pg";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { credit } from "../core/billing/ledger.ts";
@@ -12,6 +11,7 @@ import { createSitesApp } from "../sites-server/app.ts";
 import { type FakeModelServer, startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform, type TestAccount, type TestPlatform } from "../testkit/harness.ts";
 import { expectLedgerConsistent, expectNoActiveHolds } from "../testkit/ledger-invariant.ts";
+import { tapQueries } from "../testkit/tap-queries.ts";
 import { createAnthropicProvider } from "./providers/anthropic.ts";
 import type { Bridge } from "./tools.ts";
 import { RunWorkers } from "./worker.ts";
@@ -521,24 +521,17 @@ describe("metering and credentials", () => {
  */
 async function statementsDuring(fn: () => Promise<void>) {
   const seen: { text: string; commit?: string }[] = [];
-  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const res = query.apply(this, args);
-    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string })?.text ?? "");
+  const untap = tapQueries((text) => {
     const entry: (typeof seen)[number] = { text };
     seen.push(entry);
-    (res as Promise<{ rows?: { synchronous_commit?: string }[] }> | undefined)?.then?.(
-      (r) => {
-        entry.commit = r?.rows?.[0]?.synchronous_commit;
-      },
-      () => {},
-    );
-    return res;
-  } as typeof pg.Client.prototype.query;
+    return (answer) => {
+      entry.commit = answer.rows?.[0]?.synchronous_commit as string | undefined;
+    };
+  });
   try {
     await fn();
   } finally {
-    pg.Client.prototype.query = query as typeof pg.Client.prototype.query;
+    untap();
   }
   return seen;
 }
@@ -546,9 +539,21 @@ async function statementsDuring(fn: () => Promise<void>) {
 describe("durability", () => {
   it("a call with an effect is recorded started by a durable commit before it is made; a read's start, every result and a refusal commit asynchronously", async () => {
     const { user, token, project } = await siteOwner();
+    // A reply's first call starts with the model step (durable: it carries money); a second call of one reply
+    // starts in a statement of its own.
     fake.script([
-      { toolUse: { name: "list_files", input: {} } },
-      { toolUse: { name: "write_file", input: { path: "d.txt", content: "durable" } } },
+      {
+        toolUse: [
+          { name: "write_file", input: { path: "a.txt", content: "first" } },
+          { name: "list_files", input: {} },
+        ],
+      },
+      {
+        toolUse: [
+          { name: "list_files", input: {} },
+          { name: "write_file", input: { path: "d.txt", content: "durable" } },
+        ],
+      },
       { toolUse: { name: "no_such_tool", input: {} } },
       { text: "done" },
     ]);
@@ -561,16 +566,52 @@ describe("durability", () => {
       await runOf(project, token, (start.body as { run_id: string }).run_id, (s) => s === "done");
     });
     const at = (marker: string) => seen.flatMap((s, i) => (s.text.includes(marker) ? [i] : []));
+    const steps = at("prepare:agent_model_step");
+    expect(steps.map((i) => seen[i]!.commit)).toEqual(["on", "on", "on", "on"]);
+    // write_file and list_files start with the first two model steps; the refused call and the final text start none.
+    expect(at("prepare:agent_model_step_start")).toEqual(steps.slice(0, 2));
     const starts = at("prepare:agent_tool_start");
     expect(starts.map((i) => seen[i]!.commit)).toEqual(["off", "on"]); // list_files, then write_file
-    expect(at("prepare:agent_tool_result").map((i) => seen[i]!.commit)).toEqual(["off", "off"]);
+    expect(at("prepare:agent_tool_result").map((i) => seen[i]!.commit)).toEqual(["off", "off", "off", "off"]);
     expect(at("prepare:agent_tool_refused").map((i) => seen[i]!.commit)).toEqual(["off"]);
-    expect(at("prepare:agent_model_step").map((i) => seen[i]!.commit)).toEqual(["on", "on", "on", "on"]);
-    // The write reaches the draft only after its durable start was sent and answered (the loop awaits it).
+    // Each write reaches the draft only after its durable start was sent and answered (the loop awaits it).
     const writes = at('insert into "site_draft_files"');
-    expect(writes.length).toBeGreaterThan(0);
-    expect(writes[0]).toBeGreaterThan(starts[1]!);
+    expect(writes.length).toBe(2);
+    expect(writes[0]).toBeGreaterThan(steps[0]!);
+    expect(writes[0]).toBeLessThan(steps[1]!);
+    expect(writes[1]).toBeGreaterThan(starts[1]!);
     await expectLedgerConsistent(t.platform.db, user.id);
+  });
+
+  it("a call its model step started is recorded as not made when the run then stops at its step limit", async () => {
+    const { user, token, project } = await siteOwner();
+    const limit = agentConfig().maxSteps;
+    fake.script(Array.from({ length: limit + 1 }, () => ({ toolUse: { name: "list_files", input: {} } })));
+    const start = await t.request("POST", `/v1/projects/${project}/agent/conversations`, {
+      token,
+      body: { project, message: "list forever", mode: "auto" },
+    });
+    const runId = (start.body as { run_id: string }).run_id;
+    startWorkers();
+    await runOf(project, token, runId, (s) => s === "failed");
+    expect(fake.requests).toHaveLength(limit);
+    const tools = await t.platform.db
+      .selectFrom("agent_steps")
+      .select(["state", "output", "is_error"])
+      .where("run_id", "=", runId)
+      .where("kind", "=", "tool")
+      .orderBy("id")
+      .execute();
+    // Every reply's call started with its model step; the last was never made, and says so.
+    expect(tools).toHaveLength(limit);
+    expect(tools.slice(0, -1).every((s) => s.state === "done" && !s.is_error)).toBe(true);
+    expect(tools.at(-1)).toEqual({
+      state: "done",
+      output: "not made: the run stopped before this call",
+      is_error: true,
+    });
+    await expectLedgerConsistent(t.platform.db, user.id);
+    await expectNoActiveHolds(t.platform.db, user.id);
   });
 
   it("a read whose start a database crash lost is made again when the run resumes, not reported interrupted", async () => {

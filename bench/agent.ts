@@ -4,7 +4,6 @@
 // scripted run is one model call answered with one cheap tool call (list_files), then a final text.
 // Env: BENCH_AGENT_STEPS (30), BENCH_ROUNDS (10, after 3 warm-up runs).
 
-import pg from "pg";
 import pino from "pino";
 import { createAnthropicProvider } from "../agent-runner/providers/anthropic.ts";
 import { RunWorkers } from "../agent-runner/worker.ts";
@@ -12,6 +11,7 @@ import { credit } from "../core/billing/ledger.ts";
 import { loadConfig } from "../core/config.ts";
 import { startFakeAnthropic } from "../testkit/fake-anthropic.ts";
 import { startTestPlatform } from "../testkit/harness.ts";
+import { type QueryRows, tapQueries } from "../testkit/tap-queries.ts";
 
 const steps = Number(process.env.BENCH_AGENT_STEPS ?? 30);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -36,45 +36,37 @@ function countStatements() {
   };
   const inTx = new WeakSet<object>();
   const byText = !!process.env.BENCH_STATEMENTS;
-  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  pg.Client.prototype.query = function (this: object, ...args: unknown[]) {
-    const res = query.apply(this, args);
-    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string })?.text ?? "");
-    if (!c.on || text.includes('"status", "error" from "agent_runs"')) return res;
+  tapQueries((text, client) => {
+    if (!c.on || text.includes('"status", "error" from "agent_runs"')) return undefined;
     // A leading comment (`/* prepare:name */`) is not the statement's head.
     const head = text
       .replace(/^\s*\/\*.*?\*\/\s*/s, "")
       .slice(0, 6)
       .toLowerCase();
     c.statements++;
-    if (head === "begin") inTx.add(this);
+    let commitMode: ((answer: QueryRows) => void) | undefined;
+    if (head === "begin") inTx.add(client);
     else if (head === "commit" || head === "rollba") {
-      inTx.delete(this);
+      inTx.delete(client);
       if (head === "commit") c.commits++;
-    } else if (!inTx.has(this) && head !== "select") {
+    } else if (!inTx.has(client) && head !== "select") {
       if (text.includes("prepare:billing_hold")) c.asyncCommits++;
-      else if (text.includes("commit_mode AS")) {
-        // Known only from its answer: the statement reports the setting it committed under.
-        (res as Promise<{ rows?: { synchronous_commit?: string }[] }>).then(
-          (r) => (r.rows?.[0]?.synchronous_commit === "off" ? c.asyncCommits++ : c.commits++),
-          () => {},
-        );
-      } else c.commits++;
+      // Known only from its answer: the statement reports the setting it committed under.
+      else if (text.includes("commit_mode AS"))
+        commitMode = (answer) => (answer.rows?.[0]?.synchronous_commit === "off" ? c.asyncCommits++ : c.commits++);
+      else c.commits++;
     }
-    if (!byText) return res; // the listing's own string work would weigh on the step it measures
+    if (!byText) return commitMode; // the listing's own string work would weigh on the step it measures
     const key = text.replace(/\s+/g, " ").trim().slice(0, 100);
     const entry = c.byText.get(key) ?? { n: 0, ms: 0 };
     c.byText.set(key, entry);
     entry.n++;
     const t0 = performance.now();
-    (res as Promise<unknown> | undefined)?.then?.(
-      () => {
-        entry.ms += performance.now() - t0;
-      },
-      () => {},
-    );
-    return res;
-  } as typeof pg.Client.prototype.query;
+    return (answer) => {
+      entry.ms += performance.now() - t0;
+      commitMode?.(answer);
+    };
+  });
   return c;
 }
 

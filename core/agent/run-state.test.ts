@@ -5,6 +5,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { expectLedgerConsistent, expectNoActiveHolds } from "../../testkit/ledger-invariant.ts";
+import { heldBy } from "../billing/holds.ts";
 import { credit } from "../billing/ledger.ts";
 import { costOf } from "../billing/prices.ts";
 import { loadConfig } from "../config.ts";
@@ -168,6 +169,158 @@ describe("a model step's checkpoint", () => {
     expect(await db.selectFrom("agent_steps").select("id").where("run_id", "=", runId).execute()).toEqual([]);
     expect((await loadRun(t.platform, runId)).steps).toBe(0);
     await expectLedgerConsistent(db, user.id);
+  });
+});
+
+describe("a model step that starts the reply's first tool call", () => {
+  const usage = {
+    input_tokens: 100,
+    output_tokens: 10,
+    cache_write_tokens: 0,
+    cache_read_tokens: 0,
+    reasoning_tokens: 0,
+  };
+  const use = { id: "toolu_first", name: "fetch_url", input: { url: "https://example.test/" } };
+  const modelStep = (runId: string, conversationId: string, user: { id: string }, cost?: number) =>
+    t.platform.meter.hold({ accountId: user.id, model: MODEL, inputTokens: 200, maxOutputTokens: 64 }).then((hold) =>
+      completeModelStep(
+        t.platform,
+        runId,
+        conversationId,
+        {
+          model: MODEL,
+          usage,
+          durationMs: 5,
+          content: [
+            { type: "text", text: "looking" },
+            { type: "tool_use", ...use },
+          ],
+        },
+        {
+          ...t.platform.meter.charge(hold, { inputTokens: 100, outputTokens: 10 }, { runId }),
+          ...(cost ? { cost } : {}),
+        },
+        {
+          use,
+          tool: { effect: "read", untrusted: true },
+          caller: { projectId: conversationProject(conversationId), accountId: user.id },
+        },
+      ),
+    );
+  const projectOf = new Map<string, string>();
+  const conversationProject = (conversationId: string) => projectOf.get(conversationId)!;
+  const withProject = async () => {
+    const r = await runningRun();
+    const conv = await t.platform.db
+      .selectFrom("agent_conversations")
+      .select("project_id")
+      .where("id", "=", r.conversationId)
+      .executeTakeFirstOrThrow();
+    projectOf.set(r.conversationId, conv.project_id);
+    return r;
+  };
+
+  it("records the start with the step: its tool_call event after the reply's, the taint, the person's access", async () => {
+    const { user, runId, conversationId } = await withProject();
+    const before = (await events(runId)).length;
+    const { started, run } = await modelStep(runId, conversationId, user);
+    expect(run.status).toBe("running");
+    expect(started).toMatchObject({ id: expect.any(String), project: { role: "owner" } });
+    expect((await events(runId)).slice(before).map((e) => e.type)).toEqual(["model_step", "text", "tool_call"]);
+    const step = await t.platform.db
+      .selectFrom("agent_steps")
+      .selectAll()
+      .where("id", "=", started!.id)
+      .executeTakeFirstOrThrow();
+    expect(step).toMatchObject({ kind: "tool", state: "started", tool_use_id: use.id, tool: "fetch_url" });
+    expect((await loadRun(t.platform, runId)).untrusted_input).toMatchObject({ tool: "fetch_url" });
+  });
+
+  it("makes no start for a run cancelled first, nor for a call not paid for in full; the step is recorded all the same", async () => {
+    const cancelled = await withProject();
+    await t.platform.db
+      .updateTable("agent_runs")
+      .set({ status: "cancelled" })
+      .where("id", "=", cancelled.runId)
+      .execute();
+    const before = (await events(cancelled.runId)).length;
+    const a = await modelStep(cancelled.runId, cancelled.conversationId, cancelled.user);
+    expect(a.started).toBeNull();
+    expect(a.run).toMatchObject({ status: "cancelled", steps: 1 });
+    expect((await events(cancelled.runId)).slice(before).map((e) => e.type)).toEqual(["model_step", "text"]);
+
+    // A call costing more than the account holds: charged what it had, the rest a shortfall, and no start.
+    const short = await withProject();
+    const b = await modelStep(short.runId, short.conversationId, short.user, 5_000_000);
+    expect(b.settled.shortfall).toBeGreaterThan(0n);
+    expect(b.started).toBeNull();
+    for (const r of [cancelled, short]) {
+      const tools = await t.platform.db
+        .selectFrom("agent_steps")
+        .select("id")
+        .where("run_id", "=", r.runId)
+        .where("kind", "=", "tool")
+        .execute();
+      expect(tools).toEqual([]);
+      await expectLedgerConsistent(t.platform.db, r.user.id);
+    }
+  });
+});
+
+describe("a tool result's checkpoint with the next model call's hold", () => {
+  it("places the hold in its statement, or records the results alone when the hold is refused", async () => {
+    const { user, runId, conversationId } = await runningRun();
+    const { meter, db } = t.platform;
+    const use = (id: string) => ({ id, name: "list_files", input: {} });
+    const read = { effect: "read", untrusted: false } as const;
+    const result = { output: "[]", isError: false, durationMs: 1 };
+    const request = (inputTokens: number) =>
+      meter.holdRequest({
+        accountId: user.id,
+        model: MODEL,
+        inputTokens,
+        maxOutputTokens: 64,
+        metadata: { run_id: runId },
+      })!;
+
+    const first = await beginToolStep(t.platform, runId, use("toolu_h1"), read);
+    const ok = request(100);
+    const placed = await completeToolStep(t.platform, runId, first!.id, "list_files", result, {
+      conversationId,
+      content: [{ type: "tool_result", toolUseId: "toolu_h1", content: "[]" }],
+      hold: ok,
+    });
+    expect(placed.held).toBe(true);
+    expect(await db.selectFrom("holds").select(["state", "amount"]).where("id", "=", ok.id).executeTakeFirst()).toEqual(
+      {
+        state: "active",
+        amount: String(ok.amount),
+      },
+    );
+
+    // More than the balance can reserve: refused, and the results are recorded all the same.
+    const second = await beginToolStep(t.platform, runId, use("toolu_h2"), read);
+    const tooBig = request(50_000_000);
+    const refused = await completeToolStep(t.platform, runId, second!.id, "list_files", result, {
+      conversationId,
+      content: [{ type: "tool_result", toolUseId: "toolu_h2", content: "[]" }],
+      hold: tooBig,
+    });
+    expect(refused.held).toBe(false);
+    expect(await db.selectFrom("holds").select("id").where("id", "=", tooBig.id).execute()).toEqual([]);
+    expect(
+      await db.selectFrom("agent_steps").select("state").where("id", "=", second!.id).executeTakeFirstOrThrow(),
+    ).toEqual({ state: "done" });
+    const messages = await db
+      .selectFrom("agent_messages")
+      .select("id")
+      .where("run_id", "=", runId)
+      .where("role", "=", "user")
+      .execute();
+    expect(messages).toHaveLength(3); // the person's message, then both results
+    await meter.release(heldBy(ok));
+    await expectLedgerConsistent(db, user.id);
+    await expectNoActiveHolds(db, user.id);
   });
 });
 

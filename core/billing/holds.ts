@@ -7,6 +7,7 @@ import type { Pool } from "../../schema/database.ts";
 import { commitModeCte } from "../kernel/commit-mode.ts";
 import { BosunError, notFound } from "../kernel/errors.ts";
 import type { DB } from "../kernel/operation.ts";
+import { runSql } from "../kernel/prepared.ts";
 import { currentPeriod, type LedgerEntry, toEntry } from "./ledger.ts";
 import { raiseAlerts, raiseDueAlerts } from "./limits.ts";
 import { MAX_MICROS, microsNumber, minMicros, toMicros, usdText } from "./money.ts";
@@ -54,11 +55,20 @@ export async function placeHold(
 
 /** placeHold, but a refused hold is null (no refusal read): the meter tops up the operator and retries. */
 export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): Promise<Hold | null> {
+  const hold = holdRequest(h);
+  // No balance can ever pay more than the bound: refuse without asking the database (and without an int8 overflow).
+  if (!hold) return null;
+  // Inside a caller's transaction it runs there, at once; otherwise with the other holds of this turn.
+  if (db.isTransaction) return placeHold1(db, hold);
+  return batchersOf(db).hold(`${hold.accountId}:${hold.pool}`, hold);
+}
+
+/** A hold to place, with its id; null when no balance could pay it (past the bound). */
+export function holdRequest(h: Parameters<typeof placeHold>[1]): HoldRequest | null {
   const amount = wholeMicros(h.amount, "a hold");
   if (amount === 0n) throw new Error("a hold is a positive whole number of micro-dollars");
-  // No balance can ever pay more than the bound: refuse without asking the database (and without an int8 overflow).
   if (amount > MAX_MICROS) return null;
-  const hold: HoldRequest = {
+  return {
     id: crypto.randomUUID(),
     accountId: h.accountId,
     pool: h.pool,
@@ -66,12 +76,9 @@ export async function tryPlaceHold(db: DB, h: Parameters<typeof placeHold>[1]): 
     expiresAt: new Date(Date.now() + (h.ttlSeconds ?? 900) * 1000),
     metadata: JSON.stringify(h.metadata ?? {}),
   };
-  // Inside a caller's transaction it runs there, at once; otherwise with the other holds of this turn.
-  if (db.isTransaction) return placeHold1(db, hold);
-  return batchersOf(db).hold(`${hold.accountId}:${hold.pool}`, hold);
 }
 
-interface HoldRequest {
+export interface HoldRequest {
   id: string;
   accountId: string;
   pool: Pool;
@@ -83,54 +90,72 @@ interface HoldRequest {
 
 /**
  * Places holds (of distinct balance rows) in one statement, one round trip, prepared once per connection (its
- * parse and plan cost more than its run); each is placed or refused (null) on its own. `l` locks the balance rows
- * in (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between
- * them, whatever order their callers came in); the guarded UPDATE then re-checks each guard on the row's latest
- * version (spendable, no shortfall, under the hard cap), and the hold rows it pays for are inserted in the same
- * statement. Its commit need not wait for the disk: a hold moves no
- * money, and the settle's durable commit flushes the WAL past it (docs/billing.md). Inside a caller's transaction
- * the caller's setting stands: its commit may carry money.
+ * parse and plan cost more than its run); each is placed or refused (null) on its own (holdCtes). Its commit need
+ * not wait for the disk: a hold moves no money, and the settle's durable commit flushes the WAL past it
+ * (docs/billing.md). Inside a caller's transaction the caller's setting stands: its commit may carry money.
  */
 async function placeHolds(db: DB, holds: HoldRequest[]): Promise<(Hold | null)[]> {
+  const placed = await runSql(
+    db,
+    sql<{ id: string }>`/* prepare:billing_hold${sql.raw(holds.length === 1 ? "" : "_batch")} */
+    WITH ${commitModeCte(db, false)},
+    ${holdCtes(...holds)}
+    SELECT placed.id FROM placed, commit_mode`,
+  );
+  const ids = new Set(placed.rows.map((r) => r.id));
+  return holds.map((h) => (ids.has(h.id) ? heldBy(h) : null));
+}
+
+/** The hold a placed request made. */
+export const heldBy = (h: HoldRequest): Hold => ({
+  id: h.id,
+  accountId: h.accountId,
+  pool: h.pool,
+  amount: h.amount,
+  expiresAt: h.expiresAt,
+});
+
+/**
+ * Holds as CTEs ending in `placed` (the id of each hold placed; a refused one has no row), so a caller can place
+ * one with what it records in the same statement (the agent's tool results). `hl` locks the balance rows in
+ * (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between them,
+ * whatever order their callers came in); the guarded UPDATE then re-checks each guard on the row's latest version
+ * (spendable, no shortfall, under the hard cap), and the hold rows it pays for are inserted in the same statement.
+ */
+export function holdCtes(...holds: HoldRequest[]) {
   const period = currentPeriod();
   const [one] = holds;
   // One hold (the common case, and every hold of a contended account) binds scalars, which the planner folds in:
   // locking the row a second time and joining a function's rows cost a contended row more than they save.
   const input =
     one && holds.length === 1
-      ? sql`i AS (SELECT ${one.id}::uuid AS id, ${one.accountId}::uuid AS account_id, ${one.pool}::text AS pool,
+      ? sql`hi AS (SELECT ${one.id}::uuid AS id, ${one.accountId}::uuid AS account_id, ${one.pool}::text AS pool,
         ${one.amount}::bigint AS amount, ${one.metadata}::jsonb AS metadata, ${one.expiresAt}::timestamptz AS expires_at),
-      l AS (SELECT * FROM i),`
-      : sql`i AS (
+      hl AS (SELECT * FROM hi),`
+      : sql`hi AS (
         SELECT * FROM unnest(${holds.map((h) => h.id)}::uuid[], ${holds.map((h) => h.accountId)}::uuid[],
           ${holds.map((h) => h.pool)}::text[], ${holds.map((h) => h.amount)}::bigint[],
           ${holds.map((h) => h.metadata)}::jsonb[], ${holds.map((h) => h.expiresAt)}::timestamptz[])
-          WITH ORDINALITY AS i(id, account_id, pool, amount, metadata, expires_at, n)),
-      l AS (
-        SELECT i.* FROM i JOIN balances b ON b.account_id = i.account_id AND b.pool = i.pool
+          WITH ORDINALITY AS hi(id, account_id, pool, amount, metadata, expires_at, n)),
+      hl AS (
+        SELECT hi.* FROM hi JOIN balances b ON b.account_id = hi.account_id AND b.pool = hi.pool
         ORDER BY b.account_id, b.pool
         FOR UPDATE OF b),`;
-  const placed = await sql<{ id: string }>`/* prepare:billing_hold${sql.raw(holds.length === 1 ? "" : "_batch")} */
-    WITH ${commitModeCte(db, false)},
-    ${input}
-    b AS (
-      UPDATE balances b SET held = b.held + l.amount
-      FROM l
-      WHERE b.account_id = l.account_id AND b.pool = l.pool
-        AND b.shortfall = 0 AND b.balance - b.held >= l.amount
+  return sql`${input}
+    hb AS (
+      UPDATE balances b SET held = b.held + hl.amount
+      FROM hl
+      WHERE b.account_id = hl.account_id AND b.pool = hl.pool
+        AND b.shortfall = 0 AND b.balance - b.held >= hl.amount
         AND NOT EXISTS (
           SELECT 1 FROM spend_limits sl
           WHERE sl.account_id = b.account_id AND sl.pool = b.pool AND sl.hard_cap IS NOT NULL
-            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + l.amount > sl.hard_cap)
-      RETURNING l.*)
-    INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
-    SELECT b.id, b.account_id, b.pool, b.amount, 'active', b.metadata, b.expires_at
-    FROM b, commit_mode
-    RETURNING id`.execute(db);
-  const ids = new Set(placed.rows.map((r) => r.id));
-  return holds.map((h) =>
-    ids.has(h.id) ? { id: h.id, accountId: h.accountId, pool: h.pool, amount: h.amount, expiresAt: h.expiresAt } : null,
-  );
+            AND (CASE WHEN b.period = ${period} THEN b.period_spend ELSE 0 END) + b.held + hl.amount > sl.hard_cap)
+      RETURNING hl.*),
+    placed AS (
+      INSERT INTO holds (id, account_id, pool, amount, state, metadata, expires_at)
+      SELECT hb.id, hb.account_id, hb.pool, hb.amount, 'active', hb.metadata, hb.expires_at FROM hb
+      RETURNING id)`;
 }
 
 const placeHold1 = async (db: DB, hold: HoldRequest) => (await placeHolds(db, [hold]))[0] ?? null;
@@ -309,9 +334,12 @@ export function settleCtes(...charges: Charge[]) {
 /** Settles charges in one statement, one round trip, prepared once per connection (it is on the path of every
  * model call): each charge's SettledRow, or undefined when it settled nothing (see settleCtes). */
 async function settleCharges(db: DB, charges: Charge[]): Promise<(SettledRow | undefined)[]> {
-  const { rows } = await sql<SettledRow>`/* prepare:billing_settle${sql.raw(charges.length === 1 ? "" : "_batch")} */
+  const { rows } = await runSql(
+    db,
+    sql<SettledRow>`/* prepare:billing_settle${sql.raw(charges.length === 1 ? "" : "_batch")} */
     WITH ${settleCtes(...charges)}
-    SELECT * FROM settled`.execute(db);
+    SELECT * FROM settled`,
+  );
   const byHold = new Map(rows.map((r) => [r.hold_id, r]));
   return charges.map((c) => byHold.get(c.holdId.toLowerCase()));
 }

@@ -3,13 +3,33 @@
 //   ... call the model ...
 //   await meter.settle(hold, usage, { conversationId, project })                         // or meter.release(hold)
 import type { DB } from "../kernel/operation.ts";
-import { type Charge, type Hold, placeHold, releaseHold, type Settlement, settleHold, tryPlaceHold } from "./holds.ts";
+import {
+  type Charge,
+  type Hold,
+  type HoldRequest,
+  holdRequest,
+  placeHold,
+  releaseHold,
+  type Settlement,
+  settleHold,
+  tryPlaceHold,
+} from "./holds.ts";
 import { credit } from "./ledger.ts";
 import { maxMicros, toMicros } from "./money.ts";
 import { costOf, type PriceConfig, type TokenUsage, upperBoundOf } from "./prices.ts";
 
 export interface MeteredHold extends Hold {
   model: string;
+}
+
+/** A model call to reserve for. */
+export interface HoldFor {
+  accountId: string;
+  model: string;
+  inputTokens: number;
+  maxOutputTokens: number;
+  ttlSeconds?: number;
+  metadata?: Record<string, unknown>;
 }
 
 export class Meter {
@@ -19,29 +39,34 @@ export class Meter {
   ) {}
 
   /** Reserves the most the call can cost, from the AI-credit pool. */
-  async hold(h: {
-    accountId: string;
-    model: string;
-    inputTokens: number;
-    maxOutputTokens: number;
-    ttlSeconds?: number;
-    metadata?: Record<string, unknown>;
-  }): Promise<MeteredHold> {
-    const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
-    const amount = bound > 1n ? bound : 1n;
-    const req = {
-      accountId: h.accountId,
-      pool: "ai_credits" as const,
-      amount,
-      ttlSeconds: h.ttlSeconds,
-      metadata: { ...h.metadata, model: h.model },
-    };
+  async hold(h: HoldFor): Promise<MeteredHold> {
+    const req = this.holdParams(h);
     // Only a refused hold pays for the operator lookup (and top-up), not every hold.
     let placed = await tryPlaceHold(this.db, req);
-    if (!placed && (await this.coverOperator(h.accountId, amount))) placed = await tryPlaceHold(this.db, req);
+    if (!placed && (await this.coverOperator(h.accountId, req.amount))) placed = await tryPlaceHold(this.db, req);
     // Still refused: placeHold tries once more and, refused, throws why (402).
     placed ??= await placeHold(this.db, req);
     return { ...placed, model: h.model };
+  }
+
+  /**
+   * The hold `hold` would place, for a caller that places it in a statement of its own (holdCtes), or null when no
+   * balance could pay it. Refused there, the caller calls `hold`: the operator's top-up, or why (402).
+   */
+  holdRequest(h: HoldFor): (HoldRequest & { model: string }) | null {
+    const req = holdRequest(this.holdParams(h));
+    return req && { ...req, model: h.model };
+  }
+
+  private holdParams(h: HoldFor) {
+    const bound = upperBoundOf(this.prices, h.model, h.inputTokens, h.maxOutputTokens);
+    return {
+      accountId: h.accountId,
+      pool: "ai_credits" as const,
+      amount: bound > 1n ? bound : 1n,
+      ttlSeconds: h.ttlSeconds,
+      metadata: { ...h.metadata, model: h.model },
+    };
   }
 
   /** Charges the actual usage: one ledger row with model, token counts, context and cost. Retrying is safe. */

@@ -1,7 +1,8 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { poolOf } from "../../schema/open-database.ts";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
-import { prepared } from "./prepared.ts";
+import { prepared, runSql } from "./prepared.ts";
 
 let t: TestPlatform;
 beforeAll(async () => {
@@ -93,5 +94,21 @@ describe("named prepared queries", () => {
     expect(() => prepared((db) => db.selectFrom("projects").select("slug"), { name: "Bad-Name" })).toThrow(
       /prepared statement name/,
     );
+  });
+
+  it("a statement that fails on the pool gives its connection back, not ended (runSql and prepared alike)", async () => {
+    const db = t.platform.db;
+    const pool = poolOf(db)!;
+    const before = pool.totalCount;
+    // A user's mistake the database refuses: its connection stays in the pool with its prepared statements, and on
+    // PGlite (one connection) the next statement still finds the protocol in step.
+    for (let i = 0; i < 3; i++) {
+      await expect(runSql(db, sql`/* prepare:prepared_test_bad */ SELECT ${"not a uuid"}::uuid AS id`)).rejects.toThrow(
+        /uuid/,
+      );
+      await expect(projectsNamed(db, { prefix: "%", slugs: null, limit: 0 })).resolves.toEqual([]);
+    }
+    expect(pool.totalCount).toBe(before);
+    expect((await runSql(db, sql<{ n: number }>`SELECT ${2}::int + 1 AS n`)).rows).toEqual([{ n: 3 }]);
   });
 });

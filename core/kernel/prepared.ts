@@ -1,7 +1,7 @@
 // A query built and compiled by Kysely once, then run with new parameter values: for the few queries on the path
 // of every request, where Kysely's builder and compiler cost more than the database round trip's own CPU
 // (list_projects: ~50 µs a call, most of what REST added over a bare route).
-import type { Compilable, CompiledQuery, Expression, OperationNode } from "kysely";
+import type { Compilable, CompiledQuery, Expression, OperationNode, QueryResult, RawBuilder } from "kysely";
 import { ValueNode } from "kysely";
 import type pg from "pg";
 import { poolOf } from "../../schema/open-database.ts";
@@ -60,8 +60,33 @@ export function prepared<P extends Params, O>(
     // Outside a transaction, straight to the pool: Kysely's executor wraps a query in six async layers, ~4.5 KB
     // of garbage a call that REST list_projects paid on every request (issue 19). Same client, same rows.
     const pool = poolOf(db);
-    if (pool) return (await pool.query<O & pg.QueryResultRow>(compiled.query.sql, values)).rows;
+    if (pool) return (await onPool<O>(pool, compiled.query.sql, values)).rows;
     const query: CompiledQuery<O> = { ...compiled.query, parameters: values };
     return (await db.executeQuery<O>(query)).rows;
   };
+}
+
+/**
+ * `query.execute(db)` for a `sql` template on the path of every agent step or metered call: outside a transaction
+ * straight to the pool, as `prepared` runs (Kysely's executor costs more than compiling the template).
+ */
+export async function runSql<O>(db: DB, query: RawBuilder<O>): Promise<Pick<QueryResult<O>, "rows">> {
+  const pool = poolOf(db);
+  if (!pool) return query.execute(db);
+  const { sql, parameters } = query.compile(db);
+  return { rows: (await onPool<O>(pool, sql, parameters as unknown[])).rows };
+}
+
+/**
+ * A statement on a client of the pool, given back as Kysely's driver gives it back: not `pool.query`, which ends
+ * a client whose statement failed (a user's mistake would cost a reconnect and the connection's prepared
+ * statements; PGlite's one connection would be cut under the next statement).
+ */
+async function onPool<O>(pool: pg.Pool, text: string, values: unknown[]) {
+  const client = await pool.connect();
+  try {
+    return await client.query<O & pg.QueryResultRow>(text, values);
+  } finally {
+    client.release();
+  }
 }

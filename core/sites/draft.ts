@@ -4,6 +4,7 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "../../schema/database.ts";
 import { BosunError } from "../kernel/errors.ts";
+import { prepared } from "../kernel/prepared.ts";
 import { putBlob } from "./blobs.ts";
 import { blockedReason, invalidPath } from "./paths.ts";
 
@@ -29,15 +30,21 @@ export async function draftEntry(db: Db, projectId: string, path: string): Promi
 /** Escapes LIKE wildcards so a prefix matches literally. */
 const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-export async function draftManifest(db: Db, projectId: string, prefix = ""): Promise<ManifestEntry[]> {
-  let q = db
-    .selectFrom("site_draft_files")
-    .select(["path", "sha256", "bytes"])
-    .where("project_id", "=", projectId)
-    .orderBy("path");
-  if (prefix) q = q.where("path", "like", likePrefix(prefix));
-  return q.execute();
+/** The draft's files under `prefix` (all without one), by path: `list_files`, an agent's commonest call. */
+export function draftManifest(db: Db, projectId: string, prefix = ""): Promise<ManifestEntry[]> {
+  return manifestQuery(db, { projectId, pattern: likePrefix(prefix) });
 }
+
+const manifestQuery = prepared<{ projectId: string; pattern: string }, ManifestEntry>(
+  (db, $) =>
+    db
+      .selectFrom("site_draft_files")
+      .select(["path", "sha256", "bytes"])
+      .where("project_id", "=", $("projectId"))
+      .where("path", "like", $("pattern"))
+      .orderBy("path"),
+  { name: "site_draft_manifest" },
+);
 
 /** The draft entries at these paths (those that exist), read in chunks. */
 export async function draftEntries(db: Db, projectId: string, paths: string[]): Promise<ManifestEntry[]> {
