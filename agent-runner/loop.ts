@@ -2,10 +2,10 @@
 // cost and reply; a tool call as `started` before it is made and `done` after. So a run picked up by another
 // worker after a crash resumes from its last checkpoint, never makes a tool call twice (a call caught
 // `started` is reported to the model as interrupted), and parks on an approval without holding a process.
-// Only the model step (money) and the start of a call with an effect wait for the disk; a read's start and every
-// result commit asynchronously, which a crash of the database server alone can lose, and only with everything after
-// them: the resumed run then reads again, or finds the call `started` (interrupted), as after a crash during the call
-// (docs/agent.md#durability). A crash of this process loses nothing committed.
+// Only the model step (money) and the start of a call with an effect wait for the disk; a read's start (but one made
+// with the model step) and every result commit asynchronously, which a crash of the database server alone can lose,
+// and only with everything after them: the resumed run then reads again, or finds the call `started` (interrupted),
+// as after a crash during the call (docs/agent.md#durability). A crash of this process loses nothing committed.
 import type { Logger } from "pino";
 import { approvalOf, requestApproval } from "../core/agent/approvals.ts";
 import { agentKinds } from "../core/agent/kinds.ts";
