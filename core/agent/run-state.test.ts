@@ -5,7 +5,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../../testkit/harness.ts";
 import { expectLedgerConsistent, expectNoActiveHolds } from "../../testkit/ledger-invariant.ts";
-import { heldBy } from "../billing/holds.ts";
+import { type HoldRequest, heldBy } from "../billing/holds.ts";
 import { credit } from "../billing/ledger.ts";
 import { costOf } from "../billing/prices.ts";
 import { loadConfig } from "../config.ts";
@@ -283,34 +283,36 @@ describe("a tool result's checkpoint with the next model call's hold", () => {
         metadata: { run_id: runId },
       })!;
 
-    const first = await beginToolStep(t.platform, runId, use("toolu_h1"), read);
+    // A read's start, then its result with the step's results message and the hold.
+    const checkpoint = async (useId: string, hold: HoldRequest) => {
+      const step = (await beginToolStep(t.platform, runId, use(useId), read))!;
+      const content = [{ type: "tool_result", toolUseId: useId, content: "[]" }];
+      return {
+        step,
+        ...(await completeToolStep(t.platform, runId, step.id, "list_files", result, {
+          conversationId,
+          content,
+          hold,
+        })),
+      };
+    };
+
     const ok = request(100);
-    const placed = await completeToolStep(t.platform, runId, first!.id, "list_files", result, {
-      conversationId,
-      content: [{ type: "tool_result", toolUseId: "toolu_h1", content: "[]" }],
-      hold: ok,
-    });
-    expect(placed.held).toBe(true);
-    expect(await db.selectFrom("holds").select(["state", "amount"]).where("id", "=", ok.id).executeTakeFirst()).toEqual(
-      {
-        state: "active",
-        amount: String(ok.amount),
-      },
-    );
+    expect((await checkpoint("toolu_h1", ok)).held).toBe(true);
+    const placed = await db.selectFrom("holds").select(["state", "amount"]).where("id", "=", ok.id).executeTakeFirst();
+    expect(placed).toEqual({ state: "active", amount: String(ok.amount) });
 
     // More than the balance can reserve: refused, and the results are recorded all the same.
-    const second = await beginToolStep(t.platform, runId, use("toolu_h2"), read);
     const tooBig = request(50_000_000);
-    const refused = await completeToolStep(t.platform, runId, second!.id, "list_files", result, {
-      conversationId,
-      content: [{ type: "tool_result", toolUseId: "toolu_h2", content: "[]" }],
-      hold: tooBig,
-    });
+    const refused = await checkpoint("toolu_h2", tooBig);
     expect(refused.held).toBe(false);
     expect(await db.selectFrom("holds").select("id").where("id", "=", tooBig.id).execute()).toEqual([]);
-    expect(
-      await db.selectFrom("agent_steps").select("state").where("id", "=", second!.id).executeTakeFirstOrThrow(),
-    ).toEqual({ state: "done" });
+    const step = await db
+      .selectFrom("agent_steps")
+      .select("state")
+      .where("id", "=", refused.step.id)
+      .executeTakeFirst();
+    expect(step).toEqual({ state: "done" });
     const messages = await db
       .selectFrom("agent_messages")
       .select("id")
