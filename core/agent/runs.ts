@@ -132,8 +132,9 @@ export async function transition(
 }
 
 /**
- * Appends to the run's event log and wakes streams on every node. Pass `db` to write it in the transaction that
- * made the change it reports, so no reader sees the change without its event.
+ * Appends to the run's event log and wakes streams on every node: other processes by a NOTIFY in the same statement,
+ * delivered at commit (no round trip of its own, and no reader woken before the event is there to read). Pass `db`
+ * to write it in the transaction that made the change it reports, so no reader sees the change without its event.
  */
 export async function appendRunEvent(
   platform: Pick<Platform, "db" | "notifier">,
@@ -142,12 +143,13 @@ export async function appendRunEvent(
   data: Record<string, unknown>,
   db: DB = platform.db,
 ): Promise<void> {
+  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || agent_run_events.id`);
   const row = await db
     .insertInto("agent_run_events")
     .values({ run_id: runId, type, data: JSON.stringify(data) })
-    .returning("id")
+    .returning(notify ? ["id", notify.as("notified")] : ["id"])
     .executeTakeFirstOrThrow();
-  await platform.notifier.publish(RUN_EVENT_TOPIC, `${runId}:${row.id}`).catch(() => {});
+  wakeRunReaders(platform, runId, String(row.id));
 }
 
 /**
