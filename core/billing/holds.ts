@@ -121,6 +121,7 @@ export const heldBy = (h: HoldRequest): Hold => ({
  * (account, pool) order, as the settle does (concurrent statements lock in one order: no deadlock between them,
  * whatever order their callers came in); the guarded UPDATE then re-checks each guard on the row's latest version
  * (spendable, no shortfall, under the hard cap), and the hold rows it pays for are inserted in the same statement.
+ * Its CTEs are named `h…` so that they sit beside a caller's (and settleCtes') in one statement.
  */
 export function holdCtes(...holds: HoldRequest[]) {
   const period = currentPeriod();
