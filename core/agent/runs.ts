@@ -143,7 +143,10 @@ export async function appendRunEvent(
   data: Record<string, unknown>,
   db: DB = platform.db,
 ): Promise<void> {
-  const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || agent_run_events.id`);
+  const notify = platform.notifier.notifySql(
+    RUN_EVENT_TOPIC,
+    sql<string>`${runId}::text || ':' || agent_run_events.id`,
+  );
   const row = await db
     .insertInto("agent_run_events")
     .values({ run_id: runId, type, data: JSON.stringify(data) })
