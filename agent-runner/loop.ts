@@ -30,7 +30,7 @@ import {
 import { finishRun } from "../core/agent/runs.ts";
 import { capOutput, redact } from "../core/agent/safety.ts";
 import { applyTrifecta, conversationTaint } from "../core/agent/trifecta.ts";
-import { type HoldRequest, heldBy } from "../core/billing/holds.ts";
+import type { HoldRequest } from "../core/billing/holds.ts";
 import type { HoldFor, MeteredHold } from "../core/billing/meter.ts";
 import { minMicros, toMicros, usdText } from "../core/billing/money.ts";
 import { TOKEN_PREFIX } from "../core/identity/authenticate.ts";
@@ -214,7 +214,7 @@ export async function executeRun(
       else await recordMessage(platform, runId, conv.id, "user", results);
       placed =
         withResults && request
-          ? { hold: { ...heldBy(request), model: request.model } }
+          ? { hold: platform.meter.placed(request) }
           : await platform.meter.hold(holdOf(next)).then(
               (hold) => ({ hold }),
               (refused: unknown) => ({ refused }),

@@ -211,7 +211,7 @@ export async function completeModelStep(
         output_tokens = output_tokens + ${usage.output_tokens}::bigint${
           start
             ? sql`,
-        untrusted_input = coalesce(agent_runs.untrusted_input, ${start && taintOf(start)}::jsonb)`
+        untrusted_input = coalesce(agent_runs.untrusted_input, ${taintOf(start)}::jsonb)`
             : sql``
         }
       FROM charged WHERE agent_runs.id = ${runId}
@@ -369,6 +369,7 @@ export async function beginToolStep(
 ): Promise<(StartedTool & { durable: boolean }) | null> {
   const { db } = platform;
   const start = { use, tool, caller };
+  const taint = taintOf(start);
   const notify = platform.notifier.notifySql(RUN_EVENT_TOPIC, sql<string>`${runId}::text || ':' || ev.id`);
   const { rows } = await runSql(
     db,
@@ -376,8 +377,8 @@ export async function beginToolStep(
     /* prepare:agent_tool_start${sql.raw(notify ? "_notify" : "")} */
     WITH ${commitModeCte(db, tool.effect !== "read")},
     taint AS (
-      UPDATE agent_runs SET untrusted_input = ${taintOf(start)}::jsonb
-      WHERE id = ${runId} AND untrusted_input IS NULL AND ${taintOf(start)}::jsonb IS NOT NULL),
+      UPDATE agent_runs SET untrusted_input = ${taint}::jsonb
+      WHERE id = ${runId} AND untrusted_input IS NULL AND ${taint}::jsonb IS NOT NULL),
     step AS (
       INSERT INTO agent_steps (run_id, kind, state, tool_use_id, tool, input)
       SELECT ${runId}::uuid, 'tool', 'started', ${use.id}, ${use.name}, ${JSON.stringify(use.input)}::jsonb

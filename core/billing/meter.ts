@@ -7,6 +7,7 @@ import {
   type Charge,
   type Hold,
   type HoldRequest,
+  heldBy,
   holdRequest,
   placeHold,
   releaseHold,
@@ -56,6 +57,11 @@ export class Meter {
   holdRequest(h: HoldFor): (HoldRequest & { model: string }) | null {
     const req = holdRequest(this.holdParams(h));
     return req && { ...req, model: h.model };
+  }
+
+  /** The hold a request made when a caller's statement placed it (holdCtes). */
+  placed(req: HoldRequest & { model: string }): MeteredHold {
+    return { ...heldBy(req), model: req.model };
   }
 
   private holdParams(h: HoldFor) {
